@@ -1,0 +1,56 @@
+# bosun — make help lists the targets.
+
+GO        ?= go
+BIN       := bin/bosun
+RUN_DIR   := .run
+LISTEN    ?= 127.0.0.1:6780
+GOFLAGS_BUILD := -trimpath
+TEST_TIMEOUT  ?= 14m
+PKGS      := ./...
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: deps
+deps: ## Install missing system packages (git, containerd, runc, CNI plugins, iptables) with apt-get.
+	@hack/deps.sh
+
+.PHONY: build
+build: ## Build bin/bosun.
+	$(GO) build $(GOFLAGS_BUILD) -o $(BIN) ./cmd/bosun
+
+.PHONY: run
+run: deps build ## Sync examples/repo (copied into .run/repo as a fresh Git repository) with bosun server.
+	@hack/run.sh "$(BIN)" "$(RUN_DIR)" "$(LISTEN)"
+
+.PHONY: test
+test: deps ## Run every test: unit tests and the end-to-end tests (real etcd, git; root parts need root).
+	$(GO) test -timeout $(TEST_TIMEOUT) -count=1 $(PKGS)
+
+.PHONY: test-short
+test-short: ## Run the unit tests only.
+	$(GO) test -short -count=1 $(PKGS)
+
+.PHONY: bench
+bench: ## Run the benchmarks that BENCHMARKS.md quotes and print their figures.
+	@hack/bench.sh
+
+.PHONY: fuzz
+fuzz: ## Fuzz the manifest decoder for FUZZTIME (default 30s).
+	$(GO) test ./manifests -run '^$$' -fuzz FuzzDecode -fuzztime $${FUZZTIME:-30s}
+
+.PHONY: verify
+verify: ## gofmt, go vet, and go mod tidy must leave the tree unchanged.
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	@cp go.mod /tmp/bosun-go.mod.bak; cp go.sum /tmp/bosun-go.sum.bak; \
+	$(GO) mod tidy; \
+	if ! git diff --quiet -- go.mod go.sum; then echo "go mod tidy changed go.mod/go.sum"; git diff --stat -- go.mod go.sum; \
+	  cp /tmp/bosun-go.mod.bak go.mod; cp /tmp/bosun-go.sum.bak go.sum; exit 1; fi
+
+.PHONY: clean
+clean: ## Remove build output and the make run state in .run/.
+	rm -rf bin $(RUN_DIR)

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bosun-dev/bosun/apiserver"
+	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/sync/gitsource"
+	"github.com/bosun-dev/bosun/sync/syncer"
+	"github.com/bosun-dev/bosun/sync/webhook"
+)
+
+// defaultListen is where the API listens, and where clients look for it.
+const defaultListen = "127.0.0.1:6780"
+
+// Limits of the embedded etcd: one transaction must hold a whole commit.
+const (
+	embeddedMaxTxnOps       = 100_000
+	embeddedMaxRequestBytes = 64 << 20
+)
+
+// serverConfig is everything bosun server is configured with.
+type serverConfig struct {
+	repo, branch, path string
+	interval, resync   time.Duration
+	allowEmpty         bool
+
+	dataDir string
+	listen  string
+
+	etcdEndpoints       []string
+	etcdClientURL       string
+	etcdPeerURL         string
+	etcdMaxTxnOps       int
+	etcdMaxRequestBytes int
+
+	webhookSecret     string
+	webhookSecretFile string
+
+	gitUsername     string
+	gitPasswordFile string
+	sshKeyFile      string
+	sshKnownHosts   string
+}
+
+func newServerCommand(g *globalOptions) *cobra.Command {
+	c := &serverConfig{}
+	cmd := &cobra.Command{
+		Use:   "server --repo REPO",
+		Short: "Run the control plane: sync a Git repository into etcd and serve the API",
+		Long: `server syncs a branch of a Git repository of Kubernetes YAML into etcd and
+serves a Kubernetes-shaped API on --listen.
+
+Each new commit is decoded and validated whole. A valid commit becomes the
+desired state in one etcd transaction (created, updated and pruned objects
+together); a commit with any invalid manifest changes nothing, and
+"bosun status" says why. A local repository is synced the moment a commit
+lands; remote ones every --interval, or at once on a webhook
+(POST /hooks/git).
+
+etcd is embedded (data in --data-dir) unless --etcd-endpoints names an
+existing cluster.
+
+Examples:
+  bosun server --repo ./my-repo
+  bosun server --repo https://git.example.com/team/deploy.git --branch main --path prod \
+      --git-password-file /etc/bosun/token --webhook-secret-file /etc/bosun/hook-secret`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := g.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			return runServer(cmd.Context(), c, logger)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&c.repo, "repo", "", "Git repository: a local path, file://, https:// or ssh:// URL (required)")
+	f.StringVar(&c.branch, "branch", "", "branch to sync (default: the repository's default branch)")
+	f.StringVar(&c.path, "path", "", "subdirectory of the repository holding the manifests (default: all of it)")
+	f.DurationVar(&c.interval, "interval", 30*time.Second, "how often to poll the repository for new commits")
+	f.DurationVar(&c.resync, "resync", 10*time.Minute, "how often to re-apply the synced commit even when the branch did not move, repairing drift")
+	f.BoolVar(&c.allowEmpty, "allow-empty", false, "let a commit without any manifests prune every object (refused otherwise)")
+	f.StringVar(&c.dataDir, "data-dir", "/var/lib/bosun", "directory for the embedded etcd and Git clones")
+	f.StringVar(&c.listen, "listen", defaultListen, "address of the HTTP API; keep it on loopback unless a proxy guards it")
+	f.StringSliceVar(&c.etcdEndpoints, "etcd-endpoints", nil, "use this existing etcd cluster instead of the embedded one (comma-separated URLs)")
+	f.StringVar(&c.etcdClientURL, "etcd-client-url", "http://127.0.0.1:2379", "client URL of the embedded etcd")
+	f.StringVar(&c.etcdPeerURL, "etcd-peer-url", "http://127.0.0.1:2380", "peer URL of the embedded etcd")
+	f.IntVar(&c.etcdMaxTxnOps, "etcd-max-txn-ops", 128, "with --etcd-endpoints: the cluster's --max-txn-ops; a commit needing more operations is refused")
+	f.IntVar(&c.etcdMaxRequestBytes, "etcd-max-request-bytes", 1536*1024, "with --etcd-endpoints: the cluster's --max-request-bytes; a larger commit is refused")
+	f.StringVar(&c.webhookSecret, "webhook-secret", os.Getenv("BOSUN_WEBHOOK_SECRET"), "secret that POST /hooks/git requires (GitHub/Gitea signature or GitLab token; env BOSUN_WEBHOOK_SECRET)")
+	f.StringVar(&c.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook secret")
+	f.StringVar(&c.gitUsername, "git-username", "", "user name for HTTPS Git (default \"git\" when a password is given)")
+	f.StringVar(&c.gitPasswordFile, "git-password-file", "", "file holding the HTTPS password or access token")
+	f.StringVar(&c.sshKeyFile, "ssh-key", "", "private key file for ssh:// repositories")
+	f.StringVar(&c.sshKnownHosts, "ssh-known-hosts", "", "known_hosts file for ssh:// repositories (default ~/.ssh/known_hosts)")
+	_ = cmd.MarkFlagRequired("repo")
+	return cmd
+}
+
+func readSecretFile(flag, path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", flag, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// openStore connects to the configured etcd, starting the embedded one
+// unless endpoints are given. close releases what it started.
+func openStore(ctx context.Context, c *serverConfig, logger *slog.Logger) (st *store.Store, close func(), err error) {
+	if len(c.etcdEndpoints) > 0 {
+		cli, err := store.Connect(ctx, c.etcdEndpoints)
+		if err != nil {
+			return nil, nil, fmt.Errorf("connect to etcd %s: %w", strings.Join(c.etcdEndpoints, ","), err)
+		}
+		st := store.New(cli, store.Options{MaxTxnOps: c.etcdMaxTxnOps, MaxRequestBytes: c.etcdMaxRequestBytes, Logger: logger})
+		return st, func() { _ = cli.Close() }, nil
+	}
+	cfg := store.EmbedConfig{
+		DataDir:   filepath.Join(c.dataDir, "etcd"),
+		ClientURL: c.etcdClientURL,
+		PeerURL:   c.etcdPeerURL,
+		// Large enough for a commit of 10,000 objects in one transaction.
+		MaxTxnOps:       embeddedMaxTxnOps,
+		MaxRequestBytes: embeddedMaxRequestBytes,
+		Logger:          logger,
+	}
+	emb, err := store.StartEmbedded(ctx, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("start embedded etcd in %s: %w", cfg.DataDir, err)
+	}
+	opts := store.Options{MaxTxnOps: embeddedMaxTxnOps, MaxRequestBytes: embeddedMaxRequestBytes, Logger: logger}
+	logger.Info("embedded etcd ready", "data_dir", cfg.DataDir, "endpoints", strings.Join(emb.Endpoints(), ","))
+	return store.New(emb.Client(), opts), func() { _ = emb.Close() }, nil
+}
+
+func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error {
+	if c.repo == "" {
+		return errors.New("server: --repo is required")
+	}
+	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
+		return fmt.Errorf("server: --data-dir: %w", err)
+	}
+	secret := c.webhookSecret
+	if s, err := readSecretFile("--webhook-secret-file", c.webhookSecretFile); err != nil {
+		return err
+	} else if s != "" {
+		secret = s
+	}
+	password, err := readSecretFile("--git-password-file", c.gitPasswordFile)
+	if err != nil {
+		return err
+	}
+
+	src, err := gitsource.New(gitsource.Config{
+		URL:      c.repo,
+		Branch:   c.branch,
+		CacheDir: filepath.Join(c.dataDir, "git"),
+		Auth: gitsource.Auth{
+			Username:          c.gitUsername,
+			Password:          password,
+			SSHKeyFile:        c.sshKeyFile,
+			SSHKnownHostsFile: c.sshKnownHosts,
+		},
+		Logger: logger.With("component", "git"),
+	})
+	if err != nil {
+		return fmt.Errorf("server: --repo: %w", err)
+	}
+
+	st, closeStore, err := openStore(ctx, c, logger.With("component", "store"))
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	defer closeStore()
+
+	sy := syncer.New(syncer.Config{
+		Source:     src,
+		Store:      st,
+		Repo:       c.repo,
+		Branch:     c.branch,
+		Path:       c.path,
+		Interval:   c.interval,
+		Resync:     c.resync,
+		AllowEmpty: c.allowEmpty,
+		Logger:     logger.With("component", "sync"),
+	})
+	api := apiserver.New(apiserver.Config{
+		Store:  st,
+		Logger: logger.With("component", "api"),
+		Hooks:  webhook.Handler(secret, sy.Trigger, logger.With("component", "webhook")),
+		Ready:  func(context.Context) error { return sy.Ready() },
+	})
+	compactor := &store.Compactor{Client: st.Client(), Logger: logger.With("component", "compactor")}
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return sy.Run(ctx) })
+	g.Go(func() error { return api.Run(ctx, c.listen) })
+	g.Go(func() error { return compactor.Run(ctx) })
+	if src.Local() {
+		g.Go(func() error { return src.Watch(ctx, sy.Trigger) })
+	}
+	logger.Info("bosun server started", "repo", c.repo, "api", "http://"+c.listen)
+	err = g.Wait()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("server: %w", err)
+	}
+	logger.Info("bosun server stopped")
+	return nil
+}

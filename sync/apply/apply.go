@@ -1,0 +1,373 @@
+package apply
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/bosun-dev/bosun/manifests"
+	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/sync/state"
+)
+
+// maxTries bounds how often Apply re-reads and retries after a concurrent
+// write made its transaction fail.
+const maxTries = 8
+
+// preservedAnnotationPrefixes are annotations that controllers set on Git
+// objects (as Kubernetes' Deployment controller does); sync keeps them.
+var preservedAnnotationPrefixes = []string{"deployment.kubernetes.io/"}
+
+// Applier writes commits into a store.
+type Applier struct {
+	store  *store.Store
+	logger *slog.Logger
+	now    func() time.Time
+}
+
+// New returns an Applier writing to s. A nil logger discards logs.
+func New(s *store.Store, logger *slog.Logger) *Applier {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Applier{store: s, logger: logger, now: time.Now}
+}
+
+// WithClock returns a copy of a that reads the time from now.
+func (a *Applier) WithClock(now func() time.Time) *Applier {
+	c := *a
+	c.now = now
+	return &c
+}
+
+// Input is one commit to apply.
+type Input struct {
+	// Commit identifies the commit; its SHA goes into every written object's
+	// bosun.dev/commit annotation.
+	Commit state.CommitInfo
+	// Objects are the commit's decoded and validated manifests.
+	Objects []manifests.Object
+	// Warnings are recorded with the attempt.
+	Warnings manifests.Problems
+	// AllowEmpty permits a commit without manifests to prune every object.
+	AllowEmpty bool
+	// Status is the status to record; Apply fills in Synced, LastAttempt
+	// and Objects and keeps the rest (repository, branch, path).
+	Status state.Status
+}
+
+// ErrEmptyCommit is returned when a commit defines no objects while objects
+// from earlier commits exist and Input.AllowEmpty is false.
+var ErrEmptyCommit = errors.New("commit has no manifests")
+
+// Apply makes the commit's objects the desired state in one transaction and
+// records the attempt in the sync status and history. It returns the
+// attempt as recorded. On ErrEmptyCommit nothing is written; the caller
+// records the rejection. Errors wrapping store.ErrTooLarge mean the commit
+// exceeds etcd's limits.
+func (a *Applier) Apply(ctx context.Context, in Input) (state.Attempt, error) {
+	var lastErr error
+	adopt := false
+	for try := 0; try < maxTries; try++ {
+		att, err := a.applyOnce(ctx, in, adopt)
+		if !errors.Is(err, store.ErrConflict) {
+			return att, err
+		}
+		// Someone wrote one of our keys between our read and our write, or
+		// an object we want to create exists without bosun's label: read
+		// again, this time checking the keys we are about to create.
+		a.logger.Debug("apply: transaction conflicted; reading again", "commit", in.Commit.SHA, "try", try+1)
+		lastErr = err
+		adopt = true
+	}
+	return state.Attempt{}, fmt.Errorf("apply: commit %s: gave up after %d conflicting writes: %w", in.Commit.Short(), maxTries, lastErr)
+}
+
+func (a *Applier) applyOnce(ctx context.Context, in Input, adopt bool) (state.Attempt, error) {
+	now := a.now().UTC()
+	att := state.Attempt{Commit: in.Commit, Time: now, Result: state.ResultApplied, Problems: in.Warnings}
+
+	live, err := a.listManaged(ctx)
+	if err != nil {
+		return att, err
+	}
+	if len(in.Objects) == 0 && len(live) > 0 && !in.AllowEmpty {
+		return att, fmt.Errorf("apply: %w: refusing to prune the %d objects of earlier commits (start bosun with --allow-empty to allow it)", ErrEmptyCommit, len(live))
+	}
+
+	txn := a.store.Txn()
+	seen := make(map[string]bool, len(in.Objects))
+	for _, m := range in.Objects {
+		r, ok := store.ResourceFor(m.GVK())
+		if !ok {
+			return att, fmt.Errorf("apply: %s: %s is not a stored kind", m.File, m.GVK())
+		}
+		want, err := desired(m, in.Commit.SHA)
+		if err != nil {
+			return att, err
+		}
+		key := a.store.Key(r, want.GetNamespace(), want.GetName())
+		seen[key] = true
+		cur, ok := live[key]
+		if !ok && adopt {
+			// An object that bosun did not write may sit at this key
+			// (written through the API before it came to Git): adopt it.
+			obj := r.New()
+			switch err := a.store.Get(ctx, want.GetNamespace(), want.GetName(), obj); {
+			case err == nil:
+				cur, ok = obj, true
+			case !errors.Is(err, store.ErrNotFound):
+				return att, fmt.Errorf("apply: read %s: %w", key, err)
+			}
+		}
+		if !ok {
+			if err := txn.Create(want); err != nil {
+				return att, fmt.Errorf("apply: create %s: %w", key, err)
+			}
+			att.Created++
+			continue
+		}
+		merged, changed, err := merge(r, cur, want)
+		if err != nil {
+			return att, fmt.Errorf("apply: %s: %w", key, err)
+		}
+		if !changed {
+			continue
+		}
+		if err := txn.Update(cur, merged); err != nil {
+			return att, fmt.Errorf("apply: update %s: %w", key, err)
+		}
+		att.Updated++
+	}
+	for key, obj := range live {
+		if seen[key] {
+			continue
+		}
+		r, err := store.ResourceOf(obj)
+		if err != nil {
+			return att, fmt.Errorf("apply: prune %s: %w", key, err)
+		}
+		if err := txn.Delete(r, obj.GetNamespace(), obj.GetName(), obj.GetResourceVersion()); err != nil {
+			return att, fmt.Errorf("apply: prune %s: %w", key, err)
+		}
+		att.Pruned++
+	}
+
+	st := in.Status
+	st.Synced = &att
+	st.LastAttempt = &att
+	st.Objects = len(in.Objects)
+	txn.PutRaw(state.StatusKey, state.EncodeStatus(st))
+	txn.PutRaw(state.HistoryKey(now), state.EncodeAttempt(att))
+	if _, err := txn.Commit(ctx); err != nil {
+		return att, fmt.Errorf("apply: commit %s: %w", in.Commit.Short(), err)
+	}
+	a.logger.Info("applied commit", "commit", in.Commit.Short(), "subject", in.Commit.Subject,
+		"created", att.Created, "updated", att.Updated, "pruned", att.Pruned, "objects", len(in.Objects))
+	return att, nil
+}
+
+// GitResources returns the store resources that Git manifests may define.
+func GitResources() []store.Resource {
+	var out []store.Resource
+	for _, gvk := range manifests.Supported() {
+		if r, ok := store.ResourceFor(gvk); ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// listManaged returns every object that sync wrote, by key, read at one
+// revision.
+func (a *Applier) listManaged(ctx context.Context) (map[string]store.Object, error) {
+	rev, err := a.store.Revision(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("apply: read revision: %w", err)
+	}
+	sel := labels.SelectorFromSet(labels.Set{state.LabelManagedBy: state.ManagedByValue})
+	live := make(map[string]store.Object)
+	for _, r := range GitResources() {
+		objs, _, err := a.store.List(ctx, r, "", store.ListOptions{Revision: rev, Selector: sel})
+		if err != nil {
+			return nil, fmt.Errorf("apply: list %s: %w", r.Name, err)
+		}
+		for _, o := range objs {
+			live[a.store.Key(r, o.GetNamespace(), o.GetName())] = o
+		}
+	}
+	return live, nil
+}
+
+// desired returns the object as sync writes it: the manifest with bosun's
+// label and annotations.
+func desired(m manifests.Object, sha string) (store.Object, error) {
+	obj, ok := m.Obj.DeepCopyObject().(store.Object)
+	if !ok {
+		return nil, fmt.Errorf("apply: %s:%d: %T is not a Kubernetes object", m.File, m.Line, m.Obj)
+	}
+	l := obj.GetLabels()
+	if l == nil {
+		l = map[string]string{}
+	}
+	l[state.LabelManagedBy] = state.ManagedByValue
+	obj.SetLabels(l)
+	an := obj.GetAnnotations()
+	if an == nil {
+		an = map[string]string{}
+	}
+	an[state.AnnotationCommit] = sha
+	an[state.AnnotationSource] = m.File + ":" + strconv.Itoa(m.Line)
+	obj.SetAnnotations(an)
+	return obj, nil
+}
+
+// merge returns the live object cur updated to want's content, keeping
+// what sync does not own (status, system metadata, allocations), and
+// whether anything but the commit annotation differs from cur.
+func merge(r store.Resource, cur, want store.Object) (store.Object, bool, error) {
+	cm, err := toMap(cur)
+	if err != nil {
+		return nil, false, err
+	}
+	wm, err := toMap(want)
+	if err != nil {
+		return nil, false, err
+	}
+	out := wm
+	curMeta, _ := cm["metadata"].(map[string]any)
+	wantMeta, _ := wm["metadata"].(map[string]any)
+	meta := make(map[string]any, len(curMeta))
+	for k, v := range curMeta {
+		meta[k] = v
+	}
+	meta["labels"] = wantMeta["labels"]
+	ann, _ := wantMeta["annotations"].(map[string]any)
+	if curAnn, ok := curMeta["annotations"].(map[string]any); ok {
+		for k, v := range curAnn {
+			if hasAnyPrefix(k, preservedAnnotationPrefixes) {
+				if _, set := ann[k]; !set {
+					ann[k] = v
+				}
+			}
+		}
+	}
+	meta["annotations"] = ann
+	out["metadata"] = meta
+	if s, ok := cm["status"]; ok {
+		out["status"] = s
+	} else {
+		delete(out, "status")
+	}
+	if r.Kind == "Service" {
+		keepServiceAllocations(cm, out)
+	}
+
+	if sameIgnoringCommit(cm, out) {
+		return cur, false, nil
+	}
+	obj := r.New()
+	if err := fromMap(out, obj); err != nil {
+		return nil, false, err
+	}
+	return obj, true, nil
+}
+
+// keepServiceAllocations copies the clusterIP and nodePorts that the
+// control plane allocated into a Service spec that leaves them unset.
+func keepServiceAllocations(cur, out map[string]any) {
+	cs, _ := cur["spec"].(map[string]any)
+	os, _ := out["spec"].(map[string]any)
+	if cs == nil || os == nil {
+		return
+	}
+	if ip, _ := os["clusterIP"].(string); ip == "" {
+		for _, k := range []string{"clusterIP", "clusterIPs"} {
+			if v, ok := cs[k]; ok {
+				os[k] = v
+			}
+		}
+	}
+	curPorts, _ := cs["ports"].([]any)
+	outPorts, _ := os["ports"].([]any)
+	for _, op := range outPorts {
+		o, _ := op.(map[string]any)
+		if o == nil || o["nodePort"] != nil {
+			continue
+		}
+		for _, cp := range curPorts {
+			c, _ := cp.(map[string]any)
+			if c != nil && c["port"] == o["port"] && c["protocol"] == o["protocol"] && c["nodePort"] != nil {
+				o["nodePort"] = c["nodePort"]
+			}
+		}
+	}
+}
+
+func sameIgnoringCommit(a, b map[string]any) bool {
+	strip := func(m map[string]any) map[string]any {
+		c := make(map[string]any, len(m))
+		for k, v := range m {
+			c[k] = v
+		}
+		meta, _ := m["metadata"].(map[string]any)
+		mc := make(map[string]any, len(meta))
+		for k, v := range meta {
+			if k != "resourceVersion" {
+				mc[k] = v
+			}
+		}
+		if ann, ok := meta["annotations"].(map[string]any); ok {
+			ac := make(map[string]any, len(ann))
+			for k, v := range ann {
+				if k != state.AnnotationCommit {
+					ac[k] = v
+				}
+			}
+			mc["annotations"] = ac
+		}
+		c["metadata"] = mc
+		return c
+	}
+	return reflect.DeepEqual(strip(a), strip(b))
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func toMap(obj store.Object) (map[string]any, error) {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return nil, fmt.Errorf("encode %T: %w", obj, err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("decode %T: %w", obj, err)
+	}
+	return m, nil
+}
+
+func fromMap(m map[string]any, into store.Object) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode %T: %w", into, err)
+	}
+	if err := json.Unmarshal(b, into); err != nil {
+		return fmt.Errorf("decode %T: %w", into, err)
+	}
+	return nil
+}

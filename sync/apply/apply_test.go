@@ -1,0 +1,243 @@
+package apply_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bosun-dev/bosun/manifests"
+	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/store/storetest"
+	"github.com/bosun-dev/bosun/sync/apply"
+	"github.com/bosun-dev/bosun/sync/state"
+)
+
+// decode turns YAML documents into manifests, failing the test on any
+// problem.
+func decode(t *testing.T, file, yaml string) []manifests.Object {
+	t.Helper()
+	objs, problems := manifests.Decode(file, []byte(yaml), manifests.Limits{})
+	if err := problems.Err(); err != nil {
+		t.Fatalf("decode %s: %v", file, err)
+	}
+	return objs
+}
+
+func deployment(replicas int, image string) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: %d
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: %s
+`, replicas, image)
+}
+
+const service = `apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports:
+  - port: 80
+`
+
+func commit(sha string) state.CommitInfo {
+	return state.CommitInfo{SHA: sha, Author: "Tester <t@example.com>", Subject: "commit " + sha, Time: time.Unix(1700000000, 0).UTC()}
+}
+
+func getDeployment(t *testing.T, s *store.Store) *appsv1.Deployment {
+	t.Helper()
+	d := &appsv1.Deployment{}
+	if err := s.Get(t.Context(), "default", "web", d); err != nil {
+		t.Fatalf("get deployment: %v", err)
+	}
+	return d
+}
+
+func TestApplyCreatesUpdatesAndPrunes(t *testing.T) {
+	s := storetest.Start(t)
+	a := apply.New(s, nil)
+	ctx := t.Context()
+
+	objs := append(decode(t, "web/deploy.yaml", deployment(2, "nginx:1")), decode(t, "web/svc.yaml", service)...)
+	att, err := a.Apply(ctx, apply.Input{Commit: commit("aaaa1111"), Objects: objs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if att.Created != 2 || att.Updated != 0 || att.Pruned != 0 {
+		t.Errorf("first apply: created/updated/pruned = %d/%d/%d, want 2/0/0", att.Created, att.Updated, att.Pruned)
+	}
+	d := getDeployment(t, s)
+	if d.Labels[state.LabelManagedBy] != state.ManagedByValue || d.Annotations[state.AnnotationCommit] != "aaaa1111" ||
+		d.Annotations[state.AnnotationSource] != "web/deploy.yaml:1" {
+		t.Errorf("bosun metadata on the deployment: labels %v annotations %v", d.Labels, d.Annotations)
+	}
+	uid := d.UID
+
+	// A controller writes status and the Deployment's revision annotation.
+	d.Status = appsv1.DeploymentStatus{Replicas: 2, ReadyReplicas: 1, ObservedGeneration: 1}
+	d.Annotations["deployment.kubernetes.io/revision"] = "1"
+	if err := s.Update(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	// The control plane allocates the Service's addresses.
+	svc := &corev1.Service{}
+	if err := s.Get(ctx, "default", "web", svc); err != nil {
+		t.Fatal(err)
+	}
+	svc.Spec.ClusterIP, svc.Spec.ClusterIPs = "10.96.0.10", []string{"10.96.0.10"}
+	svc.Spec.Ports[0].NodePort = 31234
+	if err := s.Update(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+
+	// Same content, new commit: nothing is written.
+	att, err = a.Apply(ctx, apply.Input{Commit: commit("bbbb2222"), Objects: objs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if att.Created+att.Updated+att.Pruned != 0 {
+		t.Errorf("unchanged commit wrote objects: %+v", att)
+	}
+	if got := getDeployment(t, s).Annotations[state.AnnotationCommit]; got != "aaaa1111" {
+		t.Errorf("commit annotation of an unchanged object = %s, want the commit that last changed it (aaaa1111)", got)
+	}
+
+	// New spec: the deployment is updated; status, uid, the controller's
+	// annotation and the Service's allocations are kept; the Service is
+	// unchanged.
+	objs = append(decode(t, "web/deploy.yaml", deployment(5, "nginx:2")), decode(t, "web/svc.yaml", service)...)
+	att, err = a.Apply(ctx, apply.Input{Commit: commit("cccc3333"), Objects: objs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if att.Updated != 1 || att.Created != 0 {
+		t.Errorf("spec change: created/updated = %d/%d, want 0/1", att.Created, att.Updated)
+	}
+	d = getDeployment(t, s)
+	if *d.Spec.Replicas != 5 || d.Spec.Template.Spec.Containers[0].Image != "nginx:2" {
+		t.Errorf("spec not updated: replicas %d image %s", *d.Spec.Replicas, d.Spec.Template.Spec.Containers[0].Image)
+	}
+	if d.UID != uid || d.Status.ReadyReplicas != 1 || d.Annotations["deployment.kubernetes.io/revision"] != "1" {
+		t.Errorf("update lost what sync does not own: uid %s (was %s), status %+v, annotations %v", d.UID, uid, d.Status, d.Annotations)
+	}
+	if d.Generation != 2 {
+		t.Errorf("generation after a spec change = %d, want 2", d.Generation)
+	}
+	if err := s.Get(ctx, "default", "web", svc); err != nil {
+		t.Fatal(err)
+	}
+	if svc.Spec.ClusterIP != "10.96.0.10" || svc.Spec.Ports[0].NodePort != 31234 {
+		t.Errorf("service allocations lost: clusterIP %q nodePort %d", svc.Spec.ClusterIP, svc.Spec.Ports[0].NodePort)
+	}
+
+	// The Service leaves the commit: pruned.
+	att, err = a.Apply(ctx, apply.Input{Commit: commit("dddd4444"), Objects: objs[:1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if att.Pruned != 1 {
+		t.Errorf("pruned = %d, want 1", att.Pruned)
+	}
+	if err := s.Get(ctx, "default", "web", &corev1.Service{}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("service after prune: %v, want not found", err)
+	}
+
+	st, err := state.ReadStatus(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Synced == nil || st.Synced.Commit.SHA != "dddd4444" || st.Objects != 1 {
+		t.Errorf("status after the last apply: %+v", st)
+	}
+	h, err := state.ReadHistory(ctx, s, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 4 || h[0].Commit.SHA != "dddd4444" || h[3].Commit.SHA != "aaaa1111" {
+		t.Errorf("history: %d entries, newest first want dddd4444..aaaa1111: %+v", len(h), h)
+	}
+}
+
+func TestApplyEmptyCommitGuard(t *testing.T) {
+	s := storetest.Start(t)
+	a := apply.New(s, nil)
+	ctx := t.Context()
+	if _, err := a.Apply(ctx, apply.Input{Commit: commit("a1"), Objects: decode(t, "d.yaml", deployment(1, "nginx"))}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := a.Apply(ctx, apply.Input{Commit: commit("a2")})
+	if !errors.Is(err, apply.ErrEmptyCommit) {
+		t.Fatalf("empty commit: %v, want ErrEmptyCommit", err)
+	}
+	getDeployment(t, s) // still there
+	att, err := a.Apply(ctx, apply.Input{Commit: commit("a3"), AllowEmpty: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if att.Pruned != 1 {
+		t.Errorf("AllowEmpty: pruned %d, want 1", att.Pruned)
+	}
+}
+
+// An object that exists without bosun's label (made through the API
+// before it moved to Git) is adopted, not duplicated.
+func TestApplyAdoptsUnmanagedObject(t *testing.T) {
+	s := storetest.Start(t)
+	ctx := t.Context()
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "settings", Namespace: "default"}, Data: map[string]string{"a": "old"}}
+	if err := s.Create(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	objs := decode(t, "cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: new}\n")
+	att, err := apply.New(s, nil).Apply(ctx, apply.Input{Commit: commit("b1"), Objects: objs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &corev1.ConfigMap{}
+	if err := s.Get(ctx, "default", "settings", got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Data["a"] != "new" || got.UID != cm.UID || got.Labels[state.LabelManagedBy] != state.ManagedByValue {
+		t.Errorf("adopted configmap: data %v uid %s (was %s) labels %v; attempt %+v", got.Data, got.UID, cm.UID, got.Labels, att)
+	}
+}
+
+// A commit above the store's transaction limit is refused whole.
+func TestApplyTooLarge(t *testing.T) {
+	e := storetest.StartEmbedded(t, storetest.Config(t, t.TempDir()))
+	s := store.New(e.Client(), store.Options{MaxTxnOps: 10})
+	var objs []manifests.Object
+	for i := range 20 {
+		objs = append(objs, decode(t, "cm.yaml", fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm%d}\n", i))...)
+	}
+	_, err := apply.New(s, nil).Apply(t.Context(), apply.Input{Commit: commit("c1"), Objects: objs})
+	if !errors.Is(err, store.ErrTooLarge) {
+		t.Fatalf("apply of 20 objects with MaxTxnOps 10: %v, want ErrTooLarge", err)
+	}
+	r, _ := store.Lookup("configmaps")
+	got, _, err := s.List(t.Context(), r, "", store.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Errorf("%d configmaps written by a refused commit, want 0", len(got))
+	}
+}
+

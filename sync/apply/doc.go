@@ -1,0 +1,33 @@
+// Package apply writes the manifests of one Git commit into the store as
+// the desired state, in a single etcd transaction.
+//
+// # One commit, one step
+//
+// Apply compares the commit's objects with the objects bosun wrote before
+// (those labelled app.kubernetes.io/managed-by=bosun) and builds one
+// transaction that creates what is new, updates what changed, deletes
+// (prunes) what the commit no longer defines, and records the sync status
+// and a history entry. Every update and delete compares the object's
+// resourceVersion, so a concurrent status write by a controller makes the
+// transaction fail as a whole; Apply then reads again and retries. A reader
+// therefore sees either the previous commit or the new one, never a mix.
+//
+// etcd bounds one transaction (--max-txn-ops, default 128, and
+// --max-request-bytes, default 1.5 MiB). bosun's embedded etcd is started
+// with limits large enough for 10,000 objects; against an external etcd a
+// commit above its limits fails with an error that names the limit, and
+// nothing is written.
+//
+// # Who writes which fields
+//
+// Sync owns metadata.labels, metadata.annotations and the object's content
+// (spec, or data for ConfigMaps and Secrets). It never touches status, and
+// it keeps what controllers allocate inside a spec: a Service's clusterIP
+// and nodePorts when the manifest leaves them empty, and the
+// deployment.kubernetes.io/ annotations. An object whose content did not
+// change is not written at all, so its bosun.dev/commit annotation names the
+// commit that last changed it.
+//
+//	a := apply.New(s, logger)
+//	attempt, err := a.Apply(ctx, apply.Input{Commit: info, Objects: res.Objects})
+package apply

@@ -1,0 +1,146 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bosun-dev/bosun/manifests"
+	"github.com/bosun-dev/bosun/store"
+)
+
+// Labels and annotations sync puts on every object it writes.
+const (
+	// LabelManagedBy marks objects that bosun's sync wrote from Git; only
+	// objects carrying it with value ManagedByValue are ever pruned.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedByValue is the value of LabelManagedBy on synced objects.
+	ManagedByValue = "bosun"
+	// AnnotationCommit holds the SHA of the commit an object was synced from.
+	AnnotationCommit = "bosun.dev/commit"
+	// AnnotationSource holds "path/to/file.yaml:LINE", where the object is
+	// defined in the repository.
+	AnnotationSource = "bosun.dev/source"
+)
+
+// Keys of the records.
+const (
+	// StatusKey is the key of the sync Status.
+	StatusKey = "/bosun/sync/status"
+	// HistoryPrefix is the prefix of history entries; keys sort by time.
+	HistoryPrefix = "/bosun/sync/history/"
+)
+
+// Results of an attempt to sync a commit.
+const (
+	// ResultApplied means the commit's manifests are the desired state.
+	ResultApplied = "applied"
+	// ResultRejected means the commit had invalid manifests and nothing changed.
+	ResultRejected = "rejected"
+	// ResultFailed means the commit could not be fetched or written (Git or
+	// etcd unreachable, a limit exceeded); it is retried.
+	ResultFailed = "failed"
+)
+
+// CommitInfo identifies a Git commit.
+type CommitInfo struct {
+	SHA     string    `json:"sha"`
+	Author  string    `json:"author,omitempty"`
+	Subject string    `json:"subject,omitempty"`
+	Time    time.Time `json:"time,omitzero"`
+}
+
+// Short returns the first 8 characters of the SHA.
+func (c CommitInfo) Short() string {
+	if len(c.SHA) > 8 {
+		return c.SHA[:8]
+	}
+	return c.SHA
+}
+
+// Attempt is the outcome of one try to sync one commit.
+type Attempt struct {
+	Commit   CommitInfo          `json:"commit"`
+	Time     time.Time           `json:"time"`
+	Result   string              `json:"result"`
+	Message  string              `json:"message,omitempty"`
+	Problems []manifests.Problem `json:"problems,omitempty"`
+	Created  int                 `json:"created,omitempty"`
+	Updated  int                 `json:"updated,omitempty"`
+	Pruned   int                 `json:"pruned,omitempty"`
+}
+
+// Status is the sync loop's record of where it stands.
+type Status struct {
+	Repo   string `json:"repo"`
+	Branch string `json:"branch,omitempty"`
+	Path   string `json:"path,omitempty"`
+	// Synced is the last commit whose manifests were applied; nil before
+	// the first successful sync.
+	Synced *Attempt `json:"synced,omitempty"`
+	// LastAttempt is the most recent attempt, successful or not.
+	LastAttempt *Attempt `json:"lastAttempt,omitempty"`
+	// Objects is the number of objects the synced commit defines.
+	Objects int `json:"objects"`
+}
+
+// ReadStatus returns the stored sync status, or a zero Status wrapping
+// store.ErrNotFound when bosun has never synced.
+func ReadStatus(ctx context.Context, s *store.Store) (Status, error) {
+	var st Status
+	v, _, err := s.GetRaw(ctx, StatusKey)
+	if err != nil {
+		return st, fmt.Errorf("state: read status: %w", err)
+	}
+	if err := json.Unmarshal(v, &st); err != nil {
+		return st, fmt.Errorf("state: decode status: %w", err)
+	}
+	return st, nil
+}
+
+// EncodeStatus returns the stored form of st.
+func EncodeStatus(st Status) []byte {
+	b, err := json.Marshal(st)
+	if err != nil {
+		// Status holds only plain data: marshalling cannot fail.
+		panic(fmt.Sprintf("state: encode status: %v", err))
+	}
+	return b
+}
+
+// HistoryKey returns the key of the history entry of an attempt made at t.
+func HistoryKey(t time.Time) string {
+	return fmt.Sprintf("%s%020d", HistoryPrefix, t.UnixNano())
+}
+
+// EncodeAttempt returns the stored form of a history entry.
+func EncodeAttempt(a Attempt) []byte {
+	b, err := json.Marshal(a)
+	if err != nil {
+		panic(fmt.Sprintf("state: encode attempt: %v", err))
+	}
+	return b
+}
+
+// ReadHistory returns up to limit history entries, newest first (limit <= 0
+// means all).
+func ReadHistory(ctx context.Context, s *store.Store, limit int) ([]Attempt, error) {
+	kvs, err := s.ListRaw(ctx, HistoryPrefix, int64(max(limit, 0)), true)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("state: read history: %w", err)
+	}
+	out := make([]Attempt, 0, len(kvs))
+	for _, kv := range kvs {
+		var a Attempt
+		if err := json.Unmarshal(kv.Value, &a); err != nil {
+			return nil, fmt.Errorf("state: decode history entry %s: %w", kv.Key, err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}

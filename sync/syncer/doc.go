@@ -1,0 +1,16 @@
+// Package syncer runs the sync loop: it watches a Git branch, and for each
+// new commit decodes and validates the whole tree and either applies it as
+// the desired state (package apply) or rejects it whole, recording why.
+//
+// The loop is level-triggered. A tick of --interval, a webhook, or a
+// change to a local repository's refs only say "look again": the syncer
+// then compares the branch head with the last commit it handled. A commit
+// with any invalid manifest changes nothing; the last good commit keeps
+// running and the status lists every problem with file and line. When Git
+// or etcd cannot be reached, the syncer keeps what it has, records the
+// failure in the status and retries with exponential backoff.
+//
+//	s := syncer.New(syncer.Config{Source: src, Store: st, Interval: 30 * time.Second})
+//	go src.Watch(ctx, s.Trigger) // local repositories: sync at once
+//	err := s.Run(ctx)
+package syncer

@@ -1,0 +1,281 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	gosync "sync"
+	"time"
+
+	"github.com/bosun-dev/bosun/manifests"
+	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/sync/apply"
+	"github.com/bosun-dev/bosun/sync/gitsource"
+	"github.com/bosun-dev/bosun/sync/state"
+)
+
+// Source is the Git side of the loop; *gitsource.Source implements it.
+type Source interface {
+	// Head returns the SHA of the tracked branch's head, cheaply.
+	Head(ctx context.Context) (string, error)
+	// Fetch returns the head commit with its tree.
+	Fetch(ctx context.Context) (gitsource.Commit, error)
+}
+
+// Config configures a Syncer.
+type Config struct {
+	Source Source
+	Store  *store.Store
+	// Repo, Branch and Path describe the source in the status.
+	Repo, Branch, Path string
+	// Interval is the poll period (default 30s).
+	Interval time.Duration
+	// Resync re-applies the synced commit this often even when the branch
+	// did not move, repairing drift in the store (default 10m).
+	Resync time.Duration
+	// AllowEmpty lets a commit without manifests prune everything.
+	AllowEmpty bool
+	// Limits bound what a commit may contain.
+	Limits manifests.Limits
+	// MinBackoff and MaxBackoff bound the retry delay after a failure
+	// (defaults 1s and 5m).
+	MinBackoff, MaxBackoff time.Duration
+	Logger                 *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Syncer is the sync loop. Create it with New.
+type Syncer struct {
+	cfg     Config
+	applier *apply.Applier
+	trigger chan struct{}
+
+	mu        gosync.Mutex
+	lastSHA   string // last commit applied or rejected
+	lastFull  time.Time
+	attempted bool
+	lastErr   error
+}
+
+// New returns a Syncer for cfg, filling in defaults.
+func New(cfg Config) *Syncer {
+	if cfg.Interval <= 0 {
+		cfg.Interval = 30 * time.Second
+	}
+	if cfg.Resync <= 0 {
+		cfg.Resync = 10 * time.Minute
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 5 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Syncer{
+		cfg:     cfg,
+		applier: apply.New(cfg.Store, cfg.Logger).WithClock(cfg.Now),
+		trigger: make(chan struct{}, 1),
+	}
+}
+
+// Trigger asks the loop to look at the branch now. It never blocks;
+// triggers that arrive while a sync runs are folded into one more sync.
+func (s *Syncer) Trigger() {
+	select {
+	case s.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Ready reports nil once the first sync attempt has finished, whatever its
+// result, and an error saying what the loop waits for before that.
+func (s *Syncer) Ready() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.attempted {
+		if s.lastErr != nil {
+			return fmt.Errorf("first sync has not succeeded yet: %w", s.lastErr)
+		}
+		return errors.New("first sync has not finished yet")
+	}
+	return nil
+}
+
+// Run syncs at once, then on every trigger and every Interval, until ctx
+// ends. After a failure it retries with exponential backoff instead of
+// waiting for the interval. It returns nil when ctx ends.
+func (s *Syncer) Run(ctx context.Context) error {
+	backoff := time.Duration(0)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.trigger:
+		case <-timer.C:
+		}
+		_, err := s.SyncOnce(ctx)
+		next := s.cfg.Interval
+		if err != nil && ctx.Err() == nil {
+			backoff = min(max(backoff*2, s.cfg.MinBackoff), s.cfg.MaxBackoff)
+			next = backoff
+			s.cfg.Logger.Warn("sync failed; keeping the last good commit and retrying", "retry_in", next, "err", err)
+		} else {
+			backoff = 0
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(next)
+	}
+}
+
+// SyncOnce looks at the branch head and, when it is a commit not handled
+// yet (or the resync period has passed), validates and applies it. A
+// rejected commit is not an error: the returned attempt says why. Errors
+// are failures to reach Git or the store; they are recorded in the status
+// when the store can be reached.
+func (s *Syncer) SyncOnce(ctx context.Context) (state.Attempt, error) {
+	att, err := s.syncOnce(ctx)
+	s.mu.Lock()
+	s.lastErr = err
+	if err == nil {
+		s.attempted = true
+	}
+	s.mu.Unlock()
+	return att, err
+}
+
+func (s *Syncer) syncOnce(ctx context.Context) (state.Attempt, error) {
+	now := s.cfg.Now()
+	sha, err := s.cfg.Source.Head(ctx)
+	if err != nil {
+		return s.fail(ctx, state.CommitInfo{}, fmt.Errorf("read branch head: %w", err))
+	}
+	s.mu.Lock()
+	unchanged := sha == s.lastSHA && now.Sub(s.lastFull) < s.cfg.Resync
+	s.mu.Unlock()
+	if unchanged {
+		return state.Attempt{}, nil
+	}
+
+	commit, err := s.cfg.Source.Fetch(ctx)
+	if err != nil {
+		return s.fail(ctx, state.CommitInfo{SHA: sha}, fmt.Errorf("fetch: %w", err))
+	}
+	info := state.CommitInfo{SHA: commit.SHA, Author: commit.Author, Subject: commit.Subject, Time: commit.Time}
+	log := s.cfg.Logger.With("commit", info.Short())
+
+	res, err := manifests.Load(commit.Tree, manifests.Options{Path: s.cfg.Path, Limits: s.cfg.Limits})
+	if err != nil {
+		return s.fail(ctx, info, fmt.Errorf("read commit %s: %w", info.Short(), err))
+	}
+	base, err := s.status(ctx)
+	if err != nil {
+		return state.Attempt{}, err
+	}
+
+	if errs := res.Problems.Errors(); len(errs) > 0 {
+		msg := fmt.Sprintf("%d invalid manifest problem(s); nothing was applied", len(errs))
+		if base.Synced != nil {
+			msg += "; still running commit " + base.Synced.Commit.Short()
+		}
+		log.Warn("commit rejected: "+msg, "problems", len(errs))
+		for _, p := range errs {
+			log.Warn(p.String())
+		}
+		return s.reject(ctx, base, state.Attempt{Commit: info, Time: now, Result: state.ResultRejected, Message: msg, Problems: res.Problems})
+	}
+
+	att, err := s.applier.Apply(ctx, apply.Input{
+		Commit:     info,
+		Objects:    res.Objects,
+		Warnings:   res.Problems.Warnings(),
+		AllowEmpty: s.cfg.AllowEmpty,
+		Status:     base,
+	})
+	switch {
+	case errors.Is(err, apply.ErrEmptyCommit), errors.Is(err, store.ErrTooLarge):
+		// Retrying cannot help: the commit itself must change.
+		log.Warn("commit rejected", "err", err)
+		return s.reject(ctx, base, state.Attempt{Commit: info, Time: now, Result: state.ResultRejected, Message: err.Error(), Problems: res.Problems})
+	case err != nil:
+		return s.fail(ctx, info, err)
+	}
+	for _, w := range res.Problems.Warnings() {
+		log.Warn(w.String())
+	}
+	s.handled(commit.SHA, now)
+	return att, nil
+}
+
+func (s *Syncer) handled(sha string, now time.Time) {
+	s.mu.Lock()
+	s.lastSHA = sha
+	s.lastFull = now
+	s.mu.Unlock()
+}
+
+// status reads the stored status, or a fresh one before the first sync.
+func (s *Syncer) status(ctx context.Context) (state.Status, error) {
+	st, err := state.ReadStatus(ctx, s.cfg.Store)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return st, fmt.Errorf("syncer: %w", err)
+	}
+	st.Repo, st.Branch, st.Path = s.cfg.Repo, s.cfg.Branch, s.cfg.Path
+	return st, nil
+}
+
+// reject records a commit that cannot be applied as it is. The commit is
+// not tried again until the branch moves.
+func (s *Syncer) reject(ctx context.Context, base state.Status, att state.Attempt) (state.Attempt, error) {
+	if err := s.record(ctx, base, att, true); err != nil {
+		return att, err
+	}
+	s.handled(att.Commit.SHA, att.Time)
+	return att, nil
+}
+
+// fail records an attempt that could not be completed (Git or etcd
+// unreachable) and returns cause so that Run backs off.
+func (s *Syncer) fail(ctx context.Context, info state.CommitInfo, cause error) (state.Attempt, error) {
+	att := state.Attempt{Commit: info, Time: s.cfg.Now(), Result: state.ResultFailed, Message: cause.Error()}
+	base, err := s.status(ctx)
+	if err == nil {
+		// Repeated failures overwrite the status but add one history entry
+		// only when the reason changes.
+		same := base.LastAttempt != nil && base.LastAttempt.Result == state.ResultFailed &&
+			strings.EqualFold(base.LastAttempt.Message, att.Message)
+		err = s.record(ctx, base, att, !same)
+	}
+	if err != nil {
+		s.cfg.Logger.Debug("could not record failed sync", "err", err)
+	}
+	return att, fmt.Errorf("syncer: %w", cause)
+}
+
+func (s *Syncer) record(ctx context.Context, base state.Status, att state.Attempt, history bool) error {
+	base.LastAttempt = &att
+	txn := s.cfg.Store.Txn()
+	txn.PutRaw(state.StatusKey, state.EncodeStatus(base))
+	if history {
+		txn.PutRaw(state.HistoryKey(att.Time), state.EncodeAttempt(att))
+	}
+	if _, err := txn.Commit(ctx); err != nil {
+		return fmt.Errorf("syncer: record %s attempt: %w", att.Result, err)
+	}
+	return nil
+}

@@ -1,0 +1,298 @@
+package syncer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	appsv1 "k8s.io/api/apps/v1"
+
+	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/store/storetest"
+	"github.com/bosun-dev/bosun/sync/gitsource"
+	"github.com/bosun-dev/bosun/sync/state"
+	"github.com/bosun-dev/bosun/sync/syncer"
+)
+
+// gitRepo is a real local repository the tests commit to.
+type gitRepo struct {
+	t    testing.TB
+	dir  string
+	repo *git.Repository
+	when time.Time
+}
+
+func newGitRepo(t testing.TB) *gitRepo {
+	t.Helper()
+	dir := t.TempDir()
+	r, err := git.PlainInit(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &gitRepo{t: t, dir: dir, repo: r, when: time.Unix(1700000000, 0)}
+}
+
+// commit writes files (content "" removes the file) and commits them.
+func (g *gitRepo) commit(msg string, files map[string]string) string {
+	g.t.Helper()
+	wt, err := g.repo.Worktree()
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	for name, content := range files {
+		p := filepath.Join(g.dir, name)
+		if content == "" {
+			if _, err := wt.Remove(name); err != nil {
+				g.t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			g.t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			g.t.Fatal(err)
+		}
+		if _, err := wt.Add(name); err != nil {
+			g.t.Fatal(err)
+		}
+	}
+	g.when = g.when.Add(time.Minute)
+	h, err := wt.Commit(msg, &git.CommitOptions{
+		Author:            &object.Signature{Name: "Tester", Email: "t@example.com", When: g.when},
+		AllowEmptyCommits: true,
+	})
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return h.String()
+}
+
+func deployment(name string, replicas int) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: %s
+spec:
+  replicas: %d
+  selector: {matchLabels: {app: %s}}
+  template:
+    metadata: {labels: {app: %s}}
+    spec:
+      containers:
+      - name: app
+        image: nginx:1.27
+`, name, replicas, name, name)
+}
+
+func newSyncer(t testing.TB, src syncer.Source, s *store.Store, allowEmpty bool) *syncer.Syncer {
+	return syncer.New(syncer.Config{Source: src, Store: s, Repo: "test", AllowEmpty: allowEmpty, Path: "deploy"})
+}
+
+func localSource(t testing.TB, dir string) *gitsource.Source {
+	t.Helper()
+	src, err := gitsource.New(gitsource.Config{URL: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+func mustSync(t *testing.T, sy *syncer.Syncer, wantSHA, wantResult string) state.Attempt {
+	t.Helper()
+	att, err := sy.SyncOnce(t.Context())
+	if err != nil {
+		t.Fatalf("SyncOnce: %v", err)
+	}
+	if att.Commit.SHA != wantSHA || att.Result != wantResult {
+		t.Fatalf("SyncOnce: commit %.8s %s (%s), want %.8s %s", att.Commit.SHA, att.Result, att.Message, wantSHA, wantResult)
+	}
+	return att
+}
+
+func replicas(t *testing.T, s *store.Store, name string) int32 {
+	t.Helper()
+	d := &appsv1.Deployment{}
+	if err := s.Get(t.Context(), "default", name, d); err != nil {
+		t.Fatalf("get deployment %s: %v", name, err)
+	}
+	return *d.Spec.Replicas
+}
+
+func TestSyncAppliesAndRejectsWholeCommits(t *testing.T) {
+	s := storetest.Start(t)
+	g := newGitRepo(t)
+	sy := newSyncer(t, localSource(t, g.dir), s, false)
+	if err := sy.Ready(); err == nil {
+		t.Error("Ready before the first sync = nil, want an error")
+	}
+
+	c1 := g.commit("two apps", map[string]string{
+		"deploy/a.yaml":      deployment("a", 1),
+		"deploy/b.yaml":      deployment("b", 1),
+		"README.md":          "not a manifest",
+		"other/ignored.yaml": "this: is outside --path",
+	})
+	att := mustSync(t, sy, c1, state.ResultApplied)
+	if att.Created != 2 {
+		t.Errorf("created %d, want 2", att.Created)
+	}
+	if err := sy.Ready(); err != nil {
+		t.Errorf("Ready after the first sync: %v", err)
+	}
+
+	// Nothing new: no attempt, no history entry.
+	if att, err := sy.SyncOnce(t.Context()); err != nil || att.Commit.SHA != "" {
+		t.Errorf("SyncOnce with nothing new = %+v, %v; want a zero attempt", att, err)
+	}
+
+	// A valid change to a and an invalid b: neither applies.
+	c2 := g.commit("scale a, break b", map[string]string{
+		"deploy/a.yaml": deployment("a", 3),
+		"deploy/b.yaml": strings.Replace(deployment("b", 1), "replicas: 1", "replicas: -1\n  replcas: 2", 1),
+	})
+	att = mustSync(t, sy, c2, state.ResultRejected)
+	var msgs []string
+	for _, p := range att.Problems.Errors() {
+		msgs = append(msgs, p.String())
+	}
+	joined := strings.Join(msgs, "\n")
+	for _, want := range []string{"deploy/b.yaml:6", "spec.replicas", "deploy/b.yaml:7", "replcas"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("rejection does not mention %q:\n%s", want, joined)
+		}
+	}
+	if got := replicas(t, s, "a"); got != 1 {
+		t.Errorf("replicas of a after a rejected commit = %d, want 1", got)
+	}
+	st, err := state.ReadStatus(t.Context(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Synced == nil || st.Synced.Commit.SHA != c1 || st.LastAttempt.Commit.SHA != c2 || st.LastAttempt.Result != state.ResultRejected {
+		t.Errorf("status after rejection: synced %+v last %+v", st.Synced, st.LastAttempt)
+	}
+	if !strings.Contains(st.LastAttempt.Message, c1[:8]) {
+		t.Errorf("rejection message %q does not name the commit that keeps running (%.8s)", st.LastAttempt.Message, c1)
+	}
+
+	// Fix b: both changes apply together.
+	c3 := g.commit("fix b", map[string]string{"deploy/b.yaml": deployment("b", 2)})
+	mustSync(t, sy, c3, state.ResultApplied)
+	if a, b := replicas(t, s, "a"), replicas(t, s, "b"); a != 3 || b != 2 {
+		t.Errorf("replicas after the fix: a=%d b=%d, want 3 and 2", a, b)
+	}
+
+	// Removing every manifest is refused without AllowEmpty.
+	c4 := g.commit("remove all", map[string]string{"deploy/a.yaml": "", "deploy/b.yaml": ""})
+	att = mustSync(t, sy, c4, state.ResultRejected)
+	if !strings.Contains(att.Message, "--allow-empty") {
+		t.Errorf("empty-commit rejection %q does not mention --allow-empty", att.Message)
+	}
+	replicas(t, s, "a") // still there
+
+	h, err := state.ReadHistory(t.Context(), s, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []string
+	for _, a := range h {
+		results = append(results, a.Result)
+	}
+	if want := "rejected applied rejected applied"; strings.Join(results, " ") != want {
+		t.Errorf("history results newest first = %v, want %s", results, want)
+	}
+}
+
+func TestSyncAllowEmptyPrunes(t *testing.T) {
+	s := storetest.Start(t)
+	g := newGitRepo(t)
+	sy := newSyncer(t, localSource(t, g.dir), s, true)
+	mustSync(t, sy, g.commit("one", map[string]string{"deploy/a.yaml": deployment("a", 1)}), state.ResultApplied)
+	att := mustSync(t, sy, g.commit("none", map[string]string{"deploy/a.yaml": ""}), state.ResultApplied)
+	if att.Pruned != 1 {
+		t.Errorf("pruned %d, want 1", att.Pruned)
+	}
+	if err := s.Get(t.Context(), "default", "a", &appsv1.Deployment{}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deployment after an empty commit with AllowEmpty: %v, want not found", err)
+	}
+}
+
+// brokenSource fails like an unreachable remote.
+type brokenSource struct{ err error }
+
+func (b brokenSource) Head(context.Context) (string, error) { return "", b.err }
+func (b brokenSource) Fetch(context.Context) (gitsource.Commit, error) {
+	return gitsource.Commit{}, b.err
+}
+
+func TestSyncRecordsUnreachableGit(t *testing.T) {
+	s := storetest.Start(t)
+	sy := newSyncer(t, brokenSource{err: fmt.Errorf("dial tcp: connection refused: %w", gitsource.ErrUnreachable)}, s, false)
+	for range 3 {
+		if _, err := sy.SyncOnce(t.Context()); !errors.Is(err, gitsource.ErrUnreachable) {
+			t.Fatalf("SyncOnce with an unreachable source: %v, want ErrUnreachable", err)
+		}
+	}
+	st, err := state.ReadStatus(t.Context(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LastAttempt == nil || st.LastAttempt.Result != state.ResultFailed || !strings.Contains(st.LastAttempt.Message, "connection refused") {
+		t.Errorf("status after failures: %+v", st.LastAttempt)
+	}
+	h, err := state.ReadHistory(t.Context(), s, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 1 {
+		t.Errorf("three identical failures made %d history entries, want 1", len(h))
+	}
+	if err := sy.Ready(); err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("Ready while Git is unreachable = %v, want the reason", err)
+	}
+}
+
+// Run syncs a new commit of a watched local repository without waiting
+// for the poll interval.
+func TestRunSyncsOnTrigger(t *testing.T) {
+	s := storetest.Start(t)
+	g := newGitRepo(t)
+	src := localSource(t, g.dir)
+	g.commit("first", map[string]string{"deploy/a.yaml": deployment("a", 1)})
+	sy := syncer.New(syncer.Config{Source: src, Store: s, Path: "deploy", Interval: time.Hour})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- sy.Run(ctx) }()
+	go func() { _ = src.Watch(ctx, sy.Trigger) }()
+
+	waitFor(t, "the first commit", func() bool { return sy.Ready() == nil })
+	g.commit("scale", map[string]string{"deploy/a.yaml": deployment("a", 4)})
+	waitFor(t, "the second commit to apply", func() bool {
+		d := &appsv1.Deployment{}
+		return s.Get(t.Context(), "default", "a", d) == nil && *d.Spec.Replicas == 4
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
