@@ -17,6 +17,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/bosun-dev/bosun/client"
 )
 
 // exitError carries an exit code for errors that were already reported.
@@ -61,11 +63,11 @@ the BOSUN_SERVER environment variable).`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	defServer := os.Getenv("BOSUN_SERVER")
+	defServer := os.Getenv(client.EnvServer)
 	if defServer == "" {
-		defServer = "http://" + defaultListen
+		defServer = client.DefaultServer
 	}
-	root.PersistentFlags().StringVar(&g.server, "server", defServer, "URL of the bosun API (env BOSUN_SERVER)")
+	root.PersistentFlags().StringVar(&g.server, "server", defServer, "URL of the bosun API (env "+client.EnvServer+")")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 

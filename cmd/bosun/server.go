@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,12 +23,6 @@ import (
 
 // defaultListen is where the API listens, and where clients look for it.
 const defaultListen = "127.0.0.1:6780"
-
-// Limits of the embedded etcd: one transaction must hold a whole commit.
-const (
-	embeddedMaxTxnOps       = 100_000
-	embeddedMaxRequestBytes = 64 << 20
-)
 
 // serverConfig is everything bosun server is configured with.
 type serverConfig struct {
@@ -134,16 +129,16 @@ func openStore(ctx context.Context, c *serverConfig, logger *slog.Logger) (st *s
 		DataDir:   filepath.Join(c.dataDir, "etcd"),
 		ClientURL: c.etcdClientURL,
 		PeerURL:   c.etcdPeerURL,
-		// Large enough for a commit of 10,000 objects in one transaction.
-		MaxTxnOps:       embeddedMaxTxnOps,
-		MaxRequestBytes: embeddedMaxRequestBytes,
-		Logger:          logger,
+		Logger:    logger,
 	}
 	emb, err := store.StartEmbedded(ctx, cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("start embedded etcd in %s: %w", cfg.DataDir, err)
 	}
-	opts := store.Options{MaxTxnOps: embeddedMaxTxnOps, MaxRequestBytes: embeddedMaxRequestBytes, Logger: logger}
+	// The embedded etcd's limits hold a commit of 10,000 objects in one
+	// transaction.
+	opts := emb.StoreOptions()
+	opts.Logger = logger
 	logger.Info("embedded etcd ready", "data_dir", cfg.DataDir, "endpoints", strings.Join(emb.Endpoints(), ","))
 	return store.New(emb.Client(), opts), func() { _ = emb.Close() }, nil
 }
@@ -209,7 +204,9 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sy.Run(ctx) })
-	g.Go(func() error { return api.Run(ctx, c.listen) })
+	g.Go(func() error {
+		return api.Run(ctx, c.listen, func(addr net.Addr) { logger.Info("API listening", "addr", "http://"+addr.String()) })
+	})
 	g.Go(func() error { return compactor.Run(ctx) })
 	if src.Local() {
 		g.Go(func() error { return src.Watch(ctx, sy.Trigger) })

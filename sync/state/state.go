@@ -62,14 +62,14 @@ func (c CommitInfo) Short() string {
 
 // Attempt is the outcome of one try to sync one commit.
 type Attempt struct {
-	Commit   CommitInfo          `json:"commit"`
-	Time     time.Time           `json:"time"`
-	Result   string              `json:"result"`
-	Message  string              `json:"message,omitempty"`
-	Problems []manifests.Problem `json:"problems,omitempty"`
-	Created  int                 `json:"created,omitempty"`
-	Updated  int                 `json:"updated,omitempty"`
-	Pruned   int                 `json:"pruned,omitempty"`
+	Commit   CommitInfo         `json:"commit"`
+	Time     time.Time          `json:"time"`
+	Result   string             `json:"result"`
+	Message  string             `json:"message,omitempty"`
+	Problems manifests.Problems `json:"problems,omitempty"`
+	Created  int                `json:"created,omitempty"`
+	Updated  int                `json:"updated,omitempty"`
+	Pruned   int                `json:"pruned,omitempty"`
 }
 
 // Status is the sync loop's record of where it stands.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"strings"
 	gosync "sync"
@@ -179,7 +180,7 @@ func (s *Syncer) syncOnce(ctx context.Context) (state.Attempt, error) {
 	info := state.CommitInfo{SHA: commit.SHA, Author: commit.Author, Subject: commit.Subject, Time: commit.Time}
 	log := s.cfg.Logger.With("commit", info.Short())
 
-	res, err := manifests.Load(commit.Tree, manifests.Options{Path: s.cfg.Path, Limits: s.cfg.Limits})
+	res, note, err := s.load(commit)
 	if err != nil {
 		return s.fail(ctx, info, fmt.Errorf("read commit %s: %w", info.Short(), err))
 	}
@@ -218,8 +219,23 @@ func (s *Syncer) syncOnce(ctx context.Context) (state.Attempt, error) {
 	for _, w := range res.Problems.Warnings() {
 		log.Warn(w.String())
 	}
+	att.Message = note
 	s.handled(commit.SHA, now)
 	return att, nil
+}
+
+// load decodes and validates the commit's manifests under the configured
+// path. A path the commit does not have holds no manifests (removing every
+// file removes the directory from Git); note then says so.
+func (s *Syncer) load(commit gitsource.Commit) (*manifests.Result, string, error) {
+	path := strings.Trim(s.cfg.Path, "/")
+	if path != "" && path != "." {
+		if _, err := fs.Stat(commit.Tree, path); errors.Is(err, fs.ErrNotExist) {
+			return &manifests.Result{}, fmt.Sprintf("the commit has no directory %q: no manifests", path), nil
+		}
+	}
+	res, err := manifests.Load(commit.Tree, manifests.Options{Path: s.cfg.Path, Limits: s.cfg.Limits})
+	return res, "", err
 }
 
 func (s *Syncer) handled(sha string, now time.Time) {

@@ -42,12 +42,22 @@ func TestKillDuringLargeApply(t *testing.T) {
 	s := startServer(t, r.dir)
 	s.waitAttempt(r.commitAll("bulk v0"), "applied")
 
-	prev := "v0"
+	// Measure how long a commit of this size takes from `git commit` to
+	// applied, then kill the server at fractions of that time, so that the
+	// kills land before, during and after the etcd transaction.
+	r.write("bulk/configmaps.yaml", bulkConfigMaps(n, "v1"))
+	start := time.Now()
+	s.waitAttempt(r.commitAll("bulk v1"), "applied")
+	took := time.Since(start)
+	t.Logf("a commit of %d objects takes %v from commit to applied", n, took)
+
+	prev := "v1"
 	outcomes := map[string]int{}
-	for i, delay := range []time.Duration{0, 30 * time.Millisecond, 80 * time.Millisecond, 150 * time.Millisecond, 300 * time.Millisecond} {
-		version := fmt.Sprintf("v%d", i+1)
+	for i, frac := range []float64{0.1, 0.4, 0.6, 0.75, 0.85, 0.95, 1.05, 1.3} {
+		version := fmt.Sprintf("v%d", i+2)
 		r.write("bulk/configmaps.yaml", bulkConfigMaps(n, version))
 		sha := r.commitAll("bulk " + version)
+		delay := time.Duration(frac * float64(took))
 		time.Sleep(delay) // the moment of the crash is the test's input
 		s.kill()
 
@@ -88,7 +98,7 @@ func inspectStore(t *testing.T, dir string) (version, synced string) {
 		t.Fatalf("open the killed server's etcd: %v", err)
 	}
 	defer emb.Close()
-	st := store.New(emb.Client(), store.Options{})
+	st := store.New(emb.Client(), emb.StoreOptions())
 	r, _ := store.Lookup("configmaps")
 	objs, _, err := st.List(ctx, r, "bulk", store.ListOptions{Selector: labels.SelectorFromSet(labels.Set{"bulk": "yes"})})
 	if err != nil {
@@ -112,4 +122,42 @@ func inspectStore(t *testing.T, dir string) (version, synced string) {
 		synced = ss.Synced.Commit.SHA
 	}
 	return version, synced
+}
+
+// TestExternalEtcdLimits runs the server against an existing etcd cluster
+// (--etcd-endpoints) that has etcd's default limits: a commit needing more
+// operations than one transaction may hold is refused with an error naming
+// the limit, and nothing of it is written.
+func TestExternalEtcdLimits(t *testing.T) {
+	testenv.E2E(t, testenv.Binary("git"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	emb, err := store.StartEmbedded(ctx, store.EmbedConfig{
+		DataDir:         filepath.Join(t.TempDir(), "etcd"),
+		ClientURL:       "http://127.0.0.1:0",
+		PeerURL:         "http://127.0.0.1:0",
+		TickMs:          10,
+		ElectionMs:      100,
+		MaxTxnOps:       128,
+		MaxRequestBytes: 1536 * 1024,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+
+	r := newRepo(t)
+	s := startServer(t, r.dir, "--etcd-endpoints", strings.Join(emb.Endpoints(), ","))
+	s.waitAttempt(r.git("rev-parse", "HEAD"), "applied")
+
+	r.write("bulk/configmaps.yaml", bulkConfigMaps(300, "v1"))
+	st := s.waitAttempt(r.commitAll("300 configmaps"), "rejected")
+	if !strings.Contains(st.LastAttempt.Message, "128") || !strings.Contains(st.LastAttempt.Message, "max-txn-ops") {
+		t.Errorf("rejection of a commit above etcd's limit does not name the limit: %q", st.LastAttempt.Message)
+	}
+	var list struct{ Items []object }
+	s.getJSON("/api/v1/namespaces/bulk/configmaps", &list)
+	if len(list.Items) != 0 {
+		t.Errorf("%d configmaps of the refused commit were written", len(list.Items))
+	}
 }

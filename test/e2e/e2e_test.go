@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bosun-dev/bosun/internal/testenv"
 )
 
 // bosunBin is the binary under test, built once by TestMain.
@@ -47,12 +46,12 @@ func TestMain(m *testing.M) {
 
 // repo is a Git working tree the test commits to, as a user would.
 type repo struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 }
 
 // newRepo makes a Git repository holding a copy of examples/repo.
-func newRepo(t *testing.T) *repo {
+func newRepo(t testing.TB) *repo {
 	t.Helper()
 	r := &repo{t: t, dir: t.TempDir()}
 	r.git("init", "-q", "-b", "main")
@@ -109,7 +108,7 @@ func (r *repo) commitAll(msg string) string {
 
 // server is a bosun server child process.
 type server struct {
-	t       *testing.T
+	t       testing.TB
 	url     string
 	dataDir string
 	args    []string
@@ -135,7 +134,7 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -146,7 +145,7 @@ func freePort(t *testing.T) int {
 }
 
 // startServer runs bosun server on repoDir with a fresh data directory.
-func startServer(t *testing.T, repoDir string, extra ...string) *server {
+func startServer(t testing.TB, repoDir string, extra ...string) *server {
 	t.Helper()
 	s := &server{t: t, dataDir: t.TempDir()}
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -290,7 +289,7 @@ type object struct {
 }
 
 // eventually polls cond until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

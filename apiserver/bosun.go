@@ -1,0 +1,61 @@
+package apiserver
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/sync/state"
+)
+
+// syncStatus is the JSON of /bosun/v1/status: the stored state.Status, and a
+// message when bosun has not synced yet.
+type syncStatus struct {
+	state.Status
+	// Message is "not synced yet" before the first sync attempt was recorded.
+	Message string `json:"message,omitempty"`
+}
+
+// NotSyncedMessage is the message /bosun/v1/status carries before the first
+// sync attempt was recorded (the status is then empty, and the code 200).
+const NotSyncedMessage = "not synced yet"
+
+func (s *Server) serveSyncStatus(w http.ResponseWriter, req *http.Request) {
+	if !methodGET(w, req) {
+		return
+	}
+	st, err := state.ReadStatus(req.Context(), s.cfg.Store)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeJSON(w, http.StatusOK, syncStatus{Message: NotSyncedMessage})
+	case err != nil:
+		writeError(w, errInternal(err))
+	default:
+		writeJSON(w, http.StatusOK, syncStatus{Status: st})
+	}
+}
+
+func (s *Server) serveSyncHistory(w http.ResponseWriter, req *http.Request) {
+	if !methodGET(w, req) {
+		return
+	}
+	limit := 0
+	if raw := req.URL.Query().Get("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 0 {
+			writeError(w, errBadRequest("invalid limit %q: want a non-negative integer (0 = all)", raw))
+			return
+		}
+		limit = n
+	}
+	h, err := state.ReadHistory(req.Context(), s.cfg.Store, limit)
+	if err != nil {
+		writeError(w, errInternal(err))
+		return
+	}
+	if h == nil {
+		h = []state.Attempt{}
+	}
+	writeJSON(w, http.StatusOK, h)
+}

@@ -1,0 +1,238 @@
+package apiserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/bosun-dev/bosun/store"
+)
+
+// DefaultMaxBodyBytes is the largest request body the server reads.
+const DefaultMaxBodyBytes = 3 << 20
+
+// Config holds what a Server needs. Store is required.
+type Config struct {
+	// Store holds the objects the API serves.
+	Store *store.Store
+	// Logger receives one debug record per request and errors; nil discards.
+	Logger *slog.Logger
+	// Hooks, when set, serves POST /hooks/git (the Git webhook receiver).
+	Hooks http.Handler
+	// Ready, when set, is the readiness check behind /readyz (e.g. "the first
+	// sync is done"); a non-nil error makes /readyz answer 503 with it.
+	Ready func(ctx context.Context) error
+	// Version is bosun's version, reported by /version as build metadata.
+	Version string
+	// MaxBodyBytes bounds request bodies; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Now is the clock used for table ages; nil means time.Now.
+	Now func() time.Time
+	// ShutdownTimeout bounds the graceful shutdown in Serve; 0 means 5s.
+	ShutdownTimeout time.Duration
+}
+
+// Server is bosun's HTTP API. Create it with New.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	resources []store.Resource
+	handler   http.Handler
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 5 * time.Second
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, resources: store.Resources()}
+	s.handler = s.middleware(s.routes())
+	return s
+}
+
+// Handler returns the http.Handler serving the whole API.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Listen opens a TCP listener on addr ("127.0.0.1:0" picks a free port; the
+// listener's Addr tells which).
+func (s *Server) Listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("apiserver: listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// Serve serves the API on ln until ctx ends, then shuts down gracefully
+// (open watches are ended) and returns nil. It closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	// Long-running requests (watches) end when the server shuts down.
+	watchCtx, cancelWatches := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWatches()
+	srv.BaseContext = func(net.Listener) context.Context { return watchCtx }
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("serving the API", "address", ln.Addr().String())
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("apiserver: serve on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	cancelWatches()
+	shutCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("apiserver: shut down: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("apiserver: serve on %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// Run listens on addr and serves until ctx ends. ready, when not nil, is
+// called with the bound address once the listener is open.
+func (s *Server) Run(ctx context.Context, addr string, ready func(addr net.Addr)) error {
+	ln, err := s.Listen(addr)
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	return s.Serve(ctx, ln)
+}
+
+// statusRecorder remembers the status code written, for logging, and
+// passes Flush through for watches.
+type statusRecorder struct {
+	http.ResponseWriter
+	code  int
+	wrote bool
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if !w.wrote {
+		w.code, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.code, w.wrote = http.StatusOK, true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusRecorder) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// middleware logs every request at debug level and turns panics into 500s.
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error("panic serving a request", "method", r.Method, "path", r.URL.Path,
+					"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				if !rec.wrote {
+					writeError(rec, errInternal(fmt.Errorf("panic: %v", p)))
+				}
+			}
+			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery,
+				"code", rec.code, "duration", time.Since(start))
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", s.serveOK)
+	mux.HandleFunc("/livez", s.serveOK)
+	mux.HandleFunc("/readyz", s.serveReady)
+	mux.HandleFunc("/version", s.serveVersion)
+	mux.HandleFunc("/api", s.serveCoreVersions)
+	mux.HandleFunc("/api/v1", s.serveResourceList)
+	mux.HandleFunc("/api/v1/{rest...}", s.serveResource)
+	mux.HandleFunc("/apis", s.serveGroupList)
+	mux.HandleFunc("/apis/{group}", s.serveGroup)
+	mux.HandleFunc("/apis/{group}/{version}", s.serveResourceList)
+	mux.HandleFunc("/apis/{group}/{version}/{rest...}", s.serveResource)
+	mux.HandleFunc("/bosun/v1/status", s.serveSyncStatus)
+	mux.HandleFunc("/bosun/v1/history", s.serveSyncHistory)
+	if s.cfg.Hooks != nil {
+		mux.Handle("POST /hooks/git", s.cfg.Hooks)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errNotFoundPath(r.URL.Path))
+	})
+	return mux
+}
+
+func (s *Server) serveOK(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok"))
+}
+
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(r.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintf(w, "not ready: %v\n", err)
+			return
+		}
+	}
+	_, _ = w.Write([]byte("ok"))
+}
+
+// writeJSON writes v as JSON with the code.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		b, _ = json.Marshal(errInternal(fmt.Errorf("apiserver: encode response: %w", err)).status)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// writeError writes err as a metav1.Status.
+func writeError(w http.ResponseWriter, err *apiError) {
+	writeJSON(w, int(err.status.Code), err.status)
+}

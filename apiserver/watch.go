@@ -1,0 +1,174 @@
+package apiserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/bosun-dev/bosun/store"
+)
+
+// watchEvent is one line of a watch stream, as kube-apiserver writes it.
+type watchEvent struct {
+	Type   string `json:"type"`
+	Object any    `json:"object"`
+}
+
+// watch streams changes of t's collection as newline-delimited JSON events.
+// resourceVersion "" or "0" first sends every current object as ADDED, then
+// the changes after the revision of that list; N sends the changes after N.
+// A compacted N ends the stream with an ERROR event carrying a 410 Expired
+// Status. timeoutSeconds ends the stream (cleanly) after that long.
+//
+// With a labelSelector, an object is sent while it matches; an object that
+// stops matching is sent once as DELETED, as kube-apiserver does.
+func (s *Server) watch(w http.ResponseWriter, req *http.Request, t target) *apiError {
+	sel, aerr := parseSelector(req)
+	if aerr != nil {
+		return aerr
+	}
+	rev, aerr := parseRevision(req)
+	if aerr != nil {
+		return aerr
+	}
+	ctx := req.Context()
+	if raw := req.URL.Query().Get("timeoutSeconds"); raw != "" {
+		secs, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || secs < 0 {
+			return errBadRequest("invalid timeoutSeconds %q: want a non-negative integer", raw)
+		}
+		if secs > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, time.Duration(secs)*time.Second)
+			defer cancel()
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// Objects sent as present in this stream, by namespace/name: lets a
+	// selector watch turn "no longer matches" into DELETED.
+	present := map[string]bool{}
+	var initial []store.Object
+	if rev == 0 {
+		objs, at, err := s.cfg.Store.List(ctx, t.r, t.namespace, store.ListOptions{Selector: sel})
+		if err != nil {
+			return objectError(t, err)
+		}
+		initial, rev = objs, at
+	}
+	wt, err := s.cfg.Store.Watch(ctx, t.r, t.namespace, rev)
+	if err != nil {
+		if errors.Is(err, store.ErrCompacted) {
+			// kube-apiserver answers 200 and an ERROR event here; clients
+			// (reflectors) rely on it to relist.
+			sw := newStreamWriter(w)
+			sw.send(watchEvent{Type: "ERROR", Object: errGone("too old resource version: %d: %v", rev, err).status})
+			return nil
+		}
+		return objectError(t, err)
+	}
+	sw := newStreamWriter(w)
+	for _, o := range initial {
+		present[objKey(o)] = true
+		if !sw.send(watchEvent{Type: string(store.Added), Object: typed(t.r, o)}) {
+			return nil
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-wt.Events():
+			if !ok {
+				if err := wt.Err(); err != nil && ctx.Err() == nil {
+					st := errInternal(err).status
+					if errors.Is(err, store.ErrCompacted) {
+						st = errGone("watch ended: %v", err).status
+					}
+					sw.send(watchEvent{Type: "ERROR", Object: st})
+				}
+				return nil
+			}
+			typ, send := filterEvent(ev, sel, present)
+			if !send {
+				continue
+			}
+			if !sw.send(watchEvent{Type: typ, Object: typed(t.r, ev.Object)}) {
+				return nil
+			}
+		}
+	}
+}
+
+func objKey(o store.Object) string { return o.GetNamespace() + "/" + o.GetName() }
+
+// filterEvent decides what a selector watch sends for ev and tracks which
+// objects the client holds.
+func filterEvent(ev store.Event, sel labels.Selector, present map[string]bool) (string, bool) {
+	k := objKey(ev.Object)
+	typ := string(ev.Type)
+	if sel == nil {
+		if ev.Type == store.Deleted {
+			delete(present, k)
+		} else {
+			present[k] = true
+		}
+		return typ, true
+	}
+	matches := sel.Matches(labels.Set(ev.Object.GetLabels()))
+	switch {
+	case ev.Type == store.Deleted:
+		if !matches && !present[k] {
+			return "", false
+		}
+		delete(present, k)
+		return typ, true
+	case matches:
+		present[k] = true
+		return typ, true
+	case present[k]:
+		delete(present, k)
+		return "DELETED", true
+	default:
+		return "", false
+	}
+}
+
+// streamWriter writes watch events, flushing each one.
+type streamWriter struct {
+	w   http.ResponseWriter
+	rc  *http.ResponseController
+	enc *json.Encoder
+	err error
+}
+
+func newStreamWriter(w http.ResponseWriter) *streamWriter {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	sw := &streamWriter{w: w, rc: http.NewResponseController(w), enc: json.NewEncoder(w)}
+	sw.err = sw.rc.Flush()
+	return sw
+}
+
+// send writes one event; false once the client is gone.
+func (sw *streamWriter) send(ev watchEvent) bool {
+	if sw.err != nil {
+		return false
+	}
+	if err := sw.enc.Encode(ev); err != nil {
+		sw.err = err
+		return false
+	}
+	if err := sw.rc.Flush(); err != nil {
+		sw.err = err
+		return false
+	}
+	return true
+}

@@ -1,0 +1,217 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/sync/state"
+)
+
+// managedByGit reports whether obj was written by bosun's Git sync.
+func managedByGit(obj metav1.Object) bool {
+	return obj.GetLabels()[state.LabelManagedBy] == state.ManagedByValue
+}
+
+// managedError is the 405 answered to writes of a Git-managed object: it says
+// which file to change.
+func managedError(t target, obj metav1.Object) *apiError {
+	ann := obj.GetAnnotations()
+	where := "its manifest"
+	if src := ann[state.AnnotationSource]; src != "" {
+		where = src
+		if i := strings.LastIndex(src, ":"); i > 0 {
+			file, line := src[:i], src[i+1:]
+			where = file
+			if line != "" && line != "0" {
+				where = fmt.Sprintf("%s (line %s)", file, line)
+			}
+		}
+	}
+	msg := fmt.Sprintf("%s %s is managed by Git: change %s in the repository and commit", t.r.Name, t.key(), where)
+	if c := ann[state.AnnotationCommit]; c != "" {
+		msg += fmt.Sprintf("; it was synced from commit %s", state.CommitInfo{SHA: c}.Short())
+	}
+	e := errMethodNotAllowed("%s", msg)
+	e.status.Details = &metav1.StatusDetails{Name: t.name, Group: t.r.Group, Kind: t.r.Name}
+	return e
+}
+
+// forbidManagedLabel refuses objects that claim to come from Git: only sync
+// writes those, straight to the store.
+func forbidManagedLabel(t target, obj metav1.Object) *apiError {
+	if !managedByGit(obj) {
+		return nil
+	}
+	return errForbidden("%s %s carries the label %s=%s, which only bosun's Git sync may set: write it in the Git repository and commit, or drop the label",
+		t.r.Name, t.key(), state.LabelManagedBy, state.ManagedByValue)
+}
+
+func (s *Server) create(w http.ResponseWriter, req *http.Request, t target) *apiError {
+	obj, aerr := s.decodeBody(w, req, t)
+	if aerr != nil {
+		return aerr
+	}
+	t.name, t.namespace = obj.GetName(), obj.GetNamespace()
+	if t.name == "" {
+		return errBadRequest("%s has no metadata.name", t.r.Kind)
+	}
+	if aerr := forbidManagedLabel(t, obj); aerr != nil {
+		return aerr
+	}
+	if obj.GetResourceVersion() != "" {
+		return errBadRequest("metadata.resourceVersion must not be set when creating an object")
+	}
+	if err := s.cfg.Store.Create(req.Context(), obj); err != nil {
+		return objectError(t, err)
+	}
+	writeJSON(w, http.StatusCreated, typed(t.r, obj))
+	return nil
+}
+
+func (s *Server) update(w http.ResponseWriter, req *http.Request, t target) *apiError {
+	obj, aerr := s.decodeBody(w, req, t)
+	if aerr != nil {
+		return aerr
+	}
+	old, aerr := s.read(req, t)
+	if aerr != nil {
+		return aerr
+	}
+	if managedByGit(old) {
+		return managedError(t, old)
+	}
+	if aerr := forbidManagedLabel(t, obj); aerr != nil {
+		return aerr
+	}
+	rv := obj.GetResourceVersion()
+	if rv == "" {
+		return errBadRequest("metadata.resourceVersion is required to update %s %s: read the object, change it and send it back", t.r.Name, t.key())
+	}
+	if rv != old.GetResourceVersion() {
+		return objectError(t, store.ErrConflict)
+	}
+	if err := s.cfg.Store.Update(req.Context(), obj); err != nil {
+		return objectError(t, err)
+	}
+	writeJSON(w, http.StatusOK, typed(t.r, obj))
+	return nil
+}
+
+// updateStatus replaces only the status of an object, managed or not:
+// controllers own the status of Git objects.
+func (s *Server) updateStatus(w http.ResponseWriter, req *http.Request, t target) *apiError {
+	in, aerr := s.decodeBody(w, req, t)
+	if aerr != nil {
+		return aerr
+	}
+	old, aerr := s.read(req, t)
+	if aerr != nil {
+		return aerr
+	}
+	rv := in.GetResourceVersion()
+	if rv == "" {
+		return errBadRequest("metadata.resourceVersion is required to update the status of %s %s", t.r.Name, t.key())
+	}
+	if rv != old.GetResourceVersion() {
+		return objectError(t, store.ErrConflict)
+	}
+	merged, err := withStatus(t.r, old, in)
+	if err != nil {
+		return errInternal(err)
+	}
+	if err := s.cfg.Store.Update(req.Context(), merged); err != nil {
+		return objectError(t, err)
+	}
+	writeJSON(w, http.StatusOK, typed(t.r, merged))
+	return nil
+}
+
+// withStatus returns a copy of old whose status is the one of in.
+func withStatus(r store.Resource, old, in store.Object) (store.Object, error) {
+	var oldFields, inFields map[string]json.RawMessage
+	for _, x := range []struct {
+		obj  store.Object
+		into *map[string]json.RawMessage
+	}{{old, &oldFields}, {in, &inFields}} {
+		b, err := json.Marshal(x.obj)
+		if err != nil {
+			return nil, fmt.Errorf("apiserver: encode %s: %w", r.Kind, err)
+		}
+		if err := json.Unmarshal(b, x.into); err != nil {
+			return nil, fmt.Errorf("apiserver: decode %s: %w", r.Kind, err)
+		}
+	}
+	if st, ok := inFields["status"]; ok {
+		oldFields["status"] = st
+	} else {
+		delete(oldFields, "status")
+	}
+	b, err := json.Marshal(oldFields)
+	if err != nil {
+		return nil, fmt.Errorf("apiserver: encode %s: %w", r.Kind, err)
+	}
+	out := r.New()
+	if err := json.Unmarshal(b, out); err != nil {
+		return nil, fmt.Errorf("apiserver: decode %s: %w", r.Kind, err)
+	}
+	return typed(r, out), nil
+}
+
+func (s *Server) delete(w http.ResponseWriter, req *http.Request, t target) *apiError {
+	old, aerr := s.read(req, t)
+	if aerr != nil {
+		return aerr
+	}
+	if managedByGit(old) {
+		return managedError(t, old)
+	}
+	rv, aerr := deletePrecondition(w, req, s.cfg.MaxBodyBytes)
+	if aerr != nil {
+		return aerr
+	}
+	if err := s.cfg.Store.Delete(req.Context(), t.r, t.namespace, t.name, rv); err != nil {
+		return objectError(t, err)
+	}
+	writeJSON(w, http.StatusOK, old)
+	return nil
+}
+
+// deletePrecondition returns the resourceVersion a DELETE is conditional
+// on: preconditions.resourceVersion of a DeleteOptions body, or "".
+func deletePrecondition(w http.ResponseWriter, req *http.Request, limit int64) (string, *apiError) {
+	if req.Body == nil || req.ContentLength == 0 {
+		return "", nil
+	}
+	var buf strings.Builder
+	if _, err := io.Copy(&buf, http.MaxBytesReader(w, req.Body, limit)); err != nil {
+		return "", errBadRequest("read request body: %v", err)
+	}
+	if strings.TrimSpace(buf.String()) == "" {
+		return "", nil
+	}
+	var opts metav1.DeleteOptions
+	if err := decodeStrict([]byte(buf.String()), &opts); err != nil {
+		return "", errBadRequest("decode DeleteOptions: %v", err)
+	}
+	if opts.Preconditions != nil && opts.Preconditions.ResourceVersion != nil {
+		return *opts.Preconditions.ResourceVersion, nil
+	}
+	return "", nil
+}
+
+func (s *Server) patch(w http.ResponseWriter, req *http.Request, t target) *apiError {
+	old, aerr := s.read(req, t)
+	if aerr != nil {
+		return aerr
+	}
+	if managedByGit(old) {
+		return managedError(t, old)
+	}
+	return errMethodNotAllowed("PATCH is not supported: read %s %s, change it and PUT it back with its resourceVersion", t.r.Name, t.key())
+}

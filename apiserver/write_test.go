@@ -1,0 +1,259 @@
+package apiserver_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bosun-dev/bosun/apiserver"
+	"github.com/bosun-dev/bosun/manifests"
+	"github.com/bosun-dev/bosun/sync/state"
+)
+
+const deployPath = "/apis/apps/v1/namespaces/default/deployments"
+
+func TestManagedObjectsAreReadOnly(t *testing.T) {
+	e := newEnv(t, apiserver.Config{})
+	web := deployment("default", "web", nil, true)
+	e.create(web)
+	want := "deployments default/web is managed by Git: change apps/web.yaml (line 3) in the repository and commit; it was synced from commit 1a2b3c4d"
+	body := deployment("default", "web", nil, true)
+	body.ResourceVersion = web.ResourceVersion
+	tests := []struct {
+		method string
+		body   any
+	}{
+		{"PUT", body},
+		{"DELETE", nil},
+		{"PATCH", `{"spec":{"replicas":3}}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.method, func(t *testing.T) {
+			code, b := e.do(tc.method, deployPath+"/web", tc.body)
+			st := decodeStatus(t, b)
+			if code != 405 || st.Reason != metav1.StatusReasonMethodNotAllowed || st.Message != want {
+				t.Fatalf("%s = %d %s %q\nwant 405 %q", tc.method, code, st.Reason, st.Message, want)
+			}
+		})
+	}
+	var got appsv1.Deployment
+	if err := e.st.Get(ctx(t), "default", "web", &got); err != nil || got.ResourceVersion != web.ResourceVersion {
+		t.Fatalf("the managed object changed: rv %s (was %s), err %v", got.ResourceVersion, web.ResourceVersion, err)
+	}
+}
+
+func TestCreateUpdateDelete(t *testing.T) {
+	e := newEnv(t, apiserver.Config{})
+
+	// Components create objects Git does not manage.
+	code, b := e.do("POST", deployPath, deployment("", "api", nil, false))
+	if code != 201 {
+		t.Fatalf("POST = %d %s", code, b)
+	}
+	var created appsv1.Deployment
+	if err := json.Unmarshal(b, &created); err != nil {
+		t.Fatal(err)
+	}
+	if created.Namespace != "default" || created.ResourceVersion == "" || created.UID == "" || created.Kind != "Deployment" {
+		t.Fatalf("created %+v", created.ObjectMeta)
+	}
+
+	errTests := []struct {
+		name, method, path string
+		body               any
+		code               int
+		reason             metav1.StatusReason
+		msg                string
+	}{
+		{"create existing", "POST", deployPath, deployment("default", "api", nil, false), 409, metav1.StatusReasonAlreadyExists, `deployments "api" already exists in namespace "default"`},
+		{"create managed", "POST", deployPath, deployment("default", "web", nil, true), 403, metav1.StatusReasonForbidden, "write it in the Git repository"},
+		{"unknown field", "POST", deployPath, `{"metadata":{"name":"x"},"spec":{"replicaz":3}}`, 400, metav1.StatusReasonBadRequest, `unknown field "spec.replicaz"`},
+		{"wrong kind", "POST", deployPath, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"x"}}`, 400, metav1.StatusReasonBadRequest, "the path is for apps/v1 Deployment"},
+		{"namespace mismatch", "POST", deployPath, deployment("shop", "x", nil, false), 400, metav1.StatusReasonBadRequest, "does not match the namespace"},
+		{"no name", "POST", deployPath, `{"spec":{}}`, 400, metav1.StatusReasonBadRequest, "has no metadata.name"},
+		{"not JSON", "POST", deployPath, `{"metadata":`, 400, metav1.StatusReasonBadRequest, "decode Deployment"},
+		{"too large", "POST", deployPath, `{"metadata":{"name":"` + strings.Repeat("x", apiserver.DefaultMaxBodyBytes) + `"}}`, 413, metav1.StatusReasonRequestEntityTooLarge, "larger than the limit"},
+		{"update without resourceVersion", "PUT", deployPath + "/api", deployment("default", "api", nil, false), 400, metav1.StatusReasonBadRequest, "resourceVersion is required"},
+		{"update missing", "PUT", deployPath + "/nope", withRV(deployment("default", "nope", nil, false), "5"), 404, metav1.StatusReasonNotFound, `deployments "nope" not found in namespace "default"`},
+		{"update name mismatch", "PUT", deployPath + "/api", withRV(deployment("default", "other", nil, false), created.ResourceVersion), 400, metav1.StatusReasonBadRequest, "does not match the name"},
+		{"update adds managed label", "PUT", deployPath + "/api", withRV(deployment("default", "api", nil, true), created.ResourceVersion), 403, metav1.StatusReasonForbidden, "only bosun's Git sync"},
+		{"delete missing", "DELETE", deployPath + "/nope", nil, 404, metav1.StatusReasonNotFound, `deployments "nope" not found`},
+		{"post to an object", "POST", deployPath + "/api", "{}", 405, metav1.StatusReasonMethodNotAllowed, "POST is not supported"},
+		{"patch unmanaged", "PATCH", deployPath + "/api", "{}", 405, metav1.StatusReasonMethodNotAllowed, "PATCH is not supported"},
+	}
+	for _, tc := range errTests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, b := e.do(tc.method, tc.path, tc.body)
+			st := decodeStatus(t, b)
+			if code != tc.code || int(st.Code) != tc.code || st.Reason != tc.reason || !strings.Contains(st.Message, tc.msg) {
+				t.Fatalf("%s %s = %d %s %q, want %d %s containing %q", tc.method, tc.path, code, st.Reason, st.Message, tc.code, tc.reason, tc.msg)
+			}
+		})
+	}
+
+	// Compare-and-swap: a stale resourceVersion is a conflict.
+	upd := created.DeepCopy()
+	upd.Spec.Replicas = int32p(4)
+	code, b = e.do("PUT", deployPath+"/api", upd)
+	if code != 200 {
+		t.Fatalf("PUT = %d %s", code, b)
+	}
+	var updated appsv1.Deployment
+	if err := json.Unmarshal(b, &updated); err != nil {
+		t.Fatal(err)
+	}
+	if updated.ResourceVersion == created.ResourceVersion || *updated.Spec.Replicas != 4 || updated.Generation != 2 {
+		t.Fatalf("updated rv %s gen %d replicas %d", updated.ResourceVersion, updated.Generation, *updated.Spec.Replicas)
+	}
+	stale := created.DeepCopy()
+	stale.Spec.Replicas = int32p(9)
+	code, b = e.do("PUT", deployPath+"/api", stale)
+	if st := decodeStatus(t, b); code != 409 || st.Reason != metav1.StatusReasonConflict || !strings.Contains(st.Message, "the object has been modified") {
+		t.Fatalf("stale PUT = %d %+v", code, st)
+	}
+
+	// Conditional delete with a stale precondition, then unconditional.
+	code, b = e.do("DELETE", deployPath+"/api", `{"preconditions":{"resourceVersion":"`+created.ResourceVersion+`"}}`)
+	if st := decodeStatus(t, b); code != 409 || st.Reason != metav1.StatusReasonConflict {
+		t.Fatalf("stale DELETE = %d %+v", code, st)
+	}
+	if code, b = e.do("DELETE", deployPath+"/api", nil); code != 200 {
+		t.Fatalf("DELETE = %d %s", code, b)
+	}
+	if code, _ = e.do("GET", deployPath+"/api", nil); code != 404 {
+		t.Fatalf("GET after DELETE = %d", code)
+	}
+}
+
+func withRV(d *appsv1.Deployment, rv string) *appsv1.Deployment {
+	d.ResourceVersion = rv
+	return d
+}
+
+func TestStatusSubresource(t *testing.T) {
+	e := newEnv(t, apiserver.Config{})
+	web := deployment("default", "web", nil, true)
+	e.create(web)
+
+	in := deployment("default", "web", nil, false)
+	in.ResourceVersion = web.ResourceVersion
+	in.Spec.Replicas = int32p(99) // ignored: only status is taken
+	in.Labels["sneaky"] = "yes"   // ignored too
+	in.Status = appsv1.DeploymentStatus{Replicas: 2, ReadyReplicas: 1, ObservedGeneration: 1}
+	code, b := e.do("PUT", deployPath+"/web/status", in)
+	if code != 200 {
+		t.Fatalf("PUT status = %d %s", code, b)
+	}
+	var got appsv1.Deployment
+	if err := e.st.Get(ctx(t), "default", "web", &got); err != nil {
+		t.Fatal(err)
+	}
+	if *got.Spec.Replicas != 2 || got.Labels["sneaky"] != "" || got.Labels[state.LabelManagedBy] != state.ManagedByValue ||
+		got.Generation != web.Generation || got.Status.ReadyReplicas != 1 || got.Status.Replicas != 2 {
+		t.Fatalf("after status update: replicas %d labels %v generation %d (was %d) status %+v",
+			*got.Spec.Replicas, got.Labels, got.Generation, web.Generation, got.Status)
+	}
+	// The old resourceVersion is now stale.
+	code, b = e.do("PUT", deployPath+"/web/status", in)
+	if st := decodeStatus(t, b); code != 409 || st.Reason != metav1.StatusReasonConflict {
+		t.Fatalf("stale status PUT = %d %+v", code, st)
+	}
+	// GET of the status subresource returns the object.
+	if code, b = e.do("GET", deployPath+"/web/status", nil); code != 200 || !strings.Contains(string(b), `"readyReplicas":1`) {
+		t.Fatalf("GET status = %d %s", code, b)
+	}
+}
+
+func TestSyncStatusAndHistory(t *testing.T) {
+	e := newEnv(t, apiserver.Config{})
+	var before struct {
+		Message string `json:"message"`
+		Synced  any    `json:"synced"`
+	}
+	getJSON(t, e, "/bosun/v1/status", &before)
+	if before.Message != apiserver.NotSyncedMessage || before.Synced != nil {
+		t.Fatalf("status before sync = %+v", before)
+	}
+	var empty []state.Attempt
+	getJSON(t, e, "/bosun/v1/history", &empty)
+	if empty == nil || len(empty) != 0 {
+		t.Fatalf("history before sync = %#v, want []", empty)
+	}
+
+	c := ctx(t)
+	t0 := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	attempts := []state.Attempt{
+		{Commit: state.CommitInfo{SHA: "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432", Subject: "Add web"}, Time: t0, Result: state.ResultApplied, Created: 3},
+		{Commit: state.CommitInfo{SHA: "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b", Subject: "Break it"}, Time: t0.Add(time.Minute), Result: state.ResultRejected,
+			Problems: []manifests.Problem{{File: "apps/web.yaml", Line: 12, Object: "Deployment default/web", Field: "spec.replicas", Message: "must be greater than or equal to 0"}}},
+		{Commit: state.CommitInfo{SHA: "2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c"}, Time: t0.Add(2 * time.Minute), Result: state.ResultFailed, Message: "fetch: connection refused"},
+	}
+	for _, a := range attempts {
+		if _, err := e.st.PutRaw(c, state.HistoryKey(a.Time), state.EncodeAttempt(a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := state.Status{Repo: "https://git.example/repo.git", Branch: "main", Synced: &attempts[0], LastAttempt: &attempts[2], Objects: 3}
+	if _, err := e.st.PutRaw(c, state.StatusKey, state.EncodeStatus(st)); err != nil {
+		t.Fatal(err)
+	}
+	var got state.Status
+	getJSON(t, e, "/bosun/v1/status", &got)
+	if got.Repo != st.Repo || got.Synced == nil || got.Synced.Commit.SHA != attempts[0].Commit.SHA || got.LastAttempt.Result != state.ResultFailed || got.Objects != 3 {
+		t.Fatalf("status = %+v", got)
+	}
+	tests := []struct {
+		query string
+		want  []string
+		code  int
+	}{
+		{"", []string{"2b3c4d5e", "1a2b3c4d", "9f8e7d6c"}, 200},
+		{"?limit=2", []string{"2b3c4d5e", "1a2b3c4d"}, 200},
+		{"?limit=0", []string{"2b3c4d5e", "1a2b3c4d", "9f8e7d6c"}, 200},
+		{"?limit=-1", nil, 400},
+		{"?limit=x", nil, 400},
+	}
+	for _, tc := range tests {
+		t.Run("history"+tc.query, func(t *testing.T) {
+			code, b := e.do("GET", "/bosun/v1/history"+tc.query, nil)
+			if code != tc.code {
+				t.Fatalf("code %d %s", code, b)
+			}
+			if code != 200 {
+				decodeStatus(t, b)
+				return
+			}
+			var h []state.Attempt
+			if err := json.Unmarshal(b, &h); err != nil {
+				t.Fatal(err)
+			}
+			var shas []string
+			for _, a := range h {
+				shas = append(shas, a.Commit.Short())
+			}
+			if strings.Join(shas, ",") != strings.Join(tc.want, ",") {
+				t.Fatalf("history %v, want %v", shas, tc.want)
+			}
+			if len(h) > 1 && (h[1].Problems == nil || h[1].Problems[0].Line != 12) {
+				t.Fatalf("problems lost: %+v", h[1])
+			}
+		})
+	}
+}
+
+func TestPanicIsRecovered(t *testing.T) {
+	e := newEnv(t, apiserver.Config{Ready: func(context.Context) error { panic("boom") }})
+	code, b := e.do("GET", "/readyz", nil)
+	if st := decodeStatus(t, b); code != 500 || st.Reason != metav1.StatusReasonInternalError || !strings.Contains(st.Message, "boom") {
+		t.Fatalf("panicking handler = %d %+v", code, st)
+	}
+	// The server keeps serving.
+	if code, _ := e.do("GET", "/healthz", nil); code != 200 {
+		t.Fatalf("/healthz after a panic = %d", code)
+	}
+}

@@ -1,0 +1,20 @@
+// Package client is the Go client of bosun's HTTP API (package apiserver):
+// typed get, list and watch of the stored objects, the writes controllers
+// and agents make, and the sync status and history. Package
+// client/printers prints what it returns the way kubectl does.
+//
+// Errors the server answers with are *APIError values whose message is the
+// server's (`deployments "web" not found in namespace "default"`); test them
+// with IsNotFound, IsConflict or Reason. A server that cannot be reached
+// gives an error wrapping ErrUnreachable that says how to point at one
+// (--server or BOSUN_SERVER).
+//
+// Usage:
+//
+//	c, err := client.New(os.Getenv(client.EnvServer)) // "" = client.DefaultServer
+//	if err != nil { ... }
+//	r, ok := store.Lookup("deploy")
+//	objs, err := c.List(ctx, r, "default", "app=web") // "" namespace = all namespaces
+//	if err != nil { return err }
+//	err = printers.Print(os.Stdout, r, objs, printers.Options{Namespace: "default", Now: time.Now()})
+package client

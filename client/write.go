@@ -1,0 +1,75 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bosun-dev/bosun/store"
+)
+
+// send encodes obj, sends it and decodes the answer back into obj.
+func (c *Client) send(ctx context.Context, method, path string, r store.Resource, obj store.Object) error {
+	obj.GetObjectKind().SetGroupVersionKind(r.GVK())
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return fmt.Errorf("client: encode %s: %w", r.Kind, err)
+	}
+	resp, err := c.do(ctx, method, path, nil, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(obj); err != nil {
+		return fmt.Errorf("client: decode the answer to %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// Create creates obj, an object of r that Git does not manage (objects
+// carrying bosun's managed-by label are refused: only sync writes those).
+// obj is updated with what the server stored (uid, resourceVersion, ...).
+func (c *Client) Create(ctx context.Context, r store.Resource, obj store.Object) error {
+	return c.send(ctx, http.MethodPost, Path(r, obj.GetNamespace(), ""), r, obj)
+}
+
+// Update replaces obj if its resourceVersion is still current (else an
+// *APIError for which IsConflict is true). Git-managed objects are refused
+// with a message naming the file to change. obj gets the new resourceVersion.
+func (c *Client) Update(ctx context.Context, r store.Resource, obj store.Object) error {
+	return c.send(ctx, http.MethodPut, Path(r, obj.GetNamespace(), obj.GetName()), r, obj)
+}
+
+// UpdateStatus replaces only the status of obj (managed or not), if its
+// resourceVersion is still current. obj becomes the stored object.
+func (c *Client) UpdateStatus(ctx context.Context, r store.Resource, obj store.Object) error {
+	return c.send(ctx, http.MethodPut, Path(r, obj.GetNamespace(), obj.GetName())+"/status", r, obj)
+}
+
+// Delete deletes an object Git does not manage; resourceVersion, when not
+// "", makes the delete conditional on it.
+func (c *Client) Delete(ctx context.Context, r store.Resource, ns, name, resourceVersion string) error {
+	var body *bytes.Reader
+	if resourceVersion != "" {
+		b, err := json.Marshal(metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &resourceVersion}})
+		if err != nil {
+			return fmt.Errorf("client: encode DeleteOptions: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	var resp *http.Response
+	var err error
+	if body != nil {
+		resp, err = c.do(ctx, http.MethodDelete, Path(r, ns, name), nil, body)
+	} else {
+		resp, err = c.do(ctx, http.MethodDelete, Path(r, ns, name), nil, nil)
+	}
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
+}

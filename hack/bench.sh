@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# bench.sh runs the benchmarks BENCHMARKS.md quotes and prints their
+# figures. BENCH_FILTER limits it to the lines whose package matches.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+run() { # PACKAGE BENCH-REGEXP BENCHTIME
+	if [ -n "${BENCH_FILTER:-}" ] && [[ "$1" != *${BENCH_FILTER}* ]]; then return; fi
+	echo "== go test $1 -bench '$2' -benchtime $3"
+	go test "$1" -run '^$' -bench "$2" -benchtime "$3" -count 1 | grep -E '^(Benchmark|ok|FAIL|---)' || true
+}
+
+echo "bosun benchmarks on $(nproc) cores, $(go version | cut -d' ' -f3), $(date -u +%Y-%m-%d)"
+# Issue 2: decode + validate + apply of a 1,000-manifest commit (target <= 2 s).
+run ./sync/syncer 'BenchmarkSyncCommit1000' 10x
+# Issue 2: a poll that finds nothing new (target <= 20 ms).
+run ./sync/syncer 'BenchmarkPollUnchanged' 2s
+# Issue 2: commit in a local repository -> visible through the API, median of 20 (target <= 200 ms).
+run ./test/e2e 'BenchmarkCommitToAPI' 1x
+# The parts, for context.
+run ./manifests 'BenchmarkLoad1000' 10x
+run ./store 'BenchmarkTxnCreate1000|BenchmarkPutLoop' 5x
+run ./sync/gitsource 'BenchmarkFetchUnchanged' 2s

@@ -1,0 +1,147 @@
+package manifests
+
+import (
+	"fmt"
+	"sort"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// wellKnownNamespaces exist in every cluster without a Namespace object.
+var wellKnownNamespaces = []string{"default", "kube-system"}
+
+// where renders an object's position for messages: "apps/web.yaml:3".
+func where(o Object) string {
+	if o.Line > 0 {
+		return fmt.Sprintf("%s:%d", o.File, o.Line)
+	}
+	return o.File
+}
+
+// podTemplateLabels returns the pod labels an object creates pods with.
+func podTemplateLabels(obj Obj) (map[string]string, bool) {
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		return o.Labels, true
+	case *corev1.ReplicationController:
+		if o.Spec.Template != nil {
+			return o.Spec.Template.Labels, true
+		}
+	case *appsv1.ReplicaSet:
+		return o.Spec.Template.Labels, true
+	case *appsv1.Deployment:
+		return o.Spec.Template.Labels, true
+	}
+	return nil, false
+}
+
+// problemAt builds a problem about the field at path of o.
+func problemAt(o Object, path, msg string, warning bool) Problem {
+	return Problem{File: o.File, Line: fieldLine(o, path), Object: objectLabel(o.ID()), Field: path, Message: msg, Warning: warning}
+}
+
+// crossValidate checks the set of objects as a whole.
+func crossValidate(objs []Object) Problems {
+	order := make([]int, 0, len(objs))
+	for i, o := range objs {
+		if o.Obj != nil {
+			order = append(order, i)
+		}
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		oa, ob := objs[order[a]], objs[order[b]]
+		if oa.File != ob.File {
+			return oa.File < ob.File
+		}
+		return oa.Line < ob.Line
+	})
+
+	var ps Problems
+	seen := make(map[ID]Object, len(objs))
+	namespaces := map[string]bool{}
+	for _, ns := range wellKnownNamespaces {
+		namespaces[ns] = true
+	}
+	var unique []Object
+	for _, i := range order {
+		o := objs[i]
+		id := o.ID()
+		if id.Name == "" {
+			continue // reported by the object's own validation
+		}
+		if first, dup := seen[id]; dup {
+			ps = append(ps, Problem{File: o.File, Line: o.Line, Object: objectLabel(id),
+				Message: fmt.Sprintf("duplicate object: %s is defined both at %s and at %s; keep one", id, where(first), where(o))})
+			continue
+		}
+		seen[id] = o
+		unique = append(unique, o)
+		if ns, ok := o.Obj.(*corev1.Namespace); ok {
+			namespaces[ns.Name] = true
+		}
+	}
+
+	// Pod templates by namespace, for Service selectors.
+	templates := map[string][]labels.Set{}
+	for _, o := range unique {
+		if l, ok := podTemplateLabels(o.Obj); ok {
+			templates[o.Obj.GetNamespace()] = append(templates[o.Obj.GetNamespace()], labels.Set(l))
+		}
+	}
+
+	type nodePortKey struct {
+		port  int32
+		proto corev1.Protocol
+	}
+	type nodePortUse struct {
+		obj  Object
+		port int
+	}
+	nodePorts := map[nodePortKey]nodePortUse{}
+
+	for _, o := range unique {
+		if ns := o.Obj.GetNamespace(); ns != "" && isNamespaced(o.GVK().Kind) && !namespaces[ns] && len(validation.IsDNS1123Label(ns)) == 0 {
+			ps = append(ps, problemAt(o, "metadata.namespace", fmt.Sprintf(
+				"namespace %q is not defined in this tree: add a Namespace object named %q (only default and kube-system exist without one)", ns, ns), true))
+		}
+		svc, ok := o.Obj.(*corev1.Service)
+		if !ok {
+			continue
+		}
+		if len(svc.Spec.Selector) > 0 && svc.Spec.Type != corev1.ServiceTypeExternalName {
+			sel := labels.SelectorFromSet(svc.Spec.Selector)
+			matched := false
+			for _, l := range templates[svc.Namespace] {
+				if sel.Matches(l) {
+					matched = true
+					break
+				}
+			}
+			if !matched {
+				ps = append(ps, problemAt(o, "spec.selector", fmt.Sprintf(
+					"selector %s matches no Pod, ReplicationController, ReplicaSet or Deployment template in namespace %s", sel.String(), svc.Namespace), true))
+			}
+		}
+		seenHere := map[nodePortKey]bool{}
+		for i, port := range svc.Spec.Ports {
+			if port.NodePort == 0 {
+				continue
+			}
+			k := nodePortKey{port.NodePort, port.Protocol}
+			if seenHere[k] {
+				continue // reported by the Service's own validation
+			}
+			seenHere[k] = true
+			if first, taken := nodePorts[k]; taken {
+				ps = append(ps, problemAt(o, fmt.Sprintf("spec.ports[%d].nodePort", i), fmt.Sprintf(
+					"nodePort %d/%s is already used by %s at %s; every nodePort must be unique in the cluster", port.NodePort, port.Protocol, first.obj.ID(), where(first.obj)), false))
+				continue
+			}
+			nodePorts[k] = nodePortUse{o, i}
+		}
+	}
+	return ps
+}

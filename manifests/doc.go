@@ -1,0 +1,44 @@
+// Package manifests turns a tree of Kubernetes YAML and JSON files into
+// typed, defaulted k8s.io/api objects, and reports everything wrong with
+// them as Problems that name the file, line, object and field.
+//
+// Load walks a tree (any fs.FS: a directory, a Git commit), Decode handles
+// one file, SetDefaults applies the API server's defaults and Validate checks
+// objects one by one and as a set. Decoding is strict, like
+// `kubectl --validate=strict`: unknown or misspelled fields, duplicate keys
+// and values of the wrong type are errors. All problems of a tree are
+// reported together; a broken document does not hide the ones after it.
+// Warnings (a Service selector that matches no pod template, a namespace not
+// defined in the tree, a symlink to a directory) never reject a tree.
+//
+// Supported kinds are v1 Pod, ReplicationController, Service, ConfigMap,
+// Secret and Namespace, and apps/v1 ReplicaSet and Deployment (see
+// Supported); a `kind: List` of them is accepted too.
+//
+// Hostile input is bounded: Limits caps the size of a file, of the whole
+// tree and the number of documents; YAML alias expansion is capped (small
+// anchors, aliases and merge keys work), nesting is limited to 100 levels,
+// files with NUL bytes or invalid UTF-8 are rejected, and symlinks leaving
+// the tree are not followed.
+//
+// Differences from kubectl worth knowing: numbers and booleans are not
+// accepted where a string is expected (quote them, e.g. version: "1.0"),
+// while the YAML 1.1 words yes/no/on/off are accepted for boolean fields;
+// generateName is refused (objects in Git need a name).
+//
+// Example:
+//
+//	res, err := manifests.Load(os.DirFS("/srv/repo"), manifests.Options{Path: "deploy"})
+//	if err != nil {
+//		return fmt.Errorf("read repository: %w", err) // I/O failure, not bad input
+//	}
+//	for _, w := range res.Problems.Warnings() {
+//		log.Info("manifest warning", "problem", w.String())
+//	}
+//	if err := res.Problems.Err(); err != nil {
+//		return err // errors.Is(err, manifests.ErrInvalid); one problem per line
+//	}
+//	for _, o := range res.Objects {
+//		fmt.Println(o.ID(), o.File, o.Line) // "Deployment default/web deploy/web.yaml 1"
+//	}
+package manifests

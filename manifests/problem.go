@@ -1,0 +1,298 @@
+package manifests
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// ErrInvalid is wrapped by the error Problems.Err returns when a set of
+// manifests has at least one error (warnings alone never produce it).
+var ErrInvalid = errors.New("invalid manifests")
+
+// Problem is one thing wrong (or a warning) in a manifest.
+type Problem struct {
+	// File is the slash path relative to the repository root, e.g. "apps/web.yaml".
+	File string
+	// Line is the 1-based line of the offending field (or of the document when
+	// the field is not in the file); 0 when not known.
+	Line int
+	// Object names the object, e.g. "Deployment default/web"; "" when the
+	// object could not be identified.
+	Object string
+	// Field is the field path as Kubernetes prints it, e.g.
+	// "spec.template.spec.containers[0].image"; "" when not about a field.
+	Field string
+	// Message is a lower-case sentence saying what is wrong.
+	Message string
+	// Warning is true for a warning, which does not reject the commit.
+	Warning bool
+}
+
+// String formats the problem as
+// "apps/web.yaml:12: Deployment default/web: spec.replicas: must be greater than or equal to 0",
+// leaving out empty parts and prefixing warnings with "warning: ".
+func (p Problem) String() string {
+	var b strings.Builder
+	if p.Warning {
+		b.WriteString("warning: ")
+	}
+	if p.File != "" {
+		b.WriteString(p.File)
+		if p.Line > 0 {
+			b.WriteByte(':')
+			b.WriteString(strconv.Itoa(p.Line))
+		}
+		b.WriteString(": ")
+	}
+	if p.Object != "" {
+		b.WriteString(p.Object)
+		b.WriteString(": ")
+	}
+	if p.Field != "" {
+		b.WriteString(p.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(p.Message)
+	return b.String()
+}
+
+// Problems is a list of problems, usually sorted by file and line.
+type Problems []Problem
+
+// Errors returns only the problems that are not warnings.
+func (ps Problems) Errors() Problems {
+	var out Problems
+	for _, p := range ps {
+		if !p.Warning {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Warnings returns only the warnings.
+func (ps Problems) Warnings() Problems {
+	var out Problems
+	for _, p := range ps {
+		if p.Warning {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Err returns nil when ps holds no errors; otherwise an error wrapping
+// ErrInvalid whose message lists every error, one per line.
+func (ps Problems) Err() error {
+	errs := ps.Errors()
+	if len(errs) == 0 {
+		return nil
+	}
+	lines := make([]string, len(errs))
+	for i, p := range errs {
+		lines[i] = p.String()
+	}
+	noun := "errors"
+	if len(errs) == 1 {
+		noun = "error"
+	}
+	return fmt.Errorf("%w: %d %s:\n%s", ErrInvalid, len(errs), noun, strings.Join(lines, "\n"))
+}
+
+// String returns the problems' String forms, one per line.
+func (ps Problems) String() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// sortProblems orders problems by file and line, then by field and message
+// so that the order does not depend on map iteration.
+func sortProblems(ps Problems) {
+	sort.SliceStable(ps, func(i, j int) bool {
+		a, b := ps[i], ps[j]
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		if a.Field != b.Field {
+			return a.Field < b.Field
+		}
+		return a.Message < b.Message
+	})
+}
+
+// Obj is the interface every decoded object satisfies: a typed pointer such as
+// *corev1.Pod or *appsv1.Deployment.
+type Obj interface {
+	metav1.Object
+	runtime.Object
+}
+
+// Object is one decoded, defaulted manifest.
+type Object struct {
+	// Obj is a typed pointer with TypeMeta (apiVersion, kind) set:
+	// *corev1.Pod, *corev1.ReplicationController, *corev1.Service,
+	// *corev1.ConfigMap, *corev1.Secret, *corev1.Namespace,
+	// *appsv1.ReplicaSet or *appsv1.Deployment.
+	Obj Obj
+	// File is the slash path of the file relative to the repository root.
+	File string
+	// Line is the line where the document starts (its first non-comment line).
+	Line int
+
+	// src maps field paths back to lines; nil for objects built by callers.
+	src *source
+	// dropped lists the field paths whose values could not be decoded; the
+	// object is then incomplete and validation errors about them are not
+	// reported again.
+	dropped []string
+}
+
+// GVK returns the object's group, version and kind.
+func (o Object) GVK() schema.GroupVersionKind {
+	if o.Obj == nil {
+		return schema.GroupVersionKind{}
+	}
+	return o.Obj.GetObjectKind().GroupVersionKind()
+}
+
+// ID returns the identity of the object.
+func (o Object) ID() ID {
+	if o.Obj == nil {
+		return ID{}
+	}
+	gvk := o.GVK()
+	return ID{Group: gvk.Group, Kind: gvk.Kind, Namespace: o.Obj.GetNamespace(), Name: o.Obj.GetName()}
+}
+
+// ID names an object: kind and group plus namespace and name ("" namespace
+// for cluster-scoped kinds).
+type ID struct {
+	Group, Kind, Namespace, Name string
+}
+
+// String formats the ID as "Deployment default/web" or "Namespace shop".
+func (id ID) String() string {
+	if id.Namespace == "" {
+		return id.Kind + " " + id.Name
+	}
+	return id.Kind + " " + id.Namespace + "/" + id.Name
+}
+
+// Limits bound hostile input. Zero fields take the defaults.
+type Limits struct {
+	// MaxFileBytes bounds one file; default 4 MiB. A larger file is a problem
+	// naming the file and the limit.
+	MaxFileBytes int64
+	// MaxDocuments bounds the number of documents in one tree (all files
+	// together); default 10000.
+	MaxDocuments int
+	// MaxTotalBytes bounds the whole tree; default 256 MiB.
+	MaxTotalBytes int64
+}
+
+// Default limits used for zero fields of Limits.
+const (
+	DefaultMaxFileBytes  int64 = 4 << 20
+	DefaultMaxDocuments        = 10000
+	DefaultMaxTotalBytes int64 = 256 << 20
+)
+
+// withDefaults fills zero fields with the defaults.
+func (l Limits) withDefaults() Limits {
+	if l.MaxFileBytes <= 0 {
+		l.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if l.MaxDocuments <= 0 {
+		l.MaxDocuments = DefaultMaxDocuments
+	}
+	if l.MaxTotalBytes <= 0 {
+		l.MaxTotalBytes = DefaultMaxTotalBytes
+	}
+	return l
+}
+
+// Options control Load.
+type Options struct {
+	// Path is the subdirectory (or single file) of the tree to read; "" or
+	// "." is the root. Slash-separated.
+	Path string
+	// Limits bound hostile input.
+	Limits Limits
+}
+
+// Result is what a tree decodes to.
+type Result struct {
+	// Objects are the decoded, defaulted objects, sorted by File, then Line.
+	// Objects with errors are included only when they could be decoded.
+	Objects []Object
+	// Problems holds every problem of the tree, sorted by File, then Line.
+	Problems Problems
+}
+
+// kindInfo describes one supported kind.
+type kindInfo struct {
+	gvk        schema.GroupVersionKind
+	namespaced bool
+	newObj     func() Obj
+}
+
+var supportedKinds = []kindInfo{
+	{schema.GroupVersionKind{Version: "v1", Kind: "Pod"}, true, func() Obj { return &corev1.Pod{} }},
+	{schema.GroupVersionKind{Version: "v1", Kind: "ReplicationController"}, true, func() Obj { return &corev1.ReplicationController{} }},
+	{schema.GroupVersionKind{Version: "v1", Kind: "Service"}, true, func() Obj { return &corev1.Service{} }},
+	{schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}, true, func() Obj { return &corev1.ConfigMap{} }},
+	{schema.GroupVersionKind{Version: "v1", Kind: "Secret"}, true, func() Obj { return &corev1.Secret{} }},
+	{schema.GroupVersionKind{Version: "v1", Kind: "Namespace"}, false, func() Obj { return &corev1.Namespace{} }},
+	{schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "ReplicaSet"}, true, func() Obj { return &appsv1.ReplicaSet{} }},
+	{schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, true, func() Obj { return &appsv1.Deployment{} }},
+}
+
+// Supported lists the supported apiVersion/kind pairs.
+func Supported() []schema.GroupVersionKind {
+	out := make([]schema.GroupVersionKind, len(supportedKinds))
+	for i, k := range supportedKinds {
+		out[i] = k.gvk
+	}
+	return out
+}
+
+// lookupKind finds a supported kind by its exact name.
+func lookupKind(kind string) (kindInfo, bool) {
+	for _, k := range supportedKinds {
+		if k.gvk.Kind == kind {
+			return k, true
+		}
+	}
+	return kindInfo{}, false
+}
+
+// supportedList renders the supported kinds for messages.
+func supportedList() string {
+	parts := make([]string, len(supportedKinds))
+	for i, k := range supportedKinds {
+		parts[i] = k.gvk.GroupVersion().String() + " " + k.gvk.Kind
+	}
+	return strings.Join(parts, ", ")
+}
+
+// isNamespaced reports whether the kind of gvk is namespaced (unknown kinds
+// count as namespaced).
+func isNamespaced(kind string) bool {
+	k, ok := lookupKind(kind)
+	return !ok || k.namespaced
+}

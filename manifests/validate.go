@@ -1,0 +1,330 @@
+package manifests
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Validate checks objects one by one (as the API server would on create) and
+// across the set: the same object defined twice (naming both files), Services
+// using the same nodePort (naming both files), a Service selector that
+// matches no pod template in the set (warning), and objects in a namespace
+// that is neither "default", "kube-system" nor defined in the set (warning).
+// Objects should be defaulted first (Decode and Load do that).
+func Validate(objs []Object) Problems {
+	var ps Problems
+	for _, o := range objs {
+		if o.Obj == nil {
+			continue
+		}
+		for _, e := range validateObject(o.Obj) {
+			if !covered(e.Field, o.dropped) {
+				ps = append(ps, problemFor(o, e, false))
+			}
+		}
+	}
+	ps = append(ps, crossValidate(objs)...)
+	sortProblems(ps)
+	return ps
+}
+
+// covered reports whether field is, contains or lies inside one of the
+// paths whose values were dropped while decoding.
+func covered(field string, dropped []string) bool {
+	for _, d := range dropped {
+		if within(field, d) || within(d, field) {
+			return true
+		}
+	}
+	return false
+}
+
+// within reports whether path p is base or below it.
+func within(p, base string) bool {
+	if !strings.HasPrefix(p, base) {
+		return false
+	}
+	rest := p[len(base):]
+	return rest == "" || rest[0] == '.' || rest[0] == '['
+}
+
+// problemFor turns a field error about o into a Problem with file and line.
+func problemFor(o Object, e *field.Error, warning bool) Problem {
+	return Problem{
+		File:    o.File,
+		Line:    fieldLine(o, e.Field),
+		Object:  objectLabel(o.ID()),
+		Field:   e.Field,
+		Message: errorMessage(e),
+		Warning: warning,
+	}
+}
+
+// fieldLine finds the line of a field of o, falling back to the closest
+// enclosing field in the file and then to the object's line.
+func fieldLine(o Object, path string) int {
+	if o.src == nil {
+		return o.Line
+	}
+	line, found := o.src.line(path)
+	if !found && strings.HasPrefix(path, "data[") {
+		if _, ok := o.Obj.(*corev1.Secret); ok {
+			if l, f := o.src.line("stringData" + strings.TrimPrefix(path, "data")); f {
+				return l
+			}
+		}
+	}
+	return line
+}
+
+// errorMessage renders a field error without its field, starting lower-case.
+func errorMessage(e *field.Error) string {
+	s := e.ErrorBody()
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
+}
+
+// validateObject validates one object on its own.
+func validateObject(obj Obj) field.ErrorList {
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		errs := validateMeta(&o.ObjectMeta, true, apivalidation.NameIsDNSSubdomain)
+		return append(errs, validatePodSpec(&o.Spec, field.NewPath("spec"), podRules{})...)
+	case *corev1.ReplicationController:
+		return append(validateMeta(&o.ObjectMeta, true, apivalidation.NameIsDNSSubdomain), validateRC(o)...)
+	case *corev1.Service:
+		return append(validateMeta(&o.ObjectMeta, true, apivalidation.NameIsDNS1035Label), validateService(o)...)
+	case *corev1.ConfigMap:
+		return append(validateMeta(&o.ObjectMeta, true, apivalidation.NameIsDNSSubdomain), validateConfigMap(o)...)
+	case *corev1.Secret:
+		return append(validateMeta(&o.ObjectMeta, true, apivalidation.NameIsDNSSubdomain), validateSecret(o)...)
+	case *corev1.Namespace:
+		errs := validateMeta(&o.ObjectMeta, false, apivalidation.NameIsDNSLabel)
+		for i, f := range o.Spec.Finalizers {
+			errs = append(errs, validateQualifiedName(string(f), field.NewPath("spec", "finalizers").Index(i))...)
+		}
+		return errs
+	case *appsv1.ReplicaSet:
+		return append(validateMeta(&o.ObjectMeta, true, apivalidation.NameIsDNSSubdomain), validateReplicaSet(o)...)
+	case *appsv1.Deployment:
+		return append(validateMeta(&o.ObjectMeta, true, apivalidation.NameIsDNSSubdomain), validateDeployment(o)...)
+	}
+	return field.ErrorList{field.InternalError(nil, fmt.Errorf("unsupported type %T", obj))}
+}
+
+// validateMeta validates an object's metadata on create. Labels are checked
+// one by one so that each problem points at its own line.
+func validateMeta(m *metav1.ObjectMeta, namespaced bool, nameFn apivalidation.ValidateNameFunc) field.ErrorList {
+	p := field.NewPath("metadata")
+	meta := m.DeepCopy()
+	lbls := meta.Labels
+	meta.Labels = nil
+	errs := apivalidation.ValidateObjectMeta(meta, namespaced, nameFn, p)
+	if m.GenerateName != "" && m.Name == "" {
+		errs = append(errs, field.Forbidden(p.Child("generateName"), "is not supported in a Git repository: set metadata.name"))
+	}
+	return append(errs, validateLabels(lbls, p.Child("labels"))...)
+}
+
+// validateLabels checks label keys and values, one error per label.
+func validateLabels(m map[string]string, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for _, k := range sortedKeys(m) {
+		for _, msg := range validation.IsQualifiedName(k) {
+			errs = append(errs, field.Invalid(p.Key(k), k, "invalid label key: "+msg))
+		}
+		for _, msg := range validation.IsValidLabelValue(m[k]) {
+			errs = append(errs, field.Invalid(p.Key(k), m[k], "invalid label value: "+msg))
+		}
+	}
+	return errs
+}
+
+func sortedKeys[K ~string, V any](m map[K]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, string(k))
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func validateQualifiedName(v string, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for _, msg := range validation.IsQualifiedName(v) {
+		errs = append(errs, field.Invalid(p, v, msg))
+	}
+	return errs
+}
+
+func nonNegative(v int64, p *field.Path) field.ErrorList {
+	return apivalidation.ValidateNonnegativeField(v, p)
+}
+
+// validateTemplate checks a workload's pod template and that selector
+// matches its labels.
+func validateTemplate(t *corev1.PodTemplateSpec, sel labels.Selector, kind string, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	mp := p.Child("metadata")
+	errs = append(errs, validateLabels(t.Labels, mp.Child("labels"))...)
+	errs = append(errs, apivalidation.ValidateAnnotations(t.Annotations, mp.Child("annotations"))...)
+	if sel != nil && !sel.Empty() && !sel.Matches(labels.Set(t.Labels)) {
+		errs = append(errs, field.Invalid(mp.Child("labels"), t.Labels, fmt.Sprintf("`selector` does not match template `labels`: the %s selects pods with %s", kind, sel.String())))
+	}
+	errs = append(errs, validatePodSpec(&t.Spec, p.Child("spec"), podRules{template: kind})...)
+	return errs
+}
+
+// validateLabelSelector checks a required label selector and converts it.
+func validateLabelSelector(s *metav1.LabelSelector, kind string, p *field.Path) (labels.Selector, field.ErrorList) {
+	if s == nil {
+		return nil, field.ErrorList{field.Required(p, "a "+kind+" needs a selector that matches its template labels")}
+	}
+	errs := metav1validation.ValidateLabelSelector(s, metav1validation.LabelSelectorValidationOptions{}, p)
+	if len(s.MatchLabels)+len(s.MatchExpressions) == 0 {
+		errs = append(errs, field.Invalid(p, s, "empty selector is invalid for "+strings.ToLower(kind)))
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	sel, err := metav1.LabelSelectorAsSelector(s)
+	if err != nil {
+		return nil, field.ErrorList{field.Invalid(p, s, "invalid label selector: "+err.Error())}
+	}
+	return sel, nil
+}
+
+func validateDeployment(o *appsv1.Deployment) field.ErrorList {
+	p := field.NewPath("spec")
+	s := &o.Spec
+	var errs field.ErrorList
+	if s.Replicas != nil {
+		errs = append(errs, nonNegative(int64(*s.Replicas), p.Child("replicas"))...)
+	}
+	sel, serrs := validateLabelSelector(s.Selector, "Deployment", p.Child("selector"))
+	errs = append(errs, serrs...)
+	errs = append(errs, validateTemplate(&s.Template, sel, "Deployment", p.Child("template"))...)
+	errs = append(errs, validateStrategy(&s.Strategy, p.Child("strategy"))...)
+	if s.RevisionHistoryLimit != nil {
+		errs = append(errs, nonNegative(int64(*s.RevisionHistoryLimit), p.Child("revisionHistoryLimit"))...)
+	}
+	errs = append(errs, nonNegative(int64(s.MinReadySeconds), p.Child("minReadySeconds"))...)
+	if s.ProgressDeadlineSeconds != nil {
+		pd := p.Child("progressDeadlineSeconds")
+		errs = append(errs, nonNegative(int64(*s.ProgressDeadlineSeconds), pd)...)
+		if *s.ProgressDeadlineSeconds <= s.MinReadySeconds {
+			errs = append(errs, field.Invalid(pd, *s.ProgressDeadlineSeconds, "must be greater than minReadySeconds"))
+		}
+	}
+	return errs
+}
+
+func validateStrategy(st *appsv1.DeploymentStrategy, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	switch st.Type {
+	case appsv1.RecreateDeploymentStrategyType:
+		if st.RollingUpdate != nil {
+			errs = append(errs, field.Forbidden(p.Child("rollingUpdate"), "may not be specified when strategy `type` is 'Recreate'"))
+		}
+	case appsv1.RollingUpdateDeploymentStrategyType:
+		if st.RollingUpdate == nil {
+			break
+		}
+		ru := st.RollingUpdate
+		rp := p.Child("rollingUpdate")
+		unavailable, surge := 0, 0
+		if ru.MaxUnavailable != nil {
+			var e field.ErrorList
+			unavailable, e = validateIntOrPercent(*ru.MaxUnavailable, rp.Child("maxUnavailable"))
+			errs = append(errs, e...)
+			if ru.MaxUnavailable.Type == intstr.String && len(e) == 0 && unavailable > 100 {
+				errs = append(errs, field.Invalid(rp.Child("maxUnavailable"), ru.MaxUnavailable.StrVal, "must not be greater than 100%"))
+			}
+		}
+		if ru.MaxSurge != nil {
+			var e field.ErrorList
+			surge, e = validateIntOrPercent(*ru.MaxSurge, rp.Child("maxSurge"))
+			errs = append(errs, e...)
+		}
+		if ru.MaxUnavailable != nil && ru.MaxSurge != nil && unavailable == 0 && surge == 0 && len(errs) == 0 {
+			errs = append(errs, field.Invalid(rp.Child("maxUnavailable"), ru.MaxUnavailable.String(), "may not be 0 when `maxSurge` is 0: the rollout could never make progress"))
+		}
+	default:
+		errs = append(errs, field.NotSupported(p.Child("type"), st.Type, []appsv1.DeploymentStrategyType{appsv1.RecreateDeploymentStrategyType, appsv1.RollingUpdateDeploymentStrategyType}))
+	}
+	return errs
+}
+
+// validateIntOrPercent checks a non-negative integer or a percentage such as
+// "25%" and returns its number.
+func validateIntOrPercent(v intstr.IntOrString, p *field.Path) (int, field.ErrorList) {
+	if v.Type == intstr.Int {
+		return int(v.IntVal), nonNegative(int64(v.IntVal), p)
+	}
+	if len(validation.IsValidPercent(v.StrVal)) > 0 {
+		return 0, field.ErrorList{field.Invalid(p, v.StrVal, "must be an integer or a percentage (e.g. '25%')")}
+	}
+	var n int
+	fmt.Sscanf(v.StrVal, "%d%%", &n)
+	return n, nil
+}
+
+func validateReplicaSet(o *appsv1.ReplicaSet) field.ErrorList {
+	p := field.NewPath("spec")
+	s := &o.Spec
+	var errs field.ErrorList
+	if s.Replicas != nil {
+		errs = append(errs, nonNegative(int64(*s.Replicas), p.Child("replicas"))...)
+	}
+	errs = append(errs, nonNegative(int64(s.MinReadySeconds), p.Child("minReadySeconds"))...)
+	sel, serrs := validateLabelSelector(s.Selector, "ReplicaSet", p.Child("selector"))
+	errs = append(errs, serrs...)
+	return append(errs, validateTemplate(&s.Template, sel, "ReplicaSet", p.Child("template"))...)
+}
+
+func validateRC(o *corev1.ReplicationController) field.ErrorList {
+	p := field.NewPath("spec")
+	s := &o.Spec
+	var errs field.ErrorList
+	if s.Replicas != nil {
+		errs = append(errs, nonNegative(int64(*s.Replicas), p.Child("replicas"))...)
+	}
+	errs = append(errs, nonNegative(int64(s.MinReadySeconds), p.Child("minReadySeconds"))...)
+	var sel labels.Selector
+	if len(s.Selector) == 0 {
+		errs = append(errs, field.Required(p.Child("selector"), "set spec.selector or spec.template.metadata.labels"))
+	} else {
+		errs = append(errs, validateLabels(s.Selector, p.Child("selector"))...)
+		sel = labels.SelectorFromSet(s.Selector)
+	}
+	if s.Template == nil {
+		return append(errs, field.Required(p.Child("template"), "a ReplicationController needs a pod template"))
+	}
+	return append(errs, validateTemplate(s.Template, sel, "ReplicationController", p.Child("template"))...)
+}
+
+// countVolumeSources counts the sources set in a volume source.
+func countVolumeSources(vs *corev1.VolumeSource) int {
+	v := reflect.ValueOf(vs).Elem()
+	n := 0
+	for i := 0; i < v.NumField(); i++ {
+		if f := v.Field(i); f.Kind() == reflect.Pointer && !f.IsNil() {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,156 @@
+package store
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Object is what the store holds: a pointer to a typed Kubernetes object, such as
+// *corev1.Pod or *appsv1.Deployment.
+type Object interface {
+	metav1.Object
+	runtime.Object
+}
+
+// Resource describes one kind of stored object.
+type Resource struct {
+	// Group, Version and Kind name the type: "apps", "v1", "Deployment". The core group is "".
+	Group, Version, Kind string
+	// Name is the plural, lower-case resource name used in keys and URLs: "deployments".
+	Name string
+	// Singular is the lower-case singular name: "deployment".
+	Singular string
+	// ShortNames are kubectl's abbreviations: "deploy".
+	ShortNames []string
+	// Namespaced is true for kinds that live in a namespace.
+	Namespaced bool
+	// New returns a new, empty typed object of the kind (TypeMeta unset).
+	New func() Object
+}
+
+// GVK returns the resource's group, version and kind.
+func (r Resource) GVK() schema.GroupVersionKind {
+	return schema.GroupVersionKind{Group: r.Group, Version: r.Version, Kind: r.Kind}
+}
+
+// GVR returns the resource's group, version and plural resource name.
+func (r Resource) GVR() schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: r.Group, Version: r.Version, Resource: r.Name}
+}
+
+// APIVersion returns the apiVersion string of the kind: "apps/v1", or "v1" for the core group.
+func (r Resource) APIVersion() string {
+	return r.GVK().GroupVersion().String()
+}
+
+// ListKind returns the kind of a list of the resource: "DeploymentList".
+func (r Resource) ListKind() string { return r.Kind + "List" }
+
+// String returns "deployments.apps", or the bare plural for the core group.
+func (r Resource) String() string {
+	if r.Group == "" {
+		return r.Name
+	}
+	return r.Name + "." + r.Group
+}
+
+// goType is the Go type of r's objects (a pointer type).
+func (r Resource) goType() reflect.Type { return reflect.TypeOf(r.New()) }
+
+// Resources returns the table of every resource bosun stores, in a stable order:
+// v1 Namespace, Pod, ReplicationController, Service, Endpoints, ConfigMap, Secret,
+// Node, Event; apps/v1 ReplicaSet, Deployment; coordination.k8s.io/v1 Lease.
+// Each call returns a fresh slice that the caller may modify.
+func Resources() []Resource {
+	return []Resource{
+		{Version: "v1", Kind: "Namespace", Name: "namespaces", Singular: "namespace", ShortNames: []string{"ns"},
+			New: func() Object { return &corev1.Namespace{} }},
+		{Version: "v1", Kind: "Pod", Name: "pods", Singular: "pod", ShortNames: []string{"po"}, Namespaced: true,
+			New: func() Object { return &corev1.Pod{} }},
+		{Version: "v1", Kind: "ReplicationController", Name: "replicationcontrollers", Singular: "replicationcontroller",
+			ShortNames: []string{"rc"}, Namespaced: true,
+			New: func() Object { return &corev1.ReplicationController{} }},
+		{Version: "v1", Kind: "Service", Name: "services", Singular: "service", ShortNames: []string{"svc"}, Namespaced: true,
+			New: func() Object { return &corev1.Service{} }},
+		{Version: "v1", Kind: "Endpoints", Name: "endpoints", Singular: "endpoints", ShortNames: []string{"ep"}, Namespaced: true,
+			New: func() Object { return &corev1.Endpoints{} }},
+		{Version: "v1", Kind: "ConfigMap", Name: "configmaps", Singular: "configmap", ShortNames: []string{"cm"}, Namespaced: true,
+			New: func() Object { return &corev1.ConfigMap{} }},
+		{Version: "v1", Kind: "Secret", Name: "secrets", Singular: "secret", Namespaced: true,
+			New: func() Object { return &corev1.Secret{} }},
+		{Version: "v1", Kind: "Node", Name: "nodes", Singular: "node", ShortNames: []string{"no"},
+			New: func() Object { return &corev1.Node{} }},
+		{Version: "v1", Kind: "Event", Name: "events", Singular: "event", ShortNames: []string{"ev"}, Namespaced: true,
+			New: func() Object { return &corev1.Event{} }},
+		{Group: "apps", Version: "v1", Kind: "ReplicaSet", Name: "replicasets", Singular: "replicaset",
+			ShortNames: []string{"rs"}, Namespaced: true,
+			New: func() Object { return &appsv1.ReplicaSet{} }},
+		{Group: "apps", Version: "v1", Kind: "Deployment", Name: "deployments", Singular: "deployment",
+			ShortNames: []string{"deploy"}, Namespaced: true,
+			New: func() Object { return &appsv1.Deployment{} }},
+		{Group: "coordination.k8s.io", Version: "v1", Kind: "Lease", Name: "leases", Singular: "lease", Namespaced: true,
+			New: func() Object { return &coordinationv1.Lease{} }},
+	}
+}
+
+// ResourceFor finds the resource of a group/version/kind.
+func ResourceFor(gvk schema.GroupVersionKind) (Resource, bool) {
+	for _, r := range Resources() {
+		if r.GVK() == gvk {
+			return r, true
+		}
+	}
+	return Resource{}, false
+}
+
+// Lookup finds a resource by plural, singular, short name or kind, case-insensitively
+// ("deploy", "deployments", "Deployment"). A group may follow after a dot, as kubectl
+// accepts it: "deployments.apps", "leases.coordination.k8s.io".
+func Lookup(name string) (Resource, bool) {
+	name = strings.ToLower(name)
+	group, hasGroup := "", false
+	if i := strings.IndexByte(name, '.'); i >= 0 {
+		name, group, hasGroup = name[:i], name[i+1:], true
+	}
+	for _, r := range Resources() {
+		if hasGroup && r.Group != group {
+			continue
+		}
+		if name == r.Name || name == r.Singular || name == strings.ToLower(r.Kind) {
+			return r, true
+		}
+		for _, s := range r.ShortNames {
+			if name == s {
+				return r, true
+			}
+		}
+	}
+	return Resource{}, false
+}
+
+// ResourceOf finds the resource of a typed object by its Go type. The error wraps
+// ErrInvalid for a type the store does not hold.
+func ResourceOf(obj Object) (Resource, error) {
+	return resourceOf(Resources(), obj)
+}
+
+func resourceOf(table []Resource, obj Object) (Resource, error) {
+	if obj == nil {
+		return Resource{}, fmt.Errorf("store: %w: nil object", ErrInvalid)
+	}
+	t := reflect.TypeOf(obj)
+	for _, r := range table {
+		if r.goType() == t {
+			return r, nil
+		}
+	}
+	return Resource{}, fmt.Errorf("store: %w: no stored resource has Go type %s", ErrInvalid, t)
+}

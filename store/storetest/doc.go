@@ -1,0 +1,15 @@
+// Package storetest starts real embedded etcd servers for tests of packages built
+// on the store: each in its own t.TempDir(), on free 127.0.0.1 ports, with small
+// raft ticks, stopped by t.Cleanup.
+//
+//	func TestSomething(t *testing.T) {
+//		s := storetest.Start(t)
+//		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web"}}
+//		if err := s.Create(t.Context(), pod); err != nil {
+//			t.Fatal(err)
+//		}
+//	}
+//
+// etcd's warnings go to t.Log while the test runs, so they show with -v or on
+// failure.
+package storetest

@@ -1,0 +1,85 @@
+package storetest
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bosun-dev/bosun/store"
+)
+
+// Config returns the EmbedConfig tests use: data in dir/etcd, free ports on 127.0.0.1,
+// TickMs 10, ElectionMs 100, the embedded defaults for limits, and etcd's warnings
+// logged through tb.Log while the test runs.
+func Config(tb testing.TB, dir string) store.EmbedConfig {
+	return store.EmbedConfig{
+		DataDir:      filepath.Join(dir, "etcd"), // etcd creates it 0700 as it wants
+		ClientURL:    "http://127.0.0.1:0",
+		PeerURL:      "http://127.0.0.1:0",
+		TickMs:       10,
+		ElectionMs:   100,
+		Logger:       Logger(tb),
+		StartTimeout: 30 * time.Second,
+	}
+}
+
+// StartEmbedded starts an embedded etcd with cfg and registers its Close with
+// tb.Cleanup. It fails the test when etcd does not start.
+func StartEmbedded(tb testing.TB, cfg store.EmbedConfig) *store.Embedded {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	e, err := store.StartEmbedded(ctx, cfg)
+	if err != nil {
+		tb.Fatalf("storetest: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			tb.Errorf("storetest: %v", err)
+		}
+	})
+	return e
+}
+
+// Start starts an embedded etcd in tb.TempDir() (see Config) and returns a Store on
+// it whose limits match the server's. Everything is stopped by tb.Cleanup.
+func Start(tb testing.TB) *store.Store {
+	tb.Helper()
+	e := StartEmbedded(tb, Config(tb, tb.TempDir()))
+	opts := e.StoreOptions()
+	opts.Logger = Logger(tb)
+	return store.New(e.Client(), opts)
+}
+
+// Logger returns a logger that writes to tb.Log until the test ends and drops
+// records after that (etcd's goroutines may still log while stopping).
+func Logger(tb testing.TB) *slog.Logger {
+	w := &tbWriter{tb: tb}
+	tb.Cleanup(w.stop)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type tbWriter struct {
+	mu   sync.Mutex
+	tb   testing.TB
+	done bool
+}
+
+func (w *tbWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.tb.Log(strings.TrimSuffix(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func (w *tbWriter) stop() {
+	w.mu.Lock()
+	w.done = true
+	w.mu.Unlock()
+}

@@ -1,0 +1,153 @@
+package gitsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+)
+
+// openRepo opens a work tree, a linked work tree or a bare repository in place.
+func openRepo(path string) (*git.Repository, error) {
+	return git.PlainOpenWithOptions(path, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
+}
+
+// branchRef is the configured branch as a full reference name ("" when unset).
+func (s *Source) branchRef() plumbing.ReferenceName {
+	b := s.cfg.Branch
+	if b == "" {
+		return ""
+	}
+	if strings.HasPrefix(b, "refs/heads/") {
+		return plumbing.ReferenceName(b)
+	}
+	return plumbing.NewBranchReferenceName(b)
+}
+
+// localHead opens the local repository and resolves the tracked branch.
+func (s *Source) localHead(ctx context.Context) (*git.Repository, plumbing.Hash, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, plumbing.ZeroHash, fmt.Errorf("gitsource: %s: %w", s.path, err)
+	}
+	repo, err := openRepo(s.path)
+	if err != nil {
+		return nil, plumbing.ZeroHash, fmt.Errorf("gitsource: open %s: %w: %w", s.path, ErrUnreachable, err)
+	}
+	name := s.branchRef()
+	if name == "" {
+		head, err := repo.Storer.Reference(plumbing.HEAD)
+		if err != nil {
+			return nil, plumbing.ZeroHash, fmt.Errorf("gitsource: %s: read HEAD: %w: %w", s.path, ErrUnreachable, err)
+		}
+		if head.Type() != plumbing.SymbolicReference {
+			return nil, plumbing.ZeroHash, fmt.Errorf("gitsource: %s: HEAD is detached, so no branch can be tracked; check out a branch or configure one: %w", s.path, ErrNoBranch)
+		}
+		name = head.Target()
+	}
+	ref, err := storer.ResolveReference(repo.Storer, name)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return nil, plumbing.ZeroHash, fmt.Errorf("gitsource: %s: branch %q has no commits: %w", s.path, name.Short(), ErrNoBranch)
+	}
+	if err != nil {
+		return nil, plumbing.ZeroHash, fmt.Errorf("gitsource: %s: resolve %s: %w: %w", s.path, name, ErrUnreachable, err)
+	}
+	return repo, ref.Hash(), nil
+}
+
+// fetchLocal re-reads the local repository; an unchanged head returns the
+// previous Commit.
+func (s *Source) fetchLocal(ctx context.Context) (Commit, error) {
+	repo, h, err := s.localHead(ctx)
+	if err != nil {
+		return Commit{}, err
+	}
+	if s.last != nil && s.last.SHA == h.String() {
+		return *s.last, nil
+	}
+	path := s.path
+	c, err := buildCommit(repo.Storer, h, func() (storer.EncodedObjectStorer, error) {
+		r, err := openRepo(path)
+		if err != nil {
+			return nil, err
+		}
+		return r.Storer, nil
+	})
+	if err != nil {
+		return Commit{}, fmt.Errorf("gitsource: %s: %w", s.path, err)
+	}
+	if s.last == nil || s.last.SHA != c.SHA {
+		s.log.Debug("new commit on local branch", "repo", s.path, "sha", c.SHA, "subject", c.Subject)
+	}
+	s.last = &c
+	return c, nil
+}
+
+// buildCommit reads commit h and wraps its tree. reopen gives the tree view a
+// fresh storage when the first one fails (see objects).
+func buildCommit(sto storer.EncodedObjectStorer, h plumbing.Hash, reopen func() (storer.EncodedObjectStorer, error)) (Commit, error) {
+	co, err := object.GetCommit(sto, h)
+	if err != nil {
+		return Commit{}, fmt.Errorf("read commit %s: %w: %w", h, ErrUnreachable, err)
+	}
+	objs := newObjects(sto, reopen)
+	if _, err := objs.tree(co.TreeHash); err != nil {
+		return Commit{}, fmt.Errorf("commit %s: %w: %w", h, ErrUnreachable, err)
+	}
+	subject, _, _ := strings.Cut(strings.TrimLeft(co.Message, "\n"), "\n")
+	return Commit{
+		SHA:     h.String(),
+		Author:  fmt.Sprintf("%s <%s>", co.Author.Name, co.Author.Email),
+		Subject: strings.TrimSpace(subject),
+		Message: co.Message,
+		Time:    co.Author.When,
+		Tree:    &treeFS{objs: objs, root: co.TreeHash, modTime: co.Author.When},
+	}, nil
+}
+
+// gitDirs returns the directory holding HEAD and the one holding refs/ and
+// packed-refs (they differ for linked work trees) of a local repository.
+func gitDirs(path string) (gitDir, commonDir string, err error) {
+	dotGit := filepath.Join(path, ".git")
+	fi, err := os.Stat(dotGit)
+	switch {
+	case err == nil && fi.IsDir():
+		gitDir = dotGit
+	case err == nil:
+		// A ".git" file: "gitdir: <path>" (linked work tree or submodule).
+		b, err := os.ReadFile(dotGit)
+		if err != nil {
+			return "", "", err
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		target, ok := strings.CutPrefix(strings.TrimSpace(line), "gitdir:")
+		if !ok {
+			return "", "", fmt.Errorf("%s: no gitdir line", dotGit)
+		}
+		gitDir = strings.TrimSpace(target)
+		if !filepath.IsAbs(gitDir) {
+			gitDir = filepath.Join(path, gitDir)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		gitDir = path // bare repository
+	default:
+		return "", "", err
+	}
+	if _, err := os.Stat(filepath.Join(gitDir, "HEAD")); err != nil {
+		return "", "", fmt.Errorf("%s is not a git repository: %w", path, err)
+	}
+	commonDir = gitDir
+	if b, err := os.ReadFile(filepath.Join(gitDir, "commondir")); err == nil {
+		commonDir = strings.TrimSpace(string(b))
+		if !filepath.IsAbs(commonDir) {
+			commonDir = filepath.Join(gitDir, commonDir)
+		}
+	}
+	return filepath.Clean(gitDir), filepath.Clean(commonDir), nil
+}

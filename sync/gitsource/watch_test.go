@@ -1,0 +1,234 @@
+package gitsource
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// watcher runs Watch on src in the background and counts notifications.
+type watcher struct {
+	calls   atomic.Int64
+	running atomic.Int64 // notify calls in progress, to catch concurrent calls
+	overlap atomic.Bool
+	done    chan error
+	cancel  context.CancelFunc
+	stopped bool
+}
+
+func startWatch(t *testing.T, src *Source, debounce time.Duration) *watcher {
+	t.Helper()
+	src.debounce = debounce
+	ready := make(chan struct{})
+	src.watchReady = func() { close(ready) }
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &watcher{done: make(chan error, 1), cancel: cancel}
+	go func() {
+		w.done <- src.Watch(ctx, func() {
+			if w.running.Add(1) > 1 {
+				w.overlap.Store(true)
+			}
+			w.calls.Add(1)
+			w.running.Add(-1)
+		})
+	}()
+	select {
+	case <-ready:
+	case err := <-w.done:
+		t.Fatalf("Watch returned before watching: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Watch did not start")
+	}
+	t.Cleanup(func() { w.stop(t) })
+	return w
+}
+
+// waitCall polls until notify has been called more than n times.
+func (w *watcher) waitCall(t *testing.T, n int64, what string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for w.calls.Load() <= n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: notify not called within 5s", what)
+		}
+		time.Sleep(2 * time.Millisecond) // polling interval, not a wait for the condition
+	}
+}
+
+// stop ends Watch and checks it returned nil; calling it twice is fine.
+func (w *watcher) stop(t *testing.T) {
+	t.Helper()
+	w.cancel()
+	if w.stopped {
+		return
+	}
+	w.stopped = true
+	select {
+	case err := <-w.done:
+		if err != nil {
+			t.Errorf("Watch returned %v after cancel, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("Watch did not return after its context ended")
+	}
+	if w.overlap.Load() {
+		t.Error("notify was called concurrently")
+	}
+}
+
+// TestWatchGitCLI changes a work tree's refs with the git command line and
+// expects a notification (and a Fetch that sees the change) for each step.
+func TestWatchGitCLI(t *testing.T) {
+	type step struct {
+		name string
+		args [][]string
+		// wantHead names the revision Fetch must return afterwards ("" = any;
+		// "-" = Fetch must fail with ErrNoBranch).
+		wantHead string
+	}
+	commit := func(msg string) []string { return []string{"commit", "-q", "--allow-empty", "-m", msg} }
+	tests := []struct {
+		name   string
+		setup  [][]string
+		branch string
+		steps  []step
+	}{
+		{
+			name:  "commit, amend, reset",
+			setup: [][]string{commit("one")}, branch: "main",
+			steps: []step{
+				{name: "commit", args: [][]string{commit("two")}, wantHead: "main"},
+				{name: "amend", args: [][]string{{"commit", "-q", "--amend", "--allow-empty", "-m", "two, amended"}}, wantHead: "main"},
+				{name: "reset --hard", args: [][]string{{"reset", "-q", "--hard", "HEAD~1"}}, wantHead: "main"},
+			},
+		},
+		{
+			name:  "packed refs",
+			setup: [][]string{commit("one"), {"branch", "other"}, {"branch", "third"}}, branch: "main",
+			steps: []step{
+				{name: "gc packs refs", args: [][]string{{"gc", "-q"}}, wantHead: "main"},
+				{name: "delete packed branch rewrites packed-refs", args: [][]string{{"branch", "-q", "-D", "other"}}, wantHead: "main"},
+				{name: "delete another packed branch", args: [][]string{{"branch", "-q", "-D", "third"}}, wantHead: "main"},
+				{name: "commit after gc", args: [][]string{commit("two")}, wantHead: "main"},
+			},
+		},
+		{
+			name:  "new ref subdirectory",
+			setup: [][]string{commit("one")}, branch: "feature/x",
+			steps: []step{
+				{name: "create feature/x", args: [][]string{{"checkout", "-q", "-b", "feature/x"}}, wantHead: "feature/x"},
+				{name: "commit on feature/x", args: [][]string{commit("feature work")}, wantHead: "feature/x"},
+				{name: "nested branch team/a/b", args: [][]string{{"branch", "team/a/b"}}},
+				{name: "delete feature/x", args: [][]string{{"checkout", "-q", "main"}, {"branch", "-q", "-D", "feature/x"}}, wantHead: "-"},
+			},
+		},
+		{
+			name:  "HEAD switches branch",
+			setup: [][]string{commit("one"), {"checkout", "-q", "-b", "dev"}, commit("dev work"), {"checkout", "-q", "main"}}, branch: "",
+			steps: []step{
+				{name: "checkout dev", args: [][]string{{"checkout", "-q", "dev"}}, wantHead: "dev"},
+				{name: "checkout main", args: [][]string{{"checkout", "-q", "main"}}, wantHead: "main"},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			gitCLI(t, dir, "init", "-q", "-b", "main")
+			for _, a := range tt.setup {
+				gitCLI(t, dir, a...)
+			}
+			src, err := New(Config{URL: dir, Branch: tt.branch, Logger: testLogger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := startWatch(t, src, 20*time.Millisecond)
+			for _, st := range tt.steps {
+				before := w.calls.Load()
+				for _, a := range st.args {
+					gitCLI(t, dir, a...)
+				}
+				w.waitCall(t, before, st.name)
+				c, err := src.Fetch(context.Background())
+				switch st.wantHead {
+				case "":
+				case "-":
+					if !errors.Is(err, ErrNoBranch) {
+						t.Fatalf("%s: Fetch error = %v, want ErrNoBranch", st.name, err)
+					}
+				default:
+					want := gitCLI(t, dir, "rev-parse", st.wantHead)
+					if err != nil || c.SHA != want {
+						t.Fatalf("%s: Fetch = %s, %v; want %s", st.name, c.SHA, err, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestWatchBareRepository commits into a bare repository with go-git, as a push would.
+func TestWatchBareRepository(t *testing.T) {
+	dir, repo := initRepo(t, true)
+	commitOn(t, repo, "main", "one", testTime(0), map[string]fentry{"a": file("1")})
+	src, err := New(Config{URL: dir, Branch: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := startWatch(t, src, 20*time.Millisecond)
+	for i := 1; i <= 3; i++ {
+		before := w.calls.Load()
+		want := commitOn(t, repo, "main", "next", testTime(i), map[string]fentry{"a": file("next")})
+		w.waitCall(t, before, "commit")
+		if c, err := src.Fetch(context.Background()); err != nil || c.SHA != want.String() {
+			t.Fatalf("Fetch = %s, %v; want %s", c.SHA, err, want)
+		}
+	}
+	before := w.calls.Load()
+	commitOn(t, repo, "feature/deep/x", "branch", testTime(9), map[string]fentry{"a": file("x")})
+	w.waitCall(t, before, "new nested branch")
+}
+
+// TestWatchDebounce checks that a burst of ref updates leads to few calls.
+func TestWatchDebounce(t *testing.T) {
+	dir, repo := initRepo(t, false)
+	commitOn(t, repo, "main", "one", testTime(0), map[string]fentry{"a": file("1")})
+	src, err := New(Config{URL: dir, Branch: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := startWatch(t, src, 300*time.Millisecond)
+	var last string
+	for i := 1; i <= 10; i++ {
+		last = commitOn(t, repo, "main", "burst", testTime(i), map[string]fentry{"a": file("burst")}).String()
+	}
+	w.waitCall(t, 0, "burst")
+	if c, err := src.Fetch(context.Background()); err != nil || c.SHA != last {
+		t.Fatalf("Fetch = %s, %v; want %s", c.SHA, err, last)
+	}
+	w.stop(t)
+	if n := w.calls.Load(); n > 3 {
+		t.Errorf("10 ref updates in a burst gave %d notifications, want at most 3", n)
+	}
+}
+
+func TestWatchErrors(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	notRepo := t.TempDir()
+	if err := os.WriteFile(filepath.Join(notRepo, "x"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, url := range []string{missing, notRepo} {
+		src, err := New(Config{URL: url})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := src.Watch(context.Background(), func() {}); !errors.Is(err, ErrUnreachable) {
+			t.Errorf("Watch(%s) = %v, want ErrUnreachable", url, err)
+		}
+	}
+}

@@ -1,0 +1,25 @@
+// Package webhook receives push notifications from Git forges (GitHub, Gitea,
+// GitLab, or a plain curl) and turns them into a "fetch now" signal.
+//
+// The handler never fetches itself: trigger only wakes the poller, which then
+// calls gitsource.Source.Fetch. Notifications carry no state that is trusted; a
+// forged or replayed request can at worst cause an extra fetch, and a secret
+// (HMAC signature or GitLab token) keeps strangers from even doing that.
+//
+// Example:
+//
+//	wake := make(chan struct{}, 1)
+//	trigger := func() {
+//		select {
+//		case wake <- struct{}{}:
+//		default: // a fetch is already pending
+//		}
+//	}
+//	mux := http.NewServeMux()
+//	mux.Handle(webhook.Path, webhook.Handler(secret, trigger, logger))
+//
+// and configure the forge to POST to https://<host>/hooks/git with the same
+// secret, or test it by hand:
+//
+//	curl -X POST -H "X-Gitlab-Token: $SECRET" https://<host>/hooks/git
+package webhook
