@@ -34,6 +34,10 @@ func Validate(objs []Object) Problems {
 				ps = append(ps, problemFor(o, e, false))
 			}
 		}
+		for _, e := range ignoredFields(o.Obj) {
+			ps = append(ps, Problem{File: o.File, Line: fieldLine(o, e.Field), Object: objectLabel(o.ID()),
+				Field: e.Field, Message: e.Detail, Warning: true})
+		}
 	}
 	ps = append(ps, crossValidate(objs)...)
 	sortProblems(ps)
@@ -327,4 +331,39 @@ func countVolumeSources(vs *corev1.VolumeSource) int {
 		}
 	}
 	return n
+}
+
+// ignoredFields returns a warning for each field of a manifest that bosun
+// does not take from Git: status (controllers and agents write it) and the
+// metadata the store sets or that bosun does not support in manifests.
+func ignoredFields(obj Obj) field.ErrorList {
+	var errs field.ErrorList
+	meta := field.NewPath("metadata")
+	ignored := func(p *field.Path, why string) {
+		errs = append(errs, &field.Error{Field: p.String(), Detail: why})
+	}
+	if obj.GetUID() != "" {
+		ignored(meta.Child("uid"), "is set by bosun; the value in Git is ignored")
+	}
+	if obj.GetResourceVersion() != "" {
+		ignored(meta.Child("resourceVersion"), "is set by bosun; the value in Git is ignored")
+	}
+	if ts := obj.GetCreationTimestamp(); !ts.IsZero() {
+		ignored(meta.Child("creationTimestamp"), "is set by bosun; the value in Git is ignored")
+	}
+	if obj.GetGeneration() != 0 {
+		ignored(meta.Child("generation"), "is set by bosun; the value in Git is ignored")
+	}
+	if len(obj.GetOwnerReferences()) > 0 {
+		ignored(meta.Child("ownerReferences"), "is not supported in manifests: objects from Git are owned by the repository")
+	}
+	if len(obj.GetFinalizers()) > 0 {
+		ignored(meta.Child("finalizers"), "is not supported in manifests yet and is ignored")
+	}
+	if v := reflect.ValueOf(obj); v.Kind() == reflect.Pointer && !v.IsNil() {
+		if st := v.Elem().FieldByName("Status"); st.IsValid() && !st.IsZero() {
+			ignored(field.NewPath("status"), "is written by bosun's controllers and node agents; the value in Git is ignored")
+		}
+	}
+	return errs
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/bosun-dev/bosun/manifests"
@@ -213,6 +214,16 @@ func desired(m manifests.Object, sha string) (store.Object, error) {
 	obj, ok := m.Obj.DeepCopyObject().(store.Object)
 	if !ok {
 		return nil, fmt.Errorf("apply: %s:%d: %T is not a Kubernetes object", m.File, m.Line, m.Obj)
+	}
+	// What Git may not set (manifests.Validate warns about each).
+	obj.SetUID("")
+	obj.SetResourceVersion("")
+	obj.SetCreationTimestamp(metav1.Time{})
+	obj.SetGeneration(0)
+	obj.SetOwnerReferences(nil)
+	obj.SetFinalizers(nil)
+	if st := reflect.ValueOf(obj).Elem().FieldByName("Status"); st.IsValid() && st.CanSet() {
+		st.Set(reflect.Zero(st.Type()))
 	}
 	l := obj.GetLabels()
 	if l == nil {

@@ -241,3 +241,18 @@ func TestApplyTooLarge(t *testing.T) {
 	}
 }
 
+
+// Status and system metadata written in Git never reach the store: sync
+// does not write status.
+func TestApplyDropsStatusFromGit(t *testing.T) {
+	s := storetest.Start(t)
+	objs := decode(t, "d.yaml", deployment(1, "nginx")+"status:\n  replicas: 7\n  readyReplicas: 7\n")
+	objs[0].Obj.SetUID("from-git")
+	if _, err := apply.New(s, nil).Apply(t.Context(), apply.Input{Commit: commit("e1"), Objects: objs}); err != nil {
+		t.Fatal(err)
+	}
+	d := getDeployment(t, s)
+	if d.Status.Replicas != 0 || d.UID == "from-git" {
+		t.Errorf("created deployment carries Git's status %+v / uid %s", d.Status, d.UID)
+	}
+}
