@@ -278,8 +278,11 @@ func merge(r store.Resource, cur, want store.Object) (store.Object, bool, error)
 	} else {
 		delete(out, "status")
 	}
-	if r.Kind == "Service" {
+	switch r.Kind {
+	case "Service":
 		keepServiceAllocations(cm, out)
+	case "Pod":
+		keepPodBinding(cm, out)
 	}
 
 	if sameIgnoringCommit(cm, out) {
@@ -320,6 +323,19 @@ func keepServiceAllocations(cur, out map[string]any) {
 				o["nodePort"] = c["nodePort"]
 			}
 		}
+	}
+}
+
+// keepPodBinding keeps the node the scheduler bound a bare Pod from Git to
+// when the manifest does not name one.
+func keepPodBinding(cur, out map[string]any) {
+	cs, _ := cur["spec"].(map[string]any)
+	os, _ := out["spec"].(map[string]any)
+	if cs == nil || os == nil {
+		return
+	}
+	if n, _ := os["nodeName"].(string); n == "" && cs["nodeName"] != nil {
+		os["nodeName"] = cs["nodeName"]
 	}
 }
 

@@ -256,3 +256,33 @@ func TestApplyDropsStatusFromGit(t *testing.T) {
 		t.Errorf("created deployment carries Git's status %+v / uid %s", d.Status, d.UID)
 	}
 }
+
+// The scheduler's binding of a bare Pod from Git survives later commits.
+func TestApplyKeepsPodBinding(t *testing.T) {
+	s := storetest.Start(t)
+	a := apply.New(s, nil)
+	ctx := t.Context()
+	pod := func(image string) []manifests.Object {
+		return decode(t, "pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: "+image+"}]\n")
+	}
+	if _, err := a.Apply(ctx, apply.Input{Commit: commit("p1"), Objects: pod("nginx:1")}); err != nil {
+		t.Fatal(err)
+	}
+	p := &corev1.Pod{}
+	if err := s.Get(ctx, "default", "p", p); err != nil {
+		t.Fatal(err)
+	}
+	p.Spec.NodeName = "node-1"
+	if err := s.Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Apply(ctx, apply.Input{Commit: commit("p2"), Objects: pod("nginx:2")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Get(ctx, "default", "p", p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Spec.NodeName != "node-1" || p.Spec.Containers[0].Image != "nginx:2" {
+		t.Errorf("after a new commit: nodeName %q image %q, want node-1 and nginx:2", p.Spec.NodeName, p.Spec.Containers[0].Image)
+	}
+}

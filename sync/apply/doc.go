@@ -23,8 +23,8 @@
 // Sync owns metadata.labels, metadata.annotations and the object's content
 // (spec, or data for ConfigMaps and Secrets). It never touches status, and
 // it keeps what controllers allocate inside a spec: a Service's clusterIP
-// and nodePorts when the manifest leaves them empty, and the
-// deployment.kubernetes.io/ annotations. An object whose content did not
+// and nodePorts and a bare Pod's nodeName when the manifest leaves them
+// empty, and the deployment.kubernetes.io/ annotations. An object whose content did not
 // change is not written at all, so its bosun.dev/commit annotation names the
 // commit that last changed it.
 //
