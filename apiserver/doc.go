@@ -18,8 +18,13 @@
 //
 // Lists carry kind "<Kind>List", the store revision as
 // metadata.resourceVersion, and items with apiVersion and kind. Query
-// parameters: labelSelector (bad selector: 400), resourceVersion (a list at
-// that exact revision; 410 Expired when compacted). Watches: resourceVersion
+// parameters: labelSelector (bad selector: 400), fieldSelector
+// (metadata.name and metadata.namespace for every kind; pods also
+// spec.nodeName, spec.restartPolicy, spec.schedulerName, status.phase and
+// status.podIP, so a node agent watches `spec.nodeName=NODE` and a scheduler
+// `spec.nodeName=`; nodes spec.unschedulable; another field: 400),
+// resourceVersion (a list at that exact revision; 410 Expired when
+// compacted). Watches: resourceVersion
 // "" or "0" first sends every current object as ADDED, then the changes; N
 // sends the changes after N; a compacted N gets one ERROR event holding a
 // 410 Expired Status and the stream ends; timeoutSeconds ends the stream.

@@ -172,6 +172,10 @@ func (s *Server) list(w http.ResponseWriter, req *http.Request, t target) *apiEr
 	if aerr != nil {
 		return aerr
 	}
+	fsel, aerr := parseFieldSelector(req, t.r)
+	if aerr != nil {
+		return aerr
+	}
 	rev, aerr := parseRevision(req)
 	if aerr != nil {
 		return aerr
@@ -179,6 +183,15 @@ func (s *Server) list(w http.ResponseWriter, req *http.Request, t target) *apiEr
 	objs, at, err := s.cfg.Store.List(req.Context(), t.r, t.namespace, store.ListOptions{Revision: rev, Selector: sel})
 	if err != nil {
 		return objectError(t, err)
+	}
+	if fsel != nil {
+		kept := objs[:0]
+		for _, o := range objs {
+			if matchFields(fsel, o) {
+				kept = append(kept, o)
+			}
+		}
+		objs = kept
 	}
 	if wantsTable(req) {
 		writeJSON(w, http.StatusOK, s.table(t.r, objs, at))

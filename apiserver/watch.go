@@ -25,12 +25,23 @@ type watchEvent struct {
 // A compacted N ends the stream with an ERROR event carrying a 410 Expired
 // Status. timeoutSeconds ends the stream (cleanly) after that long.
 //
-// With a labelSelector, an object is sent while it matches; an object that
-// stops matching is sent once as DELETED, as kube-apiserver does.
+// With a labelSelector or fieldSelector, an object is sent while it matches;
+// an object that stops matching is sent once as DELETED, as kube-apiserver
+// does.
 func (s *Server) watch(w http.ResponseWriter, req *http.Request, t target) *apiError {
-	sel, aerr := parseSelector(req)
+	lsel, aerr := parseSelector(req)
 	if aerr != nil {
 		return aerr
+	}
+	fsel, aerr := parseFieldSelector(req, t.r)
+	if aerr != nil {
+		return aerr
+	}
+	var match func(store.Object) bool
+	if lsel != nil || fsel != nil {
+		match = func(o store.Object) bool {
+			return (lsel == nil || lsel.Matches(labels.Set(o.GetLabels()))) && matchFields(fsel, o)
+		}
 	}
 	rev, aerr := parseRevision(req)
 	if aerr != nil {
@@ -56,11 +67,16 @@ func (s *Server) watch(w http.ResponseWriter, req *http.Request, t target) *apiE
 	present := map[string]bool{}
 	var initial []store.Object
 	if rev == 0 {
-		objs, at, err := s.cfg.Store.List(ctx, t.r, t.namespace, store.ListOptions{Selector: sel})
+		objs, at, err := s.cfg.Store.List(ctx, t.r, t.namespace, store.ListOptions{Selector: lsel})
 		if err != nil {
 			return objectError(t, err)
 		}
-		initial, rev = objs, at
+		for _, o := range objs {
+			if matchFields(fsel, o) {
+				initial = append(initial, o)
+			}
+		}
+		rev = at
 	}
 	wt, err := s.cfg.Store.Watch(ctx, t.r, t.namespace, rev)
 	if err != nil {
@@ -95,7 +111,7 @@ func (s *Server) watch(w http.ResponseWriter, req *http.Request, t target) *apiE
 				}
 				return nil
 			}
-			typ, send := filterEvent(ev, sel, present)
+			typ, send := filterEvent(ev, match, present)
 			if !send {
 				continue
 			}
@@ -109,11 +125,11 @@ func (s *Server) watch(w http.ResponseWriter, req *http.Request, t target) *apiE
 func objKey(o store.Object) string { return o.GetNamespace() + "/" + o.GetName() }
 
 // filterEvent decides what a selector watch sends for ev and tracks which
-// objects the client holds.
-func filterEvent(ev store.Event, sel labels.Selector, present map[string]bool) (string, bool) {
+// objects the client holds; match nil selects everything.
+func filterEvent(ev store.Event, match func(store.Object) bool, present map[string]bool) (string, bool) {
 	k := objKey(ev.Object)
 	typ := string(ev.Type)
-	if sel == nil {
+	if match == nil {
 		if ev.Type == store.Deleted {
 			delete(present, k)
 		} else {
@@ -121,7 +137,7 @@ func filterEvent(ev store.Event, sel labels.Selector, present map[string]bool) (
 		}
 		return typ, true
 	}
-	matches := sel.Matches(labels.Set(ev.Object.GetLabels()))
+	matches := match(ev.Object)
 	switch {
 	case ev.Type == store.Deleted:
 		if !matches && !present[k] {

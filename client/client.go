@@ -226,10 +226,35 @@ func (c *Client) List(ctx context.Context, r store.Resource, ns, selector string
 // ListAt is List that also returns the resourceVersion the list was read
 // at, to start a Watch from.
 func (c *Client) ListAt(ctx context.Context, r store.Resource, ns, selector string) ([]store.Object, string, error) {
+	return c.ListWith(ctx, r, ns, ListOptions{LabelSelector: selector})
+}
+
+// ListOptions select the objects of a ListWith or WatchWith.
+type ListOptions struct {
+	// LabelSelector filters by labels ("app=web"); "" selects all.
+	LabelSelector string
+	// FieldSelector filters by fields the server offers for the kind
+	// ("spec.nodeName=node-1"; "spec.nodeName=" for unscheduled pods);
+	// "" selects all. Unsupported fields are a 400 *APIError.
+	FieldSelector string
+}
+
+func (o ListOptions) query() url.Values {
 	q := url.Values{}
-	if selector != "" {
-		q.Set("labelSelector", selector)
+	if o.LabelSelector != "" {
+		q.Set("labelSelector", o.LabelSelector)
 	}
+	if o.FieldSelector != "" {
+		q.Set("fieldSelector", o.FieldSelector)
+	}
+	return q
+}
+
+// ListWith returns the objects of r in namespace ns ("" = all namespaces)
+// selected by opts, sorted by namespace and name, and the resourceVersion
+// the list was read at, to start a WatchWith from.
+func (c *Client) ListWith(ctx context.Context, r store.Resource, ns string, opts ListOptions) ([]store.Object, string, error) {
+	q := opts.query()
 	var l struct {
 		Metadata metav1.ListMeta   `json:"metadata"`
 		Items    []json.RawMessage `json:"items"`
@@ -281,10 +306,14 @@ type Event struct {
 // returns an error (returned), or the stream ends; a stream the server ends
 // with an error (e.g. 410 Expired for a compacted rv) returns an *APIError.
 func (c *Client) Watch(ctx context.Context, r store.Resource, ns, selector, rv string, fn func(Event) error) error {
-	q := url.Values{"watch": {"true"}}
-	if selector != "" {
-		q.Set("labelSelector", selector)
-	}
+	return c.WatchWith(ctx, r, ns, ListOptions{LabelSelector: selector}, rv, fn)
+}
+
+// WatchWith is Watch with label and field selectors. An object that stops
+// matching them arrives once as DELETED, as from kube-apiserver.
+func (c *Client) WatchWith(ctx context.Context, r store.Resource, ns string, opts ListOptions, rv string, fn func(Event) error) error {
+	q := opts.query()
+	q.Set("watch", "true")
 	if rv != "" {
 		q.Set("resourceVersion", rv)
 	}

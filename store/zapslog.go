@@ -55,7 +55,7 @@ func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 		attrs = append(attrs, slog.Any(k, enc.Fields[k]))
 	}
 	level := slogLevel(e.Level)
-	if c.closing.Load() {
+	if c.closing.Load() || expectedWarnings[e.Message] {
 		level = slog.LevelDebug
 	}
 	c.log.LogAttrs(context.Background(), level, e.Message, attrs...)
@@ -63,6 +63,19 @@ func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 }
 
 func (c *slogCore) Sync() error { return nil }
+
+// expectedWarnings are warnings etcd logs for every embedded start with the
+// settings bosun chooses on purpose (one loopback port for HTTP and gRPC, a
+// request limit sized for whole commits, no auth tokens on a loopback-only
+// server) and the harmless schema-detection complaint of a fresh data
+// directory. They tell a user nothing, so they are logged at debug level.
+var expectedWarnings = map[string]bool{
+	"Running http and grpc server on single port. This is not recommended for production.": true,
+	"exceeded recommended request limit":                                                   true,
+	"simple token is not cryptographically signed":                                         true,
+	"Failed to detect schema version":                                                      true,
+	"failed to update storage version":                                                     true,
+}
 
 func slogLevel(l zapcore.Level) slog.Level {
 	switch {

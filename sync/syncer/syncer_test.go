@@ -60,9 +60,10 @@ func (g *gitRepo) commit(msg string, files map[string]string) string {
 		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 			g.t.Fatal(err)
 		}
-		if _, err := wt.Add(name); err != nil {
-			g.t.Fatal(err)
-		}
+	}
+	// One Add of everything: go-git computes the worktree status per Add.
+	if err := wt.AddWithOptions(&git.AddOptions{All: true}); err != nil {
+		g.t.Fatal(err)
 	}
 	g.when = g.when.Add(time.Minute)
 	h, err := wt.Commit(msg, &git.CommitOptions{

@@ -1,0 +1,237 @@
+package deployment
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/clock"
+
+	"github.com/bosun-dev/bosun/reconcile"
+	"github.com/bosun-dev/bosun/reconcile/cache"
+	"github.com/bosun-dev/bosun/store"
+)
+
+// indexControllerUID finds ReplicaSets by the UID of their controller
+// (ownerReference with controller: true). It is the package's own index so that
+// it does not collide with other controllers' indexes on the shared informer.
+const indexControllerUID = "deployment.controllerUID"
+
+// Config is what New needs.
+type Config struct {
+	// Store is where ReplicaSets are created, scaled and deleted and where the
+	// Deployments' status is written.
+	Store *store.Store
+	// Informers provides the deployments, replicasets and pods caches.
+	Informers *cache.Informers
+	// Logger receives the controller's logs; nil discards them.
+	Logger *slog.Logger
+	// Clock is the time of conditions and progress deadlines; default clock.RealClock{}.
+	Clock clock.WithTicker
+	// Workers is how many Deployments are reconciled at once; default reconcile.DefaultWorkers.
+	Workers int
+}
+
+// Controller is the Deployment controller. Create it with New.
+type Controller struct {
+	store *store.Store
+	log   *slog.Logger
+	clock clock.WithTicker
+	queue *reconcile.Controller
+
+	deployments *cache.Informer
+	replicaSets *cache.Informer
+	pods        *cache.Informer
+
+	rsResource store.Resource
+	gvk        metav1.GroupVersionKind
+}
+
+// New returns a Deployment controller and registers its handlers on the
+// deployments, replicasets and pods informers of cfg.Informers, so it must be
+// called before cfg.Informers.Start. Nothing runs until Run.
+func New(cfg Config) *Controller {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	clk := cfg.Clock
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	deployRes, ok1 := store.Lookup("deployments.apps")
+	rsRes, ok2 := store.Lookup("replicasets.apps")
+	podRes, ok3 := store.Lookup("pods")
+	if !ok1 || !ok2 || !ok3 {
+		panic("deployment: the store lacks deployments, replicasets or pods") // programming error
+	}
+	c := &Controller{
+		store:       cfg.Store,
+		log:         log.With("controller", "deployment"),
+		clock:       clk,
+		deployments: cfg.Informers.For(deployRes),
+		replicaSets: cfg.Informers.For(rsRes),
+		pods:        cfg.Informers.For(podRes),
+		rsResource:  rsRes,
+		gvk:         metav1.GroupVersionKind{Group: deployRes.Group, Version: deployRes.Version, Kind: deployRes.Kind},
+	}
+	c.queue = reconcile.NewController("deployment", c, reconcile.ControllerOptions{
+		Workers: cfg.Workers, Logger: log, Clock: clk,
+	})
+	c.replicaSets.AddIndex(indexControllerUID, indexByControllerUID)
+	c.deployments.AddHandler(cache.Handler{
+		OnAdd:    func(o store.Object) { c.queue.EnqueueObject(o) },
+		OnUpdate: func(_, o store.Object) { c.queue.EnqueueObject(o) },
+		OnDelete: func(o store.Object) { c.queue.EnqueueObject(o) },
+	})
+	c.replicaSets.AddHandler(cache.Handler{
+		OnAdd:    c.onReplicaSetAdd,
+		OnUpdate: c.onReplicaSetUpdate,
+		OnDelete: c.onReplicaSetDelete,
+	})
+	c.pods.AddHandler(cache.Handler{
+		OnUpdate: c.onPodUpdate,
+		OnDelete: c.onPodDelete,
+	})
+	return c
+}
+
+// Run waits for the caches to sync, then reconciles Deployments until ctx ends.
+// It returns nil when ctx ends, or an error when the caches never synced.
+func (c *Controller) Run(ctx context.Context) error {
+	for _, inf := range []*cache.Informer{c.deployments, c.replicaSets, c.pods} {
+		if err := inf.WaitForSync(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("deployment: %w", err)
+		}
+	}
+	return c.queue.Run(ctx)
+}
+
+// Enqueue asks for the Deployment with key "namespace/name" to be reconciled.
+func (c *Controller) Enqueue(key string) { c.queue.Enqueue(key) }
+
+func indexByControllerUID(obj store.Object) []string {
+	if ref := metav1.GetControllerOf(obj); ref != nil {
+		return []string{string(ref.UID)}
+	}
+	return nil
+}
+
+// deploymentForRef returns the key of the Deployment ref points to, when it
+// names a Deployment in namespace that the cache holds with the same UID.
+func (c *Controller) deploymentForRef(namespace string, ref *metav1.OwnerReference) (*appsv1.Deployment, bool) {
+	if ref == nil || ref.Kind != c.gvk.Kind || ref.APIVersion != appsv1.SchemeGroupVersion.String() {
+		return nil, false
+	}
+	obj, ok := c.deployments.Get(namespace, ref.Name)
+	if !ok || obj.GetUID() != ref.UID {
+		return nil, false
+	}
+	d, ok := obj.(*appsv1.Deployment)
+	return d, ok
+}
+
+// enqueueMatching queues every Deployment in rs's namespace whose selector
+// matches rs's labels: candidates to adopt an orphan.
+func (c *Controller) enqueueMatching(rs store.Object) {
+	set := labels.Set(rs.GetLabels())
+	for _, o := range c.deployments.List(rs.GetNamespace(), nil) {
+		d, ok := o.(*appsv1.Deployment)
+		if !ok || d.Spec.Selector == nil {
+			continue
+		}
+		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+		if err != nil || sel.Empty() {
+			continue
+		}
+		if sel.Matches(set) {
+			c.queue.EnqueueObject(d)
+		}
+	}
+}
+
+func (c *Controller) onReplicaSetAdd(obj store.Object) {
+	if ref := metav1.GetControllerOf(obj); ref != nil {
+		if d, ok := c.deploymentForRef(obj.GetNamespace(), ref); ok {
+			c.queue.EnqueueObject(d)
+		}
+		return
+	}
+	c.enqueueMatching(obj)
+}
+
+func (c *Controller) onReplicaSetUpdate(old, cur store.Object) {
+	if old.GetResourceVersion() == cur.GetResourceVersion() {
+		return
+	}
+	oldRef, curRef := metav1.GetControllerOf(old), metav1.GetControllerOf(cur)
+	refChanged := (oldRef == nil) != (curRef == nil) || (oldRef != nil && oldRef.UID != curRef.UID)
+	if refChanged && oldRef != nil {
+		if d, ok := c.deploymentForRef(old.GetNamespace(), oldRef); ok {
+			c.queue.EnqueueObject(d)
+		}
+	}
+	if curRef != nil {
+		if d, ok := c.deploymentForRef(cur.GetNamespace(), curRef); ok {
+			c.queue.EnqueueObject(d)
+		}
+		return
+	}
+	if refChanged || !labels.Equals(old.GetLabels(), cur.GetLabels()) {
+		c.enqueueMatching(cur)
+	}
+}
+
+func (c *Controller) onReplicaSetDelete(obj store.Object) {
+	if d, ok := c.deploymentForRef(obj.GetNamespace(), metav1.GetControllerOf(obj)); ok {
+		c.queue.EnqueueObject(d)
+	}
+}
+
+// recreateDeploymentOfPod returns the Recreate Deployment that controls pod's
+// ReplicaSet: only those wait for old pods to go.
+func (c *Controller) recreateDeploymentOfPod(pod store.Object) (*appsv1.Deployment, bool) {
+	ref := metav1.GetControllerOf(pod)
+	if ref == nil || ref.Kind != "ReplicaSet" {
+		return nil, false
+	}
+	rs, ok := c.replicaSets.Get(pod.GetNamespace(), ref.Name)
+	if !ok || rs.GetUID() != ref.UID {
+		return nil, false
+	}
+	d, ok := c.deploymentForRef(pod.GetNamespace(), metav1.GetControllerOf(rs))
+	if !ok || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+		return nil, false
+	}
+	return d, true
+}
+
+func (c *Controller) onPodDelete(obj store.Object) {
+	if d, ok := c.recreateDeploymentOfPod(obj); ok {
+		c.queue.EnqueueObject(d)
+	}
+}
+
+// onPodUpdate reacts to a pod of a Recreate Deployment reaching a terminal phase,
+// which no longer counts as an old pod still running.
+func (c *Controller) onPodUpdate(old, cur store.Object) {
+	op, ok1 := old.(*corev1.Pod)
+	np, ok2 := cur.(*corev1.Pod)
+	if !ok1 || !ok2 || op.Status.Phase == np.Status.Phase || !podTerminal(np) {
+		return
+	}
+	if d, ok := c.recreateDeploymentOfPod(cur); ok {
+		c.queue.EnqueueObject(d)
+	}
+}
+
+func podTerminal(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+}

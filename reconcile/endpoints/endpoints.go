@@ -1,0 +1,310 @@
+package endpoints
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+
+	"github.com/bosun-dev/bosun/reconcile"
+	"github.com/bosun-dev/bosun/reconcile/cache"
+	"github.com/bosun-dev/bosun/store"
+)
+
+// Name is the controller's name in logs and in its work queue.
+const Name = "endpoints"
+
+// labelManagedBy and managedByGit mark objects that sync wrote from Git (see
+// package sync/state); the controller never writes such an Endpoints, and never
+// copies the label from a Service, lest sync prune its Endpoints.
+const (
+	labelManagedBy = "app.kubernetes.io/managed-by"
+	managedByGit   = "bosun"
+)
+
+// Config configures a Controller. Store and Informers are required.
+type Config struct {
+	// Store is where Endpoints are written.
+	Store *store.Store
+	// Informers supplies the Service, Pod and Endpoints caches.
+	Informers *cache.Informers
+	// Logger receives the controller's logs; nil discards.
+	Logger *slog.Logger
+	// Clock drives the work queue's delays; default clock.RealClock{}.
+	Clock clock.WithTicker
+	// Workers is how many Services are reconciled at once; default reconcile.DefaultWorkers.
+	Workers int
+}
+
+// Controller keeps the Endpoints of every Service with a selector.
+type Controller struct {
+	store     *store.Store
+	log       *slog.Logger
+	services  *cache.Informer
+	pods      *cache.Informer
+	endpoints *cache.Informer
+	epRes     store.Resource
+	queue     *reconcile.Controller
+}
+
+// New returns a Controller and registers its handlers on the Service, Pod and
+// Endpoints informers of cfg.Informers; call it before cfg.Informers.Start. It
+// panics when cfg.Store or cfg.Informers is nil (a wiring mistake).
+func New(cfg Config) *Controller {
+	if cfg.Store == nil || cfg.Informers == nil {
+		panic("endpoints: Config.Store and Config.Informers are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	epRes, _ := store.Lookup("endpoints")
+	c := &Controller{
+		store:     cfg.Store,
+		log:       cfg.Logger.With("controller", Name),
+		services:  cfg.Informers.ForKind("services"),
+		pods:      cfg.Informers.ForKind("pods"),
+		endpoints: cfg.Informers.ForKind("endpoints"),
+		epRes:     epRes,
+	}
+	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{
+		Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock,
+	})
+	enqueue := func(o store.Object) { c.queue.EnqueueObject(o) }
+	c.services.AddHandler(cache.Handler{
+		OnAdd:    enqueue,
+		OnUpdate: func(_, o store.Object) { enqueue(o) },
+		OnDelete: enqueue,
+	})
+	c.endpoints.AddHandler(cache.Handler{
+		// Someone else changed or removed an Endpoints: look at its Service again.
+		OnUpdate: func(_, o store.Object) { enqueue(o) },
+		OnDelete: enqueue,
+	})
+	c.pods.AddHandler(cache.Handler{
+		OnAdd:    func(o store.Object) { c.enqueueServicesOf(o.(*corev1.Pod), nil) },
+		OnUpdate: c.podUpdated,
+		OnDelete: func(o store.Object) { c.enqueueServicesOf(o.(*corev1.Pod), nil) },
+	})
+	return c
+}
+
+// Run waits for the caches to sync, then reconciles Services until ctx ends. It
+// returns nil when ctx ends, or an error when the caches never synced.
+func (c *Controller) Run(ctx context.Context) error {
+	for _, inf := range []*cache.Informer{c.services, c.pods, c.endpoints} {
+		if err := inf.WaitForSync(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("endpoints: %w", err)
+		}
+	}
+	return c.queue.Run(ctx)
+}
+
+// Len returns how many Service keys wait in the work queue.
+func (c *Controller) Len() int { return c.queue.Len() }
+
+// podUpdated enqueues the Services of a pod whose change matters to Endpoints.
+func (c *Controller) podUpdated(oldObj, newObj store.Object) {
+	old, cur := oldObj.(*corev1.Pod), newObj.(*corev1.Pod)
+	if old.ResourceVersion == cur.ResourceVersion || !relevantChange(old, cur) {
+		return
+	}
+	if maps.Equal(old.Labels, cur.Labels) {
+		c.enqueueServicesOf(cur, nil)
+		return
+	}
+	c.enqueueServicesOf(cur, old)
+}
+
+// relevantChange reports whether anything an Endpoints shows of a pod changed.
+func relevantChange(old, cur *corev1.Pod) bool {
+	return old.Status.PodIP != cur.Status.PodIP ||
+		old.Spec.NodeName != cur.Spec.NodeName ||
+		old.Status.Phase != cur.Status.Phase ||
+		podReady(old) != podReady(cur) ||
+		(old.DeletionTimestamp == nil) != (cur.DeletionTimestamp == nil) ||
+		old.Spec.Hostname != cur.Spec.Hostname ||
+		old.Spec.Subdomain != cur.Spec.Subdomain ||
+		old.UID != cur.UID ||
+		!maps.Equal(old.Labels, cur.Labels) ||
+		!apiequality.Semantic.DeepEqual(old.Spec.Containers, cur.Spec.Containers)
+}
+
+// enqueueServicesOf enqueues every Service in pod's namespace whose selector
+// matches pod's labels or, when old is not nil, old's labels. It costs one pass
+// over the namespace's Services, found through the cache's namespace index.
+func (c *Controller) enqueueServicesOf(pod, old *corev1.Pod) {
+	for _, o := range c.services.List(pod.Namespace, nil) {
+		svc := o.(*corev1.Service)
+		if selects(svc.Spec.Selector, pod.Labels) || (old != nil && selects(svc.Spec.Selector, old.Labels)) {
+			c.queue.EnqueueObject(svc)
+		}
+	}
+}
+
+// Reconcile makes the Endpoints namespace/name (key) match the Service of that
+// name: created or updated from the pods the Service selects when the Service has
+// a selector, deleted (if this controller made it) when the Service is gone, left
+// alone when the Service has no selector. It writes only when the content
+// differs, with compare-and-swap; a conflict returns an error so that the key is
+// retried from fresh caches.
+func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Result, error) {
+	ns, name := reconcile.SplitKey(key)
+	var cur *corev1.Endpoints
+	if o, ok := c.endpoints.Get(ns, name); ok {
+		cur = o.(*corev1.Endpoints)
+	}
+	o, ok := c.services.Get(ns, name)
+	if !ok {
+		return reconcile.Result{}, c.deleteOwned(ctx, cur, name)
+	}
+	svc := o.(*corev1.Service)
+	if len(svc.Spec.Selector) == 0 {
+		return reconcile.Result{}, nil // user-managed Endpoints
+	}
+	if svc.DeletionTimestamp != nil {
+		return reconcile.Result{}, nil // going away; its deletion event follows
+	}
+	if cur != nil && cur.Labels[labelManagedBy] == managedByGit {
+		c.log.Warn("an Endpoints object from Git shadows a Service with a selector; the controller leaves it alone: remove it from the repository or the Service's selector",
+			"service", key)
+		return reconcile.Result{}, nil
+	}
+
+	var pods []*corev1.Pod
+	for _, p := range c.pods.List(ns, labels.SelectorFromSet(svc.Spec.Selector)) {
+		pods = append(pods, p.(*corev1.Pod))
+	}
+	want := &corev1.Endpoints{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace:       ns,
+			Name:            name,
+			Labels:          endpointsLabels(svc),
+			OwnerReferences: []metav1.OwnerReference{ownerRef(svc)},
+		},
+		Subsets: Subsets(svc, pods),
+	}
+
+	if cur == nil {
+		if err := c.store.Create(ctx, want); err != nil {
+			return reconcile.Result{}, fmt.Errorf("endpoints: create %s: %w", key, err)
+		}
+		c.log.Debug("created endpoints", "service", key, "revision", want.ResourceVersion)
+		return reconcile.Result{}, nil
+	}
+	if upToDate(cur, want) {
+		return reconcile.Result{}, nil
+	}
+	next := cur.DeepCopy()
+	next.Labels = want.Labels
+	next.OwnerReferences = replaceServiceOwner(next.OwnerReferences, want.OwnerReferences[0])
+	next.Subsets = want.Subsets
+	if err := c.store.Update(ctx, next); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return reconcile.Result{Requeue: true}, nil // deleted meanwhile: create it next time
+		}
+		return reconcile.Result{}, fmt.Errorf("endpoints: update %s: %w", key, err)
+	}
+	c.log.Debug("updated endpoints", "service", key, "revision", next.ResourceVersion)
+	return reconcile.Result{}, nil
+}
+
+// deleteOwned deletes ep (may be nil) when this controller made it: it has a
+// controller owner reference to a Service of its own name.
+func (c *Controller) deleteOwned(ctx context.Context, ep *corev1.Endpoints, name string) error {
+	if ep == nil || !ownedByService(ep, name) {
+		return nil
+	}
+	err := c.store.Delete(ctx, c.epRes, ep.Namespace, ep.Name, ep.ResourceVersion)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("endpoints: delete %s/%s: %w", ep.Namespace, ep.Name, err)
+	}
+	c.log.Debug("deleted endpoints of a deleted service", "service", ep.Namespace+"/"+ep.Name)
+	return nil
+}
+
+// ownerRef is the controller owner reference the controller puts on the
+// Endpoints of svc; it marks the Endpoints as made by this controller.
+func ownerRef(svc *corev1.Service) metav1.OwnerReference {
+	return metav1.OwnerReference{
+		APIVersion: "v1",
+		Kind:       "Service",
+		Name:       svc.Name,
+		UID:        svc.UID,
+		Controller: ptr.To(true),
+	}
+}
+
+// ownedByService reports whether ep has a controller owner reference to a
+// Service named name.
+func ownedByService(ep *corev1.Endpoints, name string) bool {
+	for _, r := range ep.OwnerReferences {
+		if r.Controller != nil && *r.Controller && r.Kind == "Service" && r.APIVersion == "v1" && r.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// replaceServiceOwner returns refs with every reference to a Service of ref's
+// name replaced by ref.
+func replaceServiceOwner(refs []metav1.OwnerReference, ref metav1.OwnerReference) []metav1.OwnerReference {
+	out := []metav1.OwnerReference{ref}
+	for _, r := range refs {
+		if r.Kind == "Service" && r.APIVersion == "v1" && r.Name == ref.Name {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// endpointsLabels are the labels of svc's Endpoints: the Service's own labels
+// (except sync's managed-by label), plus LabelHeadless for headless Services.
+func endpointsLabels(svc *corev1.Service) map[string]string {
+	out := map[string]string{}
+	for k, v := range svc.Labels {
+		if k != labelManagedBy {
+			out[k] = v
+		}
+	}
+	if svc.Spec.ClusterIP == corev1.ClusterIPNone {
+		out[LabelHeadless] = ""
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// upToDate reports whether cur already says what want says: same labels, the
+// same controller owner, and the same subsets in any order.
+func upToDate(cur, want *corev1.Endpoints) bool {
+	if !maps.Equal(cur.Labels, want.Labels) {
+		return false
+	}
+	if len(cur.OwnerReferences) == 0 || !hasOwner(cur.OwnerReferences, want.OwnerReferences[0]) {
+		return false
+	}
+	return apiequality.Semantic.DeepEqual(Canonical(cur.Subsets), want.Subsets)
+}
+
+func hasOwner(refs []metav1.OwnerReference, want metav1.OwnerReference) bool {
+	for _, r := range refs {
+		if r.UID == want.UID && r.Kind == want.Kind && r.Name == want.Name &&
+			r.Controller != nil && *r.Controller {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,383 @@
+package replicaset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/clock"
+
+	"github.com/bosun-dev/bosun/reconcile"
+	"github.com/bosun-dev/bosun/reconcile/cache"
+	"github.com/bosun-dev/bosun/store"
+)
+
+// Defaults of Config.
+const (
+	// DefaultBurstReplicas caps the pods created or deleted for one owner in one
+	// pass, as kube-controller-manager's burstReplicas.
+	DefaultBurstReplicas = 500
+	// DefaultCreateParallelism bounds the concurrent pod writes of one pass.
+	DefaultCreateParallelism = 32
+)
+
+// Config configures a Controller. Store and Informers are required.
+type Config struct {
+	// Store is where pods are created, deleted and updated, and status written.
+	Store *store.Store
+	// Informers provides the shared pod and owner caches. New registers handlers
+	// and indexes on them, so it must be called before Informers.Start.
+	Informers *cache.Informers
+	// Logger receives the controller's logs; nil discards.
+	Logger *slog.Logger
+	// Clock is used for availability (minReadySeconds), expectations and the
+	// work queue; default clock.RealClock{}.
+	Clock clock.WithTicker
+	// Workers is how many owners are reconciled at once; default reconcile.DefaultWorkers.
+	Workers int
+	// Kind is the kind served: KindReplicaSet ("" too) or KindReplicationController.
+	Kind string
+	// BurstReplicas caps the pods created or deleted per owner per pass; default
+	// DefaultBurstReplicas.
+	BurstReplicas int
+	// CreateParallelism bounds concurrent pod creates or deletes within one pass;
+	// default DefaultCreateParallelism.
+	CreateParallelism int
+	// ExpectationsTimeout is how long to wait for the cache to report the pods a
+	// pass created or deleted before acting again anyway; default
+	// DefaultExpectationsTimeout.
+	ExpectationsTimeout time.Duration
+}
+
+// Controller keeps the pods of every ReplicaSet (or every ReplicationController)
+// in line with its spec and reports its status. Create it with New.
+type Controller struct {
+	kind        kindInfo
+	store       *store.Store
+	owners      *cache.Informer
+	pods        *cache.Informer
+	log         *slog.Logger
+	clock       clock.WithTicker
+	exp         *expectations
+	burst       int
+	parallelism int
+	queue       *reconcile.Controller
+	orphanIndex string
+	ownerIndex  string
+	locks       keyLocks
+}
+
+// New returns a Controller for cfg.Kind and registers its handlers and indexes on
+// the owner and pod informers. It panics when cfg.Kind is unknown or Store or
+// Informers is nil: those are programming errors.
+func New(cfg Config) *Controller {
+	k, err := lookupKind(cfg.Kind)
+	if err != nil {
+		panic(err)
+	}
+	if cfg.Store == nil || cfg.Informers == nil {
+		panic("replicaset: Config.Store and Config.Informers are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.BurstReplicas <= 0 {
+		cfg.BurstReplicas = DefaultBurstReplicas
+	}
+	if cfg.CreateParallelism <= 0 {
+		cfg.CreateParallelism = DefaultCreateParallelism
+	}
+	if cfg.ExpectationsTimeout <= 0 {
+		cfg.ExpectationsTimeout = DefaultExpectationsTimeout
+	}
+	podsRes, _ := store.Lookup("pods")
+	name := strings.ToLower(k.name)
+	c := &Controller{
+		kind:        k,
+		store:       cfg.Store,
+		owners:      cfg.Informers.For(k.resource),
+		pods:        cfg.Informers.For(podsRes),
+		log:         cfg.Logger.With("controller", name),
+		clock:       cfg.Clock,
+		exp:         newExpectations(cfg.Clock, cfg.ExpectationsTimeout),
+		burst:       cfg.BurstReplicas,
+		parallelism: cfg.CreateParallelism,
+		orphanIndex: name + ".orphans",
+		ownerIndex:  cache.IndexOwnerUID,
+	}
+	c.queue = reconcile.NewController(name, c, reconcile.ControllerOptions{
+		Workers: cfg.Workers,
+		Logger:  cfg.Logger,
+		Clock:   cfg.Clock,
+	})
+	addIndex(c.pods, c.ownerIndex, cache.IndexByOwnerUID)
+	addIndex(c.owners, c.ownerIndex, cache.IndexByOwnerUID)
+	addIndex(c.pods, c.orphanIndex, orphanNamespace)
+	c.owners.AddHandler(cache.Handler{
+		OnAdd:    func(obj store.Object) { c.queue.EnqueueObject(obj) },
+		OnUpdate: func(_, obj store.Object) { c.queue.EnqueueObject(obj) },
+		OnDelete: func(obj store.Object) {
+			c.exp.forget(reconcile.KeyOf(obj))
+			c.queue.EnqueueObject(obj)
+		},
+	})
+	c.pods.AddHandler(cache.Handler{
+		OnAdd:    c.podAdded,
+		OnUpdate: c.podUpdated,
+		OnDelete: c.podDeleted,
+	})
+	return c
+}
+
+// NewReplicaSets returns New(cfg) serving ReplicaSets.
+func NewReplicaSets(cfg Config) *Controller {
+	cfg.Kind = KindReplicaSet
+	return New(cfg)
+}
+
+// NewReplicationControllers returns New(cfg) serving ReplicationControllers.
+func NewReplicationControllers(cfg Config) *Controller {
+	cfg.Kind = KindReplicationController
+	return New(cfg)
+}
+
+// addIndex adds index name to inf unless another controller sharing inf already
+// added it (the index functions used here are the same pure functions whoever
+// adds them, so sharing the index is correct).
+func addIndex(inf *cache.Informer, name string, fn cache.IndexFunc) {
+	defer func() {
+		if p := recover(); p != nil && !strings.Contains(fmt.Sprint(p), "added twice") {
+			panic(p)
+		}
+	}()
+	inf.AddIndex(name, fn)
+}
+
+// orphanNamespace indexes pods without a controller ownerReference by namespace.
+func orphanNamespace(obj store.Object) []string {
+	if metav1.GetControllerOfNoCopy(obj) != nil {
+		return nil
+	}
+	return []string{obj.GetNamespace()}
+}
+
+// Kind returns the kind the controller serves.
+func (c *Controller) Kind() string { return c.kind.name }
+
+// Run reconciles owners until ctx ends, then returns nil. The informers must be
+// started (Informers.Start) by the caller; Run waits for the owner and pod caches
+// to sync before it reconciles anything.
+func (c *Controller) Run(ctx context.Context) error {
+	if err := c.owners.WaitForSync(ctx); err != nil {
+		return nil // ctx ended
+	}
+	if err := c.pods.WaitForSync(ctx); err != nil {
+		return nil
+	}
+	c.log.Info("controller started", "kind", c.kind.name)
+	return c.queue.Run(ctx)
+}
+
+// Enqueue queues the owner key "namespace/name" for reconciliation.
+func (c *Controller) Enqueue(key string) { c.queue.Enqueue(key) }
+
+// Reconcile brings one owner, named by key "namespace/name", towards its spec:
+// it adopts and releases pods, creates or deletes pods (unless an earlier pass's
+// writes are not in the cache yet) and writes the status when it changed.
+func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Result, error) {
+	unlock := c.locks.lock(key)
+	defer unlock()
+
+	ns, name := reconcile.SplitKey(key)
+	obj, ok := c.owners.Get(ns, name)
+	if !ok {
+		c.exp.forget(key)
+		return reconcile.Result{}, nil
+	}
+	o, err := c.kind.view(obj)
+	if err != nil {
+		return reconcile.Result{}, reconcile.Terminal(err)
+	}
+	synced, expWait := c.exp.satisfied(key)
+
+	active, terminating, err := c.claimPods(ctx, o)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+
+	var manageErr error
+	var diff int
+	if synced && o.rs.DeletionTimestamp == nil {
+		diff, manageErr = c.manageReplicas(ctx, key, o, active)
+	}
+
+	now := c.clock.Now()
+	st, availWait := calculateStatus(o, active, terminating, c.kind.name == KindReplicaSet, manageErr, diff, now)
+	var res reconcile.Result
+	if !statusEqual(o.rs.Status, st) {
+		updated := c.kind.withStatus(obj, st)
+		if err := c.store.Update(ctx, updated); err != nil {
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				return reconcile.Result{}, nil
+			case errors.Is(err, store.ErrConflict):
+				// Someone wrote the owner since the cache saw it: look again
+				// once the cache has the new version.
+				res.Requeue = true
+			default:
+				return reconcile.Result{}, fmt.Errorf("replicaset: %s %s: update status: %w", c.kind.name, key, err)
+			}
+		}
+	}
+	if manageErr != nil {
+		return reconcile.Result{}, manageErr
+	}
+	if availWait > 0 {
+		res.RequeueAfter = availWait
+	}
+	if !synced && (res.RequeueAfter == 0 || expWait < res.RequeueAfter) {
+		// The pod events that satisfy the expectations queue the owner again; this
+		// is the safety net for when they never come.
+		res.RequeueAfter = expWait
+	}
+	return res, nil
+}
+
+// ownerKeyOfPod returns the key of the owner of c's kind that controls pod (found
+// in the cache, with a matching UID), or "".
+func (c *Controller) ownerKeyOfPod(pod store.Object) string {
+	ref := metav1.GetControllerOfNoCopy(pod)
+	if ref == nil || !c.kind.refersToKind(ref) {
+		return ""
+	}
+	obj, ok := c.owners.Get(pod.GetNamespace(), ref.Name)
+	if !ok || obj.GetUID() != ref.UID {
+		return ""
+	}
+	return reconcile.KeyOf(obj)
+}
+
+// enqueueMatchingOwners queues every owner in pod's namespace whose selector
+// selects it: the candidates to adopt an orphan.
+func (c *Controller) enqueueMatchingOwners(pod store.Object) {
+	set := labels.Set(pod.GetLabels())
+	for _, obj := range c.owners.List(pod.GetNamespace(), nil) {
+		o, err := c.kind.view(obj)
+		if err != nil {
+			continue
+		}
+		if o.selector.Matches(set) {
+			c.queue.EnqueueObject(obj)
+		}
+	}
+}
+
+func (c *Controller) podAdded(obj store.Object) {
+	if obj.GetDeletionTimestamp() != nil {
+		// Seen for the first time already being deleted (e.g. after a relist).
+		c.podDeleted(obj)
+		return
+	}
+	if metav1.GetControllerOfNoCopy(obj) != nil {
+		if key := c.ownerKeyOfPod(obj); key != "" {
+			c.exp.creationObserved(key)
+			c.queue.Enqueue(key)
+		}
+		return
+	}
+	c.enqueueMatchingOwners(obj)
+}
+
+func (c *Controller) podUpdated(old, cur store.Object) {
+	if old.GetResourceVersion() == cur.GetResourceVersion() {
+		return
+	}
+	if cur.GetDeletionTimestamp() != nil {
+		if key := c.ownerKeyOfPod(cur); key != "" {
+			c.exp.deletionObserved(key, reconcile.KeyOf(cur))
+		}
+	}
+	labelsChanged := !labels.Equals(old.GetLabels(), cur.GetLabels())
+	oldRef, curRef := metav1.GetControllerOfNoCopy(old), metav1.GetControllerOfNoCopy(cur)
+	refChanged := !refsEqual(oldRef, curRef)
+	if refChanged && oldRef != nil {
+		if key := c.ownerKeyOfPod(old); key != "" {
+			c.queue.Enqueue(key)
+		}
+	}
+	if curRef != nil {
+		if key := c.ownerKeyOfPod(cur); key != "" {
+			c.queue.Enqueue(key)
+		}
+		return
+	}
+	if labelsChanged || refChanged {
+		c.enqueueMatchingOwners(cur)
+	}
+}
+
+func (c *Controller) podDeleted(obj store.Object) {
+	if key := c.ownerKeyOfPod(obj); key != "" {
+		c.exp.deletionObserved(key, reconcile.KeyOf(obj))
+		c.queue.Enqueue(key)
+	}
+}
+
+func refsEqual(a, b *metav1.OwnerReference) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.UID == b.UID
+}
+
+// asPod returns obj as a pod (the pod informer holds only pods).
+func asPod(obj store.Object) *corev1.Pod {
+	p, _ := obj.(*corev1.Pod)
+	return p
+}
+
+// keyLocks serialises Reconcile calls for one key. The work queue already never
+// runs one key twice at once; this also holds for direct calls (tests, tools).
+type keyLocks struct {
+	mu sync.Mutex
+	m  map[string]*keyLock
+}
+
+type keyLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (l *keyLocks) lock(key string) (unlock func()) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[string]*keyLock{}
+	}
+	k := l.m[key]
+	if k == nil {
+		k = &keyLock{}
+		l.m[key] = k
+	}
+	k.refs++
+	l.mu.Unlock()
+	k.mu.Lock()
+	return func() {
+		k.mu.Unlock()
+		l.mu.Lock()
+		k.refs--
+		if k.refs == 0 {
+			delete(l.m, key)
+		}
+		l.mu.Unlock()
+	}
+}

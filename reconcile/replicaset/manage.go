@@ -1,0 +1,277 @@
+package replicaset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/bosun-dev/bosun/reconcile"
+	"github.com/bosun-dev/bosun/store"
+)
+
+// claimPods returns the active pods o controls, after adopting the orphans its
+// selector selects and releasing the pods it controls that its selector no
+// longer selects, as Kubernetes' PodControllerRefManager does; and the number of
+// o's pods being deleted. A conflict while adopting or releasing skips that pod:
+// the pod's own change queues o again.
+func (c *Controller) claimPods(ctx context.Context, o *owner) (active []*corev1.Pod, terminating int32, err error) {
+	uid := o.obj.GetUID()
+	ns := o.obj.GetNamespace()
+	deleting := o.rs.DeletionTimestamp != nil
+	for _, obj := range c.pods.ByIndex(c.ownerIndex, string(uid)) {
+		pod := asPod(obj)
+		ref := metav1.GetControllerOfNoCopy(pod)
+		if pod == nil || ref == nil || ref.UID != uid || pod.Namespace != ns {
+			continue
+		}
+		if pod.DeletionTimestamp != nil {
+			if pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed {
+				terminating++
+			}
+			continue
+		}
+		if !isPodActive(pod) {
+			continue
+		}
+		if o.selector.Matches(labels.Set(pod.Labels)) {
+			active = append(active, pod)
+			continue
+		}
+		if deleting {
+			continue
+		}
+		if err := c.release(ctx, o, pod); err != nil {
+			return nil, 0, err
+		}
+	}
+	if deleting {
+		return active, terminating, nil
+	}
+	var orphans []*corev1.Pod
+	for _, obj := range c.pods.ByIndex(c.orphanIndex, ns) {
+		pod := asPod(obj)
+		if pod == nil || !isPodActive(pod) || !o.selector.Matches(labels.Set(pod.Labels)) {
+			continue
+		}
+		orphans = append(orphans, pod)
+	}
+	if len(orphans) == 0 {
+		return active, terminating, nil
+	}
+	if ok, err := c.canAdopt(ctx, o); err != nil || !ok {
+		return active, terminating, err
+	}
+	for _, pod := range orphans {
+		adopted, err := c.adopt(ctx, o, pod)
+		if err != nil {
+			return nil, 0, err
+		}
+		if adopted != nil {
+			active = append(active, adopted)
+		}
+	}
+	return active, terminating, nil
+}
+
+// canAdopt re-reads o from the store (the cache may lag): only the same object
+// (same UID), not being deleted, may adopt pods.
+func (c *Controller) canAdopt(ctx context.Context, o *owner) (bool, error) {
+	fresh := c.kind.resource.New()
+	if err := c.store.Get(ctx, o.obj.GetNamespace(), o.obj.GetName(), fresh); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return false, fmt.Errorf("replicaset: %s %s: re-read before adopting: %w", c.kind.name, reconcile.KeyOf(o.obj), err)
+	}
+	return fresh.GetUID() == o.obj.GetUID() && fresh.GetDeletionTimestamp() == nil, nil
+}
+
+// adopt adds o's controller reference to an orphan pod (compare-and-swap). It
+// returns the updated pod, or nil when the pod changed or vanished meanwhile.
+func (c *Controller) adopt(ctx context.Context, o *owner, pod *corev1.Pod) (*corev1.Pod, error) {
+	p := pod.DeepCopy()
+	p.OwnerReferences = append(p.OwnerReferences, c.kind.controllerRef(o))
+	if err := c.store.Update(ctx, p); err != nil {
+		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("replicaset: %s %s: adopt pod %s: %w", c.kind.name, reconcile.KeyOf(o.obj), pod.Name, err)
+	}
+	c.log.Info("adopted pod", "owner", reconcile.KeyOf(o.obj), "pod", pod.Name)
+	return p, nil
+}
+
+// release removes o's ownerReferences from a pod it no longer selects.
+func (c *Controller) release(ctx context.Context, o *owner, pod *corev1.Pod) error {
+	p := pod.DeepCopy()
+	p.OwnerReferences = slices.DeleteFunc(p.OwnerReferences, func(r metav1.OwnerReference) bool { return r.UID == o.obj.GetUID() })
+	if err := c.store.Update(ctx, p); err != nil {
+		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return fmt.Errorf("replicaset: %s %s: release pod %s: %w", c.kind.name, reconcile.KeyOf(o.obj), pod.Name, err)
+	}
+	c.log.Info("released pod", "owner", reconcile.KeyOf(o.obj), "pod", pod.Name)
+	return nil
+}
+
+// manageReplicas creates or deletes pods so that o has spec.replicas active
+// pods, at most BurstReplicas per pass. diff is active pods minus wanted ones
+// before acting (negative: pods were missing).
+func (c *Controller) manageReplicas(ctx context.Context, key string, o *owner, active []*corev1.Pod) (diff int, err error) {
+	diff = len(active) - o.replicas()
+	switch {
+	case diff < 0:
+		if !o.hasTemplate {
+			return diff, reconcile.Terminal(fmt.Errorf("replicaset: %s %s: spec.template is missing: add a pod template", c.kind.name, key))
+		}
+		n := min(-diff, c.burst)
+		c.exp.expectCreations(key, n)
+		ref := c.kind.controllerRef(o)
+		created, err := slowStart(ctx, n, 1, c.parallelism, func(ctx context.Context) error {
+			return c.createPod(ctx, o, ref)
+		})
+		// Creations that failed or were never tried will never be observed.
+		for range n - created {
+			c.exp.creationObserved(key)
+		}
+		if err != nil {
+			return diff, fmt.Errorf("replicaset: %s %s: created %d of %d pods: %w", c.kind.name, key, created, n, err)
+		}
+		c.log.Debug("created pods", "owner", key, "count", created)
+	case diff > 0:
+		n := min(diff, c.burst)
+		victims := podsToDelete(active, c.relatedPods(o, active), n)
+		keys := make([]string, len(victims))
+		for i, p := range victims {
+			keys[i] = reconcile.KeyOf(p)
+		}
+		c.exp.expectDeletions(key, keys)
+		podsRes, _ := store.Lookup("pods")
+		var mu sync.Mutex
+		var errs []error
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, c.parallelism)
+		for i, p := range victims {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				err := c.store.Delete(ctx, podsRes, p.Namespace, p.Name, p.ResourceVersion)
+				if err == nil {
+					return
+				}
+				// This deletion will never be observed (failed), or was
+				// observed already (the pod is gone).
+				c.exp.deletionObserved(key, keys[i])
+				if errors.Is(err, store.ErrNotFound) {
+					return
+				}
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		if len(errs) > 0 {
+			return diff, fmt.Errorf("replicaset: %s %s: delete %d of %d pods failed: %w", c.kind.name, key, len(errs), n, errors.Join(errs...))
+		}
+		c.log.Debug("deleted pods", "owner", key, "count", n)
+	}
+	return diff, nil
+}
+
+// relatedPods returns the pods the deletion ranking counts per node: for an
+// owner controlled by something else (a ReplicaSet of a Deployment), the pods
+// of every owner that controller controls; otherwise o's own active pods.
+func (c *Controller) relatedPods(o *owner, active []*corev1.Pod) []*corev1.Pod {
+	parent := metav1.GetControllerOfNoCopy(o.obj)
+	if parent == nil {
+		return active
+	}
+	var out []*corev1.Pod
+	for _, sib := range c.owners.ByIndex(c.ownerIndex, string(parent.UID)) {
+		ref := metav1.GetControllerOfNoCopy(sib)
+		if ref == nil || ref.UID != parent.UID || sib.GetNamespace() != o.obj.GetNamespace() {
+			continue
+		}
+		for _, obj := range c.pods.ByIndex(c.ownerIndex, string(sib.GetUID())) {
+			if pr := metav1.GetControllerOfNoCopy(obj); pr != nil && pr.UID == sib.GetUID() {
+				out = append(out, asPod(obj))
+			}
+		}
+	}
+	return out
+}
+
+// maxNameRetries is how often a create is retried when the generated name is
+// taken.
+const maxNameRetries = 3
+
+// createPod creates one pod of o from its template, named <owner>-<random>.
+func (c *Controller) createPod(ctx context.Context, o *owner, ref metav1.OwnerReference) error {
+	tmpl := &o.rs.Spec.Template
+	var err error
+	for range maxNameRetries {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{
+				Namespace:       o.obj.GetNamespace(),
+				GenerateName:    o.obj.GetName() + "-",
+				Labels:          maps.Clone(tmpl.Labels),
+				Annotations:     maps.Clone(tmpl.Annotations),
+				Finalizers:      slices.Clone(tmpl.Finalizers),
+				OwnerReferences: []metav1.OwnerReference{ref},
+			},
+			Spec:   *tmpl.Spec.DeepCopy(),
+			Status: corev1.PodStatus{Phase: corev1.PodPending},
+		}
+		if err = c.store.Create(ctx, pod); err == nil || !errors.Is(err, store.ErrExists) {
+			return err
+		}
+	}
+	return err
+}
+
+// slowStart calls fn count times in batches of initial, 2*initial, 4*initial, ...
+// calls, at most parallelism at once, and stops after the first batch with a
+// failure, as Kubernetes' slowStartBatch does: a create that fails (a quota, an
+// invalid template) fails once, not count times. It returns the number of calls
+// that succeeded and the first error.
+func slowStart(ctx context.Context, count, initial, parallelism int, fn func(context.Context) error) (int, error) {
+	successes := 0
+	remaining := count
+	sem := make(chan struct{}, max(parallelism, 1))
+	for batch := min(remaining, initial); batch > 0; batch = min(2*batch, remaining) {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var firstErr error
+		failed := 0
+		for range batch {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				if err := fn(ctx); err != nil {
+					mu.Lock()
+					failed++
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		successes += batch - failed
+		if firstErr != nil {
+			return successes, firstErr
+		}
+		remaining -= batch
+	}
+	return successes, nil
+}
