@@ -149,6 +149,12 @@ func podsToDelete(active, related []*corev1.Pod, n int) []*corev1.Pod {
 	if n >= len(active) {
 		return active
 	}
+	return rankForDeletion(active, related)[:n]
+}
+
+// rankForDeletion returns active sorted in deletion order (deletionLess), each
+// pod ranked by the number of active pods of related on its node.
+func rankForDeletion(active, related []*corev1.Pod) []*corev1.Pod {
 	onNode := map[string]int{}
 	for _, p := range related {
 		if isPodActive(p) {
@@ -160,7 +166,7 @@ func podsToDelete(active, related []*corev1.Pod, n int) []*corev1.Pod {
 		ranked[i] = rankedPod{pod: p, rank: onNode[p.Spec.NodeName]}
 	}
 	sort.SliceStable(ranked, func(i, j int) bool { return deletionLess(ranked[i], ranked[j]) })
-	out := make([]*corev1.Pod, n)
+	out := make([]*corev1.Pod, len(ranked))
 	for i := range out {
 		out[i] = ranked[i].pod
 	}

@@ -310,3 +310,13 @@ func (q *queue) NumUnschedulable() int {
 	defer q.mu.Unlock()
 	return len(q.unsched)
 }
+
+// Refresh records a newer version of a pod the queue holds (such as the one
+// the scheduler itself just wrote) without moving it; unknown pods are ignored.
+func (q *queue) Refresh(pod *corev1.Pod) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if p := q.pods[podKey(pod)]; p != nil && !rvOlder(pod, p.pod) {
+		p.pod = pod
+	}
+}

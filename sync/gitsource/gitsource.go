@@ -118,7 +118,7 @@ func newSource(cfg Config, forceRemote bool) (*Source, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Source{cfg: cfg, log: log, debounce: 50 * time.Millisecond}
+	s := &Source{cfg: cfg, log: log, debounce: 10 * time.Millisecond}
 	if strings.HasPrefix(cfg.Branch, "refs/") && !strings.HasPrefix(cfg.Branch, "refs/heads/") {
 		return nil, fmt.Errorf("%w: branch %q: only branches (refs/heads/...) can be tracked", ErrInvalidConfig, cfg.Branch)
 	}

@@ -19,7 +19,7 @@ import (
 // replaces by renaming a lock file. For a bare repository these are <repo>/refs/heads,
 // <repo>/HEAD and <repo>/packed-refs.
 //
-// Events are coalesced: notify runs about 50 ms after the first event of a burst,
+// Events are coalesced: notify runs about 10 ms after the first event of a burst,
 // on Watch's goroutine, so it is never called concurrently; events that arrive
 // while notify runs lead to one more call. notify should only signal (for
 // example a non-blocking channel send) and let the caller Fetch: a call means

@@ -1,0 +1,361 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+
+	"github.com/bosun-dev/bosun/reconcile/cache"
+	"github.com/bosun-dev/bosun/store"
+)
+
+// Defaults of Config.
+const (
+	// DefaultBindWorkers is the number of goroutines writing bindings.
+	DefaultBindWorkers = 16
+	// FlushInterval is how often every unschedulable pod is tried again even
+	// when nothing in the cluster changed.
+	FlushInterval = 60 * time.Second
+)
+
+// Config configures a Scheduler.
+type Config struct {
+	// Store is where bindings and conditions are written.
+	Store *store.Store
+	// Informers provides the pods and nodes informers (shared with the other
+	// controllers); New registers handlers on them, so call New before
+	// Informers.Start.
+	Informers *cache.Informers
+	// Logger receives decisions (debug) and failures; nil discards.
+	Logger *slog.Logger
+	// Clock times backoff and the periodic retry of unschedulable pods, and
+	// stamps conditions; nil means the real clock.
+	Clock clock.WithTicker
+	// BindWorkers is the number of goroutines writing bindings and conditions;
+	// 0 means DefaultBindWorkers.
+	BindWorkers int
+	// PercentageOfNodesToScore is kube-scheduler's option: 0 adapts to the
+	// cluster size (50% minus 1% per 125 nodes, at least 5%); at least 100 nodes
+	// are searched; 100 searches every node.
+	PercentageOfNodesToScore int32
+	// Seed seeds the random tie-break between equally scored nodes; 0 picks one
+	// from the clock. The seed used is logged.
+	Seed uint64
+}
+
+// Stats counts what a Scheduler did since New.
+type Stats struct {
+	// Bound is the number of bindings written.
+	Bound int64
+	// BindFailures is the number of bindings refused (conflict, pod gone, ...).
+	BindFailures int64
+	// Unschedulable is the number of attempts that found no node.
+	Unschedulable int64
+	// ConditionWrites is the number of PodScheduled=False conditions written.
+	ConditionWrites int64
+}
+
+// Scheduler assigns pods without a node to nodes (see the package doc).
+type Scheduler struct {
+	store   *store.Store
+	log     *slog.Logger
+	clock   clock.WithTicker
+	workers int
+	seed    uint64
+	pods    *cache.Informer
+	nodes   *cache.Informer
+	snap    *Snapshot
+	queue   *queue
+
+	bound, bindFailures, unschedulable, condWrites atomic.Int64
+}
+
+// New returns a Scheduler and registers its handlers on cfg.Informers' pods
+// and nodes informers; call it before Informers.Start.
+func New(cfg Config) *Scheduler {
+	s := &Scheduler{
+		store:   cfg.Store,
+		log:     cfg.Logger,
+		clock:   cfg.Clock,
+		workers: cfg.BindWorkers,
+		seed:    cfg.Seed,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.log = s.log.With("controller", "scheduler")
+	if s.clock == nil {
+		s.clock = clock.RealClock{}
+	}
+	if s.workers <= 0 {
+		s.workers = DefaultBindWorkers
+	}
+	if s.seed == 0 {
+		s.seed = uint64(s.clock.Now().UnixNano())
+	}
+	s.snap = NewSnapshot(SnapshotOptions{
+		PercentageOfNodesToScore: cfg.PercentageOfNodesToScore,
+		Rand:                     rand.New(rand.NewPCG(s.seed, s.seed>>1|1)),
+	})
+	s.queue = newQueue(s.clock)
+	s.pods = cfg.Informers.ForKind("pods")
+	s.nodes = cfg.Informers.ForKind("nodes")
+	s.pods.AddHandler(cache.Handler{
+		OnAdd:    func(o store.Object) { s.onPod(nil, o.(*corev1.Pod)) },
+		OnUpdate: func(old, o store.Object) { s.onPod(old.(*corev1.Pod), o.(*corev1.Pod)) },
+		OnDelete: func(o store.Object) { s.onPodDelete(o.(*corev1.Pod)) },
+	})
+	s.nodes.AddHandler(cache.Handler{
+		OnAdd: func(o store.Object) {
+			s.snap.SetNode(o.(*corev1.Node))
+			s.queue.MoveAll()
+		},
+		OnUpdate: func(old, o store.Object) {
+			n := o.(*corev1.Node)
+			s.snap.SetNode(n)
+			if schedulingChanged(old.(*corev1.Node), n) {
+				s.queue.MoveAll()
+			}
+		},
+		OnDelete: func(o store.Object) { s.snap.RemoveNode(o.GetName()) },
+	})
+	return s
+}
+
+// Snapshot returns the scheduler's view of the cluster (for tests and metrics).
+func (s *Scheduler) Snapshot() *Snapshot { return s.snap }
+
+// Stats returns the scheduler's counters.
+func (s *Scheduler) Stats() Stats {
+	return Stats{
+		Bound:           s.bound.Load(),
+		BindFailures:    s.bindFailures.Load(),
+		Unschedulable:   s.unschedulable.Load(),
+		ConditionWrites: s.condWrites.Load(),
+	}
+}
+
+// Pending returns the number of pods waiting to be scheduled or bound.
+func (s *Scheduler) Pending() int { return s.queue.Len() }
+
+func (s *Scheduler) onPod(old, pod *corev1.Pod) {
+	if pod.Spec.NodeName != "" {
+		s.queue.Delete(pod)
+		s.snap.SetPod(pod)
+		if terminal(pod) && (old == nil || !terminal(old)) {
+			s.queue.MoveAll() // its resources are free again
+		}
+		return
+	}
+	if Schedulable(pod) {
+		s.queue.Add(pod)
+	} else {
+		s.queue.Delete(pod)
+	}
+}
+
+func (s *Scheduler) onPodDelete(pod *corev1.Pod) {
+	s.queue.Delete(pod)
+	s.snap.RemovePod(pod)
+	if pod.Spec.NodeName != "" {
+		s.queue.MoveAll()
+	}
+}
+
+// schedulingChanged says whether a node update may let a pod fit that did not:
+// allocatable, labels, taints, unschedulable or condition statuses changed.
+// Heartbeat-only updates do not count.
+func schedulingChanged(old, n *corev1.Node) bool {
+	if old.Spec.Unschedulable != n.Spec.Unschedulable || !equalLabels(old.Labels, n.Labels) ||
+		len(old.Spec.Taints) != len(n.Spec.Taints) || len(old.Status.Allocatable) != len(n.Status.Allocatable) ||
+		len(old.Status.Conditions) != len(n.Status.Conditions) {
+		return true
+	}
+	for i := range old.Spec.Taints {
+		a, b := &old.Spec.Taints[i], &n.Spec.Taints[i]
+		if a.Key != b.Key || a.Value != b.Value || a.Effect != b.Effect {
+			return true
+		}
+	}
+	for k, q := range old.Status.Allocatable {
+		if q2, ok := n.Status.Allocatable[k]; !ok || q.Cmp(q2) != 0 {
+			return true
+		}
+	}
+	for i := range old.Status.Conditions {
+		a, b := &old.Status.Conditions[i], &n.Status.Conditions[i]
+		if a.Type != b.Type || a.Status != b.Status {
+			return true
+		}
+	}
+	return false
+}
+
+// job is work for a bind worker: a binding (node set) or an unschedulable
+// condition (message set).
+type job struct {
+	qp      *queuedPod
+	pod     *corev1.Pod // the version decided on (shared, read only)
+	node    string
+	message string
+}
+
+// Run waits for the pods and nodes informers to sync, then schedules pods one
+// at a time and hands bindings to the bind workers, until ctx ends. It returns
+// nil when ctx ends.
+func (s *Scheduler) Run(ctx context.Context) error {
+	if err := s.pods.WaitForSync(ctx); err != nil {
+		return nil //nolint:nilerr // ctx ended
+	}
+	if err := s.nodes.WaitForSync(ctx); err != nil {
+		return nil //nolint:nilerr // ctx ended
+	}
+	s.log.Info("scheduler started", "nodes", s.snap.NumNodes(), "pending", s.queue.Len(),
+		"bindWorkers", s.workers, "seed", s.seed)
+	jobs := make(chan job, 4*s.workers)
+	var wg sync.WaitGroup
+	for range s.workers {
+		wg.Go(func() {
+			for j := range jobs {
+				s.work(ctx, j)
+			}
+		})
+	}
+	wg.Go(func() {
+		t := s.clock.NewTicker(FlushInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C():
+				s.queue.MoveAll()
+			}
+		}
+	})
+	debug := s.log.Enabled(ctx, slog.LevelDebug)
+	for {
+		qp := s.queue.Pop(ctx)
+		if qp == nil {
+			break
+		}
+		pod := qp.Pod()
+		if !Schedulable(pod) {
+			s.queue.Done(qp)
+			continue
+		}
+		node, fe := s.snap.Schedule(pod)
+		if fe != nil {
+			s.unschedulable.Add(1)
+			s.queue.Unschedulable(qp)
+			msg := fe.Error()
+			if debug {
+				s.log.Debug("pod fits no node", "pod", pod.Namespace+"/"+pod.Name, "message", msg)
+			}
+			if needsCondition(pod, msg) {
+				jobs <- job{qp: qp, pod: pod, message: msg}
+			}
+			continue
+		}
+		if debug {
+			s.log.Debug("pod scheduled", "pod", pod.Namespace+"/"+pod.Name, "node", node)
+		}
+		s.snap.Assume(pod, node)
+		jobs <- job{qp: qp, pod: pod, node: node}
+	}
+	close(jobs)
+	wg.Wait()
+	return nil
+}
+
+// work writes one binding or condition.
+func (s *Scheduler) work(ctx context.Context, j job) {
+	if j.node == "" {
+		s.writeUnschedulable(ctx, j)
+		return
+	}
+	p := j.pod.DeepCopy()
+	p.Spec.NodeName = j.node
+	setCondition(p, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}, s.clock.Now())
+	err := s.update(ctx, j.pod, p)
+	if err == nil {
+		s.bound.Add(1)
+		s.queue.Done(j.qp)
+		return
+	}
+	s.bindFailures.Add(1)
+	s.snap.Forget(j.pod)
+	if errors.Is(err, store.ErrNotFound) {
+		s.queue.Done(j.qp)
+		return
+	}
+	if ctx.Err() == nil {
+		s.log.Debug("binding failed; retrying after backoff", "pod", p.Namespace+"/"+p.Name, "node", j.node, "err", err)
+	}
+	s.queue.Backoff(j.qp)
+}
+
+// writeUnschedulable records PodScheduled=False, reason Unschedulable, with the
+// fit error's message. A conflict is left alone: the next attempt writes again.
+func (s *Scheduler) writeUnschedulable(ctx context.Context, j job) {
+	p := j.pod.DeepCopy()
+	setCondition(p, corev1.PodCondition{
+		Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+		Reason: corev1.PodReasonUnschedulable, Message: j.message,
+	}, s.clock.Now())
+	if err := s.update(ctx, j.pod, p); err != nil {
+		if ctx.Err() == nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("cannot record that a pod fits no node", "pod", p.Namespace+"/"+p.Name, "err", err)
+		}
+		return
+	}
+	s.condWrites.Add(1)
+	s.queue.Refresh(p)
+}
+
+// update replaces old by obj in one compare-and-swap on old's resourceVersion.
+func (s *Scheduler) update(ctx context.Context, old, obj *corev1.Pod) error {
+	txn := s.store.Txn()
+	if err := txn.Update(old, obj); err != nil {
+		return err
+	}
+	_, err := txn.Commit(ctx)
+	return err
+}
+
+// needsCondition says whether pod lacks PodScheduled=False/Unschedulable with msg.
+func needsCondition(pod *corev1.Pod, msg string) bool {
+	for i := range pod.Status.Conditions {
+		c := &pod.Status.Conditions[i]
+		if c.Type == corev1.PodScheduled {
+			return c.Status != corev1.ConditionFalse || c.Reason != corev1.PodReasonUnschedulable || c.Message != msg
+		}
+	}
+	return true
+}
+
+// setCondition sets c in pod's conditions, keeping the transition time when
+// the status does not change.
+func setCondition(pod *corev1.Pod, c corev1.PodCondition, now time.Time) {
+	c.LastTransitionTime = metav1.NewTime(now).Rfc3339Copy()
+	for i := range pod.Status.Conditions {
+		old := &pod.Status.Conditions[i]
+		if old.Type != c.Type {
+			continue
+		}
+		if old.Status == c.Status {
+			c.LastTransitionTime = old.LastTransitionTime
+		}
+		*old = c
+		return
+	}
+	pod.Status.Conditions = append(pod.Status.Conditions, c)
+}
