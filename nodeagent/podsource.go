@@ -2,13 +2,13 @@ package nodeagent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/client"
@@ -85,7 +85,7 @@ func ListWatchPods(ctx context.Context, c *client.Client, h PodHandler, opts Lis
 		}
 		wait := opts.MinBackoff
 		if err != nil {
-			if client.Reason(err) == "Expired" || client.Reason(err) == "Gone" {
+			if r := client.Reason(err); r == metav1.StatusReasonExpired || r == metav1.StatusReasonGone {
 				opts.Logger.Info("pod watch expired; listing again", "selector", opts.FieldSelector)
 			} else {
 				opts.Logger.Warn("pod list or watch failed; retrying", "selector", opts.FieldSelector, "error", err, "retryIn", backoff)
@@ -163,5 +163,3 @@ func newerRV(a, b string) bool {
 	}
 	return x > y
 }
-
-var errStopped = errors.New("nodeagent: agent stopped")

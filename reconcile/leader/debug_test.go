@@ -2,11 +2,12 @@ package leader
 
 import (
 	"context"
+	"log/slog"
+	"os"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/bosun-dev/bosun/store/storetest"
 )
@@ -14,20 +15,17 @@ import (
 func TestDebugKill(t *testing.T) {
 	s := storetest.Start(t)
 	c := newClient(t, s.Client())
-	sess, err := concurrency.NewSession(c, concurrency.WithTTL(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := concurrency.NewElection(sess, "/x")
-	if err := e.Campaign(context.Background(), "me"); err != nil {
-		t.Fatal(err)
-	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	elected := make(chan struct{})
+	go Run(ctx, c, "x", "me", 1, log, func(ctx context.Context) error { close(elected); <-ctx.Done(); log.Info("lead ctx done"); return nil })
+	<-elected
 	began := time.Now()
 	c.Close()
 	for i := 0; i < 40; i++ {
-		resp, _ := s.Client().Get(context.Background(), "/x/", clientv3.WithPrefix())
-		ttl, _ := s.Client().TimeToLive(context.Background(), sess.Lease())
-		t.Logf("%v keys=%d ttl=%v", time.Since(began), len(resp.Kvs), ttl.TTL)
+		resp, _ := s.Client().Get(context.Background(), KeyPrefix+"x/", clientv3.WithPrefix())
+		t.Logf("%v keys=%d", time.Since(began), len(resp.Kvs))
 		if len(resp.Kvs) == 0 {
 			break
 		}

@@ -2,6 +2,7 @@ package replicaset
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -96,6 +97,44 @@ func (e *env) reconcile(t testing.TB, key string) {
 	}
 }
 
+// settle waits until the owner cache has the stored owner, then reconciles.
+func (e *env) settle(t testing.TB, key string) {
+	t.Helper()
+	ns, name, _ := strings.Cut(key, "/")
+	obj := e.c.kind.resource.New()
+	if err := e.s.Get(t.Context(), ns, name, obj); err != nil {
+		t.Fatal(err)
+	}
+	e.waitCached(t, obj)
+	e.reconcile(t, key)
+}
+
+// setReplicas sets spec.replicas of an owner, retrying on conflicts with the
+// controller's status writes.
+func (e *env) setReplicas(t testing.TB, ns, name string, n int32) {
+	t.Helper()
+	for {
+		obj := e.c.kind.resource.New()
+		if err := e.s.Get(t.Context(), ns, name, obj); err != nil {
+			t.Fatal(err)
+		}
+		switch o := obj.(type) {
+		case *appsv1.ReplicaSet:
+			o.Spec.Replicas = &n
+		case *corev1.ReplicationController:
+			o.Spec.Replicas = &n
+		}
+		err := e.s.Update(t.Context(), obj)
+		if err == nil {
+			e.waitCached(t, obj)
+			return
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			t.Fatal(err)
+		}
+	}
+}
+
 // waitCached waits until the owner informer has obj at least at its resourceVersion.
 func (e *env) waitCached(t testing.TB, obj store.Object) {
 	t.Helper()
@@ -132,8 +171,8 @@ func TestScaleUpCreatesExactlyN(t *testing.T) {
 	}
 	wg.Wait()
 	waitFor(t, "the cache to see every pod", func() bool { return e.cachedPods() >= n })
-	for range 5 {
-		e.reconcile(t, "default/web")
+	for range 3 {
+		e.settle(t, "default/web")
 	}
 
 	pods := e.storedPods(t)
@@ -251,15 +290,7 @@ func TestScaleDownDeletesInOrder(t *testing.T) {
 		0: {},
 	}
 	for replicas := int32(4); replicas >= 0; replicas-- {
-		var cur appsv1.ReplicaSet
-		if err := e.s.Get(t.Context(), "default", "web", &cur); err != nil {
-			t.Fatal(err)
-		}
-		cur.Spec.Replicas = &replicas
-		if err := e.s.Update(t.Context(), &cur); err != nil {
-			t.Fatal(err)
-		}
-		e.waitCached(t, &cur)
+		e.setReplicas(t, "default", "web", replicas)
 		e.reconcile(t, "default/web")
 		waitFor(t, fmt.Sprintf("%d cached pods", replicas), func() bool { return e.cachedPods() == int(replicas) })
 		var left []string
@@ -406,7 +437,7 @@ func TestReplicationControllerFromManifest(t *testing.T) {
 	e.waitCached(t, rc)
 	e.reconcile(t, "default/redis")
 	waitFor(t, "4 cached pods", func() bool { return e.cachedPods() == 4 })
-	e.reconcile(t, "default/redis")
+	e.settle(t, "default/redis")
 
 	owned := 0
 	for _, p := range e.storedPods(t) {
@@ -532,15 +563,7 @@ func TestRunConverges(t *testing.T) {
 		pods := e.storedPods(t)
 		return len(pods) == 3 && e.cachedPods() == 3
 	})
-	var cur corev1.ReplicationController
-	if err := e.s.Get(ctx, "default", "redis", &cur); err != nil {
-		t.Fatal(err)
-	}
-	one := int32(1)
-	cur.Spec.Replicas = &one
-	if err := e.s.Update(ctx, &cur); err != nil {
-		t.Fatal(err)
-	}
+	e.setReplicas(t, "default", "redis", 1)
 	waitFor(t, "1 pod", func() bool { return len(e.storedPods(t)) == 1 })
 	waitFor(t, "status.replicas 1", func() bool {
 		var got corev1.ReplicationController
