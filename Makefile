@@ -54,3 +54,7 @@ verify: ## gofmt, go vet, and go mod tidy must leave the tree unchanged.
 .PHONY: clean
 clean: ## Remove build output and the make run state in .run/.
 	rm -rf bin $(RUN_DIR)
+
+.PHONY: bench-scale
+bench-scale: ## Issue 3's scale run: 100 Deployments x 300 replicas on 1,000 hollow nodes (SCALE_NODES, SCALE_DEPLOYMENTS, SCALE_REPLICAS).
+	BOSUN_SCALE=1 $(GO) test ./test/scale -run TestScale -count=1 -v -timeout 30m

@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
 )
 
 // bosunBin is the binary under test, built once by TestMain.
