@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bosun-dev/bosun/apiserver"
+	"github.com/bosun-dev/bosun/reconcile/controlplane"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/sync/gitsource"
 	"github.com/bosun-dev/bosun/sync/syncer"
@@ -42,6 +43,10 @@ type serverConfig struct {
 	webhookSecret     string
 	webhookSecretFile string
 
+	clusterCIDR            string
+	nodeMonitorGracePeriod time.Duration
+	podEvictionTimeout     time.Duration
+
 	gitUsername     string
 	gitPasswordFile string
 	sshKeyFile      string
@@ -52,7 +57,7 @@ func newServerCommand(g *globalOptions) *cobra.Command {
 	c := &serverConfig{}
 	cmd := &cobra.Command{
 		Use:   "server --repo REPO",
-		Short: "Run the control plane: sync a Git repository into etcd and serve the API",
+		Short: "Run the control plane: sync a Git repository into etcd, reconcile it and serve the API",
 		Long: `server syncs a branch of a Git repository of Kubernetes YAML into etcd and
 serves a Kubernetes-shaped API on --listen.
 
@@ -62,6 +67,11 @@ together); a commit with any invalid manifest changes nothing, and
 "bosun status" says why. A local repository is synced the moment a commit
 lands; remote ones every --interval, or at once on a webhook
 (POST /hooks/git).
+
+Controllers (Deployments, ReplicaSets, ReplicationControllers, the
+scheduler, Endpoints, node lifecycle, garbage collection) turn the desired
+state into scheduled pods. Several servers may share one etcd: all serve
+the API, one at a time (the elected leader) runs the controllers.
 
 etcd is embedded (data in --data-dir) unless --etcd-endpoints names an
 existing cluster.
@@ -93,6 +103,9 @@ Examples:
 	f.StringVar(&c.etcdPeerURL, "etcd-peer-url", "http://127.0.0.1:2380", "peer URL of the embedded etcd")
 	f.IntVar(&c.etcdMaxTxnOps, "etcd-max-txn-ops", 128, "with --etcd-endpoints: the cluster's --max-txn-ops; a commit needing more operations is refused")
 	f.IntVar(&c.etcdMaxRequestBytes, "etcd-max-request-bytes", 1536*1024, "with --etcd-endpoints: the cluster's --max-request-bytes; a larger commit is refused")
+	f.StringVar(&c.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "range each node's pod CIDR (a /24) is allocated from")
+	f.DurationVar(&c.nodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "a node whose lease is not renewed for this long becomes Ready=Unknown and is tainted")
+	f.DurationVar(&c.podEvictionTimeout, "pod-eviction-timeout", 5*time.Minute, "pods of a node unreachable for this long are deleted so their controllers replace them")
 	f.StringVar(&c.webhookSecret, "webhook-secret", os.Getenv("BOSUN_WEBHOOK_SECRET"), "secret that POST /hooks/git requires (GitHub/Gitea signature or GitLab token; env BOSUN_WEBHOOK_SECRET)")
 	f.StringVar(&c.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook secret")
 	f.StringVar(&c.gitUsername, "git-username", "", "user name for HTTPS Git (default \"git\" when a password is given)")
@@ -177,6 +190,11 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		return fmt.Errorf("server: --repo: %w", err)
 	}
 
+	_, clusterCIDR, err := net.ParseCIDR(c.clusterCIDR)
+	if err != nil {
+		return fmt.Errorf("server: --cluster-cidr: %w", err)
+	}
+
 	st, closeStore, err := openStore(ctx, c, logger.With("component", "store"))
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -208,6 +226,15 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		return api.Run(ctx, c.listen, func(addr net.Addr) { logger.Info("API listening", "addr", "http://"+addr.String()) })
 	})
 	g.Go(func() error { return compactor.Run(ctx) })
+	g.Go(func() error {
+		return controlplane.Run(ctx, controlplane.Config{
+			Store:                  st,
+			ClusterCIDR:            clusterCIDR,
+			NodeMonitorGracePeriod: c.nodeMonitorGracePeriod,
+			PodEvictionTimeout:     c.podEvictionTimeout,
+			Logger:                 logger.With("component", "controllers"),
+		})
+	})
 	if src.Local() {
 		g.Go(func() error { return src.Watch(ctx, sy.Trigger) })
 	}

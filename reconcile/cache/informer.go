@@ -20,6 +20,7 @@ import (
 // the informer's shared copies: read them, never change them (DeepCopyObject
 // first). Handlers run on the informer's goroutine, one event at a time and in
 // revision order, so they must not block long: enqueue keys, do the work elsewhere.
+// They may read the informer (Get, List, ByIndex) but must not call AddHandler.
 type Handler struct {
 	// OnAdd is called for an object that appeared (and for every object of the
 	// first list).
@@ -122,12 +123,15 @@ func (i *Informer) AddHandler(h Handler) {
 
 // AddIndex adds index name computed by fn; ByIndex(name, v) then returns the
 // objects for which fn returns v. Call it before Run (added later, the index is
-// built from the current cache). Adding an index name twice panics.
+// built from the current cache). Adding a name that already exists does nothing
+// and keeps the first function, so every controller sharing the informer may add
+// the ready-made indexes it needs (IndexOwnerUID, IndexNodeName); give indexes of
+// your own a name of your own.
 func (i *Informer) AddIndex(name string, fn IndexFunc) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if _, ok := i.indexers[name]; ok {
-		panic(fmt.Sprintf("cache: %s: index %q added twice", i.r.Name, name))
+		return
 	}
 	i.indexers[name] = fn
 	idx := map[string]map[string]store.Object{}
@@ -424,8 +428,8 @@ func (i *Informer) Get(namespace, name string) (store.Object, bool) {
 // List returns the cached objects in namespace ("" = all namespaces) whose labels
 // match sel (nil = everything), in no particular order. The objects are shared:
 // DeepCopy before changing them. Cost: it scans the smallest of the namespace's
-// objects and the objects carrying a label value the selector requires (an "=",
-// "==" or single-value "in" requirement), so selecting a controller's pods by their
+// objects and, for each "=", "==" or "in" requirement of sel, the objects carrying
+// one of the label values it allows; so selecting a controller's pods by their
 // labels costs about the number of such pods.
 func (i *Informer) List(namespace string, sel labels.Selector) []store.Object {
 	if sel != nil && sel.Empty() {
@@ -436,13 +440,16 @@ func (i *Informer) List(namespace string, sel labels.Selector) []store.Object {
 	}
 	i.mu.RLock()
 	defer i.mu.RUnlock()
-	var candidates map[string]store.Object
-	all := true
+	// Candidates: the namespace's objects, or the buckets of the label values
+	// one requirement allows (disjoint sets), whichever is smallest.
+	var candidates []map[string]store.Object
+	size := len(i.items)
 	if namespace != "" {
-		candidates, all = i.byNS[namespace], false
-		if len(candidates) == 0 {
+		ns := i.byNS[namespace]
+		if len(ns) == 0 {
 			return nil
 		}
+		candidates, size = []map[string]store.Object{ns}, len(ns)
 	}
 	if sel != nil {
 		reqs, selectable := sel.Requirements()
@@ -450,39 +457,42 @@ func (i *Informer) List(namespace string, sel labels.Selector) []store.Object {
 			return nil
 		}
 		for _, req := range reqs {
-			var v string
 			switch req.Operator() {
-			case selection.Equals, selection.DoubleEquals:
-				v = req.Values().UnsortedList()[0]
-			case selection.In:
-				if req.Values().Len() != 1 {
-					continue
-				}
-				v = req.Values().UnsortedList()[0]
+			case selection.Equals, selection.DoubleEquals, selection.In:
 			default:
 				continue
 			}
-			set := i.byLabel[req.Key()][v]
-			if len(set) == 0 {
+			vals := i.byLabel[req.Key()]
+			var sets []map[string]store.Object
+			n := 0
+			for v := range req.Values() {
+				if set := vals[v]; len(set) > 0 {
+					sets = append(sets, set)
+					n += len(set)
+				}
+			}
+			if n == 0 {
 				return nil
 			}
-			if all || len(set) < len(candidates) {
-				candidates, all = set, false
+			if n < size {
+				candidates, size = sets, n
 			}
 		}
 	}
-	if all {
-		candidates = i.items
+	if candidates == nil {
+		candidates = []map[string]store.Object{i.items}
 	}
-	out := make([]store.Object, 0, min(len(candidates), 1024))
-	for _, obj := range candidates {
-		if namespace != "" && obj.GetNamespace() != namespace {
-			continue
+	out := make([]store.Object, 0, min(size, 1024))
+	for _, set := range candidates {
+		for _, obj := range set {
+			if namespace != "" && obj.GetNamespace() != namespace {
+				continue
+			}
+			if sel != nil && !sel.Matches(labels.Set(obj.GetLabels())) {
+				continue
+			}
+			out = append(out, obj)
 		}
-		if sel != nil && !sel.Matches(labels.Set(obj.GetLabels())) {
-			continue
-		}
-		out = append(out, obj)
 	}
 	return out
 }

@@ -287,6 +287,12 @@ func TestInformerIndexes(t *testing.T) {
 		{IndexNodeName, "n2"}:      nil,
 	})
 
+	// Adding an existing index again (another controller) keeps it working.
+	inf.AddIndex(IndexNodeName, IndexByNodeName)
+	check("after adding the node index again", map[[2]string][]string{
+		{IndexNodeName, "n1"}: {"a/p1", "b/p3"},
+	})
+
 	// An index added while running is built from the cache.
 	inf.AddIndex("namespace", func(o store.Object) []string { return []string{o.GetNamespace()} })
 	if got := names(inf.ByIndex("namespace", "b")); !slices.Equal(got, []string{"b/p3"}) {

@@ -141,8 +141,7 @@ func (c *Controller) claimReplicaSets(ctx context.Context, d *appsv1.Deployment,
 	add(c.replicaSets.List(d.Namespace, sel))
 
 	var out []*appsv1.ReplicaSet
-	canAdopt := func() error { return nil }
-	checked := false
+	rechecked := false
 	for _, rs := range candidates {
 		ref := metav1.GetControllerOf(rs)
 		matches := sel.Matches(labels.Set(rs.Labels))
@@ -165,15 +164,14 @@ func (c *Controller) claimReplicaSets(ctx context.Context, d *appsv1.Deployment,
 		if !matches || d.DeletionTimestamp != nil || rs.DeletionTimestamp != nil {
 			continue
 		}
-		if !checked {
-			// As Kubernetes does, check the live Deployment before adopting: a
-			// Deployment deleted and recreated under the same name must not
-			// adopt on behalf of the old one.
-			checked = true
-			canAdopt = func() error { return c.recheckDeployment(ctx, d) }
-		}
-		if err := canAdopt(); err != nil {
-			return nil, err
+		if !rechecked {
+			// As Kubernetes does, check the live Deployment once before
+			// adopting: a Deployment deleted and recreated under the same
+			// name must not adopt on behalf of the old one.
+			if err := c.recheckDeployment(ctx, d); err != nil {
+				return nil, err
+			}
+			rechecked = true
 		}
 		adopted, err := c.adopt(ctx, d, rs)
 		if err != nil {

@@ -40,17 +40,29 @@ const (
 
 // Condition reasons, as Kubernetes' deployment controller sets them.
 const (
-	ReasonNewReplicaSetCreated       = "NewReplicaSetCreated"
-	ReasonFoundNewReplicaSet         = "FoundNewReplicaSet"
-	ReasonReplicaSetUpdated          = "ReplicaSetUpdated"
-	ReasonNewReplicaSetAvailable     = "NewReplicaSetAvailable"
-	ReasonProgressDeadlineExceeded   = "ProgressDeadlineExceeded"
-	ReasonFailedReplicaSetCreate     = "ReplicaSetCreateError"
-	ReasonDeploymentPaused           = "DeploymentPaused"
-	ReasonDeploymentResumed          = "DeploymentResumed"
-	ReasonMinimumReplicasAvailable   = "MinimumReplicasAvailable"
+	// ReasonNewReplicaSetCreated (Progressing=True): the new ReplicaSet was created.
+	ReasonNewReplicaSetCreated = "NewReplicaSetCreated"
+	// ReasonFoundNewReplicaSet (Progressing=True): the new ReplicaSet existed already.
+	ReasonFoundNewReplicaSet = "FoundNewReplicaSet"
+	// ReasonReplicaSetUpdated (Progressing=True): the rollout made progress.
+	ReasonReplicaSetUpdated = "ReplicaSetUpdated"
+	// ReasonNewReplicaSetAvailable (Progressing=True): the rollout is complete.
+	ReasonNewReplicaSetAvailable = "NewReplicaSetAvailable"
+	// ReasonProgressDeadlineExceeded (Progressing=False): no progress for progressDeadlineSeconds.
+	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"
+	// ReasonFailedReplicaSetCreate (Progressing=False): the new ReplicaSet could not be created.
+	ReasonFailedReplicaSetCreate = "ReplicaSetCreateError"
+	// ReasonDeploymentPaused (Progressing=Unknown): spec.paused was set.
+	ReasonDeploymentPaused = "DeploymentPaused"
+	// ReasonDeploymentResumed (Progressing=Unknown): spec.paused was cleared.
+	ReasonDeploymentResumed = "DeploymentResumed"
+	// ReasonMinimumReplicasAvailable (Available=True): at least replicas-maxUnavailable are available.
+	ReasonMinimumReplicasAvailable = "MinimumReplicasAvailable"
+	// ReasonMinimumReplicasUnavailable (Available=False): fewer than replicas-maxUnavailable are available.
 	ReasonMinimumReplicasUnavailable = "MinimumReplicasUnavailable"
-	ReasonFailedCreate               = "FailedCreate"
+	// ReasonFailedCreate is the ReplicaSet controller's ReplicaFailure reason
+	// when it cannot create pods; the Deployment's ReplicaFailure copies it.
+	ReasonFailedCreate = "FailedCreate"
 )
 
 // Defaults of apps/v1 for fields a Deployment may leave unset.

@@ -57,7 +57,8 @@ func DefaultID() string {
 // the leader dies, at once when the leader resigns. When ctx ends Run cancels
 // lead, waits for it, resigns (so a standby takes over without waiting for the
 // lease to expire) and returns nil. id identifies this candidate in logs and in
-// Leader (DefaultID is a good choice). logger nil discards.
+// Leader (DefaultID is a good choice). logger nil discards. lead must return
+// soon after its ctx ends: until it does, Run neither campaigns again nor returns.
 func Run(ctx context.Context, c *clientv3.Client, name, id string, ttl int, logger *slog.Logger,
 	lead func(ctx context.Context) error) error {
 	if c == nil || name == "" || lead == nil {
@@ -102,7 +103,13 @@ func term(ctx context.Context, c *clientv3.Client, name, id string, ttl int, log
 	if err != nil {
 		return false, fmt.Errorf("leader: %s: new session: %w", name, err)
 	}
-	defer func() { _ = sess.Close() }() // revokes the lease: our key goes at once
+	defer func() {
+		if c.Ctx().Err() != nil {
+			sess.Orphan() // the client is closed: nothing to revoke with
+			return
+		}
+		_ = sess.Close() // revokes the lease: our key goes at once
+	}()
 
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -122,6 +129,9 @@ func term(ctx context.Context, c *clientv3.Client, name, id string, ttl int, log
 		return false, fmt.Errorf("leader: %s: campaign: %w", name, err)
 	}
 	defer func() {
+		if c.Ctx().Err() != nil {
+			return // the client is closed: the lease expires instead
+		}
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(ttl)*time.Second)
 		defer rcancel()
 		if err := e.Resign(rctx); err != nil {
@@ -129,6 +139,11 @@ func term(ctx context.Context, c *clientv3.Client, name, id string, ttl int, log
 		}
 	}()
 
+	select {
+	case <-sess.Done(): // the lease lapsed while we waited
+		return false, fmt.Errorf("leader: %s: session ended during the campaign", name)
+	default:
+	}
 	// Leadership ends when the session dies or someone deletes our key.
 	lctx, lcancel := context.WithCancel(cctx)
 	defer lcancel()

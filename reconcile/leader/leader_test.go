@@ -10,6 +10,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
 
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -213,6 +214,34 @@ func TestLeaderFailover(t *testing.T) {
 				t.Errorf("%d candidates led at the same time, want 1", l.max)
 			}
 		})
+	}
+}
+
+// TestLeaderStandbyWaitsForLeaseExpiry has a leader that dies without resigning
+// (its client is closed while it holds the election through a bare session): a
+// standby must not lead while the lease lives and must lead once it expires.
+func TestLeaderStandbyWaitsForLeaseExpiry(t *testing.T) {
+	s := storetest.Start(t)
+	dead := newClient(t, s.Client())
+	sess, err := concurrency.NewSession(dead, concurrency.WithTTL(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := concurrency.NewElection(sess, KeyPrefix+"expiry").Campaign(context.Background(), "dead"); err != nil {
+		t.Fatal(err)
+	}
+	l := newLeaders()
+	start(t, newClient(t, s.Client()), "expiry", "standby", 1, l.lead("standby"))
+	if got, err := Leader(context.Background(), s.Client(), "expiry"); err != nil || got != "dead" {
+		t.Fatalf("Leader = %q, %v, want dead", got, err)
+	}
+	began := time.Now()
+	_ = dead.Close() // dies: no resign, no revoke
+	waitFor(t, "the standby to take over", 5*time.Second, func() bool { return l.isLeading("standby") })
+	took := time.Since(began)
+	t.Logf("takeover after %v", took)
+	if took < 500*time.Millisecond {
+		t.Errorf("standby took over after %v, before the 1 s lease of the dead leader could expire", took)
 	}
 }
 

@@ -227,6 +227,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	return err
 }
 
+// Len returns how many node keys wait in the work queue.
+func (c *Controller) Len() int { return c.queue.Len() }
+
 // monitor queues every node each MonitorPeriod until ctx ends.
 func (c *Controller) monitor(ctx context.Context) {
 	t := c.clock.NewTicker(c.cfg.MonitorPeriod)
@@ -263,6 +266,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	cached := o.(*corev1.Node)
 	now := c.clock.Now()
 	h := c.observe(cached, now)
+	defer c.markReconciled(name, now)
 
 	node := cached.DeepCopy()
 	changed := false

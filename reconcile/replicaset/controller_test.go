@@ -31,12 +31,15 @@ type env struct {
 	pods store.Resource
 }
 
-func newEnv(t testing.TB, kind string) *env {
+func newEnv(t testing.TB, kind string, beforeStart ...func(*cache.Informers)) *env {
 	t.Helper()
 	s := storetest.Start(t)
 	inf := cache.NewInformers(s, storetest.Logger(t))
 	clk := testingclock.NewFakeClock(t0)
 	c := New(Config{Store: s, Informers: inf, Logger: storetest.Logger(t), Clock: clk, Kind: kind})
+	for _, f := range beforeStart {
+		f(inf)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	inf.Start(ctx)
@@ -150,14 +153,22 @@ func (e *env) waitCached(t testing.TB, obj store.Object) {
 
 func TestScaleUpCreatesExactlyN(t *testing.T) {
 	const n = 40 // batches 1, 2, 4, 8, 16, 9
-	e := newEnv(t, KindReplicaSet)
+	// A handler that blocks the pod informer after its first new pod makes the
+	// cache lag behind the store for as long as the test wants.
+	gate := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	defer release()
+	e := newEnv(t, KindReplicaSet, func(inf *cache.Informers) {
+		inf.ForKind("pods").AddHandler(cache.Handler{OnAdd: func(store.Object) { <-gate }})
+	})
 	rs := testRS("web", n, map[string]string{"app": "web"})
 	if err := e.s.Create(t.Context(), rs); err != nil {
 		t.Fatal(err)
 	}
 	e.waitCached(t, rs)
 
-	// Hammer Reconcile from several goroutines while the cache catches up:
+	// Hammer Reconcile from several goroutines while the cache lags:
 	// expectations must keep every pass after the first from creating more.
 	var wg sync.WaitGroup
 	for range 4 {
@@ -170,6 +181,10 @@ func TestScaleUpCreatesExactlyN(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	if c := e.cachedPods(); c >= n {
+		t.Fatalf("the cache has %d pods while its informer is blocked; the test needs a lagging cache", c)
+	}
+	release()
 	waitFor(t, "the cache to see every pod", func() bool { return e.cachedPods() >= n })
 	for range 3 {
 		e.settle(t, "default/web")
@@ -222,8 +237,8 @@ func TestExpectationsBlockUntilObserved(t *testing.T) {
 		t.Fatalf("%d pods after the first pass, want 3", n)
 	}
 	// Until the informer reports them, or the timeout passes, nothing more is done.
-	e.c.exp.expectCreations("default/web", 1) // one creation the cache will never see
 	waitFor(t, "the cache to see 3 pods", func() bool { return e.cachedPods() == 3 })
+	e.c.exp.expectCreations("default/web", 1) // one creation the cache will never see
 	pods := e.storedPods(t)
 	if err := e.s.Delete(t.Context(), e.pods, "default", pods[0].Name, ""); err != nil {
 		t.Fatal(err)

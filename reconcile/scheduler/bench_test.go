@@ -1,7 +1,11 @@
 package scheduler
 
 import (
+	"context"
+
 	"fmt"
+	"github.com/bosun-dev/bosun/reconcile/cache"
+	"github.com/bosun-dev/bosun/store/storetest"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -52,3 +56,70 @@ func BenchmarkSchedule30000Pods1000Nodes(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(pods)*b.N)/total.Seconds(), "pods/s")
 }
+
+// BenchmarkScheduleAndBind measures the whole scheduler on real embedded etcd:
+// 5,000 pending pods (50 owners × 100) and 1,000 nodes are stored first, then
+// the timer runs from Run until every pod's binding is written (each binding
+// one compare-and-swap transaction, 16 bind workers).
+func BenchmarkScheduleAndBind(b *testing.B) {
+	const numNodes, owners, replicas = 1000, 50, 100
+	pods := benchPods(owners, replicas)
+	var total time.Duration
+	b.StopTimer()
+	for range b.N {
+		st := storetest.Start(b)
+		ctx := b.Context()
+		txn := st.Txn()
+		for i := range numNodes {
+			if err := txn.Create(makeNode(fmt.Sprintf("node-%04d", i), "32", "128Gi", 110)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, p := range pods {
+			p = p.DeepCopy()
+			p.UID = ""
+			if err := txn.Create(p); err != nil {
+				b.Fatal(err)
+			}
+			if txn.Len() >= 1000 {
+				if _, err := txn.Commit(ctx); err != nil {
+					b.Fatal(err)
+				}
+				txn = st.Txn()
+			}
+		}
+		if _, err := txn.Commit(ctx); err != nil {
+			b.Fatal(err)
+		}
+		inf := cache.NewInformers(st, storetest.Logger(b))
+		s := New(Config{Store: st, Informers: inf, Logger: storetest.Logger(b), Seed: 1, BindWorkers: benchWorkers})
+		runCtx, cancel := context.WithCancel(ctx)
+		inf.Start(runCtx)
+		if err := inf.WaitForSync(ctx); err != nil {
+			b.Fatal(err)
+		}
+		done := make(chan error, 1)
+		b.StartTimer()
+		start := time.Now()
+		go func() { done <- s.Run(runCtx) }()
+		deadline := start.Add(2 * time.Minute)
+		for s.Stats().Bound < int64(len(pods)) {
+			if time.Now().After(deadline) {
+				b.Fatalf("only %d of %d pods bound after 2 minutes: %+v", s.Stats().Bound, len(pods), s.Stats())
+			}
+			time.Sleep(time.Millisecond) // poll interval
+		}
+		total += time.Since(start)
+		b.StopTimer()
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		if f := s.Stats().BindFailures; f != 0 {
+			b.Logf("%d bindings failed and were retried", f)
+		}
+	}
+	b.ReportMetric(float64(len(pods)*b.N)/total.Seconds(), "pods/s")
+}
+
+var benchWorkers = 16

@@ -21,6 +21,8 @@ import (
 const (
 	// DefaultBindWorkers is the number of goroutines writing bindings.
 	DefaultBindWorkers = 16
+	// maxBindBatch is the most bindings a bind worker writes in one transaction.
+	maxBindBatch = 64
 	// FlushInterval is how often every unschedulable pod is tried again even
 	// when nothing in the cluster changed.
 	FlushInterval = 60 * time.Second
@@ -224,14 +226,28 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for range s.workers {
 		wg.Go(func() {
+			batch := make([]job, 0, maxBindBatch)
 			for j := range jobs {
-				s.work(ctx, j)
+				batch = append(batch[:0], j)
+			drain:
+				for len(batch) < maxBindBatch {
+					select {
+					case j, ok := <-jobs:
+						if !ok {
+							break drain
+						}
+						batch = append(batch, j)
+					default:
+						break drain
+					}
+				}
+				s.workBatch(ctx, batch)
 			}
 		})
 	}
+	t := s.clock.NewTicker(FlushInterval)
+	defer t.Stop()
 	wg.Go(func() {
-		t := s.clock.NewTicker(FlushInterval)
-		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
@@ -276,15 +292,62 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	return nil
 }
 
+// workBatch writes the bindings of a batch in one transaction (each binding
+// still compare-and-swap on its pod's resourceVersion) and the conditions one by
+// one. When the transaction fails (one pod changed), every binding of it is
+// written on its own, so only the changed pods back off.
+func (s *Scheduler) workBatch(ctx context.Context, batch []job) {
+	var binds []job
+	for _, j := range batch {
+		if j.node == "" {
+			s.work(ctx, j)
+		} else {
+			binds = append(binds, j)
+		}
+	}
+	if len(binds) == 1 {
+		s.work(ctx, binds[0])
+	}
+	if len(binds) <= 1 {
+		return
+	}
+	txn := s.store.Txn()
+	now := s.clock.Now()
+	for _, j := range binds {
+		if err := txn.Update(j.pod, bindingOf(j, now)); err != nil {
+			txn = nil
+			break
+		}
+	}
+	if txn != nil {
+		if _, err := txn.Commit(ctx); err == nil {
+			s.bound.Add(int64(len(binds)))
+			for _, j := range binds {
+				s.queue.Done(j.qp)
+			}
+			return
+		}
+	}
+	for _, j := range binds {
+		s.work(ctx, j)
+	}
+}
+
+// bindingOf returns the pod of j bound to j's node, with PodScheduled=True.
+func bindingOf(j job, now time.Time) *corev1.Pod {
+	p := j.pod.DeepCopy()
+	p.Spec.NodeName = j.node
+	setCondition(p, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}, now)
+	return p
+}
+
 // work writes one binding or condition.
 func (s *Scheduler) work(ctx context.Context, j job) {
 	if j.node == "" {
 		s.writeUnschedulable(ctx, j)
 		return
 	}
-	p := j.pod.DeepCopy()
-	p.Spec.NodeName = j.node
-	setCondition(p, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}, s.clock.Now())
+	p := bindingOf(j, s.clock.Now())
 	err := s.update(ctx, j.pod, p)
 	if err == nil {
 		s.bound.Add(1)

@@ -1,0 +1,114 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"k8s.io/utils/clock"
+
+	"github.com/bosun-dev/bosun/reconcile/cache"
+	"github.com/bosun-dev/bosun/reconcile/deployment"
+	"github.com/bosun-dev/bosun/reconcile/endpoints"
+	"github.com/bosun-dev/bosun/reconcile/gc"
+	"github.com/bosun-dev/bosun/reconcile/leader"
+	"github.com/bosun-dev/bosun/reconcile/nodelifecycle"
+	"github.com/bosun-dev/bosun/reconcile/replicaset"
+	"github.com/bosun-dev/bosun/reconcile/scheduler"
+	"github.com/bosun-dev/bosun/store"
+)
+
+// ElectionName is the etcd election the controllers run under.
+const ElectionName = "controllers"
+
+// Config configures the control plane.
+type Config struct {
+	Store *store.Store
+	// ID names this candidate in leader election (default hostname/pid).
+	ID string
+	// LeaseTTL is the leader election session TTL in seconds (default 5):
+	// a standby takes over about this long after the leader dies.
+	LeaseTTL int
+	// ClusterCIDR is where node pod CIDRs are allocated from (default
+	// 10.244.0.0/16), NodeCIDRMaskSize their size (default 24).
+	ClusterCIDR      *net.IPNet
+	NodeCIDRMaskSize int
+	// NodeMonitorGracePeriod (default 40s) and PodEvictionTimeout (default
+	// 5m) are node lifecycle's timings.
+	NodeMonitorGracePeriod time.Duration
+	PodEvictionTimeout     time.Duration
+	// Workers per controller (default 4).
+	Workers int
+	Logger  *slog.Logger
+	Clock   clock.WithTicker
+}
+
+// Run campaigns for leadership and runs the controllers while leading,
+// until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ID == "" {
+		cfg.ID = leader.DefaultID()
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = leader.DefaultTTL
+	}
+	log := cfg.Logger
+	return leader.Run(ctx, cfg.Store.Client(), ElectionName, cfg.ID, cfg.LeaseTTL, log, func(ctx context.Context) error {
+		log.Info("leading the control plane: starting controllers", "id", cfg.ID)
+		err := RunControllers(ctx, cfg)
+		log.Info("controllers stopped", "id", cfg.ID)
+		return err
+	})
+}
+
+// RunControllers runs every controller without leader election until ctx
+// ends. Only one process may run it against a store at a time.
+func RunControllers(ctx context.Context, cfg Config) error {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	log := cfg.Logger
+	inf := cache.NewInformers(cfg.Store, log.With("component", "informers"))
+	sub := func(name string) *slog.Logger { return log.With("controller", name) }
+
+	nl, err := nodelifecycle.New(nodelifecycle.Config{
+		Store: cfg.Store, Informers: inf, Logger: sub("nodelifecycle"), Clock: cfg.Clock, Workers: cfg.Workers,
+		ClusterCIDR: cfg.ClusterCIDR, NodeCIDRMaskSize: cfg.NodeCIDRMaskSize,
+		NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod, PodEvictionTimeout: cfg.PodEvictionTimeout,
+	})
+	if err != nil {
+		return fmt.Errorf("controlplane: %w", err)
+	}
+	runners := []interface {
+		Run(context.Context) error
+	}{
+		deployment.New(deployment.Config{Store: cfg.Store, Informers: inf, Logger: sub("deployment"), Clock: cfg.Clock, Workers: cfg.Workers}),
+		replicaset.NewReplicaSets(replicaset.Config{Store: cfg.Store, Informers: inf, Logger: sub("replicaset"), Clock: cfg.Clock, Workers: cfg.Workers}),
+		replicaset.NewReplicationControllers(replicaset.Config{Store: cfg.Store, Informers: inf, Logger: sub("replicationcontroller"), Clock: cfg.Clock, Workers: cfg.Workers}),
+		scheduler.New(scheduler.Config{Store: cfg.Store, Informers: inf, Logger: sub("scheduler"), Clock: cfg.Clock}),
+		endpoints.New(endpoints.Config{Store: cfg.Store, Informers: inf, Logger: sub("endpoints"), Clock: cfg.Clock, Workers: cfg.Workers}),
+		nl,
+		gc.New(gc.Config{Store: cfg.Store, Informers: inf, Logger: sub("gc"), Clock: cfg.Clock, Workers: cfg.Workers}),
+	}
+	inf.Start(ctx)
+	if err := inf.WaitForSync(ctx); err != nil {
+		return nil // ctx ended before the caches filled
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	for _, r := range runners {
+		g.Go(func() error { return r.Run(ctx) })
+	}
+	return g.Wait()
+}
