@@ -1,0 +1,18 @@
+// Package hollow runs many node agents in one process, as Kubernetes'
+// kubemark does: each hollow node is a real nodeagent.Agent on its own
+// in-memory fake runtime (runtimetest.Fake), registering a Node, renewing
+// its Lease and reporting its pods Running and Ready after a configurable
+// start delay, through the same API a real agent uses.
+//
+// To stay light at 1,000 nodes, the agents share one list and watch of all
+// bound pods (SharedPods), fanned out by spec.nodeName, and spread their
+// heartbeats evenly over the heartbeat interval.
+//
+// Usage (`bosun hollow --nodes N --server URL`):
+//
+//	c, err := client.New(serverURL, client.WithHTTPClient(hollow.HTTPClient()))
+//	if err != nil {
+//		return err
+//	}
+//	return hollow.Run(ctx, hollow.Config{Nodes: 1000, Client: c, StartDelay: 100 * time.Millisecond, Logger: log})
+package hollow
