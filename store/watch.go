@@ -76,9 +76,16 @@ func (s *Store) Watch(ctx context.Context, r Resource, namespace string, fromRev
 		return nil, fmt.Errorf("store: watch %s: %w: negative revision %d", prefix, ErrInvalid, fromRev)
 	}
 	if fromRev > 0 {
-		// Fail fast on a compacted start: a read at the first revision the watch
-		// needs fails exactly when the watch would.
-		_, err := s.c.Get(ctx, prefix, clientv3.WithRev(fromRev+1), clientv3.WithKeysOnly())
+		// Fail fast on a compacted start. A read at fromRev+1, the first
+		// revision the watch needs, fails exactly when the watch would; but
+		// when fromRev is the current revision (a watch started from a fresh
+		// list) etcd answers "future revision", which its client retries
+		// with backoff. So read at fromRev, which always exists, and only
+		// when that is compacted check fromRev+1, the compaction point itself.
+		_, err := s.c.Get(ctx, prefix, clientv3.WithRev(fromRev), clientv3.WithCountOnly())
+		if err != nil && errors.Is(err, rpctypes.ErrCompacted) {
+			_, err = s.c.Get(ctx, prefix, clientv3.WithRev(fromRev+1), clientv3.WithCountOnly())
+		}
 		if err != nil && !errors.Is(err, rpctypes.ErrFutureRev) {
 			return nil, mapErr(fmt.Sprintf("watch %s from revision %d", prefix, fromRev), err)
 		}

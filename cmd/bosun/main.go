@@ -77,6 +77,7 @@ the BOSUN_SERVER environment variable).`,
 		newGetCommand(g),
 		newStatusCommand(g),
 		newHistoryCommand(g),
+		newHollowCommand(g),
 		newVersionCommand(),
 	)
 	return root
