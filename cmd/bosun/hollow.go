@@ -20,6 +20,7 @@ func newHollowCommand(g *globalOptions) *cobra.Command {
 		seed       uint64
 		cpu, mem   string
 		pods       int
+		heartbeat  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "hollow --nodes N",
@@ -32,7 +33,7 @@ containers "run" after --start-delay without any process, image or network.
 Use it to see the control plane schedule and converge at scale without
 machines:
 
-  bosun server --repo ./repo --no-agent &
+  bosun server --repo ./repo &
   bosun hollow --nodes 3
   bosun get pods -A -o wide     # pods spread over hollow-node-0..2`,
 		Args: cobra.NoArgs,
@@ -59,14 +60,15 @@ machines:
 			}
 			logger.Info("starting hollow nodes", "nodes", nodes, "server", c.URL())
 			return hollow.Run(cmd.Context(), hollow.Config{
-				Nodes:      nodes,
-				NamePrefix: prefix,
-				Client:     c,
-				StartDelay: startDelay,
-				Seed:       seed,
-				Capacity:   capacity,
-				Logger:     logger,
-				Version:    version,
+				Nodes:             nodes,
+				NamePrefix:        prefix,
+				Client:            c,
+				StartDelay:        startDelay,
+				Seed:              seed,
+				Capacity:          capacity,
+				Logger:            logger,
+				Version:           version,
+				HeartbeatInterval: heartbeat,
 			})
 		},
 	}
@@ -78,5 +80,6 @@ machines:
 	f.StringVar(&cpu, "cpu", "4", "CPU capacity of each hollow node")
 	f.StringVar(&mem, "memory", "16Gi", "memory capacity of each hollow node")
 	f.IntVar(&pods, "max-pods", 110, "pod capacity of each hollow node")
+	f.DurationVar(&heartbeat, "heartbeat-interval", 10*time.Second, "how often each node renews its Lease (keep it well below the server's --node-monitor-grace-period)")
 	return cmd
 }
