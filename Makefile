@@ -58,3 +58,7 @@ clean: ## Remove build output and the make run state in .run/.
 .PHONY: bench-scale
 bench-scale: ## Issue 3's scale run: 100 Deployments x 300 replicas on 1,000 hollow nodes (SCALE_NODES, SCALE_DEPLOYMENTS, SCALE_REPLICAS).
 	BOSUN_SCALE=1 $(GO) test ./test/scale -run TestScale -count=1 -v -timeout 30m
+
+.PHONY: images
+images: ## Build the example images (bosun.local/hello:v1, :v2, :broken) into bin/images/.
+	$(GO) run ./hack/mkimage -out bin/images

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const usage = `usage: app [serve | sleep SECONDS | exit CODE | ignore-term | cat FILE... | env | get URL | version]`
+
+// subcommand runs one of the tool subcommands and returns the exit code.
+func subcommand(args []string, stdout, stderr io.Writer) int {
+	switch args[0] {
+	case "sleep":
+		if len(args) != 2 {
+			break
+		}
+		secs, err := strconv.ParseFloat(args[1], 64)
+		if err != nil || secs < 0 {
+			fmt.Fprintf(stderr, "app sleep: %q is not a number of seconds\n", args[1])
+			return 2
+		}
+		// As PID 1 in a container, SIGTERM is ignored unless handled.
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		t := time.NewTimer(time.Duration(secs * float64(time.Second)))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			fmt.Fprintln(stdout, "app sleep: terminated")
+		}
+		return 0
+	case "exit":
+		if len(args) != 2 {
+			break
+		}
+		code, err := strconv.Atoi(args[1])
+		if err != nil || code < 0 || code > 255 {
+			fmt.Fprintf(stderr, "app exit: %q is not an exit code\n", args[1])
+			return 2
+		}
+		fmt.Fprintf(stdout, "app exit: exiting with %d\n", code)
+		return code
+	case "ignore-term":
+		signal.Ignore(syscall.SIGTERM)
+		fmt.Fprintln(stdout, "app ignore-term: ignoring SIGTERM")
+		select {}
+	case "cat":
+		code := 0
+		for _, p := range args[1:] {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				fmt.Fprintf(stderr, "app cat: %v\n", err)
+				code = 1
+				continue
+			}
+			stdout.Write(b)
+		}
+		return code
+	case "env":
+		env := os.Environ()
+		sort.Strings(env)
+		fmt.Fprint(stdout, strings.Join(env, "\n")+"\n")
+		return 0
+	case "get":
+		if len(args) != 2 {
+			break
+		}
+		return get(args[1], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, version)
+		return 0
+	}
+	fmt.Fprintln(stderr, usage)
+	return 2
+}
+
+// get fetches url and prints its body; the exit code is 0 for a 2xx answer.
+func get(url string, stdout, stderr io.Writer) int {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		fmt.Fprintf(stderr, "app get: %v\n", err)
+		return 1
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(stdout, resp.Body); err != nil {
+		fmt.Fprintf(stderr, "app get: %v\n", err)
+		return 1
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		fmt.Fprintf(stderr, "app get: %s\n", resp.Status)
+		return 1
+	}
+	return 0
+}

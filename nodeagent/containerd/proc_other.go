@@ -1,0 +1,8 @@
+//go:build !linux
+
+package containerd
+
+import "syscall"
+
+// sysProcAttr returns nil: containerd runs bosun's containers on Linux only.
+func sysProcAttr() *syscall.SysProcAttr { return nil }

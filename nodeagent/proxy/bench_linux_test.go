@@ -1,0 +1,207 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/bosun-dev/bosun/internal/testenv"
+)
+
+// scaleSet returns n Services with m ready endpoints each.
+func scaleSet(n, m int) ([]*corev1.Service, []*corev1.Endpoints) {
+	var svcs []*corev1.Service
+	var eps []*corev1.Endpoints
+	for i := range n {
+		name := fmt.Sprintf("svc-%04d", i)
+		s := svc("bench", name, fmt.Sprintf("10.233.%d.%d", i/250, 1+i%250), corev1.ServicePort{Port: 80, Protocol: corev1.ProtocolTCP})
+		if i%10 == 0 {
+			s = nodePort(s, int32(30000+i))
+		}
+		svcs = append(svcs, s)
+		var ips []string
+		for j := range m {
+			ips = append(ips, fmt.Sprintf("10.234.%d.%d", i/20, 1+(i%20)*12+j))
+		}
+		eps = append(eps, readyEps2("bench", name, ips))
+	}
+	return svcs, eps
+}
+
+func readyEps2(ns, name string, ips []string) *corev1.Endpoints {
+	return eps(ns, name, ips, nil, corev1.EndpointPort{Port: 8080, Protocol: corev1.ProtocolTCP})
+}
+
+// splitRule splits a restore rule line into arguments, honouring double
+// quotes (comments).
+func splitRule(line string) []string {
+	var out []string
+	var cur strings.Builder
+	inQ, have := false, false
+	for _, r := range line {
+		switch {
+		case r == '"':
+			inQ, have = !inQ, true
+		case r == ' ' && !inQ:
+			if have {
+				out = append(out, cur.String())
+				cur.Reset()
+				have = false
+			}
+		default:
+			cur.WriteRune(r)
+			have = true
+		}
+	}
+	if have {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+// BenchmarkScale programs 1,000 Services x 10 endpoints inside a test
+// network namespace: a full sync, one endpoint change, and, for comparison,
+// the same rules appended one by one through go-iptables (the first
+// appendSample rules, extrapolated).
+func BenchmarkScale(b *testing.B) {
+	testenv.E2E(b, testenv.Root(), testenv.Binary("iptables-restore"), testenv.Binary("ip"))
+	svcs, eps := scaleSet(1000, 10)
+	rs := buildRules(svcs, eps, buildOptions{clusterCIDR: "10.234.0.0/16"})
+	rules, chains := 0, 0
+	for _, cs := range rs.tables {
+		chains += len(cs.order)
+		for _, r := range cs.rules {
+			rules += len(r)
+		}
+	}
+	b.Logf("rule set: %d chains, %d rules", chains, rules)
+
+	newProxier := func(b *testing.B) (*Proxier, *MemorySource, *Exec) {
+		ns := newNetns(b, "bench")
+		ipt, err := NewExec(ns.path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		src := NewMemorySource()
+		for _, s := range svcs {
+			src.SetService(s)
+		}
+		for _, e := range eps {
+			src.SetEndpoints(e)
+		}
+		p, err := New(Config{Source: src, IPTables: ipt, ClusterCIDR: "10.234.0.0/16"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return p, src, ipt
+	}
+	ctx := context.Background()
+
+	var fullSync time.Duration
+	b.Run("full-sync", func(b *testing.B) {
+		p, _, _ := newProxier(b)
+		var total time.Duration
+		n := 0
+		for b.Loop() {
+			start := time.Now()
+			if err := p.Resync(ctx); err != nil {
+				b.Fatal(err)
+			}
+			total += time.Since(start)
+			n++
+		}
+		fullSync = total / time.Duration(n)
+		b.ReportMetric(float64(fullSync.Milliseconds()), "ms/full-sync")
+	})
+
+	b.Run("endpoint-change", func(b *testing.B) {
+		p, src, _ := newProxier(b)
+		if err := p.Resync(ctx); err != nil {
+			b.Fatal(err)
+		}
+		var took []time.Duration
+		i := 0
+		for b.Loop() {
+			// Service i loses, then regains, its last endpoint.
+			e := eps[i%len(eps)]
+			ips := make([]string, 0, 10)
+			for _, a := range e.Subsets[0].Addresses {
+				ips = append(ips, a.IP)
+			}
+			if (i/len(eps))%2 == 0 {
+				ips = ips[:9]
+			}
+			src.SetEndpoints(readyEps2("bench", e.Name, ips))
+			start := time.Now()
+			if err := p.SyncOnce(ctx); err != nil {
+				b.Fatal(err)
+			}
+			took = append(took, time.Since(start))
+			i++
+		}
+		slices.Sort(took)
+		b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "ms/median-change")
+		b.ReportMetric(float64(took[len(took)*9/10].Microseconds())/1000, "ms/p90-change")
+	})
+
+	b.Run("go-iptables-append", func(b *testing.B) {
+		const appendSample = 2000
+		_, _, ipt := newProxier(b)
+		nat := rs.tables[TableNAT]
+		// Create the chains first (not timed), then append rules one by one.
+		var decl strings.Builder
+		decl.WriteString("*nat\n")
+		for _, c := range nat.order {
+			fmt.Fprintf(&decl, ":%s - [0:0]\n", c)
+		}
+		decl.WriteString("COMMIT\n")
+		if err := ipt.Restore(ctx, TableNAT, []byte(decl.String())); err != nil {
+			b.Fatal(err)
+		}
+		type rule struct {
+			chain string
+			args  []string
+		}
+		var sample []rule
+	collect:
+		for _, c := range nat.order {
+			for _, r := range nat.rules[c] {
+				if len(sample) == appendSample {
+					break collect
+				}
+				sample = append(sample, rule{c, splitRule(r)})
+			}
+		}
+		var per time.Duration
+		for b.Loop() {
+			start := time.Now()
+			for _, r := range sample {
+				if err := ipt.AppendRule(TableNAT, r.chain, r.args...); err != nil {
+					b.Fatalf("append to %s: %v", r.chain, err)
+				}
+			}
+			per = time.Since(start) / time.Duration(len(sample))
+			b.StopTimer()
+			for _, c := range nat.order {
+				if err := ipt.Restore(ctx, TableNAT, []byte("*nat\n:"+c+" - [0:0]\nCOMMIT\n")); err != nil {
+					b.Fatal(err)
+				}
+				if c == sample[len(sample)-1].chain {
+					break
+				}
+			}
+			b.StartTimer()
+		}
+		extrapolated := per * time.Duration(rules)
+		b.ReportMetric(float64(per.Microseconds())/1000, "ms/rule-appended")
+		b.ReportMetric(extrapolated.Seconds(), "s/all-rules-extrapolated")
+		if fullSync > 0 {
+			b.ReportMetric(float64(extrapolated)/float64(fullSync), "x-slower-than-restore")
+		}
+	})
+}

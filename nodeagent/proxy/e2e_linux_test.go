@@ -1,0 +1,378 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/bosun-dev/bosun/internal/testenv"
+	"github.com/bosun-dev/bosun/store/storetest"
+)
+
+const (
+	e2ePodCIDR     = "10.231.0.0/24"
+	e2eServiceCIDR = "10.232.0.0/16"
+	e2eGateway     = "10.231.0.1" // the host namespace's address on the bridge
+)
+
+// e2eNet is a host namespace with a bridge and three pod namespaces, each
+// running an HTTP server answering its name.
+type e2eNet struct {
+	host *testNetns
+	pods []*testNetns
+	ips  []string
+}
+
+func setupE2ENet(t *testing.T) *e2eNet {
+	t.Helper()
+	blackhole(t, e2ePodCIDR)
+	blackhole(t, e2eServiceCIDR)
+	n := &e2eNet{host: newNetns(t, "host")}
+	h := n.host.name
+	run(t, "ip", "-n", h, "link", "add", "br0", "type", "bridge")
+	run(t, "ip", "-n", h, "addr", "add", e2eGateway+"/24", "dev", "br0")
+	run(t, "ip", "-n", h, "link", "set", "br0", "up")
+	// Cluster IPs need a route before OUTPUT's DNAT sees them.
+	run(t, "ip", "-n", h, "route", "add", e2eServiceCIDR, "dev", "br0")
+	n.host.in(t, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	for i := range 3 {
+		pod := newNetns(t, ifName("pod", i))
+		ip := fmt.Sprintf("10.231.0.%d", 11+i)
+		veth := ifName("vpx", i)
+		run(t, "ip", "-n", h, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", pod.name)
+		run(t, "ip", "-n", h, "link", "set", veth, "master", "br0", "up")
+		run(t, "ip", "-n", h, "link", "set", veth, "type", "bridge_slave", "hairpin", "on")
+		run(t, "ip", "-n", pod.name, "addr", "add", ip+"/24", "dev", "eth0")
+		run(t, "ip", "-n", pod.name, "link", "set", "eth0", "up")
+		run(t, "ip", "-n", pod.name, "route", "add", "default", "via", e2eGateway)
+		n.pods = append(n.pods, pod)
+		n.ips = append(n.ips, ip)
+		serve(t, pod, ip+":8080", fmt.Sprintf("pod%d", i))
+	}
+	return n
+}
+
+// serve runs an HTTP server answering name on addr inside ns.
+func serve(t *testing.T, ns *testNetns, addr, name string) {
+	t.Helper()
+	var l net.Listener
+	err := RunInNetNS(ns.path, func() error {
+		var err error
+		l, err = net.Listen("tcp", addr)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, name)
+	}), ReadHeaderTimeout: 5 * time.Second}
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = srv.Serve(l) })
+	t.Cleanup(func() { srv.Close(); wg.Wait() })
+}
+
+// clientIn returns an HTTP client whose connections are made inside ns,
+// without keep-alive (every request a new connection, so that load
+// balancing shows).
+func clientIn(ns *testNetns) *http.Client {
+	return &http.Client{
+		Timeout: 3 * time.Second,
+		Transport: &http.Transport{
+			DisableKeepAlives: true,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				var c net.Conn
+				err := RunInNetNS(ns.path, func() error {
+					d := net.Dialer{Timeout: 2 * time.Second}
+					var err error
+					c, err = d.DialContext(ctx, network, addr)
+					return err
+				})
+				return c, err
+			},
+		},
+	}
+}
+
+// get returns the body of GET http://addr/.
+func get(c *http.Client, addr string) (string, error) {
+	resp, err := c.Get("http://" + addr + "/")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// poll calls cond until it returns "" or the deadline passes.
+func poll(t *testing.T, within time.Duration, what string, cond func() string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var last string
+	for time.Since(start) < within {
+		if last = cond(); last == "" {
+			return time.Since(start)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if dumpNS != nil {
+		t.Logf("nat table:\n%s", dumpNS.in(t, "iptables", "-t", "nat", "-L", "-v", "-n"))
+	}
+	t.Fatalf("%s not within %v: %s", what, within, last)
+	return 0
+}
+
+var dumpNS *testNetns
+
+func tcpService(name, ip string, port int32) *corev1.Service {
+	return svc("default", name, ip, corev1.ServicePort{Port: port, Protocol: corev1.ProtocolTCP})
+}
+
+func readyEps(name string, ready, notReady []string) *corev1.Endpoints {
+	return eps("default", name, ready, notReady, corev1.EndpointPort{Port: 8080, Protocol: corev1.ProtocolTCP})
+}
+
+// counts sends n requests and counts the answers by pod name.
+func counts(t *testing.T, c *http.Client, addr string, n int) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for range n {
+		body, err := get(c, addr)
+		if err != nil {
+			t.Fatalf("GET %s: %v", addr, err)
+		}
+		got[body]++
+	}
+	return got
+}
+
+func TestE2EProxy(t *testing.T) {
+	testenv.E2E(t, testenv.Root(), testenv.Binary("iptables-restore"), testenv.Binary("ip"), testenv.Binary("nsenter"))
+	n := setupE2ENet(t)
+	ipt, err := NewExec(n.host.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := NewMemorySource()
+	p, err := New(Config{
+		Source: src, IPTables: ipt, Logger: storetest.Logger(t),
+		ClusterCIDR: e2ePodCIDR, MinSyncPeriod: 20 * time.Millisecond, SyncPeriod: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		if err := p.Cleanup(context.Background()); err != nil {
+			t.Errorf("Cleanup: %v", err)
+		}
+	})
+	wg.Go(func() {
+		if err := p.Run(ctx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+
+	dumpNS = n.host
+	host := clientIn(n.host)
+	nat := func() string { return n.host.in(t, "iptables", "-t", "nat", "-S") }
+	// Traffic is sent only once the rules are in: a connection attempted
+	// before would keep its un-NATed conntrack entry for all its retries.
+	waitRules := func(t *testing.T, want string) {
+		t.Helper()
+		poll(t, 2*time.Second, "rules for "+want, func() string {
+			if !strings.Contains(nat(), want) {
+				return "not programmed yet"
+			}
+			return ""
+		})
+	}
+	const web = "10.232.0.10:80"
+	src.SetService(tcpService("web", "10.232.0.10", 80))
+	src.SetEndpoints(readyEps("web", n.ips, nil))
+	waitRules(t, "default/web:80 ->")
+	poll(t, 5*time.Second, "web answers", func() string {
+		if _, err := get(host, web); err != nil {
+			return err.Error()
+		}
+		return ""
+	})
+
+	t.Run("three replicas share 300 requests", func(t *testing.T) {
+		got := counts(t, host, web, 300)
+		for i := range 3 {
+			if c := got[fmt.Sprintf("pod%d", i)]; c < 45 {
+				t.Errorf("pod%d got %d of 300 requests (< 15%%): %v", i, c, got)
+			}
+		}
+		t.Logf("distribution: %v", got)
+	})
+
+	t.Run("scaled to one", func(t *testing.T) {
+		src.SetEndpoints(readyEps("web", n.ips[:1], nil))
+		poll(t, 2*time.Second, "rules for one endpoint", func() string {
+			if s := nat(); strings.Contains(s, n.ips[1]+":8080") {
+				return "pod1 still in the rules"
+			}
+			return ""
+		})
+		if got := counts(t, host, web, 50); got["pod0"] != 50 {
+			t.Errorf("with one endpoint: %v", got)
+		}
+	})
+
+	t.Run("not ready endpoint leaves the rules", func(t *testing.T) {
+		src.SetEndpoints(readyEps("web", n.ips, nil))
+		poll(t, 2*time.Second, "three endpoints back", func() string {
+			if s := nat(); !strings.Contains(s, n.ips[2]+":8080") {
+				return "pod2 not in the rules"
+			}
+			return ""
+		})
+		src.SetEndpoints(readyEps("web", n.ips[:2], n.ips[2:]))
+		took := poll(t, 2*time.Second, "pod2 gone from the rules", func() string {
+			if s := nat(); strings.Contains(s, n.ips[2]+":8080") {
+				return "pod2 still in the rules"
+			}
+			return ""
+		})
+		t.Logf("not-ready endpoint left the rules after %v", took)
+		if got := counts(t, host, web, 60); got["pod2"] != 0 || got["pod0"] == 0 || got["pod1"] == 0 {
+			t.Errorf("after pod2 became not ready: %v", got)
+		}
+	})
+
+	t.Run("ClientIP affinity", func(t *testing.T) {
+		s := affinity(tcpService("sticky", "10.232.0.11", 80), nil)
+		src.SetService(s)
+		src.SetEndpoints(readyEps("sticky", n.ips, nil))
+		waitRules(t, "default/sticky:80 ->")
+		poll(t, 2*time.Second, "sticky answers", func() string {
+			if _, err := get(host, "10.232.0.11:80"); err != nil {
+				return err.Error()
+			}
+			return ""
+		})
+		if got := counts(t, host, "10.232.0.11:80", 50); len(got) != 1 {
+			t.Errorf("one client reached several pods: %v", got)
+		}
+	})
+
+	t.Run("NodePort on the node's address", func(t *testing.T) {
+		s := nodePort(tcpService("np", "10.232.0.14", 80), 30080)
+		src.SetService(s)
+		src.SetEndpoints(readyEps("np", n.ips, nil))
+		waitRules(t, "--dport 30080")
+		addr := e2eGateway + ":30080"
+		poll(t, 2*time.Second, "node port answers", func() string {
+			if _, err := get(host, addr); err != nil {
+				return err.Error()
+			}
+			return ""
+		})
+		if got := counts(t, host, addr, 60); len(got) < 2 {
+			t.Errorf("node port not balanced: %v", got)
+		}
+	})
+
+	t.Run("pod reaches itself through its service", func(t *testing.T) {
+		src.SetService(tcpService("self", "10.232.0.12", 80))
+		src.SetEndpoints(readyEps("self", n.ips[:1], nil))
+		waitRules(t, "default/self:80 ->")
+		pod0 := clientIn(n.pods[0])
+		poll(t, 2*time.Second, "hairpin answer", func() string {
+			body, err := get(pod0, "10.232.0.12:80")
+			if err != nil {
+				return err.Error()
+			}
+			if body != "pod0" {
+				return "answered by " + body
+			}
+			return ""
+		})
+		// And another pod through the same service.
+		if body, err := get(clientIn(n.pods[1]), "10.232.0.12:80"); err != nil || body != "pod0" {
+			t.Errorf("pod1 -> self: %q, %v", body, err)
+		}
+	})
+
+	t.Run("no endpoints rejects at once", func(t *testing.T) {
+		src.SetService(tcpService("empty", "10.232.0.13", 80))
+		poll(t, 2*time.Second, "reject rule", func() string {
+			if s := n.host.in(t, "iptables", "-S", ChainServices); !strings.Contains(s, "10.232.0.13/32") {
+				return "no reject rule yet"
+			}
+			return ""
+		})
+		start := time.Now()
+		_, err := get(host, "10.232.0.13:80")
+		took := time.Since(start)
+		if err == nil || !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("connecting to a service without endpoints: %v, want connection refused", err)
+		}
+		if took > time.Second {
+			t.Errorf("connection failed after %v, want < 1s", took)
+		}
+	})
+
+	t.Run("deleted service loses its chains", func(t *testing.T) {
+		sticky := servicePorts([]*corev1.Service{affinity(tcpService("sticky", "10.232.0.11", 80), nil)}, nil)[0]
+		chain := svcChain(sticky)
+		if !strings.Contains(nat(), chain) {
+			t.Fatalf("chain %s missing before the delete", chain)
+		}
+		src.DeleteService("default", "sticky")
+		src.DeleteEndpoints("default", "sticky")
+		poll(t, 2*time.Second, "sticky's chains gone", func() string {
+			s := nat()
+			if strings.Contains(s, chain) || strings.Contains(s, "default/sticky") {
+				return "still there"
+			}
+			return ""
+		})
+	})
+
+	t.Run("flushed rules come back on resync", func(t *testing.T) {
+		n.host.in(t, "iptables", "-t", "nat", "-F", ChainServices)
+		took := poll(t, 3*time.Second, "BOSUN-SERVICES refilled", func() string {
+			if !strings.Contains(n.host.in(t, "iptables", "-t", "nat", "-S", ChainServices), "default/web:80") {
+				return "still flushed"
+			}
+			return ""
+		})
+		t.Logf("flushed chain restored after %v (SyncPeriod 1s)", took)
+		poll(t, 3*time.Second, "web answers again", func() string {
+			if _, err := get(host, web); err != nil {
+				return err.Error()
+			}
+			return ""
+		})
+	})
+
+	t.Run("cleanup removes every chain and jump", func(t *testing.T) {
+		cancel()
+		wg.Wait()
+		if err := p.Cleanup(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		for _, table := range []string{"nat", "filter"} {
+			if s := n.host.in(t, "iptables", "-t", table, "-S"); strings.Contains(s, "BOSUN") {
+				t.Errorf("table %s after Cleanup:\n%s", table, s)
+			}
+		}
+	})
+}
