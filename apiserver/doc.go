@@ -51,6 +51,14 @@
 // supported. Bodies are JSON, decoded strictly
 // (unknown or duplicate fields: 400), at most Config.MaxBodyBytes (3 MiB).
 //
+// Mirror pods (annotation kubernetes.io/config.mirror), which node agents
+// create to show their static pods, cannot be changed here: PUT and PATCH
+// answer 405 saying to edit the file in the node's --pod-manifest-path,
+// and a PUT that adds the annotation to a pod is 403. Their status stays
+// writable (the agent reports it) and they may be deleted, as in
+// Kubernetes: deleting one does not stop the static pod, and its agent
+// creates it again.
+//
 // # Sync status before the first sync
 //
 // /bosun/v1/status answers 200 with an empty status (no synced commit, no

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"runtime/debug"
 	"time"
 
@@ -36,6 +37,9 @@ type Config struct {
 	Now func() time.Time
 	// ShutdownTimeout bounds the graceful shutdown in Serve; 0 means 5s.
 	ShutdownTimeout time.Duration
+	// Profiling serves Go's profiles under /debug/pprof/, as kube-apiserver
+	// does with --profiling.
+	Profiling bool
 }
 
 // Server is bosun's HTTP API. Create it with New.
@@ -194,6 +198,13 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/apis/{group}/{version}/{rest...}", s.serveResource)
 	mux.HandleFunc("/bosun/v1/status", s.serveSyncStatus)
 	mux.HandleFunc("/bosun/v1/history", s.serveSyncHistory)
+	if s.cfg.Profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	if s.cfg.Hooks != nil {
 		mux.Handle("POST /hooks/git", s.cfg.Hooks)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/store"
@@ -40,6 +41,37 @@ func managedError(t target, obj metav1.Object) *apiError {
 	e := errMethodNotAllowed("%s", msg)
 	e.status.Details = &metav1.StatusDetails{Name: t.name, Group: t.r.Group, Kind: t.r.Name}
 	return e
+}
+
+// annotationMirror marks the mirror pod of a static pod (its value is the
+// static pod's hash), as kubelet's kubernetes.io/config.mirror.
+const annotationMirror = "kubernetes.io/config.mirror"
+
+// mirrorError refuses changes to the mirror pod of a static pod (or turning
+// a pod into one): the pod is defined by a file on its node. Its status
+// stays writable (the node's agent writes it), and it may be deleted, as
+// in Kubernetes: the agent creates it again while the file exists.
+func mirrorError(t target, old, obj metav1.Object) *apiError {
+	if t.r.Name != "pods" {
+		return nil
+	}
+	_, isMirror := old.GetAnnotations()[annotationMirror]
+	_, claims := obj.GetAnnotations()[annotationMirror]
+	switch {
+	case isMirror:
+		node := "its node"
+		if p, ok := old.(*corev1.Pod); ok && p.Spec.NodeName != "" {
+			node = "node " + p.Spec.NodeName
+		}
+		e := errMethodNotAllowed("%s %s is the mirror pod of a static pod on %s: edit the file in that node's --pod-manifest-path (deleting the mirror pod does not stop the static pod)",
+			t.r.Name, t.key(), node)
+		e.status.Details = &metav1.StatusDetails{Name: t.name, Kind: t.r.Name}
+		return e
+	case claims:
+		return errForbidden("%s %s: the annotation %s is reserved for the mirror pods node agents create for static pods",
+			t.r.Name, t.key(), annotationMirror)
+	}
+	return nil
 }
 
 // forbidManagedLabel refuses objects that claim to come from Git: only sync
@@ -85,6 +117,9 @@ func (s *Server) update(w http.ResponseWriter, req *http.Request, t target) *api
 	}
 	if managedByGit(old) {
 		return managedError(t, old)
+	}
+	if aerr := mirrorError(t, old, obj); aerr != nil {
+		return aerr
 	}
 	if aerr := forbidManagedLabel(t, obj); aerr != nil {
 		return aerr
@@ -212,6 +247,9 @@ func (s *Server) patch(w http.ResponseWriter, req *http.Request, t target) *apiE
 	}
 	if managedByGit(old) {
 		return managedError(t, old)
+	}
+	if aerr := mirrorError(t, old, old); aerr != nil {
+		return aerr
 	}
 	return errMethodNotAllowed("PATCH is not supported: read %s %s, change it and PUT it back with its resourceVersion", t.r.Name, t.key())
 }

@@ -14,7 +14,10 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/nodeagent/probe"
+	"github.com/bosun-dev/bosun/nodeagent/proxy"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
+	"github.com/bosun-dev/bosun/nodeagent/staticpods"
 )
 
 // Defaults of Config.
@@ -28,6 +31,8 @@ const (
 	DefaultBackoffInitial       = 10 * time.Second
 	DefaultBackoffMax           = 300 * time.Second
 	DefaultBackoffReset         = 10 * time.Minute
+	// DefaultRootDir holds the pods' directories (volumes).
+	DefaultRootDir = "/var/lib/bosun/agent"
 	// LeaseNamespace holds the nodes' heartbeat Leases.
 	LeaseNamespace = "kube-node-lease"
 )
@@ -84,6 +89,38 @@ type Config struct {
 	RelistInterval time.Duration
 	// Backoff is the restart back-off; zero fields take 10s, 300s and 10m.
 	Backoff Backoff
+
+	// RootDir holds a directory per pod (RootDir/pods/<uid>) with its
+	// volumes; default DefaultRootDir. Agents sharing a process (hollow
+	// nodes) may share it: each touches only its own pods' directories.
+	RootDir string
+	// DisableTmpfs keeps secret volumes and emptyDir volumes of medium
+	// Memory in plain directories even when running as root (where they are
+	// otherwise tmpfs mounts); not root has the same effect, with a warning.
+	DisableTmpfs bool
+	// RunProbes runs the pods' liveness, readiness and startup probes
+	// (package probe) against the pod IPs, exec probes through the Runtime
+	// when it implements probe.Execer. Off (the default, and what hollow
+	// nodes want: their pod IPs are not real), a running container is
+	// ready. Ignored when Prober is set.
+	RunProbes bool
+	// ProbeDial, when set, opens the connections of httpGet and tcpSocket
+	// probes instead of net.Dialer (tests).
+	ProbeDial probe.DialFunc
+	// PodManifestPath is a directory of static pod manifests
+	// (--pod-manifest-path; package staticpods); "" = no static pods.
+	// Static pods run whether or not the API is reachable, and are shown in
+	// the API as mirror pods.
+	PodManifestPath string
+	// StaticPodRescan is how often PodManifestPath is reread even without
+	// file events; default 20s.
+	StaticPodRescan time.Duration
+	// ServiceEnv computes the service environment variables of a pod
+	// (FOO_SERVICE_HOST, ...) from the services that exist when one of its
+	// containers is created (listed through Client, a list serving the pod
+	// starts of one second), for pods whose enableServiceLinks is not false.
+	// Default proxy.ServiceEnv; a func returning nil turns them off.
+	ServiceEnv func(services []*corev1.Service, namespace string) []corev1.EnvVar
 }
 
 // Agent is a node agent: it registers its Node, heartbeats, and runs the
@@ -100,6 +137,7 @@ type Agent struct {
 	back   *backoffs
 	hostIP string
 	kick   chan struct{}
+	probes *probe.Manager // nil unless RunProbes
 
 	mu          sync.Mutex
 	cache       map[string]*corev1.Pod // by UID
@@ -107,9 +145,17 @@ type Agent struct {
 	synced      bool
 	podCIDR     string
 	runtimeName string
-	node        *corev1.Node // as last read or written
+	node        *corev1.Node           // as last read or written
+	static      map[string]*corev1.Pod // static pods by UID, with the status last computed
+	staticGone  map[string]*corev1.Pod // static pods removed, not yet torn down, by UID
+	mirrors     map[string]*corev1.Pod // mirror pods in the API by namespace/name
 
-	plegState map[string]string // relist fingerprints by pod UID; relist goroutine only
+	svcMu   sync.Mutex
+	svcList []*corev1.Service // services listed last, at svcAt
+	svcAt   time.Time
+
+	plegState   map[string]string // relist fingerprints by pod UID; relist goroutine only
+	dirsChecked bool              // pod directories of unknown pods were looked for
 }
 
 // New checks cfg, fills in defaults and returns an Agent.
@@ -155,6 +201,15 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Backoff.Reset <= 0 {
 		cfg.Backoff.Reset = DefaultBackoffReset
 	}
+	if cfg.RootDir == "" {
+		cfg.RootDir = DefaultRootDir
+	}
+	if cfg.ServiceEnv == nil {
+		cfg.ServiceEnv = proxy.ServiceEnv
+	}
+	if cfg.StaticPodRescan <= 0 {
+		cfg.StaticPodRescan = staticpods.DefaultRescan
+	}
 	capacity := corev1.ResourceList{}
 	for k, v := range cfg.Capacity {
 		capacity[k] = v.DeepCopy()
@@ -165,21 +220,32 @@ func New(cfg Config) (*Agent, error) {
 	cfg.Capacity = capacity
 	log := cfg.Logger.With("node", cfg.NodeName)
 	a := &Agent{
-		cfg:       cfg,
-		log:       log,
-		clk:       cfg.Clock,
-		rt:        cfg.Runtime,
-		c:         cfg.Client,
-		pods:      cfg.Pods,
-		prober:    cfg.Prober,
-		back:      newBackoffs(cfg.Backoff, cfg.Clock),
-		kick:      make(chan struct{}, 1),
-		cache:     map[string]*corev1.Pod{},
-		gone:      map[string]*corev1.Pod{},
-		plegState: map[string]string{},
+		cfg:        cfg,
+		log:        log,
+		clk:        cfg.Clock,
+		rt:         cfg.Runtime,
+		c:          cfg.Client,
+		pods:       cfg.Pods,
+		prober:     cfg.Prober,
+		back:       newBackoffs(cfg.Backoff, cfg.Clock),
+		kick:       make(chan struct{}, 1),
+		cache:      map[string]*corev1.Pod{},
+		gone:       map[string]*corev1.Pod{},
+		plegState:  map[string]string{},
+		static:     map[string]*corev1.Pod{},
+		staticGone: map[string]*corev1.Pod{},
+		mirrors:    map[string]*corev1.Pod{},
 	}
 	if a.pods == nil {
 		a.pods = APIPodSource{Client: cfg.Client, Logger: log, Clock: cfg.Clock}
+	}
+	if a.prober == nil && cfg.RunProbes {
+		pc := probe.Config{Clock: cfg.Clock, Logger: log, Dial: cfg.ProbeDial, OnChange: a.Resync}
+		if ex, ok := cfg.Runtime.(probe.Execer); ok {
+			pc.Execer = ex
+		}
+		a.probes = probe.NewManager(pc)
+		a.prober = managerProber{a.probes}
 	}
 	if a.prober == nil {
 		a.prober = RunningIsReady{}
@@ -219,9 +285,10 @@ func (a *Agent) workQueue() workqueue.TypedRateLimitingInterface[string] {
 	return a.queue
 }
 
-// Run registers the Node (retrying until it succeeds), then heartbeats and
-// runs the node's pods until ctx ends. It returns nil after ctx ends, and an
-// error only when the runtime cannot be reached at start.
+// Run runs the static pods (if any) at once, registers the Node
+// (retrying until it succeeds), then heartbeats and runs the node's pods
+// from the API until ctx ends. It returns nil after ctx ends, and an error
+// only when the runtime cannot be reached at start.
 func (a *Agent) Run(ctx context.Context) error {
 	v, err := a.rt.Version(ctx)
 	if err != nil {
@@ -235,22 +302,52 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.queue = queue
 	a.mu.Unlock()
 	defer queue.ShutDown()
-
-	if err := a.registerUntilDone(ctx, v); err != nil {
-		return nil // ctx ended
+	if a.probes != nil {
+		defer a.probes.Stop()
 	}
+
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		_ = a.pods.WatchPods(ctx, a.cfg.NodeName, (*podHandler)(a))
-	})
+	defer wg.Wait()
+	if a.cfg.PodManifestPath != "" {
+		// Static pods do not wait for the API: read them before anything
+		// else, so that the relist never takes their containers for orphans.
+		src, err := staticpods.New(staticpods.Config{Dir: a.cfg.PodManifestPath, NodeName: a.cfg.NodeName,
+			Logger: a.log, Clock: a.clk, Rescan: a.cfg.StaticPodRescan,
+			OnError: func(file string, err error) { a.badManifestEvent(ctx, file, err) }})
+		if err != nil {
+			return fmt.Errorf("nodeagent: %s: %w", a.cfg.NodeName, err)
+		}
+		first := make(chan struct{})
+		var once sync.Once
+		wg.Go(func() {
+			_ = src.Run(ctx, func(pods []*corev1.Pod) {
+				a.setStaticPods(pods)
+				once.Do(func() { close(first) })
+			})
+		})
+		select {
+		case <-first:
+		case <-ctx.Done():
+			return nil
+		}
+	}
 	wg.Go(func() { a.relistLoop(ctx) })
-	wg.Go(func() { a.heartbeatLoop(ctx) })
 	for range a.cfg.Workers {
 		wg.Go(func() { a.worker(ctx, queue) })
 	}
+	wg.Go(func() {
+		if err := a.registerUntilDone(ctx, v); err != nil {
+			return // ctx ended
+		}
+		var inner sync.WaitGroup
+		inner.Go(func() {
+			_ = a.pods.WatchPods(ctx, a.cfg.NodeName, (*podHandler)(a))
+		})
+		a.heartbeatLoop(ctx)
+		inner.Wait()
+	})
 	<-ctx.Done()
 	queue.ShutDown()
-	wg.Wait()
 	return nil
 }
 
@@ -266,6 +363,9 @@ func (a *Agent) worker(ctx context.Context, q workqueue.TypedRateLimitingInterfa
 		case err != nil:
 			a.log.Warn("pod sync failed; retrying", "podUID", uid, "error", err)
 			q.AddRateLimited(uid)
+			if after > 0 { // a restart back-off ends before the retry may
+				q.AddAfter(uid, after)
+			}
 		default:
 			q.Forget(uid)
 			if after > 0 {
@@ -283,7 +383,12 @@ func (h *podHandler) SetPods(pods []*corev1.Pod) {
 	a := (*Agent)(h)
 	a.mu.Lock()
 	fresh := make(map[string]*corev1.Pod, len(pods))
+	mirrors := map[string]*corev1.Pod{}
 	for _, p := range pods {
+		if staticpods.IsMirror(p) {
+			mirrors[p.Namespace+"/"+p.Name] = p
+			continue
+		}
 		fresh[string(p.UID)] = p
 	}
 	var keys []string
@@ -301,6 +406,21 @@ func (h *podHandler) SetPods(pods []*corev1.Pod) {
 		keys = append(keys, uid)
 	}
 	a.cache = fresh
+	for key := range a.mirrors {
+		if _, ok := mirrors[key]; !ok {
+			keys = append(keys, mirrorKeyPrefix+key)
+		}
+	}
+	for key, m := range mirrors {
+		if old, ok := a.mirrors[key]; ok && old.UID == m.UID && !newerRV(m.ResourceVersion, old.ResourceVersion) {
+			mirrors[key] = old
+		}
+		keys = append(keys, mirrorKeyPrefix+key)
+	}
+	a.mirrors = mirrors
+	for uid := range a.static { // mirrors can be written now
+		keys = append(keys, uid)
+	}
 	first := !a.synced
 	a.synced = true
 	q := a.queue
@@ -319,6 +439,10 @@ func (h *podHandler) SetPods(pods []*corev1.Pod) {
 
 func (h *podHandler) UpsertPod(p *corev1.Pod) {
 	a := (*Agent)(h)
+	if staticpods.IsMirror(p) {
+		a.mirrorChanged(p, false)
+		return
+	}
 	uid := string(p.UID)
 	a.mu.Lock()
 	if old, ok := a.cache[uid]; !ok || newerRV(p.ResourceVersion, old.ResourceVersion) {
@@ -332,6 +456,10 @@ func (h *podHandler) UpsertPod(p *corev1.Pod) {
 
 func (h *podHandler) DeletePod(p *corev1.Pod) {
 	a := (*Agent)(h)
+	if staticpods.IsMirror(p) {
+		a.mirrorChanged(p, true)
+		return
+	}
 	uid := string(p.UID)
 	a.mu.Lock()
 	delete(a.cache, uid)

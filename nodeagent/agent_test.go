@@ -65,9 +65,12 @@ func ctx(t *testing.T) context.Context {
 
 // start runs an agent for node n1 on e.rt; the returned func stops it and
 // waits until Run returned.
-func (e *env) start() func() {
+func (e *env) start() func() { return e.startWith(nil) }
+
+// startWith is start with a Config changed by edit first (when not nil).
+func (e *env) startWith(edit func(*nodeagent.Config)) func() {
 	e.t.Helper()
-	a, err := nodeagent.New(nodeagent.Config{
+	cfg := nodeagent.Config{
 		NodeName:  "n1",
 		Client:    e.c,
 		Runtime:   e.rt,
@@ -75,7 +78,12 @@ func (e *env) start() func() {
 		Clock:     e.clk,
 		Version:   "test",
 		Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "192.168.1.10"}},
-	})
+		RootDir:   e.t.TempDir(),
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	a, err := nodeagent.New(cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -32,8 +32,54 @@
 // UID, container name, attempt), adopts those of known pods untouched, and
 // removes those of pods the API no longer has.
 //
-// Readiness comes from a Prober (default RunningIsReady); the probes of
-// issue 4 plug in there and call Agent.Resync when a result changes.
+// # Probes
+//
+// With Config.RunProbes, package probe runs every container's liveness,
+// readiness and startup probes in the background (exec ones through the
+// runtime when it implements probe.Execer) and calls Resync when a result
+// changes, so a readiness change is written to the pod's status (ready
+// flag, Ready and ContainersReady) at once. A failed liveness or startup
+// probe stops the container (grace period: the probe's, else the pod's);
+// it is then restarted per restartPolicy with the usual back-off, and its
+// lastState shows how it ended. Without RunProbes (hollow nodes: fake pod
+// IPs) or with another Config.Prober, a running container is ready.
+//
+// # Containers from the pod spec
+//
+// The runtime is given everything resolved: the environment (envFrom
+// sources in order, invalid names skipped and logged; env in order with
+// valueFrom configMapKeyRef, secretKeyRef, fieldRef and resourceFieldRef;
+// $(VAR) expanded over the variables before it and the service
+// variables, "$$" escaping; service variables, Config.ServiceEnv, last
+// and only where not defined), command and args with $(VAR) expanded
+// (the runtime applies the image's entrypoint rules), workingDir, CPU and
+// memory limits, and runAsUser/runAsGroup/readOnlyRootFilesystem as the
+// annotations AnnotationRunAsUser, AnnotationRunAsGroup and
+// AnnotationReadOnlyRootfs. Volumes live in RootDir/pods/<uid>/volumes:
+// emptyDir (medium Memory: a tmpfs), hostPath (with its type check or
+// creation), configMap and secret (files written with items, paths and
+// modes; secrets on a tmpfs when running as root), mounted per
+// volumeMounts (mountPath, readOnly, subPath, subPathExpr; configMap and
+// secret volumes are always read-only). Their files are written when a
+// container is created, not updated live. A missing object or key, an
+// unsupported volume type or field: the container waits with reason
+// CreateContainerConfigError and a message naming it, retried every
+// Backoff.Initial. The pod's directory is removed (tmpfs unmounted) with
+// the pod.
+//
+// # Static pods
+//
+// With Config.PodManifestPath, package staticpods reads static pods from
+// that directory before anything else, and they run through the same pod
+// workers as the API's pods, without waiting for the API: they run,
+// restart and are adopted across agent restarts while the server is
+// unreachable. Once the API's pods are listed, each gets a mirror pod
+// (<name>-<node>, annotation kubernetes.io/config.mirror=<hash>, owned by
+// the Node) whose status the agent keeps current; a mirror whose static
+// pod is gone (or changed) is deleted (or replaced), and one deleted
+// through the API is created again. Mirror pods from the API are never
+// run. A file that cannot be used is logged and posted as a Warning Event
+// on the Node.
 //
 // # Usage
 //
@@ -44,6 +90,9 @@
 //		Logger:   log,
 //		Capacity: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("16Gi")},
 //		Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "192.168.1.10"}},
+//		RootDir:   "/var/lib/bosun/agent",
+//		RunProbes: true,
+//		PodManifestPath: "/etc/bosun/manifests", // --pod-manifest-path
 //	})
 //	if err != nil {
 //		return err

@@ -66,7 +66,8 @@ func (a *Agent) relist(ctx context.Context) {
 	for uid, b := range fps {
 		s := b.String()
 		_, known := a.cache[uid]
-		if a.plegState[uid] != s || (synced && !known) {
+		_, static := a.static[uid]
+		if a.plegState[uid] != s || (synced && !known && !static) {
 			enqueue = append(enqueue, uid)
 		}
 		a.plegState[uid] = s
@@ -75,6 +76,16 @@ func (a *Agent) relist(ctx context.Context) {
 		if _, ok := fps[uid]; !ok {
 			delete(a.plegState, uid)
 			enqueue = append(enqueue, uid) // everything of it vanished: recreate if still wanted
+		}
+	}
+	if synced && !a.dirsChecked { // pod directories left behind by a crash
+		a.dirsChecked = true
+		for _, uid := range a.podDirUIDs() {
+			_, known := a.cache[uid]
+			_, static := a.static[uid]
+			if !known && !static {
+				enqueue = append(enqueue, uid)
+			}
 		}
 	}
 	a.mu.Unlock()

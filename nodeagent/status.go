@@ -71,7 +71,11 @@ func (a *Agent) podStatus(pod *corev1.Pod, sb *runtime.Sandbox, cs []runtime.Con
 			}
 			switch latest.State {
 			case runtime.ContainerRunning:
-				res := a.prober.Probe(pod, spec, *latest)
+				ip := ""
+				if sb != nil {
+					ip = sb.IP
+				}
+				res := a.prober.Probe(pod, ip, spec, *latest)
 				s.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(latest.StartedAt)}
 				s.Ready, s.Started = res.Ready && res.Started, new(res.Started)
 			case runtime.ContainerCreated:

@@ -25,16 +25,32 @@ type waitingState struct {
 // syncPod converges the runtime state of one pod (by UID) on its spec and
 // writes its status. It returns when to look again (0: on the next event).
 func (a *Agent) syncPod(ctx context.Context, uid string) (time.Duration, error) {
+	if key, ok := strings.CutPrefix(uid, mirrorKeyPrefix); ok {
+		return 0, a.syncMirror(ctx, key)
+	}
 	a.mu.Lock()
 	pod, last, synced := a.cache[uid], a.gone[uid], a.synced
+	static := false
+	if pod == nil && a.static[uid] != nil {
+		pod, static = a.static[uid], true
+	}
+	staticLast := a.staticGone[uid]
 	a.mu.Unlock()
 	if pod == nil {
+		if staticLast != nil { // a static pod's file changed or went away: no need to wait for the API
+			return 0, a.killPod(ctx, uid, staticLast)
+		}
 		if !synced {
 			return 0, nil // not yet listed: the pod may exist; never kill before the first list
 		}
 		return 0, a.killPod(ctx, uid, last)
 	}
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		if static { // keep its mirror current
+			if _, err := a.writeStaticStatus(ctx, pod, pod.Status); err != nil {
+				return 0, errors.Join(err, a.stopTerminal(ctx, uid, pod))
+			}
+		}
 		return 0, a.stopTerminal(ctx, uid, pod)
 	}
 
@@ -77,9 +93,10 @@ func (a *Agent) syncPod(ctx context.Context, uid string) (time.Duration, error) 
 	waiting := map[string]waitingState{}
 	var requeue time.Duration
 	var errs []error
+	setup := &podSetup{objs: a.newPodObjects(pod.Namespace)}
 	for i := range pod.Spec.Containers {
 		spec := &pod.Spec.Containers[i]
-		after, err := a.syncContainer(ctx, pod, sb, spec, containers, waiting)
+		after, err := a.syncContainer(ctx, pod, sb, spec, containers, waiting, setup)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -93,12 +110,25 @@ func (a *Agent) syncPod(ctx context.Context, uid string) (time.Duration, error) 
 	if err != nil {
 		return 0, fmt.Errorf("nodeagent: pod %s: list containers: %w", podRef(pod), err)
 	}
+	if a.probes != nil {
+		var running []string
+		for _, c := range containers {
+			if c.State == runtime.ContainerRunning {
+				running = append(running, c.ID)
+			}
+		}
+		a.probes.Retain(uid, running)
+	}
 	status := a.podStatus(pod, sb, containers, waiting)
-	written, err := a.writeStatus(ctx, pod, status)
+	write := a.writeStatus
+	if static {
+		write = a.writeStaticStatus
+	}
+	written, err := write(ctx, pod, status)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	if err == nil && (status.Phase == corev1.PodSucceeded || status.Phase == corev1.PodFailed) {
+	if (err == nil || static) && (status.Phase == corev1.PodSucceeded || status.Phase == corev1.PodFailed) {
 		if err := a.stopTerminal(ctx, uid, written); err != nil {
 			errs = append(errs, err)
 		}
@@ -142,7 +172,7 @@ func shouldRestart(policy corev1.RestartPolicy, exitCode int32) bool {
 // syncContainer brings one container of the pod to what its spec and the
 // restart policy want.
 func (a *Agent) syncContainer(ctx context.Context, pod *corev1.Pod, sb *runtime.Sandbox, spec *corev1.Container,
-	cs []runtime.Container, waiting map[string]waitingState) (time.Duration, error) {
+	cs []runtime.Container, waiting map[string]waitingState, setup *podSetup) (time.Duration, error) {
 	uid := string(pod.UID)
 	latest, _, older := latestTwo(cs, spec.Name)
 	for _, c := range older { // keep the latest two: the current one and the one lastState reports
@@ -156,9 +186,9 @@ func (a *Agent) syncContainer(ctx context.Context, pod *corev1.Pod, sb *runtime.
 	case latest.State == runtime.ContainerCreated:
 		return 0, a.startContainer(ctx, pod, spec, latest.ID)
 	case latest.State == runtime.ContainerRunning:
-		if a.prober.Probe(pod, spec, *latest).Unhealthy {
-			a.log.Info("container failed its liveness probe; restarting it", "pod", podRef(pod), "container", spec.Name)
-			if err := a.rt.StopContainer(ctx, latest.ID, gracePeriod(pod)); err != nil {
+		if res := a.prober.Probe(pod, sb.IP, spec, *latest); res.Unhealthy {
+			a.log.Info("container is unhealthy; restarting it", "pod", podRef(pod), "container", spec.Name, "reason", res.Message)
+			if err := a.rt.StopContainer(ctx, latest.ID, probeGracePeriod(pod, spec)); err != nil {
 				return 0, fmt.Errorf("nodeagent: pod %s: stop unhealthy container %s: %w", podRef(pod), spec.Name, err)
 			}
 			return time.Millisecond, nil // restart on the next pass
@@ -182,10 +212,20 @@ func (a *Agent) syncContainer(ctx context.Context, pod *corev1.Pod, sb *runtime.
 		return after, err
 	}
 	_ = imageRef
+	cfg, err := a.containerConfig(ctx, pod, spec, attempt, sb, setup)
+	if msg, ok := isConfigError(err); ok {
+		waiting[spec.Name] = waitingState{reason: "CreateContainerConfigError", message: msg}
+		a.log.Warn("container cannot be created: fix its pod spec or the objects it refers to", "pod", podRef(pod),
+			"container", spec.Name, "error", msg)
+		return a.cfg.Backoff.Initial, nil
+	}
+	if err != nil {
+		return 0, err
+	}
 	if latest != nil {
 		a.back.next(uid, spec.Name, latest.FinishedAt)
 	}
-	id, err := a.rt.CreateContainer(ctx, sb.ID, a.containerConfig(pod, spec, attempt))
+	id, err := a.rt.CreateContainer(ctx, sb.ID, cfg)
 	if err != nil {
 		return 0, fmt.Errorf("nodeagent: pod %s: create container %s: %w", podRef(pod), spec.Name, err)
 	}
@@ -289,25 +329,62 @@ func (a *Agent) sandboxConfig(pod *corev1.Pod, attempt uint32) runtime.SandboxCo
 	return cfg
 }
 
-// containerConfig turns a container spec into the runtime's config. Only
-// literal env values are passed: valueFrom, envFrom and volumes come with
-// the real runtime.
-func (a *Agent) containerConfig(pod *corev1.Pod, spec *corev1.Container, attempt uint32) runtime.ContainerConfig {
+// podSetup is what one pod sync prepares once for all its containers:
+// the API objects read, and the volumes.
+type podSetup struct {
+	objs    *podObjects
+	vols    map[string]volume
+	volErr  error
+	volDone bool
+}
+
+// Annotations of a container config carrying what runtime.ContainerConfig
+// has no field for; the runtime applies them.
+const (
+	// AnnotationRunAsUser is the uid the container's processes run as.
+	AnnotationRunAsUser = "io.bosun.container.run-as-user"
+	// AnnotationRunAsGroup is their gid.
+	AnnotationRunAsGroup = "io.bosun.container.run-as-group"
+	// AnnotationReadOnlyRootfs "true" mounts the container's root filesystem read-only.
+	AnnotationReadOnlyRootfs = "io.bosun.container.readonly-rootfs"
+)
+
+// containerConfig turns a container spec into the runtime's config: the
+// environment (valueFrom, envFrom, $(VAR) expansion), command and args
+// (expanded too; the runtime applies the image's defaults), volumes
+// mounted per volumeMounts, limits and the security context. Problems the
+// pod's owner must fix are configErrors.
+func (a *Agent) containerConfig(ctx context.Context, pod *corev1.Pod, spec *corev1.Container, attempt uint32,
+	sb *runtime.Sandbox, setup *podSetup) (runtime.ContainerConfig, error) {
 	cfg := runtime.ContainerConfig{
 		Metadata:   runtime.ContainerMetadata{Name: spec.Name, Attempt: attempt},
 		Image:      spec.Image,
-		Command:    spec.Command,
-		Args:       spec.Args,
 		WorkingDir: spec.WorkingDir,
 		Labels: map[string]string{
 			runtime.LabelPodUID: string(pod.UID), runtime.LabelPodName: pod.Name, runtime.LabelPodNamespace: pod.Namespace,
 			runtime.LabelContainerName: spec.Name, runtime.LabelAttempt: strconv.FormatUint(uint64(attempt), 10),
 		},
 	}
-	for _, e := range spec.Env {
-		if e.ValueFrom == nil {
-			cfg.Env = append(cfg.Env, runtime.KeyValue{Key: e.Name, Value: e.Value})
-		}
+	env, err := a.makeEnv(ctx, pod, spec, sb.IP, setup.objs)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Env = env.keyValues()
+	for _, c := range spec.Command {
+		cfg.Command = append(cfg.Command, expand(c, env.get))
+	}
+	for _, c := range spec.Args {
+		cfg.Args = append(cfg.Args, expand(c, env.get))
+	}
+	if !setup.volDone {
+		setup.vols, setup.volErr = a.setupVolumes(ctx, pod, setup.objs)
+		setup.volDone = true
+	}
+	if setup.volErr != nil {
+		return cfg, setup.volErr
+	}
+	if cfg.Mounts, err = containerMounts(spec, setup.vols, env); err != nil {
+		return cfg, err
 	}
 	if q, ok := spec.Resources.Limits[corev1.ResourceCPU]; ok {
 		cfg.Resources.CPUMillis = q.MilliValue()
@@ -315,7 +392,44 @@ func (a *Agent) containerConfig(pod *corev1.Pod, spec *corev1.Container, attempt
 	if q, ok := spec.Resources.Limits[corev1.ResourceMemory]; ok {
 		cfg.Resources.MemoryBytes = q.Value()
 	}
-	return cfg
+	var user, group *int64
+	if psc := pod.Spec.SecurityContext; psc != nil {
+		user, group = psc.RunAsUser, psc.RunAsGroup
+	}
+	if sc := spec.SecurityContext; sc != nil {
+		if sc.RunAsUser != nil {
+			user = sc.RunAsUser
+		}
+		if sc.RunAsGroup != nil {
+			group = sc.RunAsGroup
+		}
+		if sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem {
+			cfg.Annotations = map[string]string{AnnotationReadOnlyRootfs: "true"}
+		}
+	}
+	if user != nil || group != nil {
+		if cfg.Annotations == nil {
+			cfg.Annotations = map[string]string{}
+		}
+		if user != nil {
+			cfg.Annotations[AnnotationRunAsUser] = strconv.FormatInt(*user, 10)
+		}
+		if group != nil {
+			cfg.Annotations[AnnotationRunAsGroup] = strconv.FormatInt(*group, 10)
+		}
+	}
+	return cfg, nil
+}
+
+// probeGracePeriod is how long a container killed for a failed probe gets:
+// the probe's terminationGracePeriodSeconds, else the pod's.
+func probeGracePeriod(pod *corev1.Pod, spec *corev1.Container) time.Duration {
+	for _, p := range []*corev1.Probe{spec.LivenessProbe, spec.StartupProbe} {
+		if p != nil && p.TerminationGracePeriodSeconds != nil {
+			return time.Duration(*p.TerminationGracePeriodSeconds) * time.Second
+		}
+	}
+	return gracePeriod(pod)
 }
 
 // killPod stops and removes everything of a pod the API no longer has.
@@ -353,10 +467,19 @@ func (a *Agent) killPod(ctx context.Context, uid string, last *corev1.Pod) error
 		a.log.Info("pod gone from the API; its containers are removed", "pod", what, "podUID", uid,
 			"containers", len(cs), "sandboxes", len(sbs))
 	}
+	if a.probes != nil {
+		a.probes.ForgetPod(uid)
+	}
+	if err := a.removePodDir(uid); err != nil {
+		return err
+	}
 	a.back.forget(uid)
 	a.mu.Lock()
 	if _, back := a.cache[uid]; !back {
 		delete(a.gone, uid)
+	}
+	if _, back := a.static[uid]; !back {
+		delete(a.staticGone, uid)
 	}
 	a.mu.Unlock()
 	return nil

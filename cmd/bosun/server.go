@@ -16,6 +16,7 @@ import (
 
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/reconcile/controlplane"
+	"github.com/bosun-dev/bosun/reconcile/serviceip"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/sync/gitsource"
 	"github.com/bosun-dev/bosun/sync/syncer"
@@ -44,8 +45,12 @@ type serverConfig struct {
 	webhookSecretFile string
 
 	clusterCIDR            string
+	serviceCIDR            string
+	nodePortRange          string
 	nodeMonitorGracePeriod time.Duration
 	podEvictionTimeout     time.Duration
+
+	profiling bool
 
 	gitUsername     string
 	gitPasswordFile string
@@ -104,10 +109,13 @@ Examples:
 	f.IntVar(&c.etcdMaxTxnOps, "etcd-max-txn-ops", 128, "with --etcd-endpoints: the cluster's --max-txn-ops; a commit needing more operations is refused")
 	f.IntVar(&c.etcdMaxRequestBytes, "etcd-max-request-bytes", 1536*1024, "with --etcd-endpoints: the cluster's --max-request-bytes; a larger commit is refused")
 	f.StringVar(&c.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "range each node's pod CIDR (a /24) is allocated from")
+	f.StringVar(&c.serviceCIDR, "service-cidr", "10.96.0.0/16", "range Service ClusterIPs are allocated from")
+	f.StringVar(&c.nodePortRange, "service-node-port-range", "30000-32767", "range NodePorts are allocated from")
 	f.DurationVar(&c.nodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "a node whose lease is not renewed for this long becomes Ready=Unknown and is tainted")
 	f.DurationVar(&c.podEvictionTimeout, "pod-eviction-timeout", 5*time.Minute, "pods of a node unreachable for this long are deleted so their controllers replace them")
 	f.StringVar(&c.webhookSecret, "webhook-secret", os.Getenv("BOSUN_WEBHOOK_SECRET"), "secret that POST /hooks/git requires (GitHub/Gitea signature or GitLab token; env BOSUN_WEBHOOK_SECRET)")
 	f.StringVar(&c.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook secret")
+	f.BoolVar(&c.profiling, "profiling", true, "serve Go profiles under /debug/pprof/ on the API address")
 	f.StringVar(&c.gitUsername, "git-username", "", "user name for HTTPS Git (default \"git\" when a password is given)")
 	f.StringVar(&c.gitPasswordFile, "git-password-file", "", "file holding the HTTPS password or access token")
 	f.StringVar(&c.sshKeyFile, "ssh-key", "", "private key file for ssh:// repositories")
@@ -195,6 +203,15 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		return fmt.Errorf("server: --cluster-cidr: %w", err)
 	}
 
+	_, serviceCIDR, err := net.ParseCIDR(c.serviceCIDR)
+	if err != nil {
+		return fmt.Errorf("server: --service-cidr: %w", err)
+	}
+	nodePorts, err := serviceip.ParsePortRange(c.nodePortRange)
+	if err != nil {
+		return fmt.Errorf("server: --service-node-port-range: %w", err)
+	}
+
 	st, closeStore, err := openStore(ctx, c, logger.With("component", "store"))
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -213,10 +230,12 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		Logger:     logger.With("component", "sync"),
 	})
 	api := apiserver.New(apiserver.Config{
-		Store:  st,
-		Logger: logger.With("component", "api"),
-		Hooks:  webhook.Handler(secret, sy.Trigger, logger.With("component", "webhook")),
-		Ready:  func(context.Context) error { return sy.Ready() },
+		Store:     st,
+		Logger:    logger.With("component", "api"),
+		Hooks:     webhook.Handler(secret, sy.Trigger, logger.With("component", "webhook")),
+		Ready:     func(context.Context) error { return sy.Ready() },
+		Version:   version,
+		Profiling: c.profiling,
 	})
 	compactor := &store.Compactor{Client: st.Client(), Logger: logger.With("component", "compactor")}
 
@@ -230,6 +249,8 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		return controlplane.Run(ctx, controlplane.Config{
 			Store:                  st,
 			ClusterCIDR:            clusterCIDR,
+			ServiceCIDR:            serviceCIDR,
+			NodePortRange:          nodePorts,
 			NodeMonitorGracePeriod: c.nodeMonitorGracePeriod,
 			PodEvictionTimeout:     c.podEvictionTimeout,
 			Logger:                 logger.With("component", "controllers"),

@@ -18,6 +18,7 @@ import (
 	"github.com/bosun-dev/bosun/reconcile/nodelifecycle"
 	"github.com/bosun-dev/bosun/reconcile/replicaset"
 	"github.com/bosun-dev/bosun/reconcile/scheduler"
+	"github.com/bosun-dev/bosun/reconcile/serviceip"
 	"github.com/bosun-dev/bosun/store"
 )
 
@@ -36,6 +37,10 @@ type Config struct {
 	// 10.244.0.0/16), NodeCIDRMaskSize their size (default 24).
 	ClusterCIDR      *net.IPNet
 	NodeCIDRMaskSize int
+	// ServiceCIDR is where ClusterIPs are allocated from (default
+	// 10.96.0.0/16), NodePortRange where node ports are (30000-32767).
+	ServiceCIDR   *net.IPNet
+	NodePortRange serviceip.PortRange
 	// NodeMonitorGracePeriod (default 40s) and PodEvictionTimeout (default
 	// 5m) are node lifecycle's timings.
 	NodeMonitorGracePeriod time.Duration
@@ -91,6 +96,13 @@ func RunControllers(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("controlplane: %w", err)
 	}
+	sip, err := serviceip.New(serviceip.Config{
+		Store: cfg.Store, Informers: inf, Logger: sub("serviceip"), Clock: cfg.Clock, Workers: cfg.Workers,
+		ServiceCIDR: cfg.ServiceCIDR, NodePortRange: cfg.NodePortRange,
+	})
+	if err != nil {
+		return fmt.Errorf("controlplane: %w", err)
+	}
 	runners := []interface {
 		Run(context.Context) error
 	}{
@@ -100,6 +112,7 @@ func RunControllers(ctx context.Context, cfg Config) error {
 		scheduler.New(scheduler.Config{Store: cfg.Store, Informers: inf, Logger: sub("scheduler"), Clock: cfg.Clock}),
 		endpoints.New(endpoints.Config{Store: cfg.Store, Informers: inf, Logger: sub("endpoints"), Clock: cfg.Clock, Workers: cfg.Workers}),
 		nl,
+		sip,
 		gc.New(gc.Config{Store: cfg.Store, Informers: inf, Logger: sub("gc"), Clock: cfg.Clock, Workers: cfg.Workers}),
 	}
 	inf.Start(ctx)

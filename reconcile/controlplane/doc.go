@@ -1,7 +1,7 @@
 // Package controlplane runs every controller of bosun's control plane —
 // Deployments, ReplicaSets, ReplicationControllers, the scheduler,
-// Endpoints, node lifecycle and garbage collection — on one set of shared
-// informers, under leader election.
+// Endpoints, Service addresses, node lifecycle and garbage collection — on
+// one set of shared informers, under leader election.
 //
 // Several bosun servers may share one etcd: all of them serve the API and
 // sync from Git, but only the elected leader runs controllers. A standby

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"strconv"
@@ -45,6 +46,11 @@ type Behavior struct {
 	IgnoreTerm bool
 	// PullError, when not "", makes PullImage fail with it.
 	PullError string
+	// Exec answers Fake.Exec in the image's running containers: it gets the
+	// container id and command and returns the exit code. Nil runs the
+	// commands "true" (exit 0) and "false" (exit 1), and answers 127
+	// ("executable file not found") to any other.
+	Exec func(containerID string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) int
 }
 
 // Config configures a Fake. The zero value is usable.
@@ -538,4 +544,42 @@ func (f *Fake) ImageStatus(ctx context.Context, image string) (runtime.Image, er
 	}
 	img.RepoTags = append([]string(nil), img.RepoTags...)
 	return img, nil
+}
+
+// Exec runs cmd in a running container as its image's Behavior.Exec says.
+// ErrNotFound for an unknown container, ErrInvalidState for one that does
+// not run. It implements the exec seam of package nodeagent/probe.
+func (f *Fake) Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer, tty bool) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("runtimetest: exec in %s: %w", id, err)
+	}
+	f.mu.Lock()
+	f.calls["Exec"]++
+	c, ok := f.containers[id]
+	if !ok {
+		f.mu.Unlock()
+		return 0, fmt.Errorf("runtimetest: exec in %s: %w", id, runtime.ErrNotFound)
+	}
+	f.refresh(c, f.clk.Now())
+	if c.c.State != runtime.ContainerRunning {
+		st := c.c.State
+		f.mu.Unlock()
+		return 0, fmt.Errorf("runtimetest: exec in %s: it is %s: %w", id, st, runtime.ErrInvalidState)
+	}
+	run := c.behavior.Exec
+	f.mu.Unlock()
+	if len(cmd) == 0 {
+		return 0, fmt.Errorf("runtimetest: exec in %s: no command", id)
+	}
+	if run != nil {
+		return run(id, cmd, stdin, stdout, stderr), nil
+	}
+	switch cmd[0] {
+	case "true":
+		return 0, nil
+	case "false":
+		return 1, nil
+	}
+	_, _ = fmt.Fprintf(stderr, "exec: %q: executable file not found in $PATH\n", cmd[0])
+	return 127, nil
 }

@@ -2,6 +2,9 @@ package runtimetest_test
 
 import (
 	"context"
+	"errors"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,5 +58,65 @@ func TestFakeClockExit(t *testing.T) {
 		if tc.state == runtime.ContainerExited && (cs[0].ExitCode != 2 || !cs[0].FinishedAt.Equal(cs[0].StartedAt.Add(5*time.Second))) {
 			t.Errorf("exit = code %d at %v, want 2 at start+5s", cs[0].ExitCode, cs[0].FinishedAt)
 		}
+	}
+}
+
+func TestExec(t *testing.T) {
+	var gotCmd []string
+	f := runtimetest.New(runtimetest.Config{Images: map[string]runtimetest.Behavior{"scripted:v1": {Exec: func(id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) int {
+		gotCmd = cmd
+		_, _ = io.WriteString(stdout, "hello")
+		return 3
+	}}}})
+	ctx := context.Background()
+	sb, err := f.RunPodSandbox(ctx, runtime.SandboxConfig{Metadata: runtime.SandboxMetadata{Name: "p", Namespace: "d", UID: "u"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func(image string) string {
+		if _, err := f.PullImage(ctx, image); err != nil {
+			t.Fatal(err)
+		}
+		id, err := f.CreateContainer(ctx, sb.ID, runtime.ContainerConfig{Metadata: runtime.ContainerMetadata{Name: image}, Image: image})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.StartContainer(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	plain, scripted := start("plain:v1"), start("scripted:v1")
+	for _, tc := range []struct {
+		name string
+		id   string
+		cmd  []string
+		code int
+		out  string
+	}{
+		{"true", plain, []string{"true"}, 0, ""},
+		{"false", plain, []string{"false"}, 1, ""},
+		{"unknown command", plain, []string{"curl"}, 127, ""},
+		{"scripted", scripted, []string{"check", "-v"}, 3, "hello"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut strings.Builder
+			code, err := f.Exec(ctx, tc.id, tc.cmd, nil, &out, &errOut, false)
+			if err != nil || code != tc.code || out.String() != tc.out {
+				t.Errorf("Exec = %d, %v, out %q; want %d, %q", code, err, out.String(), tc.code, tc.out)
+			}
+		})
+	}
+	if strings.Join(gotCmd, " ") != "check -v" {
+		t.Errorf("scripted exec got %v", gotCmd)
+	}
+	if err := f.StopContainer(ctx, plain, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Exec(ctx, plain, []string{"true"}, nil, io.Discard, io.Discard, false); !errors.Is(err, runtime.ErrInvalidState) {
+		t.Errorf("exec in a stopped container: %v, want ErrInvalidState", err)
+	}
+	if _, err := f.Exec(ctx, "nope", []string{"true"}, nil, io.Discard, io.Discard, false); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("exec in an unknown container: %v, want ErrNotFound", err)
 	}
 }
