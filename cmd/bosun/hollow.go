@@ -33,7 +33,7 @@ containers "run" after --start-delay without any process, image or network.
 Use it to see the control plane schedule and converge at scale without
 machines:
 
-  bosun server --repo ./repo &
+  bosun server --repo ./repo --no-agent &
   bosun hollow --nodes 3
   bosun get pods -A -o wide     # pods spread over hollow-node-0..2`,
 		Args: cobra.NoArgs,

@@ -77,7 +77,9 @@ the BOSUN_SERVER environment variable).`,
 		newGetCommand(g),
 		newStatusCommand(g),
 		newHistoryCommand(g),
+		newAgentCommand(g),
 		newHollowCommand(g),
+		newImageCommand(),
 		newVersionCommand(),
 	)
 	return root

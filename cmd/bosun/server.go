@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bosun-dev/bosun/apiserver"
+	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/reconcile/controlplane"
 	"github.com/bosun-dev/bosun/reconcile/serviceip"
 	"github.com/bosun-dev/bosun/store"
@@ -52,6 +53,9 @@ type serverConfig struct {
 
 	profiling bool
 
+	noAgent bool
+	agent   agentConfig
+
 	gitUsername     string
 	gitPasswordFile string
 	sshKeyFile      string
@@ -74,8 +78,10 @@ lands; remote ones every --interval, or at once on a webhook
 (POST /hooks/git).
 
 Controllers (Deployments, ReplicaSets, ReplicationControllers, the
-scheduler, Endpoints, node lifecycle, garbage collection) turn the desired
-state into scheduled pods. Several servers may share one etcd: all serve
+scheduler, Endpoints, Service addresses, node lifecycle, garbage
+collection) turn the desired state into scheduled pods, and the server's
+own node agent (unless --no-agent; see "bosun agent --help") runs them on
+containerd. Several servers may share one etcd: all serve
 the API, one at a time (the elected leader) runs the controllers.
 
 etcd is embedded (data in --data-dir) unless --etcd-endpoints names an
@@ -115,6 +121,8 @@ Examples:
 	f.DurationVar(&c.podEvictionTimeout, "pod-eviction-timeout", 5*time.Minute, "pods of a node unreachable for this long are deleted so their controllers replace them")
 	f.StringVar(&c.webhookSecret, "webhook-secret", os.Getenv("BOSUN_WEBHOOK_SECRET"), "secret that POST /hooks/git requires (GitHub/Gitea signature or GitLab token; env BOSUN_WEBHOOK_SECRET)")
 	f.StringVar(&c.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook secret")
+	f.BoolVar(&c.noAgent, "no-agent", false, "run only the control plane: no pods on this machine")
+	addAgentFlags(f, &c.agent)
 	f.BoolVar(&c.profiling, "profiling", true, "serve Go profiles under /debug/pprof/ on the API address")
 	f.StringVar(&c.gitUsername, "git-username", "", "user name for HTTPS Git (default \"git\" when a password is given)")
 	f.StringVar(&c.gitPasswordFile, "git-password-file", "", "file holding the HTTPS password or access token")
@@ -256,6 +264,15 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 			Logger:                 logger.With("component", "controllers"),
 		})
 	})
+	if !c.noAgent {
+		agentClient, err := client.New("http://" + c.listen)
+		if err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
+		a := c.agent
+		a.dataDir, a.clusterCIDR = c.dataDir, c.clusterCIDR
+		g.Go(func() error { return runAgent(ctx, &a, agentClient, logger.With("component", "agent")) })
+	}
 	if src.Local() {
 		g.Go(func() error { return src.Watch(ctx, sy.Trigger) })
 	}

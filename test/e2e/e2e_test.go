@@ -158,6 +158,11 @@ func startServer(t testing.TB, repoDir string, extra ...string) *server {
 		"--interval", "1h", // local repositories are watched; polling must not be what syncs
 		"--log-level", "debug",
 	}, extra...)
+	if !hasArg(extra, "--with-agent") {
+		s.args = append(s.args, "--no-agent") // most tests exercise the control plane alone
+	} else {
+		s.args = removeArg(s.args, "--with-agent")
+	}
 	s.start()
 	t.Cleanup(func() {
 		s.kill()
@@ -305,4 +310,23 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() (b
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+func hasArg(args []string, a string) bool {
+	for _, x := range args {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+func removeArg(args []string, a string) []string {
+	out := args[:0:0]
+	for _, x := range args {
+		if x != a {
+			out = append(out, x)
+		}
+	}
+	return out
 }

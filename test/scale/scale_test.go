@@ -188,7 +188,7 @@ func TestScale(t *testing.T) {
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	url := "http://" + listen
 	dataDir := filepath.Join(work, "data")
-	server := start(t, filepath.Join(work, "server.log"), bin, "server",
+	server := start(t, filepath.Join(work, "server.log"), bin, "server", "--no-agent",
 		"--repo", repo, "--data-dir", dataDir, "--listen", listen,
 		"--etcd-client-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
 		"--etcd-peer-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))
