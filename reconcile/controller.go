@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -11,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
+
+	"github.com/bosun-dev/bosun/store"
 )
 
 // DefaultWorkers is the number of workers of a Controller whose options say 0.
@@ -127,6 +130,11 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		c.queue.Forget(key)
 		c.log.Error("reconcile failed with an error retrying cannot fix; the key is not retried until it changes",
 			"key", key, "err", err)
+	case errors.Is(err, store.ErrConflict):
+		// Someone wrote the object after our cache saw it: routine, not an
+		// error worth a user's attention. Look again with fresh state.
+		c.queue.AddRateLimited(key)
+		c.log.Debug("write conflicted; reconciling again", "key", key, "err", err)
 	case err != nil:
 		c.queue.AddRateLimited(key)
 		c.log.Error("reconcile failed; retrying with backoff", "key", key, "retries", c.queue.NumRequeues(key), "err", err)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	containerdclient "github.com/containerd/containerd/v2/client"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
@@ -21,6 +22,7 @@ import (
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/nodeagent"
 	"github.com/bosun-dev/bosun/nodeagent/containerd"
+	"github.com/bosun-dev/bosun/nodeagent/images"
 	"github.com/bosun-dev/bosun/nodeagent/network"
 	"github.com/bosun-dev/bosun/nodeagent/proxy"
 	ctrdruntime "github.com/bosun-dev/bosun/nodeagent/runtime/containerd"
@@ -39,6 +41,35 @@ type agentConfig struct {
 	podManifestPath  string
 	clusterCIDR      string
 	noProxy          bool
+	imagesDirFlag    string
+}
+
+// imagesDir is where image tarballs are imported from at start.
+func (a *agentConfig) imagesDir() string {
+	if a.imagesDirFlag != "" {
+		return a.imagesDirFlag
+	}
+	return filepath.Join(a.dataDir, "agent", "images")
+}
+
+// importImages imports every *.tar in dir into containerd, as k3s does
+// with its agent/images directory: a way to ship images without a
+// registry.
+func importImages(ctx context.Context, c *containerdclient.Client, dir string, logger *slog.Logger) error {
+	tars, _ := filepath.Glob(filepath.Join(dir, "*.tar"))
+	for _, path := range tars {
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("agent: import images: %w", err)
+		}
+		names, err := images.Import(ctx, c, f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("agent: import %s: %w", path, err)
+		}
+		logger.Info("imported images", "file", path, "images", strings.Join(names, ","))
+	}
+	return nil
 }
 
 // addAgentFlags defines the agent's flags on f; server and agent share
@@ -56,6 +87,7 @@ func addAgentFlags(f interface {
 	f.StringSliceVar(&a.cniBinDirs, "cni-bin-dir", network.DefaultBinDirs, "directories holding the CNI plugins")
 	f.StringVar(&a.podManifestPath, "pod-manifest-path", "", "directory of static pod manifests this node runs on its own (watched)")
 	f.BoolVar(&a.noProxy, "no-proxy", false, "do not program iptables for Services on this node")
+	f.StringVar(&a.imagesDirFlag, "images-dir", "", "import every image tarball (*.tar) in this directory at start (default <data-dir>/agent/images)")
 }
 
 func newAgentCommand(g *globalOptions) *cobra.Command {
@@ -150,6 +182,9 @@ func runAgent(ctx context.Context, a *agentConfig, c *client.Client, logger *slo
 		return fmt.Errorf("agent: connect to containerd at %s: %w", address, err)
 	}
 	defer cc.Close()
+	if err := importImages(ctx, cc, a.imagesDir(), logger); err != nil {
+		return err
+	}
 
 	nodes, _ := store.Lookup("nodes")
 	podNet := network.NewLazy(network.Config{

@@ -53,7 +53,11 @@ func subcommand(args []string, stdout, stderr io.Writer) int {
 	case "ignore-term":
 		signal.Ignore(syscall.SIGTERM)
 		fmt.Fprintln(stdout, "app ignore-term: ignoring SIGTERM")
-		select {}
+		for {
+			// Not select{}: with no other goroutine the runtime would call
+			// that a deadlock and exit.
+			time.Sleep(time.Hour)
+		}
 	case "cat":
 		code := 0
 		for _, p := range args[1:] {

@@ -170,6 +170,9 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 		}
 		return fmt.Errorf("containerd runtime: start container %s: %w", id, err)
 	}
+	// The start time is taken before the process starts, so that a process
+	// that exits at once never finishes before it started.
+	startedAt := r.now()
 	if err := task.Start(ctx); err != nil {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
@@ -181,7 +184,7 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 		}
 		return fmt.Errorf("containerd runtime: start container %s: %w", id, err)
 	}
-	if _, err := c.SetLabels(ctx, map[string]string{LabelStartedAt: r.now().UTC().Format(time.RFC3339Nano)}); err != nil {
+	if _, err := c.SetLabels(ctx, map[string]string{LabelStartedAt: startedAt.UTC().Format(time.RFC3339Nano)}); err != nil {
 		return fmt.Errorf("containerd runtime: start container %s: record start: %w", id, err)
 	}
 	r.log.Debug("container started", "container", id, "pid", task.Pid())

@@ -13,8 +13,8 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/snapshots"
-	"github.com/opencontainers/go-digest"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/bosun-dev/bosun/examples/app/appimage"
 	"github.com/bosun-dev/bosun/internal/testenv"
@@ -169,4 +169,3 @@ func cgroupDirs(ns string) []string {
 	}
 	return append(out, filepath.Join("/sys/fs/cgroup", ns))
 }
-

@@ -82,4 +82,3 @@ func (r *Runtime) ImageStatus(ctx context.Context, image string) (runtime.Image,
 	}
 	return runtime.Image{ID: img.Target().Digest.String(), RepoTags: []string{img.Name()}, Size: size}, nil
 }
-

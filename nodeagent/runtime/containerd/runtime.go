@@ -229,8 +229,8 @@ func newID() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-// attachIO starts copying a task's output into its log file through the
-// Attach of a loaded task; it is the cio.Attach of adoption.
+// trackIO remembers the log copying of a container's task (replacing, and
+// detaching, an older one).
 func (r *Runtime) trackIO(id string, tio *taskIO) {
 	r.ioMu.Lock()
 	defer r.ioMu.Unlock()

@@ -135,6 +135,12 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, cfg runtime.SandboxConfig) 
 	}
 	att, err := r.net.Setup(ctx, id, cfg.Metadata.Namespace, cfg.Metadata.Name, ports)
 	if err != nil {
+		// Setup undoes its own work; Teardown again in case that failed half-way.
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if terr := r.net.Teardown(tctx, id); terr != nil {
+			r.log.Error("tearing down the network of a failed sandbox", "sandbox", id, "err", terr)
+		}
 		os.RemoveAll(dir)
 		return runtime.Sandbox{}, fmt.Errorf("containerd runtime: run sandbox for pod %s/%s: %w", cfg.Metadata.Namespace, cfg.Metadata.Name, err)
 	}

@@ -1,0 +1,143 @@
+package containerd
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	tasktypes "github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/containerd/v2/core/containers"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/bosun-dev/bosun/nodeagent/runtime"
+)
+
+func TestProcessArgs(t *testing.T) {
+	ep, cmd := []string{"/app"}, []string{"serve"}
+	for _, tc := range []struct {
+		name          string
+		command, args []string
+		want          []string
+	}{
+		{"image defaults", nil, nil, []string{"/app", "serve"}},
+		{"args replace cmd", nil, []string{"sleep", "1"}, []string{"/app", "sleep", "1"}},
+		{"command replaces both", []string{"/bin/sh"}, nil, []string{"/bin/sh"}},
+		{"command and args", []string{"/bin/sh", "-c"}, []string{"echo hi"}, []string{"/bin/sh", "-c", "echo hi"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := processArgs(ep, cmd, tc.command, tc.args); !slices.Equal(got, tc.want) {
+				t.Errorf("processArgs = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCPUQuota(t *testing.T) {
+	for _, tc := range []struct{ millis, want int64 }{{1000, 100000}, {250, 25000}, {1, 1000}, {2500, 250000}} {
+		if got := cpuQuota(tc.millis); got != tc.want {
+			t.Errorf("cpuQuota(%d) = %d, want %d", tc.millis, got, tc.want)
+		}
+	}
+}
+
+func TestLogLines(t *testing.T) {
+	now := time.Date(2026, 11, 22, 0, 0, 0, 5, time.UTC)
+	long := strings.Repeat("x", maxLogLine+10)
+	for _, tc := range []struct {
+		name, in string
+		want     []string
+	}{
+		{"lines", "a\nb\n", []string{"stdout F a", "stdout F b"}},
+		{"unterminated last line", "a\nb", []string{"stdout F a", "stdout F b"}},
+		{"empty line", "\n", []string{"stdout F "}},
+		{"long line split", long + "\n", []string{"stdout P " + long[:maxLogLine], "stdout F " + long[maxLogLine:]}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "0.log")
+			lf, err := openLogFile(path, 1<<30, func() time.Time { return now })
+			if err != nil {
+				t.Fatal(err)
+			}
+			copyLines(strings.NewReader(tc.in), "stdout", lf)
+			lf.close()
+			b, _ := os.ReadFile(path)
+			var want strings.Builder
+			for _, l := range tc.want {
+				want.WriteString("2026-11-22T00:00:00.000000005Z " + l + "\n")
+			}
+			if string(b) != want.String() {
+				t.Errorf("log = %q, want %q", b, want.String())
+			}
+		})
+	}
+}
+
+func TestLogRotation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "0.log")
+	lf, err := openLogFile(path, 100, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if err := lf.writeLine("stderr", tagFull, []byte("0123456789012345678901234567890123456789")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lf.close()
+	cur, _ := os.ReadFile(path)
+	old, _ := os.ReadFile(path + ".1")
+	if len(cur) > 100 || len(old) > 100 || strings.Count(string(cur)+string(old), "\n") < 2 {
+		t.Errorf("after rotation: current %d bytes, old %d bytes; want both at most 100 and the latest lines kept", len(cur), len(old))
+	}
+}
+
+func TestContainerState(t *testing.T) {
+	r := &Runtime{}
+	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	exited := created.Add(time.Minute)
+	base := map[string]string{
+		LabelSandboxID: "sb", runtime.LabelPodUID: "uid", runtime.LabelContainerName: "app", runtime.LabelAttempt: "2",
+		LabelImage: "img", LabelImageRef: "sha256:1", userLabelPrefix + "k": "v", annotationPrefix + "a": "b",
+	}
+	with := func(extra map[string]string) map[string]string {
+		m := copyMap(base)
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	started := map[string]string{LabelStartedAt: created.Add(time.Second).Format(time.RFC3339Nano)}
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+		task   *tasktypes.Process
+		state  runtime.ContainerState
+		code   int32
+		reason string
+	}{
+		{"never started", base, nil, runtime.ContainerCreated, 0, ""},
+		{"running", with(started), &tasktypes.Process{Status: tasktypes.Status_RUNNING}, runtime.ContainerRunning, 0, ""},
+		{"exited, not yet recorded", with(started), &tasktypes.Process{Status: tasktypes.Status_STOPPED, ExitStatus: 3, ExitedAt: timestamppb.New(exited)}, runtime.ContainerExited, 3, "Error"},
+		{"exited 0", with(started), &tasktypes.Process{Status: tasktypes.Status_STOPPED, ExitedAt: timestamppb.New(exited)}, runtime.ContainerExited, 0, "Completed"},
+		{"recorded, task deleted", with(map[string]string{LabelFinishedAt: exited.Format(time.RFC3339Nano), LabelExitCode: "137", LabelReason: "OOMKilled"}), nil, runtime.ContainerExited, 137, "OOMKilled"},
+		{"task lost", with(started), nil, runtime.ContainerExited, 255, "Error"},
+		{"unknown", with(started), &tasktypes.Process{Status: tasktypes.Status_UNKNOWN}, runtime.ContainerUnknown, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := r.container(containers.Container{ID: "c1", Labels: tc.labels, CreatedAt: created}, tc.task)
+			if c.State != tc.state || c.ExitCode != tc.code || c.Reason != tc.reason {
+				t.Errorf("state %s code %d reason %q, want %s %d %q", c.State, c.ExitCode, c.Reason, tc.state, tc.code, tc.reason)
+			}
+			if c.SandboxID != "sb" || c.PodUID != "uid" || c.Metadata != (runtime.ContainerMetadata{Name: "app", Attempt: 2}) ||
+				c.Labels["k"] != "v" || len(c.Labels) != 1 || c.Annotations["a"] != "b" || c.ImageRef != "sha256:1" || !c.CreatedAt.Equal(created) {
+				t.Errorf("container = %+v: metadata, labels or annotations lost", c)
+			}
+			if c.State == runtime.ContainerExited && !c.FinishedAt.IsZero() && !c.FinishedAt.Equal(exited) {
+				t.Errorf("finishedAt %v, want %v", c.FinishedAt, exited)
+			}
+		})
+	}
+}
