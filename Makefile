@@ -23,11 +23,11 @@ build: ## Build bin/bosun.
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN) ./cmd/bosun
 
 .PHONY: run
-run: deps build ## Sync examples/repo (copied into .run/repo as a fresh Git repository) with bosun server.
+run: deps build images ## Run bosun server (control plane + node agent) on examples/repo, copied into .run/repo as a fresh Git repository.
 	@hack/run.sh "$(BIN)" "$(RUN_DIR)" "$(LISTEN)"
 
 .PHONY: test
-test: deps ## Run every test: unit tests and the end-to-end tests (real etcd, git; root parts need root).
+test: deps ## Run every test: unit tests and end-to-end tests (real etcd, git, containerd, CNI, iptables; root parts need root).
 	$(GO) test -timeout $(TEST_TIMEOUT) -count=1 $(PKGS)
 
 .PHONY: test-short
@@ -52,7 +52,8 @@ verify: ## gofmt, go vet, and go mod tidy must leave the tree unchanged.
 	  cp /tmp/bosun-go.mod.bak go.mod; cp /tmp/bosun-go.sum.bak go.sum; exit 1; fi
 
 .PHONY: clean
-clean: ## Remove build output and the make run state in .run/.
+clean: ## Stop and remove make run's pods, network and iptables chains, then remove .run/ and bin/.
+	@if [ -d $(RUN_DIR)/data ] && [ -x $(BIN) ]; then $(BIN) agent --cleanup --data-dir $(RUN_DIR)/data; fi
 	rm -rf bin $(RUN_DIR)
 
 .PHONY: bench-scale

@@ -16,21 +16,34 @@ if [ ! -d "$repo/.git" ]; then
 else
 	echo "run: using the existing Git repository $repo (make clean starts afresh)"
 fi
+# The agent imports every tarball in <data-dir>/agent/images when it starts.
+mkdir -p "$dir/data/agent/images"
+cp bin/images/*.tar "$dir/data/agent/images/"
 abs_bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+if [ "$(id -u)" -ne 0 ]; then
+	echo "run: bosun's node agent runs containers and needs root; starting the control plane only (--no-agent)."
+	echo "run: run make run as root to see the pods come up."
+	agent_flag=--no-agent
+fi
 cat <<MSG
 
-bosun server is starting on http://$listen, syncing $repo.
+bosun server is starting on http://$listen, syncing $repo,
+with its own containerd and a node agent on this machine.
 In another terminal, try:
 
   export PATH=$(dirname "$abs_bin"):\$PATH BOSUN_SERVER=http://$listen
-  bosun get deploy -A                # the Deployment with the commit it came from
-  bosun get all -n demo              # everything in the demo namespace
+  bosun get pods -n demo -o wide     # three hello pods, Running, with their IPs
+  curl \$(bosun get svc hello -n demo -o json | grep -m1 '"clusterIP"' | cut -d'"' -f4)
+                                     # the ClusterIP Service, balanced over the pods
+  curl \$(hostname -I | cut -d' ' -f1):30080   # the NodePort Service, on the node's address
+  bosun logs deploy/hello -n demo    # a pod's output
   bosun status                       # which commit runs, and any problems
   cd $repo && sed -i 's/replicas: 3/replicas: 5/' apps/hello/deployment.yaml && git commit -qam "5 replicas"
-  bosun get deploy -n demo -o wide   # synced at once: the COMMIT column moved
+  bosun get deploy -n demo           # synced at once: 5 replicas, the COMMIT column moved
   bosun history                      # every commit bosun saw
 
-Stop it with Ctrl-C.
+Stop it with Ctrl-C (pods keep running, as with kubelet; make run adopts
+them again). make clean removes the pods, the network and the state.
 
 MSG
-exec "$abs_bin" server --repo "$repo" --data-dir "$dir/data" --listen "$listen"
+exec "$abs_bin" server --repo "$repo" --data-dir "$dir/data" --listen "$listen" ${agent_flag:-}

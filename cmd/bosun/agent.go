@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"strconv"
@@ -25,6 +26,7 @@ import (
 	"github.com/bosun-dev/bosun/nodeagent/images"
 	"github.com/bosun-dev/bosun/nodeagent/network"
 	"github.com/bosun-dev/bosun/nodeagent/proxy"
+	"github.com/bosun-dev/bosun/nodeagent/runtime"
 	ctrdruntime "github.com/bosun-dev/bosun/nodeagent/runtime/containerd"
 	"github.com/bosun-dev/bosun/store"
 )
@@ -108,7 +110,7 @@ It talks to the server only through the API (--server). Unless
 while the server is unreachable. Needs root.
 
   bosun agent --server http://10.0.0.1:6780 --node-name worker-1
-  bosun agent --cleanup        # remove every iptables chain bosun made, then exit`,
+  bosun agent --cleanup        # remove every pod, network namespace and iptables chain bosun made, then exit`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := g.logger(cmd.ErrOrStderr())
@@ -116,7 +118,7 @@ while the server is unreachable. Needs root.
 				return err
 			}
 			if cleanup {
-				return cleanupProxy(cmd.Context(), logger)
+				return cleanupNode(cmd.Context(), a, logger)
 			}
 			c, err := client.New(g.server)
 			if err != nil {
@@ -128,25 +130,101 @@ while the server is unreachable. Needs root.
 	f := cmd.Flags()
 	f.StringVar(&a.dataDir, "data-dir", "/var/lib/bosun", "directory for containerd, pod files, logs and the network state")
 	f.StringVar(&a.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "the cluster's pod range (traffic from outside it to Services is masqueraded)")
-	f.BoolVar(&cleanup, "cleanup", false, "remove every iptables chain and rule bosun made on this machine, then exit")
+	f.BoolVar(&cleanup, "cleanup", false, "stop and remove every pod of this node's runtime (in --data-dir), the pod bridge and bosun's iptables chains, then exit")
 	addAgentFlags(f, a)
 	return cmd
 }
 
-func cleanupProxy(ctx context.Context, logger *slog.Logger) error {
+// cleanupNode removes what an agent with this configuration made on the
+// machine: every pod sandbox and container (with their network namespaces
+// and CNI state, torn down through the runtime so that CNI DEL runs), the
+// bridge, and bosun's iptables chains. The agent must not be running.
+func cleanupNode(ctx context.Context, a *agentConfig, logger *slog.Logger) error {
+	agentDir := filepath.Join(a.dataDir, "agent")
+	var errs []error
+	if _, err := os.Stat(agentDir); err == nil {
+		if err := cleanupPods(ctx, a, agentDir, logger); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	ipt, err := proxy.NewExec("")
+	if err == nil {
+		var p *proxy.Proxier
+		if p, err = proxy.New(proxy.Config{Source: proxy.NewMemorySource(), IPTables: ipt, Logger: logger}); err == nil {
+			err = p.Cleanup(ctx)
+		}
+	}
 	if err != nil {
+		errs = append(errs, fmt.Errorf("iptables: %w", err))
+	} else {
+		logger.Info("removed bosun's iptables chains and rules")
+	}
+	if err := exec.CommandContext(ctx, "ip", "link", "del", network.DefaultBridge).Run(); err == nil {
+		logger.Info("removed the pod bridge", "bridge", network.DefaultBridge)
+	}
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("agent --cleanup: %w", err)
 	}
-	p, err := proxy.New(proxy.Config{Source: proxy.NewMemorySource(), IPTables: ipt, Logger: logger})
-	if err != nil {
-		return fmt.Errorf("agent --cleanup: %w", err)
-	}
-	if err := p.Cleanup(ctx); err != nil {
-		return fmt.Errorf("agent --cleanup: %w", err)
-	}
-	logger.Info("removed bosun's iptables chains and rules")
 	return nil
+}
+
+// cleanupPods stops and removes every sandbox of the runtime in agentDir.
+func cleanupPods(ctx context.Context, a *agentConfig, agentDir string, logger *slog.Logger) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	address := a.containerdSocket
+	if address == "" {
+		dir := filepath.Join(a.dataDir, "containerd")
+		if _, err := os.Stat(dir); err != nil {
+			return nil // no containerd of ours ever ran here
+		}
+		sup, err := containerd.Start(ctx, containerd.Config{Binary: a.containerdBinary, Dir: dir, Logger: logger.With("component", "containerd")})
+		if err != nil {
+			return fmt.Errorf("start containerd: %w", err)
+		}
+		defer sup.Wait()
+		defer cancel()
+		address = sup.Address()
+	}
+	cc, err := containerd.Connect(ctx, address)
+	if err != nil {
+		return fmt.Errorf("connect to containerd at %s: %w", address, err)
+	}
+	defer cc.Close()
+	// Teardown runs CNI DEL with the configuration cached when each pod was
+	// set up, so the pod CIDR given here only has to be well-formed.
+	podNet, err := network.New(network.Config{Dir: filepath.Join(agentDir, "network"), BinDirs: a.cniBinDirs, PodCIDR: "10.244.0.0/24", Logger: logger})
+	if err != nil {
+		return err
+	}
+	rt, err := ctrdruntime.New(ctx, ctrdruntime.Config{Client: cc, Network: podNet, Dir: filepath.Join(agentDir, "runtime"), Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	sandboxes, err := rt.ListPodSandboxes(ctx, runtime.SandboxFilter{})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, sb := range sandboxes {
+		if err := rt.StopPodSandbox(ctx, sb.ID); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := rt.RemovePodSandbox(ctx, sb.ID); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		logger.Info("removed pod", "pod", sb.Metadata.Namespace+"/"+sb.Metadata.Name, "sandbox", sb.ID)
+	}
+	ids, _ := podNet.List()
+	for _, id := range ids {
+		if err := podNet.Teardown(ctx, id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // runAgent runs a node agent (and its Service proxy) until ctx ends.

@@ -22,6 +22,9 @@ import (
 
 // ErrNotFound is returned (wrapped) by Status when the pod has no network
 // attachment.
+// DefaultBridge is the node's pod bridge unless Config.Bridge names another.
+const DefaultBridge = "bosun0"
+
 var ErrNotFound = errors.New("network: not found")
 
 // Names and constants of the generated configuration.
@@ -55,7 +58,7 @@ type Config struct {
 	Dir string
 	// BinDirs are searched for the CNI plugins; default DefaultBinDirs.
 	BinDirs []string
-	// Bridge is the name of the node's bridge; default "bosun0".
+	// Bridge is the name of the node's bridge; default DefaultBridge.
 	Bridge string
 	// PodCIDR is the node's pod CIDR, e.g. "10.244.1.0/24"; required. The
 	// bridge gets the first address (the pods' gateway).
@@ -133,7 +136,7 @@ func New(cfg Config) (*Network, error) {
 		cfg.BinDirs = DefaultBinDirs
 	}
 	if cfg.Bridge == "" {
-		cfg.Bridge = "bosun0"
+		cfg.Bridge = DefaultBridge
 	}
 	if len(cfg.Bridge) > 15 || strings.ContainsAny(cfg.Bridge, "/ \t\n") {
 		return nil, fmt.Errorf("network: config: bridge %q: not a valid interface name (at most 15 characters, no '/' or spaces)", cfg.Bridge)
