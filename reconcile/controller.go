@@ -130,9 +130,10 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		c.queue.Forget(key)
 		c.log.Error("reconcile failed with an error retrying cannot fix; the key is not retried until it changes",
 			"key", key, "err", err)
-	case errors.Is(err, store.ErrConflict):
-		// Someone wrote the object after our cache saw it: routine, not an
-		// error worth a user's attention. Look again with fresh state.
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrExists):
+		// Someone wrote the object after our cache saw it (or our own write
+		// has not reached the cache yet): routine, not an error worth a
+		// user's attention. Look again with fresh state.
 		c.queue.AddRateLimited(key)
 		c.log.Debug("write conflicted; reconciling again", "key", key, "err", err)
 	case err != nil:
