@@ -317,8 +317,8 @@ func runAgent(ctx context.Context, a *agentConfig, c *client.Client, logger *slo
 			Client:      c,
 			IPTables:    ipt,
 			ClusterCIDR: a.clusterCIDR,
-			NodeIPs:     []net.IP{ip},
-			Logger:      logger,
+			// NodePorts answer on every local address, as kube-proxy's default.
+			Logger: logger,
 		})
 		if err != nil {
 			return fmt.Errorf("agent: service proxy: %w", err)

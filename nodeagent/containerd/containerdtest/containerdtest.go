@@ -308,3 +308,27 @@ func poll(ctx context.Context, f func() error) error {
 		}
 	}
 }
+
+// CleanupDir removes what a stopped supervised containerd in dir (e.g. the
+// one of a bosun server a test ran as a child process) and its containers
+// left behind: it starts that containerd once more, kills and deletes every
+// task and container, stops it, and then removes shims, runc state,
+// cgroups and mounts as Start's cleanup does. Call it after the process
+// that owned dir has stopped, and after its pods' networks are torn down.
+func CleanupDir(t testing.TB, dir string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	env := &Env{Dir: dir, Address: filepath.Join(dir, "containerd.sock")}
+	sup, err := containerd.Start(ctx, containerd.Config{
+		Dir:         dir,
+		Logger:      slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		StopTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		cancel()
+		t.Errorf("containerdtest: cleanup of %s: %v", dir, err)
+		return
+	}
+	env.Supervisor = sup
+	cleanup(t, env, cancel)
+}

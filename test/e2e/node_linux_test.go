@@ -1,0 +1,319 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/examples/app/appimage"
+	"github.com/bosun-dev/bosun/internal/testenv"
+	"github.com/bosun-dev/bosun/nodeagent/containerd/containerdtest"
+	"github.com/bosun-dev/bosun/nodeagent/network/nettest"
+)
+
+// nodeHost is a network namespace acting as a machine that runs bosun
+// server with its node agent: containerd, the pod bridge, CNI and iptables
+// all live inside it, and the pod and service ranges are blackholed in the
+// machine's own namespace, so no packet of the test can leave the machine.
+type nodeHost struct {
+	t                        *testing.T
+	host                     *nettest.Host
+	http                     *http.Client
+	dataDir, repoDir         string
+	clusterCIDR, serviceCIDR string
+	listen                   string
+	cmd                      *exec.Cmd
+	log                      *lockedBuffer
+	done                     chan struct{}
+	extra                    []string
+}
+
+func newNodeHost(t *testing.T, repoDir string, extra ...string) *nodeHost {
+	t.Helper()
+	testenv.E2E(t, testenv.Root(), testenv.Binary("git"), testenv.Binary("containerd"), testenv.Binary("runc"),
+		testenv.Binary("iptables-restore"), testenv.Binary("nsenter"), testenv.Binary("ip"), cniPlugins)
+	h := &nodeHost{
+		t:           t,
+		host:        nettest.HostNS(t),
+		repoDir:     repoDir,
+		clusterCIDR: nettest.CIDR(t, 16),
+		serviceCIDR: nettest.CIDR(t, 20),
+		listen:      "127.0.0.1:6780",
+		extra:       extra,
+	}
+	// The data directory must be short: containerd's socket path is
+	// limited to 107 bytes.
+	dir, err := os.MkdirTemp("", "bosun-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.dataDir = dir
+	h.http = &http.Client{Transport: &http.Transport{
+		DisableKeepAlives: true, // every request is a new connection: load balancing is per connection
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var c net.Conn
+			err := nettest.Do(h.host.Path, func() error {
+				var err error
+				c, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
+		},
+	}, Timeout: 5 * time.Second}
+
+	// The example images, imported by the agent at start.
+	imagesDir := filepath.Join(dir, "agent", "images")
+	if err := os.MkdirAll(imagesDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if _, err := appimage.Build(ctx, imagesDir); err != nil {
+		t.Fatalf("build the example images: %v", err)
+	}
+	t.Cleanup(h.cleanup)
+	h.start()
+	return h
+}
+
+func cniPlugins() error {
+	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
+		return fmt.Errorf("the CNI plugins are not installed in /usr/lib/cni (make deps installs containernetworking-plugins)")
+	}
+	return nil
+}
+
+func (h *nodeHost) start() {
+	h.t.Helper()
+	args := append([]string{"server",
+		"--repo", h.repoDir, "--data-dir", h.dataDir, "--listen", h.listen,
+		"--cluster-cidr", h.clusterCIDR, "--service-cidr", h.serviceCIDR,
+		"--node-name", "node-1", "--interval", "1h", "--log-level", "debug",
+	}, h.extra...)
+	h.log = &lockedBuffer{}
+	h.cmd = h.host.Command(context.Background(), bosunBin, args...)
+	h.cmd.Stdout, h.cmd.Stderr = h.log, h.log
+	if err := h.cmd.Start(); err != nil {
+		h.t.Fatalf("start bosun server in the test host namespace: %v", err)
+	}
+	h.done = make(chan struct{})
+	go func() { _ = h.cmd.Wait(); close(h.done) }()
+	eventually(h.t, 60*time.Second, "the API to answer", func() (bool, string) {
+		select {
+		case <-h.done:
+			h.t.Fatalf("bosun server exited:\n%s", h.log.String())
+		default:
+		}
+		resp, err := h.http.Get("http://" + h.listen + "/readyz")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status
+	})
+}
+
+// kill stops the server (and with it the agent and its containerd child;
+// the containers keep running) as a crash would.
+func (h *nodeHost) kill() {
+	if h.cmd == nil {
+		return
+	}
+	// nsenter execs bosun, so the process is bosun itself.
+	_ = h.cmd.Process.Signal(syscall.SIGKILL)
+	<-h.done
+	h.cmd = nil
+}
+
+func (h *nodeHost) cleanup() {
+	h.kill()
+	if h.t.Failed() {
+		h.t.Logf("server log:\n%s", h.log.String())
+	}
+	// Remove the pods through the runtime (CNI DEL, iptables), inside the
+	// namespace, then what containerd leaves outside its directory.
+	out, err := h.host.Command(context.Background(), bosunBin, "agent", "--cleanup", "--data-dir", h.dataDir).CombinedOutput()
+	if err != nil {
+		h.t.Errorf("bosun agent --cleanup: %v\n%s", err, out)
+	}
+	containerdtest.CleanupDir(h.t, filepath.Join(h.dataDir, "containerd"))
+	os.RemoveAll(h.dataDir)
+}
+
+func (h *nodeHost) client() *client.Client {
+	c, err := client.New("http://"+h.listen, client.WithHTTPClient(h.http))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c
+}
+
+func (h *nodeHost) get(url string) (string, error) {
+	resp, err := h.http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+func (h *nodeHost) pods(ns, selector string) []*corev1.Pod {
+	objs, err := h.client().List(context.Background(), resource(h.t, "pods"), ns, selector)
+	if err != nil {
+		h.t.Fatalf("list pods: %v", err)
+	}
+	var out []*corev1.Pod
+	for _, o := range objs {
+		out = append(out, o.(*corev1.Pod))
+	}
+	return out
+}
+
+func (h *nodeHost) readyPods(ns, selector string, want int) []*corev1.Pod {
+	h.t.Helper()
+	var ps []*corev1.Pod
+	eventually(h.t, 90*time.Second, fmt.Sprintf("%d ready pods %s", want, selector), func() (bool, string) {
+		ps = h.pods(ns, selector)
+		ready := 0
+		var states []string
+		for _, p := range ps {
+			if podReady(p) && p.Status.PodIP != "" {
+				ready++
+			}
+			for _, cs := range p.Status.ContainerStatuses {
+				if w := cs.State.Waiting; w != nil {
+					states = append(states, p.Name+": "+w.Reason+": "+w.Message)
+				}
+			}
+		}
+		return ready == want && len(ps) == want, fmt.Sprintf("%d pods, %d ready %v", len(ps), ready, states)
+	})
+	return ps
+}
+
+// TestRealNode runs the example repository on a real node: containerd,
+// CNI and iptables, inside a network namespace the test made. Pods answer
+// on their IPs, the ClusterIP Service balances over them, the NodePort
+// answers on a node address, a static pod runs from its file, and an agent
+// killed and restarted adopts its containers.
+func TestRealNode(t *testing.T) {
+	r := newRepo(t)
+	staticDir := t.TempDir()
+	h := newNodeHost(t, r.dir, "--pod-manifest-path", staticDir)
+	ps := h.readyPods("demo", "app=hello", 3)
+
+	for _, p := range ps {
+		body, err := h.get("http://" + p.Status.PodIP + ":8080/")
+		if err != nil || !strings.Contains(body, p.Name) {
+			t.Errorf("pod %s at %s answered %q, %v; want its name", p.Name, p.Status.PodIP, body, err)
+		}
+	}
+
+	// A ClusterIP is routed by the machine's default route before iptables
+	// rewrites it; the test host has none, so it gets a route for the
+	// service range (to the pod bridge, which it leaves through DNAT).
+	if out, err := h.host.Command(context.Background(), "ip", "route", "add", h.serviceCIDR, "dev", "bosun0").CombinedOutput(); err != nil {
+		t.Fatalf("route the service range in the test host: %v: %s", err, out)
+	}
+
+	svc, err := h.client().Get(context.Background(), resource(t, "services"), "demo", "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clusterIP := svc.(*corev1.Service).Spec.ClusterIP
+	seen := map[string]int{}
+	eventually(t, 30*time.Second, "the ClusterIP to reach all three pods", func() (bool, string) {
+		body, err := h.get("http://" + clusterIP + "/")
+		if err == nil {
+			seen[strings.TrimSpace(body)]++
+		}
+		return len(seen) == 3, fmt.Sprintf("seen %v, last error %v", seen, err)
+	})
+
+	// NodePort on the node's bridge address (the gateway of its pod CIDR,
+	// a local address of the node).
+	gw := gatewayOf(t, ps[0].Status.PodIP)
+	if body, err := h.get("http://" + gw + ":30080/"); err != nil || !strings.Contains(body, "hello from") {
+		t.Errorf("NodePort %s:30080 answered %q, %v", gw, body, err)
+	}
+
+	// A static pod from its file, with its mirror pod in the API.
+	if err := os.WriteFile(filepath.Join(staticDir, "web.yaml"), []byte(`apiVersion: v1
+kind: Pod
+metadata:
+  name: static-web
+spec:
+  containers:
+  - name: web
+    image: bosun.local/hello:v1
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "the static pod's mirror pod Running", func() (bool, string) {
+		o, err := h.client().Get(context.Background(), resource(t, "pods"), "default", "static-web-node-1")
+		if err != nil {
+			return false, err.Error()
+		}
+		p := o.(*corev1.Pod)
+		return p.Status.Phase == corev1.PodRunning && p.Annotations["kubernetes.io/config.mirror"] != "", string(p.Status.Phase)
+	})
+
+	// Kill the server (and agent) and start it again: the running
+	// containers are adopted, not restarted.
+	before := containerIDs(h.pods("demo", "app=hello"))
+	h.kill()
+	h.start()
+	time.Sleep(3 * time.Second) // give a wrongly restarting agent time to show it
+	after := h.readyPods("demo", "app=hello", 3)
+	if got := containerIDs(after); got != before {
+		t.Errorf("container IDs after an agent restart:\n%s\nwant the same as before:\n%s", got, before)
+	}
+	for _, p := range after {
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.RestartCount != 0 {
+				t.Errorf("pod %s container %s restarted %d times across an agent restart", p.Name, cs.Name, cs.RestartCount)
+			}
+		}
+	}
+
+	if err := os.Remove(filepath.Join(staticDir, "web.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the static pod gone", func() (bool, string) {
+		_, err := h.client().Get(context.Background(), resource(t, "pods"), "default", "static-web-node-1")
+		return client.IsNotFound(err), fmt.Sprint(err)
+	})
+}
+
+func containerIDs(ps []*corev1.Pod) string {
+	var ids []string
+	for _, p := range ps {
+		for _, cs := range p.Status.ContainerStatuses {
+			ids = append(ids, p.Name+"/"+cs.Name+"="+cs.ContainerID)
+		}
+	}
+	slices.Sort(ids)
+	return strings.Join(ids, "\n")
+}
+
+func gatewayOf(t *testing.T, podIP string) string {
+	ip := net.ParseIP(podIP).To4()
+	if ip == nil {
+		t.Fatalf("pod IP %q is not IPv4", podIP)
+	}
+	return fmt.Sprintf("%d.%d.%d.1", ip[0], ip[1], ip[2])
+}
