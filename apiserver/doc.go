@@ -15,6 +15,8 @@
 //	GET  /bosun/v1/status                                                         state.Status JSON
 //	GET  /bosun/v1/history?limit=N                                                []state.Attempt JSON, newest first (0 or absent = all)
 //	POST /hooks/git                                                               Config.Hooks, when set
+//	GET  /api/v1/namespaces/{ns}/pods/{name}/log?container=&follow=&previous=&timestamps=&tailLines=   a container's log, from its node's agent
+//	POST /api/v1/namespaces/{ns}/pods/{name}/exec?container=&command=...&stdin=true                    run a command in a container (see below)
 //
 // Lists carry kind "<Kind>List", the store revision as
 // metadata.resourceVersion, and items with apiVersion and kind. Query
@@ -58,6 +60,21 @@
 // writable (the agent reports it) and they may be deleted, as in
 // Kubernetes: deleting one does not stop the static pod, and its agent
 // creates it again.
+//
+// # Logs and exec
+//
+// The log and exec subresources are proxied to the agent of the pod's node
+// (package nodeagent/agentapi) at the Node's InternalIP and
+// status.daemonEndpoints.kubeletEndpoint.port, through
+// Config.AgentTransport, and its answer is streamed back as it comes
+// (flushed after every read). container may be left out for a pod with one
+// container; with several it is 400 "a container name must be specified
+// for pod P, choose one of: [a b]", as kubectl says. A pod not scheduled
+// yet is 400; a node not registered, without the port or unreachable is
+// 503 ServiceUnavailable. Exec is bosun's own protocol, not kubectl's: a
+// POST whose body is the command's stdin (stdin=true), read while the
+// response streams stdout, stderr and the exit code as frames of package
+// nodeagent/agentapi/execstream.
 //
 // # Sync status before the first sync
 //

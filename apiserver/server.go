@@ -40,6 +40,10 @@ type Config struct {
 	// Profiling serves Go's profiles under /debug/pprof/, as kube-apiserver
 	// does with --profiling.
 	Profiling bool
+	// AgentTransport carries pod log and exec requests to node agents
+	// (package nodeagent/agentapi); nil means a plain HTTP transport that
+	// ignores proxy environment variables.
+	AgentTransport http.RoundTripper
 }
 
 // Server is bosun's HTTP API. Create it with New.
@@ -48,6 +52,7 @@ type Server struct {
 	log       *slog.Logger
 	resources []store.Resource
 	handler   http.Handler
+	agents    http.RoundTripper
 }
 
 // New returns a Server for cfg.
@@ -64,7 +69,10 @@ func New(cfg Config) *Server {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 5 * time.Second
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, resources: store.Resources()}
+	if cfg.AgentTransport == nil {
+		cfg.AgentTransport = defaultAgentTransport()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, resources: store.Resources(), agents: cfg.AgentTransport}
 	s.handler = s.middleware(s.routes())
 	return s
 }
@@ -192,6 +200,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/api", s.serveCoreVersions)
 	mux.HandleFunc("/api/v1", s.serveResourceList)
 	mux.HandleFunc("/api/v1/{rest...}", s.serveResource)
+	mux.HandleFunc("GET /api/v1/namespaces/{namespace}/pods/{name}/log", s.servePodLog)
+	mux.HandleFunc("POST /api/v1/namespaces/{namespace}/pods/{name}/exec", s.servePodExec)
 	mux.HandleFunc("/apis", s.serveGroupList)
 	mux.HandleFunc("/apis/{group}", s.serveGroup)
 	mux.HandleFunc("/apis/{group}/{version}", s.serveResourceList)

@@ -9,6 +9,10 @@
 // gives an error wrapping ErrUnreachable that says how to point at one
 // (--server or BOSUN_SERVER).
 //
+// Logs streams a container's log (follow, previous, tail, timestamps) and
+// Exec runs a command in a container, both through the server from the
+// pod's node agent.
+//
 // Usage:
 //
 //	c, err := client.New(os.Getenv(client.EnvServer)) // "" = client.DefaultServer

@@ -74,6 +74,11 @@ type Config struct {
 	// Addresses are the Node's addresses; the first InternalIP (else the
 	// first address) is the pods' hostIP.
 	Addresses []corev1.NodeAddress
+	// APIPort is the port of the agent's API (package nodeagent/agentapi:
+	// logs and exec), published as the Node's
+	// status.daemonEndpoints.kubeletEndpoint.port, where the API server
+	// reaches it at the Node's InternalIP; 0 publishes none.
+	APIPort int32
 	// Labels are added to the Node's labels (with kubernetes.io/hostname and
 	// kubernetes.io/os, which the agent sets).
 	Labels map[string]string

@@ -73,6 +73,7 @@ func (a *Agent) nodeStatus(old corev1.NodeStatus, v runtime.VersionInfo) corev1.
 			OperatingSystem:         "linux",
 			Architecture:            goruntime.GOARCH,
 		},
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: a.cfg.APIPort}},
 		Images:          old.Images,
 		VolumesInUse:    old.VolumesInUse,
 		VolumesAttached: old.VolumesAttached,

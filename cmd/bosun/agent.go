@@ -22,6 +22,7 @@ import (
 
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/nodeagent"
+	"github.com/bosun-dev/bosun/nodeagent/agentapi"
 	"github.com/bosun-dev/bosun/nodeagent/containerd"
 	"github.com/bosun-dev/bosun/nodeagent/images"
 	"github.com/bosun-dev/bosun/nodeagent/network"
@@ -44,6 +45,7 @@ type agentConfig struct {
 	clusterCIDR      string
 	noProxy          bool
 	imagesDirFlag    string
+	apiPort          int
 }
 
 // imagesDir is where image tarballs are imported from at start.
@@ -77,6 +79,7 @@ func importImages(ctx context.Context, c *containerdclient.Client, dir string, l
 // addAgentFlags defines the agent's flags on f; server and agent share
 // them (the data directory is the caller's).
 func addAgentFlags(f interface {
+	IntVar(p *int, name string, value int, usage string)
 	StringVar(p *string, name, value, usage string)
 	StringSliceVar(p *[]string, name string, value []string, usage string)
 	BoolVar(p *bool, name string, value bool, usage string)
@@ -89,6 +92,7 @@ func addAgentFlags(f interface {
 	f.StringSliceVar(&a.cniBinDirs, "cni-bin-dir", network.DefaultBinDirs, "directories holding the CNI plugins")
 	f.StringVar(&a.podManifestPath, "pod-manifest-path", "", "directory of static pod manifests this node runs on its own (watched)")
 	f.BoolVar(&a.noProxy, "no-proxy", false, "do not program iptables for Services on this node")
+	f.IntVar(&a.apiPort, "agent-port", agentapi.DefaultPort, "port of the agent's API (logs, exec), on 127.0.0.1 and the node IP; unauthenticated: keep it firewalled")
 	f.StringVar(&a.imagesDirFlag, "images-dir", "", "import every image tarball (*.tar) in this directory at start (default <data-dir>/agent/images)")
 }
 
@@ -302,11 +306,23 @@ func runAgent(ctx context.Context, a *agentConfig, c *client.Client, logger *slo
 		RootDir:         filepath.Join(agentDir, "pods"),
 		RunProbes:       true,
 		PodManifestPath: a.podManifestPath,
+		APIPort:         int32(a.apiPort),
 	})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
 	g.Go(func() error { return agent.Run(ctx) })
+	apiSrv, err := agentapi.New(agentapi.Config{
+		Addresses: agentapi.Addresses(ip.String(), a.apiPort),
+		Pods:      agent,
+		Runtime:   rt,
+		Logs:      rt,
+		Logger:    logger.With("component", "agentapi"),
+	})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	g.Go(func() error { return apiSrv.Run(ctx) })
 
 	if !a.noProxy {
 		ipt, err := proxy.NewExec("")

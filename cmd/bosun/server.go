@@ -11,15 +11,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/reconcile/autorollback"
 	"github.com/bosun-dev/bosun/reconcile/controlplane"
 	"github.com/bosun-dev/bosun/reconcile/serviceip"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/sync/gitsource"
+	"github.com/bosun-dev/bosun/sync/gitwrite"
 	"github.com/bosun-dev/bosun/sync/syncer"
 	"github.com/bosun-dev/bosun/sync/webhook"
 )
@@ -52,6 +55,9 @@ type serverConfig struct {
 	podEvictionTimeout     time.Duration
 
 	profiling bool
+
+	autoRollback     bool
+	verifySignatures string
 
 	noAgent bool
 	agent   agentConfig
@@ -121,6 +127,8 @@ Examples:
 	f.DurationVar(&c.podEvictionTimeout, "pod-eviction-timeout", 5*time.Minute, "pods of a node unreachable for this long are deleted so their controllers replace them")
 	f.StringVar(&c.webhookSecret, "webhook-secret", os.Getenv("BOSUN_WEBHOOK_SECRET"), "secret that POST /hooks/git requires (GitHub/Gitea signature or GitLab token; env BOSUN_WEBHOOK_SECRET)")
 	f.StringVar(&c.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook secret")
+	f.BoolVar(&c.autoRollback, "auto-rollback", false, "when a rollout a commit started fails (progress deadline exceeded, new pods crash-looping), push a revert of that commit; per Deployment: annotation bosun.dev/auto-rollback: \"true\" or \"false\"")
+	f.StringVar(&c.verifySignatures, "verify-signatures", "", "armored OpenPGP public keys: only commits signed by one of them are applied")
 	f.BoolVar(&c.noAgent, "no-agent", false, "run only the control plane: no pods on this machine")
 	addAgentFlags(f, &c.agent)
 	f.BoolVar(&c.profiling, "profiling", true, "serve Go profiles under /debug/pprof/ on the API address")
@@ -190,17 +198,31 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		return err
 	}
 
+	if fi, err := os.Stat(c.repo); err == nil && fi.IsDir() {
+		// A local repository: record it absolute, so that commands run from
+		// elsewhere (bosun rollback, scale) find it through the status.
+		if abs, err := filepath.Abs(c.repo); err == nil {
+			c.repo = abs
+		}
+	}
+	var keyring openpgp.EntityList
+	if c.verifySignatures != "" {
+		if keyring, err = gitsource.LoadKeyring(c.verifySignatures); err != nil {
+			return fmt.Errorf("server: --verify-signatures: %w", err)
+		}
+	}
+	gitAuth := gitsource.Auth{
+		Username:          c.gitUsername,
+		Password:          password,
+		SSHKeyFile:        c.sshKeyFile,
+		SSHKnownHostsFile: c.sshKnownHosts,
+	}
 	src, err := gitsource.New(gitsource.Config{
 		URL:      c.repo,
 		Branch:   c.branch,
 		CacheDir: filepath.Join(c.dataDir, "git"),
-		Auth: gitsource.Auth{
-			Username:          c.gitUsername,
-			Password:          password,
-			SSHKeyFile:        c.sshKeyFile,
-			SSHKnownHostsFile: c.sshKnownHosts,
-		},
-		Logger: logger.With("component", "git"),
+		Auth:     gitAuth,
+		Logger:   logger.With("component", "git"),
 	})
 	if err != nil {
 		return fmt.Errorf("server: --repo: %w", err)
@@ -227,16 +249,28 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	defer closeStore()
 
 	sy := syncer.New(syncer.Config{
-		Source:     src,
-		Store:      st,
-		Repo:       c.repo,
-		Branch:     c.branch,
-		Path:       c.path,
-		Interval:   c.interval,
-		Resync:     c.resync,
-		AllowEmpty: c.allowEmpty,
-		Logger:     logger.With("component", "sync"),
+		Source:           src,
+		Store:            st,
+		Repo:             c.repo,
+		Branch:           c.branch,
+		Path:             c.path,
+		Interval:         c.interval,
+		Resync:           c.resync,
+		AllowEmpty:       c.allowEmpty,
+		VerifySignatures: keyring,
+		Logger:           logger.With("component", "sync"),
 	})
+	// Automatic rollback writes revert commits to the synced branch.
+	writer, err := gitwrite.New(gitwrite.Config{
+		URL:     c.repo,
+		Branch:  c.branch,
+		Auth:    gitAuth,
+		WorkDir: filepath.Join(c.dataDir, "git-write"),
+		Logger:  logger.With("component", "git-write"),
+	})
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
 	api := apiserver.New(apiserver.Config{
 		Store:     st,
 		Logger:    logger.With("component", "api"),
@@ -259,6 +293,9 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 			ClusterCIDR:            clusterCIDR,
 			ServiceCIDR:            serviceCIDR,
 			NodePortRange:          nodePorts,
+			AutoRollback:           c.autoRollback,
+			Reverter:               autorollback.GitReverter{Writer: writer},
+			OnRevert:               func(string) { sy.Trigger() },
 			NodeMonitorGracePeriod: c.nodeMonitorGracePeriod,
 			PodEvictionTimeout:     c.podEvictionTimeout,
 			Logger:                 logger.With("component", "controllers"),

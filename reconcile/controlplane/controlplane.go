@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-dev/bosun/reconcile/autorollback"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/reconcile/deployment"
 	"github.com/bosun-dev/bosun/reconcile/endpoints"
@@ -45,6 +46,14 @@ type Config struct {
 	// 5m) are node lifecycle's timings.
 	NodeMonitorGracePeriod time.Duration
 	PodEvictionTimeout     time.Duration
+	// AutoRollback reverts, through Reverter, the commit that started a
+	// Deployment rollout that failed (all Deployments when true; else only
+	// those annotated bosun.dev/auto-rollback: "true"). Without a Reverter
+	// automatic rollback is off.
+	AutoRollback bool
+	Reverter     autorollback.Reverter
+	// OnRevert is called with each revert commit pushed (to sync it at once).
+	OnRevert func(sha string)
 	// Workers per controller (default 4).
 	Workers int
 	Logger  *slog.Logger
@@ -103,6 +112,16 @@ func RunControllers(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("controlplane: %w", err)
 	}
+	var ar *autorollback.Controller
+	if cfg.Reverter != nil {
+		ar, err = autorollback.New(autorollback.Config{
+			Store: cfg.Store, Informers: inf, Logger: sub("autorollback"), Clock: cfg.Clock, Workers: cfg.Workers,
+			Enabled: cfg.AutoRollback, Reverter: cfg.Reverter, OnRevert: cfg.OnRevert,
+		})
+		if err != nil {
+			return fmt.Errorf("controlplane: %w", err)
+		}
+	}
 	runners := []interface {
 		Run(context.Context) error
 	}{
@@ -114,6 +133,9 @@ func RunControllers(ctx context.Context, cfg Config) error {
 		nl,
 		sip,
 		gc.New(gc.Config{Store: cfg.Store, Informers: inf, Logger: sub("gc"), Clock: cfg.Clock, Workers: cfg.Workers}),
+	}
+	if ar != nil {
+		runners = append(runners, ar)
 	}
 	inf.Start(ctx)
 	if err := inf.WaitForSync(ctx); err != nil {

@@ -34,6 +34,27 @@
 // Errors wrap ErrUnreachable (not a repository, network, authentication) or
 // ErrNoBranch; check them with errors.Is.
 //
+// # Signed commits
+//
+// Commit.Signature holds a commit's armored signature (git's gpgsig header)
+// and Commit.Verify checks it against a keyring of trusted OpenPGP public keys
+// read once with LoadKeyring or ReadKeyring (the output of "gpg --armor
+// --export", several blocks allowed). Verify returns the Signer (primary user
+// ID, key ID, fingerprint) or an error wrapping ErrUnsigned, ErrUnknownKey
+// (the Signer then names the issuer's key ID) or ErrBadSignature (tampered,
+// malformed, several signatures, SSH or X.509 signatures, expired or revoked
+// keys). Only the branch head is checked; what it was built on is the
+// signer's responsibility.
+//
+//	keys, err := gitsource.LoadKeyring("/etc/bosun/trusted.asc")
+//	if err != nil {
+//		return err // errors.Is(err, gitsource.ErrKeyring)
+//	}
+//	who, err := c.Verify(keys, time.Now())
+//	if errors.Is(err, gitsource.ErrUnknownKey) {
+//		log.Warn("signed by an untrusted key", "key", who.KeyID)
+//	}
+//
 // Example:
 //
 //	src, err := gitsource.New(gitsource.Config{

@@ -80,6 +80,13 @@ type Commit struct {
 	// content. Tree is safe for concurrent use and stays readable after later
 	// fetches or a "git gc" of the repository.
 	Tree fs.FS
+	// Signature is the commit's armored signature (git's gpgsig header), empty
+	// for an unsigned commit. Verify checks it.
+	Signature string
+
+	// signedPayload is the commit object without its signature: the bytes the
+	// signature covers. Set only for signed commits read from a repository.
+	signedPayload []byte
 }
 
 // Source tracks one branch of one repository. Its methods are safe for concurrent

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,6 +102,21 @@ func buildCommit(sto storer.EncodedObjectStorer, h plumbing.Hash, reopen func() 
 		return Commit{}, fmt.Errorf("commit %s: %w: %w", h, ErrUnreachable, err)
 	}
 	subject, _, _ := strings.Cut(strings.TrimLeft(co.Message, "\n"), "\n")
+	var payload []byte
+	if co.PGPSignature != "" {
+		enc := &plumbing.MemoryObject{}
+		if err := co.EncodeWithoutSignature(enc); err != nil {
+			return Commit{}, fmt.Errorf("commit %s: encode for signature check: %w", h, err)
+		}
+		r, err := enc.Reader()
+		if err != nil {
+			return Commit{}, fmt.Errorf("commit %s: encode for signature check: %w", h, err)
+		}
+		payload, err = io.ReadAll(r)
+		if err != nil {
+			return Commit{}, fmt.Errorf("commit %s: encode for signature check: %w", h, err)
+		}
+	}
 	return Commit{
 		SHA:     h.String(),
 		Author:  fmt.Sprintf("%s <%s>", co.Author.Name, co.Author.Email),
@@ -108,6 +124,9 @@ func buildCommit(sto storer.EncodedObjectStorer, h plumbing.Hash, reopen func() 
 		Message: co.Message,
 		Time:    co.Author.When,
 		Tree:    &treeFS{objs: objs, root: co.TreeHash, modTime: co.Author.When},
+
+		Signature:     co.PGPSignature,
+		signedPayload: payload,
 	}, nil
 }
 

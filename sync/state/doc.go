@@ -11,6 +11,12 @@
 //	if err != nil { ... }
 //	fmt.Println(st.Synced.SHA)
 //
+// With --verify-signatures, each CommitInfo also says what the signature
+// check found (Signature) and, for a good signature, who signed (SignedBy).
+// History entries with Result ResultRolledBack are written by the automatic
+// rollback controller (reconcile/autorollback), not by sync: their Commit is
+// the commit that was reverted and RolledBack names the revert commit and why.
+//
 // The package also names the labels and annotations sync puts on every
 // object it writes.
 package state

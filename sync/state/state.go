@@ -42,6 +42,10 @@ const (
 	// ResultFailed means the commit could not be fetched or written (Git or
 	// etcd unreachable, a limit exceeded); it is retried.
 	ResultFailed = "failed"
+	// ResultRolledBack marks a history entry written when bosun reverted an
+	// applied commit on its own because the rollout it started failed; the
+	// entry's RolledBack says how.
+	ResultRolledBack = "rolled-back"
 )
 
 // CommitInfo identifies a Git commit.
@@ -50,6 +54,15 @@ type CommitInfo struct {
 	Author  string    `json:"author,omitempty"`
 	Subject string    `json:"subject,omitempty"`
 	Time    time.Time `json:"time,omitzero"`
+	// SignedBy names who signed the commit when its signature was verified
+	// good: "Alice <alice@example.com> (key 0123456789ABCDEF)". Empty when
+	// signatures are not verified or the signature is not good.
+	SignedBy string `json:"signedBy,omitempty"`
+	// Signature is the outcome of the signature check, for people: "good
+	// signature from Alice <alice@example.com> (key 0123456789ABCDEF)",
+	// "unsigned", "signed by unknown key 0123456789ABCDEF", "bad signature
+	// ...". Empty when signatures are not verified.
+	Signature string `json:"signature,omitempty"`
 }
 
 // Short returns the first 8 characters of the SHA.
@@ -70,6 +83,23 @@ type Attempt struct {
 	Created  int                `json:"created,omitempty"`
 	Updated  int                `json:"updated,omitempty"`
 	Pruned   int                `json:"pruned,omitempty"`
+	// RolledBack is set on ResultRolledBack entries: Commit was reverted by
+	// the commit RolledBack.RevertSHA.
+	RolledBack *Rollback `json:"rolledBack,omitempty"`
+}
+
+// Rollback records an automatic revert of an applied commit whose rollout
+// failed.
+type Rollback struct {
+	// RevertSHA is the revert commit bosun pushed; empty when the revert
+	// could not be made (Error then says why).
+	RevertSHA string `json:"revertSHA,omitempty"`
+	// Object names what failed to roll out: "Deployment demo/hello".
+	Object string `json:"object,omitempty"`
+	// Reason says why the rollout was judged failed (also the revert's commit body).
+	Reason string `json:"reason"`
+	// Error is set when bosun tried and failed to push the revert.
+	Error string `json:"error,omitempty"`
 }
 
 // Status is the sync loop's record of where it stands.

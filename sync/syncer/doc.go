@@ -10,6 +10,13 @@
 // or etcd cannot be reached, the syncer keeps what it has, records the
 // failure in the status and retries with exponential backoff.
 //
+// With Config.VerifySignatures (--verify-signatures KEYRING) every commit's
+// OpenPGP signature is checked before anything of it is decoded: an
+// unsigned commit, one signed by a key outside the keyring, or one whose
+// signature does not verify is rejected whole, like an invalid one. Each
+// attempt's CommitInfo records the outcome (Signature: "good signature from
+// ...", "unsigned", "signed by unknown key ...") and, when good, SignedBy.
+//
 //	s := syncer.New(syncer.Config{Source: src, Store: st, Interval: 30 * time.Second})
 //	go src.Watch(ctx, s.Trigger) // local repositories: sync at once
 //	err := s.Run(ctx)

@@ -10,6 +10,8 @@ import (
 	gosync "sync"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/sync/apply"
@@ -38,6 +40,12 @@ type Config struct {
 	Resync time.Duration
 	// AllowEmpty lets a commit without manifests prune everything.
 	AllowEmpty bool
+	// VerifySignatures, when not nil, is the keyring of trusted OpenPGP keys
+	// (--verify-signatures; see gitsource.LoadKeyring): a commit that is
+	// unsigned, signed by a key not in it, or whose signature does not verify
+	// is rejected whole, like one with invalid manifests. Nil means commits
+	// are not checked.
+	VerifySignatures openpgp.EntityList
 	// Limits bound what a commit may contain.
 	Limits manifests.Limits
 	// MinBackoff and MaxBackoff bound the retry delay after a failure
@@ -180,6 +188,25 @@ func (s *Syncer) syncOnce(ctx context.Context) (state.Attempt, error) {
 	info := state.CommitInfo{SHA: commit.SHA, Author: commit.Author, Subject: commit.Subject, Time: commit.Time}
 	log := s.cfg.Logger.With("commit", info.Short())
 
+	var refused error
+	if s.cfg.VerifySignatures != nil {
+		info.SignedBy, info.Signature, refused = s.verify(commit, now)
+	}
+
+	if refused != nil {
+		// Not even decoded: nothing of an untrusted commit is used.
+		base, err := s.status(ctx)
+		if err != nil {
+			return state.Attempt{}, err
+		}
+		msg := refused.Error()
+		if base.Synced != nil {
+			msg += "; still running commit " + base.Synced.Commit.Short()
+		}
+		log.Warn("commit rejected: "+msg, "signature", info.Signature)
+		return s.reject(ctx, base, state.Attempt{Commit: info, Time: now, Result: state.ResultRejected, Message: msg})
+	}
+
 	res, note, err := s.load(commit)
 	if err != nil {
 		return s.fail(ctx, info, fmt.Errorf("read commit %s: %w", info.Short(), err))
@@ -222,6 +249,23 @@ func (s *Syncer) syncOnce(ctx context.Context) (state.Attempt, error) {
 	att.Message = note
 	s.handled(commit.SHA, now)
 	return att, nil
+}
+
+// verify checks commit's signature against the keyring. It returns who
+// signed (good signatures only), the outcome for the status, and, when the
+// commit must be refused, why.
+func (s *Syncer) verify(commit gitsource.Commit, now time.Time) (signedBy, outcome string, refused error) {
+	who, err := commit.Verify(s.cfg.VerifySignatures, now)
+	switch {
+	case err == nil:
+		return who.String(), "good signature from " + who.String(), nil
+	case errors.Is(err, gitsource.ErrUnsigned):
+		return "", "unsigned", errors.New("commit is not signed and --verify-signatures requires a signature by a trusted key; nothing was applied")
+	case errors.Is(err, gitsource.ErrUnknownKey):
+		return "", "signed by unknown key " + who.KeyID, fmt.Errorf("commit is signed by key %s, which is not in the --verify-signatures keyring; nothing was applied", who.KeyID)
+	default:
+		return "", "bad signature", fmt.Errorf("commit signature does not verify (%v); nothing was applied", err)
+	}
 }
 
 // load decodes and validates the commit's manifests under the configured

@@ -29,7 +29,7 @@ import (
 // all live inside it, and the pod and service ranges are blackholed in the
 // machine's own namespace, so no packet of the test can leave the machine.
 type nodeHost struct {
-	t                        *testing.T
+	t                        testing.TB
 	host                     *nettest.Host
 	http                     *http.Client
 	dataDir, repoDir         string
@@ -41,7 +41,7 @@ type nodeHost struct {
 	extra                    []string
 }
 
-func newNodeHost(t *testing.T, repoDir string, extra ...string) *nodeHost {
+func newNodeHost(t testing.TB, repoDir string, extra ...string) *nodeHost {
 	t.Helper()
 	testenv.E2E(t, testenv.Root(), testenv.Binary("git"), testenv.Binary("containerd"), testenv.Binary("runc"),
 		testenv.Binary("iptables-restore"), testenv.Binary("nsenter"), testenv.Binary("ip"), cniPlugins)
@@ -251,6 +251,19 @@ func TestRealNode(t *testing.T) {
 		t.Errorf("NodePort %s:30080 answered %q, %v", gw, body, err)
 	}
 
+	// Logs and exec reach the containers through the API and the agent.
+	out, err := h.bosun("logs", "deploy/hello", "-n", "demo", "--tail", "50")
+	if err != nil || !strings.Contains(out, "GET /") {
+		t.Errorf("bosun logs deploy/hello: %v\n%s\nwant the app's request log", err, out)
+	}
+	out, err = h.bosun("exec", ps[0].Name, "-n", "demo", "--", "/app", "env")
+	if err != nil || !strings.Contains(out, "HOSTNAME=") {
+		t.Errorf("bosun exec %s -- /app env: %v\n%s", ps[0].Name, err, out)
+	}
+	if _, err := h.bosun("exec", ps[0].Name, "-n", "demo", "--", "/app", "exit", "3"); exitCode(err) != 3 {
+		t.Errorf("bosun exec -- /app exit 3: %v, want exit status 3", err)
+	}
+
 	// A static pod from its file, with its mirror pod in the API.
 	if err := os.WriteFile(filepath.Join(staticDir, "web.yaml"), []byte(`apiVersion: v1
 kind: Pod
@@ -297,6 +310,24 @@ spec:
 		_, err := h.client().Get(context.Background(), resource(t, "pods"), "default", "static-web-node-1")
 		return client.IsNotFound(err), fmt.Sprint(err)
 	})
+}
+
+// bosun runs a client command against the server inside the host
+// namespace.
+func (h *nodeHost) bosun(args ...string) (string, error) {
+	cmd := h.host.Command(context.Background(), bosunBin, append(args, "--server", "http://"+h.listen)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func exitCode(err error) int {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }
 
 func containerIDs(ps []*corev1.Pod) string {

@@ -1,0 +1,56 @@
+// Package agentapi is the node agent's own HTTP API, kubelet's port: the
+// logs of the containers it runs and commands run in them. The API server
+// (package apiserver) proxies `bosun logs` and `bosun exec` to it, at the
+// Node's InternalIP and status.daemonEndpoints.kubeletEndpoint.port.
+//
+// # Paths
+//
+//	GET  /containerLogs/{namespace}/{pod}/{container}?follow=&previous=&timestamps=&tailLines=N
+//	POST /exec/{namespace}/{pod}/{container}?command=CMD&command=ARG...&stdin=true
+//	GET  /healthz
+//
+// Logs are read from the container's CRI log file (LogLocator: the
+// rotated part, path.1, first) and sent as plain text: the content of
+// each line, with "<RFC 3339 time> " in front when timestamps=true (once
+// per line: the pieces of a split "P" line are joined); tailLines=N sends
+// the last N lines; previous=true the instance before the current one
+// (the agent keeps the latest two). follow=true goes on sending lines as
+// they are written, across rotations, polling every Config.PollInterval,
+// until the container has exited and its file stayed unchanged for one
+// more interval, or the client goes away.
+//
+// Exec runs the command in the container's current instance, which must
+// be running, through the runtime's Exec (Execer): the request body is the
+// command's stdin when stdin=true (read while the output is sent: a
+// full-duplex HTTP/1.1 exchange), and the response body carries stdout,
+// stderr and finally the exit code as frames of package
+// agentapi/execstream. There is no terminal (tty=true is refused). This is
+// bosun's own protocol: kubectl exec (SPDY or WebSocket) does not speak it.
+//
+// Errors before a stream starts are metav1.Status JSON with kubelet's
+// messages ("container x is not valid for pod y", "previous terminated
+// container ... not found"), which the API server passes on.
+//
+// # Security
+//
+// The API authenticates nothing: anyone who can connect can read every
+// log and run commands as the containers' user. It listens only on
+// Config.Addresses: by default (Addresses) 127.0.0.1 and the node's
+// InternalIP, on DefaultPort 10250. Keep that port closed to anything but
+// the bosun server (a firewall), or give a loopback-only address on a
+// single-machine setup.
+//
+// # Usage
+//
+//	srv, err := agentapi.New(agentapi.Config{
+//		Addresses: agentapi.Addresses(nodeIP, agentapi.DefaultPort),
+//		Pods:      agent, // *nodeagent.Agent, created with Config.APIPort = agentapi.DefaultPort
+//		Runtime:   rt,    // *containerd.Runtime: also the LogLocator and the Execer
+//		Logs:      rt,
+//		Logger:    logger,
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	return srv.Run(ctx) // until ctx ends
+package agentapi

@@ -1,0 +1,69 @@
+package agentapi
+
+import (
+	"errors"
+	"io"
+	"net/http"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bosun-dev/bosun/nodeagent/agentapi/execstream"
+	"github.com/bosun-dev/bosun/nodeagent/runtime"
+)
+
+// serveExec answers POST /exec/{namespace}/{pod}/{container}.
+func (s *Server) serveExec(w http.ResponseWriter, r *http.Request) {
+	if err := s.exec(w, r); err != nil {
+		writeError(w, err)
+	}
+}
+
+func (s *Server) exec(w http.ResponseWriter, r *http.Request) *apiError {
+	ns, podName, name := r.PathValue("namespace"), r.PathValue("pod"), r.PathValue("container")
+	cmd := r.URL.Query()["command"]
+	if len(cmd) == 0 {
+		return badRequest("you must specify at least one command for the container")
+	}
+	withStdin, aerr := boolParam(r, "stdin")
+	if aerr != nil {
+		return aerr
+	}
+	if tty, _ := boolParam(r, "tty"); tty {
+		return badRequest("bosun exec does not support a terminal (tty)")
+	}
+	ex, ok := s.cfg.Runtime.(Execer)
+	if !ok {
+		return newError(http.StatusNotImplemented, metav1.StatusReasonMethodNotAllowed,
+			"this node's runtime cannot run commands in containers")
+	}
+	_, cs, aerr := s.containers(r.Context(), ns, podName, name)
+	if aerr != nil {
+		return aerr
+	}
+	if len(cs) == 0 || cs[0].State != runtime.ContainerRunning {
+		return badRequest("container %q in pod %q is not running", name, podName)
+	}
+	id := cs[0].ID
+
+	rc := http.NewResponseController(w)
+	_ = rc.EnableFullDuplex() // read stdin while writing output
+	w.Header().Set("Content-Type", execstream.ContentType)
+	w.WriteHeader(http.StatusOK)
+	_ = rc.Flush()
+	sw := execstream.NewWriter(w, func() { _ = rc.Flush() })
+	var stdin io.Reader // nil: the command gets no stdin
+	if withStdin {
+		stdin = r.Body
+	}
+	code, err := ex.Exec(r.Context(), id, cmd, stdin, sw.Stdout(), sw.Stderr(), false)
+	switch {
+	case err != nil && errors.Is(err, runtime.ErrInvalidState):
+		_ = sw.Error("container " + name + " in pod " + podName + " is not running")
+	case err != nil:
+		s.log.Info("exec failed", "pod", ns+"/"+podName, "container", name, "command", cmd, "error", err)
+		_ = sw.Error(err.Error())
+	default:
+		_ = sw.Exit(code)
+	}
+	return nil
+}

@@ -1,0 +1,35 @@
+// Package diff compares a revision of the Git repository with the live
+// desired state: which objects a sync of that revision would add, change
+// and prune, a field-level unified diff of each changed object, and which
+// Deployments would roll out because their pod template changed. It is the
+// engine of `bosun diff`, a pull-request check.
+//
+// Both sides are normalized to what sync owns (see Normalize): kind,
+// name, namespace, labels without app.kubernetes.io/managed-by, annotations
+// without bosun.dev/commit and bosun.dev/source, and every top-level field
+// but metadata and status (spec, data, type, ...). What the control plane
+// adds to a Git object and sync keeps (a Service's allocated clusterIP and
+// nodePorts, a bare Pod's nodeName, the Deployment controller's
+// deployment.kubernetes.io/* annotations) is carried from the live object
+// into the desired one when the manifest leaves it unset, exactly as
+// sync/apply merges, so it never shows as a change. The values of a
+// Secret's data are replaced by their size and a digest: a diff shows that
+// a key changed without printing the secret.
+//
+// ReadRevision reads a revision of a local or remote repository (a branch,
+// tag or commit) or a local working tree as it is on disk.
+//
+// Example:
+//
+//	rev, err := diff.ReadRevision(ctx, diff.RevisionOptions{Repo: "/src/cluster", Rev: "feature"})
+//	if err != nil { return err }
+//	defer rev.Close()
+//	res, err := manifests.Load(rev.Tree, manifests.Options{Path: "deploy"})
+//	if err != nil { return err }
+//	if err := res.Problems.Err(); err != nil { return err } // invalid: exit 2
+//	live, err := diff.ListLive(ctx, c) // c is a *client.Client
+//	if err != nil { return err }
+//	changes, err := diff.Objects(live, diff.Desired(res.Objects))
+//	if err != nil { return err }
+//	err = diff.Render(os.Stdout, changes, rev.Name)
+package diff
