@@ -253,8 +253,8 @@ func TestRealNode(t *testing.T) {
 
 	// Logs and exec reach the containers through the API and the agent.
 	out, err := h.bosun("logs", "deploy/hello", "-n", "demo", "--tail", "50")
-	if err != nil || !strings.Contains(out, "GET /") {
-		t.Errorf("bosun logs deploy/hello: %v\n%s\nwant the app's request log", err, out)
+	if err != nil || !strings.Contains(out, "msg=request method=GET path=/") {
+		t.Errorf("bosun logs deploy/hello: %v\n%q\nwant the app's request log", err, out)
 	}
 	out, err = h.bosun("exec", ps[0].Name, "-n", "demo", "--", "/app", "env")
 	if err != nil || !strings.Contains(out, "HOSTNAME=") {
@@ -315,7 +315,7 @@ spec:
 // bosun runs a client command against the server inside the host
 // namespace.
 func (h *nodeHost) bosun(args ...string) (string, error) {
-	cmd := h.host.Command(context.Background(), bosunBin, append(args, "--server", "http://"+h.listen)...)
+	cmd := h.host.Command(context.Background(), bosunBin, append([]string{"--server", "http://" + h.listen}, args...)...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
