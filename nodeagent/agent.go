@@ -92,6 +92,12 @@ type Config struct {
 	// RelistInterval is how often the runtime's state is listed to notice
 	// exits and orphans; default 1s.
 	RelistInterval time.Duration
+	// DrainDelay is how long the containers of a pod deleted from the API
+	// keep running before they are stopped, so that Endpoints and every
+	// node's Service rules stop sending it traffic first. (bosun deletes
+	// pods at once, without Kubernetes' terminating phase; this plays the
+	// part of a preStop sleep.) 0 stops them at once.
+	DrainDelay time.Duration
 	// Backoff is the restart back-off; zero fields take 10s, 300s and 10m.
 	Backoff Backoff
 
@@ -147,6 +153,7 @@ type Agent struct {
 	mu          sync.Mutex
 	cache       map[string]*corev1.Pod // by UID
 	gone        map[string]*corev1.Pod // deleted pods not yet torn down, by UID
+	goneAt      map[string]time.Time   // when the agent saw each of them go
 	synced      bool
 	podCIDR     string
 	runtimeName string
@@ -236,6 +243,7 @@ func New(cfg Config) (*Agent, error) {
 		kick:       make(chan struct{}, 1),
 		cache:      map[string]*corev1.Pod{},
 		gone:       map[string]*corev1.Pod{},
+		goneAt:     map[string]time.Time{},
 		plegState:  map[string]string{},
 		static:     map[string]*corev1.Pod{},
 		staticGone: map[string]*corev1.Pod{},

@@ -387,6 +387,43 @@ func TestPodDeletedIsCleanedUp(t *testing.T) {
 	})
 }
 
+// With a drain delay, a deleted pod's containers keep running until the
+// delay has passed on the agent's clock, then they are removed.
+func TestPodDeletedDrainsFirst(t *testing.T) {
+	e := newEnv(t)
+	e.startWith(func(c *nodeagent.Config) { c.DrainDelay = 5 * time.Second })
+	p := e.createPod("web", corev1.RestartPolicyAlways)
+	e.eventually("the pod to run", 0, func() bool { return runningReady(e.pod("web")) })
+	running := func() int {
+		cs, _ := e.rt.ListContainers(ctx(t), runtime.ContainerFilter{PodUID: string(p.UID)})
+		n := 0
+		for _, c := range cs {
+			if c.State == runtime.ContainerRunning {
+				n++
+			}
+		}
+		return n
+	}
+	before := running()
+	if err := e.st.Delete(ctx(t), podsR, "default", "web", ""); err != nil {
+		t.Fatal(err)
+	}
+	// Real time passes, the fake clock does not: the containers must stay.
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if running() != before {
+			cs, _ := e.rt.ListContainers(ctx(t), runtime.ContainerFilter{PodUID: string(p.UID)})
+			t.Fatalf("the container stopped before the drain delay passed: %+v", cs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.eventually("the runtime to be empty after the drain delay", time.Second, func() bool {
+		sbs, _ := e.rt.ListPodSandboxes(ctx(t), runtime.SandboxFilter{PodUID: string(p.UID)})
+		cs, _ := e.rt.ListContainers(ctx(t), runtime.ContainerFilter{PodUID: string(p.UID)})
+		return len(sbs) == 0 && len(cs) == 0
+	})
+}
+
 func TestRestartAdoptsAndRemovesOrphans(t *testing.T) {
 	e := newEnv(t)
 	stop := e.start()

@@ -43,6 +43,9 @@ func (a *Agent) syncPod(ctx context.Context, uid string) (time.Duration, error) 
 		if !synced {
 			return 0, nil // not yet listed: the pod may exist; never kill before the first list
 		}
+		if wait := a.drainWait(uid, last); wait > 0 {
+			return wait, nil
+		}
 		return 0, a.killPod(ctx, uid, last)
 	}
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
@@ -432,6 +435,23 @@ func probeGracePeriod(pod *corev1.Pod, spec *corev1.Container) time.Duration {
 	return gracePeriod(pod)
 }
 
+// drainWait returns how much longer the containers of a pod deleted from
+// the API keep running (Config.DrainDelay), counted from when the agent
+// first saw it gone.
+func (a *Agent) drainWait(uid string, last *corev1.Pod) time.Duration {
+	if last == nil || a.cfg.DrainDelay <= 0 {
+		return 0
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	at, ok := a.goneAt[uid]
+	if !ok {
+		at = a.clk.Now()
+		a.goneAt[uid] = at
+	}
+	return a.cfg.DrainDelay - a.clk.Since(at)
+}
+
 // killPod stops and removes everything of a pod the API no longer has.
 func (a *Agent) killPod(ctx context.Context, uid string, last *corev1.Pod) error {
 	cs, err := a.rt.ListContainers(ctx, runtime.ContainerFilter{PodUID: uid})
@@ -475,6 +495,7 @@ func (a *Agent) killPod(ctx context.Context, uid string, last *corev1.Pod) error
 	}
 	a.back.forget(uid)
 	a.mu.Lock()
+	delete(a.goneAt, uid)
 	if _, back := a.cache[uid]; !back {
 		delete(a.gone, uid)
 	}

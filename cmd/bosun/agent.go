@@ -13,6 +13,7 @@ import (
 	goruntime "runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	containerdclient "github.com/containerd/containerd/v2/client"
 	"github.com/spf13/cobra"
@@ -46,6 +47,7 @@ type agentConfig struct {
 	noProxy          bool
 	imagesDirFlag    string
 	apiPort          int
+	drainDelay       time.Duration
 }
 
 // imagesDir is where image tarballs are imported from at start.
@@ -80,6 +82,7 @@ func importImages(ctx context.Context, c *containerdclient.Client, dir string, l
 // them (the data directory is the caller's).
 func addAgentFlags(f interface {
 	IntVar(p *int, name string, value int, usage string)
+	DurationVar(p *time.Duration, name string, value time.Duration, usage string)
 	StringVar(p *string, name, value, usage string)
 	StringSliceVar(p *[]string, name string, value []string, usage string)
 	BoolVar(p *bool, name string, value bool, usage string)
@@ -92,6 +95,7 @@ func addAgentFlags(f interface {
 	f.StringSliceVar(&a.cniBinDirs, "cni-bin-dir", network.DefaultBinDirs, "directories holding the CNI plugins")
 	f.StringVar(&a.podManifestPath, "pod-manifest-path", "", "directory of static pod manifests this node runs on its own (watched)")
 	f.BoolVar(&a.noProxy, "no-proxy", false, "do not program iptables for Services on this node")
+	f.DurationVar(&a.drainDelay, "pod-drain-delay", 2*time.Second, "how long a deleted pod's containers keep running, so that Services stop sending it traffic before it stops")
 	f.IntVar(&a.apiPort, "agent-port", agentapi.DefaultPort, "port of the agent's API (logs, exec), on 127.0.0.1 and the node IP; unauthenticated: keep it firewalled")
 	f.StringVar(&a.imagesDirFlag, "images-dir", "", "import every image tarball (*.tar) in this directory at start (default <data-dir>/agent/images)")
 }
@@ -307,6 +311,7 @@ func runAgent(ctx context.Context, a *agentConfig, c *client.Client, logger *slo
 		RunProbes:       true,
 		PodManifestPath: a.podManifestPath,
 		APIPort:         int32(a.apiPort),
+		DrainDelay:      a.drainDelay,
 	})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
