@@ -21,3 +21,16 @@ run ./test/e2e 'BenchmarkCommitToAPI' 1x
 run ./manifests 'BenchmarkLoad1000' 10x
 run ./store 'BenchmarkTxnCreate1000|BenchmarkPutLoop' 5x
 run ./sync/gitsource 'BenchmarkFetchUnchanged' 2s
+
+# Issue 3 (the full 30,000-pod run is make bench-scale): the parts.
+run ./reconcile/scheduler 'BenchmarkSchedule30000Pods1000Nodes|BenchmarkScheduleAndBind' 3x
+run ./reconcile/replicaset 'BenchmarkScaleUp1000' 3x
+run ./reconcile/cache 'BenchmarkInformerList30000' 1x
+# Issue 4 (root): pod start through the agent, and bosun's runtime vs raw containerd side by side.
+run ./test/e2e 'BenchmarkNodePodStart' 1x
+run ./nodeagent/runtime/containerd 'BenchmarkPodStart' 1x
+run ./nodeagent/network 'BenchmarkSetupTeardown' 20x
+# Issue 5 (root, about 3 minutes): 1,000 Services x 10 endpoints.
+run ./nodeagent/proxy 'BenchmarkScale' 3x
+# Issue 6 (root): push to serving, 10 replicas, median of 10.
+run ./test/e2e 'BenchmarkPushToServing' 1x
