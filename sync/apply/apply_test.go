@@ -241,7 +241,6 @@ func TestApplyTooLarge(t *testing.T) {
 	}
 }
 
-
 // Status and system metadata written in Git never reach the store: sync
 // does not write status.
 func TestApplyDropsStatusFromGit(t *testing.T) {
