@@ -48,7 +48,16 @@ type advert struct {
 // authMethod builds the credentials for the remote's protocol. It reads key and
 // known-hosts files, so it runs on each network operation rather than in New.
 func (s *Source) authMethod(ep *transport.Endpoint) (transport.AuthMethod, error) {
-	a := s.cfg.Auth
+	return AuthMethod(ep, s.cfg.Auth, s.cfg.Timeout)
+}
+
+// AuthMethod builds go-git credentials from a for the endpoint's protocol:
+// basic auth for https (user "git" when only a password or token is
+// given), an ssh key file or the ssh agent for ssh, checked against the
+// known_hosts file; nil for local and anonymous access. timeout bounds the
+// ssh dial and handshake. It reads the key and known-hosts files, so call it
+// for each network operation.
+func AuthMethod(ep *transport.Endpoint, a Auth, timeout time.Duration) (transport.AuthMethod, error) {
 	switch ep.Protocol {
 	case "http", "https":
 		if a.Username == "" && a.Password == "" {
@@ -90,14 +99,14 @@ func (s *Source) authMethod(ep *transport.Endpoint) (transport.AuthMethod, error
 				return nil, fmt.Errorf("read ssh key %s: %w", a.SSHKeyFile, err)
 			}
 			pk.HostKeyCallbackHelper = helper
-			return sshTimeout{AuthMethod: pk, timeout: s.cfg.Timeout}, nil
+			return sshTimeout{AuthMethod: pk, timeout: timeout}, nil
 		}
 		ag, err := gitssh.NewSSHAgentAuth(user)
 		if err != nil {
 			return nil, fmt.Errorf("no ssh key file configured and no ssh agent available: %w", err)
 		}
 		ag.HostKeyCallbackHelper = helper
-		return sshTimeout{AuthMethod: ag, timeout: s.cfg.Timeout}, nil
+		return sshTimeout{AuthMethod: ag, timeout: timeout}, nil
 	default:
 		return nil, nil
 	}

@@ -4,20 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
-	"time"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
-	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
-	cryptossh "golang.org/x/crypto/ssh"
+
+	"github.com/bosun-dev/bosun/sync/gitsource"
 )
 
 const remoteName = "origin"
@@ -176,73 +172,9 @@ func (w *Writer) auth() (transport.AuthMethod, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gitwrite: url %q: %w", w.cfg.URL, err)
 	}
-	a := w.cfg.Auth
-	switch ep.Protocol {
-	case "http", "https":
-		if a.Username == "" && a.Password == "" {
-			return nil, nil
-		}
-		user := a.Username
-		if user == "" {
-			user = "git"
-		}
-		return &githttp.BasicAuth{Username: user, Password: a.Password}, nil
-	case "ssh":
-		user := ep.User
-		if user == "" {
-			user = "git"
-		}
-		known := a.SSHKnownHostsFile
-		if known == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				return nil, fmt.Errorf("gitwrite: find ~/.ssh/known_hosts: %w", err)
-			}
-			known = filepath.Join(home, ".ssh", "known_hosts")
-		}
-		db, err := gitssh.NewKnownHostsDb(known)
-		if err != nil {
-			return nil, fmt.Errorf("gitwrite: read known hosts %s (add the server's key, e.g. with ssh-keyscan): %w", known, err)
-		}
-		port := ep.Port
-		if port == 0 {
-			port = 22
-		}
-		helper := gitssh.HostKeyCallbackHelper{
-			HostKeyCallback:   db.HostKeyCallback(),
-			HostKeyAlgorithms: db.HostKeyAlgorithms(net.JoinHostPort(ep.Host, strconv.Itoa(port))),
-		}
-		if a.SSHKeyFile != "" {
-			pk, err := gitssh.NewPublicKeysFromFile(user, a.SSHKeyFile, a.SSHKeyPassphrase)
-			if err != nil {
-				return nil, fmt.Errorf("gitwrite: read ssh key %s: %w", a.SSHKeyFile, err)
-			}
-			pk.HostKeyCallbackHelper = helper
-			return sshTimeout{AuthMethod: pk, timeout: w.cfg.Timeout}, nil
-		}
-		ag, err := gitssh.NewSSHAgentAuth(user)
-		if err != nil {
-			return nil, fmt.Errorf("gitwrite: no ssh key file given and no ssh agent available: %w", err)
-		}
-		ag.HostKeyCallbackHelper = helper
-		return sshTimeout{AuthMethod: ag, timeout: w.cfg.Timeout}, nil
-	default:
-		return nil, nil
-	}
-}
-
-// sshTimeout bounds the ssh dial and handshake.
-type sshTimeout struct {
-	gitssh.AuthMethod
-	timeout time.Duration
-}
-
-// ClientConfig implements gitssh.AuthMethod.
-func (a sshTimeout) ClientConfig() (*cryptossh.ClientConfig, error) {
-	c, err := a.AuthMethod.ClientConfig()
+	am, err := gitsource.AuthMethod(ep, w.cfg.Auth, w.cfg.Timeout)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("gitwrite: %w", err)
 	}
-	c.Timeout = a.timeout
-	return c, nil
+	return am, nil
 }
