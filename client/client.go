@@ -136,13 +136,20 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.http.Do(req)
+	return c.roundTrip(c.http, req, method, u.String())
+}
+
+// roundTrip performs req with hc and turns transport failures and non-2xx
+// answers into errors (*APIError with the server's Status when it sent
+// one). The caller closes the body of a successful response.
+func (c *Client) roundTrip(hc *http.Client, req *http.Request, method, url string) (*http.Response, error) {
+	resp, err := hc.Do(req)
 	if err != nil {
 		if isUnreachable(err) {
 			return nil, fmt.Errorf("client: %w: the bosun server is not reachable at %s (%v); start one with `bosun server`, or point at one with --server URL or %s=URL",
 				ErrUnreachable, c.base, rootCause(err), EnvServer)
 		}
-		return nil, fmt.Errorf("client: %s %s: %w", method, u.String(), err)
+		return nil, fmt.Errorf("client: %s %s: %w", method, url, err)
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return resp, nil

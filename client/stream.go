@@ -2,15 +2,11 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/nodeagent/agentapi/execstream"
 )
@@ -108,27 +104,5 @@ func (c *Client) stream(ctx context.Context, method, path string, query url.Valu
 		cp.Timeout = 0
 		hc = &cp
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		if isUnreachable(err) {
-			return nil, fmt.Errorf("client: %w: the bosun server is not reachable at %s (%v); start one with `bosun server`, or point at one with --server URL or %s=URL",
-				ErrUnreachable, c.base, rootCause(err), EnvServer)
-		}
-		return nil, fmt.Errorf("client: %s %s: %w", method, u.String(), err)
-	}
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return resp, nil
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var st metav1.Status
-	if json.Unmarshal(b, &st) != nil || st.Kind != "Status" {
-		msg := strings.TrimSpace(string(b))
-		if msg == "" {
-			msg = resp.Status
-		}
-		st = metav1.Status{Status: metav1.StatusFailure, Code: int32(resp.StatusCode), Message: msg,
-			Reason: metav1.StatusReasonUnknown}
-	}
-	return nil, &APIError{Status: st}
+	return c.roundTrip(hc, req, method, u.String())
 }
