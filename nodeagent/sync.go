@@ -342,14 +342,11 @@ type podSetup struct {
 }
 
 // Annotations of a container config carrying what runtime.ContainerConfig
-// has no field for; the runtime applies them.
+// has no field for; the runtime applies them (see package runtime).
 const (
-	// AnnotationRunAsUser is the uid the container's processes run as.
-	AnnotationRunAsUser = "io.bosun.container.run-as-user"
-	// AnnotationRunAsGroup is their gid.
-	AnnotationRunAsGroup = "io.bosun.container.run-as-group"
-	// AnnotationReadOnlyRootfs "true" mounts the container's root filesystem read-only.
-	AnnotationReadOnlyRootfs = "io.bosun.container.readonly-rootfs"
+	AnnotationRunAsUser      = runtime.AnnotationRunAsUser
+	AnnotationRunAsGroup     = runtime.AnnotationRunAsGroup
+	AnnotationReadOnlyRootfs = runtime.AnnotationReadOnlyRootfs
 )
 
 // containerConfig turns a container spec into the runtime's config: the

@@ -258,6 +258,18 @@ type Image struct {
 	Size     int64
 }
 
+// Annotations of a ContainerConfig that a runtime must apply (or refuse the
+// container): the securityContext fields the config has no field for.
+const (
+	// AnnotationRunAsUser is the uid the container's processes run as.
+	AnnotationRunAsUser = "io.bosun.container.run-as-user"
+	// AnnotationRunAsGroup is their gid.
+	AnnotationRunAsGroup = "io.bosun.container.run-as-group"
+	// AnnotationReadOnlyRootfs "true" mounts the container's root
+	// filesystem read-only.
+	AnnotationReadOnlyRootfs = "io.bosun.container.readonly-rootfs"
+)
+
 // MatchLabels reports whether have holds every key of want with its value.
 func MatchLabels(want, have map[string]string) bool {
 	for k, v := range want {

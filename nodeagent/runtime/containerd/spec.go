@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -86,6 +87,47 @@ func (r *Runtime) specOpts(ctx context.Context, sb *sandboxRecord, img container
 	}
 	if cfg.Resources.MemoryBytes > 0 {
 		opts = append(opts, oci.WithMemoryLimit(uint64(cfg.Resources.MemoryBytes)))
+	}
+	sec, err := securityOpts(cfg.Annotations)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, sec...), nil
+}
+
+// securityOpts applies the securityContext the agent passes as annotations
+// (runAsUser, runAsGroup, readOnlyRootFilesystem).
+func securityOpts(ann map[string]string) ([]oci.SpecOpts, error) {
+	var opts []oci.SpecOpts
+	id := func(key string) (uint32, bool, error) {
+		v, ok := ann[key]
+		if !ok {
+			return 0, false, nil
+		}
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return 0, false, fmt.Errorf("containerd: annotation %s=%q: not a numeric id: %w", key, v, err)
+		}
+		return uint32(n), true, nil
+	}
+	uid, hasUID, err := id(runtime.AnnotationRunAsUser)
+	if err != nil {
+		return nil, err
+	}
+	gid, hasGID, err := id(runtime.AnnotationRunAsGroup)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case hasUID && hasGID:
+		opts = append(opts, oci.WithUIDGID(uid, gid))
+	case hasUID:
+		opts = append(opts, oci.WithUserID(uid))
+	case hasGID:
+		return nil, fmt.Errorf("containerd: runAsGroup without runAsUser is not supported")
+	}
+	if ann[runtime.AnnotationReadOnlyRootfs] == "true" {
+		opts = append(opts, oci.WithRootFSReadonly())
 	}
 	return opts, nil
 }

@@ -141,3 +141,34 @@ func TestContainerState(t *testing.T) {
 		})
 	}
 }
+
+func TestSecurityOpts(t *testing.T) {
+	tests := []struct {
+		name    string
+		ann     map[string]string
+		wantN   int
+		wantErr string
+	}{
+		{name: "none", ann: nil, wantN: 0},
+		{name: "user", ann: map[string]string{runtime.AnnotationRunAsUser: "1000"}, wantN: 1},
+		{name: "user and group", ann: map[string]string{runtime.AnnotationRunAsUser: "1000", runtime.AnnotationRunAsGroup: "2000"}, wantN: 1},
+		{name: "read-only root", ann: map[string]string{runtime.AnnotationReadOnlyRootfs: "true"}, wantN: 1},
+		{name: "all", ann: map[string]string{runtime.AnnotationRunAsUser: "1", runtime.AnnotationReadOnlyRootfs: "true"}, wantN: 2},
+		{name: "bad uid", ann: map[string]string{runtime.AnnotationRunAsUser: "root"}, wantErr: "not a numeric id"},
+		{name: "group alone", ann: map[string]string{runtime.AnnotationRunAsGroup: "5"}, wantErr: "runAsGroup without runAsUser"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts, err := securityOpts(tt.ann)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("securityOpts(%v) error = %v, want %q", tt.ann, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || len(opts) != tt.wantN {
+				t.Fatalf("securityOpts(%v) = %d options, %v; want %d", tt.ann, len(opts), err, tt.wantN)
+			}
+		})
+	}
+}
