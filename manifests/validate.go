@@ -360,10 +360,65 @@ func ignoredFields(obj Obj) field.ErrorList {
 	if len(obj.GetFinalizers()) > 0 {
 		ignored(meta.Child("finalizers"), "is not supported in manifests yet and is ignored")
 	}
+	if spec, path := podSpecOf(obj); spec != nil {
+		errs = append(errs, unsupportedSecurity(spec, path)...)
+	}
 	if v := reflect.ValueOf(obj); v.Kind() == reflect.Pointer && !v.IsNil() {
 		if st := v.Elem().FieldByName("Status"); st.IsValid() && !st.IsZero() {
 			ignored(field.NewPath("status"), "is written by bosun's controllers and node agents; the value in Git is ignored")
 		}
+	}
+	return errs
+}
+
+// podSpecOf returns the pod spec of a Pod or of a controller's template,
+// and its field path.
+func podSpecOf(obj Obj) (*corev1.PodSpec, *field.Path) {
+	tmpl := field.NewPath("spec", "template", "spec")
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		return &o.Spec, field.NewPath("spec")
+	case *corev1.ReplicationController:
+		if o.Spec.Template != nil {
+			return &o.Spec.Template.Spec, tmpl
+		}
+	case *appsv1.ReplicaSet:
+		return &o.Spec.Template.Spec, tmpl
+	case *appsv1.Deployment:
+		return &o.Spec.Template.Spec, tmpl
+	}
+	return nil, nil
+}
+
+// supportedSecurity are the securityContext fields bosun's agent applies.
+var supportedSecurity = map[string]bool{"RunAsUser": true, "RunAsGroup": true, "ReadOnlyRootFilesystem": true}
+
+// unsupportedSecurity warns about each securityContext field, of the pod
+// and of its containers, that bosun does not apply.
+func unsupportedSecurity(spec *corev1.PodSpec, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	check := func(sc any, p *field.Path) {
+		v := reflect.ValueOf(sc)
+		if v.IsNil() {
+			return
+		}
+		v = v.Elem()
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			if supportedSecurity[f.Name] || v.Field(i).IsZero() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			errs = append(errs, &field.Error{Field: p.Child(name).String(),
+				Detail: "is not supported by bosun yet and is ignored (runAsUser, runAsGroup and readOnlyRootFilesystem are applied)"})
+		}
+	}
+	check(spec.SecurityContext, path.Child("securityContext"))
+	for i := range spec.InitContainers {
+		check(spec.InitContainers[i].SecurityContext, path.Child("initContainers").Index(i).Child("securityContext"))
+	}
+	for i := range spec.Containers {
+		check(spec.Containers[i].SecurityContext, path.Child("containers").Index(i).Child("securityContext"))
 	}
 	return errs
 }
