@@ -377,3 +377,22 @@ func TestLastCommitTouching(t *testing.T) {
 		t.Errorf("no match: err = %v", err)
 	}
 }
+
+// A later commit that changed other lines of the same file does not block
+// the revert: the commit's lines are undone, the later ones kept, as git's
+// own revert merges them.
+func TestRevertMergesLaterChangesElsewhere(t *testing.T) {
+	seed := newRepo(t)
+	commitFiles(t, seed, "web", map[string]string{"web.yaml": "# web\nreplicas: 3\na: 1\nb: 2\nc: 3\nd: 4\nimage: v1\n"})
+	v2 := commitFiles(t, seed, "web v2", map[string]string{"web.yaml": "# web\nreplicas: 3\na: 1\nb: 2\nc: 3\nd: 4\nimage: v2\n"})
+	commitFiles(t, seed, "scale", map[string]string{"web.yaml": "# web\nreplicas: 5\na: 1\nb: 2\nc: 3\nd: 4\nimage: v2\n"})
+	bare := bareClone(t, seed)
+	w := newTestWriter(t, bare, true, nil)
+	sha, err := w.Revert(testCtx(t), v2, "", PushOptions{})
+	if err != nil {
+		t.Fatalf("revert of v2 after a later scale: %v", err)
+	}
+	if got, want := show(t, bare, sha, "web.yaml"), "# web\nreplicas: 5\na: 1\nb: 2\nc: 3\nd: 4\nimage: v1"; got != want {
+		t.Errorf("web.yaml after the revert = %q, want %q", got, want)
+	}
+}

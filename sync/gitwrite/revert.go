@@ -38,9 +38,11 @@ func RevertMessage(sha, subject, why string) string {
 // a pull request). Every path rev changed gets back its parent's content and
 // mode; files rev added are removed. A root commit's files are all removed.
 //
-// It refuses with ErrConflict, naming the files and the later commits, when a
-// path rev changed is not, at the head, what rev left it as (a later commit
-// changed it); with ErrMergeCommit for a commit with several parents; with
+// When a later commit changed a file rev modified, rev's lines are undone
+// by a line-level three-way merge, as git revert does; it refuses with
+// ErrConflict, naming the files and the later commits, when the later
+// changes touch the same or adjacent lines, or a file rev added or deleted;
+// with ErrMergeCommit for a commit with several parents; with
 // ErrNotFound when rev is not on the branch.
 func (w *Writer) Revert(ctx context.Context, rev string, why string, opts PushOptions) (string, error) {
 	var msg string
@@ -66,6 +68,7 @@ func (w *Writer) Revert(ctx context.Context, rev string, why string, opts PushOp
 			return fmt.Errorf("diff %s: %w", short(target.Hash), err)
 		}
 		var conflicts []string
+		merged := map[string][]byte{}
 		for _, c := range changes {
 			p := changePath(c)
 			mode, hash, ok, err := t.entryAt(p)
@@ -74,9 +77,18 @@ func (w *Writer) Revert(ctx context.Context, rev string, why string, opts PushOp
 			}
 			after := c.To.TreeEntry
 			same := (c.To.Name == "" && !ok) || (c.To.Name != "" && ok && mode == after.Mode && hash == after.Hash)
-			if !same {
-				conflicts = append(conflicts, p)
+			if same {
+				continue
 			}
+			// A later commit changed the file too: undo the commit's lines
+			// if the later changes are elsewhere in the file.
+			if m, ok2, err := w.mergeRevert(b, t, c, p, ok && mode == after.Mode); err != nil {
+				return err
+			} else if ok2 {
+				merged[p] = m
+				continue
+			}
+			conflicts = append(conflicts, p)
 		}
 		if len(conflicts) > 0 {
 			slices.Sort(conflicts)
@@ -84,6 +96,12 @@ func (w *Writer) Revert(ctx context.Context, rev string, why string, opts PushOp
 		}
 		for _, c := range changes {
 			p := changePath(c)
+			if m, ok := merged[p]; ok {
+				if err := t.WriteFile(p, m); err != nil {
+					return err
+				}
+				continue
+			}
 			if c.From.Name == "" {
 				if err := t.Remove(p); err != nil {
 					return err
@@ -241,6 +259,31 @@ func (w *Writer) LastCommitTouching(ctx context.Context, paths []string, match f
 }
 
 // entryBytes reads a change side's blob (nil when absent or not a file).
+// mergeRevert undoes the change c made to file p on top of the head's
+// version of p, which later commits changed too, by a line-level three-way
+// merge (base: what the commit left; ours: the head; theirs: the parent's
+// version). It reports false when the commit did not just modify the file,
+// or when the later changes touch the same lines.
+func (w *Writer) mergeRevert(b *base, t *Tree, c *object.Change, p string, headHasFile bool) ([]byte, bool, error) {
+	if c.From.Name == "" || c.To.Name == "" || !headHasFile || !c.From.TreeEntry.Mode.IsFile() {
+		return nil, false, nil
+	}
+	committed, err := entryBytes(b.repo, c.To)
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s at the reverted commit: %w", p, err)
+	}
+	parent, err := entryBytes(b.repo, c.From)
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s before the reverted commit: %w", p, err)
+	}
+	head, err := t.ReadFile(p)
+	if err != nil {
+		return nil, false, err
+	}
+	m, ok := merge3(committed, head, parent)
+	return m, ok, nil
+}
+
 func entryBytes(repo *git.Repository, e object.ChangeEntry) ([]byte, error) {
 	if e.Name == "" || !e.TreeEntry.Mode.IsFile() {
 		return nil, nil
