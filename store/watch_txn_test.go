@@ -393,7 +393,16 @@ func TestCompactor(t *testing.T) {
 		}
 		return st.DbSize
 	}
-	sizeBefore := status()
+	// etcd commits its backend in batches (every 100 ms): wait until the
+	// 60 writes of 64 KiB show in the database size before measuring.
+	var sizeBefore int64
+	deadline := time.Now().Add(10 * time.Second)
+	for sizeBefore = status(); sizeBefore < 60*64*1024; sizeBefore = status() {
+		if time.Now().After(deadline) {
+			t.Fatalf("database size %d never reached the %d bytes written", sizeBefore, 60*64*1024)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
 	cur := mustRev(t, s)
 
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

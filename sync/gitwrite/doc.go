@@ -28,11 +28,14 @@
 //     elsewhere that has the branch checked out is not.
 //
 // go-git has no revert: Revert diffs the target commit against its parent
-// and writes back the parent's blob and mode for every changed path (removing
-// files the commit added), after checking that the head still has what the
-// commit left at each of those paths; otherwise it refuses with ErrConflict,
-// naming the files and the commits that changed them since. The message is
-// git's ("Revert \"<subject>\"", "This reverts commit <sha>.").
+// and writes back the parent's blob and mode for every changed path
+// (removing files the commit added). Where a later commit changed a file the
+// target modified, the target's lines are undone by a line-level three-way
+// merge that keeps the later changes, as git revert does; when they touch
+// the same or adjacent lines, or the file was added or deleted, it refuses
+// with ErrConflict, naming the files and the commits that changed them
+// since. The message is git's ("Revert \"<subject>\"", "This reverts
+// commit <sha>.").
 //
 // LastCommitTouching walks first-parent history to find the latest commit
 // whose change to a file satisfies a predicate; bosun rollback deploy/NAME
