@@ -118,6 +118,7 @@ type requestLoop struct {
 	failures []string
 	versions map[string]int
 	last     string
+	streak   int // answers in a row from the last version
 	total    int
 	stop     chan struct{}
 	done     chan struct{}
@@ -141,7 +142,11 @@ func startRequestLoop(h *nodeHost, url string) *requestLoop {
 			} else {
 				v := body[strings.LastIndex(body, "(version ")+len("(version ") : strings.LastIndex(body, ")")]
 				l.versions[v]++
-				l.last = v
+				if v == l.last {
+					l.streak++
+				} else {
+					l.last, l.streak = v, 1
+				}
 			}
 			l.mu.Unlock()
 			time.Sleep(10 * time.Millisecond)
@@ -159,10 +164,12 @@ func (l *requestLoop) reset() (total int, failures []string, versions map[string
 	return total, failures, versions
 }
 
-func (l *requestLoop) lastVersion() string {
+// settled reports whether the last 30 answers came from version v: old
+// pods that still drain no longer get traffic.
+func (l *requestLoop) settled(v string) (bool, string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.last
+	return l.last == v && l.streak >= 30, fmt.Sprintf("%d answers in a row from %s", l.streak, l.last)
 }
 
 func (l *requestLoop) close() {
@@ -227,7 +234,7 @@ func TestGitOpsWorkflow(t *testing.T) {
 	// v2: a rolling update with no failed request.
 	v2 := r.push("hello v2", gitopsDeployment("bosun.local/hello:v2", 3))
 	h.waitRollout("bosun.local/hello:v2", 3)
-	eventually(t, 10*time.Second, "the ClusterIP to answer v2", func() (bool, string) { return loop.lastVersion() == "v2", loop.lastVersion() })
+	eventually(t, 10*time.Second, "the ClusterIP to answer only v2", func() (bool, string) { return loop.settled("v2") })
 	total, failures, versions := loop.reset()
 	t.Logf("v1 -> v2: %d requests, %v, %d failed", total, versions, len(failures))
 	if len(failures) > 0 {
@@ -267,7 +274,7 @@ func TestGitOpsWorkflow(t *testing.T) {
 		t.Fatalf("bosun rollback %.8s: %v\n%s", v2, err, out)
 	}
 	h.waitRollout("bosun.local/hello:v1", 3)
-	eventually(t, 10*time.Second, "the ClusterIP to answer v1 again", func() (bool, string) { return loop.lastVersion() == "v1", loop.lastVersion() })
+	eventually(t, 10*time.Second, "the ClusterIP to answer only v1 again", func() (bool, string) { return loop.settled("v1") })
 	total, failures, _ = loop.reset()
 	if len(failures) > 0 {
 		t.Errorf("%d of %d requests failed during the rollback:\n%s", len(failures), total, strings.Join(failures, "\n"))
