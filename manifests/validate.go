@@ -34,6 +34,18 @@ func Validate(objs []Object) Problems {
 				ps = append(ps, problemFor(o, e, false))
 			}
 		}
+		if spec, path := podSpecOf(o.Obj); spec != nil {
+			for _, f := range []struct {
+				n    int
+				name string
+			}{{len(spec.InitContainers), "initContainers"}, {len(spec.EphemeralContainers), "ephemeralContainers"}} {
+				if f.n > 0 {
+					p := path.Child(f.name).String()
+					ps = append(ps, Problem{File: o.File, Line: fieldLine(o, p), Object: objectLabel(o.ID()), Field: p,
+						Message: "is not supported by bosun yet: its pods would not run as written; remove it or run the setup in the main container"})
+				}
+			}
+		}
 		for _, e := range ignoredFields(o.Obj) {
 			ps = append(ps, Problem{File: o.File, Line: fieldLine(o, e.Field), Object: objectLabel(o.ID()),
 				Field: e.Field, Message: e.Detail, Warning: true})
