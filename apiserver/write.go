@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -160,7 +161,14 @@ func (s *Server) updateStatus(w http.ResponseWriter, req *http.Request, t target
 	if err != nil {
 		return errInternal(err)
 	}
-	if err := s.cfg.Store.Update(req.Context(), merged); err != nil {
+	// old was just read: compare-and-swap against it in one transaction
+	// instead of reading the object again (status writes are the API's
+	// hottest path: every pod's status, from every agent).
+	txn := s.cfg.Store.Txn()
+	if err := txn.Update(old, merged); err != nil {
+		return objectError(t, err)
+	}
+	if _, err := txn.Commit(req.Context()); err != nil {
 		return objectError(t, err)
 	}
 	writeJSON(w, http.StatusOK, typed(t.r, merged))
@@ -169,6 +177,14 @@ func (s *Server) updateStatus(w http.ResponseWriter, req *http.Request, t target
 
 // withStatus returns a copy of old whose status is the one of in.
 func withStatus(r store.Resource, old, in store.Object) (store.Object, error) {
+	// Typed objects: copy the Status field directly.
+	if out, ok := old.DeepCopyObject().(store.Object); ok {
+		ov, iv := reflect.ValueOf(out).Elem().FieldByName("Status"), reflect.ValueOf(in).Elem().FieldByName("Status")
+		if ov.IsValid() && iv.IsValid() && ov.Type() == iv.Type() && ov.CanSet() {
+			ov.Set(iv)
+			return typed(r, out), nil
+		}
+	}
 	var oldFields, inFields map[string]json.RawMessage
 	for _, x := range []struct {
 		obj  store.Object

@@ -114,6 +114,11 @@ type Network struct {
 
 	mu    sync.Mutex
 	locks map[string]*idLock
+
+	// portmapMu serialises the CNI calls that run the portmap plugin: it
+	// creates shared iptables chains (CNI-HOSTPORT-*) without tolerating a
+	// concurrent creator ("CHAIN_USER_ADD failed (File exists)").
+	portmapMu sync.Mutex
 }
 
 type idLock struct {
@@ -418,9 +423,15 @@ func (n *Network) add(ctx context.Context, id, namespace, name, path string, por
 	if rt.CapabilityArgs == nil {
 		list = n.noPorts
 	}
+	if list == n.pod {
+		n.portmapMu.Lock()
+	}
 	cctx, cancel = context.WithTimeout(ctx, cniTimeout)
 	res, err := n.cni.AddNetworkList(cctx, list, rt)
 	cancel()
+	if list == n.pod {
+		n.portmapMu.Unlock()
+	}
 	if err != nil {
 		return Attachment{}, fmt.Errorf("cni add %s: %w", NetworkName, err)
 	}
@@ -512,12 +523,25 @@ func (n *Network) del(ctx context.Context, list *libcni.NetworkConfigList, rt *l
 			list, rt = cl, crt
 		}
 	}
+	if hasPlugin(list, "portmap") {
+		n.portmapMu.Lock()
+		defer n.portmapMu.Unlock()
+	}
 	cctx, cancel := context.WithTimeout(ctx, cniTimeout)
 	defer cancel()
 	if err := n.cni.DelNetworkList(cctx, list, rt); err != nil {
 		return fmt.Errorf("cni del %s: %w", list.Name, err)
 	}
 	return nil
+}
+
+func hasPlugin(list *libcni.NetworkConfigList, typ string) bool {
+	for _, p := range list.Plugins {
+		if p.Network != nil && p.Network.Type == typ {
+			return true
+		}
+	}
+	return false
 }
 
 // Status returns the attachment of a pod that was set up, from libcni's
