@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -147,7 +148,12 @@ func (e *env) waitCached(t testing.TB, obj store.Object) {
 	}
 	waitFor(t, "cache to have "+obj.GetName()+" at "+obj.GetResourceVersion(), func() bool {
 		o, ok := inf.Get(obj.GetNamespace(), obj.GetName())
-		return ok && o.GetResourceVersion() >= obj.GetResourceVersion() && len(o.GetResourceVersion()) >= len(obj.GetResourceVersion())
+		if !ok {
+			return false
+		}
+		have, _ := strconv.ParseInt(o.GetResourceVersion(), 10, 64)
+		want, _ := strconv.ParseInt(obj.GetResourceVersion(), 10, 64)
+		return have >= want
 	})
 }
 

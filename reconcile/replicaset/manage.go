@@ -135,8 +135,8 @@ func (c *Controller) manageReplicas(ctx context.Context, key string, o *owner, a
 		n := min(-diff, c.burst)
 		c.exp.expectCreations(key, n)
 		ref := c.kind.controllerRef(o)
-		created, err := slowStart(ctx, n, 1, c.parallelism, func(ctx context.Context) error {
-			return c.createPod(ctx, o, ref)
+		created, err := slowStartChunks(ctx, n, createTxnSize, c.parallelism, func(ctx context.Context, k int) (int, error) {
+			return c.createPods(ctx, o, ref, k)
 		})
 		// Creations that failed or were never tried will never be observed.
 		for range n - created {
@@ -216,62 +216,105 @@ const maxNameRetries = 3
 
 // createPod creates one pod of o from its template, named <owner>-<random>.
 func (c *Controller) createPod(ctx context.Context, o *owner, ref metav1.OwnerReference) error {
-	tmpl := &o.rs.Spec.Template
 	var err error
 	for range maxNameRetries {
-		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{
-				Namespace:       o.obj.GetNamespace(),
-				GenerateName:    o.obj.GetName() + "-",
-				Labels:          maps.Clone(tmpl.Labels),
-				Annotations:     maps.Clone(tmpl.Annotations),
-				Finalizers:      slices.Clone(tmpl.Finalizers),
-				OwnerReferences: []metav1.OwnerReference{ref},
-			},
-			Spec:   *tmpl.Spec.DeepCopy(),
-			Status: corev1.PodStatus{Phase: corev1.PodPending},
-		}
-		if err = c.store.Create(ctx, pod); err == nil || !errors.Is(err, store.ErrExists) {
+		if err = c.store.Create(ctx, c.newPod(o, ref)); err == nil || !errors.Is(err, store.ErrExists) {
 			return err
 		}
 	}
 	return err
 }
 
-// slowStart calls fn count times in batches of initial, 2*initial, 4*initial, ...
-// calls, at most parallelism at once, and stops after the first batch with a
-// failure, as Kubernetes' slowStartBatch does: a create that fails (a quota, an
-// invalid template) fails once, not count times. It returns the number of calls
-// that succeeded and the first error.
-func slowStart(ctx context.Context, count, initial, parallelism int, fn func(context.Context) error) (int, error) {
-	successes := 0
-	remaining := count
+// newPod returns a pod of o from its template, named <owner>-<random> by
+// the store.
+func (c *Controller) newPod(o *owner, ref metav1.OwnerReference) *corev1.Pod {
+	tmpl := &o.rs.Spec.Template
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace:       o.obj.GetNamespace(),
+			GenerateName:    o.obj.GetName() + "-",
+			Labels:          maps.Clone(tmpl.Labels),
+			Annotations:     maps.Clone(tmpl.Annotations),
+			Finalizers:      slices.Clone(tmpl.Finalizers),
+			OwnerReferences: []metav1.OwnerReference{ref},
+		},
+		Spec:   *tmpl.Spec.DeepCopy(),
+		Status: corev1.PodStatus{Phase: corev1.PodPending},
+	}
+}
+
+// createTxnSize is how many pods one etcd transaction creates: one raft
+// entry and one fsync for many pods, instead of one each.
+const createTxnSize = 50
+
+// createPods creates k pods of o in one transaction and returns how many it
+// created. A random name that collides makes the transaction fail whole;
+// it is retried with new names. A store whose transactions are too small
+// (an external etcd's --max-txn-ops) gets the pods one by one.
+func (c *Controller) createPods(ctx context.Context, o *owner, ref metav1.OwnerReference, k int) (int, error) {
+	if k == 1 {
+		if err := c.createPod(ctx, o, ref); err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
+	var err error
+	for range maxNameRetries {
+		txn := c.store.Txn()
+		for range k {
+			if err = txn.Create(c.newPod(o, ref)); err != nil {
+				return 0, err
+			}
+		}
+		if _, err = txn.Commit(ctx); err == nil {
+			return k, nil
+		}
+		if errors.Is(err, store.ErrTooLarge) {
+			created := 0
+			for range k {
+				if err := c.createPod(ctx, o, ref); err != nil {
+					return created, err
+				}
+				created++
+			}
+			return created, nil
+		}
+		if !errors.Is(err, store.ErrExists) && !errors.Is(err, store.ErrConflict) {
+			return 0, err
+		}
+	}
+	return 0, err
+}
+
+// slowStartChunks creates count objects in batches of 1, 2, 4, ... (as
+// slowStart), each batch split into chunks of at most chunk objects that
+// fn creates at once (at most parallelism chunks at a time). It stops after
+// the first batch with a failure and returns how many were created.
+func slowStartChunks(ctx context.Context, count, chunk, parallelism int, fn func(ctx context.Context, k int) (int, error)) (int, error) {
+	created := 0
 	sem := make(chan struct{}, max(parallelism, 1))
-	for batch := min(remaining, initial); batch > 0; batch = min(2*batch, remaining) {
+	for batch := min(count, 1); batch > 0; batch = min(2*batch, count-created) {
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		var firstErr error
-		failed := 0
-		for range batch {
+		for left := batch; left > 0; left -= chunk {
+			k := min(left, chunk)
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				if err := fn(ctx); err != nil {
-					mu.Lock()
-					failed++
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
+				n, err := fn(ctx, k)
+				mu.Lock()
+				created += n
+				if err != nil && firstErr == nil {
+					firstErr = err
 				}
+				mu.Unlock()
 			})
 		}
 		wg.Wait()
-		successes += batch - failed
 		if firstErr != nil {
-			return successes, firstErr
+			return created, firstErr
 		}
-		remaining -= batch
 	}
-	return successes, nil
+	return created, nil
 }

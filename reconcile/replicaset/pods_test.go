@@ -261,33 +261,36 @@ func TestCalculateStatus(t *testing.T) {
 	}
 }
 
-func TestSlowStart(t *testing.T) {
+func TestSlowStartChunks(t *testing.T) {
 	tests := []struct {
-		name      string
-		count     int
-		failAt    int // 1-based call that fails; 0 = none
-		wantOK    int
-		wantCalls int
+		name       string
+		count      int
+		chunk      int
+		failAt     int // 1-based object whose chunk fails; 0 = none
+		wantOK     int
+		wantChunks []int // sizes of the chunks asked for, in order (parallelism 1)
 	}{
-		{name: "all succeed", count: 20, wantOK: 20, wantCalls: 20},
-		{name: "first call fails: one try only", count: 20, failAt: 1, wantOK: 0, wantCalls: 1},
-		// batches 1, 2, 4: call 5 is in the third batch, which runs to its end.
-		{name: "failure in third batch stops after it", count: 20, failAt: 5, wantOK: 6, wantCalls: 7},
+		{name: "all succeed", count: 20, chunk: 50, wantOK: 20, wantChunks: []int{1, 2, 4, 8, 5}},
+		{name: "chunks split large batches", count: 40, chunk: 10, wantOK: 40, wantChunks: []int{1, 2, 4, 8, 10, 6, 9}},
+		{name: "first object fails: one try only", count: 20, chunk: 50, failAt: 1, wantOK: 0, wantChunks: []int{1}},
+		// batches 1, 2, 4: object 5 is in the third batch, which runs to its end.
+		{name: "failure in third batch stops after it", count: 20, chunk: 50, failAt: 5, wantOK: 3, wantChunks: []int{1, 2, 4}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var calls = make(chan struct{}, tt.count)
-			n := 0
-			ok, err := slowStart(t.Context(), tt.count, 1, 1, func(_ context.Context) error {
-				calls <- struct{}{}
-				n++
-				if n == tt.failAt {
-					return errors.New("create failed")
+			var chunks []int
+			done := 0
+			ok, err := slowStartChunks(t.Context(), tt.count, tt.chunk, 1, func(_ context.Context, k int) (int, error) {
+				chunks = append(chunks, k)
+				if tt.failAt > done && tt.failAt <= done+k {
+					done += k
+					return 0, errors.New("create failed")
 				}
-				return nil
+				done += k
+				return k, nil
 			})
-			if ok != tt.wantOK || len(calls) != tt.wantCalls || (err != nil) != (tt.failAt > 0) {
-				t.Errorf("slowStart = %d, %v after %d calls; want %d after %d calls", ok, err, len(calls), tt.wantOK, tt.wantCalls)
+			if ok != tt.wantOK || !slices.Equal(chunks, tt.wantChunks) || (err != nil) != (tt.failAt > 0) {
+				t.Errorf("slowStartChunks = %d, %v with chunks %v; want %d with chunks %v", ok, err, chunks, tt.wantOK, tt.wantChunks)
 			}
 		})
 	}
