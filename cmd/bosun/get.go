@@ -82,7 +82,14 @@ Examples:
 					continue // kubectl prints nothing for empty kinds of several
 				}
 				var buf bytes.Buffer
-				if err := printers.Print(&buf, r, objs, opts); err != nil {
+				if len(kinds) > 1 && (output == "" || output == "wide") {
+					// Several kinds: name each row kind/name, as kubectl does.
+					t := printers.TableFor(r, objs, printers.TableOptions{Now: opts.Now, AllNamespaces: allNamespaces})
+					prefixNames(t, r)
+					if err := t.Write(&buf, output == "wide", noHeaders); err != nil {
+						return err
+					}
+				} else if err := printers.Print(&buf, r, objs, opts); err != nil {
 					return err
 				}
 				if printed > 0 && (output == "" || output == "wide") {
@@ -104,6 +111,22 @@ Examples:
 	f.StringVarP(&selector, "selector", "l", "", "label selector, e.g. app=hello,tier!=db")
 	f.BoolVar(&noHeaders, "no-headers", false, "leave out the table header")
 	return cmd
+}
+
+// prefixNames writes the NAME cells of t as kind/name ("deployment.apps/web").
+func prefixNames(t printers.Table, r store.Resource) {
+	kind := r.Singular
+	if r.Group != "" {
+		kind += "." + r.Group
+	}
+	for i, c := range t.Columns {
+		if c.Name != "NAME" {
+			continue
+		}
+		for _, row := range t.Rows {
+			row[i] = kind + "/" + row[i]
+		}
+	}
 }
 
 // parseGetArgs turns "deploy,svc a b" or "deploy/a" into resources and
