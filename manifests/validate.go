@@ -35,14 +35,16 @@ func Validate(objs []Object) Problems {
 			}
 		}
 		if spec, path := podSpecOf(o.Obj); spec != nil {
+			const setup = "is not supported by bosun yet: its pods would not run as written; remove it or run the setup in the main container"
+			const hostNS = "is not supported by bosun yet: every pod gets namespaces of its own; remove it"
 			for _, f := range []struct {
-				n    int
-				name string
-			}{{len(spec.InitContainers), "initContainers"}, {len(spec.EphemeralContainers), "ephemeralContainers"}} {
+				n         int
+				name, msg string
+			}{{len(spec.InitContainers), "initContainers", setup}, {len(spec.EphemeralContainers), "ephemeralContainers", setup},
+				{b2i(spec.HostNetwork), "hostNetwork", hostNS}, {b2i(spec.HostPID), "hostPID", hostNS}, {b2i(spec.HostIPC), "hostIPC", hostNS}} {
 				if f.n > 0 {
 					p := path.Child(f.name).String()
-					ps = append(ps, Problem{File: o.File, Line: fieldLine(o, p), Object: objectLabel(o.ID()), Field: p,
-						Message: "is not supported by bosun yet: its pods would not run as written; remove it or run the setup in the main container"})
+					ps = append(ps, Problem{File: o.File, Line: fieldLine(o, p), Object: objectLabel(o.ID()), Field: p, Message: f.msg})
 				}
 			}
 		}
@@ -374,6 +376,10 @@ func ignoredFields(obj Obj) field.ErrorList {
 	}
 	if spec, path := podSpecOf(obj); spec != nil {
 		errs = append(errs, unsupportedSecurity(spec, path)...)
+		errs = append(errs, unsupportedPodFields(spec, path)...)
+	}
+	if svc, ok := obj.(*corev1.Service); ok {
+		errs = append(errs, unsupportedServiceFields(svc)...)
 	}
 	if v := reflect.ValueOf(obj); v.Kind() == reflect.Pointer && !v.IsNil() {
 		if st := v.Elem().FieldByName("Status"); st.IsValid() && !st.IsZero() {
@@ -432,5 +438,64 @@ func unsupportedSecurity(spec *corev1.PodSpec, path *field.Path) field.ErrorList
 	for i := range spec.Containers {
 		check(spec.Containers[i].SecurityContext, path.Child("containers").Index(i).Child("securityContext"))
 	}
+	return errs
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// ignoredDetail is the message of a field bosun accepts but does not act on.
+const ignoredDetail = "is not supported by bosun yet and is ignored"
+
+// unsupportedPodFields warns about pod spec fields that bosun's scheduler
+// and agent do not act on.
+func unsupportedPodFields(spec *corev1.PodSpec, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	warn := func(set bool, p *field.Path, detail string) {
+		if set {
+			errs = append(errs, &field.Error{Field: p.String(), Detail: detail})
+		}
+	}
+	warn(spec.ShareProcessNamespace != nil && *spec.ShareProcessNamespace, path.Child("shareProcessNamespace"), ignoredDetail)
+	warn(spec.DNSConfig != nil, path.Child("dnsConfig"), ignoredDetail+" (bosun has no cluster DNS yet)")
+	warn(len(spec.HostAliases) > 0, path.Child("hostAliases"), ignoredDetail)
+	warn(len(spec.ReadinessGates) > 0, path.Child("readinessGates"), ignoredDetail)
+	warn(spec.ActiveDeadlineSeconds != nil, path.Child("activeDeadlineSeconds"), ignoredDetail)
+	warn(len(spec.TopologySpreadConstraints) > 0, path.Child("topologySpreadConstraints"), ignoredDetail+" by the scheduler (it spreads a controller's pods over nodes on its own)")
+	if a := spec.Affinity; a != nil {
+		warn(a.PodAffinity != nil, path.Child("affinity", "podAffinity"), ignoredDetail+" by the scheduler")
+		warn(a.PodAntiAffinity != nil, path.Child("affinity", "podAntiAffinity"), ignoredDetail+" by the scheduler")
+		warn(a.NodeAffinity != nil && len(a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution) > 0,
+			path.Child("affinity", "nodeAffinity", "preferredDuringSchedulingIgnoredDuringExecution"), ignoredDetail+" by the scheduler (required node affinity is applied)")
+	}
+	for i := range spec.Containers {
+		c := &spec.Containers[i]
+		cp := path.Child("containers").Index(i)
+		warn(c.Lifecycle != nil, cp.Child("lifecycle"), ignoredDetail+" (postStart and preStop hooks do not run)")
+		warn(c.TTY, cp.Child("tty"), ignoredDetail)
+		warn(c.Stdin, cp.Child("stdin"), ignoredDetail)
+	}
+	return errs
+}
+
+// unsupportedServiceFields warns about Service fields the proxy does not
+// act on.
+func unsupportedServiceFields(svc *corev1.Service) field.ErrorList {
+	var errs field.ErrorList
+	spec := field.NewPath("spec")
+	warn := func(set bool, p *field.Path, detail string) {
+		if set {
+			errs = append(errs, &field.Error{Field: p.String(), Detail: detail})
+		}
+	}
+	warn(svc.Spec.Type == corev1.ServiceTypeLoadBalancer, spec.Child("type"), "LoadBalancer has no load balancer to provision here: bosun serves it as a NodePort Service")
+	warn(len(svc.Spec.ExternalIPs) > 0, spec.Child("externalIPs"), ignoredDetail)
+	warn(svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal, spec.Child("externalTrafficPolicy"), ignoredDetail+" (traffic goes to every ready endpoint)")
+	warn(svc.Spec.InternalTrafficPolicy != nil && *svc.Spec.InternalTrafficPolicy == corev1.ServiceInternalTrafficPolicyLocal, spec.Child("internalTrafficPolicy"), ignoredDetail+" (traffic goes to every ready endpoint)")
+	warn(len(svc.Spec.LoadBalancerSourceRanges) > 0, spec.Child("loadBalancerSourceRanges"), ignoredDetail)
 	return errs
 }
