@@ -162,6 +162,13 @@ func (a *Applier) applyOnce(ctx context.Context, in Input, adopt bool) (state.At
 		att.Pruned++
 	}
 
+	if last := in.Status.LastAttempt; att.Created+att.Updated+att.Pruned == 0 && last != nil &&
+		last.Result == state.ResultApplied && last.Commit.SHA == in.Commit.SHA {
+		// A resync that found nothing to change: the records already say
+		// this commit is applied; writing them again would only grow the
+		// history.
+		return *last, nil
+	}
 	st := in.Status
 	st.Synced = &att
 	st.LastAttempt = &att

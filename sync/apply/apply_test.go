@@ -285,3 +285,31 @@ func TestApplyKeepsPodBinding(t *testing.T) {
 		t.Errorf("after a new commit: nodeName %q image %q, want node-1 and nginx:2", p.Spec.NodeName, p.Spec.Containers[0].Image)
 	}
 }
+
+// Re-applying the synced commit (a resync) that changes nothing writes no
+// new status or history.
+func TestApplyResyncWritesNothing(t *testing.T) {
+	s := storetest.Start(t)
+	a := apply.New(s, nil)
+	ctx := t.Context()
+	objs := decode(t, "d.yaml", deployment(1, "nginx"))
+	if _, err := a.Apply(ctx, apply.Input{Commit: commit("r1"), Objects: objs}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		st, err := state.ReadStatus(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Apply(ctx, apply.Input{Commit: commit("r1"), Objects: objs, Status: st}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := state.ReadHistory(ctx, s, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 1 {
+		t.Errorf("history has %d entries after three resyncs of one commit, want 1", len(h))
+	}
+}

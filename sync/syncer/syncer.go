@@ -302,7 +302,10 @@ func (s *Syncer) status(ctx context.Context) (state.Status, error) {
 // reject records a commit that cannot be applied as it is. The commit is
 // not tried again until the branch moves.
 func (s *Syncer) reject(ctx context.Context, base state.Status, att state.Attempt) (state.Attempt, error) {
-	if err := s.record(ctx, base, att, true); err != nil {
+	// A commit rejected again (at a resync) gets one history entry, not one
+	// per resync.
+	again := base.LastAttempt != nil && base.LastAttempt.Commit.SHA == att.Commit.SHA && base.LastAttempt.Result == att.Result
+	if err := s.record(ctx, base, att, !again); err != nil {
 		return att, err
 	}
 	s.handled(att.Commit.SHA, att.Time)
