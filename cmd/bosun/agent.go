@@ -249,7 +249,12 @@ func runAgent(ctx context.Context, a *agentConfig, c *client.Client, logger *slo
 		return fmt.Errorf("agent: %w", err)
 	}
 
+	ctx, cancel := context.WithCancel(ctx)
 	g, ctx := errgroup.WithContext(ctx)
+	// On every return, early ones included: stop what was started and wait
+	// for it (registered again below, to run before the clients close).
+	stop := func() { cancel(); _ = g.Wait() }
+	defer stop()
 	address := a.containerdSocket
 	if address == "" {
 		sup, err := containerd.Start(ctx, containerd.Config{
@@ -294,6 +299,7 @@ func runAgent(ctx context.Context, a *agentConfig, c *client.Client, logger *slo
 		return fmt.Errorf("agent: %w", err)
 	}
 	defer rt.Close()
+	defer stop()
 
 	ip, err := nodeIP(a.nodeIP)
 	if err != nil {

@@ -38,7 +38,7 @@ type gitWriteOptions struct {
 func (o *gitWriteOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.branch, "branch", "", "push the commit to this new branch (for a pull request) instead of the synced branch")
 	f.StringVar(&o.repo, "repo", "", "repository to commit to (default: the one the server syncs, as it reports it)")
-	f.StringVar(&o.gitBranch, "git-branch", "", "branch to commit to (default: the one the server syncs)")
+	f.StringVar(&o.gitBranch, "git-branch", "", "branch to commit to (default: the one the server syncs; with --repo, that repository's default branch)")
 	f.StringVar(&o.gitUsername, "git-username", "", "user name for HTTPS Git (default \"git\" when a password is given)")
 	f.StringVar(&o.gitPasswordFile, "git-password-file", "", "file holding the HTTPS password or access token")
 	f.StringVar(&o.sshKeyFile, "ssh-key", "", "private key file for ssh:// repositories")
@@ -277,7 +277,7 @@ func newSetImageCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "image KIND/NAME CONTAINER=IMAGE [CONTAINER=IMAGE...]",
 		Short: "Change container images by committing to Git",
-		Long: `set image changes the image of containers (or init containers) of a
+		Long: `set image changes the image of containers of a
 Deployment, ReplicaSet, ReplicationController or Pod synced from Git. It
 edits the YAML file the object comes from (its bosun.dev/source
 annotation), changing only the image strings and keeping comments and
@@ -369,8 +369,10 @@ repository, as "git revert" would, and the revert becomes the new desired
 state. It therefore works while sync runs continuously.
 
 With COMMIT (a full or abbreviated SHA, as "bosun history" lists them),
-every file the commit changed gets back its previous content. When a later
-commit changed one of those files too, nothing is written and the files and
+every line the commit changed gets back its previous content. Later commits
+that changed other lines of the same files are kept (a line-level merge, as
+"git revert" does); when they changed the same or adjacent lines, or added
+or deleted a file the commit touched, nothing is written and the files and
 commits in the way are named: revert those first, or edit by hand. Merge
 commits are refused.
 

@@ -19,6 +19,7 @@ import (
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/reconcile/autorollback"
 	"github.com/bosun-dev/bosun/reconcile/controlplane"
+	"github.com/bosun-dev/bosun/reconcile/leader"
 	"github.com/bosun-dev/bosun/reconcile/serviceip"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/sync/gitsource"
@@ -125,13 +126,13 @@ Examples:
 	f.StringVar(&c.nodePortRange, "service-node-port-range", "30000-32767", "range NodePorts are allocated from")
 	f.DurationVar(&c.nodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "a node whose lease is not renewed for this long becomes Ready=Unknown and is tainted")
 	f.DurationVar(&c.podEvictionTimeout, "pod-eviction-timeout", 5*time.Minute, "pods of a node unreachable for this long are deleted so their controllers replace them")
-	f.StringVar(&c.webhookSecret, "webhook-secret", os.Getenv("BOSUN_WEBHOOK_SECRET"), "secret that POST /hooks/git requires (GitHub/Gitea signature or GitLab token; env BOSUN_WEBHOOK_SECRET)")
+	f.StringVar(&c.webhookSecret, "webhook-secret", "", "secret that POST /hooks/git requires (GitHub/Gitea signature or GitLab token; default: env BOSUN_WEBHOOK_SECRET)")
 	f.StringVar(&c.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook secret")
-	f.BoolVar(&c.autoRollback, "auto-rollback", false, "when a rollout a commit started fails (progress deadline exceeded, new pods crash-looping), push a revert of that commit; per Deployment: annotation bosun.dev/auto-rollback: \"true\" or \"false\"")
+	f.BoolVar(&c.autoRollback, "auto-rollback", false, "when a rollout a commit started fails (progress deadline exceeded; new pods crash-looping, failing to pull their image or to be configured), push a revert of that commit; per Deployment: annotation bosun.dev/auto-rollback: \"true\" or \"false\"")
 	f.StringVar(&c.verifySignatures, "verify-signatures", "", "armored OpenPGP public keys: only commits signed by one of them are applied")
 	f.BoolVar(&c.noAgent, "no-agent", false, "run only the control plane: no pods on this machine")
 	addAgentFlags(f, &c.agent)
-	f.BoolVar(&c.profiling, "profiling", true, "serve Go profiles under /debug/pprof/ on the API address")
+	f.BoolVar(&c.profiling, "profiling", false, "serve Go profiles under /debug/pprof/ on the API address (unauthenticated: only on a trusted address)")
 	f.StringVar(&c.gitUsername, "git-username", "", "user name for HTTPS Git (default \"git\" when a password is given)")
 	f.StringVar(&c.gitPasswordFile, "git-password-file", "", "file holding the HTTPS password or access token")
 	f.StringVar(&c.sshKeyFile, "ssh-key", "", "private key file for ssh:// repositories")
@@ -188,6 +189,9 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		return fmt.Errorf("server: --data-dir: %w", err)
 	}
 	secret := c.webhookSecret
+	if secret == "" {
+		secret = os.Getenv("BOSUN_WEBHOOK_SECRET")
+	}
 	if s, err := readSecretFile("--webhook-secret-file", c.webhookSecretFile); err != nil {
 		return err
 	} else if s != "" {
@@ -286,7 +290,11 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	g.Go(func() error {
 		return api.Run(ctx, c.listen, func(addr net.Addr) { logger.Info("API listening", "addr", "http://"+addr.String()) })
 	})
-	g.Go(func() error { return compactor.Run(ctx) })
+	// Compaction and defragmentation need one runner per etcd, not one per
+	// server sharing it: the elected one.
+	g.Go(func() error {
+		return leader.Run(ctx, st.Client(), "compactor", leader.DefaultID(), leader.DefaultTTL, logger.With("component", "compactor"), compactor.Run)
+	})
 	g.Go(func() error {
 		return controlplane.Run(ctx, controlplane.Config{
 			Store:                  st,

@@ -105,8 +105,10 @@ func (s *Syncer) Trigger() {
 	}
 }
 
-// Ready reports nil once the first sync attempt has finished, whatever its
-// result, and an error saying what the loop waits for before that.
+// Ready reports nil once a sync attempt has reached Git and the store,
+// whether it applied or rejected the commit, and before that an error
+// saying what the loop waits for (with the last failure, e.g. Git
+// unreachable).
 func (s *Syncer) Ready() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
