@@ -47,6 +47,9 @@ Examples:
 			if err != nil {
 				return err
 			}
+			if len(names) > 0 && selector != "" {
+				return fmt.Errorf("get: give names or a label selector (-l), not both")
+			}
 			c, err := client.New(g.server)
 			if err != nil {
 				return err

@@ -100,6 +100,9 @@ Examples:
       --git-password-file /etc/bosun/token --webhook-secret-file /etc/bosun/hook-secret`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkServerFlags(cmd, c); err != nil {
+				return err
+			}
 			logger, err := g.logger(cmd.ErrOrStderr())
 			if err != nil {
 				return err
@@ -139,6 +142,28 @@ Examples:
 	f.StringVar(&c.sshKnownHosts, "ssh-known-hosts", "", "known_hosts file for ssh:// repositories (default ~/.ssh/known_hosts)")
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
+}
+
+// checkServerFlags refuses flags that were set but would have no effect.
+func checkServerFlags(cmd *cobra.Command, c *serverConfig) error {
+	useless := func(why string, names ...string) error {
+		for _, n := range names {
+			if cmd.Flags().Changed(n) {
+				return fmt.Errorf("server: --%s has no effect %s", n, why)
+			}
+		}
+		return nil
+	}
+	if c.noAgent {
+		if err := useless("with --no-agent (no node agent runs)", "node-name", "node-ip", "containerd-socket", "containerd-binary",
+			"cni-bin-dir", "pod-manifest-path", "no-proxy", "images-dir", "agent-port", "pod-drain-delay"); err != nil {
+			return err
+		}
+	}
+	if len(c.etcdEndpoints) > 0 {
+		return useless("with --etcd-endpoints (no embedded etcd runs)", "etcd-client-url", "etcd-peer-url")
+	}
+	return useless("without --etcd-endpoints (the embedded etcd's limits hold a whole commit)", "etcd-max-txn-ops", "etcd-max-request-bytes")
 }
 
 func readSecretFile(flag, path string) (string, error) {

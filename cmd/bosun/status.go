@@ -57,6 +57,9 @@ image, with the pods' reasons; or the sync was rejected); 2 --timeout
 passed first.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
 			c, err := client.New(g.server)
 			if err != nil {
 				return err
@@ -137,6 +140,9 @@ commit changes the pod template. A ReplicaSet brought back by a rollback
 shows "N (was M)" and the commit that first created it.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
 			c, err := client.New(g.server)
 			if err != nil {
 				return err
@@ -281,4 +287,12 @@ func printRevisions(w io.Writer, revs []revision, now time.Time) error {
 	}
 	_, err := fmt.Fprintln(w, "* current revision")
 	return err
+}
+
+// checkOutput accepts the -o values of status and history.
+func checkOutput(o string) error {
+	if o != "" && o != "json" {
+		return fmt.Errorf("-o %q: status and history print text or json", o)
+	}
+	return nil
 }

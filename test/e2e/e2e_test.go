@@ -149,15 +149,19 @@ func startServer(t testing.TB, repoDir string, extra ...string) *server {
 	s := &server{t: t, dataDir: t.TempDir()}
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	s.url = "http://" + listen
-	s.args = append([]string{"server",
+	s.args = []string{"server",
 		"--repo", repoDir,
 		"--data-dir", s.dataDir,
 		"--listen", listen,
-		"--etcd-client-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
-		"--etcd-peer-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
 		"--interval", "1h", // local repositories are watched; polling must not be what syncs
 		"--log-level", "debug",
-	}, extra...)
+	}
+	if !hasArg(extra, "--etcd-endpoints") {
+		s.args = append(s.args,
+			"--etcd-client-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
+			"--etcd-peer-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))
+	}
+	s.args = append(s.args, extra...)
 	if !hasArg(extra, "--with-agent") {
 		s.args = append(s.args, "--no-agent") // most tests exercise the control plane alone
 	} else {
