@@ -28,6 +28,7 @@ const ElectionName = "controllers"
 
 // Config configures the control plane.
 type Config struct {
+	// Store is the cluster state the controllers read and write (required).
 	Store *store.Store
 	// ID names this candidate in leader election (default hostname/pid).
 	ID string
@@ -56,8 +57,10 @@ type Config struct {
 	OnRevert func(sha string)
 	// Workers per controller (default 4).
 	Workers int
-	Logger  *slog.Logger
-	Clock   clock.WithTicker
+	// Logger receives every controller's log; nil discards it.
+	Logger *slog.Logger
+	// Clock drives the controllers' timers (default the real clock).
+	Clock clock.WithTicker
 }
 
 // Run campaigns for leadership and runs the controllers while leading,

@@ -50,10 +50,14 @@ const (
 
 // CommitInfo identifies a Git commit.
 type CommitInfo struct {
-	SHA     string    `json:"sha"`
-	Author  string    `json:"author,omitempty"`
-	Subject string    `json:"subject,omitempty"`
-	Time    time.Time `json:"time,omitzero"`
+	// SHA is the full commit hash.
+	SHA string `json:"sha"`
+	// Author is "Name <email>".
+	Author string `json:"author,omitempty"`
+	// Subject is the first line of the commit message.
+	Subject string `json:"subject,omitempty"`
+	// Time is the author time.
+	Time time.Time `json:"time,omitzero"`
 	// SignedBy names who signed the commit when its signature was verified
 	// good: "Alice <alice@example.com> (key 0123456789ABCDEF)". Empty when
 	// signatures are not verified or the signature is not good.
@@ -75,14 +79,23 @@ func (c CommitInfo) Short() string {
 
 // Attempt is the outcome of one try to sync one commit.
 type Attempt struct {
-	Commit   CommitInfo         `json:"commit"`
-	Time     time.Time          `json:"time"`
-	Result   string             `json:"result"`
-	Message  string             `json:"message,omitempty"`
+	// Commit is the commit tried.
+	Commit CommitInfo `json:"commit"`
+	// Time is when bosun tried it.
+	Time time.Time `json:"time"`
+	// Result is ResultApplied, ResultRejected, ResultFailed or
+	// ResultRolledBack.
+	Result string `json:"result"`
+	// Message says why, for a rejected or failed attempt, or notes
+	// something about an applied one.
+	Message string `json:"message,omitempty"`
+	// Problems are the commit's manifest problems: the errors of a rejected
+	// commit, the warnings of an applied one.
 	Problems manifests.Problems `json:"problems,omitempty"`
-	Created  int                `json:"created,omitempty"`
-	Updated  int                `json:"updated,omitempty"`
-	Pruned   int                `json:"pruned,omitempty"`
+	// Created, Updated and Pruned count the objects an applied commit wrote.
+	Created int `json:"created,omitempty"`
+	Updated int `json:"updated,omitempty"`
+	Pruned  int `json:"pruned,omitempty"`
 	// RolledBack is set on ResultRolledBack entries: Commit was reverted by
 	// the commit RolledBack.RevertSHA.
 	RolledBack *Rollback `json:"rolledBack,omitempty"`
@@ -104,6 +117,8 @@ type Rollback struct {
 
 // Status is the sync loop's record of where it stands.
 type Status struct {
+	// Repo, Branch and Path are the source bosun syncs (the server's
+	// --repo, --branch and --path).
 	Repo   string `json:"repo"`
 	Branch string `json:"branch,omitempty"`
 	Path   string `json:"path,omitempty"`

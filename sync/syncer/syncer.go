@@ -29,8 +29,10 @@ type Source interface {
 
 // Config configures a Syncer.
 type Config struct {
+	// Source is the Git branch to follow (required).
 	Source Source
-	Store  *store.Store
+	// Store receives the desired state and the sync records (required).
+	Store *store.Store
 	// Repo, Branch and Path describe the source in the status.
 	Repo, Branch, Path string
 	// Interval is the poll period (default 30s).
@@ -51,7 +53,8 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the retry delay after a failure
 	// (defaults 1s and 5m).
 	MinBackoff, MaxBackoff time.Duration
-	Logger                 *slog.Logger
+	// Logger receives the loop's log; nil discards it.
+	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
