@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bosun-dev/bosun/apiserver"
+	"github.com/bosun-dev/bosun/internal/testenv"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -43,7 +44,7 @@ func gitopsTestGit(t *testing.T, dir string, args ...string) string {
 	t.Helper()
 	bin, err := exec.LookPath("git")
 	if err != nil {
-		t.Skip("git command line tool not installed")
+		testenv.Need(t, testenv.Binary("git"))
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir

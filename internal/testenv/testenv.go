@@ -64,3 +64,18 @@ func E2E(t testing.TB, reqs ...Requirement) {
 		}
 	}
 }
+
+// Need is E2E for unit tests that use a tool make deps installs (the git
+// command line, say): they run under -short too, and a missing tool fails
+// them when Required, else skips them with the reason.
+func Need(t testing.TB, reqs ...Requirement) {
+	t.Helper()
+	for _, r := range reqs {
+		if err := r(); err != nil {
+			if Required() {
+				t.Fatalf("test needs a tool that make deps installs (BOSUN_E2E=required or CI set): %v", err)
+			}
+			t.Skipf("test skipped: %v", err)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bosun-dev/bosun/internal/testenv"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -159,7 +160,7 @@ func gitCLI(t testing.TB, dir string, args ...string) string {
 	t.Helper()
 	bin, err := exec.LookPath("git")
 	if err != nil {
-		t.Skip("git command line tool not installed")
+		testenv.Need(t, testenv.Binary("git"))
 	}
 	home := filepath.Join(os.TempDir(), "gitsource-test-home")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

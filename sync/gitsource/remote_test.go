@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/bosun-dev/bosun/internal/testenv"
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -287,7 +288,7 @@ func TestRemoteBrokenCache(t *testing.T) {
 // shallow cache never saw).
 func TestRemoteShallowWithGitUploadPack(t *testing.T) {
 	if _, err := exec.LookPath("git-upload-pack"); err != nil {
-		t.Skip("git-upload-pack not installed")
+		testenv.Need(t, testenv.Binary("git-upload-pack"))
 	}
 	client.InstallProtocol("file", gitfile.DefaultClient)
 	t.Cleanup(func() {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bosun-dev/bosun/internal/testenv"
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	"github.com/go-git/go-git/v5/plumbing/transport/server"
@@ -33,7 +34,7 @@ func gitCLI(t *testing.T, dir string, args ...string) string {
 	t.Helper()
 	bin, err := exec.LookPath("git")
 	if err != nil {
-		t.Skip("git command line tool not installed")
+		testenv.Need(t, testenv.Binary("git"))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
