@@ -142,6 +142,8 @@ func TestLeaderFailover(t *testing.T) {
 		deadline time.Duration
 		// stays says whether the old leader's Run keeps running as a standby.
 		stays bool
+		// overlapOK allows the two candidates to lead at once for a moment.
+		overlapOK bool
 	}{
 		{
 			name:     "leader shuts down and resigns",
@@ -171,6 +173,12 @@ func TestLeaderFailover(t *testing.T) {
 			},
 			deadline: 3 * time.Second,
 			stays:    true,
+			// Both candidates see the deletion at once: the standby may start
+			// leading a few milliseconds before the deposed leader's lead
+			// returns. Leadership taken away from outside cannot be handed
+			// over without overlap; the old lead ctx is cancelled within the
+			// deadline (checked above).
+			overlapOK: true,
 		},
 	}
 	for _, tt := range tests {
@@ -210,7 +218,7 @@ func TestLeaderFailover(t *testing.T) {
 			}
 			cands["a"].stop(t)
 			cands["b"].stop(t)
-			if l.max != 1 {
+			if l.max != 1 && !(tt.overlapOK && l.max == 2) {
 				t.Errorf("%d candidates led at the same time, want 1", l.max)
 			}
 		})
