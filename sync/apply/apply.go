@@ -60,6 +60,9 @@ type Input struct {
 	Warnings manifests.Problems
 	// AllowEmpty permits a commit without manifests to prune every object.
 	AllowEmpty bool
+	// Note is recorded as the attempt's message (e.g. that the commit has
+	// no manifests directory).
+	Note string
 	// Status is the status to record; Apply fills in Synced, LastAttempt
 	// and Objects and keeps the rest (repository, branch, path).
 	Status state.Status
@@ -94,7 +97,7 @@ func (a *Applier) Apply(ctx context.Context, in Input) (state.Attempt, error) {
 
 func (a *Applier) applyOnce(ctx context.Context, in Input, adopt bool) (state.Attempt, error) {
 	now := a.now().UTC()
-	att := state.Attempt{Commit: in.Commit, Time: now, Result: state.ResultApplied, Problems: in.Warnings}
+	att := state.Attempt{Commit: in.Commit, Time: now, Result: state.ResultApplied, Problems: in.Warnings, Message: in.Note}
 
 	live, err := a.listManaged(ctx)
 	if err != nil {

@@ -238,6 +238,7 @@ func (s *Syncer) syncOnce(ctx context.Context) (state.Attempt, error) {
 		Objects:    res.Objects,
 		Warnings:   res.Problems.Warnings(),
 		AllowEmpty: s.cfg.AllowEmpty,
+		Note:       note,
 		Status:     base,
 	})
 	switch {
@@ -251,7 +252,6 @@ func (s *Syncer) syncOnce(ctx context.Context) (state.Attempt, error) {
 	for _, w := range res.Problems.Warnings() {
 		log.Warn(w.String())
 	}
-	att.Message = note
 	s.handled(commit.SHA, now)
 	return att, nil
 }
