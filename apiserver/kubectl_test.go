@@ -17,7 +17,11 @@ import (
 func TestKubectl(t *testing.T) {
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
-		t.Skip("kubectl is not installed")
+		// kubectl is an optional compatibility check, not a dependency:
+		// make deps does not install it (Debian's kubernetes-client is
+		// kubectl 1.20 and conflicts with other kubectl builds), so its
+		// absence skips rather than fails, in CI too.
+		t.Skip("kubectl is not installed: the kubectl compatibility check is skipped")
 	}
 	e := newEnv(t, apiserver.Config{})
 	seed(e)

@@ -162,6 +162,8 @@ func rawEtcdPuts(tb testing.TB, total int) float64 {
 // SCALE_DEPLOYMENTS, SCALE_REPLICAS).
 func TestScale(t *testing.T) {
 	if os.Getenv("BOSUN_SCALE") == "" {
+		// A benchmark of several minutes on 2 cores, not a test: make test
+		// leaves it out on purpose; make bench-scale runs it.
 		t.Skip("scale benchmark: run it with make bench-scale (BOSUN_SCALE=1)")
 	}
 	testenv.E2E(t, testenv.Binary("git"))
