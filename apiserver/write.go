@@ -132,11 +132,23 @@ func (s *Server) update(w http.ResponseWriter, req *http.Request, t target) *api
 	if rv != old.GetResourceVersion() {
 		return objectError(t, store.ErrConflict)
 	}
-	if err := s.cfg.Store.Update(req.Context(), obj); err != nil {
+	if err := s.replace(req, old, obj); err != nil {
 		return objectError(t, err)
 	}
 	writeJSON(w, http.StatusOK, typed(t.r, obj))
 	return nil
+}
+
+// replace writes obj over old, which the handler just read: one
+// compare-and-swap transaction against old's resourceVersion, without
+// reading the object again.
+func (s *Server) replace(req *http.Request, old, obj store.Object) error {
+	txn := s.cfg.Store.Txn()
+	if err := txn.Update(old, obj); err != nil {
+		return err
+	}
+	_, err := txn.Commit(req.Context())
+	return err
 }
 
 // updateStatus replaces only the status of an object, managed or not:
@@ -161,14 +173,9 @@ func (s *Server) updateStatus(w http.ResponseWriter, req *http.Request, t target
 	if err != nil {
 		return errInternal(err)
 	}
-	// old was just read: compare-and-swap against it in one transaction
-	// instead of reading the object again (status writes are the API's
-	// hottest path: every pod's status, from every agent).
-	txn := s.cfg.Store.Txn()
-	if err := txn.Update(old, merged); err != nil {
-		return objectError(t, err)
-	}
-	if _, err := txn.Commit(req.Context()); err != nil {
+	// Status writes are the API's hottest path (every pod's status, from
+	// every agent): no second read.
+	if err := s.replace(req, old, merged); err != nil {
 		return objectError(t, err)
 	}
 	writeJSON(w, http.StatusOK, typed(t.r, merged))
