@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -75,7 +76,7 @@ func deployment(ns, name string, labels map[string]string, managed bool) *appsv1
 	return d
 }
 
-func (e *env) create(obj store.Object) {
+func (e *env) create(obj api.Object) {
 	e.t.Helper()
 	if err := e.st.Create(ctx(e.t), obj); err != nil {
 		e.t.Fatalf("create %s: %v", obj.GetName(), err)
@@ -480,7 +481,7 @@ func TestWatch(t *testing.T) {
 	if err := e.st.Update(c, first); err != nil {
 		t.Fatal(err)
 	}
-	r, _ := store.Lookup("deployments")
+	r, _ := api.Lookup("deployments")
 	if err := e.st.Delete(c, r, "default", "b", ""); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/sync/state"
 )
 
@@ -27,7 +27,7 @@ func (s *Server) serveSyncStatus(w http.ResponseWriter, req *http.Request) {
 	}
 	st, err := state.ReadStatus(req.Context(), s.cfg.Store)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, api.ErrNotFound):
 		writeJSON(w, http.StatusOK, syncStatus{Message: NotSyncedMessage})
 	case err != nil:
 		writeError(w, errInternal(err))

@@ -9,7 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/version"
 
-	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/api"
 )
 
 // KubernetesVersion is the Kubernetes API version bosun's API follows
@@ -20,7 +20,7 @@ const KubernetesVersion = "v1.37.2"
 var resourceVerbs = metav1.Verbs{"create", "delete", "get", "list", "update", "watch"}
 
 // inAllCategory lists the resources `kubectl get all` shows, as Kubernetes does.
-func inAllCategory(r store.Resource) bool {
+func inAllCategory(r api.Resource) bool {
 	switch r.Name {
 	case "pods", "replicationcontrollers", "services", "replicasets", "deployments":
 		return true
@@ -37,7 +37,7 @@ func methodGET(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // groupVersions returns the groups (other than core) and their versions, in
-// the order of store.Resources.
+// the order of api.Resources.
 func (s *Server) groupVersions() []metav1.GroupVersionForDiscovery {
 	var out []metav1.GroupVersionForDiscovery
 	for _, r := range s.resources {

@@ -33,7 +33,7 @@
 // A request whose Accept asks for a meta.k8s.io Table (kubectl's
 // server-side printing) gets the columns of package client/printers.
 //
-// Errors are metav1.Status objects: store.ErrNotFound is 404 NotFound,
+// Errors are metav1.Status objects: api.ErrNotFound is 404 NotFound,
 // ErrConflict 409 Conflict, ErrExists 409 AlreadyExists, ErrCompacted 410
 // Expired; bad input is 400 BadRequest.
 //

@@ -7,7 +7,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/api"
 )
 
 // apiError is an error the API answers with: a metav1.Status with a code.
@@ -63,20 +63,20 @@ func objectError(t target, err error) *apiError {
 	}
 	var e *apiError
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, api.ErrNotFound):
 		e = newStatusError(http.StatusNotFound, metav1.StatusReasonNotFound, notFoundMessage(t))
-	case errors.Is(err, store.ErrExists):
+	case errors.Is(err, api.ErrExists):
 		e = newStatusError(http.StatusConflict, metav1.StatusReasonAlreadyExists,
 			fmt.Sprintf("%s %q already exists%s", t.r.Name, t.name, inNamespace(t)))
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, api.ErrConflict):
 		e = newStatusError(http.StatusConflict, metav1.StatusReasonConflict,
 			fmt.Sprintf("operation cannot be fulfilled on %s %q%s: the object has been modified; please apply your changes to the latest version and try again",
 				t.r.Name, t.name, inNamespace(t)))
-	case errors.Is(err, store.ErrCompacted):
+	case errors.Is(err, api.ErrCompacted):
 		e = errGone("the resourceVersion is too old: %v; list again to get a current one", err)
-	case errors.Is(err, store.ErrInvalid):
+	case errors.Is(err, api.ErrInvalid):
 		e = newStatusError(http.StatusUnprocessableEntity, metav1.StatusReasonInvalid, err.Error())
-	case errors.Is(err, store.ErrTooLarge):
+	case errors.Is(err, api.ErrTooLarge):
 		e = newStatusError(http.StatusRequestEntityTooLarge, metav1.StatusReasonRequestEntityTooLarge, err.Error())
 	default:
 		return errInternal(err)

@@ -8,14 +8,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
 
-	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/api"
 )
 
 // objectFields returns the fields a fieldSelector may name for obj, as
 // kube-apiserver offers them: metadata.name and metadata.namespace for every
 // kind, and a few more per kind (pods: spec.nodeName, spec.restartPolicy,
 // spec.schedulerName, status.phase, status.podIP; nodes: spec.unschedulable).
-func objectFields(obj store.Object) fields.Set {
+func objectFields(obj api.Object) fields.Set {
 	set := fields.Set{"metadata.name": obj.GetName(), "metadata.namespace": obj.GetNamespace()}
 	switch o := obj.(type) {
 	case *corev1.Pod:
@@ -34,7 +34,7 @@ func objectFields(obj store.Object) fields.Set {
 }
 
 // supportedFields lists the field labels of r's kind, for validation.
-func supportedFields(r store.Resource) []string {
+func supportedFields(r api.Resource) []string {
 	set := objectFields(r.New())
 	out := make([]string, 0, len(set))
 	for k := range set {
@@ -46,7 +46,7 @@ func supportedFields(r store.Resource) []string {
 
 // parseFieldSelector reads fieldSelector; nil means "everything". A field the
 // kind does not offer is a 400, as kube-apiserver answers it.
-func parseFieldSelector(req *http.Request, r store.Resource) (fields.Selector, *apiError) {
+func parseFieldSelector(req *http.Request, r api.Resource) (fields.Selector, *apiError) {
 	raw := req.URL.Query().Get("fieldSelector")
 	if raw == "" {
 		return nil, nil
@@ -69,6 +69,6 @@ func parseFieldSelector(req *http.Request, r store.Resource) (fields.Selector, *
 }
 
 // matchFields reports whether obj matches sel (nil matches everything).
-func matchFields(sel fields.Selector, obj store.Object) bool {
+func matchFields(sel fields.Selector, obj api.Object) bool {
 	return sel == nil || sel.Matches(objectFields(obj))
 }

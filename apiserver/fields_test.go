@@ -10,9 +10,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/client"
-	"github.com/bosun-dev/bosun/store"
 )
 
 func boundPod(name, node string) *corev1.Pod {
@@ -29,7 +29,7 @@ func TestFieldSelectorList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pods, _ := store.Lookup("pods")
+	pods, _ := api.Lookup("pods")
 	for _, tc := range []struct {
 		name, sel string
 		want      []string
@@ -78,7 +78,7 @@ func TestFieldSelectorWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pods, _ := store.Lookup("pods")
+	pods, _ := api.Lookup("pods")
 	wctx, cancel := context.WithCancel(ctx(t))
 	defer cancel()
 	events := make(chan client.Event, 16)

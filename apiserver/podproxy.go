@@ -14,7 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/api"
 )
 
 // defaultAgentTransport reaches node agents: no proxy from the
@@ -164,7 +164,7 @@ func rootError(err error) error {
 
 // readPod reads a pod, with the API's not-found message.
 func (s *Server) readPod(ctx context.Context, ns, name string) (*corev1.Pod, *apiError) {
-	r, _ := store.Lookup("pods")
+	r, _ := api.Lookup("pods")
 	pod := &corev1.Pod{}
 	if err := s.cfg.Store.Get(ctx, ns, name, pod); err != nil {
 		return nil, objectError(target{r: r, namespace: ns, name: name}, err)
@@ -207,10 +207,10 @@ func (s *Server) agentAddress(ctx context.Context, pod *corev1.Pod) (string, *ap
 		return "", errBadRequest("pod %s is not scheduled to a node yet: it has no logs and runs no containers; `bosun describe pod %s -n %s` tells why",
 			pod.Name, pod.Name, pod.Namespace)
 	}
-	r, _ := store.Lookup("nodes")
+	r, _ := api.Lookup("nodes")
 	node := &corev1.Node{}
 	if err := s.cfg.Store.Get(ctx, "", pod.Spec.NodeName, node); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, api.ErrNotFound) {
 			return "", newStatusError(http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable,
 				fmt.Sprintf("node %s of pod %s is not registered: its agent has not joined, or the node was deleted", pod.Spec.NodeName, pod.Name))
 		}

@@ -13,12 +13,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kjson "sigs.k8s.io/json"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/store"
 )
 
 // target is what a resource path names.
 type target struct {
-	r         store.Resource
+	r         api.Resource
 	namespace string // "" = all namespaces (lists) or cluster-scoped
 	name      string // "" = the collection
 	sub       string // "" or "status"
@@ -32,13 +33,13 @@ func (t target) key() string {
 	return t.name
 }
 
-func (s *Server) resource(group, version, name string) (store.Resource, bool) {
+func (s *Server) resource(group, version, name string) (api.Resource, bool) {
 	for _, r := range s.resources {
 		if r.Group == group && r.Version == version && r.Name == name {
 			return r, true
 		}
 	}
-	return store.Resource{}, false
+	return api.Resource{}, false
 }
 
 // parseTarget resolves the path segments after /api/v1 or
@@ -155,7 +156,7 @@ func parseRevision(req *http.Request) (int64, *apiError) {
 }
 
 // typed sets apiVersion and kind of obj from r, as kube-apiserver serves them.
-func typed(r store.Resource, obj store.Object) store.Object {
+func typed(r api.Resource, obj api.Object) api.Object {
 	obj.GetObjectKind().SetGroupVersionKind(r.GVK())
 	return obj
 }
@@ -164,7 +165,7 @@ func typed(r store.Resource, obj store.Object) store.Object {
 type objectList struct {
 	metav1.TypeMeta `json:",inline"`
 	Metadata        metav1.ListMeta `json:"metadata"`
-	Items           []store.Object  `json:"items"`
+	Items           []api.Object    `json:"items"`
 }
 
 func (s *Server) list(w http.ResponseWriter, req *http.Request, t target) *apiError {
@@ -200,7 +201,7 @@ func (s *Server) list(w http.ResponseWriter, req *http.Request, t target) *apiEr
 	out := objectList{
 		TypeMeta: metav1.TypeMeta{Kind: t.r.ListKind(), APIVersion: t.r.APIVersion()},
 		Metadata: metav1.ListMeta{ResourceVersion: strconv.FormatInt(at, 10)},
-		Items:    make([]store.Object, 0, len(objs)),
+		Items:    make([]api.Object, 0, len(objs)),
 	}
 	for _, o := range objs {
 		out.Items = append(out.Items, typed(t.r, o))
@@ -209,7 +210,7 @@ func (s *Server) list(w http.ResponseWriter, req *http.Request, t target) *apiEr
 	return nil
 }
 
-func (s *Server) read(req *http.Request, t target) (store.Object, *apiError) {
+func (s *Server) read(req *http.Request, t target) (api.Object, *apiError) {
 	obj := t.r.New()
 	if err := s.cfg.Store.Get(req.Context(), t.namespace, t.name, obj); err != nil {
 		return nil, objectError(t, err)
@@ -223,7 +224,7 @@ func (s *Server) get(w http.ResponseWriter, req *http.Request, t target) *apiErr
 		return aerr
 	}
 	if wantsTable(req) {
-		writeJSON(w, http.StatusOK, s.table(t.r, []store.Object{obj}, 0))
+		writeJSON(w, http.StatusOK, s.table(t.r, []api.Object{obj}, 0))
 		return nil
 	}
 	writeJSON(w, http.StatusOK, obj)
@@ -232,7 +233,7 @@ func (s *Server) get(w http.ResponseWriter, req *http.Request, t target) *apiErr
 
 // decodeBody reads the request body strictly into a new object of t's
 // resource and checks its apiVersion, kind and namespace against the path.
-func (s *Server) decodeBody(w http.ResponseWriter, req *http.Request, t target) (store.Object, *apiError) {
+func (s *Server) decodeBody(w http.ResponseWriter, req *http.Request, t target) (api.Object, *apiError) {
 	body := http.MaxBytesReader(w, req.Body, s.cfg.MaxBodyBytes)
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(body); err != nil {

@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/store"
 )
 
@@ -50,7 +51,7 @@ type Config struct {
 type Server struct {
 	cfg       Config
 	log       *slog.Logger
-	resources []store.Resource
+	resources []api.Resource
 	handler   http.Handler
 	agents    http.RoundTripper
 }
@@ -72,7 +73,7 @@ func New(cfg Config) *Server {
 	if cfg.AgentTransport == nil {
 		cfg.AgentTransport = defaultAgentTransport()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, resources: store.Resources(), agents: cfg.AgentTransport}
+	s := &Server{cfg: cfg, log: cfg.Logger, resources: api.Resources(), agents: cfg.AgentTransport}
 	s.handler = s.middleware(s.routes())
 	return s
 }

@@ -8,8 +8,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/printers"
-	"github.com/bosun-dev/bosun/store"
 )
 
 // wantsTable reports whether the client asked for a meta.k8s.io Table
@@ -36,7 +36,7 @@ func wantsTable(req *http.Request) bool {
 
 // table renders objs as the Table kubectl prints, with the same columns as
 // `bosun get` (client/printers). kubectl adds the NAMESPACE column itself.
-func (s *Server) table(r store.Resource, objs []store.Object, rev int64) metav1.Table {
+func (s *Server) table(r api.Resource, objs []api.Object, rev int64) metav1.Table {
 	t := printers.TableFor(r, objs, printers.TableOptions{Now: s.cfg.Now()})
 	out := metav1.Table{
 		TypeMeta: metav1.TypeMeta{Kind: "Table", APIVersion: "meta.k8s.io/v1"},

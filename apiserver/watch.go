@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/store"
 )
 
@@ -37,9 +38,9 @@ func (s *Server) watch(w http.ResponseWriter, req *http.Request, t target) *apiE
 	if aerr != nil {
 		return aerr
 	}
-	var match func(store.Object) bool
+	var match func(api.Object) bool
 	if lsel != nil || fsel != nil {
-		match = func(o store.Object) bool {
+		match = func(o api.Object) bool {
 			return (lsel == nil || lsel.Matches(labels.Set(o.GetLabels()))) && matchFields(fsel, o)
 		}
 	}
@@ -65,7 +66,7 @@ func (s *Server) watch(w http.ResponseWriter, req *http.Request, t target) *apiE
 	// Objects sent as present in this stream, by namespace/name: lets a
 	// selector watch turn "no longer matches" into DELETED.
 	present := map[string]bool{}
-	var initial []store.Object
+	var initial []api.Object
 	if rev == 0 {
 		objs, at, err := s.cfg.Store.List(ctx, t.r, t.namespace, store.ListOptions{Selector: lsel})
 		if err != nil {
@@ -80,7 +81,7 @@ func (s *Server) watch(w http.ResponseWriter, req *http.Request, t target) *apiE
 	}
 	wt, err := s.cfg.Store.Watch(ctx, t.r, t.namespace, rev)
 	if err != nil {
-		if errors.Is(err, store.ErrCompacted) {
+		if errors.Is(err, api.ErrCompacted) {
 			// kube-apiserver answers 200 and an ERROR event here; clients
 			// (reflectors) rely on it to relist.
 			sw := newStreamWriter(w)
@@ -104,7 +105,7 @@ func (s *Server) watch(w http.ResponseWriter, req *http.Request, t target) *apiE
 			if !ok {
 				if err := wt.Err(); err != nil && ctx.Err() == nil {
 					st := errInternal(err).status
-					if errors.Is(err, store.ErrCompacted) {
+					if errors.Is(err, api.ErrCompacted) {
 						st = errGone("watch ended: %v", err).status
 					}
 					sw.send(watchEvent{Type: "ERROR", Object: st})
@@ -122,11 +123,11 @@ func (s *Server) watch(w http.ResponseWriter, req *http.Request, t target) *apiE
 	}
 }
 
-func objKey(o store.Object) string { return o.GetNamespace() + "/" + o.GetName() }
+func objKey(o api.Object) string { return o.GetNamespace() + "/" + o.GetName() }
 
 // filterEvent decides what a selector watch sends for ev and tracks which
 // objects the client holds; match nil selects everything.
-func filterEvent(ev store.Event, match func(store.Object) bool, present map[string]bool) (string, bool) {
+func filterEvent(ev store.Event, match func(api.Object) bool, present map[string]bool) (string, bool) {
 	k := objKey(ev.Object)
 	typ := string(ev.Type)
 	if match == nil {

@@ -11,7 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/sync/state"
 )
 
@@ -130,7 +130,7 @@ func (s *Server) update(w http.ResponseWriter, req *http.Request, t target) *api
 		return errBadRequest("metadata.resourceVersion is required to update %s %s: read the object, change it and send it back", t.r.Name, t.key())
 	}
 	if rv != old.GetResourceVersion() {
-		return objectError(t, store.ErrConflict)
+		return objectError(t, api.ErrConflict)
 	}
 	if err := s.replace(req, old, obj); err != nil {
 		return objectError(t, err)
@@ -142,7 +142,7 @@ func (s *Server) update(w http.ResponseWriter, req *http.Request, t target) *api
 // replace writes obj over old, which the handler just read: one
 // compare-and-swap transaction against old's resourceVersion, without
 // reading the object again.
-func (s *Server) replace(req *http.Request, old, obj store.Object) error {
+func (s *Server) replace(req *http.Request, old, obj api.Object) error {
 	txn := s.cfg.Store.Txn()
 	if err := txn.Update(old, obj); err != nil {
 		return err
@@ -167,7 +167,7 @@ func (s *Server) updateStatus(w http.ResponseWriter, req *http.Request, t target
 		return errBadRequest("metadata.resourceVersion is required to update the status of %s %s", t.r.Name, t.key())
 	}
 	if rv != old.GetResourceVersion() {
-		return objectError(t, store.ErrConflict)
+		return objectError(t, api.ErrConflict)
 	}
 	merged, err := withStatus(t.r, old, in)
 	if err != nil {
@@ -183,9 +183,9 @@ func (s *Server) updateStatus(w http.ResponseWriter, req *http.Request, t target
 }
 
 // withStatus returns a copy of old whose status is the one of in.
-func withStatus(r store.Resource, old, in store.Object) (store.Object, error) {
+func withStatus(r api.Resource, old, in api.Object) (api.Object, error) {
 	// Typed objects: copy the Status field directly.
-	if out, ok := old.DeepCopyObject().(store.Object); ok {
+	if out, ok := old.DeepCopyObject().(api.Object); ok {
 		ov, iv := reflect.ValueOf(out).Elem().FieldByName("Status"), reflect.ValueOf(in).Elem().FieldByName("Status")
 		if ov.IsValid() && iv.IsValid() && ov.Type() == iv.Type() && ov.CanSet() {
 			ov.Set(iv)
@@ -194,7 +194,7 @@ func withStatus(r store.Resource, old, in store.Object) (store.Object, error) {
 	}
 	var oldFields, inFields map[string]json.RawMessage
 	for _, x := range []struct {
-		obj  store.Object
+		obj  api.Object
 		into *map[string]json.RawMessage
 	}{{old, &oldFields}, {in, &inFields}} {
 		b, err := json.Marshal(x.obj)

@@ -17,7 +17,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/sync/state"
 )
 
@@ -107,7 +107,7 @@ func IsConflict(err error) bool { return Reason(err) == metav1.StatusReasonConfl
 
 // Path returns the API path of resource r: the collection in namespace ns
 // ("" = all namespaces, or a cluster-scoped resource), or the object name.
-func Path(r store.Resource, ns, name string) string {
+func Path(r api.Resource, ns, name string) string {
 	p := "/api/v1"
 	if r.Group != "" {
 		p = "/apis/" + r.Group + "/" + r.Version
@@ -197,7 +197,7 @@ func (c *Client) getJSON(ctx context.Context, path string, query url.Values, int
 }
 
 // decodeObject decodes one object of r and sets its apiVersion and kind.
-func decodeObject(r store.Resource, data []byte) (store.Object, error) {
+func decodeObject(r api.Resource, data []byte) (api.Object, error) {
 	obj := r.New()
 	if err := json.Unmarshal(data, obj); err != nil {
 		return nil, fmt.Errorf("client: decode %s: %w", r.Kind, err)
@@ -209,7 +209,7 @@ func decodeObject(r store.Resource, data []byte) (store.Object, error) {
 // Get returns the object name of r in namespace ns (required for namespaced
 // resources, ignored for cluster-scoped ones). A missing object is an *APIError for which
 // IsNotFound is true.
-func (c *Client) Get(ctx context.Context, r store.Resource, ns, name string) (store.Object, error) {
+func (c *Client) Get(ctx context.Context, r api.Resource, ns, name string) (api.Object, error) {
 	if r.Namespaced && ns == "" {
 		return nil, fmt.Errorf("client: get %s %q: a namespace is required", r.Name, name)
 	}
@@ -225,14 +225,14 @@ func (c *Client) Get(ctx context.Context, r store.Resource, ns, name string) (st
 
 // List returns the objects of r in namespace ns ("" = all namespaces)
 // matching the label selector ("" = all), sorted by namespace and name.
-func (c *Client) List(ctx context.Context, r store.Resource, ns, selector string) ([]store.Object, error) {
+func (c *Client) List(ctx context.Context, r api.Resource, ns, selector string) ([]api.Object, error) {
 	objs, _, err := c.ListAt(ctx, r, ns, selector)
 	return objs, err
 }
 
 // ListAt is List that also returns the resourceVersion the list was read
 // at, to start a Watch from.
-func (c *Client) ListAt(ctx context.Context, r store.Resource, ns, selector string) ([]store.Object, string, error) {
+func (c *Client) ListAt(ctx context.Context, r api.Resource, ns, selector string) ([]api.Object, string, error) {
 	return c.ListWith(ctx, r, ns, ListOptions{LabelSelector: selector})
 }
 
@@ -260,7 +260,7 @@ func (o ListOptions) query() url.Values {
 // ListWith returns the objects of r in namespace ns ("" = all namespaces)
 // selected by opts, sorted by namespace and name, and the resourceVersion
 // the list was read at, to start a WatchWith from.
-func (c *Client) ListWith(ctx context.Context, r store.Resource, ns string, opts ListOptions) ([]store.Object, string, error) {
+func (c *Client) ListWith(ctx context.Context, r api.Resource, ns string, opts ListOptions) ([]api.Object, string, error) {
 	q := opts.query()
 	var l struct {
 		Metadata metav1.ListMeta   `json:"metadata"`
@@ -269,7 +269,7 @@ func (c *Client) ListWith(ctx context.Context, r store.Resource, ns string, opts
 	if err := c.getJSON(ctx, Path(r, ns, ""), q, &l); err != nil {
 		return nil, "", err
 	}
-	out := make([]store.Object, 0, len(l.Items))
+	out := make([]api.Object, 0, len(l.Items))
 	for _, raw := range l.Items {
 		o, err := decodeObject(r, raw)
 		if err != nil {
@@ -304,7 +304,7 @@ type Event struct {
 	// Type is "ADDED", "MODIFIED" or "DELETED".
 	Type string
 	// Object is the object after the change (for DELETED, its last state).
-	Object store.Object
+	Object api.Object
 }
 
 // Watch streams the changes of r in namespace ns ("" = all) matching
@@ -312,13 +312,13 @@ type Event struct {
 // ADDED). It calls fn for each event until ctx ends (returning nil), fn
 // returns an error (returned), or the stream ends; a stream the server ends
 // with an error (e.g. 410 Expired for a compacted rv) returns an *APIError.
-func (c *Client) Watch(ctx context.Context, r store.Resource, ns, selector, rv string, fn func(Event) error) error {
+func (c *Client) Watch(ctx context.Context, r api.Resource, ns, selector, rv string, fn func(Event) error) error {
 	return c.WatchWith(ctx, r, ns, ListOptions{LabelSelector: selector}, rv, fn)
 }
 
 // WatchWith is Watch with label and field selectors. An object that stops
 // matching them arrives once as DELETED, as from kube-apiserver.
-func (c *Client) WatchWith(ctx context.Context, r store.Resource, ns string, opts ListOptions, rv string, fn func(Event) error) error {
+func (c *Client) WatchWith(ctx context.Context, r api.Resource, ns string, opts ListOptions, rv string, fn func(Event) error) error {
 	q := opts.query()
 	q.Set("watch", "true")
 	if rv != "" {

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/store"
@@ -39,9 +40,9 @@ func setup(t *testing.T) (*client.Client, *store.Store) {
 	return c, st
 }
 
-func res(t *testing.T, name string) store.Resource {
+func res(t *testing.T, name string) api.Resource {
 	t.Helper()
-	r, ok := store.Lookup(name)
+	r, ok := api.Lookup(name)
 	if !ok {
 		t.Fatalf("no resource %s", name)
 	}
@@ -54,7 +55,7 @@ func cm(ns, name string, labels map[string]string) *corev1.ConfigMap {
 
 func TestGetList(t *testing.T) {
 	c, st := setup(t)
-	for _, o := range []store.Object{
+	for _, o := range []api.Object{
 		cm("default", "a", map[string]string{"app": "x"}),
 		cm("default", "b", map[string]string{"app": "y"}),
 		cm("shop", "c", map[string]string{"app": "x"}),
@@ -248,7 +249,7 @@ func TestWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got appsv1.Deployment
-	if err := st.Get(ctx(t), "default", "api", &got); !errors.Is(err, store.ErrNotFound) {
+	if err := st.Get(ctx(t), "default", "api", &got); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("after Delete: %v", err)
 	}
 }

@@ -17,7 +17,7 @@
 //
 //	c, err := client.New(os.Getenv(client.EnvServer)) // "" = client.DefaultServer
 //	if err != nil { ... }
-//	r, ok := store.Lookup("deploy")
+//	r, ok := api.Lookup("deploy")
 //	objs, err := c.List(ctx, r, "default", "app=web") // "" namespace = all namespaces
 //	if err != nil { return err }
 //	err = printers.Print(os.Stdout, r, objs, printers.Options{Namespace: "default", Now: time.Now()})

@@ -9,11 +9,11 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/api"
 )
 
 // send encodes obj, sends it and decodes the answer back into obj.
-func (c *Client) send(ctx context.Context, method, path string, r store.Resource, obj store.Object) error {
+func (c *Client) send(ctx context.Context, method, path string, r api.Resource, obj api.Object) error {
 	obj.GetObjectKind().SetGroupVersionKind(r.GVK())
 	b, err := json.Marshal(obj)
 	if err != nil {
@@ -33,26 +33,26 @@ func (c *Client) send(ctx context.Context, method, path string, r store.Resource
 // Create creates obj, an object of r that Git does not manage (objects
 // carrying bosun's managed-by label are refused: only sync writes those).
 // obj is updated with what the server stored (uid, resourceVersion, ...).
-func (c *Client) Create(ctx context.Context, r store.Resource, obj store.Object) error {
+func (c *Client) Create(ctx context.Context, r api.Resource, obj api.Object) error {
 	return c.send(ctx, http.MethodPost, Path(r, obj.GetNamespace(), ""), r, obj)
 }
 
 // Update replaces obj if its resourceVersion is still current (else an
 // *APIError for which IsConflict is true). Git-managed objects are refused
 // with a message naming the file to change. obj gets the new resourceVersion.
-func (c *Client) Update(ctx context.Context, r store.Resource, obj store.Object) error {
+func (c *Client) Update(ctx context.Context, r api.Resource, obj api.Object) error {
 	return c.send(ctx, http.MethodPut, Path(r, obj.GetNamespace(), obj.GetName()), r, obj)
 }
 
 // UpdateStatus replaces only the status of obj (managed or not), if its
 // resourceVersion is still current. obj becomes the stored object.
-func (c *Client) UpdateStatus(ctx context.Context, r store.Resource, obj store.Object) error {
+func (c *Client) UpdateStatus(ctx context.Context, r api.Resource, obj api.Object) error {
 	return c.send(ctx, http.MethodPut, Path(r, obj.GetNamespace(), obj.GetName())+"/status", r, obj)
 }
 
 // Delete deletes an object Git does not manage; resourceVersion, when not
 // "", makes the delete conditional on it.
-func (c *Client) Delete(ctx context.Context, r store.Resource, ns, name, resourceVersion string) error {
+func (c *Client) Delete(ctx context.Context, r api.Resource, ns, name, resourceVersion string) error {
 	var body *bytes.Reader
 	if resourceVersion != "" {
 		b, err := json.Marshal(metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &resourceVersion}})

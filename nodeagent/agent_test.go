@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/nodeagent"
@@ -36,8 +37,8 @@ var (
 	leasesR = must("leases")
 )
 
-func must(name string) store.Resource {
-	r, ok := store.Lookup(name)
+func must(name string) api.Resource {
+	r, ok := api.Lookup(name)
 	if !ok {
 		panic(name)
 	}

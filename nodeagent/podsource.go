@@ -11,8 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
-	"github.com/bosun-dev/bosun/store"
 )
 
 // PodHandler receives the pods bound to a node. Its methods must not block
@@ -50,8 +50,8 @@ type ListWatchOptions struct {
 
 var podsResource = mustResource("pods")
 
-func mustResource(name string) store.Resource {
-	r, ok := store.Lookup(name)
+func mustResource(name string) api.Resource {
+	r, ok := api.Lookup(name)
 	if !ok {
 		panic("nodeagent: the store has no resource " + name)
 	}

@@ -13,7 +13,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
-	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/api"
 )
 
 // DefaultWorkers is the number of workers of a Controller whose options say 0.
@@ -130,7 +130,7 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		c.queue.Forget(key)
 		c.log.Error("reconcile failed with an error retrying cannot fix; the key is not retried until it changes",
 			"key", key, "err", err)
-	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrExists):
+	case errors.Is(err, api.ErrConflict), errors.Is(err, api.ErrExists):
 		// Someone wrote the object after our cache saw it (or our own write
 		// has not reached the cache yet): routine, not an error worth a
 		// user's attention. Look again with fresh state.

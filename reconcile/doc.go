@@ -31,7 +31,7 @@
 //				return reconcile.Result{}, nil // deleted: nothing to do
 //			}
 //			rs := obj.(*appsv1.ReplicaSet).DeepCopy() // never change a cached object
-//			if err := converge(ctx, rs); errors.Is(err, store.ErrConflict) {
+//			if err := converge(ctx, rs); errors.Is(err, api.ErrConflict) {
 //				return reconcile.Result{Requeue: true}, nil
 //			} else if err != nil {
 //				return reconcile.Result{}, err // retried with backoff
@@ -39,9 +39,9 @@
 //			return reconcile.Result{}, nil
 //		}), reconcile.ControllerOptions{Workers: 4, Logger: log})
 //	replicaSets.AddHandler(cache.Handler{
-//		OnAdd:    func(o store.Object) { c.EnqueueObject(o) },
-//		OnUpdate: func(_, o store.Object) { c.EnqueueObject(o) },
-//		OnDelete: func(o store.Object) { c.EnqueueObject(o) },
+//		OnAdd:    func(o api.Object) { c.EnqueueObject(o) },
+//		OnUpdate: func(_, o api.Object) { c.EnqueueObject(o) },
+//		OnDelete: func(o api.Object) { c.EnqueueObject(o) },
 //	})
 //	informers.Start(ctx)
 //	if err := informers.WaitForSync(ctx); err != nil {

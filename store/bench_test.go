@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
 )
@@ -45,7 +46,7 @@ func BenchmarkPutLoop(b *testing.B) {
 	e := storetest.StartEmbedded(b, storetest.Config(b, b.TempDir()))
 	c := e.Client()
 	ctx := b.Context()
-	r, _ := store.Lookup("deploy")
+	r, _ := api.Lookup("deploy")
 	s := store.New(c, e.StoreOptions())
 	d := deployment("default", "app", 3, map[string]string{"app": "bench"})
 	if err := s.Create(ctx, d); err != nil {

@@ -11,26 +11,28 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
+
+	"github.com/bosun-dev/bosun/api"
 )
 
 // encode returns the stored form of obj: Kubernetes JSON with apiVersion and kind
 // set from r and without metadata.resourceVersion. obj's TypeMeta is set as a side
 // effect; its resourceVersion is left as it was.
-func encode(r Resource, obj Object) ([]byte, error) {
+func encode(r api.Resource, obj api.Object) ([]byte, error) {
 	obj.GetObjectKind().SetGroupVersionKind(r.GVK())
 	rv := obj.GetResourceVersion()
 	obj.SetResourceVersion("")
 	data, err := json.Marshal(obj)
 	obj.SetResourceVersion(rv)
 	if err != nil {
-		return nil, fmt.Errorf("store: encode %s %s: %w: %w", r.Kind, objName(obj), ErrInvalid, err)
+		return nil, fmt.Errorf("store: encode %s %s: %w: %w", r.Kind, objName(obj), api.ErrInvalid, err)
 	}
 	return data, nil
 }
 
 // decode fills into (which is reset first) from a stored value and sets its
 // resourceVersion to rev.
-func decode(r Resource, key string, value []byte, rev int64, into Object) error {
+func decode(r api.Resource, key string, value []byte, rev int64, into api.Object) error {
 	v := reflect.ValueOf(into).Elem()
 	v.Set(reflect.Zero(v.Type()))
 	if err := json.Unmarshal(value, into); err != nil {
@@ -45,13 +47,13 @@ func decode(r Resource, key string, value []byte, rev int64, into Object) error 
 func parseRV(rv string) (int64, error) {
 	n, err := strconv.ParseInt(rv, 10, 64)
 	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("store: %w: resourceVersion %q is not a positive revision", ErrInvalid, rv)
+		return 0, fmt.Errorf("store: %w: resourceVersion %q is not a positive revision", api.ErrInvalid, rv)
 	}
 	return n, nil
 }
 
 // spec returns the JSON of obj's Spec field, and whether the type has one.
-func spec(obj Object) ([]byte, bool, error) {
+func spec(obj api.Object) ([]byte, bool, error) {
 	v := reflect.ValueOf(obj)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
 		return nil, false, nil
@@ -62,13 +64,13 @@ func spec(obj Object) ([]byte, bool, error) {
 	}
 	data, err := json.Marshal(f.Interface())
 	if err != nil {
-		return nil, true, fmt.Errorf("store: encode spec of %s: %w: %w", objName(obj), ErrInvalid, err)
+		return nil, true, fmt.Errorf("store: encode spec of %s: %w: %w", objName(obj), api.ErrInvalid, err)
 	}
 	return data, true, nil
 }
 
 // hasSpec says whether obj's type has a Spec field.
-func hasSpec(obj Object) bool {
+func hasSpec(obj api.Object) bool {
 	t := reflect.TypeOf(obj)
 	if t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
 		return false
@@ -78,7 +80,7 @@ func hasSpec(obj Object) bool {
 }
 
 // objName returns "namespace/name" or "name" for messages.
-func objName(obj Object) string {
+func objName(obj api.Object) string {
 	if ns := obj.GetNamespace(); ns != "" {
 		return ns + "/" + obj.GetName()
 	}
@@ -91,7 +93,7 @@ func objName(obj Object) string {
 // normalize fixes namespace and name of obj for r: a namespaced object without a
 // namespace goes to "default", a cluster-scoped one loses its namespace, and an
 // empty name is taken from generateName plus a random suffix or refused.
-func normalize(r Resource, obj Object) error {
+func normalize(r api.Resource, obj api.Object) error {
 	if r.Namespaced {
 		if obj.GetNamespace() == "" {
 			obj.SetNamespace(metav1.NamespaceDefault)
@@ -101,7 +103,7 @@ func normalize(r Resource, obj Object) error {
 	}
 	if obj.GetName() == "" {
 		if obj.GetGenerateName() == "" {
-			return fmt.Errorf("store: %s: %w: metadata.name is empty", r.Kind, ErrInvalid)
+			return fmt.Errorf("store: %s: %w: metadata.name is empty", r.Kind, api.ErrInvalid)
 		}
 		obj.SetName(obj.GetGenerateName() + utilrand.String(5))
 	}
@@ -110,7 +112,7 @@ func normalize(r Resource, obj Object) error {
 
 // prepareCreate sets what a create sets: uid, creationTimestamp, generation (1 for
 // kinds with a spec, else 0); it clears resourceVersion.
-func (s *Store) prepareCreate(r Resource, obj Object) error {
+func (s *Store) prepareCreate(r api.Resource, obj api.Object) error {
 	if err := normalize(r, obj); err != nil {
 		return err
 	}
@@ -127,7 +129,7 @@ func (s *Store) prepareCreate(r Resource, obj Object) error {
 
 // prepareUpdate carries uid, creationTimestamp and generation over from old to obj,
 // bumping generation when the spec changed. Namespace and name must match.
-func prepareUpdate(r Resource, old, obj Object) error {
+func prepareUpdate(r api.Resource, old, obj api.Object) error {
 	if r.Namespaced && obj.GetNamespace() == "" {
 		obj.SetNamespace(metav1.NamespaceDefault)
 	}
@@ -135,10 +137,10 @@ func prepareUpdate(r Resource, old, obj Object) error {
 		obj.SetNamespace("")
 	}
 	if obj.GetName() == "" {
-		return fmt.Errorf("store: %s: %w: metadata.name is empty", r.Kind, ErrInvalid)
+		return fmt.Errorf("store: %s: %w: metadata.name is empty", r.Kind, api.ErrInvalid)
 	}
 	if old.GetName() != obj.GetName() || old.GetNamespace() != obj.GetNamespace() {
-		return fmt.Errorf("store: update %s %s: %w: stored object is %s", r.Kind, objName(obj), ErrInvalid, objName(old))
+		return fmt.Errorf("store: update %s %s: %w: stored object is %s", r.Kind, objName(obj), api.ErrInvalid, objName(old))
 	}
 	obj.SetUID(old.GetUID())
 	obj.SetCreationTimestamp(old.GetCreationTimestamp())

@@ -9,6 +9,8 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/bosun-dev/bosun/api"
 )
 
 // Defaults of Compactor.
@@ -22,7 +24,7 @@ const (
 // revisions older than the last Retain ones, and when DefragInterval has passed
 // since the last defragmentation it defragments every endpoint of Client to give
 // the freed space back to the file system. Watchers and list clients that fall
-// behind the compacted revision get ErrCompacted and must list again.
+// behind the compacted revision get api.ErrCompacted and must list again.
 //
 // Run blocks; CompactOnce is one tick of it. A Compactor must not be copied
 // after first use.
@@ -56,7 +58,7 @@ func (c *Compactor) logger() *slog.Logger {
 // round are logged and retried on the next tick.
 func (c *Compactor) Run(ctx context.Context) error {
 	if c.Client == nil {
-		return fmt.Errorf("store: compactor: %w: no etcd client", ErrInvalid)
+		return fmt.Errorf("store: compactor: %w: no etcd client", api.ErrInvalid)
 	}
 	interval := c.Interval
 	if interval <= 0 {
@@ -82,7 +84,7 @@ func (c *Compactor) Run(ctx context.Context) error {
 // last defragmentation (the first call always defragments).
 func (c *Compactor) CompactOnce(ctx context.Context) error {
 	if c.Client == nil {
-		return fmt.Errorf("store: compactor: %w: no etcd client", ErrInvalid)
+		return fmt.Errorf("store: compactor: %w: no etcd client", api.ErrInvalid)
 	}
 	log := c.logger()
 	retain := c.Retain

@@ -13,7 +13,7 @@
 //
 // The prefix ("/registry") is Options.Prefix. Bosun's own records (sync status,
 // history) live outside it, e.g. under "/bosun/", and are read and written with
-// GetRaw, ListRaw, PutRaw and Txn.PutRaw. The kinds stored are those of Resources.
+// GetRaw, ListRaw, PutRaw and Txn.PutRaw. The kinds stored are those of api.Resources.
 //
 // # Values and resourceVersion
 //
@@ -27,7 +27,7 @@
 // with resourceVersion set to the revision of the deletion.
 //
 // Writes are compare-and-swap: Update and conditional Delete compare the key's mod
-// revision with the resourceVersion given and fail with ErrConflict when someone
+// revision with the resourceVersion given and fail with api.ErrConflict when someone
 // else wrote in between; the caller reads again and retries. Create sets uid,
 // creationTimestamp and generation (1 for kinds with a spec); Update keeps uid and
 // creationTimestamp and increments generation only when spec changed.
@@ -35,11 +35,11 @@
 // A Txn groups many writes (a whole Git commit) into one etcd transaction: readers
 // and watchers see all of it at one revision or none of it. Commit refuses, before
 // sending, a transaction above etcd's --max-txn-ops or --max-request-bytes with
-// ErrTooLarge naming the limit; the embedded etcd raises both limits far above
+// api.ErrTooLarge naming the limit; the embedded etcd raises both limits far above
 // etcd's defaults.
 //
 // History older than what a Compactor retains is gone: reads and watches at such
-// revisions fail with ErrCompacted, and the client lists again.
+// revisions fail with api.ErrCompacted, and the client lists again.
 //
 // # Example
 //

@@ -14,6 +14,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"github.com/bosun-dev/bosun/api"
 )
 
 // Defaults of EmbedConfig.
@@ -75,7 +77,7 @@ type Embedded struct {
 // loses a chosen port to another process is retried with new ports.
 func StartEmbedded(ctx context.Context, cfg EmbedConfig) (*Embedded, error) {
 	if cfg.DataDir == "" {
-		return nil, fmt.Errorf("store: embedded etcd: %w: DataDir is required", ErrInvalid)
+		return nil, fmt.Errorf("store: embedded etcd: %w: DataDir is required", api.ErrInvalid)
 	}
 	if cfg.Name == "" {
 		cfg.Name = DefaultEmbedName
@@ -197,7 +199,7 @@ func startOnce(ctx context.Context, cfg EmbedConfig, zl *zap.Logger) (*Embedded,
 func resolveURL(raw string) (*url.URL, bool, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, false, fmt.Errorf("store: embedded etcd: %w: url %q: %w", ErrInvalid, raw, err)
+		return nil, false, fmt.Errorf("store: embedded etcd: %w: url %q: %w", api.ErrInvalid, raw, err)
 	}
 	if u.Port() != "0" {
 		return u, false, nil
@@ -250,7 +252,7 @@ func (e *Embedded) Close() error {
 // returning. Its send limit is generous; the server's --max-request-bytes decides.
 func Connect(ctx context.Context, endpoints []string) (*clientv3.Client, error) {
 	if len(endpoints) == 0 {
-		return nil, fmt.Errorf("store: connect to etcd: %w: no endpoints", ErrInvalid)
+		return nil, fmt.Errorf("store: connect to etcd: %w: no endpoints", api.ErrInvalid)
 	}
 	c, err := clientv3.New(clientv3.Config{
 		Endpoints:          endpoints,

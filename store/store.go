@@ -11,6 +11,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/bosun-dev/bosun/api"
 )
 
 // Default values of Options.
@@ -44,8 +46,8 @@ type Store struct {
 	maxBytes int
 	now      func() time.Time
 	log      *slog.Logger
-	table    []Resource
-	byType   map[reflect.Type]Resource
+	table    []api.Resource
+	byType   map[reflect.Type]api.Resource
 }
 
 // New returns a Store on c. The Store does not own c: closing c is the caller's job.
@@ -57,8 +59,8 @@ func New(c *clientv3.Client, opts Options) *Store {
 		maxBytes: opts.MaxRequestBytes,
 		now:      opts.Now,
 		log:      opts.Logger,
-		table:    Resources(),
-		byType:   map[reflect.Type]Resource{},
+		table:    api.Resources(),
+		byType:   map[reflect.Type]api.Resource{},
 	}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
@@ -76,7 +78,7 @@ func New(c *clientv3.Client, opts Options) *Store {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	for _, r := range s.table {
-		s.byType[r.goType()] = r
+		s.byType[r.GoType()] = r
 	}
 	return s
 }
@@ -89,7 +91,7 @@ func (s *Store) Prefix() string { return s.prefix }
 
 // Key returns the etcd key of an object: "<prefix>/<resource>/<namespace>/<name>",
 // or "<prefix>/<resource>/<name>" for cluster-scoped resources (namespace ignored).
-func (s *Store) Key(r Resource, namespace, name string) string {
+func (s *Store) Key(r api.Resource, namespace, name string) string {
 	if r.Namespaced {
 		return s.prefix + "/" + r.Name + "/" + namespace + "/" + name
 	}
@@ -97,32 +99,32 @@ func (s *Store) Key(r Resource, namespace, name string) string {
 }
 
 // keyPrefix returns the prefix of every key of r in namespace ("" = all), ending in "/".
-func (s *Store) keyPrefix(r Resource, namespace string) string {
+func (s *Store) keyPrefix(r api.Resource, namespace string) string {
 	if r.Namespaced && namespace != "" {
 		return s.prefix + "/" + r.Name + "/" + namespace + "/"
 	}
 	return s.prefix + "/" + r.Name + "/"
 }
 
-func (s *Store) resourceOf(obj Object) (Resource, error) {
+func (s *Store) resourceOf(obj api.Object) (api.Resource, error) {
 	if obj == nil || reflect.ValueOf(obj).IsNil() {
-		return Resource{}, fmt.Errorf("store: %w: nil object", ErrInvalid)
+		return api.Resource{}, fmt.Errorf("store: %w: nil object", api.ErrInvalid)
 	}
 	r, ok := s.byType[reflect.TypeOf(obj)]
 	if !ok {
-		return Resource{}, fmt.Errorf("store: %w: no stored resource has Go type %T", ErrInvalid, obj)
+		return api.Resource{}, fmt.Errorf("store: %w: no stored resource has Go type %T", api.ErrInvalid, obj)
 	}
 	return r, nil
 }
 
 // objKey validates namespace and name for r and returns the key. A namespaced
 // resource with an empty namespace means "default".
-func (s *Store) objKey(r Resource, namespace, name string) (string, error) {
+func (s *Store) objKey(r api.Resource, namespace, name string) (string, error) {
 	if name == "" {
-		return "", fmt.Errorf("store: %s: %w: name is empty", r.Kind, ErrInvalid)
+		return "", fmt.Errorf("store: %s: %w: name is empty", r.Kind, api.ErrInvalid)
 	}
 	if strings.Contains(name, "/") || strings.Contains(namespace, "/") {
-		return "", fmt.Errorf("store: %s %q: %w: namespace and name may not contain '/'", r.Kind, name, ErrInvalid)
+		return "", fmt.Errorf("store: %s %q: %w: namespace and name may not contain '/'", r.Kind, name, api.ErrInvalid)
 	}
 	if r.Namespaced && namespace == "" {
 		namespace = "default"
@@ -133,8 +135,8 @@ func (s *Store) objKey(r Resource, namespace, name string) (string, error) {
 // Get reads the object namespace/name into into; the resource is found from into's
 // Go type, and namespace "" means "default" for namespaced kinds (it is ignored for
 // cluster-scoped ones). into's resourceVersion is set to the key's mod revision.
-// The error wraps ErrNotFound when there is no such object.
-func (s *Store) Get(ctx context.Context, namespace, name string, into Object) error {
+// The error wraps api.ErrNotFound when there is no such object.
+func (s *Store) Get(ctx context.Context, namespace, name string, into api.Object) error {
 	r, err := s.resourceOf(into)
 	if err != nil {
 		return err
@@ -148,7 +150,7 @@ func (s *Store) Get(ctx context.Context, namespace, name string, into Object) er
 		return mapErr("get "+key, err)
 	}
 	if len(resp.Kvs) == 0 {
-		return fmt.Errorf("store: get %s %s: %w", r.Kind, key, ErrNotFound)
+		return fmt.Errorf("store: get %s %s: %w", r.Kind, key, api.ErrNotFound)
 	}
 	kv := resp.Kvs[0]
 	return decode(r, key, kv.Value, kv.ModRevision, into)
@@ -158,8 +160,8 @@ func (s *Store) Get(ctx context.Context, namespace, name string, into Object) er
 // (Options.Now, whole seconds), generation (1 for kinds with a spec, else 0),
 // apiVersion/kind and, after the write, its resourceVersion. A namespaced object
 // without namespace goes to "default"; an empty name is filled from generateName
-// or refused with ErrInvalid. The error wraps ErrExists when the key is taken.
-func (s *Store) Create(ctx context.Context, obj Object) error {
+// or refused with api.ErrInvalid. The error wraps api.ErrExists when the key is taken.
+func (s *Store) Create(ctx context.Context, obj api.Object) error {
 	r, err := s.resourceOf(obj)
 	if err != nil {
 		return err
@@ -183,19 +185,19 @@ func (s *Store) Create(ctx context.Context, obj Object) error {
 		return mapErr("create "+key, err)
 	}
 	if !resp.Succeeded {
-		return fmt.Errorf("store: create %s %s: %w", r.Kind, key, ErrExists)
+		return fmt.Errorf("store: create %s %s: %w", r.Kind, key, api.ErrExists)
 	}
 	obj.SetResourceVersion(strconv.FormatInt(resp.Header.Revision, 10))
 	return nil
 }
 
 // Update replaces a stored object by compare-and-swap on obj's resourceVersion,
-// which is required (empty means ErrInvalid). uid and creationTimestamp are kept
+// which is required (empty means api.ErrInvalid). uid and creationTimestamp are kept
 // from the stored object; generation is the stored one, plus one when the JSON of
 // spec changed. On success obj carries the new resourceVersion. The error wraps
-// ErrNotFound when the object is gone and ErrConflict when it changed since
+// api.ErrNotFound when the object is gone and api.ErrConflict when it changed since
 // obj's resourceVersion.
-func (s *Store) Update(ctx context.Context, obj Object) error {
+func (s *Store) Update(ctx context.Context, obj api.Object) error {
 	r, err := s.resourceOf(obj)
 	if err != nil {
 		return err
@@ -216,10 +218,10 @@ func (s *Store) Update(ctx context.Context, obj Object) error {
 		return mapErr("update "+key, err)
 	}
 	if len(resp.Kvs) == 0 {
-		return fmt.Errorf("store: update %s %s: %w", r.Kind, key, ErrNotFound)
+		return fmt.Errorf("store: update %s %s: %w", r.Kind, key, api.ErrNotFound)
 	}
 	if cur := resp.Kvs[0].ModRevision; cur != rev {
-		return fmt.Errorf("store: update %s %s: %w: resourceVersion %d is stale, stored object is at %d", r.Kind, key, ErrConflict, rev, cur)
+		return fmt.Errorf("store: update %s %s: %w: resourceVersion %d is stale, stored object is at %d", r.Kind, key, api.ErrConflict, rev, cur)
 	}
 	old := r.New()
 	if err := decode(r, key, resp.Kvs[0].Value, rev, old); err != nil {
@@ -248,23 +250,23 @@ func (s *Store) Update(ctx context.Context, obj Object) error {
 }
 
 // casFailure explains a failed compare-and-swap whose else branch read the key.
-func (s *Store) casFailure(op string, r Resource, key string, rev int64, resp *clientv3.TxnResponse) error {
+func (s *Store) casFailure(op string, r api.Resource, key string, rev int64, resp *clientv3.TxnResponse) error {
 	if len(resp.Responses) > 0 {
 		if rr := resp.Responses[0].GetResponseRange(); rr != nil && len(rr.Kvs) == 0 {
-			return fmt.Errorf("store: %s %s %s: %w", op, r.Kind, key, ErrNotFound)
+			return fmt.Errorf("store: %s %s %s: %w", op, r.Kind, key, api.ErrNotFound)
 		} else if rr != nil {
 			return fmt.Errorf("store: %s %s %s: %w: resourceVersion %d is stale, stored object is at %d",
-				op, r.Kind, key, ErrConflict, rev, rr.Kvs[0].ModRevision)
+				op, r.Kind, key, api.ErrConflict, rev, rr.Kvs[0].ModRevision)
 		}
 	}
-	return fmt.Errorf("store: %s %s %s: %w: resourceVersion %d is stale", op, r.Kind, key, ErrConflict, rev)
+	return fmt.Errorf("store: %s %s %s: %w: resourceVersion %d is stale", op, r.Kind, key, api.ErrConflict, rev)
 }
 
 // Delete removes the object namespace/name of r ("" namespace = "default" for
 // namespaced kinds). With a non-empty resourceVersion the delete is conditional on
-// it (ErrConflict when the object changed since); "" deletes unconditionally. The
-// error wraps ErrNotFound when there is no such object.
-func (s *Store) Delete(ctx context.Context, r Resource, namespace, name string, resourceVersion string) error {
+// it (api.ErrConflict when the object changed since); "" deletes unconditionally. The
+// error wraps api.ErrNotFound when there is no such object.
+func (s *Store) Delete(ctx context.Context, r api.Resource, namespace, name string, resourceVersion string) error {
 	key, err := s.objKey(r, namespace, name)
 	if err != nil {
 		return err
@@ -275,7 +277,7 @@ func (s *Store) Delete(ctx context.Context, r Resource, namespace, name string, 
 			return mapErr("delete "+key, err)
 		}
 		if resp.Deleted == 0 {
-			return fmt.Errorf("store: delete %s %s: %w", r.Kind, key, ErrNotFound)
+			return fmt.Errorf("store: delete %s %s: %w", r.Kind, key, api.ErrNotFound)
 		}
 		return nil
 	}
@@ -300,7 +302,7 @@ func (s *Store) Delete(ctx context.Context, r Resource, namespace, name string, 
 // ListOptions select what List returns.
 type ListOptions struct {
 	// Revision is the revision to read at: 0 reads the latest state; a positive value
-	// is a consistent read of the state at that revision (ErrCompacted when etcd has
+	// is a consistent read of the state at that revision (api.ErrCompacted when etcd has
 	// compacted it away).
 	Revision int64
 	// Selector filters objects by labels; nil selects everything.
@@ -314,14 +316,14 @@ const listPage = 500
 // cluster-scoped resources), sorted by key, and the revision the list was read
 // at. Every object's resourceVersion is its mod revision. Large lists are read in
 // pages, all at the same revision, so the result is one consistent snapshot.
-func (s *Store) List(ctx context.Context, r Resource, namespace string, opts ListOptions) ([]Object, int64, error) {
+func (s *Store) List(ctx context.Context, r api.Resource, namespace string, opts ListOptions) ([]api.Object, int64, error) {
 	prefix := s.keyPrefix(r, namespace)
 	end := clientv3.GetPrefixRangeEnd(prefix)
 	rev := opts.Revision
 	if rev < 0 {
-		return nil, 0, fmt.Errorf("store: list %s: %w: negative revision %d", prefix, ErrInvalid, rev)
+		return nil, 0, fmt.Errorf("store: list %s: %w: negative revision %d", prefix, api.ErrInvalid, rev)
 	}
-	var out []Object
+	var out []api.Object
 	from := prefix
 	for {
 		getOpts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(listPage)}
@@ -360,14 +362,14 @@ type RawKV struct {
 }
 
 // GetRaw reads one key outside the typed layout (e.g. "/bosun/sync/status") and
-// returns its value and mod revision. The error wraps ErrNotFound for a missing key.
+// returns its value and mod revision. The error wraps api.ErrNotFound for a missing key.
 func (s *Store) GetRaw(ctx context.Context, key string) ([]byte, int64, error) {
 	resp, err := s.c.Get(ctx, key)
 	if err != nil {
 		return nil, 0, mapErr("get "+key, err)
 	}
 	if len(resp.Kvs) == 0 {
-		return nil, 0, fmt.Errorf("store: get %s: %w", key, ErrNotFound)
+		return nil, 0, fmt.Errorf("store: get %s: %w", key, api.ErrNotFound)
 	}
 	return resp.Kvs[0].Value, resp.Kvs[0].ModRevision, nil
 }
@@ -395,7 +397,7 @@ func (s *Store) ListRaw(ctx context.Context, prefix string, limit int64, descend
 // revision of the write.
 func (s *Store) PutRaw(ctx context.Context, key string, value []byte) (int64, error) {
 	if key == "" {
-		return 0, fmt.Errorf("store: put: %w: empty key", ErrInvalid)
+		return 0, fmt.Errorf("store: put: %w: empty key", api.ErrInvalid)
 	}
 	resp, err := s.c.Put(ctx, key, string(value))
 	if err != nil {

@@ -10,14 +10,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bosun-dev/bosun/store"
-	"github.com/bosun-dev/bosun/store/storetest"
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/store/storetest"
 )
 
 var fixedNow = time.Date(2026, 11, 1, 12, 30, 45, 123456789, time.UTC)
@@ -31,16 +33,16 @@ func newStore(t *testing.T) (*store.Store, *store.Embedded) {
 	return store.New(e.Client(), opts), e
 }
 
-func mustRes(t *testing.T, name string) store.Resource {
+func mustRes(t *testing.T, name string) api.Resource {
 	t.Helper()
-	r, ok := store.Lookup(name)
+	r, ok := api.Lookup(name)
 	if !ok {
 		t.Fatalf("no resource %q", name)
 	}
 	return r
 }
 
-func rvOf(t *testing.T, o store.Object) int64 {
+func rvOf(t *testing.T, o api.Object) int64 {
 	t.Helper()
 	n, err := strconv.ParseInt(o.GetResourceVersion(), 10, 64)
 	if err != nil {
@@ -75,19 +77,19 @@ func TestCRUDRoundTrip(t *testing.T) {
 	ctx := t.Context()
 	tests := []struct {
 		name    string
-		obj     store.Object
+		obj     api.Object
 		key     string
 		gen     int64
-		mutate  func(store.Object)
+		mutate  func(api.Object)
 		wantGen int64 // generation after mutate
-		check   func(t *testing.T, got store.Object)
+		check   func(t *testing.T, got api.Object)
 	}{
 		{
 			name: "pod", obj: pod("", "web-1", map[string]string{"app": "web"}),
 			key: "/registry/pods/default/web-1", gen: 1,
-			mutate:  func(o store.Object) { o.(*corev1.Pod).Spec.Containers[0].Image = "example/app:2" },
+			mutate:  func(o api.Object) { o.(*corev1.Pod).Spec.Containers[0].Image = "example/app:2" },
 			wantGen: 2,
-			check: func(t *testing.T, got store.Object) {
+			check: func(t *testing.T, got api.Object) {
 				if img := got.(*corev1.Pod).Spec.Containers[0].Image; img != "example/app:2" {
 					t.Errorf("image = %q", img)
 				}
@@ -96,9 +98,9 @@ func TestCRUDRoundTrip(t *testing.T) {
 		{
 			name: "configmap has no spec", obj: &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "cfg"}, Data: map[string]string{"a": "1"}},
 			key: "/registry/configmaps/kube-system/cfg", gen: 0,
-			mutate:  func(o store.Object) { o.(*corev1.ConfigMap).Data["a"] = "2" },
+			mutate:  func(o api.Object) { o.(*corev1.ConfigMap).Data["a"] = "2" },
 			wantGen: 0,
-			check: func(t *testing.T, got store.Object) {
+			check: func(t *testing.T, got api.Object) {
 				if v := got.(*corev1.ConfigMap).Data["a"]; v != "2" {
 					t.Errorf("data a = %q", v)
 				}
@@ -107,9 +109,9 @@ func TestCRUDRoundTrip(t *testing.T) {
 		{
 			name: "cluster-scoped namespace drops a namespace", obj: &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Namespace: "ignored", Name: "team-a"}},
 			key: "/registry/namespaces/team-a", gen: 1,
-			mutate:  func(o store.Object) { o.SetLabels(map[string]string{"team": "a"}) },
+			mutate:  func(o api.Object) { o.SetLabels(map[string]string{"team": "a"}) },
 			wantGen: 1,
-			check: func(t *testing.T, got store.Object) {
+			check: func(t *testing.T, got api.Object) {
 				if got.GetLabels()["team"] != "a" || got.GetNamespace() != "" {
 					t.Errorf("labels %v namespace %q", got.GetLabels(), got.GetNamespace())
 				}
@@ -118,9 +120,9 @@ func TestCRUDRoundTrip(t *testing.T) {
 		{
 			name: "deployment", obj: deployment("prod", "api", 2, nil),
 			key: "/registry/deployments/prod/api", gen: 1,
-			mutate:  func(o store.Object) { r := int32(5); o.(*appsv1.Deployment).Spec.Replicas = &r },
+			mutate:  func(o api.Object) { r := int32(5); o.(*appsv1.Deployment).Spec.Replicas = &r },
 			wantGen: 2,
-			check: func(t *testing.T, got store.Object) {
+			check: func(t *testing.T, got api.Object) {
 				if r := *got.(*appsv1.Deployment).Spec.Replicas; r != 5 {
 					t.Errorf("replicas = %d", r)
 				}
@@ -129,11 +131,11 @@ func TestCRUDRoundTrip(t *testing.T) {
 		{
 			name: "node status only", obj: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}},
 			key: "/registry/nodes/n1", gen: 1,
-			mutate: func(o store.Object) {
+			mutate: func(o api.Object) {
 				o.(*corev1.Node).Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
 			},
 			wantGen: 1,
-			check: func(t *testing.T, got store.Object) {
+			check: func(t *testing.T, got api.Object) {
 				if len(got.(*corev1.Node).Status.Conditions) != 1 {
 					t.Errorf("conditions %v", got.(*corev1.Node).Status.Conditions)
 				}
@@ -142,9 +144,9 @@ func TestCRUDRoundTrip(t *testing.T) {
 		{
 			name: "lease", obj: &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-node-lease", Name: "n1"}},
 			key: "/registry/leases/kube-node-lease/n1", gen: 1,
-			mutate:  func(o store.Object) { h := "n1"; o.(*coordinationv1.Lease).Spec.HolderIdentity = &h },
+			mutate:  func(o api.Object) { h := "n1"; o.(*coordinationv1.Lease).Spec.HolderIdentity = &h },
 			wantGen: 2,
-			check: func(t *testing.T, got store.Object) {
+			check: func(t *testing.T, got api.Object) {
 				if h := got.(*coordinationv1.Lease).Spec.HolderIdentity; h == nil || *h != "n1" {
 					t.Errorf("holder %v", h)
 				}
@@ -153,7 +155,7 @@ func TestCRUDRoundTrip(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := store.ResourceOf(tc.obj)
+			r, err := api.ResourceOf(tc.obj)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -231,7 +233,7 @@ func TestCRUDRoundTrip(t *testing.T) {
 			if err := s.Delete(ctx, r, obj.GetNamespace(), obj.GetName(), again.GetResourceVersion()); err != nil {
 				t.Fatalf("delete: %v", err)
 			}
-			if err := s.Get(ctx, obj.GetNamespace(), obj.GetName(), r.New()); !errors.Is(err, store.ErrNotFound) {
+			if err := s.Get(ctx, obj.GetNamespace(), obj.GetName(), r.New()); !errors.Is(err, api.ErrNotFound) {
 				t.Errorf("get after delete: %v, want ErrNotFound", err)
 			}
 		})
@@ -260,28 +262,28 @@ func TestWriteErrors(t *testing.T) {
 		do   func() error
 		want error
 	}{
-		{"create twice", func() error { return s.Create(ctx, pod("default", "p", nil)) }, store.ErrExists},
-		{"create without name", func() error { return s.Create(ctx, pod("default", "", nil)) }, store.ErrInvalid},
-		{"create of unknown type", func() error { return s.Create(ctx, &corev1.PersistentVolume{}) }, store.ErrInvalid},
-		{"update with stale resourceVersion", func() error { return s.Update(ctx, stale.DeepCopy()) }, store.ErrConflict},
+		{"create twice", func() error { return s.Create(ctx, pod("default", "p", nil)) }, api.ErrExists},
+		{"create without name", func() error { return s.Create(ctx, pod("default", "", nil)) }, api.ErrInvalid},
+		{"create of unknown type", func() error { return s.Create(ctx, &corev1.PersistentVolume{}) }, api.ErrInvalid},
+		{"update with stale resourceVersion", func() error { return s.Update(ctx, stale.DeepCopy()) }, api.ErrConflict},
 		{"update without resourceVersion", func() error {
 			p := fresh.DeepCopy()
 			p.ResourceVersion = ""
 			return s.Update(ctx, p)
-		}, store.ErrInvalid},
+		}, api.ErrInvalid},
 		{"update of missing object", func() error {
 			p := fresh.DeepCopy()
 			p.Name = "missing"
 			return s.Update(ctx, p)
-		}, store.ErrNotFound},
+		}, api.ErrNotFound},
 		{"delete with stale resourceVersion", func() error {
 			return s.Delete(ctx, pods, "default", "p", stale.ResourceVersion)
-		}, store.ErrConflict},
-		{"delete with bad resourceVersion", func() error { return s.Delete(ctx, pods, "default", "p", "abc") }, store.ErrInvalid},
-		{"delete of missing object", func() error { return s.Delete(ctx, pods, "default", "missing", "") }, store.ErrNotFound},
-		{"conditional delete of missing object", func() error { return s.Delete(ctx, pods, "default", "missing", "5") }, store.ErrNotFound},
-		{"get of missing object", func() error { return s.Get(ctx, "default", "missing", &corev1.Pod{}) }, store.ErrNotFound},
-		{"get raw of missing key", func() error { _, _, err := s.GetRaw(ctx, "/bosun/none"); return err }, store.ErrNotFound},
+		}, api.ErrConflict},
+		{"delete with bad resourceVersion", func() error { return s.Delete(ctx, pods, "default", "p", "abc") }, api.ErrInvalid},
+		{"delete of missing object", func() error { return s.Delete(ctx, pods, "default", "missing", "") }, api.ErrNotFound},
+		{"conditional delete of missing object", func() error { return s.Delete(ctx, pods, "default", "missing", "5") }, api.ErrNotFound},
+		{"get of missing object", func() error { return s.Get(ctx, "default", "missing", &corev1.Pod{}) }, api.ErrNotFound},
+		{"get raw of missing key", func() error { _, _, err := s.GetRaw(ctx, "/bosun/none"); return err }, api.ErrNotFound},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -363,7 +365,7 @@ func TestGeneration(t *testing.T) {
 	}
 }
 
-func names(objs []store.Object) []string {
+func names(objs []api.Object) []string {
 	var out []string
 	for _, o := range objs {
 		out = append(out, o.GetNamespace()+"/"+o.GetName())
@@ -435,7 +437,7 @@ func TestList(t *testing.T) {
 	if _, err := e.Client().Compact(ctx, cur); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.List(ctx, pods, "", store.ListOptions{Revision: snapshot}); !errors.Is(err, store.ErrCompacted) {
+	if _, _, err := s.List(ctx, pods, "", store.ListOptions{Revision: snapshot}); !errors.Is(err, api.ErrCompacted) {
 		t.Errorf("list at compacted revision: %v, want ErrCompacted", err)
 	}
 }
@@ -520,13 +522,13 @@ func TestRaw(t *testing.T) {
 }
 
 func TestResources(t *testing.T) {
-	rs := store.Resources()
+	rs := api.Resources()
 	var kinds []string
 	for _, r := range rs {
 		kinds = append(kinds, r.APIVersion()+" "+r.Kind)
 		if o := r.New(); o == nil {
 			t.Errorf("%s: New returned nil", r.Kind)
-		} else if got, err := store.ResourceOf(o); err != nil || got.Name != r.Name {
+		} else if got, err := api.ResourceOf(o); err != nil || got.Name != r.Name {
 			t.Errorf("ResourceOf(New()) of %s = %s, %v", r.Kind, got.Name, err)
 		}
 	}
@@ -536,7 +538,7 @@ func TestResources(t *testing.T) {
 		t.Errorf("Resources = %s", got)
 	}
 	rs[0].Name = "changed" // a fresh slice each call
-	if store.Resources()[0].Name != "namespaces" {
+	if api.Resources()[0].Name != "namespaces" {
 		t.Error("Resources shares its slice between calls")
 	}
 
@@ -558,19 +560,19 @@ func TestResources(t *testing.T) {
 		{"cronjobs", "", false},
 	}
 	for _, tc := range lookups {
-		r, ok := store.Lookup(tc.name)
+		r, ok := api.Lookup(tc.name)
 		if ok != tc.ok || r.Name != tc.want {
 			t.Errorf("Lookup(%q) = %q, %v; want %q, %v", tc.name, r.Name, ok, tc.want, tc.ok)
 		}
 	}
-	r, ok := store.ResourceFor(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "ReplicaSet"})
+	r, ok := api.ResourceFor(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "ReplicaSet"})
 	if !ok || r.Name != "replicasets" || r.ListKind() != "ReplicaSetList" || r.APIVersion() != "apps/v1" {
 		t.Errorf("ResourceFor(ReplicaSet) = %+v, %v", r, ok)
 	}
-	if _, ok := store.ResourceFor(schema.GroupVersionKind{Version: "v1", Kind: "Deployment"}); ok {
+	if _, ok := api.ResourceFor(schema.GroupVersionKind{Version: "v1", Kind: "Deployment"}); ok {
 		t.Error("ResourceFor found a Deployment in the core group")
 	}
-	if _, err := store.ResourceOf(&corev1.PersistentVolume{}); !errors.Is(err, store.ErrInvalid) {
+	if _, err := api.ResourceOf(&corev1.PersistentVolume{}); !errors.Is(err, api.ErrInvalid) {
 		t.Errorf("ResourceOf(PersistentVolume) = %v, want ErrInvalid", err)
 	}
 }
@@ -638,7 +640,7 @@ func TestConnect(t *testing.T) {
 	if _, err := s.PutRaw(ctx, "/bosun/x", []byte("1")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Connect(ctx, nil); !errors.Is(err, store.ErrInvalid) {
+	if _, err := store.Connect(ctx, nil); !errors.Is(err, api.ErrInvalid) {
 		t.Errorf("connect without endpoints: %v", err)
 	}
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)

@@ -8,6 +8,8 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/bosun-dev/bosun/api"
 )
 
 // raftOverhead is what etcd adds around a TxnRequest in the raft entry it checks
@@ -23,7 +25,7 @@ type Txn struct {
 	ops   []clientv3.Op
 	req   pb.TxnRequest // the same transaction in wire form, for sizing
 	keys  map[string]bool
-	objs  []Object // objects whose resourceVersion Commit sets
+	objs  []api.Object // objects whose resourceVersion Commit sets
 	check []txnCheck
 	dup   string // a key PutRaw saw twice
 }
@@ -42,7 +44,7 @@ func (s *Store) Txn() *Txn {
 
 func (t *Txn) addKey(key string) error {
 	if t.keys[key] {
-		return fmt.Errorf("store: txn: %w: %s is written twice in one transaction", ErrInvalid, key)
+		return fmt.Errorf("store: txn: %w: %s is written twice in one transaction", api.ErrInvalid, key)
 	}
 	t.keys[key] = true
 	return nil
@@ -70,7 +72,7 @@ func (t *Txn) del(key string) {
 // Create adds the creation of obj, conditional on its key not existing. Like
 // Store.Create it sets uid, creationTimestamp, generation, namespace defaulting and
 // apiVersion/kind in obj now; Commit sets its resourceVersion.
-func (t *Txn) Create(obj Object) error {
+func (t *Txn) Create(obj api.Object) error {
 	r, err := t.s.resourceOf(obj)
 	if err != nil {
 		return err
@@ -99,7 +101,7 @@ func (t *Txn) Create(obj Object) error {
 // on the key's mod revision still being old's resourceVersion. uid,
 // creationTimestamp and generation are set in obj from old as Store.Update does;
 // Commit sets obj's resourceVersion.
-func (t *Txn) Update(old, obj Object) error {
+func (t *Txn) Update(old, obj api.Object) error {
 	r, err := t.s.resourceOf(obj)
 	if err != nil {
 		return err
@@ -107,7 +109,7 @@ func (t *Txn) Update(old, obj Object) error {
 	if ro, err := t.s.resourceOf(old); err != nil {
 		return err
 	} else if ro.GVK() != r.GVK() {
-		return fmt.Errorf("store: txn update: %w: old is a %s, new is a %s", ErrInvalid, ro.Kind, r.Kind)
+		return fmt.Errorf("store: txn update: %w: old is a %s, new is a %s", api.ErrInvalid, ro.Kind, r.Kind)
 	}
 	rev, err := parseRV(old.GetResourceVersion())
 	if err != nil {
@@ -136,7 +138,7 @@ func (t *Txn) Update(old, obj Object) error {
 // Delete adds the deletion of namespace/name of r. With a resourceVersion it is
 // conditional on the key's mod revision; with "" it is unconditional and deleting
 // a missing key is a no-op.
-func (t *Txn) Delete(r Resource, namespace, name string, resourceVersion string) error {
+func (t *Txn) Delete(r api.Resource, namespace, name string, resourceVersion string) error {
 	key, err := t.s.objKey(r, namespace, name)
 	if err != nil {
 		return err
@@ -159,7 +161,7 @@ func (t *Txn) Delete(r Resource, namespace, name string, resourceVersion string)
 
 // PutRaw adds an unconditional write of a key outside the typed layout, such as
 // bosun's own "/bosun/sync/..." records. A key written twice makes Commit fail
-// with ErrInvalid.
+// with api.ErrInvalid.
 func (t *Txn) PutRaw(key string, value []byte) {
 	if t.keys[key] {
 		t.dup = key
@@ -179,30 +181,30 @@ func (t *Txn) Size() int { return proto.Size(&t.req) + raftOverhead }
 // Commit sends the transaction and returns the revision it was written at; the
 // resourceVersion of every created or updated object is set to it.
 //
-// Before sending, Commit refuses with ErrTooLarge a transaction that etcd would
+// Before sending, Commit refuses with api.ErrTooLarge a transaction that etcd would
 // refuse: etcd's --max-txn-ops limits each of the compare, success and failure
 // lists of a transaction separately, so the figure checked against MaxTxnOps is
 // the larger of the number of compares (one per Create, Update and conditional
 // Delete) and the number of writes; the encoded size is checked against
 // MaxRequestBytes. The same limits reported by etcd itself also map to
-// ErrTooLarge. When any compare fails nothing is written and the error wraps
-// ErrConflict, naming the first key found to differ (read after the failure, so
-// best effort); it also wraps ErrExists when a created key exists, or ErrNotFound
+// api.ErrTooLarge. When any compare fails nothing is written and the error wraps
+// api.ErrConflict, naming the first key found to differ (read after the failure, so
+// best effort); it also wraps api.ErrExists when a created key exists, or api.ErrNotFound
 // when an updated or conditionally deleted key is gone.
 func (t *Txn) Commit(ctx context.Context) (int64, error) {
 	if t.dup != "" {
-		return 0, fmt.Errorf("store: txn: %w: %s is written twice in one transaction", ErrInvalid, t.dup)
+		return 0, fmt.Errorf("store: txn: %w: %s is written twice in one transaction", api.ErrInvalid, t.dup)
 	}
 	if len(t.ops) == 0 {
 		return t.s.Revision(ctx)
 	}
 	if n := max(len(t.ops), len(t.cmps)); n > t.s.maxOps {
 		return 0, fmt.Errorf("store: txn: %w: transaction has %d operations, above etcd's limit of %d (--max-txn-ops)",
-			ErrTooLarge, n, t.s.maxOps)
+			api.ErrTooLarge, n, t.s.maxOps)
 	}
 	if size := t.Size(); size > t.s.maxBytes {
 		return 0, fmt.Errorf("store: txn: %w: transaction of %d operations is %d bytes, above etcd's limit of %d bytes (--max-request-bytes)",
-			ErrTooLarge, len(t.ops), size, t.s.maxBytes)
+			api.ErrTooLarge, len(t.ops), size, t.s.maxBytes)
 	}
 	resp, err := t.s.c.Txn(ctx).If(t.cmps...).Then(t.ops...).Commit()
 	if err != nil {
@@ -228,13 +230,13 @@ func (t *Txn) conflict(ctx context.Context) error {
 		}
 		switch {
 		case c.create && len(resp.Kvs) > 0:
-			return fmt.Errorf("store: txn: %w: %s already exists (%w)", ErrConflict, c.key, ErrExists)
+			return fmt.Errorf("store: txn: %w: %s already exists (%w)", api.ErrConflict, c.key, api.ErrExists)
 		case !c.create && len(resp.Kvs) == 0:
-			return fmt.Errorf("store: txn: %w: %s was deleted (%w)", ErrConflict, c.key, ErrNotFound)
+			return fmt.Errorf("store: txn: %w: %s was deleted (%w)", api.ErrConflict, c.key, api.ErrNotFound)
 		case !c.create && resp.Kvs[0].ModRevision != c.rev:
 			return fmt.Errorf("store: txn: %w: %s changed: resourceVersion %d is stale, stored object is at %d",
-				ErrConflict, c.key, c.rev, resp.Kvs[0].ModRevision)
+				api.ErrConflict, c.key, c.rev, resp.Kvs[0].ModRevision)
 		}
 	}
-	return fmt.Errorf("store: txn: %w: a compare of the %d in the transaction failed; nothing was written", ErrConflict, len(t.check))
+	return fmt.Errorf("store: txn: %w: a compare of the %d in the transaction failed; nothing was written", api.ErrConflict, len(t.check))
 }

@@ -11,6 +11,8 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/bosun-dev/bosun/api"
 )
 
 // EventType is the kind of a watch event; the strings are those of
@@ -27,10 +29,10 @@ const (
 // Event is one change of one object.
 type Event struct {
 	Type EventType
-	// Object is the object after the change; for Deleted it is the last stored
+	// api.Object is the object after the change; for Deleted it is the last stored
 	// state, with resourceVersion set to the revision of the deletion.
-	Object Object
-	// Revision is the etcd revision of the change (equal to Object's resourceVersion).
+	Object api.Object
+	// Revision is the etcd revision of the change (equal to api.Object's resourceVersion).
 	Revision int64
 }
 
@@ -49,7 +51,7 @@ type Watcher struct {
 func (w *Watcher) Events() <-chan Event { return w.events }
 
 // Err returns why the watch ended: nil while it runs and after a normal end
-// (context cancelled or Stop), else an error, which wraps ErrCompacted when etcd
+// (context cancelled or Stop), else an error, which wraps api.ErrCompacted when etcd
 // compacted the revisions the watch still needed. It is set before Events closes.
 func (w *Watcher) Err() error {
 	w.mu.Lock()
@@ -67,13 +69,13 @@ func (w *Watcher) Stop() {
 // Watch streams the changes of r in namespace ("" = all namespaces) strictly after
 // revision fromRev; fromRev 0 means "from now". The caller must drain Events or
 // cancel ctx. When fromRev is already compacted, Watch returns an error wrapping
-// ErrCompacted (and naming etcd's compacted revision when known) at once; if
-// compaction overtakes the watch later, Events closes and Err wraps ErrCompacted.
-// A client that sees ErrCompacted lists again and watches from the list's revision.
-func (s *Store) Watch(ctx context.Context, r Resource, namespace string, fromRev int64) (*Watcher, error) {
+// api.ErrCompacted (and naming etcd's compacted revision when known) at once; if
+// compaction overtakes the watch later, Events closes and Err wraps api.ErrCompacted.
+// A client that sees api.ErrCompacted lists again and watches from the list's revision.
+func (s *Store) Watch(ctx context.Context, r api.Resource, namespace string, fromRev int64) (*Watcher, error) {
 	prefix := s.keyPrefix(r, namespace)
 	if fromRev < 0 {
-		return nil, fmt.Errorf("store: watch %s: %w: negative revision %d", prefix, ErrInvalid, fromRev)
+		return nil, fmt.Errorf("store: watch %s: %w: negative revision %d", prefix, api.ErrInvalid, fromRev)
 	}
 	if fromRev > 0 {
 		// Fail fast on a compacted start. A read at fromRev+1, the first
@@ -107,7 +109,7 @@ func (w *Watcher) fail(err error) {
 	w.mu.Unlock()
 }
 
-func (w *Watcher) run(ctx context.Context, s *Store, r Resource, prefix string, fromRev int64, wch clientv3.WatchChan) {
+func (w *Watcher) run(ctx context.Context, s *Store, r api.Resource, prefix string, fromRev int64, wch clientv3.WatchChan) {
 	defer close(w.done)
 	defer close(w.events)
 	defer w.cancel()
@@ -127,7 +129,7 @@ func (w *Watcher) run(ctx context.Context, s *Store, r Resource, prefix string, 
 		}
 		if wr.CompactRevision != 0 {
 			w.fail(fmt.Errorf("store: watch %s from revision %d: %w: etcd compacted up to revision %d",
-				prefix, fromRev, ErrCompacted, wr.CompactRevision))
+				prefix, fromRev, api.ErrCompacted, wr.CompactRevision))
 			return
 		}
 		if err := wr.Err(); err != nil {
@@ -152,7 +154,7 @@ func (w *Watcher) run(ctx context.Context, s *Store, r Resource, prefix string, 
 }
 
 // toEvent decodes one etcd event.
-func (s *Store) toEvent(r Resource, ev *clientv3.Event) (Event, error) {
+func (s *Store) toEvent(r api.Resource, ev *clientv3.Event) (Event, error) {
 	obj := r.New()
 	key := string(ev.Kv.Key)
 	switch ev.Type {
@@ -182,7 +184,7 @@ func (s *Store) toEvent(r Resource, ev *clientv3.Event) (Event, error) {
 }
 
 // fromKey sets namespace and name of obj from its key.
-func (s *Store) fromKey(r Resource, key string, obj Object) {
+func (s *Store) fromKey(r api.Resource, key string, obj api.Object) {
 	rest := strings.TrimPrefix(key, s.prefix+"/"+r.Name+"/")
 	if ns, name, ok := strings.Cut(rest, "/"); ok && r.Namespaced {
 		obj.SetNamespace(ns)

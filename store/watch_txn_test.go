@@ -8,12 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bosun-dev/bosun/store"
-	"github.com/bosun-dev/bosun/store/storetest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/store/storetest"
 )
 
 // next returns the next event of w, failing the test after a deadline.
@@ -132,7 +134,7 @@ func TestWatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := s.Watch(ctx, pods, "", start)
-		if !errors.Is(err, store.ErrCompacted) {
+		if !errors.Is(err, api.ErrCompacted) {
 			t.Fatalf("watch from compacted revision: %v, want ErrCompacted", err)
 		}
 		// The oldest revision the watch needs is still there: works.
@@ -190,7 +192,7 @@ func TestTxn(t *testing.T) {
 		}
 		txn.PutRaw("/bosun/sync/status", []byte("should not land"))
 		_, err := txn.Commit(ctx)
-		if !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "/registry/deployments/default/existing") {
+		if !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), "/registry/deployments/default/existing") {
 			t.Fatalf("commit = %v, want ErrConflict naming the stale key", err)
 		}
 		if after := mustRev(t, s); after != before {
@@ -200,7 +202,7 @@ func TestTxn(t *testing.T) {
 		if err != nil || len(objs) != 2 {
 			t.Errorf("after failed txn: %d deployments (%v), want 2", len(objs), err)
 		}
-		if _, _, err := s.GetRaw(ctx, "/bosun/sync/status"); !errors.Is(err, store.ErrNotFound) {
+		if _, _, err := s.GetRaw(ctx, "/bosun/sync/status"); !errors.Is(err, api.ErrNotFound) {
 			t.Errorf("raw record written by failed txn: %v", err)
 		}
 	})
@@ -211,7 +213,7 @@ func TestTxn(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := txn.Commit(ctx)
-		if !errors.Is(err, store.ErrConflict) || !errors.Is(err, store.ErrExists) {
+		if !errors.Is(err, api.ErrConflict) || !errors.Is(err, api.ErrExists) {
 			t.Fatalf("commit = %v, want ErrConflict and ErrExists", err)
 		}
 	})
@@ -254,7 +256,7 @@ func TestTxn(t *testing.T) {
 		if err := s.Get(ctx, "prod", "app-1", got); err != nil || rvOf(t, got) != rev || got.Generation != 1 {
 			t.Errorf("get app-1: %v rv %s generation %d", err, got.ResourceVersion, got.Generation)
 		}
-		if err := s.Get(ctx, "default", "gone", &appsv1.Deployment{}); !errors.Is(err, store.ErrNotFound) {
+		if err := s.Get(ctx, "default", "gone", &appsv1.Deployment{}); !errors.Is(err, api.ErrNotFound) {
 			t.Errorf("deleted in txn: %v", err)
 		}
 		if v, mod, err := s.GetRaw(ctx, "/bosun/sync/status"); err != nil || string(v) != "ok" || mod != rev {
@@ -267,13 +269,13 @@ func TestTxn(t *testing.T) {
 		if err := txn.Create(deployment("default", "dup", 1, nil)); err != nil {
 			t.Fatal(err)
 		}
-		if err := txn.Delete(deploys, "default", "dup", ""); !errors.Is(err, store.ErrInvalid) {
+		if err := txn.Delete(deploys, "default", "dup", ""); !errors.Is(err, api.ErrInvalid) {
 			t.Errorf("second write of a key: %v, want ErrInvalid", err)
 		}
 		raw := s.Txn()
 		raw.PutRaw("/bosun/k", nil)
 		raw.PutRaw("/bosun/k", nil)
-		if _, err := raw.Commit(ctx); !errors.Is(err, store.ErrInvalid) {
+		if _, err := raw.Commit(ctx); !errors.Is(err, api.ErrInvalid) {
 			t.Errorf("raw key twice: %v, want ErrInvalid", err)
 		}
 	})
@@ -328,7 +330,7 @@ func TestTxnTooLarge(t *testing.T) {
 			fill(txn, tc.n, tc.value)
 			_, err := txn.Commit(ctx)
 			t.Logf("commit: %v", err)
-			if !errors.Is(err, store.ErrTooLarge) || !strings.Contains(err.Error(), tc.wantMsg) {
+			if !errors.Is(err, api.ErrTooLarge) || !strings.Contains(err.Error(), tc.wantMsg) {
 				t.Fatalf("commit = %v, want ErrTooLarge with %q", err, tc.wantMsg)
 			}
 			if after := mustRev(t, s); after != before {
@@ -360,7 +362,7 @@ func TestTxnTooLarge(t *testing.T) {
 	if _, err := sized(n).Commit(ctx); err != nil {
 		t.Errorf("txn of exactly --max-request-bytes: %v", err)
 	}
-	if _, err := sized(n + 1).Commit(ctx); !errors.Is(err, store.ErrTooLarge) || !strings.Contains(err.Error(), "bytes, above") {
+	if _, err := sized(n + 1).Commit(ctx); !errors.Is(err, api.ErrTooLarge) || !strings.Contains(err.Error(), "bytes, above") {
 		t.Errorf("txn one byte over: %v, want the store's own ErrTooLarge", err)
 	}
 }
@@ -413,7 +415,7 @@ func TestCompactor(t *testing.T) {
 	if _, err := c.Get(ctx, "/bosun/blob/0", clientv3.WithRev(first)); err == nil {
 		t.Errorf("revision %d still readable after compaction to %d", first, cur-5)
 	}
-	if _, _, err := s.List(ctx, mustRes(t, "pods"), "", store.ListOptions{Revision: cur - 6}); !errors.Is(err, store.ErrCompacted) {
+	if _, _, err := s.List(ctx, mustRes(t, "pods"), "", store.ListOptions{Revision: cur - 6}); !errors.Is(err, api.ErrCompacted) {
 		t.Errorf("list below the retained window: %v, want ErrCompacted", err)
 	}
 	if _, _, err := s.List(ctx, mustRes(t, "pods"), "", store.ListOptions{Revision: cur - 5}); err != nil {
@@ -436,7 +438,7 @@ func TestCompactor(t *testing.T) {
 		t.Fatal(err)
 	}
 	cur2 := mustRev(t, s)
-	if _, _, err := s.List(ctx, mustRes(t, "pods"), "", store.ListOptions{Revision: cur2 - 6}); !errors.Is(err, store.ErrCompacted) {
+	if _, _, err := s.List(ctx, mustRes(t, "pods"), "", store.ListOptions{Revision: cur2 - 6}); !errors.Is(err, api.ErrCompacted) {
 		t.Errorf("second compaction did not advance: %v", err)
 	}
 }
@@ -457,7 +459,7 @@ func TestCompactorRun(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, _, err := s.List(ctx, mustRes(t, "pods"), "", store.ListOptions{Revision: target - 1})
-		if errors.Is(err, store.ErrCompacted) {
+		if errors.Is(err, api.ErrCompacted) {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -9,7 +9,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/api"
 )
 
 // Formats Print accepts (kubectl's -o values).
@@ -40,7 +40,7 @@ type Options struct {
 // prints kubectl's "No resources found in NS namespace." instead (to w;
 // kubectl writes it to stderr, the caller may pass that). JSON and YAML
 // print one object alone and several (or none) as a v1 List.
-func Print(w io.Writer, r store.Resource, objs []store.Object, opts Options) error {
+func Print(w io.Writer, r api.Resource, objs []api.Object, opts Options) error {
 	switch opts.Format {
 	case FormatTable, FormatWide:
 		if len(objs) == 0 {
@@ -61,7 +61,7 @@ func Print(w io.Writer, r store.Resource, objs []store.Object, opts Options) err
 }
 
 // NoResourcesMessage is kubectl's message for an empty list.
-func NoResourcesMessage(r store.Resource, namespace string, allNamespaces bool) string {
+func NoResourcesMessage(r api.Resource, namespace string, allNamespaces bool) string {
 	if !r.Namespaced || allNamespaces || namespace == "" {
 		return "No resources found"
 	}
@@ -70,15 +70,15 @@ func NoResourcesMessage(r store.Resource, namespace string, allNamespaces bool) 
 
 // list is the v1 List kubectl prints several objects as.
 type list struct {
-	APIVersion string         `json:"apiVersion"`
-	Kind       string         `json:"kind"`
-	Items      []store.Object `json:"items"`
+	APIVersion string       `json:"apiVersion"`
+	Kind       string       `json:"kind"`
+	Items      []api.Object `json:"items"`
 	Metadata   struct {
 		ResourceVersion string `json:"resourceVersion"`
 	} `json:"metadata"`
 }
 
-func document(r store.Resource, objs []store.Object) any {
+func document(r api.Resource, objs []api.Object) any {
 	for _, o := range objs {
 		o.GetObjectKind().SetGroupVersionKind(r.GVK())
 	}
@@ -87,13 +87,13 @@ func document(r store.Resource, objs []store.Object) any {
 	}
 	l := list{APIVersion: "v1", Kind: "List", Items: objs}
 	if l.Items == nil {
-		l.Items = []store.Object{}
+		l.Items = []api.Object{}
 	}
 	return l
 }
 
 // PrintJSON prints objs (with apiVersion and kind) as indented JSON.
-func PrintJSON(w io.Writer, r store.Resource, objs []store.Object) error {
+func PrintJSON(w io.Writer, r api.Resource, objs []api.Object) error {
 	b, err := json.MarshalIndent(document(r, objs), "", "    ")
 	if err != nil {
 		return fmt.Errorf("printers: encode %s as JSON: %w", r.Kind, err)
@@ -103,7 +103,7 @@ func PrintJSON(w io.Writer, r store.Resource, objs []store.Object) error {
 }
 
 // PrintYAML prints objs (with apiVersion and kind) as YAML.
-func PrintYAML(w io.Writer, r store.Resource, objs []store.Object) error {
+func PrintYAML(w io.Writer, r api.Resource, objs []api.Object) error {
 	b, err := yaml.Marshal(document(r, objs))
 	if err != nil {
 		return fmt.Errorf("printers: encode %s as YAML: %w", r.Kind, err)
@@ -113,7 +113,7 @@ func PrintYAML(w io.Writer, r store.Resource, objs []store.Object) error {
 }
 
 // PrintNames prints "kind.group/name" per object, as kubectl -o name does.
-func PrintNames(w io.Writer, r store.Resource, objs []store.Object) error {
+func PrintNames(w io.Writer, r api.Resource, objs []api.Object) error {
 	prefix := strings.ToLower(r.Kind)
 	if r.Group != "" {
 		prefix += "." + r.Group

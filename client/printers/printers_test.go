@@ -14,9 +14,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/printers"
 	"github.com/bosun-dev/bosun/manifests"
-	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/sync/state"
 )
 
@@ -56,16 +56,16 @@ func meta(ns, name string, age time.Duration, managed bool) metav1.ObjectMeta {
 
 func i32(n int32) *int32 { return &n }
 
-func res(t *testing.T, name string) store.Resource {
+func res(t *testing.T, name string) api.Resource {
 	t.Helper()
-	r, ok := store.Lookup(name)
+	r, ok := api.Lookup(name)
 	if !ok {
 		t.Fatalf("no resource %s", name)
 	}
 	return r
 }
 
-func objects() map[string][]store.Object {
+func objects() map[string][]api.Object {
 	tmpl := corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{
@@ -73,7 +73,7 @@ func objects() map[string][]store.Object {
 		}},
 	}
 	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
-	return map[string][]store.Object{
+	return map[string][]api.Object{
 		"deployments": {
 			&appsv1.Deployment{ObjectMeta: meta("default", "web", 5*time.Minute+3*time.Second, true),
 				Spec:   appsv1.DeploymentSpec{Replicas: i32(3), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}, Template: tmpl},
@@ -151,7 +151,7 @@ func TestPrint(t *testing.T) {
 		name     string
 		resource string
 		opts     printers.Options
-		objs     []store.Object // nil: objs[resource]
+		objs     []api.Object // nil: objs[resource]
 	}{
 		{name: "deployments", resource: "deployments"},
 		{name: "deployments-all", resource: "deployments", opts: printers.Options{AllNamespaces: true}},
@@ -170,8 +170,8 @@ func TestPrint(t *testing.T) {
 		{name: "nodes-wide", resource: "nodes", opts: printers.Options{Format: printers.FormatWide}},
 		{name: "leases", resource: "leases"},
 		{name: "no-headers", resource: "configmaps", opts: printers.Options{NoHeaders: true}},
-		{name: "empty", resource: "deployments", opts: printers.Options{Namespace: "default"}, objs: []store.Object{}},
-		{name: "empty-all", resource: "deployments", opts: printers.Options{AllNamespaces: true}, objs: []store.Object{}},
+		{name: "empty", resource: "deployments", opts: printers.Options{Namespace: "default"}, objs: []api.Object{}},
+		{name: "empty-all", resource: "deployments", opts: printers.Options{AllNamespaces: true}, objs: []api.Object{}},
 		{name: "yaml-one", resource: "configmaps", opts: printers.Options{Format: printers.FormatYAML}},
 		{name: "yaml-list", resource: "namespaces", opts: printers.Options{Format: printers.FormatYAML}},
 		{name: "json-one", resource: "configmaps", opts: printers.Options{Format: printers.FormatJSON}},

@@ -15,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/duration"
 
-	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/sync/state"
 )
 
@@ -46,7 +46,7 @@ type TableOptions struct {
 
 // gitKinds are the kinds a Git repository may define: their tables have a
 // COMMIT column and a wide SOURCE column.
-func gitKind(r store.Resource) bool {
+func gitKind(r api.Resource) bool {
 	switch r.Group + "/" + r.Kind {
 	case "/Pod", "/ReplicationController", "/Service", "/ConfigMap", "/Secret", "/Namespace",
 		"apps/ReplicaSet", "apps/Deployment":
@@ -60,16 +60,16 @@ func gitKind(r store.Resource) bool {
 // how to fill them for one object.
 type kindPrinter struct {
 	mid, post, wide []string
-	row             func(obj store.Object, now time.Time) (mid, post, wide []string)
+	row             func(obj api.Object, now time.Time) (mid, post, wide []string)
 }
 
-func printerFor(r store.Resource) kindPrinter {
+func printerFor(r api.Resource) kindPrinter {
 	switch r.Group + "/" + r.Kind {
 	case "apps/Deployment":
 		return kindPrinter{
 			mid:  []string{"READY", "UP-TO-DATE", "AVAILABLE"},
 			wide: []string{"CONTAINERS", "IMAGES", "SELECTOR"},
-			row: func(o store.Object, _ time.Time) ([]string, []string, []string) {
+			row: func(o api.Object, _ time.Time) ([]string, []string, []string) {
 				d, ok := o.(*appsv1.Deployment)
 				if !ok {
 					return nil, nil, nil
@@ -85,7 +85,7 @@ func printerFor(r store.Resource) kindPrinter {
 		return kindPrinter{
 			mid:  []string{"DESIRED", "CURRENT", "READY"},
 			wide: []string{"CONTAINERS", "IMAGES", "SELECTOR"},
-			row: func(o store.Object, _ time.Time) ([]string, []string, []string) {
+			row: func(o api.Object, _ time.Time) ([]string, []string, []string) {
 				rs, ok := o.(*appsv1.ReplicaSet)
 				if !ok {
 					return nil, nil, nil
@@ -98,7 +98,7 @@ func printerFor(r store.Resource) kindPrinter {
 		return kindPrinter{
 			mid:  []string{"DESIRED", "CURRENT", "READY"},
 			wide: []string{"CONTAINERS", "IMAGES", "SELECTOR"},
-			row: func(o store.Object, _ time.Time) ([]string, []string, []string) {
+			row: func(o api.Object, _ time.Time) ([]string, []string, []string) {
 				rc, ok := o.(*corev1.ReplicationController)
 				if !ok {
 					return nil, nil, nil
@@ -115,7 +115,7 @@ func printerFor(r store.Resource) kindPrinter {
 		return kindPrinter{
 			mid:  []string{"READY", "STATUS", "RESTARTS"},
 			wide: []string{"IP", "NODE"},
-			row: func(o store.Object, _ time.Time) ([]string, []string, []string) {
+			row: func(o api.Object, _ time.Time) ([]string, []string, []string) {
 				p, ok := o.(*corev1.Pod)
 				if !ok {
 					return nil, nil, nil
@@ -129,7 +129,7 @@ func printerFor(r store.Resource) kindPrinter {
 		return kindPrinter{
 			mid:  []string{"TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)"},
 			wide: []string{"SELECTOR"},
-			row: func(o store.Object, _ time.Time) ([]string, []string, []string) {
+			row: func(o api.Object, _ time.Time) ([]string, []string, []string) {
 				s, ok := o.(*corev1.Service)
 				if !ok {
 					return nil, nil, nil
@@ -145,7 +145,7 @@ func printerFor(r store.Resource) kindPrinter {
 	case "/ConfigMap":
 		return kindPrinter{
 			mid: []string{"DATA"},
-			row: func(o store.Object, _ time.Time) ([]string, []string, []string) {
+			row: func(o api.Object, _ time.Time) ([]string, []string, []string) {
 				c, ok := o.(*corev1.ConfigMap)
 				if !ok {
 					return nil, nil, nil
@@ -156,7 +156,7 @@ func printerFor(r store.Resource) kindPrinter {
 	case "/Secret":
 		return kindPrinter{
 			mid: []string{"TYPE", "DATA"},
-			row: func(o store.Object, _ time.Time) ([]string, []string, []string) {
+			row: func(o api.Object, _ time.Time) ([]string, []string, []string) {
 				s, ok := o.(*corev1.Secret)
 				if !ok {
 					return nil, nil, nil
@@ -177,7 +177,7 @@ func printerFor(r store.Resource) kindPrinter {
 	case "/Namespace":
 		return kindPrinter{
 			mid: []string{"STATUS"},
-			row: func(o store.Object, _ time.Time) ([]string, []string, []string) {
+			row: func(o api.Object, _ time.Time) ([]string, []string, []string) {
 				ns, ok := o.(*corev1.Namespace)
 				if !ok {
 					return nil, nil, nil
@@ -193,7 +193,7 @@ func printerFor(r store.Resource) kindPrinter {
 	case "/Endpoints":
 		return kindPrinter{
 			mid: []string{"ENDPOINTS"},
-			row: func(o store.Object, _ time.Time) ([]string, []string, []string) {
+			row: func(o api.Object, _ time.Time) ([]string, []string, []string) {
 				e, ok := o.(*corev1.Endpoints) //nolint:staticcheck // bosun serves core/v1 Endpoints.
 				if !ok {
 					return nil, nil, nil
@@ -206,7 +206,7 @@ func printerFor(r store.Resource) kindPrinter {
 			mid:  []string{"STATUS", "ROLES"},
 			post: []string{"VERSION"},
 			wide: []string{"INTERNAL-IP", "OS-IMAGE", "CONTAINER-RUNTIME"},
-			row: func(o store.Object, _ time.Time) ([]string, []string, []string) {
+			row: func(o api.Object, _ time.Time) ([]string, []string, []string) {
 				n, ok := o.(*corev1.Node)
 				if !ok {
 					return nil, nil, nil
@@ -223,12 +223,12 @@ func printerFor(r store.Resource) kindPrinter {
 			},
 		}
 	}
-	return kindPrinter{row: func(store.Object, time.Time) ([]string, []string, []string) { return nil, nil, nil }}
+	return kindPrinter{row: func(api.Object, time.Time) ([]string, []string, []string) { return nil, nil, nil }}
 }
 
 // TableFor lays objs (all of resource r) out as kubectl does for their kind,
 // with every column, wide ones included (marked Wide).
-func TableFor(r store.Resource, objs []store.Object, opts TableOptions) Table {
+func TableFor(r api.Resource, objs []api.Object, opts TableOptions) Table {
 	kp := printerFor(r)
 	git := gitKind(r)
 	nsCol := opts.AllNamespaces && r.Namespaced

@@ -13,8 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
-	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/sync/state"
 )
 
@@ -45,9 +45,9 @@ type API interface {
 	// History returns up to limit sync attempts, newest first.
 	History(ctx context.Context, limit int) ([]state.Attempt, error)
 	// ListAt lists objects and returns the resourceVersion to watch from.
-	ListAt(ctx context.Context, r store.Resource, ns, selector string) ([]store.Object, string, error)
+	ListAt(ctx context.Context, r api.Resource, ns, selector string) ([]api.Object, string, error)
 	// Watch streams changes after rv until ctx ends or fn fails.
-	Watch(ctx context.Context, r store.Resource, ns, selector, rv string, fn func(client.Event) error) error
+	Watch(ctx context.Context, r api.Resource, ns, selector, rv string, fn func(client.Event) error) error
 }
 
 // Options control Wait.
@@ -261,7 +261,7 @@ func (w *waiter) run(ctx context.Context) (Result, error) {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for _, name := range []string{"deployments", "pods"} {
-		r, _ := store.Lookup(name)
+		r, _ := api.Lookup(name)
 		sel := ""
 		if name == "deployments" {
 			sel = state.LabelManagedBy + "=" + state.ManagedByValue
@@ -382,7 +382,7 @@ func matches(sha, want string) bool {
 
 // watch pings w.wake on every change of r, re-listing after errors, until
 // ctx ends.
-func (w *waiter) watch(ctx context.Context, r store.Resource, sel string) {
+func (w *waiter) watch(ctx context.Context, r api.Resource, sel string) {
 	for ctx.Err() == nil {
 		_, rv, err := w.api.ListAt(ctx, r, "", sel)
 		if err == nil {
@@ -414,8 +414,8 @@ type snapshot struct {
 
 func (w *waiter) read(ctx context.Context) (snapshot, error) {
 	var snap snapshot
-	list := func(name, sel string) ([]store.Object, error) {
-		r, ok := store.Lookup(name)
+	list := func(name, sel string) ([]api.Object, error) {
+		r, ok := api.Lookup(name)
 		if !ok {
 			return nil, fmt.Errorf("rollout: no resource %s", name)
 		}

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/client/rollout"
@@ -133,8 +134,8 @@ func (f *fixture) finish() {
 	f.must(f.st.Update(f.ctx, f.d))
 }
 
-func mustLookup(t *testing.T, name string) store.Resource {
-	r, ok := store.Lookup(name)
+func mustLookup(t *testing.T, name string) api.Resource {
+	r, ok := api.Lookup(name)
 	if !ok {
 		t.Fatalf("no resource %s", name)
 	}

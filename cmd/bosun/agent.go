@@ -21,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/nodeagent"
 	"github.com/bosun-dev/bosun/nodeagent/agentapi"
@@ -30,7 +31,6 @@ import (
 	"github.com/bosun-dev/bosun/nodeagent/proxy"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 	ctrdruntime "github.com/bosun-dev/bosun/nodeagent/runtime/containerd"
-	"github.com/bosun-dev/bosun/store"
 )
 
 // agentConfig is everything a node agent is configured with, in bosun
@@ -277,7 +277,7 @@ func runAgent(ctx context.Context, a *agentConfig, c *client.Client, logger *slo
 		return err
 	}
 
-	nodes, _ := store.Lookup("nodes")
+	nodes, _ := api.Lookup("nodes")
 	podNet := network.NewLazy(network.Config{
 		Dir:     filepath.Join(agentDir, "network"),
 		BinDirs: a.cniBinDirs,

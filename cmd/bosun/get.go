@@ -8,9 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/client/printers"
-	"github.com/bosun-dev/bosun/store"
 )
 
 // allResources are the kinds "bosun get all" lists, as kubectl's "all".
@@ -66,7 +66,7 @@ Examples:
 				if !r.Namespaced {
 					rns = ""
 				}
-				var objs []store.Object
+				var objs []api.Object
 				if len(names) > 0 {
 					for _, name := range names {
 						o, err := c.Get(cmd.Context(), r, rns, name)
@@ -117,7 +117,7 @@ Examples:
 }
 
 // prefixNames writes the NAME cells of t as kind/name ("deployment.apps/web").
-func prefixNames(t printers.Table, r store.Resource) {
+func prefixNames(t printers.Table, r api.Resource) {
 	kind := r.Singular
 	if r.Group != "" {
 		kind += "." + r.Group
@@ -134,7 +134,7 @@ func prefixNames(t printers.Table, r store.Resource) {
 
 // parseGetArgs turns "deploy,svc a b" or "deploy/a" into resources and
 // names.
-func parseGetArgs(args []string) ([]store.Resource, []string, error) {
+func parseGetArgs(args []string) ([]api.Resource, []string, error) {
 	first := args[0]
 	var names []string
 	if kind, name, ok := strings.Cut(first, "/"); ok {
@@ -145,16 +145,16 @@ func parseGetArgs(args []string) ([]store.Resource, []string, error) {
 	} else {
 		names = args[1:]
 	}
-	var kinds []store.Resource
+	var kinds []api.Resource
 	for _, k := range strings.Split(first, ",") {
 		if k == "all" {
 			for _, a := range allResources {
-				r, _ := store.Lookup(a)
+				r, _ := api.Lookup(a)
 				kinds = append(kinds, r)
 			}
 			continue
 		}
-		r, ok := store.Lookup(k)
+		r, ok := api.Lookup(k)
 		if !ok {
 			return nil, nil, fmt.Errorf("get: unknown kind %q; known kinds: %s", k, knownKinds())
 		}
@@ -168,7 +168,7 @@ func parseGetArgs(args []string) ([]store.Resource, []string, error) {
 
 func knownKinds() string {
 	var ks []string
-	for _, r := range store.Resources() {
+	for _, r := range api.Resources() {
 		k := r.Name
 		if len(r.ShortNames) > 0 {
 			k += " (" + strings.Join(r.ShortNames, ", ") + ")"

@@ -15,9 +15,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/manifests"
-	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/sync/gitsource"
 	"github.com/bosun-dev/bosun/sync/gitwrite"
 	"github.com/bosun-dev/bosun/sync/state"
@@ -127,18 +127,18 @@ func reportCommit(out io.Writer, repo, sha, what string, opts gitwrite.PushOptio
 }
 
 // managedObject fetches kind/NAME and returns it with the file it comes from.
-func managedObject(ctx context.Context, c *client.Client, ref, namespace string, allowed ...string) (store.Resource, store.Object, string, error) {
+func managedObject(ctx context.Context, c *client.Client, ref, namespace string, allowed ...string) (api.Resource, api.Object, string, error) {
 	kind, name, ok := strings.Cut(ref, "/")
 	if !ok || name == "" {
-		return store.Resource{}, nil, "", fmt.Errorf("%q: give the object as KIND/NAME, e.g. deploy/web", ref)
+		return api.Resource{}, nil, "", fmt.Errorf("%q: give the object as KIND/NAME, e.g. deploy/web", ref)
 	}
-	r, ok := store.Lookup(kind)
+	r, ok := api.Lookup(kind)
 	if !ok || !contains(allowed, r.Name) {
-		return store.Resource{}, nil, "", fmt.Errorf("%q: kind must be one of %s", ref, strings.Join(allowed, ", "))
+		return api.Resource{}, nil, "", fmt.Errorf("%q: kind must be one of %s", ref, strings.Join(allowed, ", "))
 	}
 	obj, err := c.Get(ctx, r, namespace, name)
 	if err != nil {
-		return store.Resource{}, nil, "", err
+		return api.Resource{}, nil, "", err
 	}
 	src := obj.GetAnnotations()[state.AnnotationSource]
 	file := src
@@ -148,7 +148,7 @@ func managedObject(ctx context.Context, c *client.Client, ref, namespace string,
 		}
 	}
 	if obj.GetLabels()[state.LabelManagedBy] != state.ManagedByValue || file == "" {
-		return store.Resource{}, nil, "", fmt.Errorf("%s %s/%s is not managed by Git (no %s annotation), so there is no file to change; bosun only edits objects synced from the repository",
+		return api.Resource{}, nil, "", fmt.Errorf("%s %s/%s is not managed by Git (no %s annotation), so there is no file to change; bosun only edits objects synced from the repository",
 			r.Kind, obj.GetNamespace(), name, state.AnnotationSource)
 	}
 	return r, obj, file, nil

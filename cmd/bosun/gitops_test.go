@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/internal/testenv"
 	"github.com/bosun-dev/bosun/manifests"
@@ -95,7 +96,7 @@ func gitopsTestEnv(t *testing.T, bare bool) (repo string, g *globalOptions, st *
 	d := objs[0].Obj
 	d.SetLabels(map[string]string{state.LabelManagedBy: state.ManagedByValue})
 	d.SetAnnotations(map[string]string{state.AnnotationCommit: sha, state.AnnotationSource: "apps/web.yaml:2"})
-	if err := st.Create(ctx, d.(store.Object)); err != nil {
+	if err := st.Create(ctx, d.(api.Object)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.PutRaw(ctx, state.StatusKey, state.EncodeStatus(state.Status{Repo: repo, Branch: "main"})); err != nil {
@@ -234,7 +235,7 @@ func TestRollbackCommands(t *testing.T) {
 func TestGitopsCommandErrors(t *testing.T) {
 	_, g, st := gitopsTestEnv(t, false)
 	objs, _ := manifests.Decode("x.yaml", []byte(strings.Replace(gitopsTestApp, "name: web ", "name: live", 1)), manifests.Limits{})
-	if err := st.Create(gitopsCtx(t), objs[0].Obj.(store.Object)); err != nil {
+	if err := st.Create(gitopsCtx(t), objs[0].Obj.(api.Object)); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {

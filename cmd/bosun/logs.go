@@ -13,8 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
-	"github.com/bosun-dev/bosun/store"
 )
 
 func newLogsCommand(g *globalOptions) *cobra.Command {
@@ -140,7 +140,7 @@ func resolvePod(ctx context.Context, c *client.Client, ns, arg string) (string, 
 	if name == "" {
 		return "", fmt.Errorf("%q: want KIND/NAME, e.g. deploy/web", arg)
 	}
-	r, found := store.Lookup(kind)
+	r, found := api.Lookup(kind)
 	if !found {
 		return "", fmt.Errorf("%q: unknown kind %q (want pod, deploy or rs)", arg, kind)
 	}
@@ -166,7 +166,7 @@ func resolvePod(ctx context.Context, c *client.Client, ns, arg string) (string, 
 	if err != nil || s.Empty() {
 		return "", fmt.Errorf("%s %s has no usable selector", r.Name, name)
 	}
-	pods, _ := store.Lookup("pods")
+	pods, _ := api.Lookup("pods")
 	objs, err := c.List(ctx, pods, ns, s.String())
 	if err != nil {
 		return "", err

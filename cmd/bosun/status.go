@@ -16,10 +16,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/client/printers"
 	"github.com/bosun-dev/bosun/client/rollout"
-	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/sync/state"
 )
 
@@ -191,7 +191,7 @@ type revision struct {
 func deploymentRevisions(cmd *cobra.Command, c *client.Client, ns, arg string) ([]revision, error) {
 	ctx := cmd.Context()
 	kind, name, ok := strings.Cut(arg, "/")
-	r, known := store.Lookup(kind)
+	r, known := api.Lookup(kind)
 	if !ok || name == "" || !known || r.Kind != "Deployment" {
 		return nil, fmt.Errorf("history: %q: want deploy/NAME", arg)
 	}
@@ -203,7 +203,7 @@ func deploymentRevisions(cmd *cobra.Command, c *client.Client, ns, arg string) (
 	if !ok {
 		return nil, fmt.Errorf("history: %s/%s: got %T", ns, name, obj)
 	}
-	rsRes, _ := store.Lookup("replicasets")
+	rsRes, _ := api.Lookup("replicasets")
 	objs, err := c.List(ctx, rsRes, ns, "")
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/nodeagent/hollow"
@@ -18,8 +19,8 @@ import (
 	"github.com/bosun-dev/bosun/store/storetest"
 )
 
-func must(name string) store.Resource {
-	r, ok := store.Lookup(name)
+func must(name string) api.Resource {
+	r, ok := api.Lookup(name)
 	if !ok {
 		panic(name)
 	}

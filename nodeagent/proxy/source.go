@@ -11,8 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
-	"github.com/bosun-dev/bosun/store"
 )
 
 // Source supplies the Services and Endpoints the Proxier programs.
@@ -160,14 +160,14 @@ func NewAPISource(c *client.Client, logger *slog.Logger, clk clock.Clock) *APISo
 // Run implements Source: it list-watches Services and Endpoints until ctx
 // ends.
 func (a *APISource) Run(ctx context.Context, notify func()) error {
-	svcRes, ok1 := store.Lookup("services")
-	epRes, ok2 := store.Lookup("endpoints")
+	svcRes, ok1 := api.Lookup("services")
+	epRes, ok2 := api.Lookup("endpoints")
 	if !ok1 || !ok2 {
 		return fmt.Errorf("proxy: services or endpoints missing from the store's resources")
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		a.listWatch(ctx, svcRes, notify, func(objs []store.Object) {
+		a.listWatch(ctx, svcRes, notify, func(objs []api.Object) {
 			m := make(map[string]*corev1.Service, len(objs))
 			for _, o := range objs {
 				if s, ok := o.(*corev1.Service); ok {
@@ -177,7 +177,7 @@ func (a *APISource) Run(ctx context.Context, notify func()) error {
 			a.mu.Lock()
 			a.services, a.svcSynced = m, true
 			a.mu.Unlock()
-		}, func(typ string, o store.Object) {
+		}, func(typ string, o api.Object) {
 			s, ok := o.(*corev1.Service)
 			if !ok {
 				return
@@ -192,7 +192,7 @@ func (a *APISource) Run(ctx context.Context, notify func()) error {
 		})
 	})
 	wg.Go(func() {
-		a.listWatch(ctx, epRes, notify, func(objs []store.Object) {
+		a.listWatch(ctx, epRes, notify, func(objs []api.Object) {
 			m := make(map[string]*corev1.Endpoints, len(objs))
 			for _, o := range objs {
 				if e, ok := o.(*corev1.Endpoints); ok {
@@ -202,7 +202,7 @@ func (a *APISource) Run(ctx context.Context, notify func()) error {
 			a.mu.Lock()
 			a.endpoints, a.epSynced = m, true
 			a.mu.Unlock()
-		}, func(typ string, o store.Object) {
+		}, func(typ string, o api.Object) {
 			e, ok := o.(*corev1.Endpoints)
 			if !ok {
 				return
@@ -222,8 +222,8 @@ func (a *APISource) Run(ctx context.Context, notify func()) error {
 
 // listWatch lists r, hands the list to set, then watches and hands each
 // event to apply, relisting whenever the watch ends, until ctx ends.
-func (a *APISource) listWatch(ctx context.Context, r store.Resource, notify func(),
-	set func([]store.Object), apply func(typ string, o store.Object)) {
+func (a *APISource) listWatch(ctx context.Context, r api.Resource, notify func(),
+	set func([]api.Object), apply func(typ string, o api.Object)) {
 	const minBackoff, maxBackoff = 200 * time.Millisecond, 10 * time.Second
 	backoff := minBackoff
 	for ctx.Err() == nil {

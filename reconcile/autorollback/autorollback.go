@@ -19,6 +19,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/reconcile/deployment"
@@ -131,7 +132,7 @@ type Record struct {
 func ReadRecords(ctx context.Context, s *store.Store) ([]Record, error) {
 	kvs, err := s.ListRaw(ctx, KeyPrefix, 0, false)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, api.ErrNotFound) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("autorollback: read records: %w", err)
@@ -197,16 +198,16 @@ func New(cfg Config) (*Controller, error) {
 	c.replicaSets.AddIndex(cache.IndexOwnerUID, cache.IndexByOwnerUID)
 	c.pods.AddIndex(cache.IndexOwnerUID, cache.IndexByOwnerUID)
 	c.deployments.AddHandler(cache.Handler{
-		OnAdd:    func(o store.Object) { c.queue.EnqueueObject(o) },
-		OnUpdate: func(_, o store.Object) { c.queue.EnqueueObject(o) },
+		OnAdd:    func(o api.Object) { c.queue.EnqueueObject(o) },
+		OnUpdate: func(_, o api.Object) { c.queue.EnqueueObject(o) },
 	})
 	c.replicaSets.AddHandler(cache.Handler{
 		OnAdd:    c.enqueueDeploymentOf,
-		OnUpdate: func(_, o store.Object) { c.enqueueDeploymentOf(o) },
+		OnUpdate: func(_, o api.Object) { c.enqueueDeploymentOf(o) },
 	})
 	c.pods.AddHandler(cache.Handler{
 		OnAdd:    c.enqueueOwnerOf,
-		OnUpdate: func(_, o store.Object) { c.enqueueOwnerOf(o) },
+		OnUpdate: func(_, o api.Object) { c.enqueueOwnerOf(o) },
 	})
 	return c, nil
 }
@@ -226,7 +227,7 @@ func (c *Controller) Run(ctx context.Context) error {
 }
 
 // enqueueOwnerOf enqueues the Deployment that owns the ReplicaSet owning pod.
-func (c *Controller) enqueueOwnerOf(o store.Object) {
+func (c *Controller) enqueueOwnerOf(o api.Object) {
 	pod := o.(*corev1.Pod)
 	ref := metav1.GetControllerOf(pod)
 	if ref == nil || ref.Kind != "ReplicaSet" {
@@ -238,7 +239,7 @@ func (c *Controller) enqueueOwnerOf(o store.Object) {
 }
 
 // enqueueDeploymentOf enqueues the Deployment that controls a ReplicaSet.
-func (c *Controller) enqueueDeploymentOf(rs store.Object) {
+func (c *Controller) enqueueDeploymentOf(rs api.Object) {
 	if ref := metav1.GetControllerOf(rs); ref != nil && ref.Kind == "Deployment" {
 		c.queue.Enqueue(rs.GetNamespace() + "/" + ref.Name)
 	}
@@ -410,7 +411,7 @@ func (c *Controller) rollBack(ctx context.Context, d *appsv1.Deployment, sha, wh
 	if _, _, err := c.cfg.Store.GetRaw(ctx, KeyPrefix+sha); err == nil {
 		log.Debug("rollout failed, but this commit was already reverted automatically (or tried): nothing more to do")
 		return nil
-	} else if !errors.Is(err, store.ErrNotFound) {
+	} else if !errors.Is(err, api.ErrNotFound) {
 		return fmt.Errorf("autorollback: %w", err)
 	}
 	records, err := ReadRecords(ctx, c.cfg.Store)

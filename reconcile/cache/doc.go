@@ -9,7 +9,7 @@
 // one; call DeepCopyObject (or the typed DeepCopy) first.
 //
 // When the watch fails, for instance because etcd compacted the revisions it still
-// needed (store.ErrCompacted), the informer lists again and emits the difference
+// needed (api.ErrCompacted), the informer lists again and emits the difference
 // with its cache as Add, Update and Delete events, so handlers never miss a change
 // that matters, though they may see several changes merged into one. Events whose
 // resourceVersion is not newer than the cached object's are ignored.
@@ -25,9 +25,9 @@
 //	pods.AddIndex(cache.IndexOwnerUID, cache.IndexByOwnerUID)
 //	pods.AddIndex(cache.IndexNodeName, cache.IndexByNodeName)
 //	pods.AddHandler(cache.Handler{
-//		OnAdd:    func(o store.Object) { c.EnqueueObject(o) },
-//		OnUpdate: func(_, o store.Object) { c.EnqueueObject(o) },
-//		OnDelete: func(o store.Object) { c.EnqueueObject(o) },
+//		OnAdd:    func(o api.Object) { c.EnqueueObject(o) },
+//		OnUpdate: func(_, o api.Object) { c.EnqueueObject(o) },
+//		OnDelete: func(o api.Object) { c.EnqueueObject(o) },
 //	})
 //	informers.Start(ctx)
 //	if err := informers.WaitForSync(ctx); err != nil {

@@ -3,7 +3,7 @@ package cache
 import (
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/api"
 )
 
 // Names of the ready-made indexes; add them with AddIndex(IndexOwnerUID,
@@ -16,7 +16,7 @@ const (
 )
 
 // IndexByOwnerUID returns the UIDs of obj's metadata.ownerReferences.
-func IndexByOwnerUID(obj store.Object) []string {
+func IndexByOwnerUID(obj api.Object) []string {
 	refs := obj.GetOwnerReferences()
 	if len(refs) == 0 {
 		return nil
@@ -30,7 +30,7 @@ func IndexByOwnerUID(obj store.Object) []string {
 
 // IndexByNodeName returns a pod's spec.nodeName ("" when not yet scheduled); other
 // kinds are not indexed.
-func IndexByNodeName(obj store.Object) []string {
+func IndexByNodeName(obj api.Object) []string {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
 		return nil

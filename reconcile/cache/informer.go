@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/store"
 )
 
@@ -24,16 +25,16 @@ import (
 type Handler struct {
 	// OnAdd is called for an object that appeared (and for every object of the
 	// first list).
-	OnAdd func(obj store.Object)
+	OnAdd func(obj api.Object)
 	// OnUpdate is called when an object changed; old is the previous cached state.
-	OnUpdate func(old, new store.Object)
+	OnUpdate func(old, new api.Object)
 	// OnDelete is called with the last known state of an object that was removed.
-	OnDelete func(obj store.Object)
+	OnDelete func(obj api.Object)
 }
 
 // IndexFunc returns the values under which obj is found in an index; nil or
 // empty means "not in this index". It must be a pure function of obj.
-type IndexFunc func(obj store.Object) []string
+type IndexFunc func(obj api.Object) []string
 
 // Backoff bounds of the informer's retries after a failed list or watch.
 const (
@@ -50,7 +51,7 @@ const (
 // Informers, which shares one Informer per resource).
 type Informer struct {
 	s   *store.Store
-	r   store.Resource
+	r   api.Resource
 	log *slog.Logger
 
 	// dispatch serialises applying events with handler calls and with AddHandler,
@@ -59,11 +60,11 @@ type Informer struct {
 	handlers []Handler
 
 	mu       sync.RWMutex
-	items    map[string]store.Object            // key -> object
-	byNS     map[string]map[string]store.Object // namespace -> key -> object
-	byLabel  map[string]map[string]map[string]store.Object
+	items    map[string]api.Object            // key -> object
+	byNS     map[string]map[string]api.Object // namespace -> key -> object
+	byLabel  map[string]map[string]map[string]api.Object
 	indexers map[string]IndexFunc
-	indices  map[string]map[string]map[string]store.Object // index -> value -> key -> object
+	indices  map[string]map[string]map[string]api.Object // index -> value -> key -> object
 	lastRev  int64
 
 	started atomic.Bool
@@ -79,7 +80,7 @@ type Informer struct {
 
 // NewInformer returns an Informer of resource r on s. logger (nil discards)
 // receives list and watch failures. Nothing runs until Run.
-func NewInformer(s *store.Store, r store.Resource, logger *slog.Logger) *Informer {
+func NewInformer(s *store.Store, r api.Resource, logger *slog.Logger) *Informer {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -87,18 +88,18 @@ func NewInformer(s *store.Store, r store.Resource, logger *slog.Logger) *Informe
 		s:         s,
 		r:         r,
 		log:       logger.With("resource", r.Name),
-		items:     map[string]store.Object{},
-		byNS:      map[string]map[string]store.Object{},
-		byLabel:   map[string]map[string]map[string]store.Object{},
+		items:     map[string]api.Object{},
+		byNS:      map[string]map[string]api.Object{},
+		byLabel:   map[string]map[string]map[string]api.Object{},
 		indexers:  map[string]IndexFunc{},
-		indices:   map[string]map[string]map[string]store.Object{},
+		indices:   map[string]map[string]map[string]api.Object{},
 		syncCh:    make(chan struct{}),
 		interrupt: make(chan struct{}, 1),
 	}
 }
 
 // Resource returns the resource the informer keeps.
-func (i *Informer) Resource() store.Resource { return i.r }
+func (i *Informer) Resource() api.Resource { return i.r }
 
 // AddHandler registers h. Call it before Run; if the informer already runs, h is
 // first called with OnAdd for every cached object (from the caller's goroutine),
@@ -111,7 +112,7 @@ func (i *Informer) AddHandler(h Handler) {
 		return
 	}
 	i.mu.RLock()
-	objs := make([]store.Object, 0, len(i.items))
+	objs := make([]api.Object, 0, len(i.items))
 	for _, o := range i.items {
 		objs = append(objs, o)
 	}
@@ -134,7 +135,7 @@ func (i *Informer) AddIndex(name string, fn IndexFunc) {
 		return
 	}
 	i.indexers[name] = fn
-	idx := map[string]map[string]store.Object{}
+	idx := map[string]map[string]api.Object{}
 	i.indices[name] = idx
 	for key, obj := range i.items {
 		for _, v := range fn(obj) {
@@ -173,7 +174,7 @@ func (i *Informer) Run(ctx context.Context) error {
 		case ctx.Err() != nil:
 		case err == nil:
 			// Interrupted (tests) or closed without error: watch again from lastRev.
-		case errors.Is(err, store.ErrCompacted):
+		case errors.Is(err, api.ErrCompacted):
 			i.log.Info("watch fell behind etcd's compaction; listing again", "revision", i.LastRevision(), "err", err)
 			needList = true
 		default:
@@ -208,7 +209,7 @@ func (i *Informer) relist(ctx context.Context) error {
 	i.dispatch.Lock()
 	defer i.dispatch.Unlock()
 
-	type change struct{ old, new store.Object }
+	type change struct{ old, new api.Object }
 	var changes []change
 	fresh := make(map[string]struct{}, len(objs))
 	i.mu.Lock()
@@ -312,7 +313,7 @@ func (i *Informer) apply(ev store.Event) {
 
 // emit calls the handlers for one change: add (old nil), update or delete (new nil).
 // The caller holds dispatch.
-func (i *Informer) emit(old, new store.Object) {
+func (i *Informer) emit(old, new api.Object) {
 	for _, h := range i.handlers {
 		switch {
 		case old == nil:
@@ -332,7 +333,7 @@ func (i *Informer) emit(old, new store.Object) {
 }
 
 // put stores obj under key, replacing old (nil when new); the caller holds mu.
-func (i *Informer) put(key string, old, obj store.Object) {
+func (i *Informer) put(key string, old, obj api.Object) {
 	if old != nil {
 		i.unindex(key, old)
 	}
@@ -341,7 +342,7 @@ func (i *Informer) put(key string, old, obj store.Object) {
 	for k, v := range obj.GetLabels() {
 		vals := i.byLabel[k]
 		if vals == nil {
-			vals = map[string]map[string]store.Object{}
+			vals = map[string]map[string]api.Object{}
 			i.byLabel[k] = vals
 		}
 		addTo(vals, v, key, obj)
@@ -355,13 +356,13 @@ func (i *Informer) put(key string, old, obj store.Object) {
 }
 
 // remove deletes key (holding old); the caller holds mu.
-func (i *Informer) remove(key string, old store.Object) {
+func (i *Informer) remove(key string, old api.Object) {
 	delete(i.items, key)
 	i.unindex(key, old)
 }
 
 // unindex removes old's entries under key from every index; the caller holds mu.
-func (i *Informer) unindex(key string, old store.Object) {
+func (i *Informer) unindex(key string, old api.Object) {
 	removeFrom(i.byNS, old.GetNamespace(), key)
 	for k, v := range old.GetLabels() {
 		if vals := i.byLabel[k]; vals != nil {
@@ -379,16 +380,16 @@ func (i *Informer) unindex(key string, old store.Object) {
 	}
 }
 
-func addTo(m map[string]map[string]store.Object, v, key string, obj store.Object) {
+func addTo(m map[string]map[string]api.Object, v, key string, obj api.Object) {
 	set := m[v]
 	if set == nil {
-		set = map[string]store.Object{}
+		set = map[string]api.Object{}
 		m[v] = set
 	}
 	set[key] = obj
 }
 
-func removeFrom(m map[string]map[string]store.Object, v, key string) {
+func removeFrom(m map[string]map[string]api.Object, v, key string) {
 	if set := m[v]; set != nil {
 		delete(set, key)
 		if len(set) == 0 {
@@ -414,7 +415,7 @@ func (i *Informer) WaitForSync(ctx context.Context) error {
 
 // Get returns the cached object namespace/name (namespace ignored for
 // cluster-scoped resources). The object is shared: DeepCopy before changing it.
-func (i *Informer) Get(namespace, name string) (store.Object, bool) {
+func (i *Informer) Get(namespace, name string) (api.Object, bool) {
 	key := name
 	if i.r.Namespaced {
 		key = namespace + "/" + name
@@ -431,7 +432,7 @@ func (i *Informer) Get(namespace, name string) (store.Object, bool) {
 // objects and, for each "=", "==" or "in" requirement of sel, the objects carrying
 // one of the label values it allows; so selecting a controller's pods by their
 // labels costs about the number of such pods.
-func (i *Informer) List(namespace string, sel labels.Selector) []store.Object {
+func (i *Informer) List(namespace string, sel labels.Selector) []api.Object {
 	if sel != nil && sel.Empty() {
 		sel = nil
 	}
@@ -442,14 +443,14 @@ func (i *Informer) List(namespace string, sel labels.Selector) []store.Object {
 	defer i.mu.RUnlock()
 	// Candidates: the namespace's objects, or the buckets of the label values
 	// one requirement allows (disjoint sets), whichever is smallest.
-	var candidates []map[string]store.Object
+	var candidates []map[string]api.Object
 	size := len(i.items)
 	if namespace != "" {
 		ns := i.byNS[namespace]
 		if len(ns) == 0 {
 			return nil
 		}
-		candidates, size = []map[string]store.Object{ns}, len(ns)
+		candidates, size = []map[string]api.Object{ns}, len(ns)
 	}
 	if sel != nil {
 		reqs, selectable := sel.Requirements()
@@ -463,7 +464,7 @@ func (i *Informer) List(namespace string, sel labels.Selector) []store.Object {
 				continue
 			}
 			vals := i.byLabel[req.Key()]
-			var sets []map[string]store.Object
+			var sets []map[string]api.Object
 			n := 0
 			for v := range req.Values() {
 				if set := vals[v]; len(set) > 0 {
@@ -480,9 +481,9 @@ func (i *Informer) List(namespace string, sel labels.Selector) []store.Object {
 		}
 	}
 	if candidates == nil {
-		candidates = []map[string]store.Object{i.items}
+		candidates = []map[string]api.Object{i.items}
 	}
-	out := make([]store.Object, 0, min(size, 1024))
+	out := make([]api.Object, 0, min(size, 1024))
 	for _, set := range candidates {
 		for _, obj := range set {
 			if namespace != "" && obj.GetNamespace() != namespace {
@@ -500,7 +501,7 @@ func (i *Informer) List(namespace string, sel labels.Selector) []store.Object {
 // ByIndex returns the cached objects that index name maps to value, in no
 // particular order, in time proportional to their number. The objects are shared:
 // DeepCopy before changing them. An unknown index panics (programming error).
-func (i *Informer) ByIndex(index, value string) []store.Object {
+func (i *Informer) ByIndex(index, value string) []api.Object {
 	i.mu.RLock()
 	defer i.mu.RUnlock()
 	idx, ok := i.indices[index]
@@ -508,7 +509,7 @@ func (i *Informer) ByIndex(index, value string) []store.Object {
 		panic(fmt.Sprintf("cache: %s: no index %q", i.r.Name, index))
 	}
 	set := idx[value]
-	out := make([]store.Object, 0, len(set))
+	out := make([]api.Object, 0, len(set))
 	for _, obj := range set {
 		out = append(out, obj)
 	}
@@ -524,7 +525,7 @@ func (i *Informer) LastRevision() int64 {
 }
 
 // keyOf returns "namespace/name", or "name" for cluster-scoped objects.
-func keyOf(obj store.Object) string {
+func keyOf(obj api.Object) string {
 	if ns := obj.GetNamespace(); ns != "" {
 		return ns + "/" + obj.GetName()
 	}
@@ -532,7 +533,7 @@ func keyOf(obj store.Object) string {
 }
 
 // rvOf returns obj's resourceVersion as a revision (0 when unparsable).
-func rvOf(obj store.Object) int64 {
+func rvOf(obj api.Object) int64 {
 	rv, _ := strconv.ParseInt(obj.GetResourceVersion(), 10, 64)
 	return rv
 }

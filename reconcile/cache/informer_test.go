@@ -17,12 +17,13 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
 )
 
-func podsResource(t testing.TB) store.Resource {
-	r, ok := store.Lookup("pods")
+func podsResource(t testing.TB) api.Resource {
+	r, ok := api.Lookup("pods")
 	if !ok {
 		t.Fatal("no pods resource")
 	}
@@ -62,11 +63,11 @@ type events struct {
 
 func (e *events) handler() Handler {
 	return Handler{
-		OnAdd: func(o store.Object) { e.add("add " + keyOf(o)) },
-		OnUpdate: func(old, o store.Object) {
+		OnAdd: func(o api.Object) { e.add("add " + keyOf(o)) },
+		OnUpdate: func(old, o api.Object) {
 			e.add(fmt.Sprintf("update %s %s->%s", keyOf(o), old.GetResourceVersion(), o.GetResourceVersion()))
 		},
-		OnDelete: func(o store.Object) { e.add("delete " + keyOf(o)) },
+		OnDelete: func(o api.Object) { e.add("delete " + keyOf(o)) },
 	}
 }
 
@@ -114,7 +115,7 @@ func run(t *testing.T, inf *Informer) {
 	}
 }
 
-func create(t *testing.T, s *store.Store, objs ...store.Object) {
+func create(t *testing.T, s *store.Store, objs ...api.Object) {
 	t.Helper()
 	for _, o := range objs {
 		if err := s.Create(context.Background(), o); err != nil {
@@ -123,7 +124,7 @@ func create(t *testing.T, s *store.Store, objs ...store.Object) {
 	}
 }
 
-func names(objs []store.Object) []string {
+func names(objs []api.Object) []string {
 	out := make([]string, 0, len(objs))
 	for _, o := range objs {
 		out = append(out, keyOf(o))
@@ -191,7 +192,7 @@ func TestInformerListThenWatch(t *testing.T) {
 
 	// Delete: the handler gets the last known state.
 	var deleted atomic.Pointer[corev1.Pod]
-	inf.AddHandler(Handler{OnDelete: func(o store.Object) { deleted.Store(o.(*corev1.Pod)) }})
+	inf.AddHandler(Handler{OnDelete: func(o api.Object) { deleted.Store(o.(*corev1.Pod)) }})
 	ev.take() // the late handler's replay does not go to ev
 	if err := s.Delete(ctx, podsResource(t), "a", "p1", ""); err != nil {
 		t.Fatal(err)
@@ -294,7 +295,7 @@ func TestInformerIndexes(t *testing.T) {
 	})
 
 	// An index added while running is built from the cache.
-	inf.AddIndex("namespace", func(o store.Object) []string { return []string{o.GetNamespace()} })
+	inf.AddIndex("namespace", func(o api.Object) []string { return []string{o.GetNamespace()} })
 	if got := names(inf.ByIndex("namespace", "b")); !slices.Equal(got, []string{"b/p3"}) {
 		t.Errorf("late index: %v", got)
 	}
@@ -327,7 +328,7 @@ func TestInformerListMatchesStore(t *testing.T) {
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}})
 	pods := NewInformer(s, podsResource(t), nil)
 	run(t, pods)
-	nodesR, _ := store.Lookup("nodes")
+	nodesR, _ := api.Lookup("nodes")
 	nodes := NewInformer(s, nodesR, nil)
 	run(t, nodes)
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/store"
 )
 
@@ -34,7 +35,7 @@ func NewInformers(s *store.Store, logger *slog.Logger) *Informers {
 // For returns the informer of r, creating it on first use: the same instance for
 // the same resource. Call it (and add handlers and indexes) before Start; an
 // informer created after Start runs only once Start is called again.
-func (f *Informers) For(r store.Resource) *Informer {
+func (f *Informers) For(r api.Resource) *Informer {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if inf, ok := f.informers[r.Name]; ok {
@@ -46,11 +47,11 @@ func (f *Informers) For(r store.Resource) *Informer {
 	return inf
 }
 
-// ForKind returns For(r) for the resource store.Lookup(name) finds ("pods",
+// ForKind returns For(r) for the resource api.Lookup(name) finds ("pods",
 // "pod", "po", "Pod", ...). It panics on an unknown name: that is a programming
 // error.
 func (f *Informers) ForKind(name string) *Informer {
-	r, ok := store.Lookup(name)
+	r, ok := api.Lookup(name)
 	if !ok {
 		panic(fmt.Sprintf("cache: unknown resource %q", name))
 	}

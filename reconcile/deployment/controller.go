@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
@@ -47,7 +48,7 @@ type Controller struct {
 	replicaSets *cache.Informer
 	pods        *cache.Informer
 
-	rsResource store.Resource
+	rsResource api.Resource
 	gvk        metav1.GroupVersionKind
 }
 
@@ -63,9 +64,9 @@ func New(cfg Config) *Controller {
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
-	deployRes, ok1 := store.Lookup("deployments.apps")
-	rsRes, ok2 := store.Lookup("replicasets.apps")
-	podRes, ok3 := store.Lookup("pods")
+	deployRes, ok1 := api.Lookup("deployments.apps")
+	rsRes, ok2 := api.Lookup("replicasets.apps")
+	podRes, ok3 := api.Lookup("pods")
 	if !ok1 || !ok2 || !ok3 {
 		panic("deployment: the store lacks deployments, replicasets or pods") // programming error
 	}
@@ -84,9 +85,9 @@ func New(cfg Config) *Controller {
 	})
 	c.replicaSets.AddIndex(indexControllerUID, indexByControllerUID)
 	c.deployments.AddHandler(cache.Handler{
-		OnAdd:    func(o store.Object) { c.queue.EnqueueObject(o) },
-		OnUpdate: func(_, o store.Object) { c.queue.EnqueueObject(o) },
-		OnDelete: func(o store.Object) { c.queue.EnqueueObject(o) },
+		OnAdd:    func(o api.Object) { c.queue.EnqueueObject(o) },
+		OnUpdate: func(_, o api.Object) { c.queue.EnqueueObject(o) },
+		OnDelete: func(o api.Object) { c.queue.EnqueueObject(o) },
 	})
 	c.replicaSets.AddHandler(cache.Handler{
 		OnAdd:    c.onReplicaSetAdd,
@@ -117,7 +118,7 @@ func (c *Controller) Run(ctx context.Context) error {
 // Enqueue asks for the Deployment with key "namespace/name" to be reconciled.
 func (c *Controller) Enqueue(key string) { c.queue.Enqueue(key) }
 
-func indexByControllerUID(obj store.Object) []string {
+func indexByControllerUID(obj api.Object) []string {
 	if ref := metav1.GetControllerOf(obj); ref != nil {
 		return []string{string(ref.UID)}
 	}
@@ -140,7 +141,7 @@ func (c *Controller) deploymentForRef(namespace string, ref *metav1.OwnerReferen
 
 // enqueueMatching queues every Deployment in rs's namespace whose selector
 // matches rs's labels: candidates to adopt an orphan.
-func (c *Controller) enqueueMatching(rs store.Object) {
+func (c *Controller) enqueueMatching(rs api.Object) {
 	set := labels.Set(rs.GetLabels())
 	for _, o := range c.deployments.List(rs.GetNamespace(), nil) {
 		d, ok := o.(*appsv1.Deployment)
@@ -157,7 +158,7 @@ func (c *Controller) enqueueMatching(rs store.Object) {
 	}
 }
 
-func (c *Controller) onReplicaSetAdd(obj store.Object) {
+func (c *Controller) onReplicaSetAdd(obj api.Object) {
 	if ref := metav1.GetControllerOf(obj); ref != nil {
 		if d, ok := c.deploymentForRef(obj.GetNamespace(), ref); ok {
 			c.queue.EnqueueObject(d)
@@ -167,7 +168,7 @@ func (c *Controller) onReplicaSetAdd(obj store.Object) {
 	c.enqueueMatching(obj)
 }
 
-func (c *Controller) onReplicaSetUpdate(old, cur store.Object) {
+func (c *Controller) onReplicaSetUpdate(old, cur api.Object) {
 	if old.GetResourceVersion() == cur.GetResourceVersion() {
 		return
 	}
@@ -189,7 +190,7 @@ func (c *Controller) onReplicaSetUpdate(old, cur store.Object) {
 	}
 }
 
-func (c *Controller) onReplicaSetDelete(obj store.Object) {
+func (c *Controller) onReplicaSetDelete(obj api.Object) {
 	if d, ok := c.deploymentForRef(obj.GetNamespace(), metav1.GetControllerOf(obj)); ok {
 		c.queue.EnqueueObject(d)
 	}
@@ -197,7 +198,7 @@ func (c *Controller) onReplicaSetDelete(obj store.Object) {
 
 // recreateDeploymentOfPod returns the Recreate Deployment that controls pod's
 // ReplicaSet: only those wait for old pods to go.
-func (c *Controller) recreateDeploymentOfPod(pod store.Object) (*appsv1.Deployment, bool) {
+func (c *Controller) recreateDeploymentOfPod(pod api.Object) (*appsv1.Deployment, bool) {
 	ref := metav1.GetControllerOf(pod)
 	if ref == nil || ref.Kind != "ReplicaSet" {
 		return nil, false
@@ -213,7 +214,7 @@ func (c *Controller) recreateDeploymentOfPod(pod store.Object) (*appsv1.Deployme
 	return d, true
 }
 
-func (c *Controller) onPodDelete(obj store.Object) {
+func (c *Controller) onPodDelete(obj api.Object) {
 	if d, ok := c.recreateDeploymentOfPod(obj); ok {
 		c.queue.EnqueueObject(d)
 	}
@@ -221,7 +222,7 @@ func (c *Controller) onPodDelete(obj store.Object) {
 
 // onPodUpdate reacts to a pod of a Recreate Deployment reaching a terminal phase,
 // which no longer counts as an old pod still running.
-func (c *Controller) onPodUpdate(old, cur store.Object) {
+func (c *Controller) onPodUpdate(old, cur api.Object) {
 	op, ok1 := old.(*corev1.Pod)
 	np, ok2 := cur.(*corev1.Pod)
 	if !ok1 || !ok2 || op.Status.Phase == np.Status.Phase || !podTerminal(np) {

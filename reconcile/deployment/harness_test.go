@@ -15,6 +15,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
@@ -54,8 +55,8 @@ func newEnv(t *testing.T) *env {
 	return &env{t: t, ctx: ctx, s: s, inf: inf, c: c, clk: clk}
 }
 
-func res(name string) store.Resource {
-	r, ok := store.Lookup(name)
+func res(name string) api.Resource {
+	r, ok := api.Lookup(name)
 	if !ok {
 		panic(name)
 	}
@@ -86,7 +87,7 @@ func (e *env) settle() {
 	}
 }
 
-func cacheMatches(inf *cache.Informer, objs []store.Object) bool {
+func cacheMatches(inf *cache.Informer, objs []api.Object) bool {
 	if len(inf.List("", nil)) != len(objs) {
 		return false
 	}
@@ -171,7 +172,7 @@ func newDeployment(name string, n int32, image string, opts ...depOpt) *appsv1.D
 	return d
 }
 
-func (e *env) create(obj store.Object) {
+func (e *env) create(obj api.Object) {
 	e.t.Helper()
 	if err := e.s.Create(e.ctx, obj); err != nil {
 		e.t.Fatal(err)
@@ -194,7 +195,7 @@ func (e *env) editDeployment(name string, f func(*appsv1.Deployment)) {
 		d := e.deployment(name)
 		f(d)
 		err := e.s.Update(e.ctx, d)
-		if errors.Is(err, store.ErrConflict) {
+		if errors.Is(err, api.ErrConflict) {
 			continue
 		}
 		if err != nil {
@@ -248,7 +249,7 @@ func (e *env) setRSStatus(name string, available int32) {
 		rs.Status.FullyLabeledReplicas = rsReplicas(&rs)
 		rs.Status.ObservedGeneration = rs.Generation
 		err := e.s.Update(e.ctx, &rs)
-		if errors.Is(err, store.ErrConflict) {
+		if errors.Is(err, api.ErrConflict) {
 			continue
 		}
 		if err != nil {

@@ -15,8 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile"
-	"github.com/bosun-dev/bosun/store"
 )
 
 // labelManagedBy is sync's label on objects from Git (sync/state.LabelManagedBy);
@@ -46,7 +46,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	start := c.clock.Now()
 	err := c.sync(ctx, d)
 	switch {
-	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, api.ErrConflict), errors.Is(err, api.ErrNotFound):
 		// Someone else wrote first, or our cache is behind: look again.
 		c.log.Debug("deployment changed while reconciling; requeueing", "key", key, "err", err)
 		return reconcile.Result{Requeue: true}, nil
@@ -127,7 +127,7 @@ func (c *Controller) updateDeployment(ctx context.Context, d *appsv1.Deployment)
 func (c *Controller) claimReplicaSets(ctx context.Context, d *appsv1.Deployment, sel labels.Selector) ([]*appsv1.ReplicaSet, error) {
 	seen := map[string]bool{}
 	var candidates []*appsv1.ReplicaSet
-	add := func(objs []store.Object) {
+	add := func(objs []api.Object) {
 		for _, o := range objs {
 			rs, ok := o.(*appsv1.ReplicaSet)
 			if !ok || rs.Namespace != d.Namespace || seen[string(rs.UID)] {
@@ -192,10 +192,10 @@ func (c *Controller) recheckDeployment(ctx context.Context, d *appsv1.Deployment
 		return fmt.Errorf("deployment: recheck %s/%s before adopting: %w", d.Namespace, d.Name, err)
 	}
 	if fresh.UID != d.UID {
-		return fmt.Errorf("deployment: %s/%s: %w: uid is %s, cached %s", d.Namespace, d.Name, store.ErrConflict, fresh.UID, d.UID)
+		return fmt.Errorf("deployment: %s/%s: %w: uid is %s, cached %s", d.Namespace, d.Name, api.ErrConflict, fresh.UID, d.UID)
 	}
 	if fresh.DeletionTimestamp != nil {
-		return fmt.Errorf("deployment: %s/%s: %w: being deleted", d.Namespace, d.Name, store.ErrConflict)
+		return fmt.Errorf("deployment: %s/%s: %w: being deleted", d.Namespace, d.Name, api.ErrConflict)
 	}
 	return nil
 }
@@ -204,7 +204,7 @@ func (c *Controller) adopt(ctx context.Context, d *appsv1.Deployment, rs *appsv1
 	cp := rs.DeepCopy()
 	cp.OwnerReferences = append(cp.OwnerReferences, *metav1.NewControllerRef(d, appsv1.SchemeGroupVersion.WithKind("Deployment")))
 	if err := c.store.Update(ctx, cp); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, api.ErrNotFound) {
 			return nil, nil // gone: nothing to adopt
 		}
 		return nil, fmt.Errorf("deployment: %s/%s: adopt replica set %s: %w", d.Namespace, d.Name, rs.Name, err)
@@ -220,7 +220,7 @@ func (c *Controller) release(ctx context.Context, d *appsv1.Deployment, rs *apps
 		cp.OwnerReferences = nil
 	}
 	if err := c.store.Update(ctx, cp); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, api.ErrNotFound) {
 			return nil
 		}
 		return fmt.Errorf("deployment: %s/%s: release replica set %s: %w", d.Namespace, d.Name, rs.Name, err)
@@ -323,7 +323,7 @@ func (c *Controller) getNewReplicaSet(ctx context.Context, d *appsv1.Deployment,
 	err := c.store.Create(ctx, rs)
 	switch {
 	case err == nil:
-	case errors.Is(err, store.ErrExists):
+	case errors.Is(err, api.ErrExists):
 		var live appsv1.ReplicaSet
 		if gerr := c.store.Get(ctx, d.Namespace, rs.Name, &live); gerr != nil {
 			return nil, fmt.Errorf("deployment: %s: read existing replica set %s: %w", key, rs.Name, gerr)
@@ -650,7 +650,7 @@ func (c *Controller) cleanupDeployment(ctx context.Context, d *appsv1.Deployment
 			continue
 		}
 		err := c.store.Delete(ctx, c.rsResource, rs.Namespace, rs.Name, rs.ResourceVersion)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, api.ErrNotFound) {
 			continue
 		}
 		if err != nil {

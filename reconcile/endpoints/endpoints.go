@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
@@ -51,7 +52,7 @@ type Controller struct {
 	services  *cache.Informer
 	pods      *cache.Informer
 	endpoints *cache.Informer
-	epRes     store.Resource
+	epRes     api.Resource
 	queue     *reconcile.Controller
 }
 
@@ -65,7 +66,7 @@ func New(cfg Config) *Controller {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	epRes, _ := store.Lookup("endpoints")
+	epRes, _ := api.Lookup("endpoints")
 	c := &Controller{
 		store:     cfg.Store,
 		log:       cfg.Logger.With("controller", Name),
@@ -77,21 +78,21 @@ func New(cfg Config) *Controller {
 	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{
 		Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock,
 	})
-	enqueue := func(o store.Object) { c.queue.EnqueueObject(o) }
+	enqueue := func(o api.Object) { c.queue.EnqueueObject(o) }
 	c.services.AddHandler(cache.Handler{
 		OnAdd:    enqueue,
-		OnUpdate: func(_, o store.Object) { enqueue(o) },
+		OnUpdate: func(_, o api.Object) { enqueue(o) },
 		OnDelete: enqueue,
 	})
 	c.endpoints.AddHandler(cache.Handler{
 		// Someone else changed or removed an Endpoints: look at its Service again.
-		OnUpdate: func(_, o store.Object) { enqueue(o) },
+		OnUpdate: func(_, o api.Object) { enqueue(o) },
 		OnDelete: enqueue,
 	})
 	c.pods.AddHandler(cache.Handler{
-		OnAdd:    func(o store.Object) { c.enqueueServicesOf(o.(*corev1.Pod), nil) },
+		OnAdd:    func(o api.Object) { c.enqueueServicesOf(o.(*corev1.Pod), nil) },
 		OnUpdate: c.podUpdated,
-		OnDelete: func(o store.Object) { c.enqueueServicesOf(o.(*corev1.Pod), nil) },
+		OnDelete: func(o api.Object) { c.enqueueServicesOf(o.(*corev1.Pod), nil) },
 	})
 	return c
 }
@@ -114,7 +115,7 @@ func (c *Controller) Run(ctx context.Context) error {
 func (c *Controller) Len() int { return c.queue.Len() }
 
 // podUpdated enqueues the Services of a pod whose change matters to Endpoints.
-func (c *Controller) podUpdated(oldObj, newObj store.Object) {
+func (c *Controller) podUpdated(oldObj, newObj api.Object) {
 	old, cur := oldObj.(*corev1.Pod), newObj.(*corev1.Pod)
 	if old.ResourceVersion == cur.ResourceVersion || !relevantChange(old, cur) {
 		return
@@ -210,7 +211,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	next.OwnerReferences = replaceServiceOwner(next.OwnerReferences, want.OwnerReferences[0])
 	next.Subsets = want.Subsets
 	if err := c.store.Update(ctx, next); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, api.ErrNotFound) {
 			return reconcile.Result{Requeue: true}, nil // deleted meanwhile: create it next time
 		}
 		return reconcile.Result{}, fmt.Errorf("endpoints: update %s: %w", key, err)
@@ -226,7 +227,7 @@ func (c *Controller) deleteOwned(ctx context.Context, ep *corev1.Endpoints, name
 		return nil
 	}
 	err := c.store.Delete(ctx, c.epRes, ep.Namespace, ep.Name, ep.ResourceVersion)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil && !errors.Is(err, api.ErrNotFound) {
 		return fmt.Errorf("endpoints: delete %s/%s: %w", ep.Namespace, ep.Name, err)
 	}
 	c.log.Debug("deleted endpoints of a deleted service", "service", ep.Namespace+"/"+ep.Name)

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -48,7 +49,7 @@ func startEnv(t *testing.T) *env {
 	return &env{t: t, s: s, c: c, inf: inf, ctx: ctx}
 }
 
-func (e *env) create(obj store.Object) {
+func (e *env) create(obj api.Object) {
 	e.t.Helper()
 	if err := e.s.Create(e.ctx, obj); err != nil {
 		e.t.Fatalf("create %s: %v", obj.GetName(), err)
@@ -60,7 +61,7 @@ func (e *env) getEndpoints(ns, name string) *corev1.Endpoints {
 	e.t.Helper()
 	ep := &corev1.Endpoints{}
 	err := e.s.Get(e.ctx, ns, name, ep)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, api.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
@@ -208,7 +209,7 @@ func TestController(t *testing.T) {
 				e.waitSubsets(ns, "web", []corev1.EndpointSubset{{
 					Addresses: []corev1.EndpointAddress{noUID(addr(ns, "a", "10.1.0.1", ""))},
 					Ports:     []corev1.EndpointPort{epPort("", 80)}}})
-				svcRes, _ := store.Lookup("services")
+				svcRes, _ := api.Lookup("services")
 				if err := e.s.Delete(e.ctx, svcRes, ns, "web", ""); err != nil {
 					t.Fatal(err)
 				}
@@ -246,7 +247,7 @@ func TestController(t *testing.T) {
 				if got := e.getEndpoints(ns, "ext"); got == nil || got.ResourceVersion != user.ResourceVersion {
 					t.Fatalf("user endpoints changed: %+v", got)
 				}
-				svcRes, _ := store.Lookup("services")
+				svcRes, _ := api.Lookup("services")
 				if err := e.s.Delete(e.ctx, svcRes, ns, "ext", ""); err != nil {
 					t.Fatal(err)
 				}

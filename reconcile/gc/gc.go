@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
@@ -62,7 +63,7 @@ type Controller struct {
 	queue      *reconcile.Controller
 	dependents map[string]*cache.Informer // by plural resource name
 	owners     map[string]*cache.Informer // by plural resource name
-	byGK       map[schema.GroupKind]store.Resource
+	byGK       map[schema.GroupKind]api.Resource
 }
 
 // New returns a garbage collector and registers its handlers and the owner-UID
@@ -94,9 +95,9 @@ func New(cfg Config) *Controller {
 		interval:   cfg.ScanInterval,
 		dependents: map[string]*cache.Informer{},
 		owners:     map[string]*cache.Informer{},
-		byGK:       map[schema.GroupKind]store.Resource{},
+		byGK:       map[schema.GroupKind]api.Resource{},
 	}
-	for _, r := range store.Resources() {
+	for _, r := range api.Resources() {
 		c.byGK[schema.GroupKind{Group: r.Group, Kind: r.Kind}] = r
 	}
 	c.queue = reconcile.NewController("gc", c, reconcile.ControllerOptions{
@@ -110,7 +111,7 @@ func New(cfg Config) *Controller {
 		addIndex(inf, cache.IndexOwnerUID, cache.IndexByOwnerUID)
 		inf.AddHandler(cache.Handler{
 			OnAdd: c.dependentChanged,
-			OnUpdate: func(old, cur store.Object) {
+			OnUpdate: func(old, cur api.Object) {
 				if !sameOwners(old.GetOwnerReferences(), cur.GetOwnerReferences()) {
 					c.dependentChanged(cur)
 				}
@@ -180,26 +181,26 @@ func (c *Controller) Scan() int {
 
 // Key returns the collector's work-queue key of obj of resource r:
 // "<resource>/<namespace>/<name>".
-func Key(r store.Resource, obj metav1.Object) string {
+func Key(r api.Resource, obj metav1.Object) string {
 	return keyFor(r, obj)
 }
 
-func keyFor(r store.Resource, obj metav1.Object) string {
+func keyFor(r api.Resource, obj metav1.Object) string {
 	return r.Name + "/" + obj.GetNamespace() + "/" + obj.GetName()
 }
 
-func (c *Controller) dependentChanged(obj store.Object) {
+func (c *Controller) dependentChanged(obj api.Object) {
 	if len(obj.GetOwnerReferences()) == 0 || !c.maybeDangling(obj) {
 		return
 	}
-	r, err := store.ResourceOf(obj)
+	r, err := api.ResourceOf(obj)
 	if err != nil {
 		return
 	}
 	c.queue.Enqueue(keyFor(r, obj))
 }
 
-func (c *Controller) ownerDeleted(owner store.Object) {
+func (c *Controller) ownerDeleted(owner api.Object) {
 	uid := string(owner.GetUID())
 	for _, inf := range c.dependents {
 		for _, dep := range inf.ByIndex(cache.IndexOwnerUID, uid) {
@@ -210,7 +211,7 @@ func (c *Controller) ownerDeleted(owner store.Object) {
 
 // maybeDangling reports whether, by the cache, some owner of obj is missing (or
 // of a kind without a cache, so only the store can tell).
-func (c *Controller) maybeDangling(obj store.Object) bool {
+func (c *Controller) maybeDangling(obj api.Object) bool {
 	for i := range obj.GetOwnerReferences() {
 		ref := &obj.GetOwnerReferences()[i]
 		r, ok := c.resourceOfRef(ref)
@@ -277,8 +278,8 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 		switch {
 		case err == nil:
 			log.Info("deleted object whose owners are gone", "owner", refs[0].Kind+"/"+refs[0].Name)
-		case errors.Is(err, store.ErrNotFound):
-		case errors.Is(err, store.ErrConflict):
+		case errors.Is(err, api.ErrNotFound):
+		case errors.Is(err, api.ErrConflict):
 			// It changed since the cache saw it (maybe adopted): look again.
 			return reconcile.Result{Requeue: true}, nil
 		default:
@@ -286,7 +287,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 		}
 		return reconcile.Result{}, nil
 	}
-	cp, ok := obj.DeepCopyObject().(store.Object)
+	cp, ok := obj.DeepCopyObject().(api.Object)
 	if !ok {
 		return reconcile.Result{}, reconcile.Terminal(fmt.Errorf("gc: %s: copy is not a store object", key))
 	}
@@ -295,8 +296,8 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	switch {
 	case err == nil:
 		log.Info("removed references to owners that are gone", "removed", gone)
-	case errors.Is(err, store.ErrNotFound):
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, api.ErrNotFound):
+	case errors.Is(err, api.ErrConflict):
 		return reconcile.Result{Requeue: true}, nil
 	default:
 		return reconcile.Result{}, fmt.Errorf("gc: remove dangling owner references of %s: %w", key, err)
@@ -306,7 +307,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 
 // ownerExists reports whether the owner ref names still exists with the same
 // UID: by the cache when it has it, else by a fresh read from the store.
-func (c *Controller) ownerExists(ctx context.Context, dep store.Object, ref *metav1.OwnerReference) (bool, error) {
+func (c *Controller) ownerExists(ctx context.Context, dep api.Object, ref *metav1.OwnerReference) (bool, error) {
 	r, ok := c.resourceOfRef(ref)
 	if !ok {
 		return true, nil
@@ -323,7 +324,7 @@ func (c *Controller) ownerExists(ctx context.Context, dep store.Object, ref *met
 	}
 	fresh := r.New()
 	if err := c.store.Get(ctx, ns, ref.Name, fresh); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, api.ErrNotFound) {
 			return false, nil
 		}
 		return false, fmt.Errorf("gc: read owner %s %s/%s: %w", r.Kind, ns, ref.Name, err)
@@ -333,10 +334,10 @@ func (c *Controller) ownerExists(ctx context.Context, dep store.Object, ref *met
 
 // resourceOfRef finds the stored resource an ownerReference names, by group and
 // kind (any version).
-func (c *Controller) resourceOfRef(ref *metav1.OwnerReference) (store.Resource, bool) {
+func (c *Controller) resourceOfRef(ref *metav1.OwnerReference) (api.Resource, bool) {
 	gv, err := schema.ParseGroupVersion(ref.APIVersion)
 	if err != nil {
-		return store.Resource{}, false
+		return api.Resource{}, false
 	}
 	r, ok := c.byGK[schema.GroupKind{Group: gv.Group, Kind: ref.Kind}]
 	return r, ok
@@ -344,7 +345,7 @@ func (c *Controller) resourceOfRef(ref *metav1.OwnerReference) (store.Resource, 
 
 // ownerNamespace is where an owner of dep lives: dep's namespace, or none for
 // cluster-scoped owner kinds.
-func ownerNamespace(r store.Resource, dep metav1.Object) string {
+func ownerNamespace(r api.Resource, dep metav1.Object) string {
 	if r.Namespaced {
 		return dep.GetNamespace()
 	}

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	testingclock "k8s.io/utils/clock/testing"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -54,7 +55,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func ownedBy(obj store.Object, gvk schema.GroupVersionKind, owners ...store.Object) {
+func ownedBy(obj api.Object, gvk schema.GroupVersionKind, owners ...api.Object) {
 	var refs []metav1.OwnerReference
 	for i, o := range owners {
 		refs = append(refs, metav1.OwnerReference{
@@ -73,7 +74,7 @@ var (
 	cmGVK     = corev1.SchemeGroupVersion.WithKind("ConfigMap")
 )
 
-func (e *env) mustCreate(t *testing.T, objs ...store.Object) {
+func (e *env) mustCreate(t *testing.T, objs ...api.Object) {
 	t.Helper()
 	for _, o := range objs {
 		if err := e.s.Create(t.Context(), o); err != nil {
@@ -82,10 +83,10 @@ func (e *env) mustCreate(t *testing.T, objs ...store.Object) {
 	}
 }
 
-func (e *env) exists(t *testing.T, into store.Object, name string) bool {
+func (e *env) exists(t *testing.T, into api.Object, name string) bool {
 	t.Helper()
 	err := e.s.Get(t.Context(), "default", name, into)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, api.ErrNotFound) {
 		return false
 	}
 	if err != nil {
@@ -95,9 +96,9 @@ func (e *env) exists(t *testing.T, into store.Object, name string) bool {
 }
 
 // waitCached waits until the informer of obj's resource has obj's version.
-func (e *env) waitCached(t *testing.T, obj store.Object) {
+func (e *env) waitCached(t *testing.T, obj api.Object) {
 	t.Helper()
-	r, err := store.ResourceOf(obj)
+	r, err := api.ResourceOf(obj)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +152,7 @@ func TestCascadeDeploymentReplicaSetPods(t *testing.T) {
 	e.mustCreate(t, otherRS, bare)
 	e.waitCached(t, pods[2])
 
-	depRes, _ := store.Lookup("deployments")
+	depRes, _ := api.Lookup("deployments")
 	if err := e.s.Delete(t.Context(), depRes, "default", "web", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -175,12 +176,12 @@ func TestReconcile(t *testing.T) {
 	tests := []struct {
 		name string
 		// setup creates the objects and returns the dependent and whether it must survive.
-		setup      func(t *testing.T, e *env) (dep store.Object, survives bool)
+		setup      func(t *testing.T, e *env) (dep api.Object, survives bool)
 		wantOwners int // owner references left on a surviving dependent
 	}{
 		{
 			name: "owner exists",
-			setup: func(t *testing.T, e *env) (store.Object, bool) {
+			setup: func(t *testing.T, e *env) (api.Object, bool) {
 				d := deployment("web")
 				e.mustCreate(t, d)
 				rs := replicaSet("web-1")
@@ -193,7 +194,7 @@ func TestReconcile(t *testing.T) {
 		},
 		{
 			name: "owner never existed",
-			setup: func(t *testing.T, e *env) (store.Object, bool) {
+			setup: func(t *testing.T, e *env) (api.Object, bool) {
 				rs := replicaSet("web-1")
 				ownedBy(rs, deployGVK, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "ghost", UID: "0000-ghost"}})
 				e.mustCreate(t, rs)
@@ -202,13 +203,13 @@ func TestReconcile(t *testing.T) {
 		},
 		{
 			name: "owner re-created with the same name and a new UID",
-			setup: func(t *testing.T, e *env) (store.Object, bool) {
+			setup: func(t *testing.T, e *env) (api.Object, bool) {
 				d := deployment("web")
 				e.mustCreate(t, d)
 				rs := replicaSet("web-1")
 				ownedBy(rs, deployGVK, d)
 				e.mustCreate(t, rs)
-				depRes, _ := store.Lookup("deployments")
+				depRes, _ := api.Lookup("deployments")
 				if err := e.s.Delete(t.Context(), depRes, "default", "web", ""); err != nil {
 					t.Fatal(err)
 				}
@@ -220,7 +221,7 @@ func TestReconcile(t *testing.T) {
 		},
 		{
 			name: "owner the cache does not know yet is re-read from the store",
-			setup: func(t *testing.T, e *env) (store.Object, bool) {
+			setup: func(t *testing.T, e *env) (api.Object, bool) {
 				// ConfigMaps have no informer in the collector: only the store can
 				// tell, as for an owner created a moment ago.
 				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "conf"}}
@@ -234,13 +235,13 @@ func TestReconcile(t *testing.T) {
 		},
 		{
 			name: "one of two owners gone: only its reference is removed",
-			setup: func(t *testing.T, e *env) (store.Object, bool) {
+			setup: func(t *testing.T, e *env) (api.Object, bool) {
 				a, b := replicaSet("a"), replicaSet("b")
 				e.mustCreate(t, a, b)
 				p := pod("p")
 				ownedBy(p, rsGVK, a, b)
 				e.mustCreate(t, p)
-				rsRes, _ := store.Lookup("replicasets")
+				rsRes, _ := api.Lookup("replicasets")
 				if err := e.s.Delete(t.Context(), rsRes, "default", "b", ""); err != nil {
 					t.Fatal(err)
 				}
@@ -254,7 +255,7 @@ func TestReconcile(t *testing.T) {
 		},
 		{
 			name: "unknown owner kind is left alone",
-			setup: func(t *testing.T, e *env) (store.Object, bool) {
+			setup: func(t *testing.T, e *env) (api.Object, bool) {
 				p := pod("p")
 				p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: "j", UID: "job-uid"}}
 				e.mustCreate(t, p)
@@ -268,7 +269,7 @@ func TestReconcile(t *testing.T) {
 			e := newEnv(t)
 			dep, survives := tt.setup(t, e)
 			e.waitCached(t, dep)
-			r, _ := store.ResourceOf(dep)
+			r, _ := api.ResourceOf(dep)
 			key := Key(r, dep)
 			for {
 				res, err := e.c.Reconcile(t.Context(), key)
@@ -305,8 +306,8 @@ func TestDeleteIsCompareAndSwap(t *testing.T) {
 	if err := e.s.Update(t.Context(), fresh); err != nil {
 		t.Fatal(err)
 	}
-	podRes, _ := store.Lookup("pods")
-	if err := e.s.Delete(t.Context(), podRes, "default", "p", stale.ResourceVersion); !errors.Is(err, store.ErrConflict) {
+	podRes, _ := api.Lookup("pods")
+	if err := e.s.Delete(t.Context(), podRes, "default", "p", stale.ResourceVersion); !errors.Is(err, api.ErrConflict) {
 		t.Fatalf("delete at a stale version: %v, want ErrConflict", err)
 	}
 	e.waitCached(t, fresh)
@@ -342,7 +343,7 @@ func TestPeriodicScan(t *testing.T) {
 		<-done
 	}()
 	waitFor(t, "the scan ticker", func() bool { return e.clk.HasWaiters() })
-	rsRes, _ := store.Lookup("replicasets")
+	rsRes, _ := api.Lookup("replicasets")
 	if err := e.s.Delete(t.Context(), rsRes, "default", "doomed", ""); err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/util/flowcontrol"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile"
-	"github.com/bosun-dev/bosun/store"
 )
 
 // annotationMirror marks mirror pods, which belong to their node's agent.
@@ -231,7 +231,7 @@ func (c *Controller) dueForEviction(pod *corev1.Pod) bool {
 // the next monitor pass.
 func (c *Controller) deletePod(ctx context.Context, pod *corev1.Pod) {
 	err := c.store.Delete(ctx, c.podRes, pod.Namespace, pod.Name, pod.ResourceVersion)
-	if errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, api.ErrConflict) {
 		fresh := &corev1.Pod{}
 		if err = c.store.Get(ctx, pod.Namespace, pod.Name, fresh); err == nil {
 			if !c.dueForEviction(fresh) {
@@ -245,7 +245,7 @@ func (c *Controller) deletePod(ctx context.Context, pod *corev1.Pod) {
 	case err == nil:
 		c.log.Info("evicted pod from an unreachable or not-ready node; its controller replaces it elsewhere",
 			"pod", pod.Namespace+"/"+pod.Name, "node", pod.Spec.NodeName)
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict):
+	case errors.Is(err, api.ErrNotFound), errors.Is(err, api.ErrConflict):
 		c.log.Debug("pod changed before its eviction; looking again on the next pass",
 			"pod", pod.Namespace+"/"+pod.Name, "err", err)
 	case ctx.Err() != nil:

@@ -9,7 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/api"
 )
 
 // Reasons and messages of the conditions the controller writes, as Kubernetes'.
@@ -244,7 +244,7 @@ func (c *Controller) markPodsNotReady(ctx context.Context, node string, pods []*
 		cond.Message = fmt.Sprintf("node %s stopped posting status", node)
 		cond.LastTransitionTime = metav1.NewTime(now).Rfc3339Copy()
 		if err := c.store.Update(ctx, p); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
+			if errors.Is(err, api.ErrNotFound) {
 				continue
 			}
 			errs = append(errs, fmt.Errorf("nodelifecycle: mark pod %s/%s not ready: %w", p.Namespace, p.Name, err))
@@ -302,7 +302,7 @@ func (c *Controller) reportExhausted(ctx context.Context, node *corev1.Node, cau
 		Count:               1,
 	}
 	err := c.store.Create(ctx, ev)
-	if errors.Is(err, store.ErrExists) {
+	if errors.Is(err, api.ErrExists) {
 		old := &corev1.Event{}
 		if err = c.store.Get(ctx, eventNamespace, ev.Name, old); err == nil {
 			old.Count++

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
@@ -84,8 +85,8 @@ type Controller struct {
 	nodes  *cache.Informer
 	leases *cache.Informer
 	pods   *cache.Informer
-	podRes store.Resource
-	evRes  store.Resource
+	podRes api.Resource
+	evRes  api.Resource
 	cidrs  *cidrSet
 	queue  *reconcile.Controller
 	evict  *evictor
@@ -131,8 +132,8 @@ func New(cfg Config) (*Controller, error) {
 	if err != nil {
 		return nil, err
 	}
-	podRes, _ := store.Lookup("pods")
-	evRes, _ := store.Lookup("events")
+	podRes, _ := api.Lookup("pods")
+	evRes, _ := api.Lookup("events")
 	c := &Controller{
 		store:    cfg.Store,
 		log:      cfg.Logger.With("controller", Name),
@@ -155,23 +156,23 @@ func New(cfg Config) (*Controller, error) {
 	c.pods.AddIndex(indexNodeName, cache.IndexByNodeName)
 	c.nodes.AddHandler(cache.Handler{
 		OnAdd:    c.nodeChanged,
-		OnUpdate: func(_, o store.Object) { c.nodeChanged(o) },
+		OnUpdate: func(_, o api.Object) { c.nodeChanged(o) },
 		OnDelete: c.nodeDeleted,
 	})
-	leaseEvent := func(o store.Object) {
+	leaseEvent := func(o api.Object) {
 		if o.GetNamespace() == LeaseNamespace {
 			c.queue.Enqueue(o.GetName())
 		}
 	}
 	c.leases.AddHandler(cache.Handler{
 		OnAdd:    leaseEvent,
-		OnUpdate: func(_, o store.Object) { leaseEvent(o) },
+		OnUpdate: func(_, o api.Object) { leaseEvent(o) },
 	})
 	return c, nil
 }
 
 // nodeChanged records the node's pod CIDRs as taken and queues the node.
-func (c *Controller) nodeChanged(o store.Object) {
+func (c *Controller) nodeChanged(o api.Object) {
 	node := o.(*corev1.Node)
 	if cidrs := podCIDRsOf(node); len(cidrs) > 0 {
 		if err := c.cidrs.observe(node.Name, cidrs); err != nil {
@@ -183,7 +184,7 @@ func (c *Controller) nodeChanged(o store.Object) {
 
 // nodeDeleted frees the node's pod CIDR and forgets its health; nodes still
 // waiting for a CIDR are queued, since one may now be free.
-func (c *Controller) nodeDeleted(o store.Object) {
+func (c *Controller) nodeDeleted(o api.Object) {
 	name := o.GetName()
 	c.cidrs.release(name)
 	c.mu.Lock()

@@ -15,6 +15,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -91,7 +92,7 @@ func (e *env) node(name string) *corev1.Node {
 func (e *env) podExists(name string) bool {
 	e.t.Helper()
 	err := e.s.Get(e.ctx, "default", name, &corev1.Pod{})
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, api.ErrNotFound) {
 		return false
 	}
 	if err != nil {
@@ -303,7 +304,7 @@ func TestCIDRRangeExhausted(t *testing.T) {
 	if c := e.node("c").Spec.PodCIDR; c != "" {
 		t.Fatalf("node c got %s from an exhausted range", c)
 	}
-	nodes, _ := store.Lookup("nodes")
+	nodes, _ := api.Lookup("nodes")
 	if err := e.s.Delete(e.ctx, nodes, "", "a", ""); err != nil {
 		t.Fatal(err)
 	}

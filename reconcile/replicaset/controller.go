@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
@@ -100,7 +101,7 @@ func New(cfg Config) *Controller {
 	if cfg.ExpectationsTimeout <= 0 {
 		cfg.ExpectationsTimeout = DefaultExpectationsTimeout
 	}
-	podsRes, _ := store.Lookup("pods")
+	podsRes, _ := api.Lookup("pods")
 	name := strings.ToLower(k.name)
 	c := &Controller{
 		kind:        k,
@@ -124,9 +125,9 @@ func New(cfg Config) *Controller {
 	addIndex(c.owners, c.ownerIndex, cache.IndexByOwnerUID)
 	addIndex(c.pods, c.orphanIndex, orphanNamespace)
 	c.owners.AddHandler(cache.Handler{
-		OnAdd:    func(obj store.Object) { c.queue.EnqueueObject(obj) },
-		OnUpdate: func(_, obj store.Object) { c.queue.EnqueueObject(obj) },
-		OnDelete: func(obj store.Object) {
+		OnAdd:    func(obj api.Object) { c.queue.EnqueueObject(obj) },
+		OnUpdate: func(_, obj api.Object) { c.queue.EnqueueObject(obj) },
+		OnDelete: func(obj api.Object) {
 			c.exp.forget(reconcile.KeyOf(obj))
 			c.queue.EnqueueObject(obj)
 		},
@@ -164,7 +165,7 @@ func addIndex(inf *cache.Informer, name string, fn cache.IndexFunc) {
 }
 
 // orphanNamespace indexes pods without a controller ownerReference by namespace.
-func orphanNamespace(obj store.Object) []string {
+func orphanNamespace(obj api.Object) []string {
 	if metav1.GetControllerOfNoCopy(obj) != nil {
 		return nil
 	}
@@ -228,9 +229,9 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 		updated := c.kind.withStatus(obj, st)
 		if err := c.store.Update(ctx, updated); err != nil {
 			switch {
-			case errors.Is(err, store.ErrNotFound):
+			case errors.Is(err, api.ErrNotFound):
 				return reconcile.Result{}, nil
-			case errors.Is(err, store.ErrConflict):
+			case errors.Is(err, api.ErrConflict):
 				// Someone wrote the owner since the cache saw it: look again
 				// once the cache has the new version.
 				res.Requeue = true
@@ -255,7 +256,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 
 // ownerKeyOfPod returns the key of the owner of c's kind that controls pod (found
 // in the cache, with a matching UID), or "".
-func (c *Controller) ownerKeyOfPod(pod store.Object) string {
+func (c *Controller) ownerKeyOfPod(pod api.Object) string {
 	ref := metav1.GetControllerOfNoCopy(pod)
 	if ref == nil || !c.kind.refersToKind(ref) {
 		return ""
@@ -269,7 +270,7 @@ func (c *Controller) ownerKeyOfPod(pod store.Object) string {
 
 // enqueueMatchingOwners queues every owner in pod's namespace whose selector
 // selects it: the candidates to adopt an orphan.
-func (c *Controller) enqueueMatchingOwners(pod store.Object) {
+func (c *Controller) enqueueMatchingOwners(pod api.Object) {
 	set := labels.Set(pod.GetLabels())
 	for _, obj := range c.owners.List(pod.GetNamespace(), nil) {
 		o, err := c.kind.view(obj)
@@ -282,7 +283,7 @@ func (c *Controller) enqueueMatchingOwners(pod store.Object) {
 	}
 }
 
-func (c *Controller) podAdded(obj store.Object) {
+func (c *Controller) podAdded(obj api.Object) {
 	if obj.GetDeletionTimestamp() != nil {
 		// Seen for the first time already being deleted (e.g. after a relist).
 		c.podDeleted(obj)
@@ -298,7 +299,7 @@ func (c *Controller) podAdded(obj store.Object) {
 	c.enqueueMatchingOwners(obj)
 }
 
-func (c *Controller) podUpdated(old, cur store.Object) {
+func (c *Controller) podUpdated(old, cur api.Object) {
 	if old.GetResourceVersion() == cur.GetResourceVersion() {
 		return
 	}
@@ -326,7 +327,7 @@ func (c *Controller) podUpdated(old, cur store.Object) {
 	}
 }
 
-func (c *Controller) podDeleted(obj store.Object) {
+func (c *Controller) podDeleted(obj api.Object) {
 	if key := c.ownerKeyOfPod(obj); key != "" {
 		c.exp.deletionObserved(key, reconcile.KeyOf(obj))
 		c.queue.Enqueue(key)
@@ -341,7 +342,7 @@ func refsEqual(a, b *metav1.OwnerReference) bool {
 }
 
 // asPod returns obj as a pod (the pod informer holds only pods).
-func asPod(obj store.Object) *corev1.Pod {
+func asPod(obj api.Object) *corev1.Pod {
 	p, _ := obj.(*corev1.Pod)
 	return p
 }

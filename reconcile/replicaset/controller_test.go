@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	testingclock "k8s.io/utils/clock/testing"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
@@ -29,7 +30,7 @@ type env struct {
 	inf  *cache.Informers
 	c    *Controller
 	clk  *testingclock.FakeClock
-	pods store.Resource
+	pods api.Resource
 }
 
 func newEnv(t testing.TB, kind string, beforeStart ...func(*cache.Informers)) *env {
@@ -47,7 +48,7 @@ func newEnv(t testing.TB, kind string, beforeStart ...func(*cache.Informers)) *e
 	if err := inf.WaitForSync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	pods, _ := store.Lookup("pods")
+	pods, _ := api.Lookup("pods")
 	return &env{s: s, inf: inf, c: c, clk: clk, pods: pods}
 }
 
@@ -133,14 +134,14 @@ func (e *env) setReplicas(t testing.TB, ns, name string, n int32) {
 			e.waitCached(t, obj)
 			return
 		}
-		if !errors.Is(err, store.ErrConflict) {
+		if !errors.Is(err, api.ErrConflict) {
 			t.Fatal(err)
 		}
 	}
 }
 
 // waitCached waits until the owner informer has obj at least at its resourceVersion.
-func (e *env) waitCached(t testing.TB, obj store.Object) {
+func (e *env) waitCached(t testing.TB, obj api.Object) {
 	t.Helper()
 	inf := e.c.owners
 	if _, ok := obj.(*corev1.Pod); ok {
@@ -166,7 +167,7 @@ func TestScaleUpCreatesExactlyN(t *testing.T) {
 	release := func() { once.Do(func() { close(gate) }) }
 	defer release()
 	e := newEnv(t, KindReplicaSet, func(inf *cache.Informers) {
-		inf.ForKind("pods").AddHandler(cache.Handler{OnAdd: func(store.Object) { <-gate }})
+		inf.ForKind("pods").AddHandler(cache.Handler{OnAdd: func(api.Object) { <-gate }})
 	})
 	rs := testRS("web", n, map[string]string{"app": "web"})
 	if err := e.s.Create(t.Context(), rs); err != nil {

@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/api"
 )
 
 // The kinds a Controller can serve (Config.Kind).
@@ -23,7 +23,7 @@ const (
 // as Kubernetes' own ReplicationController manager does.
 type kindInfo struct {
 	name     string
-	resource store.Resource
+	resource api.Resource
 	gvk      schema.GroupVersionKind
 }
 
@@ -38,7 +38,7 @@ func lookupKind(name string) (kindInfo, error) {
 	default:
 		return kindInfo{}, fmt.Errorf("replicaset: unknown kind %q: want %q or %q", name, KindReplicaSet, KindReplicationController)
 	}
-	r, ok := store.ResourceFor(gvk)
+	r, ok := api.ResourceFor(gvk)
 	if !ok {
 		return kindInfo{}, fmt.Errorf("replicaset: the store has no resource for %s", gvk)
 	}
@@ -48,7 +48,7 @@ func lookupKind(name string) (kindInfo, error) {
 // owner is one ReplicaSet or ReplicationController as the controller sees it.
 type owner struct {
 	// obj is the stored object (from the cache: never modify it).
-	obj store.Object
+	obj api.Object
 	// rs is obj viewed as a ReplicaSet; it shares obj's maps and slices.
 	rs *appsv1.ReplicaSet
 	// selector selects the pods the owner manages; labels.Nothing() when the
@@ -61,7 +61,7 @@ type owner struct {
 
 // view turns a stored object of k's kind into an owner. The error is terminal
 // in nature: the selector cannot be parsed, or obj is of another Go type.
-func (k kindInfo) view(obj store.Object) (*owner, error) {
+func (k kindInfo) view(obj api.Object) (*owner, error) {
 	o := &owner{obj: obj, hasTemplate: true}
 	switch t := obj.(type) {
 	case *appsv1.ReplicaSet:
@@ -94,7 +94,7 @@ func (o *owner) replicas() int {
 }
 
 // withStatus returns a deep copy of obj with its status replaced by st.
-func (k kindInfo) withStatus(obj store.Object, st appsv1.ReplicaSetStatus) store.Object {
+func (k kindInfo) withStatus(obj api.Object, st appsv1.ReplicaSetStatus) api.Object {
 	switch t := obj.(type) {
 	case *appsv1.ReplicaSet:
 		c := t.DeepCopy()

@@ -12,8 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile"
-	"github.com/bosun-dev/bosun/store"
 )
 
 // claimPods returns the active pods o controls, after adopting the orphans its
@@ -85,7 +85,7 @@ func (c *Controller) claimPods(ctx context.Context, o *owner) (active []*corev1.
 func (c *Controller) canAdopt(ctx context.Context, o *owner) (bool, error) {
 	fresh := c.kind.resource.New()
 	if err := c.store.Get(ctx, o.obj.GetNamespace(), o.obj.GetName(), fresh); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, api.ErrNotFound) {
 			return false, nil
 		}
 		return false, fmt.Errorf("replicaset: %s %s: re-read before adopting: %w", c.kind.name, reconcile.KeyOf(o.obj), err)
@@ -99,7 +99,7 @@ func (c *Controller) adopt(ctx context.Context, o *owner, pod *corev1.Pod) (*cor
 	p := pod.DeepCopy()
 	p.OwnerReferences = append(p.OwnerReferences, c.kind.controllerRef(o))
 	if err := c.store.Update(ctx, p); err != nil {
-		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, api.ErrConflict) || errors.Is(err, api.ErrNotFound) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("replicaset: %s %s: adopt pod %s: %w", c.kind.name, reconcile.KeyOf(o.obj), pod.Name, err)
@@ -113,7 +113,7 @@ func (c *Controller) release(ctx context.Context, o *owner, pod *corev1.Pod) err
 	p := pod.DeepCopy()
 	p.OwnerReferences = slices.DeleteFunc(p.OwnerReferences, func(r metav1.OwnerReference) bool { return r.UID == o.obj.GetUID() })
 	if err := c.store.Update(ctx, p); err != nil {
-		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, api.ErrConflict) || errors.Is(err, api.ErrNotFound) {
 			return nil
 		}
 		return fmt.Errorf("replicaset: %s %s: release pod %s: %w", c.kind.name, reconcile.KeyOf(o.obj), pod.Name, err)
@@ -154,7 +154,7 @@ func (c *Controller) manageReplicas(ctx context.Context, key string, o *owner, a
 			keys[i] = reconcile.KeyOf(p)
 		}
 		c.exp.expectDeletions(key, keys)
-		podsRes, _ := store.Lookup("pods")
+		podsRes, _ := api.Lookup("pods")
 		var mu sync.Mutex
 		var errs []error
 		var wg sync.WaitGroup
@@ -170,7 +170,7 @@ func (c *Controller) manageReplicas(ctx context.Context, key string, o *owner, a
 				// This deletion will never be observed (failed), or was
 				// observed already (the pod is gone).
 				c.exp.deletionObserved(key, keys[i])
-				if errors.Is(err, store.ErrNotFound) {
+				if errors.Is(err, api.ErrNotFound) {
 					return
 				}
 				mu.Lock()
@@ -218,7 +218,7 @@ const maxNameRetries = 3
 func (c *Controller) createPod(ctx context.Context, o *owner, ref metav1.OwnerReference) error {
 	var err error
 	for range maxNameRetries {
-		if err = c.store.Create(ctx, c.newPod(o, ref)); err == nil || !errors.Is(err, store.ErrExists) {
+		if err = c.store.Create(ctx, c.newPod(o, ref)); err == nil || !errors.Is(err, api.ErrExists) {
 			return err
 		}
 	}
@@ -269,7 +269,7 @@ func (c *Controller) createPods(ctx context.Context, o *owner, ref metav1.OwnerR
 		if _, err = txn.Commit(ctx); err == nil {
 			return k, nil
 		}
-		if errors.Is(err, store.ErrTooLarge) {
+		if errors.Is(err, api.ErrTooLarge) {
 			created := 0
 			for range k {
 				if err := c.createPod(ctx, o, ref); err != nil {
@@ -279,7 +279,7 @@ func (c *Controller) createPods(ctx context.Context, o *owner, ref metav1.OwnerR
 			}
 			return created, nil
 		}
-		if !errors.Is(err, store.ErrExists) && !errors.Is(err, store.ErrConflict) {
+		if !errors.Is(err, api.ErrExists) && !errors.Is(err, api.ErrConflict) {
 			return 0, err
 		}
 	}

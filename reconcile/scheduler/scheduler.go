@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
 )
@@ -111,23 +112,23 @@ func New(cfg Config) *Scheduler {
 	s.pods = cfg.Informers.ForKind("pods")
 	s.nodes = cfg.Informers.ForKind("nodes")
 	s.pods.AddHandler(cache.Handler{
-		OnAdd:    func(o store.Object) { s.onPod(nil, o.(*corev1.Pod)) },
-		OnUpdate: func(old, o store.Object) { s.onPod(old.(*corev1.Pod), o.(*corev1.Pod)) },
-		OnDelete: func(o store.Object) { s.onPodDelete(o.(*corev1.Pod)) },
+		OnAdd:    func(o api.Object) { s.onPod(nil, o.(*corev1.Pod)) },
+		OnUpdate: func(old, o api.Object) { s.onPod(old.(*corev1.Pod), o.(*corev1.Pod)) },
+		OnDelete: func(o api.Object) { s.onPodDelete(o.(*corev1.Pod)) },
 	})
 	s.nodes.AddHandler(cache.Handler{
-		OnAdd: func(o store.Object) {
+		OnAdd: func(o api.Object) {
 			s.snap.SetNode(o.(*corev1.Node))
 			s.queue.MoveAll()
 		},
-		OnUpdate: func(old, o store.Object) {
+		OnUpdate: func(old, o api.Object) {
 			n := o.(*corev1.Node)
 			s.snap.SetNode(n)
 			if schedulingChanged(old.(*corev1.Node), n) {
 				s.queue.MoveAll()
 			}
 		},
-		OnDelete: func(o store.Object) { s.snap.RemoveNode(o.GetName()) },
+		OnDelete: func(o api.Object) { s.snap.RemoveNode(o.GetName()) },
 	})
 	return s
 }
@@ -356,7 +357,7 @@ func (s *Scheduler) work(ctx context.Context, j job) {
 	}
 	s.bindFailures.Add(1)
 	s.snap.Forget(j.pod)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, api.ErrNotFound) {
 		s.queue.Done(j.qp)
 		return
 	}
@@ -375,7 +376,7 @@ func (s *Scheduler) writeUnschedulable(ctx context.Context, j job) {
 		Reason: corev1.PodReasonUnschedulable, Message: j.message,
 	}, s.clock.Now())
 	if err := s.update(ctx, j.pod, p); err != nil {
-		if ctx.Err() == nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+		if ctx.Err() == nil && !errors.Is(err, api.ErrConflict) && !errors.Is(err, api.ErrNotFound) {
 			s.log.Warn("cannot record that a pod fits no node", "pod", p.Namespace+"/"+p.Name, "err", err)
 		}
 		return

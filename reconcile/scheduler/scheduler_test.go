@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -197,8 +198,8 @@ func TestDeletedPodFreesRoom(t *testing.T) {
 	e.eventually("second is bound once first is gone", time.Second, func() bool { return e.pod("second").Spec.NodeName == "only" })
 }
 
-func mustLookup(t *testing.T, name string) store.Resource {
-	r, ok := store.Lookup(name)
+func mustLookup(t *testing.T, name string) api.Resource {
+	r, ok := api.Lookup(name)
 	if !ok {
 		t.Fatalf("no resource %s", name)
 	}

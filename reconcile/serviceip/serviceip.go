@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
@@ -112,10 +113,10 @@ func New(cfg Config) (*Controller, error) {
 	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{
 		Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock,
 	})
-	enqueue := func(o store.Object) { c.queue.EnqueueObject(o) }
+	enqueue := func(o api.Object) { c.queue.EnqueueObject(o) }
 	c.services.AddHandler(cache.Handler{
 		OnAdd:    enqueue,
-		OnUpdate: func(_, o store.Object) { enqueue(o) },
+		OnUpdate: func(_, o api.Object) { enqueue(o) },
 		OnDelete: enqueue,
 	})
 	return c, nil
@@ -342,7 +343,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 		return reconcile.Result{}, nil
 	}
 	if err := c.store.Update(ctx, next); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, api.ErrNotFound) {
 			return reconcile.Result{}, nil // deleted meanwhile; its delete event releases
 		}
 		// The allocation stays reserved for key and is reused on retry.
@@ -407,7 +408,7 @@ func (c *Controller) recordEvent(ctx context.Context, svc *corev1.Service, p pro
 		Count:               1,
 	}
 	err := c.store.Create(ctx, ev)
-	if errors.Is(err, store.ErrExists) {
+	if errors.Is(err, api.ErrExists) {
 		old := &corev1.Event{}
 		if err = c.store.Get(ctx, ev.Namespace, ev.Name, old); err == nil {
 			old.Count++

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -87,7 +88,7 @@ func (e *env) eventually(what string, cond func() string) {
 func (e *env) event(name, reason string) *corev1.Event {
 	ev := &corev1.Event{}
 	err := e.s.Get(context.Background(), "default", name+"."+lower(reason), ev)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, api.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
@@ -215,8 +216,8 @@ func TestManifestAddresses(t *testing.T) {
 	})
 }
 
-func mustResource(t *testing.T) store.Resource {
-	r, ok := store.Lookup("services")
+func mustResource(t *testing.T) api.Resource {
+	r, ok := api.Lookup("services")
 	if !ok {
 		t.Fatal("no services resource")
 	}

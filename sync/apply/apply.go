@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/sync/state"
@@ -75,14 +76,14 @@ var ErrEmptyCommit = errors.New("commit has no manifests")
 // Apply makes the commit's objects the desired state in one transaction and
 // records the attempt in the sync status and history. It returns the
 // attempt as recorded. On ErrEmptyCommit nothing is written; the caller
-// records the rejection. Errors wrapping store.ErrTooLarge mean the commit
+// records the rejection. Errors wrapping api.ErrTooLarge mean the commit
 // exceeds etcd's limits.
 func (a *Applier) Apply(ctx context.Context, in Input) (state.Attempt, error) {
 	var lastErr error
 	adopt := false
 	for try := 0; try < maxTries; try++ {
 		att, err := a.applyOnce(ctx, in, adopt)
-		if !errors.Is(err, store.ErrConflict) {
+		if !errors.Is(err, api.ErrConflict) {
 			return att, err
 		}
 		// Someone wrote one of our keys between our read and our write, or
@@ -110,7 +111,7 @@ func (a *Applier) applyOnce(ctx context.Context, in Input, adopt bool) (state.At
 	txn := a.store.Txn()
 	seen := make(map[string]bool, len(in.Objects))
 	for _, m := range in.Objects {
-		r, ok := store.ResourceFor(m.GVK())
+		r, ok := api.ResourceFor(m.GVK())
 		if !ok {
 			return att, fmt.Errorf("apply: %s: %s is not a stored kind", m.File, m.GVK())
 		}
@@ -128,7 +129,7 @@ func (a *Applier) applyOnce(ctx context.Context, in Input, adopt bool) (state.At
 			switch err := a.store.Get(ctx, want.GetNamespace(), want.GetName(), obj); {
 			case err == nil:
 				cur, ok = obj, true
-			case !errors.Is(err, store.ErrNotFound):
+			case !errors.Is(err, api.ErrNotFound):
 				return att, fmt.Errorf("apply: read %s: %w", key, err)
 			}
 		}
@@ -155,7 +156,7 @@ func (a *Applier) applyOnce(ctx context.Context, in Input, adopt bool) (state.At
 		if seen[key] {
 			continue
 		}
-		r, err := store.ResourceOf(obj)
+		r, err := api.ResourceOf(obj)
 		if err != nil {
 			return att, fmt.Errorf("apply: prune %s: %w", key, err)
 		}
@@ -187,10 +188,10 @@ func (a *Applier) applyOnce(ctx context.Context, in Input, adopt bool) (state.At
 }
 
 // GitResources returns the store resources that Git manifests may define.
-func GitResources() []store.Resource {
-	var out []store.Resource
+func GitResources() []api.Resource {
+	var out []api.Resource
 	for _, gvk := range manifests.Supported() {
-		if r, ok := store.ResourceFor(gvk); ok {
+		if r, ok := api.ResourceFor(gvk); ok {
 			out = append(out, r)
 		}
 	}
@@ -199,13 +200,13 @@ func GitResources() []store.Resource {
 
 // listManaged returns every object that sync wrote, by key, read at one
 // revision.
-func (a *Applier) listManaged(ctx context.Context) (map[string]store.Object, error) {
+func (a *Applier) listManaged(ctx context.Context) (map[string]api.Object, error) {
 	rev, err := a.store.Revision(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("apply: read revision: %w", err)
 	}
 	sel := labels.SelectorFromSet(labels.Set{state.LabelManagedBy: state.ManagedByValue})
-	live := make(map[string]store.Object)
+	live := make(map[string]api.Object)
 	for _, r := range GitResources() {
 		objs, _, err := a.store.List(ctx, r, "", store.ListOptions{Revision: rev, Selector: sel})
 		if err != nil {
@@ -220,8 +221,8 @@ func (a *Applier) listManaged(ctx context.Context) (map[string]store.Object, err
 
 // desired returns the object as sync writes it: the manifest with bosun's
 // label and annotations.
-func desired(m manifests.Object, sha string) (store.Object, error) {
-	obj, ok := m.Obj.DeepCopyObject().(store.Object)
+func desired(m manifests.Object, sha string) (api.Object, error) {
+	obj, ok := m.Obj.DeepCopyObject().(api.Object)
 	if !ok {
 		return nil, fmt.Errorf("apply: %s:%d: %T is not a Kubernetes object", m.File, m.Line, m.Obj)
 	}
@@ -254,7 +255,7 @@ func desired(m manifests.Object, sha string) (store.Object, error) {
 // merge returns the live object cur updated to want's content, keeping
 // what sync does not own (status, system metadata, allocations), and
 // whether anything but the commit annotation differs from cur.
-func merge(r store.Resource, cur, want store.Object) (store.Object, bool, error) {
+func merge(r api.Resource, cur, want api.Object) (api.Object, bool, error) {
 	cm, err := toMap(cur)
 	if err != nil {
 		return nil, false, err
@@ -386,7 +387,7 @@ func hasAnyPrefix(s string, prefixes []string) bool {
 	return false
 }
 
-func toMap(obj store.Object) (map[string]any, error) {
+func toMap(obj api.Object) (map[string]any, error) {
 	b, err := json.Marshal(obj)
 	if err != nil {
 		return nil, fmt.Errorf("encode %T: %w", obj, err)
@@ -398,7 +399,7 @@ func toMap(obj store.Object) (map[string]any, error) {
 	return m, nil
 }
 
-func fromMap(m map[string]any, into store.Object) error {
+func fromMap(m map[string]any, into api.Object) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encode %T: %w", into, err)

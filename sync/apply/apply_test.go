@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -155,7 +156,7 @@ func TestApplyCreatesUpdatesAndPrunes(t *testing.T) {
 	if att.Pruned != 1 {
 		t.Errorf("pruned = %d, want 1", att.Pruned)
 	}
-	if err := s.Get(ctx, "default", "web", &corev1.Service{}); !errors.Is(err, store.ErrNotFound) {
+	if err := s.Get(ctx, "default", "web", &corev1.Service{}); !errors.Is(err, api.ErrNotFound) {
 		t.Errorf("service after prune: %v, want not found", err)
 	}
 
@@ -228,10 +229,10 @@ func TestApplyTooLarge(t *testing.T) {
 		objs = append(objs, decode(t, "cm.yaml", fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm%d}\n", i))...)
 	}
 	_, err := apply.New(s, nil).Apply(t.Context(), apply.Input{Commit: commit("c1"), Objects: objs})
-	if !errors.Is(err, store.ErrTooLarge) {
+	if !errors.Is(err, api.ErrTooLarge) {
 		t.Fatalf("apply of 20 objects with MaxTxnOps 10: %v, want ErrTooLarge", err)
 	}
-	r, _ := store.Lookup("configmaps")
+	r, _ := api.Lookup("configmaps")
 	got, _, err := s.List(t.Context(), r, "", store.ListOptions{})
 	if err != nil {
 		t.Fatal(err)

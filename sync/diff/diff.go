@@ -13,8 +13,8 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/manifests"
-	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/sync/apply"
 	"github.com/bosun-dev/bosun/sync/state"
 )
@@ -68,14 +68,14 @@ func (c Change) ID() string {
 
 // Lister lists objects through bosun's API; *client.Client implements it.
 type Lister interface {
-	List(ctx context.Context, r store.Resource, ns, selector string) ([]store.Object, error)
+	List(ctx context.Context, r api.Resource, ns, selector string) ([]api.Object, error)
 }
 
 // ListLive returns every object sync wrote (label
 // app.kubernetes.io/managed-by=bosun) of every kind Git may define.
-func ListLive(ctx context.Context, l Lister) ([]store.Object, error) {
+func ListLive(ctx context.Context, l Lister) ([]api.Object, error) {
 	sel := state.LabelManagedBy + "=" + state.ManagedByValue
-	var out []store.Object
+	var out []api.Object
 	for _, r := range apply.GitResources() {
 		objs, err := l.List(ctx, r, "", sel)
 		if err != nil {
@@ -89,12 +89,12 @@ func ListLive(ctx context.Context, l Lister) ([]store.Object, error) {
 // Desired returns the decoded manifests as objects carrying their
 // bosun.dev/source annotation, ready for Objects. The manifests are not
 // modified.
-func Desired(objs []manifests.Object) []store.Object {
-	out := make([]store.Object, 0, len(objs))
+func Desired(objs []manifests.Object) []api.Object {
+	out := make([]api.Object, 0, len(objs))
 	for _, m := range objs {
-		o, ok := m.Obj.DeepCopyObject().(store.Object)
+		o, ok := m.Obj.DeepCopyObject().(api.Object)
 		if !ok {
-			continue // every manifests.Obj is a store.Object
+			continue // every manifests.Obj is a api.Object
 		}
 		an := o.GetAnnotations()
 		if an == nil {
@@ -108,21 +108,21 @@ func Desired(objs []manifests.Object) []store.Object {
 }
 
 type entry struct {
-	r   store.Resource
-	obj store.Object
+	r   api.Resource
+	obj api.Object
 }
 
-func key(r store.Resource, o store.Object) string {
+func key(r api.Resource, o api.Object) string {
 	return r.Kind + "\x00" + o.GetNamespace() + "\x00" + o.GetName()
 }
 
 // Objects compares the live objects with the desired ones and returns the
 // changes a sync would make, sorted by kind, namespace and name. Objects
 // of kinds the store does not know are an error.
-func Objects(live, desired []store.Object) ([]Change, error) {
+func Objects(live, desired []api.Object) ([]Change, error) {
 	liveBy := map[string]entry{}
 	for _, o := range live {
-		r, err := store.ResourceOf(o)
+		r, err := api.ResourceOf(o)
 		if err != nil {
 			return nil, fmt.Errorf("diff: live object %s: %w", o.GetName(), err)
 		}
@@ -131,7 +131,7 @@ func Objects(live, desired []store.Object) ([]Change, error) {
 	var out []Change
 	seen := map[string]bool{}
 	for _, o := range desired {
-		r, err := store.ResourceOf(o)
+		r, err := api.ResourceOf(o)
 		if err != nil {
 			return nil, fmt.Errorf("diff: desired object %s: %w", o.GetName(), err)
 		}
@@ -212,8 +212,8 @@ func Objects(live, desired []store.Object) ([]Change, error) {
 // app.kubernetes.io/managed-by) and annotations (without bosun.dev/commit
 // and bosun.dev/source), and every other top-level field except status.
 // Empty label and annotation maps are left out.
-func Normalize(obj store.Object) (map[string]any, error) {
-	r, err := store.ResourceOf(obj)
+func Normalize(obj api.Object) (map[string]any, error) {
+	r, err := api.ResourceOf(obj)
 	if err != nil {
 		return nil, fmt.Errorf("diff: normalize %s: %w", obj.GetName(), err)
 	}
@@ -302,7 +302,7 @@ func template(m map[string]any) any {
 // keepLiveOwned copies into want what the control plane set on the live
 // object and sync keeps when the manifest leaves it unset, and drops from
 // have what sync would keep anyway, mirroring sync/apply's merge.
-func keepLiveOwned(r store.Resource, live store.Object, have, want map[string]any) {
+func keepLiveOwned(r api.Resource, live api.Object, have, want map[string]any) {
 	wantAnn, _ := meta(want)["annotations"].(map[string]any)
 	if haveAnn, ok := meta(have)["annotations"].(map[string]any); ok {
 		for k, v := range haveAnn {

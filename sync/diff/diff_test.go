@@ -12,8 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/manifests"
-	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/sync/diff"
 	"github.com/bosun-dev/bosun/sync/state"
 )
@@ -84,9 +84,9 @@ func decode(t *testing.T, file, data string) []manifests.Object {
 // and the control plane's work: bosun's label and annotations, system
 // metadata, status, a Deployment revision annotation, an allocated
 // clusterIP and nodePort.
-func live(t *testing.T, file, data string) []store.Object {
+func live(t *testing.T, file, data string) []api.Object {
 	t.Helper()
-	var out []store.Object
+	var out []api.Object
 	for _, o := range diff.Desired(decode(t, file, data)) {
 		l := o.GetLabels()
 		if l == nil {

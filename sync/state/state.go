@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/store"
 )
@@ -132,7 +133,7 @@ type Status struct {
 }
 
 // ReadStatus returns the stored sync status, or a zero Status wrapping
-// store.ErrNotFound when bosun has never synced.
+// api.ErrNotFound when bosun has never synced.
 func ReadStatus(ctx context.Context, s *store.Store) (Status, error) {
 	var st Status
 	v, _, err := s.GetRaw(ctx, StatusKey)
@@ -174,7 +175,7 @@ func EncodeAttempt(a Attempt) []byte {
 func ReadHistory(ctx context.Context, s *store.Store, limit int) ([]Attempt, error) {
 	kvs, err := s.ListRaw(ctx, HistoryPrefix, int64(max(limit, 0)), true)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, api.ErrNotFound) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("state: read history: %w", err)

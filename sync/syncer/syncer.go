@@ -12,6 +12,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/sync/apply"
@@ -242,7 +243,7 @@ func (s *Syncer) syncOnce(ctx context.Context) (state.Attempt, error) {
 		Status:     base,
 	})
 	switch {
-	case errors.Is(err, apply.ErrEmptyCommit), errors.Is(err, store.ErrTooLarge):
+	case errors.Is(err, apply.ErrEmptyCommit), errors.Is(err, api.ErrTooLarge):
 		// Retrying cannot help: the commit itself must change.
 		log.Warn("commit rejected", "err", err)
 		return s.reject(ctx, base, state.Attempt{Commit: info, Time: now, Result: state.ResultRejected, Message: err.Error(), Problems: res.Problems})
@@ -297,7 +298,7 @@ func (s *Syncer) handled(sha string, now time.Time) {
 // status reads the stored status, or a fresh one before the first sync.
 func (s *Syncer) status(ctx context.Context) (state.Status, error) {
 	st, err := state.ReadStatus(ctx, s.cfg.Store)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil && !errors.Is(err, api.ErrNotFound) {
 		return st, fmt.Errorf("syncer: %w", err)
 	}
 	st.Repo, st.Branch, st.Path = s.cfg.Repo, s.cfg.Branch, s.cfg.Path

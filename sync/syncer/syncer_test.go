@@ -14,6 +14,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	appsv1 "k8s.io/api/apps/v1"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/sync/gitsource"
@@ -221,7 +222,7 @@ func TestSyncAllowEmptyPrunes(t *testing.T) {
 	if att.Pruned != 1 {
 		t.Errorf("pruned %d, want 1", att.Pruned)
 	}
-	if err := s.Get(t.Context(), "default", "a", &appsv1.Deployment{}); !errors.Is(err, store.ErrNotFound) {
+	if err := s.Get(t.Context(), "default", "a", &appsv1.Deployment{}); !errors.Is(err, api.ErrNotFound) {
 		t.Errorf("deployment after an empty commit with AllowEmpty: %v, want not found", err)
 	}
 }

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/internal/testenv"
-	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/sync/state"
 )
 
@@ -30,7 +30,7 @@ func BenchmarkCommitToAPI(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		deploy, _ := store.Lookup("deployments")
+		deploy, _ := api.Lookup("deployments")
 		var lat []time.Duration
 		for i := range commits {
 			_, rv, err := c.ListAt(b.Context(), deploy, "demo", "")

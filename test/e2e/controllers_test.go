@@ -16,6 +16,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/internal/testenv"
 	"github.com/bosun-dev/bosun/store"
@@ -62,9 +63,9 @@ func (s *server) apiClient() *client.Client {
 	return c
 }
 
-func resource(t testing.TB, name string) store.Resource {
+func resource(t testing.TB, name string) api.Resource {
 	t.Helper()
-	r, ok := store.Lookup(name)
+	r, ok := api.Lookup(name)
 	if !ok {
 		t.Fatalf("no resource %q", name)
 	}

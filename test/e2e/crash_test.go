@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/internal/testenv"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/sync/state"
@@ -99,7 +100,7 @@ func inspectStore(t *testing.T, dir string) (version, synced string) {
 	}
 	defer emb.Close()
 	st := store.New(emb.Client(), emb.StoreOptions())
-	r, _ := store.Lookup("configmaps")
+	r, _ := api.Lookup("configmaps")
 	objs, _, err := st.List(ctx, r, "bulk", store.ListOptions{Selector: labels.SelectorFromSet(labels.Set{"bulk": "yes"})})
 	if err != nil {
 		t.Fatalf("list bulk configmaps: %v", err)

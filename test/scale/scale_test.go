@@ -20,6 +20,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/internal/testenv"
 	"github.com/bosun-dev/bosun/store"
@@ -205,14 +206,14 @@ func TestScale(t *testing.T) {
 		return err == nil && st.Synced != nil, nil
 	})
 	hollow := start(t, filepath.Join(work, "hollow.log"), bin, "hollow", "--server", url, "--nodes", strconv.Itoa(nodes))
-	nodeRes, _ := store.Lookup("nodes")
+	nodeRes, _ := api.Lookup("nodes")
 	waitUntil(t, ctx, 5*time.Minute, fmt.Sprintf("%d hollow nodes to register", nodes), func() (bool, error) {
 		ns, err := c.List(ctx, nodeRes, "", "")
 		return len(ns) == nodes, err
 	})
 
 	// Watch pods to time the scheduler: first and last binding.
-	podRes, _ := store.Lookup("pods")
+	podRes, _ := api.Lookup("pods")
 	_, rv, err := c.ListAt(ctx, podRes, "scale", "")
 	if err != nil {
 		t.Fatal(err)
@@ -244,7 +245,7 @@ func TestScale(t *testing.T) {
 	run(t, repo, "git", "add", "-A")
 	begin := time.Now()
 	run(t, repo, "git", "-c", "user.name=scale", "-c", "user.email=scale@bosun.test", "commit", "-qm", "scale")
-	deployRes, _ := store.Lookup("deployments")
+	deployRes, _ := api.Lookup("deployments")
 	waitUntil(t, ctx, 15*time.Minute, "every Deployment to be Available", func() (bool, error) {
 		ds, err := c.List(ctx, deployRes, "scale", "")
 		if err != nil || len(ds) != nDeploy {

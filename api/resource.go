@@ -1,4 +1,4 @@
-package store
+package api
 
 import (
 	"fmt"
@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-// Object is what the store holds: a pointer to a typed Kubernetes object, such as
+// Object is what bosun stores and serves: a pointer to a typed Kubernetes object, such as
 // *corev1.Pod or *appsv1.Deployment.
 type Object interface {
 	metav1.Object
@@ -62,10 +62,10 @@ func (r Resource) String() string {
 	return r.Name + "." + r.Group
 }
 
-// goType is the Go type of r's objects (a pointer type).
-func (r Resource) goType() reflect.Type { return reflect.TypeOf(r.New()) }
+// GoType returns the Go type of r's objects, a pointer type such as *corev1.Pod.
+func (r Resource) GoType() reflect.Type { return reflect.TypeOf(r.New()) }
 
-// Resources returns the table of every resource bosun stores, in a stable order:
+// Resources returns the table of every resource bosun stores and serves, in a stable order:
 // v1 Namespace, Pod, ReplicationController, Service, Endpoints, ConfigMap, Secret,
 // Node, Event; apps/v1 ReplicaSet, Deployment; coordination.k8s.io/v1 Lease.
 // Each call returns a fresh slice that the caller may modify.
@@ -137,20 +137,20 @@ func Lookup(name string) (Resource, bool) {
 }
 
 // ResourceOf finds the resource of a typed object by its Go type. The error wraps
-// ErrInvalid for a type the store does not hold.
+// ErrInvalid for a type bosun does not serve.
 func ResourceOf(obj Object) (Resource, error) {
 	return resourceOf(Resources(), obj)
 }
 
 func resourceOf(table []Resource, obj Object) (Resource, error) {
 	if obj == nil {
-		return Resource{}, fmt.Errorf("store: %w: nil object", ErrInvalid)
+		return Resource{}, fmt.Errorf("api: %w: nil object", ErrInvalid)
 	}
 	t := reflect.TypeOf(obj)
 	for _, r := range table {
-		if r.goType() == t {
+		if r.GoType() == t {
 			return r, nil
 		}
 	}
-	return Resource{}, fmt.Errorf("store: %w: no stored resource has Go type %s", ErrInvalid, t)
+	return Resource{}, fmt.Errorf("api: %w: no resource has Go type %s", ErrInvalid, t)
 }
