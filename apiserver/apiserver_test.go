@@ -22,7 +22,6 @@ import (
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
-	"github.com/bosun-dev/bosun/sync/state"
 )
 
 type env struct {
@@ -67,10 +66,10 @@ func deployment(ns, name string, labels map[string]string, managed bool) *appsv1
 		d.Labels[k] = v
 	}
 	if managed {
-		d.Labels[state.LabelManagedBy] = state.ManagedByValue
+		d.Labels[api.LabelManagedBy] = api.ManagedByValue
 		d.Annotations = map[string]string{
-			state.AnnotationSource: "apps/" + name + ".yaml:3",
-			state.AnnotationCommit: "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b",
+			api.AnnotationSource: "apps/" + name + ".yaml:3",
+			api.AnnotationCommit: "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b",
 		}
 	}
 	return d

@@ -17,7 +17,7 @@ import (
 
 // managedByGit reports whether obj was written by bosun's Git sync.
 func managedByGit(obj metav1.Object) bool {
-	return obj.GetLabels()[state.LabelManagedBy] == state.ManagedByValue
+	return obj.GetLabels()[api.LabelManagedBy] == api.ManagedByValue
 }
 
 // managedError is the 405 answered to writes of a Git-managed object: it says
@@ -25,7 +25,7 @@ func managedByGit(obj metav1.Object) bool {
 func managedError(t target, obj metav1.Object) *apiError {
 	ann := obj.GetAnnotations()
 	where := "its manifest"
-	if src := ann[state.AnnotationSource]; src != "" {
+	if src := ann[api.AnnotationSource]; src != "" {
 		where = src
 		if i := strings.LastIndex(src, ":"); i > 0 {
 			file, line := src[:i], src[i+1:]
@@ -36,7 +36,7 @@ func managedError(t target, obj metav1.Object) *apiError {
 		}
 	}
 	msg := fmt.Sprintf("%s %s is managed by Git: change %s in the repository and commit", t.r.Name, t.key(), where)
-	if c := ann[state.AnnotationCommit]; c != "" {
+	if c := ann[api.AnnotationCommit]; c != "" {
 		msg += fmt.Sprintf("; it was synced from commit %s", state.CommitInfo{SHA: c}.Short())
 	}
 	e := errMethodNotAllowed("%s", msg)
@@ -82,7 +82,7 @@ func forbidManagedLabel(t target, obj metav1.Object) *apiError {
 		return nil
 	}
 	return errForbidden("%s %s carries the label %s=%s, which only bosun's Git sync may set: write it in the Git repository and commit, or drop the label",
-		t.r.Name, t.key(), state.LabelManagedBy, state.ManagedByValue)
+		t.r.Name, t.key(), api.LabelManagedBy, api.ManagedByValue)
 }
 
 func (s *Server) create(w http.ResponseWriter, req *http.Request, t target) *apiError {

@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/sync/state"
@@ -153,7 +154,7 @@ func TestStatusSubresource(t *testing.T) {
 	if err := e.st.Get(ctx(t), "default", "web", &got); err != nil {
 		t.Fatal(err)
 	}
-	if *got.Spec.Replicas != 2 || got.Labels["sneaky"] != "" || got.Labels[state.LabelManagedBy] != state.ManagedByValue ||
+	if *got.Spec.Replicas != 2 || got.Labels["sneaky"] != "" || got.Labels[api.LabelManagedBy] != api.ManagedByValue ||
 		got.Generation != web.Generation || got.Status.ReadyReplicas != 1 || got.Status.Replicas != 2 {
 		t.Fatalf("after status update: replicas %d labels %v generation %d (was %d) status %+v",
 			*got.Spec.Replicas, got.Labels, got.Generation, web.Generation, got.Status)

@@ -45,10 +45,10 @@ func golden(t *testing.T, name string, got []byte) {
 func meta(ns, name string, age time.Duration, managed bool) metav1.ObjectMeta {
 	m := metav1.ObjectMeta{Namespace: ns, Name: name, CreationTimestamp: metav1.NewTime(now.Add(-age)), ResourceVersion: "42"}
 	if managed {
-		m.Labels = map[string]string{state.LabelManagedBy: state.ManagedByValue}
+		m.Labels = map[string]string{api.LabelManagedBy: api.ManagedByValue}
 		m.Annotations = map[string]string{
-			state.AnnotationCommit: "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b",
-			state.AnnotationSource: "apps/" + name + ".yaml:3",
+			api.AnnotationCommit: "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b",
+			api.AnnotationSource: "apps/" + name + ".yaml:3",
 		}
 	}
 	return m

@@ -265,11 +265,11 @@ func TableFor(r api.Resource, objs []api.Object, opts TableOptions) Table {
 		row = append(row, post...)
 		ann := o.GetAnnotations()
 		if git {
-			row = append(row, orNone(state.CommitInfo{SHA: ann[state.AnnotationCommit]}.Short()))
+			row = append(row, orNone(state.CommitInfo{SHA: ann[api.AnnotationCommit]}.Short()))
 		}
 		row = append(row, wide...)
 		if git {
-			row = append(row, orNone(ann[state.AnnotationSource]))
+			row = append(row, orNone(ann[api.AnnotationSource]))
 		}
 		t.Rows = append(t.Rows, row)
 	}

@@ -264,7 +264,7 @@ func (w *waiter) run(ctx context.Context) (Result, error) {
 		r, _ := api.Lookup(name)
 		sel := ""
 		if name == "deployments" {
-			sel = state.LabelManagedBy + "=" + state.ManagedByValue
+			sel = api.LabelManagedBy + "=" + api.ManagedByValue
 		}
 		go w.watch(wctx, r, sel)
 	}
@@ -422,7 +422,7 @@ func (w *waiter) read(ctx context.Context) (snapshot, error) {
 		objs, _, err := w.api.ListAt(ctx, r, "", sel)
 		return objs, err
 	}
-	deps, err := list("deployments", state.LabelManagedBy+"="+state.ManagedByValue)
+	deps, err := list("deployments", api.LabelManagedBy+"="+api.ManagedByValue)
 	if err != nil {
 		return snap, err
 	}

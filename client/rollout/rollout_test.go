@@ -72,7 +72,7 @@ func setup(t *testing.T) *fixture {
 	f.setStatus(state.CommitInfo{SHA: sha1, Subject: "v2"}, state.ResultApplied, "")
 	f.d = &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web",
-			Labels:      map[string]string{state.LabelManagedBy: state.ManagedByValue},
+			Labels:      map[string]string{api.LabelManagedBy: api.ManagedByValue},
 			Annotations: map[string]string{"deployment.kubernetes.io/revision": "2"}},
 		Spec: appsv1.DeploymentSpec{Replicas: ptr(int32(2)),
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},

@@ -140,16 +140,16 @@ func managedObject(ctx context.Context, c *client.Client, ref, namespace string,
 	if err != nil {
 		return api.Resource{}, nil, "", err
 	}
-	src := obj.GetAnnotations()[state.AnnotationSource]
+	src := obj.GetAnnotations()[api.AnnotationSource]
 	file := src
 	if i := strings.LastIndex(src, ":"); i > 0 {
 		if _, err := strconv.Atoi(src[i+1:]); err == nil {
 			file = src[:i]
 		}
 	}
-	if obj.GetLabels()[state.LabelManagedBy] != state.ManagedByValue || file == "" {
+	if obj.GetLabels()[api.LabelManagedBy] != api.ManagedByValue || file == "" {
 		return api.Resource{}, nil, "", fmt.Errorf("%s %s/%s is not managed by Git (no %s annotation), so there is no file to change; bosun only edits objects synced from the repository",
-			r.Kind, obj.GetNamespace(), name, state.AnnotationSource)
+			r.Kind, obj.GetNamespace(), name, api.AnnotationSource)
 	}
 	return r, obj, file, nil
 }

@@ -94,8 +94,8 @@ func gitopsTestEnv(t *testing.T, bare bool) (repo string, g *globalOptions, st *
 		t.Fatalf("decode: %v %d", err, len(objs))
 	}
 	d := objs[0].Obj
-	d.SetLabels(map[string]string{state.LabelManagedBy: state.ManagedByValue})
-	d.SetAnnotations(map[string]string{state.AnnotationCommit: sha, state.AnnotationSource: "apps/web.yaml:2"})
+	d.SetLabels(map[string]string{api.LabelManagedBy: api.ManagedByValue})
+	d.SetAnnotations(map[string]string{api.AnnotationCommit: sha, api.AnnotationSource: "apps/web.yaml:2"})
 	if err := st.Create(ctx, d.(api.Object)); err != nil {
 		t.Fatal(err)
 	}

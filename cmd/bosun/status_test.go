@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -76,7 +77,7 @@ func TestHistoryDeployCommand(t *testing.T) {
 		}
 	}
 	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", Labels: map[string]string{state.LabelManagedBy: state.ManagedByValue},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", Labels: map[string]string{api.LabelManagedBy: api.ManagedByValue},
 			Annotations: map[string]string{"deployment.kubernetes.io/revision": "3"}},
 		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
 	}
@@ -175,7 +176,7 @@ func TestStatusWaitCommand(t *testing.T) {
 				t.Fatal(err)
 			}
 			d := &appsv1.Deployment{
-				ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web", Labels: map[string]string{state.LabelManagedBy: state.ManagedByValue}},
+				ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web", Labels: map[string]string{api.LabelManagedBy: api.ManagedByValue}},
 				Spec:       appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
 			}
 			if err := st.Create(ctx, d); err != nil {

@@ -267,8 +267,8 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 		return reconcile.Result{}, nil
 	}
 	d := o.(*appsv1.Deployment)
-	sha := d.Annotations[state.AnnotationCommit]
-	if d.Labels[state.LabelManagedBy] != state.ManagedByValue || sha == "" || !c.enabled(d) || d.DeletionTimestamp != nil {
+	sha := d.Annotations[api.AnnotationCommit]
+	if d.Labels[api.LabelManagedBy] != api.ManagedByValue || sha == "" || !c.enabled(d) || d.DeletionTimestamp != nil {
 		return reconcile.Result{}, nil
 	}
 	why, recheck := c.failure(d)

@@ -15,6 +15,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/reconcile/deployment"
 	"github.com/bosun-dev/bosun/store"
@@ -113,8 +114,8 @@ func (e *env) create(r rollout) {
 	ctx := context.Background()
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "demo", Name: r.name,
-			Labels:      map[string]string{state.LabelManagedBy: state.ManagedByValue},
-			Annotations: map[string]string{state.AnnotationCommit: r.sha}},
+			Labels:      map[string]string{api.LabelManagedBy: api.ManagedByValue},
+			Annotations: map[string]string{api.AnnotationCommit: r.sha}},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To[int32](1),
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": r.name}},

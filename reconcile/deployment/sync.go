@@ -19,10 +19,6 @@ import (
 	"github.com/bosun-dev/bosun/reconcile"
 )
 
-// labelManagedBy is sync's label on objects from Git (sync/state.LabelManagedBy);
-// a ReplicaSet the controller creates must not carry it, or sync would prune it.
-const labelManagedBy = "app.kubernetes.io/managed-by"
-
 // Reconcile converges the Deployment named by key ("namespace/name"): it adopts
 // and releases ReplicaSets, creates or reuses the ReplicaSet of the current pod
 // template, scales ReplicaSets by the Deployment's strategy, deletes history
@@ -299,8 +295,8 @@ func (c *Controller) getNewReplicaSet(ctx context.Context, d *appsv1.Deployment,
 	}
 	selector.MatchLabels[LabelPodTemplateHash] = hash
 	rsLabels := cloneWith(template.Labels, LabelPodTemplateHash, hash)
-	if rsLabels[labelManagedBy] == "bosun" {
-		delete(rsLabels, labelManagedBy)
+	if rsLabels[api.LabelManagedBy] == api.ManagedByValue {
+		delete(rsLabels, api.LabelManagedBy)
 	}
 	rs := &appsv1.ReplicaSet{
 		ObjectMeta: metav1.ObjectMeta{

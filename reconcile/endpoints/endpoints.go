@@ -23,14 +23,6 @@ import (
 // Name is the controller's name in logs and in its work queue.
 const Name = "endpoints"
 
-// labelManagedBy and managedByGit mark objects that sync wrote from Git (see
-// package sync/state); the controller never writes such an Endpoints, and never
-// copies the label from a Service, lest sync prune its Endpoints.
-const (
-	labelManagedBy = "app.kubernetes.io/managed-by"
-	managedByGit   = "bosun"
-)
-
 // Config configures a Controller. Store and Informers are required.
 type Config struct {
 	// Store is where Endpoints are written.
@@ -176,7 +168,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	if svc.DeletionTimestamp != nil {
 		return reconcile.Result{}, nil // going away; its deletion event follows
 	}
-	if cur != nil && cur.Labels[labelManagedBy] == managedByGit {
+	if cur != nil && cur.Labels[api.LabelManagedBy] == api.ManagedByValue {
 		c.log.Warn("an Endpoints object from Git shadows a Service with a selector; the controller leaves it alone: remove it from the repository or the Service's selector",
 			"service", key)
 		return reconcile.Result{}, nil
@@ -275,7 +267,7 @@ func replaceServiceOwner(refs []metav1.OwnerReference, ref metav1.OwnerReference
 func endpointsLabels(svc *corev1.Service) map[string]string {
 	out := map[string]string{}
 	for k, v := range svc.Labels {
-		if k != labelManagedBy {
+		if k != api.LabelManagedBy {
 			out[k] = v
 		}
 	}

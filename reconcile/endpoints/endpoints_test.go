@@ -150,8 +150,8 @@ func TestController(t *testing.T) {
 				if got := ep.Subsets[0].Addresses[0].TargetRef.UID; got != pod.UID {
 					t.Errorf("targetRef uid = %q, want the pod's %q", got, pod.UID)
 				}
-				if ep.Labels["team"] != "a" || ep.Labels[labelManagedBy] != "" {
-					t.Errorf("labels = %v, want the service's without %s", ep.Labels, labelManagedBy)
+				if ep.Labels["team"] != "a" || ep.Labels[api.LabelManagedBy] != "" {
+					t.Errorf("labels = %v, want the service's without %s", ep.Labels, api.LabelManagedBy)
 				}
 				if len(ep.OwnerReferences) != 1 || ep.OwnerReferences[0].Kind != "Service" || ep.OwnerReferences[0].Name != "web" {
 					t.Errorf("ownerReferences = %+v, want the service as controller", ep.OwnerReferences)

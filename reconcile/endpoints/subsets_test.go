@@ -9,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+
+	"github.com/bosun-dev/bosun/api"
 )
 
 type podOpt func(*corev1.Pod)
@@ -55,7 +57,7 @@ func mkPod(ns, name string, opts ...podOpt) *corev1.Pod {
 func mkService(ns, name string, ports ...corev1.ServicePort) *corev1.Service {
 	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: "svc-uid",
-			Labels: map[string]string{"team": "a", labelManagedBy: managedByGit}},
+			Labels: map[string]string{"team": "a", api.LabelManagedBy: api.ManagedByValue}},
 		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: ports},
 	}
 }

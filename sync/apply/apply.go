@@ -205,7 +205,7 @@ func (a *Applier) listManaged(ctx context.Context) (map[string]api.Object, error
 	if err != nil {
 		return nil, fmt.Errorf("apply: read revision: %w", err)
 	}
-	sel := labels.SelectorFromSet(labels.Set{state.LabelManagedBy: state.ManagedByValue})
+	sel := labels.SelectorFromSet(labels.Set{api.LabelManagedBy: api.ManagedByValue})
 	live := make(map[string]api.Object)
 	for _, r := range GitResources() {
 		objs, _, err := a.store.List(ctx, r, "", store.ListOptions{Revision: rev, Selector: sel})
@@ -240,14 +240,14 @@ func desired(m manifests.Object, sha string) (api.Object, error) {
 	if l == nil {
 		l = map[string]string{}
 	}
-	l[state.LabelManagedBy] = state.ManagedByValue
+	l[api.LabelManagedBy] = api.ManagedByValue
 	obj.SetLabels(l)
 	an := obj.GetAnnotations()
 	if an == nil {
 		an = map[string]string{}
 	}
-	an[state.AnnotationCommit] = sha
-	an[state.AnnotationSource] = m.File + ":" + strconv.Itoa(m.Line)
+	an[api.AnnotationCommit] = sha
+	an[api.AnnotationSource] = m.File + ":" + strconv.Itoa(m.Line)
 	obj.SetAnnotations(an)
 	return obj, nil
 }
@@ -366,7 +366,7 @@ func sameIgnoringCommit(a, b map[string]any) bool {
 		if ann, ok := meta["annotations"].(map[string]any); ok {
 			ac := make(map[string]any, len(ann))
 			for k, v := range ann {
-				if k != state.AnnotationCommit {
+				if k != api.AnnotationCommit {
 					ac[k] = v
 				}
 			}

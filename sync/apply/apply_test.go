@@ -85,8 +85,8 @@ func TestApplyCreatesUpdatesAndPrunes(t *testing.T) {
 		t.Errorf("first apply: created/updated/pruned = %d/%d/%d, want 2/0/0", att.Created, att.Updated, att.Pruned)
 	}
 	d := getDeployment(t, s)
-	if d.Labels[state.LabelManagedBy] != state.ManagedByValue || d.Annotations[state.AnnotationCommit] != "aaaa1111" ||
-		d.Annotations[state.AnnotationSource] != "web/deploy.yaml:1" {
+	if d.Labels[api.LabelManagedBy] != api.ManagedByValue || d.Annotations[api.AnnotationCommit] != "aaaa1111" ||
+		d.Annotations[api.AnnotationSource] != "web/deploy.yaml:1" {
 		t.Errorf("bosun metadata on the deployment: labels %v annotations %v", d.Labels, d.Annotations)
 	}
 	uid := d.UID
@@ -116,7 +116,7 @@ func TestApplyCreatesUpdatesAndPrunes(t *testing.T) {
 	if att.Created+att.Updated+att.Pruned != 0 {
 		t.Errorf("unchanged commit wrote objects: %+v", att)
 	}
-	if got := getDeployment(t, s).Annotations[state.AnnotationCommit]; got != "aaaa1111" {
+	if got := getDeployment(t, s).Annotations[api.AnnotationCommit]; got != "aaaa1111" {
 		t.Errorf("commit annotation of an unchanged object = %s, want the commit that last changed it (aaaa1111)", got)
 	}
 
@@ -215,7 +215,7 @@ func TestApplyAdoptsUnmanagedObject(t *testing.T) {
 	if err := s.Get(ctx, "default", "settings", got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Data["a"] != "new" || got.UID != cm.UID || got.Labels[state.LabelManagedBy] != state.ManagedByValue {
+	if got.Data["a"] != "new" || got.UID != cm.UID || got.Labels[api.LabelManagedBy] != api.ManagedByValue {
 		t.Errorf("adopted configmap: data %v uid %s (was %s) labels %v; attempt %+v", got.Data, got.UID, cm.UID, got.Labels, att)
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/sync/apply"
-	"github.com/bosun-dev/bosun/sync/state"
 )
 
 // Op says what a sync would do to one object.
@@ -34,7 +33,7 @@ const (
 
 // syncAnnotations are the annotations sync itself writes on every object;
 // they change with every commit and are not part of the comparison.
-var syncAnnotations = []string{state.AnnotationCommit, state.AnnotationSource}
+var syncAnnotations = []string{api.AnnotationCommit, api.AnnotationSource}
 
 // preservedAnnotationPrefixes are annotations controllers set on Git
 // objects and sync keeps (as sync/apply does).
@@ -74,7 +73,7 @@ type Lister interface {
 // ListLive returns every object sync wrote (label
 // app.kubernetes.io/managed-by=bosun) of every kind Git may define.
 func ListLive(ctx context.Context, l Lister) ([]api.Object, error) {
-	sel := state.LabelManagedBy + "=" + state.ManagedByValue
+	sel := api.LabelManagedBy + "=" + api.ManagedByValue
 	var out []api.Object
 	for _, r := range apply.GitResources() {
 		objs, err := l.List(ctx, r, "", sel)
@@ -100,7 +99,7 @@ func Desired(objs []manifests.Object) []api.Object {
 		if an == nil {
 			an = map[string]string{}
 		}
-		an[state.AnnotationSource] = m.File + ":" + strconv.Itoa(m.Line)
+		an[api.AnnotationSource] = m.File + ":" + strconv.Itoa(m.Line)
 		o.SetAnnotations(an)
 		out = append(out, o)
 	}
@@ -141,7 +140,7 @@ func Objects(live, desired []api.Object) ([]Change, error) {
 		}
 		k := r.Kind + "\x00" + ns + "\x00" + o.GetName()
 		seen[k] = true
-		c := Change{Kind: r.Kind, Namespace: ns, Name: o.GetName(), Source: o.GetAnnotations()[state.AnnotationSource]}
+		c := Change{Kind: r.Kind, Namespace: ns, Name: o.GetName(), Source: o.GetAnnotations()[api.AnnotationSource]}
 		want, err := Normalize(o)
 		if err != nil {
 			return nil, err
@@ -188,7 +187,7 @@ func Objects(live, desired []api.Object) ([]Change, error) {
 			return nil, err
 		}
 		c := Change{Op: Pruned, Kind: e.r.Kind, Namespace: e.obj.GetNamespace(), Name: e.obj.GetName(),
-			Source: e.obj.GetAnnotations()[state.AnnotationSource]}
+			Source: e.obj.GetAnnotations()[api.AnnotationSource]}
 		if c.Live, err = yaml.Marshal(have); err != nil {
 			return nil, fmt.Errorf("diff: %s: %w", c.ID(), err)
 		}
@@ -238,7 +237,7 @@ func Normalize(obj api.Object) (map[string]any, error) {
 	if l := obj.GetLabels(); len(l) > 0 {
 		lm := map[string]any{}
 		for k, v := range l {
-			if k != state.LabelManagedBy {
+			if k != api.LabelManagedBy {
 				lm[k] = v
 			}
 		}

@@ -15,7 +15,6 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/sync/diff"
-	"github.com/bosun-dev/bosun/sync/state"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
@@ -92,10 +91,10 @@ func live(t *testing.T, file, data string) []api.Object {
 		if l == nil {
 			l = map[string]string{}
 		}
-		l[state.LabelManagedBy] = state.ManagedByValue
+		l[api.LabelManagedBy] = api.ManagedByValue
 		o.SetLabels(l)
 		an := o.GetAnnotations()
-		an[state.AnnotationCommit] = "0123456789abcdef0123456789abcdef01234567"
+		an[api.AnnotationCommit] = "0123456789abcdef0123456789abcdef01234567"
 		o.SetAnnotations(an)
 		o.SetUID("a-uid")
 		o.SetResourceVersion("42")
@@ -184,7 +183,7 @@ func TestNormalizeDropsWhatSyncDoesNotOwn(t *testing.T) {
 		t.Errorf("labels kept although only bosun's label is set: %v", md["labels"])
 	}
 	an := md["annotations"].(map[string]any)
-	if an[state.AnnotationCommit] != nil || an[state.AnnotationSource] != nil || an["team"] != "web" {
+	if an[api.AnnotationCommit] != nil || an[api.AnnotationSource] != nil || an["team"] != "web" {
 		t.Errorf("annotations = %v", an)
 	}
 	if _, ok := m["status"]; ok {

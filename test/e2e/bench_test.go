@@ -43,7 +43,7 @@ func BenchmarkCommitToAPI(b *testing.B) {
 			ctx, cancel := context.WithTimeout(b.Context(), 10*time.Second)
 			errSeen := errors.New("seen")
 			err = c.Watch(ctx, deploy, "demo", "", rv, func(ev client.Event) error {
-				if ev.Object.GetAnnotations()[state.AnnotationCommit] == sha {
+				if ev.Object.GetAnnotations()[api.AnnotationCommit] == sha {
 					return errSeen
 				}
 				return nil
