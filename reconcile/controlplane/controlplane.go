@@ -100,6 +100,7 @@ func RunControllers(ctx context.Context, cfg Config) error {
 	inf := cache.NewInformers(cfg.Store, log.With("component", "informers"))
 	sub := func(name string) *slog.Logger { return log.With("controller", name) }
 
+	st := cfg.Store // every controller's Writer and Getter
 	nl, err := nodelifecycle.New(nodelifecycle.Config{
 		Store: cfg.Store, Informers: inf, Logger: sub("nodelifecycle"), Clock: cfg.Clock, Workers: cfg.Workers,
 		ClusterCIDR: cfg.ClusterCIDR, NodeCIDRMaskSize: cfg.NodeCIDRMaskSize,
@@ -128,7 +129,7 @@ func RunControllers(ctx context.Context, cfg Config) error {
 	runners := []interface {
 		Run(context.Context) error
 	}{
-		deployment.New(deployment.Config{Store: cfg.Store, Informers: inf, Logger: sub("deployment"), Clock: cfg.Clock, Workers: cfg.Workers}),
+		deployment.New(deployment.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("deployment"), Clock: cfg.Clock, Workers: cfg.Workers}),
 		replicaset.NewReplicaSets(replicaset.Config{Store: cfg.Store, Informers: inf, Logger: sub("replicaset"), Clock: cfg.Clock, Workers: cfg.Workers}),
 		replicaset.NewReplicationControllers(replicaset.Config{Store: cfg.Store, Informers: inf, Logger: sub("replicationcontroller"), Clock: cfg.Clock, Workers: cfg.Workers}),
 		scheduler.New(scheduler.Config{Store: cfg.Store, Informers: inf, Logger: sub("scheduler"), Clock: cfg.Clock}),

@@ -14,7 +14,6 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/cache"
-	"github.com/bosun-dev/bosun/store"
 )
 
 // indexControllerUID finds ReplicaSets by the UID of their controller
@@ -22,11 +21,42 @@ import (
 // it does not collide with other controllers' indexes on the shared informer.
 const indexControllerUID = "deployment.controllerUID"
 
-// Config is what New needs.
+// Writer is how the controller changes the store. Every write is a
+// compare-and-swap on resourceVersion, so the controller never clobbers a field
+// another writer set meanwhile. Each method blocks until the write is committed
+// or refused. *store.Store is a Writer.
+type Writer interface {
+	// Create writes obj, a new object whose Go type names its resource, and sets
+	// its resourceVersion. The error wraps api.ErrExists when the name is taken.
+	Create(ctx context.Context, obj api.Object) error
+	// Update replaces the stored object if it is still at obj's resourceVersion
+	// and sets the new one in obj. The error wraps api.ErrConflict when the object
+	// changed since and api.ErrNotFound when it is gone.
+	Update(ctx context.Context, obj api.Object) error
+	// Delete removes namespace/name of r if it is still at resourceVersion. The
+	// error wraps api.ErrConflict when it changed since and api.ErrNotFound when
+	// it is gone.
+	Delete(ctx context.Context, r api.Resource, namespace, name, resourceVersion string) error
+}
+
+// Getter reads one object from the store itself, not the cache, for the few
+// decisions that must not act on a stale copy. *store.Store is a Getter.
+type Getter interface {
+	// Get reads namespace/name into into, whose Go type names the resource, with
+	// its resourceVersion. The error wraps api.ErrNotFound when there is no such
+	// object.
+	Get(ctx context.Context, namespace, name string, into api.Object) error
+}
+
+// Config is what New needs. Writer, Getter and Informers are required; the
+// control plane passes one *store.Store as both Writer and Getter.
 type Config struct {
-	// Store is where ReplicaSets are created, scaled and deleted and where the
-	// Deployments' status is written.
-	Store *store.Store
+	// Writer creates, scales and deletes the Deployments' ReplicaSets and
+	// writes the Deployments' status and revision annotation.
+	Writer Writer
+	// Getter re-reads a Deployment before it adopts ReplicaSets, and a
+	// ReplicaSet whose name a create found taken.
+	Getter Getter
 	// Informers provides the deployments, replicasets and pods caches.
 	Informers *cache.Informers
 	// Logger receives the controller's logs; nil discards them.
@@ -39,10 +69,11 @@ type Config struct {
 
 // Controller is the Deployment controller. Create it with New.
 type Controller struct {
-	store *store.Store
-	log   *slog.Logger
-	clock clock.WithTicker
-	queue *reconcile.Controller
+	writer Writer
+	getter Getter
+	log    *slog.Logger
+	clock  clock.WithTicker
+	queue  *reconcile.Controller
 
 	deployments *cache.Informer
 	replicaSets *cache.Informer
@@ -56,6 +87,9 @@ type Controller struct {
 // deployments, replicasets and pods informers of cfg.Informers, so it must be
 // called before cfg.Informers.Start. Nothing runs until Run.
 func New(cfg Config) *Controller {
+	if cfg.Writer == nil || cfg.Getter == nil || cfg.Informers == nil {
+		panic("deployment: Config.Writer, Config.Getter and Config.Informers are required")
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -71,7 +105,8 @@ func New(cfg Config) *Controller {
 		panic("deployment: the store lacks deployments, replicasets or pods") // programming error
 	}
 	c := &Controller{
-		store:       cfg.Store,
+		writer:      cfg.Writer,
+		getter:      cfg.Getter,
 		log:         log.With("controller", "deployment"),
 		clock:       clk,
 		deployments: cfg.Informers.For(deployRes),

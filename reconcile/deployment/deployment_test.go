@@ -741,7 +741,7 @@ func newRunEnv(t *testing.T) *env {
 	s := storetest.Start(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	inf := cache.NewInformers(s, storetest.Logger(t))
-	c := New(Config{Store: s, Informers: inf, Workers: 2})
+	c := New(Config{Writer: s, Getter: s, Informers: inf, Workers: 2})
 	inf.Start(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()

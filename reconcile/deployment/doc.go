@@ -45,7 +45,7 @@
 // # Example
 //
 //	informers := cache.NewInformers(s, log)
-//	dc := deployment.New(deployment.Config{Store: s, Informers: informers, Logger: log, Workers: 4})
+//	dc := deployment.New(deployment.Config{Writer: s, Getter: s, Informers: informers, Logger: log, Workers: 4})
 //	informers.Start(ctx) // after New: New registers the handlers
 //	return dc.Run(ctx)   // waits for the caches, then reconciles until ctx ends
 package deployment

@@ -47,7 +47,7 @@ func newEnv(t *testing.T) *env {
 	ctx, cancel := context.WithCancel(t.Context())
 	t.Cleanup(cancel)
 	inf := cache.NewInformers(s, storetest.Logger(t))
-	c := New(Config{Store: s, Informers: inf, Clock: clk, Logger: storetest.Logger(t)})
+	c := New(Config{Writer: s, Getter: s, Informers: inf, Clock: clk, Logger: storetest.Logger(t)})
 	inf.Start(ctx)
 	if err := inf.WaitForSync(ctx); err != nil {
 		t.Fatal(err)

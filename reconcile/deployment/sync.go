@@ -111,7 +111,7 @@ func (c *Controller) sync(ctx context.Context, d *appsv1.Deployment) error {
 // updateDeployment writes d (metadata annotations and status) by compare-and-swap;
 // on success d carries the new resourceVersion.
 func (c *Controller) updateDeployment(ctx context.Context, d *appsv1.Deployment) error {
-	if err := c.store.Update(ctx, d); err != nil {
+	if err := c.writer.Update(ctx, d); err != nil {
 		return fmt.Errorf("deployment: update %s/%s: %w", d.Namespace, d.Name, err)
 	}
 	return nil
@@ -184,7 +184,7 @@ func (c *Controller) claimReplicaSets(ctx context.Context, d *appsv1.Deployment,
 // same, undeleted Deployment.
 func (c *Controller) recheckDeployment(ctx context.Context, d *appsv1.Deployment) error {
 	var fresh appsv1.Deployment
-	if err := c.store.Get(ctx, d.Namespace, d.Name, &fresh); err != nil {
+	if err := c.getter.Get(ctx, d.Namespace, d.Name, &fresh); err != nil {
 		return fmt.Errorf("deployment: recheck %s/%s before adopting: %w", d.Namespace, d.Name, err)
 	}
 	if fresh.UID != d.UID {
@@ -199,7 +199,7 @@ func (c *Controller) recheckDeployment(ctx context.Context, d *appsv1.Deployment
 func (c *Controller) adopt(ctx context.Context, d *appsv1.Deployment, rs *appsv1.ReplicaSet) (*appsv1.ReplicaSet, error) {
 	cp := rs.DeepCopy()
 	cp.OwnerReferences = append(cp.OwnerReferences, *metav1.NewControllerRef(d, appsv1.SchemeGroupVersion.WithKind("Deployment")))
-	if err := c.store.Update(ctx, cp); err != nil {
+	if err := c.writer.Update(ctx, cp); err != nil {
 		if errors.Is(err, api.ErrNotFound) {
 			return nil, nil // gone: nothing to adopt
 		}
@@ -215,7 +215,7 @@ func (c *Controller) release(ctx context.Context, d *appsv1.Deployment, rs *apps
 	if len(cp.OwnerReferences) == 0 {
 		cp.OwnerReferences = nil
 	}
-	if err := c.store.Update(ctx, cp); err != nil {
+	if err := c.writer.Update(ctx, cp); err != nil {
 		if errors.Is(err, api.ErrNotFound) {
 			return nil
 		}
@@ -265,7 +265,7 @@ func (c *Controller) getNewReplicaSet(ctx context.Context, d *appsv1.Deployment,
 		annotationsChanged := setNewReplicaSetAnnotations(d, rs, newRevision, true)
 		if annotationsChanged || rs.Spec.MinReadySeconds != d.Spec.MinReadySeconds {
 			rs.Spec.MinReadySeconds = d.Spec.MinReadySeconds
-			if err := c.store.Update(ctx, rs); err != nil {
+			if err := c.writer.Update(ctx, rs); err != nil {
 				return nil, fmt.Errorf("deployment: %s: update new replica set %s: %w", key, rs.Name, err)
 			}
 		}
@@ -316,12 +316,12 @@ func (c *Controller) getNewReplicaSet(ctx context.Context, d *appsv1.Deployment,
 	setNewReplicaSetAnnotations(d, rs, newRevision, false)
 
 	alreadyExists := false
-	err := c.store.Create(ctx, rs)
+	err := c.writer.Create(ctx, rs)
 	switch {
 	case err == nil:
 	case errors.Is(err, api.ErrExists):
 		var live appsv1.ReplicaSet
-		if gerr := c.store.Get(ctx, d.Namespace, rs.Name, &live); gerr != nil {
+		if gerr := c.getter.Get(ctx, d.Namespace, rs.Name, &live); gerr != nil {
 			return nil, fmt.Errorf("deployment: %s: read existing replica set %s: %w", key, rs.Name, gerr)
 		}
 		if ref := metav1.GetControllerOf(&live); ref != nil && ref.UID == d.UID && equalIgnoreHash(&d.Spec.Template, &live.Spec.Template) {
@@ -425,7 +425,7 @@ func (c *Controller) scaleReplicaSet(ctx context.Context, d *appsv1.Deployment, 
 	from := rsReplicas(rs)
 	cp.Spec.Replicas = ptr.To(n)
 	setReplicasAnnotations(cp, desired, maxReplicas)
-	if err := c.store.Update(ctx, cp); err != nil {
+	if err := c.writer.Update(ctx, cp); err != nil {
 		return false, nil, fmt.Errorf("deployment: %s/%s: scale replica set %s from %d to %d: %w", d.Namespace, d.Name, rs.Name, from, n, err)
 	}
 	if sizeChanged {
@@ -645,7 +645,7 @@ func (c *Controller) cleanupDeployment(ctx context.Context, d *appsv1.Deployment
 		if rs.Status.Replicas != 0 || rsReplicas(rs) != 0 || rs.Generation > rs.Status.ObservedGeneration {
 			continue
 		}
-		err := c.store.Delete(ctx, c.rsResource, rs.Namespace, rs.Name, rs.ResourceVersion)
+		err := c.writer.Delete(ctx, c.rsResource, rs.Namespace, rs.Name, rs.ResourceVersion)
 		if errors.Is(err, api.ErrNotFound) {
 			continue
 		}
