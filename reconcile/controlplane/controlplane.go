@@ -116,6 +116,7 @@ func RunControllers(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("controlplane: %w", err)
 	}
+	podBatch := func() replicaset.Batch { return st.Txn() }
 	var ar *autorollback.Controller
 	if cfg.Reverter != nil {
 		ar, err = autorollback.New(autorollback.Config{
@@ -130,8 +131,8 @@ func RunControllers(ctx context.Context, cfg Config) error {
 		Run(context.Context) error
 	}{
 		deployment.New(deployment.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("deployment"), Clock: cfg.Clock, Workers: cfg.Workers}),
-		replicaset.NewReplicaSets(replicaset.Config{Store: cfg.Store, Informers: inf, Logger: sub("replicaset"), Clock: cfg.Clock, Workers: cfg.Workers}),
-		replicaset.NewReplicationControllers(replicaset.Config{Store: cfg.Store, Informers: inf, Logger: sub("replicationcontroller"), Clock: cfg.Clock, Workers: cfg.Workers}),
+		replicaset.NewReplicaSets(replicaset.Config{Writer: st, Getter: st, NewBatch: podBatch, Informers: inf, Logger: sub("replicaset"), Clock: cfg.Clock, Workers: cfg.Workers}),
+		replicaset.NewReplicationControllers(replicaset.Config{Writer: st, Getter: st, NewBatch: podBatch, Informers: inf, Logger: sub("replicationcontroller"), Clock: cfg.Clock, Workers: cfg.Workers}),
 		scheduler.New(scheduler.Config{Store: cfg.Store, Informers: inf, Logger: sub("scheduler"), Clock: cfg.Clock}),
 		endpoints.New(endpoints.Config{Store: cfg.Store, Informers: inf, Logger: sub("endpoints"), Clock: cfg.Clock, Workers: cfg.Workers}),
 		nl,

@@ -19,7 +19,7 @@ func BenchmarkScaleUp1000(b *testing.B) {
 	const n = 1000
 	s := storetest.Start(b)
 	inf := cache.NewInformers(s, storetest.Logger(b))
-	c := New(Config{Store: s, Informers: inf, Logger: storetest.Logger(b), Clock: clock.RealClock{}, Kind: KindReplicaSet})
+	c := New(Config{Writer: s, Getter: s, NewBatch: func() Batch { return s.Txn() }, Informers: inf, Logger: storetest.Logger(b), Clock: clock.RealClock{}, Kind: KindReplicaSet})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	inf.Start(ctx)

@@ -17,7 +17,6 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/cache"
-	"github.com/bosun-dev/bosun/store"
 )
 
 // Defaults of Config.
@@ -29,10 +28,62 @@ const (
 	DefaultCreateParallelism = 32
 )
 
-// Config configures a Controller. Store and Informers are required.
+// Writer is how the controller changes the store. Every write is a
+// compare-and-swap on resourceVersion, so the controller never clobbers a field
+// another writer set meanwhile. Each method blocks until the write is committed
+// or refused. *store.Store is a Writer.
+type Writer interface {
+	// Create writes obj, a new object whose Go type names its resource (a name
+	// is generated from generateName when empty), and sets its resourceVersion.
+	// The error wraps api.ErrExists when the name is taken.
+	Create(ctx context.Context, obj api.Object) error
+	// Update replaces the stored object if it is still at obj's resourceVersion
+	// and sets the new one in obj. The error wraps api.ErrConflict when the object
+	// changed since and api.ErrNotFound when it is gone.
+	Update(ctx context.Context, obj api.Object) error
+	// Delete removes namespace/name of r if it is still at resourceVersion. The
+	// error wraps api.ErrConflict when it changed since and api.ErrNotFound when
+	// it is gone.
+	Delete(ctx context.Context, r api.Resource, namespace, name, resourceVersion string) error
+}
+
+// Getter reads one object from the store itself, not the cache, for the few
+// decisions that must not act on a stale copy. *store.Store is a Getter.
+type Getter interface {
+	// Get reads namespace/name into into, whose Go type names the resource, with
+	// its resourceVersion. The error wraps api.ErrNotFound when there is no such
+	// object.
+	Get(ctx context.Context, namespace, name string, into api.Object) error
+}
+
+// Batch collects pod creations that Commit writes in one transaction: all of
+// them or none, in one raft entry instead of one per pod. A Batch is used by
+// one goroutine and committed once. *store.Txn is a Batch.
+type Batch interface {
+	// Create adds the creation of obj, conditional on its name being free, and
+	// fills in its generated name; nothing is sent. The error is for an object
+	// that can never be written (api.ErrInvalid).
+	Create(obj api.Object) error
+	// Commit writes the batch, blocking until it is committed or refused, and
+	// returns the revision it was written at. The error wraps api.ErrExists
+	// when a name was taken and api.ErrTooLarge when the batch exceeds the
+	// store's limits; then nothing was written.
+	Commit(ctx context.Context) (int64, error)
+}
+
+// Config configures a Controller. Writer, Getter, NewBatch and Informers are
+// required; the control plane passes one *store.Store as Writer and Getter, and
+// a function returning its Txn as NewBatch.
 type Config struct {
-	// Store is where pods are created, deleted and updated, and status written.
-	Store *store.Store
+	// Writer creates, deletes, adopts and releases pods, and writes the
+	// owners' status.
+	Writer Writer
+	// Getter re-reads an owner before it adopts pods.
+	Getter Getter
+	// NewBatch starts an empty Batch, for creating many pods in one
+	// transaction. With a *store.Store st it is
+	// func() replicaset.Batch { return st.Txn() }.
+	NewBatch func() Batch
 	// Informers provides the shared pod and owner caches. New registers handlers
 	// and indexes on them, so it must be called before Informers.Start.
 	Informers *cache.Informers
@@ -61,7 +112,9 @@ type Config struct {
 // in line with its spec and reports its status. Create it with New.
 type Controller struct {
 	kind        kindInfo
-	store       *store.Store
+	writer      Writer
+	getter      Getter
+	newBatch    func() Batch
 	owners      *cache.Informer
 	pods        *cache.Informer
 	log         *slog.Logger
@@ -76,15 +129,15 @@ type Controller struct {
 }
 
 // New returns a Controller for cfg.Kind and registers its handlers and indexes on
-// the owner and pod informers. It panics when cfg.Kind is unknown or Store or
-// Informers is nil: those are programming errors.
+// the owner and pod informers. It panics when cfg.Kind is unknown or Writer,
+// Getter, NewBatch or Informers is nil: those are programming errors.
 func New(cfg Config) *Controller {
 	k, err := lookupKind(cfg.Kind)
 	if err != nil {
 		panic(err)
 	}
-	if cfg.Store == nil || cfg.Informers == nil {
-		panic("replicaset: Config.Store and Config.Informers are required")
+	if cfg.Writer == nil || cfg.Getter == nil || cfg.NewBatch == nil || cfg.Informers == nil {
+		panic("replicaset: Config.Writer, Config.Getter, Config.NewBatch and Config.Informers are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -105,7 +158,9 @@ func New(cfg Config) *Controller {
 	name := strings.ToLower(k.name)
 	c := &Controller{
 		kind:        k,
-		store:       cfg.Store,
+		writer:      cfg.Writer,
+		getter:      cfg.Getter,
+		newBatch:    cfg.NewBatch,
 		owners:      cfg.Informers.For(k.resource),
 		pods:        cfg.Informers.For(podsRes),
 		log:         cfg.Logger.With("controller", name),
@@ -227,7 +282,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	var res reconcile.Result
 	if !statusEqual(o.rs.Status, st) {
 		updated := c.kind.withStatus(obj, st)
-		if err := c.store.Update(ctx, updated); err != nil {
+		if err := c.writer.Update(ctx, updated); err != nil {
 			switch {
 			case errors.Is(err, api.ErrNotFound):
 				return reconcile.Result{}, nil

@@ -38,7 +38,7 @@ func newEnv(t testing.TB, kind string, beforeStart ...func(*cache.Informers)) *e
 	s := storetest.Start(t)
 	inf := cache.NewInformers(s, storetest.Logger(t))
 	clk := testingclock.NewFakeClock(t0)
-	c := New(Config{Store: s, Informers: inf, Logger: storetest.Logger(t), Clock: clk, Kind: kind})
+	c := New(Config{Writer: s, Getter: s, NewBatch: func() Batch { return s.Txn() }, Informers: inf, Logger: storetest.Logger(t), Clock: clk, Kind: kind})
 	for _, f := range beforeStart {
 		f(inf)
 	}

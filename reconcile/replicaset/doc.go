@@ -27,9 +27,10 @@
 //
 // Usage, inside the control plane:
 //
-//	inf := cache.NewInformers(s, log)
-//	rs := replicaset.New(replicaset.Config{Store: s, Informers: inf, Logger: log, Kind: replicaset.KindReplicaSet})
-//	rc := replicaset.New(replicaset.Config{Store: s, Informers: inf, Logger: log, Kind: replicaset.KindReplicationController})
+//	inf := cache.NewInformers(s, log) // s is a *store.Store
+//	newBatch := func() replicaset.Batch { return s.Txn() }
+//	rs := replicaset.New(replicaset.Config{Writer: s, Getter: s, NewBatch: newBatch, Informers: inf, Logger: log, Kind: replicaset.KindReplicaSet})
+//	rc := replicaset.New(replicaset.Config{Writer: s, Getter: s, NewBatch: newBatch, Informers: inf, Logger: log, Kind: replicaset.KindReplicationController})
 //	inf.Start(ctx) // after New: New registers handlers and indexes
 //	go rc.Run(ctx)
 //	return rs.Run(ctx) // blocks until ctx ends

@@ -84,7 +84,7 @@ func (c *Controller) claimPods(ctx context.Context, o *owner) (active []*corev1.
 // (same UID), not being deleted, may adopt pods.
 func (c *Controller) canAdopt(ctx context.Context, o *owner) (bool, error) {
 	fresh := c.kind.resource.New()
-	if err := c.store.Get(ctx, o.obj.GetNamespace(), o.obj.GetName(), fresh); err != nil {
+	if err := c.getter.Get(ctx, o.obj.GetNamespace(), o.obj.GetName(), fresh); err != nil {
 		if errors.Is(err, api.ErrNotFound) {
 			return false, nil
 		}
@@ -98,7 +98,7 @@ func (c *Controller) canAdopt(ctx context.Context, o *owner) (bool, error) {
 func (c *Controller) adopt(ctx context.Context, o *owner, pod *corev1.Pod) (*corev1.Pod, error) {
 	p := pod.DeepCopy()
 	p.OwnerReferences = append(p.OwnerReferences, c.kind.controllerRef(o))
-	if err := c.store.Update(ctx, p); err != nil {
+	if err := c.writer.Update(ctx, p); err != nil {
 		if errors.Is(err, api.ErrConflict) || errors.Is(err, api.ErrNotFound) {
 			return nil, nil
 		}
@@ -112,7 +112,7 @@ func (c *Controller) adopt(ctx context.Context, o *owner, pod *corev1.Pod) (*cor
 func (c *Controller) release(ctx context.Context, o *owner, pod *corev1.Pod) error {
 	p := pod.DeepCopy()
 	p.OwnerReferences = slices.DeleteFunc(p.OwnerReferences, func(r metav1.OwnerReference) bool { return r.UID == o.obj.GetUID() })
-	if err := c.store.Update(ctx, p); err != nil {
+	if err := c.writer.Update(ctx, p); err != nil {
 		if errors.Is(err, api.ErrConflict) || errors.Is(err, api.ErrNotFound) {
 			return nil
 		}
@@ -163,7 +163,7 @@ func (c *Controller) manageReplicas(ctx context.Context, key string, o *owner, a
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				err := c.store.Delete(ctx, podsRes, p.Namespace, p.Name, p.ResourceVersion)
+				err := c.writer.Delete(ctx, podsRes, p.Namespace, p.Name, p.ResourceVersion)
 				if err == nil {
 					return
 				}
@@ -218,7 +218,7 @@ const maxNameRetries = 3
 func (c *Controller) createPod(ctx context.Context, o *owner, ref metav1.OwnerReference) error {
 	var err error
 	for range maxNameRetries {
-		if err = c.store.Create(ctx, c.newPod(o, ref)); err == nil || !errors.Is(err, api.ErrExists) {
+		if err = c.writer.Create(ctx, c.newPod(o, ref)); err == nil || !errors.Is(err, api.ErrExists) {
 			return err
 		}
 	}
@@ -260,7 +260,7 @@ func (c *Controller) createPods(ctx context.Context, o *owner, ref metav1.OwnerR
 	}
 	var err error
 	for range maxNameRetries {
-		txn := c.store.Txn()
+		txn := c.newBatch()
 		for range k {
 			if err = txn.Create(c.newPod(o, ref)); err != nil {
 				return 0, err
