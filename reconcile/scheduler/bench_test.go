@@ -92,7 +92,7 @@ func BenchmarkScheduleAndBind(b *testing.B) {
 			b.Fatal(err)
 		}
 		inf := cache.NewInformers(st, storetest.Logger(b))
-		s := New(Config{Store: st, Informers: inf, Logger: storetest.Logger(b), Seed: 1, BindWorkers: benchWorkers})
+		s := New(Config{NewBatch: func() Batch { return st.Txn() }, Informers: inf, Logger: storetest.Logger(b), Seed: 1, BindWorkers: benchWorkers})
 		runCtx, cancel := context.WithCancel(ctx)
 		inf.Start(runCtx)
 		if err := inf.WaitForSync(ctx); err != nil {

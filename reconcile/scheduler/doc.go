@@ -57,7 +57,7 @@
 // # Example
 //
 //	informers := cache.NewInformers(st, log)
-//	sched := scheduler.New(scheduler.Config{Store: st, Informers: informers, Logger: log})
+//	sched := scheduler.New(scheduler.Config{NewBatch: func() scheduler.Batch { return st.Txn() }, Informers: informers, Logger: log})
 //	informers.Start(ctx)
 //	return sched.Run(ctx) // blocks until ctx ends
 //

@@ -15,7 +15,6 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile/cache"
-	"github.com/bosun-dev/bosun/store"
 )
 
 // Defaults of Config.
@@ -29,10 +28,32 @@ const (
 	FlushInterval = 60 * time.Second
 )
 
-// Config configures a Scheduler.
+// Batch collects pod updates that Commit writes in one transaction: all of
+// them or none, each a compare-and-swap on the resourceVersion of the pod as
+// read. A Batch is used by one goroutine and committed once. *store.Txn is a
+// Batch.
+type Batch interface {
+	// Update adds the replacement of old, a pod as read from the cache, by obj;
+	// nothing is sent. The error is for a pair that can never be written
+	// (api.ErrInvalid).
+	Update(old, obj api.Object) error
+	// Commit writes the batch, blocking until it is committed or refused, and
+	// returns the revision it was written at. The error wraps api.ErrConflict
+	// when a pod changed since it was read (and api.ErrNotFound when it is
+	// gone); then nothing was written.
+	Commit(ctx context.Context) (int64, error)
+}
+
+// Config configures a Scheduler. NewBatch and Informers are required; the
+// control plane passes a function returning its *store.Store's Txn as
+// NewBatch.
 type Config struct {
-	// Store is where bindings and conditions are written.
-	Store *store.Store
+	// NewBatch starts an empty Batch, for writing bindings and conditions:
+	// many bindings in one transaction, a condition or a lone binding in a
+	// batch of one (a compare-and-swap against the pod as cached, with no
+	// read first). With a *store.Store st it is
+	// func() scheduler.Batch { return st.Txn() }.
+	NewBatch func() Batch
 	// Informers provides the pods and nodes informers (shared with the other
 	// controllers); New registers handlers on them, so call New before
 	// Informers.Start.
@@ -68,28 +89,32 @@ type Stats struct {
 
 // Scheduler assigns pods without a node to nodes (see the package doc).
 type Scheduler struct {
-	store   *store.Store
-	log     *slog.Logger
-	clock   clock.WithTicker
-	workers int
-	seed    uint64
-	pods    *cache.Informer
-	nodes   *cache.Informer
-	snap    *Snapshot
-	queue   *queue
+	newBatch func() Batch
+	log      *slog.Logger
+	clock    clock.WithTicker
+	workers  int
+	seed     uint64
+	pods     *cache.Informer
+	nodes    *cache.Informer
+	snap     *Snapshot
+	queue    *queue
 
 	bound, bindFailures, unschedulable, condWrites atomic.Int64
 }
 
 // New returns a Scheduler and registers its handlers on cfg.Informers' pods
-// and nodes informers; call it before Informers.Start.
+// and nodes informers; call it before Informers.Start. It panics when
+// cfg.NewBatch or cfg.Informers is nil (a wiring mistake).
 func New(cfg Config) *Scheduler {
+	if cfg.NewBatch == nil || cfg.Informers == nil {
+		panic("scheduler: Config.NewBatch and Config.Informers are required")
+	}
 	s := &Scheduler{
-		store:   cfg.Store,
-		log:     cfg.Logger,
-		clock:   cfg.Clock,
-		workers: cfg.BindWorkers,
-		seed:    cfg.Seed,
+		newBatch: cfg.NewBatch,
+		log:      cfg.Logger,
+		clock:    cfg.Clock,
+		workers:  cfg.BindWorkers,
+		seed:     cfg.Seed,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -312,7 +337,7 @@ func (s *Scheduler) workBatch(ctx context.Context, batch []job) {
 	if len(binds) <= 1 {
 		return
 	}
-	txn := s.store.Txn()
+	txn := s.newBatch()
 	now := s.clock.Now()
 	for _, j := range binds {
 		if err := txn.Update(j.pod, bindingOf(j, now)); err != nil {
@@ -387,7 +412,7 @@ func (s *Scheduler) writeUnschedulable(ctx context.Context, j job) {
 
 // update replaces old by obj in one compare-and-swap on old's resourceVersion.
 func (s *Scheduler) update(ctx context.Context, old, obj *corev1.Pod) error {
-	txn := s.store.Txn()
+	txn := s.newBatch()
 	if err := txn.Update(old, obj); err != nil {
 		return err
 	}

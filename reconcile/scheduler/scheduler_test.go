@@ -44,7 +44,7 @@ func startEnv(t *testing.T, nodes []*corev1.Node, pods []*corev1.Pod) *env {
 	}
 	e := &env{t: t, st: st, clock: clocktesting.NewFakeClock(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)), done: make(chan error, 1)}
 	e.inf = cache.NewInformers(st, storetest.Logger(t))
-	e.sched = New(Config{Store: st, Informers: e.inf, Logger: storetest.Logger(t), Clock: e.clock, Seed: 7, BindWorkers: 4})
+	e.sched = New(Config{NewBatch: func() Batch { return st.Txn() }, Informers: e.inf, Logger: storetest.Logger(t), Clock: e.clock, Seed: 7, BindWorkers: 4})
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.inf.Start(runCtx)
 	go func() { e.done <- e.sched.Run(runCtx) }()
@@ -227,7 +227,7 @@ func TestBindBatchConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk := clocktesting.NewFakeClock(t0)
-	s := New(Config{Store: st, Informers: cache.NewInformers(st, nil), Clock: clk, Seed: 1})
+	s := New(Config{NewBatch: func() Batch { return st.Txn() }, Informers: cache.NewInformers(st, nil), Clock: clk, Seed: 1})
 	s.snap.SetNode(makeNode("n", "4", "4Gi", 110))
 	var batch []job
 	for _, p := range pods {
