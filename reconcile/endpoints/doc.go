@@ -45,7 +45,7 @@
 // # Example
 //
 //	informers := cache.NewInformers(s, log)
-//	ep := endpoints.New(endpoints.Config{Store: s, Informers: informers, Logger: log, Workers: 4})
+//	ep := endpoints.New(endpoints.Config{Writer: s, Informers: informers, Logger: log, Workers: 4})
 //	informers.Start(ctx)
 //	return ep.Run(ctx) // blocks until ctx ends
 package endpoints

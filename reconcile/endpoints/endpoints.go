@@ -17,16 +17,34 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/cache"
-	"github.com/bosun-dev/bosun/store"
 )
 
 // Name is the controller's name in logs and in its work queue.
 const Name = "endpoints"
 
-// Config configures a Controller. Store and Informers are required.
+// Writer is how the controller changes the store. Every write is a
+// compare-and-swap on resourceVersion, so the controller never clobbers a field
+// another writer set meanwhile. Each method blocks until the write is committed
+// or refused. *store.Store is a Writer.
+type Writer interface {
+	// Create writes obj, a new object whose Go type names its resource, and sets
+	// its resourceVersion. The error wraps api.ErrExists when the name is taken.
+	Create(ctx context.Context, obj api.Object) error
+	// Update replaces the stored object if it is still at obj's resourceVersion
+	// and sets the new one in obj. The error wraps api.ErrConflict when the object
+	// changed since and api.ErrNotFound when it is gone.
+	Update(ctx context.Context, obj api.Object) error
+	// Delete removes namespace/name of r if it is still at resourceVersion. The
+	// error wraps api.ErrConflict when it changed since and api.ErrNotFound when
+	// it is gone.
+	Delete(ctx context.Context, r api.Resource, namespace, name, resourceVersion string) error
+}
+
+// Config configures a Controller. Writer and Informers are required; the
+// control plane passes its *store.Store as Writer.
 type Config struct {
-	// Store is where Endpoints are written.
-	Store *store.Store
+	// Writer creates, updates and deletes the Endpoints of Services.
+	Writer Writer
 	// Informers supplies the Service, Pod and Endpoints caches.
 	Informers *cache.Informers
 	// Logger receives the controller's logs; nil discards.
@@ -39,7 +57,7 @@ type Config struct {
 
 // Controller keeps the Endpoints of every Service with a selector.
 type Controller struct {
-	store     *store.Store
+	writer    Writer
 	log       *slog.Logger
 	services  *cache.Informer
 	pods      *cache.Informer
@@ -50,17 +68,17 @@ type Controller struct {
 
 // New returns a Controller and registers its handlers on the Service, Pod and
 // Endpoints informers of cfg.Informers; call it before cfg.Informers.Start. It
-// panics when cfg.Store or cfg.Informers is nil (a wiring mistake).
+// panics when cfg.Writer or cfg.Informers is nil (a wiring mistake).
 func New(cfg Config) *Controller {
-	if cfg.Store == nil || cfg.Informers == nil {
-		panic("endpoints: Config.Store and Config.Informers are required")
+	if cfg.Writer == nil || cfg.Informers == nil {
+		panic("endpoints: Config.Writer and Config.Informers are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	epRes, _ := api.Lookup("endpoints")
 	c := &Controller{
-		store:     cfg.Store,
+		writer:    cfg.Writer,
 		log:       cfg.Logger.With("controller", Name),
 		services:  cfg.Informers.ForKind("services"),
 		pods:      cfg.Informers.ForKind("pods"),
@@ -189,7 +207,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	}
 
 	if cur == nil {
-		if err := c.store.Create(ctx, want); err != nil {
+		if err := c.writer.Create(ctx, want); err != nil {
 			return reconcile.Result{}, fmt.Errorf("endpoints: create %s: %w", key, err)
 		}
 		c.log.Debug("created endpoints", "service", key, "revision", want.ResourceVersion)
@@ -202,7 +220,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	next.Labels = want.Labels
 	next.OwnerReferences = replaceServiceOwner(next.OwnerReferences, want.OwnerReferences[0])
 	next.Subsets = want.Subsets
-	if err := c.store.Update(ctx, next); err != nil {
+	if err := c.writer.Update(ctx, next); err != nil {
 		if errors.Is(err, api.ErrNotFound) {
 			return reconcile.Result{Requeue: true}, nil // deleted meanwhile: create it next time
 		}
@@ -218,7 +236,7 @@ func (c *Controller) deleteOwned(ctx context.Context, ep *corev1.Endpoints, name
 	if ep == nil || !ownedByService(ep, name) {
 		return nil
 	}
-	err := c.store.Delete(ctx, c.epRes, ep.Namespace, ep.Name, ep.ResourceVersion)
+	err := c.writer.Delete(ctx, c.epRes, ep.Namespace, ep.Name, ep.ResourceVersion)
 	if err != nil && !errors.Is(err, api.ErrNotFound) {
 		return fmt.Errorf("endpoints: delete %s/%s: %w", ep.Namespace, ep.Name, err)
 	}

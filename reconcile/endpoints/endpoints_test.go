@@ -33,7 +33,7 @@ func startEnv(t *testing.T) *env {
 	s := storetest.Start(t)
 	log := storetest.Logger(t)
 	inf := cache.NewInformers(s, log)
-	c := New(Config{Store: s, Informers: inf, Logger: log, Workers: 2})
+	c := New(Config{Writer: s, Informers: inf, Logger: log, Workers: 2})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() }) // runs before etcd closes
