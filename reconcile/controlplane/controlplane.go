@@ -137,7 +137,7 @@ func RunControllers(ctx context.Context, cfg Config) error {
 		endpoints.New(endpoints.Config{Writer: st, Informers: inf, Logger: sub("endpoints"), Clock: cfg.Clock, Workers: cfg.Workers}),
 		nl,
 		sip,
-		gc.New(gc.Config{Store: cfg.Store, Informers: inf, Logger: sub("gc"), Clock: cfg.Clock, Workers: cfg.Workers}),
+		gc.New(gc.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("gc"), Clock: cfg.Clock, Workers: cfg.Workers}),
 	}
 	if ar != nil {
 		runners = append(runners, ar)

@@ -19,7 +19,7 @@
 // Usage, inside the control plane:
 //
 //	inf := cache.NewInformers(s, log)
-//	collector := gc.New(gc.Config{Store: s, Informers: inf, Logger: log})
+//	collector := gc.New(gc.Config{Writer: s, Getter: s, Informers: inf, Logger: log})
 //	inf.Start(ctx) // after New: New registers handlers and indexes
 //	return collector.Run(ctx) // blocks until ctx ends
 package gc

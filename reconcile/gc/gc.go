@@ -15,7 +15,6 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/cache"
-	"github.com/bosun-dev/bosun/store"
 )
 
 // DefaultScanInterval is how often the collector looks at every dependent, as a
@@ -29,10 +28,39 @@ var defaultDependents = []string{"deployments", "replicasets", "replicationcontr
 // defaultOwners are the resources whose deletions the collector follows.
 var defaultOwners = []string{"deployments", "replicasets", "replicationcontrollers", "services"}
 
-// Config configures a Controller. Store and Informers are required.
+// Writer is how the controller changes the store. Every write is a
+// compare-and-swap on resourceVersion, so the controller never clobbers a field
+// another writer set meanwhile. Each method blocks until the write is committed
+// or refused. *store.Store is a Writer.
+type Writer interface {
+	// Update replaces the stored object if it is still at obj's resourceVersion
+	// and sets the new one in obj. The error wraps api.ErrConflict when the object
+	// changed since and api.ErrNotFound when it is gone.
+	Update(ctx context.Context, obj api.Object) error
+	// Delete removes namespace/name of r if it is still at resourceVersion. The
+	// error wraps api.ErrConflict when it changed since and api.ErrNotFound when
+	// it is gone.
+	Delete(ctx context.Context, r api.Resource, namespace, name, resourceVersion string) error
+}
+
+// Getter reads one object from the store itself, not the cache, for the few
+// decisions that must not act on a stale copy. *store.Store is a Getter.
+type Getter interface {
+	// Get reads namespace/name into into, whose Go type names the resource, with
+	// its resourceVersion. The error wraps api.ErrNotFound when there is no such
+	// object.
+	Get(ctx context.Context, namespace, name string, into api.Object) error
+}
+
+// Config configures a Controller. Writer, Getter and Informers are required;
+// the control plane passes one *store.Store as both Writer and Getter.
 type Config struct {
-	// Store is where owners are re-checked and dependents deleted.
-	Store *store.Store
+	// Writer deletes dependents whose owners are all gone and removes the
+	// references to gone owners from the others.
+	Writer Writer
+	// Getter reads an owner the caches do not hold, to learn whether it is
+	// still there.
+	Getter Getter
 	// Informers provides the shared caches; New registers handlers and indexes on
 	// them, so it must be called before Informers.Start.
 	Informers *cache.Informers
@@ -56,7 +84,8 @@ type Config struct {
 
 // Controller is the garbage collector. Create it with New.
 type Controller struct {
-	store      *store.Store
+	writer     Writer
+	getter     Getter
 	log        *slog.Logger
 	clock      clock.WithTicker
 	interval   time.Duration
@@ -67,11 +96,11 @@ type Controller struct {
 }
 
 // New returns a garbage collector and registers its handlers and the owner-UID
-// index on the informers. It panics when Store or Informers is nil or a resource
-// name is unknown: those are programming errors.
+// index on the informers. It panics when Writer, Getter or Informers is nil or a
+// resource name is unknown: those are programming errors.
 func New(cfg Config) *Controller {
-	if cfg.Store == nil || cfg.Informers == nil {
-		panic("gc: Config.Store and Config.Informers are required")
+	if cfg.Writer == nil || cfg.Getter == nil || cfg.Informers == nil {
+		panic("gc: Config.Writer, Config.Getter and Config.Informers are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -89,7 +118,8 @@ func New(cfg Config) *Controller {
 		cfg.Owners = defaultOwners
 	}
 	c := &Controller{
-		store:      cfg.Store,
+		writer:     cfg.Writer,
+		getter:     cfg.Getter,
 		log:        cfg.Logger.With("controller", "gc"),
 		clock:      cfg.Clock,
 		interval:   cfg.ScanInterval,
@@ -274,7 +304,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	}
 	log := c.log.With("resource", r.Name, "namespace", ns, "name", name)
 	if len(alive) == 0 {
-		err := c.store.Delete(ctx, r, ns, name, obj.GetResourceVersion())
+		err := c.writer.Delete(ctx, r, ns, name, obj.GetResourceVersion())
 		switch {
 		case err == nil:
 			log.Info("deleted object whose owners are gone", "owner", refs[0].Kind+"/"+refs[0].Name)
@@ -292,7 +322,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 		return reconcile.Result{}, reconcile.Terminal(fmt.Errorf("gc: %s: copy is not a store object", key))
 	}
 	cp.SetOwnerReferences(alive)
-	err := c.store.Update(ctx, cp)
+	err := c.writer.Update(ctx, cp)
 	switch {
 	case err == nil:
 		log.Info("removed references to owners that are gone", "removed", gone)
@@ -323,7 +353,7 @@ func (c *Controller) ownerExists(ctx context.Context, dep api.Object, ref *metav
 		}
 	}
 	fresh := r.New()
-	if err := c.store.Get(ctx, ns, ref.Name, fresh); err != nil {
+	if err := c.getter.Get(ctx, ns, ref.Name, fresh); err != nil {
 		if errors.Is(err, api.ErrNotFound) {
 			return false, nil
 		}

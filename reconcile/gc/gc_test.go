@@ -30,7 +30,7 @@ func newEnv(t *testing.T, opts ...func(*Config)) *env {
 	s := storetest.Start(t)
 	inf := cache.NewInformers(s, storetest.Logger(t))
 	clk := testingclock.NewFakeClock(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
-	cfg := Config{Store: s, Informers: inf, Logger: storetest.Logger(t), Clock: clk}
+	cfg := Config{Writer: s, Getter: s, Informers: inf, Logger: storetest.Logger(t), Clock: clk}
 	for _, o := range opts {
 		o(&cfg)
 	}
