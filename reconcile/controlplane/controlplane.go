@@ -102,7 +102,7 @@ func RunControllers(ctx context.Context, cfg Config) error {
 
 	st := cfg.Store // every controller's Writer and Getter
 	nl, err := nodelifecycle.New(nodelifecycle.Config{
-		Store: cfg.Store, Informers: inf, Logger: sub("nodelifecycle"), Clock: cfg.Clock, Workers: cfg.Workers,
+		Writer: st, Getter: st, Informers: inf, Logger: sub("nodelifecycle"), Clock: cfg.Clock, Workers: cfg.Workers,
 		ClusterCIDR: cfg.ClusterCIDR, NodeCIDRMaskSize: cfg.NodeCIDRMaskSize,
 		NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod, PodEvictionTimeout: cfg.PodEvictionTimeout,
 	})

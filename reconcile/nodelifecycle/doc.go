@@ -56,7 +56,7 @@
 //	informers := cache.NewInformers(s, log)
 //	_, cidr, _ := net.ParseCIDR("10.244.0.0/16")
 //	nl, err := nodelifecycle.New(nodelifecycle.Config{
-//		Store: s, Informers: informers, Logger: log,
+//		Writer: s, Getter: s, Informers: informers, Logger: log,
 //		ClusterCIDR: cidr, NodeCIDRMaskSize: 24,
 //		NodeMonitorGracePeriod: 40 * time.Second, PodEvictionTimeout: 5 * time.Minute,
 //	})

@@ -230,15 +230,15 @@ func (c *Controller) dueForEviction(pod *corev1.Pod) bool {
 // fresh resourceVersion; a pod that changed once more or disappeared is left to
 // the next monitor pass.
 func (c *Controller) deletePod(ctx context.Context, pod *corev1.Pod) {
-	err := c.store.Delete(ctx, c.podRes, pod.Namespace, pod.Name, pod.ResourceVersion)
+	err := c.writer.Delete(ctx, c.podRes, pod.Namespace, pod.Name, pod.ResourceVersion)
 	if errors.Is(err, api.ErrConflict) {
 		fresh := &corev1.Pod{}
-		if err = c.store.Get(ctx, pod.Namespace, pod.Name, fresh); err == nil {
+		if err = c.getter.Get(ctx, pod.Namespace, pod.Name, fresh); err == nil {
 			if !c.dueForEviction(fresh) {
 				return
 			}
 			pod = fresh
-			err = c.store.Delete(ctx, c.podRes, pod.Namespace, pod.Name, pod.ResourceVersion)
+			err = c.writer.Delete(ctx, c.podRes, pod.Namespace, pod.Name, pod.ResourceVersion)
 		}
 	}
 	switch {

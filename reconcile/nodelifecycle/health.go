@@ -243,7 +243,7 @@ func (c *Controller) markPodsNotReady(ctx context.Context, node string, pods []*
 		cond.Reason = ReasonNodeUnreachable
 		cond.Message = fmt.Sprintf("node %s stopped posting status", node)
 		cond.LastTransitionTime = metav1.NewTime(now).Rfc3339Copy()
-		if err := c.store.Update(ctx, p); err != nil {
+		if err := c.writer.Update(ctx, p); err != nil {
 			if errors.Is(err, api.ErrNotFound) {
 				continue
 			}
@@ -301,14 +301,14 @@ func (c *Controller) reportExhausted(ctx context.Context, node *corev1.Node, cau
 		LastTimestamp:       now,
 		Count:               1,
 	}
-	err := c.store.Create(ctx, ev)
+	err := c.writer.Create(ctx, ev)
 	if errors.Is(err, api.ErrExists) {
 		old := &corev1.Event{}
-		if err = c.store.Get(ctx, eventNamespace, ev.Name, old); err == nil {
+		if err = c.getter.Get(ctx, eventNamespace, ev.Name, old); err == nil {
 			old.Count++
 			old.LastTimestamp = now
 			old.Message = msg
-			err = c.store.Update(ctx, old)
+			err = c.writer.Update(ctx, old)
 		}
 	}
 	if err != nil {

@@ -16,7 +16,6 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/cache"
-	"github.com/bosun-dev/bosun/store"
 )
 
 // Name is the controller's name in logs, in its work queue and as the source of
@@ -41,11 +40,43 @@ const (
 // cache.IndexNodeName, so this one has a name of its own.
 const indexNodeName = Name + "/" + cache.IndexNodeName
 
-// Config configures a Controller. Store and Informers are required; every other
-// zero field takes its default.
+// Writer is how the controller changes the store. Every write is a
+// compare-and-swap on resourceVersion, so the controller never clobbers a field
+// another writer set meanwhile. Each method blocks until the write is committed
+// or refused. *store.Store is a Writer.
+type Writer interface {
+	// Create writes obj, a new object whose Go type names its resource, and sets
+	// its resourceVersion. The error wraps api.ErrExists when the name is taken.
+	Create(ctx context.Context, obj api.Object) error
+	// Update replaces the stored object if it is still at obj's resourceVersion
+	// and sets the new one in obj. The error wraps api.ErrConflict when the object
+	// changed since and api.ErrNotFound when it is gone.
+	Update(ctx context.Context, obj api.Object) error
+	// Delete removes namespace/name of r if it is still at resourceVersion. The
+	// error wraps api.ErrConflict when it changed since and api.ErrNotFound when
+	// it is gone.
+	Delete(ctx context.Context, r api.Resource, namespace, name, resourceVersion string) error
+}
+
+// Getter reads one object from the store itself, not the cache, for the few
+// decisions that must not act on a stale copy. *store.Store is a Getter.
+type Getter interface {
+	// Get reads namespace/name into into, whose Go type names the resource, with
+	// its resourceVersion. The error wraps api.ErrNotFound when there is no such
+	// object.
+	Get(ctx context.Context, namespace, name string, into api.Object) error
+}
+
+// Config configures a Controller. Writer, Getter and Informers are required
+// (the control plane passes one *store.Store as both Writer and Getter); every
+// other zero field takes its default.
 type Config struct {
-	// Store is where Nodes, Pods and Events are written.
-	Store *store.Store
+	// Writer updates Nodes (pod CIDRs, conditions, taints) and Pods (Ready
+	// false), deletes evicted Pods and records Events.
+	Writer Writer
+	// Getter re-reads a Pod whose eviction met a conflict, and an Event to
+	// bump.
+	Getter Getter
 	// Informers supplies the Node, Lease and Pod caches.
 	Informers *cache.Informers
 	// Logger receives the controller's logs; nil discards.
@@ -78,7 +109,8 @@ type Config struct {
 // Controller allocates pod CIDRs to nodes, watches their heartbeats, taints
 // unreachable and not-ready nodes, and evicts their pods.
 type Controller struct {
-	store  *store.Store
+	writer Writer
+	getter Getter
 	log    *slog.Logger
 	clock  clock.WithTicker
 	cfg    Config
@@ -101,8 +133,8 @@ type Controller struct {
 // are registered on the Node, Lease and Pod informers; call it before
 // cfg.Informers.Start.
 func New(cfg Config) (*Controller, error) {
-	if cfg.Store == nil || cfg.Informers == nil {
-		return nil, errors.New("nodelifecycle: Config.Store and Config.Informers are required")
+	if cfg.Writer == nil || cfg.Getter == nil || cfg.Informers == nil {
+		return nil, errors.New("nodelifecycle: Config.Writer, Config.Getter and Config.Informers are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -135,7 +167,8 @@ func New(cfg Config) (*Controller, error) {
 	podRes, _ := api.Lookup("pods")
 	evRes, _ := api.Lookup("events")
 	c := &Controller{
-		store:    cfg.Store,
+		writer:   cfg.Writer,
+		getter:   cfg.Getter,
 		log:      cfg.Logger.With("controller", Name),
 		clock:    cfg.Clock,
 		cfg:      cfg,
@@ -302,7 +335,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	}
 
 	if changed {
-		if err := c.store.Update(ctx, node); err != nil {
+		if err := c.writer.Update(ctx, node); err != nil {
 			return reconcile.Result{}, fmt.Errorf("nodelifecycle: update node %s: %w", name, err)
 		}
 		c.afterWrite(node)

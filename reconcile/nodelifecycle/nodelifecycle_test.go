@@ -43,7 +43,7 @@ func (e *env) start(cfg Config) (*Controller, func()) {
 	e.t.Helper()
 	log := storetest.Logger(e.t)
 	inf := cache.NewInformers(e.s, log)
-	cfg.Store, cfg.Informers, cfg.Clock, cfg.Logger = e.s, inf, e.clk, log
+	cfg.Writer, cfg.Getter, cfg.Informers, cfg.Clock, cfg.Logger = e.s, e.s, inf, e.clk, log
 	c, err := New(cfg)
 	if err != nil {
 		e.t.Fatal(err)
