@@ -110,7 +110,7 @@ func RunControllers(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("controlplane: %w", err)
 	}
 	sip, err := serviceip.New(serviceip.Config{
-		Store: cfg.Store, Informers: inf, Logger: sub("serviceip"), Clock: cfg.Clock, Workers: cfg.Workers,
+		Writer: st, Getter: st, Informers: inf, Logger: sub("serviceip"), Clock: cfg.Clock, Workers: cfg.Workers,
 		ServiceCIDR: cfg.ServiceCIDR, NodePortRange: cfg.NodePortRange,
 	})
 	if err != nil {

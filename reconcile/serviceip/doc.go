@@ -39,7 +39,7 @@
 //
 //	informers := cache.NewInformers(s, log)
 //	_, cidr, _ := net.ParseCIDR("10.96.0.0/16")
-//	ips, err := serviceip.New(serviceip.Config{Store: s, Informers: informers, Logger: log, ServiceCIDR: cidr})
+//	ips, err := serviceip.New(serviceip.Config{Writer: s, Getter: s, Informers: informers, Logger: log, ServiceCIDR: cidr})
 //	if err != nil {
 //		return err
 //	}

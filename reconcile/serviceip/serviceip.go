@@ -18,7 +18,6 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/cache"
-	"github.com/bosun-dev/bosun/store"
 )
 
 // Name is the controller's name in logs, its work queue and its Events.
@@ -37,10 +36,36 @@ const (
 	ReasonNodePortsExhausted  = "NodePortsExhausted"
 )
 
-// Config configures a Controller. Store and Informers are required.
+// Writer is how the controller changes the store. Every write is a
+// compare-and-swap on resourceVersion, so the controller never clobbers a field
+// another writer set meanwhile. Each method blocks until the write is committed
+// or refused. *store.Store is a Writer.
+type Writer interface {
+	// Create writes obj, a new object whose Go type names its resource, and sets
+	// its resourceVersion. The error wraps api.ErrExists when the name is taken.
+	Create(ctx context.Context, obj api.Object) error
+	// Update replaces the stored object if it is still at obj's resourceVersion
+	// and sets the new one in obj. The error wraps api.ErrConflict when the object
+	// changed since and api.ErrNotFound when it is gone.
+	Update(ctx context.Context, obj api.Object) error
+}
+
+// Getter reads one object from the store itself, not the cache, for the few
+// decisions that must not act on a stale copy. *store.Store is a Getter.
+type Getter interface {
+	// Get reads namespace/name into into, whose Go type names the resource, with
+	// its resourceVersion. The error wraps api.ErrNotFound when there is no such
+	// object.
+	Get(ctx context.Context, namespace, name string, into api.Object) error
+}
+
+// Config configures a Controller. Writer, Getter and Informers are required;
+// the control plane passes one *store.Store as both Writer and Getter.
 type Config struct {
-	// Store is where Services and Events are written.
-	Store *store.Store
+	// Writer writes the Services' allocations and records Events.
+	Writer Writer
+	// Getter reads an Event to bump its count.
+	Getter Getter
 	// Informers supplies the Service cache.
 	Informers *cache.Informers
 	// Logger receives the controller's logs; nil discards.
@@ -62,7 +87,8 @@ type Config struct {
 
 // Controller allocates cluster IPs and node ports to Services.
 type Controller struct {
-	store    *store.Store
+	writer   Writer
+	getter   Getter
 	log      *slog.Logger
 	clock    clock.WithTicker
 	services *cache.Informer
@@ -77,10 +103,10 @@ type Controller struct {
 // New returns a Controller and registers its handler on the Service
 // informer of cfg.Informers; call it before cfg.Informers.Start. It fails
 // when the service CIDR or node port range cannot be used, and panics when
-// cfg.Store or cfg.Informers is nil (a wiring mistake).
+// cfg.Writer, cfg.Getter or cfg.Informers is nil (a wiring mistake).
 func New(cfg Config) (*Controller, error) {
-	if cfg.Store == nil || cfg.Informers == nil {
-		panic("serviceip: Config.Store and Config.Informers are required")
+	if cfg.Writer == nil || cfg.Getter == nil || cfg.Informers == nil {
+		panic("serviceip: Config.Writer, Config.Getter and Config.Informers are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -102,7 +128,8 @@ func New(cfg Config) (*Controller, error) {
 		return nil, err
 	}
 	c := &Controller{
-		store:    cfg.Store,
+		writer:   cfg.Writer,
+		getter:   cfg.Getter,
 		log:      cfg.Logger.With("controller", Name),
 		clock:    cfg.Clock,
 		services: cfg.Informers.ForKind("services"),
@@ -342,7 +369,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	if !changed {
 		return reconcile.Result{}, nil
 	}
-	if err := c.store.Update(ctx, next); err != nil {
+	if err := c.writer.Update(ctx, next); err != nil {
 		if errors.Is(err, api.ErrNotFound) {
 			return reconcile.Result{}, nil // deleted meanwhile; its delete event releases
 		}
@@ -407,15 +434,15 @@ func (c *Controller) recordEvent(ctx context.Context, svc *corev1.Service, p pro
 		LastTimestamp:       now,
 		Count:               1,
 	}
-	err := c.store.Create(ctx, ev)
+	err := c.writer.Create(ctx, ev)
 	if errors.Is(err, api.ErrExists) {
 		old := &corev1.Event{}
-		if err = c.store.Get(ctx, ev.Namespace, ev.Name, old); err == nil {
+		if err = c.getter.Get(ctx, ev.Namespace, ev.Name, old); err == nil {
 			old.Count++
 			old.LastTimestamp = now
 			old.Message = p.message
 			old.InvolvedObject = ev.InvolvedObject
-			err = c.store.Update(ctx, old)
+			err = c.writer.Update(ctx, old)
 		}
 	}
 	if err != nil {

@@ -37,7 +37,7 @@ func start(t *testing.T, s *store.Store, cidr string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(Config{Store: s, Informers: inf, Logger: log, ServiceCIDR: n, NodePortRange: PortRange{30000, 30009}})
+	c, err := New(Config{Writer: s, Getter: s, Informers: inf, Logger: log, ServiceCIDR: n, NodePortRange: PortRange{30000, 30009}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +307,7 @@ func TestNewRejectsBadCIDR(t *testing.T) {
 	s := storetest.Start(t)
 	for _, c := range []string{"fd00::/112", "10.0.0.0/31", "10.0.0.0/8"} {
 		_, n, _ := net.ParseCIDR(c)
-		if _, err := New(Config{Store: s, Informers: cache.NewInformers(s, nil), ServiceCIDR: n}); err == nil {
+		if _, err := New(Config{Writer: s, Getter: s, Informers: cache.NewInformers(s, nil), ServiceCIDR: n}); err == nil {
 			t.Errorf("New accepted service CIDR %s", c)
 		}
 	}
