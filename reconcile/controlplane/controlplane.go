@@ -29,6 +29,9 @@ const ElectionName = "controllers"
 // Config configures the control plane.
 type Config struct {
 	// Store is the cluster state the controllers read and write (required).
+	// Each controller gets it as the narrow interfaces its Config declares
+	// (Writer, Getter, a Batch of one transaction); Run also elects the leader
+	// on its etcd client.
 	Store *store.Store
 	// ID names this candidate in leader election (default hostname/pid).
 	ID string
