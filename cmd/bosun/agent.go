@@ -25,7 +25,7 @@ import (
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/nodeagent"
 	"github.com/bosun-dev/bosun/nodeagent/agentapi"
-	"github.com/bosun-dev/bosun/nodeagent/containerd"
+	"github.com/bosun-dev/bosun/nodeagent/containerdproc"
 	"github.com/bosun-dev/bosun/nodeagent/images"
 	"github.com/bosun-dev/bosun/nodeagent/network"
 	"github.com/bosun-dev/bosun/nodeagent/proxy"
@@ -186,7 +186,7 @@ func cleanupPods(ctx context.Context, a *agentConfig, agentDir string, logger *s
 		if _, err := os.Stat(dir); err != nil {
 			return nil // no containerd of ours ever ran here
 		}
-		sup, err := containerd.Start(ctx, containerd.Config{Binary: a.containerdBinary, Dir: dir, Logger: logger.With("component", "containerd")})
+		sup, err := containerdproc.Start(ctx, containerdproc.Config{Binary: a.containerdBinary, Dir: dir, Logger: logger.With("component", "containerd")})
 		if err != nil {
 			return fmt.Errorf("start containerd: %w", err)
 		}
@@ -194,7 +194,7 @@ func cleanupPods(ctx context.Context, a *agentConfig, agentDir string, logger *s
 		defer cancel()
 		address = sup.Address()
 	}
-	cc, err := containerd.Connect(ctx, address)
+	cc, err := containerdproc.Connect(ctx, address)
 	if err != nil {
 		return fmt.Errorf("connect to containerd at %s: %w", address, err)
 	}
@@ -257,7 +257,7 @@ func runAgent(ctx context.Context, a *agentConfig, c *client.Client, logger *slo
 	defer stop()
 	address := a.containerdSocket
 	if address == "" {
-		sup, err := containerd.Start(ctx, containerd.Config{
+		sup, err := containerdproc.Start(ctx, containerdproc.Config{
 			Binary: a.containerdBinary,
 			Dir:    filepath.Join(a.dataDir, "containerd"),
 			Logger: logger.With("component", "containerd"),
@@ -268,7 +268,7 @@ func runAgent(ctx context.Context, a *agentConfig, c *client.Client, logger *slo
 		address = sup.Address()
 		g.Go(func() error { sup.Wait(); return nil })
 	}
-	cc, err := containerd.Connect(ctx, address)
+	cc, err := containerdproc.Connect(ctx, address)
 	if err != nil {
 		return fmt.Errorf("agent: connect to containerd at %s: %w", address, err)
 	}
