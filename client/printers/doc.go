@@ -5,8 +5,9 @@
 // COMMIT column (short SHA) and, with -o wide, a SOURCE column (file:line).
 // Time is an input: ages are computed against Options.Now.
 //
-// TableFor builds the rows without printing them; the apiserver uses it to
-// answer kubectl's requests for server-side tables with the same columns.
+// The columns and cells of each kind come from package api/table, which the
+// apiserver also uses to answer kubectl's requests for server-side tables;
+// WriteTable prints such a table aligned.
 //
 // Usage:
 //

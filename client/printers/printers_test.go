@@ -203,27 +203,6 @@ func TestPrintUnknownFormat(t *testing.T) {
 	}
 }
 
-func TestAge(t *testing.T) {
-	tests := []struct {
-		ago  time.Duration
-		want string
-	}{
-		{0, "0s"},
-		{5*time.Minute + 3*time.Second, "5m3s"},
-		{4 * time.Hour, "4h"},
-		{3 * 24 * time.Hour, "3d"},
-		{-time.Minute, "<invalid>"},
-	}
-	for _, tc := range tests {
-		if got := printers.Age(metav1.NewTime(now.Add(-tc.ago)), now); got != tc.want {
-			t.Errorf("Age(%v) = %q, want %q", tc.ago, got, tc.want)
-		}
-	}
-	if got := printers.Age(metav1.Time{}, now); got != "<unknown>" {
-		t.Errorf("Age(zero) = %q", got)
-	}
-}
-
 func syncFixtures() (applied, rejected, failed state.Attempt) {
 	applied = state.Attempt{
 		Commit: state.CommitInfo{SHA: "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432", Author: "Alice", Subject: "Add web", Time: now.Add(-2 * time.Hour)},
