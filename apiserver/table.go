@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/bosun-dev/bosun/api"
-	"github.com/bosun-dev/bosun/client/printers"
+	"github.com/bosun-dev/bosun/api/table"
 )
 
 // wantsTable reports whether the client asked for a meta.k8s.io Table
@@ -35,9 +35,10 @@ func wantsTable(req *http.Request) bool {
 }
 
 // table renders objs as the Table kubectl prints, with the same columns as
-// `bosun get` (client/printers). kubectl adds the NAMESPACE column itself.
+// `bosun get` (both come from api/table). kubectl adds the NAMESPACE column
+// itself.
 func (s *Server) table(r api.Resource, objs []api.Object, rev int64) metav1.Table {
-	t := printers.TableFor(r, objs, printers.TableOptions{Now: s.cfg.Now()})
+	t := table.For(r, objs, table.Options{Now: s.cfg.Now()})
 	out := metav1.Table{
 		TypeMeta: metav1.TypeMeta{Kind: "Table", APIVersion: "meta.k8s.io/v1"},
 		Rows:     make([]metav1.TableRow, 0, len(t.Rows)),

@@ -11,7 +11,8 @@
 //
 // Logs streams a container's log (follow, previous, tail, timestamps) and
 // Exec runs a command in a container, both through the server from the
-// pod's node agent.
+// pod's node agent; PodFor picks the pod of a deploy/NAME or rs/NAME for
+// them.
 //
 // Usage:
 //

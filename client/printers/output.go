@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/api/table"
 )
 
 // Formats Print accepts (kubectl's -o values).
@@ -47,8 +48,8 @@ func Print(w io.Writer, r api.Resource, objs []api.Object, opts Options) error {
 			_, err := fmt.Fprintln(w, NoResourcesMessage(r, opts.Namespace, opts.AllNamespaces))
 			return err
 		}
-		t := TableFor(r, objs, TableOptions{Now: opts.Now, AllNamespaces: opts.AllNamespaces})
-		return t.Write(w, opts.Format == FormatWide, opts.NoHeaders)
+		t := table.For(r, objs, table.Options{Now: opts.Now, AllNamespaces: opts.AllNamespaces})
+		return WriteTable(w, t, opts.Format == FormatWide, opts.NoHeaders)
 	case FormatYAML:
 		return PrintYAML(w, r, objs)
 	case FormatJSON:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/printers"
+	"github.com/bosun-dev/bosun/client/rollout"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/sync/state"
 )
@@ -203,27 +204,6 @@ func TestPrintUnknownFormat(t *testing.T) {
 	}
 }
 
-func TestAge(t *testing.T) {
-	tests := []struct {
-		ago  time.Duration
-		want string
-	}{
-		{0, "0s"},
-		{5*time.Minute + 3*time.Second, "5m3s"},
-		{4 * time.Hour, "4h"},
-		{3 * 24 * time.Hour, "3d"},
-		{-time.Minute, "<invalid>"},
-	}
-	for _, tc := range tests {
-		if got := printers.Age(metav1.NewTime(now.Add(-tc.ago)), now); got != tc.want {
-			t.Errorf("Age(%v) = %q, want %q", tc.ago, got, tc.want)
-		}
-	}
-	if got := printers.Age(metav1.Time{}, now); got != "<unknown>" {
-		t.Errorf("Age(zero) = %q", got)
-	}
-}
-
 func syncFixtures() (applied, rejected, failed state.Attempt) {
 	applied = state.Attempt{
 		Commit: state.CommitInfo{SHA: "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432", Author: "Alice", Subject: "Add web", Time: now.Add(-2 * time.Hour)},
@@ -282,6 +262,31 @@ func TestPrintHistory(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var b bytes.Buffer
 			if err := printers.PrintHistory(&b, tc.h, now); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tc.name, b.Bytes())
+		})
+	}
+}
+
+func TestPrintRevisions(t *testing.T) {
+	v1 := state.CommitInfo{SHA: "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432", Subject: "Add web"}
+	v2 := state.CommitInfo{SHA: "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b", Subject: "web v2"}
+	tests := []struct {
+		name string
+		revs []rollout.Revision
+	}{
+		{"revisions-empty", nil},
+		{"revisions", []rollout.Revision{
+			{Revision: 1, ReplicaSet: "web-5d4f8c7b9", Images: []string{"web:v0"}},
+			{Revision: 2, ReplicaSet: "web-7c9d8e6f5", Images: []string{"web:v2", "proxy:1.1"}, Created: now.Add(-time.Hour), Commit: &v2},
+			{Revision: 4, Earlier: "1,3", Current: true, ReplicaSet: "web-6b8c7d5e4", Images: []string{"web:v1", "proxy:1.1"}, Created: now.Add(-3 * 24 * time.Hour), Commit: &v1},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := printers.PrintRevisions(&b, tc.revs, now); err != nil {
 				t.Fatal(err)
 			}
 			golden(t, tc.name, b.Bytes())

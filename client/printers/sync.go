@@ -150,3 +150,11 @@ func PrintHistory(w io.Writer, h []state.Attempt, now time.Time) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// orNone is s, or kubectl's "<none>" for an empty cell.
+func orNone(s string) string {
+	if s == "" {
+		return "<none>"
+	}
+	return s
+}

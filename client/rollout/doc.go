@@ -17,6 +17,10 @@
 // re-checks every Options.Interval, so it converges from current state
 // like a controller; events only make it look sooner.
 //
+// Revisions answers `bosun history deploy/NAME`: a Deployment's
+// ReplicaSets by revision, each with the commit that made it, found in the
+// sync history (CommitAt).
+//
 // Example:
 //
 //	res, err := rollout.Wait(ctx, c, rollout.Options{Out: os.Stdout, Terminal: true, Timeout: 5 * time.Minute})
@@ -28,4 +32,6 @@
 //	case rollout.Failed: // exit 1; res.Reason and res.FailingPods say why
 //	case rollout.TimedOut: // exit 2
 //	}
+//
+//	revs, err := rollout.Revisions(ctx, c, "shop", "web") // oldest first
 package rollout

@@ -1,35 +1,29 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
-	"strconv"
 	"strings"
 	"time"
 
-	containerdclient "github.com/containerd/containerd/v2/client"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/nodeagent"
 	"github.com/bosun-dev/bosun/nodeagent/agentapi"
-	"github.com/bosun-dev/bosun/nodeagent/containerd"
+	"github.com/bosun-dev/bosun/nodeagent/cleanup"
+	"github.com/bosun-dev/bosun/nodeagent/containerdproc"
+	"github.com/bosun-dev/bosun/nodeagent/host"
 	"github.com/bosun-dev/bosun/nodeagent/images"
 	"github.com/bosun-dev/bosun/nodeagent/network"
 	"github.com/bosun-dev/bosun/nodeagent/proxy"
-	"github.com/bosun-dev/bosun/nodeagent/runtime"
 	ctrdruntime "github.com/bosun-dev/bosun/nodeagent/runtime/containerd"
 )
 
@@ -58,26 +52,6 @@ func (a *agentConfig) imagesDir() string {
 	return filepath.Join(a.dataDir, "agent", "images")
 }
 
-// importImages imports every *.tar in dir into containerd, as k3s does
-// with its agent/images directory: a way to ship images without a
-// registry.
-func importImages(ctx context.Context, c *containerdclient.Client, dir string, logger *slog.Logger) error {
-	tars, _ := filepath.Glob(filepath.Join(dir, "*.tar"))
-	for _, path := range tars {
-		f, err := os.Open(path)
-		if err != nil {
-			return fmt.Errorf("agent: import images: %w", err)
-		}
-		names, err := images.Import(ctx, c, f)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("agent: import %s: %w", path, err)
-		}
-		logger.Info("imported images", "file", path, "images", strings.Join(names, ","))
-	}
-	return nil
-}
-
 // addAgentFlags defines the agent's flags on f; server and agent share
 // them (the data directory is the caller's).
 func addAgentFlags(f interface {
@@ -102,7 +76,7 @@ func addAgentFlags(f interface {
 
 func newAgentCommand(g *globalOptions) *cobra.Command {
 	a := &agentConfig{}
-	var cleanup bool
+	var cleanupOnly bool
 	cmd := &cobra.Command{
 		Use:   "agent --server URL",
 		Short: "Run a node agent: pods on containerd with CNI networking, and the Service proxy",
@@ -125,8 +99,18 @@ while the server is unreachable. Needs root.
 			if err != nil {
 				return err
 			}
-			if cleanup {
-				return cleanupNode(cmd.Context(), a, logger)
+			if cleanupOnly {
+				err := cleanup.Node(cmd.Context(), cleanup.Config{
+					DataDir:          a.dataDir,
+					ContainerdSocket: a.containerdSocket,
+					ContainerdBinary: a.containerdBinary,
+					CNIBinDirs:       a.cniBinDirs,
+					Logger:           logger,
+				})
+				if err != nil {
+					return fmt.Errorf("agent --cleanup: %w", err)
+				}
+				return nil
 			}
 			c, err := client.New(g.server)
 			if err != nil {
@@ -138,101 +122,9 @@ while the server is unreachable. Needs root.
 	f := cmd.Flags()
 	f.StringVar(&a.dataDir, "data-dir", "/var/lib/bosun", "directory for containerd, pod files, logs and the network state")
 	f.StringVar(&a.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "the cluster's pod range (traffic from outside it to Services is masqueraded)")
-	f.BoolVar(&cleanup, "cleanup", false, "stop and remove every pod of this node's runtime (in --data-dir), the pod bridge and bosun's iptables chains, then exit")
+	f.BoolVar(&cleanupOnly, "cleanup", false, "stop and remove every pod of this node's runtime (in --data-dir), the pod bridge and bosun's iptables chains, then exit")
 	addAgentFlags(f, a)
 	return cmd
-}
-
-// cleanupNode removes what an agent with this configuration made on the
-// machine: every pod sandbox and container (with their network namespaces
-// and CNI state, torn down through the runtime so that CNI DEL runs), the
-// bridge, and bosun's iptables chains. The agent must not be running.
-func cleanupNode(ctx context.Context, a *agentConfig, logger *slog.Logger) error {
-	agentDir := filepath.Join(a.dataDir, "agent")
-	var errs []error
-	if _, err := os.Stat(agentDir); err == nil {
-		if err := cleanupPods(ctx, a, agentDir, logger); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	ipt, err := proxy.NewExec("")
-	if err == nil {
-		var p *proxy.Proxier
-		if p, err = proxy.New(proxy.Config{Source: proxy.NewMemorySource(), IPTables: ipt, Logger: logger}); err == nil {
-			err = p.Cleanup(ctx)
-		}
-	}
-	if err != nil {
-		errs = append(errs, fmt.Errorf("iptables: %w", err))
-	} else {
-		logger.Info("removed bosun's iptables chains and rules")
-	}
-	if err := exec.CommandContext(ctx, "ip", "link", "del", network.DefaultBridge).Run(); err == nil {
-		logger.Info("removed the pod bridge", "bridge", network.DefaultBridge)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("agent --cleanup: %w", err)
-	}
-	return nil
-}
-
-// cleanupPods stops and removes every sandbox of the runtime in agentDir.
-func cleanupPods(ctx context.Context, a *agentConfig, agentDir string, logger *slog.Logger) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	address := a.containerdSocket
-	if address == "" {
-		dir := filepath.Join(a.dataDir, "containerd")
-		if _, err := os.Stat(dir); err != nil {
-			return nil // no containerd of ours ever ran here
-		}
-		sup, err := containerd.Start(ctx, containerd.Config{Binary: a.containerdBinary, Dir: dir, Logger: logger.With("component", "containerd")})
-		if err != nil {
-			return fmt.Errorf("start containerd: %w", err)
-		}
-		defer sup.Wait()
-		defer cancel()
-		address = sup.Address()
-	}
-	cc, err := containerd.Connect(ctx, address)
-	if err != nil {
-		return fmt.Errorf("connect to containerd at %s: %w", address, err)
-	}
-	defer cc.Close()
-	// Teardown runs CNI DEL with the configuration cached when each pod was
-	// set up, so the pod CIDR given here only has to be well-formed.
-	podNet, err := network.New(network.Config{Dir: filepath.Join(agentDir, "network"), BinDirs: a.cniBinDirs, PodCIDR: "10.244.0.0/24", Logger: logger})
-	if err != nil {
-		return err
-	}
-	rt, err := ctrdruntime.New(ctx, ctrdruntime.Config{Client: cc, Network: podNet, Dir: filepath.Join(agentDir, "runtime"), Logger: logger})
-	if err != nil {
-		return err
-	}
-	defer rt.Close()
-	sandboxes, err := rt.ListPodSandboxes(ctx, runtime.SandboxFilter{})
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, sb := range sandboxes {
-		if err := rt.StopPodSandbox(ctx, sb.ID); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if err := rt.RemovePodSandbox(ctx, sb.ID); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		logger.Info("removed pod", "pod", sb.Metadata.Namespace+"/"+sb.Metadata.Name, "sandbox", sb.ID)
-	}
-	ids, _ := podNet.List()
-	for _, id := range ids {
-		if err := podNet.Teardown(ctx, id); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // runAgent runs a node agent (and its Service proxy) until ctx ends.
@@ -257,7 +149,7 @@ func runAgent(ctx context.Context, a *agentConfig, c *client.Client, logger *slo
 	defer stop()
 	address := a.containerdSocket
 	if address == "" {
-		sup, err := containerd.Start(ctx, containerd.Config{
+		sup, err := containerdproc.Start(ctx, containerdproc.Config{
 			Binary: a.containerdBinary,
 			Dir:    filepath.Join(a.dataDir, "containerd"),
 			Logger: logger.With("component", "containerd"),
@@ -268,13 +160,13 @@ func runAgent(ctx context.Context, a *agentConfig, c *client.Client, logger *slo
 		address = sup.Address()
 		g.Go(func() error { sup.Wait(); return nil })
 	}
-	cc, err := containerd.Connect(ctx, address)
+	cc, err := containerdproc.Connect(ctx, address)
 	if err != nil {
 		return fmt.Errorf("agent: connect to containerd at %s: %w", address, err)
 	}
 	defer cc.Close()
-	if err := importImages(ctx, cc, a.imagesDir(), logger); err != nil {
-		return err
+	if _, err := images.ImportDir(ctx, cc, a.imagesDir(), logger); err != nil {
+		return fmt.Errorf("agent: import images: %w", err)
 	}
 
 	nodes, _ := api.Lookup("nodes")
@@ -301,9 +193,9 @@ func runAgent(ctx context.Context, a *agentConfig, c *client.Client, logger *slo
 	defer rt.Close()
 	defer stop()
 
-	ip, err := nodeIP(a.nodeIP)
+	ip, err := host.IP(a.nodeIP)
 	if err != nil {
-		return err
+		return fmt.Errorf("agent: --node-ip: %w", err)
 	}
 	agent, err := nodeagent.New(nodeagent.Config{
 		NodeName:        a.nodeName,
@@ -311,7 +203,7 @@ func runAgent(ctx context.Context, a *agentConfig, c *client.Client, logger *slo
 		Runtime:         rt,
 		Logger:          logger,
 		Version:         version,
-		Capacity:        machineCapacity(),
+		Capacity:        host.Capacity(),
 		Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: ip.String()}, {Type: corev1.NodeHostName, Address: a.nodeName}},
 		RootDir:         filepath.Join(agentDir, "pods"),
 		RunProbes:       true,
@@ -357,43 +249,4 @@ func runAgent(ctx context.Context, a *agentConfig, c *client.Client, logger *slo
 		return fmt.Errorf("agent: %w", err)
 	}
 	return nil
-}
-
-// nodeIP returns the address to report: flag, or the source address of the
-// default route's interface, or 127.0.0.1.
-func nodeIP(flag string) (net.IP, error) {
-	if flag != "" {
-		ip := net.ParseIP(flag)
-		if ip == nil {
-			return nil, fmt.Errorf("agent: --node-ip %q is not an IP address", flag)
-		}
-		return ip, nil
-	}
-	// A UDP "connection" sends nothing; it only asks the kernel which local
-	// address would be used.
-	if conn, err := net.Dial("udp4", "192.0.2.1:9"); err == nil {
-		defer conn.Close()
-		return conn.LocalAddr().(*net.UDPAddr).IP, nil
-	}
-	return net.IPv4(127, 0, 0, 1), nil
-}
-
-// machineCapacity reads this machine's CPUs and memory.
-func machineCapacity() corev1.ResourceList {
-	capacity := corev1.ResourceList{
-		corev1.ResourceCPU: *resource.NewQuantity(int64(goruntime.NumCPU()), resource.DecimalSI),
-	}
-	if f, err := os.Open("/proc/meminfo"); err == nil {
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			fields := strings.Fields(sc.Text())
-			if len(fields) >= 2 && fields[0] == "MemTotal:" {
-				if kb, err := strconv.ParseInt(fields[1], 10, 64); err == nil {
-					capacity[corev1.ResourceMemory] = *resource.NewQuantity(kb<<10, resource.BinarySI)
-				}
-			}
-		}
-	}
-	return capacity
 }

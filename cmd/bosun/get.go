@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/api/table"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/client/printers"
 )
@@ -87,9 +88,9 @@ Examples:
 				var buf bytes.Buffer
 				if len(kinds) > 1 && (output == "" || output == "wide") {
 					// Several kinds: name each row kind/name, as kubectl does.
-					t := printers.TableFor(r, objs, printers.TableOptions{Now: opts.Now, AllNamespaces: allNamespaces})
+					t := table.For(r, objs, table.Options{Now: opts.Now, AllNamespaces: allNamespaces})
 					prefixNames(t, r)
-					if err := t.Write(&buf, output == "wide", noHeaders); err != nil {
+					if err := printers.WriteTable(&buf, t, output == "wide", noHeaders); err != nil {
 						return err
 					}
 				} else if err := printers.Print(&buf, r, objs, opts); err != nil {
@@ -117,7 +118,7 @@ Examples:
 }
 
 // prefixNames writes the NAME cells of t as kind/name ("deployment.apps/web").
-func prefixNames(t printers.Table, r api.Resource) {
+func prefixNames(t table.Table, r api.Resource) {
 	kind := r.Singular
 	if r.Group != "" {
 		kind += "." + r.Group

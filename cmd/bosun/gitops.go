@@ -7,21 +7,16 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	appsv1 "k8s.io/api/apps/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 
-	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
-	"github.com/bosun-dev/bosun/manifests"
+	"github.com/bosun-dev/bosun/sync/edit"
 	"github.com/bosun-dev/bosun/sync/gitsource"
 	"github.com/bosun-dev/bosun/sync/gitwrite"
 	"github.com/bosun-dev/bosun/sync/state"
-	"github.com/bosun-dev/bosun/sync/yamledit"
 )
 
 // gitWriteOptions are the flags of the commands that write commits.
@@ -126,58 +121,6 @@ func reportCommit(out io.Writer, repo, sha, what string, opts gitwrite.PushOptio
 	fmt.Fprintln(out, `The server syncs it like any other commit; "bosun status --wait" follows the rollout.`)
 }
 
-// managedObject fetches kind/NAME and returns it with the file it comes from.
-func managedObject(ctx context.Context, c *client.Client, ref, namespace string, allowed ...string) (api.Resource, api.Object, string, error) {
-	kind, name, ok := strings.Cut(ref, "/")
-	if !ok || name == "" {
-		return api.Resource{}, nil, "", fmt.Errorf("%q: give the object as KIND/NAME, e.g. deploy/web", ref)
-	}
-	r, ok := api.Lookup(kind)
-	if !ok || !contains(allowed, r.Name) {
-		return api.Resource{}, nil, "", fmt.Errorf("%q: kind must be one of %s", ref, strings.Join(allowed, ", "))
-	}
-	obj, err := c.Get(ctx, r, namespace, name)
-	if err != nil {
-		return api.Resource{}, nil, "", err
-	}
-	src := obj.GetAnnotations()[api.AnnotationSource]
-	file := src
-	if i := strings.LastIndex(src, ":"); i > 0 {
-		if _, err := strconv.Atoi(src[i+1:]); err == nil {
-			file = src[:i]
-		}
-	}
-	if obj.GetLabels()[api.LabelManagedBy] != api.ManagedByValue || file == "" {
-		return api.Resource{}, nil, "", fmt.Errorf("%s %s/%s is not managed by Git (no %s annotation), so there is no file to change; bosun only edits objects synced from the repository",
-			r.Kind, obj.GetNamespace(), name, api.AnnotationSource)
-	}
-	return r, obj, file, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// commitEdit edits one file with fn and commits it.
-func commitEdit(ctx context.Context, w *gitwrite.Writer, file, message string, fn func([]byte) ([]byte, error), opts gitwrite.PushOptions) (string, error) {
-	return w.Commit(ctx, message, func(t *gitwrite.Tree) error {
-		data, err := t.ReadFile(file)
-		if err != nil {
-			return fmt.Errorf("%s: %w", file, err)
-		}
-		out, err := fn(data)
-		if err != nil {
-			return fmt.Errorf("%s: %w", file, err)
-		}
-		return t.WriteFile(file, out)
-	}, opts)
-}
-
 func newScaleCommand(g *globalOptions) *cobra.Command {
 	var (
 		o         gitWriteOptions
@@ -212,7 +155,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			r, obj, file, err := managedObject(ctx, c, args[0], namespace, "deployments", "replicasets", "replicationcontrollers")
+			target, err := edit.Find(ctx, c, args[0], namespace, edit.ScaleKinds()...)
 			if err != nil {
 				return fmt.Errorf("scale: %w", err)
 			}
@@ -221,21 +164,17 @@ Examples:
 				return fmt.Errorf("scale: %w", err)
 			}
 			defer cleanup()
-			what := fmt.Sprintf("%s %s/%s", r.Kind, obj.GetNamespace(), obj.GetName())
-			msg := fmt.Sprintf("Scale %s to %d replicas", what, replicas)
 			opts := gitwrite.PushOptions{Branch: o.branch}
-			sha, err := commitEdit(ctx, w, file, msg, func(b []byte) ([]byte, error) {
-				return yamledit.SetReplicas(b, r.Kind, obj.GetNamespace(), obj.GetName(), replicas)
-			}, opts)
+			res, err := edit.Scale(ctx, w, target, replicas, opts)
 			if errors.Is(err, gitwrite.ErrNoChange) {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s already has %d replicas in %s; nothing to commit.\n", what, replicas, file)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s already has %d replicas in %s; nothing to commit.\n", target, replicas, target.File)
 				return nil
 			}
 			if err != nil {
 				return fmt.Errorf("scale: %w", err)
 			}
 			_, tracked, _ := trackedBranch(ctx, w, o)
-			reportCommit(cmd.OutOrStdout(), repo, sha, msg, opts, tracked)
+			reportCommit(cmd.OutOrStdout(), repo, res.SHA, res.Message, opts, tracked)
 			return nil
 		},
 	}
@@ -291,23 +230,16 @@ Examples:
   bosun set image deploy/web app=bosun.local/hello:v2 --branch web-v2`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			type pair struct{ container, image string }
-			var pairs []pair
-			var parts []string
-			for _, a := range args[1:] {
-				c, img, ok := strings.Cut(a, "=")
-				if !ok || c == "" || img == "" {
-					return fmt.Errorf("set image: %q: give CONTAINER=IMAGE", a)
-				}
-				pairs = append(pairs, pair{c, img})
-				parts = append(parts, c+"="+img)
+			images, err := edit.ParseImages(args[1:])
+			if err != nil {
+				return fmt.Errorf("set image: %w", err)
 			}
 			ctx := cmd.Context()
 			c, err := client.New(g.server)
 			if err != nil {
 				return err
 			}
-			r, obj, file, err := managedObject(ctx, c, args[0], namespace, "deployments", "replicasets", "replicationcontrollers", "pods")
+			target, err := edit.Find(ctx, c, args[0], namespace, edit.ImageKinds()...)
 			if err != nil {
 				return fmt.Errorf("set image: %w", err)
 			}
@@ -316,27 +248,17 @@ Examples:
 				return fmt.Errorf("set image: %w", err)
 			}
 			defer cleanup()
-			what := fmt.Sprintf("%s %s/%s", r.Kind, obj.GetNamespace(), obj.GetName())
-			msg := fmt.Sprintf("Set image of %s: %s", what, strings.Join(parts, ", "))
 			opts := gitwrite.PushOptions{Branch: o.branch}
-			sha, err := commitEdit(ctx, w, file, msg, func(b []byte) ([]byte, error) {
-				for _, p := range pairs {
-					var err error
-					if b, err = yamledit.SetImage(b, r.Kind, obj.GetNamespace(), obj.GetName(), p.container, p.image); err != nil {
-						return nil, err
-					}
-				}
-				return b, nil
-			}, opts)
+			res, err := edit.SetImages(ctx, w, target, images, opts)
 			if errors.Is(err, gitwrite.ErrNoChange) {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s already runs %s in %s; nothing to commit.\n", what, strings.Join(parts, ", "), file)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s already runs %s in %s; nothing to commit.\n", target, edit.JoinImages(images), target.File)
 				return nil
 			}
 			if err != nil {
 				return fmt.Errorf("set image: %w", err)
 			}
 			_, tracked, _ := trackedBranch(ctx, w, o)
-			reportCommit(cmd.OutOrStdout(), repo, sha, msg, opts, tracked)
+			reportCommit(cmd.OutOrStdout(), repo, res.SHA, res.Message, opts, tracked)
 			return nil
 		},
 	}
@@ -435,18 +357,13 @@ func runRollback(cmd *cobra.Command, g *globalOptions, o *rollbackOptions, arg, 
 	if err != nil {
 		return err
 	}
-	var file string
-	var deploy *appsv1.Deployment
+	var deploy *edit.Target
 	if strings.Contains(arg, "/") {
-		_, obj, f, err := managedObject(ctx, c, arg, o.namespace, "deployments")
+		t, err := edit.Find(ctx, c, arg, o.namespace, "deployments")
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		d, ok := obj.(*appsv1.Deployment)
-		if !ok {
-			return fmt.Errorf("%s: %s: unexpected object type %T", name, arg, obj)
-		}
-		deploy, file = d, f
+		deploy = &t
 	}
 	w, repo, cleanup, err := o.writer(ctx, c, cmd)
 	if err != nil {
@@ -455,15 +372,12 @@ func runRollback(cmd *cobra.Command, g *globalOptions, o *rollbackOptions, arg, 
 	defer cleanup()
 	target := arg
 	if deploy != nil {
-		found, err := w.LastCommitTouching(ctx, []string{file}, templateChanged(deploy.Namespace, deploy.Name))
-		if errors.Is(err, gitwrite.ErrNotFound) {
-			return fmt.Errorf("%s: no commit in the history of %s changed the pod template of Deployment %s/%s; nothing to undo", name, file, deploy.Namespace, deploy.Name)
-		}
+		found, err := edit.LastTemplateChange(ctx, w, *deploy)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		target = found.SHA
-		fmt.Fprintf(cmd.OutOrStdout(), "Latest change of Deployment %s/%s's pod template: %s %q.\n", deploy.Namespace, deploy.Name, state.CommitInfo{SHA: found.SHA}.Short(), found.Subject)
+		fmt.Fprintf(cmd.OutOrStdout(), "Latest change of %s's pod template: %s %q.\n", deploy, state.CommitInfo{SHA: found.SHA}.Short(), found.Subject)
 	}
 	opts := gitwrite.PushOptions{Branch: o.branch}
 	sha, err := w.Revert(ctx, target, o.message, opts)
@@ -473,25 +387,4 @@ func runRollback(cmd *cobra.Command, g *globalOptions, o *rollbackOptions, arg, 
 	_, tracked, _ := trackedBranch(ctx, w, o.gitWriteOptions)
 	reportCommit(cmd.OutOrStdout(), repo, sha, "Reverted "+state.CommitInfo{SHA: target}.Short(), opts, tracked)
 	return nil
-}
-
-// templateChanged reports commits whose change to a file altered the pod
-// template of Deployment namespace/name (present before and after).
-func templateChanged(namespace, name string) func(path string, before, after []byte) bool {
-	find := func(path string, data []byte) *appsv1.Deployment {
-		if data == nil {
-			return nil
-		}
-		objs, _ := manifests.Decode(path, data, manifests.Limits{})
-		for _, o := range objs {
-			if d, ok := o.Obj.(*appsv1.Deployment); ok && d.Name == name && d.Namespace == namespace {
-				return d
-			}
-		}
-		return nil
-	}
-	return func(path string, before, after []byte) bool {
-		a, b := find(path, before), find(path, after)
-		return a != nil && b != nil && !apiequality.Semantic.DeepEqual(a.Spec.Template, b.Spec.Template)
-	}
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bosun-dev/bosun/nodeagent/containerd"
+	"github.com/bosun-dev/bosun/nodeagent/containerdproc"
 	"github.com/bosun-dev/bosun/nodeagent/images"
 )
 
@@ -32,7 +32,7 @@ images into bin/images/.
 			if address == "" {
 				address = filepath.Join(dataDir, "containerd", "containerd.sock")
 			}
-			c, err := containerd.Connect(cmd.Context(), address)
+			c, err := containerdproc.Connect(cmd.Context(), address)
 			if err != nil {
 				return fmt.Errorf("image import: no containerd at %s (is bosun server or bosun agent running with this --data-dir?): %w", address, err)
 			}

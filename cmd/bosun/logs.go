@@ -1,19 +1,12 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"sort"
-	"strings"
 
 	"github.com/spf13/cobra"
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
 )
 
@@ -42,7 +35,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			pod, err := resolvePod(cmd.Context(), c, namespace, args[0])
+			pod, err := c.PodFor(cmd.Context(), namespace, args[0])
 			if err != nil {
 				return err
 			}
@@ -104,7 +97,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			pod, err := resolvePod(cmd.Context(), c, namespace, args[0])
+			pod, err := c.PodFor(cmd.Context(), namespace, args[0])
 			if err != nil {
 				return err
 			}
@@ -127,68 +120,4 @@ Examples:
 	f.StringVarP(&container, "container", "c", "", "container to run the command in (default: the pod's only container)")
 	f.BoolVarP(&stdin, "stdin", "i", false, "pass standard input to the command")
 	return cmd
-}
-
-// resolvePod turns "NAME", "pod/NAME", "deploy/NAME" or "rs/NAME" into a
-// pod name: for a Deployment or ReplicaSet, one of the pods its selector
-// picks (running ones first, then the newest), as kubectl does.
-func resolvePod(ctx context.Context, c *client.Client, ns, arg string) (string, error) {
-	kind, name, ok := strings.Cut(arg, "/")
-	if !ok {
-		return arg, nil
-	}
-	if name == "" {
-		return "", fmt.Errorf("%q: want KIND/NAME, e.g. deploy/web", arg)
-	}
-	r, found := api.Lookup(kind)
-	if !found {
-		return "", fmt.Errorf("%q: unknown kind %q (want pod, deploy or rs)", arg, kind)
-	}
-	var sel *metav1.LabelSelector
-	switch r.Name {
-	case "pods":
-		return name, nil
-	case "deployments", "replicasets":
-		obj, err := c.Get(ctx, r, ns, name)
-		if err != nil {
-			return "", err
-		}
-		switch o := obj.(type) {
-		case *appsv1.Deployment:
-			sel = o.Spec.Selector
-		case *appsv1.ReplicaSet:
-			sel = o.Spec.Selector
-		}
-	default:
-		return "", fmt.Errorf("%q: logs and exec take a pod, a deployment or a replicaset, not %s", arg, r.Name)
-	}
-	s, err := metav1.LabelSelectorAsSelector(sel)
-	if err != nil || s.Empty() {
-		return "", fmt.Errorf("%s %s has no usable selector", r.Name, name)
-	}
-	pods, _ := api.Lookup("pods")
-	objs, err := c.List(ctx, pods, ns, s.String())
-	if err != nil {
-		return "", err
-	}
-	var cands []*corev1.Pod
-	for _, o := range objs {
-		if p, ok := o.(*corev1.Pod); ok && p.DeletionTimestamp == nil {
-			cands = append(cands, p)
-		}
-	}
-	if len(cands) == 0 {
-		return "", fmt.Errorf("%s %s in namespace %s has no pods", r.Name, name, ns)
-	}
-	sort.SliceStable(cands, func(i, j int) bool {
-		ri, rj := cands[i].Status.Phase == corev1.PodRunning, cands[j].Status.Phase == corev1.PodRunning
-		if ri != rj {
-			return ri
-		}
-		if !cands[i].CreationTimestamp.Equal(&cands[j].CreationTimestamp) {
-			return cands[j].CreationTimestamp.Before(&cands[i].CreationTimestamp)
-		}
-		return cands[i].Name < cands[j].Name
-	})
-	return cands[0].Name, nil
 }

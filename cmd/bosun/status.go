@@ -5,16 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
-	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	appsv1 "k8s.io/api/apps/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/duration"
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
@@ -148,16 +142,21 @@ shows "N (was M)" and the commit that first created it.`,
 				return err
 			}
 			if len(args) == 1 {
-				revs, err := deploymentRevisions(cmd, c, namespace, args[0])
+				kind, name, ok := strings.Cut(args[0], "/")
+				r, known := api.Lookup(kind)
+				if !ok || name == "" || !known || r.Kind != "Deployment" {
+					return fmt.Errorf("history: %q: want deploy/NAME", args[0])
+				}
+				revs, err := rollout.Revisions(cmd.Context(), c, namespace, name)
 				if err != nil {
-					return err
+					return fmt.Errorf("history: %w", err)
 				}
 				if output == "json" {
 					enc := json.NewEncoder(cmd.OutOrStdout())
 					enc.SetIndent("", "  ")
 					return enc.Encode(revs)
 				}
-				return printRevisions(cmd.OutOrStdout(), revs, time.Now())
+				return printers.PrintRevisions(cmd.OutOrStdout(), revs, time.Now())
 			}
 			h, err := c.History(cmd.Context(), limit)
 			if err != nil {
@@ -175,118 +174,6 @@ shows "N (was M)" and the commit that first created it.`,
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json (default: a table)")
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", "default", "namespace of the Deployment")
 	return cmd
-}
-
-// revision is one row of "bosun history deploy/NAME".
-type revision struct {
-	Revision   int64             `json:"revision"`
-	Earlier    string            `json:"earlierRevisions,omitempty"`
-	Current    bool              `json:"current,omitempty"`
-	ReplicaSet string            `json:"replicaSet"`
-	Images     []string          `json:"images"`
-	Created    time.Time         `json:"created"`
-	Commit     *state.CommitInfo `json:"commit,omitempty"`
-}
-
-func deploymentRevisions(cmd *cobra.Command, c *client.Client, ns, arg string) ([]revision, error) {
-	ctx := cmd.Context()
-	kind, name, ok := strings.Cut(arg, "/")
-	r, known := api.Lookup(kind)
-	if !ok || name == "" || !known || r.Kind != "Deployment" {
-		return nil, fmt.Errorf("history: %q: want deploy/NAME", arg)
-	}
-	obj, err := c.Get(ctx, r, ns, name)
-	if err != nil {
-		return nil, err
-	}
-	d, ok := obj.(*appsv1.Deployment)
-	if !ok {
-		return nil, fmt.Errorf("history: %s/%s: got %T", ns, name, obj)
-	}
-	rsRes, _ := api.Lookup("replicasets")
-	objs, err := c.List(ctx, rsRes, ns, "")
-	if err != nil {
-		return nil, err
-	}
-	hist, err := c.History(ctx, 0)
-	if err != nil {
-		return nil, err
-	}
-	var out []revision
-	for _, o := range objs {
-		rs, ok := o.(*appsv1.ReplicaSet)
-		if !ok {
-			continue
-		}
-		if ref := metav1.GetControllerOf(rs); ref == nil || ref.UID != d.UID {
-			continue
-		}
-		rev, _ := strconv.ParseInt(rs.Annotations["deployment.kubernetes.io/revision"], 10, 64)
-		row := revision{
-			Revision:   rev,
-			Earlier:    rs.Annotations["deployment.kubernetes.io/revision-history"],
-			Current:    rs.Annotations["deployment.kubernetes.io/revision"] == d.Annotations["deployment.kubernetes.io/revision"],
-			ReplicaSet: rs.Name,
-			Created:    rs.CreationTimestamp.Time,
-		}
-		for _, ct := range rs.Spec.Template.Spec.Containers {
-			row.Images = append(row.Images, ct.Image)
-		}
-		if a, ok := commitAt(hist, rs.CreationTimestamp.Time); ok {
-			ci := a.Commit
-			row.Commit = &ci
-		}
-		out = append(out, row)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Revision < out[j].Revision })
-	return out, nil
-}
-
-// commitAt returns the last applied attempt with changes made at or before
-// created. History is newest first; creationTimestamp has whole seconds, so
-// attempts are compared truncated to the second.
-func commitAt(hist []state.Attempt, created time.Time) (state.Attempt, bool) {
-	for _, a := range hist {
-		if a.Result != state.ResultApplied || a.Created+a.Updated == 0 {
-			continue
-		}
-		if !a.Time.Truncate(time.Second).After(created) {
-			return a, true
-		}
-	}
-	return state.Attempt{}, false
-}
-
-func printRevisions(w io.Writer, revs []revision, now time.Time) error {
-	if len(revs) == 0 {
-		_, err := fmt.Fprintln(w, "No revisions: the Deployment has no ReplicaSets yet.")
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-	fmt.Fprintln(tw, "REVISION\tREPLICASET\tIMAGES\tCREATED\tCOMMIT\tSUBJECT")
-	for _, r := range revs {
-		rev := strconv.FormatInt(r.Revision, 10)
-		if r.Earlier != "" {
-			rev += " (was " + r.Earlier + ")"
-		}
-		if r.Current {
-			rev += " *"
-		}
-		sha, subject := "<unknown>", ""
-		if r.Commit != nil {
-			sha, subject = r.Commit.Short(), r.Commit.Subject
-		}
-		created := "<unknown>"
-		if !r.Created.IsZero() {
-			created = duration.HumanDuration(now.Sub(r.Created)) + " ago"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", rev, r.ReplicaSet, strings.Join(r.Images, ","), created, sha, subject)
-	}
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("history: write: %w", err)
-	}
-	_, err := fmt.Fprintln(w, "* current revision")
-	return err
 }
 
 // checkOutput accepts the -o values of status and history.

@@ -18,41 +18,6 @@ import (
 	"github.com/bosun-dev/bosun/sync/state"
 )
 
-func TestCommitAt(t *testing.T) {
-	base := time.Date(2026, 11, 3, 12, 0, 0, 0, time.UTC)
-	at := func(sha string, d time.Duration, result string, updated int) state.Attempt {
-		return state.Attempt{Commit: state.CommitInfo{SHA: sha}, Time: base.Add(d), Result: result, Updated: updated}
-	}
-	// Newest first, as the API returns it.
-	hist := []state.Attempt{
-		at("e", 10*time.Minute, state.ResultApplied, 1),
-		at("d", 5*time.Minute, state.ResultRejected, 0),
-		at("c", 4*time.Minute, state.ResultApplied, 0), // no changes
-		at("b", 2*time.Minute+300*time.Millisecond, state.ResultApplied, 2),
-		at("a", 0, state.ResultApplied, 3),
-	}
-	tests := []struct {
-		name    string
-		created time.Duration
-		want    string // "" = none
-	}{
-		{name: "before any commit", created: -time.Second, want: ""},
-		{name: "same second as the first commit", created: 0, want: "a"},
-		{name: "between commits", created: time.Minute, want: "a"},
-		{name: "within the second of a commit (whole-second timestamp)", created: 2 * time.Minute, want: "b"},
-		{name: "skips rejected and unchanged attempts", created: 6 * time.Minute, want: "b"},
-		{name: "after the newest", created: time.Hour, want: "e"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			a, ok := commitAt(hist, base.Add(tt.created))
-			if got := a.Commit.SHA; got != tt.want || ok != (tt.want != "") {
-				t.Errorf("commitAt = %q, %v; want %q", got, ok, tt.want)
-			}
-		})
-	}
-}
-
 func TestHistoryDeployCommand(t *testing.T) {
 	now := time.Date(2026, 11, 3, 12, 0, 0, 0, time.UTC)
 	e := storetest.StartEmbedded(t, storetest.Config(t, t.TempDir()))

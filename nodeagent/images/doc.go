@@ -18,6 +18,10 @@
 //	f, _ := os.Open("bin/images/hello-v1.tar")
 //	names, err := images.Import(ctx, c, f) // ["bosun.local/hello:v1"]
 //
+// The agent imports every tarball of its images directory at start:
+//
+//	names, err = images.ImportDir(ctx, c, "/var/lib/bosun/agent/images", logger)
+//
 // Import accepts OCI image layout tarballs whose index names the images
 // (annotation org.opencontainers.image.ref.name or io.containerd.image.name,
 // as examples/app/appimage writes) and `docker save` archives. Names are

@@ -12,7 +12,7 @@ import (
 
 	client "github.com/containerd/containerd/v2/client"
 
-	"github.com/bosun-dev/bosun/nodeagent/containerd"
+	"github.com/bosun-dev/bosun/nodeagent/containerdproc"
 )
 
 // Sentinel errors; each maps onto a container waiting reason.
@@ -93,7 +93,7 @@ func Pull(ctx context.Context, c *client.Client, ref string, opts ...client.Remo
 	if named, _ := reference.ParseNormalizedNamed(name); named != nil && reference.Domain(named) == LocalDomain {
 		return nil, fmt.Errorf("images: pull %s: %w: %s images come only from tarballs, there is no such registry (import it with `bosun image import`; `make images` builds the examples)", name, ErrPull, LocalDomain)
 	}
-	opts = append([]client.RemoteOpt{client.WithPullUnpack, client.WithPullSnapshotter(containerd.Snapshotter)}, opts...)
+	opts = append([]client.RemoteOpt{client.WithPullUnpack, client.WithPullSnapshotter(containerdproc.Snapshotter)}, opts...)
 	img, err := c.Pull(ctx, name, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("images: pull %s: %w: %w (no registry reachable? import it with `bosun image import`)", name, ErrPull, err)
@@ -138,14 +138,14 @@ func Ensure(ctx context.Context, c *client.Client, ref string, policy corev1.Pul
 
 // unpack unpacks img into the snapshotter unless it already is.
 func unpack(ctx context.Context, img client.Image) error {
-	ok, err := img.IsUnpacked(ctx, containerd.Snapshotter)
+	ok, err := img.IsUnpacked(ctx, containerdproc.Snapshotter)
 	if err != nil {
 		return fmt.Errorf("check unpacked %s: %w", img.Name(), err)
 	}
 	if ok {
 		return nil
 	}
-	if err := img.Unpack(ctx, containerd.Snapshotter); err != nil {
+	if err := img.Unpack(ctx, containerdproc.Snapshotter); err != nil {
 		return fmt.Errorf("unpack %s: %w", img.Name(), err)
 	}
 	return nil

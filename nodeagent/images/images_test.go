@@ -21,8 +21,8 @@ import (
 
 	"github.com/bosun-dev/bosun/examples/app/appimage"
 	"github.com/bosun-dev/bosun/internal/testenv"
-	"github.com/bosun-dev/bosun/nodeagent/containerd"
-	"github.com/bosun-dev/bosun/nodeagent/containerd/containerdtest"
+	"github.com/bosun-dev/bosun/nodeagent/containerdproc"
+	"github.com/bosun-dev/bosun/nodeagent/containerdproc/containerdproctest"
 )
 
 func TestNormalize(t *testing.T) {
@@ -94,7 +94,7 @@ func snapshotExists(ctx context.Context, t *testing.T, c *client.Client, img cli
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := c.SnapshotService(containerd.Snapshotter).Stat(ctx, identity.ChainID(diffIDs).String())
+	info, err := c.SnapshotService(containerdproc.Snapshotter).Stat(ctx, identity.ChainID(diffIDs).String())
 	return err == nil && info.Kind == snapshots.KindCommitted
 }
 
@@ -102,7 +102,7 @@ func TestImportEnsurePull(t *testing.T) {
 	testenv.E2E(t, testenv.Root(), testenv.Binary("containerd"), testenv.Binary("go"))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c := containerdtest.Start(t)
+	c := containerdproctest.Start(t)
 	paths, err := appimage.Build(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +246,7 @@ func TestImportEnsurePull(t *testing.T) {
 			t.Fatal(err)
 		}
 		diffIDs, _ := img.RootFS(ctx)
-		if err := c.SnapshotService(containerd.Snapshotter).Remove(ctx, identity.ChainID(diffIDs).String()); err != nil {
+		if err := c.SnapshotService(containerdproc.Snapshotter).Remove(ctx, identity.ChainID(diffIDs).String()); err != nil {
 			t.Fatal(err)
 		}
 		if snapshotExists(ctx, t, c, img) {

@@ -20,7 +20,7 @@ import (
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/examples/app/appimage"
 	"github.com/bosun-dev/bosun/internal/testenv"
-	"github.com/bosun-dev/bosun/nodeagent/containerd/containerdtest"
+	"github.com/bosun-dev/bosun/nodeagent/containerdproc/containerdproctest"
 	"github.com/bosun-dev/bosun/nodeagent/network/nettest"
 )
 
@@ -149,7 +149,7 @@ func (h *nodeHost) cleanup() {
 	if err != nil {
 		h.t.Errorf("bosun agent --cleanup: %v\n%s", err, out)
 	}
-	containerdtest.CleanupDir(h.t, filepath.Join(h.dataDir, "containerd"))
+	containerdproctest.CleanupDir(h.t, filepath.Join(h.dataDir, "containerd"))
 	os.RemoveAll(h.dataDir)
 }
 

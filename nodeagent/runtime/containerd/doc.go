@@ -64,7 +64,7 @@
 //
 // # Usage
 //
-//	c, err := containerd.Connect(ctx, sup.Address()) // nodeagent/containerd
+//	c, err := containerdproc.Connect(ctx, sup.Address()) // nodeagent/containerdproc
 //	nw, err := network.New(network.Config{Dir: dataDir + "/net", PodCIDR: podCIDR})
 //	rt, err := ctrdruntime.New(ctx, ctrdruntime.Config{Client: c, Network: nw, Dir: dataDir + "/runtime", Logger: logger})
 //	defer rt.Close()

@@ -18,7 +18,7 @@ import (
 
 	"github.com/bosun-dev/bosun/examples/app/appimage"
 	"github.com/bosun-dev/bosun/internal/testenv"
-	"github.com/bosun-dev/bosun/nodeagent/containerd/containerdtest"
+	"github.com/bosun-dev/bosun/nodeagent/containerdproc/containerdproctest"
 	"github.com/bosun-dev/bosun/nodeagent/images"
 	"github.com/bosun-dev/bosun/nodeagent/network"
 	"github.com/bosun-dev/bosun/nodeagent/network/nettest"
@@ -50,7 +50,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatal("the test must run inside nettest.Main's host namespace")
 	}
 	ctx := context.Background()
-	e := &env{client: containerdtest.Start(t)}
+	e := &env{client: containerdproctest.Start(t)}
 	dir, err := os.MkdirTemp("", "bosun-rt-net-")
 	if err != nil {
 		t.Fatal(err)

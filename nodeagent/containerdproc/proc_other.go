@@ -1,6 +1,6 @@
 //go:build !linux
 
-package containerd
+package containerdproc
 
 import "syscall"
 

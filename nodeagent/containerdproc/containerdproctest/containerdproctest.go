@@ -1,4 +1,4 @@
-package containerdtest
+package containerdproctest
 
 import (
 	"context"
@@ -19,16 +19,16 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
 	"github.com/bosun-dev/bosun/internal/testenv"
-	"github.com/bosun-dev/bosun/nodeagent/containerd"
+	"github.com/bosun-dev/bosun/nodeagent/containerdproc"
 )
 
 // Env is a running test containerd.
 type Env struct {
-	// Client is connected to it with default namespace containerd.Namespace;
+	// Client is connected to it with default namespace containerdproc.Namespace;
 	// it is closed at the end of the test.
 	Client *client.Client
 	// Supervisor runs it.
-	Supervisor *containerd.Supervisor
+	Supervisor *containerdproc.Supervisor
 	// Dir holds its root, state, socket and config.
 	Dir string
 	// Address is its socket.
@@ -58,7 +58,7 @@ func StartEnv(t testing.TB) *Env {
 	ctx, cancel := context.WithCancel(context.Background())
 	env := &Env{Dir: dir, Address: filepath.Join(dir, "containerd.sock")}
 	t.Cleanup(func() { cleanup(t, env, cancel) })
-	sup, err := containerd.Start(ctx, containerd.Config{
+	sup, err := containerdproc.Start(ctx, containerdproc.Config{
 		Dir:             dir,
 		Logger:          slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		MinRestartDelay: 100 * time.Millisecond,
@@ -66,14 +66,14 @@ func StartEnv(t testing.TB) *Env {
 		StopTimeout:     5 * time.Second,
 	})
 	if err != nil {
-		t.Fatalf("containerdtest: %v", err)
+		t.Fatalf("containerdproctest: %v", err)
 	}
 	env.Supervisor = sup
 	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
 	defer ccancel()
-	c, err := containerd.Connect(cctx, sup.Address())
+	c, err := containerdproc.Connect(cctx, sup.Address())
 	if err != nil {
-		t.Fatalf("containerdtest: %v", err)
+		t.Fatalf("containerdproctest: %v", err)
 	}
 	env.Client = c
 	return env
@@ -103,7 +103,7 @@ func cleanup(t testing.TB, env *Env, stop context.CancelFunc) {
 		var err error
 		refs, err = deleteContainers(ctx, env.Address)
 		if err != nil {
-			t.Errorf("containerdtest: cleanup: %v", err)
+			t.Errorf("containerdproctest: cleanup: %v", err)
 		}
 	}
 	stop()
@@ -128,10 +128,10 @@ func cleanup(t testing.TB, env *Env, stop context.CancelFunc) {
 		}
 		return nil
 	}); err != nil {
-		t.Errorf("containerdtest: cleanup: %v", err)
+		t.Errorf("containerdproctest: cleanup: %v", err)
 	}
 	if err := unmountUnder(env.Dir); err != nil {
-		t.Errorf("containerdtest: cleanup: %v", err)
+		t.Errorf("containerdproctest: cleanup: %v", err)
 	}
 	nss := map[string]bool{}
 	for _, r := range refs {
@@ -140,7 +140,7 @@ func cleanup(t testing.TB, env *Env, stop context.CancelFunc) {
 		os.Remove(shimSocket(env.Address, r))
 		for _, cg := range cgroupDirs(r) {
 			if err := poll(ctx, func() error { return removeCgroup(cg) }); err != nil {
-				t.Errorf("containerdtest: cleanup: cgroup %s: %v", cg, err)
+				t.Errorf("containerdproctest: cleanup: cgroup %s: %v", cg, err)
 			}
 		}
 	}
@@ -152,7 +152,7 @@ func cleanup(t testing.TB, env *Env, stop context.CancelFunc) {
 		}
 	}
 	if err := os.RemoveAll(env.Dir); err != nil {
-		t.Errorf("containerdtest: cleanup: %v", err)
+		t.Errorf("containerdproctest: cleanup: %v", err)
 	}
 }
 
@@ -165,7 +165,7 @@ func deleteContainers(ctx context.Context, address string) ([]ref, error) {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		var err error
-		c, err = containerd.Connect(cctx, address)
+		c, err = containerdproc.Connect(cctx, address)
 		return err
 	})
 	if err != nil {
@@ -319,14 +319,14 @@ func CleanupDir(t testing.TB, dir string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	env := &Env{Dir: dir, Address: filepath.Join(dir, "containerd.sock")}
-	sup, err := containerd.Start(ctx, containerd.Config{
+	sup, err := containerdproc.Start(ctx, containerdproc.Config{
 		Dir:         dir,
 		Logger:      slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		StopTimeout: 5 * time.Second,
 	})
 	if err != nil {
 		cancel()
-		t.Errorf("containerdtest: cleanup of %s: %v", dir, err)
+		t.Errorf("containerdproctest: cleanup of %s: %v", dir, err)
 		return
 	}
 	env.Supervisor = sup

@@ -1,4 +1,4 @@
-// Package containerd runs and reaches the containerd daemon that holds
+// Package containerdproc runs and reaches the containerd daemon that holds
 // bosun's containers.
 //
 // Without --containerd-socket, bosun starts containerd itself, as k3s does:
@@ -16,20 +16,20 @@
 // Every bosun container lives in the containerd namespace Namespace; Connect
 // returns a client whose default namespace it is.
 //
-//	sup, err := containerd.Start(ctx, containerd.Config{Dir: "/var/lib/bosun/containerd", Logger: logger})
+//	sup, err := containerdproc.Start(ctx, containerdproc.Config{Dir: "/var/lib/bosun/containerd", Logger: logger})
 //	if err != nil { ... }
-//	c, err := containerd.Connect(ctx, sup.Address())
+//	c, err := containerdproc.Connect(ctx, sup.Address())
 //	if err != nil { ... }
 //	defer c.Close()
 //	...
 //	cancel()   // stops containerd
 //	sup.Wait()
 //
-// Tests use containerdtest.Start, which runs a supervised containerd in a
+// Tests use containerdproctest.Start, which runs a supervised containerd in a
 // temporary directory and removes everything it left behind.
 //
 // containerd 1.6 keeps a few things outside its root and state whatever the
 // configuration: shim sockets in /run/containerd/s, runc state in
 // /run/containerd/runc/<namespace> (unless the container's runtime options
 // name another root) and cgroups /sys/fs/cgroup/<controller>/<namespace>/<id>.
-package containerd
+package containerdproc

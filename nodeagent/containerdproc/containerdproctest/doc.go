@@ -1,8 +1,8 @@
-// Package containerdtest starts a supervised containerd for tests, in a
+// Package containerdproctest starts a supervised containerd for tests, in a
 // temporary directory, and removes everything it left behind.
 //
 //	func TestSomething(t *testing.T) {
-//		c := containerdtest.Start(t) // skips (or fails in CI) without root or containerd
+//		c := containerdproctest.Start(t) // skips (or fails in CI) without root or containerd
 //		img, err := images.Ensure(ctx, c, "bosun.local/hello:v1", corev1.PullNever)
 //		...
 //	}
@@ -15,4 +15,4 @@
 // in /run/containerd/s and the cgroups /sys/fs/cgroup/<controller>/<ns>/<id>
 // (with /<ns> itself when it is then empty). Other containerd instances,
 // such as the machine's own or another test's, are not touched.
-package containerdtest
+package containerdproctest

@@ -1,4 +1,4 @@
-package containerdtest_test
+package containerdproctest_test
 
 import (
 	"context"
@@ -17,8 +17,8 @@ import (
 
 	"github.com/bosun-dev/bosun/examples/app/appimage"
 	"github.com/bosun-dev/bosun/internal/testenv"
-	"github.com/bosun-dev/bosun/nodeagent/containerd"
-	"github.com/bosun-dev/bosun/nodeagent/containerd/containerdtest"
+	"github.com/bosun-dev/bosun/nodeagent/containerdproc"
+	"github.com/bosun-dev/bosun/nodeagent/containerdproc/containerdproctest"
 	"github.com/bosun-dev/bosun/nodeagent/images"
 )
 
@@ -44,10 +44,10 @@ func TestCleanupAfterContainerdWasKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := fmt.Sprintf("cleanup-%d", time.Now().UnixNano())
-	var env *containerdtest.Env
+	var env *containerdproctest.Env
 	var taskPID int
 	t.Run("run a container and kill containerd", func(t *testing.T) {
-		env = containerdtest.StartEnv(t)
+		env = containerdproctest.StartEnv(t)
 		c := env.Client
 		f, err := os.Open(paths[0])
 		if err != nil {
@@ -62,7 +62,7 @@ func TestCleanupAfterContainerdWasKilled(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctr, err := c.NewContainer(ctx, id,
-			client.WithSnapshotter(containerd.Snapshotter),
+			client.WithSnapshotter(containerdproc.Snapshotter),
 			client.WithNewSnapshot(id, img),
 			client.WithNewSpec(oci.WithImageConfig(img), oci.WithProcessArgs("/app", "sleep", "600")))
 		if err != nil {
@@ -95,10 +95,10 @@ func TestCleanupAfterContainerdWasKilled(t *testing.T) {
 	if _, err := os.Stat(env.Dir); !os.IsNotExist(err) {
 		t.Errorf("%s still exists: %v", env.Dir, err)
 	}
-	if _, err := os.Stat(filepath.Join("/run/containerd/runc", containerd.Namespace, id)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join("/run/containerd/runc", containerdproc.Namespace, id)); !os.IsNotExist(err) {
 		t.Errorf("runc state of %s remains: %v", id, err)
 	}
-	matches, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", containerd.Namespace, id))
+	matches, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", containerdproc.Namespace, id))
 	if len(matches) > 0 {
 		t.Errorf("cgroups remain: %v", matches)
 	}

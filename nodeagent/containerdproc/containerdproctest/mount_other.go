@@ -1,6 +1,6 @@
 //go:build !linux
 
-package containerdtest
+package containerdproctest
 
 // unmountUnder does nothing: containerd's mounts exist on Linux only.
 func unmountUnder(dir string) error { return nil }

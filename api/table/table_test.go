@@ -1,0 +1,148 @@
+package table_test
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/api/table"
+)
+
+var now = time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
+
+func resource(t *testing.T, name string) api.Resource {
+	t.Helper()
+	r, ok := api.Lookup(name)
+	if !ok {
+		t.Fatalf("no resource %s", name)
+	}
+	return r
+}
+
+func TestAge(t *testing.T) {
+	tests := []struct {
+		ago  time.Duration
+		want string
+	}{
+		{0, "0s"},
+		{5*time.Minute + 3*time.Second, "5m3s"},
+		{4 * time.Hour, "4h"},
+		{3 * 24 * time.Hour, "3d"},
+		{-time.Minute, "<invalid>"},
+	}
+	for _, tc := range tests {
+		if got := table.Age(metav1.NewTime(now.Add(-tc.ago)), now); got != tc.want {
+			t.Errorf("Age(%v) = %q, want %q", tc.ago, got, tc.want)
+		}
+	}
+	if got := table.Age(metav1.Time{}, now); got != "<unknown>" {
+		t.Errorf("Age(zero) = %q", got)
+	}
+}
+
+// columns prints a table's header as kubectl -o wide would, wide columns
+// marked with a "+".
+func columns(t table.Table) string {
+	var names []string
+	for _, c := range t.Columns {
+		if c.Wide {
+			names = append(names, "+"+c.Name)
+		} else {
+			names = append(names, c.Name)
+		}
+	}
+	return strings.Join(names, " ")
+}
+
+func TestForColumns(t *testing.T) {
+	tests := []struct {
+		name     string
+		resource string
+		all      bool
+		want     string
+	}{
+		{"git kind", "deployments", false, "NAME READY UP-TO-DATE AVAILABLE AGE COMMIT +CONTAINERS +IMAGES +SELECTOR +SOURCE"},
+		{"git kind, all namespaces", "deployments", true, "NAMESPACE NAME READY UP-TO-DATE AVAILABLE AGE COMMIT +CONTAINERS +IMAGES +SELECTOR +SOURCE"},
+		{"columns after AGE", "nodes", false, "NAME STATUS ROLES AGE VERSION +INTERNAL-IP +OS-IMAGE +CONTAINER-RUNTIME"},
+		{"cluster-scoped, all namespaces", "namespaces", true, "NAME STATUS AGE COMMIT +SOURCE"},
+		{"not from Git", "endpoints", false, "NAME ENDPOINTS AGE"},
+		{"kind without own columns", "leases", true, "NAMESPACE NAME AGE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := table.For(resource(t, tt.resource), nil, table.Options{Now: now, AllNamespaces: tt.all})
+			if c := columns(got); c != tt.want {
+				t.Errorf("columns = %q\nwant      %q", c, tt.want)
+			}
+			if len(got.Rows) != 0 {
+				t.Errorf("rows of no objects: %v", got.Rows)
+			}
+		})
+	}
+}
+
+func TestForRows(t *testing.T) {
+	created := metav1.NewTime(now.Add(-90 * time.Second))
+	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+	deleted := metav1.NewTime(now)
+	pod := func(mutate func(p *corev1.Pod)) api.Object {
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-1", CreationTimestamp: created},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}, {Name: "log"}}},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{
+				{Name: "app", Ready: true, State: running, RestartCount: 2},
+				{Name: "log", Ready: true, State: running},
+			}},
+		}
+		if mutate != nil {
+			mutate(p)
+		}
+		return p
+	}
+	tests := []struct {
+		name     string
+		resource string
+		obj      api.Object
+		want     []string
+	}{
+		{"running pod", "pods", pod(nil), []string{"web-1", "2/2", "Running", "2", "90s", "<none>", "<none>", "<none>", "<none>"}},
+		{"crash-looping container", "pods", pod(func(p *corev1.Pod) {
+			p.Status.ContainerStatuses[0] = corev1.ContainerStatus{Name: "app", RestartCount: 5,
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}
+		}), []string{"web-1", "1/2", "CrashLoopBackOff", "5", "90s", "<none>", "<none>", "<none>", "<none>"}},
+		{"failing init container", "pods", pod(func(p *corev1.Pod) {
+			p.Spec.InitContainers = []corev1.Container{{Name: "migrate"}}
+			p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "migrate", RestartCount: 1,
+				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3}}}}
+			p.Status.ContainerStatuses = nil
+		}), []string{"web-1", "0/2", "Init:ExitCode:3", "1", "90s", "<none>", "<none>", "<none>", "<none>"}},
+		{"deleted pod", "pods", pod(func(p *corev1.Pod) { p.DeletionTimestamp = &deleted }),
+			[]string{"web-1", "2/2", "Terminating", "2", "90s", "<none>", "<none>", "<none>", "<none>"}},
+		{"pod from Git on a node", "pods", pod(func(p *corev1.Pod) {
+			p.Spec.NodeName, p.Status.PodIP = "node-1", "10.244.0.7"
+			p.Annotations = map[string]string{api.AnnotationCommit: "0123456789abcdef", api.AnnotationSource: "apps/web.yaml:3"}
+		}), []string{"web-1", "2/2", "Running", "2", "90s", "01234567", "10.244.0.7", "node-1", "apps/web.yaml:3"}},
+		{"unexpected Go type", "deployments", &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "odd", CreationTimestamp: created}},
+			[]string{"odd", "<unknown>", "<unknown>", "<unknown>", "90s", "<none>", "<unknown>", "<unknown>", "<unknown>", "<none>"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := table.For(resource(t, tt.resource), []api.Object{tt.obj}, table.Options{Now: now})
+			if len(got.Rows) != 1 {
+				t.Fatalf("got %d rows, want 1", len(got.Rows))
+			}
+			if !reflect.DeepEqual(got.Rows[0], tt.want) {
+				t.Errorf("row = %q\nwant  %q", got.Rows[0], tt.want)
+			}
+			if len(got.Rows[0]) != len(got.Columns) {
+				t.Errorf("%d cells for %d columns", len(got.Rows[0]), len(got.Columns))
+			}
+		})
+	}
+}
