@@ -136,19 +136,19 @@ func TestLeaderFailover(t *testing.T) {
 	}{
 		{
 			name:     "leader shuts down and resigns",
-			ttl:      10, // the takeover must not wait for the lease
+			ttl:      60, // the takeover must not wait for the lease
 			end:      func(t *testing.T, leader *candidate, _ *clientv3.Client) { leader.stop(t) },
-			deadline: 3 * time.Second,
+			deadline: 20 * time.Second, // well within the lease, generous for a busy machine
 		},
 		{
 			name:     "leader's etcd connection dies",
 			ttl:      1,
 			end:      func(t *testing.T, _ *candidate, c *clientv3.Client) { _ = c.Close() },
-			deadline: 5 * time.Second, // about ttl, plus etcd's lease expiry checks
+			deadline: 15 * time.Second, // ttl, plus etcd's lease expiry checks, on a busy machine
 		},
 		{
 			name: "leader's key is deleted",
-			ttl:  10,
+			ttl:  60, // the takeover must not wait for the lease
 			end: func(t *testing.T, leader *candidate, c *clientv3.Client) {
 				// Someone else (an operator, a bug) removes the leader's key.
 				ctx := context.Background()
@@ -160,7 +160,7 @@ func TestLeaderFailover(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			deadline: 3 * time.Second,
+			deadline: 20 * time.Second,
 			stays:    true,
 			// Both candidates see the deletion at once: the standby may start
 			// leading a few milliseconds before the deposed leader's lead
@@ -203,7 +203,7 @@ func TestLeaderFailover(t *testing.T) {
 			if tt.stays {
 				// The deposed leader campaigns again and leads once the new one stops.
 				cands[other].stop(t)
-				testutil.EventuallyTrue(t, 5*time.Second, "the old leader to lead again", func() bool { return l.isLeading(first) })
+				testutil.EventuallyTrue(t, 20*time.Second, "the old leader to lead again", func() bool { return l.isLeading(first) })
 			}
 			cands["a"].stop(t)
 			cands["b"].stop(t)
@@ -234,7 +234,7 @@ func TestLeaderStandbyWaitsForLeaseExpiry(t *testing.T) {
 	}
 	began := time.Now()
 	_ = dead.Close() // dies: no resign, no revoke
-	testutil.EventuallyTrue(t, 5*time.Second, "the standby to take over", func() bool { return l.isLeading("standby") })
+	testutil.EventuallyTrue(t, 15*time.Second, "the standby to take over", func() bool { return l.isLeading("standby") })
 	took := time.Since(began)
 	t.Logf("takeover after %v", took)
 	if took < 500*time.Millisecond {
@@ -248,13 +248,14 @@ func TestLeaderManyCandidates(t *testing.T) {
 	var cands []*candidate
 	for i := range 4 {
 		id := fmt.Sprintf("c%d", i)
-		cands = append(cands, start(t, newClient(t, s.Client()), "many", id, 5, l.lead(id)))
+		// A 60 s lease: a stopped leader resigns, and the next must not wait for its lease.
+		cands = append(cands, start(t, newClient(t, s.Client()), "many", id, 60, l.lead(id)))
 	}
 	// Stop leaders one by one: each time exactly one other takes over.
 	stopped := map[string]bool{}
 	for range len(cands) {
 		var cur string
-		testutil.EventuallyTrue(t, 5*time.Second, "a leader", func() bool { cur = l.current(); return cur != "" && !stopped[cur] })
+		testutil.EventuallyTrue(t, 20*time.Second, "a leader", func() bool { cur = l.current(); return cur != "" && !stopped[cur] })
 		for _, cd := range cands {
 			if cd.id == cur {
 				cd.stop(t)
