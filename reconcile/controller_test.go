@@ -9,30 +9,21 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
-)
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		runtime.Gosched()
-		time.Sleep(time.Millisecond) // poll interval, not a wait for the condition
-	}
-}
+	"github.com/bosun-dev/bosun/internal/testutil"
+)
 
 // recorder is a Reconciler that records calls per key and plays a script of
 // outcomes for key "ns/a".
 type recorder struct {
-	clock *clocktesting.FakeClock
+	clock clock.PassiveClock
 	mu    sync.Mutex
-	calls map[string][]time.Time // key -> fake-clock times of the calls
+	calls map[string][]time.Time // key -> clock times of the calls
 	steps []step
 }
 
@@ -42,7 +33,7 @@ type step struct {
 	panic bool
 }
 
-func newRecorder(clk *clocktesting.FakeClock, steps ...step) *recorder {
+func newRecorder(clk clock.PassiveClock, steps ...step) *recorder {
 	return &recorder{clock: clk, calls: map[string][]time.Time{}, steps: steps}
 }
 
@@ -100,11 +91,11 @@ func startController(t *testing.T, c *Controller) context.CancelFunc {
 func flush(t *testing.T, c *Controller, r *recorder, clk *clocktesting.FakeClock) {
 	t.Helper()
 	c.Enqueue("sentinel-1")
-	waitFor(t, "sentinel-1", func() bool { return r.count("sentinel-1") == 1 })
+	testutil.EventuallyTrue(t, 10*time.Second, "sentinel-1", func() bool { return r.count("sentinel-1") == 1 })
 	clk.Step(time.Hour) // beyond every delay the tests use
 	c.EnqueueAfter("sentinel-2", time.Second)
 	clk.Step(2 * time.Second)
-	waitFor(t, "sentinel-2", func() bool { return r.count("sentinel-2") == 1 })
+	testutil.EventuallyTrue(t, 10*time.Second, "sentinel-2", func() bool { return r.count("sentinel-2") == 1 })
 }
 
 func TestControllerOutcomes(t *testing.T) {
@@ -126,28 +117,28 @@ func TestControllerOutcomes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := clocktesting.NewFakeClock(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
-			r := newRecorder(clk, tt.steps...)
-			c := NewController("test", r, ControllerOptions{Workers: 1, Clock: clk, Logger: slog.New(slog.DiscardHandler)})
-			startController(t, c)
-			c.Enqueue("ns/a")
-			waitFor(t, fmt.Sprintf("%d calls", tt.wantCalls), func() bool {
-				if r.count("ns/a") >= tt.wantCalls {
-					return true
+			// In a synctest bubble the real clock is virtual: backoffs and
+			// RequeueAfter pass without waiting.
+			synctest.Test(t, func(t *testing.T) {
+				clk := clock.RealClock{}
+				r := newRecorder(clk, tt.steps...)
+				c := NewController("test", r, ControllerOptions{Workers: 1, Clock: clk, Logger: slog.New(slog.DiscardHandler)})
+				startController(t, c)
+				c.Enqueue("ns/a")
+				// Every delay the tests use is due within the hour; after it,
+				// with every goroutine idle, no retry is pending.
+				time.Sleep(time.Hour)
+				synctest.Wait()
+				times := r.times("ns/a")
+				if len(times) != tt.wantCalls {
+					t.Fatalf("Reconcile called %d times, want %d", len(times), tt.wantCalls)
 				}
-				clk.Step(100 * time.Millisecond)
-				return false
+				if tt.wantCalls > 1 {
+					if gap := times[1].Sub(times[0]); gap < tt.minGap {
+						t.Errorf("second call %v after the first, want at least %v", gap, tt.minGap)
+					}
+				}
 			})
-			flush(t, c, r, clk)
-			times := r.times("ns/a")
-			if len(times) != tt.wantCalls {
-				t.Fatalf("Reconcile called %d times, want %d", len(times), tt.wantCalls)
-			}
-			if tt.wantCalls > 1 {
-				if gap := times[1].Sub(times[0]); gap < tt.minGap {
-					t.Errorf("second call %v after the first, want at least %v", gap, tt.minGap)
-				}
-			}
 		})
 	}
 }
@@ -180,7 +171,7 @@ func TestControllerDedupes(t *testing.T) {
 		c.Enqueue("ns/a")
 	}
 	close(release)
-	waitFor(t, "second pass", func() bool { return r.count("ns/a") == 2 })
+	testutil.EventuallyTrue(t, 10*time.Second, "second pass", func() bool { return r.count("ns/a") == 2 })
 	flush(t, c, r, clk)
 	if got := r.count("ns/a"); got != 2 {
 		t.Errorf("Reconcile called %d times, want 2 (one pass, one more for the enqueues during it)", got)
@@ -217,7 +208,7 @@ func TestControllerNeverSameKeyConcurrently(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	waitFor(t, "queue to drain", func() bool { return c.Len() == 0 && calls.Load() > 0 })
+	testutil.EventuallyTrue(t, 10*time.Second, "queue to drain", func() bool { return c.Len() == 0 && calls.Load() > 0 })
 	if n := overlaps.Load(); n != 0 {
 		t.Errorf("a key was reconciled by two workers at once %d times", n)
 	}

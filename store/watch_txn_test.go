@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
 )
@@ -398,13 +399,10 @@ func TestCompactor(t *testing.T) {
 	// etcd commits its backend in batches (every 100 ms): wait until the
 	// 60 writes of 64 KiB show in the database size before measuring.
 	var sizeBefore int64
-	deadline := time.Now().Add(10 * time.Second)
-	for sizeBefore = status(); sizeBefore < 60*64*1024; sizeBefore = status() {
-		if time.Now().After(deadline) {
-			t.Fatalf("database size %d never reached the %d bytes written", sizeBefore, 60*64*1024)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval
-	}
+	testutil.Eventually(t, 10*time.Second, fmt.Sprintf("the database size to reach the %d bytes written", 60*64*1024), func() (bool, string) {
+		sizeBefore = status()
+		return sizeBefore >= 60*64*1024, fmt.Sprintf("size %d", sizeBefore)
+	})
 	cur := mustRev(t, s)
 
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -456,17 +454,10 @@ func TestCompactorRun(t *testing.T) {
 	comp := &store.Compactor{Client: e.Client(), Interval: 10 * time.Millisecond, Retain: 2, DefragInterval: -1}
 	done := make(chan error, 1)
 	go func() { done <- comp.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.Eventually(t, 10*time.Second, "Run to compact", func() (bool, string) {
 		_, _, err := s.List(ctx, mustRes(t, "pods"), "", store.ListOptions{Revision: target - 1})
-		if errors.Is(err, api.ErrCompacted) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Run did not compact within 10s (last list: %v)", err)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for a condition
-	}
+		return errors.Is(err, api.ErrCompacted), fmt.Sprintf("a list below the retained window: %v", err)
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run returned %v", err)

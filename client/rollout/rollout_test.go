@@ -3,10 +3,12 @@ package rollout_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -17,6 +19,7 @@ import (
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/client/rollout"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/sync/state"
@@ -59,9 +62,9 @@ const sha1 = "1111111111111111111111111111111111111111"
 // (revision 2) with one pod and an old one (revision 1) with one pod.
 func setup(t *testing.T) *fixture {
 	t.Helper()
+	st := storetest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	st := storetest.Start(t)
 	ts := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Logger: storetest.Logger(t)}).Handler())
 	t.Cleanup(ts.Close)
 	c, err := client.New(ts.URL)
@@ -142,16 +145,61 @@ func mustLookup(t *testing.T, name string) api.Resource {
 	return r
 }
 
-// waitFor polls out until it contains s.
+// waitFor waits until out contains s.
 func waitFor(t *testing.T, out *syncBuffer, s string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("output never showed %q:\n%s", s, out.String())
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+	testutil.Eventually(t, 10*time.Second, fmt.Sprintf("output showing %q", s), func() (bool, string) {
+		o := out.String()
+		return strings.Contains(o, s), "output:\n" + o
+	})
+}
+
+// frozenAPI answers with what the real API answered once: the fixture's
+// state read through the server, held still so that Wait can run in a
+// synctest bubble, in virtual time, where the network cannot be used. Its
+// watches report no change until they end.
+type frozenAPI struct {
+	status  state.Status
+	history []state.Attempt
+	lists   map[string][]api.Object // by resource name and selector
+}
+
+// freeze reads what Wait reads (see rollout.API) through f's client.
+func freeze(f *fixture) *frozenAPI {
+	f.t.Helper()
+	a := &frozenAPI{lists: map[string][]api.Object{}}
+	var err error
+	a.status, err = f.c.Status(f.ctx)
+	f.must(err)
+	a.history, err = f.c.History(f.ctx, 100)
+	f.must(err)
+	for _, l := range []struct{ name, sel string }{
+		{"deployments", api.LabelManagedBy + "=" + api.ManagedByValue}, {"replicasets", ""}, {"pods", ""},
+	} {
+		objs, _, err := f.c.ListAt(f.ctx, mustLookup(f.t, l.name), "", l.sel)
+		f.must(err)
+		a.lists[l.name+"?"+l.sel] = objs
 	}
+	return a
+}
+
+func (a *frozenAPI) Status(context.Context) (state.Status, error) { return a.status, nil }
+
+func (a *frozenAPI) History(_ context.Context, limit int) ([]state.Attempt, error) {
+	return a.history[:min(limit, len(a.history))], nil
+}
+
+func (a *frozenAPI) ListAt(_ context.Context, r api.Resource, ns, sel string) ([]api.Object, string, error) {
+	objs, ok := a.lists[r.Name+"?"+sel]
+	if !ok || ns != "" {
+		return nil, "", fmt.Errorf("frozenAPI: %s in namespace %q with selector %q was not read by freeze", r.Name, ns, sel)
+	}
+	return objs, "1", nil
+}
+
+func (a *frozenAPI) Watch(ctx context.Context, _ api.Resource, _, _, _ string, _ func(client.Event) error) error {
+	<-ctx.Done()
+	return ctx.Err()
 }
 
 func TestWait(t *testing.T) {
@@ -164,6 +212,9 @@ func TestWait(t *testing.T) {
 		reason  string
 		pods    []string
 		outputs []string
+		// virtual runs Wait on a frozenAPI in a synctest bubble: for the
+		// timeouts, which then pass in virtual time, exactly.
+		virtual bool
 	}{
 		{
 			name:    "succeeds when the rollout completes",
@@ -207,15 +258,15 @@ func TestWait(t *testing.T) {
 					Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}
 				f.must(f.st.Update(f.ctx, f.oldPod))
 			},
-			opts: rollout.Options{Timeout: 300 * time.Millisecond},
-			want: rollout.TimedOut, reason: "waiting for default/web: updated 1/2",
+			opts: rollout.Options{Timeout: 300 * time.Millisecond}, virtual: true,
+			want: rollout.TimedOut, reason: "timed out after 300ms waiting for default/web: updated 1/2",
 		},
 		{
-			name:    "times out while an old pod remains",
-			opts:    rollout.Options{Timeout: 300 * time.Millisecond},
+			name: "times out while an old pod remains",
+			opts: rollout.Options{Timeout: rollout.DefaultTimeout}, virtual: true,
 			want:    rollout.TimedOut,
-			reason:  "timed out after 300ms waiting for default/web: updated 1/2, ready 1/2, available 1/2, 1 old pods",
-			outputs: []string{"Rollout not finished: timed out after 300ms"},
+			reason:  "timed out after 5m0s waiting for default/web: updated 1/2, ready 1/2, available 1/2, 1 old pods",
+			outputs: []string{"Rollout not finished: timed out after 5m0s"},
 		},
 		{
 			name: "last sync rejected",
@@ -266,10 +317,10 @@ func TestWait(t *testing.T) {
 			outputs: []string{"Commit 88888888 was synced and then superseded by 11111111; following that one."},
 		},
 		{
-			name:   "awaited commit never synced",
-			opts:   rollout.Options{Commit: "5555", Timeout: 300 * time.Millisecond},
+			name: "awaited commit never synced",
+			opts: rollout.Options{Commit: "5555", Timeout: 300 * time.Millisecond}, virtual: true,
 			want:   rollout.TimedOut,
-			reason: "waiting for commit 5555 to be synced",
+			reason: "timed out after 300ms waiting for commit 5555 to be synced",
 		},
 		{
 			name:    "terminal bars",
@@ -292,27 +343,39 @@ func TestWait(t *testing.T) {
 			if opts.Timeout == 0 {
 				opts.Timeout = 15 * time.Second
 			}
-			opts.Interval = 50 * time.Millisecond
 			type ret struct {
 				res rollout.Result
 				err error
 			}
-			done := make(chan ret, 1)
-			go func() {
-				res, err := rollout.Wait(f.ctx, f.c, opts)
-				done <- ret{res, err}
-			}()
-			if tt.during != nil {
-				if opts.Commit != "" {
-					waitFor(t, out, "Waiting for commit "+opts.Commit+" to be synced (synced now: 11111111)")
-				} else if opts.Terminal {
-					waitFor(t, out, "1/2")
-				} else {
-					waitFor(t, out, "default/web: updated 1/2")
+			var r ret
+			if tt.virtual {
+				a := freeze(f)
+				synctest.Test(t, func(t *testing.T) {
+					start := time.Now()
+					r.res, r.err = rollout.Wait(t.Context(), a, opts)
+					if d := time.Since(start); d != opts.Timeout {
+						t.Errorf("Wait returned after %s, want exactly its timeout %s", d, opts.Timeout)
+					}
+				})
+			} else {
+				opts.Interval = 50 * time.Millisecond
+				done := make(chan ret, 1)
+				go func() {
+					res, err := rollout.Wait(f.ctx, f.c, opts)
+					done <- ret{res, err}
+				}()
+				if tt.during != nil {
+					if opts.Commit != "" {
+						waitFor(t, out, "Waiting for commit "+opts.Commit+" to be synced (synced now: 11111111)")
+					} else if opts.Terminal {
+						waitFor(t, out, "1/2")
+					} else {
+						waitFor(t, out, "default/web: updated 1/2")
+					}
+					tt.during(f)
 				}
-				tt.during(f)
+				r = <-done
 			}
-			r := <-done
 			if r.err != nil {
 				t.Fatal(r.err)
 			}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -150,20 +151,38 @@ func TestHandler(t *testing.T) {
 	}
 }
 
+// TestHangHealthzTimesOut checks in virtual time that with HANG=1 /healthz
+// never answers: its handler stays blocked while everything else is idle,
+// until the request ends; /ready still answers.
 func TestHangHealthzTimesOut(t *testing.T) {
-	cfg, _ := configFromEnv(envOf(map[string]string{"HANG": "1"}), "v1")
-	srv := httptest.NewServer(handler(cfg, os.Environ, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now(), time.Now))
-	defer srv.Close()
-	c := &http.Client{Timeout: 200 * time.Millisecond}
-	_, err := c.Get(srv.URL + "/healthz")
-	if err == nil {
-		t.Fatal("GET /healthz answered, want a timeout with HANG=1")
-	}
-	resp, err := c.Get(srv.URL + "/ready")
-	if err != nil {
-		t.Fatalf("GET /ready: %v", err)
-	}
-	resp.Body.Close()
+	synctest.Test(t, func(t *testing.T) {
+		cfg, _ := configFromEnv(envOf(map[string]string{"HANG": "1"}), "v1")
+		h := handler(cfg, os.Environ, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now(), time.Now)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		rec := httptest.NewRecorder()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			h.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodGet, "/healthz", nil))
+		}()
+		synctest.Wait() // the handler is blocked, and nothing else runs
+		select {
+		case <-done:
+			t.Fatalf("GET /healthz answered %d %q, want it to hang with HANG=1", rec.Code, rec.Body.String())
+		default:
+		}
+		ready := httptest.NewRecorder()
+		h.ServeHTTP(ready, httptest.NewRequest(http.MethodGet, "/ready", nil))
+		if ready.Code != http.StatusOK {
+			t.Errorf("GET /ready = %d %q, want 200 while /healthz hangs", ready.Code, ready.Body.String())
+		}
+		time.Sleep(time.Hour) // the client gives up
+		<-done
+		if rec.Body.Len() != 0 {
+			t.Errorf("GET /healthz wrote %q after hanging", rec.Body.String())
+		}
+	})
 }
 
 func TestServeShutdownAndCrash(t *testing.T) {

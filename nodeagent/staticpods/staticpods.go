@@ -81,10 +81,10 @@ type Source struct {
 	log *slog.Logger
 
 	// Run's goroutine only:
-	byFile   map[string][]*corev1.Pod // last good pods of each file
-	reported map[string]string        // bad file -> the error reported for it
-	last     string                   // fingerprint of the last set handed out
-	sent     bool                     // a set was handed out
+	byFile   map[string][]*corev1.Pod   // last good pods of each file
+	reported map[string]map[string]bool // bad file -> the errors reported for it
+	last     string                     // fingerprint of the last set handed out
+	sent     bool                       // a set was handed out
 }
 
 // New checks cfg and returns a Source.
@@ -108,7 +108,7 @@ func New(cfg Config) (*Source, error) {
 		cfg.Debounce = DefaultDebounce
 	}
 	return &Source{cfg: cfg, log: cfg.Logger.With("podManifestPath", cfg.Dir),
-		byFile: map[string][]*corev1.Pod{}, reported: map[string]string{}}, nil
+		byFile: map[string][]*corev1.Pod{}, reported: map[string]map[string]bool{}}, nil
 }
 
 // Run reads the directory and calls set with every static pod, then
@@ -189,6 +189,7 @@ func (s *Source) scan(set func([]*corev1.Pod)) {
 		return
 	}
 	seen := map[string]bool{}
+	var readOK []string // files read without error in this scan
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, ".") || e.IsDir() {
@@ -206,7 +207,7 @@ func (s *Source) scan(set func([]*corev1.Pod)) {
 			s.bad(path, err)
 			continue // keep the file's last good pods
 		}
-		delete(s.reported, path)
+		readOK = append(readOK, path)
 		s.byFile[name] = pods
 	}
 	for name := range s.byFile {
@@ -227,11 +228,13 @@ func (s *Source) scan(set func([]*corev1.Pod)) {
 	sort.Strings(names)
 	var out []*corev1.Pod
 	owner := map[string]string{}
+	dupIn := map[string]bool{} // files with a pod defined earlier
 	var fp strings.Builder
 	for _, name := range names {
 		for _, p := range s.byFile[name] {
 			key := p.Namespace + "/" + p.Name
 			if first, dup := owner[key]; dup {
+				dupIn[filepath.Join(s.cfg.Dir, name)] = true
 				s.bad(filepath.Join(s.cfg.Dir, name), fmt.Errorf("staticpods: pod %s is already defined in %s; this one is ignored", key, first))
 				continue
 			}
@@ -241,7 +244,16 @@ func (s *Source) scan(set func([]*corev1.Pod)) {
 			fp.WriteByte(';')
 		}
 	}
-	if s.sent && fp.String() == s.last {
+	// A file that reads well and defines no duplicate is good again: a
+	// later error in it is reported anew. A duplicate stays reported once.
+	for _, path := range readOK {
+		if !dupIn[path] {
+			delete(s.reported, path)
+		}
+	}
+	changed := !s.sent || fp.String() != s.last
+	s.log.Debug("scanned the static pod directory", "pods", len(out), "changed", changed)
+	if !changed {
 		return
 	}
 	s.sent, s.last = true, fp.String()
@@ -250,10 +262,13 @@ func (s *Source) scan(set func([]*corev1.Pod)) {
 
 // bad logs (once per distinct error) a file that cannot be used.
 func (s *Source) bad(path string, err error) {
-	if s.reported[path] == err.Error() {
+	if s.reported[path][err.Error()] {
 		return
 	}
-	s.reported[path] = err.Error()
+	if s.reported[path] == nil {
+		s.reported[path] = map[string]bool{}
+	}
+	s.reported[path][err.Error()] = true
 	kept := ""
 	if len(s.byFile[filepath.Base(path)]) > 0 {
 		kept = "; the pods of its previous version keep running"

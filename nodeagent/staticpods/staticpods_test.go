@@ -2,15 +2,19 @@ package staticpods_test
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	testingclock "k8s.io/utils/clock/testing"
 
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/nodeagent/staticpods"
 )
 
@@ -138,14 +142,47 @@ func (r *recorder) latest() (map[string]string, int) {
 	return out, len(r.sets)
 }
 
-func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
+// scans counts the "scanned" debug records a Source logs: one per read of
+// the directory, whether or not the set changed.
+type scans struct {
+	n *atomic.Int64
+}
+
+func (h scans) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h scans) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "scanned the static pod directory" {
+		h.n.Add(1)
+	}
+	return nil
+}
+
+func (h scans) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h scans) WithGroup(string) slog.Handler      { return h }
+
+// wait is how long a test waits for fsnotify and the file system: generous,
+// as it is real I/O on a machine that may be busy.
+const wait = 10 * time.Second
+
+// start runs src on a fake clock and returns the recorder of its sets and a
+// function that waits for cond while stepping the clock by step, so that
+// the debounce (or the rescan) fires once the events have arrived.
+func start(t *testing.T, src *staticpods.Source, clk *testingclock.FakeClock, step time.Duration) (*recorder, func(what string, cond func() bool)) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(5 * time.Millisecond)
+	r := &recorder{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = src.Run(ctx, r.set) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return r, func(what string, cond func() bool) {
+		t.Helper()
+		testutil.EventuallyTrue(t, wait, what, func() bool {
+			if cond() {
+				return true
+			}
+			clk.Step(step)
+			return false
+		})
 	}
 }
 
@@ -156,19 +193,18 @@ func TestSourceWatches(t *testing.T) {
 	write(t, dir, "notes.txt", "not a manifest")
 	var badMu sync.Mutex
 	var bad []string
-	src, err := staticpods.New(staticpods.Config{Dir: dir, NodeName: "n1", OnError: func(file string, err error) {
-		badMu.Lock()
-		bad = append(bad, filepath.Base(file)+": "+err.Error())
-		badMu.Unlock()
-	}})
+	var scanned atomic.Int64
+	clk := testingclock.NewFakeClock(time.Unix(1000, 0))
+	src, err := staticpods.New(staticpods.Config{Dir: dir, NodeName: "n1", Clock: clk, Logger: slog.New(scans{&scanned}),
+		OnError: func(file string, err error) {
+			badMu.Lock()
+			bad = append(bad, filepath.Base(file)+": "+err.Error())
+			badMu.Unlock()
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &recorder{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = src.Run(ctx, r.set) }()
-	t.Cleanup(func() { cancel(); <-done })
+	r, eventually := start(t, src, clk, staticpods.DefaultDebounce)
 
 	has := func(want map[string]string) func() bool {
 		return func() bool {
@@ -184,15 +220,15 @@ func TestSourceWatches(t *testing.T) {
 			return true
 		}
 	}
-	eventually(t, "the first scan", time.Second, has(map[string]string{"a-n1": "x:1"}))
+	eventually("the first scan", has(map[string]string{"a-n1": "x:1"}))
 	write(t, dir, "b.yml", podFile("b", "y:1"))
-	eventually(t, "a created file", time.Second, has(map[string]string{"a-n1": "x:1", "b-n1": "y:1"}))
+	eventually("a created file", has(map[string]string{"a-n1": "x:1", "b-n1": "y:1"}))
 	write(t, dir, "a.yaml", podFile("a", "x:2"))
-	eventually(t, "an edited file", time.Second, has(map[string]string{"a-n1": "x:2", "b-n1": "y:1"}))
+	eventually("an edited file", has(map[string]string{"a-n1": "x:2", "b-n1": "y:1"}))
 
 	// A bad edit: reported once, the other pods and a's last good version stay.
 	write(t, dir, "b.yml", "apiVersion: v1\nkind: Pod\nmetadata: {name: b}\nspec: {containerz: []}\n")
-	eventually(t, "the bad file reported", time.Second, func() bool {
+	eventually("the bad file reported", func() bool {
 		badMu.Lock()
 		defer badMu.Unlock()
 		return len(bad) == 1 && strings.Contains(bad[0], "b.yml") && strings.Contains(bad[0], "containerz")
@@ -204,10 +240,10 @@ func TestSourceWatches(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "b.yml")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a removed file", time.Second, has(map[string]string{"a-n1": "x:2"}))
+	eventually("a removed file", has(map[string]string{"a-n1": "x:2"}))
 	// A duplicate name in another file is refused.
 	write(t, dir, "z.yaml", podFile("a", "other:1"))
-	eventually(t, "the duplicate reported", time.Second, func() bool {
+	eventually("the duplicate reported", func() bool {
 		badMu.Lock()
 		defer badMu.Unlock()
 		return len(bad) == 2 && strings.Contains(bad[1], "already defined in a.yaml")
@@ -217,34 +253,43 @@ func TestSourceWatches(t *testing.T) {
 		t.Errorf("after a duplicate: %v", got)
 	}
 	_, sets := r.latest()
-	// Nothing changes: no new set.
+	// Nothing changes: no new set. Two more scans after the change prove
+	// the directory was read again with it (the first might have been under
+	// way already); the fake clock makes the scans happen.
 	write(t, dir, "notes.txt", "still not a manifest")
-	time.Sleep(300 * time.Millisecond) // a wrong report would come within the debounce
+	after := scanned.Load()
+	testutil.EventuallyTrue(t, wait, "two scans after an irrelevant change", func() bool {
+		clk.Step(staticpods.DefaultRescan)
+		return scanned.Load() >= after+2
+	})
 	if _, n := r.latest(); n != sets {
 		t.Errorf("%d sets after an irrelevant change, want %d", n, sets)
+	}
+	badMu.Lock()
+	defer badMu.Unlock()
+	if len(bad) != 2 {
+		t.Errorf("errors after an irrelevant change (each bad file is reported once): %q", bad)
 	}
 }
 
 func TestSourceDirectoryAppearsLater(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "manifests")
-	src, err := staticpods.New(staticpods.Config{Dir: dir, NodeName: "n1", Rescan: 50 * time.Millisecond})
+	clk := testingclock.NewFakeClock(time.Unix(1000, 0))
+	src, err := staticpods.New(staticpods.Config{Dir: dir, NodeName: "n1", Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &recorder{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = src.Run(ctx, r.set) }()
-	t.Cleanup(func() { cancel(); <-done })
-	eventually(t, "the first (empty) set", time.Second, func() bool { _, n := r.latest(); return n == 1 })
+	// Stepping by the rescan interval: only a rescan notices the directory.
+	r, eventually := start(t, src, clk, staticpods.DefaultRescan)
+	eventually("the first (empty) set", func() bool { _, n := r.latest(); return n == 1 })
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	write(t, dir, "a.yaml", podFile("a", "x:1"))
-	eventually(t, "the pod of a directory created later", 2*time.Second, func() bool { got, _ := r.latest(); return got["a-n1"] == "x:1" })
+	eventually("the pod of a directory created later", func() bool { got, _ := r.latest(); return got["a-n1"] == "x:1" })
 	// Now watched: a removal is seen.
 	if err := os.Remove(filepath.Join(dir, "a.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the removal", time.Second, func() bool { got, n := r.latest(); return n > 1 && len(got) == 0 })
+	eventually("the removal", func() bool { got, n := r.latest(); return n > 1 && len(got) == 0 })
 }

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
 )
@@ -40,18 +41,6 @@ func newPod(ns, name, node string, lbls map[string]string, owners ...string) *co
 			APIVersion: "apps/v1", Kind: "ReplicaSet", Name: o, UID: types.UID("uid-" + o)})
 	}
 	return p
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond) // poll interval
-	}
 }
 
 // events records handler calls as "add ns/name", "update ns/name old-rv->new-rv",
@@ -161,7 +150,7 @@ func TestInformerListThenWatch(t *testing.T) {
 
 	// Add.
 	create(t, s, newPod("b", "p2", "", nil))
-	waitFor(t, "add event", func() bool { return ev.len() == 1 })
+	testutil.EventuallyTrue(t, 10*time.Second, "add event", func() bool { return ev.len() == 1 })
 	if got := ev.take(); !slices.Equal(got, []string{"add b/p2"}) {
 		t.Errorf("events = %v, want [add b/p2]", got)
 	}
@@ -175,7 +164,7 @@ func TestInformerListThenWatch(t *testing.T) {
 	if err := s.Update(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "update event", func() bool { return ev.len() == 1 })
+	testutil.EventuallyTrue(t, 10*time.Second, "update event", func() bool { return ev.len() == 1 })
 	if got, want := ev.take(), []string{fmt.Sprintf("update a/p1 %s->%s", oldRV, a.ResourceVersion)}; !slices.Equal(got, want) {
 		t.Errorf("events = %v, want %v", got, want)
 	}
@@ -197,7 +186,7 @@ func TestInformerListThenWatch(t *testing.T) {
 	if err := s.Delete(ctx, podsResource(t), "a", "p1", ""); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "delete event", func() bool { return ev.len() == 1 })
+	testutil.EventuallyTrue(t, 10*time.Second, "delete event", func() bool { return ev.len() == 1 })
 	if got := ev.take(); !slices.Equal(got, []string{"delete a/p1"}) {
 		t.Errorf("events = %v, want [delete a/p1]", got)
 	}
@@ -223,7 +212,7 @@ func TestInformerLateHandlerReplaysCache(t *testing.T) {
 		t.Fatalf("late handler got %v, want %v", got, want)
 	}
 	create(t, s, newPod("a", "p3", "", nil))
-	waitFor(t, "add event", func() bool { return ev.len() == 1 })
+	testutil.EventuallyTrue(t, 10*time.Second, "add event", func() bool { return ev.len() == 1 })
 	if got := ev.take(); !slices.Equal(got, []string{"add a/p3"}) {
 		t.Errorf("events = %v", got)
 	}
@@ -269,7 +258,7 @@ func TestInformerIndexes(t *testing.T) {
 	if err := s.Update(ctx, p1); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "two updates", func() bool { return ev.len() == 2 })
+	testutil.EventuallyTrue(t, 10*time.Second, "two updates", func() bool { return ev.len() == 2 })
 	check("after updates", map[[2]string][]string{
 		{IndexOwnerUID, "uid-rs1"}: {"a/p2"},
 		{IndexOwnerUID, "uid-rs3"}: {"a/p1"},
@@ -281,7 +270,7 @@ func TestInformerIndexes(t *testing.T) {
 	if err := s.Delete(ctx, podsResource(t), "a", "p2", ""); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "delete", func() bool { return ev.len() == 3 })
+	testutil.EventuallyTrue(t, 10*time.Second, "delete", func() bool { return ev.len() == 3 })
 	check("after delete", map[[2]string][]string{
 		{IndexOwnerUID, "uid-rs1"}: nil,
 		{IndexOwnerUID, "uid-rs2"}: nil,
@@ -434,7 +423,7 @@ func TestInformerRelistAfterCompaction(t *testing.T) {
 	close(resume)
 
 	want := []string{"add a/p4", "delete a/p2", fmt.Sprintf("update a/p1 %s->%s", oldRV, p1.ResourceVersion)}
-	waitFor(t, "relist events", func() bool { return ev.len() >= len(want) })
+	testutil.EventuallyTrue(t, 10*time.Second, "relist events", func() bool { return ev.len() >= len(want) })
 	if got := ev.take(); !slices.Equal(got, want) {
 		t.Errorf("events after relist = %v, want %v", got, want)
 	}
@@ -453,7 +442,7 @@ func TestInformerRelistAfterCompaction(t *testing.T) {
 
 	// And the new watch works.
 	create(t, s, newPod("a", "p6", "", nil))
-	waitFor(t, "event after relist", func() bool { return ev.len() == 1 })
+	testutil.EventuallyTrue(t, 10*time.Second, "event after relist", func() bool { return ev.len() == 1 })
 	if got := ev.take(); !slices.Equal(got, []string{"add a/p6"}) {
 		t.Errorf("events = %v", got)
 	}

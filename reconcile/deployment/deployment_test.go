@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -722,18 +723,18 @@ func TestRunReconcilesOnEvents(t *testing.T) {
 	e := newRunEnv(t)
 	e.create(newDeployment("web", 3, "app:v1"))
 	var rs *appsv1.ReplicaSet
-	poll(t, "replica set created", func() bool {
+	testutil.EventuallyTrue(t, 15*time.Second, "replica set created", func() bool {
 		rs = e.rsByImage("app:v1")
 		return rs != nil && rsReplicas(rs) == 3
 	})
 	e.setRSStatus(rs.Name, 3)
-	poll(t, "deployment available", func() bool {
+	testutil.EventuallyTrue(t, 15*time.Second, "deployment available", func() bool {
 		d := e.deployment("web")
 		return d.Status.AvailableReplicas == 3 && cond(d, appsv1.DeploymentAvailable).Status == corev1.ConditionTrue &&
 			cond(d, appsv1.DeploymentProgressing).Reason == ReasonNewReplicaSetAvailable
 	})
 	e.editDeployment("web", setImage("app:v2"))
-	poll(t, "new replica set created", func() bool { return e.rsByImage("app:v2") != nil })
+	testutil.EventuallyTrue(t, 15*time.Second, "new replica set created", func() bool { return e.rsByImage("app:v2") != nil })
 }
 
 func newRunEnv(t *testing.T) *env {
@@ -752,17 +753,6 @@ func newRunEnv(t *testing.T) *env {
 		}
 	})
 	return &env{t: t, ctx: ctx, s: s, inf: inf, c: c}
-}
-
-func poll(t *testing.T, what string, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func TestInvalidDeployments(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
@@ -67,23 +68,16 @@ func res(name string) api.Resource {
 // Reconcile sees every earlier write.
 func (e *env) settle() {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
 	for _, name := range []string{"deployments", "replicasets", "pods"} {
 		r := res(name)
 		inf := e.inf.For(r)
-		for {
+		testutil.Eventually(e.t, 10*time.Second, "the "+name+" cache to catch up with the store", func() (bool, string) {
 			objs, _, err := e.s.List(e.ctx, r, "", store.ListOptions{})
 			if err != nil {
-				e.t.Fatal(err)
+				return false, err.Error()
 			}
-			if cacheMatches(inf, objs) {
-				break
-			}
-			if time.Now().After(deadline) {
-				e.t.Fatalf("%s cache did not catch up with the store within 10s", name)
-			}
-			time.Sleep(time.Millisecond)
-		}
+			return cacheMatches(inf, objs), fmt.Sprintf("%d cached, %d stored", len(inf.List("", nil)), len(objs))
+		})
 	}
 }
 

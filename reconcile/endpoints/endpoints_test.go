@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -70,18 +71,14 @@ func (e *env) getEndpoints(ns, name string) *corev1.Endpoints {
 	return ep
 }
 
-// eventually polls cond every 10 ms until it returns "" or 10 s pass.
+// eventually waits until cond returns "" (cond's answer is what is still
+// wrong), for up to 10 s.
 func (e *env) eventually(what string, cond func() string) {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
-		if last = cond(); last == "" {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	e.t.Fatalf("%s: still not true after 10s: %s", what, last)
+	testutil.Eventually(e.t, 10*time.Second, what, func() (bool, string) {
+		wrong := cond()
+		return wrong == "", wrong
+	})
 }
 
 // waitSubsets waits until the Endpoints ns/name has want as its subsets.

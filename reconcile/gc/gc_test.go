@@ -13,6 +13,7 @@ import (
 	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -42,17 +43,6 @@ func newEnv(t *testing.T, opts ...func(*Config)) *env {
 		t.Fatal(err)
 	}
 	return &env{s: s, inf: inf, c: c, clk: clk}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 func ownedBy(obj api.Object, gvk schema.GroupVersionKind, owners ...api.Object) {
@@ -103,7 +93,7 @@ func (e *env) waitCached(t *testing.T, obj api.Object) {
 		t.Fatal(err)
 	}
 	inf := e.inf.For(r)
-	waitFor(t, "cache to have "+obj.GetName(), func() bool {
+	testutil.EventuallyTrue(t, 10*time.Second, "cache to have "+obj.GetName(), func() bool {
 		o, ok := inf.Get(obj.GetNamespace(), obj.GetName())
 		return ok && o.GetResourceVersion() == obj.GetResourceVersion()
 	})
@@ -156,7 +146,7 @@ func TestCascadeDeploymentReplicaSetPods(t *testing.T) {
 	if err := e.s.Delete(t.Context(), depRes, "default", "web", ""); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the ReplicaSet and its pods to be deleted", func() bool {
+	testutil.EventuallyTrue(t, 10*time.Second, "the ReplicaSet and its pods to be deleted", func() bool {
 		if e.exists(t, &appsv1.ReplicaSet{}, "web-abc") {
 			return false
 		}
@@ -245,7 +235,7 @@ func TestReconcile(t *testing.T) {
 				if err := e.s.Delete(t.Context(), rsRes, "default", "b", ""); err != nil {
 					t.Fatal(err)
 				}
-				waitFor(t, "the cache to drop b", func() bool {
+				testutil.EventuallyTrue(t, 10*time.Second, "the cache to drop b", func() bool {
 					_, ok := e.inf.For(rsRes).Get("default", "b")
 					return !ok
 				})
@@ -342,12 +332,12 @@ func TestPeriodicScan(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	waitFor(t, "the scan ticker", func() bool { return e.clk.HasWaiters() })
+	testutil.EventuallyTrue(t, 10*time.Second, "the scan ticker", func() bool { return e.clk.HasWaiters() })
 	rsRes, _ := api.Lookup("replicasets")
 	if err := e.s.Delete(t.Context(), rsRes, "default", "doomed", ""); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the cache to drop the ReplicaSet", func() bool {
+	testutil.EventuallyTrue(t, 10*time.Second, "the cache to drop the ReplicaSet", func() bool {
 		_, ok := e.inf.For(rsRes).Get("default", "doomed")
 		return !ok
 	})
@@ -355,7 +345,7 @@ func TestPeriodicScan(t *testing.T) {
 		t.Fatal("q was collected before the scan: the test does not isolate the scan")
 	}
 	e.clk.Step(DefaultScanInterval)
-	waitFor(t, "the scan to collect q", func() bool { return !e.exists(t, &corev1.Pod{}, "q") })
+	testutil.EventuallyTrue(t, 10*time.Second, "the scan to collect q", func() bool { return !e.exists(t, &corev1.Pod{}, "q") })
 	if !e.exists(t, &corev1.Pod{}, "p") {
 		t.Error("the periodic scan deleted a pod whose owner exists")
 	}

@@ -13,6 +13,7 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
 
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/store/storetest"
 )
 
@@ -26,18 +27,6 @@ func newClient(t *testing.T, base *clientv3.Client) *clientv3.Client {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
-}
-
-// waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond) // poll interval
-	}
 }
 
 // leaders tracks which candidates lead, and the most that ever led at once.
@@ -147,19 +136,19 @@ func TestLeaderFailover(t *testing.T) {
 	}{
 		{
 			name:     "leader shuts down and resigns",
-			ttl:      10, // the takeover must not wait for the lease
+			ttl:      60, // the takeover must not wait for the lease
 			end:      func(t *testing.T, leader *candidate, _ *clientv3.Client) { leader.stop(t) },
-			deadline: 3 * time.Second,
+			deadline: 20 * time.Second, // well within the lease, generous for a busy machine
 		},
 		{
 			name:     "leader's etcd connection dies",
 			ttl:      1,
 			end:      func(t *testing.T, _ *candidate, c *clientv3.Client) { _ = c.Close() },
-			deadline: 5 * time.Second, // about ttl, plus etcd's lease expiry checks
+			deadline: 15 * time.Second, // ttl, plus etcd's lease expiry checks, on a busy machine
 		},
 		{
 			name: "leader's key is deleted",
-			ttl:  10,
+			ttl:  60, // the takeover must not wait for the lease
 			end: func(t *testing.T, leader *candidate, c *clientv3.Client) {
 				// Someone else (an operator, a bug) removes the leader's key.
 				ctx := context.Background()
@@ -171,7 +160,7 @@ func TestLeaderFailover(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			deadline: 3 * time.Second,
+			deadline: 20 * time.Second,
 			stays:    true,
 			// Both candidates see the deletion at once: the standby may start
 			// leading a few milliseconds before the deposed leader's lead
@@ -192,7 +181,7 @@ func TestLeaderFailover(t *testing.T) {
 				cands[id] = start(t, clients[id], "failover", id, tt.ttl, l.lead(id))
 			}
 			var first string
-			waitFor(t, "a leader", 10*time.Second, func() bool { first = l.current(); return first != "" })
+			testutil.EventuallyTrue(t, 10*time.Second, "a leader", func() bool { first = l.current(); return first != "" })
 			ctx := context.Background()
 			if got, err := Leader(ctx, s.Client(), "failover"); err != nil || got != first {
 				t.Fatalf("Leader = %q, %v, want %q", got, err, first)
@@ -204,17 +193,17 @@ func TestLeaderFailover(t *testing.T) {
 
 			began := time.Now()
 			tt.end(t, cands[first], clients[first])
-			waitFor(t, "the old leader's lead ctx to be cancelled", tt.deadline, func() bool { return !l.isLeading(first) })
-			waitFor(t, "the standby to take over", tt.deadline, func() bool { return l.isLeading(other) })
+			testutil.EventuallyTrue(t, tt.deadline, "the old leader's lead ctx to be cancelled", func() bool { return !l.isLeading(first) })
+			testutil.EventuallyTrue(t, tt.deadline, "the standby to take over", func() bool { return l.isLeading(other) })
 			t.Logf("takeover after %v", time.Since(began))
-			waitFor(t, "Leader to name the new leader", tt.deadline, func() bool {
+			testutil.EventuallyTrue(t, tt.deadline, "Leader to name the new leader", func() bool {
 				got, err := Leader(ctx, s.Client(), "failover")
 				return err == nil && got == other
 			})
 			if tt.stays {
 				// The deposed leader campaigns again and leads once the new one stops.
 				cands[other].stop(t)
-				waitFor(t, "the old leader to lead again", 5*time.Second, func() bool { return l.isLeading(first) })
+				testutil.EventuallyTrue(t, 20*time.Second, "the old leader to lead again", func() bool { return l.isLeading(first) })
 			}
 			cands["a"].stop(t)
 			cands["b"].stop(t)
@@ -245,7 +234,7 @@ func TestLeaderStandbyWaitsForLeaseExpiry(t *testing.T) {
 	}
 	began := time.Now()
 	_ = dead.Close() // dies: no resign, no revoke
-	waitFor(t, "the standby to take over", 5*time.Second, func() bool { return l.isLeading("standby") })
+	testutil.EventuallyTrue(t, 15*time.Second, "the standby to take over", func() bool { return l.isLeading("standby") })
 	took := time.Since(began)
 	t.Logf("takeover after %v", took)
 	if took < 500*time.Millisecond {
@@ -259,13 +248,14 @@ func TestLeaderManyCandidates(t *testing.T) {
 	var cands []*candidate
 	for i := range 4 {
 		id := fmt.Sprintf("c%d", i)
-		cands = append(cands, start(t, newClient(t, s.Client()), "many", id, 5, l.lead(id)))
+		// A 60 s lease: a stopped leader resigns, and the next must not wait for its lease.
+		cands = append(cands, start(t, newClient(t, s.Client()), "many", id, 60, l.lead(id)))
 	}
 	// Stop leaders one by one: each time exactly one other takes over.
 	stopped := map[string]bool{}
 	for range len(cands) {
 		var cur string
-		waitFor(t, "a leader", 5*time.Second, func() bool { cur = l.current(); return cur != "" && !stopped[cur] })
+		testutil.EventuallyTrue(t, 20*time.Second, "a leader", func() bool { cur = l.current(); return cur != "" && !stopped[cur] })
 		for _, cd := range cands {
 			if cd.id == cur {
 				cd.stop(t)

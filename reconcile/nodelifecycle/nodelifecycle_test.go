@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -65,18 +66,14 @@ func (e *env) start(cfg Config) (*Controller, func()) {
 	return c, stop
 }
 
-// eventually polls cond every 5 ms until it returns "" or 10 s pass.
+// eventually waits until cond returns "" (cond's answer is what is still
+// wrong), for up to 10 s.
 func (e *env) eventually(what string, cond func() string) {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
-		if last = cond(); last == "" {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	e.t.Fatalf("%s: not true after 10s: %s", what, last)
+	testutil.Eventually(e.t, 10*time.Second, what, func() (bool, string) {
+		wrong := cond()
+		return wrong == "", wrong
+	})
 }
 
 func (e *env) node(name string) *corev1.Node {

@@ -17,6 +17,7 @@ import (
 	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
@@ -50,18 +51,6 @@ func newEnv(t testing.TB, kind string, beforeStart ...func(*cache.Informers)) *e
 	}
 	pods, _ := api.Lookup("pods")
 	return &env{s: s, inf: inf, c: c, clk: clk, pods: pods}
-}
-
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 func testRS(name string, replicas int32, lbls map[string]string) *appsv1.ReplicaSet {
@@ -147,7 +136,7 @@ func (e *env) waitCached(t testing.TB, obj api.Object) {
 	if _, ok := obj.(*corev1.Pod); ok {
 		inf = e.c.pods
 	}
-	waitFor(t, "cache to have "+obj.GetName()+" at "+obj.GetResourceVersion(), func() bool {
+	testutil.EventuallyTrue(t, 10*time.Second, "cache to have "+obj.GetName()+" at "+obj.GetResourceVersion(), func() bool {
 		o, ok := inf.Get(obj.GetNamespace(), obj.GetName())
 		if !ok {
 			return false
@@ -192,7 +181,7 @@ func TestScaleUpCreatesExactlyN(t *testing.T) {
 		t.Fatalf("the cache has %d pods while its informer is blocked; the test needs a lagging cache", c)
 	}
 	release()
-	waitFor(t, "the cache to see every pod", func() bool { return e.cachedPods() >= n })
+	testutil.EventuallyTrue(t, 10*time.Second, "the cache to see every pod", func() bool { return e.cachedPods() >= n })
 	for range 3 {
 		e.settle(t, "default/web")
 	}
@@ -244,13 +233,13 @@ func TestExpectationsBlockUntilObserved(t *testing.T) {
 		t.Fatalf("%d pods after the first pass, want 3", n)
 	}
 	// Until the informer reports them, or the timeout passes, nothing more is done.
-	waitFor(t, "the cache to see 3 pods", func() bool { return e.cachedPods() == 3 })
+	testutil.EventuallyTrue(t, 10*time.Second, "the cache to see 3 pods", func() bool { return e.cachedPods() == 3 })
 	e.c.exp.expectCreations("default/web", 1) // one creation the cache will never see
 	pods := e.storedPods(t)
 	if err := e.s.Delete(t.Context(), e.pods, "default", pods[0].Name, ""); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the cache to see the deletion", func() bool { return e.cachedPods() == 2 })
+	testutil.EventuallyTrue(t, 10*time.Second, "the cache to see the deletion", func() bool { return e.cachedPods() == 2 })
 	res, err := e.c.Reconcile(t.Context(), "default/web")
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +265,7 @@ func TestScaleDownDeletesInOrder(t *testing.T) {
 	}
 	e.waitCached(t, rs)
 	e.reconcile(t, "default/web")
-	waitFor(t, "5 cached pods", func() bool { return e.cachedPods() == 5 })
+	testutil.EventuallyTrue(t, 10*time.Second, "5 cached pods", func() bool { return e.cachedPods() == 5 })
 
 	// Give the five pods five different states, in a shuffled order.
 	pods := e.storedPods(t)
@@ -314,7 +303,7 @@ func TestScaleDownDeletesInOrder(t *testing.T) {
 	for replicas := int32(4); replicas >= 0; replicas-- {
 		e.setReplicas(t, "default", "web", replicas)
 		e.reconcile(t, "default/web")
-		waitFor(t, fmt.Sprintf("%d cached pods", replicas), func() bool { return e.cachedPods() == int(replicas) })
+		testutil.EventuallyTrue(t, 10*time.Second, fmt.Sprintf("%d cached pods", replicas), func() bool { return e.cachedPods() == int(replicas) })
 		var left []string
 		for _, p := range e.storedPods(t) {
 			left = append(left, role[p.Name])
@@ -458,7 +447,7 @@ func TestReplicationControllerFromManifest(t *testing.T) {
 	}
 	e.waitCached(t, rc)
 	e.reconcile(t, "default/redis")
-	waitFor(t, "4 cached pods", func() bool { return e.cachedPods() == 4 })
+	testutil.EventuallyTrue(t, 10*time.Second, "4 cached pods", func() bool { return e.cachedPods() == 4 })
 	e.settle(t, "default/redis")
 
 	owned := 0
@@ -503,7 +492,7 @@ func TestStatusAvailableAfterMinReadySeconds(t *testing.T) {
 	}
 	e.waitCached(t, rs)
 	e.reconcile(t, "default/web")
-	waitFor(t, "2 cached pods", func() bool { return e.cachedPods() == 2 })
+	testutil.EventuallyTrue(t, 10*time.Second, "2 cached pods", func() bool { return e.cachedPods() == 2 })
 
 	// The node agent reports both pods Running and Ready now.
 	for _, p := range e.storedPods(t) {
@@ -576,18 +565,18 @@ func TestRunConverges(t *testing.T) {
 	if err := e.s.Create(ctx, rc); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "3 pods", func() bool { return len(e.storedPods(t)) == 3 })
+	testutil.EventuallyTrue(t, 10*time.Second, "3 pods", func() bool { return len(e.storedPods(t)) == 3 })
 	// Deleting a pod (node death, a human) makes the controller replace it.
 	if err := e.s.Delete(ctx, e.pods, "default", e.storedPods(t)[0].Name, ""); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a replacement pod", func() bool {
+	testutil.EventuallyTrue(t, 10*time.Second, "a replacement pod", func() bool {
 		pods := e.storedPods(t)
 		return len(pods) == 3 && e.cachedPods() == 3
 	})
 	e.setReplicas(t, "default", "redis", 1)
-	waitFor(t, "1 pod", func() bool { return len(e.storedPods(t)) == 1 })
-	waitFor(t, "status.replicas 1", func() bool {
+	testutil.EventuallyTrue(t, 10*time.Second, "1 pod", func() bool { return len(e.storedPods(t)) == 1 })
+	testutil.EventuallyTrue(t, 10*time.Second, "status.replicas 1", func() bool {
 		var got corev1.ReplicationController
 		return e.s.Get(ctx, "default", "redis", &got) == nil && got.Status.Replicas == 1 && got.Status.ObservedGeneration == got.Generation
 	})

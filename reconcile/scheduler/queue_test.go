@@ -7,6 +7,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
 var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
@@ -91,13 +93,7 @@ func TestQueueBlockedPopWakesOnBackoffExpiry(t *testing.T) {
 	q.Backoff(popNow(t, q))
 	got := make(chan *queuedPod, 1)
 	go func() { got <- q.Pop(t.Context()) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for !clk.HasWaiters() { // Pop waits on a timer of the fake clock
-		if time.Now().After(deadline) {
-			t.Fatal("Pop never waited on the clock")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.EventuallyTrue(t, 10*time.Second, "Pop to wait on a timer of the fake clock", clk.HasWaiters)
 	clk.Step(time.Second)
 	select {
 	case p := <-got:

@@ -11,6 +11,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -62,20 +63,19 @@ func startEnv(t *testing.T, nodes []*corev1.Node, pods []*corev1.Pod) *env {
 	return e
 }
 
-// eventually polls cond until it holds or 15 s pass; step, when positive, is
+// eventually waits until cond holds, for up to 15 s; step, when positive, is
 // added to the fake clock between polls (to expire backoffs).
 func (e *env) eventually(what string, step time.Duration, cond func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out waiting until %s", what)
+	testutil.EventuallyTrue(e.t, 15*time.Second, what, func() bool {
+		if cond() {
+			return true
 		}
 		if step > 0 {
 			e.clock.Step(step)
 		}
-		time.Sleep(10 * time.Millisecond) // poll interval
-	}
+		return false
+	})
 }
 
 func (e *env) pod(name string) *corev1.Pod {

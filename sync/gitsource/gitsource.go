@@ -102,8 +102,8 @@ type Source struct {
 	mu   sync.Mutex // serialises Fetch and Head, guards last
 	last *Commit    // the commit returned by the previous Fetch
 
-	// debounce is Watch's coalescing window; tests shorten it.
-	debounce time.Duration
+	// quiet and maxWait are Watch's coalescing (see coalescer); tests change them.
+	quiet, maxWait time.Duration
 	// watchReady, when set, is called once Watch has installed its watches (tests).
 	watchReady func()
 }
@@ -125,7 +125,7 @@ func newSource(cfg Config, forceRemote bool) (*Source, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Source{cfg: cfg, log: log, debounce: 10 * time.Millisecond}
+	s := &Source{cfg: cfg, log: log, quiet: watchQuiet, maxWait: watchMaxWait}
 	if strings.HasPrefix(cfg.Branch, "refs/") && !strings.HasPrefix(cfg.Branch, "refs/heads/") {
 		return nil, fmt.Errorf("%w: branch %q: only branches (refs/heads/...) can be tracked", ErrInvalidConfig, cfg.Branch)
 	}

@@ -19,8 +19,10 @@ import (
 // replaces by renaming a lock file. For a bare repository these are <repo>/refs/heads,
 // <repo>/HEAD and <repo>/packed-refs.
 //
-// Events are coalesced: notify runs about 10 ms after the first event of a burst,
-// on Watch's goroutine, so it is never called concurrently; events that arrive
+// Events are coalesced: notify runs once the repository has been quiet for
+// 10 ms after the last event of a burst (a commit or a fetch touches several
+// files), or 1 s after the first event when events keep coming. It runs on
+// Watch's goroutine, so it is never called concurrently; events that arrive
 // while notify runs lead to one more call. notify should only signal (for
 // example a non-blocking channel send) and let the caller Fetch: a call means
 // "look again", not "the branch moved". Watch returns nil when ctx ends,
@@ -60,18 +62,9 @@ func (s *Source) Watch(ctx context.Context, notify func()) error {
 		s.watchReady()
 	}
 
-	var (
-		timer   = time.NewTimer(time.Hour)
-		pending bool
-	)
-	timer.Stop()
-	defer timer.Stop()
-	schedule := func() {
-		if !pending {
-			pending = true
-			timer.Reset(s.debounce)
-		}
-	}
+	burst := newCoalescer(s.quiet, s.maxWait)
+	defer burst.stop()
+	schedule := burst.event
 	for {
 		select {
 		case <-ctx.Done():
@@ -103,12 +96,54 @@ func (s *Source) Watch(ctx context.Context, notify func()) error {
 			// A lost event (queue overflow) may have been a ref change: look again.
 			s.log.Warn("file watch error; checking the repository anyway", "repo", s.path, "err", err)
 			schedule()
-		case <-timer.C:
-			pending = false
+		case <-burst.C():
+			burst.fired()
 			notify()
 		}
 	}
 }
+
+// Coalescing of Watch: how long the repository must be quiet after an event,
+// and how long after the first event of a burst notify runs at the latest.
+const (
+	watchQuiet   = 10 * time.Millisecond
+	watchMaxWait = time.Second
+)
+
+// coalescer turns a burst of events into one call, trailing-edge with a
+// maximum wait: C fires once no event came for quiet, or maxWait after the
+// first event of the burst if events keep coming. It is used by one
+// goroutine, which calls event for every event and fired after every receive
+// from C.
+type coalescer struct {
+	quiet, maxWait time.Duration
+	timer          *time.Timer
+	first          time.Time // the first event of the pending burst; zero when none
+}
+
+func newCoalescer(quiet, maxWait time.Duration) *coalescer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &coalescer{quiet: quiet, maxWait: maxWait, timer: t}
+}
+
+// event records an event now: the burst's timer restarts, but never beyond
+// maxWait after its first event.
+func (c *coalescer) event() {
+	now := time.Now()
+	if c.first.IsZero() {
+		c.first = now
+	}
+	c.timer.Reset(max(min(c.quiet, c.first.Add(c.maxWait).Sub(now)), 0))
+}
+
+// C receives when a burst is over.
+func (c *coalescer) C() <-chan time.Time { return c.timer.C }
+
+// fired ends the burst whose end C just reported; the next event starts a new one.
+func (c *coalescer) fired() { c.first = time.Time{} }
+
+func (c *coalescer) stop() { c.timer.Stop() }
 
 // addTree watches dir and every directory below it.
 func addTree(w *fsnotify.Watcher, dir string) error {

@@ -3,11 +3,15 @@ package gitsource
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
 // watcher runs Watch on src in the background and counts notifications.
@@ -20,9 +24,9 @@ type watcher struct {
 	stopped bool
 }
 
-func startWatch(t *testing.T, src *Source, debounce time.Duration) *watcher {
+func startWatch(t *testing.T, src *Source, quiet time.Duration) *watcher {
 	t.Helper()
-	src.debounce = debounce
+	src.quiet = quiet
 	ready := make(chan struct{})
 	src.watchReady = func() { close(ready) }
 	ctx, cancel := context.WithCancel(context.Background())
@@ -47,16 +51,13 @@ func startWatch(t *testing.T, src *Source, debounce time.Duration) *watcher {
 	return w
 }
 
-// waitCall polls until notify has been called more than n times.
+// waitCall waits until notify has been called more than n times.
 func (w *watcher) waitCall(t *testing.T, n int64, what string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for w.calls.Load() <= n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: notify not called within 5s", what)
-		}
-		time.Sleep(2 * time.Millisecond) // polling interval, not a wait for the condition
-	}
+	testutil.Eventually(t, 10*time.Second, what+": a notification", func() (bool, string) {
+		c := w.calls.Load()
+		return c > n, fmt.Sprintf("%d calls", c)
+	})
 }
 
 // stop ends Watch and checks it returned nil; calling it twice is fine.
@@ -194,6 +195,8 @@ func TestWatchBareRepository(t *testing.T) {
 }
 
 // TestWatchDebounce checks that a burst of ref updates leads to few calls.
+// The burst's commits follow each other within milliseconds; the quiet time
+// is long so that a busy machine does not split the burst.
 func TestWatchDebounce(t *testing.T) {
 	dir, repo := initRepo(t, false)
 	commitOn(t, repo, "main", "one", testTime(0), map[string]fentry{"a": file("1")})
@@ -201,7 +204,8 @@ func TestWatchDebounce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := startWatch(t, src, 300*time.Millisecond)
+	src.maxWait = time.Minute
+	w := startWatch(t, src, 500*time.Millisecond)
 	var last string
 	for i := 1; i <= 10; i++ {
 		last = commitOn(t, repo, "main", "burst", testTime(i), map[string]fentry{"a": file("burst")}).String()
@@ -213,6 +217,70 @@ func TestWatchDebounce(t *testing.T) {
 	w.stop(t)
 	if n := w.calls.Load(); n > 3 {
 		t.Errorf("10 ref updates in a burst gave %d notifications, want at most 3", n)
+	}
+}
+
+// TestCoalescer runs Watch's coalescing in virtual time: a call once events
+// have been quiet for a while, at the latest maxWait after a burst began.
+func TestCoalescer(t *testing.T) {
+	const ms = time.Millisecond
+	every := func(from, to, step time.Duration) []time.Duration {
+		var out []time.Duration
+		for d := from; d <= to; d += step {
+			out = append(out, d)
+		}
+		return out
+	}
+	tests := []struct {
+		name   string
+		events []time.Duration // since the start, ascending
+		want   []time.Duration // when calls happen
+	}{
+		{name: "one event", events: []time.Duration{0}, want: []time.Duration{100 * ms}},
+		{name: "each event restarts the quiet time", events: []time.Duration{0, 50 * ms, 120 * ms}, want: []time.Duration{220 * ms}},
+		{name: "two bursts", events: []time.Duration{0, 10 * ms, 500 * ms, 530 * ms}, want: []time.Duration{110 * ms, 630 * ms}},
+		{name: "an endless burst is cut at maxWait", events: every(0, 1500*ms, 30*ms),
+			// 0..990 ms: cut at 1000 ms; 1020..1500 ms: quiet from 1600 ms.
+			want: []time.Duration{1000 * ms, 1600 * ms}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := newCoalescer(100*ms, time.Second)
+				defer c.stop()
+				start := time.Now()
+				events := make(chan struct{})
+				go func() {
+					defer close(events)
+					for _, at := range tt.events {
+						time.Sleep(time.Until(start.Add(at)))
+						events <- struct{}{}
+					}
+				}()
+				var got []time.Duration
+				for open := true; open; {
+					select {
+					case _, open = <-events:
+						if open {
+							c.event()
+						}
+					case <-c.C():
+						c.fired()
+						got = append(got, time.Since(start))
+					}
+				}
+				// Quiet from here: the last burst ends.
+				select {
+				case <-c.C():
+					c.fired()
+					got = append(got, time.Since(start))
+				case <-time.After(time.Hour):
+				}
+				if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+					t.Errorf("calls at %v, want %v", got, tt.want)
+				}
+			})
+		})
 	}
 }
 

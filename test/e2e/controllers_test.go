@@ -19,6 +19,7 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/internal/testenv"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/store"
 )
 
@@ -98,7 +99,7 @@ func (s *server) deployment(ns, name string) *appsv1.Deployment {
 // with its newest template.
 func (s *server) waitAvailable(ns, name string, replicas int32) {
 	s.t.Helper()
-	eventually(s.t, 60*time.Second, fmt.Sprintf("deployment %s/%s available %d/%d", ns, name, replicas, replicas), func() (bool, string) {
+	testutil.Eventually(s.t, 60*time.Second, fmt.Sprintf("deployment %s/%s available %d/%d", ns, name, replicas, replicas), func() (bool, string) {
 		d := s.deployment(ns, name)
 		st := d.Status
 		return d.Generation == st.ObservedGeneration && st.UpdatedReplicas == replicas && st.AvailableReplicas == replicas && st.Replicas == replicas,
@@ -129,7 +130,7 @@ func TestControllersWithHollowNodes(t *testing.T) {
 	s := startServer(t, r.dir)
 	s.waitAttempt(first, "applied")
 	startHollow(t, s.url, 3, "hollow-")
-	eventually(t, 30*time.Second, "3 nodes Ready", func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, "3 nodes Ready", func() (bool, string) {
 		out, _ := s.bosun("get", "nodes", "--no-headers")
 		return strings.Count(out, " Ready ") == 3, out
 	})
@@ -144,7 +145,7 @@ func TestControllersWithHollowNodes(t *testing.T) {
 	if len(nodes) != 3 {
 		t.Errorf("3 replicas on 3 equal nodes landed on %v, want one per node", nodes)
 	}
-	eventually(t, 20*time.Second, "endpoints of demo/hello with 3 addresses", func() (bool, string) {
+	testutil.Eventually(t, 20*time.Second, "endpoints of demo/hello with 3 addresses", func() (bool, string) {
 		out, _ := s.bosun("get", "endpoints", "hello", "-n", "demo", "--no-headers")
 		return strings.Count(out, ":8080") == 3, out
 	})
@@ -201,7 +202,7 @@ func TestControllersWithHollowNodes(t *testing.T) {
 	r.replace("apps/hello/deployment.yaml", "bosun.local/hello:v1", "bosun.local/hello:v2")
 	s.waitAttempt(r.commitAll("hello v2"), "applied")
 	s.waitAvailable("demo", "hello", 3)
-	eventually(t, 30*time.Second, "only v2 pods left", func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, "only v2 pods left", func() (bool, string) {
 		ps := s.pods("demo", "app=hello")
 		for _, p := range ps {
 			if p.Spec.Containers[0].Image != "bosun.local/hello:v2" {
@@ -261,7 +262,7 @@ spec:
         cpu: "64"
 `)
 	s.waitAttempt(r.commitAll("redis and a huge pod"), "applied")
-	eventually(t, 30*time.Second, "2 redis pods running", func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, "2 redis pods running", func() (bool, string) {
 		ps := s.pods("demo", "app=redis")
 		running := 0
 		for _, p := range ps {
@@ -271,7 +272,7 @@ spec:
 		}
 		return running == 2 && len(ps) == 2, fmt.Sprintf("%d pods, %d running", len(ps), running)
 	})
-	eventually(t, 30*time.Second, "the huge pod's PodScheduled=False condition", func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, "the huge pod's PodScheduled=False condition", func() (bool, string) {
 		o, err := c.Get(context.Background(), resource(t, "pods"), "demo", "huge")
 		if err != nil {
 			return false, err.Error()
@@ -288,7 +289,7 @@ spec:
 	// The Deployment leaves Git: its ReplicaSets and pods go with it.
 	r.git("rm", "-q", "-r", "apps/hello/deployment.yaml")
 	s.waitAttempt(r.commitAll("remove hello"), "applied")
-	eventually(t, 30*time.Second, "hello's ReplicaSets and pods collected", func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, "hello's ReplicaSets and pods collected", func() (bool, string) {
 		rs, _ := s.bosun("get", "rs", "-n", "demo", "--no-headers")
 		ps := s.pods("demo", "app=hello")
 		return !strings.Contains(rs, "hello-") && len(ps) == 0, fmt.Sprintf("rs: %q, %d pods", rs, len(ps))
@@ -307,7 +308,7 @@ func TestNodeDeathReschedules(t *testing.T) {
 	s.waitAttempt(first, "applied")
 	startHollow(t, s.url, 2, "alive-")
 	doomed := startHollow(t, s.url, 1, "doomed-")
-	eventually(t, 30*time.Second, "3 nodes Ready", func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, "3 nodes Ready", func() (bool, string) {
 		out, _ := s.bosun("get", "nodes", "--no-headers")
 		return strings.Count(out, " Ready ") == 3, out
 	})
@@ -325,7 +326,7 @@ func TestNodeDeathReschedules(t *testing.T) {
 	}
 
 	doomed.kill()
-	eventually(t, 60*time.Second, "the dead node's pods replaced on live nodes", func() (bool, string) {
+	testutil.Eventually(t, 60*time.Second, "the dead node's pods replaced on live nodes", func() (bool, string) {
 		ps := s.pods("demo", "app=hello")
 		ready := 0
 		for _, p := range ps {
@@ -364,7 +365,7 @@ func TestLeaderFailover(t *testing.T) {
 	a := startServer(t, r.dir, "--etcd-endpoints", endpoints, "--etcd-max-txn-ops", "10000", "--etcd-max-request-bytes", "10000000")
 	b := startServer(t, r.dir, "--etcd-endpoints", endpoints, "--etcd-max-txn-ops", "10000", "--etcd-max-request-bytes", "10000000")
 	var leader, standby *server
-	eventually(t, 30*time.Second, "one server to lead the controllers", func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, "one server to lead the controllers", func() (bool, string) {
 		la, lb := strings.Contains(a.log.String(), "leading the control plane"), strings.Contains(b.log.String(), "leading the control plane")
 		switch {
 		case la && lb:
@@ -379,6 +380,9 @@ func TestLeaderFailover(t *testing.T) {
 	// The hollow nodes talk to the standby's API, which outlives the leader.
 	startHollow(t, standby.url, 3, "hollow-")
 	standby.waitAvailable("demo", "hello", 3)
+	// Every pod created or deleted from here on is counted, so that a
+	// duplicate shows even when a controller deleted it again.
+	pw := watchPods(t, standby.apiClient(), "demo", "app=hello")
 	leader.kill()
 	r.replace("apps/hello/deployment.yaml", "replicas: 3", "replicas: 5")
 	sha := r.commitAll("5 replicas")
@@ -387,11 +391,106 @@ func TestLeaderFailover(t *testing.T) {
 	if !strings.Contains(standby.log.String(), "leading the control plane") {
 		t.Error("the standby never took over the controllers")
 	}
-	// Stable: exactly 5 pods, none duplicated, a few seconds later too.
-	time.Sleep(2 * time.Second) // let any duplicate creations land before counting
-	if ps := standby.pods("demo", "app=hello"); len(ps) != 5 {
+	// Settled: the new leader's ReplicaSet controller counted 5 pods of the
+	// current spec; a pass that could create a duplicate saw fewer.
+	testutil.Eventually(t, 30*time.Second, "hello's ReplicaSet to report 5 pods", func() (bool, string) {
+		objs, err := standby.apiClient().List(context.Background(), resource(t, "replicasets"), "demo", "app=hello")
+		if err != nil || len(objs) == 0 {
+			return false, fmt.Sprintf("%d ReplicaSets, %v", len(objs), err)
+		}
+		var got []string
+		for _, o := range objs {
+			rs := o.(*appsv1.ReplicaSet)
+			if rs.Spec.Replicas != nil && *rs.Spec.Replicas == 5 && rs.Status.ObservedGeneration == rs.Generation && rs.Status.Replicas == 5 {
+				return true, ""
+			}
+			got = append(got, fmt.Sprintf("%s: generation %d observed %d, replicas %d", rs.Name, rs.Generation, rs.Status.ObservedGeneration, rs.Status.Replicas))
+		}
+		return false, strings.Join(got, "; ")
+	})
+	ps := standby.pods("demo", "app=hello")
+	if len(ps) != 5 {
 		t.Errorf("after failover %d pods, want 5", len(ps))
 	}
+	// The watch has seen every listed pod's creation (events come in order),
+	// so it has seen every pod created and deleted before them too.
+	created, deleted := pw.waitSeen(t, ps)
+	if len(created) != 2 || len(deleted) != 0 {
+		t.Errorf("scaling 3 -> 5 across a failover created pods %v and deleted %v, want 2 created and none deleted", created, deleted)
+	}
+}
+
+// podWatch counts the pods a watch saw created and deleted.
+type podWatch struct {
+	before  map[string]bool // listed when the watch started
+	mu      sync.Mutex
+	created []string
+	deleted []string
+	err     error
+}
+
+// watchPods starts watching ns's pods matching selector from now on, until
+// the test ends.
+func watchPods(t *testing.T, c *client.Client, ns, selector string) *podWatch {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	objs, rv, err := c.ListAt(ctx, resource(t, "pods"), ns, selector)
+	if err != nil {
+		cancel()
+		t.Fatalf("list pods: %v", err)
+	}
+	w := &podWatch{before: map[string]bool{}}
+	for _, o := range objs {
+		w.before[o.GetName()] = true
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := c.Watch(ctx, resource(t, "pods"), ns, selector, rv, func(ev client.Event) error {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			switch ev.Type {
+			case "ADDED":
+				w.created = append(w.created, ev.Object.GetName())
+			case "DELETED":
+				w.deleted = append(w.deleted, ev.Object.GetName())
+			}
+			return nil
+		})
+		if ctx.Err() == nil {
+			w.mu.Lock()
+			w.err = fmt.Errorf("the pod watch ended: %v", err)
+			w.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return w
+}
+
+// waitSeen waits until the watch has seen the creation of every pod of ps
+// not listed at its start, and returns the pods it saw created and deleted.
+func (w *podWatch) waitSeen(t *testing.T, ps []*corev1.Pod) (created, deleted []string) {
+	t.Helper()
+	testutil.Eventually(t, 30*time.Second, "the pod watch to catch up with the list", func() (bool, string) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.err != nil {
+			t.Fatal(w.err)
+		}
+		seen := map[string]bool{}
+		for _, n := range w.created {
+			seen[n] = true
+		}
+		for _, p := range ps {
+			if !seen[p.Name] && !w.before[p.Name] {
+				return false, fmt.Sprintf("no ADDED event for %s yet (created %v)", p.Name, w.created)
+			}
+		}
+		return true, ""
+	})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.created...), append([]string(nil), w.deleted...)
 }
 
 func regexpMatch(pattern, s string) bool {

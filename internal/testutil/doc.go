@@ -1,0 +1,18 @@
+// Package testutil holds what bosun's tests share for waiting: Eventually
+// polls a condition until it holds or a deadline passes, then fails the test
+// with the condition's last reason.
+//
+// Tests wait this way for real I/O (etcd, HTTP, fsnotify, git) with a
+// generous deadline, so that a loaded machine makes them slower, not red.
+// Timing logic (backoffs, debounces, leases, timeouts) is tested in virtual
+// time with testing/synctest or a fake clock instead; Eventually works inside
+// a synctest bubble too, where its sleeps take no real time.
+//
+//	testutil.Eventually(t, 10*time.Second, "the pod to be bound", func() (bool, string) {
+//		p, err := st.Get(ctx, pods, "default", "web")
+//		if err != nil {
+//			return false, err.Error()
+//		}
+//		return p.Spec.NodeName != "", "spec.nodeName is empty"
+//	})
+package testutil

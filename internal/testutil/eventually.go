@@ -1,0 +1,53 @@
+package testutil
+
+import (
+	"testing"
+	"time"
+)
+
+// Poll intervals of Eventually: the first retry comes after MinInterval, and
+// the interval doubles up to MaxInterval, so a condition that holds soon is
+// seen soon and one that takes seconds does not keep a busy machine busier.
+const (
+	MinInterval = time.Millisecond
+	MaxInterval = 50 * time.Millisecond
+)
+
+// Eventually calls cond until it returns true, and fails t when timeout
+// passes first, naming what was awaited and the reason cond gave last. cond
+// is always called at least once, and once more after the deadline, so a
+// slow first call does not lose the last chance. Like t.Fatal, Eventually
+// must be called from the goroutine running the test.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (ok bool, reason string)) {
+	t.Helper()
+	if reason, ok := poll(timeout, cond); !ok {
+		t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, reason)
+	}
+}
+
+// EventuallyTrue is Eventually for a condition that has no reason to give.
+func EventuallyTrue(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if _, ok := poll(timeout, func() (bool, string) { return cond(), "" }); !ok {
+		t.Fatalf("timed out after %s waiting for %s", timeout, what)
+	}
+}
+
+// poll calls cond until it holds or timeout passes; it returns cond's last
+// reason and whether it held.
+func poll(timeout time.Duration, cond func() (bool, string)) (string, bool) {
+	deadline := time.Now().Add(timeout)
+	interval := MinInterval
+	for {
+		ok, reason := cond()
+		if ok {
+			return "", true
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return reason, false
+		}
+		time.Sleep(min(interval, left))
+		interval = min(2*interval, MaxInterval)
+	}
+}
