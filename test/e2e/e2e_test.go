@@ -260,9 +260,13 @@ type syncStatus struct {
 		Commit struct{ SHA string } `json:"commit"`
 	} `json:"synced"`
 	LastAttempt *struct {
-		Commit   struct{ SHA string } `json:"commit"`
-		Result   string               `json:"result"`
-		Message  string               `json:"message"`
+		Commit struct {
+			SHA       string
+			SignedBy  string `json:"signedBy"`
+			Signature string `json:"signature"`
+		} `json:"commit"`
+		Result   string `json:"result"`
+		Message  string `json:"message"`
 		Problems []struct {
 			File, Field, Message string
 			Line                 int
