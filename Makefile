@@ -15,7 +15,7 @@ help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: deps
-deps: ## Install missing system packages (git, containerd, runc, CNI plugins, iptables) with apt-get.
+deps: ## Install missing system packages (git, containerd, runc, CNI plugins, iptables, gnupg, kubectl) with apt-get.
 	@hack/deps.sh
 
 .PHONY: build

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # deps.sh installs the system packages bosun and its tests need, and only
-# those that are missing: git, containerd, runc, the CNI plugins, iptables
-# and iproute2. It uses apt-get (Debian/Ubuntu) and needs root to install.
+# those that are missing: git, containerd, runc, the CNI plugins, iptables,
+# iproute2, gnupg (the signed-commit tests sign with gpg) and kubectl
+# (Debian's kubernetes-client, for the API compatibility test; an existing
+# kubectl of another build is kept). It uses apt-get (Debian/Ubuntu) and needs root to install.
 set -euo pipefail
 
 need=()
@@ -12,6 +14,8 @@ have runc || need+=(runc)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 have iptables || need+=(iptables)
 have ip || need+=(iproute2)
+have gpg || need+=(gnupg)
+have kubectl || need+=(kubernetes-client)
 
 if ! have go; then
 	echo "deps: Go is not installed. bosun needs Go >= 1.26 (https://go.dev/dl/); put it on PATH and run again." >&2

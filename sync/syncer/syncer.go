@@ -193,6 +193,7 @@ func (s *Syncer) syncOnce(ctx context.Context) (state.Attempt, error) {
 	}
 	info := state.CommitInfo{SHA: commit.SHA, Author: commit.Author, Subject: commit.Subject, Time: commit.Time}
 	log := s.cfg.Logger.With("commit", info.Short())
+	log.Debug("syncing commit") // with "applied commit", brackets a sync in the log
 
 	var refused error
 	if s.cfg.VerifySignatures != nil {

@@ -35,6 +35,9 @@ func bulkConfigMaps(n int, version string) string {
 // after a commit of 3,000 objects lands, then opens its etcd directly: the
 // store must hold either the whole previous commit or the whole new one,
 // never a mix, and the restarted server must converge to the new commit.
+// The server's log says where each kill landed: before the sync of the
+// commit started ("syncing commit"), inside it, or after it was applied
+// ("applied commit"); some kills must land inside.
 func TestKillDuringLargeApply(t *testing.T) {
 	testenv.E2E(t, testenv.Binary("git"))
 	const n = wantBulk
@@ -45,40 +48,93 @@ func TestKillDuringLargeApply(t *testing.T) {
 
 	// Measure how long a commit of this size takes from `git commit` to
 	// applied, then kill the server at fractions of that time, so that the
-	// kills land before, during and after the etcd transaction.
+	// kills land before, during and after the etcd transaction. The last
+	// kills are timed from the moment the log says the sync started, so
+	// that some land inside it however the machine's load shifts the
+	// timing.
 	r.write("bulk/configmaps.yaml", bulkConfigMaps(n, "v1"))
 	start := time.Now()
 	s.waitAttempt(r.commitAll("bulk v1"), "applied")
 	took := time.Since(start)
 	t.Logf("a commit of %d objects takes %v from commit to applied", n, took)
 
+	plan := []struct {
+		fromSyncStart bool // count the delay from the "syncing commit" log line, not from the commit
+		frac          float64
+	}{
+		{false, 0.1}, {false, 0.4}, {false, 0.6}, {false, 0.75}, {false, 0.85}, {false, 0.95}, {false, 1.05}, {false, 1.3},
+		{true, 0}, {true, 0.1}, {true, 0.3},
+	}
 	prev := "v1"
 	outcomes := map[string]int{}
-	for i, frac := range []float64{0.1, 0.4, 0.6, 0.75, 0.85, 0.95, 1.05, 1.3} {
+	for i, k := range plan {
 		version := fmt.Sprintf("v%d", i+2)
 		r.write("bulk/configmaps.yaml", bulkConfigMaps(n, version))
 		sha := r.commitAll("bulk " + version)
-		delay := time.Duration(frac * float64(took))
+		if k.fromSyncStart {
+			eventually(t, 30*time.Second, fmt.Sprintf("the server to start syncing %.8s", sha), func() (bool, string) {
+				return syncPhase(s.log.String(), sha) != "before", "no \"syncing commit\" line for it yet"
+			})
+		}
+		delay := time.Duration(k.frac * float64(took))
 		time.Sleep(delay) // the moment of the crash is the test's input
 		s.kill()
+		phase := syncPhase(s.log.String(), sha)
+		what := fmt.Sprintf("kill %d (%v after the commit)", i+1, delay)
+		if k.fromSyncStart {
+			what = fmt.Sprintf("kill %d (%v after the sync started)", i+1, delay)
+		}
+		outcomes["kills "+phase+" the sync"]++
 
 		got, synced := inspectStore(t, filepath.Join(s.dataDir, "etcd"))
 		switch got {
 		case prev:
-			outcomes["before"]++
+			outcomes["left the previous commit"]++
+			if phase == "after" {
+				t.Errorf("%s: the log says commit %.8s was applied but the store holds the previous one", what, sha)
+			}
 		case version:
-			outcomes["after"]++
+			outcomes["left the new commit"]++
 			if synced != sha {
-				t.Errorf("kill after %v: objects are at %s but the status records commit %.8s, want %.8s", delay, version, synced, sha)
+				t.Errorf("%s: objects are at %s but the status records commit %.8s, want %.8s", what, version, synced, sha)
+			}
+			if phase == "before" {
+				t.Errorf("%s: the store holds commit %.8s but the log says its sync had not started", what, sha)
 			}
 		default:
-			t.Fatalf("kill after %v: store holds %s, want all %s or all %s", delay, got, prev, version)
+			t.Fatalf("%s: store holds %s, want all %s or all %s", what, got, prev, version)
 		}
+		t.Logf("%s: landed %s the sync; the store holds %s", what, phase, got)
 		s.start()
 		s.waitAttempt(sha, "applied")
 		prev = version
 	}
-	t.Logf("kills that left the previous commit: %d; the new commit: %d (never a mix)", outcomes["before"], outcomes["after"])
+	t.Logf("outcomes (never a mix): %v", outcomes)
+	if outcomes["kills inside the sync"] == 0 {
+		t.Errorf("no kill landed inside a sync (between \"syncing commit\" and \"applied commit\"); outcomes: %v", outcomes)
+	}
+}
+
+// syncPhase says where a server's log leaves the sync of commit sha:
+// "before" it started (no "syncing commit" line for it), "inside" it
+// (started, no "applied commit" line) or "after" it was applied.
+func syncPhase(log, sha string) string {
+	started, applied := false, false
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, "commit="+sha[:8]) {
+			continue
+		}
+		started = started || strings.Contains(line, `msg="syncing commit"`)
+		applied = applied || strings.Contains(line, `msg="applied commit"`)
+	}
+	switch {
+	case applied:
+		return "after"
+	case started:
+		return "inside"
+	default:
+		return "before"
+	}
 }
 
 // inspectStore opens the etcd data directory of a stopped server and

@@ -111,6 +111,7 @@ type server struct {
 	url     string
 	dataDir string
 	args    []string
+	env     []string // added to the test's environment
 	cmd     *exec.Cmd
 	log     *lockedBuffer
 	done    chan struct{}
@@ -146,7 +147,14 @@ func freePort(t testing.TB) int {
 // startServer runs bosun server on repoDir with a fresh data directory.
 func startServer(t testing.TB, repoDir string, extra ...string) *server {
 	t.Helper()
-	s := &server{t: t, dataDir: t.TempDir()}
+	return startServerEnv(t, nil, repoDir, extra...)
+}
+
+// startServerEnv is startServer with env ("NAME=value") added to the
+// server's environment.
+func startServerEnv(t testing.TB, env []string, repoDir string, extra ...string) *server {
+	t.Helper()
+	s := &server{t: t, dataDir: t.TempDir(), env: env}
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	s.url = "http://" + listen
 	s.args = []string{"server",
@@ -181,6 +189,7 @@ func (s *server) start() {
 	s.t.Helper()
 	s.log = &lockedBuffer{}
 	s.cmd = exec.Command(bosunBin, s.args...)
+	s.cmd.Env = append(os.Environ(), s.env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start bosun server: %v", err)
@@ -251,9 +260,13 @@ type syncStatus struct {
 		Commit struct{ SHA string } `json:"commit"`
 	} `json:"synced"`
 	LastAttempt *struct {
-		Commit   struct{ SHA string } `json:"commit"`
-		Result   string               `json:"result"`
-		Message  string               `json:"message"`
+		Commit struct {
+			SHA       string
+			SignedBy  string `json:"signedBy"`
+			Signature string `json:"signature"`
+		} `json:"commit"`
+		Result   string `json:"result"`
+		Message  string `json:"message"`
 		Problems []struct {
 			File, Field, Message string
 			Line                 int

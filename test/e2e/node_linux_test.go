@@ -4,17 +4,21 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	containerdclient "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/bosun-dev/bosun/client"
@@ -286,11 +290,51 @@ spec:
 	})
 
 	// Kill the server (and agent) and start it again: the running
-	// containers are adopted, not restarted.
-	before := containerIDs(h.pods("demo", "app=hello"))
+	// containers are adopted, not restarted, as the README says. The
+	// containers are checked in containerd itself (the API keeps the old
+	// status until the new agent writes): the same containers, the same
+	// task PIDs with the same process start times, nothing new.
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const claim = "a restarted agent adopts them (same container, same PID, restart count unchanged)"
+	if !strings.Contains(strings.Join(strings.Fields(string(readme)), " "), claim) {
+		t.Fatalf("README.md no longer says %q: update this test with the claim", claim)
+	}
+	beforePods := h.pods("demo", "app=hello")
+	before := containerIDs(beforePods)
+	tasksBefore := h.tasks()
+	for _, p := range beforePods {
+		for _, cs := range p.Status.ContainerStatuses {
+			id := strings.TrimPrefix(cs.ContainerID, "containerd://")
+			if tk, ok := tasksBefore[id]; !ok || tk.status != "running" {
+				t.Fatalf("pod %s container %s (%s): containerd task %+v, want running; tasks: %v", p.Name, cs.Name, id, tk, tasksBefore)
+			}
+		}
+	}
 	h.kill()
+	for id, tk := range tasksBefore {
+		if start, err := procStart(tk.pid); err != nil || start != tk.start {
+			t.Errorf("container %s: process %d did not outlive the agent (start time %d, was %d: %v)", id, tk.pid, start, tk.start, err)
+		}
+	}
 	h.start()
-	time.Sleep(3 * time.Second) // give a wrongly restarting agent time to show it
+	eventually(t, 60*time.Second, "the new agent to list its pods", func() (bool, string) {
+		return strings.Contains(h.log.String(), `msg="pods listed"`), "no \"pods listed\" in the server log yet"
+	})
+	// The new agent's pod workers run right after the listing: for three
+	// seconds, every check of containerd must find the same tasks.
+	watchUntil := time.Now().Add(3 * time.Second)
+	for time.Now().Before(watchUntil) {
+		if got := h.tasks(); !maps.Equal(got, tasksBefore) {
+			t.Fatalf("containerd tasks after an agent restart:\n%v\nwant the same containers, PIDs and start times as before:\n%v", got, tasksBefore)
+		}
+		time.Sleep(100 * time.Millisecond) // the interval between checks, not a wait for an event
+	}
+	if strings.Contains(h.log.String(), `msg="container started"`) || strings.Contains(h.log.String(), `msg="pod sandbox started"`) {
+		t.Errorf("the restarted agent started a container or sandbox; it should adopt them:\n%s", h.log.String())
+	}
 	after := h.readyPods("demo", "app=hello", 3)
 	if got := containerIDs(after); got != before {
 		t.Errorf("container IDs after an agent restart:\n%s\nwant the same as before:\n%s", got, before)
@@ -339,6 +383,74 @@ func containerIDs(ps []*corev1.Pod) string {
 	}
 	slices.Sort(ids)
 	return strings.Join(ids, "\n")
+}
+
+// task is a container's task as containerd reports it, with the start
+// time of its process, so that a reused PID cannot pass for the same
+// process.
+type task struct {
+	pid    uint32
+	status string
+	start  uint64 // clock ticks after boot (/proc/PID/stat field 22)
+}
+
+// tasks asks the node's containerd for the task of every container in
+// bosun's namespace, by container ID.
+func (h *nodeHost) tasks() map[string]task {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sock := filepath.Join(h.dataDir, "containerd", "containerd.sock")
+	c, err := containerdclient.New(sock, containerdclient.WithDefaultNamespace("bosun"))
+	if err != nil {
+		h.t.Fatalf("connect to the node's containerd at %s: %v", sock, err)
+	}
+	defer c.Close()
+	ctrs, err := c.Containers(ctx)
+	if err != nil {
+		h.t.Fatalf("list containerd containers: %v", err)
+	}
+	out := make(map[string]task, len(ctrs))
+	for _, ctr := range ctrs {
+		tk, err := ctr.Task(ctx, nil)
+		if errdefs.IsNotFound(err) {
+			out[ctr.ID()] = task{status: "no task"}
+			continue
+		}
+		if err != nil {
+			h.t.Fatalf("containerd task of %s: %v", ctr.ID(), err)
+		}
+		st, err := tk.Status(ctx)
+		if err != nil {
+			h.t.Fatalf("containerd task status of %s: %v", ctr.ID(), err)
+		}
+		start, err := procStart(tk.Pid())
+		if err != nil {
+			h.t.Fatalf("container %s: %v", ctr.ID(), err)
+		}
+		out[ctr.ID()] = task{pid: tk.Pid(), status: string(st.Status), start: start}
+	}
+	return out
+}
+
+// procStart returns the start time of process pid, in clock ticks after
+// boot.
+func procStart(pid uint32) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read the process start time: %w", err)
+	}
+	// The command name (field 2) is in parentheses and may hold spaces:
+	// count fields after its closing parenthesis, where field 3 begins.
+	rest := string(b)
+	if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	f := strings.Fields(rest)
+	if len(f) < 20 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the command name, want at least 20", pid, len(f))
+	}
+	return strconv.ParseUint(f[19], 10, 64)
 }
 
 func gatewayOf(t *testing.T, podIP string) string {
