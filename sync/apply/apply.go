@@ -16,6 +16,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/manifests"
+	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/sync/state"
 )
@@ -177,8 +178,8 @@ func (a *Applier) applyOnce(ctx context.Context, in Input, adopt bool) (state.At
 	st.Synced = &att
 	st.LastAttempt = &att
 	st.Objects = len(in.Objects)
-	txn.PutRaw(state.StatusKey, state.EncodeStatus(st))
-	txn.PutRaw(state.HistoryKey(now), state.EncodeAttempt(att))
+	records.SetStatusInTxn(txn, st)
+	records.AppendInTxn(txn, att)
 	if _, err := txn.Commit(ctx); err != nil {
 		return att, fmt.Errorf("apply: commit %s: %w", in.Commit.Short(), err)
 	}

@@ -7,7 +7,7 @@
 // (those labelled app.kubernetes.io/managed-by=bosun) and builds one
 // transaction that creates what is new, updates what changed, deletes
 // (prunes) what the commit no longer defines, and records the sync status
-// and a history entry. Every update and delete compares the object's
+// and a history entry (through package records, in the same transaction). Every update and delete compares the object's
 // resourceVersion, so a concurrent status write by a controller makes the
 // transaction fail as a whole; Apply then reads again and retries. A reader
 // therefore sees either the previous commit or the new one, never a mix.
