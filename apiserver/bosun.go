@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/sync/state"
 )
 
@@ -25,7 +26,7 @@ func (s *Server) serveSyncStatus(w http.ResponseWriter, req *http.Request) {
 	if !methodGET(w, req) {
 		return
 	}
-	st, err := state.ReadStatus(req.Context(), s.cfg.Store)
+	st, err := records.ReadStatus(req.Context(), s.cfg.Store)
 	switch {
 	case errors.Is(err, api.ErrNotFound):
 		writeJSON(w, http.StatusOK, syncStatus{Message: NotSyncedMessage})
@@ -49,7 +50,7 @@ func (s *Server) serveSyncHistory(w http.ResponseWriter, req *http.Request) {
 		}
 		limit = n
 	}
-	h, err := state.ReadHistory(req.Context(), s.cfg.Store, limit)
+	h, err := records.ReadHistory(req.Context(), s.cfg.Store, limit)
 	if err != nil {
 		writeError(w, errInternal(err))
 		return

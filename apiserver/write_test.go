@@ -13,6 +13,7 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/manifests"
+	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/sync/state"
 )
 
@@ -195,12 +196,12 @@ func TestSyncStatusAndHistory(t *testing.T) {
 		{Commit: state.CommitInfo{SHA: "2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c"}, Time: t0.Add(2 * time.Minute), Result: state.ResultFailed, Message: "fetch: connection refused"},
 	}
 	for _, a := range attempts {
-		if _, err := e.st.PutRaw(c, state.HistoryKey(a.Time), state.EncodeAttempt(a)); err != nil {
+		if err := records.Append(c, e.st, a); err != nil {
 			t.Fatal(err)
 		}
 	}
 	st := state.Status{Repo: "https://git.example/repo.git", Branch: "main", Synced: &attempts[0], LastAttempt: &attempts[2], Objects: 3}
-	if _, err := e.st.PutRaw(c, state.StatusKey, state.EncodeStatus(st)); err != nil {
+	if err := records.SetStatus(c, e.st, st); err != nil {
 		t.Fatal(err)
 	}
 	var got state.Status

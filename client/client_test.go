@@ -17,6 +17,7 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/sync/state"
@@ -197,12 +198,12 @@ func TestStatusHistory(t *testing.T) {
 	for i := range 3 {
 		a := state.Attempt{Commit: state.CommitInfo{SHA: strings.Repeat(string(rune('a'+i)), 40)}, Time: t0.Add(time.Duration(i) * time.Minute), Result: state.ResultApplied}
 		attempts = append(attempts, a)
-		if _, err := st.PutRaw(ctx(t), state.HistoryKey(a.Time), state.EncodeAttempt(a)); err != nil {
+		if err := records.Append(ctx(t), st, a); err != nil {
 			t.Fatal(err)
 		}
 	}
 	want := state.Status{Repo: "/srv/repo", Synced: &attempts[2], LastAttempt: &attempts[2], Objects: 4}
-	if _, err := st.PutRaw(ctx(t), state.StatusKey, state.EncodeStatus(want)); err != nil {
+	if err := records.SetStatus(ctx(t), st, want); err != nil {
 		t.Fatal(err)
 	}
 	s, err = c.Status(ctx(t))

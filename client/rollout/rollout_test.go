@@ -20,6 +20,7 @@ import (
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/client/rollout"
 	"github.com/bosun-dev/bosun/internal/testutil"
+	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/sync/state"
@@ -125,8 +126,7 @@ func (f *fixture) setStatus(c state.CommitInfo, result, msg string) {
 	} else {
 		st.Synced = &state.Attempt{Commit: state.CommitInfo{SHA: sha1, Subject: "v2"}, Result: state.ResultApplied}
 	}
-	_, err := f.st.PutRaw(f.ctx, state.StatusKey, state.EncodeStatus(st))
-	f.must(err)
+	f.must(records.SetStatus(f.ctx, f.st, st))
 }
 
 // finish completes the rollout: status caught up, old pod gone.
@@ -297,9 +297,8 @@ func TestWait(t *testing.T) {
 			name: "awaited commit rolled back",
 			opts: rollout.Options{Commit: "6666"},
 			before: func(f *fixture) {
-				_, err := f.st.PutRaw(f.ctx, state.HistoryKey(time.Now().Add(-time.Minute)), state.EncodeAttempt(state.Attempt{
+				f.must(records.Append(f.ctx, f.st, state.Attempt{Time: time.Now().Add(-time.Minute),
 					Commit: state.CommitInfo{SHA: "6666666666"}, Result: "rolled back", Message: "reverted by 77777777"}))
-				f.must(err)
 			},
 			want:   rollout.Failed,
 			reason: "the sync of commit 66666666 was rolled back: reverted by 77777777",
@@ -308,9 +307,8 @@ func TestWait(t *testing.T) {
 			name: "awaited commit superseded",
 			opts: rollout.Options{Commit: "8888"},
 			before: func(f *fixture) {
-				_, err := f.st.PutRaw(f.ctx, state.HistoryKey(time.Now().Add(-time.Minute)), state.EncodeAttempt(state.Attempt{
+				f.must(records.Append(f.ctx, f.st, state.Attempt{Time: time.Now().Add(-time.Minute),
 					Commit: state.CommitInfo{SHA: "8888888888"}, Result: state.ResultApplied}))
-				f.must(err)
 				f.finish()
 			},
 			want:    rollout.Succeeded,

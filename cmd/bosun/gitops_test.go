@@ -17,6 +17,7 @@ import (
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/internal/testenv"
 	"github.com/bosun-dev/bosun/manifests"
+	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/sync/state"
@@ -99,7 +100,7 @@ func gitopsTestEnv(t *testing.T, bare bool) (repo string, g *globalOptions, st *
 	if err := st.Create(ctx, d.(api.Object)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.PutRaw(ctx, state.StatusKey, state.EncodeStatus(state.Status{Repo: repo, Branch: "main"})); err != nil {
+	if err := records.SetStatus(ctx, st, state.Status{Repo: repo, Branch: "main"}); err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Logger: storetest.Logger(t)}).Handler())

@@ -17,7 +17,6 @@ import (
 
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/client"
-	"github.com/bosun-dev/bosun/reconcile/autorollback"
 	"github.com/bosun-dev/bosun/reconcile/controlplane"
 	"github.com/bosun-dev/bosun/reconcile/leader"
 	"github.com/bosun-dev/bosun/reconcile/serviceip"
@@ -327,7 +326,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 			ServiceCIDR:            serviceCIDR,
 			NodePortRange:          nodePorts,
 			AutoRollback:           c.autoRollback,
-			Reverter:               autorollback.GitReverter{Writer: writer},
+			Reverter:               gitwrite.BranchReverter{Writer: writer},
 			OnRevert:               func(string) { sy.Trigger() },
 			NodeMonitorGracePeriod: c.nodeMonitorGracePeriod,
 			PodEvictionTimeout:     c.podEvictionTimeout,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
+	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/sync/state"
@@ -37,7 +38,7 @@ func TestHistoryDeployCommand(t *testing.T) {
 		{Commit: state.CommitInfo{SHA: "cccccccccccc", Subject: "broken"}, Time: now.Add(-30 * time.Minute), Result: state.ResultRejected},
 		{Commit: state.CommitInfo{SHA: "dddddddddddd", Subject: "Revert \"web v2\""}, Time: now.Add(-10 * time.Minute), Result: "rolled back", Message: "bosun reverted it"},
 	} {
-		if _, err := st.PutRaw(ctx, state.HistoryKey(a.Time), state.EncodeAttempt(a)); err != nil {
+		if err := records.Append(ctx, st, a); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -137,7 +138,7 @@ func TestStatusWaitCommand(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			att := &state.Attempt{Commit: state.CommitInfo{SHA: "1234567890", Subject: "v1"}, Time: time.Now(), Result: tt.result}
-			if _, err := st.PutRaw(ctx, state.StatusKey, state.EncodeStatus(state.Status{Repo: "/r", Synced: att, LastAttempt: att})); err != nil {
+			if err := records.SetStatus(ctx, st, state.Status{Repo: "/r", Synced: att, LastAttempt: att}); err != nil {
 				t.Fatal(err)
 			}
 			d := &appsv1.Deployment{

@@ -23,6 +23,7 @@ import (
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/reconcile/deployment"
+	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/sync/state"
 )
@@ -63,7 +64,9 @@ const (
 
 // Reverter writes and pushes a revert commit of sha to the tracked branch,
 // with why in the commit body, and returns the new commit's SHA. It blocks
-// until the push is done or ctx ends. sync/gitwrite's Writer does this.
+// until the push is done or ctx ends. The production implementation,
+// gitwrite.BranchReverter (sync/gitwrite), is wired in by cmd/bosun; this
+// package never writes Git itself.
 type Reverter interface {
 	Revert(ctx context.Context, sha, why string) (newSHA string, err error)
 }
@@ -414,11 +417,11 @@ func (c *Controller) rollBack(ctx context.Context, d *appsv1.Deployment, sha, wh
 	} else if !errors.Is(err, api.ErrNotFound) {
 		return fmt.Errorf("autorollback: %w", err)
 	}
-	records, err := ReadRecords(ctx, c.cfg.Store)
+	recs, err := ReadRecords(ctx, c.cfg.Store)
 	if err != nil {
 		return err
 	}
-	for _, r := range records {
+	for _, r := range recs {
 		if r.RevertSHA == sha {
 			c.warnOnce(log, sha, "rollout of bosun's own revert failed; not reverting again: fix the repository by hand", "reverted", short(r.SHA), "reason", why)
 			return nil
@@ -466,7 +469,7 @@ func (c *Controller) rollBack(ctx context.Context, d *appsv1.Deployment, sha, wh
 	defer wcancel()
 	txn := c.cfg.Store.Txn()
 	txn.PutRaw(KeyPrefix+sha, encode(rec))
-	txn.PutRaw(state.HistoryKey(att.Time), state.EncodeAttempt(att))
+	records.AppendInTxn(txn, att)
 	if _, err := txn.Commit(wctx); err != nil {
 		// Not retried: the claim stays and keeps this commit from being reverted twice.
 		log.Error("could not record the automatic rollback", "err", err)
@@ -504,7 +507,7 @@ func (c *Controller) claim(ctx context.Context, rec Record) (bool, error) {
 
 // commitInfo finds sha in the sync history (its applied entry).
 func (c *Controller) commitInfo(ctx context.Context, sha string) (state.CommitInfo, bool, error) {
-	h, err := state.ReadHistory(ctx, c.cfg.Store, 0)
+	h, err := records.ReadHistory(ctx, c.cfg.Store, 0)
 	if err != nil {
 		return state.CommitInfo{}, false, fmt.Errorf("autorollback: %w", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/reconcile/deployment"
+	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/sync/state"
@@ -93,7 +94,7 @@ func (e *env) history(sha, subject string) {
 	e.histN++
 	a := state.Attempt{Commit: state.CommitInfo{SHA: sha, Subject: subject, Author: "Alice <a@example.com>"},
 		Time: time.Unix(1700000000, 0).Add(time.Duration(e.histN) * time.Second), Result: state.ResultApplied}
-	if _, err := e.s.PutRaw(context.Background(), state.HistoryKey(a.Time), state.EncodeAttempt(a)); err != nil {
+	if err := records.Append(context.Background(), e.s, a); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -288,7 +289,7 @@ func TestRollsBack(t *testing.T) {
 				recs[0].Object != "Deployment demo/"+tt.r.name || !strings.HasPrefix(calls[0].why, "bosun reverted this commit automatically: "+recs[0].Reason) {
 				t.Errorf("records = %+v", recs)
 			}
-			h, err := state.ReadHistory(context.Background(), e.s, 1)
+			h, err := records.ReadHistory(context.Background(), e.s, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -370,7 +371,7 @@ func TestRevertFailureIsRecordedNotRetried(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		h, err := state.ReadHistory(context.Background(), e.s, 1)
+		h, err := records.ReadHistory(context.Background(), e.s, 1)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,9 +28,18 @@
 // deadline and up to three failing pods with their reasons. It then records
 // the outcome in two places, in one transaction: a Record under
 // /bosun/autorollback/<sha> (read with ReadRecords), and a sync history entry
-// with Result "rolled-back" whose Commit is the reverted commit and whose
+// (appended with records.AppendInTxn) with Result "rolled-back" whose Commit is the reverted commit and whose
 // RolledBack names the revert commit and the reason (or the error), so that
 // bosun history shows it.
+//
+// # Dependencies
+//
+// The controller writes no Git: it calls a Reverter, an interface declared
+// here, and cmd/bosun wires in the Git-writing implementation
+// (gitwrite.BranchReverter from sync/gitwrite). It reads and appends sync
+// history only through package records, the owner of the sync records, and
+// uses the record types of sync/state, the one package under sync/ a
+// controller may import (plain data, no store, no Git).
 //
 // # Never twice, never a revert, never a loop
 //
@@ -49,7 +58,7 @@
 //	informers := cache.NewInformers(s, log)
 //	ar, err := autorollback.New(autorollback.Config{
 //		Store: s, Informers: informers, Logger: log, Enabled: true,
-//		Reverter: reverter, OnRevert: func(string) { syncer.Trigger() },
+//		Reverter: gitwrite.BranchReverter{Writer: w}, OnRevert: func(string) { syncer.Trigger() },
 //	})
 //	if err != nil {
 //		return err

@@ -1,12 +1,14 @@
 package apply
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/manifests"
+	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/sync/state"
 )
@@ -108,62 +111,61 @@ func (a *Applier) applyOnce(ctx context.Context, in Input, adopt bool) (state.At
 		return att, fmt.Errorf("apply: %w: refusing to prune the %d objects of earlier commits (start bosun with --allow-empty to allow it)", ErrEmptyCommit, len(live))
 	}
 
-	txn := a.store.Txn()
-	seen := make(map[string]bool, len(in.Objects))
+	desired := make([]api.Object, 0, len(in.Objects))
 	for _, m := range in.Objects {
 		r, ok := api.ResourceFor(m.GVK())
 		if !ok {
 			return att, fmt.Errorf("apply: %s: %s is not a stored kind", m.File, m.GVK())
 		}
-		want, err := desired(m, in.Commit.SHA)
+		want, err := Desired(m, in.Commit.SHA)
 		if err != nil {
 			return att, err
 		}
-		key := a.store.Key(r, want.GetNamespace(), want.GetName())
-		seen[key] = true
-		cur, ok := live[key]
-		if !ok && adopt {
-			// An object that bosun did not write may sit at this key
-			// (written through the API before it came to Git): adopt it.
-			obj := r.New()
-			switch err := a.store.Get(ctx, want.GetNamespace(), want.GetName(), obj); {
-			case err == nil:
-				cur, ok = obj, true
-			case !errors.Is(err, api.ErrNotFound):
-				return att, fmt.Errorf("apply: read %s: %w", key, err)
-			}
+		desired = append(desired, want)
+		key := a.store.Key(r, namespaceOf(r, want), want.GetName())
+		if _, ok := live[key]; ok || !adopt {
+			continue
 		}
-		if !ok {
-			if err := txn.Create(want); err != nil {
+		// An object that bosun did not write may sit at this key (written
+		// through the API before it came to Git): adopt it, so that the
+		// plan updates it instead of creating it.
+		obj := r.New()
+		switch err := a.store.Get(ctx, want.GetNamespace(), want.GetName(), obj); {
+		case err == nil:
+			live[key] = obj
+		case !errors.Is(err, api.ErrNotFound):
+			return att, fmt.Errorf("apply: read %s: %w", key, err)
+		}
+	}
+	liveObjs := make([]api.Object, 0, len(live))
+	for _, o := range live {
+		liveObjs = append(liveObjs, o)
+	}
+	changes, err := Plan(liveObjs, desired)
+	if err != nil {
+		return att, err
+	}
+
+	txn := a.store.Txn()
+	for _, c := range changes {
+		key := a.store.Key(c.Resource, c.Namespace, c.Name)
+		switch c.Op {
+		case Create:
+			if err := txn.Create(c.Object); err != nil {
 				return att, fmt.Errorf("apply: create %s: %w", key, err)
 			}
 			att.Created++
-			continue
+		case Update:
+			if err := txn.Update(c.Live, c.Object); err != nil {
+				return att, fmt.Errorf("apply: update %s: %w", key, err)
+			}
+			att.Updated++
+		case Prune:
+			if err := txn.Delete(c.Resource, c.Namespace, c.Name, c.Live.GetResourceVersion()); err != nil {
+				return att, fmt.Errorf("apply: prune %s: %w", key, err)
+			}
+			att.Pruned++
 		}
-		merged, changed, err := merge(r, cur, want)
-		if err != nil {
-			return att, fmt.Errorf("apply: %s: %w", key, err)
-		}
-		if !changed {
-			continue
-		}
-		if err := txn.Update(cur, merged); err != nil {
-			return att, fmt.Errorf("apply: update %s: %w", key, err)
-		}
-		att.Updated++
-	}
-	for key, obj := range live {
-		if seen[key] {
-			continue
-		}
-		r, err := api.ResourceOf(obj)
-		if err != nil {
-			return att, fmt.Errorf("apply: prune %s: %w", key, err)
-		}
-		if err := txn.Delete(r, obj.GetNamespace(), obj.GetName(), obj.GetResourceVersion()); err != nil {
-			return att, fmt.Errorf("apply: prune %s: %w", key, err)
-		}
-		att.Pruned++
 	}
 
 	if last := in.Status.LastAttempt; att.Created+att.Updated+att.Pruned == 0 && last != nil &&
@@ -177,8 +179,8 @@ func (a *Applier) applyOnce(ctx context.Context, in Input, adopt bool) (state.At
 	st.Synced = &att
 	st.LastAttempt = &att
 	st.Objects = len(in.Objects)
-	txn.PutRaw(state.StatusKey, state.EncodeStatus(st))
-	txn.PutRaw(state.HistoryKey(now), state.EncodeAttempt(att))
+	records.SetStatusInTxn(txn, st)
+	records.AppendInTxn(txn, att)
 	if _, err := txn.Commit(ctx); err != nil {
 		return att, fmt.Errorf("apply: commit %s: %w", in.Commit.Short(), err)
 	}
@@ -219,9 +221,130 @@ func (a *Applier) listManaged(ctx context.Context) (map[string]api.Object, error
 	return live, nil
 }
 
-// desired returns the object as sync writes it: the manifest with bosun's
-// label and annotations.
-func desired(m manifests.Object, sha string) (api.Object, error) {
+// Op is what applying a commit does to one object.
+type Op string
+
+// The operations of a Change.
+const (
+	// Create writes an object the live state lacks.
+	Create Op = "create"
+	// Update rewrites an object whose content, labels or annotations
+	// (other than bosun.dev/commit) differ from the commit's.
+	Update Op = "update"
+	// Prune deletes an object sync wrote that the commit no longer defines.
+	Prune Op = "prune"
+)
+
+// Change is one write that applying a commit makes. Plan computes them and
+// Apply writes exactly them, in one transaction.
+type Change struct {
+	// Op is Create, Update or Prune.
+	Op Op
+	// Resource is the object's kind in the store.
+	Resource api.Resource
+	// Namespace ("" for cluster-scoped kinds) and Name identify the object.
+	Namespace, Name string
+	// Live is the object as stored before the commit; nil for Create.
+	Live api.Object
+	// Object is the object as Apply writes it: the desired object for
+	// Create, and for Update the live object with the commit's labels,
+	// annotations and content merged in (keeping status, system metadata,
+	// allocations and the deployment.kubernetes.io/ annotations); nil for
+	// Prune.
+	Object api.Object
+}
+
+// ID returns "Kind namespace/name", or "Kind name" for cluster-scoped kinds.
+func (c Change) ID() string {
+	if c.Namespace == "" {
+		return c.Resource.Kind + " " + c.Name
+	}
+	return c.Resource.Kind + " " + c.Namespace + "/" + c.Name
+}
+
+// Plan is the dry run of Apply: it compares the desired objects of a commit
+// (made by Desired) with the live objects sync wrote before (labelled
+// app.kubernetes.io/managed-by=bosun) and returns the writes applying the
+// commit makes, without reading or writing anything. Creates and updates
+// come in the order of desired, then prunes sorted by kind, namespace and
+// name. Objects that would not change are left out. A namespaced desired
+// object without a namespace is in "default", as the store puts it. Plan
+// modifies neither slice's objects. Objects of kinds the store does not
+// know are an error.
+//
+// Apply builds its transaction from Plan's result, and `bosun diff`
+// (sync/diff) shows Plan's result: what the diff shows is what a sync does.
+func Plan(live, desired []api.Object) ([]Change, error) {
+	type entry struct {
+		r   api.Resource
+		obj api.Object
+	}
+	key := func(r api.Resource, ns, name string) string { return r.Name + "/" + ns + "/" + name }
+	liveBy := make(map[string]entry, len(live))
+	for _, o := range live {
+		r, err := api.ResourceOf(o)
+		if err != nil {
+			return nil, fmt.Errorf("apply: live object %s: %w", o.GetName(), err)
+		}
+		liveBy[key(r, namespaceOf(r, o), o.GetName())] = entry{r, o}
+	}
+	var out []Change
+	seen := make(map[string]bool, len(desired))
+	for _, want := range desired {
+		r, err := api.ResourceOf(want)
+		if err != nil {
+			return nil, fmt.Errorf("apply: desired object %s: %w", want.GetName(), err)
+		}
+		c := Change{Resource: r, Namespace: namespaceOf(r, want), Name: want.GetName()}
+		k := key(r, c.Namespace, c.Name)
+		seen[k] = true
+		cur, ok := liveBy[k]
+		if !ok {
+			c.Op, c.Object = Create, want
+			out = append(out, c)
+			continue
+		}
+		merged, changed, err := merge(r, cur.obj, want)
+		if err != nil {
+			return nil, fmt.Errorf("apply: %s: %w", c.ID(), err)
+		}
+		if !changed {
+			continue
+		}
+		c.Op, c.Live, c.Object = Update, cur.obj, merged
+		out = append(out, c)
+	}
+	var pruned []Change
+	for k, e := range liveBy {
+		if !seen[k] {
+			pruned = append(pruned, Change{Op: Prune, Resource: e.r, Namespace: namespaceOf(e.r, e.obj), Name: e.obj.GetName(), Live: e.obj})
+		}
+	}
+	slices.SortFunc(pruned, func(a, b Change) int {
+		return cmp.Or(cmp.Compare(a.Resource.Kind, b.Resource.Kind), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	return append(out, pruned...), nil
+}
+
+// namespaceOf returns the namespace obj is stored in: its own, "default"
+// for a namespaced object without one, "" for cluster-scoped kinds.
+func namespaceOf(r api.Resource, obj api.Object) string {
+	switch ns := obj.GetNamespace(); {
+	case !r.Namespaced:
+		return ""
+	case ns == "":
+		return metav1.NamespaceDefault
+	default:
+		return ns
+	}
+}
+
+// Desired returns a manifest's object as sync writes it for commit sha: a
+// copy with what Git may not set cleared (uid, resourceVersion,
+// creationTimestamp, generation, owner references, finalizers, status),
+// bosun's managed-by label and its bosun.dev/commit and bosun.dev/source
+// annotations. The manifest is not modified.
+func Desired(m manifests.Object, sha string) (api.Object, error) {
 	obj, ok := m.Obj.DeepCopyObject().(api.Object)
 	if !ok {
 		return nil, fmt.Errorf("apply: %s:%d: %T is not a Kubernetes object", m.File, m.Line, m.Obj)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/manifests"
+	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/sync/apply"
@@ -160,14 +161,14 @@ func TestApplyCreatesUpdatesAndPrunes(t *testing.T) {
 		t.Errorf("service after prune: %v, want not found", err)
 	}
 
-	st, err := state.ReadStatus(ctx, s)
+	st, err := records.ReadStatus(ctx, s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Synced == nil || st.Synced.Commit.SHA != "dddd4444" || st.Objects != 1 {
 		t.Errorf("status after the last apply: %+v", st)
 	}
-	h, err := state.ReadHistory(ctx, s, 0)
+	h, err := records.ReadHistory(ctx, s, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +299,7 @@ func TestApplyResyncWritesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		st, err := state.ReadStatus(ctx, s)
+		st, err := records.ReadStatus(ctx, s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -306,7 +307,7 @@ func TestApplyResyncWritesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h, err := state.ReadHistory(ctx, s, 0)
+	h, err := records.ReadHistory(ctx, s, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

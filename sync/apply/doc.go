@@ -7,7 +7,7 @@
 // (those labelled app.kubernetes.io/managed-by=bosun) and builds one
 // transaction that creates what is new, updates what changed, deletes
 // (prunes) what the commit no longer defines, and records the sync status
-// and a history entry. Every update and delete compares the object's
+// and a history entry (through package records, in the same transaction). Every update and delete compares the object's
 // resourceVersion, so a concurrent status write by a controller makes the
 // transaction fail as a whole; Apply then reads again and retries. A reader
 // therefore sees either the previous commit or the new one, never a mix.
@@ -28,6 +28,18 @@
 // change is not written at all, so its bosun.dev/commit annotation names the
 // commit that last changed it.
 //
+// # Plan: the dry run
+//
+// Plan is the pure half of Apply: given the live objects sync wrote and a
+// commit's objects as sync writes them (Desired), it returns each Create,
+// Update (with the merged object) and Prune, reading and writing nothing.
+// Apply lists the live objects, calls Plan and turns its result into the
+// transaction; `bosun diff` (sync/diff) shows the same plan, so the two
+// never disagree about what a commit changes.
+//
 //	a := apply.New(s, logger)
 //	attempt, err := a.Apply(ctx, apply.Input{Commit: info, Objects: res.Objects})
+//
+//	want, err := apply.Desired(m, sha) // for each manifest m
+//	changes, err := apply.Plan(live, desired)
 package apply

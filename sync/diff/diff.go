@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
-	"strconv"
-	"strings"
 
 	"sigs.k8s.io/yaml"
 
@@ -34,10 +32,6 @@ const (
 // syncAnnotations are the annotations sync itself writes on every object;
 // they change with every commit and are not part of the comparison.
 var syncAnnotations = []string{api.AnnotationCommit, api.AnnotationSource}
-
-// preservedAnnotationPrefixes are annotations controllers set on Git
-// objects and sync keeps (as sync/apply does).
-var preservedAnnotationPrefixes = []string{"deployment.kubernetes.io/"}
 
 // Change is one object a sync of the revision would add, change or prune.
 type Change struct {
@@ -85,111 +79,83 @@ func ListLive(ctx context.Context, l Lister) ([]api.Object, error) {
 	return out, nil
 }
 
-// Desired returns the decoded manifests as objects carrying their
-// bosun.dev/source annotation, ready for Objects. The manifests are not
-// modified.
+// Desired returns the decoded manifests as sync writes them (see
+// apply.Desired: bosun's label, the bosun.dev/source annotation, what Git
+// may not set cleared), ready for Objects. The bosun.dev/commit annotation
+// is empty: the comparison ignores it. The manifests are not modified.
 func Desired(objs []manifests.Object) []api.Object {
 	out := make([]api.Object, 0, len(objs))
 	for _, m := range objs {
-		o, ok := m.Obj.DeepCopyObject().(api.Object)
-		if !ok {
-			continue // every manifests.Obj is a api.Object
+		o, err := apply.Desired(m, "")
+		if err != nil {
+			continue // every manifests.Obj is an api.Object
 		}
-		an := o.GetAnnotations()
-		if an == nil {
-			an = map[string]string{}
-		}
-		an[api.AnnotationSource] = m.File + ":" + strconv.Itoa(m.Line)
-		o.SetAnnotations(an)
 		out = append(out, o)
 	}
 	return out
 }
 
-type entry struct {
-	r   api.Resource
-	obj api.Object
-}
-
-func key(r api.Resource, o api.Object) string {
-	return r.Kind + "\x00" + o.GetNamespace() + "\x00" + o.GetName()
-}
-
 // Objects compares the live objects with the desired ones and returns the
-// changes a sync would make, sorted by kind, namespace and name. Objects
-// of kinds the store does not know are an error.
+// changes a sync would make, sorted by kind, namespace and name. The plan
+// is sync's own (apply.Plan, the dry run of what sync/apply writes), so the
+// live-owned fields sync keeps (status, a Service's allocated clusterIP and
+// nodePorts, a bare Pod's nodeName, the deployment.kubernetes.io/
+// annotations) are merged exactly as a sync merges them. An update that
+// changes only sync's bookkeeping (the bosun.dev/source annotation, when a
+// manifest moved within or between files) is not shown: nothing a person
+// wrote changes. Objects of kinds the store does not know are an error.
 func Objects(live, desired []api.Object) ([]Change, error) {
-	liveBy := map[string]entry{}
-	for _, o := range live {
-		r, err := api.ResourceOf(o)
-		if err != nil {
-			return nil, fmt.Errorf("diff: live object %s: %w", o.GetName(), err)
-		}
-		liveBy[key(r, o)] = entry{r, o}
+	plan, err := apply.Plan(live, desired)
+	if err != nil {
+		return nil, fmt.Errorf("diff: %w", err)
 	}
 	var out []Change
-	seen := map[string]bool{}
-	for _, o := range desired {
-		r, err := api.ResourceOf(o)
-		if err != nil {
-			return nil, fmt.Errorf("diff: desired object %s: %w", o.GetName(), err)
-		}
-		ns := o.GetNamespace()
-		if r.Namespaced && ns == "" {
-			ns = "default"
-		}
-		k := r.Kind + "\x00" + ns + "\x00" + o.GetName()
-		seen[k] = true
-		c := Change{Kind: r.Kind, Namespace: ns, Name: o.GetName(), Source: o.GetAnnotations()[api.AnnotationSource]}
-		want, err := Normalize(o)
-		if err != nil {
-			return nil, err
-		}
-		if r.Namespaced {
-			meta(want)["namespace"] = ns
-		}
-		cur, ok := liveBy[k]
-		if !ok {
-			c.Op = Added
-			c.RollsOut = r.Kind == "Deployment"
+	for _, p := range plan {
+		c := Change{Kind: p.Resource.Kind, Namespace: p.Namespace, Name: p.Name}
+		switch p.Op {
+		case apply.Create:
+			c.Op, c.Source = Added, p.Object.GetAnnotations()[api.AnnotationSource]
+			c.RollsOut = p.Resource.Kind == "Deployment"
+			want, err := normalizeAt(p.Object, p.Namespace)
+			if err != nil {
+				return nil, err
+			}
 			if c.Desired, err = yaml.Marshal(want); err != nil {
 				return nil, fmt.Errorf("diff: %s: %w", c.ID(), err)
 			}
-			out = append(out, c)
-			continue
-		}
-		have, err := Normalize(cur.obj)
-		if err != nil {
-			return nil, err
-		}
-		keepLiveOwned(r, cur.obj, have, want)
-		if reflect.DeepEqual(have, want) {
-			continue
-		}
-		c.Op = Changed
-		if r.Kind == "Deployment" {
-			c.RollsOut = !reflect.DeepEqual(template(have), template(want))
-		}
-		if c.Live, err = yaml.Marshal(have); err != nil {
-			return nil, fmt.Errorf("diff: %s: %w", c.ID(), err)
-		}
-		if c.Desired, err = yaml.Marshal(want); err != nil {
-			return nil, fmt.Errorf("diff: %s: %w", c.ID(), err)
-		}
-		out = append(out, c)
-	}
-	for k, e := range liveBy {
-		if seen[k] {
-			continue
-		}
-		have, err := Normalize(e.obj)
-		if err != nil {
-			return nil, err
-		}
-		c := Change{Op: Pruned, Kind: e.r.Kind, Namespace: e.obj.GetNamespace(), Name: e.obj.GetName(),
-			Source: e.obj.GetAnnotations()[api.AnnotationSource]}
-		if c.Live, err = yaml.Marshal(have); err != nil {
-			return nil, fmt.Errorf("diff: %s: %w", c.ID(), err)
+		case apply.Update:
+			have, err := Normalize(p.Live)
+			if err != nil {
+				return nil, err
+			}
+			want, err := Normalize(p.Object)
+			if err != nil {
+				return nil, err
+			}
+			if reflect.DeepEqual(have, want) {
+				continue // only sync's bookkeeping annotations change
+			}
+			c.Op, c.Source = Changed, p.Object.GetAnnotations()[api.AnnotationSource]
+			if p.Resource.Kind == "Deployment" {
+				c.RollsOut = !reflect.DeepEqual(template(have), template(want))
+			}
+			if c.Live, err = yaml.Marshal(have); err != nil {
+				return nil, fmt.Errorf("diff: %s: %w", c.ID(), err)
+			}
+			if c.Desired, err = yaml.Marshal(want); err != nil {
+				return nil, fmt.Errorf("diff: %s: %w", c.ID(), err)
+			}
+		case apply.Prune:
+			c.Op, c.Source = Pruned, p.Live.GetAnnotations()[api.AnnotationSource]
+			have, err := Normalize(p.Live)
+			if err != nil {
+				return nil, err
+			}
+			if c.Live, err = yaml.Marshal(have); err != nil {
+				return nil, fmt.Errorf("diff: %s: %w", c.ID(), err)
+			}
+		default:
+			return nil, fmt.Errorf("diff: %s: unknown plan operation %q", c.ID(), p.Op)
 		}
 		out = append(out, c)
 	}
@@ -204,6 +170,19 @@ func Objects(live, desired []api.Object) ([]Change, error) {
 		return a.Name < b.Name
 	})
 	return out, nil
+}
+
+// normalizeAt normalizes obj as stored in namespace ns (a namespaced object
+// from Git may leave its namespace to the default).
+func normalizeAt(obj api.Object, ns string) (map[string]any, error) {
+	m, err := Normalize(obj)
+	if err != nil {
+		return nil, err
+	}
+	if ns != "" {
+		meta(m)["namespace"] = ns
+	}
+	return m, nil
 }
 
 // Normalize returns what sync owns of obj as a generic map: apiVersion,
@@ -296,67 +275,4 @@ func meta(m map[string]any) map[string]any {
 func template(m map[string]any) any {
 	spec, _ := m["spec"].(map[string]any)
 	return spec["template"]
-}
-
-// keepLiveOwned copies into want what the control plane set on the live
-// object and sync keeps when the manifest leaves it unset, and drops from
-// have what sync would keep anyway, mirroring sync/apply's merge.
-func keepLiveOwned(r api.Resource, live api.Object, have, want map[string]any) {
-	wantAnn, _ := meta(want)["annotations"].(map[string]any)
-	if haveAnn, ok := meta(have)["annotations"].(map[string]any); ok {
-		for k, v := range haveAnn {
-			if !hasAnyPrefix(k, preservedAnnotationPrefixes) {
-				continue
-			}
-			if _, set := wantAnn[k]; !set {
-				if wantAnn == nil {
-					wantAnn = map[string]any{}
-					meta(want)["annotations"] = wantAnn
-				}
-				wantAnn[k] = v
-			}
-		}
-	}
-	hs, _ := have["spec"].(map[string]any)
-	ws, _ := want["spec"].(map[string]any)
-	if hs == nil || ws == nil {
-		return
-	}
-	switch r.Kind {
-	case "Service":
-		if ip, _ := ws["clusterIP"].(string); ip == "" {
-			for _, k := range []string{"clusterIP", "clusterIPs"} {
-				if v, ok := hs[k]; ok {
-					ws[k] = v
-				}
-			}
-		}
-		hp, _ := hs["ports"].([]any)
-		wp, _ := ws["ports"].([]any)
-		for _, p := range wp {
-			o, _ := p.(map[string]any)
-			if o == nil || o["nodePort"] != nil {
-				continue
-			}
-			for _, q := range hp {
-				c, _ := q.(map[string]any)
-				if c != nil && c["port"] == o["port"] && c["protocol"] == o["protocol"] && c["nodePort"] != nil {
-					o["nodePort"] = c["nodePort"]
-				}
-			}
-		}
-	case "Pod":
-		if n, _ := ws["nodeName"].(string); n == "" && hs["nodeName"] != nil {
-			ws["nodeName"] = hs["nodeName"]
-		}
-	}
-}
-
-func hasAnyPrefix(s string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
 }

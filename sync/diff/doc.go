@@ -4,17 +4,25 @@
 // Deployments would roll out because their pod template changed. It is the
 // engine of `bosun diff`, a pull-request check.
 //
-// Both sides are normalized to what sync owns (see Normalize): kind,
-// name, namespace, labels without app.kubernetes.io/managed-by, annotations
-// without bosun.dev/commit and bosun.dev/source, and every top-level field
-// but metadata and status (spec, data, type, ...). What the control plane
-// adds to a Git object and sync keeps (a Service's allocated clusterIP and
-// nodePorts, a bare Pod's nodeName, the Deployment controller's
-// deployment.kubernetes.io/* annotations) is carried from the live object
-// into the desired one when the manifest leaves it unset, exactly as
-// sync/apply merges, so it never shows as a change. The values of a
-// Secret's data are replaced by their size and a digest: a diff shows that
-// a key changed without printing the secret.
+// The plan is sync's own: Objects runs apply.Plan, the dry run that
+// sync/apply builds its transaction from, over the live objects and the
+// revision's manifests (made with apply.Desired), so `bosun diff` cannot
+// drift from what a sync does. What the control plane adds to a Git object
+// and sync keeps (status, a Service's allocated clusterIP and nodePorts, a
+// bare Pod's nodeName, the Deployment controller's deployment.kubernetes.io/*
+// annotations) is merged by that same code, so it never shows as a change.
+// plan_test.go checks this against a real embedded etcd: for a corpus of
+// commit pairs, the objects the diff names are exactly the ones the apply
+// then changes.
+//
+// Both sides of a shown change are normalized to what sync owns (see
+// Normalize): kind, name, namespace, labels without
+// app.kubernetes.io/managed-by, annotations without bosun.dev/commit and
+// bosun.dev/source, and every top-level field but metadata and status
+// (spec, data, type, ...). A planned update that changes only
+// bosun.dev/source (a manifest moved within or between files) is therefore
+// not shown. The values of a Secret's data are replaced by their size and a
+// digest: a diff shows that a key changed without printing the secret.
 //
 // ReadRevision reads a revision of a local or remote repository (a branch,
 // tag or commit) or a local working tree as it is on disk.

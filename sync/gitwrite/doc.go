@@ -41,6 +41,10 @@
 // whose change to a file satisfies a predicate; bosun rollback deploy/NAME
 // uses it to find the last change of a Deployment's pod template.
 //
+// BranchReverter adapts a Writer to the automatic rollback controller's
+// Reverter interface (reconcile/autorollback), which does not import this
+// package: cmd/bosun wires one in.
+//
 // Example:
 //
 //	w, err := gitwrite.New(gitwrite.Config{

@@ -1,23 +1,9 @@
 package state
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
 
-	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/manifests"
-	"github.com/bosun-dev/bosun/store"
-)
-
-// Keys of the records.
-const (
-	// StatusKey is the key of the sync Status.
-	StatusKey = "/bosun/sync/status"
-	// HistoryPrefix is the prefix of history entries; keys sort by time.
-	HistoryPrefix = "/bosun/sync/history/"
 )
 
 // Results of an attempt to sync a commit.
@@ -116,63 +102,4 @@ type Status struct {
 	LastAttempt *Attempt `json:"lastAttempt,omitempty"`
 	// Objects is the number of objects the synced commit defines.
 	Objects int `json:"objects"`
-}
-
-// ReadStatus returns the stored sync status, or a zero Status wrapping
-// api.ErrNotFound when bosun has never synced.
-func ReadStatus(ctx context.Context, s *store.Store) (Status, error) {
-	var st Status
-	v, _, err := s.GetRaw(ctx, StatusKey)
-	if err != nil {
-		return st, fmt.Errorf("state: read status: %w", err)
-	}
-	if err := json.Unmarshal(v, &st); err != nil {
-		return st, fmt.Errorf("state: decode status: %w", err)
-	}
-	return st, nil
-}
-
-// EncodeStatus returns the stored form of st.
-func EncodeStatus(st Status) []byte {
-	b, err := json.Marshal(st)
-	if err != nil {
-		// Status holds only plain data: marshalling cannot fail.
-		panic(fmt.Sprintf("state: encode status: %v", err))
-	}
-	return b
-}
-
-// HistoryKey returns the key of the history entry of an attempt made at t.
-func HistoryKey(t time.Time) string {
-	return fmt.Sprintf("%s%020d", HistoryPrefix, t.UnixNano())
-}
-
-// EncodeAttempt returns the stored form of a history entry.
-func EncodeAttempt(a Attempt) []byte {
-	b, err := json.Marshal(a)
-	if err != nil {
-		panic(fmt.Sprintf("state: encode attempt: %v", err))
-	}
-	return b
-}
-
-// ReadHistory returns up to limit history entries, newest first (limit <= 0
-// means all).
-func ReadHistory(ctx context.Context, s *store.Store, limit int) ([]Attempt, error) {
-	kvs, err := s.ListRaw(ctx, HistoryPrefix, int64(max(limit, 0)), true)
-	if err != nil {
-		if errors.Is(err, api.ErrNotFound) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("state: read history: %w", err)
-	}
-	out := make([]Attempt, 0, len(kvs))
-	for _, kv := range kvs {
-		var a Attempt
-		if err := json.Unmarshal(kv.Value, &a); err != nil {
-			return nil, fmt.Errorf("state: decode history entry %s: %w", kv.Key, err)
-		}
-		out = append(out, a)
-	}
-	return out, nil
 }

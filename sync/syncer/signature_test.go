@@ -14,6 +14,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/sync/gitsource"
 	"github.com/bosun-dev/bosun/sync/state"
@@ -136,7 +137,7 @@ func TestVerifySignatures(t *testing.T) {
 			if got := replicas(t, s, "web"); got != st.wantRunning {
 				t.Errorf("replicas = %d, want %d", got, st.wantRunning)
 			}
-			status, err := state.ReadStatus(t.Context(), s)
+			status, err := records.ReadStatus(t.Context(), s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -147,7 +148,7 @@ func TestVerifySignatures(t *testing.T) {
 			if st.wantResult == state.ResultApplied && status.Synced.Commit.SignedBy != st.wantSigned {
 				t.Errorf("status.Synced.Commit.SignedBy = %q, want %q", status.Synced.Commit.SignedBy, st.wantSigned)
 			}
-			h, err := state.ReadHistory(t.Context(), s, 1)
+			h, err := records.ReadHistory(t.Context(), s, 1)
 			if err != nil || len(h) != 1 || h[0].Commit.SHA != sha || h[0].Commit.Signature != att.Commit.Signature {
 				t.Errorf("newest history entry = %+v, %v; want %.8s with its signature", h, err, sha)
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/manifests"
+	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/sync/apply"
 	"github.com/bosun-dev/bosun/sync/gitsource"
@@ -298,7 +299,7 @@ func (s *Syncer) handled(sha string, now time.Time) {
 
 // status reads the stored status, or a fresh one before the first sync.
 func (s *Syncer) status(ctx context.Context) (state.Status, error) {
-	st, err := state.ReadStatus(ctx, s.cfg.Store)
+	st, err := records.ReadStatus(ctx, s.cfg.Store)
 	if err != nil && !errors.Is(err, api.ErrNotFound) {
 		return st, fmt.Errorf("syncer: %w", err)
 	}
@@ -340,9 +341,9 @@ func (s *Syncer) fail(ctx context.Context, info state.CommitInfo, cause error) (
 func (s *Syncer) record(ctx context.Context, base state.Status, att state.Attempt, history bool) error {
 	base.LastAttempt = &att
 	txn := s.cfg.Store.Txn()
-	txn.PutRaw(state.StatusKey, state.EncodeStatus(base))
+	records.SetStatusInTxn(txn, base)
 	if history {
-		txn.PutRaw(state.HistoryKey(att.Time), state.EncodeAttempt(att))
+		records.AppendInTxn(txn, att)
 	}
 	if _, err := txn.Commit(ctx); err != nil {
 		return fmt.Errorf("syncer: record %s attempt: %w", att.Result, err)

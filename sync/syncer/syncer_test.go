@@ -15,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/sync/gitsource"
@@ -174,7 +175,7 @@ func TestSyncAppliesAndRejectsWholeCommits(t *testing.T) {
 	if got := replicas(t, s, "a"); got != 1 {
 		t.Errorf("replicas of a after a rejected commit = %d, want 1", got)
 	}
-	st, err := state.ReadStatus(t.Context(), s)
+	st, err := records.ReadStatus(t.Context(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +201,7 @@ func TestSyncAppliesAndRejectsWholeCommits(t *testing.T) {
 	}
 	replicas(t, s, "a") // still there
 
-	h, err := state.ReadHistory(t.Context(), s, 0)
+	h, err := records.ReadHistory(t.Context(), s, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,14 +244,14 @@ func TestSyncRecordsUnreachableGit(t *testing.T) {
 			t.Fatalf("SyncOnce with an unreachable source: %v, want ErrUnreachable", err)
 		}
 	}
-	st, err := state.ReadStatus(t.Context(), s)
+	st, err := records.ReadStatus(t.Context(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.LastAttempt == nil || st.LastAttempt.Result != state.ResultFailed || !strings.Contains(st.LastAttempt.Message, "connection refused") {
 		t.Errorf("status after failures: %+v", st.LastAttempt)
 	}
-	h, err := state.ReadHistory(t.Context(), s, 0)
+	h, err := records.ReadHistory(t.Context(), s, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,8 +13,8 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/internal/testenv"
+	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
-	"github.com/bosun-dev/bosun/sync/state"
 )
 
 // wantBulk is how many ConfigMaps the bulk commits hold.
@@ -175,7 +175,7 @@ func inspectStore(t *testing.T, dir string) (version, synced string) {
 			}
 		}
 	}
-	if ss, err := state.ReadStatus(ctx, st); err == nil && ss.Synced != nil {
+	if ss, err := records.ReadStatus(ctx, st); err == nil && ss.Synced != nil {
 		synced = ss.Synced.Commit.SHA
 	}
 	return version, synced

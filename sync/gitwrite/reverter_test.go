@@ -1,4 +1,4 @@
-package autorollback
+package gitwrite
 
 import (
 	"os"
@@ -10,12 +10,10 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
-
-	"github.com/bosun-dev/bosun/sync/gitwrite"
 )
 
-// TestGitReverter reverts a real commit of a local repository.
-func TestGitReverter(t *testing.T) {
+// TestBranchReverter reverts a real commit of a local repository.
+func TestBranchReverter(t *testing.T) {
 	dir := t.TempDir()
 	repo, err := git.PlainInitWithOptions(dir, &git.PlainInitOptions{
 		InitOptions: git.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName("main")},
@@ -43,12 +41,12 @@ func TestGitReverter(t *testing.T) {
 	commit("v1", "image: hello:v1\n")
 	bad := commit("Deploy v2", "image: hello:v2\n")
 
-	w, err := gitwrite.New(gitwrite.Config{URL: dir, Branch: "main"})
+	w, err := New(Config{URL: dir, Branch: "main"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	why := "bosun reverted this commit automatically: Deployment demo/hello did not become available"
-	newSHA, err := GitReverter{Writer: w}.Revert(t.Context(), bad, why)
+	newSHA, err := BranchReverter{Writer: w}.Revert(t.Context(), bad, why)
 	if err != nil {
 		t.Fatal(err)
 	}
