@@ -227,7 +227,7 @@ func (m *Manager) write(ctx context.Context, pod *corev1.Pod, status corev1.PodS
 		out := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID,
 				ResourceVersion: pod.ResourceVersion},
-			Status: status,
+			Status: *status.DeepCopy(), // the answer is decoded into out: never into what SetPodStatus compares
 		}
 		err := m.cfg.Client.UpdateStatus(ctx, m.pods, out)
 		if err == nil {
