@@ -162,6 +162,9 @@ type Agent struct {
 	probes  *probe.Manager // nil unless RunProbes
 }
 
+// The pod manager is what the PodSource feeds.
+var _ PodHandler = (*podmanager.Manager)(nil)
+
 // New checks cfg, fills in defaults and returns an Agent.
 func New(cfg Config) (*Agent, error) {
 	switch {
