@@ -10,14 +10,18 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/nodeagent/podenv"
+	"github.com/bosun-dev/bosun/nodeagent/podmanager"
+	"github.com/bosun-dev/bosun/nodeagent/podworkers"
 	"github.com/bosun-dev/bosun/nodeagent/probe"
 	"github.com/bosun-dev/bosun/nodeagent/proxy"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 	"github.com/bosun-dev/bosun/nodeagent/staticpods"
+	"github.com/bosun-dev/bosun/nodeagent/status"
+	"github.com/bosun-dev/bosun/nodeagent/volumes"
 )
 
 // Defaults of Config.
@@ -87,7 +91,9 @@ type Config struct {
 	Pods PodSource
 	// Prober judges running containers; default: ready when running.
 	Prober Prober
-	// Workers is how many pods are synced at once; default 4.
+	// Workers is how many pods are synced at once (each pod has its own
+	// worker; this bounds how many sync together), and how many pod
+	// statuses are written at once; default 4.
 	Workers int
 	// RelistInterval is how often the runtime's state is listed to notice
 	// exits and orphans; default 1s.
@@ -136,39 +142,28 @@ type Config struct {
 
 // Agent is a node agent: it registers its Node, heartbeats, and runs the
 // pods bound to it on its Runtime. Create it with New, then Run it.
+//
+// It wires kubelet's parts: the pod manager (package podmanager) holds the
+// desired pods, fed by the PodSource and the static pod files; the pod
+// workers (package podworkers) run one goroutine per pod, calling the
+// podSyncer; the status manager (package status) writes the statuses the
+// syncs compute; the pleg notices runtime changes and orphans; the
+// nodeReporter keeps the Node and its Lease current.
 type Agent struct {
-	cfg    Config
-	log    *slog.Logger
-	clk    clock.WithTicker
-	rt     runtime.Runtime
-	c      *client.Client
-	pods   PodSource
-	prober Prober
-	queue  workqueue.TypedRateLimitingInterface[string]
-	back   *backoffs
-	hostIP string
-	kick   chan struct{}
-	probes *probe.Manager // nil unless RunProbes
-
-	mu          sync.Mutex
-	cache       map[string]*corev1.Pod // by UID
-	gone        map[string]*corev1.Pod // deleted pods not yet torn down, by UID
-	goneAt      map[string]time.Time   // when the agent saw each of them go
-	synced      bool
-	podCIDR     string
-	runtimeName string
-	node        *corev1.Node           // as last read or written
-	static      map[string]*corev1.Pod // static pods by UID, with the status last computed
-	staticGone  map[string]*corev1.Pod // static pods removed, not yet torn down, by UID
-	mirrors     map[string]*corev1.Pod // mirror pods in the API by namespace/name
-
-	svcMu   sync.Mutex
-	svcList []*corev1.Service // services listed last, at svcAt
-	svcAt   time.Time
-
-	plegState   map[string]string // relist fingerprints by pod UID; relist goroutine only
-	dirsChecked bool              // pod directories of unknown pods were looked for
+	cfg     Config
+	log     *slog.Logger
+	pods    *podmanager.Manager
+	workers *podworkers.Workers
+	status  *status.Manager
+	syncer  *podSyncer
+	node    *nodeReporter
+	pleg    *pleg
+	source  PodSource
+	probes  *probe.Manager // nil unless RunProbes
 }
+
+// The pod manager is what the PodSource feeds.
+var _ PodHandler = (*podmanager.Manager)(nil)
 
 // New checks cfg, fills in defaults and returns an Agent.
 func New(cfg Config) (*Agent, error) {
@@ -180,6 +175,67 @@ func New(cfg Config) (*Agent, error) {
 	case cfg.Runtime == nil:
 		return nil, errors.New("nodeagent: a container runtime is required")
 	}
+	cfg = withDefaults(cfg)
+	log := cfg.Logger.With("node", cfg.NodeName)
+	a := &Agent{cfg: cfg, log: log, source: cfg.Pods}
+	if a.source == nil {
+		a.source = APIPodSource{Client: cfg.Client, Logger: log, Clock: cfg.Clock}
+	}
+	a.node = &nodeReporter{cfg: &a.cfg, c: cfg.Client, rt: cfg.Runtime, clk: cfg.Clock, log: log}
+	a.pleg = &pleg{rt: cfg.Runtime, clk: cfg.Clock, log: log, interval: cfg.RelistInterval,
+		kick: make(chan struct{}, 1), state: map[string]string{}}
+	s := &podSyncer{
+
+		hostIP:      hostIP(cfg.Addresses),
+		drainDelay:  cfg.DrainDelay,
+		configRetry: cfg.Backoff.Initial,
+		log:         log,
+		clk:         cfg.Clock,
+		rt:          cfg.Runtime,
+		c:           cfg.Client,
+		node:        a.node,
+		prober:      cfg.Prober,
+		back:        newBackoffs(cfg.Backoff, cfg.Clock),
+		vols:        volumes.New(volumes.Config{RootDir: cfg.RootDir, NodeName: cfg.NodeName, DisableTmpfs: cfg.DisableTmpfs, Logger: log}),
+		services:    &serviceLister{c: cfg.Client, clk: cfg.Clock},
+	}
+	s.env = podenv.New(podenv.Config{NodeName: cfg.NodeName, HostIP: s.hostIP, Capacity: cfg.Capacity,
+		ServiceEnv: cfg.ServiceEnv, Logger: log})
+	a.syncer = s
+	a.workers = podworkers.New(podworkers.Config{Sync: s.sync, Clock: cfg.Clock, Logger: log, MaxConcurrent: cfg.Workers})
+	s.notify = a.workers.Update
+	a.pods = podmanager.New(podmanager.Config{Notify: a.workers.Update, Logger: log,
+		Listed: func(int) { a.pleg.relistSoon() }}) // look for orphans now
+	s.pods = a.pods
+	a.pleg.synced, a.pleg.known, a.pleg.podDirs, a.pleg.notify = a.pods.Synced, a.pods.Known, s.vols.PodDirUIDs, a.workers.Update
+	sm, err := status.New(status.Config{Client: cfg.Client, Clock: cfg.Clock, Logger: log, Writers: cfg.Workers,
+		OnWritten: func(p *corev1.Pod) {
+			a.pods.StorePod(p)
+			if !staticpods.IsMirror(p) && terminal(p.Status.Phase) {
+				a.workers.Update(string(p.UID)) // stop what still runs, now that the API has the phase
+			}
+		}})
+	if err != nil {
+		return nil, fmt.Errorf("nodeagent: %w", err)
+	}
+	a.status, s.status = sm, sm
+	if s.prober == nil && cfg.RunProbes {
+		pc := probe.Config{Clock: cfg.Clock, Logger: log, Dial: cfg.ProbeDial, OnChange: a.Resync}
+		if ex, ok := cfg.Runtime.(probe.Execer); ok {
+			pc.Execer = ex
+		}
+		a.probes = probe.NewManager(pc)
+		s.probes = a.probes
+		s.prober = managerProber{a.probes}
+	}
+	if s.prober == nil {
+		s.prober = RunningIsReady{}
+	}
+	return a, nil
+}
+
+// withDefaults fills in the defaults of cfg.
+func withDefaults(cfg Config) Config {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -230,41 +286,7 @@ func New(cfg Config) (*Agent, error) {
 		capacity[corev1.ResourcePods] = *resource.NewQuantity(DefaultMaxPods, resource.DecimalSI)
 	}
 	cfg.Capacity = capacity
-	log := cfg.Logger.With("node", cfg.NodeName)
-	a := &Agent{
-		cfg:        cfg,
-		log:        log,
-		clk:        cfg.Clock,
-		rt:         cfg.Runtime,
-		c:          cfg.Client,
-		pods:       cfg.Pods,
-		prober:     cfg.Prober,
-		back:       newBackoffs(cfg.Backoff, cfg.Clock),
-		kick:       make(chan struct{}, 1),
-		cache:      map[string]*corev1.Pod{},
-		gone:       map[string]*corev1.Pod{},
-		goneAt:     map[string]time.Time{},
-		plegState:  map[string]string{},
-		static:     map[string]*corev1.Pod{},
-		staticGone: map[string]*corev1.Pod{},
-		mirrors:    map[string]*corev1.Pod{},
-	}
-	if a.pods == nil {
-		a.pods = APIPodSource{Client: cfg.Client, Logger: log, Clock: cfg.Clock}
-	}
-	if a.prober == nil && cfg.RunProbes {
-		pc := probe.Config{Clock: cfg.Clock, Logger: log, Dial: cfg.ProbeDial, OnChange: a.Resync}
-		if ex, ok := cfg.Runtime.(probe.Execer); ok {
-			pc.Execer = ex
-		}
-		a.probes = probe.NewManager(pc)
-		a.prober = managerProber{a.probes}
-	}
-	if a.prober == nil {
-		a.prober = RunningIsReady{}
-	}
-	a.hostIP = hostIP(cfg.Addresses)
-	return a, nil
+	return cfg
 }
 
 func hostIP(addrs []corev1.NodeAddress) string {
@@ -285,17 +307,18 @@ func hostIP(addrs []corev1.NodeAddress) string {
 func (a *Agent) NodeName() string { return a.cfg.NodeName }
 
 // Resync asks the agent to look at the pod with this UID again (a prober
-// whose result changed calls it). It does nothing before Run.
-func (a *Agent) Resync(podUID string) {
-	if q := a.workQueue(); q != nil {
-		q.Add(podUID)
-	}
-}
+// whose result changed calls it). It never blocks; before Run, the pod is
+// looked at when Run starts.
+func (a *Agent) Resync(podUID string) { a.workers.Update(podUID) }
 
-func (a *Agent) workQueue() workqueue.TypedRateLimitingInterface[string] {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.queue
+// LookupPod returns a copy of the pod namespace/name as the agent runs it:
+// a pod of the API bound to this node, or a static pod (named
+// <name>-<node>, like its mirror pod). ok is false when the agent runs no
+// such pod (or has not listed its pods yet). The agent's API (package
+// nodeagent/agentapi) uses it to find a pod's UID and containers for
+// logs and exec.
+func (a *Agent) LookupPod(namespace, name string) (pod *corev1.Pod, ok bool) {
+	return a.pods.Lookup(namespace, name)
 }
 
 // Run runs the static pods (if any) at once, registers the Node
@@ -303,30 +326,24 @@ func (a *Agent) workQueue() workqueue.TypedRateLimitingInterface[string] {
 // from the API until ctx ends. It returns nil after ctx ends, and an error
 // only when the runtime cannot be reached at start.
 func (a *Agent) Run(ctx context.Context) error {
-	v, err := a.rt.Version(ctx)
+	v, err := a.cfg.Runtime.Version(ctx)
 	if err != nil {
 		return fmt.Errorf("nodeagent: %s: ask the container runtime its version: %w", a.cfg.NodeName, err)
 	}
-	queue := workqueue.NewTypedRateLimitingQueueWithConfig(
-		workqueue.NewTypedItemExponentialFailureRateLimiter[string](200*time.Millisecond, time.Minute),
-		workqueue.TypedRateLimitingQueueConfig[string]{Clock: a.clk})
-	a.mu.Lock()
-	a.runtimeName = v.RuntimeName
-	a.queue = queue
-	a.mu.Unlock()
-	defer queue.ShutDown()
+	a.syncer.runtimeName = v.RuntimeName // before the first sync starts
 	if a.probes != nil {
 		defer a.probes.Stop()
 	}
-
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	wg.Go(func() { a.status.Run(ctx) })
+	wg.Go(func() { a.workers.Run(ctx) })
 	if a.cfg.PodManifestPath != "" {
 		// Static pods do not wait for the API: read them before anything
 		// else, so that the relist never takes their containers for orphans.
 		src, err := staticpods.New(staticpods.Config{Dir: a.cfg.PodManifestPath, NodeName: a.cfg.NodeName,
-			Logger: a.log, Clock: a.clk, Rescan: a.cfg.StaticPodRescan,
-			OnError: func(file string, err error) { a.badManifestEvent(ctx, file, err) }})
+			Logger: a.log, Clock: a.cfg.Clock, Rescan: a.cfg.StaticPodRescan,
+			OnError: func(file string, err error) { a.node.badManifestEvent(ctx, file, err) }})
 		if err != nil {
 			return fmt.Errorf("nodeagent: %s: %w", a.cfg.NodeName, err)
 		}
@@ -334,7 +351,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		var once sync.Once
 		wg.Go(func() {
 			_ = src.Run(ctx, func(pods []*corev1.Pod) {
-				a.setStaticPods(pods)
+				a.pods.SetStaticPods(pods)
 				once.Do(func() { close(first) })
 			})
 		})
@@ -344,150 +361,16 @@ func (a *Agent) Run(ctx context.Context) error {
 			return nil
 		}
 	}
-	wg.Go(func() { a.relistLoop(ctx) })
-	for range a.cfg.Workers {
-		wg.Go(func() { a.worker(ctx, queue) })
-	}
+	wg.Go(func() { a.pleg.run(ctx) })
 	wg.Go(func() {
-		if err := a.registerUntilDone(ctx, v); err != nil {
+		if err := a.node.registerUntilDone(ctx, v); err != nil {
 			return // ctx ended
 		}
 		var inner sync.WaitGroup
-		inner.Go(func() {
-			_ = a.pods.WatchPods(ctx, a.cfg.NodeName, (*podHandler)(a))
-		})
-		a.heartbeatLoop(ctx)
+		inner.Go(func() { _ = a.source.WatchPods(ctx, a.cfg.NodeName, a.pods) })
+		a.node.heartbeatLoop(ctx)
 		inner.Wait()
 	})
 	<-ctx.Done()
-	queue.ShutDown()
 	return nil
-}
-
-func (a *Agent) worker(ctx context.Context, q workqueue.TypedRateLimitingInterface[string]) {
-	for {
-		uid, shutdown := q.Get()
-		if shutdown {
-			return
-		}
-		after, err := a.syncPod(ctx, uid)
-		switch {
-		case ctx.Err() != nil:
-		case err != nil:
-			a.log.Warn("pod sync failed; retrying", "podUID", uid, "error", err)
-			q.AddRateLimited(uid)
-			if after > 0 { // a restart back-off ends before the retry may
-				q.AddAfter(uid, after)
-			}
-		default:
-			q.Forget(uid)
-			if after > 0 {
-				q.AddAfter(uid, after)
-			}
-		}
-		q.Done(uid)
-	}
-}
-
-// podHandler is the Agent as the PodHandler of its pod source.
-type podHandler Agent
-
-func (h *podHandler) SetPods(pods []*corev1.Pod) {
-	a := (*Agent)(h)
-	a.mu.Lock()
-	fresh := make(map[string]*corev1.Pod, len(pods))
-	mirrors := map[string]*corev1.Pod{}
-	for _, p := range pods {
-		if staticpods.IsMirror(p) {
-			mirrors[p.Namespace+"/"+p.Name] = p
-			continue
-		}
-		fresh[string(p.UID)] = p
-	}
-	var keys []string
-	for uid, old := range a.cache {
-		if _, ok := fresh[uid]; !ok {
-			a.gone[uid] = old
-			keys = append(keys, uid)
-		}
-	}
-	for uid, p := range fresh {
-		if old, ok := a.cache[uid]; ok && !newerRV(p.ResourceVersion, old.ResourceVersion) {
-			fresh[uid] = old // keep what a status write returned
-		}
-		delete(a.gone, uid)
-		keys = append(keys, uid)
-	}
-	a.cache = fresh
-	for key := range a.mirrors {
-		if _, ok := mirrors[key]; !ok {
-			keys = append(keys, mirrorKeyPrefix+key)
-		}
-	}
-	for key, m := range mirrors {
-		if old, ok := a.mirrors[key]; ok && old.UID == m.UID && !newerRV(m.ResourceVersion, old.ResourceVersion) {
-			mirrors[key] = old
-		}
-		keys = append(keys, mirrorKeyPrefix+key)
-	}
-	a.mirrors = mirrors
-	for uid := range a.static { // mirrors can be written now
-		keys = append(keys, uid)
-	}
-	first := !a.synced
-	a.synced = true
-	q := a.queue
-	a.mu.Unlock()
-	for _, k := range keys {
-		q.Add(k)
-	}
-	if first {
-		a.log.Info("pods listed", "pods", len(pods))
-		select { // look for orphans now
-		case a.kick <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func (h *podHandler) UpsertPod(p *corev1.Pod) {
-	a := (*Agent)(h)
-	if staticpods.IsMirror(p) {
-		a.mirrorChanged(p, false)
-		return
-	}
-	uid := string(p.UID)
-	a.mu.Lock()
-	if old, ok := a.cache[uid]; !ok || newerRV(p.ResourceVersion, old.ResourceVersion) {
-		a.cache[uid] = p
-	}
-	delete(a.gone, uid)
-	q := a.queue
-	a.mu.Unlock()
-	q.Add(uid)
-}
-
-func (h *podHandler) DeletePod(p *corev1.Pod) {
-	a := (*Agent)(h)
-	if staticpods.IsMirror(p) {
-		a.mirrorChanged(p, true)
-		return
-	}
-	uid := string(p.UID)
-	a.mu.Lock()
-	delete(a.cache, uid)
-	a.gone[uid] = p
-	q := a.queue
-	a.mu.Unlock()
-	q.Add(uid)
-}
-
-// storeReturned puts a pod the API returned after a status write into the
-// cache, if it is newer than what the cache holds.
-func (a *Agent) storeReturned(p *corev1.Pod) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if old, ok := a.cache[string(p.UID)]; ok && newerRV(p.ResourceVersion, old.ResourceVersion) {
-		a.cache[string(p.UID)] = p
-	}
 }

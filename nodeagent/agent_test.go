@@ -24,11 +24,12 @@ import (
 )
 
 type env struct {
-	t   *testing.T
-	st  *store.Store
-	c   *client.Client
-	clk *clocktesting.FakeClock
-	rt  *runtimetest.Fake
+	t     *testing.T
+	st    *store.Store
+	c     *client.Client
+	clk   *clocktesting.FakeClock
+	rt    *runtimetest.Fake
+	agent *nodeagent.Agent // the agent started last
 }
 
 var (
@@ -88,6 +89,7 @@ func (e *env) startWith(edit func(*nodeagent.Config)) func() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.agent = a
 	runCtx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -264,10 +266,18 @@ func TestPodRunsAndIsReady(t *testing.T) {
 			t.Errorf("container %s status = %+v", cs.Name, cs)
 		}
 	}
-	// Nothing changes: no further status writes.
-	rv := p.ResourceVersion
+	// Nothing changes: a sync computes the same status and writes nothing.
+	rv, uid := p.ResourceVersion, string(p.UID)
+	writes, syncs := nodeagent.StatusWrites(e.agent), nodeagent.PodSyncs(e.agent, uid)
 	e.clk.Step(3 * time.Second)
-	time.Sleep(50 * time.Millisecond) // give a wrong write the chance to happen
+	e.agent.Resync(uid)
+	e.eventually("another sync of the pod", 0, func() bool { return nodeagent.PodSyncs(e.agent, uid) > syncs })
+	if nodeagent.StatusPending(e.agent, uid) { // checked before the count: a pending write is counted once written
+		t.Error("the sync queued a status write without a change")
+	}
+	if got := nodeagent.StatusWrites(e.agent); got != writes {
+		t.Errorf("status writes %d -> %d without a change", writes, got)
+	}
 	if got := e.pod("web"); got.ResourceVersion != rv {
 		t.Errorf("status rewritten without a change: rv %s -> %s", rv, got.ResourceVersion)
 	}
@@ -405,18 +415,28 @@ func TestPodDeletedDrainsFirst(t *testing.T) {
 		}
 		return n
 	}
-	before := running()
+	before, uid := running(), string(p.UID)
 	if err := e.st.Delete(ctx(t), podsR, "default", "web", ""); err != nil {
 		t.Fatal(err)
 	}
-	// Real time passes, the fake clock does not: the containers must stay.
-	deadline := time.Now().Add(300 * time.Millisecond)
-	for time.Now().Before(deadline) {
+	e.eventually("the agent to see the pod deleted", 0, func() bool {
+		_, ok := e.agent.LookupPod("default", "web")
+		return !ok
+	})
+	// Syncs of the deleted pod, at the start of the delay and 4s into it
+	// on the agent's clock, must leave its containers running.
+	for _, step := range []time.Duration{0, 4 * time.Second} {
+		e.clk.Step(step)
+		syncs := nodeagent.PodSyncs(e.agent, uid)
+		e.agent.Resync(uid)
+		e.eventually("a sync of the deleted pod", 0, func() bool {
+			// A pod torn down has no worker left to count its syncs.
+			return nodeagent.PodSyncs(e.agent, uid) > syncs || running() != before
+		})
 		if running() != before {
-			cs, _ := e.rt.ListContainers(ctx(t), runtime.ContainerFilter{PodUID: string(p.UID)})
-			t.Fatalf("the container stopped before the drain delay passed: %+v", cs)
+			cs, _ := e.rt.ListContainers(ctx(t), runtime.ContainerFilter{PodUID: uid})
+			t.Fatalf("%v into the drain delay, the containers stopped: %+v", step, cs)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	e.eventually("the runtime to be empty after the drain delay", time.Second, func() bool {
 		sbs, _ := e.rt.ListPodSandboxes(ctx(t), runtime.SandboxFilter{PodUID: string(p.UID)})

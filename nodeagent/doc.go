@@ -7,25 +7,41 @@
 //
 // Run registers the Node (creating it, or updating an existing one while
 // keeping the spec the control plane wrote: podCIDR, taints), creates the
-// Lease kube-node-lease/<node>, then runs:
+// Lease kube-node-lease/<node>, then runs kubelet's parts, each with one
+// job, wired by Agent:
 //
-//   - a PodSource that keeps a cache of the node's pods (by default a list
-//     and watch with fieldSelector spec.nodeName=<node>; hollow nodes share
-//     one watch for all nodes);
-//   - a relist of the runtime every RelistInterval, as kubelet's PLEG: pods
-//     whose sandboxes or containers changed are enqueued, and so are pods the
-//     runtime has and the API does not (once the first list is in);
-//   - a work queue of pod UIDs with several workers (one worker per pod at a
-//     time). A worker converges the runtime on the pod spec, level-triggered:
-//     a ready sandbox, each container created and started in order,
-//     restarted per restartPolicy with CrashLoopBackOff (immediately, then
-//     10s doubling to 300s), everything stopped and removed for pods the API
-//     no longer has. It then computes the status as kubelet does (phase,
-//     conditions, containerStatuses, IPs) and writes it through the status
-//     subresource when it changed;
-//   - a heartbeat every HeartbeatInterval: the Lease is renewed, the Node
-//     read, and its status written when it changed or every
-//     StatusReportInterval.
+//   - the pod manager (package podmanager) is the one owner of the desired
+//     pods: the node's pods from a PodSource (by default a list and watch
+//     with fieldSelector spec.nodeName=<node>; hollow nodes share one watch
+//     for all nodes), the static pods and their mirror pods. Every change
+//     notifies the pod workers with the pod's UID;
+//   - the pod workers (package podworkers) run one goroutine per pod: its
+//     syncs never overlap, signals during a sync collapse into one more
+//     sync of the latest desired state, failures are retried with a
+//     doubling back-off (200ms to 1m), and at most Workers pods sync at
+//     once. A sync (podSyncer, sync.go) converges the runtime on the pod
+//     spec, level-triggered: a ready sandbox, each container created and
+//     started in order, restarted per restartPolicy with CrashLoopBackOff
+//     (immediately, then 10s doubling to 300s), everything stopped and
+//     removed for pods the node no longer has. It then computes the status
+//     as kubelet does (podstatus.go: phase, conditions, containerStatuses,
+//     IPs) and hands it to the status manager;
+//   - the status manager (package status) writes the statuses through the
+//     status subresource, latest first: a status set while an older one is
+//     pending replaces it, and nothing is written when nothing changed. A
+//     pod that ends (Succeeded, Failed) is stopped once its phase is written;
+//   - the pleg (pleg.go) relists the runtime every RelistInterval, as
+//     kubelet's PLEG: pods whose sandboxes or containers changed are
+//     notified, and so are pods the runtime has and the node should not run
+//     (once the first list is in);
+//   - the nodeReporter (node.go) heartbeats every HeartbeatInterval: the
+//     Lease is renewed, the Node read, and its status written when it
+//     changed or every StatusReportInterval.
+//
+// Following one pod: the PodSource calls the pod manager (podmanager), which
+// signals the pod's worker (podworkers), whose sync (sync.go) drives the
+// runtime with the environment (podenv) and volumes (volumes) resolved, and
+// gives the status it computes (podstatus.go) to the status manager (status).
 //
 // The agent keeps no state of its own: a restarted agent finds its
 // sandboxes and containers through the metadata the runtime returns (pod
@@ -46,8 +62,8 @@
 //
 // # Containers from the pod spec
 //
-// The runtime is given everything resolved: the environment (envFrom
-// sources in order, invalid names skipped and logged; env in order with
+// The runtime is given everything resolved (packages podenv and volumes):
+// the environment (envFrom sources in order, invalid names skipped and logged; env in order with
 // valueFrom configMapKeyRef, secretKeyRef, fieldRef and resourceFieldRef;
 // $(VAR) expanded over the variables before it and the service
 // variables, "$$" escaping; service variables, Config.ServiceEnv, last
@@ -77,9 +93,9 @@
 // (<name>-<node>, annotation kubernetes.io/config.mirror=<hash>, owned by
 // the Node) whose status the agent keeps current; a mirror whose static
 // pod is gone (or changed) is deleted (or replaced), and one deleted
-// through the API is created again. Mirror pods from the API are never
-// run. A file that cannot be used is logged and posted as a Warning Event
-// on the Node.
+// through the API is created again; the status manager writes its status.
+// Mirror pods from the API are never run. A file that cannot be used is
+// logged and posted as a Warning Event on the Node.
 //
 // # Usage
 //

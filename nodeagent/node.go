@@ -1,14 +1,19 @@
 package nodeagent
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	goruntime "runtime"
+	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
@@ -19,24 +24,53 @@ var (
 	leasesResource = mustResource("leases.coordination.k8s.io")
 )
 
+// nodeReporter registers the agent's Node and keeps it and its Lease
+// current (kubelet's node status and lease controllers). It holds the Node
+// as last read or written, for the pod CIDR and the mirror pods' owner.
+type nodeReporter struct {
+	cfg *Config // NodeName, Version, Capacity, Addresses, Labels, APIPort and the intervals
+	c   *client.Client
+	rt  runtime.Runtime
+	clk clock.WithTicker
+	log *slog.Logger
+
+	mu      sync.Mutex
+	node    *corev1.Node
+	podCIDR string
+}
+
+// Node returns the Node as last read or written (nil before registration).
+func (r *nodeReporter) Node() *corev1.Node {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.node
+}
+
+// PodCIDR returns the pod CIDR the control plane assigned ("" until then).
+func (r *nodeReporter) PodCIDR() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.podCIDR
+}
+
 // registerUntilDone registers the Node and its Lease, retrying with a
 // doubling back-off until it succeeds or ctx ends (then it returns ctx's error).
-func (a *Agent) registerUntilDone(ctx context.Context, v runtime.VersionInfo) error {
+func (r *nodeReporter) registerUntilDone(ctx context.Context, v runtime.VersionInfo) error {
 	wait := 500 * time.Millisecond
 	for {
-		err := a.register(ctx, v)
+		err := r.register(ctx, v)
 		if err == nil {
-			err = a.renewLease(ctx)
+			err = r.renewLease(ctx)
 		}
 		if err == nil {
-			a.log.Info("node registered", "runtime", v.RuntimeName+"://"+v.RuntimeVersion)
+			r.log.Info("node registered", "runtime", v.RuntimeName+"://"+v.RuntimeVersion)
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		a.log.Warn("node registration failed; retrying", "error", err, "retryIn", wait)
-		t := a.clk.NewTimer(wait)
+		r.log.Warn("node registration failed; retrying", "error", err, "retryIn", wait)
+		t := r.clk.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -47,12 +81,12 @@ func (a *Agent) registerUntilDone(ctx context.Context, v runtime.VersionInfo) er
 	}
 }
 
-func (a *Agent) nodeLabels() map[string]string {
+func (r *nodeReporter) nodeLabels() map[string]string {
 	l := map[string]string{}
-	for k, v := range a.cfg.Labels {
+	for k, v := range r.cfg.Labels {
 		l[k] = v
 	}
-	l[corev1.LabelHostname] = a.cfg.NodeName
+	l[corev1.LabelHostname] = r.cfg.NodeName
 	l[corev1.LabelOSStable] = "linux"
 	l[corev1.LabelArchStable] = goruntime.GOARCH
 	return l
@@ -60,20 +94,20 @@ func (a *Agent) nodeLabels() map[string]string {
 
 // nodeStatus is the Node status the agent reports, keeping transition
 // times of unchanged conditions from old.
-func (a *Agent) nodeStatus(old corev1.NodeStatus, v runtime.VersionInfo) corev1.NodeStatus {
-	now := metav1.NewTime(a.clk.Now())
+func (r *nodeReporter) nodeStatus(old corev1.NodeStatus, v runtime.VersionInfo) corev1.NodeStatus {
+	now := metav1.NewTime(r.clk.Now())
 	st := corev1.NodeStatus{
-		Capacity:    a.cfg.Capacity.DeepCopy(),
-		Allocatable: a.cfg.Capacity.DeepCopy(),
+		Capacity:    r.cfg.Capacity.DeepCopy(),
+		Allocatable: r.cfg.Capacity.DeepCopy(),
 		Phase:       old.Phase,
-		Addresses:   append([]corev1.NodeAddress(nil), a.cfg.Addresses...),
+		Addresses:   append([]corev1.NodeAddress(nil), r.cfg.Addresses...),
 		NodeInfo: corev1.NodeSystemInfo{
-			KubeletVersion:          "bosun/" + a.cfg.Version,
+			KubeletVersion:          "bosun/" + r.cfg.Version,
 			ContainerRuntimeVersion: v.RuntimeName + "://" + v.RuntimeVersion,
 			OperatingSystem:         "linux",
 			Architecture:            goruntime.GOARCH,
 		},
-		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: a.cfg.APIPort}},
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: r.cfg.APIPort}},
 		Images:          old.Images,
 		VolumesInUse:    old.VolumesInUse,
 		VolumesAttached: old.VolumesAttached,
@@ -114,80 +148,78 @@ func withoutHeartbeats(st corev1.NodeStatus) corev1.NodeStatus {
 // register creates the Node, or updates an existing one: our labels are
 // merged in, the spec the control plane wrote (podCIDR, taints) is kept,
 // and the status is ours.
-func (a *Agent) register(ctx context.Context, v runtime.VersionInfo) error {
-	obj, err := a.c.Get(ctx, nodesResource, "", a.cfg.NodeName)
+func (r *nodeReporter) register(ctx context.Context, v runtime.VersionInfo) error {
+	obj, err := r.c.Get(ctx, nodesResource, "", r.cfg.NodeName)
 	if client.IsNotFound(err) {
-		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: a.cfg.NodeName, Labels: a.nodeLabels()}}
-		n.Status = a.nodeStatus(corev1.NodeStatus{}, v)
-		if err := a.c.Create(ctx, nodesResource, n); err != nil {
-			return fmt.Errorf("nodeagent: create node %s: %w", a.cfg.NodeName, err)
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: r.cfg.NodeName, Labels: r.nodeLabels()}}
+		n.Status = r.nodeStatus(corev1.NodeStatus{}, v)
+		if err := r.c.Create(ctx, nodesResource, n); err != nil {
+			return fmt.Errorf("nodeagent: create node %s: %w", r.cfg.NodeName, err)
 		}
-		a.setNode(n)
+		r.setNode(n)
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("nodeagent: read node %s: %w", a.cfg.NodeName, err)
+		return fmt.Errorf("nodeagent: read node %s: %w", r.cfg.NodeName, err)
 	}
 	n := obj.(*corev1.Node)
 	changed := false
 	if n.Labels == nil {
 		n.Labels = map[string]string{}
 	}
-	for k, val := range a.nodeLabels() {
+	for k, val := range r.nodeLabels() {
 		if n.Labels[k] != val {
 			n.Labels[k], changed = val, true
 		}
 	}
 	if changed {
-		if err := a.c.Update(ctx, nodesResource, n); err != nil {
-			return fmt.Errorf("nodeagent: update node %s: %w", a.cfg.NodeName, err)
+		if err := r.c.Update(ctx, nodesResource, n); err != nil {
+			return fmt.Errorf("nodeagent: update node %s: %w", r.cfg.NodeName, err)
 		}
 	}
-	n.Status = a.nodeStatus(n.Status, v)
-	if err := a.c.UpdateStatus(ctx, nodesResource, n); err != nil {
-		return fmt.Errorf("nodeagent: update the status of node %s: %w", a.cfg.NodeName, err)
+	n.Status = r.nodeStatus(n.Status, v)
+	if err := r.c.UpdateStatus(ctx, nodesResource, n); err != nil {
+		return fmt.Errorf("nodeagent: update the status of node %s: %w", r.cfg.NodeName, err)
 	}
-	a.setNode(n)
+	r.setNode(n)
 	return nil
 }
 
-func (a *Agent) setNode(n *corev1.Node) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.node = n
-	if n.Spec.PodCIDR != a.podCIDR && n.Spec.PodCIDR != "" {
-		a.log.Info("pod CIDR assigned", "podCIDR", n.Spec.PodCIDR)
-		a.podCIDR = n.Spec.PodCIDR
+func (r *nodeReporter) setNode(n *corev1.Node) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.node = n
+	if n.Spec.PodCIDR != r.podCIDR && n.Spec.PodCIDR != "" {
+		r.log.Info("pod CIDR assigned", "podCIDR", n.Spec.PodCIDR)
+		r.podCIDR = n.Spec.PodCIDR
 	}
 }
 
 // renewLease creates or renews the node's Lease.
-func (a *Agent) renewLease(ctx context.Context) error {
-	now := metav1.NewMicroTime(a.clk.Now())
-	secs := int32(a.cfg.LeaseDuration / time.Second)
-	obj, err := a.c.Get(ctx, leasesResource, LeaseNamespace, a.cfg.NodeName)
+func (r *nodeReporter) renewLease(ctx context.Context) error {
+	now := metav1.NewMicroTime(r.clk.Now())
+	secs := int32(r.cfg.LeaseDuration / time.Second)
+	obj, err := r.c.Get(ctx, leasesResource, LeaseNamespace, r.cfg.NodeName)
 	if client.IsNotFound(err) {
 		l := &coordinationv1.Lease{
-			ObjectMeta: metav1.ObjectMeta{Name: a.cfg.NodeName, Namespace: LeaseNamespace},
-			Spec:       coordinationv1.LeaseSpec{HolderIdentity: &a.cfg.NodeName, LeaseDurationSeconds: &secs, RenewTime: &now},
+			ObjectMeta: metav1.ObjectMeta{Name: r.cfg.NodeName, Namespace: LeaseNamespace},
+			Spec:       coordinationv1.LeaseSpec{HolderIdentity: &r.cfg.NodeName, LeaseDurationSeconds: &secs, RenewTime: &now},
 		}
-		a.mu.Lock()
-		if a.node != nil && a.node.UID != "" {
-			l.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: a.node.Name, UID: a.node.UID}}
+		if n := r.Node(); n != nil && n.UID != "" {
+			l.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: n.Name, UID: n.UID}}
 		}
-		a.mu.Unlock()
-		if err := a.c.Create(ctx, leasesResource, l); err != nil {
-			return fmt.Errorf("nodeagent: create lease %s/%s: %w", LeaseNamespace, a.cfg.NodeName, err)
+		if err := r.c.Create(ctx, leasesResource, l); err != nil {
+			return fmt.Errorf("nodeagent: create lease %s/%s: %w", LeaseNamespace, r.cfg.NodeName, err)
 		}
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("nodeagent: read lease %s/%s: %w", LeaseNamespace, a.cfg.NodeName, err)
+		return fmt.Errorf("nodeagent: read lease %s/%s: %w", LeaseNamespace, r.cfg.NodeName, err)
 	}
 	l := obj.(*coordinationv1.Lease)
-	l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds, l.Spec.RenewTime = &a.cfg.NodeName, &secs, &now
-	if err := a.c.Update(ctx, leasesResource, l); err != nil {
-		return fmt.Errorf("nodeagent: renew lease %s/%s: %w", LeaseNamespace, a.cfg.NodeName, err)
+	l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds, l.Spec.RenewTime = &r.cfg.NodeName, &secs, &now
+	if err := r.c.Update(ctx, leasesResource, l); err != nil {
+		return fmt.Errorf("nodeagent: renew lease %s/%s: %w", LeaseNamespace, r.cfg.NodeName, err)
 	}
 	return nil
 }
@@ -195,13 +227,13 @@ func (a *Agent) renewLease(ctx context.Context) error {
 // heartbeatLoop renews the Lease every HeartbeatInterval, and checks the
 // Node: its status is written when it changed (e.g. the control plane set
 // Ready=Unknown) or StatusReportInterval passed, as kubelet does.
-func (a *Agent) heartbeatLoop(ctx context.Context) {
-	v, err := a.rt.Version(ctx)
+func (r *nodeReporter) heartbeatLoop(ctx context.Context) {
+	v, err := r.rt.Version(ctx)
 	if err != nil {
-		a.log.Warn("asking the runtime its version failed", "error", err)
+		r.log.Warn("asking the runtime its version failed", "error", err)
 	}
-	if a.cfg.HeartbeatOffset > 0 {
-		t := a.clk.NewTimer(a.cfg.HeartbeatOffset)
+	if r.cfg.HeartbeatOffset > 0 {
+		t := r.clk.NewTimer(r.cfg.HeartbeatOffset)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -209,8 +241,8 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		case <-t.C():
 		}
 	}
-	lastReport := a.clk.Now()
-	t := a.clk.NewTicker(a.cfg.HeartbeatInterval)
+	lastReport := r.clk.Now()
+	t := r.clk.NewTicker(r.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -218,39 +250,45 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 			return
 		case <-t.C():
 		}
-		if err := a.renewLease(ctx); err != nil && ctx.Err() == nil {
-			a.log.Warn("lease renewal failed; the control plane marks the node NotReady if this goes on", "error", err)
+		if err := r.renewLease(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("lease renewal failed; the control plane marks the node NotReady if this goes on", "error", err)
 		}
-		reported, err := a.syncNodeStatus(ctx, v, a.clk.Since(lastReport) >= a.cfg.StatusReportInterval)
+		reported, err := r.syncNodeStatus(ctx, v, r.clk.Since(lastReport) >= r.cfg.StatusReportInterval)
 		if err != nil && ctx.Err() == nil {
-			a.log.Warn("node status update failed", "error", err)
+			r.log.Warn("node status update failed", "error", err)
 		}
 		if reported {
-			lastReport = a.clk.Now()
+			lastReport = r.clk.Now()
 		}
 	}
 }
 
 // syncNodeStatus reads the Node and writes its status when it changed, or
 // when force is set. A Node deleted meanwhile is registered again.
-func (a *Agent) syncNodeStatus(ctx context.Context, v runtime.VersionInfo, force bool) (bool, error) {
-	obj, err := a.c.Get(ctx, nodesResource, "", a.cfg.NodeName)
+func (r *nodeReporter) syncNodeStatus(ctx context.Context, v runtime.VersionInfo, force bool) (bool, error) {
+	obj, err := r.c.Get(ctx, nodesResource, "", r.cfg.NodeName)
 	if client.IsNotFound(err) {
-		return true, a.register(ctx, v)
+		return true, r.register(ctx, v)
 	}
 	if err != nil {
-		return false, fmt.Errorf("nodeagent: read node %s: %w", a.cfg.NodeName, err)
+		return false, fmt.Errorf("nodeagent: read node %s: %w", r.cfg.NodeName, err)
 	}
 	n := obj.(*corev1.Node)
-	a.setNode(n)
-	st := a.nodeStatus(n.Status, v)
+	r.setNode(n)
+	st := r.nodeStatus(n.Status, v)
 	if !force && sameJSON(withoutHeartbeats(st), withoutHeartbeats(n.Status)) {
 		return false, nil
 	}
 	n.Status = st
-	if err := a.c.UpdateStatus(ctx, nodesResource, n); err != nil {
-		return false, fmt.Errorf("nodeagent: update the status of node %s: %w", a.cfg.NodeName, err)
+	if err := r.c.UpdateStatus(ctx, nodesResource, n); err != nil {
+		return false, fmt.Errorf("nodeagent: update the status of node %s: %w", r.cfg.NodeName, err)
 	}
-	a.setNode(n)
+	r.setNode(n)
 	return true, nil
+}
+
+func sameJSON(a, b any) bool {
+	x, errX := json.Marshal(a)
+	y, errY := json.Marshal(b)
+	return errX == nil && errY == nil && bytes.Equal(x, y)
 }

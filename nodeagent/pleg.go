@@ -2,40 +2,73 @@ package nodeagent
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"strings"
+	"time"
+
+	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 )
 
-// relistLoop lists the runtime's state every RelistInterval (and when
-// kicked) and enqueues the pods whose sandboxes or containers changed, as
-// kubelet's PLEG does: that is how the agent notices exits. After the first
-// pod list it also enqueues every pod the runtime has and the API does not
-// (orphans, e.g. left by a crash), which the workers then remove.
-func (a *Agent) relistLoop(ctx context.Context) {
-	t := a.clk.NewTicker(a.cfg.RelistInterval)
+// pleg is kubelet's pod lifecycle event generator: it lists the runtime's
+// state every interval (and when kicked) and notifies the pods whose
+// sandboxes or containers changed: that is how the agent notices exits.
+// Once the API's pods are listed it also notifies every pod the runtime
+// has and the node should not run (orphans, e.g. left by a crash), and
+// once, the pod directories of such pods; their workers remove them.
+type pleg struct {
+	rt       runtime.Runtime
+	clk      clock.WithTicker
+	log      *slog.Logger
+	interval time.Duration
+	// synced reports whether the API's pods were listed; known whether the
+	// node should run the pod uid.
+	synced func() bool
+	known  func(uid string) bool
+	// podDirs lists the UIDs of this node's pod directories.
+	podDirs func() []string
+	// notify asks for a sync of the pod uid.
+	notify func(uid string)
+	kick   chan struct{}
+
+	state       map[string]string // fingerprints by pod UID; the relist goroutine only
+	dirsChecked bool              // pod directories of unknown pods were looked for
+}
+
+// relistSoon asks for a relist now (the API's pods were just listed). It never blocks.
+func (p *pleg) relistSoon() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run relists until ctx ends.
+func (p *pleg) run(ctx context.Context) {
+	t := p.clk.NewTicker(p.interval)
 	defer t.Stop()
 	for {
-		a.relist(ctx)
+		p.relist(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C():
-		case <-a.kick:
+		case <-p.kick:
 		}
 	}
 }
 
-func (a *Agent) relist(ctx context.Context) {
-	sbs, err := a.rt.ListPodSandboxes(ctx, runtime.SandboxFilter{})
+func (p *pleg) relist(ctx context.Context) {
+	sbs, err := p.rt.ListPodSandboxes(ctx, runtime.SandboxFilter{})
 	if err != nil {
-		a.log.Warn("listing the runtime's sandboxes failed", "error", err)
+		p.log.Warn("listing the runtime's sandboxes failed", "error", err)
 		return
 	}
-	cs, err := a.rt.ListContainers(ctx, runtime.ContainerFilter{})
+	cs, err := p.rt.ListContainers(ctx, runtime.ContainerFilter{})
 	if err != nil {
-		a.log.Warn("listing the runtime's containers failed", "error", err)
+		p.log.Warn("listing the runtime's containers failed", "error", err)
 		return
 	}
 	fps := map[string]*strings.Builder{}
@@ -60,36 +93,30 @@ func (a *Agent) relist(ctx context.Context) {
 		b.WriteString(strconv.Itoa(int(c.ExitCode)))
 		b.WriteByte(';')
 	}
-	a.mu.Lock()
-	synced, q := a.synced, a.queue
-	var enqueue []string
+	synced := p.synced()
+	var notify []string
 	for uid, b := range fps {
 		s := b.String()
-		_, known := a.cache[uid]
-		_, static := a.static[uid]
-		if a.plegState[uid] != s || (synced && !known && !static) {
-			enqueue = append(enqueue, uid)
+		if p.state[uid] != s || (synced && !p.known(uid)) {
+			notify = append(notify, uid)
 		}
-		a.plegState[uid] = s
+		p.state[uid] = s
 	}
-	for uid := range a.plegState {
+	for uid := range p.state {
 		if _, ok := fps[uid]; !ok {
-			delete(a.plegState, uid)
-			enqueue = append(enqueue, uid) // everything of it vanished: recreate if still wanted
+			delete(p.state, uid)
+			notify = append(notify, uid) // everything of it vanished: recreate if still wanted
 		}
 	}
-	if synced && !a.dirsChecked { // pod directories left behind by a crash
-		a.dirsChecked = true
-		for _, uid := range a.podDirUIDs() {
-			_, known := a.cache[uid]
-			_, static := a.static[uid]
-			if !known && !static {
-				enqueue = append(enqueue, uid)
+	if synced && !p.dirsChecked { // pod directories left behind by a crash
+		p.dirsChecked = true
+		for _, uid := range p.podDirs() {
+			if !p.known(uid) {
+				notify = append(notify, uid)
 			}
 		}
 	}
-	a.mu.Unlock()
-	for _, uid := range enqueue {
-		q.Add(uid)
+	for _, uid := range notify {
+		p.notify(uid)
 	}
 }

@@ -231,7 +231,9 @@ func TestStaticPodsWithoutAPI(t *testing.T) {
 	before, _ := e.rt.ListContainers(ctx(t), runtime.ContainerFilter{PodUID: dbUID})
 	lists := e.rt.Calls()["ListPodSandboxes"]
 	e.startWith(func(c *nodeagent.Config) { c.PodManifestPath = dir })
-	e.within("a few relists and syncs", 2*time.Second, func() bool { return e.rt.Calls()["ListPodSandboxes"] > lists+5 })
+	e.within("a few relists and a sync of the running pod", 2*time.Second, func() bool {
+		return e.rt.Calls()["ListPodSandboxes"] > lists+5 && nodeagent.PodSyncs(e.agent, dbUID) >= 1
+	})
 	after, _ := e.rt.ListContainers(ctx(t), runtime.ContainerFilter{PodUID: dbUID})
 	if len(after) != 1 || len(before) != 1 || after[0].ID != before[0].ID || after[0].State != runtime.ContainerRunning {
 		t.Errorf("static pod container across an agent restart: %v -> %v", before, after)

@@ -4,60 +4,110 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 
+	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/nodeagent/podenv"
+	"github.com/bosun-dev/bosun/nodeagent/podmanager"
+	"github.com/bosun-dev/bosun/nodeagent/podworkers"
+	"github.com/bosun-dev/bosun/nodeagent/probe"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
+	"github.com/bosun-dev/bosun/nodeagent/status"
+	"github.com/bosun-dev/bosun/nodeagent/volumes"
 )
 
 // defaultGracePeriod is the stop timeout of containers whose pod says none.
 const defaultGracePeriod = 30 * time.Second
+
+func terminal(phase corev1.PodPhase) bool {
+	return phase == corev1.PodSucceeded || phase == corev1.PodFailed
+}
 
 // waitingState is why a container waits, for its status.
 type waitingState struct {
 	reason, message string
 }
 
-// syncPod converges the runtime state of one pod (by UID) on its spec and
-// writes its status. It returns when to look again (0: on the next event).
-func (a *Agent) syncPod(ctx context.Context, uid string) (time.Duration, error) {
-	if key, ok := strings.CutPrefix(uid, mirrorKeyPrefix); ok {
-		return 0, a.syncMirror(ctx, key)
+// podSyncer converges the runtime on the desired pods, one pod per call
+// (the pod workers' SyncFunc), as kubelet's syncPod does: sandbox and
+// containers from the pod manager's pod, with back-offs, probes, the
+// environment (package podenv) and volumes (package volumes); the status
+// it computes goes to the status manager, and a static pod's to its mirror
+// pod. It keeps no state of its own but the back-offs.
+type podSyncer struct {
+	hostIP      string
+	runtimeName string // set by Run before the first sync
+	drainDelay  time.Duration
+	configRetry time.Duration // how soon a CreateContainerConfigError is retried
+
+	log      *slog.Logger
+	clk      clock.Clock
+	rt       runtime.Runtime
+	c        *client.Client
+	pods     *podmanager.Manager
+	status   *status.Manager
+	node     *nodeReporter
+	prober   Prober
+	probes   *probe.Manager // nil unless RunProbes
+	back     *backoffs
+	env      *podenv.Resolver
+	vols     *volumes.Manager
+	services *serviceLister
+	notify   func(key string) // asks the pod workers for a sync of key
+}
+
+// sync is the pod workers' SyncFunc: key is a pod UID, or a mirror pod's
+// podmanager.MirrorKey.
+func (s *podSyncer) sync(ctx context.Context, key string) (podworkers.Result, error) {
+	if objKey, ok := podmanager.ParseMirrorKey(key); ok {
+		return podworkers.Result{Done: true}, s.syncMirror(ctx, objKey)
 	}
-	a.mu.Lock()
-	pod, last, synced := a.cache[uid], a.gone[uid], a.synced
-	static := false
-	if pod == nil && a.static[uid] != nil {
-		pod, static = a.static[uid], true
+	d := s.pods.Get(key)
+	if d.Pod == nil {
+		after, err := s.syncGone(ctx, key, d)
+		return podworkers.Result{RequeueAfter: after, Done: after == 0}, err
 	}
-	staticLast := a.staticGone[uid]
-	a.mu.Unlock()
-	if pod == nil {
-		if staticLast != nil { // a static pod's file changed or went away: no need to wait for the API
-			return 0, a.killPod(ctx, uid, staticLast)
-		}
-		if !synced {
-			return 0, nil // not yet listed: the pod may exist; never kill before the first list
-		}
-		if wait := a.drainWait(uid, last); wait > 0 {
-			return wait, nil
-		}
-		return 0, a.killPod(ctx, uid, last)
+	after, err := s.syncPod(ctx, d.Pod, d.Static)
+	return podworkers.Result{RequeueAfter: after}, err
+}
+
+// syncGone tears down a pod the node should not run (any more), once the
+// API's pods are listed and any drain delay has passed.
+func (s *podSyncer) syncGone(ctx context.Context, uid string, d podmanager.Desired) (time.Duration, error) {
+	if d.StaticGone != nil { // a static pod's file changed or went away: no need to wait for the API
+		return 0, s.killPod(ctx, uid, d.StaticGone)
 	}
+	if !d.Synced {
+		return 0, nil // not yet listed: the pod may exist; never kill before the first list
+	}
+	if wait := s.drainWait(uid, d.Gone); wait > 0 {
+		return wait, nil
+	}
+	return 0, s.killPod(ctx, uid, d.Gone)
+}
+
+// syncPod converges the runtime state of a pod to run on its spec and
+// hands its status on. It returns when to look again (0: on the next event).
+func (s *podSyncer) syncPod(ctx context.Context, pod *corev1.Pod, static bool) (time.Duration, error) {
+	uid := string(pod.UID)
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		if static { // keep its mirror current
-			if _, err := a.writeStaticStatus(ctx, pod, pod.Status); err != nil {
-				return 0, errors.Join(err, a.stopTerminal(ctx, uid, pod))
+			if err := s.mirrorStatus(ctx, pod, pod.Status); err != nil {
+				return 0, errors.Join(err, s.stopTerminal(ctx, uid, pod))
 			}
 		}
-		return 0, a.stopTerminal(ctx, uid, pod)
+		return 0, s.stopTerminal(ctx, uid, pod)
 	}
 
-	sandboxes, err := a.rt.ListPodSandboxes(ctx, runtime.SandboxFilter{PodUID: uid})
+	sandboxes, err := s.rt.ListPodSandboxes(ctx, runtime.SandboxFilter{PodUID: uid})
 	if err != nil {
 		return 0, fmt.Errorf("nodeagent: pod %s: list sandboxes: %w", podRef(pod), err)
 	}
@@ -68,38 +118,38 @@ func (a *Agent) syncPod(ctx context.Context, uid string) (time.Duration, error) 
 		}
 	}
 	for i := range sandboxes { // stale sandboxes: a newer one, or not ready while one is
-		s := &sandboxes[i]
-		if s != sb && sb != nil {
-			if err := a.rt.RemovePodSandbox(ctx, s.ID); err != nil {
-				return 0, fmt.Errorf("nodeagent: pod %s: remove stale sandbox %s: %w", podRef(pod), s.ID, err)
+		sbx := &sandboxes[i]
+		if sbx != sb && sb != nil {
+			if err := s.rt.RemovePodSandbox(ctx, sbx.ID); err != nil {
+				return 0, fmt.Errorf("nodeagent: pod %s: remove stale sandbox %s: %w", podRef(pod), sbx.ID, err)
 			}
 		}
 	}
 	if sb == nil {
-		for _, s := range sandboxes {
-			if err := a.rt.RemovePodSandbox(ctx, s.ID); err != nil {
-				return 0, fmt.Errorf("nodeagent: pod %s: remove dead sandbox %s: %w", podRef(pod), s.ID, err)
+		for _, sbx := range sandboxes {
+			if err := s.rt.RemovePodSandbox(ctx, sbx.ID); err != nil {
+				return 0, fmt.Errorf("nodeagent: pod %s: remove dead sandbox %s: %w", podRef(pod), sbx.ID, err)
 			}
 		}
-		created, err := a.rt.RunPodSandbox(ctx, a.sandboxConfig(pod, uint32(len(sandboxes))))
+		created, err := s.rt.RunPodSandbox(ctx, s.sandboxConfig(pod, uint32(len(sandboxes))))
 		if err != nil {
 			return 0, fmt.Errorf("nodeagent: pod %s: run sandbox: %w", podRef(pod), err)
 		}
-		a.log.Debug("pod sandbox started", "pod", podRef(pod), "sandbox", created.ID, "ip", created.IP)
+		s.log.Debug("pod sandbox started", "pod", podRef(pod), "sandbox", created.ID, "ip", created.IP)
 		sb = &created
 	}
 
-	containers, err := a.rt.ListContainers(ctx, runtime.ContainerFilter{SandboxID: sb.ID})
+	containers, err := s.rt.ListContainers(ctx, runtime.ContainerFilter{SandboxID: sb.ID})
 	if err != nil {
 		return 0, fmt.Errorf("nodeagent: pod %s: list containers: %w", podRef(pod), err)
 	}
 	waiting := map[string]waitingState{}
 	var requeue time.Duration
 	var errs []error
-	setup := &podSetup{objs: a.newPodObjects(pod.Namespace)}
+	setup := &podSetup{objs: newPodObjects(s.c, s.services, pod.Namespace)}
 	for i := range pod.Spec.Containers {
 		spec := &pod.Spec.Containers[i]
-		after, err := a.syncContainer(ctx, pod, sb, spec, containers, waiting, setup)
+		after, err := s.syncContainer(ctx, pod, sb, spec, containers, waiting, setup)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -109,33 +159,45 @@ func (a *Agent) syncPod(ctx context.Context, uid string) (time.Duration, error) 
 	}
 
 	// Status from the runtime's state after acting.
-	containers, err = a.rt.ListContainers(ctx, runtime.ContainerFilter{SandboxID: sb.ID})
+	containers, err = s.rt.ListContainers(ctx, runtime.ContainerFilter{SandboxID: sb.ID})
 	if err != nil {
 		return 0, fmt.Errorf("nodeagent: pod %s: list containers: %w", podRef(pod), err)
 	}
-	if a.probes != nil {
+	if s.probes != nil {
 		var running []string
 		for _, c := range containers {
 			if c.State == runtime.ContainerRunning {
 				running = append(running, c.ID)
 			}
 		}
-		a.probes.Retain(uid, running)
+		s.probes.Retain(uid, running)
 	}
-	status := a.podStatus(pod, sb, containers, waiting)
-	write := a.writeStatus
 	if static {
-		write = a.writeStaticStatus
-	}
-	written, err := write(ctx, pod, status)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	if (err == nil || static) && (status.Phase == corev1.PodSucceeded || status.Phase == corev1.PodFailed) {
-		if err := a.stopTerminal(ctx, uid, written); err != nil {
+		status := s.podStatus(pod, sb, containers, waiting)
+		if p := s.pods.SetStaticStatus(uid, status); p != nil {
+			pod = p
+		}
+		if err := s.mirrorStatus(ctx, pod, status); err != nil {
 			errs = append(errs, err)
 		}
+		if terminal(status.Phase) { // static pods do not wait for the API
+			if err := s.stopTerminal(ctx, uid, pod); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return requeue, errors.Join(errs...)
 	}
+	// The status still waiting to be written is newer than the pod's.
+	view := pod
+	if st, ok := s.status.Pending(pod.UID); ok {
+		cp := *pod
+		cp.Status = st
+		view = &cp
+	}
+	// A terminal status is written first; the sync its write triggers
+	// (Config.OnWritten of the status manager, set in New) stops what still
+	// runs, so that a restarted agent never runs a finished pod again.
+	s.status.SetPodStatus(pod, s.podStatus(view, sb, containers, waiting))
 	return requeue, errors.Join(errs...)
 }
 
@@ -174,12 +236,12 @@ func shouldRestart(policy corev1.RestartPolicy, exitCode int32) bool {
 
 // syncContainer brings one container of the pod to what its spec and the
 // restart policy want.
-func (a *Agent) syncContainer(ctx context.Context, pod *corev1.Pod, sb *runtime.Sandbox, spec *corev1.Container,
+func (s *podSyncer) syncContainer(ctx context.Context, pod *corev1.Pod, sb *runtime.Sandbox, spec *corev1.Container,
 	cs []runtime.Container, waiting map[string]waitingState, setup *podSetup) (time.Duration, error) {
 	uid := string(pod.UID)
 	latest, _, older := latestTwo(cs, spec.Name)
 	for _, c := range older { // keep the latest two: the current one and the one lastState reports
-		if err := a.rt.RemoveContainer(ctx, c.ID); err != nil {
+		if err := s.rt.RemoveContainer(ctx, c.ID); err != nil {
 			return 0, fmt.Errorf("nodeagent: pod %s: remove old container %s: %w", podRef(pod), spec.Name, err)
 		}
 	}
@@ -187,11 +249,11 @@ func (a *Agent) syncContainer(ctx context.Context, pod *corev1.Pod, sb *runtime.
 	switch {
 	case latest == nil:
 	case latest.State == runtime.ContainerCreated:
-		return 0, a.startContainer(ctx, pod, spec, latest.ID)
+		return 0, s.startContainer(ctx, pod, spec, latest.ID)
 	case latest.State == runtime.ContainerRunning:
-		if res := a.prober.Probe(pod, sb.IP, spec, *latest); res.Unhealthy {
-			a.log.Info("container is unhealthy; restarting it", "pod", podRef(pod), "container", spec.Name, "reason", res.Message)
-			if err := a.rt.StopContainer(ctx, latest.ID, probeGracePeriod(pod, spec)); err != nil {
+		if res := s.prober.Probe(pod, sb.IP, spec, *latest); res.Unhealthy {
+			s.log.Info("container is unhealthy; restarting it", "pod", podRef(pod), "container", spec.Name, "reason", res.Message)
+			if err := s.rt.StopContainer(ctx, latest.ID, probeGracePeriod(pod, spec)); err != nil {
 				return 0, fmt.Errorf("nodeagent: pod %s: stop unhealthy container %s: %w", podRef(pod), spec.Name, err)
 			}
 			return time.Millisecond, nil // restart on the next pass
@@ -201,7 +263,7 @@ func (a *Agent) syncContainer(ctx context.Context, pod *corev1.Pod, sb *runtime.
 		if !shouldRestart(pod.Spec.RestartPolicy, latest.ExitCode) {
 			return 0, nil
 		}
-		rem, delay := a.back.wait(uid, spec.Name, latest.FinishedAt)
+		rem, delay := s.back.wait(uid, spec.Name, latest.FinishedAt)
 		if rem > 0 {
 			waiting[spec.Name] = waitingState{reason: "CrashLoopBackOff", message: fmt.Sprintf(
 				"back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, spec.Name, pod.Name, pod.Namespace, uid)}
@@ -210,43 +272,43 @@ func (a *Agent) syncContainer(ctx context.Context, pod *corev1.Pod, sb *runtime.
 		attempt = latest.Metadata.Attempt + 1
 	}
 
-	imageRef, after, err := a.ensureImage(ctx, pod, spec, waiting)
+	imageRef, after, err := s.ensureImage(ctx, pod, spec, waiting)
 	if err != nil || after > 0 {
 		return after, err
 	}
 	_ = imageRef
-	cfg, err := a.containerConfig(ctx, pod, spec, attempt, sb, setup)
-	if msg, ok := isConfigError(err); ok {
+	cfg, err := s.containerConfig(ctx, pod, spec, attempt, sb, setup)
+	if msg, ok := podenv.IsConfigError(err); ok {
 		waiting[spec.Name] = waitingState{reason: "CreateContainerConfigError", message: msg}
-		a.log.Warn("container cannot be created: fix its pod spec or the objects it refers to", "pod", podRef(pod),
+		s.log.Warn("container cannot be created: fix its pod spec or the objects it refers to", "pod", podRef(pod),
 			"container", spec.Name, "error", msg)
-		return a.cfg.Backoff.Initial, nil
+		return s.configRetry, nil
 	}
 	if err != nil {
 		return 0, err
 	}
 	if latest != nil {
-		a.back.next(uid, spec.Name, latest.FinishedAt)
+		s.back.next(uid, spec.Name, latest.FinishedAt)
 	}
-	id, err := a.rt.CreateContainer(ctx, sb.ID, cfg)
+	id, err := s.rt.CreateContainer(ctx, sb.ID, cfg)
 	if err != nil {
 		return 0, fmt.Errorf("nodeagent: pod %s: create container %s: %w", podRef(pod), spec.Name, err)
 	}
-	return 0, a.startContainer(ctx, pod, spec, id)
+	return 0, s.startContainer(ctx, pod, spec, id)
 }
 
-func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, spec *corev1.Container, id string) error {
-	if err := a.rt.StartContainer(ctx, id); err != nil {
+func (s *podSyncer) startContainer(ctx context.Context, pod *corev1.Pod, spec *corev1.Container, id string) error {
+	if err := s.rt.StartContainer(ctx, id); err != nil {
 		return fmt.Errorf("nodeagent: pod %s: start container %s: %w", podRef(pod), spec.Name, err)
 	}
-	a.log.Debug("container started", "pod", podRef(pod), "container", spec.Name, "id", id)
+	s.log.Debug("container started", "pod", podRef(pod), "container", spec.Name, "id", id)
 	return nil
 }
 
 // ensureImage makes the container's image present per imagePullPolicy. A
 // failed pull sets the container waiting (ErrImagePull, then
 // ImagePullBackOff while the back-off lasts) and asks to look again later.
-func (a *Agent) ensureImage(ctx context.Context, pod *corev1.Pod, spec *corev1.Container, waiting map[string]waitingState) (string, time.Duration, error) {
+func (s *podSyncer) ensureImage(ctx context.Context, pod *corev1.Pod, spec *corev1.Container, waiting map[string]waitingState) (string, time.Duration, error) {
 	uid, key := string(pod.UID), "image/"+spec.Name
 	policy := spec.ImagePullPolicy
 	if policy == "" {
@@ -256,7 +318,7 @@ func (a *Agent) ensureImage(ctx context.Context, pod *corev1.Pod, spec *corev1.C
 		}
 	}
 	if policy != corev1.PullAlways {
-		img, err := a.rt.ImageStatus(ctx, spec.Image)
+		img, err := s.rt.ImageStatus(ctx, spec.Image)
 		switch {
 		case err == nil:
 			return img.ID, 0, nil
@@ -268,20 +330,20 @@ func (a *Agent) ensureImage(ctx context.Context, pod *corev1.Pod, spec *corev1.C
 			return "", 0, nil
 		}
 	}
-	if rem, msg := a.back.pending(uid, key); rem > 0 {
+	if rem, msg := s.back.pending(uid, key); rem > 0 {
 		waiting[spec.Name] = waitingState{reason: "ImagePullBackOff", message: msg}
 		return "", rem, nil
 	}
-	ref, err := a.rt.PullImage(ctx, spec.Image)
+	ref, err := s.rt.PullImage(ctx, spec.Image)
 	if err != nil {
 		msg := fmt.Sprintf("Failed to pull image %q: %v", spec.Image, err)
-		a.back.failed(uid, key, msg)
+		s.back.failed(uid, key, msg)
 		waiting[spec.Name] = waitingState{reason: "ErrImagePull", message: msg}
-		a.log.Warn("image pull failed", "pod", podRef(pod), "image", spec.Image, "error", err)
-		rem, _ := a.back.pending(uid, key)
+		s.log.Warn("image pull failed", "pod", podRef(pod), "image", spec.Image, "error", err)
+		rem, _ := s.back.pending(uid, key)
 		return "", max(rem, time.Millisecond), nil
 	}
-	a.back.clear(uid, key)
+	s.back.clear(uid, key)
 	return ref, 0, nil
 }
 
@@ -301,10 +363,8 @@ func gracePeriod(pod *corev1.Pod) time.Duration {
 
 func podRef(pod *corev1.Pod) string { return pod.Namespace + "/" + pod.Name }
 
-func (a *Agent) sandboxConfig(pod *corev1.Pod, attempt uint32) runtime.SandboxConfig {
-	a.mu.Lock()
-	cidr := a.podCIDR
-	a.mu.Unlock()
+func (s *podSyncer) sandboxConfig(pod *corev1.Pod, attempt uint32) runtime.SandboxConfig {
+	cidr := s.node.PodCIDR()
 	cfg := runtime.SandboxConfig{
 		Metadata: runtime.SandboxMetadata{Name: pod.Name, Namespace: pod.Namespace, UID: string(pod.UID), Attempt: attempt},
 		Hostname: pod.Name,
@@ -336,7 +396,7 @@ func (a *Agent) sandboxConfig(pod *corev1.Pod, attempt uint32) runtime.SandboxCo
 // the API objects read, and the volumes.
 type podSetup struct {
 	objs    *podObjects
-	vols    map[string]volume
+	vols    map[string]volumes.Volume
 	volErr  error
 	volDone bool
 }
@@ -353,8 +413,8 @@ const (
 // environment (valueFrom, envFrom, $(VAR) expansion), command and args
 // (expanded too; the runtime applies the image's defaults), volumes
 // mounted per volumeMounts, limits and the security context. Problems the
-// pod's owner must fix are configErrors.
-func (a *Agent) containerConfig(ctx context.Context, pod *corev1.Pod, spec *corev1.Container, attempt uint32,
+// pod's owner must fix are *podenv.ConfigErrors.
+func (s *podSyncer) containerConfig(ctx context.Context, pod *corev1.Pod, spec *corev1.Container, attempt uint32,
 	sb *runtime.Sandbox, setup *podSetup) (runtime.ContainerConfig, error) {
 	cfg := runtime.ContainerConfig{
 		Metadata:   runtime.ContainerMetadata{Name: spec.Name, Attempt: attempt},
@@ -365,25 +425,25 @@ func (a *Agent) containerConfig(ctx context.Context, pod *corev1.Pod, spec *core
 			runtime.LabelContainerName: spec.Name, runtime.LabelAttempt: strconv.FormatUint(uint64(attempt), 10),
 		},
 	}
-	env, err := a.makeEnv(ctx, pod, spec, sb.IP, setup.objs)
+	env, err := s.env.Env(ctx, pod, spec, sb.IP, setup.objs)
 	if err != nil {
 		return cfg, err
 	}
-	cfg.Env = env.keyValues()
+	cfg.Env = env.KeyValues()
 	for _, c := range spec.Command {
-		cfg.Command = append(cfg.Command, expand(c, env.get))
+		cfg.Command = append(cfg.Command, podenv.Expand(c, env.Get))
 	}
 	for _, c := range spec.Args {
-		cfg.Args = append(cfg.Args, expand(c, env.get))
+		cfg.Args = append(cfg.Args, podenv.Expand(c, env.Get))
 	}
 	if !setup.volDone {
-		setup.vols, setup.volErr = a.setupVolumes(ctx, pod, setup.objs)
+		setup.vols, setup.volErr = s.vols.Setup(ctx, pod, setup.objs)
 		setup.volDone = true
 	}
 	if setup.volErr != nil {
 		return cfg, setup.volErr
 	}
-	if cfg.Mounts, err = containerMounts(spec, setup.vols, env); err != nil {
+	if cfg.Mounts, err = volumes.Mounts(spec, setup.vols, env.Get); err != nil {
 		return cfg, err
 	}
 	if q, ok := spec.Resources.Limits[corev1.ResourceCPU]; ok {
@@ -435,44 +495,37 @@ func probeGracePeriod(pod *corev1.Pod, spec *corev1.Container) time.Duration {
 // drainWait returns how much longer the containers of a pod deleted from
 // the API keep running (Config.DrainDelay), counted from when the agent
 // first saw it gone.
-func (a *Agent) drainWait(uid string, last *corev1.Pod) time.Duration {
-	if last == nil || a.cfg.DrainDelay <= 0 {
+func (s *podSyncer) drainWait(uid string, last *corev1.Pod) time.Duration {
+	if last == nil || s.drainDelay <= 0 {
 		return 0
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	at, ok := a.goneAt[uid]
-	if !ok {
-		at = a.clk.Now()
-		a.goneAt[uid] = at
-	}
-	return a.cfg.DrainDelay - a.clk.Since(at)
+	return s.drainDelay - s.clk.Since(s.pods.GoneSince(uid, s.clk.Now()))
 }
 
 // killPod stops and removes everything of a pod the API no longer has.
-func (a *Agent) killPod(ctx context.Context, uid string, last *corev1.Pod) error {
-	cs, err := a.rt.ListContainers(ctx, runtime.ContainerFilter{PodUID: uid})
+func (s *podSyncer) killPod(ctx context.Context, uid string, last *corev1.Pod) error {
+	cs, err := s.rt.ListContainers(ctx, runtime.ContainerFilter{PodUID: uid})
 	if err != nil {
 		return fmt.Errorf("nodeagent: pod %s: list containers: %w", uid, err)
 	}
 	for _, c := range cs {
 		if c.State == runtime.ContainerRunning {
-			if err := a.rt.StopContainer(ctx, c.ID, gracePeriod(last)); err != nil {
+			if err := s.rt.StopContainer(ctx, c.ID, gracePeriod(last)); err != nil {
 				return fmt.Errorf("nodeagent: pod %s: stop container %s: %w", uid, c.Metadata.Name, err)
 			}
 		}
 	}
-	sbs, err := a.rt.ListPodSandboxes(ctx, runtime.SandboxFilter{PodUID: uid})
+	sbs, err := s.rt.ListPodSandboxes(ctx, runtime.SandboxFilter{PodUID: uid})
 	if err != nil {
 		return fmt.Errorf("nodeagent: pod %s: list sandboxes: %w", uid, err)
 	}
-	for _, s := range sbs {
-		if err := a.rt.RemovePodSandbox(ctx, s.ID); err != nil {
-			return fmt.Errorf("nodeagent: pod %s: remove sandbox %s: %w", uid, s.ID, err)
+	for _, sbx := range sbs {
+		if err := s.rt.RemovePodSandbox(ctx, sbx.ID); err != nil {
+			return fmt.Errorf("nodeagent: pod %s: remove sandbox %s: %w", uid, sbx.ID, err)
 		}
 	}
 	for _, c := range cs { // containers whose sandbox was already gone
-		if err := a.rt.RemoveContainer(ctx, c.ID); err != nil {
+		if err := s.rt.RemoveContainer(ctx, c.ID); err != nil {
 			return fmt.Errorf("nodeagent: pod %s: remove container %s: %w", uid, c.ID, err)
 		}
 	}
@@ -481,46 +534,39 @@ func (a *Agent) killPod(ctx context.Context, uid string, last *corev1.Pod) error
 		what = podRef(last)
 	}
 	if len(cs) > 0 || len(sbs) > 0 {
-		a.log.Info("pod gone from the API; its containers are removed", "pod", what, "podUID", uid,
+		s.log.Info("pod gone from the API; its containers are removed", "pod", what, "podUID", uid,
 			"containers", len(cs), "sandboxes", len(sbs))
 	}
-	if a.probes != nil {
-		a.probes.ForgetPod(uid)
+	if s.probes != nil {
+		s.probes.ForgetPod(uid)
 	}
-	if err := a.removePodDir(uid); err != nil {
-		return err
+	if err := s.vols.RemovePodDir(uid); err != nil {
+		return fmt.Errorf("nodeagent: %w", err)
 	}
-	a.back.forget(uid)
-	a.mu.Lock()
-	delete(a.goneAt, uid)
-	if _, back := a.cache[uid]; !back {
-		delete(a.gone, uid)
-	}
-	if _, back := a.static[uid]; !back {
-		delete(a.staticGone, uid)
-	}
-	a.mu.Unlock()
+	s.back.forget(uid)
+	s.status.Forget(types.UID(uid))
+	s.pods.TornDown(uid)
 	return nil
 }
 
 // stopTerminal stops what still runs of a Succeeded or Failed pod and its
 // sandbox, keeping the containers for their status.
-func (a *Agent) stopTerminal(ctx context.Context, uid string, pod *corev1.Pod) error {
-	sbs, err := a.rt.ListPodSandboxes(ctx, runtime.SandboxFilter{PodUID: uid, State: runtime.SandboxReady})
+func (s *podSyncer) stopTerminal(ctx context.Context, uid string, pod *corev1.Pod) error {
+	sbs, err := s.rt.ListPodSandboxes(ctx, runtime.SandboxFilter{PodUID: uid, State: runtime.SandboxReady})
 	if err != nil {
 		return fmt.Errorf("nodeagent: pod %s: list sandboxes: %w", podRef(pod), err)
 	}
-	for _, s := range sbs {
-		cs, err := a.rt.ListContainers(ctx, runtime.ContainerFilter{SandboxID: s.ID, State: runtime.ContainerRunning})
+	for _, sbx := range sbs {
+		cs, err := s.rt.ListContainers(ctx, runtime.ContainerFilter{SandboxID: sbx.ID, State: runtime.ContainerRunning})
 		if err != nil {
 			return fmt.Errorf("nodeagent: pod %s: list containers: %w", podRef(pod), err)
 		}
 		for _, c := range cs {
-			if err := a.rt.StopContainer(ctx, c.ID, gracePeriod(pod)); err != nil {
+			if err := s.rt.StopContainer(ctx, c.ID, gracePeriod(pod)); err != nil {
 				return fmt.Errorf("nodeagent: pod %s: stop container %s: %w", podRef(pod), c.Metadata.Name, err)
 			}
 		}
-		if err := a.rt.StopPodSandbox(ctx, s.ID); err != nil {
+		if err := s.rt.StopPodSandbox(ctx, sbx.ID); err != nil {
 			return fmt.Errorf("nodeagent: pod %s: stop sandbox: %w", podRef(pod), err)
 		}
 	}

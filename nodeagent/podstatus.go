@@ -1,16 +1,12 @@
 package nodeagent
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 )
 
@@ -27,11 +23,9 @@ func terminated(c *runtime.Container, runtimeName string) *corev1.ContainerState
 
 // podStatus computes the pod's status from the runtime's state, as kubelet
 // writes it; times that did not change keep their old values.
-func (a *Agent) podStatus(pod *corev1.Pod, sb *runtime.Sandbox, cs []runtime.Container, waiting map[string]waitingState) corev1.PodStatus {
-	a.mu.Lock()
-	rtName := a.runtimeName
-	a.mu.Unlock()
-	now := metav1.NewTime(a.clk.Now())
+func (s *podSyncer) podStatus(pod *corev1.Pod, sb *runtime.Sandbox, cs []runtime.Container, waiting map[string]waitingState) corev1.PodStatus {
+	rtName := s.runtimeName
+	now := metav1.NewTime(s.clk.Now())
 	old := pod.Status
 	st := corev1.PodStatus{
 		QOSClass:          old.QOSClass,
@@ -43,8 +37,8 @@ func (a *Agent) podStatus(pod *corev1.Pod, sb *runtime.Sandbox, cs []runtime.Con
 	if st.StartTime == nil {
 		st.StartTime = &now
 	}
-	if a.hostIP != "" {
-		st.HostIP, st.HostIPs = a.hostIP, []corev1.HostIP{{IP: a.hostIP}}
+	if s.hostIP != "" {
+		st.HostIP, st.HostIPs = s.hostIP, []corev1.HostIP{{IP: s.hostIP}}
 	}
 	if sb != nil && sb.IP != "" {
 		st.PodIP, st.PodIPs = sb.IP, []corev1.PodIP{{IP: sb.IP}}
@@ -54,20 +48,20 @@ func (a *Agent) podStatus(pod *corev1.Pod, sb *runtime.Sandbox, cs []runtime.Con
 	for i := range pod.Spec.Containers {
 		spec := &pod.Spec.Containers[i]
 		latest, prev, _ := latestTwo(cs, spec.Name)
-		s := corev1.ContainerStatus{Name: spec.Name, Image: spec.Image, Started: new(false)}
+		cst := corev1.ContainerStatus{Name: spec.Name, Image: spec.Image, Started: new(false)}
 		w, isWaiting := waiting[spec.Name]
 		switch {
 		case latest == nil:
 			if !isWaiting {
 				w = waitingState{reason: "ContainerCreating"}
 			}
-			s.State.Waiting = &corev1.ContainerStateWaiting{Reason: w.reason, Message: w.message}
+			cst.State.Waiting = &corev1.ContainerStateWaiting{Reason: w.reason, Message: w.message}
 		default:
-			s.RestartCount = int32(latest.Metadata.Attempt)
-			s.ContainerID = rtName + "://" + latest.ID
-			s.ImageID = latest.ImageRef
+			cst.RestartCount = int32(latest.Metadata.Attempt)
+			cst.ContainerID = rtName + "://" + latest.ID
+			cst.ImageID = latest.ImageRef
 			if prev != nil {
-				s.LastTerminationState.Terminated = terminated(prev, rtName)
+				cst.LastTerminationState.Terminated = terminated(prev, rtName)
 			}
 			switch latest.State {
 			case runtime.ContainerRunning:
@@ -75,24 +69,24 @@ func (a *Agent) podStatus(pod *corev1.Pod, sb *runtime.Sandbox, cs []runtime.Con
 				if sb != nil {
 					ip = sb.IP
 				}
-				res := a.prober.Probe(pod, ip, spec, *latest)
-				s.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(latest.StartedAt)}
-				s.Ready, s.Started = res.Ready && res.Started, new(res.Started)
+				res := s.prober.Probe(pod, ip, spec, *latest)
+				cst.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(latest.StartedAt)}
+				cst.Ready, cst.Started = res.Ready && res.Started, new(res.Started)
 			case runtime.ContainerCreated:
-				s.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
+				cst.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
 			default:
 				if isWaiting {
-					s.State.Waiting = &corev1.ContainerStateWaiting{Reason: w.reason, Message: w.message}
-					s.LastTerminationState = corev1.ContainerState{Terminated: terminated(latest, rtName)}
+					cst.State.Waiting = &corev1.ContainerStateWaiting{Reason: w.reason, Message: w.message}
+					cst.LastTerminationState = corev1.ContainerState{Terminated: terminated(latest, rtName)}
 				} else {
-					s.State.Terminated = terminated(latest, rtName)
+					cst.State.Terminated = terminated(latest, rtName)
 				}
 			}
 		}
-		if !s.Ready {
+		if !cst.Ready {
 			unready = append(unready, spec.Name)
 		}
-		st.ContainerStatuses = append(st.ContainerStatuses, s)
+		st.ContainerStatuses = append(st.ContainerStatuses, cst)
 	}
 	st.Phase = podPhase(pod.Spec.RestartPolicy, st.ContainerStatuses)
 
@@ -175,65 +169,4 @@ func podPhase(policy corev1.RestartPolicy, statuses []corev1.ContainerStatus) co
 		}
 	}
 	return corev1.PodPending
-}
-
-func sameJSON(a, b any) bool {
-	x, errX := json.Marshal(a)
-	y, errY := json.Marshal(b)
-	return errX == nil && errY == nil && bytes.Equal(x, y)
-}
-
-// writeStatus writes status through the status subresource when it differs
-// from the pod's, and returns the pod as stored.
-func (a *Agent) writeStatus(ctx context.Context, pod *corev1.Pod, status corev1.PodStatus) (*corev1.Pod, error) {
-	for try := 0; ; try++ {
-		if sameJSON(pod.Status, status) {
-			return pod, nil
-		}
-		out := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID, ResourceVersion: pod.ResourceVersion},
-			Status:     status,
-		}
-		err := a.c.UpdateStatus(ctx, podsResource, out)
-		if err == nil {
-			a.storeReturned(out)
-			return out, nil
-		}
-		if !client.IsConflict(err) || try > 0 {
-			if client.IsNotFound(err) {
-				return pod, nil // deleted meanwhile: the watch says so
-			}
-			return pod, fmt.Errorf("nodeagent: pod %s: write status: %w", podRef(pod), err)
-		}
-		fresh, err := a.c.Get(ctx, podsResource, pod.Namespace, pod.Name)
-		if err != nil {
-			if client.IsNotFound(err) {
-				return pod, nil
-			}
-			return pod, fmt.Errorf("nodeagent: pod %s: read after a conflict: %w", podRef(pod), err)
-		}
-		fp, ok := fresh.(*corev1.Pod)
-		if !ok || fp.UID != pod.UID {
-			return pod, nil // replaced by a pod of the same name
-		}
-		a.storeReturned(fp)
-		// Keep the transition times and start time the fresh status has.
-		pod = fp
-		status = mergeTimes(status, fp.Status)
-	}
-}
-
-// mergeTimes keeps old transition and start times where the condition did not change.
-func mergeTimes(st, old corev1.PodStatus) corev1.PodStatus {
-	if old.StartTime != nil {
-		st.StartTime = old.StartTime
-	}
-	for i := range st.Conditions {
-		for _, o := range old.Conditions {
-			if o.Type == st.Conditions[i].Type && o.Status == st.Conditions[i].Status {
-				st.Conditions[i].LastTransitionTime = o.LastTransitionTime
-			}
-		}
-	}
-	return st
 }

@@ -1,4 +1,4 @@
-package nodeagent
+package volumes
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,8 +14,45 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/bosun-dev/bosun/nodeagent/podenv"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 )
+
+// Objects reads the API objects a pod's volumes refer to.
+type Objects interface {
+	// ConfigMap returns the ConfigMap of the pod's namespace, or nil and
+	// no error when it does not exist.
+	ConfigMap(ctx context.Context, name string) (*corev1.ConfigMap, error)
+	// Secret returns the Secret of the pod's namespace, or nil and no
+	// error when it does not exist.
+	Secret(ctx context.Context, name string) (*corev1.Secret, error)
+}
+
+// Config configures a Manager. RootDir and NodeName are required.
+type Config struct {
+	// RootDir holds a directory per pod, RootDir/pods/<uid>.
+	RootDir string
+	// NodeName is written into each pod directory, so that agents sharing
+	// RootDir never remove each other's directories.
+	NodeName string
+	// DisableTmpfs keeps memory-backed volumes in plain directories.
+	DisableTmpfs bool
+	// Logger receives warnings; nil discards.
+	Logger *slog.Logger
+}
+
+// Manager sets up and removes the volumes of one node's pods.
+type Manager struct{ cfg Config }
+
+// New returns a Manager for cfg.
+func New(cfg Config) *Manager {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Manager{cfg: cfg}
+}
+
+func podRef(pod *corev1.Pod) string { return pod.Namespace + "/" + pod.Name }
 
 // Volume directory layout under RootDir/pods/<uid>.
 const (
@@ -26,16 +64,17 @@ const (
 	defaultFileMode = 0o644
 )
 
-// volume is a pod volume as set up on the host.
-type volume struct {
-	hostPath string
-	// readOnly: configMap and secret volumes are always mounted read-only.
-	readOnly bool
+// Volume is a pod volume as set up on the host.
+type Volume struct {
+	// HostPath is where the volume is on the host.
+	HostPath string
+	// ReadOnly: configMap and secret volumes are always mounted read-only.
+	ReadOnly bool
 }
 
-// podDir is the pod's directory.
-func (a *Agent) podDir(uid string) string {
-	return filepath.Join(a.cfg.RootDir, "pods", uid)
+// PodDir is the pod's directory.
+func (m *Manager) PodDir(uid string) string {
+	return filepath.Join(m.cfg.RootDir, "pods", uid)
 }
 
 // volumeTypeName names the type of a volume source (its JSON field).
@@ -54,19 +93,19 @@ func volumeTypeName(vs corev1.VolumeSource) string {
 	return "(none)"
 }
 
-// setupVolumes makes every volume of the pod present on the host and
+// Setup makes every volume of the pod present on the host and
 // returns them by name. Problems the pod's owner must fix are configErrors.
-func (a *Agent) setupVolumes(ctx context.Context, pod *corev1.Pod, objs *podObjects) (map[string]volume, error) {
-	vols := map[string]volume{}
+func (m *Manager) Setup(ctx context.Context, pod *corev1.Pod, objs Objects) (map[string]Volume, error) {
+	vols := map[string]Volume{}
 	if len(pod.Spec.Volumes) == 0 {
 		return vols, nil
 	}
-	dir := a.podDir(string(pod.UID))
+	dir := m.PodDir(string(pod.UID))
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("nodeagent: pod %s: create its directory: %w", podRef(pod), err)
+		return nil, fmt.Errorf("volumes: pod %s: create its directory: %w", podRef(pod), err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, podNodeFile), []byte(a.cfg.NodeName+"\n"), 0o644); err != nil {
-		return nil, fmt.Errorf("nodeagent: pod %s: %w", podRef(pod), err)
+	if err := os.WriteFile(filepath.Join(dir, podNodeFile), []byte(m.cfg.NodeName+"\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("volumes: pod %s: %w", podRef(pod), err)
 	}
 	for i := range pod.Spec.Volumes {
 		v := &pod.Spec.Volumes[i]
@@ -75,7 +114,7 @@ func (a *Agent) setupVolumes(ctx context.Context, pod *corev1.Pod, objs *podObje
 		case v.EmptyDir != nil:
 			p := filepath.Join(dir, podVolumesDir, "empty-dir", v.Name)
 			if err := os.MkdirAll(p, 0o777); err != nil {
-				return nil, fmt.Errorf("nodeagent: pod %s: %s: %w", podRef(pod), field, err)
+				return nil, fmt.Errorf("volumes: pod %s: %s: %w", podRef(pod), field, err)
 			}
 			_ = os.Chmod(p, 0o777) // as kubelet: writable by any user of the pod
 			switch v.EmptyDir.Medium {
@@ -85,46 +124,46 @@ func (a *Agent) setupVolumes(ctx context.Context, pod *corev1.Pod, objs *podObje
 				if v.EmptyDir.SizeLimit != nil {
 					size = v.EmptyDir.SizeLimit.Value()
 				}
-				if err := a.tmpfs(pod, p, size, "mode=1777"); err != nil {
+				if err := m.tmpfs(pod, p, size, "mode=1777"); err != nil {
 					return nil, err
 				}
 			default:
-				return nil, configErrorf("%s: emptyDir.medium %q is not supported: use \"\" or Memory", field, v.EmptyDir.Medium)
+				return nil, podenv.ConfigErrorf("%s: emptyDir.medium %q is not supported: use \"\" or Memory", field, v.EmptyDir.Medium)
 			}
-			vols[v.Name] = volume{hostPath: p}
+			vols[v.Name] = Volume{HostPath: p}
 		case v.HostPath != nil:
 			if err := checkHostPath(v.HostPath); err != nil {
-				return nil, configErrorf("%s: %v", field, err)
+				return nil, podenv.ConfigErrorf("%s: %v", field, err)
 			}
-			vols[v.Name] = volume{hostPath: v.HostPath.Path}
+			vols[v.Name] = Volume{HostPath: v.HostPath.Path}
 		case v.ConfigMap != nil:
 			p := filepath.Join(dir, podVolumesDir, "configmap", v.Name)
-			files, err := a.configMapFiles(ctx, v.ConfigMap, objs)
+			files, err := configMapFiles(ctx, v.ConfigMap, objs)
 			if err != nil {
 				return nil, withField(field, err)
 			}
 			if err := writeFiles(p, files); err != nil {
-				return nil, fmt.Errorf("nodeagent: pod %s: %s: %w", podRef(pod), field, err)
+				return nil, fmt.Errorf("volumes: pod %s: %s: %w", podRef(pod), field, err)
 			}
-			vols[v.Name] = volume{hostPath: p, readOnly: true}
+			vols[v.Name] = Volume{HostPath: p, ReadOnly: true}
 		case v.Secret != nil:
 			p := filepath.Join(dir, podVolumesDir, "secret", v.Name)
-			files, err := a.secretFiles(ctx, v.Secret, objs)
+			files, err := secretFiles(ctx, v.Secret, objs)
 			if err != nil {
 				return nil, withField(field, err)
 			}
 			if err := os.MkdirAll(p, 0o750); err != nil {
-				return nil, fmt.Errorf("nodeagent: pod %s: %s: %w", podRef(pod), field, err)
+				return nil, fmt.Errorf("volumes: pod %s: %s: %w", podRef(pod), field, err)
 			}
-			if err := a.tmpfs(pod, p, 0, "mode=0755"); err != nil {
+			if err := m.tmpfs(pod, p, 0, "mode=0755"); err != nil {
 				return nil, err
 			}
 			if err := writeFiles(p, files); err != nil {
-				return nil, fmt.Errorf("nodeagent: pod %s: %s: %w", podRef(pod), field, err)
+				return nil, fmt.Errorf("volumes: pod %s: %s: %w", podRef(pod), field, err)
 			}
-			vols[v.Name] = volume{hostPath: p, readOnly: true}
+			vols[v.Name] = Volume{HostPath: p, ReadOnly: true}
 		default:
-			return nil, configErrorf("%s: %s volumes are not supported by bosun: use emptyDir, hostPath, configMap or secret",
+			return nil, podenv.ConfigErrorf("%s: %s volumes are not supported by bosun: use emptyDir, hostPath, configMap or secret",
 				field, volumeTypeName(v.VolumeSource))
 		}
 	}
@@ -132,27 +171,27 @@ func (a *Agent) setupVolumes(ctx context.Context, pod *corev1.Pod, objs *podObje
 }
 
 func withField(field string, err error) error {
-	if msg, ok := isConfigError(err); ok {
-		return configErrorf("%s: %s", field, msg)
+	if msg, ok := podenv.IsConfigError(err); ok {
+		return podenv.ConfigErrorf("%s: %s", field, msg)
 	}
 	return err
 }
 
 // tmpfs mounts a tmpfs on dir when running as root and tmpfs is allowed;
 // otherwise dir stays a plain directory, with a warning.
-func (a *Agent) tmpfs(pod *corev1.Pod, dir string, size int64, opts string) error {
-	if a.cfg.DisableTmpfs {
+func (m *Manager) tmpfs(pod *corev1.Pod, dir string, size int64, opts string) error {
+	if m.cfg.DisableTmpfs {
 		return nil
 	}
 	if os.Geteuid() != 0 {
-		a.log.Warn("not running as root: a memory-backed volume is a plain directory on disk", "pod", podRef(pod), "path", dir)
+		m.cfg.Logger.Warn("not running as root: a memory-backed volume is a plain directory on disk", "pod", podRef(pod), "path", dir)
 		return nil
 	}
 	if size > 0 {
 		opts += fmt.Sprintf(",size=%d", size)
 	}
 	if err := mountTmpfs(dir, opts); err != nil {
-		return fmt.Errorf("nodeagent: pod %s: mount a tmpfs on %s: %w", podRef(pod), dir, err)
+		return fmt.Errorf("volumes: pod %s: mount a tmpfs on %s: %w", podRef(pod), dir, err)
 	}
 	return nil
 }
@@ -241,11 +280,11 @@ func projectKeys(kind, name string, data map[string][]byte, items []corev1.KeyTo
 			if optional {
 				continue
 			}
-			return nil, configErrorf("%s %q references non-existent config key: %s", kind, name, it.Key)
+			return nil, podenv.ConfigErrorf("%s %q references non-existent config key: %s", kind, name, it.Key)
 		}
 		p := filepath.Clean(it.Path)
 		if it.Path == "" || filepath.IsAbs(it.Path) || p == ".." || strings.HasPrefix(p, "../") {
-			return nil, configErrorf("%s %q: items path %q must be a relative path without '..'", kind, name, it.Path)
+			return nil, podenv.ConfigErrorf("%s %q: items path %q must be a relative path without '..'", kind, name, it.Path)
 		}
 		m := mode
 		if it.Mode != nil {
@@ -256,9 +295,9 @@ func projectKeys(kind, name string, data map[string][]byte, items []corev1.KeyTo
 	return out, nil
 }
 
-func (a *Agent) configMapFiles(ctx context.Context, src *corev1.ConfigMapVolumeSource, objs *podObjects) (map[string]file, error) {
+func configMapFiles(ctx context.Context, src *corev1.ConfigMapVolumeSource, objs Objects) (map[string]file, error) {
 	optional := src.Optional != nil && *src.Optional
-	cm, err := objs.configMap(ctx, src.Name)
+	cm, err := objs.ConfigMap(ctx, src.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +305,7 @@ func (a *Agent) configMapFiles(ctx context.Context, src *corev1.ConfigMapVolumeS
 		if optional {
 			return map[string]file{}, nil
 		}
-		return nil, configErrorf("configmap %q not found", src.Name)
+		return nil, podenv.ConfigErrorf("configmap %q not found", src.Name)
 	}
 	data := map[string][]byte{}
 	for k, v := range cm.Data {
@@ -278,9 +317,9 @@ func (a *Agent) configMapFiles(ctx context.Context, src *corev1.ConfigMapVolumeS
 	return projectKeys("configmap", src.Name, data, src.Items, src.DefaultMode, optional)
 }
 
-func (a *Agent) secretFiles(ctx context.Context, src *corev1.SecretVolumeSource, objs *podObjects) (map[string]file, error) {
+func secretFiles(ctx context.Context, src *corev1.SecretVolumeSource, objs Objects) (map[string]file, error) {
 	optional := src.Optional != nil && *src.Optional
-	s, err := objs.secret(ctx, src.SecretName)
+	s, err := objs.Secret(ctx, src.SecretName)
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +327,7 @@ func (a *Agent) secretFiles(ctx context.Context, src *corev1.SecretVolumeSource,
 		if optional {
 			return map[string]file{}, nil
 		}
-		return nil, configErrorf("secret %q not found", src.SecretName)
+		return nil, podenv.ConfigErrorf("secret %q not found", src.SecretName)
 	}
 	data := map[string][]byte{}
 	for k, v := range s.Data {
@@ -345,82 +384,83 @@ func writeFiles(dir string, files map[string]file) error {
 	})
 }
 
-// containerMounts turns the container's volumeMounts into runtime mounts.
-func containerMounts(spec *corev1.Container, vols map[string]volume, env *envList) ([]runtime.Mount, error) {
+// Mounts turns the container's volumeMounts into runtime mounts; env
+// gives the container's variables for subPathExpr.
+func Mounts(spec *corev1.Container, vols map[string]Volume, env func(string) (string, bool)) ([]runtime.Mount, error) {
 	var out []runtime.Mount
 	for i, vm := range spec.VolumeMounts {
 		field := fmt.Sprintf("spec.containers[%s].volumeMounts[%d]", spec.Name, i)
 		v, ok := vols[vm.Name]
 		if !ok {
-			return nil, configErrorf("%s: the pod has no volume named %q", field, vm.Name)
+			return nil, podenv.ConfigErrorf("%s: the pod has no volume named %q", field, vm.Name)
 		}
 		if vm.MountPropagation != nil && *vm.MountPropagation != corev1.MountPropagationNone {
-			return nil, configErrorf("%s.mountPropagation: %s is not supported by bosun: leave it unset or None", field, *vm.MountPropagation)
+			return nil, podenv.ConfigErrorf("%s.mountPropagation: %s is not supported by bosun: leave it unset or None", field, *vm.MountPropagation)
 		}
 		if vm.RecursiveReadOnly != nil && *vm.RecursiveReadOnly != corev1.RecursiveReadOnlyDisabled {
-			return nil, configErrorf("%s.recursiveReadOnly: %s is not supported by bosun", field, *vm.RecursiveReadOnly)
+			return nil, podenv.ConfigErrorf("%s.recursiveReadOnly: %s is not supported by bosun", field, *vm.RecursiveReadOnly)
 		}
 		if !filepath.IsAbs(vm.MountPath) {
-			return nil, configErrorf("%s.mountPath %q must be absolute", field, vm.MountPath)
+			return nil, podenv.ConfigErrorf("%s.mountPath %q must be absolute", field, vm.MountPath)
 		}
-		host := v.hostPath
+		host := v.HostPath
 		sub := vm.SubPath
 		if vm.SubPathExpr != "" {
-			sub = expand(vm.SubPathExpr, env.get)
+			sub = podenv.Expand(vm.SubPathExpr, env)
 		}
 		if sub != "" {
 			clean := filepath.Clean(sub)
 			if filepath.IsAbs(sub) || clean == ".." || strings.HasPrefix(clean, "../") {
-				return nil, configErrorf("%s.subPath %q must be a relative path without '..'", field, sub)
+				return nil, podenv.ConfigErrorf("%s.subPath %q must be a relative path without '..'", field, sub)
 			}
 			host = filepath.Join(host, clean)
 			if _, err := os.Lstat(host); errors.Is(err, fs.ErrNotExist) {
-				if v.readOnly {
-					return nil, configErrorf("%s.subPath %q does not exist in volume %q", field, sub, vm.Name)
+				if v.ReadOnly {
+					return nil, podenv.ConfigErrorf("%s.subPath %q does not exist in volume %q", field, sub, vm.Name)
 				}
 				if err := os.MkdirAll(host, 0o755); err != nil {
-					return nil, fmt.Errorf("nodeagent: %s: create subPath: %w", field, err)
+					return nil, fmt.Errorf("volumes: %s: create subPath: %w", field, err)
 				}
 			}
 		}
-		out = append(out, runtime.Mount{ContainerPath: vm.MountPath, HostPath: host, ReadOnly: vm.ReadOnly || v.readOnly})
+		out = append(out, runtime.Mount{ContainerPath: vm.MountPath, HostPath: host, ReadOnly: vm.ReadOnly || v.ReadOnly})
 	}
 	return out, nil
 }
 
-// removePodDir unmounts what is mounted under the pod's directory and
+// RemovePodDir unmounts what is mounted under the pod's directory and
 // removes it, if it belongs to this node.
-func (a *Agent) removePodDir(uid string) error {
-	dir := a.podDir(uid)
+func (m *Manager) RemovePodDir(uid string) error {
+	dir := m.PodDir(uid)
 	b, err := os.ReadFile(filepath.Join(dir, podNodeFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
 	} else if err != nil {
-		return fmt.Errorf("nodeagent: pod %s: %w", uid, err)
-	} else if strings.TrimSpace(string(b)) != a.cfg.NodeName {
+		return fmt.Errorf("volumes: pod %s: %w", uid, err)
+	} else if strings.TrimSpace(string(b)) != m.cfg.NodeName {
 		return nil // another agent's
 	}
 	if err := unmountUnder(dir); err != nil {
-		return fmt.Errorf("nodeagent: pod %s: unmount its volumes: %w", uid, err)
+		return fmt.Errorf("volumes: pod %s: unmount its volumes: %w", uid, err)
 	}
 	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("nodeagent: pod %s: remove its directory: %w", uid, err)
+		return fmt.Errorf("volumes: pod %s: remove its directory: %w", uid, err)
 	}
 	return nil
 }
 
-// orphanPodDirs returns the UIDs of this node's pod directories.
-func (a *Agent) podDirUIDs() []string {
-	entries, err := os.ReadDir(filepath.Join(a.cfg.RootDir, "pods"))
+// PodDirUIDs returns the UIDs of this node's pod directories.
+func (m *Manager) PodDirUIDs() []string {
+	entries, err := os.ReadDir(filepath.Join(m.cfg.RootDir, "pods"))
 	if err != nil {
 		return nil
 	}
 	var out []string
 	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(a.cfg.RootDir, "pods", e.Name(), podNodeFile))
-		if err == nil && strings.TrimSpace(string(b)) == a.cfg.NodeName {
+		b, err := os.ReadFile(filepath.Join(m.cfg.RootDir, "pods", e.Name(), podNodeFile))
+		if err == nil && strings.TrimSpace(string(b)) == m.cfg.NodeName {
 			out = append(out, e.Name())
 		}
 	}

@@ -1,0 +1,121 @@
+package nodeagent
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/clock"
+
+	"github.com/bosun-dev/bosun/client"
+)
+
+var (
+	configMapsResource = mustResource("configmaps")
+	secretsResource    = mustResource("secrets")
+	servicesResource   = mustResource("services")
+)
+
+// serviceCacheTTL is how long a list of services serves pod starts.
+const serviceCacheTTL = time.Second
+
+// serviceLister lists the services of every namespace through the API,
+// reusing a list younger than serviceCacheTTL (many pods starting at once
+// list once).
+type serviceLister struct {
+	c   *client.Client
+	clk clock.PassiveClock
+
+	mu   sync.Mutex
+	list []*corev1.Service // listed last, at at
+	at   time.Time
+}
+
+func (l *serviceLister) services(ctx context.Context) ([]*corev1.Service, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.list != nil && l.clk.Since(l.at) < serviceCacheTTL {
+		return l.list, nil
+	}
+	objs, err := l.c.List(ctx, servicesResource, "", "")
+	if err != nil {
+		return nil, fmt.Errorf("nodeagent: list services for the service environment variables: %w", err)
+	}
+	list := make([]*corev1.Service, 0, len(objs))
+	for _, obj := range objs {
+		if s, ok := obj.(*corev1.Service); ok {
+			list = append(list, s)
+		}
+	}
+	l.list, l.at = list, l.clk.Now()
+	return list, nil
+}
+
+// podObjects reads, once per pod sync, the API objects a pod refers to, so
+// that all its containers and volumes see the same ones. It is the Objects
+// of packages podenv and volumes.
+type podObjects struct {
+	c          *client.Client
+	svc        *serviceLister
+	ns         string
+	configMaps map[string]*corev1.ConfigMap // nil value: not found
+	secrets    map[string]*corev1.Secret
+	services   []*corev1.Service
+	svcRead    bool
+}
+
+func newPodObjects(c *client.Client, svc *serviceLister, ns string) *podObjects {
+	return &podObjects{c: c, svc: svc, ns: ns,
+		configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{}}
+}
+
+// ConfigMap returns the ConfigMap, or nil when it does not exist.
+func (o *podObjects) ConfigMap(ctx context.Context, name string) (*corev1.ConfigMap, error) {
+	if cm, ok := o.configMaps[name]; ok {
+		return cm, nil
+	}
+	obj, err := o.c.Get(ctx, configMapsResource, o.ns, name)
+	if client.IsNotFound(err) {
+		o.configMaps[name] = nil
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("nodeagent: read configmap %s/%s: %w", o.ns, name, err)
+	}
+	cm, _ := obj.(*corev1.ConfigMap)
+	o.configMaps[name] = cm
+	return cm, nil
+}
+
+// Secret returns the Secret, or nil when it does not exist.
+func (o *podObjects) Secret(ctx context.Context, name string) (*corev1.Secret, error) {
+	if s, ok := o.secrets[name]; ok {
+		return s, nil
+	}
+	obj, err := o.c.Get(ctx, secretsResource, o.ns, name)
+	if client.IsNotFound(err) {
+		o.secrets[name] = nil
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("nodeagent: read secret %s/%s: %w", o.ns, name, err)
+	}
+	s, _ := obj.(*corev1.Secret)
+	o.secrets[name] = s
+	return s, nil
+}
+
+// Services lists the services of every namespace (once).
+func (o *podObjects) Services(ctx context.Context) ([]*corev1.Service, error) {
+	if o.svcRead {
+		return o.services, nil
+	}
+	list, err := o.svc.services(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o.services, o.svcRead = list, true
+	return o.services, nil
+}
