@@ -246,9 +246,26 @@ func TestGonePodsAreDropped(t *testing.T) {
 		if len(f.written()) != 0 {
 			t.Errorf("writes %v, want none", f.written())
 		}
+	})
+}
+
+func TestForgottenStatusIsNotWritten(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeAPI(testPod("web"))
+		m, err := status.New(status.Config{Client: f, Writers: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Queue and forget before the writers run, so that no write can
+		// already be under way when Forget is called.
 		m.SetPodStatus(f.stored("web"), phase(corev1.PodRunning))
 		m.Forget(f.stored("web").UID)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { m.Run(ctx); close(done) }()
 		synctest.Wait()
+		cancel()
+		<-done
 		if len(f.written()) != 0 {
 			t.Errorf("a forgotten status was written: %v", f.written())
 		}
