@@ -13,7 +13,7 @@ import (
 	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/bosun-dev/bosun/api"
-	"github.com/bosun-dev/bosun/reconcile/cache"
+	"github.com/bosun-dev/bosun/client/cache"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
 )

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/store"
@@ -139,7 +140,7 @@ func TestInformerListThenWatch(t *testing.T) {
 	a := newPod("a", "p1", "", map[string]string{"app": "web"})
 	create(t, s, a, newPod("a", "p2", "", nil), newPod("b", "p1", "", nil))
 
-	inf := NewInformer(s, podsResource(t), storetest.Logger(t))
+	inf := NewInformer(s.ListWatcher(podsResource(t)), podsResource(t), storetest.Logger(t))
 	if inf.Resource().Name != "pods" {
 		t.Errorf("Resource = %q", inf.Resource().Name)
 	}
@@ -215,7 +216,7 @@ func TestInformerListThenWatch(t *testing.T) {
 func TestInformerLateHandlerReplaysCache(t *testing.T) {
 	s := storetest.Start(t)
 	create(t, s, newPod("a", "p1", "", nil), newPod("a", "p2", "", nil))
-	inf := NewInformer(s, podsResource(t), nil)
+	inf := NewInformer(s.ListWatcher(podsResource(t)), podsResource(t), nil)
 	run(t, inf)
 	var ev events
 	inf.AddHandler(ev.handler())
@@ -235,7 +236,7 @@ func TestInformerIndexes(t *testing.T) {
 	p1 := newPod("a", "p1", "n1", nil, "rs1")
 	p2 := newPod("a", "p2", "", nil, "rs1", "rs2")
 	create(t, s, p1, p2, newPod("b", "p3", "n1", nil))
-	inf := NewInformer(s, podsResource(t), nil)
+	inf := NewInformer(s.ListWatcher(podsResource(t)), podsResource(t), nil)
 	inf.AddIndex(IndexOwnerUID, IndexByOwnerUID)
 	inf.AddIndex(IndexNodeName, IndexByNodeName)
 	var ev events
@@ -326,10 +327,10 @@ func TestInformerListMatchesStore(t *testing.T) {
 	}
 	create(t, s, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{"zone": "z1"}}},
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}})
-	pods := NewInformer(s, podsResource(t), nil)
+	pods := NewInformer(s.ListWatcher(podsResource(t)), podsResource(t), nil)
 	run(t, pods)
 	nodesR, _ := api.Lookup("nodes")
-	nodes := NewInformer(s, nodesR, nil)
+	nodes := NewInformer(s.ListWatcher(nodesR), nodesR, nil)
 	run(t, nodes)
 
 	tests := []struct {
@@ -389,7 +390,7 @@ func TestInformerRelistAfterCompaction(t *testing.T) {
 	p1, p2 := newPod("a", "p1", "n1", nil, "rs1"), newPod("a", "p2", "n1", nil, "rs1")
 	create(t, s, p1, p2, newPod("a", "p3", "", nil))
 
-	inf := NewInformer(s, podsResource(t), storetest.Logger(t))
+	inf := NewInformer(s.ListWatcher(podsResource(t)), podsResource(t), storetest.Logger(t))
 	inf.AddIndex(IndexNodeName, IndexByNodeName)
 	var armed atomic.Bool
 	paused, resume := make(chan int64, 1), make(chan struct{})
@@ -470,21 +471,22 @@ func TestInformerIgnoresStaleEvents(t *testing.T) {
 	}
 	steps := []struct {
 		name string
-		ev   store.Event
+		typ  watch.EventType
+		obj  api.Object
 		want []string // events emitted
 		node string   // node of the cached pod afterwards ("-" = absent)
 	}{
-		{name: "add", ev: store.Event{Type: store.Added, Object: pod("10", "n1"), Revision: 10}, want: []string{"add a/p"}, node: "n1"},
-		{name: "older modify ignored", ev: store.Event{Type: store.Modified, Object: pod("9", "n9"), Revision: 9}, node: "n1"},
-		{name: "same revision ignored", ev: store.Event{Type: store.Modified, Object: pod("10", "n9"), Revision: 10}, node: "n1"},
-		{name: "newer modify", ev: store.Event{Type: store.Modified, Object: pod("12", "n2"), Revision: 12}, want: []string{"update a/p 10->12"}, node: "n2"},
-		{name: "stale delete ignored", ev: store.Event{Type: store.Deleted, Object: pod("11", "n2"), Revision: 11}, node: "n2"},
-		{name: "delete", ev: store.Event{Type: store.Deleted, Object: pod("13", "n2"), Revision: 13}, want: []string{"delete a/p"}, node: "-"},
-		{name: "delete of unknown ignored", ev: store.Event{Type: store.Deleted, Object: pod("14", "n2"), Revision: 14}, node: "-"},
-		{name: "modify of unknown is an add", ev: store.Event{Type: store.Modified, Object: pod("15", "n3"), Revision: 15}, want: []string{"add a/p"}, node: "n3"},
+		{name: "add", typ: watch.Added, obj: pod("10", "n1"), want: []string{"add a/p"}, node: "n1"},
+		{name: "older modify ignored", typ: watch.Modified, obj: pod("9", "n9"), node: "n1"},
+		{name: "same revision ignored", typ: watch.Modified, obj: pod("10", "n9"), node: "n1"},
+		{name: "newer modify", typ: watch.Modified, obj: pod("12", "n2"), want: []string{"update a/p 10->12"}, node: "n2"},
+		{name: "stale delete ignored", typ: watch.Deleted, obj: pod("11", "n2"), node: "n2"},
+		{name: "delete", typ: watch.Deleted, obj: pod("13", "n2"), want: []string{"delete a/p"}, node: "-"},
+		{name: "delete of unknown ignored", typ: watch.Deleted, obj: pod("14", "n2"), node: "-"},
+		{name: "modify of unknown is an add", typ: watch.Modified, obj: pod("15", "n3"), want: []string{"add a/p"}, node: "n3"},
 	}
 	for _, st := range steps {
-		inf.apply(st.ev)
+		inf.apply(st.typ, st.obj)
 		if got := ev.take(); !slices.Equal(got, st.want) {
 			t.Errorf("%s: events %v, want %v", st.name, got, st.want)
 		}
@@ -503,7 +505,7 @@ func TestInformerIgnoresStaleEvents(t *testing.T) {
 
 func TestInformerRunTwice(t *testing.T) {
 	s := storetest.Start(t)
-	inf := NewInformer(s, podsResource(t), nil)
+	inf := NewInformer(s.ListWatcher(podsResource(t)), podsResource(t), nil)
 	run(t, inf)
 	if err := inf.Run(context.Background()); err == nil {
 		t.Error("second Run returned nil, want an error")

@@ -12,10 +12,35 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/api"
-	"github.com/bosun-dev/bosun/store"
 )
+
+// ListWatcher lists and watches the objects of one resource: the store on the
+// control plane (store.ListWatch), bosun's API through the HTTP client on node
+// agents (client.ListWatch). An Informer calls it from one goroutine.
+type ListWatcher interface {
+	// List returns every object and the revision (resourceVersion) the list
+	// was read at.
+	List(ctx context.Context) ([]api.Object, int64, error)
+	// Watch calls fn with every change strictly after revision rev, in
+	// revision order, and blocks until the watch ends. It returns nil when ctx
+	// ended or the watch ended cleanly (the informer then watches again from
+	// the last revision it saw), an error wrapping api.ErrCompacted when rev
+	// is no longer available (the informer lists again), and another error
+	// when the watch failed (the informer lists again after a backoff). For watch.Deleted, obj is the last state
+	// with the revision of the deletion as resourceVersion; every obj's
+	// resourceVersion is the revision of its change.
+	Watch(ctx context.Context, rev int64, fn func(typ watch.EventType, obj api.Object)) error
+}
+
+// Source makes the ListWatcher of a resource; *store.Store is one.
+type Source[L ListWatcher] interface {
+	// ListWatcher returns the ListWatcher of r in all namespaces.
+	ListWatcher(r api.Resource) L
+}
 
 // Handler receives an Informer's changes. Any field may be nil. The objects are
 // the informer's shared copies: read them, never change them (DeepCopyObject
@@ -36,23 +61,37 @@ type Handler struct {
 // empty means "not in this index". It must be a pure function of obj.
 type IndexFunc func(obj api.Object) []string
 
-// Backoff bounds of the informer's retries after a failed list or watch.
+// Default backoff bounds of the informer's retries after a failed list or watch.
 const (
-	minBackoff = 100 * time.Millisecond
-	maxBackoff = 10 * time.Second
+	DefaultMinBackoff = 100 * time.Millisecond
+	DefaultMaxBackoff = 10 * time.Second
 )
 
+// Options tune an Informer; the zero value is ready to use.
+type Options struct {
+	// Logger receives list and watch failures; nil discards.
+	Logger *slog.Logger
+	// Clock times the backoff between failed attempts; nil is the real clock.
+	Clock clock.Clock
+	// MinBackoff and MaxBackoff bound the doubling wait after a failure;
+	// zero means DefaultMinBackoff and DefaultMaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+}
+
 // Informer keeps an in-memory copy of one resource, kept current by list+watch
-// on the store, and calls handlers on changes. Reads (Get, List, ByIndex) are
+// through a ListWatcher, and calls handlers on changes. Reads (Get, List, ByIndex) are
 // safe from any goroutine and return shared objects: callers must DeepCopy an
 // object before changing it.
 //
 // Create it with NewInformer, add handlers and indexes, then Run it (or use
 // Informers, which shares one Informer per resource).
 type Informer struct {
-	s   *store.Store
+	lw  ListWatcher
 	r   api.Resource
 	log *slog.Logger
+
+	clock                  clock.Clock
+	minBackoff, maxBackoff time.Duration
 
 	// dispatch serialises applying events with handler calls and with AddHandler,
 	// so a late handler sees a snapshot followed by every later change exactly once.
@@ -78,23 +117,40 @@ type Informer struct {
 	beforeWatch func(rev int64)
 }
 
-// NewInformer returns an Informer of resource r on s. logger (nil discards)
-// receives list and watch failures. Nothing runs until Run.
-func NewInformer(s *store.Store, r api.Resource, logger *slog.Logger) *Informer {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+// NewInformer returns an Informer of resource r fed by lw. logger (nil
+// discards) receives list and watch failures. Nothing runs until Run.
+func NewInformer(lw ListWatcher, r api.Resource, logger *slog.Logger) *Informer {
+	return NewInformerWithOptions(lw, r, Options{Logger: logger})
+}
+
+// NewInformerWithOptions is NewInformer with a clock and backoff bounds.
+func NewInformerWithOptions(lw ListWatcher, r api.Resource, opts Options) *Informer {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = DefaultMinBackoff
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = DefaultMaxBackoff
 	}
 	return &Informer{
-		s:         s,
-		r:         r,
-		log:       logger.With("resource", r.Name),
-		items:     map[string]api.Object{},
-		byNS:      map[string]map[string]api.Object{},
-		byLabel:   map[string]map[string]map[string]api.Object{},
-		indexers:  map[string]IndexFunc{},
-		indices:   map[string]map[string]map[string]api.Object{},
-		syncCh:    make(chan struct{}),
-		interrupt: make(chan struct{}, 1),
+		lw:         lw,
+		r:          r,
+		log:        opts.Logger.With("resource", r.Name),
+		clock:      opts.Clock,
+		minBackoff: opts.MinBackoff,
+		maxBackoff: max(opts.MaxBackoff, opts.MinBackoff),
+		items:      map[string]api.Object{},
+		byNS:       map[string]map[string]api.Object{},
+		byLabel:    map[string]map[string]map[string]api.Object{},
+		indexers:   map[string]IndexFunc{},
+		indices:    map[string]map[string]map[string]api.Object{},
+		syncCh:     make(chan struct{}),
+		interrupt:  make(chan struct{}, 1),
 	}
 }
 
@@ -145,17 +201,19 @@ func (i *Informer) AddIndex(name string, fn IndexFunc) {
 }
 
 // Run lists every object of the resource, then watches from the list's revision
-// and applies each change to the cache before calling the handlers. When the
-// watch fails (including when etcd compacted the revisions it needed), Run lists
-// again, emits the difference with the cache as Add, Update and Delete events and
-// watches from the new revision; failures are retried with backoff (100 ms to
-// 10 s). Run blocks until ctx ends and then returns nil; it returns an error only
-// when the informer was already run.
+// and applies each change to the cache before calling the handlers. When a
+// watch ends without error, Run watches again from the last revision it saw
+// (after the shortest backoff). When the watch fails (including when etcd
+// compacted the revisions it needed), Run lists again, emits the difference
+// with the cache as Add, Update and Delete events and watches from the new
+// revision; failures are retried with a doubling backoff (by default 100 ms to
+// 10 s). Run blocks until ctx ends and then returns nil; it returns an error
+// only when the informer was already run.
 func (i *Informer) Run(ctx context.Context) error {
 	if !i.started.CompareAndSwap(false, true) {
 		return fmt.Errorf("cache: %s informer: Run called twice", i.r.Name)
 	}
-	backoff := minBackoff
+	backoff := i.minBackoff
 	needList := true
 	for ctx.Err() == nil {
 		if needList {
@@ -164,7 +222,7 @@ func (i *Informer) Run(ctx context.Context) error {
 					break
 				}
 				i.log.Warn("listing for the cache failed; retrying", "err", err, "retryIn", backoff)
-				backoff = wait(ctx, backoff)
+				backoff = i.wait(ctx, backoff)
 				continue
 			}
 			needList = false
@@ -173,36 +231,44 @@ func (i *Informer) Run(ctx context.Context) error {
 		switch {
 		case ctx.Err() != nil:
 		case err == nil:
-			// Interrupted (tests) or closed without error: watch again from lastRev.
+			// Interrupted (tests): watch again from lastRev.
+		case errors.Is(err, errWatchEnded):
+			i.log.Debug("watch ended; watching again", "revision", i.LastRevision())
+			i.wait(ctx, i.minBackoff)
 		case errors.Is(err, api.ErrCompacted):
 			i.log.Info("watch fell behind etcd's compaction; listing again", "revision", i.LastRevision(), "err", err)
 			needList = true
 		default:
 			i.log.Warn("watch failed; listing again", "revision", i.LastRevision(), "err", err, "retryIn", backoff)
 			needList = true
-			backoff = wait(ctx, backoff)
+			backoff = i.wait(ctx, backoff)
 			continue
 		}
-		backoff = minBackoff
+		backoff = i.minBackoff
 	}
 	return nil
 }
 
-// wait sleeps d (or until ctx ends) and returns the next backoff.
-func wait(ctx context.Context, d time.Duration) time.Duration {
-	t := time.NewTimer(d)
+// errWatchEnded is returned by watch when the ListWatcher's watch ended
+// without error while ctx is still alive.
+var errWatchEnded = errors.New("watch ended")
+
+// wait sleeps d on the informer's clock (or until ctx ends) and returns the
+// next backoff.
+func (i *Informer) wait(ctx context.Context, d time.Duration) time.Duration {
+	t := i.clock.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-	case <-t.C:
+	case <-t.C():
 	}
-	return min(2*d, maxBackoff)
+	return min(2*d, i.maxBackoff)
 }
 
 // relist lists all objects, replaces the cache with them and emits the
 // difference (everything as Add on the first list).
 func (i *Informer) relist(ctx context.Context) error {
-	objs, rev, err := i.s.List(ctx, i.r, "", store.ListOptions{})
+	objs, rev, err := i.lw.List(ctx)
 	if err != nil {
 		return fmt.Errorf("cache: %s informer: %w", i.r.Name, err)
 	}
@@ -254,45 +320,43 @@ func (i *Informer) watch(ctx context.Context) error {
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := i.s.Watch(wctx, i.r, "", from)
-	if err != nil {
-		return fmt.Errorf("cache: %s informer: %w", i.r.Name, err)
-	}
-	defer w.Stop()
-	for {
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
 		select {
 		case <-i.interrupt:
-			return nil
-		case ev, ok := <-w.Events():
-			if !ok {
-				if err := w.Err(); err != nil {
-					return fmt.Errorf("cache: %s informer: %w", i.r.Name, err)
-				}
-				if ctx.Err() == nil {
-					return fmt.Errorf("cache: %s informer: watch from revision %d ended", i.r.Name, from)
-				}
-				return nil
-			}
-			i.apply(ev)
+			cancel()
+		case <-done:
 		}
+	}()
+	err := i.lw.Watch(wctx, from, i.apply)
+	switch {
+	case wctx.Err() != nil:
+		return nil
+	case err != nil:
+		return fmt.Errorf("cache: %s informer: %w", i.r.Name, err)
+	default:
+		return fmt.Errorf("cache: %s informer: watch from revision %d: %w", i.r.Name, from, errWatchEnded)
 	}
 }
 
-// apply applies one watch event to the cache and calls the handlers.
-func (i *Informer) apply(ev store.Event) {
+// apply applies one watch event to the cache and calls the handlers. The
+// object's resourceVersion is the revision of the change.
+func (i *Informer) apply(typ watch.EventType, obj api.Object) {
 	i.dispatch.Lock()
 	defer i.dispatch.Unlock()
-	key := keyOf(ev.Object)
+	key := keyOf(obj)
+	rev := rvOf(obj)
 	i.mu.Lock()
 	old, had := i.items[key]
-	if ev.Revision > i.lastRev {
-		i.lastRev = ev.Revision
+	if rev > i.lastRev {
+		i.lastRev = rev
 	}
-	if had && rvOf(old) >= ev.Revision {
+	if had && rvOf(old) >= rev {
 		i.mu.Unlock() // stale: the cache already has this or a newer state
 		return
 	}
-	if ev.Type == store.Deleted {
+	if typ == watch.Deleted {
 		if !had {
 			i.mu.Unlock()
 			return
@@ -302,12 +366,12 @@ func (i *Informer) apply(ev store.Event) {
 		i.emit(old, nil)
 		return
 	}
-	i.put(key, old, ev.Object)
+	i.put(key, old, obj)
 	i.mu.Unlock()
 	if had {
-		i.emit(old, ev.Object)
+		i.emit(old, obj)
 	} else {
-		i.emit(nil, ev.Object)
+		i.emit(nil, obj)
 	}
 }
 
