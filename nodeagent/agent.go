@@ -250,7 +250,7 @@ func New(cfg Config) (*Agent, error) {
 		mirrors:    map[string]*corev1.Pod{},
 	}
 	if a.pods == nil {
-		a.pods = APIPodSource{Client: cfg.Client, Logger: log, Clock: cfg.Clock}
+		a.pods = APIPodSource{Client: cfg.Client, Logger: log}
 	}
 	if a.prober == nil && cfg.RunProbes {
 		pc := probe.Config{Clock: cfg.Clock, Logger: log, Dial: cfg.ProbeDial, OnChange: a.Resync}

@@ -2,25 +2,25 @@ package cache
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/utils/clock"
+	kcache "k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
 
 	"github.com/bosun-dev/bosun/api"
 )
 
 // ListWatcher lists and watches the objects of one resource: the store on the
 // control plane (store.ListWatch), bosun's API through the HTTP client on node
-// agents (client.ListWatch). An Informer calls it from one goroutine.
+// agents (client.ListWatch).
 type ListWatcher interface {
 	// List returns every object and the revision (resourceVersion) the list
 	// was read at.
@@ -30,9 +30,10 @@ type ListWatcher interface {
 	// ended or the watch ended cleanly (the informer then watches again from
 	// the last revision it saw), an error wrapping api.ErrCompacted when rev
 	// is no longer available (the informer lists again), and another error
-	// when the watch failed (the informer lists again after a backoff). For watch.Deleted, obj is the last state
-	// with the revision of the deletion as resourceVersion; every obj's
-	// resourceVersion is the revision of its change.
+	// when the watch failed (the informer lists again after a backoff). For
+	// watch.Deleted, obj is the last state with the revision of the deletion
+	// as resourceVersion; every obj's resourceVersion is the revision of its
+	// change.
 	Watch(ctx context.Context, rev int64, fn func(typ watch.EventType, obj api.Object)) error
 }
 
@@ -44,8 +45,10 @@ type Source[L ListWatcher] interface {
 
 // Handler receives an Informer's changes. Any field may be nil. The objects are
 // the informer's shared copies: read them, never change them (DeepCopyObject
-// first). Handlers run on the informer's goroutine, one event at a time and in
-// revision order, so they must not block long: enqueue keys, do the work elsewhere.
+// first). Each handler runs on a goroutine of its own and sees the changes one
+// at a time and in revision order; the cache is updated before the handlers
+// are called, so it may already hold a newer state than the change a handler
+// is given. Handlers must not block long: enqueue keys, do the work elsewhere.
 // They may read the informer (Get, List, ByIndex) but must not call AddHandler.
 type Handler struct {
 	// OnAdd is called for an object that appeared (and for every object of the
@@ -61,120 +64,104 @@ type Handler struct {
 // empty means "not in this index". It must be a pure function of obj.
 type IndexFunc func(obj api.Object) []string
 
-// Default backoff bounds of the informer's retries after a failed list or watch.
+// Names of the indexes every Informer keeps for List; AddIndex ignores them.
 const (
-	DefaultMinBackoff = 100 * time.Millisecond
-	DefaultMaxBackoff = 10 * time.Second
+	indexNamespace = "cache:namespace"
+	indexLabel     = "cache:label" // "key=value" for every label
 )
 
-// Options tune an Informer; the zero value is ready to use.
-type Options struct {
-	// Logger receives list and watch failures; nil discards.
-	Logger *slog.Logger
-	// Clock times the backoff between failed attempts; nil is the real clock.
-	Clock clock.Clock
-	// MinBackoff and MaxBackoff bound the doubling wait after a failure;
-	// zero means DefaultMinBackoff and DefaultMaxBackoff.
-	MinBackoff, MaxBackoff time.Duration
-}
-
 // Informer keeps an in-memory copy of one resource, kept current by list+watch
-// through a ListWatcher, and calls handlers on changes. Reads (Get, List, ByIndex) are
-// safe from any goroutine and return shared objects: callers must DeepCopy an
-// object before changing it.
+// through a ListWatcher, and calls handlers on changes. It is client-go's
+// SharedIndexInformer (k8s.io/client-go/tools/cache: Reflector, DeltaFIFO,
+// indexer, one goroutine per handler) behind bosun's read API. Reads (Get,
+// List, ByIndex) are safe from any goroutine and return shared objects:
+// callers must DeepCopy an object before changing it.
 //
 // Create it with NewInformer, add handlers and indexes, then Run it (or use
 // Informers, which shares one Informer per resource).
 type Informer struct {
-	lw  ListWatcher
 	r   api.Resource
 	log *slog.Logger
+	lw  *listerWatcher
+	inf kcache.SharedIndexInformer
 
-	clock                  clock.Clock
-	minBackoff, maxBackoff time.Duration
-
-	// dispatch serialises applying events with handler calls and with AddHandler,
-	// so a late handler sees a snapshot followed by every later change exactly once.
-	dispatch sync.Mutex
-	handlers []Handler
-
-	mu       sync.RWMutex
-	items    map[string]api.Object            // key -> object
-	byNS     map[string]map[string]api.Object // namespace -> key -> object
-	byLabel  map[string]map[string]map[string]api.Object
-	indexers map[string]IndexFunc
-	indices  map[string]map[string]map[string]api.Object // index -> value -> key -> object
-	lastRev  int64
+	mu      sync.Mutex
+	indexes map[string]bool
+	regs    []kcache.ResourceEventHandlerRegistration
 
 	started atomic.Bool
-	synced  atomic.Bool
-	syncCh  chan struct{}
-
-	// Test hooks: interrupt ends the current watch (the informer then watches
-	// again from its last revision); beforeWatch, when set, is called with that
-	// revision before every Watch.
-	interrupt   chan struct{}
-	beforeWatch func(rev int64)
+	stopped chan struct{} // closed when Run returns
 }
 
 // NewInformer returns an Informer of resource r fed by lw. logger (nil
 // discards) receives list and watch failures. Nothing runs until Run.
 func NewInformer(lw ListWatcher, r api.Resource, logger *slog.Logger) *Informer {
-	return NewInformerWithOptions(lw, r, Options{Logger: logger})
-}
-
-// NewInformerWithOptions is NewInformer with a clock and backoff bounds.
-func NewInformerWithOptions(lw ListWatcher, r api.Resource, opts Options) *Informer {
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Clock == nil {
-		opts.Clock = clock.RealClock{}
+	i := &Informer{
+		r:       r,
+		log:     logger.With("resource", r.Name),
+		lw:      &listerWatcher{lw: lw, interrupt: make(chan struct{}, 1)},
+		indexes: map[string]bool{},
+		stopped: make(chan struct{}),
 	}
-	if opts.MinBackoff <= 0 {
-		opts.MinBackoff = DefaultMinBackoff
-	}
-	if opts.MaxBackoff <= 0 {
-		opts.MaxBackoff = DefaultMaxBackoff
-	}
-	return &Informer{
-		lw:         lw,
-		r:          r,
-		log:        opts.Logger.With("resource", r.Name),
-		clock:      opts.Clock,
-		minBackoff: opts.MinBackoff,
-		maxBackoff: max(opts.MaxBackoff, opts.MinBackoff),
-		items:      map[string]api.Object{},
-		byNS:       map[string]map[string]api.Object{},
-		byLabel:    map[string]map[string]map[string]api.Object{},
-		indexers:   map[string]IndexFunc{},
-		indices:    map[string]map[string]map[string]api.Object{},
-		syncCh:     make(chan struct{}),
-		interrupt:  make(chan struct{}, 1),
-	}
+	i.inf = kcache.NewSharedIndexInformerWithOptions(i.lw, r.New(), kcache.SharedIndexInformerOptions{
+		ObjectDescription: r.Name,
+		Indexers: kcache.Indexers{
+			indexNamespace: kcache.MetaNamespaceIndexFunc,
+			indexLabel:     indexByLabel,
+		},
+	})
+	return i
 }
 
 // Resource returns the resource the informer keeps.
 func (i *Informer) Resource() api.Resource { return i.r }
 
-// AddHandler registers h. Call it before Run; if the informer already runs, h is
-// first called with OnAdd for every cached object (from the caller's goroutine),
-// then receives every later change.
+// AddHandler registers h. Called before Run, h receives OnAdd for every object
+// of the first list, then every change. Called while the informer runs, h is
+// first called with OnAdd for every cached object, then receives every later
+// change; when the informer has already synced, AddHandler returns only after
+// those OnAdd calls.
 func (i *Informer) AddHandler(h Handler) {
-	i.dispatch.Lock()
-	defer i.dispatch.Unlock()
-	i.handlers = append(i.handlers, h)
-	if !i.started.Load() || h.OnAdd == nil {
+	reg, err := i.inf.AddEventHandler(kcache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if o, ok := obj.(api.Object); ok && h.OnAdd != nil {
+				h.OnAdd(o)
+			}
+		},
+		UpdateFunc: func(oldObj, newObj any) {
+			old, ok1 := oldObj.(api.Object)
+			o, ok2 := newObj.(api.Object)
+			// A relist hands over every listed object; an unchanged one
+			// (same resourceVersion) is no change.
+			if !ok1 || !ok2 || h.OnUpdate == nil || old.GetResourceVersion() == o.GetResourceVersion() {
+				return
+			}
+			h.OnUpdate(old, o)
+		},
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(kcache.DeletedFinalStateUnknown); ok { // deleted while no watch ran
+				obj = t.Obj
+			}
+			if o, ok := obj.(api.Object); ok && h.OnDelete != nil {
+				h.OnDelete(o)
+			}
+		},
+	})
+	if err != nil { // the informer stopped: no more changes will come
+		i.log.Warn("handler not added: the informer has stopped", "err", err)
 		return
 	}
-	i.mu.RLock()
-	objs := make([]api.Object, 0, len(i.items))
-	for _, o := range i.items {
-		objs = append(objs, o)
-	}
-	i.mu.RUnlock()
-	for _, o := range objs {
-		h.OnAdd(o)
+	i.mu.Lock()
+	i.regs = append(i.regs, reg)
+	i.mu.Unlock()
+	if i.inf.HasSynced() {
+		select {
+		case <-reg.HasSyncedChecker().Done():
+		case <-i.stopped:
+		}
 	}
 }
 
@@ -183,298 +170,79 @@ func (i *Informer) AddHandler(h Handler) {
 // built from the current cache). Adding a name that already exists does nothing
 // and keeps the first function, so every controller sharing the informer may add
 // the ready-made indexes it needs (IndexOwnerUID, IndexNodeName); give indexes of
-// your own a name of your own.
+// your own a name of your own (names starting with "cache:" are reserved).
 func (i *Informer) AddIndex(name string, fn IndexFunc) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if _, ok := i.indexers[name]; ok {
+	if i.indexes[name] {
 		return
 	}
-	i.indexers[name] = fn
-	idx := map[string]map[string]api.Object{}
-	i.indices[name] = idx
-	for key, obj := range i.items {
-		for _, v := range fn(obj) {
-			addTo(idx, v, key, obj)
+	err := i.inf.AddIndexers(kcache.Indexers{name: func(obj any) ([]string, error) {
+		o, ok := obj.(api.Object)
+		if !ok {
+			return nil, nil
 		}
+		return fn(o), nil
+	}})
+	if err != nil {
+		i.log.Warn("index not added", "index", name, "err", err)
+		return
 	}
+	i.indexes[name] = true
 }
 
 // Run lists every object of the resource, then watches from the list's revision
-// and applies each change to the cache before calling the handlers. When a
-// watch ends without error, Run watches again from the last revision it saw
-// (after the shortest backoff). When the watch fails (including when etcd
-// compacted the revisions it needed), Run lists again, emits the difference
-// with the cache as Add, Update and Delete events and watches from the new
-// revision; failures are retried with a doubling backoff (by default 100 ms to
-// 10 s). Run blocks until ctx ends and then returns nil; it returns an error
-// only when the informer was already run.
+// and applies each change to the cache before calling the handlers; client-go's
+// Reflector does the listing and watching. When a watch ends cleanly, Run
+// watches again from the last revision it saw; when the revision was compacted
+// it lists again and hands the difference with the cache to the handlers as
+// Add, Update and Delete; other failures are retried after a backoff (800 ms
+// doubling to 30 s). Run blocks until ctx ends and then returns nil; it returns
+// an error only when the informer was already run. Reflector logs go to the
+// informer's logger.
 func (i *Informer) Run(ctx context.Context) error {
 	if !i.started.CompareAndSwap(false, true) {
 		return fmt.Errorf("cache: %s informer: Run called twice", i.r.Name)
 	}
-	backoff := i.minBackoff
-	needList := true
-	for ctx.Err() == nil {
-		if needList {
-			if err := i.relist(ctx); err != nil {
-				if ctx.Err() != nil {
-					break
-				}
-				i.log.Warn("listing for the cache failed; retrying", "err", err, "retryIn", backoff)
-				backoff = i.wait(ctx, backoff)
-				continue
-			}
-			needList = false
-		}
-		err := i.watch(ctx)
-		switch {
-		case ctx.Err() != nil:
-		case err == nil:
-			// Interrupted (tests): watch again from lastRev.
-		case errors.Is(err, errWatchEnded):
-			i.log.Debug("watch ended; watching again", "revision", i.LastRevision())
-			i.wait(ctx, i.minBackoff)
-		case errors.Is(err, api.ErrCompacted):
-			i.log.Info("watch fell behind etcd's compaction; listing again", "revision", i.LastRevision(), "err", err)
-			needList = true
-		default:
-			i.log.Warn("watch failed; listing again", "revision", i.LastRevision(), "err", err, "retryIn", backoff)
-			needList = true
-			backoff = i.wait(ctx, backoff)
-			continue
-		}
-		backoff = i.minBackoff
-	}
+	defer close(i.stopped)
+	ctx = klog.NewContext(ctx, logr.FromSlogHandler(i.log.Handler()))
+	i.inf.RunWithContext(ctx)
 	return nil
 }
 
-// errWatchEnded is returned by watch when the ListWatcher's watch ended
-// without error while ctx is still alive.
-var errWatchEnded = errors.New("watch ended")
-
-// wait sleeps d on the informer's clock (or until ctx ends) and returns the
-// next backoff.
-func (i *Informer) wait(ctx context.Context, d time.Duration) time.Duration {
-	t := i.clock.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C():
+// HasSynced reports whether the first list has been applied and every handler
+// added so far was called for each of its objects.
+func (i *Informer) HasSynced() bool {
+	if !i.inf.HasSynced() {
+		return false
 	}
-	return min(2*d, i.maxBackoff)
-}
-
-// relist lists all objects, replaces the cache with them and emits the
-// difference (everything as Add on the first list).
-func (i *Informer) relist(ctx context.Context) error {
-	objs, rev, err := i.lw.List(ctx)
-	if err != nil {
-		return fmt.Errorf("cache: %s informer: %w", i.r.Name, err)
-	}
-	i.dispatch.Lock()
-	defer i.dispatch.Unlock()
-
-	type change struct{ old, new api.Object }
-	var changes []change
-	fresh := make(map[string]struct{}, len(objs))
 	i.mu.Lock()
-	for _, o := range objs {
-		key := keyOf(o)
-		fresh[key] = struct{}{}
-		old, ok := i.items[key]
-		switch {
-		case !ok:
-			changes = append(changes, change{nil, o})
-		case old.GetResourceVersion() != o.GetResourceVersion():
-			changes = append(changes, change{old, o})
-		default:
-			continue // unchanged: keep the instance readers may hold
-		}
-		i.put(key, old, o)
-	}
-	for key, old := range i.items {
-		if _, ok := fresh[key]; !ok {
-			changes = append(changes, change{old, nil})
-			i.remove(key, old)
+	defer i.mu.Unlock()
+	for _, reg := range i.regs {
+		if !reg.HasSynced() {
+			return false
 		}
 	}
-	i.lastRev = rev
-	i.mu.Unlock()
-
-	for _, ch := range changes {
-		i.emit(ch.old, ch.new)
-	}
-	if i.synced.CompareAndSwap(false, true) {
-		close(i.syncCh)
-	}
-	return nil
+	return true
 }
-
-// watch watches from lastRev and applies events until the watch ends; it returns
-// the watch's error (nil when ctx ended or the watch was interrupted).
-func (i *Informer) watch(ctx context.Context) error {
-	from := i.LastRevision()
-	if i.beforeWatch != nil {
-		i.beforeWatch(from)
-	}
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-i.interrupt:
-			cancel()
-		case <-done:
-		}
-	}()
-	err := i.lw.Watch(wctx, from, i.apply)
-	switch {
-	case wctx.Err() != nil:
-		return nil
-	case err != nil:
-		return fmt.Errorf("cache: %s informer: %w", i.r.Name, err)
-	default:
-		return fmt.Errorf("cache: %s informer: watch from revision %d: %w", i.r.Name, from, errWatchEnded)
-	}
-}
-
-// apply applies one watch event to the cache and calls the handlers. The
-// object's resourceVersion is the revision of the change.
-func (i *Informer) apply(typ watch.EventType, obj api.Object) {
-	i.dispatch.Lock()
-	defer i.dispatch.Unlock()
-	key := keyOf(obj)
-	rev := rvOf(obj)
-	i.mu.Lock()
-	old, had := i.items[key]
-	if rev > i.lastRev {
-		i.lastRev = rev
-	}
-	if had && rvOf(old) >= rev {
-		i.mu.Unlock() // stale: the cache already has this or a newer state
-		return
-	}
-	if typ == watch.Deleted {
-		if !had {
-			i.mu.Unlock()
-			return
-		}
-		i.remove(key, old)
-		i.mu.Unlock()
-		i.emit(old, nil)
-		return
-	}
-	i.put(key, old, obj)
-	i.mu.Unlock()
-	if had {
-		i.emit(old, obj)
-	} else {
-		i.emit(nil, obj)
-	}
-}
-
-// emit calls the handlers for one change: add (old nil), update or delete (new nil).
-// The caller holds dispatch.
-func (i *Informer) emit(old, new api.Object) {
-	for _, h := range i.handlers {
-		switch {
-		case old == nil:
-			if h.OnAdd != nil {
-				h.OnAdd(new)
-			}
-		case new == nil:
-			if h.OnDelete != nil {
-				h.OnDelete(old)
-			}
-		default:
-			if h.OnUpdate != nil {
-				h.OnUpdate(old, new)
-			}
-		}
-	}
-}
-
-// put stores obj under key, replacing old (nil when new); the caller holds mu.
-func (i *Informer) put(key string, old, obj api.Object) {
-	if old != nil {
-		i.unindex(key, old)
-	}
-	i.items[key] = obj
-	addTo(i.byNS, obj.GetNamespace(), key, obj)
-	for k, v := range obj.GetLabels() {
-		vals := i.byLabel[k]
-		if vals == nil {
-			vals = map[string]map[string]api.Object{}
-			i.byLabel[k] = vals
-		}
-		addTo(vals, v, key, obj)
-	}
-	for name, fn := range i.indexers {
-		idx := i.indices[name]
-		for _, v := range fn(obj) {
-			addTo(idx, v, key, obj)
-		}
-	}
-}
-
-// remove deletes key (holding old); the caller holds mu.
-func (i *Informer) remove(key string, old api.Object) {
-	delete(i.items, key)
-	i.unindex(key, old)
-}
-
-// unindex removes old's entries under key from every index; the caller holds mu.
-func (i *Informer) unindex(key string, old api.Object) {
-	removeFrom(i.byNS, old.GetNamespace(), key)
-	for k, v := range old.GetLabels() {
-		if vals := i.byLabel[k]; vals != nil {
-			removeFrom(vals, v, key)
-			if len(vals) == 0 {
-				delete(i.byLabel, k)
-			}
-		}
-	}
-	for name, fn := range i.indexers {
-		idx := i.indices[name]
-		for _, v := range fn(old) {
-			removeFrom(idx, v, key)
-		}
-	}
-}
-
-func addTo(m map[string]map[string]api.Object, v, key string, obj api.Object) {
-	set := m[v]
-	if set == nil {
-		set = map[string]api.Object{}
-		m[v] = set
-	}
-	set[key] = obj
-}
-
-func removeFrom(m map[string]map[string]api.Object, v, key string) {
-	if set := m[v]; set != nil {
-		delete(set, key)
-		if len(set) == 0 {
-			delete(m, v)
-		}
-	}
-}
-
-// HasSynced reports whether the first list has been applied and its OnAdd
-// handlers called.
-func (i *Informer) HasSynced() bool { return i.synced.Load() }
 
 // WaitForSync blocks until HasSynced or ctx ends (then it returns an error
 // wrapping ctx's).
 func (i *Informer) WaitForSync(ctx context.Context) error {
-	select {
-	case <-i.syncCh:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("cache: waiting for the %s informer to sync: %w", i.r.Name, ctx.Err())
+	i.mu.Lock()
+	waits := []kcache.DoneChecker{i.inf.HasSyncedChecker()}
+	for _, reg := range i.regs {
+		waits = append(waits, reg.HasSyncedChecker())
 	}
+	i.mu.Unlock()
+	for _, w := range waits {
+		select {
+		case <-w.Done():
+		case <-ctx.Done():
+			return fmt.Errorf("cache: waiting for the %s informer to sync: %w", i.r.Name, ctx.Err())
+		}
+	}
+	return nil
 }
 
 // Get returns the cached object namespace/name (namespace ignored for
@@ -484,18 +252,21 @@ func (i *Informer) Get(namespace, name string) (api.Object, bool) {
 	if i.r.Namespaced {
 		key = namespace + "/" + name
 	}
-	i.mu.RLock()
-	defer i.mu.RUnlock()
-	obj, ok := i.items[key]
-	return obj, ok
+	obj, ok, _ := i.inf.GetIndexer().GetByKey(key) // the in-memory indexer never fails
+	if !ok {
+		return nil, false
+	}
+	o, ok := obj.(api.Object)
+	return o, ok
 }
 
 // List returns the cached objects in namespace ("" = all namespaces) whose labels
 // match sel (nil = everything), in no particular order. The objects are shared:
-// DeepCopy before changing them. Cost: it scans the smallest of the namespace's
-// objects and, for each "=", "==" or "in" requirement of sel, the objects carrying
-// one of the label values it allows; so selecting a controller's pods by their
-// labels costs about the number of such pods.
+// DeepCopy before changing them. Cost: when sel has "=", "==" or "in"
+// requirements, it reads the objects carrying the label values each allows
+// and scans the smallest such set; else it scans the namespace's objects (or
+// all). So selecting a controller's pods by their labels costs about the
+// number of such pods.
 func (i *Informer) List(namespace string, sel labels.Selector) []api.Object {
 	if sel != nil && sel.Empty() {
 		sel = nil
@@ -503,19 +274,9 @@ func (i *Informer) List(namespace string, sel labels.Selector) []api.Object {
 	if !i.r.Namespaced {
 		namespace = ""
 	}
-	i.mu.RLock()
-	defer i.mu.RUnlock()
-	// Candidates: the namespace's objects, or the buckets of the label values
-	// one requirement allows (disjoint sets), whichever is smallest.
-	var candidates []map[string]api.Object
-	size := len(i.items)
-	if namespace != "" {
-		ns := i.byNS[namespace]
-		if len(ns) == 0 {
-			return nil
-		}
-		candidates, size = []map[string]api.Object{ns}, len(ns)
-	}
+	idx := i.inf.GetIndexer()
+	var candidates []any
+	found := false
 	if sel != nil {
 		reqs, selectable := sel.Requirements()
 		if !selectable {
@@ -527,37 +288,39 @@ func (i *Informer) List(namespace string, sel labels.Selector) []api.Object {
 			default:
 				continue
 			}
-			vals := i.byLabel[req.Key()]
-			var sets []map[string]api.Object
-			n := 0
+			var set []any
 			for v := range req.Values() {
-				if set := vals[v]; len(set) > 0 {
-					sets = append(sets, set)
-					n += len(set)
-				}
+				objs, _ := idx.ByIndex(indexLabel, req.Key()+"="+v) // the index exists
+				set = append(set, objs...)
 			}
-			if n == 0 {
+			if len(set) == 0 {
 				return nil
 			}
-			if n < size {
-				candidates, size = sets, n
+			if !found || len(set) < len(candidates) {
+				candidates, found = set, true
 			}
 		}
 	}
-	if candidates == nil {
-		candidates = []map[string]api.Object{i.items}
-	}
-	out := make([]api.Object, 0, min(size, 1024))
-	for _, set := range candidates {
-		for _, obj := range set {
-			if namespace != "" && obj.GetNamespace() != namespace {
-				continue
-			}
-			if sel != nil && !sel.Matches(labels.Set(obj.GetLabels())) {
-				continue
-			}
-			out = append(out, obj)
+	if !found {
+		if namespace != "" {
+			candidates, _ = idx.ByIndex(indexNamespace, namespace)
+		} else {
+			candidates = idx.List()
 		}
+	}
+	out := make([]api.Object, 0, min(len(candidates), 1024))
+	for _, c := range candidates {
+		obj, ok := c.(api.Object)
+		if !ok {
+			continue
+		}
+		if namespace != "" && obj.GetNamespace() != namespace {
+			continue
+		}
+		if sel != nil && !sel.Matches(labels.Set(obj.GetLabels())) {
+			continue
+		}
+		out = append(out, obj)
 	}
 	return out
 }
@@ -566,29 +329,39 @@ func (i *Informer) List(namespace string, sel labels.Selector) []api.Object {
 // particular order, in time proportional to their number. The objects are shared:
 // DeepCopy before changing them. An unknown index panics (programming error).
 func (i *Informer) ByIndex(index, value string) []api.Object {
-	i.mu.RLock()
-	defer i.mu.RUnlock()
-	idx, ok := i.indices[index]
-	if !ok {
-		panic(fmt.Sprintf("cache: %s: no index %q", i.r.Name, index))
+	objs, err := i.inf.GetIndexer().ByIndex(index, value)
+	if err != nil {
+		panic(fmt.Sprintf("cache: %s: no index %q: %v", i.r.Name, index, err))
 	}
-	set := idx[value]
-	out := make([]api.Object, 0, len(set))
-	for _, obj := range set {
-		out = append(out, obj)
+	out := make([]api.Object, 0, len(objs))
+	for _, o := range objs {
+		if obj, ok := o.(api.Object); ok {
+			out = append(out, obj)
+		}
 	}
 	return out
 }
 
-// LastRevision returns the etcd revision the cache reflects: that of the last
-// list or of the last event applied (0 before the first list).
-func (i *Informer) LastRevision() int64 {
-	i.mu.RLock()
-	defer i.mu.RUnlock()
-	return i.lastRev
+// LastRevision returns the etcd revision of the last list or change the
+// informer received (0 before the first list). The cache reflects it once the
+// informer has applied that change, which it does before calling handlers.
+func (i *Informer) LastRevision() int64 { return i.lw.lastRev.Load() }
+
+// indexByLabel is the index List uses: "key=value" for every label.
+func indexByLabel(obj any) ([]string, error) {
+	o, ok := obj.(api.Object)
+	if !ok {
+		return nil, nil
+	}
+	out := make([]string, 0, len(o.GetLabels()))
+	for k, v := range o.GetLabels() {
+		out = append(out, k+"="+v)
+	}
+	return out, nil
 }
 
-// keyOf returns "namespace/name", or "name" for cluster-scoped objects.
+// keyOf returns "namespace/name", or "name" for cluster-scoped objects: the key
+// of client-go's MetaNamespaceKeyFunc.
 func keyOf(obj api.Object) string {
 	if ns := obj.GetNamespace(); ns != "" {
 		return ns + "/" + obj.GetName()

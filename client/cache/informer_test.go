@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -394,7 +395,7 @@ func TestInformerRelistAfterCompaction(t *testing.T) {
 	inf.AddIndex(IndexNodeName, IndexByNodeName)
 	var armed atomic.Bool
 	paused, resume := make(chan int64, 1), make(chan struct{})
-	inf.beforeWatch = func(rev int64) {
+	inf.lw.beforeWatch = func(rev int64) {
 		if armed.CompareAndSwap(true, false) {
 			paused <- rev
 			<-resume
@@ -406,7 +407,7 @@ func TestInformerRelistAfterCompaction(t *testing.T) {
 	ev.take()
 
 	armed.Store(true)
-	inf.interrupt <- struct{}{}
+	inf.lw.interrupt <- struct{}{}
 	from := <-paused // the informer is between watches now
 
 	oldRV := p1.ResourceVersion
@@ -460,12 +461,39 @@ func TestInformerRelistAfterCompaction(t *testing.T) {
 	}
 }
 
+// scripted is a ListWatcher whose list is empty (at revision 1) and whose
+// watch delivers the events sent on its channel.
+type scripted chan scriptedEvent
+
+type scriptedEvent struct {
+	typ watch.EventType
+	obj api.Object
+}
+
+func (scripted) List(context.Context) ([]api.Object, int64, error) { return nil, 1, nil }
+
+func (s scripted) Watch(ctx context.Context, _ int64, fn func(watch.EventType, api.Object)) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-s:
+			fn(ev.typ, ev.obj)
+		}
+	}
+}
+
+// TestInformerIgnoresStaleEvents feeds the informer events out of revision
+// order; each step is followed by a change of another pod (the marker), whose
+// handler call says the step was handled.
 func TestInformerIgnoresStaleEvents(t *testing.T) {
-	inf := NewInformer(nil, podsResource(t), slog.New(slog.DiscardHandler))
+	src := make(scripted)
+	inf := NewInformer(src, podsResource(t), slog.New(slog.DiscardHandler))
 	var ev events
 	inf.AddHandler(ev.handler())
-	pod := func(rv string, node string) *corev1.Pod {
-		p := newPod("a", "p", node, nil)
+	run(t, inf)
+	pod := func(name, rv string, node string) *corev1.Pod {
+		p := newPod("a", name, node, nil)
 		p.ResourceVersion = rv
 		return p
 	}
@@ -476,18 +504,32 @@ func TestInformerIgnoresStaleEvents(t *testing.T) {
 		want []string // events emitted
 		node string   // node of the cached pod afterwards ("-" = absent)
 	}{
-		{name: "add", typ: watch.Added, obj: pod("10", "n1"), want: []string{"add a/p"}, node: "n1"},
-		{name: "older modify ignored", typ: watch.Modified, obj: pod("9", "n9"), node: "n1"},
-		{name: "same revision ignored", typ: watch.Modified, obj: pod("10", "n9"), node: "n1"},
-		{name: "newer modify", typ: watch.Modified, obj: pod("12", "n2"), want: []string{"update a/p 10->12"}, node: "n2"},
-		{name: "stale delete ignored", typ: watch.Deleted, obj: pod("11", "n2"), node: "n2"},
-		{name: "delete", typ: watch.Deleted, obj: pod("13", "n2"), want: []string{"delete a/p"}, node: "-"},
-		{name: "delete of unknown ignored", typ: watch.Deleted, obj: pod("14", "n2"), node: "-"},
-		{name: "modify of unknown is an add", typ: watch.Modified, obj: pod("15", "n3"), want: []string{"add a/p"}, node: "n3"},
+		{name: "add", typ: watch.Added, obj: pod("p", "10", "n1"), want: []string{"add a/p"}, node: "n1"},
+		{name: "older modify ignored", typ: watch.Modified, obj: pod("p", "9", "n9"), node: "n1"},
+		{name: "same revision ignored", typ: watch.Modified, obj: pod("p", "10", "n9"), node: "n1"},
+		{name: "newer modify", typ: watch.Modified, obj: pod("p", "12", "n2"), want: []string{"update a/p 10->12"}, node: "n2"},
+		{name: "stale delete ignored", typ: watch.Deleted, obj: pod("p", "11", "n2"), node: "n2"},
+		{name: "delete", typ: watch.Deleted, obj: pod("p", "13", "n2"), want: []string{"delete a/p"}, node: "-"},
+		{name: "delete of unknown ignored", typ: watch.Deleted, obj: pod("p", "14", "n2"), node: "-"},
+		{name: "modify of unknown is an add", typ: watch.Modified, obj: pod("p", "15", "n3"), want: []string{"add a/p"}, node: "n3"},
 	}
-	for _, st := range steps {
-		inf.apply(st.typ, st.obj)
-		if got := ev.take(); !slices.Equal(got, st.want) {
+	markers := 0
+	for n, st := range steps {
+		src <- scriptedEvent{st.typ, st.obj}
+		// Markers have revisions 2..9, below the steps', so LastRevision stays the steps'.
+		src <- scriptedEvent{watch.Modified, pod("marker", strconv.Itoa(n+2), "")}
+		var got []string
+		waitFor(t, st.name+" handled", func() bool {
+			for _, e := range ev.take() {
+				if strings.Contains(e, "a/marker") {
+					markers++
+				} else {
+					got = append(got, e)
+				}
+			}
+			return markers == n+1
+		})
+		if !slices.Equal(got, st.want) {
 			t.Errorf("%s: events %v, want %v", st.name, got, st.want)
 		}
 		node := "-"

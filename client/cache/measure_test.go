@@ -2,7 +2,6 @@ package cache
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -14,10 +13,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	kruntime "k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 	kcache "k8s.io/client-go/tools/cache"
 
 	"github.com/bosun-dev/bosun/api"
@@ -28,75 +23,6 @@ import (
 // EnvBenchInformer turns on TestMeasureInformers, which compares this package's
 // Informer with client-go's SharedIndexInformer over the same ListWatcher.
 const EnvBenchInformer = "BOSUN_BENCH_INFORMER"
-
-// reflectorLW makes a ListWatcher a client-go ListerWatcher: lists become a
-// metav1.List whose items are the listed objects themselves (no copies),
-// watches a watch.Interface; a compacted revision becomes the 410 Expired
-// error event on which reflectors list again.
-type reflectorLW struct {
-	lw  ListWatcher
-	ctx context.Context
-}
-
-func (k reflectorLW) List(opts metav1.ListOptions) (kruntime.Object, error) {
-	return k.ListWithContext(k.ctx, opts)
-}
-
-func (k reflectorLW) ListWithContext(ctx context.Context, _ metav1.ListOptions) (kruntime.Object, error) {
-	objs, rev, err := k.lw.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	l := &metav1.List{ListMeta: metav1.ListMeta{ResourceVersion: strconv.FormatInt(rev, 10)}}
-	l.Items = make([]kruntime.RawExtension, len(objs))
-	for i, o := range objs {
-		l.Items[i].Object = o
-	}
-	return l, nil
-}
-
-func (k reflectorLW) Watch(opts metav1.ListOptions) (watch.Interface, error) {
-	return k.WatchWithContext(k.ctx, opts)
-}
-
-func (k reflectorLW) WatchWithContext(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-	rev, err := strconv.ParseInt(opts.ResourceVersion, 10, 64)
-	if err != nil {
-		return nil, fmt.Errorf("cache: watch from resourceVersion %q: %w", opts.ResourceVersion, err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	w := &chanWatch{ch: make(chan watch.Event, 64), cancel: cancel}
-	go func() {
-		defer close(w.ch)
-		send := func(ev watch.Event) {
-			select {
-			case w.ch <- ev:
-			case <-ctx.Done():
-			}
-		}
-		err := k.lw.Watch(ctx, rev, func(typ watch.EventType, obj api.Object) { send(watch.Event{Type: typ, Object: obj}) })
-		switch {
-		case ctx.Err() != nil || err == nil:
-		case errors.Is(err, api.ErrCompacted):
-			send(watch.Event{Type: watch.Error, Object: &apierrors.NewResourceExpired(err.Error()).ErrStatus})
-		default:
-			send(watch.Event{Type: watch.Error, Object: &apierrors.NewInternalError(err).ErrStatus})
-		}
-	}()
-	return w, nil
-}
-
-// IsWatchListSemanticsUnSupported tells reflectors to list, then watch: the
-// ListWatcher has no streaming list.
-func (reflectorLW) IsWatchListSemanticsUnSupported() bool { return true }
-
-type chanWatch struct {
-	ch     chan watch.Event
-	cancel context.CancelFunc
-}
-
-func (w *chanWatch) Stop()                          { w.cancel() }
-func (w *chanWatch) ResultChan() <-chan watch.Event { return w.ch }
 
 // kIndexers are the client-go indexers equal to this Informer's: namespace,
 // label key=value (for List by selector), owner UID and node name.
@@ -156,7 +82,8 @@ func runBosun(ctx context.Context, t *testing.T, lw ListWatcher, r api.Resource,
 }
 
 func runClientGo(ctx context.Context, t *testing.T, lw ListWatcher, r api.Resource, adds *atomic.Int64, updates chan<- stamp) any {
-	inf := kcache.NewSharedIndexInformer(reflectorLW{lw: lw, ctx: ctx}, r.New(), 0, kIndexers())
+	klw := &listerWatcher{lw: lw, interrupt: make(chan struct{}, 1)}
+	inf := kcache.NewSharedIndexInformer(klw, r.New(), 0, kIndexers())
 	reg, err := inf.AddEventHandler(kcache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { adds.Add(1) },
 		UpdateFunc: func(_, o any) { updates <- stamp{o.(api.Object).GetResourceVersion(), time.Now()} },
