@@ -25,7 +25,7 @@ run ./sync/gitsource 'BenchmarkFetchUnchanged' 2s
 # Issue 3 (the full 30,000-pod run is make bench-scale): the parts.
 run ./reconcile/scheduler 'BenchmarkSchedule30000Pods1000Nodes|BenchmarkScheduleAndBind' 3x
 run ./reconcile/replicaset 'BenchmarkScaleUp1000' 3x
-run ./reconcile/cache 'BenchmarkInformerList30000' 1x
+run ./client/cache 'BenchmarkInformerList30000' 1x
 # Issue 4 (root): pod start through the agent, and bosun's runtime vs raw containerd side by side.
 run ./test/e2e 'BenchmarkNodePodStart' 1x
 run ./nodeagent/runtime/containerd 'BenchmarkPodStart' 1x

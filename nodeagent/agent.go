@@ -179,7 +179,7 @@ func New(cfg Config) (*Agent, error) {
 	log := cfg.Logger.With("node", cfg.NodeName)
 	a := &Agent{cfg: cfg, log: log, source: cfg.Pods}
 	if a.source == nil {
-		a.source = APIPodSource{Client: cfg.Client, Logger: log, Clock: cfg.Clock}
+		a.source = APIPodSource{Client: cfg.Client, Logger: log}
 	}
 	a.node = &nodeReporter{cfg: &a.cfg, c: cfg.Client, rt: cfg.Runtime, clk: cfg.Clock, log: log}
 	a.pleg = &pleg{rt: cfg.Runtime, clk: cfg.Clock, log: log, interval: cfg.RelistInterval,

@@ -3,7 +3,7 @@
 // workers over a deduplicating, rate-limited work queue of keys
 // (k8s.io/client-go/util/workqueue). Everything is level-triggered: events only
 // say "look at this key again"; Reconcile re-reads the current state (from the
-// informer caches of package reconcile/cache) and makes the owned objects match
+// informer caches of package client/cache) and makes the owned objects match
 // it, writing with compare-and-swap on resourceVersion.
 //
 // Queue semantics, as controller-runtime's:

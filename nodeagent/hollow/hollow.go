@@ -89,7 +89,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
 	}
-	shared := NewSharedPods(cfg.Client, cfg.Logger, cfg.Clock)
+	shared := NewSharedPods(cfg.Client, cfg.Logger)
 	agents := make([]*nodeagent.Agent, 0, cfg.Nodes)
 	for i := range cfg.Nodes {
 		name := cfg.NodeName(i)

@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/nodeagent"
@@ -20,7 +19,6 @@ import (
 type SharedPods struct {
 	c   *client.Client
 	log *slog.Logger
-	clk clock.Clock
 
 	mu       sync.Mutex
 	synced   bool
@@ -31,18 +29,18 @@ type SharedPods struct {
 var _ nodeagent.PodSource = (*SharedPods)(nil)
 
 // NewSharedPods returns a SharedPods reading through c; Run it.
-func NewSharedPods(c *client.Client, log *slog.Logger, clk clock.Clock) *SharedPods {
+func NewSharedPods(c *client.Client, log *slog.Logger) *SharedPods {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &SharedPods{c: c, log: log, clk: clk,
+	return &SharedPods{c: c, log: log,
 		byNode: map[string]map[string]*corev1.Pod{}, handlers: map[string]nodeagent.PodHandler{}}
 }
 
 // Run lists and watches the bound pods until ctx ends; it returns nil.
 func (s *SharedPods) Run(ctx context.Context) error {
 	return nodeagent.ListWatchPods(ctx, s.c, (*fanout)(s), nodeagent.ListWatchOptions{
-		FieldSelector: "spec.nodeName!=", Logger: s.log, Clock: s.clk})
+		FieldSelector: "spec.nodeName!=", Logger: s.log})
 }
 
 // WatchPods registers h for node until ctx ends; h gets the node's current

@@ -123,7 +123,7 @@ func New(cfg Config) (*Proxier, error) {
 		last:    map[string]map[string]string{},
 	}
 	if p.src == nil && cfg.Client != nil {
-		p.src = NewAPISource(cfg.Client, cfg.Logger, cfg.Clock)
+		p.src = NewAPISource(cfg.Client, cfg.Logger)
 	}
 	if cfg.ClusterCIDR != "" {
 		_, n, err := net.ParseCIDR(cfg.ClusterCIDR)

@@ -2,17 +2,15 @@ package proxy
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/client/cache"
 )
 
 // Source supplies the Services and Endpoints the Proxier programs.
@@ -133,138 +131,70 @@ func (m *MemorySource) DeleteEndpoints(namespace, name string) {
 	m.changed()
 }
 
-// APISource is the Source of a node agent: it lists and watches Services
-// and Endpoints through bosun's API, as kube-proxy does through
-// kube-apiserver. A watch that ends (410 Expired, dropped stream, server
-// restart) is followed by a fresh list, after a doubling backoff (200 ms to
-// 10 s) when the attempt failed.
+// APISource is the Source of a node agent: two informers (package
+// client/cache) list and watch Services and Endpoints through bosun's API, as
+// kube-proxy does through kube-apiserver. A watch that ends is started again
+// from the last revision seen; after 410 Expired or a failure the informer
+// lists again, with backoff.
 type APISource struct {
-	*snapshot
-	c     *client.Client
-	log   *slog.Logger
-	clock clock.Clock
+	services, endpoints *cache.Informer
 }
 
 // NewAPISource returns an APISource reading through c. logger may be nil
-// (discard); clk may be nil (real time).
-func NewAPISource(c *client.Client, logger *slog.Logger, clk clock.Clock) *APISource {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+// (discard).
+func NewAPISource(c *client.Client, logger *slog.Logger) *APISource {
+	svcRes, epRes := mustResource("services"), mustResource("endpoints")
+	return &APISource{
+		services:  cache.NewInformer(client.ListWatch{Client: c, Resource: svcRes}, svcRes, logger),
+		endpoints: cache.NewInformer(client.ListWatch{Client: c, Resource: epRes}, epRes, logger),
 	}
-	if clk == nil {
-		clk = clock.RealClock{}
-	}
-	return &APISource{snapshot: newSnapshot(), c: c, log: logger, clock: clk}
 }
 
-// Run implements Source: it list-watches Services and Endpoints until ctx
-// ends.
+func mustResource(name string) api.Resource {
+	r, ok := api.Lookup(name)
+	if !ok {
+		panic("proxy: the store has no resource " + name)
+	}
+	return r
+}
+
+// Run implements Source: it runs both informers until ctx ends, calling
+// notify after every change and once each informer has synced. Run it once.
 func (a *APISource) Run(ctx context.Context, notify func()) error {
-	svcRes, ok1 := api.Lookup("services")
-	epRes, ok2 := api.Lookup("endpoints")
-	if !ok1 || !ok2 {
-		return fmt.Errorf("proxy: services or endpoints missing from the store's resources")
+	h := cache.Handler{
+		OnAdd:    func(api.Object) { notify() },
+		OnUpdate: func(_, _ api.Object) { notify() },
+		OnDelete: func(api.Object) { notify() },
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		a.listWatch(ctx, svcRes, notify, func(objs []api.Object) {
-			m := make(map[string]*corev1.Service, len(objs))
-			for _, o := range objs {
-				if s, ok := o.(*corev1.Service); ok {
-					m[key(s)] = s
-				}
+	for _, inf := range []*cache.Informer{a.services, a.endpoints} {
+		inf.AddHandler(h)
+		wg.Go(func() { _ = inf.Run(ctx) }) // Run fails only when run twice
+		wg.Go(func() {
+			if inf.WaitForSync(ctx) == nil {
+				notify() // an empty list has no change to notify
 			}
-			a.mu.Lock()
-			a.services, a.svcSynced = m, true
-			a.mu.Unlock()
-		}, func(typ string, o api.Object) {
-			s, ok := o.(*corev1.Service)
-			if !ok {
-				return
-			}
-			a.mu.Lock()
-			if typ == "DELETED" {
-				delete(a.services, key(s))
-			} else {
-				a.services[key(s)] = s
-			}
-			a.mu.Unlock()
 		})
-	})
-	wg.Go(func() {
-		a.listWatch(ctx, epRes, notify, func(objs []api.Object) {
-			m := make(map[string]*corev1.Endpoints, len(objs))
-			for _, o := range objs {
-				if e, ok := o.(*corev1.Endpoints); ok {
-					m[key(e)] = e
-				}
-			}
-			a.mu.Lock()
-			a.endpoints, a.epSynced = m, true
-			a.mu.Unlock()
-		}, func(typ string, o api.Object) {
-			e, ok := o.(*corev1.Endpoints)
-			if !ok {
-				return
-			}
-			a.mu.Lock()
-			if typ == "DELETED" {
-				delete(a.endpoints, key(e))
-			} else {
-				a.endpoints[key(e)] = e
-			}
-			a.mu.Unlock()
-		})
-	})
+	}
 	wg.Wait()
 	return nil
 }
 
-// listWatch lists r, hands the list to set, then watches and hands each
-// event to apply, relisting whenever the watch ends, until ctx ends.
-func (a *APISource) listWatch(ctx context.Context, r api.Resource, notify func(),
-	set func([]api.Object), apply func(typ string, o api.Object)) {
-	const minBackoff, maxBackoff = 200 * time.Millisecond, 10 * time.Second
-	backoff := minBackoff
-	for ctx.Err() == nil {
-		err := func() error {
-			objs, rv, err := a.c.ListWith(ctx, r, "", client.ListOptions{})
-			if err != nil {
-				return fmt.Errorf("proxy: list %s: %w", r.Name, err)
-			}
-			set(objs)
-			notify()
-			err = a.c.WatchWith(ctx, r, "", client.ListOptions{}, rv, func(ev client.Event) error {
-				apply(ev.Type, ev.Object)
-				notify()
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("proxy: watch %s: %w", r.Name, err)
-			}
-			return nil
-		}()
-		if ctx.Err() != nil {
-			return
-		}
-		wait := minBackoff
-		if err != nil {
-			if rs := client.Reason(err); rs == metav1.StatusReasonExpired || rs == metav1.StatusReasonGone {
-				a.log.Info("watch expired; listing again", "resource", r.Name)
-			} else {
-				a.log.Warn("list or watch failed; retrying", "resource", r.Name, "err", err, "retryIn", backoff)
-				wait = backoff
-				backoff = min(2*backoff, maxBackoff)
-			}
-		} else {
-			backoff = minBackoff
-		}
-		t := a.clock.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C():
+// Synced implements Source: both informers listed once.
+func (a *APISource) Synced() bool { return a.services.HasSynced() && a.endpoints.HasSynced() }
+
+// Snapshot implements Source from the informers' caches.
+func (a *APISource) Snapshot() ([]*corev1.Service, []*corev1.Endpoints) {
+	return typed[*corev1.Service](a.services.List("", nil)), typed[*corev1.Endpoints](a.endpoints.List("", nil))
+}
+
+// typed returns the objects of type T among objs.
+func typed[T api.Object](objs []api.Object) []T {
+	out := make([]T, 0, len(objs))
+	for _, o := range objs {
+		if t, ok := o.(T); ok {
+			out = append(out, t)
 		}
 	}
+	return out
 }

@@ -20,8 +20,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/client/cache"
 	"github.com/bosun-dev/bosun/reconcile"
-	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/reconcile/deployment"
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"

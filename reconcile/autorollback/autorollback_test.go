@@ -16,7 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/bosun-dev/bosun/api"
-	"github.com/bosun-dev/bosun/reconcile/cache"
+	"github.com/bosun-dev/bosun/client/cache"
 	"github.com/bosun-dev/bosun/reconcile/deployment"
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"

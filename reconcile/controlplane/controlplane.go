@@ -10,8 +10,8 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-dev/bosun/client/cache"
 	"github.com/bosun-dev/bosun/reconcile/autorollback"
-	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/reconcile/deployment"
 	"github.com/bosun-dev/bosun/reconcile/endpoints"
 	"github.com/bosun-dev/bosun/reconcile/gc"

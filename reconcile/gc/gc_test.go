@@ -13,8 +13,8 @@ import (
 	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/client/cache"
 	"github.com/bosun-dev/bosun/internal/testutil"
-	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
 )

@@ -8,7 +8,7 @@ import (
 
 	"k8s.io/utils/clock"
 
-	"github.com/bosun-dev/bosun/reconcile/cache"
+	"github.com/bosun-dev/bosun/client/cache"
 	"github.com/bosun-dev/bosun/store/storetest"
 )
 

@@ -15,8 +15,8 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/client/cache"
 	"github.com/bosun-dev/bosun/reconcile"
-	"github.com/bosun-dev/bosun/reconcile/cache"
 )
 
 // Defaults of Config.

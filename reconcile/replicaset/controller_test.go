@@ -14,12 +14,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/watch"
 	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/client/cache"
 	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/manifests"
-	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
 )
@@ -36,8 +37,18 @@ type env struct {
 
 func newEnv(t testing.TB, kind string, beforeStart ...func(*cache.Informers)) *env {
 	t.Helper()
+	return newEnvWith(t, kind, nil, beforeStart...)
+}
+
+// newEnvWith is newEnv whose informers read through source(store) unless
+// source is nil.
+func newEnvWith(t testing.TB, kind string, source func(*store.Store) cache.Source[cache.ListWatcher], beforeStart ...func(*cache.Informers)) *env {
+	t.Helper()
 	s := storetest.Start(t)
 	inf := cache.NewInformers(s, storetest.Logger(t))
+	if source != nil {
+		inf = cache.NewInformers(source(s), storetest.Logger(t))
+	}
 	clk := testingclock.NewFakeClock(t0)
 	c := New(Config{Writer: s, Getter: s, NewBatch: func() Batch { return s.Txn() }, Informers: inf, Logger: storetest.Logger(t), Clock: clk, Kind: kind})
 	for _, f := range beforeStart {
@@ -147,17 +158,47 @@ func (e *env) waitCached(t testing.TB, obj api.Object) {
 	})
 }
 
+// gatedSource is the store as the informers' source, but the pod watch
+// blocks on its first new pod until gate closes.
+type gatedSource struct {
+	s    *store.Store
+	gate <-chan struct{}
+}
+
+func (g gatedSource) ListWatcher(r api.Resource) cache.ListWatcher {
+	if r.Name != "pods" {
+		return g.s.ListWatcher(r)
+	}
+	return gatedWatch{g.s.ListWatcher(r), g.gate}
+}
+
+type gatedWatch struct {
+	store.ListWatch
+	gate <-chan struct{}
+}
+
+func (g gatedWatch) Watch(ctx context.Context, rev int64, fn func(watch.EventType, api.Object)) error {
+	return g.ListWatch.Watch(ctx, rev, func(typ watch.EventType, o api.Object) {
+		if typ == watch.Added {
+			select {
+			case <-g.gate:
+			case <-ctx.Done():
+				return
+			}
+		}
+		fn(typ, o)
+	})
+}
+
 func TestScaleUpCreatesExactlyN(t *testing.T) {
 	const n = 40 // batches 1, 2, 4, 8, 16, 9
-	// A handler that blocks the pod informer after its first new pod makes the
-	// cache lag behind the store for as long as the test wants.
+	// A pod watch that blocks on its first new pod makes the cache lag behind
+	// the store for as long as the test wants.
 	gate := make(chan struct{})
 	var once sync.Once
 	release := func() { once.Do(func() { close(gate) }) }
 	defer release()
-	e := newEnv(t, KindReplicaSet, func(inf *cache.Informers) {
-		inf.ForKind("pods").AddHandler(cache.Handler{OnAdd: func(api.Object) { <-gate }})
-	})
+	e := newEnvWith(t, KindReplicaSet, func(s *store.Store) cache.Source[cache.ListWatcher] { return gatedSource{s, gate} })
 	rs := testRS("web", n, map[string]string{"app": "web"})
 	if err := e.s.Create(t.Context(), rs); err != nil {
 		t.Fatal(err)

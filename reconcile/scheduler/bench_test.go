@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"fmt"
-	"github.com/bosun-dev/bosun/reconcile/cache"
+	"github.com/bosun-dev/bosun/client/cache"
 	"github.com/bosun-dev/bosun/store/storetest"
 	"math/rand/v2"
 	"testing"

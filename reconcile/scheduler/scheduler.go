@@ -14,7 +14,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/api"
-	"github.com/bosun-dev/bosun/reconcile/cache"
+	"github.com/bosun-dev/bosun/client/cache"
 )
 
 // Defaults of Config.

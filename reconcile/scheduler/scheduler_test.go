@@ -11,8 +11,8 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/client/cache"
 	"github.com/bosun-dev/bosun/internal/testutil"
-	"github.com/bosun-dev/bosun/reconcile/cache"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
 )

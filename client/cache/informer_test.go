@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/internal/testutil"
@@ -128,7 +130,7 @@ func TestInformerListThenWatch(t *testing.T) {
 	a := newPod("a", "p1", "", map[string]string{"app": "web"})
 	create(t, s, a, newPod("a", "p2", "", nil), newPod("b", "p1", "", nil))
 
-	inf := NewInformer(s, podsResource(t), storetest.Logger(t))
+	inf := NewInformer(s.ListWatcher(podsResource(t)), podsResource(t), storetest.Logger(t))
 	if inf.Resource().Name != "pods" {
 		t.Errorf("Resource = %q", inf.Resource().Name)
 	}
@@ -204,7 +206,7 @@ func TestInformerListThenWatch(t *testing.T) {
 func TestInformerLateHandlerReplaysCache(t *testing.T) {
 	s := storetest.Start(t)
 	create(t, s, newPod("a", "p1", "", nil), newPod("a", "p2", "", nil))
-	inf := NewInformer(s, podsResource(t), nil)
+	inf := NewInformer(s.ListWatcher(podsResource(t)), podsResource(t), nil)
 	run(t, inf)
 	var ev events
 	inf.AddHandler(ev.handler())
@@ -224,7 +226,7 @@ func TestInformerIndexes(t *testing.T) {
 	p1 := newPod("a", "p1", "n1", nil, "rs1")
 	p2 := newPod("a", "p2", "", nil, "rs1", "rs2")
 	create(t, s, p1, p2, newPod("b", "p3", "n1", nil))
-	inf := NewInformer(s, podsResource(t), nil)
+	inf := NewInformer(s.ListWatcher(podsResource(t)), podsResource(t), nil)
 	inf.AddIndex(IndexOwnerUID, IndexByOwnerUID)
 	inf.AddIndex(IndexNodeName, IndexByNodeName)
 	var ev events
@@ -315,10 +317,10 @@ func TestInformerListMatchesStore(t *testing.T) {
 	}
 	create(t, s, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{"zone": "z1"}}},
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}})
-	pods := NewInformer(s, podsResource(t), nil)
+	pods := NewInformer(s.ListWatcher(podsResource(t)), podsResource(t), nil)
 	run(t, pods)
 	nodesR, _ := api.Lookup("nodes")
-	nodes := NewInformer(s, nodesR, nil)
+	nodes := NewInformer(s.ListWatcher(nodesR), nodesR, nil)
 	run(t, nodes)
 
 	tests := []struct {
@@ -378,11 +380,11 @@ func TestInformerRelistAfterCompaction(t *testing.T) {
 	p1, p2 := newPod("a", "p1", "n1", nil, "rs1"), newPod("a", "p2", "n1", nil, "rs1")
 	create(t, s, p1, p2, newPod("a", "p3", "", nil))
 
-	inf := NewInformer(s, podsResource(t), storetest.Logger(t))
+	inf := NewInformer(s.ListWatcher(podsResource(t)), podsResource(t), storetest.Logger(t))
 	inf.AddIndex(IndexNodeName, IndexByNodeName)
 	var armed atomic.Bool
 	paused, resume := make(chan int64, 1), make(chan struct{})
-	inf.beforeWatch = func(rev int64) {
+	inf.lw.beforeWatch = func(rev int64) {
 		if armed.CompareAndSwap(true, false) {
 			paused <- rev
 			<-resume
@@ -394,7 +396,7 @@ func TestInformerRelistAfterCompaction(t *testing.T) {
 	ev.take()
 
 	armed.Store(true)
-	inf.interrupt <- struct{}{}
+	inf.lw.interrupt <- struct{}{}
 	from := <-paused // the informer is between watches now
 
 	oldRV := p1.ResourceVersion
@@ -448,33 +450,75 @@ func TestInformerRelistAfterCompaction(t *testing.T) {
 	}
 }
 
+// scripted is a ListWatcher whose list is empty (at revision 1) and whose
+// watch delivers the events sent on its channel.
+type scripted chan scriptedEvent
+
+type scriptedEvent struct {
+	typ watch.EventType
+	obj api.Object
+}
+
+func (scripted) List(context.Context) ([]api.Object, int64, error) { return nil, 1, nil }
+
+func (s scripted) Watch(ctx context.Context, _ int64, fn func(watch.EventType, api.Object)) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-s:
+			fn(ev.typ, ev.obj)
+		}
+	}
+}
+
+// TestInformerIgnoresStaleEvents feeds the informer events out of revision
+// order; each step is followed by a change of another pod (the marker), whose
+// handler call says the step was handled.
 func TestInformerIgnoresStaleEvents(t *testing.T) {
-	inf := NewInformer(nil, podsResource(t), slog.New(slog.DiscardHandler))
+	src := make(scripted)
+	inf := NewInformer(src, podsResource(t), slog.New(slog.DiscardHandler))
 	var ev events
 	inf.AddHandler(ev.handler())
-	pod := func(rv string, node string) *corev1.Pod {
-		p := newPod("a", "p", node, nil)
+	run(t, inf)
+	pod := func(name, rv string, node string) *corev1.Pod {
+		p := newPod("a", name, node, nil)
 		p.ResourceVersion = rv
 		return p
 	}
 	steps := []struct {
 		name string
-		ev   store.Event
+		typ  watch.EventType
+		obj  api.Object
 		want []string // events emitted
 		node string   // node of the cached pod afterwards ("-" = absent)
 	}{
-		{name: "add", ev: store.Event{Type: store.Added, Object: pod("10", "n1"), Revision: 10}, want: []string{"add a/p"}, node: "n1"},
-		{name: "older modify ignored", ev: store.Event{Type: store.Modified, Object: pod("9", "n9"), Revision: 9}, node: "n1"},
-		{name: "same revision ignored", ev: store.Event{Type: store.Modified, Object: pod("10", "n9"), Revision: 10}, node: "n1"},
-		{name: "newer modify", ev: store.Event{Type: store.Modified, Object: pod("12", "n2"), Revision: 12}, want: []string{"update a/p 10->12"}, node: "n2"},
-		{name: "stale delete ignored", ev: store.Event{Type: store.Deleted, Object: pod("11", "n2"), Revision: 11}, node: "n2"},
-		{name: "delete", ev: store.Event{Type: store.Deleted, Object: pod("13", "n2"), Revision: 13}, want: []string{"delete a/p"}, node: "-"},
-		{name: "delete of unknown ignored", ev: store.Event{Type: store.Deleted, Object: pod("14", "n2"), Revision: 14}, node: "-"},
-		{name: "modify of unknown is an add", ev: store.Event{Type: store.Modified, Object: pod("15", "n3"), Revision: 15}, want: []string{"add a/p"}, node: "n3"},
+		{name: "add", typ: watch.Added, obj: pod("p", "10", "n1"), want: []string{"add a/p"}, node: "n1"},
+		{name: "older modify ignored", typ: watch.Modified, obj: pod("p", "9", "n9"), node: "n1"},
+		{name: "same revision ignored", typ: watch.Modified, obj: pod("p", "10", "n9"), node: "n1"},
+		{name: "newer modify", typ: watch.Modified, obj: pod("p", "12", "n2"), want: []string{"update a/p 10->12"}, node: "n2"},
+		{name: "stale delete ignored", typ: watch.Deleted, obj: pod("p", "11", "n2"), node: "n2"},
+		{name: "delete", typ: watch.Deleted, obj: pod("p", "13", "n2"), want: []string{"delete a/p"}, node: "-"},
+		{name: "delete of unknown ignored", typ: watch.Deleted, obj: pod("p", "14", "n2"), node: "-"},
+		{name: "modify of unknown is an add", typ: watch.Modified, obj: pod("p", "15", "n3"), want: []string{"add a/p"}, node: "n3"},
 	}
-	for _, st := range steps {
-		inf.apply(st.ev)
-		if got := ev.take(); !slices.Equal(got, st.want) {
+	markers := 0
+	for n, st := range steps {
+		src <- scriptedEvent{st.typ, st.obj}
+		// Markers have revisions 2..9, below the steps', so LastRevision stays the steps'.
+		src <- scriptedEvent{watch.Modified, pod("marker", strconv.Itoa(n+2), "")}
+		var got []string
+		testutil.EventuallyTrue(t, 10*time.Second, st.name+" handled", func() bool {
+			for _, e := range ev.take() {
+				if strings.Contains(e, "a/marker") {
+					markers++
+				} else {
+					got = append(got, e)
+				}
+			}
+			return markers == n+1
+		})
+		if !slices.Equal(got, st.want) {
 			t.Errorf("%s: events %v, want %v", st.name, got, st.want)
 		}
 		node := "-"
@@ -492,7 +536,7 @@ func TestInformerIgnoresStaleEvents(t *testing.T) {
 
 func TestInformerRunTwice(t *testing.T) {
 	s := storetest.Start(t)
-	inf := NewInformer(s, podsResource(t), nil)
+	inf := NewInformer(s.ListWatcher(podsResource(t)), podsResource(t), nil)
 	run(t, inf)
 	if err := inf.Run(context.Background()); err == nil {
 		t.Error("second Run returned nil, want an error")

@@ -7,14 +7,13 @@ import (
 	"sync"
 
 	"github.com/bosun-dev/bosun/api"
-	"github.com/bosun-dev/bosun/store"
 )
 
 // Informers is a set of shared informers, one per resource, created on first use,
 // so that every controller watching pods shares one cache and one watch. It is
 // safe for concurrent use.
 type Informers struct {
-	s   *store.Store
+	lw  func(api.Resource) ListWatcher
 	log *slog.Logger
 
 	mu        sync.Mutex
@@ -23,13 +22,18 @@ type Informers struct {
 	started   map[*Informer]bool
 }
 
-// NewInformers returns an empty set of informers on s; logger (nil discards) is
-// passed to each informer.
-func NewInformers(s *store.Store, logger *slog.Logger) *Informers {
+// NewInformers returns an empty set of informers fed by src (a *store.Store on
+// the control plane); logger (nil discards) is passed to each informer.
+func NewInformers[L ListWatcher](src Source[L], logger *slog.Logger) *Informers {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Informers{s: s, log: logger, informers: map[string]*Informer{}, started: map[*Informer]bool{}}
+	return &Informers{
+		lw:        func(r api.Resource) ListWatcher { return src.ListWatcher(r) },
+		log:       logger,
+		informers: map[string]*Informer{},
+		started:   map[*Informer]bool{},
+	}
 }
 
 // For returns the informer of r, creating it on first use: the same instance for
@@ -41,7 +45,7 @@ func (f *Informers) For(r api.Resource) *Informer {
 	if inf, ok := f.informers[r.Name]; ok {
 		return inf
 	}
-	inf := NewInformer(f.s, r, f.log)
+	inf := NewInformer(f.lw(r), r, f.log)
 	f.informers[r.Name] = inf
 	f.order = append(f.order, inf)
 	return inf

@@ -16,8 +16,6 @@ func fill(b *testing.B, inf *Informer, deployments, replicas int) {
 	b.Helper()
 	inf.AddIndex(IndexOwnerUID, IndexByOwnerUID)
 	inf.AddIndex(IndexNodeName, IndexByNodeName)
-	inf.mu.Lock()
-	defer inf.mu.Unlock()
 	rv := 1
 	for d := range deployments {
 		for r := range replicas {
@@ -26,7 +24,9 @@ func fill(b *testing.B, inf *Informer, deployments, replicas int) {
 				fmt.Sprintf("rs-%d", d))
 			rv++
 			p.ResourceVersion = strconv.Itoa(rv)
-			inf.put(keyOf(p), nil, p)
+			if err := inf.inf.GetIndexer().Add(p); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }
