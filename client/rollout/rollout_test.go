@@ -64,7 +64,7 @@ const sha1 = "1111111111111111111111111111111111111111"
 func setup(t *testing.T) *fixture {
 	t.Helper()
 	st := storetest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
 	ts := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Logger: storetest.Logger(t)}).Handler())
 	t.Cleanup(ts.Close)
@@ -339,7 +339,7 @@ func TestWait(t *testing.T) {
 			opts := tt.opts
 			opts.Out = out
 			if opts.Timeout == 0 {
-				opts.Timeout = 15 * time.Second
+				opts.Timeout = time.Minute // real time: generous for a busy machine
 			}
 			type ret struct {
 				res rollout.Result

@@ -319,8 +319,11 @@ func TestPeriodicScan(t *testing.T) {
 	ownedBy(p, rsGVK, keep)
 	ownedBy(q, rsGVK, doomed)
 	e.mustCreate(t, p, q)
-	e.waitCached(t, p)
-	e.waitCached(t, q)
+	// Owners too: each resource has its own informer, and a pod cached
+	// before its ReplicaSet looks dangling.
+	for _, o := range []api.Object{keep, doomed, p, q} {
+		e.waitCached(t, o)
+	}
 	if n := e.c.Scan(); n != 0 {
 		t.Errorf("Scan queued %d dependents while every owner exists, want 0", n)
 	}
