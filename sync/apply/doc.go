@@ -7,8 +7,8 @@
 // (those labelled app.kubernetes.io/managed-by=bosun) and builds one
 // transaction that creates what is new, updates what changed, deletes
 // (prunes) what the commit no longer defines, and records the sync status
-// and a history entry (through package records, in the same transaction). Every update and delete compares the object's
-// resourceVersion, so a concurrent status write by a controller makes the
+// and a history entry (through package records, in the same transaction).
+// Every update and delete compares the object's resourceVersion, so a concurrent status write by a controller makes the
 // transaction fail as a whole; Apply then reads again and retries. A reader
 // therefore sees either the previous commit or the new one, never a mix.
 //
@@ -24,8 +24,8 @@
 // (spec, or data for ConfigMaps and Secrets). It never touches status, and
 // it keeps what controllers allocate inside a spec: a Service's clusterIP
 // and nodePorts and a bare Pod's nodeName when the manifest leaves them
-// empty, and the deployment.kubernetes.io/ annotations. An object whose content did not
-// change is not written at all, so its bosun.dev/commit annotation names the
+// empty, and the deployment.kubernetes.io/ annotations. An object whose
+// content did not change is not written at all, so its bosun.dev/commit annotation names the
 // commit that last changed it.
 //
 // # Plan: the dry run
