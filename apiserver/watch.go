@@ -126,7 +126,11 @@ func (s *Server) watch(w http.ResponseWriter, req *http.Request, t target) *apiE
 func objKey(o api.Object) string { return o.GetNamespace() + "/" + o.GetName() }
 
 // filterEvent decides what a selector watch sends for ev and tracks which
-// objects the client holds; match nil selects everything.
+// objects the client holds; match nil selects everything. As kube-apiserver
+// does, a change that makes an object match is sent as ADDED and one that
+// makes it stop matching as DELETED. Whether the client holds an object is
+// known from this stream (present) or, for a watch resumed from a
+// resourceVersion, from whether the object matched before the change.
 func filterEvent(ev store.Event, match func(api.Object) bool, present map[string]bool) (string, bool) {
 	k := objKey(ev.Object)
 	typ := string(ev.Type)
@@ -138,20 +142,28 @@ func filterEvent(ev store.Event, match func(api.Object) bool, present map[string
 		}
 		return typ, true
 	}
+	held := present[k]
+	if !held && ev.Type == store.Modified {
+		if prev, ok := ev.Previous(); ok && match(prev) {
+			held = true
+		}
+	}
 	matches := match(ev.Object)
 	switch {
 	case ev.Type == store.Deleted:
-		if !matches && !present[k] {
+		if !matches && !held {
 			return "", false
 		}
 		delete(present, k)
 		return typ, true
+	case matches && held:
+		return typ, true
 	case matches:
 		present[k] = true
-		return typ, true
-	case present[k]:
+		return string(store.Added), true
+	case held:
 		delete(present, k)
-		return "DELETED", true
+		return string(store.Deleted), true
 	default:
 		return "", false
 	}

@@ -29,11 +29,33 @@ const (
 // Event is one change of one object.
 type Event struct {
 	Type EventType
-	// api.Object is the object after the change; for Deleted it is the last stored
+	// Object is the object after the change; for Deleted it is the last stored
 	// state, with resourceVersion set to the revision of the deletion.
 	Object api.Object
-	// Revision is the etcd revision of the change (equal to api.Object's resourceVersion).
+	// Revision is the etcd revision of the change (equal to Object's resourceVersion).
 	Revision int64
+
+	// prev is the stored value before a Modified change, decoded on demand
+	// by Previous (most watchers never need it).
+	prev    []byte
+	prevRev int64
+	r       api.Resource
+}
+
+// Previous returns the object as it was before a Modified change, with its
+// resourceVersion then, and whether etcd still had it. It is decoded on each
+// call, so a watcher that needs it (a selector watch deciding whether the
+// object just started or stopped matching) pays for it and others do not.
+// For Added and Deleted events it returns false.
+func (e Event) Previous() (api.Object, bool) {
+	if e.Type != Modified || e.prev == nil {
+		return nil, false
+	}
+	obj := e.r.New()
+	if err := decode(e.r, "", e.prev, e.prevRev, obj); err != nil {
+		return nil, false
+	}
+	return obj, true
 }
 
 // Watcher delivers the events of one Watch. Events is closed when the watch ends;
@@ -166,7 +188,11 @@ func (s *Store) toEvent(r api.Resource, ev *clientv3.Event) (Event, error) {
 		if err := decode(r, key, ev.Kv.Value, ev.Kv.ModRevision, obj); err != nil {
 			return Event{}, err
 		}
-		return Event{Type: typ, Object: obj, Revision: ev.Kv.ModRevision}, nil
+		e := Event{Type: typ, Object: obj, Revision: ev.Kv.ModRevision}
+		if typ == Modified && ev.PrevKv != nil {
+			e.prev, e.prevRev, e.r = ev.PrevKv.Value, ev.PrevKv.ModRevision, r
+		}
+		return e, nil
 	default: // mvccpb.DELETE
 		rev := ev.Kv.ModRevision
 		if ev.PrevKv != nil {
