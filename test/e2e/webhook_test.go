@@ -18,15 +18,30 @@ import (
 	"github.com/bosun-dev/bosun/internal/testenv"
 )
 
-// gitHTTPBackend is git's smart-HTTP server, run as a CGI program.
-const gitHTTPBackend = "/usr/lib/git-core/git-http-backend"
+// gitHTTPBackend returns the path of git's smart-HTTP server, a CGI
+// program in git's exec path.
+func gitHTTPBackend() (string, error) {
+	out, err := exec.Command("git", "--exec-path").Output()
+	if err != nil {
+		return "", fmt.Errorf("git --exec-path: %w", err)
+	}
+	p := filepath.Join(strings.TrimSpace(string(out)), "git-http-backend")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("git's git-http-backend is missing (make deps installs git): %w", err)
+	}
+	return p, nil
+}
 
 // serveGit serves the bare repositories under root over smart HTTP on a
 // loopback address and returns the base URL.
 func serveGit(t *testing.T, root string) string {
 	t.Helper()
+	backend, err := gitHTTPBackend()
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(&cgi.Handler{
-		Path: gitHTTPBackend,
+		Path: backend,
 		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"},
 	})
 	t.Cleanup(srv.Close)
@@ -70,10 +85,8 @@ func gitlabToken(secret string) map[string]string {
 // secret gets 202 and the pushed commit is applied.
 func TestWebhookSecretWiring(t *testing.T) {
 	testenv.E2E(t, testenv.Binary("git"), func() error {
-		if _, err := os.Stat(gitHTTPBackend); err != nil {
-			return fmt.Errorf("git's %s is missing (make deps installs git)", gitHTTPBackend)
-		}
-		return nil
+		_, err := gitHTTPBackend()
+		return err
 	})
 	secretFile := filepath.Join(t.TempDir(), "hook-secret")
 	if err := os.WriteFile(secretFile, []byte("from-the-file\n"), 0o600); err != nil {
