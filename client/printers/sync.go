@@ -52,6 +52,9 @@ func PrintStatus(w io.Writer, st state.Status, now time.Time) error {
 	}
 	if s := st.Synced; s != nil {
 		fmt.Fprintf(tw, "Synced:\t%s\n", describeCommit(s.Commit, now))
+		if s.Commit.SignedBy != "" {
+			fmt.Fprintf(tw, "Signed by:\t%s\n", s.Commit.SignedBy)
+		}
 		fmt.Fprintf(tw, "Applied:\t%s\n", ago(s.Time, now))
 		fmt.Fprintf(tw, "Objects:\t%d\n", st.Objects)
 	} else {
