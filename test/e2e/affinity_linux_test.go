@@ -8,6 +8,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
 // TestSessionAffinityThroughServer runs the example repository on a real
@@ -46,7 +48,7 @@ func TestSessionAffinityThroughServer(t *testing.T) {
 	spread := func(what string) {
 		t.Helper()
 		seen := map[string]int{}
-		eventually(t, 60*time.Second, what, func() (bool, string) {
+		testutil.Eventually(t, 60*time.Second, what, func() (bool, string) {
 			got, err := requests(10)
 			for k, v := range got {
 				seen[k] += v
@@ -58,7 +60,7 @@ func TestSessionAffinityThroughServer(t *testing.T) {
 		t.Helper()
 		r.replace("apps/hello/service.yaml", from, to)
 		r.commitAll(msg)
-		eventually(t, 30*time.Second, "the Service's sessionAffinity "+string(want)+" in the API", func() (bool, string) {
+		testutil.Eventually(t, 30*time.Second, "the Service's sessionAffinity "+string(want)+" in the API", func() (bool, string) {
 			o, err := h.client().Get(context.Background(), resource(t, "services"), "demo", "hello")
 			if err != nil {
 				return false, err.Error()
@@ -75,7 +77,7 @@ func TestSessionAffinityThroughServer(t *testing.T) {
 	// Once the proxy has the rules, every request of this client goes to
 	// one pod: 20 in a row by chance would be a 1 in 3^19 event.
 	var pod string
-	eventually(t, 60*time.Second, "20 requests in a row to answer from one pod", func() (bool, string) {
+	testutil.Eventually(t, 60*time.Second, "20 requests in a row to answer from one pod", func() (bool, string) {
 		seen, err := requests(20)
 		for k := range seen {
 			pod = k

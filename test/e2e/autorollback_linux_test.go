@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
 // plainDeployment is a Deployment without the bosun.dev/auto-rollback
@@ -53,7 +55,7 @@ func TestAutoRollbackAnnotation(t *testing.T) {
 	waitRevert := func(sha, subject string) string {
 		t.Helper()
 		var revert string
-		eventually(t, 180*time.Second, fmt.Sprintf("bosun to commit Revert %q", subject), func() (bool, string) {
+		testutil.Eventually(t, 180*time.Second, fmt.Sprintf("bosun to commit Revert %q", subject), func() (bool, string) {
 			lines := strings.SplitN(r.git("log", "-1", "--format=%H%n%s%n%b", "main"), "\n", 3)
 			if len(lines) == 3 && lines[1] == `Revert "`+subject+`"` && strings.Contains(lines[2], "This reverts commit "+sha) {
 				revert = lines[0]
@@ -91,7 +93,7 @@ func TestAutoRollbackAnnotation(t *testing.T) {
 	// reverted plain's older failure too.
 	r.write("apps/plain/deployment.yaml", plainDeployment("bosun.local/hello:broken"))
 	plainBroken := r.commitAll("plain broken")
-	eventually(t, 120*time.Second, "the broken plain pod to restart three times", func() (bool, string) {
+	testutil.Eventually(t, 120*time.Second, "the broken plain pod to restart three times", func() (bool, string) {
 		var states []string
 		for _, p := range h.pods("demo", "app=plain") {
 			for _, cs := range p.Status.ContainerStatuses {

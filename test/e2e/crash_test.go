@@ -13,6 +13,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/internal/testenv"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
 )
@@ -72,7 +73,7 @@ func TestKillDuringLargeApply(t *testing.T) {
 		r.write("bulk/configmaps.yaml", bulkConfigMaps(n, version))
 		sha := r.commitAll("bulk " + version)
 		if k.fromSyncStart {
-			eventually(t, 30*time.Second, fmt.Sprintf("the server to start syncing %.8s", sha), func() (bool, string) {
+			testutil.Eventually(t, 30*time.Second, fmt.Sprintf("the server to start syncing %.8s", sha), func() (bool, string) {
 				return syncPhase(s.log.String(), sha) != "before", "no \"syncing commit\" line for it yet"
 			})
 		}

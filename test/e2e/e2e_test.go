@@ -5,7 +5,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
 // bosunBin is the binary under test, built once by TestMain.
@@ -196,7 +197,7 @@ func (s *server) start() {
 	}
 	s.done = make(chan struct{})
 	go func() { _ = s.cmd.Wait(); close(s.done) }()
-	eventually(s.t, 30*time.Second, "the API answers /readyz", func() (bool, string) {
+	testutil.Eventually(s.t, 30*time.Second, "the API answers /readyz", func() (bool, string) {
 		select {
 		case <-s.done:
 			s.t.Fatalf("bosun server exited early:\n%s", s.log.String())
@@ -287,7 +288,7 @@ func (s *server) status() syncStatus {
 func (s *server) waitAttempt(sha, result string) syncStatus {
 	s.t.Helper()
 	var st syncStatus
-	eventually(s.t, 20*time.Second, fmt.Sprintf("commit %.8s %s", sha, result), func() (bool, string) {
+	testutil.Eventually(s.t, 20*time.Second, fmt.Sprintf("commit %.8s %s", sha, result), func() (bool, string) {
 		st = s.status()
 		if st.LastAttempt == nil {
 			return false, "no attempt yet"
@@ -307,26 +308,6 @@ type object struct {
 	Spec struct {
 		Replicas *int `json:"replicas"`
 	} `json:"spec"`
-}
-
-// eventually polls cond until it holds or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	last := ""
-	for {
-		ok, msg := cond()
-		if ok {
-			return
-		}
-		last = msg
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, last)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 func hasArg(args []string, a string) bool {

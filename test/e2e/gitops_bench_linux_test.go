@@ -9,6 +9,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
 // BenchmarkPushToServing measures, on a real node, the time from `git
@@ -38,7 +40,7 @@ func BenchmarkPushToServing(b *testing.B) {
 			start := time.Now()
 			r.push("hello "+version, gitopsDeployment(image, 10))
 			h.waitRollout(image, 10)
-			eventually(b, 30*time.Second, "only "+version+" answering", func() (bool, string) {
+			testutil.Eventually(b, 30*time.Second, "only "+version+" answering", func() (bool, string) {
 				for range 20 {
 					body, err := h.get(url)
 					if err != nil || !strings.Contains(body, "(version "+version+")") {

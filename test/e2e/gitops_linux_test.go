@@ -13,6 +13,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
 // gitopsDeployment is the Deployment the GitOps test rolls out: fast
@@ -181,7 +183,7 @@ func (l *requestLoop) close() {
 // ready, no pod of another template left.
 func (h *nodeHost) waitRollout(image string, replicas int32) {
 	h.t.Helper()
-	eventually(h.t, 90*time.Second, fmt.Sprintf("%d ready pods of %s only", replicas, image), func() (bool, string) {
+	testutil.Eventually(h.t, 90*time.Second, fmt.Sprintf("%d ready pods of %s only", replicas, image), func() (bool, string) {
 		o, err := h.client().Get(context.Background(), resource(h.t, "deployments"), "demo", "hello")
 		if err != nil {
 			return false, err.Error()
@@ -224,7 +226,7 @@ func TestGitOpsWorkflow(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := "http://" + svc.(*corev1.Service).Spec.ClusterIP + "/"
-	eventually(t, 30*time.Second, "the ClusterIP to answer v1", func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, "the ClusterIP to answer v1", func() (bool, string) {
 		body, err := h.get(url)
 		return err == nil && strings.Contains(body, "(version v1)"), fmt.Sprint(body, err)
 	})
@@ -234,7 +236,7 @@ func TestGitOpsWorkflow(t *testing.T) {
 	// v2: a rolling update with no failed request.
 	v2 := r.push("hello v2", gitopsDeployment("bosun.local/hello:v2", 3))
 	h.waitRollout("bosun.local/hello:v2", 3)
-	eventually(t, 10*time.Second, "the ClusterIP to answer only v2", func() (bool, string) { return loop.settled("v2") })
+	testutil.Eventually(t, 10*time.Second, "the ClusterIP to answer only v2", func() (bool, string) { return loop.settled("v2") })
 	total, failures, versions := loop.reset()
 	t.Logf("v1 -> v2: %d requests, %v, %d failed", total, versions, len(failures))
 	if len(failures) > 0 {
@@ -245,7 +247,7 @@ func TestGitOpsWorkflow(t *testing.T) {
 	// passes, and bosun pushes a revert of that commit by itself.
 	broken := r.push("hello broken", gitopsDeployment("bosun.local/hello:broken", 3))
 	var revert string
-	eventually(t, 90*time.Second, "bosun to push a revert of the broken commit", func() (bool, string) {
+	testutil.Eventually(t, 90*time.Second, "bosun to push a revert of the broken commit", func() (bool, string) {
 		out, err := exec.Command("git", "--git-dir", r.bare, "log", "-1", "--format=%H%n%s%n%b", "main").CombinedOutput()
 		if err != nil {
 			return false, err.Error()
@@ -274,7 +276,7 @@ func TestGitOpsWorkflow(t *testing.T) {
 		t.Fatalf("bosun rollback %.8s: %v\n%s", v2, err, out)
 	}
 	h.waitRollout("bosun.local/hello:v1", 3)
-	eventually(t, 10*time.Second, "the ClusterIP to answer only v1 again", func() (bool, string) { return loop.settled("v1") })
+	testutil.Eventually(t, 10*time.Second, "the ClusterIP to answer only v1 again", func() (bool, string) { return loop.settled("v1") })
 	total, failures, _ = loop.reset()
 	if len(failures) > 0 {
 		t.Errorf("%d of %d requests failed during the rollback:\n%s", len(failures), total, strings.Join(failures, "\n"))

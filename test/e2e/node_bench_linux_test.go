@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
 // benchPod is a bare pod bound to the node, as the scheduler would bind it.
@@ -120,7 +121,7 @@ func BenchmarkNodePodStart(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		eventually(b, 3*time.Minute, "50 pods Ready", func() (bool, string) {
+		testutil.Eventually(b, 3*time.Minute, "50 pods Ready", func() (bool, string) {
 			n := 0
 			for _, name := range names {
 				if _, ready := times.get(name); !ready.IsZero() {
@@ -139,7 +140,7 @@ func (h *nodeHost) startAndWait(b *testing.B, c *client.Client, times *podTimes,
 	if err := c.Create(context.Background(), resource(b, "pods"), benchPod(name)); err != nil {
 		b.Fatal(err)
 	}
-	eventually(b, 60*time.Second, "pod "+name+" Ready", func() (bool, string) {
+	testutil.Eventually(b, 60*time.Second, "pod "+name+" Ready", func() (bool, string) {
 		_, ready := times.get(name)
 		return !ready.IsZero(), "not ready"
 	})

@@ -24,6 +24,7 @@ import (
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/examples/app/appimage"
 	"github.com/bosun-dev/bosun/internal/testenv"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/nodeagent/containerdproc/containerdproctest"
 	"github.com/bosun-dev/bosun/nodeagent/network/nettest"
 )
@@ -115,7 +116,7 @@ func (h *nodeHost) start() {
 	}
 	h.done = make(chan struct{})
 	go func() { _ = h.cmd.Wait(); close(h.done) }()
-	eventually(h.t, 60*time.Second, "the API to answer", func() (bool, string) {
+	testutil.Eventually(h.t, 60*time.Second, "the API to answer", func() (bool, string) {
 		select {
 		case <-h.done:
 			h.t.Fatalf("bosun server exited:\n%s", h.log.String())
@@ -190,7 +191,7 @@ func (h *nodeHost) pods(ns, selector string) []*corev1.Pod {
 func (h *nodeHost) readyPods(ns, selector string, want int) []*corev1.Pod {
 	h.t.Helper()
 	var ps []*corev1.Pod
-	eventually(h.t, 90*time.Second, fmt.Sprintf("%d ready pods %s", want, selector), func() (bool, string) {
+	testutil.Eventually(h.t, 90*time.Second, fmt.Sprintf("%d ready pods %s", want, selector), func() (bool, string) {
 		ps = h.pods(ns, selector)
 		ready := 0
 		var states []string
@@ -240,7 +241,7 @@ func TestRealNode(t *testing.T) {
 	}
 	clusterIP := svc.(*corev1.Service).Spec.ClusterIP
 	seen := map[string]int{}
-	eventually(t, 30*time.Second, "the ClusterIP to reach all three pods", func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, "the ClusterIP to reach all three pods", func() (bool, string) {
 		body, err := h.get("http://" + clusterIP + "/")
 		if err == nil {
 			seen[strings.TrimSpace(body)]++
@@ -280,7 +281,7 @@ spec:
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "the static pod's mirror pod Running", func() (bool, string) {
+	testutil.Eventually(t, 60*time.Second, "the static pod's mirror pod Running", func() (bool, string) {
 		o, err := h.client().Get(context.Background(), resource(t, "pods"), "default", "static-web-node-1")
 		if err != nil {
 			return false, err.Error()
@@ -320,7 +321,7 @@ spec:
 		}
 	}
 	h.start()
-	eventually(t, 60*time.Second, "the new agent to list its pods", func() (bool, string) {
+	testutil.Eventually(t, 60*time.Second, "the new agent to list its pods", func() (bool, string) {
 		return strings.Contains(h.log.String(), `msg="pods listed"`), "no \"pods listed\" in the server log yet"
 	})
 	// The new agent's pod workers run right after the listing: for three
@@ -350,7 +351,7 @@ spec:
 	if err := os.Remove(filepath.Join(staticDir, "web.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the static pod gone", func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, "the static pod gone", func() (bool, string) {
 		_, err := h.client().Get(context.Background(), resource(t, "pods"), "default", "static-web-node-1")
 		return client.IsNotFound(err), fmt.Sprint(err)
 	})
