@@ -19,6 +19,7 @@ import (
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 	"github.com/bosun-dev/bosun/nodeagent/runtime/runtimetest"
 )
@@ -51,28 +52,16 @@ func TestConformance(t *testing.T) {
 	}, workloads())
 }
 
-// poll calls cond every 20 ms until it returns true or d passes.
-func poll(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %v", what, d)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
-}
-
 func waitExited(t *testing.T, ctx context.Context, r *Runtime, id string) runtime.Container {
 	t.Helper()
 	var c runtime.Container
-	poll(t, 10*time.Second, "container "+id+" exited", func() bool {
+	testutil.Eventually(t, 10*time.Second, "container "+id+" to exit", func() (bool, string) {
 		cs, err := r.ListContainers(ctx, runtime.ContainerFilter{ID: id})
 		if err != nil || len(cs) != 1 {
 			t.Fatalf("ListContainers(%s) = %v, %v", id, cs, err)
 		}
 		c = cs[0]
-		return c.State == runtime.ContainerExited
+		return c.State == runtime.ContainerExited, fmt.Sprintf("state %v", c.State)
 	})
 	return c
 }
@@ -132,15 +121,15 @@ func TestPodNetwork(t *testing.T) {
 	url := "http://" + sb.IP + ":8080/"
 	var body string
 	client := &http.Client{Timeout: time.Second}
-	poll(t, 10*time.Second, "the pod answering on "+url, func() bool {
+	testutil.Eventually(t, 10*time.Second, "the pod answering on "+url, func() (bool, string) {
 		resp, err := client.Get(url)
 		if err != nil {
-			return false
+			return false, err.Error()
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		body = string(b)
-		return resp.StatusCode == http.StatusOK
+		return resp.StatusCode == http.StatusOK, resp.Status
 	})
 	if !strings.Contains(body, "web") {
 		t.Errorf("GET %s = %q, want the pod name", url, body)
@@ -206,9 +195,9 @@ func TestPodNetwork(t *testing.T) {
 		t.Fatalf("StopContainer: %v", err)
 	}
 	path := LogPath(dir, "uid-web", "server", 0)
-	poll(t, 5*time.Second, "the server's requests in its log", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the server's shutdown in its log", func() (bool, string) {
 		b, _ := os.ReadFile(path)
-		return strings.Contains(string(b), "shutting down")
+		return strings.Contains(string(b), "shutting down"), "log:\n" + string(b)
 	})
 	if log := readLog(t, path); !strings.Contains(log, "stdout F") || !strings.Contains(log, "path=/healthz") {
 		t.Errorf("server log lacks the requests:\n%s", log)
@@ -285,9 +274,9 @@ func TestAdoption(t *testing.T) {
 		t.Fatalf("StopContainer: %v", err)
 	}
 	path := LogPath(dir, "uid-db", "main", 4)
-	poll(t, 5*time.Second, "the adopted container's output in its log", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the adopted container's output in its log", func() (bool, string) {
 		b, _ := os.ReadFile(path)
-		return strings.Contains(string(b), "terminated")
+		return strings.Contains(string(b), "terminated"), "log:\n" + string(b)
 	})
 	if err := r2.RemovePodSandbox(ctx, sb.ID); err != nil {
 		t.Fatalf("RemovePodSandbox: %v", err)
