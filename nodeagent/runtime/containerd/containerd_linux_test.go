@@ -66,6 +66,19 @@ func waitExited(t *testing.T, ctx context.Context, r *Runtime, id string) runtim
 	return c
 }
 
+// stopForLog stops container id and waits until its log at path holds
+// want: what the container wrote as it was stopped.
+func stopForLog(t *testing.T, ctx context.Context, r *Runtime, id, path, want string) {
+	t.Helper()
+	if err := r.StopContainer(ctx, id, 5*time.Second); err != nil {
+		t.Fatalf("StopContainer(%s): %v", id, err)
+	}
+	testutil.Eventually(t, 5*time.Second, fmt.Sprintf("%q in the log of the stopped container %s", want, id), func() (bool, string) {
+		b, _ := os.ReadFile(path)
+		return strings.Contains(string(b), want), "log:\n" + string(b)
+	})
+}
+
 func run(t *testing.T, ctx context.Context, r *Runtime, sbID string, cfg runtime.ContainerConfig) string {
 	t.Helper()
 	id, err := r.CreateContainer(ctx, sbID, cfg)
@@ -191,14 +204,8 @@ func TestPodNetwork(t *testing.T) {
 		t.Errorf("Exec(cat stdin) = %d, %v, output %q; want the input echoed", code, err, out.String())
 	}
 
-	if err := r.StopContainer(ctx, server, 5*time.Second); err != nil {
-		t.Fatalf("StopContainer: %v", err)
-	}
 	path := LogPath(dir, "uid-web", "server", 0)
-	testutil.Eventually(t, 5*time.Second, "the server's shutdown in its log", func() (bool, string) {
-		b, _ := os.ReadFile(path)
-		return strings.Contains(string(b), "shutting down"), "log:\n" + string(b)
-	})
+	stopForLog(t, ctx, r, server, path, "shutting down")
 	if log := readLog(t, path); !strings.Contains(log, "stdout F") || !strings.Contains(log, "path=/healthz") {
 		t.Errorf("server log lacks the requests:\n%s", log)
 	}
@@ -270,14 +277,7 @@ func TestAdoption(t *testing.T) {
 	}
 	// The adopted task's output still reaches its log: sleep says it was
 	// terminated.
-	if err := r2.StopContainer(ctx, id, 5*time.Second); err != nil {
-		t.Fatalf("StopContainer: %v", err)
-	}
-	path := LogPath(dir, "uid-db", "main", 4)
-	testutil.Eventually(t, 5*time.Second, "the adopted container's output in its log", func() (bool, string) {
-		b, _ := os.ReadFile(path)
-		return strings.Contains(string(b), "terminated"), "log:\n" + string(b)
-	})
+	stopForLog(t, ctx, r2, id, LogPath(dir, "uid-db", "main", 4), "terminated")
 	if err := r2.RemovePodSandbox(ctx, sb.ID); err != nil {
 		t.Fatalf("RemovePodSandbox: %v", err)
 	}
