@@ -16,6 +16,7 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/nodeagent"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 	"github.com/bosun-dev/bosun/nodeagent/runtime/runtimetest"
@@ -103,20 +104,28 @@ func (e *env) startWith(edit func(*nodeagent.Config)) func() {
 	return stop
 }
 
-// eventually polls cond until it holds, stepping the fake clock by step
-// (if > 0) between polls; it fails the test after 15s of real time.
+// eventually waits until cond holds, stepping the fake clock by step (if
+// > 0) after each poll that found it false; it fails the test after 15s of
+// real time.
 func (e *env) eventually(what string, step time.Duration, cond func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out waiting for %s", what)
+	e.waitStepping(15*time.Second, what, step, cond)
+}
+
+// waitStepping waits with testutil.EventuallyTrue for at most timeout of
+// real time until cond holds, stepping the fake clock by step (if > 0)
+// after each poll that found it false.
+func (e *env) waitStepping(timeout time.Duration, what string, step time.Duration, cond func() bool) {
+	e.t.Helper()
+	testutil.EventuallyTrue(e.t, timeout, what, func() bool {
+		if cond() {
+			return true
 		}
 		if step > 0 {
 			e.clk.Step(step)
 		}
-		time.Sleep(5 * time.Millisecond) // poll interval
-	}
+		return false
+	})
 }
 
 func (e *env) pod(name string) *corev1.Pod {
@@ -267,7 +276,12 @@ func TestPodRunsAndIsReady(t *testing.T) {
 		}
 	}
 	// Nothing changes: a sync computes the same status and writes nothing.
-	rv, uid := p.ResourceVersion, string(p.UID)
+	// The write that made the pod Ready is seen in the API before the agent
+	// counts it: wait until it has no write pending, which comes after the
+	// count, to start from a settled count.
+	uid := string(p.UID)
+	e.eventually("the status writes to settle", 0, func() bool { return !nodeagent.StatusPending(e.agent, uid) })
+	rv := e.pod("web").ResourceVersion
 	writes, syncs := nodeagent.StatusWrites(e.agent), nodeagent.PodSyncs(e.agent, uid)
 	e.clk.Step(3 * time.Second)
 	e.agent.Resync(uid)

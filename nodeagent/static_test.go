@@ -72,18 +72,11 @@ func (e *env) runningStatic(name string) map[string][]runtime.Container {
 	return out
 }
 
-// within polls cond for at most d of real time, stepping the fake clock
-// by 100ms between polls.
+// within waits for cond for at most d of real time, stepping the fake
+// clock by 100ms between polls.
 func (e *env) within(what string, d time.Duration, cond func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s: not within %v", what, d)
-		}
-		e.clk.Step(100 * time.Millisecond)
-		time.Sleep(5 * time.Millisecond)
-	}
+	e.waitStepping(d, what, 100*time.Millisecond, cond)
 }
 
 func TestStaticPods(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/nodeagent/hollow"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -78,8 +79,7 @@ func ready(p *corev1.Pod) bool {
 // waitAllReady polls the API until n pods are Running and Ready.
 func waitAllReady(tb testing.TB, c *client.Client, n int, timeout time.Duration) {
 	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	testutil.Eventually(tb, timeout, fmt.Sprintf("%d pods Running and Ready", n), func() (bool, string) {
 		objs, err := c.List(context.Background(), podsR, "", "")
 		if err != nil {
 			tb.Fatal(err)
@@ -90,14 +90,8 @@ func waitAllReady(tb testing.TB, c *client.Client, n int, timeout time.Duration)
 				got++
 			}
 		}
-		if got == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%d of %d pods Running and Ready after %v", got, n, timeout)
-		}
-		time.Sleep(200 * time.Millisecond) // poll interval: a list of every pod is not free
-	}
+		return got == n, fmt.Sprintf("%d Running and Ready", got)
+	})
 }
 
 func TestHollowNodes(t *testing.T) {
@@ -110,23 +104,16 @@ func TestHollowNodes(t *testing.T) {
 		}
 	}
 	run(t, cfg)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		nodes, err := c.List(context.Background(), nodesR, "", "")
-		if err != nil {
+	var nodes []api.Object
+	testutil.Eventually(t, 15*time.Second, "20 nodes to register", func() (bool, string) {
+		var err error
+		if nodes, err = c.List(context.Background(), nodesR, "", ""); err != nil {
 			t.Fatal(err)
 		}
-		if len(nodes) == 20 {
-			n := nodes[0].(*corev1.Node)
-			if q := n.Status.Capacity[corev1.ResourceCPU]; q.String() != "4" {
-				t.Errorf("cpu capacity = %s, want 4", q.String())
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d nodes registered, want 20", len(nodes))
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval
+		return len(nodes) == 20, fmt.Sprintf("%d registered", len(nodes))
+	})
+	if q := nodes[0].(*corev1.Node).Status.Capacity[corev1.ResourceCPU]; q.String() != "4" {
+		t.Errorf("cpu capacity = %s, want 4", q.String())
 	}
 	for i := 20; i < 40; i++ {
 		if err := st.Create(context.Background(), pod(i, cfg.NodeName(i%20))); err != nil {

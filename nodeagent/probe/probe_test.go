@@ -1,6 +1,7 @@
 package probe_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -12,12 +13,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/nodeagent/probe"
 )
 
@@ -64,8 +67,6 @@ func TestCheck(t *testing.T) {
 			w.WriteHeader(200)
 		case "/redirect":
 			http.Redirect(w, r, "http://10.255.255.1/elsewhere", http.StatusFound)
-		case "/slow":
-			time.Sleep(1500 * time.Millisecond) // longer than the 1s timeout
 		default:
 			w.WriteHeader(503)
 			_, _ = io.WriteString(w, "not ready yet")
@@ -101,7 +102,6 @@ func TestCheck(t *testing.T) {
 		{name: "http redirect is success", probe: httpProbe("/redirect", intstr.FromInt(port)), ok: true},
 		{name: "http unknown port name", probe: httpProbe("/ok", intstr.FromString("metrics")), message: `no port named "metrics"`},
 		{name: "http refused", probe: httpProbe("/ok", intstr.FromInt(closedPort)), message: "refused"},
-		{name: "http timeout", probe: httpProbe("/slow", intstr.FromInt(port)), message: "deadline exceeded"},
 		{name: "https insecure", probe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 			Path: "/", Port: intstr.FromString(tlsPort), Scheme: corev1.URISchemeHTTPS}}}, ok: true},
 		{name: "tcp open", probe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("http")}}}, ok: true},
@@ -145,6 +145,49 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// TestCheckTimeout: a server that does not answer fails the probe when its
+// timeout passes. It runs in a synctest bubble
+// with connections over net.Pipe, so the timeout passes in virtual time
+// and is checked exactly.
+func TestCheckTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		seconds int32 // the probe's timeoutSeconds
+		want    time.Duration
+	}{
+		{name: "default", want: probe.DefaultTimeout},
+		{name: "timeoutSeconds", seconds: 3, want: 3 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+					client, server := net.Pipe()
+					go func() {
+						defer server.Close()
+						if _, err := http.ReadRequest(bufio.NewReader(server)); err != nil {
+							return
+						}
+						// No answer: wait until the probe gives up and closes.
+						_, _ = io.Copy(io.Discard, server)
+					}()
+					return client, nil
+				}
+				c := &probe.Checker{Dial: dial}
+				p := &corev1.Probe{TimeoutSeconds: tc.seconds, ProbeHandler: corev1.ProbeHandler{
+					HTTPGet: &corev1.HTTPGetAction{Path: "/slow", Port: intstr.FromInt(8080)}}}
+				start := time.Now()
+				out := c.Check(t.Context(), p, probe.Target{PodIP: "10.244.0.5"})
+				if took := time.Since(start); took != tc.want {
+					t.Errorf("Check returned after %v, want the timeout, %v", took, tc.want)
+				}
+				if out.OK || !strings.Contains(out.Message, "deadline exceeded") {
+					t.Errorf("Check = %+v, want a failure with deadline exceeded", out)
+				}
+			})
+		})
+	}
+}
+
 // mgrEnv is a Manager on a fake clock probing an exec fake.
 type mgrEnv struct {
 	t       *testing.T
@@ -174,20 +217,22 @@ func execProbe(cmd string) *corev1.Probe {
 	return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{cmd}}}}
 }
 
-// until steps the clock by step until cond holds (15s of real time at most).
+// until waits with testutil.EventuallyTrue until cond holds (15s of real
+// time at most), stepping the clock by step after each poll that found it
+// false while a worker waits on the clock; it returns how far the clock
+// moved.
 func (e *mgrEnv) until(what string, step time.Duration, cond func() bool) time.Duration {
 	e.t.Helper()
 	start := e.clk.Now()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out waiting for %s", what)
+	testutil.EventuallyTrue(e.t, 15*time.Second, what, func() bool {
+		if cond() {
+			return true
 		}
 		if e.clk.HasWaiters() {
 			e.clk.Step(step)
 		}
-		time.Sleep(2 * time.Millisecond)
-	}
+		return false
+	})
 	return e.clk.Since(start)
 }
 

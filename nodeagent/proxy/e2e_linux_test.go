@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/bosun-dev/bosun/internal/testenv"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/store/storetest"
 )
 
@@ -115,22 +116,24 @@ func get(c *http.Client, addr string) (string, error) {
 	return string(b), err
 }
 
-// poll calls cond until it returns "" or the deadline passes.
+// poll waits with testutil.Eventually until cond returns "" (what is still
+// wrong otherwise) and returns how long that took; when it times out, the
+// nat table of dumpNS goes into the log too.
 func poll(t *testing.T, within time.Duration, what string, cond func() string) time.Duration {
 	t.Helper()
 	start := time.Now()
-	var last string
-	for time.Since(start) < within {
-		if last = cond(); last == "" {
-			return time.Since(start)
+	held := false
+	defer func() {
+		if !held && dumpNS != nil { // Eventually failed the test
+			t.Logf("nat table:\n%s", dumpNS.in(t, "iptables", "-t", "nat", "-L", "-v", "-n"))
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if dumpNS != nil {
-		t.Logf("nat table:\n%s", dumpNS.in(t, "iptables", "-t", "nat", "-L", "-v", "-n"))
-	}
-	t.Fatalf("%s not within %v: %s", what, within, last)
-	return 0
+	}()
+	testutil.Eventually(t, within, what, func() (bool, string) {
+		wrong := cond()
+		return wrong == "", wrong
+	})
+	held = true
+	return time.Since(start)
 }
 
 var dumpNS *testNetns

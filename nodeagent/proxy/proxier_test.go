@@ -7,10 +7,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	clocktesting "k8s.io/utils/clock/testing"
 )
 
 // fakeIPTables records what a Proxier asks of iptables and keeps the set of
@@ -218,56 +218,58 @@ func TestSyncWritesOnlyChangedChains(t *testing.T) {
 	}
 }
 
+// TestRunCoalescesBursts runs in a synctest bubble on the real clock, which
+// is virtual there: synctest.Wait returns once Run has done all it can, so
+// "nothing was written yet" is certain rather than a guess.
 func TestRunCoalescesBursts(t *testing.T) {
-	ipt := newFakeIPTables()
-	src := NewMemorySource()
-	clk := clocktesting.NewFakeClock(time.Unix(1_700_000_000, 0))
-	p, err := New(Config{Source: src, IPTables: ipt, Clock: clk, MinSyncPeriod: time.Second, SyncPeriod: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := p.Run(ctx); err != nil {
-			t.Errorf("Run: %v", err)
+	synctest.Test(t, func(t *testing.T) {
+		ipt := newFakeIPTables()
+		src := NewMemorySource()
+		p, err := New(Config{Source: src, IPTables: ipt, MinSyncPeriod: time.Second, SyncPeriod: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if err := p.Run(ctx); err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+		defer func() { cancel(); wg.Wait() }()
+
+		// Run registers its notify function and waits; the first change
+		// triggers the first (full) sync.
+		synctest.Wait()
+		src.SetService(svc("default", "a", "10.96.0.10", port("", 80, corev1.ProtocolTCP)))
+		synctest.Wait()
+		if n := ipt.count(); n != 2 {
+			t.Fatalf("the first sync gave %d restores, want 2 (nat and filter)", n)
+		}
+
+		// A burst of ten changes within the minimum sync period: nothing is
+		// written until the period has passed, then one sync programs the last.
+		for i := range 10 {
+			src.SetEndpoints(eps("default", "a", []string{"10.244.0." + strconv.Itoa(10+i)}, nil, epPort("", 8080, corev1.ProtocolTCP)))
+		}
+		time.Sleep(500 * time.Millisecond)
+		synctest.Wait()
+		if ipt.count() != 2 {
+			t.Fatalf("synced before MinSyncPeriod passed: %d restores", ipt.count())
+		}
+		time.Sleep(500 * time.Millisecond)
+		synctest.Wait()
+		if ipt.count() < 3 {
+			t.Fatalf("no sync once MinSyncPeriod passed: %d restores", ipt.count())
+		}
+		ipt.mu.Lock()
+		last := strings.Join(ipt.restores[2:], "")
+		ipt.mu.Unlock()
+		if !strings.Contains(last, "DNAT --to-destination 10.244.0.19:8080") || strings.Contains(last, "10.244.0.18") {
+			t.Errorf("coalesced sync did not program the last endpoint:\n%s", last)
+		}
+		if n := ipt.count(); n != 3 && n != 4 { // nat, and filter when it changed
+			t.Errorf("burst of ten changes gave %d restores after the first sync", n-2)
 		}
 	})
-	defer func() { cancel(); wg.Wait() }()
-
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(time.Millisecond) // polling interval, not a wait for a condition
-		}
-	}
-	// Wait until Run registered its notify function, then trigger the first
-	// (full) sync.
-	waitFor("Run to start", func() bool { src.nmu.Lock(); defer src.nmu.Unlock(); return src.notify != nil })
-	src.SetService(svc("default", "a", "10.96.0.10", port("", 80, corev1.ProtocolTCP)))
-	waitFor("the first sync", func() bool { return ipt.count() == 2 })
-
-	// A burst of ten changes within the minimum sync period: nothing is
-	// written until the period has passed, then one sync programs the last.
-	for i := range 10 {
-		src.SetEndpoints(eps("default", "a", []string{"10.244.0." + strconv.Itoa(10+i)}, nil, epPort("", 8080, corev1.ProtocolTCP)))
-	}
-	clk.Step(500 * time.Millisecond)
-	if ipt.count() != 2 {
-		t.Fatalf("synced before MinSyncPeriod passed: %d restores", ipt.count())
-	}
-	waitFor("the coalesced sync", func() bool { clk.Step(100 * time.Millisecond); return ipt.count() >= 3 })
-	ipt.mu.Lock()
-	last := strings.Join(ipt.restores[2:], "")
-	ipt.mu.Unlock()
-	if !strings.Contains(last, "DNAT --to-destination 10.244.0.19:8080") || strings.Contains(last, "10.244.0.18") {
-		t.Errorf("coalesced sync did not program the last endpoint:\n%s", last)
-	}
-	if n := ipt.count(); n != 3 && n != 4 { // nat, and filter when it changed
-		t.Errorf("burst of ten changes gave %d restores after the first sync", n-2)
-	}
 }

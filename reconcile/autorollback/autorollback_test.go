@@ -17,6 +17,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/reconcile/deployment"
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
@@ -176,15 +177,12 @@ func (e *env) create(r rollout) {
 // waitCalls waits until the Reverter was called n times.
 func (e *env) waitCalls(n int) []revertCall {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if calls := e.rev.Calls(); len(calls) >= n {
-			return calls
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	e.t.Fatalf("Reverter called %d times after 10s, want %d", len(e.rev.Calls()), n)
-	return nil
+	var calls []revertCall
+	testutil.Eventually(e.t, 10*time.Second, fmt.Sprintf("%d Reverter calls", n), func() (bool, string) {
+		calls = e.rev.Calls()
+		return len(calls) >= n, fmt.Sprintf("%d calls", len(calls))
+	})
+	return calls
 }
 
 // settle waits until c's caches show the Deployment's current status, then
@@ -195,17 +193,17 @@ func (e *env) settle(c *Controller, name string) {
 	if err := e.s.Get(context.Background(), "demo", name, d); err != nil {
 		e.t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		o, ok := c.deployments.Get("demo", name)
-		if ok && o.GetResourceVersion() == d.ResourceVersion && len(c.pods.List("demo", nil)) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("cache never showed deployment %s at %s", name, d.ResourceVersion)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(e.t, 10*time.Second, fmt.Sprintf("the caches to show deployment %s at %s", name, d.ResourceVersion),
+		func() (bool, string) {
+			o, ok := c.deployments.Get("demo", name)
+			if !ok {
+				return false, "not in the cache"
+			}
+			if rv := o.GetResourceVersion(); rv != d.ResourceVersion {
+				return false, "cached at " + rv
+			}
+			return len(c.pods.List("demo", nil)) > 0, "no pods cached"
+		})
 	if _, err := c.Reconcile(context.Background(), "demo/"+name); err != nil {
 		e.t.Fatalf("Reconcile: %v", err)
 	}
@@ -369,22 +367,16 @@ func TestRevertFailureIsRecordedNotRetried(t *testing.T) {
 	if n := len(e.rev.Calls()); n != 1 {
 		t.Errorf("Reverter called %d times, want 1", n)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		h, err := records.ReadHistory(context.Background(), e.s, 1)
-		if err != nil {
+	var h []state.Attempt
+	testutil.Eventually(t, 10*time.Second, "a rolled-back history entry", func() (bool, string) {
+		var err error
+		if h, err = records.ReadHistory(context.Background(), e.s, 1); err != nil {
 			t.Fatal(err)
 		}
-		if len(h) == 1 && h[0].Result == state.ResultRolledBack {
-			if h[0].RolledBack.Error == "" || !strings.Contains(h[0].Message, "bosun rollback "+s[:8]) {
-				t.Errorf("history entry = %+v", h[0])
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no rolled-back history entry: %+v", h)
-		}
-		time.Sleep(5 * time.Millisecond)
+		return len(h) == 1 && h[0].Result == state.ResultRolledBack, fmt.Sprintf("history %+v", h)
+	})
+	if h[0].RolledBack.Error == "" || !strings.Contains(h[0].Message, "bosun rollback "+s[:8]) {
+		t.Errorf("history entry = %+v", h[0])
 	}
 	recs, err := ReadRecords(context.Background(), e.s)
 	if err != nil || len(recs) != 1 || recs[0].State != StateFailed || !strings.Contains(recs[0].Error, "changed since") {

@@ -15,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -277,25 +278,22 @@ func TestRunSyncsOnTrigger(t *testing.T) {
 	go func() { done <- sy.Run(ctx) }()
 	go func() { _ = src.Watch(ctx, sy.Trigger) }()
 
-	waitFor(t, "the first commit", func() bool { return sy.Ready() == nil })
+	testutil.Eventually(t, 10*time.Second, "the first commit", func() (bool, string) {
+		if err := sy.Ready(); err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	})
 	g.commit("scale", map[string]string{"deploy/a.yaml": deployment("a", 4)})
-	waitFor(t, "the second commit to apply", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the second commit to apply", func() (bool, string) {
 		d := &appsv1.Deployment{}
-		return s.Get(t.Context(), "default", "a", d) == nil && *d.Spec.Replicas == 4
+		if err := s.Get(t.Context(), "default", "a", d); err != nil {
+			return false, err.Error()
+		}
+		return *d.Spec.Replicas == 4, fmt.Sprintf("replicas = %d", *d.Spec.Replicas)
 	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run: %v", err)
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

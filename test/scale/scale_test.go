@@ -23,6 +23,7 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/internal/testenv"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/store"
 )
 
@@ -293,21 +294,19 @@ func available(d *appsv1.Deployment) bool {
 	return false
 }
 
+// waitUntil waits with testutil.Eventually until cond holds, giving up at
+// once when ctx ends; the reason given is cond's last error.
 func waitUntil(t *testing.T, ctx context.Context, timeout time.Duration, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
 	var last error
-	for {
+	testutil.Eventually(t, timeout, what, func() (bool, string) {
 		ok, err := cond()
-		if ok {
-			return
-		}
 		if err != nil {
 			last = err
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			t.Fatalf("timed out waiting for %s (last error: %v)", what, last)
+		if !ok && ctx.Err() != nil {
+			t.Fatalf("gave up waiting for %s: %v (last error: %v)", what, ctx.Err(), last)
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return ok, fmt.Sprintf("last error: %v", last)
+	})
 }

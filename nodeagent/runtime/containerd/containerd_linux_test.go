@@ -19,6 +19,7 @@ import (
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 	"github.com/bosun-dev/bosun/nodeagent/runtime/runtimetest"
 )
@@ -51,30 +52,31 @@ func TestConformance(t *testing.T) {
 	}, workloads())
 }
 
-// poll calls cond every 20 ms until it returns true or d passes.
-func poll(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %v", what, d)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
-}
-
 func waitExited(t *testing.T, ctx context.Context, r *Runtime, id string) runtime.Container {
 	t.Helper()
 	var c runtime.Container
-	poll(t, 10*time.Second, "container "+id+" exited", func() bool {
+	testutil.Eventually(t, 10*time.Second, "container "+id+" to exit", func() (bool, string) {
 		cs, err := r.ListContainers(ctx, runtime.ContainerFilter{ID: id})
 		if err != nil || len(cs) != 1 {
 			t.Fatalf("ListContainers(%s) = %v, %v", id, cs, err)
 		}
 		c = cs[0]
-		return c.State == runtime.ContainerExited
+		return c.State == runtime.ContainerExited, fmt.Sprintf("state %v", c.State)
 	})
 	return c
+}
+
+// stopForLog stops container id and waits until its log at path holds
+// want: what the container wrote as it was stopped.
+func stopForLog(t *testing.T, ctx context.Context, r *Runtime, id, path, want string) {
+	t.Helper()
+	if err := r.StopContainer(ctx, id, 5*time.Second); err != nil {
+		t.Fatalf("StopContainer(%s): %v", id, err)
+	}
+	testutil.Eventually(t, 5*time.Second, fmt.Sprintf("%q in the log of the stopped container %s", want, id), func() (bool, string) {
+		b, _ := os.ReadFile(path)
+		return strings.Contains(string(b), want), "log:\n" + string(b)
+	})
 }
 
 func run(t *testing.T, ctx context.Context, r *Runtime, sbID string, cfg runtime.ContainerConfig) string {
@@ -132,15 +134,15 @@ func TestPodNetwork(t *testing.T) {
 	url := "http://" + sb.IP + ":8080/"
 	var body string
 	client := &http.Client{Timeout: time.Second}
-	poll(t, 10*time.Second, "the pod answering on "+url, func() bool {
+	testutil.Eventually(t, 10*time.Second, "the pod answering on "+url, func() (bool, string) {
 		resp, err := client.Get(url)
 		if err != nil {
-			return false
+			return false, err.Error()
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		body = string(b)
-		return resp.StatusCode == http.StatusOK
+		return resp.StatusCode == http.StatusOK, resp.Status
 	})
 	if !strings.Contains(body, "web") {
 		t.Errorf("GET %s = %q, want the pod name", url, body)
@@ -202,14 +204,8 @@ func TestPodNetwork(t *testing.T) {
 		t.Errorf("Exec(cat stdin) = %d, %v, output %q; want the input echoed", code, err, out.String())
 	}
 
-	if err := r.StopContainer(ctx, server, 5*time.Second); err != nil {
-		t.Fatalf("StopContainer: %v", err)
-	}
 	path := LogPath(dir, "uid-web", "server", 0)
-	poll(t, 5*time.Second, "the server's requests in its log", func() bool {
-		b, _ := os.ReadFile(path)
-		return strings.Contains(string(b), "shutting down")
-	})
+	stopForLog(t, ctx, r, server, path, "shutting down")
 	if log := readLog(t, path); !strings.Contains(log, "stdout F") || !strings.Contains(log, "path=/healthz") {
 		t.Errorf("server log lacks the requests:\n%s", log)
 	}
@@ -281,14 +277,7 @@ func TestAdoption(t *testing.T) {
 	}
 	// The adopted task's output still reaches its log: sleep says it was
 	// terminated.
-	if err := r2.StopContainer(ctx, id, 5*time.Second); err != nil {
-		t.Fatalf("StopContainer: %v", err)
-	}
-	path := LogPath(dir, "uid-db", "main", 4)
-	poll(t, 5*time.Second, "the adopted container's output in its log", func() bool {
-		b, _ := os.ReadFile(path)
-		return strings.Contains(string(b), "terminated")
-	})
+	stopForLog(t, ctx, r2, id, LogPath(dir, "uid-db", "main", 4), "terminated")
 	if err := r2.RemovePodSandbox(ctx, sb.ID); err != nil {
 		t.Fatalf("RemovePodSandbox: %v", err)
 	}
