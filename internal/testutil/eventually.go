@@ -20,7 +20,17 @@ const (
 // must be called from the goroutine running the test.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (ok bool, reason string)) {
 	t.Helper()
-	if reason, ok := poll(timeout, cond); !ok {
+	if reason, ok := poll(timeout, MaxInterval, cond); !ok {
+		t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, reason)
+	}
+}
+
+// EventuallyEvery is Eventually with a longer longest interval between
+// calls, for a benchmark or scale test whose cond is itself costly (a list of
+// thousands of objects) and must not load the system it measures.
+func EventuallyEvery(t testing.TB, timeout, maxInterval time.Duration, what string, cond func() (ok bool, reason string)) {
+	t.Helper()
+	if reason, ok := poll(timeout, max(maxInterval, MinInterval), cond); !ok {
 		t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, reason)
 	}
 }
@@ -28,14 +38,15 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (o
 // EventuallyTrue is Eventually for a condition that has no reason to give.
 func EventuallyTrue(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	if _, ok := poll(timeout, func() (bool, string) { return cond(), "" }); !ok {
+	if _, ok := poll(timeout, MaxInterval, func() (bool, string) { return cond(), "" }); !ok {
 		t.Fatalf("timed out after %s waiting for %s", timeout, what)
 	}
 }
 
-// poll calls cond until it holds or timeout passes; it returns cond's last
-// reason and whether it held.
-func poll(timeout time.Duration, cond func() (bool, string)) (string, bool) {
+// poll calls cond until it holds or timeout passes, doubling the interval
+// from MinInterval up to maxInterval; it returns cond's last reason and
+// whether it held.
+func poll(timeout, maxInterval time.Duration, cond func() (bool, string)) (string, bool) {
 	deadline := time.Now().Add(timeout)
 	interval := MinInterval
 	for {
@@ -48,6 +59,6 @@ func poll(timeout time.Duration, cond func() (bool, string)) (string, bool) {
 			return reason, false
 		}
 		time.Sleep(min(interval, left))
-		interval = min(2*interval, MaxInterval)
+		interval = min(2*interval, maxInterval)
 	}
 }

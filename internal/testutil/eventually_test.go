@@ -105,3 +105,32 @@ func TestEventuallyTrue(t *testing.T) {
 		}
 	})
 }
+
+// TestEventuallyEvery checks that the interval grows up to the longest one
+// given and no further, and that a timeout reports the last reason.
+func TestEventuallyEvery(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var at []time.Duration
+		start := time.Now()
+		msg := run(t, func(tb testing.TB) {
+			EventuallyEvery(tb, 2*time.Second, 200*time.Millisecond, "never", func() (bool, string) {
+				at = append(at, time.Since(start))
+				return false, fmt.Sprintf("call %d", len(at))
+			})
+		})
+		if !strings.HasPrefix(msg, "timed out after 2s waiting for never; last: call ") {
+			t.Errorf("failure %q", msg)
+		}
+		var longest time.Duration
+		for i := 1; i < len(at); i++ {
+			longest = max(longest, at[i]-at[i-1])
+		}
+		if longest != 200*time.Millisecond {
+			t.Errorf("longest interval %v, want 200ms (calls at %v)", longest, at)
+		}
+		// 1+2+4+...+128 ms, then every 200 ms up to 2 s, and once at the deadline.
+		if len(at) < 15 || len(at) > 20 {
+			t.Errorf("%d calls in 2s, want about 17 (calls at %v)", len(at), at)
+		}
+	})
+}

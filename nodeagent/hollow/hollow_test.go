@@ -79,7 +79,7 @@ func ready(p *corev1.Pod) bool {
 // waitAllReady polls the API until n pods are Running and Ready.
 func waitAllReady(tb testing.TB, c *client.Client, n int, timeout time.Duration) {
 	tb.Helper()
-	testutil.Eventually(tb, timeout, fmt.Sprintf("%d pods Running and Ready", n), func() (bool, string) {
+	testutil.EventuallyEvery(tb, timeout, 200*time.Millisecond, fmt.Sprintf("%d pods Running and Ready", n), func() (bool, string) {
 		objs, err := c.List(context.Background(), podsR, "", "")
 		if err != nil {
 			tb.Fatal(err)

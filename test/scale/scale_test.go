@@ -299,7 +299,9 @@ func available(d *appsv1.Deployment) bool {
 func waitUntil(t *testing.T, ctx context.Context, timeout time.Duration, what string, cond func() (bool, error)) {
 	t.Helper()
 	var last error
-	testutil.Eventually(t, timeout, what, func() (bool, string) {
+	// Every 200 ms at most: the conditions list objects through the API of
+	// the server being measured.
+	testutil.EventuallyEvery(t, timeout, 200*time.Millisecond, what, func() (bool, string) {
 		ok, err := cond()
 		if err != nil {
 			last = err
