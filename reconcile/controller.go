@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/client/cache"
 )
 
 // DefaultWorkers is the number of workers of a Controller whose options say 0.
@@ -29,6 +30,22 @@ type ControllerOptions struct {
 	// Clock drives RequeueAfter, EnqueueAfter and the retry backoff; default
 	// clock.RealClock{}. Tests pass a k8s.io/utils/clock/testing.FakeClock.
 	Clock clock.WithTicker
+}
+
+// WithDefaults returns o with every zero field set to its default: Workers
+// DefaultWorkers, a Logger that discards, clock.RealClock{}. Controllers call it
+// in their constructors to use the same Logger and Clock as their queue.
+func (o ControllerOptions) WithDefaults() ControllerOptions {
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	return o
 }
 
 // Controller runs a Reconciler over a deduplicating, rate-limited work queue of
@@ -53,15 +70,7 @@ type Controller struct {
 // NewController returns a Controller named name (used in logs and as the queue's
 // name) that reconciles with r. It does not start anything: call Run.
 func NewController(name string, r Reconciler, opts ControllerOptions) *Controller {
-	if opts.Workers <= 0 {
-		opts.Workers = DefaultWorkers
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Clock == nil {
-		opts.Clock = clock.RealClock{}
-	}
+	opts = opts.WithDefaults()
 	q := workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: name, Clock: opts.Clock},
@@ -88,6 +97,17 @@ func (c *Controller) EnqueueAfter(key string, d time.Duration) { c.queue.AddAfte
 
 // EnqueueObject queues the key of obj (see KeyOf).
 func (c *Controller) EnqueueObject(obj metav1.Object) { c.Enqueue(KeyOf(obj)) }
+
+// EnqueueHandler returns an informer handler that queues the key of every
+// object added, updated or deleted: for the informer of the objects the
+// controller reconciles.
+func (c *Controller) EnqueueHandler() cache.Handler {
+	return cache.Handler{
+		OnAdd:    func(o api.Object) { c.EnqueueObject(o) },
+		OnUpdate: func(_, o api.Object) { c.EnqueueObject(o) },
+		OnDelete: func(o api.Object) { c.EnqueueObject(o) },
+	}
+}
 
 // Len returns how many keys wait in the queue (not counting delayed ones or those
 // being reconciled).

@@ -77,6 +77,18 @@ func (f *Informers) Start(ctx context.Context) {
 	}
 }
 
+// WaitForCacheSync blocks until every one of infs has synced or ctx ends, and
+// reports whether they all synced (false means ctx ended), as client-go's
+// cache.WaitForCacheSync. Controllers call it at the start of Run.
+func WaitForCacheSync(ctx context.Context, infs ...*Informer) bool {
+	for _, inf := range infs {
+		if inf.WaitForSync(ctx) != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // WaitForSync blocks until every informer created so far has synced, or ctx
 // ends (then it returns an error wrapping ctx's). Informers not started never
 // sync.
