@@ -193,6 +193,21 @@ func nonNegative(v int64, p *field.Path) field.ErrorList {
 	return apivalidation.ValidateNonnegativeField(v, p)
 }
 
+// nonNegativeIfSet is nonNegative for an optional field: nil is valid.
+func nonNegativeIfSet(v *int32, p *field.Path) field.ErrorList {
+	if v == nil {
+		return nil
+	}
+	return nonNegative(int64(*v), p)
+}
+
+// validateSelectedTemplate checks the label selector of a Deployment or
+// ReplicaSet under spec p and its pod template against it.
+func validateSelectedTemplate(selector *metav1.LabelSelector, t *corev1.PodTemplateSpec, kind string, p *field.Path) field.ErrorList {
+	sel, errs := validateLabelSelector(selector, kind, p.Child("selector"))
+	return append(errs, validateTemplate(t, sel, kind, p.Child("template"))...)
+}
+
 // validateTemplate checks a workload's pod template and that selector
 // matches its labels.
 func validateTemplate(t *corev1.PodTemplateSpec, sel labels.Selector, kind string, p *field.Path) field.ErrorList {
@@ -229,17 +244,10 @@ func validateLabelSelector(s *metav1.LabelSelector, kind string, p *field.Path) 
 func validateDeployment(o *appsv1.Deployment) field.ErrorList {
 	p := field.NewPath("spec")
 	s := &o.Spec
-	var errs field.ErrorList
-	if s.Replicas != nil {
-		errs = append(errs, nonNegative(int64(*s.Replicas), p.Child("replicas"))...)
-	}
-	sel, serrs := validateLabelSelector(s.Selector, "Deployment", p.Child("selector"))
-	errs = append(errs, serrs...)
-	errs = append(errs, validateTemplate(&s.Template, sel, "Deployment", p.Child("template"))...)
+	errs := nonNegativeIfSet(s.Replicas, p.Child("replicas"))
+	errs = append(errs, validateSelectedTemplate(s.Selector, &s.Template, "Deployment", p)...)
 	errs = append(errs, validateStrategy(&s.Strategy, p.Child("strategy"))...)
-	if s.RevisionHistoryLimit != nil {
-		errs = append(errs, nonNegative(int64(*s.RevisionHistoryLimit), p.Child("revisionHistoryLimit"))...)
-	}
+	errs = append(errs, nonNegativeIfSet(s.RevisionHistoryLimit, p.Child("revisionHistoryLimit"))...)
 	errs = append(errs, nonNegative(int64(s.MinReadySeconds), p.Child("minReadySeconds"))...)
 	if s.ProgressDeadlineSeconds != nil {
 		pd := p.Child("progressDeadlineSeconds")
@@ -304,23 +312,15 @@ func validateIntOrPercent(v intstr.IntOrString, p *field.Path) (int, field.Error
 func validateReplicaSet(o *appsv1.ReplicaSet) field.ErrorList {
 	p := field.NewPath("spec")
 	s := &o.Spec
-	var errs field.ErrorList
-	if s.Replicas != nil {
-		errs = append(errs, nonNegative(int64(*s.Replicas), p.Child("replicas"))...)
-	}
+	errs := nonNegativeIfSet(s.Replicas, p.Child("replicas"))
 	errs = append(errs, nonNegative(int64(s.MinReadySeconds), p.Child("minReadySeconds"))...)
-	sel, serrs := validateLabelSelector(s.Selector, "ReplicaSet", p.Child("selector"))
-	errs = append(errs, serrs...)
-	return append(errs, validateTemplate(&s.Template, sel, "ReplicaSet", p.Child("template"))...)
+	return append(errs, validateSelectedTemplate(s.Selector, &s.Template, "ReplicaSet", p)...)
 }
 
 func validateRC(o *corev1.ReplicationController) field.ErrorList {
 	p := field.NewPath("spec")
 	s := &o.Spec
-	var errs field.ErrorList
-	if s.Replicas != nil {
-		errs = append(errs, nonNegative(int64(*s.Replicas), p.Child("replicas"))...)
-	}
+	errs := nonNegativeIfSet(s.Replicas, p.Child("replicas"))
 	errs = append(errs, nonNegative(int64(s.MinReadySeconds), p.Child("minReadySeconds"))...)
 	var sel labels.Selector
 	if len(s.Selector) == 0 {

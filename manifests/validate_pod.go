@@ -575,34 +575,14 @@ func validatePortNumOrName(v intstr.IntOrString, p *field.Path) field.ErrorList 
 }
 
 func validateProbe(pr *corev1.Probe, mustSucceedOnce bool, p *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	n := 0
-	if pr.Exec != nil {
-		n++
-		if len(pr.Exec.Command) == 0 {
-			errs = append(errs, field.Required(p.Child("exec", "command"), ""))
-		}
-	}
-	if pr.HTTPGet != nil {
-		n++
-		errs = append(errs, validateHTTPGet(pr.HTTPGet, p.Child("httpGet"))...)
-	}
-	if pr.TCPSocket != nil {
-		n++
-		errs = append(errs, validatePortNumOrName(pr.TCPSocket.Port, p.Child("tcpSocket", "port"))...)
-	}
+	n, errs := validateHandlers(pr.Exec, pr.HTTPGet, pr.TCPSocket, p)
 	if pr.GRPC != nil {
 		n++
 		for _, msg := range validation.IsValidPortNum(int(pr.GRPC.Port)) {
 			errs = append(errs, field.Invalid(p.Child("grpc", "port"), pr.GRPC.Port, msg))
 		}
 	}
-	switch {
-	case n == 0:
-		errs = append(errs, field.Required(p, "must specify a handler type: exec, httpGet, tcpSocket or grpc"))
-	case n > 1:
-		errs = append(errs, field.Forbidden(p, "may not specify more than 1 handler type"))
-	}
+	errs = append(errs, validateHandlerCount(n, "exec, httpGet, tcpSocket or grpc", p)...)
 	errs = append(errs, nonNegative(int64(pr.InitialDelaySeconds), p.Child("initialDelaySeconds"))...)
 	errs = append(errs, nonNegative(int64(pr.TimeoutSeconds), p.Child("timeoutSeconds"))...)
 	errs = append(errs, nonNegative(int64(pr.PeriodSeconds), p.Child("periodSeconds"))...)
@@ -637,33 +617,46 @@ func validateHTTPGet(h *corev1.HTTPGetAction, p *field.Path) field.ErrorList {
 }
 
 func validateLifecycleHandler(h *corev1.LifecycleHandler, p *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	n := 0
-	if h.Exec != nil {
-		n++
-		if len(h.Exec.Command) == 0 {
-			errs = append(errs, field.Required(p.Child("exec", "command"), ""))
-		}
-	}
-	if h.HTTPGet != nil {
-		n++
-		errs = append(errs, validateHTTPGet(h.HTTPGet, p.Child("httpGet"))...)
-	}
-	if h.TCPSocket != nil {
-		n++
-		errs = append(errs, validatePortNumOrName(h.TCPSocket.Port, p.Child("tcpSocket", "port"))...)
-	}
+	n, errs := validateHandlers(h.Exec, h.HTTPGet, h.TCPSocket, p)
 	if h.Sleep != nil {
 		n++
 		if h.Sleep.Seconds < 0 {
 			errs = append(errs, field.Invalid(p.Child("sleep", "seconds"), h.Sleep.Seconds, "must be greater than or equal to 0"))
 		}
 	}
+	return append(errs, validateHandlerCount(n, "exec, httpGet, tcpSocket or sleep", p)...)
+}
+
+// validateHandlers checks the exec, httpGet and tcpSocket handlers that probes
+// and lifecycle hooks share, and returns how many of them are set.
+func validateHandlers(exec *corev1.ExecAction, httpGet *corev1.HTTPGetAction, tcp *corev1.TCPSocketAction, p *field.Path) (int, field.ErrorList) {
+	var errs field.ErrorList
+	n := 0
+	if exec != nil {
+		n++
+		if len(exec.Command) == 0 {
+			errs = append(errs, field.Required(p.Child("exec", "command"), ""))
+		}
+	}
+	if httpGet != nil {
+		n++
+		errs = append(errs, validateHTTPGet(httpGet, p.Child("httpGet"))...)
+	}
+	if tcp != nil {
+		n++
+		errs = append(errs, validatePortNumOrName(tcp.Port, p.Child("tcpSocket", "port"))...)
+	}
+	return n, errs
+}
+
+// validateHandlerCount requires exactly one handler at p; kinds lists the
+// handler types allowed there.
+func validateHandlerCount(n int, kinds string, p *field.Path) field.ErrorList {
 	switch {
 	case n == 0:
-		errs = append(errs, field.Required(p, "must specify a handler type: exec, httpGet, tcpSocket or sleep"))
+		return field.ErrorList{field.Required(p, "must specify a handler type: "+kinds)}
 	case n > 1:
-		errs = append(errs, field.Forbidden(p, "may not specify more than 1 handler type"))
+		return field.ErrorList{field.Forbidden(p, "may not specify more than 1 handler type")}
 	}
-	return errs
+	return nil
 }
