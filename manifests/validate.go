@@ -182,9 +182,15 @@ func sortedKeys[K ~string, V any](m map[K]V) []string {
 }
 
 func validateQualifiedName(v string, p *field.Path) field.ErrorList {
+	return invalid(p, v, validation.IsQualifiedName(v))
+}
+
+// invalid returns a field.Invalid error at p for value and each of msgs, the
+// messages of one of apimachinery's validation.Is* checks.
+func invalid(p *field.Path, value any, msgs []string) field.ErrorList {
 	var errs field.ErrorList
-	for _, msg := range validation.IsQualifiedName(v) {
-		errs = append(errs, field.Invalid(p, v, msg))
+	for _, msg := range msgs {
+		errs = append(errs, field.Invalid(p, value, msg))
 	}
 	return errs
 }

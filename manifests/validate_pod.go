@@ -19,19 +19,11 @@ type podRules struct {
 }
 
 func dnsLabel(v string, p *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Label(v) {
-		errs = append(errs, field.Invalid(p, v, msg))
-	}
-	return errs
+	return invalid(p, v, validation.IsDNS1123Label(v))
 }
 
 func dnsSubdomain(v string, p *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Subdomain(v) {
-		errs = append(errs, field.Invalid(p, v, msg))
-	}
-	return errs
+	return invalid(p, v, validation.IsDNS1123Subdomain(v))
 }
 
 func validatePodSpec(s *corev1.PodSpec, p *field.Path, r podRules) field.ErrorList {
@@ -124,9 +116,7 @@ func validateTolerations(ts []corev1.Toleration, p *field.Path) field.ErrorList 
 			if t.Key == "" {
 				errs = append(errs, field.Invalid(tp.Child("operator"), t.Operator, "operator must be Exists when `key` is empty, which means \"match all values and all keys\""))
 			}
-			for _, msg := range validation.IsValidLabelValue(t.Value) {
-				errs = append(errs, field.Invalid(tp.Child("value"), t.Value, msg))
-			}
+			errs = append(errs, invalid(tp.Child("value"), t.Value, validation.IsValidLabelValue(t.Value))...)
 		case corev1.TolerationOpExists:
 			if t.Value != "" {
 				errs = append(errs, field.Invalid(tp.Child("operator"), t.Value, "value must be empty when `operator` is 'Exists'"))
@@ -330,9 +320,7 @@ func validateContainerPorts(ports []corev1.ContainerPort, p *field.Path) field.E
 	for i, port := range ports {
 		pp := p.Index(i)
 		if port.Name != "" {
-			for _, msg := range validation.IsValidPortName(port.Name) {
-				errs = append(errs, field.Invalid(pp.Child("name"), port.Name, msg))
-			}
+			errs = append(errs, invalid(pp.Child("name"), port.Name, validation.IsValidPortName(port.Name))...)
 			if names.Has(port.Name) {
 				errs = append(errs, field.Duplicate(pp.Child("name"), port.Name))
 			}
@@ -341,14 +329,10 @@ func validateContainerPorts(ports []corev1.ContainerPort, p *field.Path) field.E
 		if port.ContainerPort == 0 {
 			errs = append(errs, field.Required(pp.Child("containerPort"), ""))
 		} else {
-			for _, msg := range validation.IsValidPortNum(int(port.ContainerPort)) {
-				errs = append(errs, field.Invalid(pp.Child("containerPort"), port.ContainerPort, msg))
-			}
+			errs = append(errs, invalid(pp.Child("containerPort"), port.ContainerPort, validation.IsValidPortNum(int(port.ContainerPort)))...)
 		}
 		if port.HostPort != 0 {
-			for _, msg := range validation.IsValidPortNum(int(port.HostPort)) {
-				errs = append(errs, field.Invalid(pp.Child("hostPort"), port.HostPort, msg))
-			}
+			errs = append(errs, invalid(pp.Child("hostPort"), port.HostPort, validation.IsValidPortNum(int(port.HostPort)))...)
 		}
 		errs = append(errs, validateProtocol(port.Protocol, pp.Child("protocol"))...)
 	}
@@ -376,9 +360,7 @@ func validateEnv(env []corev1.EnvVar, p *field.Path) field.ErrorList {
 		if e.Name == "" {
 			errs = append(errs, field.Required(ep.Child("name"), ""))
 		} else {
-			for _, msg := range validation.IsRelaxedEnvVarName(e.Name) {
-				errs = append(errs, field.Invalid(ep.Child("name"), e.Name, msg))
-			}
+			errs = append(errs, invalid(ep.Child("name"), e.Name, validation.IsRelaxedEnvVarName(e.Name))...)
 		}
 		if e.ValueFrom == nil {
 			continue
@@ -438,9 +420,7 @@ func validateKeyRef(name, key string, p *field.Path) field.ErrorList {
 	if key == "" {
 		errs = append(errs, field.Required(p.Child("key"), ""))
 	} else {
-		for _, msg := range validation.IsConfigMapKey(key) {
-			errs = append(errs, field.Invalid(p.Child("key"), key, msg))
-		}
+		errs = append(errs, invalid(p.Child("key"), key, validation.IsConfigMapKey(key))...)
 	}
 	return errs
 }
@@ -450,9 +430,7 @@ func validateEnvFrom(env []corev1.EnvFromSource, p *field.Path) field.ErrorList 
 	for i, e := range env {
 		ep := p.Index(i)
 		if e.Prefix != "" {
-			for _, msg := range validation.IsRelaxedEnvVarName(e.Prefix) {
-				errs = append(errs, field.Invalid(ep.Child("prefix"), e.Prefix, msg))
-			}
+			errs = append(errs, invalid(ep.Child("prefix"), e.Prefix, validation.IsRelaxedEnvVarName(e.Prefix))...)
 		}
 		n := 0
 		if e.ConfigMapRef != nil {
@@ -561,26 +539,17 @@ func validateVolumeMounts(ms []corev1.VolumeMount, vols sets.Set[string], p *fie
 
 // validatePortNumOrName checks a probe or Service target port.
 func validatePortNumOrName(v intstr.IntOrString, p *field.Path) field.ErrorList {
-	var errs field.ErrorList
 	if v.Type == intstr.Int {
-		for _, msg := range validation.IsValidPortNum(int(v.IntVal)) {
-			errs = append(errs, field.Invalid(p, v.IntVal, msg))
-		}
-		return errs
+		return invalid(p, v.IntVal, validation.IsValidPortNum(int(v.IntVal)))
 	}
-	for _, msg := range validation.IsValidPortName(v.StrVal) {
-		errs = append(errs, field.Invalid(p, v.StrVal, msg))
-	}
-	return errs
+	return invalid(p, v.StrVal, validation.IsValidPortName(v.StrVal))
 }
 
 func validateProbe(pr *corev1.Probe, mustSucceedOnce bool, p *field.Path) field.ErrorList {
 	n, errs := validateHandlers(pr.Exec, pr.HTTPGet, pr.TCPSocket, p)
 	if pr.GRPC != nil {
 		n++
-		for _, msg := range validation.IsValidPortNum(int(pr.GRPC.Port)) {
-			errs = append(errs, field.Invalid(p.Child("grpc", "port"), pr.GRPC.Port, msg))
-		}
+		errs = append(errs, invalid(p.Child("grpc", "port"), pr.GRPC.Port, validation.IsValidPortNum(int(pr.GRPC.Port)))...)
 	}
 	errs = append(errs, validateHandlerCount(n, "exec, httpGet, tcpSocket or grpc", p)...)
 	errs = append(errs, nonNegative(int64(pr.InitialDelaySeconds), p.Child("initialDelaySeconds"))...)
@@ -609,9 +578,7 @@ func validateHTTPGet(h *corev1.HTTPGetAction, p *field.Path) field.ErrorList {
 		errs = append(errs, field.NotSupported(p.Child("scheme"), h.Scheme, schemes))
 	}
 	for i, hdr := range h.HTTPHeaders {
-		for _, msg := range validation.IsHTTPHeaderName(hdr.Name) {
-			errs = append(errs, field.Invalid(p.Child("httpHeaders").Index(i).Child("name"), hdr.Name, msg))
-		}
+		errs = append(errs, invalid(p.Child("httpHeaders").Index(i).Child("name"), hdr.Name, validation.IsHTTPHeaderName(hdr.Name))...)
 	}
 	return errs
 }
