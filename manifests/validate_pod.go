@@ -157,19 +157,11 @@ func validateVolumes(vols []corev1.Volume, p *field.Path) (sets.Set[string], fie
 		}
 		switch {
 		case vs.ConfigMap != nil:
-			cp := vp.Child("configMap")
-			if vs.ConfigMap.Name == "" {
-				errs = append(errs, field.Required(cp.Child("name"), ""))
-			}
-			errs = append(errs, validateMode(vs.ConfigMap.DefaultMode, cp.Child("defaultMode"))...)
-			errs = append(errs, validateKeyToPaths(vs.ConfigMap.Items, cp.Child("items"))...)
+			cm := vs.ConfigMap
+			errs = append(errs, validateObjectVolume(cm.Name, "name", cm.DefaultMode, cm.Items, vp.Child("configMap"))...)
 		case vs.Secret != nil:
-			sp := vp.Child("secret")
-			if vs.Secret.SecretName == "" {
-				errs = append(errs, field.Required(sp.Child("secretName"), ""))
-			}
-			errs = append(errs, validateMode(vs.Secret.DefaultMode, sp.Child("defaultMode"))...)
-			errs = append(errs, validateKeyToPaths(vs.Secret.Items, sp.Child("items"))...)
+			sec := vs.Secret
+			errs = append(errs, validateObjectVolume(sec.SecretName, "secretName", sec.DefaultMode, sec.Items, vp.Child("secret"))...)
 		case vs.HostPath != nil:
 			hp := vp.Child("hostPath")
 			if vs.HostPath.Path == "" {
@@ -535,6 +527,17 @@ func validateVolumeMounts(ms []corev1.VolumeMount, vols sets.Set[string], p *fie
 		}
 	}
 	return errs
+}
+
+// validateObjectVolume checks a configMap or secret volume at p: the object's
+// name (field nameField), the default mode and the items.
+func validateObjectVolume(name, nameField string, mode *int32, items []corev1.KeyToPath, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if name == "" {
+		errs = append(errs, field.Required(p.Child(nameField), ""))
+	}
+	errs = append(errs, validateMode(mode, p.Child("defaultMode"))...)
+	return append(errs, validateKeyToPaths(items, p.Child("items"))...)
 }
 
 // validatePortNumOrName checks a probe or Service target port.
