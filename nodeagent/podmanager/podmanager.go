@@ -2,7 +2,6 @@ package podmanager
 
 import (
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/nodeagent/staticpods"
 )
 
@@ -358,16 +358,6 @@ func (m *Manager) staticByKey(key string) *corev1.Pod {
 	return nil
 }
 
-// NewerRV reports whether resourceVersion a is newer than b (both decimal
-// etcd revisions; an unparsable one counts as older).
-func NewerRV(a, b string) bool {
-	x, errA := strconv.ParseInt(a, 10, 64)
-	y, errB := strconv.ParseInt(b, 10, 64)
-	if errA != nil {
-		return false
-	}
-	if errB != nil {
-		return true
-	}
-	return x > y
-}
+// NewerRV reports whether resourceVersion a is newer than b; it is
+// api.NewerResourceVersion.
+func NewerRV(a, b string) bool { return api.NewerResourceVersion(a, b) }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -126,7 +125,7 @@ func (m *Manager) SetPodStatus(pod *corev1.Pod, status corev1.PodStatus) bool {
 		if sameJSON(e.status, status) {
 			return false
 		}
-		if newerRV(pod.ResourceVersion, e.pod.ResourceVersion) {
+		if api.NewerResourceVersion(pod.ResourceVersion, e.pod.ResourceVersion) {
 			e.pod = pod
 		}
 	}
@@ -196,7 +195,7 @@ func (m *Manager) writeNext(ctx context.Context) bool {
 	stored, done, err := m.write(ctx, pod, status)
 	m.mu.Lock()
 	if cur := m.pending[uid]; cur == e {
-		if stored != nil && newerRV(stored.ResourceVersion, e.pod.ResourceVersion) {
+		if stored != nil && api.NewerResourceVersion(stored.ResourceVersion, e.pod.ResourceVersion) {
 			e.pod = stored
 		}
 		if done && e.version == version {
@@ -279,18 +278,4 @@ func sameJSON(a, b any) bool {
 	x, errX := json.Marshal(a)
 	y, errY := json.Marshal(b)
 	return errX == nil && errY == nil && bytes.Equal(x, y)
-}
-
-// newerRV reports whether resourceVersion a is newer than b (decimal etcd
-// revisions; an unparsable one counts as older).
-func newerRV(a, b string) bool {
-	x, errA := strconv.ParseInt(a, 10, 64)
-	y, errB := strconv.ParseInt(b, 10, 64)
-	if errA != nil {
-		return false
-	}
-	if errB != nil {
-		return true
-	}
-	return x > y
 }
