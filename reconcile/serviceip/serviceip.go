@@ -12,7 +12,6 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/api"
@@ -393,33 +392,14 @@ func (c *Controller) wakeWaiting() {
 // recordEvent writes a Warning Event about svc, or bumps the count of the
 // one already there.
 func (c *Controller) recordEvent(ctx context.Context, svc *corev1.Service, p problem) {
-	now := metav1.NewTime(c.clock.Now()).Rfc3339Copy()
-	ev := &corev1.Event{
-		ObjectMeta: metav1.ObjectMeta{Namespace: svc.Namespace, Name: svc.Name + "." + strings.ToLower(p.reason)},
-		InvolvedObject: corev1.ObjectReference{
+	err := reconcile.RecordWarning(ctx, c.writer, c.getter, Name, c.clock.Now(), reconcile.Warning{
+		Namespace: svc.Namespace, Name: svc.Name + "." + strings.ToLower(p.reason),
+		Involved: corev1.ObjectReference{
 			APIVersion: "v1", Kind: "Service", Namespace: svc.Namespace, Name: svc.Name, UID: svc.UID,
 			ResourceVersion: svc.ResourceVersion,
 		},
-		Reason:              p.reason,
-		Message:             p.message,
-		Type:                corev1.EventTypeWarning,
-		Source:              corev1.EventSource{Component: Name},
-		ReportingController: "bosun.dev/" + Name,
-		FirstTimestamp:      now,
-		LastTimestamp:       now,
-		Count:               1,
-	}
-	err := c.writer.Create(ctx, ev)
-	if errors.Is(err, api.ErrExists) {
-		old := &corev1.Event{}
-		if err = c.getter.Get(ctx, ev.Namespace, ev.Name, old); err == nil {
-			old.Count++
-			old.LastTimestamp = now
-			old.Message = p.message
-			old.InvolvedObject = ev.InvolvedObject
-			err = c.writer.Update(ctx, old)
-		}
-	}
+		Reason: p.reason, Message: p.message,
+	})
 	if err != nil {
 		c.log.Warn("could not record an event", "service", reconcile.KeyOf(svc), "reason", p.reason, "err", err)
 	}
