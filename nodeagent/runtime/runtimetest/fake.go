@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"strconv"
@@ -142,17 +143,6 @@ func (f *Fake) newID() string {
 	return hex.EncodeToString(sum[:16])
 }
 
-func copyMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
 // Version reports "fake" and Version.
 func (f *Fake) Version(ctx context.Context) (runtime.VersionInfo, error) {
 	return runtime.VersionInfo{RuntimeName: "fake", RuntimeVersion: Version}, nil
@@ -202,8 +192,8 @@ func (f *Fake) RunPodSandbox(ctx context.Context, cfg runtime.SandboxConfig) (ru
 		State:       runtime.SandboxReady,
 		IP:          ip,
 		CreatedAt:   f.clk.Now(),
-		Labels:      copyMap(cfg.Labels),
-		Annotations: copyMap(cfg.Annotations),
+		Labels:      maps.Clone(cfg.Labels),
+		Annotations: maps.Clone(cfg.Annotations),
 	}}
 	f.sandboxes[sb.s.ID] = sb
 	f.order = append(f.order, sb.s.ID)
@@ -212,7 +202,7 @@ func (f *Fake) RunPodSandbox(ctx context.Context, cfg runtime.SandboxConfig) (ru
 
 func (f *Fake) sandboxCopy(sb *sandbox) runtime.Sandbox {
 	s := sb.s
-	s.Labels, s.Annotations = copyMap(s.Labels), copyMap(s.Annotations)
+	s.Labels, s.Annotations = maps.Clone(s.Labels), maps.Clone(s.Annotations)
 	return s
 }
 
@@ -355,8 +345,8 @@ func (f *Fake) CreateContainer(ctx context.Context, sandboxID string, cfg runtim
 		ImageRef:    img.ID,
 		State:       runtime.ContainerCreated,
 		CreatedAt:   f.clk.Now(),
-		Labels:      copyMap(cfg.Labels),
-		Annotations: copyMap(cfg.Annotations),
+		Labels:      maps.Clone(cfg.Labels),
+		Annotations: maps.Clone(cfg.Annotations),
 	}}
 	f.containers[c.c.ID] = c
 	f.order = append(f.order, c.c.ID)
@@ -498,7 +488,7 @@ func (f *Fake) ListContainers(ctx context.Context, flt runtime.ContainerFilter) 
 		f.refresh(c, now)
 		if flt.Matches(c.c) {
 			cc := c.c
-			cc.Labels, cc.Annotations = copyMap(cc.Labels), copyMap(cc.Annotations)
+			cc.Labels, cc.Annotations = maps.Clone(cc.Labels), maps.Clone(cc.Annotations)
 			out = append(out, cc)
 		}
 	}
