@@ -99,8 +99,8 @@ func New(cfg Config) (*Server, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok")
 	})
-	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", s.serveLogs)
-	mux.HandleFunc("POST /exec/{namespace}/{pod}/{container}", s.serveExec)
+	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", handle(s.logs))
+	mux.HandleFunc("POST /exec/{namespace}/{pod}/{container}", handle(s.exec))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newError(http.StatusNotFound, metav1.StatusReasonNotFound, "the agent serves no %s %s", r.Method, r.URL.Path))
 	})
@@ -207,6 +207,16 @@ func newError(code int, reason metav1.StatusReason, format string, args ...any) 
 
 func badRequest(format string, args ...any) *apiError {
 	return newError(http.StatusBadRequest, metav1.StatusReasonBadRequest, format, args...)
+}
+
+// handle adapts a handler that returns its error, which is written as a
+// metav1.Status.
+func handle(f func(http.ResponseWriter, *http.Request) *apiError) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := f(w, r); err != nil {
+			writeError(w, err)
+		}
+	}
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
