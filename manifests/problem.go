@@ -12,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // ErrInvalid is wrapped by the error Problems.Err returns when a set of
@@ -214,15 +216,9 @@ const (
 
 // withDefaults fills zero fields with the defaults.
 func (l Limits) withDefaults() Limits {
-	if l.MaxFileBytes <= 0 {
-		l.MaxFileBytes = DefaultMaxFileBytes
-	}
-	if l.MaxDocuments <= 0 {
-		l.MaxDocuments = DefaultMaxDocuments
-	}
-	if l.MaxTotalBytes <= 0 {
-		l.MaxTotalBytes = DefaultMaxTotalBytes
-	}
+	defaults.Positive(&l.MaxFileBytes, DefaultMaxFileBytes)
+	defaults.Positive(&l.MaxDocuments, DefaultMaxDocuments)
+	defaults.Positive(&l.MaxTotalBytes, DefaultMaxTotalBytes)
 	return l
 }
 

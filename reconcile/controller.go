@@ -15,6 +15,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // DefaultWorkers is the number of workers of a Controller whose options say 0.
@@ -36,9 +37,7 @@ type ControllerOptions struct {
 // DefaultWorkers, a Logger that discards, clock.RealClock{}. Controllers call it
 // in their constructors to use the same Logger and Clock as their queue.
 func (o ControllerOptions) WithDefaults() ControllerOptions {
-	if o.Workers <= 0 {
-		o.Workers = DefaultWorkers
-	}
+	defaults.Positive(&o.Workers, DefaultWorkers)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // Default values of Options.
@@ -65,12 +66,8 @@ func New(c *clientv3.Client, opts Options) *Store {
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}
-	if s.maxOps <= 0 {
-		s.maxOps = DefaultMaxTxnOps
-	}
-	if s.maxBytes <= 0 {
-		s.maxBytes = DefaultMaxRequestBytes
-	}
+	defaults.Positive(&s.maxOps, DefaultMaxTxnOps)
+	defaults.Positive(&s.maxBytes, DefaultMaxRequestBytes)
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // Namespace is the containerd namespace every bosun container lives in.
@@ -66,9 +68,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.MinRestartDelay <= 0 {
-		cfg.MinRestartDelay = time.Second
-	}
+	defaults.Positive(&cfg.MinRestartDelay, time.Second)
 	if cfg.MaxRestartDelay <= 0 {
 		cfg.MaxRestartDelay = 30 * time.Second
 	}

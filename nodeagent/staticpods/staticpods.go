@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/manifests"
 )
 
@@ -101,12 +102,8 @@ func New(cfg Config) (*Source, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
-	if cfg.Rescan <= 0 {
-		cfg.Rescan = DefaultRescan
-	}
-	if cfg.Debounce <= 0 {
-		cfg.Debounce = DefaultDebounce
-	}
+	defaults.Positive(&cfg.Rescan, DefaultRescan)
+	defaults.Positive(&cfg.Debounce, DefaultDebounce)
 	return &Source{cfg: cfg, log: cfg.Logger.With("podManifestPath", cfg.Dir),
 		byFile: map[string][]*corev1.Pod{}, reported: map[string]map[string]bool{}}, nil
 }

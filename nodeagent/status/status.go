@@ -18,6 +18,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // Defaults of Config.
@@ -87,12 +88,8 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Writers <= 0 {
-		cfg.Writers = DefaultWriters
-	}
-	if cfg.MinBackoff <= 0 {
-		cfg.MinBackoff = DefaultMinBackoff
-	}
+	defaults.Positive(&cfg.Writers, DefaultWriters)
+	defaults.Positive(&cfg.MinBackoff, DefaultMinBackoff)
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = max(DefaultMaxBackoff, cfg.MinBackoff)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/deployment"
 	"github.com/bosun-dev/bosun/records"
@@ -174,15 +175,9 @@ func New(cfg Config) (*Controller, error) {
 	}
 	opts := reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock}.WithDefaults()
 	cfg.Logger, cfg.Clock = opts.Logger, opts.Clock
-	if cfg.CrashLoopThreshold <= 0 {
-		cfg.CrashLoopThreshold = DefaultCrashLoopThreshold
-	}
-	if cfg.FailingFor <= 0 {
-		cfg.FailingFor = DefaultFailingFor
-	}
-	if cfg.RevertTimeout <= 0 {
-		cfg.RevertTimeout = DefaultRevertTimeout
-	}
+	defaults.Positive(&cfg.CrashLoopThreshold, DefaultCrashLoopThreshold)
+	defaults.Positive(&cfg.FailingFor, DefaultFailingFor)
+	defaults.Positive(&cfg.RevertTimeout, DefaultRevertTimeout)
 	c := &Controller{
 		cfg:         cfg,
 		log:         cfg.Logger.With("controller", Name),

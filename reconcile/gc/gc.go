@@ -16,6 +16,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
 )
 
@@ -94,9 +95,7 @@ func New(cfg Config) *Controller {
 	}
 	opts := reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock}.WithDefaults()
 	cfg.Logger, cfg.Clock = opts.Logger, opts.Clock
-	if cfg.ScanInterval <= 0 {
-		cfg.ScanInterval = DefaultScanInterval
-	}
+	defaults.Positive(&cfg.ScanInterval, DefaultScanInterval)
 	if len(cfg.Dependents) == 0 {
 		cfg.Dependents = defaultDependents
 	}

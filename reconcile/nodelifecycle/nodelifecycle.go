@@ -15,6 +15,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
 )
 
@@ -130,18 +131,10 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.NodeCIDRMaskSize == 0 {
 		cfg.NodeCIDRMaskSize = DefaultNodeCIDRMaskSize
 	}
-	if cfg.NodeMonitorGracePeriod <= 0 {
-		cfg.NodeMonitorGracePeriod = DefaultNodeMonitorGracePeriod
-	}
-	if cfg.PodEvictionTimeout <= 0 {
-		cfg.PodEvictionTimeout = DefaultPodEvictionTimeout
-	}
-	if cfg.EvictionQPS <= 0 {
-		cfg.EvictionQPS = DefaultEvictionQPS
-	}
-	if cfg.MonitorPeriod <= 0 {
-		cfg.MonitorPeriod = DefaultMonitorPeriod
-	}
+	defaults.Positive(&cfg.NodeMonitorGracePeriod, DefaultNodeMonitorGracePeriod)
+	defaults.Positive(&cfg.PodEvictionTimeout, DefaultPodEvictionTimeout)
+	defaults.Positive(&cfg.EvictionQPS, DefaultEvictionQPS)
+	defaults.Positive(&cfg.MonitorPeriod, DefaultMonitorPeriod)
 	cidrs, err := newCIDRSet(cfg.ClusterCIDR, cfg.NodeCIDRMaskSize)
 	if err != nil {
 		return nil, err

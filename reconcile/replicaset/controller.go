@@ -16,6 +16,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
 )
 
@@ -126,15 +127,9 @@ func New(cfg Config) *Controller {
 	}
 	opts := reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock}.WithDefaults()
 	cfg.Logger, cfg.Clock = opts.Logger, opts.Clock
-	if cfg.BurstReplicas <= 0 {
-		cfg.BurstReplicas = DefaultBurstReplicas
-	}
-	if cfg.CreateParallelism <= 0 {
-		cfg.CreateParallelism = DefaultCreateParallelism
-	}
-	if cfg.ExpectationsTimeout <= 0 {
-		cfg.ExpectationsTimeout = DefaultExpectationsTimeout
-	}
+	defaults.Positive(&cfg.BurstReplicas, DefaultBurstReplicas)
+	defaults.Positive(&cfg.CreateParallelism, DefaultCreateParallelism)
+	defaults.Positive(&cfg.ExpectationsTimeout, DefaultExpectationsTimeout)
 	podsRes, _ := api.Lookup("pods")
 	name := strings.ToLower(k.name)
 	c := &Controller{

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // Defaults of Config.
@@ -123,9 +124,7 @@ func New(cfg Config) *Scheduler {
 	if s.clock == nil {
 		s.clock = clock.RealClock{}
 	}
-	if s.workers <= 0 {
-		s.workers = DefaultBindWorkers
-	}
+	defaults.Positive(&s.workers, DefaultBindWorkers)
 	if s.seed == 0 {
 		s.seed = uint64(s.clock.Now().UnixNano())
 	}
