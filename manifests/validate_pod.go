@@ -134,20 +134,26 @@ func validateTolerations(ts []corev1.Toleration, p *field.Path) field.ErrorList 
 	return errs
 }
 
+// uniqueDNSLabel checks the name at p of an entry in a list (volumes,
+// containers) whose names are DNS labels, unique among names; it adds a name
+// not seen before to names.
+func uniqueDNSLabel(name string, names sets.Set[string], p *field.Path) field.ErrorList {
+	switch {
+	case name == "":
+		return field.ErrorList{field.Required(p, "")}
+	case names.Has(name):
+		return field.ErrorList{field.Duplicate(p, name)}
+	}
+	names.Insert(name)
+	return dnsLabel(name, p)
+}
+
 func validateVolumes(vols []corev1.Volume, p *field.Path) (sets.Set[string], field.ErrorList) {
 	var errs field.ErrorList
 	names := sets.New[string]()
 	for i, v := range vols {
 		vp := p.Index(i)
-		switch {
-		case v.Name == "":
-			errs = append(errs, field.Required(vp.Child("name"), ""))
-		case names.Has(v.Name):
-			errs = append(errs, field.Duplicate(vp.Child("name"), v.Name))
-		default:
-			errs = append(errs, dnsLabel(v.Name, vp.Child("name"))...)
-			names.Insert(v.Name)
-		}
+		errs = append(errs, uniqueDNSLabel(v.Name, names, vp.Child("name"))...)
 		vs := &v.VolumeSource
 		switch n := countVolumeSources(vs); {
 		case n == 0:
@@ -242,15 +248,7 @@ func validateContainers(cs []corev1.Container, init bool, vols sets.Set[string],
 	for i := range cs {
 		c := &cs[i]
 		cp := p.Index(i)
-		switch {
-		case c.Name == "":
-			errs = append(errs, field.Required(cp.Child("name"), ""))
-		case names.Has(c.Name):
-			errs = append(errs, field.Duplicate(cp.Child("name"), c.Name))
-		default:
-			errs = append(errs, dnsLabel(c.Name, cp.Child("name"))...)
-			names.Insert(c.Name)
-		}
+		errs = append(errs, uniqueDNSLabel(c.Name, names, cp.Child("name"))...)
 		switch {
 		case c.Image == "":
 			errs = append(errs, field.Required(cp.Child("image"), "every container needs an image"))
