@@ -59,9 +59,7 @@ type Server struct {
 
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&cfg.Logger)
 	defaults.Positive(&cfg.MaxBodyBytes, DefaultMaxBodyBytes)
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -237,12 +237,8 @@ func New(cfg Config) (*Agent, error) {
 
 // withDefaults fills in the defaults of cfg.
 func withDefaults(cfg Config) Config {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
+	defaults.Logger(&cfg.Logger)
+	defaults.Clock(&cfg.Clock)
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}

@@ -38,12 +38,8 @@ type ControllerOptions struct {
 // in their constructors to use the same Logger and Clock as their queue.
 func (o ControllerOptions) WithDefaults() ControllerOptions {
 	defaults.Positive(&o.Workers, DefaultWorkers)
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.Clock == nil {
-		o.Clock = clock.RealClock{}
-	}
+	defaults.Logger(&o.Logger)
+	defaults.Clock(&o.Clock)
 	return o
 }
 

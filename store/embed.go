@@ -106,9 +106,7 @@ func StartEmbedded(ctx context.Context, cfg EmbedConfig) (*Embedded, error) {
 	}
 	defaults.Positive(&cfg.StartTimeout, DefaultStartTimeout)
 	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&logger)
 	closing := new(atomic.Bool)
 	zl := zap.New(newSlogCore(logger.With("component", "etcd"), closing))
 

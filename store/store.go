@@ -71,9 +71,7 @@ func New(c *clientv3.Client, opts Options) *Store {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&s.log)
 	for _, r := range s.table {
 		s.byType[r.GoType()] = r
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // Informers is a set of shared informers, one per resource, created on first use,
@@ -25,9 +26,7 @@ type Informers struct {
 // NewInformers returns an empty set of informers fed by src (a *store.Store on
 // the control plane); logger (nil discards) is passed to each informer.
 func NewInformers[L ListWatcher](src Source[L], logger *slog.Logger) *Informers {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&logger)
 	return &Informers{
 		lw:        func(r api.Resource) ListWatcher { return src.ListWatcher(r) },
 		log:       logger,

@@ -1,9 +1,16 @@
 // Package defaults fills configuration fields left unset with their defaults,
 // so that a constructor states each default in one line:
 //
+//	defaults.Logger(&cfg.Logger)
+//	defaults.Clock(&cfg.Clock)
 //	defaults.Positive(&cfg.Workers, DefaultWorkers)
-//	defaults.Positive(&cfg.ResyncPeriod, DefaultResyncPeriod)
 package defaults
+
+import (
+	"log/slog"
+
+	"k8s.io/utils/clock"
+)
 
 // Number is the kinds of configuration field Positive fills: counts, sizes,
 // rates and time.Duration.
@@ -16,5 +23,20 @@ type Number interface {
 func Positive[T Number](v *T, def T) {
 	if *v <= 0 {
 		*v = def
+	}
+}
+
+// Logger sets *l to a logger that discards everything when it is nil.
+func Logger(l **slog.Logger) {
+	if *l == nil {
+		*l = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Clock sets *c to clock.RealClock{} when it is nil. C is the interface of
+// the field (clock.Clock, clock.WithTicker, ...), which RealClock implements.
+func Clock[C clock.PassiveClock](c *C) {
+	if any(*c) == nil {
+		*c = any(clock.RealClock{}).(C)
 	}
 }

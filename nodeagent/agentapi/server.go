@@ -88,9 +88,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Runtime == nil {
 		return nil, errors.New("agentapi: a runtime is required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&cfg.Logger)
 	defaults.Positive(&cfg.PollInterval, DefaultPollInterval)
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	mux := http.NewServeMux()

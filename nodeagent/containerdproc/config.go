@@ -65,9 +65,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Binary == "" {
 		cfg.Binary = "containerd"
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&cfg.Logger)
 	defaults.Positive(&cfg.MinRestartDelay, time.Second)
 	if cfg.MaxRestartDelay <= 0 {
 		cfg.MaxRestartDelay = 30 * time.Second

@@ -75,12 +75,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Client == nil {
 		return errors.New("hollow: a client of the API is required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
+	defaults.Logger(&cfg.Logger)
+	defaults.Clock(&cfg.Clock)
 	if cfg.Capacity == nil {
 		cfg.Capacity = DefaultCapacity()
 	}

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/nodeagent/staticpods"
 )
 
@@ -62,9 +63,7 @@ func New(cfg Config) *Manager {
 	if cfg.Listed == nil {
 		cfg.Listed = func(int) {}
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&cfg.Logger)
 	return &Manager{cfg: cfg,
 		pods: map[string]*corev1.Pod{}, gone: map[string]*corev1.Pod{}, goneAt: map[string]time.Time{},
 		static: map[string]*corev1.Pod{}, staticGone: map[string]*corev1.Pod{}, mirrors: map[string]*corev1.Pod{}}

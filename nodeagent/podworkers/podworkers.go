@@ -72,12 +72,8 @@ type worker struct {
 
 // New returns Workers for cfg.
 func New(cfg Config) *Workers {
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Clock(&cfg.Clock)
+	defaults.Logger(&cfg.Logger)
 	defaults.Positive(&cfg.MaxConcurrent, DefaultMaxConcurrent)
 	defaults.Positive(&cfg.MinBackoff, DefaultMinBackoff)
 	if cfg.MaxBackoff < cfg.MinBackoff {

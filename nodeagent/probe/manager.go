@@ -101,12 +101,8 @@ type worker struct {
 
 // NewManager returns a Manager.
 func NewManager(cfg Config) *Manager {
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Clock(&cfg.Clock)
+	defaults.Logger(&cfg.Logger)
 	return &Manager{
 		cfg:     cfg,
 		log:     cfg.Logger,

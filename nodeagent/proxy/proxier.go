@@ -101,12 +101,8 @@ type Proxier struct {
 // New returns a Proxier for cfg. It fails when ClusterCIDR or IPTables
 // cannot be used.
 func New(cfg Config) (*Proxier, error) {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
+	defaults.Logger(&cfg.Logger)
+	defaults.Clock(&cfg.Clock)
 	defaults.Positive(&cfg.MinSyncPeriod, DefaultMinSyncPeriod)
 	defaults.Positive(&cfg.SyncPeriod, DefaultSyncPeriod)
 	p := &Proxier{

@@ -96,12 +96,8 @@ func New(cfg Config) (*Source, error) {
 	if cfg.NodeName == "" {
 		return nil, errors.New("staticpods: a node name is required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
+	defaults.Logger(&cfg.Logger)
+	defaults.Clock(&cfg.Clock)
 	defaults.Positive(&cfg.Rescan, DefaultRescan)
 	defaults.Positive(&cfg.Debounce, DefaultDebounce)
 	return &Source{cfg: cfg, log: cfg.Logger.With("podManifestPath", cfg.Dir),

@@ -82,12 +82,8 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.OnWritten == nil {
 		cfg.OnWritten = func(*corev1.Pod) {}
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Clock(&cfg.Clock)
+	defaults.Logger(&cfg.Logger)
 	defaults.Positive(&cfg.Writers, DefaultWriters)
 	defaults.Positive(&cfg.MinBackoff, DefaultMinBackoff)
 	if cfg.MaxBackoff < cfg.MinBackoff {

@@ -70,9 +70,7 @@ type Config struct {
 // Run campaigns for leadership and runs the controllers while leading,
 // until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&cfg.Logger)
 	if cfg.ID == "" {
 		cfg.ID = leader.DefaultID()
 	}
@@ -89,12 +87,8 @@ func Run(ctx context.Context, cfg Config) error {
 // RunControllers runs every controller without leader election until ctx
 // ends. Only one process may run it against a store at a time.
 func RunControllers(ctx context.Context, cfg Config) error {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
+	defaults.Logger(&cfg.Logger)
+	defaults.Clock(&cfg.Clock)
 	defaults.Positive(&cfg.Workers, 4)
 	log := cfg.Logger
 	inf := cache.NewInformers(cfg.Store, log.With("component", "informers"))

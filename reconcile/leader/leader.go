@@ -67,9 +67,7 @@ func Run(ctx context.Context, c *clientv3.Client, name, id string, ttl int, logg
 		return fmt.Errorf("leader: run: need an etcd client, an election name and a lead function")
 	}
 	defaults.Positive(&ttl, DefaultTTL)
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&logger)
 	log := logger.With("election", name, "id", id)
 	backoff := minBackoff
 	for ctx.Err() == nil {

@@ -117,13 +117,9 @@ func New(cfg Config) *Scheduler {
 		workers:  cfg.BindWorkers,
 		seed:     cfg.Seed,
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&s.log)
 	s.log = s.log.With("controller", "scheduler")
-	if s.clock == nil {
-		s.clock = clock.RealClock{}
-	}
+	defaults.Clock(&s.clock)
 	defaults.Positive(&s.workers, DefaultBindWorkers)
 	if s.seed == 0 {
 		s.seed = uint64(s.clock.Now().UnixNano())

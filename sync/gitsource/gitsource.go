@@ -122,9 +122,7 @@ func New(cfg Config) (*Source, error) {
 func newSource(cfg Config, forceRemote bool) (*Source, error) {
 	defaults.Positive(&cfg.Timeout, DefaultTimeout)
 	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&log)
 	s := &Source{cfg: cfg, log: log, quiet: watchQuiet, maxWait: watchMaxWait}
 	if strings.HasPrefix(cfg.Branch, "refs/") && !strings.HasPrefix(cfg.Branch, "refs/heads/") {
 		return nil, fmt.Errorf("%w: branch %q: only branches (refs/heads/...) can be tracked", ErrInvalidConfig, cfg.Branch)

@@ -131,9 +131,7 @@ func newWriter(cfg Config, forceRemote bool) (*Writer, error) {
 		cfg.Now = time.Now
 	}
 	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&log)
 	if strings.HasPrefix(cfg.Branch, "refs/") && !strings.HasPrefix(cfg.Branch, "refs/heads/") {
 		return nil, fmt.Errorf("gitwrite: branch %q: only branches (refs/heads/...) can be written", cfg.Branch)
 	}

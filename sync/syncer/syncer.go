@@ -87,9 +87,7 @@ func New(cfg Config) *Syncer {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 5 * time.Minute
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&cfg.Logger)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

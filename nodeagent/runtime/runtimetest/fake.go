@@ -15,6 +15,7 @@ import (
 
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 )
 
@@ -106,9 +107,7 @@ var _ runtime.Runtime = (*Fake)(nil)
 
 // New returns an empty Fake.
 func New(cfg Config) *Fake {
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
+	defaults.Clock(&cfg.Clock)
 	if cfg.PodCIDR == "" {
 		cfg.PodCIDR = DefaultPodCIDR
 	}
