@@ -392,14 +392,21 @@ func validateEnv(env []corev1.EnvVar, p *field.Path) field.ErrorList {
 		if vf.FileKeyRef != nil {
 			n++
 		}
-		switch {
-		case n == 0:
-			errs = append(errs, field.Invalid(vp, field.OmitValueType{}, "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`"))
-		case n > 1:
-			errs = append(errs, field.Invalid(vp, field.OmitValueType{}, "may not have more than one field specified at a time"))
-		}
+		errs = append(errs, validateOneOf(n, "`fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`", vp)...)
 	}
 	return errs
+}
+
+// validateOneOf requires exactly one of the n fields set at p; which lists
+// the fields allowed there.
+func validateOneOf(n int, which string, p *field.Path) field.ErrorList {
+	switch {
+	case n == 0:
+		return field.ErrorList{field.Invalid(p, field.OmitValueType{}, "must specify one of: "+which)}
+	case n > 1:
+		return field.ErrorList{field.Invalid(p, field.OmitValueType{}, "may not have more than one field specified at a time")}
+	}
+	return nil
 }
 
 func validateKeyRef(name, key string, p *field.Path) field.ErrorList {
@@ -435,12 +442,7 @@ func validateEnvFrom(env []corev1.EnvFromSource, p *field.Path) field.ErrorList 
 				errs = append(errs, field.Required(ep.Child("secretRef", "name"), ""))
 			}
 		}
-		switch {
-		case n == 0:
-			errs = append(errs, field.Invalid(ep, field.OmitValueType{}, "must specify one of: `configMapRef` or `secretRef`"))
-		case n > 1:
-			errs = append(errs, field.Invalid(ep, field.OmitValueType{}, "may not have more than one field specified at a time"))
-		}
+		errs = append(errs, validateOneOf(n, "`configMapRef` or `secretRef`", ep)...)
 	}
 	return errs
 }
