@@ -33,16 +33,6 @@ type ControllerOptions struct {
 	Clock clock.WithTicker
 }
 
-// WithDefaults returns o with every zero field set to its default: Workers
-// DefaultWorkers, a Logger that discards, clock.RealClock{}. Controllers call it
-// in their constructors to use the same Logger and Clock as their queue.
-func (o ControllerOptions) WithDefaults() ControllerOptions {
-	defaults.Positive(&o.Workers, DefaultWorkers)
-	defaults.Logger(&o.Logger)
-	defaults.Clock(&o.Clock)
-	return o
-}
-
 // Controller runs a Reconciler over a deduplicating, rate-limited work queue of
 // keys (k8s.io/client-go/util/workqueue). A key queued many times while it waits
 // is reconciled once; a key queued while it is being reconciled is reconciled
@@ -65,7 +55,9 @@ type Controller struct {
 // NewController returns a Controller named name (used in logs and as the queue's
 // name) that reconciles with r. It does not start anything: call Run.
 func NewController(name string, r Reconciler, opts ControllerOptions) *Controller {
-	opts = opts.WithDefaults()
+	defaults.Positive(&opts.Workers, DefaultWorkers)
+	defaults.Logger(&opts.Logger)
+	defaults.Clock(&opts.Clock)
 	q := workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: name, Clock: opts.Clock},

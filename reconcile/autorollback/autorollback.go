@@ -173,8 +173,8 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Store == nil || cfg.Informers == nil || cfg.Reverter == nil {
 		return nil, errors.New("autorollback: Config.Store, Config.Informers and Config.Reverter are required")
 	}
-	opts := reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock}.WithDefaults()
-	cfg.Logger, cfg.Clock = opts.Logger, opts.Clock
+	defaults.Logger(&cfg.Logger)
+	defaults.Clock(&cfg.Clock)
 	defaults.Positive(&cfg.CrashLoopThreshold, DefaultCrashLoopThreshold)
 	defaults.Positive(&cfg.FailingFor, DefaultFailingFor)
 	defaults.Positive(&cfg.RevertTimeout, DefaultRevertTimeout)
@@ -186,7 +186,7 @@ func New(cfg Config) (*Controller, error) {
 		pods:        cfg.Informers.ForKind("pods"),
 		warned:      map[string]bool{},
 	}
-	c.queue = reconcile.NewController(Name, c, opts)
+	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
 	c.replicaSets.AddIndex(cache.IndexOwnerUID, cache.IndexByOwnerUID)
 	c.pods.AddIndex(cache.IndexOwnerUID, cache.IndexByOwnerUID)
 	c.deployments.AddHandler(cache.Handler{

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
 )
 
@@ -75,8 +76,8 @@ func New(cfg Config) *Controller {
 	if cfg.Writer == nil || cfg.Getter == nil || cfg.Informers == nil {
 		panic("deployment: Config.Writer, Config.Getter and Config.Informers are required")
 	}
-	opts := reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock}.WithDefaults()
-	log, clk := opts.Logger, opts.Clock
+	defaults.Logger(&cfg.Logger)
+	defaults.Clock(&cfg.Clock)
 	deployRes, ok1 := api.Lookup("deployments.apps")
 	rsRes, ok2 := api.Lookup("replicasets.apps")
 	podRes, ok3 := api.Lookup("pods")
@@ -86,15 +87,15 @@ func New(cfg Config) *Controller {
 	c := &Controller{
 		writer:      cfg.Writer,
 		getter:      cfg.Getter,
-		log:         log.With("controller", "deployment"),
-		clock:       clk,
+		log:         cfg.Logger.With("controller", "deployment"),
+		clock:       cfg.Clock,
 		deployments: cfg.Informers.For(deployRes),
 		replicaSets: cfg.Informers.For(rsRes),
 		pods:        cfg.Informers.For(podRes),
 		rsResource:  rsRes,
 		gvk:         metav1.GroupVersionKind{Group: deployRes.Group, Version: deployRes.Version, Kind: deployRes.Kind},
 	}
-	c.queue = reconcile.NewController("deployment", c, opts)
+	c.queue = reconcile.NewController("deployment", c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
 	c.replicaSets.AddIndex(indexControllerUID, indexByControllerUID)
 	c.deployments.AddHandler(c.queue.EnqueueHandler())
 	c.replicaSets.AddHandler(cache.Handler{

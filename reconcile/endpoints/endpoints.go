@@ -16,6 +16,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
 )
 
@@ -64,17 +65,17 @@ func New(cfg Config) *Controller {
 	if cfg.Writer == nil || cfg.Informers == nil {
 		panic("endpoints: Config.Writer and Config.Informers are required")
 	}
-	opts := reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock}.WithDefaults()
+	defaults.Logger(&cfg.Logger)
 	epRes, _ := api.Lookup("endpoints")
 	c := &Controller{
 		writer:    cfg.Writer,
-		log:       opts.Logger.With("controller", Name),
+		log:       cfg.Logger.With("controller", Name),
 		services:  cfg.Informers.ForKind("services"),
 		pods:      cfg.Informers.ForKind("pods"),
 		endpoints: cfg.Informers.ForKind("endpoints"),
 		epRes:     epRes,
 	}
-	c.queue = reconcile.NewController(Name, c, opts)
+	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
 	enqueue := func(o api.Object) { c.queue.EnqueueObject(o) }
 	c.services.AddHandler(c.queue.EnqueueHandler())
 	c.endpoints.AddHandler(cache.Handler{

@@ -93,8 +93,8 @@ func New(cfg Config) *Controller {
 	if cfg.Writer == nil || cfg.Getter == nil || cfg.Informers == nil {
 		panic("gc: Config.Writer, Config.Getter and Config.Informers are required")
 	}
-	opts := reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock}.WithDefaults()
-	cfg.Logger, cfg.Clock = opts.Logger, opts.Clock
+	defaults.Logger(&cfg.Logger)
+	defaults.Clock(&cfg.Clock)
 	defaults.Positive(&cfg.ScanInterval, DefaultScanInterval)
 	if len(cfg.Dependents) == 0 {
 		cfg.Dependents = defaultDependents
@@ -115,7 +115,7 @@ func New(cfg Config) *Controller {
 	for _, r := range api.Resources() {
 		c.byGK[schema.GroupKind{Group: r.Group, Kind: r.Kind}] = r
 	}
-	c.queue = reconcile.NewController("gc", c, opts)
+	c.queue = reconcile.NewController("gc", c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
 	for _, name := range cfg.Dependents {
 		inf := cfg.Informers.ForKind(name)
 		c.dependents[inf.Resource().Name] = inf

@@ -123,8 +123,8 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Writer == nil || cfg.Getter == nil || cfg.Informers == nil {
 		return nil, errors.New("nodelifecycle: Config.Writer, Config.Getter and Config.Informers are required")
 	}
-	opts := reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock}.WithDefaults()
-	cfg.Logger, cfg.Clock = opts.Logger, opts.Clock
+	defaults.Logger(&cfg.Logger)
+	defaults.Clock(&cfg.Clock)
 	if cfg.ClusterCIDR == nil {
 		_, cfg.ClusterCIDR, _ = net.ParseCIDR(DefaultClusterCIDR)
 	}
@@ -156,7 +156,7 @@ func New(cfg Config) (*Controller, error) {
 		health:   map[string]*nodeHealth{},
 		reported: map[string]bool{},
 	}
-	c.queue = reconcile.NewController(Name, c, opts)
+	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
 	c.evict = newEvictor(c, cfg.EvictionQPS)
 
 	c.pods.AddIndex(indexNodeName, cache.IndexByNodeName)

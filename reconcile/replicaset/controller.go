@@ -125,8 +125,8 @@ func New(cfg Config) *Controller {
 	if cfg.Writer == nil || cfg.Getter == nil || cfg.NewBatch == nil || cfg.Informers == nil {
 		panic("replicaset: Config.Writer, Config.Getter, Config.NewBatch and Config.Informers are required")
 	}
-	opts := reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock}.WithDefaults()
-	cfg.Logger, cfg.Clock = opts.Logger, opts.Clock
+	defaults.Logger(&cfg.Logger)
+	defaults.Clock(&cfg.Clock)
 	defaults.Positive(&cfg.BurstReplicas, DefaultBurstReplicas)
 	defaults.Positive(&cfg.CreateParallelism, DefaultCreateParallelism)
 	defaults.Positive(&cfg.ExpectationsTimeout, DefaultExpectationsTimeout)
@@ -147,7 +147,7 @@ func New(cfg Config) *Controller {
 		orphanIndex: name + ".orphans",
 		ownerIndex:  cache.IndexOwnerUID,
 	}
-	c.queue = reconcile.NewController(name, c, opts)
+	c.queue = reconcile.NewController(name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
 	addIndex(c.pods, c.ownerIndex, cache.IndexByOwnerUID)
 	addIndex(c.owners, c.ownerIndex, cache.IndexByOwnerUID)
 	addIndex(c.pods, c.orphanIndex, orphanNamespace)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
 )
 
@@ -96,8 +97,8 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Writer == nil || cfg.Getter == nil || cfg.Informers == nil {
 		panic("serviceip: Config.Writer, Config.Getter and Config.Informers are required")
 	}
-	opts := reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock}.WithDefaults()
-	cfg.Logger, cfg.Clock = opts.Logger, opts.Clock
+	defaults.Logger(&cfg.Logger)
+	defaults.Clock(&cfg.Clock)
 	if cfg.ServiceCIDR == nil {
 		_, cfg.ServiceCIDR, _ = net.ParseCIDR(DefaultServiceCIDR)
 	}
@@ -121,7 +122,7 @@ func New(cfg Config) (*Controller, error) {
 		waiting:  map[string]bool{},
 		reported: map[string]string{},
 	}
-	c.queue = reconcile.NewController(Name, c, opts)
+	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
 	c.services.AddHandler(c.queue.EnqueueHandler())
 	return c, nil
 }
