@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -153,4 +154,18 @@ func resourceOf(table []Resource, obj Object) (Resource, error) {
 		}
 	}
 	return Resource{}, fmt.Errorf("api: %w: no resource has Go type %s", ErrInvalid, t)
+}
+
+// NewerResourceVersion reports whether resourceVersion a is newer than b (both
+// decimal etcd revisions; an unparsable one counts as older).
+func NewerResourceVersion(a, b string) bool {
+	x, errA := strconv.ParseInt(a, 10, 64)
+	y, errB := strconv.ParseInt(b, 10, 64)
+	if errA != nil {
+		return false
+	}
+	if errB != nil {
+		return true
+	}
+	return x > y
 }

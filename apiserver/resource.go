@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kjson "sigs.k8s.io/json"
@@ -130,6 +131,20 @@ func isWatch(req *http.Request) bool {
 	return v == "true" || v == "1"
 }
 
+// parseSelectors reads the labelSelector and fieldSelector of a list or
+// watch of r; an empty one is nil.
+func parseSelectors(req *http.Request, r api.Resource) (labels.Selector, fields.Selector, *apiError) {
+	lsel, aerr := parseSelector(req)
+	if aerr != nil {
+		return nil, nil, aerr
+	}
+	fsel, aerr := parseFieldSelector(req, r)
+	if aerr != nil {
+		return nil, nil, aerr
+	}
+	return lsel, fsel, nil
+}
+
 func parseSelector(req *http.Request) (labels.Selector, *apiError) {
 	raw := req.URL.Query().Get("labelSelector")
 	sel, err := labels.Parse(raw)
@@ -169,11 +184,7 @@ type objectList struct {
 }
 
 func (s *Server) list(w http.ResponseWriter, req *http.Request, t target) *apiError {
-	sel, aerr := parseSelector(req)
-	if aerr != nil {
-		return aerr
-	}
-	fsel, aerr := parseFieldSelector(req, t.r)
+	sel, fsel, aerr := parseSelectors(req, t.r)
 	if aerr != nil {
 		return aerr
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/store"
 )
 
@@ -58,12 +59,8 @@ type Server struct {
 
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = DefaultMaxBodyBytes
-	}
+	defaults.Logger(&cfg.Logger)
+	defaults.Positive(&cfg.MaxBodyBytes, DefaultMaxBodyBytes)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

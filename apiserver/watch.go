@@ -30,11 +30,7 @@ type watchEvent struct {
 // an object that stops matching is sent once as DELETED, as kube-apiserver
 // does.
 func (s *Server) watch(w http.ResponseWriter, req *http.Request, t target) *apiError {
-	lsel, aerr := parseSelector(req)
-	if aerr != nil {
-		return aerr
-	}
-	fsel, aerr := parseFieldSelector(req, t.r)
+	lsel, fsel, aerr := parseSelectors(req, t.r)
 	if aerr != nil {
 		return aerr
 	}

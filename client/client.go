@@ -125,6 +125,16 @@ func Path(r api.Resource, ns, name string) string {
 // do sends a request and returns the response when its code is 2xx; else
 // the server's Status as an *APIError.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body io.Reader) (*http.Response, error) {
+	req, err := c.newRequest(ctx, method, path, query, body, "application/json", "application/json")
+	if err != nil {
+		return nil, err
+	}
+	return c.roundTrip(c.http, req, method, req.URL.String())
+}
+
+// newRequest returns a request for path below the server's URL, with query,
+// body (of contentType, when not nil) and an Accept header of accept.
+func (c *Client) newRequest(ctx context.Context, method, path string, query url.Values, body io.Reader, accept, contentType string) (*http.Request, error) {
 	u := *c.base
 	u.Path += path
 	u.RawQuery = query.Encode()
@@ -132,11 +142,11 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if err != nil {
 		return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
 	}
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", accept)
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
-	return c.roundTrip(c.http, req, method, u.String())
+	return req, nil
 }
 
 // roundTrip performs req with hc and turns transport failures and non-2xx

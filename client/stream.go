@@ -87,16 +87,9 @@ func podPath(ns, pod, sub string) string {
 // stream sends a request whose answer is streamed, with an optional raw
 // body; a non-2xx answer is returned as an *APIError.
 func (c *Client) stream(ctx context.Context, method, path string, query url.Values, body io.Reader, accept string) (*http.Response, error) {
-	u := *c.base
-	u.Path += path
-	u.RawQuery = query.Encode()
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	req, err := c.newRequest(ctx, method, path, query, body, accept+", application/json", "application/octet-stream")
 	if err != nil {
-		return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
-	}
-	req.Header.Set("Accept", accept+", application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/octet-stream")
+		return nil, err
 	}
 	hc := c.http
 	if hc.Timeout != 0 { // a stream lasts as long as ctx
@@ -104,5 +97,5 @@ func (c *Client) stream(ctx context.Context, method, path string, query url.Valu
 		cp.Timeout = 0
 		hc = &cp
 	}
-	return c.roundTrip(hc, req, method, u.String())
+	return c.roundTrip(hc, req, method, req.URL.String())
 }

@@ -1,9 +1,10 @@
 package manifests
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -12,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // ErrInvalid is wrapped by the error Problems.Err returns when a set of
@@ -120,18 +123,9 @@ func (ps Problems) String() string {
 // sortProblems orders problems by file and line, then by field and message
 // so that the order does not depend on map iteration.
 func sortProblems(ps Problems) {
-	sort.SliceStable(ps, func(i, j int) bool {
-		a, b := ps[i], ps[j]
-		if a.File != b.File {
-			return a.File < b.File
-		}
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		if a.Field != b.Field {
-			return a.Field < b.Field
-		}
-		return a.Message < b.Message
+	slices.SortStableFunc(ps, func(a, b Problem) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line),
+			cmp.Compare(a.Field, b.Field), cmp.Compare(a.Message, b.Message))
 	})
 }
 
@@ -214,15 +208,9 @@ const (
 
 // withDefaults fills zero fields with the defaults.
 func (l Limits) withDefaults() Limits {
-	if l.MaxFileBytes <= 0 {
-		l.MaxFileBytes = DefaultMaxFileBytes
-	}
-	if l.MaxDocuments <= 0 {
-		l.MaxDocuments = DefaultMaxDocuments
-	}
-	if l.MaxTotalBytes <= 0 {
-		l.MaxTotalBytes = DefaultMaxTotalBytes
-	}
+	defaults.Positive(&l.MaxFileBytes, DefaultMaxFileBytes)
+	defaults.Positive(&l.MaxDocuments, DefaultMaxDocuments)
+	defaults.Positive(&l.MaxTotalBytes, DefaultMaxTotalBytes)
 	return l
 }
 

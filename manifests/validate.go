@@ -182,15 +182,36 @@ func sortedKeys[K ~string, V any](m map[K]V) []string {
 }
 
 func validateQualifiedName(v string, p *field.Path) field.ErrorList {
+	return invalid(p, v, validation.IsQualifiedName(v))
+}
+
+// invalid returns a field.Invalid error at p for value and each of msgs, the
+// messages of one of apimachinery's validation.Is* checks.
+func invalid(p *field.Path, value any, msgs []string) field.ErrorList {
 	var errs field.ErrorList
-	for _, msg := range validation.IsQualifiedName(v) {
-		errs = append(errs, field.Invalid(p, v, msg))
+	for _, msg := range msgs {
+		errs = append(errs, field.Invalid(p, value, msg))
 	}
 	return errs
 }
 
 func nonNegative(v int64, p *field.Path) field.ErrorList {
 	return apivalidation.ValidateNonnegativeField(v, p)
+}
+
+// nonNegativeIfSet is nonNegative for an optional field: nil is valid.
+func nonNegativeIfSet(v *int32, p *field.Path) field.ErrorList {
+	if v == nil {
+		return nil
+	}
+	return nonNegative(int64(*v), p)
+}
+
+// validateSelectedTemplate checks the label selector of a Deployment or
+// ReplicaSet under spec p and its pod template against it.
+func validateSelectedTemplate(selector *metav1.LabelSelector, t *corev1.PodTemplateSpec, kind string, p *field.Path) field.ErrorList {
+	sel, errs := validateLabelSelector(selector, kind, p.Child("selector"))
+	return append(errs, validateTemplate(t, sel, kind, p.Child("template"))...)
 }
 
 // validateTemplate checks a workload's pod template and that selector
@@ -229,17 +250,10 @@ func validateLabelSelector(s *metav1.LabelSelector, kind string, p *field.Path) 
 func validateDeployment(o *appsv1.Deployment) field.ErrorList {
 	p := field.NewPath("spec")
 	s := &o.Spec
-	var errs field.ErrorList
-	if s.Replicas != nil {
-		errs = append(errs, nonNegative(int64(*s.Replicas), p.Child("replicas"))...)
-	}
-	sel, serrs := validateLabelSelector(s.Selector, "Deployment", p.Child("selector"))
-	errs = append(errs, serrs...)
-	errs = append(errs, validateTemplate(&s.Template, sel, "Deployment", p.Child("template"))...)
+	errs := nonNegativeIfSet(s.Replicas, p.Child("replicas"))
+	errs = append(errs, validateSelectedTemplate(s.Selector, &s.Template, "Deployment", p)...)
 	errs = append(errs, validateStrategy(&s.Strategy, p.Child("strategy"))...)
-	if s.RevisionHistoryLimit != nil {
-		errs = append(errs, nonNegative(int64(*s.RevisionHistoryLimit), p.Child("revisionHistoryLimit"))...)
-	}
+	errs = append(errs, nonNegativeIfSet(s.RevisionHistoryLimit, p.Child("revisionHistoryLimit"))...)
 	errs = append(errs, nonNegative(int64(s.MinReadySeconds), p.Child("minReadySeconds"))...)
 	if s.ProgressDeadlineSeconds != nil {
 		pd := p.Child("progressDeadlineSeconds")
@@ -304,23 +318,15 @@ func validateIntOrPercent(v intstr.IntOrString, p *field.Path) (int, field.Error
 func validateReplicaSet(o *appsv1.ReplicaSet) field.ErrorList {
 	p := field.NewPath("spec")
 	s := &o.Spec
-	var errs field.ErrorList
-	if s.Replicas != nil {
-		errs = append(errs, nonNegative(int64(*s.Replicas), p.Child("replicas"))...)
-	}
+	errs := nonNegativeIfSet(s.Replicas, p.Child("replicas"))
 	errs = append(errs, nonNegative(int64(s.MinReadySeconds), p.Child("minReadySeconds"))...)
-	sel, serrs := validateLabelSelector(s.Selector, "ReplicaSet", p.Child("selector"))
-	errs = append(errs, serrs...)
-	return append(errs, validateTemplate(&s.Template, sel, "ReplicaSet", p.Child("template"))...)
+	return append(errs, validateSelectedTemplate(s.Selector, &s.Template, "ReplicaSet", p)...)
 }
 
 func validateRC(o *corev1.ReplicationController) field.ErrorList {
 	p := field.NewPath("spec")
 	s := &o.Spec
-	var errs field.ErrorList
-	if s.Replicas != nil {
-		errs = append(errs, nonNegative(int64(*s.Replicas), p.Child("replicas"))...)
-	}
+	errs := nonNegativeIfSet(s.Replicas, p.Child("replicas"))
 	errs = append(errs, nonNegative(int64(s.MinReadySeconds), p.Child("minReadySeconds"))...)
 	var sel labels.Selector
 	if len(s.Selector) == 0 {

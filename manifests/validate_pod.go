@@ -19,19 +19,11 @@ type podRules struct {
 }
 
 func dnsLabel(v string, p *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Label(v) {
-		errs = append(errs, field.Invalid(p, v, msg))
-	}
-	return errs
+	return invalid(p, v, validation.IsDNS1123Label(v))
 }
 
 func dnsSubdomain(v string, p *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Subdomain(v) {
-		errs = append(errs, field.Invalid(p, v, msg))
-	}
-	return errs
+	return invalid(p, v, validation.IsDNS1123Subdomain(v))
 }
 
 func validatePodSpec(s *corev1.PodSpec, p *field.Path, r podRules) field.ErrorList {
@@ -124,9 +116,7 @@ func validateTolerations(ts []corev1.Toleration, p *field.Path) field.ErrorList 
 			if t.Key == "" {
 				errs = append(errs, field.Invalid(tp.Child("operator"), t.Operator, "operator must be Exists when `key` is empty, which means \"match all values and all keys\""))
 			}
-			for _, msg := range validation.IsValidLabelValue(t.Value) {
-				errs = append(errs, field.Invalid(tp.Child("value"), t.Value, msg))
-			}
+			errs = append(errs, invalid(tp.Child("value"), t.Value, validation.IsValidLabelValue(t.Value))...)
 		case corev1.TolerationOpExists:
 			if t.Value != "" {
 				errs = append(errs, field.Invalid(tp.Child("operator"), t.Value, "value must be empty when `operator` is 'Exists'"))
@@ -144,20 +134,26 @@ func validateTolerations(ts []corev1.Toleration, p *field.Path) field.ErrorList 
 	return errs
 }
 
+// uniqueDNSLabel checks the name at p of an entry in a list (volumes,
+// containers) whose names are DNS labels, unique among names; it adds a name
+// not seen before to names.
+func uniqueDNSLabel(name string, names sets.Set[string], p *field.Path) field.ErrorList {
+	switch {
+	case name == "":
+		return field.ErrorList{field.Required(p, "")}
+	case names.Has(name):
+		return field.ErrorList{field.Duplicate(p, name)}
+	}
+	names.Insert(name)
+	return dnsLabel(name, p)
+}
+
 func validateVolumes(vols []corev1.Volume, p *field.Path) (sets.Set[string], field.ErrorList) {
 	var errs field.ErrorList
 	names := sets.New[string]()
 	for i, v := range vols {
 		vp := p.Index(i)
-		switch {
-		case v.Name == "":
-			errs = append(errs, field.Required(vp.Child("name"), ""))
-		case names.Has(v.Name):
-			errs = append(errs, field.Duplicate(vp.Child("name"), v.Name))
-		default:
-			errs = append(errs, dnsLabel(v.Name, vp.Child("name"))...)
-			names.Insert(v.Name)
-		}
+		errs = append(errs, uniqueDNSLabel(v.Name, names, vp.Child("name"))...)
 		vs := &v.VolumeSource
 		switch n := countVolumeSources(vs); {
 		case n == 0:
@@ -167,19 +163,11 @@ func validateVolumes(vols []corev1.Volume, p *field.Path) (sets.Set[string], fie
 		}
 		switch {
 		case vs.ConfigMap != nil:
-			cp := vp.Child("configMap")
-			if vs.ConfigMap.Name == "" {
-				errs = append(errs, field.Required(cp.Child("name"), ""))
-			}
-			errs = append(errs, validateMode(vs.ConfigMap.DefaultMode, cp.Child("defaultMode"))...)
-			errs = append(errs, validateKeyToPaths(vs.ConfigMap.Items, cp.Child("items"))...)
+			cm := vs.ConfigMap
+			errs = append(errs, validateObjectVolume(cm.Name, "name", cm.DefaultMode, cm.Items, vp.Child("configMap"))...)
 		case vs.Secret != nil:
-			sp := vp.Child("secret")
-			if vs.Secret.SecretName == "" {
-				errs = append(errs, field.Required(sp.Child("secretName"), ""))
-			}
-			errs = append(errs, validateMode(vs.Secret.DefaultMode, sp.Child("defaultMode"))...)
-			errs = append(errs, validateKeyToPaths(vs.Secret.Items, sp.Child("items"))...)
+			sec := vs.Secret
+			errs = append(errs, validateObjectVolume(sec.SecretName, "secretName", sec.DefaultMode, sec.Items, vp.Child("secret"))...)
 		case vs.HostPath != nil:
 			hp := vp.Child("hostPath")
 			if vs.HostPath.Path == "" {
@@ -260,15 +248,7 @@ func validateContainers(cs []corev1.Container, init bool, vols sets.Set[string],
 	for i := range cs {
 		c := &cs[i]
 		cp := p.Index(i)
-		switch {
-		case c.Name == "":
-			errs = append(errs, field.Required(cp.Child("name"), ""))
-		case names.Has(c.Name):
-			errs = append(errs, field.Duplicate(cp.Child("name"), c.Name))
-		default:
-			errs = append(errs, dnsLabel(c.Name, cp.Child("name"))...)
-			names.Insert(c.Name)
-		}
+		errs = append(errs, uniqueDNSLabel(c.Name, names, cp.Child("name"))...)
 		switch {
 		case c.Image == "":
 			errs = append(errs, field.Required(cp.Child("image"), "every container needs an image"))
@@ -330,9 +310,7 @@ func validateContainerPorts(ports []corev1.ContainerPort, p *field.Path) field.E
 	for i, port := range ports {
 		pp := p.Index(i)
 		if port.Name != "" {
-			for _, msg := range validation.IsValidPortName(port.Name) {
-				errs = append(errs, field.Invalid(pp.Child("name"), port.Name, msg))
-			}
+			errs = append(errs, invalid(pp.Child("name"), port.Name, validation.IsValidPortName(port.Name))...)
 			if names.Has(port.Name) {
 				errs = append(errs, field.Duplicate(pp.Child("name"), port.Name))
 			}
@@ -341,14 +319,10 @@ func validateContainerPorts(ports []corev1.ContainerPort, p *field.Path) field.E
 		if port.ContainerPort == 0 {
 			errs = append(errs, field.Required(pp.Child("containerPort"), ""))
 		} else {
-			for _, msg := range validation.IsValidPortNum(int(port.ContainerPort)) {
-				errs = append(errs, field.Invalid(pp.Child("containerPort"), port.ContainerPort, msg))
-			}
+			errs = append(errs, invalid(pp.Child("containerPort"), port.ContainerPort, validation.IsValidPortNum(int(port.ContainerPort)))...)
 		}
 		if port.HostPort != 0 {
-			for _, msg := range validation.IsValidPortNum(int(port.HostPort)) {
-				errs = append(errs, field.Invalid(pp.Child("hostPort"), port.HostPort, msg))
-			}
+			errs = append(errs, invalid(pp.Child("hostPort"), port.HostPort, validation.IsValidPortNum(int(port.HostPort)))...)
 		}
 		errs = append(errs, validateProtocol(port.Protocol, pp.Child("protocol"))...)
 	}
@@ -376,9 +350,7 @@ func validateEnv(env []corev1.EnvVar, p *field.Path) field.ErrorList {
 		if e.Name == "" {
 			errs = append(errs, field.Required(ep.Child("name"), ""))
 		} else {
-			for _, msg := range validation.IsRelaxedEnvVarName(e.Name) {
-				errs = append(errs, field.Invalid(ep.Child("name"), e.Name, msg))
-			}
+			errs = append(errs, invalid(ep.Child("name"), e.Name, validation.IsRelaxedEnvVarName(e.Name))...)
 		}
 		if e.ValueFrom == nil {
 			continue
@@ -420,14 +392,21 @@ func validateEnv(env []corev1.EnvVar, p *field.Path) field.ErrorList {
 		if vf.FileKeyRef != nil {
 			n++
 		}
-		switch {
-		case n == 0:
-			errs = append(errs, field.Invalid(vp, field.OmitValueType{}, "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`"))
-		case n > 1:
-			errs = append(errs, field.Invalid(vp, field.OmitValueType{}, "may not have more than one field specified at a time"))
-		}
+		errs = append(errs, validateOneOf(n, "`fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`", vp)...)
 	}
 	return errs
+}
+
+// validateOneOf requires exactly one of the n fields set at p; which lists
+// the fields allowed there.
+func validateOneOf(n int, which string, p *field.Path) field.ErrorList {
+	switch {
+	case n == 0:
+		return field.ErrorList{field.Invalid(p, field.OmitValueType{}, "must specify one of: "+which)}
+	case n > 1:
+		return field.ErrorList{field.Invalid(p, field.OmitValueType{}, "may not have more than one field specified at a time")}
+	}
+	return nil
 }
 
 func validateKeyRef(name, key string, p *field.Path) field.ErrorList {
@@ -438,9 +417,7 @@ func validateKeyRef(name, key string, p *field.Path) field.ErrorList {
 	if key == "" {
 		errs = append(errs, field.Required(p.Child("key"), ""))
 	} else {
-		for _, msg := range validation.IsConfigMapKey(key) {
-			errs = append(errs, field.Invalid(p.Child("key"), key, msg))
-		}
+		errs = append(errs, invalid(p.Child("key"), key, validation.IsConfigMapKey(key))...)
 	}
 	return errs
 }
@@ -450,9 +427,7 @@ func validateEnvFrom(env []corev1.EnvFromSource, p *field.Path) field.ErrorList 
 	for i, e := range env {
 		ep := p.Index(i)
 		if e.Prefix != "" {
-			for _, msg := range validation.IsRelaxedEnvVarName(e.Prefix) {
-				errs = append(errs, field.Invalid(ep.Child("prefix"), e.Prefix, msg))
-			}
+			errs = append(errs, invalid(ep.Child("prefix"), e.Prefix, validation.IsRelaxedEnvVarName(e.Prefix))...)
 		}
 		n := 0
 		if e.ConfigMapRef != nil {
@@ -467,12 +442,7 @@ func validateEnvFrom(env []corev1.EnvFromSource, p *field.Path) field.ErrorList 
 				errs = append(errs, field.Required(ep.Child("secretRef", "name"), ""))
 			}
 		}
-		switch {
-		case n == 0:
-			errs = append(errs, field.Invalid(ep, field.OmitValueType{}, "must specify one of: `configMapRef` or `secretRef`"))
-		case n > 1:
-			errs = append(errs, field.Invalid(ep, field.OmitValueType{}, "may not have more than one field specified at a time"))
-		}
+		errs = append(errs, validateOneOf(n, "`configMapRef` or `secretRef`", ep)...)
 	}
 	return errs
 }
@@ -559,50 +529,32 @@ func validateVolumeMounts(ms []corev1.VolumeMount, vols sets.Set[string], p *fie
 	return errs
 }
 
+// validateObjectVolume checks a configMap or secret volume at p: the object's
+// name (field nameField), the default mode and the items.
+func validateObjectVolume(name, nameField string, mode *int32, items []corev1.KeyToPath, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if name == "" {
+		errs = append(errs, field.Required(p.Child(nameField), ""))
+	}
+	errs = append(errs, validateMode(mode, p.Child("defaultMode"))...)
+	return append(errs, validateKeyToPaths(items, p.Child("items"))...)
+}
+
 // validatePortNumOrName checks a probe or Service target port.
 func validatePortNumOrName(v intstr.IntOrString, p *field.Path) field.ErrorList {
-	var errs field.ErrorList
 	if v.Type == intstr.Int {
-		for _, msg := range validation.IsValidPortNum(int(v.IntVal)) {
-			errs = append(errs, field.Invalid(p, v.IntVal, msg))
-		}
-		return errs
+		return invalid(p, v.IntVal, validation.IsValidPortNum(int(v.IntVal)))
 	}
-	for _, msg := range validation.IsValidPortName(v.StrVal) {
-		errs = append(errs, field.Invalid(p, v.StrVal, msg))
-	}
-	return errs
+	return invalid(p, v.StrVal, validation.IsValidPortName(v.StrVal))
 }
 
 func validateProbe(pr *corev1.Probe, mustSucceedOnce bool, p *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	n := 0
-	if pr.Exec != nil {
-		n++
-		if len(pr.Exec.Command) == 0 {
-			errs = append(errs, field.Required(p.Child("exec", "command"), ""))
-		}
-	}
-	if pr.HTTPGet != nil {
-		n++
-		errs = append(errs, validateHTTPGet(pr.HTTPGet, p.Child("httpGet"))...)
-	}
-	if pr.TCPSocket != nil {
-		n++
-		errs = append(errs, validatePortNumOrName(pr.TCPSocket.Port, p.Child("tcpSocket", "port"))...)
-	}
+	n, errs := validateHandlers(pr.Exec, pr.HTTPGet, pr.TCPSocket, p)
 	if pr.GRPC != nil {
 		n++
-		for _, msg := range validation.IsValidPortNum(int(pr.GRPC.Port)) {
-			errs = append(errs, field.Invalid(p.Child("grpc", "port"), pr.GRPC.Port, msg))
-		}
+		errs = append(errs, invalid(p.Child("grpc", "port"), pr.GRPC.Port, validation.IsValidPortNum(int(pr.GRPC.Port)))...)
 	}
-	switch {
-	case n == 0:
-		errs = append(errs, field.Required(p, "must specify a handler type: exec, httpGet, tcpSocket or grpc"))
-	case n > 1:
-		errs = append(errs, field.Forbidden(p, "may not specify more than 1 handler type"))
-	}
+	errs = append(errs, validateHandlerCount(n, "exec, httpGet, tcpSocket or grpc", p)...)
 	errs = append(errs, nonNegative(int64(pr.InitialDelaySeconds), p.Child("initialDelaySeconds"))...)
 	errs = append(errs, nonNegative(int64(pr.TimeoutSeconds), p.Child("timeoutSeconds"))...)
 	errs = append(errs, nonNegative(int64(pr.PeriodSeconds), p.Child("periodSeconds"))...)
@@ -629,41 +581,52 @@ func validateHTTPGet(h *corev1.HTTPGetAction, p *field.Path) field.ErrorList {
 		errs = append(errs, field.NotSupported(p.Child("scheme"), h.Scheme, schemes))
 	}
 	for i, hdr := range h.HTTPHeaders {
-		for _, msg := range validation.IsHTTPHeaderName(hdr.Name) {
-			errs = append(errs, field.Invalid(p.Child("httpHeaders").Index(i).Child("name"), hdr.Name, msg))
-		}
+		errs = append(errs, invalid(p.Child("httpHeaders").Index(i).Child("name"), hdr.Name, validation.IsHTTPHeaderName(hdr.Name))...)
 	}
 	return errs
 }
 
 func validateLifecycleHandler(h *corev1.LifecycleHandler, p *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	n := 0
-	if h.Exec != nil {
-		n++
-		if len(h.Exec.Command) == 0 {
-			errs = append(errs, field.Required(p.Child("exec", "command"), ""))
-		}
-	}
-	if h.HTTPGet != nil {
-		n++
-		errs = append(errs, validateHTTPGet(h.HTTPGet, p.Child("httpGet"))...)
-	}
-	if h.TCPSocket != nil {
-		n++
-		errs = append(errs, validatePortNumOrName(h.TCPSocket.Port, p.Child("tcpSocket", "port"))...)
-	}
+	n, errs := validateHandlers(h.Exec, h.HTTPGet, h.TCPSocket, p)
 	if h.Sleep != nil {
 		n++
 		if h.Sleep.Seconds < 0 {
 			errs = append(errs, field.Invalid(p.Child("sleep", "seconds"), h.Sleep.Seconds, "must be greater than or equal to 0"))
 		}
 	}
+	return append(errs, validateHandlerCount(n, "exec, httpGet, tcpSocket or sleep", p)...)
+}
+
+// validateHandlers checks the exec, httpGet and tcpSocket handlers that probes
+// and lifecycle hooks share, and returns how many of them are set.
+func validateHandlers(exec *corev1.ExecAction, httpGet *corev1.HTTPGetAction, tcp *corev1.TCPSocketAction, p *field.Path) (int, field.ErrorList) {
+	var errs field.ErrorList
+	n := 0
+	if exec != nil {
+		n++
+		if len(exec.Command) == 0 {
+			errs = append(errs, field.Required(p.Child("exec", "command"), ""))
+		}
+	}
+	if httpGet != nil {
+		n++
+		errs = append(errs, validateHTTPGet(httpGet, p.Child("httpGet"))...)
+	}
+	if tcp != nil {
+		n++
+		errs = append(errs, validatePortNumOrName(tcp.Port, p.Child("tcpSocket", "port"))...)
+	}
+	return n, errs
+}
+
+// validateHandlerCount requires exactly one handler at p; kinds lists the
+// handler types allowed there.
+func validateHandlerCount(n int, kinds string, p *field.Path) field.ErrorList {
 	switch {
 	case n == 0:
-		errs = append(errs, field.Required(p, "must specify a handler type: exec, httpGet, tcpSocket or sleep"))
+		return field.ErrorList{field.Required(p, "must specify a handler type: "+kinds)}
 	case n > 1:
-		errs = append(errs, field.Forbidden(p, "may not specify more than 1 handler type"))
+		return field.ErrorList{field.Forbidden(p, "may not specify more than 1 handler type")}
 	}
-	return errs
+	return nil
 }

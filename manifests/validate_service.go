@@ -75,9 +75,7 @@ func validateService(o *corev1.Service) field.ErrorList {
 			names.Insert(port.Name)
 		}
 		errs = append(errs, validateProtocol(port.Protocol, pp.Child("protocol"))...)
-		for _, msg := range validation.IsValidPortNum(int(port.Port)) {
-			errs = append(errs, field.Invalid(pp.Child("port"), port.Port, msg))
-		}
+		errs = append(errs, invalid(pp.Child("port"), port.Port, validation.IsValidPortNum(int(port.Port)))...)
 		k := portKey{port.Port, port.Protocol}
 		if ports[k] {
 			errs = append(errs, field.Duplicate(pp, fmt.Sprintf("%d/%s", port.Port, port.Protocol)))
@@ -151,9 +149,7 @@ func validateService(o *corev1.Service) field.ErrorList {
 func validateDataKeys[V any](m map[string]V, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	for _, k := range sortedKeys(m) {
-		for _, msg := range validation.IsConfigMapKey(k) {
-			errs = append(errs, field.Invalid(p.Key(k), k, msg))
-		}
+		errs = append(errs, invalid(p.Key(k), k, validation.IsConfigMapKey(k))...)
 	}
 	return errs
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/nodeagent/podenv"
 	"github.com/bosun-dev/bosun/nodeagent/podmanager"
 	"github.com/bosun-dev/bosun/nodeagent/podworkers"
@@ -236,48 +237,26 @@ func New(cfg Config) (*Agent, error) {
 
 // withDefaults fills in the defaults of cfg.
 func withDefaults(cfg Config) Config {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
+	defaults.Logger(&cfg.Logger)
+	defaults.Clock(&cfg.Clock)
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
-	if cfg.HeartbeatInterval <= 0 {
-		cfg.HeartbeatInterval = DefaultHeartbeatInterval
-	}
-	if cfg.StatusReportInterval <= 0 {
-		cfg.StatusReportInterval = DefaultStatusReportInterval
-	}
-	if cfg.LeaseDuration <= 0 {
-		cfg.LeaseDuration = DefaultLeaseDuration
-	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = DefaultWorkers
-	}
-	if cfg.RelistInterval <= 0 {
-		cfg.RelistInterval = DefaultRelistInterval
-	}
-	if cfg.Backoff.Initial <= 0 {
-		cfg.Backoff.Initial = DefaultBackoffInitial
-	}
-	if cfg.Backoff.Max <= 0 {
-		cfg.Backoff.Max = DefaultBackoffMax
-	}
-	if cfg.Backoff.Reset <= 0 {
-		cfg.Backoff.Reset = DefaultBackoffReset
-	}
+	defaults.Positive(&cfg.HeartbeatInterval, DefaultHeartbeatInterval)
+	defaults.Positive(&cfg.StatusReportInterval, DefaultStatusReportInterval)
+	defaults.Positive(&cfg.LeaseDuration, DefaultLeaseDuration)
+	defaults.Positive(&cfg.Workers, DefaultWorkers)
+	defaults.Positive(&cfg.RelistInterval, DefaultRelistInterval)
+	defaults.Positive(&cfg.Backoff.Initial, DefaultBackoffInitial)
+	defaults.Positive(&cfg.Backoff.Max, DefaultBackoffMax)
+	defaults.Positive(&cfg.Backoff.Reset, DefaultBackoffReset)
 	if cfg.RootDir == "" {
 		cfg.RootDir = DefaultRootDir
 	}
 	if cfg.ServiceEnv == nil {
 		cfg.ServiceEnv = proxy.ServiceEnv
 	}
-	if cfg.StaticPodRescan <= 0 {
-		cfg.StaticPodRescan = staticpods.DefaultRescan
-	}
+	defaults.Positive(&cfg.StaticPodRescan, staticpods.DefaultRescan)
 	capacity := corev1.ResourceList{}
 	for k, v := range cfg.Capacity {
 		capacity[k] = v.DeepCopy()

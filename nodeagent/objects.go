@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
 )
 
@@ -73,38 +74,33 @@ func newPodObjects(c *client.Client, svc *serviceLister, ns string) *podObjects 
 
 // ConfigMap returns the ConfigMap, or nil when it does not exist.
 func (o *podObjects) ConfigMap(ctx context.Context, name string) (*corev1.ConfigMap, error) {
-	if cm, ok := o.configMaps[name]; ok {
-		return cm, nil
-	}
-	obj, err := o.c.Get(ctx, configMapsResource, o.ns, name)
-	if client.IsNotFound(err) {
-		o.configMaps[name] = nil
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("nodeagent: read configmap %s/%s: %w", o.ns, name, err)
-	}
-	cm, _ := obj.(*corev1.ConfigMap)
-	o.configMaps[name] = cm
-	return cm, nil
+	return getOnce(ctx, o, o.configMaps, configMapsResource, "configmap", name)
 }
 
 // Secret returns the Secret, or nil when it does not exist.
 func (o *podObjects) Secret(ctx context.Context, name string) (*corev1.Secret, error) {
-	if s, ok := o.secrets[name]; ok {
-		return s, nil
+	return getOnce(ctx, o, o.secrets, secretsResource, "secret", name)
+}
+
+// getOnce returns the object name of r (a T, a pointer type, called what in
+// errors) in o's namespace, or nil when it does not exist. It reads it at most once and keeps
+// the answer in seen.
+func getOnce[T api.Object](ctx context.Context, o *podObjects, seen map[string]T, r api.Resource, what, name string) (T, error) {
+	if obj, ok := seen[name]; ok {
+		return obj, nil
 	}
-	obj, err := o.c.Get(ctx, secretsResource, o.ns, name)
+	var t T // nil: not found
+	obj, err := o.c.Get(ctx, r, o.ns, name)
 	if client.IsNotFound(err) {
-		o.secrets[name] = nil
-		return nil, nil
+		seen[name] = t
+		return t, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("nodeagent: read secret %s/%s: %w", o.ns, name, err)
+		return t, fmt.Errorf("nodeagent: read %s %s/%s: %w", what, o.ns, name, err)
 	}
-	s, _ := obj.(*corev1.Secret)
-	o.secrets[name] = s
-	return s, nil
+	t, _ = obj.(T)
+	seen[name] = t
+	return t, nil
 }
 
 // Services lists the services of every namespace (once).

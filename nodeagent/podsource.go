@@ -3,7 +3,6 @@ package nodeagent
 import (
 	"context"
 	"log/slog"
-	"strconv"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -120,18 +119,4 @@ type APIPodSource struct {
 func (s APIPodSource) WatchPods(ctx context.Context, node string, h PodHandler) error {
 	return ListWatchPods(ctx, s.Client, h, ListWatchOptions{
 		FieldSelector: "spec.nodeName=" + node, Logger: s.Logger})
-}
-
-// newerRV reports whether resourceVersion a is newer than b (both decimal
-// etcd revisions; an unparsable one counts as older).
-func newerRV(a, b string) bool {
-	x, errA := strconv.ParseInt(a, 10, 64)
-	y, errB := strconv.ParseInt(b, 10, 64)
-	if errA != nil {
-		return false
-	}
-	if errB != nil {
-		return true
-	}
-	return x > y
 }

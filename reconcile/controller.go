@@ -14,6 +14,8 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // DefaultWorkers is the number of workers of a Controller whose options say 0.
@@ -53,15 +55,9 @@ type Controller struct {
 // NewController returns a Controller named name (used in logs and as the queue's
 // name) that reconciles with r. It does not start anything: call Run.
 func NewController(name string, r Reconciler, opts ControllerOptions) *Controller {
-	if opts.Workers <= 0 {
-		opts.Workers = DefaultWorkers
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Clock == nil {
-		opts.Clock = clock.RealClock{}
-	}
+	defaults.Positive(&opts.Workers, DefaultWorkers)
+	defaults.Logger(&opts.Logger)
+	defaults.Clock(&opts.Clock)
 	q := workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: name, Clock: opts.Clock},
@@ -88,6 +84,17 @@ func (c *Controller) EnqueueAfter(key string, d time.Duration) { c.queue.AddAfte
 
 // EnqueueObject queues the key of obj (see KeyOf).
 func (c *Controller) EnqueueObject(obj metav1.Object) { c.Enqueue(KeyOf(obj)) }
+
+// EnqueueHandler returns an informer handler that queues the key of every
+// object added, updated or deleted: for the informer of the objects the
+// controller reconciles.
+func (c *Controller) EnqueueHandler() cache.Handler {
+	return cache.Handler{
+		OnAdd:    func(o api.Object) { c.EnqueueObject(o) },
+		OnUpdate: func(_, o api.Object) { c.EnqueueObject(o) },
+		OnDelete: func(o api.Object) { c.EnqueueObject(o) },
+	}
+}
 
 // Len returns how many keys wait in the queue (not counting delayed ones or those
 // being reconciled).

@@ -38,11 +38,7 @@
 //			}
 //			return reconcile.Result{}, nil
 //		}), reconcile.ControllerOptions{Workers: 4, Logger: log})
-//	replicaSets.AddHandler(cache.Handler{
-//		OnAdd:    func(o api.Object) { c.EnqueueObject(o) },
-//		OnUpdate: func(_, o api.Object) { c.EnqueueObject(o) },
-//		OnDelete: func(o api.Object) { c.EnqueueObject(o) },
-//	})
+//	replicaSets.AddHandler(c.EnqueueHandler()) // queue every change
 //	informers.Start(ctx)
 //	if err := informers.WaitForSync(ctx); err != nil {
 //		return err

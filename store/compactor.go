@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // Defaults of Compactor.
@@ -61,9 +62,7 @@ func (c *Compactor) Run(ctx context.Context) error {
 		return fmt.Errorf("store: compactor: %w: no etcd client", api.ErrInvalid)
 	}
 	interval := c.Interval
-	if interval <= 0 {
-		interval = DefaultCompactInterval
-	}
+	defaults.Positive(&interval, DefaultCompactInterval)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -88,9 +87,7 @@ func (c *Compactor) CompactOnce(ctx context.Context) error {
 	}
 	log := c.logger()
 	retain := c.Retain
-	if retain <= 0 {
-		retain = DefaultCompactRetain
-	}
+	defaults.Positive(&retain, DefaultCompactRetain)
 	resp, err := c.Client.Get(ctx, "compactor", clientv3.WithKeysOnly())
 	if err != nil {
 		return mapErr("compactor: read revision", err)

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // Defaults of EmbedConfig.
@@ -103,13 +104,9 @@ func StartEmbedded(ctx context.Context, cfg EmbedConfig) (*Embedded, error) {
 	if cfg.QuotaBackendBytes == 0 {
 		cfg.QuotaBackendBytes = DefaultQuotaBackendBytes
 	}
-	if cfg.StartTimeout <= 0 {
-		cfg.StartTimeout = DefaultStartTimeout
-	}
+	defaults.Positive(&cfg.StartTimeout, DefaultStartTimeout)
 	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&logger)
 	closing := new(atomic.Bool)
 	zl := zap.New(newSlogCore(logger.With("component", "etcd"), closing))
 

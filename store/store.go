@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // Default values of Options.
@@ -65,18 +66,12 @@ func New(c *clientv3.Client, opts Options) *Store {
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}
-	if s.maxOps <= 0 {
-		s.maxOps = DefaultMaxTxnOps
-	}
-	if s.maxBytes <= 0 {
-		s.maxBytes = DefaultMaxRequestBytes
-	}
+	defaults.Positive(&s.maxOps, DefaultMaxTxnOps)
+	defaults.Positive(&s.maxBytes, DefaultMaxRequestBytes)
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&s.log)
 	for _, r := range s.table {
 		s.byType[r.GoType()] = r
 	}
@@ -234,16 +229,9 @@ func (s *Store) Update(ctx context.Context, obj api.Object) error {
 	if err != nil {
 		return err
 	}
-	tresp, err := s.c.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
-		Then(clientv3.OpPut(key, string(data))).
-		Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
-		Commit()
+	tresp, err := s.cas(ctx, "update", r, key, rev, clientv3.OpPut(key, string(data)))
 	if err != nil {
-		return mapErr("update "+key, err)
-	}
-	if !tresp.Succeeded {
-		return s.casFailure("update", r, key, rev, tresp)
+		return err
 	}
 	obj.SetResourceVersion(strconv.FormatInt(tresp.Header.Revision, 10))
 	return nil
@@ -285,18 +273,25 @@ func (s *Store) Delete(ctx context.Context, r api.Resource, namespace, name stri
 	if err != nil {
 		return fmt.Errorf("store: delete %s: %w", key, err)
 	}
+	_, err = s.cas(ctx, "delete", r, key, rev, clientv3.OpDelete(key))
+	return err
+}
+
+// cas runs op (the verb of an update or delete of r) on key if key's mod
+// revision is still rev; when it is not, the error is casFailure's.
+func (s *Store) cas(ctx context.Context, verb string, r api.Resource, key string, rev int64, op clientv3.Op) (*clientv3.TxnResponse, error) {
 	resp, err := s.c.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
-		Then(clientv3.OpDelete(key)).
+		Then(op).
 		Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
 		Commit()
 	if err != nil {
-		return mapErr("delete "+key, err)
+		return nil, mapErr(verb+" "+key, err)
 	}
 	if !resp.Succeeded {
-		return s.casFailure("delete", r, key, rev, resp)
+		return nil, s.casFailure(verb, r, key, rev, resp)
 	}
-	return nil
+	return resp, nil
 }
 
 // ListOptions select what List returns.

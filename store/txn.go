@@ -80,21 +80,9 @@ func (t *Txn) Create(obj api.Object) error {
 	if err := t.s.prepareCreate(r, obj); err != nil {
 		return err
 	}
-	key, err := t.s.objKey(r, obj.GetNamespace(), obj.GetName())
-	if err != nil {
-		return err
-	}
-	data, err := encode(r, obj)
-	if err != nil {
-		return err
-	}
-	if err := t.addKey(key); err != nil {
-		return err
-	}
-	t.compare(clientv3.Compare(clientv3.CreateRevision(key), "=", 0), txnCheck{key: key, create: true})
-	t.put(key, data)
-	t.objs = append(t.objs, obj)
-	return nil
+	return t.write(r, obj, func(key string) (clientv3.Cmp, txnCheck) {
+		return clientv3.Compare(clientv3.CreateRevision(key), "=", 0), txnCheck{key: key, create: true}
+	})
 }
 
 // Update adds the replacement of old (as read from the store) by obj, conditional
@@ -118,6 +106,14 @@ func (t *Txn) Update(old, obj api.Object) error {
 	if err := prepareUpdate(r, old, obj); err != nil {
 		return err
 	}
+	return t.write(r, obj, func(key string) (clientv3.Cmp, txnCheck) {
+		return clientv3.Compare(clientv3.ModRevision(key), "=", rev), txnCheck{key: key, rev: rev}
+	})
+}
+
+// write adds the put of obj, of resource r, at its key, conditional on what
+// cond returns for that key.
+func (t *Txn) write(r api.Resource, obj api.Object, cond func(key string) (clientv3.Cmp, txnCheck)) error {
 	key, err := t.s.objKey(r, obj.GetNamespace(), obj.GetName())
 	if err != nil {
 		return err
@@ -129,7 +125,7 @@ func (t *Txn) Update(old, obj api.Object) error {
 	if err := t.addKey(key); err != nil {
 		return err
 	}
-	t.compare(clientv3.Compare(clientv3.ModRevision(key), "=", rev), txnCheck{key: key, rev: rev})
+	t.compare(cond(key))
 	t.put(key, data)
 	t.objs = append(t.objs, obj)
 	return nil

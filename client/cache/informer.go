@@ -16,6 +16,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // ListWatcher lists and watches the objects of one resource: the store on the
@@ -96,9 +97,7 @@ type Informer struct {
 // NewInformer returns an Informer of resource r fed by lw. logger (nil
 // discards) receives list and watch failures. Nothing runs until Run.
 func NewInformer(lw ListWatcher, r api.Resource, logger *slog.Logger) *Informer {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&logger)
 	i := &Informer{
 		r:       r,
 		log:     logger.With("resource", r.Name),

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // Informers is a set of shared informers, one per resource, created on first use,
@@ -25,9 +26,7 @@ type Informers struct {
 // NewInformers returns an empty set of informers fed by src (a *store.Store on
 // the control plane); logger (nil discards) is passed to each informer.
 func NewInformers[L ListWatcher](src Source[L], logger *slog.Logger) *Informers {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&logger)
 	return &Informers{
 		lw:        func(r api.Resource) ListWatcher { return src.ListWatcher(r) },
 		log:       logger,
@@ -75,6 +74,18 @@ func (f *Informers) Start(ctx context.Context) {
 		f.started[inf] = true
 		go func() { _ = inf.Run(ctx) }()
 	}
+}
+
+// WaitForCacheSync blocks until every one of infs has synced or ctx ends, and
+// reports whether they all synced (false means ctx ended), as client-go's
+// cache.WaitForCacheSync. Controllers call it at the start of Run.
+func WaitForCacheSync(ctx context.Context, infs ...*Informer) bool {
+	for _, inf := range infs {
+		if inf.WaitForSync(ctx) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // WaitForSync blocks until every informer created so far has synced, or ctx

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/sync/state"
 )
 
@@ -145,12 +146,8 @@ type Result struct {
 // error is only for a ctx cancelled by the caller; API errors are retried
 // until the timeout and then named in Result.Reason.
 func Wait(ctx context.Context, api API, opts Options) (Result, error) {
-	if opts.Timeout <= 0 {
-		opts.Timeout = DefaultTimeout
-	}
-	if opts.Interval <= 0 {
-		opts.Interval = DefaultInterval
-	}
+	defaults.Positive(&opts.Timeout, DefaultTimeout)
+	defaults.Positive(&opts.Interval, DefaultInterval)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

@@ -150,32 +150,13 @@ Examples:
 			if replicas < 0 {
 				return errors.New("scale: --replicas must be 0 or more")
 			}
-			ctx := cmd.Context()
-			c, err := client.New(g.server)
-			if err != nil {
-				return err
-			}
-			target, err := edit.Find(ctx, c, args[0], namespace, edit.ScaleKinds()...)
-			if err != nil {
-				return fmt.Errorf("scale: %w", err)
-			}
-			w, repo, cleanup, err := o.writer(ctx, c, cmd)
-			if err != nil {
-				return fmt.Errorf("scale: %w", err)
-			}
-			defer cleanup()
-			opts := gitwrite.PushOptions{Branch: o.branch}
-			res, err := edit.Scale(ctx, w, target, replicas, opts)
-			if errors.Is(err, gitwrite.ErrNoChange) {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s already has %d replicas in %s; nothing to commit.\n", target, replicas, target.File)
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("scale: %w", err)
-			}
-			_, tracked, _ := trackedBranch(ctx, w, o)
-			reportCommit(cmd.OutOrStdout(), repo, res.SHA, res.Message, opts, tracked)
-			return nil
+			return o.commitEdit(cmd, g, "scale", args[0], namespace, edit.ScaleKinds(),
+				func(ctx context.Context, w *gitwrite.Writer, t edit.Target, opts gitwrite.PushOptions) (edit.Result, error) {
+					return edit.Scale(ctx, w, t, replicas, opts)
+				},
+				func(t edit.Target) string {
+					return fmt.Sprintf("%s already has %d replicas in %s", t, replicas, t.File)
+				})
 		},
 	}
 	f := cmd.Flags()
@@ -183,6 +164,41 @@ Examples:
 	f.StringVarP(&namespace, "namespace", "n", "default", "namespace of the object")
 	o.addFlags(f)
 	return cmd
+}
+
+// commitEdit finds the object ref (of one of kinds, in namespace) and commits
+// the change apply makes to its file, then reports the commit; when the file
+// already says what was asked, it prints unchanged(target) instead. Errors
+// are prefixed with verb, the command's name.
+func (o gitWriteOptions) commitEdit(cmd *cobra.Command, g *globalOptions, verb, ref, namespace string, kinds []string,
+	apply func(context.Context, *gitwrite.Writer, edit.Target, gitwrite.PushOptions) (edit.Result, error),
+	unchanged func(edit.Target) string) error {
+	ctx := cmd.Context()
+	c, err := client.New(g.server)
+	if err != nil {
+		return err
+	}
+	target, err := edit.Find(ctx, c, ref, namespace, kinds...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", verb, err)
+	}
+	w, repo, cleanup, err := o.writer(ctx, c, cmd)
+	if err != nil {
+		return fmt.Errorf("%s: %w", verb, err)
+	}
+	defer cleanup()
+	opts := gitwrite.PushOptions{Branch: o.branch}
+	res, err := apply(ctx, w, target, opts)
+	if errors.Is(err, gitwrite.ErrNoChange) {
+		fmt.Fprintf(cmd.OutOrStdout(), "%s; nothing to commit.\n", unchanged(target))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", verb, err)
+	}
+	_, tracked, _ := trackedBranch(ctx, w, o)
+	reportCommit(cmd.OutOrStdout(), repo, res.SHA, res.Message, opts, tracked)
+	return nil
 }
 
 // trackedBranch names the branch commits went to, for messages.
@@ -234,32 +250,13 @@ Examples:
 			if err != nil {
 				return fmt.Errorf("set image: %w", err)
 			}
-			ctx := cmd.Context()
-			c, err := client.New(g.server)
-			if err != nil {
-				return err
-			}
-			target, err := edit.Find(ctx, c, args[0], namespace, edit.ImageKinds()...)
-			if err != nil {
-				return fmt.Errorf("set image: %w", err)
-			}
-			w, repo, cleanup, err := o.writer(ctx, c, cmd)
-			if err != nil {
-				return fmt.Errorf("set image: %w", err)
-			}
-			defer cleanup()
-			opts := gitwrite.PushOptions{Branch: o.branch}
-			res, err := edit.SetImages(ctx, w, target, images, opts)
-			if errors.Is(err, gitwrite.ErrNoChange) {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s already runs %s in %s; nothing to commit.\n", target, edit.JoinImages(images), target.File)
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("set image: %w", err)
-			}
-			_, tracked, _ := trackedBranch(ctx, w, o)
-			reportCommit(cmd.OutOrStdout(), repo, res.SHA, res.Message, opts, tracked)
-			return nil
+			return o.commitEdit(cmd, g, "set image", args[0], namespace, edit.ImageKinds(),
+				func(ctx context.Context, w *gitwrite.Writer, t edit.Target, opts gitwrite.PushOptions) (edit.Result, error) {
+					return edit.SetImages(ctx, w, t, images, opts)
+				},
+				func(t edit.Target) string {
+					return fmt.Sprintf("%s already runs %s in %s", t, edit.JoinImages(images), t.File)
+				})
 		},
 	}
 	f := cmd.Flags()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -31,11 +32,7 @@ Examples:
   bosun logs web-7d4b9c-x2x9q --previous     # the instance before the last restart`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := client.New(g.server)
-			if err != nil {
-				return err
-			}
-			pod, err := c.PodFor(cmd.Context(), namespace, args[0])
+			c, pod, err := g.podClient(cmd.Context(), namespace, args[0])
 			if err != nil {
 				return err
 			}
@@ -93,11 +90,7 @@ Examples:
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := client.New(g.server)
-			if err != nil {
-				return err
-			}
-			pod, err := c.PodFor(cmd.Context(), namespace, args[0])
+			c, pod, err := g.podClient(cmd.Context(), namespace, args[0])
 			if err != nil {
 				return err
 			}
@@ -120,4 +113,15 @@ Examples:
 	f.StringVarP(&container, "container", "c", "", "container to run the command in (default: the pod's only container)")
 	f.BoolVarP(&stdin, "stdin", "i", false, "pass standard input to the command")
 	return cmd
+}
+
+// podClient returns a client of the server and the name of the pod ref names
+// in namespace (a pod, deploy/NAME or rs/NAME; see client.Client.PodFor).
+func (g *globalOptions) podClient(ctx context.Context, namespace, ref string) (*client.Client, string, error) {
+	c, err := client.New(g.server)
+	if err != nil {
+		return nil, "", err
+	}
+	pod, err := c.PodFor(ctx, namespace, ref)
+	return c, pod, err
 }

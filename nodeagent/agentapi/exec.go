@@ -11,13 +11,7 @@ import (
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 )
 
-// serveExec answers POST /exec/{namespace}/{pod}/{container}.
-func (s *Server) serveExec(w http.ResponseWriter, r *http.Request) {
-	if err := s.exec(w, r); err != nil {
-		writeError(w, err)
-	}
-}
-
+// exec answers POST /exec/{namespace}/{pod}/{container}.
 func (s *Server) exec(w http.ResponseWriter, r *http.Request) *apiError {
 	ns, podName, name := r.PathValue("namespace"), r.PathValue("pod"), r.PathValue("container")
 	cmd := r.URL.Query()["command"]

@@ -17,13 +17,7 @@ import (
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 )
 
-// serveLogs answers GET /containerLogs/{namespace}/{pod}/{container}.
-func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
-	if err := s.logs(w, r); err != nil {
-		writeError(w, err)
-	}
-}
-
+// logs answers GET /containerLogs/{namespace}/{pod}/{container}.
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) *apiError {
 	ns, podName, name := r.PathValue("namespace"), r.PathValue("pod"), r.PathValue("container")
 	follow, aerr := boolParam(r, "follow")

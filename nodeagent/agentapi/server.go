@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 )
 
@@ -87,20 +88,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Runtime == nil {
 		return nil, errors.New("agentapi: a runtime is required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = DefaultPollInterval
-	}
+	defaults.Logger(&cfg.Logger)
+	defaults.Positive(&cfg.PollInterval, DefaultPollInterval)
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok")
 	})
-	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", s.serveLogs)
-	mux.HandleFunc("POST /exec/{namespace}/{pod}/{container}", s.serveExec)
+	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", handle(s.logs))
+	mux.HandleFunc("POST /exec/{namespace}/{pod}/{container}", handle(s.exec))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newError(http.StatusNotFound, metav1.StatusReasonNotFound, "the agent serves no %s %s", r.Method, r.URL.Path))
 	})
@@ -207,6 +204,16 @@ func newError(code int, reason metav1.StatusReason, format string, args ...any) 
 
 func badRequest(format string, args ...any) *apiError {
 	return newError(http.StatusBadRequest, metav1.StatusReasonBadRequest, format, args...)
+}
+
+// handle adapts a handler that returns its error, which is written as a
+// metav1.Status.
+func handle(f func(http.ResponseWriter, *http.Request) *apiError) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := f(w, r); err != nil {
+			writeError(w, err)
+		}
+	}
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {

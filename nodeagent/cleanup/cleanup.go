@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/nodeagent/containerdproc"
 	"github.com/bosun-dev/bosun/nodeagent/network"
 	"github.com/bosun-dev/bosun/nodeagent/proxy"
@@ -43,9 +44,7 @@ type Config struct {
 // Node removes the pods, network state, iptables chains and bridge an agent
 // with cfg made. It returns the joined errors of the steps that failed.
 func Node(ctx context.Context, cfg Config) error {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&cfg.Logger)
 	if cfg.Bridge == "" {
 		cfg.Bridge = network.DefaultBridge
 	}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // Namespace is the containerd namespace every bosun container lives in.
@@ -63,12 +65,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Binary == "" {
 		cfg.Binary = "containerd"
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.MinRestartDelay <= 0 {
-		cfg.MinRestartDelay = time.Second
-	}
+	defaults.Logger(&cfg.Logger)
+	defaults.Positive(&cfg.MinRestartDelay, time.Second)
 	if cfg.MaxRestartDelay <= 0 {
 		cfg.MaxRestartDelay = 30 * time.Second
 	}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/nodeagent"
 	"github.com/bosun-dev/bosun/nodeagent/runtime/runtimetest"
 )
@@ -74,21 +75,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Client == nil {
 		return errors.New("hollow: a client of the API is required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
+	defaults.Logger(&cfg.Logger)
+	defaults.Clock(&cfg.Clock)
 	if cfg.Capacity == nil {
 		cfg.Capacity = DefaultCapacity()
 	}
-	if cfg.HeartbeatInterval <= 0 {
-		cfg.HeartbeatInterval = nodeagent.DefaultHeartbeatInterval
-	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = 4
-	}
+	defaults.Positive(&cfg.HeartbeatInterval, nodeagent.DefaultHeartbeatInterval)
+	defaults.Positive(&cfg.Workers, 4)
 	shared := NewSharedPods(cfg.Client, cfg.Logger)
 	agents := make([]*nodeagent.Agent, 0, cfg.Nodes)
 	for i := range cfg.Nodes {

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/nodeagent"
 )
 
@@ -30,9 +31,7 @@ var _ nodeagent.PodSource = (*SharedPods)(nil)
 
 // NewSharedPods returns a SharedPods reading through c; Run it.
 func NewSharedPods(c *client.Client, log *slog.Logger) *SharedPods {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&log)
 	return &SharedPods{c: c, log: log,
 		byNode: map[string]map[string]*corev1.Pod{}, handlers: map[string]nodeagent.PodHandler{}}
 }

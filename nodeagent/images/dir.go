@@ -10,15 +10,15 @@ import (
 	"strings"
 
 	client "github.com/containerd/containerd/v2/client"
+
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // importFiles imports every image tarball in paths with Import, in order,
 // and returns the names of the images imported. It stops at the first
 // tarball that cannot be read or imported, naming it in the error.
 func importFiles(ctx context.Context, c *client.Client, paths []string, logger *slog.Logger) ([]string, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&logger)
 	var all []string
 	for _, path := range paths {
 		f, err := os.Open(path)

@@ -18,6 +18,8 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
+
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // ErrNotFound is returned (wrapped) by Status when the pod has no network
@@ -171,9 +173,7 @@ func New(cfg Config) (*Network, error) {
 				p, strings.Join(cfg.BinDirs, ":"), err)
 		}
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&cfg.Logger)
 
 	loBytes, podBytes, err := conflists(cfg.Bridge, podNet, cfg.MTU, filepath.Join(dir, "ipam"))
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 	"github.com/bosun-dev/bosun/nodeagent/staticpods"
 )
@@ -53,9 +54,7 @@ type Resolver struct{ cfg Config }
 
 // New returns a Resolver for cfg.
 func New(cfg Config) *Resolver {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&cfg.Logger)
 	return &Resolver{cfg: cfg}
 }
 

@@ -2,7 +2,6 @@ package podmanager
 
 import (
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -10,6 +9,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/nodeagent/staticpods"
 )
 
@@ -62,9 +63,7 @@ func New(cfg Config) *Manager {
 	if cfg.Listed == nil {
 		cfg.Listed = func(int) {}
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&cfg.Logger)
 	return &Manager{cfg: cfg,
 		pods: map[string]*corev1.Pod{}, gone: map[string]*corev1.Pod{}, goneAt: map[string]time.Time{},
 		static: map[string]*corev1.Pod{}, staticGone: map[string]*corev1.Pod{}, mirrors: map[string]*corev1.Pod{}}
@@ -358,16 +357,6 @@ func (m *Manager) staticByKey(key string) *corev1.Pod {
 	return nil
 }
 
-// NewerRV reports whether resourceVersion a is newer than b (both decimal
-// etcd revisions; an unparsable one counts as older).
-func NewerRV(a, b string) bool {
-	x, errA := strconv.ParseInt(a, 10, 64)
-	y, errB := strconv.ParseInt(b, 10, 64)
-	if errA != nil {
-		return false
-	}
-	if errB != nil {
-		return true
-	}
-	return x > y
-}
+// NewerRV reports whether resourceVersion a is newer than b; it is
+// api.NewerResourceVersion.
+func NewerRV(a, b string) bool { return api.NewerResourceVersion(a, b) }

@@ -16,6 +16,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // Execer runs a command in a running container. A runtime that can exec
@@ -74,9 +76,7 @@ type Checker struct {
 // 1s) and ctx. It never returns an error: every failure is an Outcome.
 func (c *Checker) Check(ctx context.Context, p *corev1.Probe, t Target) Outcome {
 	timeout := time.Duration(p.TimeoutSeconds) * time.Second
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
+	defaults.Positive(&timeout, DefaultTimeout)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	switch {

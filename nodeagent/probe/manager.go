@@ -8,6 +8,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
+
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // Kubernetes' probe defaults, used for zero fields of a probe.
@@ -99,12 +101,8 @@ type worker struct {
 
 // NewManager returns a Manager.
 func NewManager(cfg Config) *Manager {
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Clock(&cfg.Clock)
+	defaults.Logger(&cfg.Logger)
 	return &Manager{
 		cfg:     cfg,
 		log:     cfg.Logger,
@@ -207,9 +205,7 @@ func (m *Manager) Workers() int {
 func (w *worker) run() {
 	clk := w.m.cfg.Clock
 	period := time.Duration(w.probe.PeriodSeconds) * time.Second
-	if period <= 0 {
-		period = DefaultPeriod
-	}
+	defaults.Positive(&period, DefaultPeriod)
 	if delay := time.Duration(w.probe.InitialDelaySeconds)*time.Second - clk.Since(w.target.StartedAt); delay > 0 {
 		t := clk.NewTimer(delay)
 		select {
@@ -267,9 +263,7 @@ func (w *worker) once() bool {
 		successThreshold = DefaultSuccessThreshold // must be 1 for liveness and startup
 	}
 	failureThreshold := int(w.probe.FailureThreshold)
-	if failureThreshold <= 0 {
-		failureThreshold = DefaultFailureThreshold
-	}
+	defaults.Positive(&failureThreshold, DefaultFailureThreshold)
 	if out.OK {
 		w.succ, w.fail = w.succ+1, 0
 		if w.succ >= successThreshold {

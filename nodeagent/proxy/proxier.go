@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // IPTables is what the Proxier needs from iptables. The real twin is Exec;
@@ -100,18 +101,10 @@ type Proxier struct {
 // New returns a Proxier for cfg. It fails when ClusterCIDR or IPTables
 // cannot be used.
 func New(cfg Config) (*Proxier, error) {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
-	if cfg.MinSyncPeriod <= 0 {
-		cfg.MinSyncPeriod = DefaultMinSyncPeriod
-	}
-	if cfg.SyncPeriod <= 0 {
-		cfg.SyncPeriod = DefaultSyncPeriod
-	}
+	defaults.Logger(&cfg.Logger)
+	defaults.Clock(&cfg.Clock)
+	defaults.Positive(&cfg.MinSyncPeriod, DefaultMinSyncPeriod)
+	defaults.Positive(&cfg.SyncPeriod, DefaultSyncPeriod)
 	p := &Proxier{
 		src:     cfg.Source,
 		ipt:     cfg.IPTables,

@@ -99,36 +99,32 @@ func (m *MemorySource) changed() {
 	}
 }
 
-// SetService adds or replaces a Service.
-func (m *MemorySource) SetService(svc *corev1.Service) {
+// update changes the maps with f under the lock, then tells the watcher.
+func (m *MemorySource) update(f func()) {
 	m.mu.Lock()
-	m.services[key(svc)] = svc
+	f()
 	m.mu.Unlock()
 	m.changed()
+}
+
+// SetService adds or replaces a Service.
+func (m *MemorySource) SetService(svc *corev1.Service) {
+	m.update(func() { m.services[key(svc)] = svc })
 }
 
 // DeleteService removes the Service namespace/name.
 func (m *MemorySource) DeleteService(namespace, name string) {
-	m.mu.Lock()
-	delete(m.services, namespace+"/"+name)
-	m.mu.Unlock()
-	m.changed()
+	m.update(func() { delete(m.services, namespace+"/"+name) })
 }
 
 // SetEndpoints adds or replaces an Endpoints.
 func (m *MemorySource) SetEndpoints(ep *corev1.Endpoints) {
-	m.mu.Lock()
-	m.endpoints[key(ep)] = ep
-	m.mu.Unlock()
-	m.changed()
+	m.update(func() { m.endpoints[key(ep)] = ep })
 }
 
 // DeleteEndpoints removes the Endpoints namespace/name.
 func (m *MemorySource) DeleteEndpoints(namespace, name string) {
-	m.mu.Lock()
-	delete(m.endpoints, namespace+"/"+name)
-	m.mu.Unlock()
-	m.changed()
+	m.update(func() { delete(m.endpoints, namespace+"/"+name) })
 }
 
 // APISource is the Source of a node agent: two informers (package

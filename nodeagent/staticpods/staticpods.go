@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/manifests"
 )
 
@@ -95,18 +96,10 @@ func New(cfg Config) (*Source, error) {
 	if cfg.NodeName == "" {
 		return nil, errors.New("staticpods: a node name is required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
-	if cfg.Rescan <= 0 {
-		cfg.Rescan = DefaultRescan
-	}
-	if cfg.Debounce <= 0 {
-		cfg.Debounce = DefaultDebounce
-	}
+	defaults.Logger(&cfg.Logger)
+	defaults.Clock(&cfg.Clock)
+	defaults.Positive(&cfg.Rescan, DefaultRescan)
+	defaults.Positive(&cfg.Debounce, DefaultDebounce)
 	return &Source{cfg: cfg, log: cfg.Logger.With("podManifestPath", cfg.Dir),
 		byFile: map[string][]*corev1.Pod{}, reported: map[string]map[string]bool{}}, nil
 }

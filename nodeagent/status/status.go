@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // Defaults of Config.
@@ -82,18 +82,10 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.OnWritten == nil {
 		cfg.OnWritten = func(*corev1.Pod) {}
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Writers <= 0 {
-		cfg.Writers = DefaultWriters
-	}
-	if cfg.MinBackoff <= 0 {
-		cfg.MinBackoff = DefaultMinBackoff
-	}
+	defaults.Clock(&cfg.Clock)
+	defaults.Logger(&cfg.Logger)
+	defaults.Positive(&cfg.Writers, DefaultWriters)
+	defaults.Positive(&cfg.MinBackoff, DefaultMinBackoff)
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = max(DefaultMaxBackoff, cfg.MinBackoff)
 	}
@@ -126,7 +118,7 @@ func (m *Manager) SetPodStatus(pod *corev1.Pod, status corev1.PodStatus) bool {
 		if sameJSON(e.status, status) {
 			return false
 		}
-		if newerRV(pod.ResourceVersion, e.pod.ResourceVersion) {
+		if api.NewerResourceVersion(pod.ResourceVersion, e.pod.ResourceVersion) {
 			e.pod = pod
 		}
 	}
@@ -196,7 +188,7 @@ func (m *Manager) writeNext(ctx context.Context) bool {
 	stored, done, err := m.write(ctx, pod, status)
 	m.mu.Lock()
 	if cur := m.pending[uid]; cur == e {
-		if stored != nil && newerRV(stored.ResourceVersion, e.pod.ResourceVersion) {
+		if stored != nil && api.NewerResourceVersion(stored.ResourceVersion, e.pod.ResourceVersion) {
 			e.pod = stored
 		}
 		if done && e.version == version {
@@ -279,18 +271,4 @@ func sameJSON(a, b any) bool {
 	x, errX := json.Marshal(a)
 	y, errY := json.Marshal(b)
 	return errX == nil && errY == nil && bytes.Equal(x, y)
-}
-
-// newerRV reports whether resourceVersion a is newer than b (decimal etcd
-// revisions; an unparsable one counts as older).
-func newerRV(a, b string) bool {
-	x, errA := strconv.ParseInt(a, 10, 64)
-	y, errB := strconv.ParseInt(b, 10, 64)
-	if errA != nil {
-		return false
-	}
-	if errB != nil {
-		return true
-	}
-	return x > y
 }

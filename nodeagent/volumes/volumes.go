@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/nodeagent/podenv"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 )
@@ -46,9 +47,7 @@ type Manager struct{ cfg Config }
 
 // New returns a Manager for cfg.
 func New(cfg Config) *Manager {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&cfg.Logger)
 	return &Manager{cfg: cfg}
 }
 

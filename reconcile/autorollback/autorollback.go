@@ -21,6 +21,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/deployment"
 	"github.com/bosun-dev/bosun/records"
@@ -172,21 +173,11 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Store == nil || cfg.Informers == nil || cfg.Reverter == nil {
 		return nil, errors.New("autorollback: Config.Store, Config.Informers and Config.Reverter are required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
-	if cfg.CrashLoopThreshold <= 0 {
-		cfg.CrashLoopThreshold = DefaultCrashLoopThreshold
-	}
-	if cfg.FailingFor <= 0 {
-		cfg.FailingFor = DefaultFailingFor
-	}
-	if cfg.RevertTimeout <= 0 {
-		cfg.RevertTimeout = DefaultRevertTimeout
-	}
+	defaults.Logger(&cfg.Logger)
+	defaults.Clock(&cfg.Clock)
+	defaults.Positive(&cfg.CrashLoopThreshold, DefaultCrashLoopThreshold)
+	defaults.Positive(&cfg.FailingFor, DefaultFailingFor)
+	defaults.Positive(&cfg.RevertTimeout, DefaultRevertTimeout)
 	c := &Controller{
 		cfg:         cfg,
 		log:         cfg.Logger.With("controller", Name),
@@ -195,9 +186,7 @@ func New(cfg Config) (*Controller, error) {
 		pods:        cfg.Informers.ForKind("pods"),
 		warned:      map[string]bool{},
 	}
-	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{
-		Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock,
-	})
+	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
 	c.replicaSets.AddIndex(cache.IndexOwnerUID, cache.IndexByOwnerUID)
 	c.pods.AddIndex(cache.IndexOwnerUID, cache.IndexByOwnerUID)
 	c.deployments.AddHandler(cache.Handler{
@@ -216,15 +205,10 @@ func New(cfg Config) (*Controller, error) {
 }
 
 // Run waits for the caches to sync, then watches rollouts until ctx ends. It
-// returns nil when ctx ends, or an error when the caches never synced.
+// returns nil when ctx ends (also while it still waits for the caches).
 func (c *Controller) Run(ctx context.Context) error {
-	for _, inf := range []*cache.Informer{c.deployments, c.replicaSets, c.pods} {
-		if err := inf.WaitForSync(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("autorollback: %w", err)
-		}
+	if !cache.WaitForCacheSync(ctx, c.deployments, c.replicaSets, c.pods) {
+		return nil // ctx ended
 	}
 	return c.queue.Run(ctx)
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile/autorollback"
 	"github.com/bosun-dev/bosun/reconcile/deployment"
 	"github.com/bosun-dev/bosun/reconcile/endpoints"
@@ -69,15 +70,11 @@ type Config struct {
 // Run campaigns for leadership and runs the controllers while leading,
 // until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&cfg.Logger)
 	if cfg.ID == "" {
 		cfg.ID = leader.DefaultID()
 	}
-	if cfg.LeaseTTL <= 0 {
-		cfg.LeaseTTL = leader.DefaultTTL
-	}
+	defaults.Positive(&cfg.LeaseTTL, leader.DefaultTTL)
 	log := cfg.Logger
 	return leader.Run(ctx, cfg.Store.Client(), ElectionName, cfg.ID, cfg.LeaseTTL, log, func(ctx context.Context) error {
 		log.Info("leading the control plane: starting controllers", "id", cfg.ID)
@@ -90,15 +87,9 @@ func Run(ctx context.Context, cfg Config) error {
 // RunControllers runs every controller without leader election until ctx
 // ends. Only one process may run it against a store at a time.
 func RunControllers(ctx context.Context, cfg Config) error {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = 4
-	}
+	defaults.Logger(&cfg.Logger)
+	defaults.Clock(&cfg.Clock)
+	defaults.Positive(&cfg.Workers, 4)
 	log := cfg.Logger
 	inf := cache.NewInformers(cfg.Store, log.With("component", "informers"))
 	sub := func(name string) *slog.Logger { return log.With("controller", name) }

@@ -2,7 +2,6 @@ package deployment
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
 )
 
@@ -21,32 +21,18 @@ import (
 // it does not collide with other controllers' indexes on the shared informer.
 const indexControllerUID = "deployment.controllerUID"
 
-// Writer is how the controller changes the store. Every write is a
-// compare-and-swap on resourceVersion, so the controller never clobbers a field
-// another writer set meanwhile. Each method blocks until the write is committed
-// or refused. *store.Store is a Writer.
+// Writer is how the Deployment controller creates, updates and deletes
+// ReplicaSets and writes Deployments: each method is a compare-and-swap on
+// resourceVersion (see package reconcile). *store.Store is a Writer.
 type Writer interface {
-	// Create writes obj, a new object whose Go type names its resource, and sets
-	// its resourceVersion. The error wraps api.ErrExists when the name is taken.
-	Create(ctx context.Context, obj api.Object) error
-	// Update replaces the stored object if it is still at obj's resourceVersion
-	// and sets the new one in obj. The error wraps api.ErrConflict when the object
-	// changed since and api.ErrNotFound when it is gone.
-	Update(ctx context.Context, obj api.Object) error
-	// Delete removes namespace/name of r if it is still at resourceVersion. The
-	// error wraps api.ErrConflict when it changed since and api.ErrNotFound when
-	// it is gone.
-	Delete(ctx context.Context, r api.Resource, namespace, name, resourceVersion string) error
+	reconcile.Creator
+	reconcile.Updater
+	reconcile.Deleter
 }
 
-// Getter reads one object from the store itself, not the cache, for the few
-// decisions that must not act on a stale copy. *store.Store is a Getter.
-type Getter interface {
-	// Get reads namespace/name into into, whose Go type names the resource, with
-	// its resourceVersion. The error wraps api.ErrNotFound when there is no such
-	// object.
-	Get(ctx context.Context, namespace, name string, into api.Object) error
-}
+// Getter is how the Deployment controller re-reads a Deployment or ReplicaSet
+// from the store itself, not the cache. *store.Store is a Getter.
+type Getter = reconcile.Getter
 
 // Config is what New needs. Writer, Getter and Informers are required; the
 // control plane passes one *store.Store as both Writer and Getter.
@@ -90,14 +76,8 @@ func New(cfg Config) *Controller {
 	if cfg.Writer == nil || cfg.Getter == nil || cfg.Informers == nil {
 		panic("deployment: Config.Writer, Config.Getter and Config.Informers are required")
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	clk := cfg.Clock
-	if clk == nil {
-		clk = clock.RealClock{}
-	}
+	defaults.Logger(&cfg.Logger)
+	defaults.Clock(&cfg.Clock)
 	deployRes, ok1 := api.Lookup("deployments.apps")
 	rsRes, ok2 := api.Lookup("replicasets.apps")
 	podRes, ok3 := api.Lookup("pods")
@@ -107,23 +87,17 @@ func New(cfg Config) *Controller {
 	c := &Controller{
 		writer:      cfg.Writer,
 		getter:      cfg.Getter,
-		log:         log.With("controller", "deployment"),
-		clock:       clk,
+		log:         cfg.Logger.With("controller", "deployment"),
+		clock:       cfg.Clock,
 		deployments: cfg.Informers.For(deployRes),
 		replicaSets: cfg.Informers.For(rsRes),
 		pods:        cfg.Informers.For(podRes),
 		rsResource:  rsRes,
 		gvk:         metav1.GroupVersionKind{Group: deployRes.Group, Version: deployRes.Version, Kind: deployRes.Kind},
 	}
-	c.queue = reconcile.NewController("deployment", c, reconcile.ControllerOptions{
-		Workers: cfg.Workers, Logger: log, Clock: clk,
-	})
+	c.queue = reconcile.NewController("deployment", c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
 	c.replicaSets.AddIndex(indexControllerUID, indexByControllerUID)
-	c.deployments.AddHandler(cache.Handler{
-		OnAdd:    func(o api.Object) { c.queue.EnqueueObject(o) },
-		OnUpdate: func(_, o api.Object) { c.queue.EnqueueObject(o) },
-		OnDelete: func(o api.Object) { c.queue.EnqueueObject(o) },
-	})
+	c.deployments.AddHandler(c.queue.EnqueueHandler())
 	c.replicaSets.AddHandler(cache.Handler{
 		OnAdd:    c.onReplicaSetAdd,
 		OnUpdate: c.onReplicaSetUpdate,
@@ -137,15 +111,10 @@ func New(cfg Config) *Controller {
 }
 
 // Run waits for the caches to sync, then reconciles Deployments until ctx ends.
-// It returns nil when ctx ends, or an error when the caches never synced.
+// It returns nil when ctx ends (also while it still waits for the caches).
 func (c *Controller) Run(ctx context.Context) error {
-	for _, inf := range []*cache.Informer{c.deployments, c.replicaSets, c.pods} {
-		if err := inf.WaitForSync(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("deployment: %w", err)
-		}
+	if !cache.WaitForCacheSync(ctx, c.deployments, c.replicaSets, c.pods) {
+		return nil // ctx ended
 	}
 	return c.queue.Run(ctx)
 }

@@ -97,18 +97,27 @@ func availableNow(rs *appsv1.ReplicaSet) int32 {
 // cleanupUnhealthyReplicas scales old ReplicaSets down by their unavailable
 // replicas, oldest first, at most maxCleanup in all.
 func (c *Controller) cleanupUnhealthyReplicas(ctx context.Context, d *appsv1.Deployment, oldRSs []*appsv1.ReplicaSet, maxCleanup int32) (int32, error) {
+	return c.scaleDownOldest(ctx, d, oldRSs, maxCleanup, func(rs *appsv1.ReplicaSet) int32 {
+		return rsReplicas(rs) - rs.Status.AvailableReplicas
+	})
+}
+
+// scaleDownOldest scales the ReplicaSets of oldRSs down, oldest first, each by
+// at most excess(rs) replicas and all by at most limit together. It replaces
+// the entries it scaled with the updated copies and returns how many replicas
+// it took away.
+func (c *Controller) scaleDownOldest(ctx context.Context, d *appsv1.Deployment, oldRSs []*appsv1.ReplicaSet, limit int32, excess func(*appsv1.ReplicaSet) int32) (int32, error) {
 	sortByCreation(oldRSs)
 	var total int32
 	for i, rs := range oldRSs {
-		if total >= maxCleanup {
+		if total >= limit {
 			break
 		}
 		cur := rsReplicas(rs)
-		unhealthy := cur - rs.Status.AvailableReplicas
-		if cur == 0 || unhealthy <= 0 {
+		n := min(excess(rs), limit-total)
+		if cur == 0 || n <= 0 {
 			continue
 		}
-		n := min(maxCleanup-total, unhealthy)
 		_, updated, err := c.scaleAndRecord(ctx, d, rs, cur-n)
 		if err != nil {
 			return total, err
@@ -130,26 +139,7 @@ func (c *Controller) scaleDownOldForRollingUpdate(ctx context.Context, d *appsv1
 	if available <= minAvailable {
 		return 0, nil
 	}
-	sortByCreation(oldRSs)
-	want := available - minAvailable
-	var total int32
-	for i, rs := range oldRSs {
-		if total >= want {
-			break
-		}
-		cur := rsReplicas(rs)
-		if cur == 0 {
-			continue
-		}
-		n := min(cur, want-total)
-		_, updated, err := c.scaleAndRecord(ctx, d, rs, cur-n)
-		if err != nil {
-			return total, err
-		}
-		oldRSs[i] = updated
-		total += n
-	}
-	return total, nil
+	return c.scaleDownOldest(ctx, d, oldRSs, available-minAvailable, rsReplicas)
 }
 
 // rolloutRecreate scales every old ReplicaSet to zero, waits until none of their

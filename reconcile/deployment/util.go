@@ -204,46 +204,30 @@ func maxRevision(rss []*appsv1.ReplicaSet) int64 {
 	return m
 }
 
-// Replica counts over sets of ReplicaSets; nil entries are skipped.
-
-func sumSpecReplicas(rss []*appsv1.ReplicaSet) int32 {
+// sumReplicas adds up count over the ReplicaSets of rss; nil entries are
+// skipped.
+func sumReplicas(rss []*appsv1.ReplicaSet, count func(*appsv1.ReplicaSet) int32) int32 {
 	var n int32
 	for _, rs := range rss {
 		if rs != nil {
-			n += rsReplicas(rs)
+			n += count(rs)
 		}
 	}
 	return n
 }
 
+func sumSpecReplicas(rss []*appsv1.ReplicaSet) int32 { return sumReplicas(rss, rsReplicas) }
+
 func sumStatusReplicas(rss []*appsv1.ReplicaSet) int32 {
-	var n int32
-	for _, rs := range rss {
-		if rs != nil {
-			n += rs.Status.Replicas
-		}
-	}
-	return n
+	return sumReplicas(rss, func(rs *appsv1.ReplicaSet) int32 { return rs.Status.Replicas })
 }
 
 func sumReadyReplicas(rss []*appsv1.ReplicaSet) int32 {
-	var n int32
-	for _, rs := range rss {
-		if rs != nil {
-			n += rs.Status.ReadyReplicas
-		}
-	}
-	return n
+	return sumReplicas(rss, func(rs *appsv1.ReplicaSet) int32 { return rs.Status.ReadyReplicas })
 }
 
 func sumAvailableReplicas(rss []*appsv1.ReplicaSet) int32 {
-	var n int32
-	for _, rs := range rss {
-		if rs != nil {
-			n += rs.Status.AvailableReplicas
-		}
-	}
-	return n
+	return sumReplicas(rss, func(rs *appsv1.ReplicaSet) int32 { return rs.Status.AvailableReplicas })
 }
 
 // activeReplicaSets returns the non-nil ReplicaSets with spec.replicas > 0.

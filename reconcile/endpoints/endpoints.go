@@ -16,28 +16,20 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
 )
 
 // Name is the controller's name in logs and in its work queue.
 const Name = "endpoints"
 
-// Writer is how the controller changes the store. Every write is a
-// compare-and-swap on resourceVersion, so the controller never clobbers a field
-// another writer set meanwhile. Each method blocks until the write is committed
-// or refused. *store.Store is a Writer.
+// Writer is how the endpoints controller creates, updates and deletes
+// Endpoints: each method is a compare-and-swap on resourceVersion (see package
+// reconcile). *store.Store is a Writer.
 type Writer interface {
-	// Create writes obj, a new object whose Go type names its resource, and sets
-	// its resourceVersion. The error wraps api.ErrExists when the name is taken.
-	Create(ctx context.Context, obj api.Object) error
-	// Update replaces the stored object if it is still at obj's resourceVersion
-	// and sets the new one in obj. The error wraps api.ErrConflict when the object
-	// changed since and api.ErrNotFound when it is gone.
-	Update(ctx context.Context, obj api.Object) error
-	// Delete removes namespace/name of r if it is still at resourceVersion. The
-	// error wraps api.ErrConflict when it changed since and api.ErrNotFound when
-	// it is gone.
-	Delete(ctx context.Context, r api.Resource, namespace, name, resourceVersion string) error
+	reconcile.Creator
+	reconcile.Updater
+	reconcile.Deleter
 }
 
 // Config configures a Controller. Writer and Informers are required; the
@@ -73,9 +65,7 @@ func New(cfg Config) *Controller {
 	if cfg.Writer == nil || cfg.Informers == nil {
 		panic("endpoints: Config.Writer and Config.Informers are required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&cfg.Logger)
 	epRes, _ := api.Lookup("endpoints")
 	c := &Controller{
 		writer:    cfg.Writer,
@@ -85,15 +75,9 @@ func New(cfg Config) *Controller {
 		endpoints: cfg.Informers.ForKind("endpoints"),
 		epRes:     epRes,
 	}
-	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{
-		Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock,
-	})
+	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
 	enqueue := func(o api.Object) { c.queue.EnqueueObject(o) }
-	c.services.AddHandler(cache.Handler{
-		OnAdd:    enqueue,
-		OnUpdate: func(_, o api.Object) { enqueue(o) },
-		OnDelete: enqueue,
-	})
+	c.services.AddHandler(c.queue.EnqueueHandler())
 	c.endpoints.AddHandler(cache.Handler{
 		// Someone else changed or removed an Endpoints: look at its Service again.
 		OnUpdate: func(_, o api.Object) { enqueue(o) },
@@ -108,15 +92,10 @@ func New(cfg Config) *Controller {
 }
 
 // Run waits for the caches to sync, then reconciles Services until ctx ends. It
-// returns nil when ctx ends, or an error when the caches never synced.
+// returns nil when ctx ends (also while it still waits for the caches).
 func (c *Controller) Run(ctx context.Context) error {
-	for _, inf := range []*cache.Informer{c.services, c.pods, c.endpoints} {
-		if err := inf.WaitForSync(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("endpoints: %w", err)
-		}
+	if !cache.WaitForCacheSync(ctx, c.services, c.pods, c.endpoints) {
+		return nil // ctx ended
 	}
 	return c.queue.Run(ctx)
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
 )
 
@@ -28,29 +31,17 @@ var defaultDependents = []string{"deployments", "replicasets", "replicationcontr
 // defaultOwners are the resources whose deletions the collector follows.
 var defaultOwners = []string{"deployments", "replicasets", "replicationcontrollers", "services"}
 
-// Writer is how the controller changes the store. Every write is a
-// compare-and-swap on resourceVersion, so the controller never clobbers a field
-// another writer set meanwhile. Each method blocks until the write is committed
-// or refused. *store.Store is a Writer.
+// Writer is how the garbage collector updates and deletes dependents: each
+// method is a compare-and-swap on resourceVersion (see package reconcile).
+// *store.Store is a Writer.
 type Writer interface {
-	// Update replaces the stored object if it is still at obj's resourceVersion
-	// and sets the new one in obj. The error wraps api.ErrConflict when the object
-	// changed since and api.ErrNotFound when it is gone.
-	Update(ctx context.Context, obj api.Object) error
-	// Delete removes namespace/name of r if it is still at resourceVersion. The
-	// error wraps api.ErrConflict when it changed since and api.ErrNotFound when
-	// it is gone.
-	Delete(ctx context.Context, r api.Resource, namespace, name, resourceVersion string) error
+	reconcile.Updater
+	reconcile.Deleter
 }
 
-// Getter reads one object from the store itself, not the cache, for the few
-// decisions that must not act on a stale copy. *store.Store is a Getter.
-type Getter interface {
-	// Get reads namespace/name into into, whose Go type names the resource, with
-	// its resourceVersion. The error wraps api.ErrNotFound when there is no such
-	// object.
-	Get(ctx context.Context, namespace, name string, into api.Object) error
-}
+// Getter is how the garbage collector reads owners the caches do not hold from
+// the store itself, not the cache. *store.Store is a Getter.
+type Getter = reconcile.Getter
 
 // Config configures a Controller. Writer, Getter and Informers are required;
 // the control plane passes one *store.Store as both Writer and Getter.
@@ -102,15 +93,9 @@ func New(cfg Config) *Controller {
 	if cfg.Writer == nil || cfg.Getter == nil || cfg.Informers == nil {
 		panic("gc: Config.Writer, Config.Getter and Config.Informers are required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
-	if cfg.ScanInterval <= 0 {
-		cfg.ScanInterval = DefaultScanInterval
-	}
+	defaults.Logger(&cfg.Logger)
+	defaults.Clock(&cfg.Clock)
+	defaults.Positive(&cfg.ScanInterval, DefaultScanInterval)
 	if len(cfg.Dependents) == 0 {
 		cfg.Dependents = defaultDependents
 	}
@@ -130,11 +115,7 @@ func New(cfg Config) *Controller {
 	for _, r := range api.Resources() {
 		c.byGK[schema.GroupKind{Group: r.Group, Kind: r.Kind}] = r
 	}
-	c.queue = reconcile.NewController("gc", c, reconcile.ControllerOptions{
-		Workers: cfg.Workers,
-		Logger:  cfg.Logger,
-		Clock:   cfg.Clock,
-	})
+	c.queue = reconcile.NewController("gc", c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
 	for _, name := range cfg.Dependents {
 		inf := cfg.Informers.ForKind(name)
 		c.dependents[inf.Resource().Name] = inf
@@ -172,10 +153,8 @@ func addIndex(inf *cache.Informer, name string, fn cache.IndexFunc) {
 // once at start) every dependent with a missing owner is queued. It returns nil.
 func (c *Controller) Run(ctx context.Context) error {
 	for _, m := range []map[string]*cache.Informer{c.dependents, c.owners} {
-		for _, inf := range m {
-			if err := inf.WaitForSync(ctx); err != nil {
-				return nil // ctx ended
-			}
+		if !cache.WaitForCacheSync(ctx, slices.Collect(maps.Values(m))...) {
+			return nil // ctx ended
 		}
 	}
 	c.log.Info("garbage collector started", "scanInterval", c.interval)

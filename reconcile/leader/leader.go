@@ -12,6 +12,8 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // DefaultTTL is the session TTL, in seconds, of a Run whose ttl is 0 or less:
@@ -64,12 +66,8 @@ func Run(ctx context.Context, c *clientv3.Client, name, id string, ttl int, logg
 	if c == nil || name == "" || lead == nil {
 		return fmt.Errorf("leader: run: need an etcd client, an election name and a lead function")
 	}
-	if ttl <= 0 {
-		ttl = DefaultTTL
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Positive(&ttl, DefaultTTL)
+	defaults.Logger(&logger)
 	log := logger.With("election", name, "id", id)
 	backoff := minBackoff
 	for ctx.Err() == nil {

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/reconcile"
 )
 
 // Reasons and messages of the conditions the controller writes, as Kubernetes'.
@@ -286,31 +287,11 @@ func (c *Controller) reportExhausted(ctx context.Context, node *corev1.Node, cau
 		node.Name, c.cfg.NodeCIDRMaskSize, c.cfg.ClusterCIDR)
 	c.log.Warn("no pod CIDR left for a node; widen --cluster-cidr or remove nodes", "node", node.Name, "err", cause)
 
-	now := metav1.NewTime(c.clock.Now()).Rfc3339Copy()
-	ev := &corev1.Event{
-		ObjectMeta: metav1.ObjectMeta{Namespace: eventNamespace, Name: node.Name + ".cidrnotavailable"},
-		InvolvedObject: corev1.ObjectReference{
-			APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID,
-		},
-		Reason:              ReasonCIDRNotAvailable,
-		Message:             msg,
-		Type:                corev1.EventTypeWarning,
-		Source:              corev1.EventSource{Component: Name},
-		ReportingController: "bosun.dev/" + Name,
-		FirstTimestamp:      now,
-		LastTimestamp:       now,
-		Count:               1,
-	}
-	err := c.writer.Create(ctx, ev)
-	if errors.Is(err, api.ErrExists) {
-		old := &corev1.Event{}
-		if err = c.getter.Get(ctx, eventNamespace, ev.Name, old); err == nil {
-			old.Count++
-			old.LastTimestamp = now
-			old.Message = msg
-			err = c.writer.Update(ctx, old)
-		}
-	}
+	err := reconcile.RecordWarning(ctx, c.writer, c.getter, Name, c.clock.Now(), reconcile.Warning{
+		Namespace: eventNamespace, Name: node.Name + ".cidrnotavailable",
+		Involved: corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID},
+		Reason:   ReasonCIDRNotAvailable, Message: msg,
+	})
 	if err != nil {
 		c.log.Warn("could not record the CIDRNotAvailable event; retrying on the next pass", "node", node.Name, "err", err)
 		c.mu.Lock()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
 )
 
@@ -40,32 +41,18 @@ const (
 // cache.IndexNodeName, so this one has a name of its own.
 const indexNodeName = Name + "/" + cache.IndexNodeName
 
-// Writer is how the controller changes the store. Every write is a
-// compare-and-swap on resourceVersion, so the controller never clobbers a field
-// another writer set meanwhile. Each method blocks until the write is committed
-// or refused. *store.Store is a Writer.
+// Writer is how the node lifecycle controller updates Nodes and Pods, deletes
+// evicted Pods and records Events: each method is a compare-and-swap on
+// resourceVersion (see package reconcile). *store.Store is a Writer.
 type Writer interface {
-	// Create writes obj, a new object whose Go type names its resource, and sets
-	// its resourceVersion. The error wraps api.ErrExists when the name is taken.
-	Create(ctx context.Context, obj api.Object) error
-	// Update replaces the stored object if it is still at obj's resourceVersion
-	// and sets the new one in obj. The error wraps api.ErrConflict when the object
-	// changed since and api.ErrNotFound when it is gone.
-	Update(ctx context.Context, obj api.Object) error
-	// Delete removes namespace/name of r if it is still at resourceVersion. The
-	// error wraps api.ErrConflict when it changed since and api.ErrNotFound when
-	// it is gone.
-	Delete(ctx context.Context, r api.Resource, namespace, name, resourceVersion string) error
+	reconcile.Creator
+	reconcile.Updater
+	reconcile.Deleter
 }
 
-// Getter reads one object from the store itself, not the cache, for the few
-// decisions that must not act on a stale copy. *store.Store is a Getter.
-type Getter interface {
-	// Get reads namespace/name into into, whose Go type names the resource, with
-	// its resourceVersion. The error wraps api.ErrNotFound when there is no such
-	// object.
-	Get(ctx context.Context, namespace, name string, into api.Object) error
-}
+// Getter is how the node lifecycle controller re-reads Pods and Events from the
+// store itself, not the cache. *store.Store is a Getter.
+type Getter = reconcile.Getter
 
 // Config configures a Controller. Writer, Getter and Informers are required
 // (the control plane passes one *store.Store as both Writer and Getter); every
@@ -136,30 +123,18 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Writer == nil || cfg.Getter == nil || cfg.Informers == nil {
 		return nil, errors.New("nodelifecycle: Config.Writer, Config.Getter and Config.Informers are required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
+	defaults.Logger(&cfg.Logger)
+	defaults.Clock(&cfg.Clock)
 	if cfg.ClusterCIDR == nil {
 		_, cfg.ClusterCIDR, _ = net.ParseCIDR(DefaultClusterCIDR)
 	}
 	if cfg.NodeCIDRMaskSize == 0 {
 		cfg.NodeCIDRMaskSize = DefaultNodeCIDRMaskSize
 	}
-	if cfg.NodeMonitorGracePeriod <= 0 {
-		cfg.NodeMonitorGracePeriod = DefaultNodeMonitorGracePeriod
-	}
-	if cfg.PodEvictionTimeout <= 0 {
-		cfg.PodEvictionTimeout = DefaultPodEvictionTimeout
-	}
-	if cfg.EvictionQPS <= 0 {
-		cfg.EvictionQPS = DefaultEvictionQPS
-	}
-	if cfg.MonitorPeriod <= 0 {
-		cfg.MonitorPeriod = DefaultMonitorPeriod
-	}
+	defaults.Positive(&cfg.NodeMonitorGracePeriod, DefaultNodeMonitorGracePeriod)
+	defaults.Positive(&cfg.PodEvictionTimeout, DefaultPodEvictionTimeout)
+	defaults.Positive(&cfg.EvictionQPS, DefaultEvictionQPS)
+	defaults.Positive(&cfg.MonitorPeriod, DefaultMonitorPeriod)
 	cidrs, err := newCIDRSet(cfg.ClusterCIDR, cfg.NodeCIDRMaskSize)
 	if err != nil {
 		return nil, err
@@ -181,9 +156,7 @@ func New(cfg Config) (*Controller, error) {
 		health:   map[string]*nodeHealth{},
 		reported: map[string]bool{},
 	}
-	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{
-		Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock,
-	})
+	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
 	c.evict = newEvictor(c, cfg.EvictionQPS)
 
 	c.pods.AddIndex(indexNodeName, cache.IndexByNodeName)
@@ -243,15 +216,10 @@ func podCIDRsOf(node *corev1.Node) []string {
 
 // Run waits for the caches to sync, then reconciles nodes, looks at every node
 // each MonitorPeriod (on the clock's ticker) and evicts pods, until ctx ends. It
-// returns nil when ctx ends, or an error when the caches never synced.
+// returns nil when ctx ends (also while it still waits for the caches).
 func (c *Controller) Run(ctx context.Context) error {
-	for _, inf := range []*cache.Informer{c.nodes, c.leases, c.pods} {
-		if err := inf.WaitForSync(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("nodelifecycle: %w", err)
-		}
+	if !cache.WaitForCacheSync(ctx, c.nodes, c.leases, c.pods) {
+		return nil // ctx ended
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { c.monitor(ctx) })

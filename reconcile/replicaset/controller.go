@@ -16,6 +16,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
 )
 
@@ -28,33 +29,18 @@ const (
 	DefaultCreateParallelism = 32
 )
 
-// Writer is how the controller changes the store. Every write is a
-// compare-and-swap on resourceVersion, so the controller never clobbers a field
-// another writer set meanwhile. Each method blocks until the write is committed
-// or refused. *store.Store is a Writer.
+// Writer is how the controller creates, deletes, adopts and releases pods and
+// writes its owners' status: each method is a compare-and-swap on
+// resourceVersion (see package reconcile). *store.Store is a Writer.
 type Writer interface {
-	// Create writes obj, a new object whose Go type names its resource (a name
-	// is generated from generateName when empty), and sets its resourceVersion.
-	// The error wraps api.ErrExists when the name is taken.
-	Create(ctx context.Context, obj api.Object) error
-	// Update replaces the stored object if it is still at obj's resourceVersion
-	// and sets the new one in obj. The error wraps api.ErrConflict when the object
-	// changed since and api.ErrNotFound when it is gone.
-	Update(ctx context.Context, obj api.Object) error
-	// Delete removes namespace/name of r if it is still at resourceVersion. The
-	// error wraps api.ErrConflict when it changed since and api.ErrNotFound when
-	// it is gone.
-	Delete(ctx context.Context, r api.Resource, namespace, name, resourceVersion string) error
+	reconcile.Creator
+	reconcile.Updater
+	reconcile.Deleter
 }
 
-// Getter reads one object from the store itself, not the cache, for the few
-// decisions that must not act on a stale copy. *store.Store is a Getter.
-type Getter interface {
-	// Get reads namespace/name into into, whose Go type names the resource, with
-	// its resourceVersion. The error wraps api.ErrNotFound when there is no such
-	// object.
-	Get(ctx context.Context, namespace, name string, into api.Object) error
-}
+// Getter is how the controller re-reads an owner before it adopts pods, from
+// the store itself, not the cache. *store.Store is a Getter.
+type Getter = reconcile.Getter
 
 // Batch collects pod creations that Commit writes in one transaction: all of
 // them or none, in one raft entry instead of one per pod. A Batch is used by
@@ -139,21 +125,11 @@ func New(cfg Config) *Controller {
 	if cfg.Writer == nil || cfg.Getter == nil || cfg.NewBatch == nil || cfg.Informers == nil {
 		panic("replicaset: Config.Writer, Config.Getter, Config.NewBatch and Config.Informers are required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
-	if cfg.BurstReplicas <= 0 {
-		cfg.BurstReplicas = DefaultBurstReplicas
-	}
-	if cfg.CreateParallelism <= 0 {
-		cfg.CreateParallelism = DefaultCreateParallelism
-	}
-	if cfg.ExpectationsTimeout <= 0 {
-		cfg.ExpectationsTimeout = DefaultExpectationsTimeout
-	}
+	defaults.Logger(&cfg.Logger)
+	defaults.Clock(&cfg.Clock)
+	defaults.Positive(&cfg.BurstReplicas, DefaultBurstReplicas)
+	defaults.Positive(&cfg.CreateParallelism, DefaultCreateParallelism)
+	defaults.Positive(&cfg.ExpectationsTimeout, DefaultExpectationsTimeout)
 	podsRes, _ := api.Lookup("pods")
 	name := strings.ToLower(k.name)
 	c := &Controller{
@@ -171,11 +147,7 @@ func New(cfg Config) *Controller {
 		orphanIndex: name + ".orphans",
 		ownerIndex:  cache.IndexOwnerUID,
 	}
-	c.queue = reconcile.NewController(name, c, reconcile.ControllerOptions{
-		Workers: cfg.Workers,
-		Logger:  cfg.Logger,
-		Clock:   cfg.Clock,
-	})
+	c.queue = reconcile.NewController(name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
 	addIndex(c.pods, c.ownerIndex, cache.IndexByOwnerUID)
 	addIndex(c.owners, c.ownerIndex, cache.IndexByOwnerUID)
 	addIndex(c.pods, c.orphanIndex, orphanNamespace)
@@ -234,11 +206,8 @@ func (c *Controller) Kind() string { return c.kind.name }
 // started (Informers.Start) by the caller; Run waits for the owner and pod caches
 // to sync before it reconciles anything.
 func (c *Controller) Run(ctx context.Context) error {
-	if err := c.owners.WaitForSync(ctx); err != nil {
+	if !cache.WaitForCacheSync(ctx, c.owners, c.pods) {
 		return nil // ctx ended
-	}
-	if err := c.pods.WaitForSync(ctx); err != nil {
-		return nil
 	}
 	c.log.Info("controller started", "kind", c.kind.name)
 	return c.queue.Run(ctx)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // Defaults of Config.
@@ -116,16 +117,10 @@ func New(cfg Config) *Scheduler {
 		workers:  cfg.BindWorkers,
 		seed:     cfg.Seed,
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&s.log)
 	s.log = s.log.With("controller", "scheduler")
-	if s.clock == nil {
-		s.clock = clock.RealClock{}
-	}
-	if s.workers <= 0 {
-		s.workers = DefaultBindWorkers
-	}
+	defaults.Clock(&s.clock)
+	defaults.Positive(&s.workers, DefaultBindWorkers)
 	if s.seed == 0 {
 		s.seed = uint64(s.clock.Now().UnixNano())
 	}

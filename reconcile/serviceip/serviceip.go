@@ -12,11 +12,11 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
 )
 
@@ -36,28 +36,17 @@ const (
 	ReasonNodePortsExhausted  = "NodePortsExhausted"
 )
 
-// Writer is how the controller changes the store. Every write is a
-// compare-and-swap on resourceVersion, so the controller never clobbers a field
-// another writer set meanwhile. Each method blocks until the write is committed
-// or refused. *store.Store is a Writer.
+// Writer is how the controller writes Services and records Events: each method
+// is a compare-and-swap on resourceVersion (see package reconcile).
+// *store.Store is a Writer.
 type Writer interface {
-	// Create writes obj, a new object whose Go type names its resource, and sets
-	// its resourceVersion. The error wraps api.ErrExists when the name is taken.
-	Create(ctx context.Context, obj api.Object) error
-	// Update replaces the stored object if it is still at obj's resourceVersion
-	// and sets the new one in obj. The error wraps api.ErrConflict when the object
-	// changed since and api.ErrNotFound when it is gone.
-	Update(ctx context.Context, obj api.Object) error
+	reconcile.Creator
+	reconcile.Updater
 }
 
-// Getter reads one object from the store itself, not the cache, for the few
-// decisions that must not act on a stale copy. *store.Store is a Getter.
-type Getter interface {
-	// Get reads namespace/name into into, whose Go type names the resource, with
-	// its resourceVersion. The error wraps api.ErrNotFound when there is no such
-	// object.
-	Get(ctx context.Context, namespace, name string, into api.Object) error
-}
+// Getter is how the controller reads an Event to bump from the store itself,
+// not the cache. *store.Store is a Getter.
+type Getter = reconcile.Getter
 
 // Config configures a Controller. Writer, Getter and Informers are required;
 // the control plane passes one *store.Store as both Writer and Getter.
@@ -108,12 +97,8 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Writer == nil || cfg.Getter == nil || cfg.Informers == nil {
 		panic("serviceip: Config.Writer, Config.Getter and Config.Informers are required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
+	defaults.Logger(&cfg.Logger)
+	defaults.Clock(&cfg.Clock)
 	if cfg.ServiceCIDR == nil {
 		_, cfg.ServiceCIDR, _ = net.ParseCIDR(DefaultServiceCIDR)
 	}
@@ -137,15 +122,8 @@ func New(cfg Config) (*Controller, error) {
 		waiting:  map[string]bool{},
 		reported: map[string]string{},
 	}
-	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{
-		Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock,
-	})
-	enqueue := func(o api.Object) { c.queue.EnqueueObject(o) }
-	c.services.AddHandler(cache.Handler{
-		OnAdd:    enqueue,
-		OnUpdate: func(_, o api.Object) { enqueue(o) },
-		OnDelete: enqueue,
-	})
+	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
+	c.services.AddHandler(c.queue.EnqueueHandler())
 	return c, nil
 }
 
@@ -154,11 +132,8 @@ func New(cfg Config) (*Controller, error) {
 // the older keeps it, across restarts too), then reconciles Services until
 // ctx ends. It returns nil when ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	if err := c.services.WaitForSync(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("serviceip: %w", err)
+	if !cache.WaitForCacheSync(ctx, c.services) {
+		return nil // ctx ended
 	}
 	c.rebuild()
 	return c.queue.Run(ctx)
@@ -418,33 +393,14 @@ func (c *Controller) wakeWaiting() {
 // recordEvent writes a Warning Event about svc, or bumps the count of the
 // one already there.
 func (c *Controller) recordEvent(ctx context.Context, svc *corev1.Service, p problem) {
-	now := metav1.NewTime(c.clock.Now()).Rfc3339Copy()
-	ev := &corev1.Event{
-		ObjectMeta: metav1.ObjectMeta{Namespace: svc.Namespace, Name: svc.Name + "." + strings.ToLower(p.reason)},
-		InvolvedObject: corev1.ObjectReference{
+	err := reconcile.RecordWarning(ctx, c.writer, c.getter, Name, c.clock.Now(), reconcile.Warning{
+		Namespace: svc.Namespace, Name: svc.Name + "." + strings.ToLower(p.reason),
+		Involved: corev1.ObjectReference{
 			APIVersion: "v1", Kind: "Service", Namespace: svc.Namespace, Name: svc.Name, UID: svc.UID,
 			ResourceVersion: svc.ResourceVersion,
 		},
-		Reason:              p.reason,
-		Message:             p.message,
-		Type:                corev1.EventTypeWarning,
-		Source:              corev1.EventSource{Component: Name},
-		ReportingController: "bosun.dev/" + Name,
-		FirstTimestamp:      now,
-		LastTimestamp:       now,
-		Count:               1,
-	}
-	err := c.writer.Create(ctx, ev)
-	if errors.Is(err, api.ErrExists) {
-		old := &corev1.Event{}
-		if err = c.getter.Get(ctx, ev.Namespace, ev.Name, old); err == nil {
-			old.Count++
-			old.LastTimestamp = now
-			old.Message = p.message
-			old.InvolvedObject = ev.InvolvedObject
-			err = c.writer.Update(ctx, old)
-		}
-	}
+		Reason: p.reason, Message: p.message,
+	})
 	if err != nil {
 		c.log.Warn("could not record an event", "service", reconcile.KeyOf(svc), "reason", p.reason, "err", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
@@ -40,9 +41,7 @@ type Applier struct {
 
 // New returns an Applier writing to s. A nil logger discards logs.
 func New(s *store.Store, logger *slog.Logger) *Applier {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&logger)
 	return &Applier{store: s, logger: logger, now: time.Now}
 }
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // DefaultTimeout is the deadline of one network operation when Config.Timeout is zero.
@@ -118,13 +120,9 @@ func New(cfg Config) (*Source, error) {
 // path (clone into CacheDir, fetch). Only tests use it, together with go-git's
 // in-process server transport installed for the "file" scheme.
 func newSource(cfg Config, forceRemote bool) (*Source, error) {
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
+	defaults.Positive(&cfg.Timeout, DefaultTimeout)
 	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&log)
 	s := &Source{cfg: cfg, log: log, quiet: watchQuiet, maxWait: watchMaxWait}
 	if strings.HasPrefix(cfg.Branch, "refs/") && !strings.HasPrefix(cfg.Branch, "refs/heads/") {
 		return nil, fmt.Errorf("%w: branch %q: only branches (refs/heads/...) can be tracked", ErrInvalidConfig, cfg.Branch)

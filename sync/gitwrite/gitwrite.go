@@ -15,6 +15,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/sync/gitsource"
 )
 
@@ -119,9 +120,7 @@ func New(cfg Config) (*Writer, error) {
 // newWriter is New with forceRemote, which sends a local path or file:// URL
 // down the clone-and-push path (tests, with an in-process file transport).
 func newWriter(cfg Config, forceRemote bool) (*Writer, error) {
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
+	defaults.Positive(&cfg.Timeout, DefaultTimeout)
 	if cfg.Author.Name == "" {
 		cfg.Author.Name = "bosun"
 	}
@@ -132,9 +131,7 @@ func newWriter(cfg Config, forceRemote bool) (*Writer, error) {
 		cfg.Now = time.Now
 	}
 	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&log)
 	if strings.HasPrefix(cfg.Branch, "refs/") && !strings.HasPrefix(cfg.Branch, "refs/heads/") {
 		return nil, fmt.Errorf("gitwrite: branch %q: only branches (refs/heads/...) can be written", cfg.Branch)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
@@ -82,15 +83,11 @@ func New(cfg Config) *Syncer {
 	if cfg.Resync <= 0 {
 		cfg.Resync = 10 * time.Minute
 	}
-	if cfg.MinBackoff <= 0 {
-		cfg.MinBackoff = time.Second
-	}
+	defaults.Positive(&cfg.MinBackoff, time.Second)
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 5 * time.Minute
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&cfg.Logger)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

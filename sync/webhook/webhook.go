@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // Path is where the handler is meant to be mounted.
@@ -34,9 +36,7 @@ const MaxBodyBytes = 1 << 20
 // without trigger. Requests that name no event (a plain curl) count as pushes.
 // Each request is logged on logger (nil discards).
 func Handler(secret string, trigger func(), logger *slog.Logger) http.Handler {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	defaults.Logger(&logger)
 	return &handler{secret: []byte(secret), trigger: trigger, log: logger}
 }
 

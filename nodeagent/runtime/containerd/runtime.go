@@ -18,6 +18,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/nodeagent/network"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 )
@@ -150,9 +151,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if cfg.Snapshotter == "" {
 		cfg.Snapshotter = DefaultSnapshotter
 	}
-	if cfg.MaxLogBytes <= 0 {
-		cfg.MaxLogBytes = DefaultMaxLogBytes
-	}
+	defaults.Positive(&cfg.MaxLogBytes, DefaultMaxLogBytes)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

@@ -55,6 +55,19 @@ func copyMap(m map[string]string) map[string]string {
 
 func (r *Runtime) sandboxDir(id string) string { return filepath.Join(r.dir, "sandboxes", id) }
 
+// abandonSandbox undoes a sandbox whose start failed with err: it tears its
+// network down (with its own deadline, even when ctx has ended) and removes
+// dir. It returns err, wrapped.
+func (r *Runtime) abandonSandbox(ctx context.Context, id, dir string, md runtime.SandboxMetadata, err error) (runtime.Sandbox, error) {
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if terr := r.net.Teardown(tctx, id); terr != nil {
+		r.log.Error("tearing down the network of a failed sandbox", "sandbox", id, "err", terr)
+	}
+	os.RemoveAll(dir)
+	return runtime.Sandbox{}, fmt.Errorf("containerd runtime: run sandbox for pod %s/%s: %w", md.Namespace, md.Name, err)
+}
+
 // validID reports whether id can name a file of the runtime (ids are made
 // by newID, but callers pass them in).
 func validID(id string) bool {
@@ -136,13 +149,7 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, cfg runtime.SandboxConfig) 
 	att, err := r.net.Setup(ctx, id, cfg.Metadata.Namespace, cfg.Metadata.Name, ports)
 	if err != nil {
 		// Setup undoes its own work; Teardown again in case that failed half-way.
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if terr := r.net.Teardown(tctx, id); terr != nil {
-			r.log.Error("tearing down the network of a failed sandbox", "sandbox", id, "err", terr)
-		}
-		os.RemoveAll(dir)
-		return runtime.Sandbox{}, fmt.Errorf("containerd runtime: run sandbox for pod %s/%s: %w", cfg.Metadata.Namespace, cfg.Metadata.Name, err)
+		return r.abandonSandbox(ctx, id, dir, cfg.Metadata, err)
 	}
 	rec := &sandboxRecord{
 		ID:           id,
@@ -166,13 +173,7 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, cfg runtime.SandboxConfig) 
 		err = r.writeSandbox(rec)
 	}
 	if err != nil {
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if terr := r.net.Teardown(tctx, id); terr != nil {
-			r.log.Error("tearing down the network of a failed sandbox", "sandbox", id, "err", terr)
-		}
-		os.RemoveAll(dir)
-		return runtime.Sandbox{}, fmt.Errorf("containerd runtime: run sandbox for pod %s/%s: %w", cfg.Metadata.Namespace, cfg.Metadata.Name, err)
+		return r.abandonSandbox(ctx, id, dir, cfg.Metadata, err)
 	}
 	r.log.Debug("sandbox ready", "sandbox", id, "pod", cfg.Metadata.Namespace+"/"+cfg.Metadata.Name, "ip", rec.IP)
 	return rec.sandbox(), nil

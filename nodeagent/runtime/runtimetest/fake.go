@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 )
 
@@ -105,9 +107,7 @@ var _ runtime.Runtime = (*Fake)(nil)
 
 // New returns an empty Fake.
 func New(cfg Config) *Fake {
-	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
-	}
+	defaults.Clock(&cfg.Clock)
 	if cfg.PodCIDR == "" {
 		cfg.PodCIDR = DefaultPodCIDR
 	}
@@ -140,17 +140,6 @@ func (f *Fake) newID() string {
 	f.next++
 	sum := sha256.Sum256([]byte(f.nonce + "/" + strconv.FormatUint(f.next, 10)))
 	return hex.EncodeToString(sum[:16])
-}
-
-func copyMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // Version reports "fake" and Version.
@@ -202,8 +191,8 @@ func (f *Fake) RunPodSandbox(ctx context.Context, cfg runtime.SandboxConfig) (ru
 		State:       runtime.SandboxReady,
 		IP:          ip,
 		CreatedAt:   f.clk.Now(),
-		Labels:      copyMap(cfg.Labels),
-		Annotations: copyMap(cfg.Annotations),
+		Labels:      maps.Clone(cfg.Labels),
+		Annotations: maps.Clone(cfg.Annotations),
 	}}
 	f.sandboxes[sb.s.ID] = sb
 	f.order = append(f.order, sb.s.ID)
@@ -212,7 +201,7 @@ func (f *Fake) RunPodSandbox(ctx context.Context, cfg runtime.SandboxConfig) (ru
 
 func (f *Fake) sandboxCopy(sb *sandbox) runtime.Sandbox {
 	s := sb.s
-	s.Labels, s.Annotations = copyMap(s.Labels), copyMap(s.Annotations)
+	s.Labels, s.Annotations = maps.Clone(s.Labels), maps.Clone(s.Annotations)
 	return s
 }
 
@@ -355,8 +344,8 @@ func (f *Fake) CreateContainer(ctx context.Context, sandboxID string, cfg runtim
 		ImageRef:    img.ID,
 		State:       runtime.ContainerCreated,
 		CreatedAt:   f.clk.Now(),
-		Labels:      copyMap(cfg.Labels),
-		Annotations: copyMap(cfg.Annotations),
+		Labels:      maps.Clone(cfg.Labels),
+		Annotations: maps.Clone(cfg.Annotations),
 	}}
 	f.containers[c.c.ID] = c
 	f.order = append(f.order, c.c.ID)
@@ -498,7 +487,7 @@ func (f *Fake) ListContainers(ctx context.Context, flt runtime.ContainerFilter) 
 		f.refresh(c, now)
 		if flt.Matches(c.c) {
 			cc := c.c
-			cc.Labels, cc.Annotations = copyMap(cc.Labels), copyMap(cc.Annotations)
+			cc.Labels, cc.Annotations = maps.Clone(cc.Labels), maps.Clone(cc.Annotations)
 			out = append(out, cc)
 		}
 	}
