@@ -1,6 +1,7 @@
 // Package testutil holds what bosun's tests share for waiting: Eventually
 // polls a condition until it holds or a deadline passes, then fails the test
-// with the condition's last reason.
+// with the condition's last reason; ReadLine waits, with a deadline, for the
+// next line of a stream (a followed log).
 //
 // Tests wait this way for real I/O (etcd, HTTP, fsnotify, git) with a
 // generous deadline, so that a loaded machine makes them slower, not red.
