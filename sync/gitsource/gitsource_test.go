@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/bosun-dev/bosun/internal/gittest"
 )
 
 func TestNew(t *testing.T) {
@@ -295,7 +297,7 @@ func TestFetchCanceledContext(t *testing.T) {
 func TestTreeSurvivesGC(t *testing.T) {
 	dir, repo := initRepo(t, false)
 	commitOn(t, repo, "main", "one", testTime(0), map[string]fentry{"a.yaml": file("a"), "b/c.yaml": file("c")})
-	gitCLI(t, dir, "gc", "--prune=now", "--quiet")
+	gittest.Git(t, dir, "gc", "--prune=now", "--quiet")
 	packs := func() []string {
 		m, _ := filepath.Glob(filepath.Join(dir, ".git", "objects", "pack", "*.pack"))
 		return m
@@ -317,7 +319,7 @@ func TestTreeSurvivesGC(t *testing.T) {
 		t.Fatal(err)
 	}
 	commitOn(t, repo, "main", "two", testTime(1), map[string]fentry{"a.yaml": file("a2"), "b/c.yaml": file("c")})
-	gitCLI(t, dir, "gc", "--prune=now", "--quiet")
+	gittest.Git(t, dir, "gc", "--prune=now", "--quiet")
 	if after := packs(); len(after) != 1 || after[0] == before[0] {
 		t.Fatalf("second gc did not replace the pack: before %v, after %v", before, after)
 	}

@@ -1,18 +1,13 @@
 package gitsource
 
 import (
-	"context"
 	"io/fs"
 	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/bosun-dev/bosun/internal/testenv"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -152,32 +147,6 @@ func commitOn(t testing.TB, repo *git.Repository, branch, msg string, when time.
 	h := writeCommit(t, repo, parents, msg, when, files)
 	setBranch(t, repo, branch, h)
 	return h
-}
-
-// gitCLI runs the git command line tool in dir the way a user would, with a
-// private configuration. Tests that need it skip when git is not installed.
-func gitCLI(t testing.TB, dir string, args ...string) string {
-	t.Helper()
-	bin, err := exec.LookPath("git")
-	if err != nil {
-		testenv.Need(t, testenv.Binary("git"))
-	}
-	home := filepath.Join(os.TempDir(), "gitsource-test-home")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"HOME="+home, "XDG_CONFIG_HOME="+home, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
-		"GIT_AUTHOR_NAME=Jo User", "GIT_AUTHOR_EMAIL=jo@example.com",
-		"GIT_COMMITTER_NAME=Jo User", "GIT_COMMITTER_EMAIL=jo@example.com",
-		"GIT_TERMINAL_PROMPT=0",
-	)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
 }
 
 // readAll reads every regular file of fsys.

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/bosun-dev/bosun/internal/testenv"
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -16,6 +15,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	gitfile "github.com/go-git/go-git/v5/plumbing/transport/file"
 	"github.com/go-git/go-git/v5/plumbing/transport/server"
+
+	"github.com/bosun-dev/bosun/internal/testenv"
 )
 
 // TestMain serves file:// URLs with go-git's in-process server instead of the
