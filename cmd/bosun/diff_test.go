@@ -52,23 +52,7 @@ func diffTestRun(t *testing.T, cmd *cobra.Command, args ...string) (string, int)
 	return out.String(), code
 }
 
-const diffTestApp = `# the web app
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: app
-        image: bosun.local/hello:v1
----
+const diffTestApp = gittest.Web + `---
 apiVersion: v1
 kind: Service
 metadata:

@@ -21,24 +21,6 @@ import (
 	"github.com/bosun-dev/bosun/sync/state"
 )
 
-const gitopsTestApp = `# The web application.
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web   # keep in sync with the Service
-spec:
-  replicas: 2 # at least two
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: app
-        image: "bosun.local/hello:v1"   # bumped by CI
-`
-
 // gitopsTestCommit writes apps/web.yaml and commits it.
 func gitopsTestCommit(t *testing.T, dir, msg, content string) string {
 	t.Helper()
@@ -51,13 +33,13 @@ func gitopsTestEnv(t *testing.T, bare bool) (repo string, g *globalOptions, st *
 	t.Helper()
 	ctx := gitopsCtx(t)
 	work := gittest.Init(t)
-	sha := gitopsTestCommit(t, work, "web v1", gitopsTestApp)
+	sha := gitopsTestCommit(t, work, "web v1", gittest.Web)
 	repo = work
 	if bare {
 		repo = gittest.BareClone(t, work)
 	}
 	st = storetest.Start(t)
-	objs, probs := manifests.Decode("apps/web.yaml", []byte(gitopsTestApp), manifests.Limits{})
+	objs, probs := manifests.Decode("apps/web.yaml", []byte(gittest.Web), manifests.Limits{})
 	if err := probs.Err(); err != nil || len(objs) != 1 {
 		t.Fatalf("decode: %v %d", err, len(objs))
 	}
@@ -106,7 +88,7 @@ func TestScaleAndSetImageCommands(t *testing.T) {
 			if got := gittest.Git(t, repo, "log", "-1", "--format=%s|%an", "main"); got != "Scale Deployment default/web to 4 replicas|bosun" {
 				t.Errorf("commit = %q", got)
 			}
-			want := strings.Replace(gitopsTestApp, "replicas: 2 #", "replicas: 4 #", 1)
+			want := strings.Replace(gittest.Web, "replicas: 2 #", "replicas: 4 #", 1)
 			if got := gittest.Git(t, repo, "show", "main:apps/web.yaml"); got+"\n" != want {
 				t.Errorf("file after scale:\n%s\nwant:\n%s", got, want)
 			}
@@ -161,8 +143,8 @@ func TestGitopsCommandBranch(t *testing.T) {
 
 func TestRollbackCommands(t *testing.T) {
 	repo, g, _ := gitopsTestEnv(t, false)
-	v2 := gitopsTestCommit(t, repo, "web v2", strings.Replace(gitopsTestApp, "hello:v1", "hello:v2", 1))
-	gitopsTestCommit(t, repo, "web v2 again", strings.Replace(gitopsTestApp, "hello:v1\"", "hello:v2\" ", 1)) // whitespace only
+	v2 := gitopsTestCommit(t, repo, "web v2", strings.Replace(gittest.Web, "hello:v1", "hello:v2", 1))
+	gitopsTestCommit(t, repo, "web v2 again", strings.Replace(gittest.Web, "hello:v1\"", "hello:v2\" ", 1)) // whitespace only
 
 	// The latest template change is v2: the whitespace commit leaves the template as is.
 	out, err := gitopsRun(t, newRolloutCommand(g), "undo", "deploy/web")
@@ -182,7 +164,7 @@ func TestRollbackCommands(t *testing.T) {
 	if msg != "Revert \"web v2\"\n\nThis reverts commit "+v2+".\n\nv2 is broken" {
 		t.Errorf("message = %q", msg)
 	}
-	if got := gittest.Git(t, repo, "show", "main:apps/web.yaml"); got+"\n" != gitopsTestApp {
+	if got := gittest.Git(t, repo, "show", "main:apps/web.yaml"); got+"\n" != gittest.Web {
 		t.Errorf("file after rollback:\n%s", got)
 	}
 
@@ -202,7 +184,7 @@ func TestRollbackCommands(t *testing.T) {
 
 func TestGitopsCommandErrors(t *testing.T) {
 	_, g, st := gitopsTestEnv(t, false)
-	objs, _ := manifests.Decode("x.yaml", []byte(strings.Replace(gitopsTestApp, "name: web ", "name: live", 1)), manifests.Limits{})
+	objs, _ := manifests.Decode("x.yaml", []byte(strings.Replace(gittest.Web, "name: web ", "name: live", 1)), manifests.Limits{})
 	if err := st.Create(gitopsCtx(t), objs[0].Obj.(api.Object)); err != nil {
 		t.Fatal(err)
 	}

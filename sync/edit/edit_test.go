@@ -16,29 +16,15 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/gittest"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/sync/edit"
 	"github.com/bosun-dev/bosun/sync/gitwrite"
 	"github.com/bosun-dev/bosun/sync/yamledit"
 )
 
-const webYAML = `# The web application.
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web   # keep in sync with the Service
-spec:
-  replicas: 2 # at least two
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: app
-        image: "bosun.local/hello:v1"   # bumped by CI
-      - name: proxy
+// webYAML is the repository's web Deployment with a second container.
+const webYAML = gittest.Web + `      - name: proxy
         image: proxy:1.0
 `
 

@@ -327,30 +327,12 @@ func TestRevertRefused(t *testing.T) {
 	}
 }
 
-const deployV1 = `# web app
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 3
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: app
-        image: web:v1
-`
-
 // TestLastCommitTouching finds the image change and skips a replicas-only one.
 func TestLastCommitTouching(t *testing.T) {
 	seed := gittest.Init(t)
-	gittest.Commit(t, seed, "web v1", map[string]string{"apps/web.yaml": deployV1})
-	v2 := gittest.Commit(t, seed, "web v2", map[string]string{"apps/web.yaml": strings.Replace(deployV1, "web:v1", "web:v2", 1)})
-	gittest.Commit(t, seed, "scale", map[string]string{"apps/web.yaml": strings.Replace(strings.Replace(deployV1, "web:v1", "web:v2", 1), "replicas: 3", "replicas: 5", 1)})
+	gittest.Commit(t, seed, "web v1", map[string]string{"apps/web.yaml": gittest.Web})
+	v2 := gittest.Commit(t, seed, "web v2", map[string]string{"apps/web.yaml": strings.Replace(gittest.Web, "hello:v1", "hello:v2", 1)})
+	gittest.Commit(t, seed, "scale", map[string]string{"apps/web.yaml": strings.Replace(strings.Replace(gittest.Web, "hello:v1", "hello:v2", 1), "replicas: 2", "replicas: 5", 1)})
 	gittest.Commit(t, seed, "other", map[string]string{"apps/db.yaml": "x: 1\n"})
 
 	template := func(file string, data []byte) (any, bool) {
