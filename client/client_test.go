@@ -10,16 +10,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bosun-dev/bosun/internal/apitest"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/api"
-	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
-	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/sync/state"
 )
 
@@ -31,10 +31,8 @@ func ctx(t *testing.T) context.Context {
 
 func setup(t *testing.T) (*client.Client, *store.Store) {
 	t.Helper()
-	st := storetest.Start(t)
-	ts := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Logger: storetest.Logger(t)}).Handler())
-	t.Cleanup(ts.Close)
-	c, err := client.New(ts.URL)
+	st, url := apitest.Start(t)
+	c, err := client.New(url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,25 +4,24 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/bosun-dev/bosun/internal/apitest"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/api"
-	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/client/rollout"
 	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
-	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/sync/state"
 )
 
@@ -63,12 +62,10 @@ const sha1 = "1111111111111111111111111111111111111111"
 // (revision 2) with one pod and an old one (revision 1) with one pod.
 func setup(t *testing.T) *fixture {
 	t.Helper()
-	st := storetest.Start(t)
+	st, url := apitest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
-	ts := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Logger: storetest.Logger(t)}).Handler())
-	t.Cleanup(ts.Close)
-	c, err := client.New(ts.URL)
+	c, err := client.New(url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,17 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bosun-dev/bosun/internal/apitest"
 	"github.com/bosun-dev/bosun/internal/gittest"
 
 	"github.com/spf13/cobra"
 
-	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -25,10 +24,8 @@ import (
 // diffTestAPI starts an embedded etcd and bosun's API on it.
 func diffTestAPI(t *testing.T) (*store.Store, *globalOptions) {
 	t.Helper()
-	st := storetest.Start(t)
-	ts := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Logger: storetest.Logger(t)}).Handler())
-	t.Cleanup(ts.Close)
-	return st, &globalOptions{server: ts.URL}
+	st, url := apitest.Start(t)
+	return st, &globalOptions{server: url}
 }
 
 // diffTestRun runs cmd with args and returns its output and exit code.

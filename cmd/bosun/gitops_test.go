@@ -3,17 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bosun-dev/bosun/internal/apitest"
 	"github.com/bosun-dev/bosun/internal/gittest"
 
 	"github.com/spf13/cobra"
 
 	"github.com/bosun-dev/bosun/api"
-	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
@@ -52,9 +51,7 @@ func gitopsTestEnv(t *testing.T, bare bool) (repo string, g *globalOptions, st *
 	if err := records.SetStatus(ctx, st, state.Status{Repo: repo, Branch: "main"}); err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Logger: storetest.Logger(t)}).Handler())
-	t.Cleanup(ts.Close)
-	return repo, &globalOptions{server: ts.URL, logLevel: "info", logFormat: "text"}, st
+	return repo, &globalOptions{server: apitest.Serve(t, st), logLevel: "info", logFormat: "text"}, st
 }
 
 func gitopsCtx(t *testing.T) context.Context {

@@ -40,11 +40,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	clk := clocktesting.NewFakeClock(t0)
-	e := storetest.StartEmbedded(t, storetest.Config(t, t.TempDir()))
-	opts := e.StoreOptions()
-	opts.Now = clk.Now
-	opts.Logger = storetest.Logger(t)
-	s := store.New(e.Client(), opts)
+	s := storetest.StartAt(t, clk.Now)
 	ctx, cancel := context.WithCancel(t.Context())
 	t.Cleanup(cancel)
 	inf := cache.NewInformers(s, storetest.Logger(t))

@@ -49,9 +49,17 @@ func StartEmbedded(tb testing.TB, cfg store.EmbedConfig) *store.Embedded {
 // it whose limits match the server's. Everything is stopped by tb.Cleanup.
 func Start(tb testing.TB) *store.Store {
 	tb.Helper()
+	return StartAt(tb, nil)
+}
+
+// StartAt is Start with a store whose clock (creationTimestamp and the like)
+// is now; a nil now is time.Now.
+func StartAt(tb testing.TB, now func() time.Time) *store.Store {
+	tb.Helper()
 	e := StartEmbedded(tb, Config(tb, tb.TempDir()))
 	opts := e.StoreOptions()
 	opts.Logger = Logger(tb)
+	opts.Now = now
 	return store.New(e.Client(), opts)
 }
 
