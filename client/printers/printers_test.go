@@ -18,6 +18,7 @@ import (
 	"github.com/bosun-dev/bosun/client/printers"
 	"github.com/bosun-dev/bosun/client/rollout"
 	"github.com/bosun-dev/bosun/manifests"
+	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/sync/state"
 )
 
@@ -56,15 +57,6 @@ func meta(ns, name string, age time.Duration, managed bool) metav1.ObjectMeta {
 }
 
 func i32(n int32) *int32 { return &n }
-
-func res(t *testing.T, name string) api.Resource {
-	t.Helper()
-	r, ok := api.Lookup(name)
-	if !ok {
-		t.Fatalf("no resource %s", name)
-	}
-	return r
-}
 
 func objects() map[string][]api.Object {
 	tmpl := corev1.PodTemplateSpec{
@@ -188,7 +180,7 @@ func TestPrint(t *testing.T) {
 			opts := tc.opts
 			opts.Now = now
 			var b bytes.Buffer
-			if err := printers.Print(&b, res(t, tc.resource), list, opts); err != nil {
+			if err := printers.Print(&b, storetest.Resource(t, tc.resource), list, opts); err != nil {
 				t.Fatal(err)
 			}
 			golden(t, tc.name, b.Bytes())
@@ -198,7 +190,7 @@ func TestPrint(t *testing.T) {
 
 func TestPrintUnknownFormat(t *testing.T) {
 	var b bytes.Buffer
-	err := printers.Print(&b, res(t, "pods"), nil, printers.Options{Format: "xml"})
+	err := printers.Print(&b, storetest.Resource(t, "pods"), nil, printers.Options{Format: "xml"})
 	if err == nil || b.Len() != 0 {
 		t.Fatalf("format xml: err %v, output %q", err, b.String())
 	}

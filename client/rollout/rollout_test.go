@@ -10,8 +10,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/bosun-dev/bosun/internal/apitest"
-
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,9 +17,11 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/client/rollout"
+	"github.com/bosun-dev/bosun/internal/apitest"
 	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/sync/state"
 )
 
@@ -129,17 +129,9 @@ func (f *fixture) setStatus(c state.CommitInfo, result, msg string) {
 // finish completes the rollout: status caught up, old pod gone.
 func (f *fixture) finish() {
 	f.t.Helper()
-	f.must(f.st.Delete(f.ctx, mustLookup(f.t, "pods"), "default", f.oldPod.Name, ""))
+	f.must(f.st.Delete(f.ctx, storetest.Resource(f.t, "pods"), "default", f.oldPod.Name, ""))
 	f.d.Status = appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 2, UpdatedReplicas: 2, ReadyReplicas: 2, AvailableReplicas: 2}
 	f.must(f.st.Update(f.ctx, f.d))
-}
-
-func mustLookup(t *testing.T, name string) api.Resource {
-	r, ok := api.Lookup(name)
-	if !ok {
-		t.Fatalf("no resource %s", name)
-	}
-	return r
 }
 
 // waitFor waits until out contains s.
@@ -173,7 +165,7 @@ func freeze(f *fixture) *frozenAPI {
 	for _, l := range []struct{ name, sel string }{
 		{"deployments", api.LabelManagedBy + "=" + api.ManagedByValue}, {"replicasets", ""}, {"pods", ""},
 	} {
-		objs, _, err := f.c.ListAt(f.ctx, mustLookup(f.t, l.name), "", l.sel)
+		objs, _, err := f.c.ListAt(f.ctx, storetest.Resource(f.t, l.name), "", l.sel)
 		f.must(err)
 		a.lists[l.name+"?"+l.sel] = objs
 	}

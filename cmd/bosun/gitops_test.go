@@ -7,12 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bosun-dev/bosun/internal/apitest"
-	"github.com/bosun-dev/bosun/internal/gittest"
-
 	"github.com/spf13/cobra"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/apitest"
+	"github.com/bosun-dev/bosun/internal/gittest"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"

@@ -15,14 +15,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bosun-dev/bosun/internal/apitest"
-
 	"github.com/spf13/cobra"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/bosun-dev/bosun/internal/apitest"
 	"github.com/bosun-dev/bosun/nodeagent/agentapi"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 	"github.com/bosun-dev/bosun/nodeagent/runtime/runtimetest"

@@ -6,13 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bosun-dev/bosun/internal/apitest"
-
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/apitest"
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/sync/state"

@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 
-	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
 	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/store"
@@ -192,18 +191,10 @@ func TestDeletedPodFreesRoom(t *testing.T) {
 		c := scheduledCondition(e.pod("second"))
 		return c != nil && c.Message == "0/1 nodes are available: 1 Insufficient cpu."
 	})
-	if err := e.st.Delete(t.Context(), mustLookup(t, "pods"), "default", "first", ""); err != nil {
+	if err := e.st.Delete(t.Context(), storetest.Resource(t, "pods"), "default", "first", ""); err != nil {
 		t.Fatal(err)
 	}
 	e.eventually("second is bound once first is gone", time.Second, func() bool { return e.pod("second").Spec.NodeName == "only" })
-}
-
-func mustLookup(t *testing.T, name string) api.Resource {
-	r, ok := api.Lookup(name)
-	if !ok {
-		t.Fatalf("no resource %s", name)
-	}
-	return r
 }
 
 // TestBindBatchConflict writes three bindings in one batch, one of them for a

@@ -201,7 +201,7 @@ func TestManifestAddresses(t *testing.T) {
 	}
 
 	// The holder goes: the waiting service gets the address.
-	if err := e.s.Delete(context.Background(), mustResource(t), "default", "first", ""); err != nil {
+	if err := e.s.Delete(context.Background(), storetest.Resource(t, "services"), "default", "first", ""); err != nil {
 		t.Fatal(err)
 	}
 	e.eventually("second takes over the address", func() string {
@@ -211,14 +211,6 @@ func TestManifestAddresses(t *testing.T) {
 		}
 		return ""
 	})
-}
-
-func mustResource(t *testing.T) api.Resource {
-	r, ok := api.Lookup("services")
-	if !ok {
-		t.Fatal("no services resource")
-	}
-	return r
 }
 
 func TestStableAcrossRestarts(t *testing.T) {
@@ -268,7 +260,7 @@ func TestExhaustion(t *testing.T) {
 		}
 		return ""
 	})
-	if err := e.s.Delete(context.Background(), mustResource(t), "default", "a", ""); err != nil {
+	if err := e.s.Delete(context.Background(), storetest.Resource(t, "services"), "default", "a", ""); err != nil {
 		t.Fatal(err)
 	}
 	e.eventually("b gets the freed address", func() string {

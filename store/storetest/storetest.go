@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/store"
 )
 
@@ -61,6 +62,17 @@ func StartAt(tb testing.TB, now func() time.Time) *store.Store {
 	opts.Logger = Logger(tb)
 	opts.Now = now
 	return store.New(e.Client(), opts)
+}
+
+// Resource returns the resource api.Lookup finds for name ("pods",
+// "deploy", "Deployment") and fails the test when there is none.
+func Resource(tb testing.TB, name string) api.Resource {
+	tb.Helper()
+	r, ok := api.Lookup(name)
+	if !ok {
+		tb.Fatalf("storetest: no resource %q", name)
+	}
+	return r
 }
 
 // Logger returns a logger that writes to tb.Log until the test ends and drops

@@ -18,6 +18,7 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/internal/gittest"
 	"github.com/bosun-dev/bosun/manifests"
+	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/sync/edit"
 	"github.com/bosun-dev/bosun/sync/gitwrite"
 	"github.com/bosun-dev/bosun/sync/yamledit"
@@ -304,19 +305,10 @@ func TestLastTemplateChange(t *testing.T) {
 
 	// Only Deployments have revisions.
 	rs := synced(t, strings.Replace(webYAML, "kind: Deployment", "kind: ReplicaSet", 1), "apps/web.yaml:2")
-	_, err = edit.LastTemplateChange(t.Context(), w, edit.Target{Resource: mustLookup(t, "replicasets"), Object: rs, File: "apps/web.yaml"})
+	_, err = edit.LastTemplateChange(t.Context(), w, edit.Target{Resource: storetest.Resource(t, "replicasets"), Object: rs, File: "apps/web.yaml"})
 	if err == nil {
 		t.Error("LastTemplateChange of a ReplicaSet: no error")
 	}
-}
-
-func mustLookup(t *testing.T, name string) api.Resource {
-	t.Helper()
-	r, ok := api.Lookup(name)
-	if !ok {
-		t.Fatalf("no resource %s", name)
-	}
-	return r
 }
 
 func TestTemplateChanged(t *testing.T) {

@@ -9,10 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bosun-dev/bosun/internal/gittest"
-
 	appsv1 "k8s.io/api/apps/v1"
 
+	"github.com/bosun-dev/bosun/internal/gittest"
 	"github.com/bosun-dev/bosun/manifests"
 )
 

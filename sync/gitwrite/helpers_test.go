@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bosun-dev/bosun/internal/gittest"
-
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	"github.com/go-git/go-git/v5/plumbing/transport/server"
+
+	"github.com/bosun-dev/bosun/internal/gittest"
 )
 
 // TestMain serves file:// URLs with go-git's in-process server, so the
