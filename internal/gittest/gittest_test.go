@@ -2,8 +2,11 @@ package gittest_test
 
 import (
 	"os"
+	"strings"
 	"path/filepath"
 	"testing"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/bosun-dev/bosun/internal/gittest"
 )
@@ -38,5 +41,27 @@ func TestRepository(t *testing.T) {
 				t.Errorf("git %v = %q, want %q", tt.args, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestArmoredKeys(t *testing.T) {
+	alice := gittest.SigningKey(t, "Alice", "alice@example.com")
+	bob := gittest.SigningKey(t, "Bob", "bob@example.com")
+	two := gittest.ArmoredKeys(t, alice, bob)
+	if two != gittest.ArmoredKeys(t, alice)+gittest.ArmoredKeys(t, bob) {
+		t.Errorf("two keys are not the two blocks in order:\n%s", two)
+	}
+	keys, err := openpgp.ReadArmoredKeyRing(strings.NewReader(gittest.ArmoredKeys(t, alice)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || keys[0].PrimaryKey.KeyId != alice.PrimaryKey.KeyId {
+		t.Fatalf("read back %d keys", len(keys))
+	}
+	if _, ok := keys[0].Identities["Alice <alice@example.com>"]; !ok {
+		t.Errorf("identities %v", keys[0].Identities)
+	}
+	if keys[0].PrivateKey != nil {
+		t.Error("the armored key holds the private key")
 	}
 }
