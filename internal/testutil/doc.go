@@ -1,7 +1,9 @@
 // Package testutil holds what bosun's tests share for waiting: Eventually
 // polls a condition until it holds or a deadline passes, then fails the test
-// with the condition's last reason; ReadLine waits, with a deadline, for the
-// next line of a stream (a followed log).
+// with the condition's last reason (EventuallyTrue and EventuallyNoDiff do
+// the same for a bool and for a description of what is still wrong).
+// ReadLine waits, with a deadline, for the next line of a stream (a
+// followed log).
 //
 // Tests wait this way for real I/O (etcd, HTTP, fsnotify, git) with a
 // generous deadline, so that a loaded machine makes them slower, not red.

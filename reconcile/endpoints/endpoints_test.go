@@ -75,10 +75,7 @@ func (e *env) getEndpoints(ns, name string) *corev1.Endpoints {
 // wrong), for up to 10 s.
 func (e *env) eventually(what string, cond func() string) {
 	e.t.Helper()
-	testutil.Eventually(e.t, 10*time.Second, what, func() (bool, string) {
-		wrong := cond()
-		return wrong == "", wrong
-	})
+	testutil.EventuallyNoDiff(e.t, 10*time.Second, what, cond)
 }
 
 // waitSubsets waits until the Endpoints ns/name has want as its subsets.
