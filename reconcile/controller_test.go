@@ -67,21 +67,7 @@ func (r *recorder) times(key string) []time.Time {
 // startController runs c until the test ends and waits for Run to return then.
 func startController(t *testing.T, c *Controller) context.CancelFunc {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run returned %v, want nil", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Run did not return after its context ended")
-		}
-	})
-	return cancel
+	return testutil.Start(t, c.Run)
 }
 
 // flush proves that nothing about "ns/a" is pending, immediate or delayed, on a

@@ -1,7 +1,6 @@
 package deployment
 
 import (
-	"context"
 	"reflect"
 	"strconv"
 	"strings"
@@ -699,19 +698,11 @@ func TestRunReconcilesOnEvents(t *testing.T) {
 func newRunEnv(t *testing.T) *env {
 	t.Helper()
 	s := storetest.Start(t)
-	ctx, cancel := context.WithCancel(t.Context())
 	inf := cache.NewInformers(s, storetest.Logger(t))
 	c := New(Config{Writer: s, Getter: s, Informers: inf, Workers: 2})
-	inf.Start(ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	return &env{t: t, ctx: ctx, s: s, inf: inf, c: c}
+	inf.Start(t.Context())
+	testutil.Start(t, c.Run)
+	return &env{t: t, ctx: t.Context(), s: s, inf: inf, c: c}
 }
 
 func TestInvalidDeployments(t *testing.T) {
