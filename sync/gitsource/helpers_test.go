@@ -1,6 +1,7 @@
 package gitsource
 
 import (
+	"context"
 	"io/fs"
 	"log/slog"
 	"slices"
@@ -147,6 +148,26 @@ func commitOn(t testing.TB, repo *git.Repository, branch, msg string, when time.
 	h := writeCommit(t, repo, parents, msg, when, files)
 	setBranch(t, repo, branch, h)
 	return h
+}
+
+// mainSource is a Source for branch main of the repository at dir.
+func mainSource(t testing.TB, dir string) *Source {
+	t.Helper()
+	src, err := New(Config{URL: dir, Branch: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// mustFetch fetches src's branch.
+func mustFetch(t testing.TB, src *Source) Commit {
+	t.Helper()
+	c, err := src.Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // readAll reads every regular file of fsys.

@@ -1,7 +1,6 @@
 package gitsource
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -87,14 +86,8 @@ func TestVerify(t *testing.T) {
 			if err := repo.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName("main"), h)); err != nil {
 				t.Fatal(err)
 			}
-			src, err := New(Config{URL: dir, Branch: "main"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := src.Fetch(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
+			src := mainSource(t, dir)
+			c := mustFetch(t, src)
 			if c.SHA != h.String() {
 				t.Fatalf("fetched %s, want %s", c.SHA, h)
 			}

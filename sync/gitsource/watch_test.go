@@ -177,10 +177,7 @@ func TestWatchGitCLI(t *testing.T) {
 func TestWatchBareRepository(t *testing.T) {
 	dir, repo := initRepo(t, true)
 	commitOn(t, repo, "main", "one", testTime(0), map[string]fentry{"a": file("1")})
-	src, err := New(Config{URL: dir, Branch: "main"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := mainSource(t, dir)
 	w := startWatch(t, src, 20*time.Millisecond)
 	for i := 1; i <= 3; i++ {
 		before := w.calls.Load()
@@ -201,10 +198,7 @@ func TestWatchBareRepository(t *testing.T) {
 func TestWatchDebounce(t *testing.T) {
 	dir, repo := initRepo(t, false)
 	commitOn(t, repo, "main", "one", testTime(0), map[string]fentry{"a": file("1")})
-	src, err := New(Config{URL: dir, Branch: "main"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := mainSource(t, dir)
 	src.maxWait = time.Minute
 	w := startWatch(t, src, 500*time.Millisecond)
 	var last string
