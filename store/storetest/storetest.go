@@ -75,6 +75,20 @@ func Resource(tb testing.TB, name string) api.Resource {
 	return r
 }
 
+// Modify reads the object namespace/name of s into obj, calls change on it
+// and writes it back, as a controller updates what it owns; it fails the
+// test when the read or the write fails (a conflict included).
+func Modify[T api.Object](tb testing.TB, s *store.Store, namespace, name string, obj T, change func(T)) {
+	tb.Helper()
+	if err := s.Get(tb.Context(), namespace, name, obj); err != nil {
+		tb.Fatalf("storetest: %v", err)
+	}
+	change(obj)
+	if err := s.Update(tb.Context(), obj); err != nil {
+		tb.Fatalf("storetest: %v", err)
+	}
+}
+
 // Logger returns a logger that writes to tb.Log until the test ends and drops
 // records after that (etcd's goroutines may still log while stopping).
 func Logger(tb testing.TB) *slog.Logger {
