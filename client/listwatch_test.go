@@ -50,11 +50,7 @@ func TestListWatch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []string
-			for _, o := range objs {
-				got = append(got, o.GetNamespace()+"/"+o.GetName())
-			}
-			if !slices.Equal(got, tt.wantList) {
+			if got := storetest.Names(objs); !slices.Equal(got, tt.wantList) {
 				t.Errorf("List = %v, want %v", got, tt.wantList)
 			}
 			if len(tt.wantWatch) == 0 {

@@ -41,11 +41,7 @@ func TestListWatch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []string
-		for _, o := range objs {
-			got = append(got, o.GetNamespace()+"/"+o.GetName())
-		}
-		if !slices.Equal(got, tt.wantList) {
+		if got := storetest.Names(objs); !slices.Equal(got, tt.wantList) {
 			t.Errorf("%s: List = %v, want %v", tt.name, got, tt.wantList)
 		}
 		lws[n] = rev

@@ -356,13 +356,6 @@ func TestGeneration(t *testing.T) {
 	}
 }
 
-func names(objs []api.Object) []string {
-	var out []string
-	for _, o := range objs {
-		out = append(out, o.GetNamespace()+"/"+o.GetName())
-	}
-	return out
-}
 
 func TestList(t *testing.T) {
 	s, e := newStore(t)
@@ -409,7 +402,7 @@ func TestList(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := strings.Join(names(objs), " "); got != tc.want {
+			if got := strings.Join(storetest.Names(objs), " "); got != tc.want {
 				t.Errorf("list = %q, want %q", got, tc.want)
 			}
 			if tc.opts.Revision != 0 && rev != tc.opts.Revision {

@@ -89,6 +89,16 @@ func Modify[T api.Object](tb testing.TB, s *store.Store, namespace, name string,
 	}
 }
 
+// Names returns "namespace/name" of each of objs, in order, for comparing a
+// list with what a test expects.
+func Names(objs []api.Object) []string {
+	var out []string
+	for _, o := range objs {
+		out = append(out, o.GetNamespace()+"/"+o.GetName())
+	}
+	return out
+}
+
 // Logger returns a logger that writes to tb.Log until the test ends and drops
 // records after that (etcd's goroutines may still log while stopping).
 func Logger(tb testing.TB) *slog.Logger {
