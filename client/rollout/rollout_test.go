@@ -126,6 +126,13 @@ func (f *fixture) setStatus(c state.CommitInfo, result, msg string) {
 	f.must(records.SetStatus(f.ctx, f.st, st))
 }
 
+// addHistory records an earlier sync attempt of commit sha, a minute ago.
+func (f *fixture) addHistory(sha, result, msg string) {
+	f.t.Helper()
+	f.must(records.Append(f.ctx, f.st, state.Attempt{Time: time.Now().Add(-time.Minute),
+		Commit: state.CommitInfo{SHA: sha}, Result: result, Message: msg}))
+}
+
 // finish completes the rollout: status caught up, old pod gone.
 func (f *fixture) finish() {
 	f.t.Helper()
@@ -285,10 +292,7 @@ func TestWait(t *testing.T) {
 		{
 			name: "awaited commit rolled back",
 			opts: rollout.Options{Commit: "6666"},
-			before: func(f *fixture) {
-				f.must(records.Append(f.ctx, f.st, state.Attempt{Time: time.Now().Add(-time.Minute),
-					Commit: state.CommitInfo{SHA: "6666666666"}, Result: "rolled back", Message: "reverted by 77777777"}))
-			},
+			before: func(f *fixture) { f.addHistory("6666666666", "rolled back", "reverted by 77777777") },
 			want:   rollout.Failed,
 			reason: "the sync of commit 66666666 was rolled back: reverted by 77777777",
 		},
@@ -296,8 +300,7 @@ func TestWait(t *testing.T) {
 			name: "awaited commit superseded",
 			opts: rollout.Options{Commit: "8888"},
 			before: func(f *fixture) {
-				f.must(records.Append(f.ctx, f.st, state.Attempt{Time: time.Now().Add(-time.Minute),
-					Commit: state.CommitInfo{SHA: "8888888888"}, Result: state.ResultApplied}))
+				f.addHistory("8888888888", state.ResultApplied, "")
 				f.finish()
 			},
 			want:    rollout.Succeeded,
