@@ -210,29 +210,30 @@ func TestManifestAddresses(t *testing.T) {
 	})
 }
 
-func TestStableAcrossRestarts(t *testing.T) {
-	e := start(t, nil, "10.96.0.0/24")
-	e.create(service("a", "", corev1.ServiceTypeNodePort))
-	e.eventually("a allocated", func() string {
-		if s := e.get("a"); s.Spec.ClusterIP == "" || s.Spec.Ports[0].NodePort == 0 {
-			return "not yet"
+// allocated waits until the Service name has a cluster IP and a node port,
+// and returns it.
+func (e *env) allocated(name string) *corev1.Service {
+	e.t.Helper()
+	e.eventually(name+" allocated", func() string {
+		if s := e.get(name); s.Spec.ClusterIP == "" || s.Spec.Ports[0].NodePort == 0 {
+			return "spec " + s.Spec.String()
 		}
 		return ""
 	})
-	a := e.get("a")
+	return e.get(name)
+}
+
+func TestStableAcrossRestarts(t *testing.T) {
+	e := start(t, nil, "10.96.0.0/24")
+	e.create(service("a", "", corev1.ServiceTypeNodePort))
+	a := e.allocated("a")
 	e.stop()
 
 	// A new controller on the same store: a keeps its addresses and a new
 	// Service gets different ones.
 	e2 := start(t, e.s, "10.96.0.0/24")
 	e2.create(service("b", "", corev1.ServiceTypeNodePort))
-	e2.eventually("b allocated", func() string {
-		if s := e2.get("b"); s.Spec.ClusterIP == "" || s.Spec.Ports[0].NodePort == 0 {
-			return "not yet"
-		}
-		return ""
-	})
-	b := e2.get("b")
+	b := e2.allocated("b")
 	if b.Spec.ClusterIP == a.Spec.ClusterIP || b.Spec.Ports[0].NodePort == a.Spec.Ports[0].NodePort {
 		t.Errorf("after a restart b got a's addresses: a %s, b %s", a.Spec.String(), b.Spec.String())
 	}
