@@ -138,17 +138,13 @@ func TestFetchFollowsBranch(t *testing.T) {
 		}, wantFile: "v1"},
 		{name: "amended commit", move: func() plumbing.Hash {
 			h := writeCommit(t, repo, []plumbing.Hash{base}, "second, amended", testTime(2), map[string]fentry{"a.yaml": file("v1b")})
-			setBranch(t, repo, "main", h)
-			return h
+			return setBranch(t, repo, "main", h)
 		}, wantFile: "v1b"},
 		{name: "force reset to older commit", move: func() plumbing.Hash {
-			setBranch(t, repo, "main", base)
-			return base
+			return setBranch(t, repo, "main", base)
 		}, wantFile: "v0"},
 		{name: "unrelated history", move: func() plumbing.Hash {
-			h := writeCommit(t, repo, nil, "orphan", testTime(3), map[string]fentry{"a.yaml": file("orphan")})
-			setBranch(t, repo, "main", h)
-			return h
+			return setBranch(t, repo, "main", writeCommit(t, repo, nil, "orphan", testTime(3), map[string]fentry{"a.yaml": file("orphan")}))
 		}, wantFile: "orphan"},
 	}
 	for _, st := range steps {

@@ -131,11 +131,13 @@ func writeCommit(t testing.TB, repo *git.Repository, parents []plumbing.Hash, ms
 	return h
 }
 
-func setBranch(t testing.TB, repo *git.Repository, branch string, h plumbing.Hash) {
+// setBranch points branch at h and returns h.
+func setBranch(t testing.TB, repo *git.Repository, branch string, h plumbing.Hash) plumbing.Hash {
 	t.Helper()
 	if err := repo.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName(branch), h)); err != nil {
 		t.Fatal(err)
 	}
+	return h
 }
 
 // commitOn commits files on top of branch (or as its first commit) and moves it.
@@ -145,9 +147,7 @@ func commitOn(t testing.TB, repo *git.Repository, branch, msg string, when time.
 	if ref, err := repo.Storer.Reference(plumbing.NewBranchReferenceName(branch)); err == nil {
 		parents = []plumbing.Hash{ref.Hash()}
 	}
-	h := writeCommit(t, repo, parents, msg, when, files)
-	setBranch(t, repo, branch, h)
-	return h
+	return setBranch(t, repo, branch, writeCommit(t, repo, parents, msg, when, files))
 }
 
 // mainSource is a Source for branch main of the repository at dir.

@@ -94,13 +94,10 @@ func TestRemoteCloneFetchAndForcePush(t *testing.T) {
 			return commitOn(t, f.repo, "main", "second", testTime(1), map[string]fentry{"app/web.yaml": file("v2"), "README": file("r")})
 		}, want: "v2"},
 		{name: "force push of unrelated history", move: func() plumbing.Hash {
-			h := writeCommit(t, f.repo, nil, "rewritten", testTime(2), map[string]fentry{"app/web.yaml": file("v3"), "README": file("r")})
-			setBranch(t, f.repo, "main", h)
-			return h
+			return setBranch(t, f.repo, "main", writeCommit(t, f.repo, nil, "rewritten", testTime(2), map[string]fentry{"app/web.yaml": file("v3"), "README": file("r")}))
 		}, want: "v3"},
 		{name: "reset to a commit fetched before", move: func() plumbing.Hash {
-			setBranch(t, f.repo, "main", c1)
-			return c1
+			return setBranch(t, f.repo, "main", c1)
 		}, want: "v1"},
 		{name: "amend on top of old commit", move: func() plumbing.Hash {
 			return commitOn(t, f.repo, "main", "amended", testTime(3), map[string]fentry{"app/web.yaml": file("v4"), "README": file("r")})
@@ -316,13 +313,10 @@ func TestRemoteShallowWithGitUploadPack(t *testing.T) {
 			return commitOn(t, f.repo, "main", "four", testTime(3), map[string]fentry{"a": file("4")})
 		}, want: "4"},
 		{name: "force push", move: func() plumbing.Hash {
-			h := writeCommit(t, f.repo, nil, "orphan", testTime(4), map[string]fentry{"a": file("5")})
-			setBranch(t, f.repo, "main", h)
-			return h
+			return setBranch(t, f.repo, "main", writeCommit(t, f.repo, nil, "orphan", testTime(4), map[string]fentry{"a": file("5")}))
 		}, want: "5"},
 		{name: "reset to a commit never fetched", move: func() plumbing.Hash {
-			setBranch(t, f.repo, "main", c1)
-			return c1
+			return setBranch(t, f.repo, "main", c1)
 		}, want: "1"},
 	}
 	for _, st := range steps {
