@@ -221,11 +221,7 @@ func TestControllerWorkersRunInParallel(t *testing.T) {
 	startController(t, c)
 	c.Enqueue("ns/a")
 	c.Enqueue("ns/b")
-	select {
-	case <-both:
-	case <-time.After(10 * time.Second):
-		t.Fatal("two keys were not reconciled at the same time by two workers")
-	}
+	testutil.Receive(t, both, 10*time.Second, "two keys reconciled at the same time by two workers")
 }
 
 func TestControllerRunReturnsOnCancel(t *testing.T) {
@@ -247,13 +243,8 @@ func TestControllerRunReturnsOnCancel(t *testing.T) {
 	c.Enqueue("ns/a")
 	<-entered
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run = %v, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after ctx ended")
+	if err := testutil.Receive(t, done, 10*time.Second, "Run to return after ctx ended"); err != nil {
+		t.Errorf("Run = %v, want nil", err)
 	}
 	if !finished.Load() {
 		t.Error("Run returned before the Reconcile in progress returned")

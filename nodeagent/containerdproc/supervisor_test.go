@@ -13,6 +13,7 @@ import (
 
 	"github.com/bosun-dev/bosun/internal/proctest"
 	"github.com/bosun-dev/bosun/internal/testenv"
+	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -175,11 +176,7 @@ func TestSupervisorRestartsAndStops(t *testing.T) {
 	cancel()
 	waited := make(chan struct{})
 	go func() { sup.Wait(); close(waited) }()
-	select {
-	case <-waited:
-	case <-time.After(20 * time.Second):
-		t.Fatal("Wait did not return 20s after the context ended")
-	}
+	testutil.Receive(t, waited, 20*time.Second, "Wait to return after the context ended")
 	if proctest.Alive(first) || proctest.Alive(second) {
 		t.Fatalf("containerd still runs after stop (pids %d, %d)", first, second)
 	}
