@@ -35,5 +35,18 @@ func TestReadLine(t *testing.T) {
 		}
 		_ = pw.Close() // ends the read the timeout left behind
 		synctest.Wait()
+
+		// A stream that ends in the middle of a line.
+		pr, pw = io.Pipe()
+		go func() {
+			_, _ = io.WriteString(pw, "thr")
+			_ = pw.Close()
+		}()
+		if msg := run(t, func(tb testing.TB) {
+			ReadLine(tb, bufio.NewReader(pr), 3*time.Second)
+			t.Error("ReadLine returned a line the stream ended in the middle of")
+		}); msg != `read: "thr", EOF` {
+			t.Errorf("failure %q, want %q", msg, `read: "thr", EOF`)
+		}
 	})
 }
