@@ -23,7 +23,6 @@ type env struct {
 	inf   *cache.Informers
 	sched *Scheduler
 	clock *clocktesting.FakeClock
-	done  chan error
 }
 
 func startEnv(t *testing.T, nodes []*corev1.Node, pods []*corev1.Pod) *env {
@@ -42,23 +41,13 @@ func startEnv(t *testing.T, nodes []*corev1.Node, pods []*corev1.Pod) *env {
 			t.Fatal(err)
 		}
 	}
-	e := &env{t: t, st: st, clock: clocktesting.NewFakeClock(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)), done: make(chan error, 1)}
+	e := &env{t: t, st: st, clock: clocktesting.NewFakeClock(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))}
 	e.inf = cache.NewInformers(st, storetest.Logger(t))
 	e.sched = New(Config{NewBatch: func() Batch { return st.Txn() }, Informers: e.inf, Logger: storetest.Logger(t), Clock: e.clock, Seed: 7, BindWorkers: 4})
-	runCtx, cancel := context.WithCancel(context.Background())
-	e.inf.Start(runCtx)
-	go func() { e.done <- e.sched.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-e.done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return after its context ended")
-		}
-	})
+	infCtx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	e.inf.Start(infCtx)
+	testutil.Start(t, e.sched.Run)
 	return e
 }
 
