@@ -3,7 +3,6 @@ package printers_test
 import (
 	"bytes"
 	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/printers"
 	"github.com/bosun-dev/bosun/client/rollout"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/sync/state"
@@ -25,24 +25,6 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 var now = time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("output differs from %s (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 func meta(ns, name string, age time.Duration, managed bool) metav1.ObjectMeta {
 	m := metav1.ObjectMeta{Namespace: ns, Name: name, CreationTimestamp: metav1.NewTime(now.Add(-age)), ResourceVersion: "42"}
@@ -183,7 +165,7 @@ func TestPrint(t *testing.T) {
 			if err := printers.Print(&b, storetest.Resource(t, tc.resource), list, opts); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.name, b.Bytes())
+			testutil.Golden(t, filepath.Join("testdata", tc.name+".golden"), b.Bytes(), *update)
 		})
 	}
 }
@@ -236,7 +218,7 @@ func TestPrintStatus(t *testing.T) {
 			if err := printers.PrintStatus(&b, tc.st, now); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.name, b.Bytes())
+			testutil.Golden(t, filepath.Join("testdata", tc.name+".golden"), b.Bytes(), *update)
 		})
 	}
 }
@@ -256,7 +238,7 @@ func TestPrintHistory(t *testing.T) {
 			if err := printers.PrintHistory(&b, tc.h, now); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.name, b.Bytes())
+			testutil.Golden(t, filepath.Join("testdata", tc.name+".golden"), b.Bytes(), *update)
 		})
 	}
 }
@@ -281,7 +263,7 @@ func TestPrintRevisions(t *testing.T) {
 			if err := printers.PrintRevisions(&b, tc.revs, now); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.name, b.Bytes())
+			testutil.Golden(t, filepath.Join("testdata", tc.name+".golden"), b.Bytes(), *update)
 		})
 	}
 }
