@@ -1,4 +1,4 @@
-// Package testutil holds what bosun's tests share for waiting: Eventually
+// Package testutil holds the waits and checks bosun's tests share: Eventually
 // polls a condition until it holds or a deadline passes, then fails the test
 // with the condition's last reason (EventuallyTrue and EventuallyNoDiff do
 // the same for a bool and for a description of what is still wrong).
