@@ -356,7 +356,6 @@ func TestGeneration(t *testing.T) {
 	}
 }
 
-
 func TestList(t *testing.T) {
 	s, e := newStore(t)
 	ctx := t.Context()
