@@ -290,8 +290,8 @@ func TestWait(t *testing.T) {
 			reason: "the sync of commit 44444444 was rejected: bad",
 		},
 		{
-			name: "awaited commit rolled back",
-			opts: rollout.Options{Commit: "6666"},
+			name:   "awaited commit rolled back",
+			opts:   rollout.Options{Commit: "6666"},
 			before: func(f *fixture) { f.addHistory("6666666666", "rolled back", "reverted by 77777777") },
 			want:   rollout.Failed,
 			reason: "the sync of commit 66666666 was rolled back: reverted by 77777777",

@@ -16,9 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containernetworking/cni/libcni"
+
 	"github.com/bosun-dev/bosun/internal/testenv"
 	"github.com/bosun-dev/bosun/nodeagent/network/nettest"
-	"github.com/containernetworking/cni/libcni"
 )
 
 func pluginsInstalled() error {
@@ -123,7 +124,6 @@ func listen(t testing.TB, path, addr, name string) net.Addr {
 	return ln.Addr()
 }
 
-// ask connects to addr and returns the first line it answers.
 // wantAnswer checks that, from the network namespace netns, the server at
 // addr answers want; what names the path in the failure.
 func wantAnswer(t *testing.T, netns, addr, want, what string) {
@@ -139,6 +139,7 @@ func wantAnswer(t *testing.T, netns, addr, want, what string) {
 	}
 }
 
+// ask connects to addr and returns the first line it answers.
 func ask(addr string) (string, error) {
 	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
 	if err != nil {
