@@ -257,7 +257,7 @@ func (e *env) allReady() {
 	}
 }
 
-// started creates d, converges it once and returns the ReplicaSet that made,
+// started creates d, converges it once and returns the ReplicaSet that created,
 // its pods not yet reported by the ReplicaSet controller.
 func (e *env) started(d *appsv1.Deployment) *appsv1.ReplicaSet {
 	e.t.Helper()
