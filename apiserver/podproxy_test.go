@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/apiserver"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/nodeagent/agentapi/execstream"
 )
 
@@ -207,15 +208,7 @@ func TestPodLogAndExecProxy(t *testing.T) {
 		br := bufio.NewReader(resp.Body)
 		read := func() string {
 			t.Helper()
-			ch := make(chan string, 1)
-			go func() { s, _ := br.ReadString('\n'); ch <- s }()
-			select {
-			case s := <-ch:
-				return s
-			case <-time.After(10 * time.Second):
-				t.Fatal("no line in 10s")
-				return ""
-			}
+			return testutil.ReadLine(t, br, 10*time.Second)
 		}
 		if l := read(); l != "/containerLogs/default/one/app?follow=true\n" {
 			t.Fatalf("first line %q", l)

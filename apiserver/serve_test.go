@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bosun-dev/bosun/apiserver"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/store/storetest"
 )
 
@@ -33,13 +34,8 @@ func TestRunShutsDown(t *testing.T) {
 	}
 	w := e.watch("/api/v1/pods?watch=true")
 	stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run = %v, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return within 10s of ctx ending")
+	if err := testutil.Receive(t, done, 10*time.Second, "Run to return after ctx ended"); err != nil {
+		t.Fatalf("Run = %v, want nil", err)
 	}
 	if ev, ok := w.next(); ok {
 		t.Fatalf("watch went on after shutdown: %+v", ev)

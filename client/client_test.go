@@ -15,8 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/api"
-	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/internal/apitest"
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -31,23 +31,12 @@ func ctx(t *testing.T) context.Context {
 
 func setup(t *testing.T) (*client.Client, *store.Store) {
 	t.Helper()
-	st := storetest.Start(t)
-	ts := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Logger: storetest.Logger(t)}).Handler())
-	t.Cleanup(ts.Close)
-	c, err := client.New(ts.URL)
+	st, url := apitest.Start(t)
+	c, err := client.New(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c, st
-}
-
-func res(t *testing.T, name string) api.Resource {
-	t.Helper()
-	r, ok := api.Lookup(name)
-	if !ok {
-		t.Fatalf("no resource %s", name)
-	}
-	return r
 }
 
 func cm(ns, name string, labels map[string]string) *corev1.ConfigMap {
@@ -66,7 +55,7 @@ func TestGetList(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cms := res(t, "configmaps")
+	cms := storetest.Resource(t, "configmaps")
 	obj, err := c.Get(ctx(t), cms, "default", "a")
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +64,7 @@ func TestGetList(t *testing.T) {
 	if !ok || got.Data["k"] != "a" || got.Kind != "ConfigMap" || got.APIVersion != "v1" || got.ResourceVersion == "" {
 		t.Fatalf("Get = %#v", obj)
 	}
-	ns, err := c.Get(ctx(t), res(t, "ns"), "", "shop")
+	ns, err := c.Get(ctx(t), storetest.Resource(t, "ns"), "", "shop")
 	if err != nil || ns.GetName() != "shop" {
 		t.Fatalf("Get namespace = %v, %v", ns, err)
 	}
@@ -111,14 +100,14 @@ func TestGetList(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	c, _ := setup(t)
-	_, err := c.Get(ctx(t), res(t, "deploy"), "default", "web")
+	_, err := c.Get(ctx(t), storetest.Resource(t, "deploy"), "default", "web")
 	if err == nil || err.Error() != `deployments "web" not found in namespace "default"` || !client.IsNotFound(err) {
 		t.Fatalf("Get missing = %v (not found %v)", err, client.IsNotFound(err))
 	}
-	if _, err := c.Get(ctx(t), res(t, "deploy"), "", "web"); err == nil || !strings.Contains(err.Error(), "namespace is required") {
+	if _, err := c.Get(ctx(t), storetest.Resource(t, "deploy"), "", "web"); err == nil || !strings.Contains(err.Error(), "namespace is required") {
 		t.Fatalf("Get without namespace = %v", err)
 	}
-	_, err = c.List(ctx(t), res(t, "deploy"), "", "a===b")
+	_, err = c.List(ctx(t), storetest.Resource(t, "deploy"), "", "a===b")
 	if client.Reason(err) != metav1.StatusReasonBadRequest || !strings.Contains(err.Error(), "labelSelector") {
 		t.Fatalf("bad selector = %v", err)
 	}
@@ -150,7 +139,7 @@ func TestUnreachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.List(ctx(t), res(t, "pods"), "", "")
+	_, err = c.List(ctx(t), storetest.Resource(t, "pods"), "", "")
 	if !errors.Is(err, client.ErrUnreachable) {
 		t.Fatalf("err = %v, want ErrUnreachable", err)
 	}
@@ -221,7 +210,7 @@ func TestStatusHistory(t *testing.T) {
 
 func TestWrites(t *testing.T) {
 	c, st := setup(t)
-	deploys := res(t, "deploy")
+	deploys := storetest.Resource(t, "deploy")
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "api"},
 		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "api"}},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "api"}}}}}
@@ -257,7 +246,7 @@ func TestWrites(t *testing.T) {
 
 func TestWatch(t *testing.T) {
 	c, st := setup(t)
-	cms := res(t, "configmaps")
+	cms := storetest.Resource(t, "configmaps")
 	a := cm("default", "a", nil)
 	if err := st.Create(ctx(t), a); err != nil {
 		t.Fatal(err)

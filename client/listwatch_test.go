@@ -10,11 +10,12 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/store/storetest"
 )
 
 func TestListWatch(t *testing.T) {
 	c, st := setup(t)
-	cms := res(t, "configmaps")
+	cms := storetest.Resource(t, "configmaps")
 	for _, o := range []api.Object{cm("default", "a", map[string]string{"app": "x"}), cm("default", "b", nil), cm("other", "c", map[string]string{"app": "x"})} {
 		if err := st.Create(ctx(t), o); err != nil {
 			t.Fatal(err)
@@ -49,11 +50,7 @@ func TestListWatch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []string
-			for _, o := range objs {
-				got = append(got, o.GetNamespace()+"/"+o.GetName())
-			}
-			if !slices.Equal(got, tt.wantList) {
+			if got := storetest.Names(objs); !slices.Equal(got, tt.wantList) {
 				t.Errorf("List = %v, want %v", got, tt.wantList)
 			}
 			if len(tt.wantWatch) == 0 {

@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -11,22 +10,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/api"
-	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/client"
-	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/internal/apitest"
 	"github.com/bosun-dev/bosun/store/storetest"
 )
 
 func TestPodFor(t *testing.T) {
-	e := storetest.StartEmbedded(t, storetest.Config(t, t.TempDir()))
 	now := time.Date(2026, 11, 3, 12, 0, 0, 0, time.UTC)
-	opts := e.StoreOptions()
-	opts.Logger = storetest.Logger(t)
-	opts.Now = func() time.Time { return now }
-	st := store.New(e.Client(), opts)
-	ts := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Logger: storetest.Logger(t)}).Handler())
-	t.Cleanup(ts.Close)
-	c, err := client.New(ts.URL)
+	st := storetest.StartAt(t, func() time.Time { return now })
+	c, err := client.New(apitest.Serve(t, st))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/nodeagent/agentapi"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 	"github.com/bosun-dev/bosun/nodeagent/runtime/runtimetest"
@@ -159,15 +160,8 @@ func TestLogsAndExec(t *testing.T) {
 		defer rc.Close()
 		br := bufio.NewReader(rc)
 		next := func() string {
-			ch := make(chan string, 1)
-			go func() { s, _ := br.ReadString('\n'); ch <- s }()
-			select {
-			case s := <-ch:
-				return s
-			case <-time.After(10 * time.Second):
-				t.Fatal("no line in 10s")
-				return ""
-			}
+			t.Helper()
+			return testutil.ReadLine(t, br, 10*time.Second)
 		}
 		if l := next(); l != "three\n" {
 			t.Fatalf("got %q", l)

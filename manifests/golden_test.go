@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/bad")
@@ -51,19 +53,7 @@ func TestBadGolden(t *testing.T) {
 			}
 			got := res.Problems.String() + "\n"
 			golden := strings.TrimSuffix(f, filepath.Ext(f)) + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./manifests -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("problems differ from %s (run with -update after checking):\n--- got\n%s--- want\n%s", golden, got, want)
-			}
+			testutil.Golden(t, golden, []byte(got), *update)
 		})
 	}
 	if n < 30 {

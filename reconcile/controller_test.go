@@ -67,21 +67,7 @@ func (r *recorder) times(key string) []time.Time {
 // startController runs c until the test ends and waits for Run to return then.
 func startController(t *testing.T, c *Controller) context.CancelFunc {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run returned %v, want nil", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Run did not return after its context ended")
-		}
-	})
-	return cancel
+	return testutil.Start(t, c.Run)
 }
 
 // flush proves that nothing about "ns/a" is pending, immediate or delayed, on a
@@ -235,11 +221,7 @@ func TestControllerWorkersRunInParallel(t *testing.T) {
 	startController(t, c)
 	c.Enqueue("ns/a")
 	c.Enqueue("ns/b")
-	select {
-	case <-both:
-	case <-time.After(10 * time.Second):
-		t.Fatal("two keys were not reconciled at the same time by two workers")
-	}
+	testutil.Receive(t, both, 10*time.Second, "two keys reconciled at the same time by two workers")
 }
 
 func TestControllerRunReturnsOnCancel(t *testing.T) {
@@ -261,13 +243,8 @@ func TestControllerRunReturnsOnCancel(t *testing.T) {
 	c.Enqueue("ns/a")
 	<-entered
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run = %v, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after ctx ended")
+	if err := testutil.Receive(t, done, 10*time.Second, "Run to return after ctx ended"); err != nil {
+		t.Errorf("Run = %v, want nil", err)
 	}
 	if !finished.Load() {
 		t.Error("Run returned before the Reconcile in progress returned")

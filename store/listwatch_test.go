@@ -11,12 +11,13 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/store/storetest"
 )
 
 func TestListWatch(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
-	pods := mustRes(t, "pods")
+	pods := storetest.Resource(t, "pods")
 	a, b := pod("x", "a", nil), pod("y", "b", nil)
 	for _, p := range []api.Object{a, b} {
 		if err := s.Create(ctx, p); err != nil {
@@ -40,11 +41,7 @@ func TestListWatch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []string
-		for _, o := range objs {
-			got = append(got, o.GetNamespace()+"/"+o.GetName())
-		}
-		if !slices.Equal(got, tt.wantList) {
+		if got := storetest.Names(objs); !slices.Equal(got, tt.wantList) {
 			t.Errorf("%s: List = %v, want %v", tt.name, got, tt.wantList)
 		}
 		lws[n] = rev

@@ -33,15 +33,6 @@ func newStore(t *testing.T) (*store.Store, *store.Embedded) {
 	return store.New(e.Client(), opts), e
 }
 
-func mustRes(t *testing.T, name string) api.Resource {
-	t.Helper()
-	r, ok := api.Lookup(name)
-	if !ok {
-		t.Fatalf("no resource %q", name)
-	}
-	return r
-}
-
 func rvOf(t *testing.T, o api.Object) int64 {
 	t.Helper()
 	n, err := strconv.ParseInt(o.GetResourceVersion(), 10, 64)
@@ -245,7 +236,7 @@ func ptr[T any](v T) *T { return &v }
 func TestWriteErrors(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := t.Context()
-	pods := mustRes(t, "po")
+	pods := storetest.Resource(t, "po")
 	base := pod("default", "p", nil)
 	if err := s.Create(ctx, base); err != nil {
 		t.Fatal(err)
@@ -365,18 +356,10 @@ func TestGeneration(t *testing.T) {
 	}
 }
 
-func names(objs []api.Object) []string {
-	var out []string
-	for _, o := range objs {
-		out = append(out, o.GetNamespace()+"/"+o.GetName())
-	}
-	return out
-}
-
 func TestList(t *testing.T) {
 	s, e := newStore(t)
 	ctx := t.Context()
-	pods := mustRes(t, "pods")
+	pods := storetest.Resource(t, "pods")
 	for _, p := range []*corev1.Pod{
 		pod("b", "y", map[string]string{"app": "web"}),
 		pod("a", "x", map[string]string{"app": "web"}),
@@ -418,7 +401,7 @@ func TestList(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := strings.Join(names(objs), " "); got != tc.want {
+			if got := strings.Join(storetest.Names(objs), " "); got != tc.want {
 				t.Errorf("list = %q, want %q", got, tc.want)
 			}
 			if tc.opts.Revision != 0 && rev != tc.opts.Revision {
@@ -460,7 +443,7 @@ func TestListPages(t *testing.T) {
 	if err := s.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm-9999"}}); err != nil {
 		t.Fatal(err)
 	}
-	objs, got, err := s.List(ctx, mustRes(t, "cm"), "default", store.ListOptions{Revision: rev})
+	objs, got, err := s.List(ctx, storetest.Resource(t, "cm"), "default", store.ListOptions{Revision: rev})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,7 +455,7 @@ func TestListPages(t *testing.T) {
 			t.Fatalf("object %d is %s, want %s", i, o.GetName(), want)
 		}
 	}
-	all, _, err := s.List(ctx, mustRes(t, "cm"), "", store.ListOptions{})
+	all, _, err := s.List(ctx, storetest.Resource(t, "cm"), "", store.ListOptions{})
 	if err != nil || len(all) != 1204 {
 		t.Fatalf("latest list: %d objects, %v", len(all), err)
 	}
@@ -580,7 +563,7 @@ func TestResources(t *testing.T) {
 func TestKeyPrefix(t *testing.T) {
 	e := storetest.StartEmbedded(t, storetest.Config(t, t.TempDir()))
 	s := store.New(e.Client(), store.Options{Prefix: "/custom/"})
-	if k := s.Key(mustRes(t, "nodes"), "x", "n1"); k != "/custom/nodes/n1" {
+	if k := s.Key(storetest.Resource(t, "nodes"), "x", "n1"); k != "/custom/nodes/n1" {
 		t.Errorf("key = %q", k)
 	}
 	if err := s.Create(t.Context(), pod("", "p", nil)); err != nil {

@@ -41,7 +41,7 @@ func describe(e store.Event) string {
 func TestWatch(t *testing.T) {
 	s, e := newStore(t)
 	ctx := t.Context()
-	pods := mustRes(t, "pods")
+	pods := storetest.Resource(t, "pods")
 	start, err := s.Revision(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +162,7 @@ func mustRev(t *testing.T, s *store.Store) int64 {
 func TestTxn(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := t.Context()
-	deploys := mustRes(t, "deploy")
+	deploys := storetest.Resource(t, "deploy")
 	existing := deployment("default", "existing", 1, nil)
 	if err := s.Create(ctx, existing); err != nil {
 		t.Fatal(err)
@@ -413,10 +413,10 @@ func TestCompactor(t *testing.T) {
 	if _, err := c.Get(ctx, "/bosun/blob/0", clientv3.WithRev(first)); err == nil {
 		t.Errorf("revision %d still readable after compaction to %d", first, cur-5)
 	}
-	if _, _, err := s.List(ctx, mustRes(t, "pods"), "", store.ListOptions{Revision: cur - 6}); !errors.Is(err, api.ErrCompacted) {
+	if _, _, err := s.List(ctx, storetest.Resource(t, "pods"), "", store.ListOptions{Revision: cur - 6}); !errors.Is(err, api.ErrCompacted) {
 		t.Errorf("list below the retained window: %v, want ErrCompacted", err)
 	}
-	if _, _, err := s.List(ctx, mustRes(t, "pods"), "", store.ListOptions{Revision: cur - 5}); err != nil {
+	if _, _, err := s.List(ctx, storetest.Resource(t, "pods"), "", store.ListOptions{Revision: cur - 5}); err != nil {
 		t.Errorf("list inside the retained window: %v", err)
 	}
 	sizeAfter := status()
@@ -436,7 +436,7 @@ func TestCompactor(t *testing.T) {
 		t.Fatal(err)
 	}
 	cur2 := mustRev(t, s)
-	if _, _, err := s.List(ctx, mustRes(t, "pods"), "", store.ListOptions{Revision: cur2 - 6}); !errors.Is(err, api.ErrCompacted) {
+	if _, _, err := s.List(ctx, storetest.Resource(t, "pods"), "", store.ListOptions{Revision: cur2 - 6}); !errors.Is(err, api.ErrCompacted) {
 		t.Errorf("second compaction did not advance: %v", err)
 	}
 }
@@ -455,7 +455,7 @@ func TestCompactorRun(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- comp.Run(ctx) }()
 	testutil.Eventually(t, 10*time.Second, "Run to compact", func() (bool, string) {
-		_, _, err := s.List(ctx, mustRes(t, "pods"), "", store.ListOptions{Revision: target - 1})
+		_, _, err := s.List(ctx, storetest.Resource(t, "pods"), "", store.ListOptions{Revision: target - 1})
 		return errors.Is(err, api.ErrCompacted), fmt.Sprintf("a list below the retained window: %v", err)
 	})
 	cancel()

@@ -12,18 +12,10 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/api/table"
+	"github.com/bosun-dev/bosun/store/storetest"
 )
 
 var now = time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
-
-func resource(t *testing.T, name string) api.Resource {
-	t.Helper()
-	r, ok := api.Lookup(name)
-	if !ok {
-		t.Fatalf("no resource %s", name)
-	}
-	return r
-}
 
 func TestAge(t *testing.T) {
 	tests := []struct {
@@ -76,7 +68,7 @@ func TestForColumns(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := table.For(resource(t, tt.resource), nil, table.Options{Now: now, AllNamespaces: tt.all})
+			got := table.For(storetest.Resource(t, tt.resource), nil, table.Options{Now: now, AllNamespaces: tt.all})
 			if c := columns(got); c != tt.want {
 				t.Errorf("columns = %q\nwant      %q", c, tt.want)
 			}
@@ -133,7 +125,7 @@ func TestForRows(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := table.For(resource(t, tt.resource), []api.Object{tt.obj}, table.Options{Now: now})
+			got := table.For(storetest.Resource(t, tt.resource), []api.Object{tt.obj}, table.Options{Now: now})
 			if len(got.Rows) != 1 {
 				t.Fatalf("got %d rows, want 1", len(got.Rows))
 			}

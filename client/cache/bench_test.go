@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/bosun-dev/bosun/store/storetest"
 )
 
 // fill puts deployments×replicas pods into inf's cache, as the scale test has
@@ -34,7 +36,7 @@ func fill(b *testing.B, inf *Informer, deployments, replicas int) {
 // BenchmarkInformerList30000 lists one Deployment's 300 pods by namespace and
 // selector from a cache of 30,000 pods (100 Deployments × 300 replicas).
 func BenchmarkInformerList30000(b *testing.B) {
-	inf := NewInformer(nil, podsResource(b), nil)
+	inf := NewInformer(nil, storetest.Resource(b, "pods"), nil)
 	fill(b, inf, 100, 300)
 	cases := []struct {
 		name string

@@ -25,14 +25,6 @@ import (
 	"github.com/bosun-dev/bosun/store/storetest"
 )
 
-func podsResource(t testing.TB) api.Resource {
-	r, ok := api.Lookup("pods")
-	if !ok {
-		t.Fatal("no pods resource")
-	}
-	return r
-}
-
 func newPod(ns, name, node string, lbls map[string]string, owners ...string) *corev1.Pod {
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: lbls},
@@ -130,7 +122,7 @@ func TestInformerListThenWatch(t *testing.T) {
 	a := newPod("a", "p1", "", map[string]string{"app": "web"})
 	create(t, s, a, newPod("a", "p2", "", nil), newPod("b", "p1", "", nil))
 
-	inf := NewInformer(s.ListWatcher(podsResource(t)), podsResource(t), storetest.Logger(t))
+	inf := NewInformer(s.ListWatcher(storetest.Resource(t, "pods")), storetest.Resource(t, "pods"), storetest.Logger(t))
 	if inf.Resource().Name != "pods" {
 		t.Errorf("Resource = %q", inf.Resource().Name)
 	}
@@ -185,7 +177,7 @@ func TestInformerListThenWatch(t *testing.T) {
 	var deleted atomic.Pointer[corev1.Pod]
 	inf.AddHandler(Handler{OnDelete: func(o api.Object) { deleted.Store(o.(*corev1.Pod)) }})
 	ev.take() // the late handler's replay does not go to ev
-	if err := s.Delete(ctx, podsResource(t), "a", "p1", ""); err != nil {
+	if err := s.Delete(ctx, storetest.Resource(t, "pods"), "a", "p1", ""); err != nil {
 		t.Fatal(err)
 	}
 	testutil.EventuallyTrue(t, 10*time.Second, "delete event", func() bool { return ev.len() == 1 })
@@ -206,7 +198,7 @@ func TestInformerListThenWatch(t *testing.T) {
 func TestInformerLateHandlerReplaysCache(t *testing.T) {
 	s := storetest.Start(t)
 	create(t, s, newPod("a", "p1", "", nil), newPod("a", "p2", "", nil))
-	inf := NewInformer(s.ListWatcher(podsResource(t)), podsResource(t), nil)
+	inf := NewInformer(s.ListWatcher(storetest.Resource(t, "pods")), storetest.Resource(t, "pods"), nil)
 	run(t, inf)
 	var ev events
 	inf.AddHandler(ev.handler())
@@ -226,7 +218,7 @@ func TestInformerIndexes(t *testing.T) {
 	p1 := newPod("a", "p1", "n1", nil, "rs1")
 	p2 := newPod("a", "p2", "", nil, "rs1", "rs2")
 	create(t, s, p1, p2, newPod("b", "p3", "n1", nil))
-	inf := NewInformer(s.ListWatcher(podsResource(t)), podsResource(t), nil)
+	inf := NewInformer(s.ListWatcher(storetest.Resource(t, "pods")), storetest.Resource(t, "pods"), nil)
 	inf.AddIndex(IndexOwnerUID, IndexByOwnerUID)
 	inf.AddIndex(IndexNodeName, IndexByNodeName)
 	var ev events
@@ -269,7 +261,7 @@ func TestInformerIndexes(t *testing.T) {
 		{IndexNodeName, "n2"}:      {"a/p2"},
 	})
 
-	if err := s.Delete(ctx, podsResource(t), "a", "p2", ""); err != nil {
+	if err := s.Delete(ctx, storetest.Resource(t, "pods"), "a", "p2", ""); err != nil {
 		t.Fatal(err)
 	}
 	testutil.EventuallyTrue(t, 10*time.Second, "delete", func() bool { return ev.len() == 3 })
@@ -317,7 +309,7 @@ func TestInformerListMatchesStore(t *testing.T) {
 	}
 	create(t, s, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{"zone": "z1"}}},
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}})
-	pods := NewInformer(s.ListWatcher(podsResource(t)), podsResource(t), nil)
+	pods := NewInformer(s.ListWatcher(storetest.Resource(t, "pods")), storetest.Resource(t, "pods"), nil)
 	run(t, pods)
 	nodesR, _ := api.Lookup("nodes")
 	nodes := NewInformer(s.ListWatcher(nodesR), nodesR, nil)
@@ -380,7 +372,7 @@ func TestInformerRelistAfterCompaction(t *testing.T) {
 	p1, p2 := newPod("a", "p1", "n1", nil, "rs1"), newPod("a", "p2", "n1", nil, "rs1")
 	create(t, s, p1, p2, newPod("a", "p3", "", nil))
 
-	inf := NewInformer(s.ListWatcher(podsResource(t)), podsResource(t), storetest.Logger(t))
+	inf := NewInformer(s.ListWatcher(storetest.Resource(t, "pods")), storetest.Resource(t, "pods"), storetest.Logger(t))
 	inf.AddIndex(IndexNodeName, IndexByNodeName)
 	var armed atomic.Bool
 	paused, resume := make(chan int64, 1), make(chan struct{})
@@ -404,12 +396,12 @@ func TestInformerRelistAfterCompaction(t *testing.T) {
 	if err := s.Update(ctx, p1); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Delete(ctx, podsResource(t), "a", "p2", ""); err != nil {
+	if err := s.Delete(ctx, storetest.Resource(t, "pods"), "a", "p2", ""); err != nil {
 		t.Fatal(err)
 	}
 	p5 := newPod("a", "p5", "", nil)
 	create(t, s, newPod("a", "p4", "", nil), p5)
-	if err := s.Delete(ctx, podsResource(t), "a", "p5", ""); err != nil { // came and went: no event
+	if err := s.Delete(ctx, storetest.Resource(t, "pods"), "a", "p5", ""); err != nil { // came and went: no event
 		t.Fatal(err)
 	}
 	rev, err := s.Revision(ctx)
@@ -419,7 +411,7 @@ func TestInformerRelistAfterCompaction(t *testing.T) {
 	if _, err := s.Client().Compact(ctx, rev); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Watch(ctx, podsResource(t), "", from); err == nil {
+	if _, err := s.Watch(ctx, storetest.Resource(t, "pods"), "", from); err == nil {
 		t.Fatal("watch from the informer's revision still works after compaction; the test proves nothing")
 	}
 	close(resume)
@@ -477,7 +469,7 @@ func (s scripted) Watch(ctx context.Context, _ int64, fn func(watch.EventType, a
 // handler call says the step was handled.
 func TestInformerIgnoresStaleEvents(t *testing.T) {
 	src := make(scripted)
-	inf := NewInformer(src, podsResource(t), slog.New(slog.DiscardHandler))
+	inf := NewInformer(src, storetest.Resource(t, "pods"), slog.New(slog.DiscardHandler))
 	var ev events
 	inf.AddHandler(ev.handler())
 	run(t, inf)
@@ -536,7 +528,7 @@ func TestInformerIgnoresStaleEvents(t *testing.T) {
 
 func TestInformerRunTwice(t *testing.T) {
 	s := storetest.Start(t)
-	inf := NewInformer(s.ListWatcher(podsResource(t)), podsResource(t), nil)
+	inf := NewInformer(s.ListWatcher(storetest.Resource(t, "pods")), storetest.Resource(t, "pods"), nil)
 	run(t, inf)
 	if err := inf.Run(context.Background()); err == nil {
 		t.Error("second Run returned nil, want an error")
@@ -544,7 +536,7 @@ func TestInformerRunTwice(t *testing.T) {
 }
 
 func TestInformerWaitForSyncHonoursContext(t *testing.T) {
-	inf := NewInformer(nil, podsResource(t), nil) // never run
+	inf := NewInformer(nil, storetest.Resource(t, "pods"), nil) // never run
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := inf.WaitForSync(ctx); err == nil {

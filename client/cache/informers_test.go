@@ -14,7 +14,7 @@ import (
 func TestInformersShareInstances(t *testing.T) {
 	s := storetest.Start(t)
 	f := NewInformers(s, nil)
-	pods := f.For(podsResource(t))
+	pods := f.For(storetest.Resource(t, "pods"))
 	for _, name := range []string{"pods", "pod", "po", "Pod"} {
 		if got := f.ForKind(name); got != pods {
 			t.Errorf("ForKind(%q) is another instance than For(pods)", name)

@@ -129,7 +129,7 @@ func TestMeasureInformers(t *testing.T) {
 	}
 	const writes, rounds = 250, 2
 	s := storetest.Start(t)
-	r := podsResource(t)
+	r := storetest.Resource(t, "pods")
 	pods := createPods(t, s, n)
 
 	impls := []struct {

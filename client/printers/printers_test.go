@@ -3,7 +3,6 @@ package printers_test
 import (
 	"bytes"
 	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -17,31 +16,15 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/printers"
 	"github.com/bosun-dev/bosun/client/rollout"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/manifests"
+	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/sync/state"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 var now = time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("output differs from %s (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 func meta(ns, name string, age time.Duration, managed bool) metav1.ObjectMeta {
 	m := metav1.ObjectMeta{Namespace: ns, Name: name, CreationTimestamp: metav1.NewTime(now.Add(-age)), ResourceVersion: "42"}
@@ -56,15 +39,6 @@ func meta(ns, name string, age time.Duration, managed bool) metav1.ObjectMeta {
 }
 
 func i32(n int32) *int32 { return &n }
-
-func res(t *testing.T, name string) api.Resource {
-	t.Helper()
-	r, ok := api.Lookup(name)
-	if !ok {
-		t.Fatalf("no resource %s", name)
-	}
-	return r
-}
 
 func objects() map[string][]api.Object {
 	tmpl := corev1.PodTemplateSpec{
@@ -188,17 +162,17 @@ func TestPrint(t *testing.T) {
 			opts := tc.opts
 			opts.Now = now
 			var b bytes.Buffer
-			if err := printers.Print(&b, res(t, tc.resource), list, opts); err != nil {
+			if err := printers.Print(&b, storetest.Resource(t, tc.resource), list, opts); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.name, b.Bytes())
+			testutil.Golden(t, filepath.Join("testdata", tc.name+".golden"), b.Bytes(), *update)
 		})
 	}
 }
 
 func TestPrintUnknownFormat(t *testing.T) {
 	var b bytes.Buffer
-	err := printers.Print(&b, res(t, "pods"), nil, printers.Options{Format: "xml"})
+	err := printers.Print(&b, storetest.Resource(t, "pods"), nil, printers.Options{Format: "xml"})
 	if err == nil || b.Len() != 0 {
 		t.Fatalf("format xml: err %v, output %q", err, b.String())
 	}
@@ -244,7 +218,7 @@ func TestPrintStatus(t *testing.T) {
 			if err := printers.PrintStatus(&b, tc.st, now); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.name, b.Bytes())
+			testutil.Golden(t, filepath.Join("testdata", tc.name+".golden"), b.Bytes(), *update)
 		})
 	}
 }
@@ -264,7 +238,7 @@ func TestPrintHistory(t *testing.T) {
 			if err := printers.PrintHistory(&b, tc.h, now); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.name, b.Bytes())
+			testutil.Golden(t, filepath.Join("testdata", tc.name+".golden"), b.Bytes(), *update)
 		})
 	}
 }
@@ -289,7 +263,7 @@ func TestPrintRevisions(t *testing.T) {
 			if err := printers.PrintRevisions(&b, tc.revs, now); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.name, b.Bytes())
+			testutil.Golden(t, filepath.Join("testdata", tc.name+".golden"), b.Bytes(), *update)
 		})
 	}
 }

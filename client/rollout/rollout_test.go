@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -16,9 +15,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/api"
-	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/client/rollout"
+	"github.com/bosun-dev/bosun/internal/apitest"
 	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
@@ -63,12 +62,10 @@ const sha1 = "1111111111111111111111111111111111111111"
 // (revision 2) with one pod and an old one (revision 1) with one pod.
 func setup(t *testing.T) *fixture {
 	t.Helper()
-	st := storetest.Start(t)
+	st, url := apitest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
-	ts := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Logger: storetest.Logger(t)}).Handler())
-	t.Cleanup(ts.Close)
-	c, err := client.New(ts.URL)
+	c, err := client.New(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,20 +126,19 @@ func (f *fixture) setStatus(c state.CommitInfo, result, msg string) {
 	f.must(records.SetStatus(f.ctx, f.st, st))
 }
 
+// addHistory records an earlier sync attempt of commit sha, a minute ago.
+func (f *fixture) addHistory(sha, result, msg string) {
+	f.t.Helper()
+	f.must(records.Append(f.ctx, f.st, state.Attempt{Time: time.Now().Add(-time.Minute),
+		Commit: state.CommitInfo{SHA: sha}, Result: result, Message: msg}))
+}
+
 // finish completes the rollout: status caught up, old pod gone.
 func (f *fixture) finish() {
 	f.t.Helper()
-	f.must(f.st.Delete(f.ctx, mustLookup(f.t, "pods"), "default", f.oldPod.Name, ""))
+	f.must(f.st.Delete(f.ctx, storetest.Resource(f.t, "pods"), "default", f.oldPod.Name, ""))
 	f.d.Status = appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 2, UpdatedReplicas: 2, ReadyReplicas: 2, AvailableReplicas: 2}
 	f.must(f.st.Update(f.ctx, f.d))
-}
-
-func mustLookup(t *testing.T, name string) api.Resource {
-	r, ok := api.Lookup(name)
-	if !ok {
-		t.Fatalf("no resource %s", name)
-	}
-	return r
 }
 
 // waitFor waits until out contains s.
@@ -176,7 +172,7 @@ func freeze(f *fixture) *frozenAPI {
 	for _, l := range []struct{ name, sel string }{
 		{"deployments", api.LabelManagedBy + "=" + api.ManagedByValue}, {"replicasets", ""}, {"pods", ""},
 	} {
-		objs, _, err := f.c.ListAt(f.ctx, mustLookup(f.t, l.name), "", l.sel)
+		objs, _, err := f.c.ListAt(f.ctx, storetest.Resource(f.t, l.name), "", l.sel)
 		f.must(err)
 		a.lists[l.name+"?"+l.sel] = objs
 	}
@@ -294,12 +290,9 @@ func TestWait(t *testing.T) {
 			reason: "the sync of commit 44444444 was rejected: bad",
 		},
 		{
-			name: "awaited commit rolled back",
-			opts: rollout.Options{Commit: "6666"},
-			before: func(f *fixture) {
-				f.must(records.Append(f.ctx, f.st, state.Attempt{Time: time.Now().Add(-time.Minute),
-					Commit: state.CommitInfo{SHA: "6666666666"}, Result: "rolled back", Message: "reverted by 77777777"}))
-			},
+			name:   "awaited commit rolled back",
+			opts:   rollout.Options{Commit: "6666"},
+			before: func(f *fixture) { f.addHistory("6666666666", "rolled back", "reverted by 77777777") },
 			want:   rollout.Failed,
 			reason: "the sync of commit 66666666 was rolled back: reverted by 77777777",
 		},
@@ -307,8 +300,7 @@ func TestWait(t *testing.T) {
 			name: "awaited commit superseded",
 			opts: rollout.Options{Commit: "8888"},
 			before: func(f *fixture) {
-				f.must(records.Append(f.ctx, f.st, state.Attempt{Time: time.Now().Add(-time.Minute),
-					Commit: state.CommitInfo{SHA: "8888888888"}, Result: state.ResultApplied}))
+				f.addHistory("8888888888", state.ResultApplied, "")
 				f.finish()
 			},
 			want:    rollout.Succeeded,

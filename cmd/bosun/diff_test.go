@@ -4,17 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/bosun-dev/bosun/apiserver"
+	"github.com/bosun-dev/bosun/internal/apitest"
+	"github.com/bosun-dev/bosun/internal/gittest"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -25,10 +23,8 @@ import (
 // diffTestAPI starts an embedded etcd and bosun's API on it.
 func diffTestAPI(t *testing.T) (*store.Store, *globalOptions) {
 	t.Helper()
-	st := storetest.Start(t)
-	ts := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Logger: storetest.Logger(t)}).Handler())
-	t.Cleanup(ts.Close)
-	return st, &globalOptions{server: ts.URL}
+	st, url := apitest.Start(t)
+	return st, &globalOptions{server: url}
 }
 
 // diffTestRun runs cmd with args and returns its output and exit code.
@@ -52,47 +48,7 @@ func diffTestRun(t *testing.T, cmd *cobra.Command, args ...string) (string, int)
 	return out.String(), code
 }
 
-// diffTestGit runs git in dir.
-func diffTestGit(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Ann", "GIT_AUTHOR_EMAIL=ann@example.com", "GIT_COMMITTER_NAME=Ann",
-		"GIT_COMMITTER_EMAIL=ann@example.com", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_SYSTEM=/dev/null")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func diffTestWrite(t *testing.T, file, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-const diffTestApp = `# the web app
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: app
-        image: bosun.local/hello:v1
----
+const diffTestApp = gittest.Web + `---
 apiVersion: v1
 kind: Service
 metadata:
@@ -128,29 +84,23 @@ func diffTestSync(t *testing.T, st *store.Store, work, path, sha string) {
 
 func TestDiffCommand(t *testing.T) {
 	st, g := diffTestAPI(t)
-	work := t.TempDir()
-	diffTestGit(t, work, "init", "-q", "-b", "main")
-	diffTestWrite(t, filepath.Join(work, "deploy", "web.yaml"), diffTestApp)
-	diffTestWrite(t, filepath.Join(work, "README.md"), "not a manifest\n")
-	diffTestGit(t, work, "add", ".")
-	diffTestGit(t, work, "commit", "-q", "-m", "v1")
-	sha := diffTestGit(t, work, "rev-parse", "HEAD")
+	work := gittest.Init(t)
+	sha := gittest.Commit(t, work, "v1", map[string]string{"deploy/web.yaml": diffTestApp, "README.md": "not a manifest\n"})
 	diffTestSync(t, st, work, "deploy", sha)
 
 	// A branch for a pull request: a new image and a ConfigMap, the
 	// Service removed.
-	diffTestGit(t, work, "checkout", "-q", "-b", "feature")
+	gittest.Git(t, work, "checkout", "-q", "-b", "feature")
 	v2 := strings.Replace(diffTestApp, "hello:v1", "hello:v2", 1)
 	v2 = v2[:strings.Index(v2, "---")]
-	diffTestWrite(t, filepath.Join(work, "deploy", "web.yaml"), v2)
-	diffTestWrite(t, filepath.Join(work, "deploy", "cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: b\n")
-	diffTestGit(t, work, "add", ".")
-	diffTestGit(t, work, "commit", "-q", "-m", "v2")
+	gittest.Commit(t, work, "v2", map[string]string{
+		"deploy/web.yaml": v2,
+		"deploy/cm.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: b\n",
+	})
 	// Scale only, on a second branch.
-	diffTestGit(t, work, "checkout", "-q", "-b", "scale", "main")
-	diffTestWrite(t, filepath.Join(work, "deploy", "web.yaml"), strings.Replace(diffTestApp, "replicas: 2", "replicas: 5", 1))
-	diffTestGit(t, work, "commit", "-q", "-am", "scale")
-	diffTestGit(t, work, "checkout", "-q", "main")
+	gittest.Git(t, work, "checkout", "-q", "-b", "scale", "main")
+	gittest.Commit(t, work, "scale", map[string]string{"deploy/web.yaml": strings.Replace(diffTestApp, "replicas: 2", "replicas: 5", 1)})
+	gittest.Git(t, work, "checkout", "-q", "main")
 
 	tests := []struct {
 		name     string
@@ -188,7 +138,7 @@ func TestDiffCommand(t *testing.T) {
 			if tt.edit != "" {
 				content = tt.edit
 			}
-			diffTestWrite(t, filepath.Join(work, "deploy", "web.yaml"), content)
+			gittest.Write(t, work, map[string]string{"deploy/web.yaml": content})
 			out, code := diffTestRun(t, newDiffCommand(g), tt.args...)
 			if code != tt.wantCode {
 				t.Errorf("exit code %d, want %d\n%s", code, tt.wantCode, out)

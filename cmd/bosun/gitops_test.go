@@ -3,10 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bosun-dev/bosun/api"
-	"github.com/bosun-dev/bosun/apiserver"
-	"github.com/bosun-dev/bosun/internal/testenv"
+	"github.com/bosun-dev/bosun/internal/apitest"
+	"github.com/bosun-dev/bosun/internal/gittest"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
@@ -23,57 +19,10 @@ import (
 	"github.com/bosun-dev/bosun/sync/state"
 )
 
-const gitopsTestApp = `# The web application.
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web   # keep in sync with the Service
-spec:
-  replicas: 2 # at least two
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: app
-        image: "bosun.local/hello:v1"   # bumped by CI
-`
-
-// gitopsTestGit runs the git CLI in dir with a private configuration.
-func gitopsTestGit(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	bin, err := exec.LookPath("git")
-	if err != nil {
-		testenv.Need(t, testenv.Binary("git"))
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	home := t.TempDir()
-	cmd.Env = append(os.Environ(),
-		"HOME="+home, "XDG_CONFIG_HOME="+home, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
-		"GIT_AUTHOR_NAME=Jo User", "GIT_AUTHOR_EMAIL=jo@example.com",
-		"GIT_COMMITTER_NAME=Jo User", "GIT_COMMITTER_EMAIL=jo@example.com")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimRight(string(out), "\n")
-}
-
 // gitopsTestCommit writes apps/web.yaml and commits it.
 func gitopsTestCommit(t *testing.T, dir, msg, content string) string {
 	t.Helper()
-	if err := os.MkdirAll(filepath.Join(dir, "apps"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "apps", "web.yaml"), []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	gitopsTestGit(t, dir, "add", "-A")
-	gitopsTestGit(t, dir, "commit", "-q", "-m", msg)
-	return gitopsTestGit(t, dir, "rev-parse", "HEAD")
+	return gittest.Commit(t, dir, msg, map[string]string{"apps/web.yaml": content})
 }
 
 // gitopsTestEnv is a repository, a store holding the Deployment as sync
@@ -81,16 +30,14 @@ func gitopsTestCommit(t *testing.T, dir, msg, content string) string {
 func gitopsTestEnv(t *testing.T, bare bool) (repo string, g *globalOptions, st *store.Store) {
 	t.Helper()
 	ctx := gitopsCtx(t)
-	work := t.TempDir()
-	gitopsTestGit(t, work, "init", "-q", "-b", "main")
-	sha := gitopsTestCommit(t, work, "web v1", gitopsTestApp)
+	work := gittest.Init(t)
+	sha := gitopsTestCommit(t, work, "web v1", gittest.Web)
 	repo = work
 	if bare {
-		repo = filepath.Join(t.TempDir(), "remote.git")
-		gitopsTestGit(t, work, "clone", "-q", "--bare", work, repo)
+		repo = gittest.BareClone(t, work)
 	}
 	st = storetest.Start(t)
-	objs, probs := manifests.Decode("apps/web.yaml", []byte(gitopsTestApp), manifests.Limits{})
+	objs, probs := manifests.Decode("apps/web.yaml", []byte(gittest.Web), manifests.Limits{})
 	if err := probs.Err(); err != nil || len(objs) != 1 {
 		t.Fatalf("decode: %v %d", err, len(objs))
 	}
@@ -103,9 +50,7 @@ func gitopsTestEnv(t *testing.T, bare bool) (repo string, g *globalOptions, st *
 	if err := records.SetStatus(ctx, st, state.Status{Repo: repo, Branch: "main"}); err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Logger: storetest.Logger(t)}).Handler())
-	t.Cleanup(ts.Close)
-	return repo, &globalOptions{server: ts.URL, logLevel: "info", logFormat: "text"}, st
+	return repo, &globalOptions{server: apitest.Serve(t, st), logLevel: "info", logFormat: "text"}, st
 }
 
 func gitopsCtx(t *testing.T) context.Context {
@@ -136,11 +81,11 @@ func TestScaleAndSetImageCommands(t *testing.T) {
 			if !strings.Contains(out, "committed") || !strings.Contains(out, "to main of "+repo) {
 				t.Errorf("scale output:\n%s", out)
 			}
-			if got := gitopsTestGit(t, repo, "log", "-1", "--format=%s|%an", "main"); got != "Scale Deployment default/web to 4 replicas|bosun" {
+			if got := gittest.Git(t, repo, "log", "-1", "--format=%s|%an", "main"); got != "Scale Deployment default/web to 4 replicas|bosun" {
 				t.Errorf("commit = %q", got)
 			}
-			want := strings.Replace(gitopsTestApp, "replicas: 2 #", "replicas: 4 #", 1)
-			if got := gitopsTestGit(t, repo, "show", "main:apps/web.yaml"); got+"\n" != want {
+			want := strings.Replace(gittest.Web, "replicas: 2 #", "replicas: 4 #", 1)
+			if got := gittest.Git(t, repo, "show", "main:apps/web.yaml"); got+"\n" != want {
 				t.Errorf("file after scale:\n%s\nwant:\n%s", got, want)
 			}
 
@@ -148,26 +93,26 @@ func TestScaleAndSetImageCommands(t *testing.T) {
 			if err != nil {
 				t.Fatalf("set image: %v\n%s", err, out)
 			}
-			if got := gitopsTestGit(t, repo, "log", "-1", "--format=%s", "main"); got != "Set image of Deployment default/web: app=bosun.local/hello:v2" {
+			if got := gittest.Git(t, repo, "log", "-1", "--format=%s", "main"); got != "Set image of Deployment default/web: app=bosun.local/hello:v2" {
 				t.Errorf("commit = %q", got)
 			}
 			want = strings.Replace(want, `"bosun.local/hello:v1"`, `"bosun.local/hello:v2"`, 1)
-			if got := gitopsTestGit(t, repo, "show", "main:apps/web.yaml"); got+"\n" != want {
+			if got := gittest.Git(t, repo, "show", "main:apps/web.yaml"); got+"\n" != want {
 				t.Errorf("file after set image:\n%s\nwant:\n%s", got, want)
 			}
 			if !bare {
-				if s := gitopsTestGit(t, repo, "status", "--porcelain"); s != "" {
+				if s := gittest.Git(t, repo, "status", "--porcelain"); s != "" {
 					t.Errorf("work tree not clean: %q", s)
 				}
 			}
 
 			// Same again: nothing to commit.
-			head := gitopsTestGit(t, repo, "rev-parse", "main")
+			head := gittest.Git(t, repo, "rev-parse", "main")
 			out, err = gitopsRun(t, newScaleCommand(g), "deploy/web", "--replicas=4")
 			if err != nil || !strings.Contains(out, "nothing to commit") {
 				t.Errorf("repeated scale: %v\n%s", err, out)
 			}
-			if got := gitopsTestGit(t, repo, "rev-parse", "main"); got != head {
+			if got := gittest.Git(t, repo, "rev-parse", "main"); got != head {
 				t.Errorf("repeated scale moved main")
 			}
 		})
@@ -176,7 +121,7 @@ func TestScaleAndSetImageCommands(t *testing.T) {
 
 func TestGitopsCommandBranch(t *testing.T) {
 	repo, g, _ := gitopsTestEnv(t, true)
-	head := gitopsTestGit(t, repo, "rev-parse", "main")
+	head := gittest.Git(t, repo, "rev-parse", "main")
 	out, err := gitopsRun(t, newScaleCommand(g), "deploy/web", "--replicas=7", "--branch", "scale-web")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -184,18 +129,18 @@ func TestGitopsCommandBranch(t *testing.T) {
 	if !strings.Contains(out, "Open a pull request from scale-web into main") {
 		t.Errorf("output:\n%s", out)
 	}
-	if got := gitopsTestGit(t, repo, "rev-parse", "main"); got != head {
+	if got := gittest.Git(t, repo, "rev-parse", "main"); got != head {
 		t.Errorf("main moved")
 	}
-	if got := gitopsTestGit(t, repo, "show", "scale-web:apps/web.yaml"); !strings.Contains(got, "replicas: 7 # at least two") {
+	if got := gittest.Git(t, repo, "show", "scale-web:apps/web.yaml"); !strings.Contains(got, "replicas: 7 # at least two") {
 		t.Errorf("branch file:\n%s", got)
 	}
 }
 
 func TestRollbackCommands(t *testing.T) {
 	repo, g, _ := gitopsTestEnv(t, false)
-	v2 := gitopsTestCommit(t, repo, "web v2", strings.Replace(gitopsTestApp, "hello:v1", "hello:v2", 1))
-	gitopsTestCommit(t, repo, "web v2 again", strings.Replace(gitopsTestApp, "hello:v1\"", "hello:v2\" ", 1)) // whitespace only
+	v2 := gitopsTestCommit(t, repo, "web v2", strings.Replace(gittest.Web, "hello:v1", "hello:v2", 1))
+	gitopsTestCommit(t, repo, "web v2 again", strings.Replace(gittest.Web, "hello:v1\"", "hello:v2\" ", 1)) // whitespace only
 
 	// The latest template change is v2: the whitespace commit leaves the template as is.
 	out, err := gitopsRun(t, newRolloutCommand(g), "undo", "deploy/web")
@@ -205,37 +150,37 @@ func TestRollbackCommands(t *testing.T) {
 	if !strings.Contains(out, v2[:8]) {
 		t.Errorf("undo did not name the commit it found:\n%s", out)
 	}
-	gitopsTestGit(t, repo, "reset", "-q", "--hard", "HEAD^")
+	gittest.Git(t, repo, "reset", "-q", "--hard", "HEAD^")
 
 	out, err = gitopsRun(t, newRollbackCommand(g), "deploy/web", "-m", "v2 is broken")
 	if err != nil {
 		t.Fatalf("rollback deploy/web: %v\n%s", err, out)
 	}
-	msg := gitopsTestGit(t, repo, "log", "-1", "--format=%B", "main")
+	msg := gittest.Git(t, repo, "log", "-1", "--format=%B", "main")
 	if msg != "Revert \"web v2\"\n\nThis reverts commit "+v2+".\n\nv2 is broken" {
 		t.Errorf("message = %q", msg)
 	}
-	if got := gitopsTestGit(t, repo, "show", "main:apps/web.yaml"); got+"\n" != gitopsTestApp {
+	if got := gittest.Git(t, repo, "show", "main:apps/web.yaml"); got+"\n" != gittest.Web {
 		t.Errorf("file after rollback:\n%s", got)
 	}
 
 	// rollback COMMIT, with --repo given: revert the revert.
-	revert := gitopsTestGit(t, repo, "rev-parse", "main")
+	revert := gittest.Git(t, repo, "rev-parse", "main")
 	out, err = gitopsRun(t, newRollbackCommand(g), revert[:8], "--repo", repo, "--git-branch", "main")
 	if err != nil {
 		t.Fatalf("rollback COMMIT: %v\n%s", err, out)
 	}
-	if got := gitopsTestGit(t, repo, "show", "main:apps/web.yaml"); !strings.Contains(got, "hello:v2") {
+	if got := gittest.Git(t, repo, "show", "main:apps/web.yaml"); !strings.Contains(got, "hello:v2") {
 		t.Errorf("file after reverting the revert:\n%s", got)
 	}
-	if s := gitopsTestGit(t, repo, "status", "--porcelain"); s != "" {
+	if s := gittest.Git(t, repo, "status", "--porcelain"); s != "" {
 		t.Errorf("work tree not clean: %q", s)
 	}
 }
 
 func TestGitopsCommandErrors(t *testing.T) {
 	_, g, st := gitopsTestEnv(t, false)
-	objs, _ := manifests.Decode("x.yaml", []byte(strings.Replace(gitopsTestApp, "name: web ", "name: live", 1)), manifests.Limits{})
+	objs, _ := manifests.Decode("x.yaml", []byte(strings.Replace(gittest.Web, "name: web ", "name: live", 1)), manifests.Limits{})
 	if err := st.Create(gitopsCtx(t), objs[0].Obj.(api.Object)); err != nil {
 		t.Fatal(err)
 	}

@@ -21,11 +21,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/bosun-dev/bosun/apiserver"
+	"github.com/bosun-dev/bosun/internal/apitest"
 	"github.com/bosun-dev/bosun/nodeagent/agentapi"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 	"github.com/bosun-dev/bosun/nodeagent/runtime/runtimetest"
-	"github.com/bosun-dev/bosun/store/storetest"
 )
 
 type podMap map[string]*corev1.Pod
@@ -45,9 +44,7 @@ func (d testLogs) LogPath(uid, name string, attempt uint32) string {
 func logsEnv(t *testing.T) string {
 	t.Helper()
 	ctx := context.Background()
-	st := storetest.Start(t)
-	api := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Logger: storetest.Logger(t)}).Handler())
-	t.Cleanup(api.Close)
+	st, url := apitest.Start(t)
 	rt := runtimetest.New(runtimetest.Config{Images: map[string]runtimetest.Behavior{"img": {Exec: func(_ string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		switch cmd[0] {
 		case "cat":
@@ -128,7 +125,7 @@ func logsEnv(t *testing.T) string {
 	if err := st.Create(ctx, node); err != nil {
 		t.Fatal(err)
 	}
-	return api.URL
+	return url
 }
 
 func runCmd(t *testing.T, url string, stdin string, newCmd func(*globalOptions) *cobra.Command, args ...string) (string, string, error) {

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
 // fakeClock is a settable clock.
@@ -213,13 +215,8 @@ func TestServeShutdownAndCrash(t *testing.T) {
 			hung <- err
 		}()
 		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("serve = %v, want nil after cancel", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("serve did not return after cancel")
+		if err := testutil.Receive(t, done, 10*time.Second, "serve to return after cancel"); err != nil {
+			t.Fatalf("serve = %v, want nil after cancel", err)
 		}
 		<-hung
 	})

@@ -1,6 +1,11 @@
-// Package testutil holds what bosun's tests share for waiting: Eventually
+// Package testutil holds the waits and checks bosun's tests share: Eventually
 // polls a condition until it holds or a deadline passes, then fails the test
-// with the condition's last reason.
+// with the condition's last reason (EventuallyTrue and EventuallyNoDiff do
+// the same for a bool and for a description of what is still wrong).
+// ReadLine waits, with a deadline, for the next line of a stream (a
+// followed log), Receive for a value from a channel, and Start runs a
+// component's Run(ctx) until the test ends and checks that it stops. Golden
+// compares output with a file under testdata/ that -update rewrites.
 //
 // Tests wait this way for real I/O (etcd, HTTP, fsnotify, git) with a
 // generous deadline, so that a loaded machine makes them slower, not red.

@@ -43,6 +43,16 @@ func EventuallyTrue(t testing.TB, timeout time.Duration, what string, cond func(
 	}
 }
 
+// EventuallyNoDiff is Eventually for a condition that describes what is
+// still wrong: a cmp.Diff, or any message; "" means the condition holds.
+// The last description is the reason a timeout reports.
+func EventuallyNoDiff(t testing.TB, timeout time.Duration, what string, diff func() string) {
+	t.Helper()
+	if reason, ok := poll(timeout, MaxInterval, func() (bool, string) { d := diff(); return d == "", d }); !ok {
+		t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, reason)
+	}
+}
+
 // poll calls cond until it holds or timeout passes, doubling the interval
 // from MinInterval up to maxInterval; it returns cond's last reason and
 // whether it held.

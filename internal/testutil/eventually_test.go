@@ -134,3 +134,28 @@ func TestEventuallyEvery(t *testing.T) {
 		}
 	})
 }
+
+func TestEventuallyNoDiff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		if msg := run(t, func(tb testing.TB) {
+			EventuallyNoDiff(tb, 2*time.Second, "the diff to go", func() string { return fmt.Sprintf("-want +got (%s)", time.Since(start)) })
+		}); msg != "timed out after 2s waiting for the diff to go; last: -want +got (2s)" {
+			t.Errorf("failure %q", msg)
+		}
+		start = time.Now()
+		if msg := run(t, func(tb testing.TB) {
+			EventuallyNoDiff(tb, time.Minute, "soon", func() string {
+				if time.Since(start) < 5*time.Second {
+					return "not yet"
+				}
+				return ""
+			})
+		}); msg != "" {
+			t.Errorf("EventuallyNoDiff failed: %s", msg)
+		}
+		if elapsed := time.Since(start); elapsed < 5*time.Second || elapsed > 5*time.Second+MaxInterval {
+			t.Errorf("returned after %s, want within %s of 5s", elapsed, MaxInterval)
+		}
+	})
+}

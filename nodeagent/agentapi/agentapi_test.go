@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/nodeagent/agentapi"
 	"github.com/bosun-dev/bosun/nodeagent/agentapi/execstream"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
@@ -259,27 +260,6 @@ func TestLogsWaitingContainer(t *testing.T) {
 	}
 }
 
-// readLine reads one line with a deadline.
-func readLine(t *testing.T, br *bufio.Reader) string {
-	t.Helper()
-	type res struct {
-		s   string
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() { s, err := br.ReadString('\n'); ch <- res{s, err} }()
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			t.Fatalf("read: %q, %v", r.s, r.err)
-		}
-		return r.s
-	case <-time.After(10 * time.Second):
-		t.Fatal("no line within 10s")
-		return ""
-	}
-}
-
 func TestLogsFollow(t *testing.T) {
 	f := newFixture(t)
 	id := f.start(t, "app", 0)
@@ -291,11 +271,11 @@ func TestLogsFollow(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	br := bufio.NewReader(resp.Body)
-	if l := readLine(t, br); l != "three\n" {
+	if l := testutil.ReadLine(t, br, 10*time.Second); l != "three\n" {
 		t.Fatalf("first line %q", l)
 	}
 	appendLog(t, path, "stdout F four")
-	if l := readLine(t, br); l != "four\n" {
+	if l := testutil.ReadLine(t, br, 10*time.Second); l != "four\n" {
 		t.Fatalf("followed line %q", l)
 	}
 	// Rotation: the file moves to .1 and a new one starts.
@@ -304,10 +284,10 @@ func TestLogsFollow(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendLog(t, path, "stdout F six")
-	if l := readLine(t, br); l != "five\n" {
+	if l := testutil.ReadLine(t, br, 10*time.Second); l != "five\n" {
 		t.Fatalf("line before rotation %q", l)
 	}
-	if l := readLine(t, br); l != "six\n" {
+	if l := testutil.ReadLine(t, br, 10*time.Second); l != "six\n" {
 		t.Fatalf("line after rotation %q", l)
 	}
 	// The container exits: what it wrote last is sent, then the stream ends.
@@ -317,13 +297,8 @@ func TestLogsFollow(t *testing.T) {
 	}
 	done := make(chan []byte, 1)
 	go func() { b, _ := io.ReadAll(br); done <- b }()
-	select {
-	case rest := <-done:
-		if string(rest) != "last words\n" {
-			t.Fatalf("rest %q", rest)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("follow did not end after the container exited")
+	if rest := testutil.Receive(t, done, 10*time.Second, "follow to end after the container exited"); string(rest) != "last words\n" {
+		t.Fatalf("rest %q", rest)
 	}
 }
 
@@ -338,7 +313,7 @@ func TestLogsFollowEndsWhenClientLeaves(t *testing.T) {
 		t.Fatal(err)
 	}
 	br := bufio.NewReader(resp.Body)
-	if l := readLine(t, br); l != "one\n" {
+	if l := testutil.ReadLine(t, br, 10*time.Second); l != "one\n" {
 		t.Fatalf("line %q", l)
 	}
 	cancel()
@@ -426,18 +401,13 @@ func TestExecStreamsStdin(t *testing.T) {
 		if _, err := io.WriteString(pw, line); err != nil {
 			t.Fatal(err)
 		}
-		if got := readLine(t, br); got != line {
+		if got := testutil.ReadLine(t, br, 10*time.Second); got != line {
 			t.Fatalf("echoed %q, want %q", got, line)
 		}
 	}
 	pw.Close()
-	select {
-	case err := <-result:
-		if err != nil || code != 0 {
-			t.Fatalf("code %d, %v", code, err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("exec did not end after stdin closed")
+	if err := testutil.Receive(t, result, 10*time.Second, "exec to end after stdin closed"); err != nil || code != 0 {
+		t.Fatalf("code %d, %v", code, err)
 	}
 }
 

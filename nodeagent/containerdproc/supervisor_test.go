@@ -6,13 +6,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/bosun-dev/bosun/internal/proctest"
 	"github.com/bosun-dev/bosun/internal/testenv"
+	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -104,32 +105,16 @@ func shortDir(t *testing.T) string {
 	return dir
 }
 
-// alive reports whether pid exists (and is not a zombie).
-func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(b))
-	return len(f) > 2 && f[2] != "Z"
-}
-
-// childrenServing returns the processes whose command line names the socket
-// or config under dir.
+// processesUsing returns the live processes whose command line names the
+// socket or config under dir.
 func processesUsing(dir string) []int {
-	var out []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && strings.Contains(string(b), dir) && alive(pid) {
-			out = append(out, pid)
+	var live []int
+	for _, pid := range proctest.Find(func(args []string) bool { return strings.Contains(strings.Join(args, "\x00"), dir) }) {
+		if proctest.Alive(pid) {
+			live = append(live, pid)
 		}
 	}
-	return out
+	return live
 }
 
 func TestSupervisorRestartsAndStops(t *testing.T) {
@@ -191,12 +176,8 @@ func TestSupervisorRestartsAndStops(t *testing.T) {
 	cancel()
 	waited := make(chan struct{})
 	go func() { sup.Wait(); close(waited) }()
-	select {
-	case <-waited:
-	case <-time.After(20 * time.Second):
-		t.Fatal("Wait did not return 20s after the context ended")
-	}
-	if alive(first) || alive(second) {
+	testutil.Receive(t, waited, 20*time.Second, "Wait to return after the context ended")
+	if proctest.Alive(first) || proctest.Alive(second) {
 		t.Fatalf("containerd still runs after stop (pids %d, %d)", first, second)
 	}
 	if pids := processesUsing(dir); len(pids) > 0 {

@@ -16,9 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containernetworking/cni/libcni"
+
 	"github.com/bosun-dev/bosun/internal/testenv"
 	"github.com/bosun-dev/bosun/nodeagent/network/nettest"
-	"github.com/containernetworking/cni/libcni"
 )
 
 func pluginsInstalled() error {
@@ -121,6 +122,21 @@ func listen(t testing.TB, path, addr, name string) net.Addr {
 		}
 	}()
 	return ln.Addr()
+}
+
+// wantAnswer checks that, from the network namespace netns, the server at
+// addr answers want; what names the path in the failure.
+func wantAnswer(t *testing.T, netns, addr, want, what string) {
+	t.Helper()
+	if err := nettest.Do(netns, func() error {
+		got, err := ask(addr)
+		if err == nil && got != want {
+			err = fmt.Errorf("answer %q", got)
+		}
+		return err
+	}); err != nil {
+		t.Errorf("%s (%s): %v", what, addr, err)
+	}
 }
 
 // ask connects to addr and returns the first line it answers.
@@ -240,25 +256,9 @@ func TestPodsTalk(t *testing.T) {
 	addr := listen(t, a.NetNSPath, net.JoinHostPort(a.IP.String(), "0"), "a").String()
 	// localhost inside the pod (what containers of one pod share).
 	loAddr := listen(t, a.NetNSPath, "127.0.0.1:0", "a-lo").String()
-	if err := nettest.Do(a.NetNSPath, func() error {
-		got, err := ask(loAddr)
-		if err == nil && got != "hello from a-lo" {
-			err = fmt.Errorf("answer %q", got)
-		}
-		return err
-	}); err != nil {
-		t.Errorf("pod a to its own localhost: %v", err)
-	}
+	wantAnswer(t, a.NetNSPath, loAddr, "hello from a-lo", "pod a to its own localhost")
 	// From pod b.
-	if err := nettest.Do(b.NetNSPath, func() error {
-		got, err := ask(addr)
-		if err == nil && got != "hello from a" {
-			err = fmt.Errorf("answer %q", got)
-		}
-		return err
-	}); err != nil {
-		t.Errorf("pod b to pod a %s: %v", addr, err)
-	}
+	wantAnswer(t, b.NetNSPath, addr, "hello from a", "pod b to pod a")
 	// From the host namespace.
 	e.host.Run(t, func() {
 		got, err := ask(addr)
@@ -310,15 +310,7 @@ func TestHostPort(t *testing.T) {
 		}
 	})
 	// Hairpin: the pod reaches itself through the node's address.
-	if err := nettest.Do(c.NetNSPath, func() error {
-		got, err := ask(target)
-		if err == nil && got != "hello from c" {
-			err = fmt.Errorf("answer %q", got)
-		}
-		return err
-	}); err != nil {
-		t.Errorf("pod c to itself through %s: %v", target, err)
-	}
+	wantAnswer(t, c.NetNSPath, target, "hello from c", "pod c to itself through the node's address")
 	e.teardown("podc")
 	if left := e.leftovers("podc"); len(left) > 0 {
 		t.Errorf("after teardown:\n%s", strings.Join(left, "\n"))

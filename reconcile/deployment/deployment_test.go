@@ -1,7 +1,6 @@
 package deployment
 
 import (
-	"context"
 	"reflect"
 	"strconv"
 	"strings"
@@ -149,10 +148,7 @@ func TestRollingUpdateBounds(t *testing.T) {
 			if s, u := maxSurge(d), maxUnavailable(d); s != tc.wantSurge || u != tc.wantUnav {
 				t.Fatalf("resolved surge/unavailable = %d/%d, want %d/%d", s, u, tc.wantSurge, tc.wantUnav)
 			}
-			e.create(d)
-			e.converge("web")
-			e.allReady()
-			e.converge("web")
+			e.rolledOut(d)
 			sim := &rolloutSim{e: e, avail: map[string]int32{}, lag: tc.lag, delayed: map[string]int{}}
 			for _, rs := range e.replicaSets() {
 				sim.avail[rs.Name] = rsReplicas(rs)
@@ -195,10 +191,8 @@ func TestRollingUpdateBounds(t *testing.T) {
 				t.Fatalf("rollout did not finish in 200 steps: %s", describe(e.replicaSets()))
 			}
 			e.converge("web")
+			e.wantRevision("web", "2")
 			got := e.deployment("web")
-			if got.Annotations[AnnotationRevision] != "2" {
-				t.Errorf("deployment revision = %q, want 2", got.Annotations[AnnotationRevision])
-			}
 			if got.Status.UpdatedReplicas != tc.replicas || got.Status.AvailableReplicas != tc.replicas ||
 				got.Status.Replicas != tc.replicas || got.Status.UnavailableReplicas != 0 || got.Status.ObservedGeneration != got.Generation {
 				t.Errorf("final status = %+v", got.Status)
@@ -229,10 +223,7 @@ func (e *env) rollTo(name, image string) {
 
 func TestRollbackReusesOldReplicaSet(t *testing.T) {
 	e := newEnv(t)
-	e.create(newDeployment("web", 4, "app:v1"))
-	e.converge("web")
-	e.allReady()
-	e.converge("web")
+	e.rolledOut(newDeployment("web", 4, "app:v1"))
 	v1 := e.rsByImage("app:v1")
 
 	e.rollTo("web", "app:v2")
@@ -255,25 +246,14 @@ func TestRollbackReusesOldReplicaSet(t *testing.T) {
 	if rsReplicas(back) != 4 || rsReplicas(e.rsByImage("app:v2")) != 0 {
 		t.Errorf("replicas: %s", describe(rss))
 	}
-	if got := e.deployment("web").Annotations[AnnotationRevision]; got != "3" {
-		t.Errorf("deployment revision = %q, want 3", got)
-	}
+	e.wantRevision("web", "3")
 }
 
 func TestRecreateWaitsForOldPods(t *testing.T) {
 	e := newEnv(t)
-	e.create(newDeployment("db", 3, "db:v1", recreate()))
-	e.converge("db")
-	e.allReady()
-	e.converge("db")
+	e.rolledOut(newDeployment("db", 3, "db:v1", recreate()))
 	old := e.rsByImage("db:v1")
-	// A pod of the old ReplicaSet, as the ReplicaSet controller would have made it.
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "db-old-1", Labels: old.Spec.Template.Labels,
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(old, appsv1.SchemeGroupVersion.WithKind("ReplicaSet"))}},
-		Spec:   old.Spec.Template.Spec,
-		Status: corev1.PodStatus{Phase: corev1.PodRunning},
-	}
+	pod := podOf(old, "db-old-1", corev1.PodRunning)
 	e.create(pod)
 
 	e.clk.Step(time.Minute)
@@ -310,24 +290,14 @@ func TestRecreateWaitsForOldPods(t *testing.T) {
 	e.allReady()
 	e.converge("db")
 	e.wantCondition("db", appsv1.DeploymentProgressing, corev1.ConditionTrue, ReasonNewReplicaSetAvailable)
-	if got := e.deployment("db").Annotations[AnnotationRevision]; got != "2" {
-		t.Errorf("revision = %q, want 2", got)
-	}
+	e.wantRevision("db", "2")
 }
 
 func TestRecreateTerminalPodDoesNotBlock(t *testing.T) {
 	e := newEnv(t)
-	e.create(newDeployment("job", 2, "j:v1", recreate()))
-	e.converge("job")
-	e.allReady()
-	e.converge("job")
+	e.rolledOut(newDeployment("job", 2, "j:v1", recreate()))
 	old := e.rsByImage("j:v1")
-	e.create(&corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "job-done", Labels: old.Spec.Template.Labels,
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(old, appsv1.SchemeGroupVersion.WithKind("ReplicaSet"))}},
-		Spec:   old.Spec.Template.Spec,
-		Status: corev1.PodStatus{Phase: corev1.PodSucceeded},
-	})
+	e.create(podOf(old, "job-done", corev1.PodSucceeded))
 	e.editDeployment("job", setImage("j:v2"))
 	e.converge("job")
 	e.setRSStatus(old.Name, 0)
@@ -342,10 +312,7 @@ func TestProportionalScalingDuringRollout(t *testing.T) {
 	// mid-rollout with 8 old and 5 new; scaling to 15 gives 3 more to the old
 	// ReplicaSet and 2 to the new one.
 	e := newEnv(t)
-	e.create(newDeployment("web", 10, "app:v1", withStrategy("3", "2")))
-	e.converge("web")
-	e.allReady()
-	e.converge("web")
+	e.rolledOut(newDeployment("web", 10, "app:v1", withStrategy("3", "2")))
 	e.clk.Step(time.Minute)
 	e.editDeployment("web", setImage("app:v2"))
 	e.converge("web") // new RS to 3, old to 8, new to 5: nothing new is available
@@ -390,10 +357,7 @@ func TestScaleWithoutRollout(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			e.create(newDeployment("web", 3, "app:v1"))
-			e.converge("web")
-			e.allReady()
-			e.converge("web")
+			e.rolledOut(newDeployment("web", 3, "app:v1"))
 			e.editDeployment("web", func(d *appsv1.Deployment) { d.Spec.Replicas = ptr.To(tc.to) })
 			e.converge("web")
 			rss := e.replicaSets()
@@ -419,9 +383,7 @@ func TestProgressDeadline(t *testing.T) {
 	e := newEnv(t)
 	d := newDeployment("stuck", 2, "app:v1")
 	d.Spec.ProgressDeadlineSeconds = ptr.To[int32](60)
-	e.create(d)
-	e.converge("stuck")
-	rs := e.replicaSets()[0]
+	rs := e.started(d)
 	e.setRSStatus(rs.Name, 0) // pods exist but never become ready
 	r := e.converge("stuck")
 	// Pods created (updatedReplicas 0 -> 2) is progress, at t0.
@@ -459,9 +421,7 @@ func TestProgressRefreshesDeadline(t *testing.T) {
 	e := newEnv(t)
 	d := newDeployment("slow", 3, "app:v1")
 	d.Spec.ProgressDeadlineSeconds = ptr.To[int32](60)
-	e.create(d)
-	e.converge("slow")
-	rs := e.replicaSets()[0]
+	rs := e.started(d)
 	for i := int32(1); i <= 2; i++ {
 		e.clk.Step(50 * time.Second)
 		e.setRSStatus(rs.Name, i) // one more pod ready every 50 s: progress
@@ -489,9 +449,7 @@ func TestAvailableCondition(t *testing.T) {
 		{4, corev1.ConditionTrue, ReasonMinimumReplicasAvailable},
 	}
 	e := newEnv(t)
-	e.create(newDeployment("web", 4, "app:v1", withStrategy("1", "1")))
-	e.converge("web")
-	rs := e.replicaSets()[0]
+	rs := e.started(newDeployment("web", 4, "app:v1", withStrategy("1", "1")))
 	for _, tc := range tests {
 		e.setRSStatus(rs.Name, tc.available)
 		e.converge("web")
@@ -740,19 +698,11 @@ func TestRunReconcilesOnEvents(t *testing.T) {
 func newRunEnv(t *testing.T) *env {
 	t.Helper()
 	s := storetest.Start(t)
-	ctx, cancel := context.WithCancel(t.Context())
 	inf := cache.NewInformers(s, storetest.Logger(t))
 	c := New(Config{Writer: s, Getter: s, Informers: inf, Workers: 2})
-	inf.Start(ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	return &env{t: t, ctx: ctx, s: s, inf: inf, c: c}
+	inf.Start(t.Context())
+	testutil.Start(t, c.Run)
+	return &env{t: t, ctx: t.Context(), s: s, inf: inf, c: c}
 }
 
 func TestInvalidDeployments(t *testing.T) {
@@ -813,9 +763,7 @@ func TestReplicaSetFieldsFollowDeployment(t *testing.T) {
 	d := newDeployment("web", 2, "app:v1")
 	d.Annotations = map[string]string{"team": "payments", "bosun.dev/source": "deploy/web.yaml:1"}
 	d.Spec.MinReadySeconds = 5
-	e.create(d)
-	e.converge("web")
-	rs := e.replicaSets()[0]
+	rs := e.started(d)
 	if rs.Spec.MinReadySeconds != 5 || rs.Annotations["team"] != "payments" {
 		t.Errorf("replica set minReadySeconds %d annotations %v", rs.Spec.MinReadySeconds, rs.Annotations)
 	}
@@ -834,9 +782,7 @@ func TestReplicaSetFieldsFollowDeployment(t *testing.T) {
 
 func TestReplicaFailureCondition(t *testing.T) {
 	e := newEnv(t)
-	e.create(newDeployment("web", 2, "app:v1"))
-	e.converge("web")
-	rs := e.replicaSets()[0]
+	rs := e.started(newDeployment("web", 2, "app:v1"))
 	rs.Status.Conditions = []appsv1.ReplicaSetCondition{{
 		Type: appsv1.ReplicaSetReplicaFailure, Status: corev1.ConditionTrue, Reason: ReasonFailedCreate,
 		Message: "pods \"web-x\" is forbidden: exceeded quota", LastTransitionTime: metav1.NewTime(t0),

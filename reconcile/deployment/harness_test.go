@@ -40,11 +40,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	clk := clocktesting.NewFakeClock(t0)
-	e := storetest.StartEmbedded(t, storetest.Config(t, t.TempDir()))
-	opts := e.StoreOptions()
-	opts.Now = clk.Now
-	opts.Logger = storetest.Logger(t)
-	s := store.New(e.Client(), opts)
+	s := storetest.StartAt(t, clk.Now)
 	ctx, cancel := context.WithCancel(t.Context())
 	t.Cleanup(cancel)
 	inf := cache.NewInformers(s, storetest.Logger(t))
@@ -261,6 +257,40 @@ func (e *env) allReady() {
 	}
 }
 
+// started creates d, converges it once and returns the ReplicaSet that created,
+// its pods not yet reported by the ReplicaSet controller.
+func (e *env) started(d *appsv1.Deployment) *appsv1.ReplicaSet {
+	e.t.Helper()
+	e.create(d)
+	e.converge(d.Name)
+	rss := e.replicaSets()
+	if len(rss) != 1 {
+		e.t.Fatalf("%d replica sets after the first reconcile, want 1: %s", len(rss), describe(rss))
+	}
+	return rss[0]
+}
+
+// rolledOut creates d and converges it until its first ReplicaSet has every
+// pod available, as a Deployment that has been running for a while.
+func (e *env) rolledOut(d *appsv1.Deployment) {
+	e.t.Helper()
+	e.create(d)
+	e.converge(d.Name)
+	e.allReady()
+	e.converge(d.Name)
+}
+
+// podOf is a pod of rs in the given phase, as the ReplicaSet controller
+// would have made it.
+func podOf(rs *appsv1.ReplicaSet, name string, phase corev1.PodPhase) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: rs.Namespace, Name: name, Labels: rs.Spec.Template.Labels,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rs, appsv1.SchemeGroupVersion.WithKind("ReplicaSet"))}},
+		Spec:   rs.Spec.Template.Spec,
+		Status: corev1.PodStatus{Phase: phase},
+	}
+}
+
 func cond(d *appsv1.Deployment, t appsv1.DeploymentConditionType) appsv1.DeploymentCondition {
 	if c := getCondition(&d.Status, t); c != nil {
 		return *c
@@ -273,6 +303,14 @@ func (e *env) wantCondition(name string, t appsv1.DeploymentConditionType, statu
 	c := cond(e.deployment(name), t)
 	if c.Status != status || c.Reason != reason {
 		e.t.Fatalf("condition %s = %s/%s (%q), want %s/%s", t, c.Status, c.Reason, c.Message, status, reason)
+	}
+}
+
+// wantRevision checks the revision annotation of Deployment name.
+func (e *env) wantRevision(name, want string) {
+	e.t.Helper()
+	if got := e.deployment(name).Annotations[AnnotationRevision]; got != want {
+		e.t.Errorf("deployment revision = %q, want %s", got, want)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,14 +35,9 @@ func startEnv(t *testing.T) *env {
 	inf := cache.NewInformers(s, log)
 	c := New(Config{Writer: s, Informers: inf, Logger: log, Workers: 2})
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() }) // runs before etcd closes
+	t.Cleanup(cancel) // runs before etcd closes
 	inf.Start(ctx)
-	wg.Go(func() {
-		if err := c.Run(ctx); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	testutil.Start(t, c.Run)
 	if err := inf.WaitForSync(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -75,10 +69,7 @@ func (e *env) getEndpoints(ns, name string) *corev1.Endpoints {
 // wrong), for up to 10 s.
 func (e *env) eventually(what string, cond func() string) {
 	e.t.Helper()
-	testutil.Eventually(e.t, 10*time.Second, what, func() (bool, string) {
-		wrong := cond()
-		return wrong == "", wrong
-	})
+	testutil.EventuallyNoDiff(e.t, 10*time.Second, what, cond)
 }
 
 // waitSubsets waits until the Endpoints ns/name has want as its subsets.

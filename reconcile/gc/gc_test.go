@@ -45,7 +45,9 @@ func newEnv(t *testing.T, opts ...func(*Config)) *env {
 	return &env{s: s, inf: inf, c: c, clk: clk}
 }
 
-func ownedBy(obj api.Object, gvk schema.GroupVersionKind, owners ...api.Object) {
+// ownedBy sets obj's owner references to owners, all of kind gvk, the first
+// one the controller, and returns obj.
+func ownedBy[T api.Object](obj T, gvk schema.GroupVersionKind, owners ...api.Object) T {
 	var refs []metav1.OwnerReference
 	for i, o := range owners {
 		refs = append(refs, metav1.OwnerReference{
@@ -54,6 +56,7 @@ func ownedBy(obj api.Object, gvk schema.GroupVersionKind, owners ...api.Object) 
 		})
 	}
 	obj.SetOwnerReferences(refs)
+	return obj
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -70,6 +73,25 @@ func (e *env) mustCreate(t *testing.T, objs ...api.Object) {
 		if err := e.s.Create(t.Context(), o); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// waitUncached waits until the informer of resource no longer has the
+// object name.
+func (e *env) waitUncached(t *testing.T, resource, name string) {
+	t.Helper()
+	inf := e.inf.For(storetest.Resource(t, resource))
+	testutil.EventuallyTrue(t, 10*time.Second, "the cache to drop "+resource+" default/"+name, func() bool {
+		_, ok := inf.Get("default", name)
+		return !ok
+	})
+}
+
+// mustDelete deletes the object name of resource in namespace default.
+func (e *env) mustDelete(t *testing.T, resource, name string) {
+	t.Helper()
+	if err := e.s.Delete(t.Context(), storetest.Resource(t, resource), "default", name, ""); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -113,18 +135,11 @@ func pod(name string) *corev1.Pod {
 
 func TestCascadeDeploymentReplicaSetPods(t *testing.T) {
 	e := newEnv(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- e.c.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	testutil.Start(t, e.c.Run)
 
 	d := deployment("web")
 	e.mustCreate(t, d)
-	rs := replicaSet("web-abc")
-	ownedBy(rs, deployGVK, d)
+	rs := ownedBy(replicaSet("web-abc"), deployGVK, d)
 	e.mustCreate(t, rs)
 	var pods []*corev1.Pod
 	for _, n := range []string{"web-abc-1", "web-abc-2", "web-abc-3"} {
@@ -136,16 +151,12 @@ func TestCascadeDeploymentReplicaSetPods(t *testing.T) {
 	// Unrelated objects that must survive.
 	other := deployment("other")
 	e.mustCreate(t, other)
-	otherRS := replicaSet("other-1")
-	ownedBy(otherRS, deployGVK, other)
+	otherRS := ownedBy(replicaSet("other-1"), deployGVK, other)
 	bare := pod("bare")
 	e.mustCreate(t, otherRS, bare)
 	e.waitCached(t, pods[2])
 
-	depRes, _ := api.Lookup("deployments")
-	if err := e.s.Delete(t.Context(), depRes, "default", "web", ""); err != nil {
-		t.Fatal(err)
-	}
+	e.mustDelete(t, "deployments", "web")
 	testutil.EventuallyTrue(t, 10*time.Second, "the ReplicaSet and its pods to be deleted", func() bool {
 		if e.exists(t, &appsv1.ReplicaSet{}, "web-abc") {
 			return false
@@ -174,8 +185,7 @@ func TestReconcile(t *testing.T) {
 			setup: func(t *testing.T, e *env) (api.Object, bool) {
 				d := deployment("web")
 				e.mustCreate(t, d)
-				rs := replicaSet("web-1")
-				ownedBy(rs, deployGVK, d)
+				rs := ownedBy(replicaSet("web-1"), deployGVK, d)
 				e.mustCreate(t, rs)
 				e.waitCached(t, d)
 				return rs, true
@@ -185,8 +195,7 @@ func TestReconcile(t *testing.T) {
 		{
 			name: "owner never existed",
 			setup: func(t *testing.T, e *env) (api.Object, bool) {
-				rs := replicaSet("web-1")
-				ownedBy(rs, deployGVK, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "ghost", UID: "0000-ghost"}})
+				rs := ownedBy(replicaSet("web-1"), deployGVK, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "ghost", UID: "0000-ghost"}})
 				e.mustCreate(t, rs)
 				return rs, false
 			},
@@ -196,13 +205,9 @@ func TestReconcile(t *testing.T) {
 			setup: func(t *testing.T, e *env) (api.Object, bool) {
 				d := deployment("web")
 				e.mustCreate(t, d)
-				rs := replicaSet("web-1")
-				ownedBy(rs, deployGVK, d)
+				rs := ownedBy(replicaSet("web-1"), deployGVK, d)
 				e.mustCreate(t, rs)
-				depRes, _ := api.Lookup("deployments")
-				if err := e.s.Delete(t.Context(), depRes, "default", "web", ""); err != nil {
-					t.Fatal(err)
-				}
+				e.mustDelete(t, "deployments", "web")
 				again := deployment("web")
 				e.mustCreate(t, again)
 				e.waitCached(t, again)
@@ -216,8 +221,7 @@ func TestReconcile(t *testing.T) {
 				// tell, as for an owner created a moment ago.
 				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "conf"}}
 				e.mustCreate(t, cm)
-				p := pod("p")
-				ownedBy(p, cmGVK, cm)
+				p := ownedBy(pod("p"), cmGVK, cm)
 				e.mustCreate(t, p)
 				return p, true
 			},
@@ -228,17 +232,10 @@ func TestReconcile(t *testing.T) {
 			setup: func(t *testing.T, e *env) (api.Object, bool) {
 				a, b := replicaSet("a"), replicaSet("b")
 				e.mustCreate(t, a, b)
-				p := pod("p")
-				ownedBy(p, rsGVK, a, b)
+				p := ownedBy(pod("p"), rsGVK, a, b)
 				e.mustCreate(t, p)
-				rsRes, _ := api.Lookup("replicasets")
-				if err := e.s.Delete(t.Context(), rsRes, "default", "b", ""); err != nil {
-					t.Fatal(err)
-				}
-				testutil.EventuallyTrue(t, 10*time.Second, "the cache to drop b", func() bool {
-					_, ok := e.inf.For(rsRes).Get("default", "b")
-					return !ok
-				})
+				e.mustDelete(t, "replicasets", "b")
+				e.waitUncached(t, "replicasets", "b")
 				return p, true
 			},
 			wantOwners: 1,
@@ -286,8 +283,7 @@ func TestDeleteIsCompareAndSwap(t *testing.T) {
 	e := newEnv(t)
 	// The dependent's owner is gone, but the cache still has an old version of
 	// the dependent: the delete must not go through on that version.
-	p := pod("p")
-	ownedBy(p, rsGVK, &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "gone", UID: "gone-uid"}})
+	p := ownedBy(pod("p"), rsGVK, &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "gone", UID: "gone-uid"}})
 	e.mustCreate(t, p)
 	e.waitCached(t, p)
 	stale := p.DeepCopy()
@@ -328,22 +324,10 @@ func TestPeriodicScan(t *testing.T) {
 		t.Errorf("Scan queued %d dependents while every owner exists, want 0", n)
 	}
 
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- e.c.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	testutil.Start(t, e.c.Run)
 	testutil.EventuallyTrue(t, 10*time.Second, "the scan ticker", func() bool { return e.clk.HasWaiters() })
-	rsRes, _ := api.Lookup("replicasets")
-	if err := e.s.Delete(t.Context(), rsRes, "default", "doomed", ""); err != nil {
-		t.Fatal(err)
-	}
-	testutil.EventuallyTrue(t, 10*time.Second, "the cache to drop the ReplicaSet", func() bool {
-		_, ok := e.inf.For(rsRes).Get("default", "doomed")
-		return !ok
-	})
+	e.mustDelete(t, "replicasets", "doomed")
+	e.waitUncached(t, "replicasets", "doomed")
 	if !e.exists(t, &corev1.Pod{}, "q") {
 		t.Fatal("q was collected before the scan: the test does not isolate the scan")
 	}

@@ -108,11 +108,7 @@ func start(t *testing.T, c *clientv3.Client, name, id string, ttl int, lead func
 func (cd *candidate) stop(t *testing.T) {
 	t.Helper()
 	cd.cancel()
-	select {
-	case <-cd.done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("Run(%s) did not return after its context ended", cd.id)
-	}
+	testutil.Receive(t, cd.done, 10*time.Second, "Run("+cd.id+") to return after its context ended")
 }
 
 func TestLeaderNoCandidates(t *testing.T) {
@@ -284,11 +280,7 @@ func TestLeaderLeadReturningCampaignsAgain(t *testing.T) {
 		return nil
 	}
 	cd := start(t, s.Client(), "retry", "solo", 5, lead)
-	select {
-	case <-again:
-	case <-time.After(10 * time.Second):
-		t.Fatal("lead was not called again after it returned an error")
-	}
+	testutil.Receive(t, again, 10*time.Second, "lead to be called again after it returned an error")
 	cd.stop(t)
 	if _, err := Leader(context.Background(), s.Client(), "retry"); !errors.Is(err, ErrNoLeader) {
 		t.Errorf("Leader after a clean stop = %v, want ErrNoLeader (resigned)", err)

@@ -70,10 +70,7 @@ func (e *env) start(cfg Config) (*Controller, func()) {
 // wrong), for up to 10 s.
 func (e *env) eventually(what string, cond func() string) {
 	e.t.Helper()
-	testutil.Eventually(e.t, 10*time.Second, what, func() (bool, string) {
-		wrong := cond()
-		return wrong == "", wrong
-	})
+	testutil.EventuallyNoDiff(e.t, 10*time.Second, what, cond)
 }
 
 func (e *env) node(name string) *corev1.Node {

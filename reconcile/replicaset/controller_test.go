@@ -591,13 +591,8 @@ func TestStatusAvailableAfterMinReadySeconds(t *testing.T) {
 
 func TestRunConverges(t *testing.T) {
 	e := newEnv(t, KindReplicationController)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- e.c.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	testutil.Start(t, e.c.Run)
+	ctx := t.Context()
 	objs, problems := manifests.Decode("redis.yaml", []byte(redisRC), manifests.Limits{})
 	if err := problems.Err(); err != nil {
 		t.Fatal(err)

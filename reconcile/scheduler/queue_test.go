@@ -8,6 +8,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
 // The queue tests run in synctest bubbles: the contexts' timeouts pass in
@@ -106,13 +108,8 @@ func TestQueueBlockedPopWakesOnBackoffExpiry(t *testing.T) {
 			t.Fatal("Pop does not wait on a timer of the fake clock")
 		}
 		clk.Step(time.Second)
-		select {
-		case p := <-got:
-			if p == nil || p.pod.Name != "p" {
-				t.Fatalf("got %v", p)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("Pop did not return when the backoff expired")
+		if p := testutil.Receive(t, got, 5*time.Second, "Pop to return when the backoff expired"); p == nil || p.pod.Name != "p" {
+			t.Fatalf("got %v", p)
 		}
 	})
 }

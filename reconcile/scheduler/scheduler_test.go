@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 
-	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
 	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/store"
@@ -24,7 +23,6 @@ type env struct {
 	inf   *cache.Informers
 	sched *Scheduler
 	clock *clocktesting.FakeClock
-	done  chan error
 }
 
 func startEnv(t *testing.T, nodes []*corev1.Node, pods []*corev1.Pod) *env {
@@ -43,23 +41,13 @@ func startEnv(t *testing.T, nodes []*corev1.Node, pods []*corev1.Pod) *env {
 			t.Fatal(err)
 		}
 	}
-	e := &env{t: t, st: st, clock: clocktesting.NewFakeClock(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)), done: make(chan error, 1)}
+	e := &env{t: t, st: st, clock: clocktesting.NewFakeClock(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))}
 	e.inf = cache.NewInformers(st, storetest.Logger(t))
 	e.sched = New(Config{NewBatch: func() Batch { return st.Txn() }, Informers: e.inf, Logger: storetest.Logger(t), Clock: e.clock, Seed: 7, BindWorkers: 4})
-	runCtx, cancel := context.WithCancel(context.Background())
-	e.inf.Start(runCtx)
-	go func() { e.done <- e.sched.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-e.done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return after its context ended")
-		}
-	})
+	infCtx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	e.inf.Start(infCtx)
+	testutil.Start(t, e.sched.Run)
 	return e
 }
 
@@ -192,18 +180,10 @@ func TestDeletedPodFreesRoom(t *testing.T) {
 		c := scheduledCondition(e.pod("second"))
 		return c != nil && c.Message == "0/1 nodes are available: 1 Insufficient cpu."
 	})
-	if err := e.st.Delete(t.Context(), mustLookup(t, "pods"), "default", "first", ""); err != nil {
+	if err := e.st.Delete(t.Context(), storetest.Resource(t, "pods"), "default", "first", ""); err != nil {
 		t.Fatal(err)
 	}
 	e.eventually("second is bound once first is gone", time.Second, func() bool { return e.pod("second").Spec.NodeName == "only" })
-}
-
-func mustLookup(t *testing.T, name string) api.Resource {
-	r, ok := api.Lookup(name)
-	if !ok {
-		t.Fatalf("no resource %s", name)
-	}
-	return r
 }
 
 // TestBindBatchConflict writes three bindings in one batch, one of them for a

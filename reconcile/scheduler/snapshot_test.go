@@ -4,12 +4,13 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current results")
@@ -218,29 +219,8 @@ func TestScheduleGolden(t *testing.T) {
 				s.Assume(p, node)
 				fmt.Fprintf(&b, "%s -> %s\n", p.Name, node)
 			}
-			checkGolden(t, tc.name, b.String())
+			testutil.Golden(t, filepath.Join("testdata", tc.name+".golden"), []byte(b.String()), *update)
 		})
-	}
-}
-
-func checkGolden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("decisions differ from %s:\n--- got\n%s--- want\n%s", path, got, want)
 	}
 }
 

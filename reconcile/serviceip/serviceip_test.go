@@ -76,10 +76,7 @@ func (e *env) get(name string) *corev1.Service {
 // wrong), for up to 10 s.
 func (e *env) eventually(what string, cond func() string) {
 	e.t.Helper()
-	testutil.Eventually(e.t, 10*time.Second, what, func() (bool, string) {
-		wrong := cond()
-		return wrong == "", wrong
-	})
+	testutil.EventuallyNoDiff(e.t, 10*time.Second, what, cond)
 }
 
 func (e *env) event(name, reason string) *corev1.Event {
@@ -201,7 +198,7 @@ func TestManifestAddresses(t *testing.T) {
 	}
 
 	// The holder goes: the waiting service gets the address.
-	if err := e.s.Delete(context.Background(), mustResource(t), "default", "first", ""); err != nil {
+	if err := e.s.Delete(context.Background(), storetest.Resource(t, "services"), "default", "first", ""); err != nil {
 		t.Fatal(err)
 	}
 	e.eventually("second takes over the address", func() string {
@@ -213,37 +210,30 @@ func TestManifestAddresses(t *testing.T) {
 	})
 }
 
-func mustResource(t *testing.T) api.Resource {
-	r, ok := api.Lookup("services")
-	if !ok {
-		t.Fatal("no services resource")
-	}
-	return r
+// allocated waits until the Service name has a cluster IP and a node port,
+// and returns it.
+func (e *env) allocated(name string) *corev1.Service {
+	e.t.Helper()
+	e.eventually(name+" allocated", func() string {
+		if s := e.get(name); s.Spec.ClusterIP == "" || s.Spec.Ports[0].NodePort == 0 {
+			return "spec " + s.Spec.String()
+		}
+		return ""
+	})
+	return e.get(name)
 }
 
 func TestStableAcrossRestarts(t *testing.T) {
 	e := start(t, nil, "10.96.0.0/24")
 	e.create(service("a", "", corev1.ServiceTypeNodePort))
-	e.eventually("a allocated", func() string {
-		if s := e.get("a"); s.Spec.ClusterIP == "" || s.Spec.Ports[0].NodePort == 0 {
-			return "not yet"
-		}
-		return ""
-	})
-	a := e.get("a")
+	a := e.allocated("a")
 	e.stop()
 
 	// A new controller on the same store: a keeps its addresses and a new
 	// Service gets different ones.
 	e2 := start(t, e.s, "10.96.0.0/24")
 	e2.create(service("b", "", corev1.ServiceTypeNodePort))
-	e2.eventually("b allocated", func() string {
-		if s := e2.get("b"); s.Spec.ClusterIP == "" || s.Spec.Ports[0].NodePort == 0 {
-			return "not yet"
-		}
-		return ""
-	})
-	b := e2.get("b")
+	b := e2.allocated("b")
 	if b.Spec.ClusterIP == a.Spec.ClusterIP || b.Spec.Ports[0].NodePort == a.Spec.Ports[0].NodePort {
 		t.Errorf("after a restart b got a's addresses: a %s, b %s", a.Spec.String(), b.Spec.String())
 	}
@@ -268,7 +258,7 @@ func TestExhaustion(t *testing.T) {
 		}
 		return ""
 	})
-	if err := e.s.Delete(context.Background(), mustResource(t), "default", "a", ""); err != nil {
+	if err := e.s.Delete(context.Background(), storetest.Resource(t, "services"), "default", "a", ""); err != nil {
 		t.Fatal(err)
 	}
 	e.eventually("b gets the freed address", func() string {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/store"
 )
 
@@ -49,10 +50,53 @@ func StartEmbedded(tb testing.TB, cfg store.EmbedConfig) *store.Embedded {
 // it whose limits match the server's. Everything is stopped by tb.Cleanup.
 func Start(tb testing.TB) *store.Store {
 	tb.Helper()
+	return StartAt(tb, nil)
+}
+
+// StartAt is Start with a store whose clock (creationTimestamp and the like)
+// is now; a nil now is time.Now.
+func StartAt(tb testing.TB, now func() time.Time) *store.Store {
+	tb.Helper()
 	e := StartEmbedded(tb, Config(tb, tb.TempDir()))
 	opts := e.StoreOptions()
 	opts.Logger = Logger(tb)
+	opts.Now = now
 	return store.New(e.Client(), opts)
+}
+
+// Resource returns the resource api.Lookup finds for name ("pods",
+// "deploy", "Deployment") and fails the test when there is none.
+func Resource(tb testing.TB, name string) api.Resource {
+	tb.Helper()
+	r, ok := api.Lookup(name)
+	if !ok {
+		tb.Fatalf("storetest: no resource %q", name)
+	}
+	return r
+}
+
+// Modify reads the object namespace/name of s into obj, calls change on it
+// and writes it back, as a controller updates what it owns; it fails the
+// test when the read or the write fails (a conflict included).
+func Modify[T api.Object](tb testing.TB, s *store.Store, namespace, name string, obj T, change func(T)) {
+	tb.Helper()
+	if err := s.Get(tb.Context(), namespace, name, obj); err != nil {
+		tb.Fatalf("storetest: %v", err)
+	}
+	change(obj)
+	if err := s.Update(tb.Context(), obj); err != nil {
+		tb.Fatalf("storetest: %v", err)
+	}
+}
+
+// Names returns "namespace/name" of each of objs, in order, for comparing a
+// list with what a test expects.
+func Names(objs []api.Object) []string {
+	var out []string
+	for _, o := range objs {
+		out = append(out, o.GetNamespace()+"/"+o.GetName())
+	}
+	return out
 }
 
 // Logger returns a logger that writes to tb.Log until the test ends and drops

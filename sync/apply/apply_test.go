@@ -100,14 +100,10 @@ func TestApplyCreatesUpdatesAndPrunes(t *testing.T) {
 	}
 	// The control plane allocates the Service's addresses.
 	svc := &corev1.Service{}
-	if err := s.Get(ctx, "default", "web", svc); err != nil {
-		t.Fatal(err)
-	}
-	svc.Spec.ClusterIP, svc.Spec.ClusterIPs = "10.96.0.10", []string{"10.96.0.10"}
-	svc.Spec.Ports[0].NodePort = 31234
-	if err := s.Update(ctx, svc); err != nil {
-		t.Fatal(err)
-	}
+	storetest.Modify(t, s, "default", "web", svc, func(v *corev1.Service) {
+		v.Spec.ClusterIP, v.Spec.ClusterIPs = "10.96.0.10", []string{"10.96.0.10"}
+		v.Spec.Ports[0].NodePort = 31234
+	})
 
 	// Same content, new commit: nothing is written.
 	att, err = a.Apply(ctx, apply.Input{Commit: commit("bbbb2222"), Objects: objs})
@@ -270,13 +266,7 @@ func TestApplyKeepsPodBinding(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := &corev1.Pod{}
-	if err := s.Get(ctx, "default", "p", p); err != nil {
-		t.Fatal(err)
-	}
-	p.Spec.NodeName = "node-1"
-	if err := s.Update(ctx, p); err != nil {
-		t.Fatal(err)
-	}
+	storetest.Modify(t, s, "default", "p", p, func(v *corev1.Pod) { v.Spec.NodeName = "node-1" })
 	if _, err := a.Apply(ctx, apply.Input{Commit: commit("p2"), Objects: pod("nginx:2")}); err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package diff_test
 import (
 	"bytes"
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/sync/diff"
 )
@@ -228,24 +228,8 @@ func TestRenderGolden(t *testing.T) {
 			if err := diff.Render(&b, changes, "feature (1a2b3c4d)"); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("testdata", tt.name+".golden"), b.Bytes())
+			testutil.Golden(t, filepath.Join("testdata", tt.name+".golden"), b.Bytes(), *update)
 		})
-	}
-}
-
-func golden(t *testing.T, file string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(file, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s:\n%s", file, got)
 	}
 }
 

@@ -166,34 +166,18 @@ func decodeFiles(t *testing.T, files []file) []manifests.Object {
 // Service's allocations, the Pod's binding.
 func controlPlane(t *testing.T, s *store.Store) {
 	t.Helper()
-	ctx := t.Context()
-	d := &appsv1.Deployment{}
-	if err := s.Get(ctx, "default", "web", d); err != nil {
-		t.Fatal(err)
-	}
-	d.Annotations["deployment.kubernetes.io/revision"] = "1"
-	d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: 2, ReadyReplicas: 2, AvailableReplicas: 2}
-	if err := s.Update(ctx, d); err != nil {
-		t.Fatal(err)
-	}
-	svc := &corev1.Service{}
-	if err := s.Get(ctx, "default", "web", svc); err != nil {
-		t.Fatal(err)
-	}
-	svc.Spec.ClusterIP, svc.Spec.ClusterIPs = "10.96.0.10", []string{"10.96.0.10"}
-	svc.Spec.Ports[0].NodePort = 30080
-	if err := s.Update(ctx, svc); err != nil {
-		t.Fatal(err)
-	}
-	pod := &corev1.Pod{}
-	if err := s.Get(ctx, "default", "probe", pod); err != nil {
-		t.Fatal(err)
-	}
-	pod.Spec.NodeName = "node-1"
-	pod.Status.Phase = corev1.PodRunning
-	if err := s.Update(ctx, pod); err != nil {
-		t.Fatal(err)
-	}
+	storetest.Modify(t, s, "default", "web", &appsv1.Deployment{}, func(d *appsv1.Deployment) {
+		d.Annotations["deployment.kubernetes.io/revision"] = "1"
+		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: 2, ReadyReplicas: 2, AvailableReplicas: 2}
+	})
+	storetest.Modify(t, s, "default", "web", &corev1.Service{}, func(svc *corev1.Service) {
+		svc.Spec.ClusterIP, svc.Spec.ClusterIPs = "10.96.0.10", []string{"10.96.0.10"}
+		svc.Spec.Ports[0].NodePort = 30080
+	})
+	storetest.Modify(t, s, "default", "probe", &corev1.Pod{}, func(pod *corev1.Pod) {
+		pod.Spec.NodeName = "node-1"
+		pod.Status.Phase = corev1.PodRunning
+	})
 }
 
 // snapshot returns every object of every kind Git may define, by ID.

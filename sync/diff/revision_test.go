@@ -5,12 +5,12 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bosun-dev/bosun/internal/gittest"
 	"github.com/bosun-dev/bosun/sync/gitsource"
 )
 
@@ -20,52 +20,19 @@ import (
 // and the SHA of main's first commit.
 func gitRepo(t *testing.T) (work, bare, first string) {
 	t.Helper()
-	dir := t.TempDir()
-	work = filepath.Join(dir, "work")
-	run := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = work
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x", "GIT_COMMITTER_NAME=t",
-			"GIT_COMMITTER_EMAIL=t@x", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_SYSTEM=/dev/null")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	write := func(name, content string) {
-		t.Helper()
-		p := filepath.Join(work, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.MkdirAll(work, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	run("init", "-q", "-b", "main")
-	write("deploy/a.yaml", "one\n")
+	work = gittest.Init(t)
+	gittest.Write(t, work, map[string]string{"deploy/a.yaml": "one\n"})
 	if err := os.Symlink("a.yaml", filepath.Join(work, "deploy", "link.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	run("add", ".")
-	run("commit", "-q", "-m", "first")
-	first = run("rev-parse", "HEAD")
-	write("deploy/a.yaml", "two\n")
-	run("commit", "-q", "-am", "second")
-	run("tag", "-a", "v2", "-m", "v2")
-	run("checkout", "-q", "-b", "feature")
-	write("deploy/a.yaml", "feature\n")
-	run("commit", "-q", "-am", "on feature")
-	run("checkout", "-q", "main")
-	write("deploy/a.yaml", "dirty\n")
-	bare = filepath.Join(dir, "bare.git")
-	run("clone", "-q", "--bare", work, bare)
-	return work, bare, first
+	first = gittest.Commit(t, work, "first", nil)
+	gittest.Commit(t, work, "second", map[string]string{"deploy/a.yaml": "two\n"})
+	gittest.Git(t, work, "tag", "-a", "v2", "-m", "v2")
+	gittest.Git(t, work, "checkout", "-q", "-b", "feature")
+	gittest.Commit(t, work, "on feature", map[string]string{"deploy/a.yaml": "feature\n"})
+	gittest.Git(t, work, "checkout", "-q", "main")
+	gittest.Write(t, work, map[string]string{"deploy/a.yaml": "dirty\n"})
+	return work, gittest.BareClone(t, work), first
 }
 
 func TestReadRevision(t *testing.T) {

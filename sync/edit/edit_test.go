@@ -16,29 +16,16 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/gittest"
 	"github.com/bosun-dev/bosun/manifests"
+	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/sync/edit"
 	"github.com/bosun-dev/bosun/sync/gitwrite"
 	"github.com/bosun-dev/bosun/sync/yamledit"
 )
 
-const webYAML = `# The web application.
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web   # keep in sync with the Service
-spec:
-  replicas: 2 # at least two
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: app
-        image: "bosun.local/hello:v1"   # bumped by CI
-      - name: proxy
+// webYAML is the repository's web Deployment with a second container.
+const webYAML = gittest.Web + `      - name: proxy
         image: proxy:1.0
 `
 
@@ -318,19 +305,10 @@ func TestLastTemplateChange(t *testing.T) {
 
 	// Only Deployments have revisions.
 	rs := synced(t, strings.Replace(webYAML, "kind: Deployment", "kind: ReplicaSet", 1), "apps/web.yaml:2")
-	_, err = edit.LastTemplateChange(t.Context(), w, edit.Target{Resource: mustLookup(t, "replicasets"), Object: rs, File: "apps/web.yaml"})
+	_, err = edit.LastTemplateChange(t.Context(), w, edit.Target{Resource: storetest.Resource(t, "replicasets"), Object: rs, File: "apps/web.yaml"})
 	if err == nil {
 		t.Error("LastTemplateChange of a ReplicaSet: no error")
 	}
-}
-
-func mustLookup(t *testing.T, name string) api.Resource {
-	t.Helper()
-	r, ok := api.Lookup(name)
-	if !ok {
-		t.Fatalf("no resource %s", name)
-	}
-	return r
 }
 
 func TestTemplateChanged(t *testing.T) {

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/bosun-dev/bosun/internal/gittest"
 )
 
 func TestNew(t *testing.T) {
@@ -79,10 +81,7 @@ func TestFetchLocal(t *testing.T) {
 			commitOn(t, repo, "main", "first\n", testTime(0), map[string]fentry{"README.md": file("old\n")})
 			want := commitOn(t, repo, "main", "Add web app\n\nWith a service in front.\n", testTime(1), files)
 
-			src, err := New(Config{URL: dir, Branch: "main"})
-			if err != nil {
-				t.Fatal(err)
-			}
+			src := mainSource(t, dir)
 			c, err := src.Fetch(context.Background())
 			if err != nil {
 				t.Fatalf("Fetch: %v", err)
@@ -125,10 +124,7 @@ func TestFetchLocal(t *testing.T) {
 func TestFetchFollowsBranch(t *testing.T) {
 	dir, repo := initRepo(t, false)
 	base := commitOn(t, repo, "main", "base", testTime(0), map[string]fentry{"a.yaml": file("v0")})
-	src, err := New(Config{URL: dir, Branch: "main"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := mainSource(t, dir)
 	var second plumbing.Hash
 	steps := []struct {
 		name     string
@@ -142,26 +138,19 @@ func TestFetchFollowsBranch(t *testing.T) {
 		}, wantFile: "v1"},
 		{name: "amended commit", move: func() plumbing.Hash {
 			h := writeCommit(t, repo, []plumbing.Hash{base}, "second, amended", testTime(2), map[string]fentry{"a.yaml": file("v1b")})
-			setBranch(t, repo, "main", h)
-			return h
+			return setBranch(t, repo, "main", h)
 		}, wantFile: "v1b"},
 		{name: "force reset to older commit", move: func() plumbing.Hash {
-			setBranch(t, repo, "main", base)
-			return base
+			return setBranch(t, repo, "main", base)
 		}, wantFile: "v0"},
 		{name: "unrelated history", move: func() plumbing.Hash {
-			h := writeCommit(t, repo, nil, "orphan", testTime(3), map[string]fentry{"a.yaml": file("orphan")})
-			setBranch(t, repo, "main", h)
-			return h
+			return setBranch(t, repo, "main", writeCommit(t, repo, nil, "orphan", testTime(3), map[string]fentry{"a.yaml": file("orphan")}))
 		}, wantFile: "orphan"},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			want := st.move()
-			c, err := src.Fetch(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := mustFetch(t, src)
 			if c.SHA != want.String() {
 				t.Fatalf("SHA = %s, want %s", c.SHA, want)
 			}
@@ -251,26 +240,14 @@ func TestFetchEmptyRepository(t *testing.T) {
 func TestFetchUnchangedReusesCommit(t *testing.T) {
 	dir, repo := initRepo(t, false)
 	commitOn(t, repo, "main", "one", testTime(0), map[string]fentry{"a": file("1")})
-	src, err := New(Config{URL: dir, Branch: "main"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c1, err := src.Fetch(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c2, err := src.Fetch(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := mainSource(t, dir)
+	c1 := mustFetch(t, src)
+	c2 := mustFetch(t, src)
 	if c1.Tree != c2.Tree {
 		t.Error("unchanged branch: Fetch built a new tree instead of reusing the cached commit")
 	}
 	commitOn(t, repo, "main", "two", testTime(1), map[string]fentry{"a": file("2")})
-	c3, err := src.Fetch(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c3 := mustFetch(t, src)
 	if c3.Tree == c1.Tree || c3.SHA == c1.SHA {
 		t.Error("moved branch: Fetch returned the cached commit")
 	}
@@ -295,7 +272,7 @@ func TestFetchCanceledContext(t *testing.T) {
 func TestTreeSurvivesGC(t *testing.T) {
 	dir, repo := initRepo(t, false)
 	commitOn(t, repo, "main", "one", testTime(0), map[string]fentry{"a.yaml": file("a"), "b/c.yaml": file("c")})
-	gitCLI(t, dir, "gc", "--prune=now", "--quiet")
+	gittest.Git(t, dir, "gc", "--prune=now", "--quiet")
 	packs := func() []string {
 		m, _ := filepath.Glob(filepath.Join(dir, ".git", "objects", "pack", "*.pack"))
 		return m
@@ -304,20 +281,14 @@ func TestTreeSurvivesGC(t *testing.T) {
 	if len(before) != 1 {
 		t.Fatalf("packs after first gc: %v", before)
 	}
-	src, err := New(Config{URL: dir, Branch: "main"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := src.Fetch(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := mainSource(t, dir)
+	c := mustFetch(t, src)
 	// Reading one file makes the storage index the current pack.
 	if _, err := fs.ReadFile(c.Tree, "a.yaml"); err != nil {
 		t.Fatal(err)
 	}
 	commitOn(t, repo, "main", "two", testTime(1), map[string]fentry{"a.yaml": file("a2"), "b/c.yaml": file("c")})
-	gitCLI(t, dir, "gc", "--prune=now", "--quiet")
+	gittest.Git(t, dir, "gc", "--prune=now", "--quiet")
 	if after := packs(); len(after) != 1 || after[0] == before[0] {
 		t.Fatalf("second gc did not replace the pack: before %v, after %v", before, after)
 	}
@@ -325,10 +296,7 @@ func TestTreeSurvivesGC(t *testing.T) {
 	if got := readAll(t, c); !maps.Equal(got, want) {
 		t.Errorf("old tree after gc: files = %v, want %v", got, want)
 	}
-	c2, err := src.Fetch(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c2 := mustFetch(t, src)
 	want = map[string]string{"a.yaml": "a2", "b/c.yaml": "c"}
 	if got := readAll(t, c2); !maps.Equal(got, want) {
 		t.Errorf("new commit after gc: files = %v, want %v", got, want)
@@ -343,10 +311,7 @@ func TestConcurrentUse(t *testing.T) {
 		files[p+".yaml"] = file(p)
 	}
 	commitOn(t, repo, "main", "one", testTime(0), files)
-	src, err := New(Config{URL: dir, Branch: "main"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := mainSource(t, dir)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for range 8 {

@@ -4,15 +4,11 @@ import (
 	"context"
 	"io/fs"
 	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/bosun-dev/bosun/internal/testenv"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -135,11 +131,13 @@ func writeCommit(t testing.TB, repo *git.Repository, parents []plumbing.Hash, ms
 	return h
 }
 
-func setBranch(t testing.TB, repo *git.Repository, branch string, h plumbing.Hash) {
+// setBranch points branch at h and returns h.
+func setBranch(t testing.TB, repo *git.Repository, branch string, h plumbing.Hash) plumbing.Hash {
 	t.Helper()
 	if err := repo.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName(branch), h)); err != nil {
 		t.Fatal(err)
 	}
+	return h
 }
 
 // commitOn commits files on top of branch (or as its first commit) and moves it.
@@ -149,35 +147,27 @@ func commitOn(t testing.TB, repo *git.Repository, branch, msg string, when time.
 	if ref, err := repo.Storer.Reference(plumbing.NewBranchReferenceName(branch)); err == nil {
 		parents = []plumbing.Hash{ref.Hash()}
 	}
-	h := writeCommit(t, repo, parents, msg, when, files)
-	setBranch(t, repo, branch, h)
-	return h
+	return setBranch(t, repo, branch, writeCommit(t, repo, parents, msg, when, files))
 }
 
-// gitCLI runs the git command line tool in dir the way a user would, with a
-// private configuration. Tests that need it skip when git is not installed.
-func gitCLI(t testing.TB, dir string, args ...string) string {
+// mainSource is a Source for branch main of the repository at dir.
+func mainSource(t testing.TB, dir string) *Source {
 	t.Helper()
-	bin, err := exec.LookPath("git")
+	src, err := New(Config{URL: dir, Branch: "main"})
 	if err != nil {
-		testenv.Need(t, testenv.Binary("git"))
+		t.Fatal(err)
 	}
-	home := filepath.Join(os.TempDir(), "gitsource-test-home")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"HOME="+home, "XDG_CONFIG_HOME="+home, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
-		"GIT_AUTHOR_NAME=Jo User", "GIT_AUTHOR_EMAIL=jo@example.com",
-		"GIT_COMMITTER_NAME=Jo User", "GIT_COMMITTER_EMAIL=jo@example.com",
-		"GIT_TERMINAL_PROMPT=0",
-	)
-	out, err := cmd.CombinedOutput()
+	return src
+}
+
+// mustFetch fetches src's branch.
+func mustFetch(t testing.TB, src *Source) Commit {
+	t.Helper()
+	c, err := src.Fetch(context.Background())
 	if err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		t.Fatal(err)
 	}
-	return strings.TrimSpace(string(out))
+	return c
 }
 
 // readAll reads every regular file of fsys.

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/bosun-dev/bosun/internal/testenv"
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -16,6 +15,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	gitfile "github.com/go-git/go-git/v5/plumbing/transport/file"
 	"github.com/go-git/go-git/v5/plumbing/transport/server"
+
+	"github.com/bosun-dev/bosun/internal/testenv"
 )
 
 // TestMain serves file:// URLs with go-git's in-process server instead of the
@@ -93,13 +94,10 @@ func TestRemoteCloneFetchAndForcePush(t *testing.T) {
 			return commitOn(t, f.repo, "main", "second", testTime(1), map[string]fentry{"app/web.yaml": file("v2"), "README": file("r")})
 		}, want: "v2"},
 		{name: "force push of unrelated history", move: func() plumbing.Hash {
-			h := writeCommit(t, f.repo, nil, "rewritten", testTime(2), map[string]fentry{"app/web.yaml": file("v3"), "README": file("r")})
-			setBranch(t, f.repo, "main", h)
-			return h
+			return setBranch(t, f.repo, "main", writeCommit(t, f.repo, nil, "rewritten", testTime(2), map[string]fentry{"app/web.yaml": file("v3"), "README": file("r")}))
 		}, want: "v3"},
 		{name: "reset to a commit fetched before", move: func() plumbing.Hash {
-			setBranch(t, f.repo, "main", c1)
-			return c1
+			return setBranch(t, f.repo, "main", c1)
 		}, want: "v1"},
 		{name: "amend on top of old commit", move: func() plumbing.Hash {
 			return commitOn(t, f.repo, "main", "amended", testTime(3), map[string]fentry{"app/web.yaml": file("v4"), "README": file("r")})
@@ -315,13 +313,10 @@ func TestRemoteShallowWithGitUploadPack(t *testing.T) {
 			return commitOn(t, f.repo, "main", "four", testTime(3), map[string]fentry{"a": file("4")})
 		}, want: "4"},
 		{name: "force push", move: func() plumbing.Hash {
-			h := writeCommit(t, f.repo, nil, "orphan", testTime(4), map[string]fentry{"a": file("5")})
-			setBranch(t, f.repo, "main", h)
-			return h
+			return setBranch(t, f.repo, "main", writeCommit(t, f.repo, nil, "orphan", testTime(4), map[string]fentry{"a": file("5")}))
 		}, want: "5"},
 		{name: "reset to a commit never fetched", move: func() plumbing.Hash {
-			setBranch(t, f.repo, "main", c1)
-			return c1
+			return setBranch(t, f.repo, "main", c1)
 		}, want: "1"},
 	}
 	for _, st := range steps {

@@ -1,8 +1,6 @@
 package gitsource
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,39 +9,12 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/bosun-dev/bosun/internal/gittest"
 )
-
-// newKey generates a fast (Ed25519) signing key for tests.
-func newKey(t testing.TB, name, email string) *openpgp.Entity {
-	t.Helper()
-	e, err := openpgp.NewEntity(name, "", email, &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
-
-// armoredPublic returns e's public key as "gpg --armor --export" writes it.
-func armoredPublic(t testing.TB, e *openpgp.Entity) string {
-	t.Helper()
-	var b bytes.Buffer
-	w, err := armor.Encode(&b, openpgp.PublicKeyType, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Serialize(w); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.String() + "\n"
-}
 
 // commitSigned commits a file in the work tree at dir, signed by key (nil = unsigned).
 func commitSigned(t testing.TB, repo *git.Repository, dir, name, data string, key *openpgp.Entity) plumbing.Hash {
@@ -69,9 +40,9 @@ func commitSigned(t testing.TB, repo *git.Repository, dir, name, data string, ke
 }
 
 func TestVerify(t *testing.T) {
-	alice := newKey(t, "Alice", "alice@example.com")
-	mallory := newKey(t, "Mallory", "mallory@example.com")
-	keyring, err := ReadKeyring(strings.NewReader(armoredPublic(t, alice)))
+	alice := gittest.SigningKey(t, "Alice", "alice@example.com")
+	mallory := gittest.SigningKey(t, "Mallory", "mallory@example.com")
+	keyring, err := ReadKeyring(strings.NewReader(gittest.ArmoredKeys(t, alice)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,14 +86,8 @@ func TestVerify(t *testing.T) {
 			if err := repo.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName("main"), h)); err != nil {
 				t.Fatal(err)
 			}
-			src, err := New(Config{URL: dir, Branch: "main"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := src.Fetch(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
+			src := mainSource(t, dir)
+			c := mustFetch(t, src)
 			if c.SHA != h.String() {
 				t.Fatalf("fetched %s, want %s", c.SHA, h)
 			}
@@ -152,20 +117,20 @@ func TestVerifyNotOpenPGP(t *testing.T) {
 }
 
 func TestReadKeyring(t *testing.T) {
-	alice := newKey(t, "Alice", "alice@example.com")
-	bob := newKey(t, "Bob", "bob@example.com")
-	two := armoredPublic(t, alice) + "# comment between blocks\n" + armoredPublic(t, bob)
+	alice := gittest.SigningKey(t, "Alice", "alice@example.com")
+	bob := gittest.SigningKey(t, "Bob", "bob@example.com")
+	two := gittest.ArmoredKeys(t, alice) + "# comment between blocks\n" + gittest.ArmoredKeys(t, bob)
 	tests := []struct {
 		name    string
 		in      string
 		want    int
 		wantMsg string
 	}{
-		{name: "one key", in: armoredPublic(t, alice), want: 1},
+		{name: "one key", in: gittest.ArmoredKeys(t, alice), want: 1},
 		{name: "two blocks", in: two, want: 2},
 		{name: "empty", in: "", wantMsg: "holds no keys"},
 		{name: "not armored", in: "just some text\n", wantMsg: "no armored key block"},
-		{name: "truncated", in: armoredPublic(t, alice)[:200], wantMsg: "without an END line"},
+		{name: "truncated", in: gittest.ArmoredKeys(t, alice)[:200], wantMsg: "without an END line"},
 		{name: "garbage body", in: "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot base64!!\n-----END PGP PUBLIC KEY BLOCK-----\n", wantMsg: "key block 1"},
 	}
 	for _, tt := range tests {

@@ -1,7 +1,6 @@
 package gitsource
 
 import (
-	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -15,14 +14,8 @@ func fetchTree(t *testing.T, files map[string]fentry) fs.FS {
 	t.Helper()
 	dir, repo := initRepo(t, false)
 	commitOn(t, repo, "main", "tree", testTime(0), files)
-	src, err := New(Config{URL: dir, Branch: "main"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := src.Fetch(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := mainSource(t, dir)
+	c := mustFetch(t, src)
 	return c.Tree
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/bosun-dev/bosun/internal/gittest"
 	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
@@ -139,9 +140,9 @@ func TestWatchGitCLI(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			gitCLI(t, dir, "init", "-q", "-b", "main")
+			gittest.Git(t, dir, "init", "-q", "-b", "main")
 			for _, a := range tt.setup {
-				gitCLI(t, dir, a...)
+				gittest.Git(t, dir, a...)
 			}
 			src, err := New(Config{URL: dir, Branch: tt.branch, Logger: testLogger(t)})
 			if err != nil {
@@ -151,7 +152,7 @@ func TestWatchGitCLI(t *testing.T) {
 			for _, st := range tt.steps {
 				before := w.calls.Load()
 				for _, a := range st.args {
-					gitCLI(t, dir, a...)
+					gittest.Git(t, dir, a...)
 				}
 				w.waitCall(t, before, st.name)
 				c, err := src.Fetch(context.Background())
@@ -162,7 +163,7 @@ func TestWatchGitCLI(t *testing.T) {
 						t.Fatalf("%s: Fetch error = %v, want ErrNoBranch", st.name, err)
 					}
 				default:
-					want := gitCLI(t, dir, "rev-parse", st.wantHead)
+					want := gittest.Git(t, dir, "rev-parse", st.wantHead)
 					if err != nil || c.SHA != want {
 						t.Fatalf("%s: Fetch = %s, %v; want %s", st.name, c.SHA, err, want)
 					}
@@ -176,10 +177,7 @@ func TestWatchGitCLI(t *testing.T) {
 func TestWatchBareRepository(t *testing.T) {
 	dir, repo := initRepo(t, true)
 	commitOn(t, repo, "main", "one", testTime(0), map[string]fentry{"a": file("1")})
-	src, err := New(Config{URL: dir, Branch: "main"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := mainSource(t, dir)
 	w := startWatch(t, src, 20*time.Millisecond)
 	for i := 1; i <= 3; i++ {
 		before := w.calls.Load()
@@ -200,10 +198,7 @@ func TestWatchBareRepository(t *testing.T) {
 func TestWatchDebounce(t *testing.T) {
 	dir, repo := initRepo(t, false)
 	commitOn(t, repo, "main", "one", testTime(0), map[string]fentry{"a": file("1")})
-	src, err := New(Config{URL: dir, Branch: "main"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := mainSource(t, dir)
 	src.maxWait = time.Minute
 	w := startWatch(t, src, 500*time.Millisecond)
 	var last string

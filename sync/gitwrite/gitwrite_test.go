@@ -11,6 +11,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 
+	"github.com/bosun-dev/bosun/internal/gittest"
 	"github.com/bosun-dev/bosun/manifests"
 )
 
@@ -19,17 +20,17 @@ import (
 func TestCommit(t *testing.T) {
 	tests := []struct {
 		name   string
-		setup  func(t *testing.T, seed string) string // returns the URL
+		setup  func(t testing.TB, seed string) string // returns the URL
 		remote bool
 	}{
-		{name: "remote bare over transport", setup: bareClone, remote: true},
-		{name: "local bare in place", setup: bareClone},
-		{name: "local checked out in place", setup: func(t *testing.T, seed string) string { return seed }},
+		{name: "remote bare over transport", setup: gittest.BareClone, remote: true},
+		{name: "local bare in place", setup: gittest.BareClone},
+		{name: "local checked out in place", setup: func(_ testing.TB, seed string) string { return seed }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			seed := newRepo(t)
-			base := commitFiles(t, seed, "initial", map[string]string{"web.yaml": "# web\nreplicas: 1\n", "old.txt": "x\n", "keep/a.txt": "a\n"})
+			seed := gittest.Init(t)
+			base := gittest.Commit(t, seed, "initial", map[string]string{"web.yaml": "# web\nreplicas: 1\n", "old.txt": "x\n", "keep/a.txt": "a\n"})
 			url := tt.setup(t, seed)
 			w := newTestWriter(t, url, tt.remote, nil)
 			sha, err := w.Commit(testCtx(t), "Scale web", func(tr *Tree) error {
@@ -54,7 +55,7 @@ func TestCommit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := gitCLI(t, url, "rev-parse", "main"); got != sha {
+			if got := gittest.Git(t, url, "rev-parse", "main"); got != sha {
 				t.Fatalf("main = %s, want %s", got, sha)
 			}
 			if got := show(t, url, "main", "web.yaml"); got != "# web\nreplicas: 4" {
@@ -63,12 +64,12 @@ func TestCommit(t *testing.T) {
 			if got := files(t, url, "main"); got != "keep/a.txt\nnew/dir/b.yaml\nweb.yaml" {
 				t.Errorf("files = %q", got)
 			}
-			if got := gitCLI(t, url, "log", "-1", "--format=%an <%ae>|%cn|%P|%B", "main"); got != "Bo Sun <bo@example.com>|Bo Sun|"+base+"|Scale web" {
+			if got := gittest.Git(t, url, "log", "-1", "--format=%an <%ae>|%cn|%P|%B", "main"); got != "Bo Sun <bo@example.com>|Bo Sun|"+base+"|Scale web" {
 				t.Errorf("commit = %q", got)
 			}
-			gitCLI(t, url, "fsck", "--strict")
+			gittest.Git(t, url, "fsck", "--strict")
 			if url == seed {
-				if st := gitCLI(t, seed, "status", "--porcelain"); st != "" {
+				if st := gittest.Git(t, seed, "status", "--porcelain"); st != "" {
 					t.Errorf("work tree not clean after commit:\n%s", st)
 				}
 				if b, err := os.ReadFile(filepath.Join(seed, "new/dir/b.yaml")); err != nil || string(b) != "b: 1\n" {
@@ -90,8 +91,8 @@ func TestCommit(t *testing.T) {
 
 // TestCommitDirty refuses to overwrite uncommitted work in a checked-out branch.
 func TestCommitDirty(t *testing.T) {
-	seed := newRepo(t)
-	head := commitFiles(t, seed, "initial", map[string]string{"web.yaml": "replicas: 1\n", "other.yaml": "x: 1\n"})
+	seed := gittest.Init(t)
+	head := gittest.Commit(t, seed, "initial", map[string]string{"web.yaml": "replicas: 1\n", "other.yaml": "x: 1\n"})
 	if err := os.WriteFile(filepath.Join(seed, "web.yaml"), []byte("replicas: 9 # mine\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -100,14 +101,14 @@ func TestCommitDirty(t *testing.T) {
 	if !errors.Is(err, ErrDirty) || !strings.Contains(err.Error(), "web.yaml") {
 		t.Fatalf("err = %v, want ErrDirty naming web.yaml", err)
 	}
-	if got := gitCLI(t, seed, "rev-parse", "main"); got != head {
+	if got := gittest.Git(t, seed, "rev-parse", "main"); got != head {
 		t.Errorf("branch moved to %s", got)
 	}
 	// A change elsewhere goes through and leaves the user's edit alone.
 	if _, err := w.Commit(testCtx(t), "other", setFile("other.yaml", "x: 2\n"), PushOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if st := gitCLI(t, seed, "status", "--porcelain"); st != " M web.yaml" {
+	if st := gittest.Git(t, seed, "status", "--porcelain"); st != " M web.yaml" {
 		t.Errorf("status = %q, want only the user's change", st)
 	}
 }
@@ -118,9 +119,9 @@ func TestCommitDirty(t *testing.T) {
 func TestCommitRetry(t *testing.T) {
 	for _, remote := range []bool{true, false} {
 		t.Run(map[bool]string{true: "remote push", false: "local in place"}[remote], func(t *testing.T) {
-			seed := newRepo(t)
-			commitFiles(t, seed, "initial", map[string]string{"a.yaml": "a: 1\n", "b.yaml": "b: 1\n"})
-			bare := bareClone(t, seed)
+			seed := gittest.Init(t)
+			gittest.Commit(t, seed, "initial", map[string]string{"a.yaml": "a: 1\n", "b.yaml": "b: 1\n"})
+			bare := gittest.BareClone(t, seed)
 			first := newTestWriter(t, bare, remote, nil)
 			second := newTestWriter(t, bare, remote, nil)
 			calls := 0
@@ -146,7 +147,7 @@ func TestCommitRetry(t *testing.T) {
 			if calls != 2 {
 				t.Errorf("edit ran %d times, want 2", calls)
 			}
-			if got := gitCLI(t, bare, "rev-parse", sha+"^"); got != rival {
+			if got := gittest.Git(t, bare, "rev-parse", sha+"^"); got != rival {
 				t.Errorf("parent = %s, want the rival commit %s", got, rival)
 			}
 			if got := show(t, bare, "main", "a.yaml"); got != "a: 2\n# saw b: 2" {
@@ -161,9 +162,9 @@ func TestCommitRetry(t *testing.T) {
 
 // TestCommitRaced gives up after MaxAttempts lost races.
 func TestCommitRaced(t *testing.T) {
-	seed := newRepo(t)
-	commitFiles(t, seed, "initial", map[string]string{"a.yaml": "a: 0\n"})
-	bare := bareClone(t, seed)
+	seed := gittest.Init(t)
+	gittest.Commit(t, seed, "initial", map[string]string{"a.yaml": "a: 0\n"})
+	bare := gittest.BareClone(t, seed)
 	w := newTestWriter(t, bare, false, nil)
 	rival := newTestWriter(t, bare, false, nil)
 	n := 0
@@ -183,21 +184,21 @@ func TestCommitRaced(t *testing.T) {
 func TestPushBranch(t *testing.T) {
 	for _, remote := range []bool{true, false} {
 		t.Run(map[bool]string{true: "remote", false: "local"}[remote], func(t *testing.T) {
-			seed := newRepo(t)
-			head := commitFiles(t, seed, "initial", map[string]string{"a.yaml": "a: 1\n"})
-			bare := bareClone(t, seed)
+			seed := gittest.Init(t)
+			head := gittest.Commit(t, seed, "initial", map[string]string{"a.yaml": "a: 1\n"})
+			bare := gittest.BareClone(t, seed)
 			w := newTestWriter(t, bare, remote, nil)
 			sha, err := w.Commit(testCtx(t), "edit a", setFile("a.yaml", "a: 2\n"), PushOptions{Branch: "bosun/scale-a"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := gitCLI(t, bare, "rev-parse", "main"); got != head {
+			if got := gittest.Git(t, bare, "rev-parse", "main"); got != head {
 				t.Errorf("main moved to %s", got)
 			}
-			if got := gitCLI(t, bare, "rev-parse", "bosun/scale-a"); got != sha {
+			if got := gittest.Git(t, bare, "rev-parse", "bosun/scale-a"); got != sha {
 				t.Errorf("branch = %s, want %s", got, sha)
 			}
-			if got := gitCLI(t, bare, "rev-parse", sha+"^"); got != head {
+			if got := gittest.Git(t, bare, "rev-parse", sha+"^"); got != head {
 				t.Errorf("parent = %s, want %s", got, head)
 			}
 			_, err = w.Commit(testCtx(t), "edit a", setFile("a.yaml", "a: 3\n"), PushOptions{Branch: "bosun/scale-a"})
@@ -213,12 +214,12 @@ func TestPushBranch(t *testing.T) {
 }
 
 func TestRevert(t *testing.T) {
-	seed := newRepo(t)
-	root := commitFiles(t, seed, "add web and db", map[string]string{"web.yaml": "image: v1\n", "db.yaml": "db: 1\n", "gone.yaml": "g: 1\n"})
-	modify := commitFiles(t, seed, "web v2", map[string]string{"web.yaml": "image: v2\n"})
-	add := commitFiles(t, seed, "add cache", map[string]string{"cache/c.yaml": "c: 1\n"})
-	del := commitFiles(t, seed, "drop gone", map[string]string{"gone.yaml": ""})
-	commitFiles(t, seed, "unrelated", map[string]string{"other.yaml": "o: 1\n"})
+	seed := gittest.Init(t)
+	root := gittest.Commit(t, seed, "add web and db", map[string]string{"web.yaml": "image: v1\n", "db.yaml": "db: 1\n", "gone.yaml": "g: 1\n"})
+	modify := gittest.Commit(t, seed, "web v2", map[string]string{"web.yaml": "image: v2\n"})
+	add := gittest.Commit(t, seed, "add cache", map[string]string{"cache/c.yaml": "c: 1\n"})
+	del := gittest.Commit(t, seed, "drop gone", map[string]string{"gone.yaml": ""})
+	gittest.Commit(t, seed, "unrelated", map[string]string{"other.yaml": "o: 1\n"})
 
 	tests := []struct {
 		name    string
@@ -236,17 +237,17 @@ func TestRevert(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bare := bareClone(t, seed)
-			head := gitCLI(t, bare, "rev-parse", "main")
+			bare := gittest.BareClone(t, seed)
+			head := gittest.Git(t, bare, "rev-parse", "main")
 			w := newTestWriter(t, bare, true, nil)
 			sha, err := w.Revert(testCtx(t), tt.target, tt.why, PushOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := gitCLI(t, bare, "log", "-1", "--format=%B", sha); got != strings.TrimSuffix(tt.message, "\n") {
+			if got := gittest.Git(t, bare, "log", "-1", "--format=%B", sha); got != strings.TrimSuffix(tt.message, "\n") {
 				t.Errorf("message = %q, want %q", got, tt.message)
 			}
-			if got := gitCLI(t, bare, "rev-parse", sha+"^"); got != head {
+			if got := gittest.Git(t, bare, "rev-parse", sha+"^"); got != head {
 				t.Errorf("parent = %s, want %s", got, head)
 			}
 			for p, want := range tt.want {
@@ -261,16 +262,16 @@ func TestRevert(t *testing.T) {
 				}
 			}
 			// The revert's diff is exactly the inverse of the target's.
-			if got, want := gitCLI(t, bare, "diff", head, sha), gitCLI(t, bare, "diff", tt.target, tt.target+"^"); got != want {
+			if got, want := gittest.Git(t, bare, "diff", head, sha), gittest.Git(t, bare, "diff", tt.target, tt.target+"^"); got != want {
 				t.Errorf("revert diff:\n%s\nwant:\n%s", got, want)
 			}
 		})
 	}
 
 	t.Run("root commit", func(t *testing.T) {
-		s := newRepo(t)
-		r := commitFiles(t, s, "root", map[string]string{"a.yaml": "a\n"})
-		commitFiles(t, s, "more", map[string]string{"b.yaml": "b\n"})
+		s := gittest.Init(t)
+		r := gittest.Commit(t, s, "root", map[string]string{"a.yaml": "a\n"})
+		gittest.Commit(t, s, "more", map[string]string{"b.yaml": "b\n"})
 		w := newTestWriter(t, s, false, nil)
 		sha, err := w.Revert(testCtx(t), r, "", PushOptions{})
 		if err != nil {
@@ -279,7 +280,7 @@ func TestRevert(t *testing.T) {
 		if got := files(t, s, sha); got != "b.yaml" {
 			t.Errorf("files = %q", got)
 		}
-		if st := gitCLI(t, s, "status", "--porcelain"); st != "" {
+		if st := gittest.Git(t, s, "status", "--porcelain"); st != "" {
 			t.Errorf("status = %q", st)
 		}
 		_ = root
@@ -287,18 +288,18 @@ func TestRevert(t *testing.T) {
 }
 
 func TestRevertRefused(t *testing.T) {
-	seed := newRepo(t)
-	v2 := commitFiles(t, seed, "web v2", map[string]string{"web.yaml": "image: v2\n", "db.yaml": "d\n"})
-	later := commitFiles(t, seed, "web v3", map[string]string{"web.yaml": "image: v3\n"})
-	gitCLI(t, seed, "checkout", "-q", "-b", "side", v2)
-	commitFiles(t, seed, "side", map[string]string{"side.yaml": "s\n"})
-	gitCLI(t, seed, "checkout", "-q", "main")
-	gitCLI(t, seed, "merge", "-q", "--no-ff", "-m", "merge side", "side")
-	merge := gitCLI(t, seed, "rev-parse", "HEAD")
-	gitCLI(t, seed, "checkout", "-q", "-b", "elsewhere")
-	off := commitFiles(t, seed, "off branch", map[string]string{"x.yaml": "x\n"})
-	gitCLI(t, seed, "checkout", "-q", "main")
-	bare := bareClone(t, seed)
+	seed := gittest.Init(t)
+	v2 := gittest.Commit(t, seed, "web v2", map[string]string{"web.yaml": "image: v2\n", "db.yaml": "d\n"})
+	later := gittest.Commit(t, seed, "web v3", map[string]string{"web.yaml": "image: v3\n"})
+	gittest.Git(t, seed, "checkout", "-q", "-b", "side", v2)
+	gittest.Commit(t, seed, "side", map[string]string{"side.yaml": "s\n"})
+	gittest.Git(t, seed, "checkout", "-q", "main")
+	gittest.Git(t, seed, "merge", "-q", "--no-ff", "-m", "merge side", "side")
+	merge := gittest.Git(t, seed, "rev-parse", "HEAD")
+	gittest.Git(t, seed, "checkout", "-q", "-b", "elsewhere")
+	off := gittest.Commit(t, seed, "off branch", map[string]string{"x.yaml": "x\n"})
+	gittest.Git(t, seed, "checkout", "-q", "main")
+	bare := gittest.BareClone(t, seed)
 
 	tests := []struct {
 		name, target string
@@ -312,44 +313,26 @@ func TestRevertRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			head := gitCLI(t, bare, "rev-parse", "main")
+			head := gittest.Git(t, bare, "rev-parse", "main")
 			w := newTestWriter(t, bare, false, nil)
 			_, err := w.Revert(testCtx(t), tt.target, "", PushOptions{})
 			if !errors.Is(err, tt.is) || !strings.Contains(err.Error(), tt.message) {
 				t.Fatalf("err = %v, want %v containing %q", err, tt.is, tt.message)
 			}
-			if got := gitCLI(t, bare, "rev-parse", "main"); got != head {
+			if got := gittest.Git(t, bare, "rev-parse", "main"); got != head {
 				t.Errorf("main moved")
 			}
 		})
 	}
 }
 
-const deployV1 = `# web app
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 3
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: app
-        image: web:v1
-`
-
 // TestLastCommitTouching finds the image change and skips a replicas-only one.
 func TestLastCommitTouching(t *testing.T) {
-	seed := newRepo(t)
-	commitFiles(t, seed, "web v1", map[string]string{"apps/web.yaml": deployV1})
-	v2 := commitFiles(t, seed, "web v2", map[string]string{"apps/web.yaml": strings.Replace(deployV1, "web:v1", "web:v2", 1)})
-	commitFiles(t, seed, "scale", map[string]string{"apps/web.yaml": strings.Replace(strings.Replace(deployV1, "web:v1", "web:v2", 1), "replicas: 3", "replicas: 5", 1)})
-	commitFiles(t, seed, "other", map[string]string{"apps/db.yaml": "x: 1\n"})
+	seed := gittest.Init(t)
+	gittest.Commit(t, seed, "web v1", map[string]string{"apps/web.yaml": gittest.Web})
+	v2 := gittest.Commit(t, seed, "web v2", map[string]string{"apps/web.yaml": strings.Replace(gittest.Web, "hello:v1", "hello:v2", 1)})
+	gittest.Commit(t, seed, "scale", map[string]string{"apps/web.yaml": strings.Replace(strings.Replace(gittest.Web, "hello:v1", "hello:v2", 1), "replicas: 2", "replicas: 5", 1)})
+	gittest.Commit(t, seed, "other", map[string]string{"apps/db.yaml": "x: 1\n"})
 
 	template := func(file string, data []byte) (any, bool) {
 		objs, _ := manifests.Decode(file, data, manifests.Limits{})
@@ -382,11 +365,11 @@ func TestLastCommitTouching(t *testing.T) {
 // the revert: the commit's lines are undone, the later ones kept, as git's
 // own revert merges them.
 func TestRevertMergesLaterChangesElsewhere(t *testing.T) {
-	seed := newRepo(t)
-	commitFiles(t, seed, "web", map[string]string{"web.yaml": "# web\nreplicas: 3\na: 1\nb: 2\nc: 3\nd: 4\nimage: v1\n"})
-	v2 := commitFiles(t, seed, "web v2", map[string]string{"web.yaml": "# web\nreplicas: 3\na: 1\nb: 2\nc: 3\nd: 4\nimage: v2\n"})
-	commitFiles(t, seed, "scale", map[string]string{"web.yaml": "# web\nreplicas: 5\na: 1\nb: 2\nc: 3\nd: 4\nimage: v2\n"})
-	bare := bareClone(t, seed)
+	seed := gittest.Init(t)
+	gittest.Commit(t, seed, "web", map[string]string{"web.yaml": "# web\nreplicas: 3\na: 1\nb: 2\nc: 3\nd: 4\nimage: v1\n"})
+	v2 := gittest.Commit(t, seed, "web v2", map[string]string{"web.yaml": "# web\nreplicas: 3\na: 1\nb: 2\nc: 3\nd: 4\nimage: v2\n"})
+	gittest.Commit(t, seed, "scale", map[string]string{"web.yaml": "# web\nreplicas: 5\na: 1\nb: 2\nc: 3\nd: 4\nimage: v2\n"})
+	bare := gittest.BareClone(t, seed)
 	w := newTestWriter(t, bare, true, nil)
 	sha, err := w.Revert(testCtx(t), v2, "", PushOptions{})
 	if err != nil {

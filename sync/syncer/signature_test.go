@@ -1,7 +1,6 @@
 package syncer_test
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,11 +8,10 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/bosun-dev/bosun/internal/gittest"
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/sync/gitsource"
@@ -21,34 +19,11 @@ import (
 	"github.com/bosun-dev/bosun/sync/syncer"
 )
 
-func signingKey(t *testing.T, name, email string) *openpgp.Entity {
-	t.Helper()
-	e, err := openpgp.NewEntity(name, "", email, &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
-
 // keyringFile writes the public keys of es to a file, as gpg --armor --export does.
 func keyringFile(t *testing.T, es ...*openpgp.Entity) string {
 	t.Helper()
-	var b bytes.Buffer
-	for _, e := range es {
-		w, err := armor.Encode(&b, openpgp.PublicKeyType, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Serialize(w); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		b.WriteString("\n")
-	}
 	p := filepath.Join(t.TempDir(), "trusted.asc")
-	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(p, []byte(gittest.ArmoredKeys(t, es...)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -83,8 +58,8 @@ func (g *gitRepo) signedCommit(msg, name, content string, key *openpgp.Entity) s
 }
 
 func TestVerifySignatures(t *testing.T) {
-	alice := signingKey(t, "Alice", "alice@example.com")
-	mallory := signingKey(t, "Mallory", "mallory@example.com")
+	alice := gittest.SigningKey(t, "Alice", "alice@example.com")
+	mallory := gittest.SigningKey(t, "Mallory", "mallory@example.com")
 	keyring, err := gitsource.LoadKeyring(keyringFile(t, alice))
 	if err != nil {
 		t.Fatal(err)

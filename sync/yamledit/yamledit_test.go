@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the .golden files")
@@ -139,19 +141,7 @@ func TestEdits(t *testing.T) {
 			if removed != tt.removed || inserted != tt.inserted {
 				t.Errorf("changed bytes: removed %q, inserted %q; want removed %q, inserted %q", removed, inserted, tt.removed, tt.inserted)
 			}
-			golden := filepath.Join("testdata", tt.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, out, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update)", err)
-			}
-			if !bytes.Equal(out, want) {
-				t.Errorf("output differs from %s:\n%s", golden, out)
-			}
+			testutil.Golden(t, filepath.Join("testdata", tt.name+".golden"), out, *update)
 		})
 	}
 }

@@ -18,6 +18,7 @@ import (
 	client "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
+	"github.com/bosun-dev/bosun/internal/proctest"
 	"github.com/bosun-dev/bosun/internal/testenv"
 	"github.com/bosun-dev/bosun/nodeagent/containerdproc"
 )
@@ -202,28 +203,17 @@ func deleteContainers(ctx context.Context, address string) ([]ref, error) {
 
 // shimPIDs returns the shims serving the containerd at address.
 func shimPIDs(address string) []int {
-	var pids []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(b), "\x00")
-		if len(args) == 0 || !strings.Contains(filepath.Base(args[0]), "containerd-shim") {
-			continue
+	return proctest.Find(func(args []string) bool {
+		if !strings.Contains(filepath.Base(args[0]), "containerd-shim") {
+			return false
 		}
 		for i, a := range args {
 			if a == "-address" && i+1 < len(args) && args[i+1] == address {
-				pids = append(pids, pid)
+				return true
 			}
 		}
-	}
-	return pids
+		return false
+	})
 }
 
 // shimSocket returns the socket file containerd 1.6 gives the shim of r.

@@ -16,21 +16,12 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 
 	"github.com/bosun-dev/bosun/examples/app/appimage"
+	"github.com/bosun-dev/bosun/internal/proctest"
 	"github.com/bosun-dev/bosun/internal/testenv"
 	"github.com/bosun-dev/bosun/nodeagent/containerdproc"
 	"github.com/bosun-dev/bosun/nodeagent/containerdproc/containerdproctest"
 	"github.com/bosun-dev/bosun/nodeagent/images"
 )
-
-// alive reports whether pid exists and is not a zombie.
-func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(b))
-	return len(f) > 2 && f[2] != "Z"
-}
 
 // TestCleanupAfterContainerdWasKilled runs a container, kills containerd
 // (its shim and the container survive, as they are meant to), and checks
@@ -76,20 +67,20 @@ func TestCleanupAfterContainerdWasKilled(t *testing.T) {
 			t.Fatal(err)
 		}
 		taskPID = int(task.Pid())
-		if !alive(taskPID) {
+		if !proctest.Alive(taskPID) {
 			t.Fatalf("task pid %d not running", taskPID)
 		}
 		if err := syscall.Kill(env.Supervisor.PID(), syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		if !alive(taskPID) {
+		if !proctest.Alive(taskPID) {
 			t.Fatal("the task died with containerd")
 		}
 	})
 	if env == nil || taskPID == 0 {
 		t.Fatal("setup failed")
 	}
-	if alive(taskPID) {
+	if proctest.Alive(taskPID) {
 		t.Errorf("task pid %d still runs after cleanup", taskPID)
 	}
 	if _, err := os.Stat(env.Dir); !os.IsNotExist(err) {
@@ -107,7 +98,7 @@ func TestCleanupAfterContainerdWasKilled(t *testing.T) {
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		if err == nil && strings.Contains(string(b), env.Dir) {
 			pid, _ := strconv.Atoi(e.Name())
-			if alive(pid) {
+			if proctest.Alive(pid) {
 				t.Errorf("process %s still refers to %s: %q", e.Name(), env.Dir, b)
 			}
 		}
