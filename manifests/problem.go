@@ -13,8 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-
-	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
 // ErrInvalid is wrapped by the error Problems.Err returns when a set of
@@ -208,9 +206,17 @@ const (
 
 // withDefaults fills zero fields with the defaults.
 func (l Limits) withDefaults() Limits {
-	defaults.Positive(&l.MaxFileBytes, DefaultMaxFileBytes)
-	defaults.Positive(&l.MaxDocuments, DefaultMaxDocuments)
-	defaults.Positive(&l.MaxTotalBytes, DefaultMaxTotalBytes)
+	// Spelled out rather than with internal/defaults: manifests depends on
+	// no bosun package but api (ARCHITECTURE.md).
+	if l.MaxFileBytes <= 0 {
+		l.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if l.MaxDocuments <= 0 {
+		l.MaxDocuments = DefaultMaxDocuments
+	}
+	if l.MaxTotalBytes <= 0 {
+		l.MaxTotalBytes = DefaultMaxTotalBytes
+	}
 	return l
 }
 
