@@ -25,7 +25,9 @@ import (
 // Watch's goroutine, so it is never called concurrently; events that arrive
 // while notify runs lead to one more call. notify should only signal (for
 // example a non-blocking channel send) and let the caller Fetch: a call means
-// "look again", not "the branch moved". Watch returns nil when ctx ends,
+// "look again", not "the branch moved". Watch also calls notify once as soon
+// as its watches are in place, so that a ref moved just before the watch
+// began is not left for the next poll. Watch returns nil when ctx ends,
 // ErrNotLocal for a remote source, and an error if the watches cannot be set up.
 func (s *Source) Watch(ctx context.Context, notify func()) error {
 	if !s.local {
@@ -61,6 +63,10 @@ func (s *Source) Watch(ctx context.Context, notify func()) error {
 	if s.watchReady != nil {
 		s.watchReady()
 	}
+	// Look once now: a ref that moved after the caller's last fetch but
+	// before the watches were in place sent no event, and would otherwise
+	// wait for the next poll.
+	notify()
 
 	burst := newCoalescer(s.quiet, s.maxWait)
 	defer burst.stop()

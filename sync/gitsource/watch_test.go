@@ -49,6 +49,10 @@ func startWatch(t *testing.T, src *Source, quiet time.Duration) *watcher {
 		t.Fatal("Watch did not start")
 	}
 	t.Cleanup(func() { w.stop(t) })
+	// Watch looks once as soon as it watches (TestWatchLooksOnceAtStart);
+	// the tests count what comes after.
+	w.waitCall(t, 0, "the look at start")
+	w.calls.Add(-1)
 	return w
 }
 
@@ -293,5 +297,26 @@ func TestWatchErrors(t *testing.T) {
 		if err := src.Watch(context.Background(), func() {}); !errors.Is(err, ErrUnreachable) {
 			t.Errorf("Watch(%s) = %v, want ErrUnreachable", url, err)
 		}
+	}
+}
+
+// TestWatchLooksOnceAtStart checks that Watch notifies once as soon as its
+// watches are in place, so that a commit made between the caller's last
+// fetch and the start of the watch is not left for the next poll.
+func TestWatchLooksOnceAtStart(t *testing.T) {
+	dir, repo := initRepo(t, true)
+	commitOn(t, repo, "main", "one", testTime(0), map[string]fentry{"a": file("1")})
+	src := mainSource(t, dir)
+	ready := make(chan struct{})
+	src.watchReady = func() { close(ready) }
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	calls := make(chan struct{}, 10)
+	go func() { _ = src.Watch(ctx, func() { calls <- struct{}{} }) }()
+	<-ready
+	select {
+	case <-calls:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Watch did not look once at start")
 	}
 }
