@@ -24,7 +24,8 @@
 //
 // Subcommands, for tests that need a shell-like tool:
 //
-//	app sleep SECONDS     sleep, exit 0 (SIGTERM ends it early, exit 0)
+//	app sleep SECONDS     sleep, exit 0 (SIGTERM ends it early, exit 0); says
+//	                      "app sleep: sleeping ..." once SIGTERM is handled
 //	app exit CODE         exit with CODE at once
 //	app ignore-term       ignore SIGTERM and sleep forever (needs SIGKILL)
 //	app cat FILE...       print files

@@ -31,6 +31,9 @@ func subcommand(args []string, stdout, stderr io.Writer) int {
 		// As PID 1 in a container, SIGTERM is ignored unless handled.
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
+		// Said once the handler is in place: a SIGTERM sent before this line
+		// is ignored (PID 1), so whoever stops the container can wait for it.
+		fmt.Fprintf(stdout, "app sleep: sleeping %ss, SIGTERM ends it\n", args[1])
 		t := time.NewTimer(time.Duration(secs * float64(time.Second)))
 		defer t.Stop()
 		select {

@@ -266,6 +266,15 @@ func TestRollsBack(t *testing.T) {
 				return
 			}
 			calls := e.waitCalls(1)
+			// The worker that pushed the revert records it after the push
+			// returns: wait for that before looking at what it wrote.
+			testutil.Eventually(t, 10*time.Second, "the revert to be recorded", func() (bool, string) {
+				recs, err := ReadRecords(context.Background(), e.s)
+				if err != nil || len(recs) == 0 {
+					return false, fmt.Sprintf("records %v, %v", recs, err)
+				}
+				return recs[0].State != StateReverting, "state " + string(recs[0].State)
+			})
 			if calls[0].sha != tt.r.sha {
 				t.Errorf("reverted %s, want %s", calls[0].sha, tt.r.sha)
 			}

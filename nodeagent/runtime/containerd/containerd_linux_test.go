@@ -73,7 +73,7 @@ func stopForLog(t *testing.T, ctx context.Context, r *Runtime, id, path, want st
 	if err := r.StopContainer(ctx, id, 5*time.Second); err != nil {
 		t.Fatalf("StopContainer(%s): %v", id, err)
 	}
-	testutil.Eventually(t, 5*time.Second, fmt.Sprintf("%q in the log of the stopped container %s", want, id), func() (bool, string) {
+	testutil.Eventually(t, 30*time.Second, fmt.Sprintf("%q in the log of the stopped container %s", want, id), func() (bool, string) {
 		b, _ := os.ReadFile(path)
 		return strings.Contains(string(b), want), "log:\n" + string(b)
 	})
@@ -246,6 +246,13 @@ func TestAdoption(t *testing.T) {
 		return task.Pid()
 	}
 	before := pid()
+	// sleep handles SIGTERM only once it says so; stopping it earlier (on a
+	// busy machine) would leave nothing in its log to check below.
+	logPath := LogPath(dir, "uid-db", "main", 4)
+	testutil.Eventually(t, 30*time.Second, "sleep to handle SIGTERM", func() (bool, string) {
+		b, _ := os.ReadFile(logPath)
+		return strings.Contains(string(b), "app sleep: sleeping"), "log:\n" + string(b)
+	})
 	cs1, err := r1.ListContainers(ctx, runtime.ContainerFilter{})
 	if err != nil {
 		t.Fatal(err)
@@ -277,7 +284,7 @@ func TestAdoption(t *testing.T) {
 	}
 	// The adopted task's output still reaches its log: sleep says it was
 	// terminated.
-	stopForLog(t, ctx, r2, id, LogPath(dir, "uid-db", "main", 4), "terminated")
+	stopForLog(t, ctx, r2, id, logPath, "terminated")
 	if err := r2.RemovePodSandbox(ctx, sb.ID); err != nil {
 		t.Fatalf("RemovePodSandbox: %v", err)
 	}
