@@ -184,6 +184,9 @@ func TestInformerListThenWatch(t *testing.T) {
 	if got := ev.take(); !slices.Equal(got, []string{"delete a/p1"}) {
 		t.Errorf("events = %v, want [delete a/p1]", got)
 	}
+	// Each handler runs on its own goroutine: the second one may be called
+	// after ev's.
+	testutil.EventuallyTrue(t, 10*time.Second, "the late handler's delete event", func() bool { return deleted.Load() != nil })
 	if p := deleted.Load(); p == nil || p.Labels["app"] != "db" {
 		t.Errorf("OnDelete object = %v, want the last state (app=db)", p)
 	}
