@@ -38,7 +38,13 @@ func workloads() runtimetest.Workloads {
 		Sleep:      func() runtime.ContainerConfig { return app("sleep", "3600") },
 		Exit:       func(code int32) runtime.ContainerConfig { return app("exit", itoa(code)) },
 		IgnoreTerm: func() runtime.ContainerConfig { return app("ignore-term") },
-		Timeout:    10 * time.Second,
+		// The app ignores SIGTERM once it says so; before that (PID 1, Go's
+		// default handler) a SIGTERM ends it with code 2.
+		IgnoringTerm: func(rt runtime.Runtime, podUID, name, _ string) bool {
+			b, _ := os.ReadFile(rt.(*Runtime).LogPath(podUID, name, 0))
+			return strings.Contains(string(b), "ignoring SIGTERM")
+		},
+		Timeout: 10 * time.Second,
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 )
 
@@ -27,6 +28,11 @@ type Workloads struct {
 	Exit func(code int32) runtime.ContainerConfig
 	// IgnoreTerm returns a config that runs until stopped and ignores SIGTERM.
 	IgnoreTerm func() runtime.ContainerConfig
+	// IgnoringTerm, when set, reports whether the started IgnoreTerm
+	// container of rt, pod UID podUID, is ignoring SIGTERM yet (a real
+	// process ignores it only once its code has run); the suite waits for it
+	// before stopping the container. nil: at once.
+	IgnoringTerm func(rt runtime.Runtime, podUID, name, id string) bool
 	// Timeout bounds each wait of the suite; default 10s.
 	Timeout time.Duration
 }
@@ -310,6 +316,11 @@ func (s suite) stopTimeout(t *testing.T, rt runtime.Runtime) {
 	id := s.create(t, ctx, rt, sb.ID, s.w.IgnoreTerm(), "stubborn", 0)
 	if err := rt.StartContainer(ctx, id); err != nil {
 		t.Fatalf("StartContainer: %v", err)
+	}
+	if s.w.IgnoringTerm != nil {
+		testutil.EventuallyTrue(t, s.w.Timeout, "the container to ignore SIGTERM", func() bool {
+			return s.w.IgnoringTerm(rt, "uid-term", "stubborn", id)
+		})
 	}
 	const timeout = 300 * time.Millisecond
 	start := time.Now()
