@@ -174,7 +174,46 @@ func New(cfg Config) (*Controller, error) {
 		OnAdd:    leaseEvent,
 		OnUpdate: func(_, o api.Object) { leaseEvent(o) },
 	})
+	c.pods.AddHandler(cache.Handler{
+		OnAdd:    c.podChanged,
+		OnUpdate: func(_, o api.Object) { c.podChanged(o) },
+	})
 	return c, nil
+}
+
+// podChanged queues the node of a pod that arrives or changes while its node is
+// unhealthy (unreachable in the controller's eyes, or carrying a lifecycle
+// taint), so that the pod is marked not ready and queued for eviction like the
+// pods the node had when it went away. Pods of healthy nodes queue nothing.
+func (c *Controller) podChanged(o api.Object) {
+	pod := o.(*corev1.Pod)
+	node := pod.Spec.NodeName
+	if node == "" || pod.DeletionTimestamp != nil {
+		return
+	}
+	if c.unhealthy(node) {
+		c.queue.Enqueue(node)
+	}
+}
+
+// unhealthy reports whether the controller last judged node unreachable, or the
+// cached node carries a lifecycle taint.
+func (c *Controller) unhealthy(node string) bool {
+	c.mu.Lock()
+	h := c.health[node]
+	unreachable := h != nil && c.clock.Now().Sub(h.probe) > c.cfg.NodeMonitorGracePeriod
+	c.mu.Unlock()
+	if unreachable {
+		return true
+	}
+	if o, ok := c.nodes.Get("", node); ok {
+		for _, t := range o.(*corev1.Node).Spec.Taints {
+			if isLifecycleTaint(t) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // nodeChanged records the node's pod CIDRs as taken and queues the node.

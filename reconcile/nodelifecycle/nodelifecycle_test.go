@@ -414,6 +414,32 @@ func TestUnreachableNodeLifecycle(t *testing.T) {
 	}
 }
 
+// A pod that appears on a node after the node was marked unreachable (a stale
+// binding, or a cache that had not seen it yet) is marked not ready too, without
+// waiting for the next monitor period.
+func TestPodArrivingOnUnreachableNode(t *testing.T) {
+	e := newEnv(t)
+	c, stop := e.start(Config{})
+	defer stop()
+	e.addNode("dead", corev1.ConditionTrue, true)
+	e.renew(c, "dead")
+	e.waitReconciled(c, "dead")
+	e.advance(c, 50*time.Second, nil, "dead")
+	e.eventually("dead node tainted", func() string {
+		if lifecycleTaint(e.node("dead")) != corev1.TaintNodeUnreachable {
+			return fmt.Sprintf("taints %v", e.node("dead").Spec.Taints)
+		}
+		return ""
+	})
+	e.addPod("late", "dead") // the clock does not move: only the pod event can queue the node
+	e.eventually("late pod marked not ready", func() string {
+		if s := podReady(t, e, "late"); s != corev1.ConditionFalse {
+			return "Ready=" + string(s)
+		}
+		return ""
+	})
+}
+
 func TestNotReadyNodeTainted(t *testing.T) {
 	e := newEnv(t)
 	c, stop := e.start(Config{})
