@@ -4,11 +4,12 @@ import (
 	"context"
 
 	"fmt"
-	"github.com/bosun-dev/bosun/client/cache"
-	"github.com/bosun-dev/bosun/store/storetest"
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/store/storetest"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
