@@ -9,8 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bosun-dev/bosun/internal/testenv"
 	"golang.org/x/sys/unix"
+
+	"github.com/bosun-dev/bosun/internal/testenv"
 )
 
 // The tests themselves run under Main, which is tested along the way.
