@@ -78,11 +78,11 @@ func Load(dir, nodeName string) (Credentials, error) {
 	if nodeName != "" && name != nodeName {
 		return Credentials{}, fmt.Errorf("join: the credential in %s belongs to node %q, not %q; use --node-name %s, or remove %s and join again with a token", dir, name, nodeName, name, dir)
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: c.CAPool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		if now := time.Now(); now.After(leaf.NotAfter) {
-			return Credentials{}, fmt.Errorf("join: the node certificate %s expired at %s; remove %s and join again with a token", c.CertFile, leaf.NotAfter.Format(time.RFC3339), dir)
-		}
-		return Credentials{}, fmt.Errorf("join: %s does not verify against %s: %w", c.CertFile, c.CAFile, err)
+	if now := time.Now(); now.After(leaf.NotAfter) {
+		return Credentials{}, fmt.Errorf("join: the node certificate %s expired at %s; remove %s and join again with a token", c.CertFile, leaf.NotAfter.Format(time.RFC3339), dir)
+	}
+	if err := verifyNodeCert(leaf, c.CAPool, time.Now()); err != nil {
+		return Credentials{}, fmt.Errorf("join: %s and %s: %w", c.CertFile, c.CAFile, err)
 	}
 	c.NodeName = name
 	return c, nil

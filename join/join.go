@@ -95,7 +95,7 @@ func DefaultKubeconfig(dir string) string {
 // characters of [a-z0-9]. The error never repeats the token.
 func ValidateToken(token string) error {
 	if !tokenPattern.MatchString(token) {
-		return fmt.Errorf("join: the token is not of the form ID.SECRET (6 and 16 characters of a-z and 0-9, e.g. abcdef.0123456789abcdef); use the token \"bosun token create\" printed (got %d characters)", len(token))
+		return fmt.Errorf("join: the token is not of the form ID.SECRET (6 and 16 characters of a-z and 0-9, e.g. 07401b.f395accd246ae52d); use the token \"bosun token create\" printed (got %d characters)", len(token))
 	}
 	return nil
 }
@@ -279,8 +279,8 @@ func checkIssued(resp *response, keyPEM []byte, want api.User, ca *x509.Certific
 	if name, ok := got.NodeName(); !ok || got.Name != want.Name {
 		return nil, fmt.Errorf("the certificate is for %q %v (node %q), want %q %v", got.Name, got.Groups, name, want.Name, want.Groups)
 	}
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return nil, fmt.Errorf("the certificate does not verify against the cluster CA for client auth: %w", err)
+	if err := verifyNodeCert(cert, pool, time.Now()); err != nil {
+		return nil, err
 	}
 	if len(cr.CACert) > 0 {
 		named, err := pki.ParseCertPEM(cr.CACert)
@@ -408,4 +408,31 @@ func joinError(err error, cfg Config) error {
 	default:
 		return fmt.Errorf("join: %w", err)
 	}
+}
+
+// verifyNodeCert checks that cert chains to pool for client and server auth
+// and has not expired at now. A certificate that is not valid yet is
+// accepted: the server's clock may be a little ahead of this machine's.
+func verifyNodeCert(cert *x509.Certificate, pool *x509.CertPool, now time.Time) error {
+	if now.After(cert.NotAfter) {
+		return fmt.Errorf("the certificate expired at %s", cert.NotAfter.Format(time.RFC3339))
+	}
+	at := now
+	if at.Before(cert.NotBefore) {
+		at = cert.NotBefore
+	}
+	for _, eku := range []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth} {
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: at, KeyUsages: []x509.ExtKeyUsage{eku}}); err != nil {
+			return fmt.Errorf("the certificate does not verify against the cluster CA for %s: %w", ekuName(eku), err)
+		}
+	}
+	return nil
+}
+
+// ekuName names an extended key usage in errors.
+func ekuName(eku x509.ExtKeyUsage) string {
+	if eku == x509.ExtKeyUsageServerAuth {
+		return "server auth"
+	}
+	return "client auth"
 }

@@ -98,4 +98,3 @@ func NewRenewer(cfg RenewConfig) (*pki.Renewer, error) {
 		Logger: cfg.Logger,
 	})
 }
-
