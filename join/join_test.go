@@ -6,7 +6,9 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -33,36 +35,58 @@ const testToken = "abcdef.0123456789abcdef"
 // tests (the real endpoints are package apiserver's): cluster info, join
 // with one bootstrap token, renewal for the caller's own identity.
 type fakeServer struct {
-	t   *testing.T
-	ca  *pki.CA
-	srv *httptest.Server
-	// validity of the certificates it signs.
-	validity time.Duration
-	// refuse, when set, answers a join with this code and message.
-	refuse struct {
-		code   int
-		reason metav1.StatusReason
-		msg    string
-	}
-	// signAs, when set, is the identity a join's certificate gets
-	// (a misbehaving server).
-	signAs *api.User
+	ca   *pki.CA
+	srv  *httptest.Server
+	opts fakeOptions
 	// requests counts every request, joins and renewals the join and
 	// renewal requests.
 	requests, joins, renewals atomic.Int32
 }
 
-func newFakeServer(t *testing.T, clk clock.PassiveClock) *fakeServer {
+// fakeOptions change a fakeServer's behaviour; they are fixed before it
+// starts.
+type fakeOptions struct {
+	// clock is the CA's; default the real clock.
+	clock clock.PassiveClock
+	// validity of the certificates it signs; default 1 hour.
+	validity time.Duration
+	// refuse, when its code is set, answers a join with this status (and
+	// location, when set, as its Location header).
+	refuse   refusal
+	location string
+	// signAs, when set, is the identity a join's certificate gets (a
+	// misbehaving server).
+	signAs *api.User
+	// servingCA, when set, signs the serving certificate instead of the
+	// cluster CA (a man in the middle).
+	servingCA *pki.CA
+}
+
+// refusal is a Kubernetes Status answer.
+type refusal struct {
+	code   int
+	reason metav1.StatusReason
+	msg    string
+}
+
+func newFakeServer(t *testing.T, opts fakeOptions) *fakeServer {
 	t.Helper()
-	opts := []pki.Option{}
-	if clk != nil {
-		opts = append(opts, pki.WithClock(clk))
+	var caOpts []pki.Option
+	if opts.clock != nil {
+		caOpts = append(caOpts, pki.WithClock(opts.clock))
 	}
-	ca, err := pki.LoadOrCreateCA(filepath.Join(t.TempDir(), "pki"), opts...)
+	ca, err := pki.LoadOrCreateCA(filepath.Join(t.TempDir(), "pki"), caOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &fakeServer{t: t, ca: ca, validity: time.Hour}
+	if opts.validity == 0 {
+		opts.validity = time.Hour
+	}
+	servingCA := ca
+	if opts.servingCA != nil {
+		servingCA = opts.servingCA
+	}
+	srv := &fakeServer{ca: ca, opts: opts}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+api.PathClusterInfo, func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, api.ClusterInfo{CACert: ca.CertPEM()})
@@ -73,7 +97,8 @@ func newFakeServer(t *testing.T, clk clock.PassiveClock) *fakeServer {
 		srv.requests.Add(1)
 		mux.ServeHTTP(w, r)
 	}))
-	certPEM, keyPEM, err := ca.Issue(pki.Request{User: api.User{Name: "bosun-server"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}, Usage: pki.UsageServer})
+	srv.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	certPEM, keyPEM, err := servingCA.Issue(pki.Request{User: api.User{Name: "bosun-server"}, IPs: []net.IP{net.ParseIP("127.0.0.1")}, Usage: pki.UsageServer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,8 +131,11 @@ func (srv *fakeServer) join(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusUnauthorized, metav1.StatusReasonUnauthorized, "bootstrap token abcdef: secret does not match")
 		return
 	}
-	if srv.refuse.code != 0 {
-		writeStatus(w, srv.refuse.code, srv.refuse.reason, srv.refuse.msg)
+	if rf := srv.opts.refuse; rf.code != 0 {
+		if srv.opts.location != "" {
+			w.Header().Set("Location", srv.opts.location)
+		}
+		writeStatus(w, rf.code, rf.reason, rf.msg)
 		return
 	}
 	var req api.JoinRequest
@@ -116,8 +144,8 @@ func (srv *fakeServer) join(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user := api.NodeUser(req.NodeName)
-	if srv.signAs != nil {
-		user = *srv.signAs
+	if srv.opts.signAs != nil {
+		user = *srv.opts.signAs
 	}
 	srv.sign(w, req.CSR, user)
 }
@@ -142,7 +170,7 @@ func (srv *fakeServer) renew(w http.ResponseWriter, r *http.Request) {
 }
 
 func (srv *fakeServer) sign(w http.ResponseWriter, csr []byte, user api.User) {
-	certPEM, err := srv.ca.SignCSR(csr, user, pki.UsageBoth, srv.validity)
+	certPEM, err := srv.ca.SignCSR(csr, user, pki.UsageBoth, srv.opts.validity)
 	if err != nil {
 		writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error())
 		return
@@ -173,7 +201,7 @@ func fileMode(t *testing.T, path string) os.FileMode {
 }
 
 func TestJoinStoresCredentials(t *testing.T) {
-	srv := newFakeServer(t, nil)
+	srv := newFakeServer(t, fakeOptions{})
 	cfg := srv.config(t)
 	creds, err := Join(context.Background(), cfg)
 	if err != nil {
@@ -229,8 +257,8 @@ func TestJoinStoresCredentials(t *testing.T) {
 }
 
 func TestJoinWrongCAHash(t *testing.T) {
-	srv := newFakeServer(t, nil)
-	other := newFakeServer(t, nil)
+	srv := newFakeServer(t, fakeOptions{})
+	other := newFakeServer(t, fakeOptions{})
 	cfg := srv.config(t)
 	cfg.CACertHash = other.ca.Hash()
 	_, err := Join(context.Background(), cfg)
@@ -300,8 +328,7 @@ func TestJoinServerRefuses(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newFakeServer(t, nil)
-			srv.refuse.code, srv.refuse.reason, srv.refuse.msg = tc.code, tc.reason, tc.msg
+			srv := newFakeServer(t, fakeOptions{refuse: refusal{code: tc.code, reason: tc.reason, msg: tc.msg}})
 			cfg := srv.config(t)
 			if tc.token != "" {
 				cfg.Token = tc.token
@@ -329,9 +356,8 @@ func TestJoinServerRefuses(t *testing.T) {
 }
 
 func TestJoinRefusesMisissuedCertificate(t *testing.T) {
-	srv := newFakeServer(t, nil)
 	admin := api.User{Name: api.UserAdmin, Groups: []string{api.GroupMasters}}
-	srv.signAs = &admin
+	srv := newFakeServer(t, fakeOptions{signAs: &admin})
 	cfg := srv.config(t)
 	_, err := Join(context.Background(), cfg)
 	if err == nil || !strings.Contains(err.Error(), `the certificate is for "admin"`) {
@@ -343,7 +369,7 @@ func TestJoinRefusesMisissuedCertificate(t *testing.T) {
 }
 
 func TestJoinValidatesLocally(t *testing.T) {
-	srv := newFakeServer(t, nil)
+	srv := newFakeServer(t, fakeOptions{})
 	for _, tc := range []struct {
 		name   string
 		change func(*Config)
@@ -378,7 +404,7 @@ func TestJoinValidatesLocally(t *testing.T) {
 }
 
 func TestLoad(t *testing.T) {
-	srv := newFakeServer(t, nil)
+	srv := newFakeServer(t, fakeOptions{})
 	cfg := srv.config(t)
 	joined, err := Join(context.Background(), cfg)
 	if err != nil {
@@ -429,8 +455,7 @@ func TestLoad(t *testing.T) {
 // kubeconfig, and keeps the node's identity and addresses.
 func TestRenewerSwapsNodeCertificate(t *testing.T) {
 	fc := testingclock.NewFakeClock(time.Now())
-	srv := newFakeServer(t, fc)
-	srv.validity = 3 * time.Hour
+	srv := newFakeServer(t, fakeOptions{clock: fc, validity: 3 * time.Hour})
 	cfg := srv.config(t)
 	creds, err := Join(context.Background(), cfg)
 	if err != nil {
@@ -472,4 +497,41 @@ func TestRenewerSwapsNodeCertificate(t *testing.T) {
 		kc, err := clientcmd.LoadFromFile(creds.Kubeconfig)
 		return err == nil && string(kc.AuthInfos["system:node:worker-1"].ClientCertificateData) == string(certPEM)
 	})
+}
+
+// TestJoinPinsTheCA: a server that hands out the right CA but presents a
+// serving certificate from another CA (a man in the middle who copied the
+// public cluster-info) never receives the token.
+func TestJoinPinsTheCA(t *testing.T) {
+	impostor := newFakeServer(t, fakeOptions{})
+	srv := newFakeServer(t, fakeOptions{servingCA: impostor.ca})
+	cfg := srv.config(t)
+	_, err := Join(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "certificate signed by unknown authority") {
+		t.Fatalf("Join = %v, want a TLS error: the server's certificate is not from the pinned CA", err)
+	}
+	if n := srv.joins.Load(); n != 0 {
+		t.Errorf("the server saw %d join requests, want none", n)
+	}
+}
+
+// TestJoinDoesNotFollowRedirects: a redirect must not carry the token to
+// another address; it is an error.
+func TestJoinDoesNotFollowRedirects(t *testing.T) {
+	var elsewhere atomic.Int32
+	target := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { elsewhere.Add(1) }))
+	t.Cleanup(target.Close)
+	srv := newFakeServer(t, fakeOptions{
+		refuse:   refusal{code: http.StatusTemporaryRedirect, msg: "moved"},
+		location: target.URL + api.PathJoin,
+	})
+	cfg := srv.config(t)
+	cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}
+	_, err := Join(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "307 Temporary Redirect") {
+		t.Fatalf("Join = %v, want an error naming the redirect", err)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the redirect target saw %d requests, want none", n)
+	}
 }

@@ -28,8 +28,8 @@ func EncodeCertPEM(cert *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: pemCertificate, Bytes: cert.Raw})
 }
 
-// ParseCertPEM parses the first certificate of a PEM document; anything but
-// a CERTIFICATE block (or trailing garbage before it) is an error.
+// ParseCertPEM parses the first PEM block of data, which must be a
+// CERTIFICATE.
 func ParseCertPEM(data []byte) (*x509.Certificate, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {

@@ -204,6 +204,9 @@ func (ca *CA) sign(pub crypto.PublicKey, req Request) ([]byte, error) {
 		return nil, err
 	}
 	now := ca.now.Now()
+	if !now.Before(ca.cert.NotAfter) {
+		return nil, fmt.Errorf("pki: certificate for %q: the CA expired at %s; every credential of the cluster must be replaced with a new CA", req.User.Name, ca.cert.NotAfter.Format(time.RFC3339))
+	}
 	notAfter := now.Add(validity)
 	if notAfter.After(ca.cert.NotAfter) {
 		notAfter = ca.cert.NotAfter

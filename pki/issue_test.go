@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/bosun-dev/bosun/api"
 )
@@ -117,10 +118,14 @@ func TestIssue(t *testing.T) {
 }
 
 func TestIssueRefuses(t *testing.T) {
-	ca, _ := newTestCA(t)
+	start := time.Now()
+	fc := testingclock.NewFakePassiveClock(start)
+	ca, _ := newTestCA(t, WithClock(fc))
 	for _, tc := range []struct {
 		name string
 		req  Request
+		// late moves the CA's clock past its expiry.
+		late bool
 		want string
 	}{
 		{name: "no user", req: Request{Usage: UsageClient}, want: "no user name"},
@@ -129,8 +134,13 @@ func TestIssueRefuses(t *testing.T) {
 		{name: "negative validity", req: Request{User: userNamed("u"), Usage: UsageClient, Validity: -time.Hour}, want: "negative validity"},
 		{name: "empty DNS name", req: Request{User: userNamed("u"), Usage: UsageServer, DNSNames: []string{""}}, want: "empty DNS name"},
 		{name: "malformed IP", req: Request{User: userNamed("u"), Usage: UsageServer, IPs: []net.IP{{1, 2, 3}}}, want: "malformed IP"},
+		{name: "CA expired", req: Request{User: userNamed("u"), Usage: UsageClient}, late: true, want: "the CA expired at"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.late {
+				fc.SetTime(ca.Cert().NotAfter.Add(time.Hour))
+				defer fc.SetTime(start)
+			}
 			_, _, err := ca.Issue(tc.req)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Issue = %v, want an error containing %q", err, tc.want)
