@@ -20,7 +20,8 @@ const newSuffix = ".new"
 // replaced as a whole (Store) when renewed. Its GetCertificate and
 // GetClientCertificate always return the current pair, so a tls.Config built
 // on them picks up a renewed certificate on the next handshake, with no
-// restart. It is safe for concurrent use.
+// restart. Create it with LoadKeyPair or CreateKeyPair. It is safe for
+// concurrent use.
 type KeyPair struct {
 	certFile, keyFile string
 	current           atomic.Pointer[pairState]
