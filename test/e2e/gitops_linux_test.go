@@ -17,10 +17,16 @@ import (
 	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
-// gitopsDeployment is the Deployment the GitOps test rolls out: fast
-// readiness probes and a short progress deadline, so that a broken rollout
-// is noticed within seconds.
+// gitopsDeployment is the Deployment the GitOps test rolls out, with fast
+// readiness probes. The broken image gets a short progress deadline, so that
+// its failed rollout is noticed within seconds; the good ones get a long one,
+// so that a slow machine's rollout is never mistaken for a failed one (and
+// reverted by --auto-rollback).
 func gitopsDeployment(image string, replicas int) string {
+	deadline := 120
+	if strings.HasSuffix(image, ":broken") {
+		deadline = 8
+	}
 	return fmt.Sprintf(`# The hello app. Comments like this one must survive bosun scale.
 apiVersion: apps/v1
 kind: Deployment
@@ -29,7 +35,7 @@ metadata:
   namespace: demo
 spec:
   replicas: %d  # how many
-  progressDeadlineSeconds: 8
+  progressDeadlineSeconds: %d
   selector:
     matchLabels:
       app: hello
@@ -49,7 +55,7 @@ spec:
               path: /ready
               port: http
             periodSeconds: 1
-`, replicas, image)
+`, replicas, deadline, image)
 }
 
 // remote is a bare repository playing the Git server, and a clone of it
