@@ -17,8 +17,12 @@
 // resolves KubeconfigOptions, NewForConfig builds a client from the
 // result, NewFromKubeconfig does both.
 //
-// The node agent, whose certificate rotates, calls New with WithTLS and a
-// tls.Config whose GetClientCertificate returns its current certificate.
+// A kubeconfig that names its client certificate and key as files (not
+// embedded data) has them reread at most once a second, so a renewed pair
+// written there (rename into place) is used without a new client. Or, for a
+// certificate kept in memory, call New with WithTLS and a tls.Config whose
+// GetClientCertificate returns the current one (the node agent's rotating
+// node certificate).
 // New alone talks plain HTTP (tests, the development listener) or HTTPS
 // with the system's roots.
 //

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
 // pair is a certificate and its key, PEM.
@@ -401,4 +403,34 @@ func TestWithTLS(t *testing.T) {
 	if toks, err := c.ListTokens(ctx(t)); err != nil || len(toks) != 1 {
 		t.Fatalf("renewed (admin) certificate: %v, %v", toks, err)
 	}
+}
+
+// TestKubeconfigCertificateFilesReloaded checks a kubeconfig that names its
+// client certificate and key as files picks up a renewed pair written there
+// (client-go rereads them at most once a second), without a new client.
+func TestKubeconfigCertificateFilesReloaded(t *testing.T) {
+	ts := startTokenServer(t)
+	node := issue(t, ts.ca, "system:node:n1", api.GroupNodes)
+	path := kubeconfig{server: ts.url, ca: ts.ca.cert, user: &node, files: true}.write(t, filepath.Join(t.TempDir(), "kubeconfig"))
+	c, err := client.NewFromKubeconfig(client.KubeconfigOptions{ExplicitPath: path}, client.WithTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ListTokens(ctx(t)); !client.IsForbidden(err) {
+		t.Fatalf("node certificate: error %v, want Forbidden", err)
+	}
+	renewed := issue(t, ts.ca, "admin", api.GroupMasters)
+	for name, data := range map[string][]byte{"user.crt": renewed.cert, "user.key": renewed.key} {
+		tmp := filepath.Join(filepath.Dir(path), name+".tmp")
+		if err := os.WriteFile(tmp, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(filepath.Dir(path), name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, "the renewed certificate to be used", func() (bool, string) {
+		_, err := c.ListTokens(ctx(t))
+		return err == nil, fmt.Sprint(err)
+	})
 }
