@@ -3,6 +3,8 @@ package client
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,11 +84,20 @@ type APIError struct {
 	Status metav1.Status
 }
 
+// Error returns the server's message; for 401 and 403 it says the request
+// was refused and, for 401, that credentials are missing.
 func (e *APIError) Error() string {
-	if e.Status.Message != "" {
-		return e.Status.Message
+	msg := e.Status.Message
+	if msg == "" {
+		msg = fmt.Sprintf("the server answered %d %s", e.Status.Code, e.Status.Reason)
 	}
-	return fmt.Sprintf("the server answered %d %s", e.Status.Code, e.Status.Reason)
+	switch e.Status.Code {
+	case http.StatusUnauthorized:
+		return "the server refused the request: " + msg + " (no client certificate? check --kubeconfig)"
+	case http.StatusForbidden:
+		return "the server refused the request: " + msg
+	}
+	return msg
 }
 
 // Reason returns the reason of err when it is an *APIError (e.g.
@@ -101,6 +112,22 @@ func Reason(err error) metav1.StatusReason {
 
 // IsNotFound reports whether err is the server's 404 Not Found.
 func IsNotFound(err error) bool { return Reason(err) == metav1.StatusReasonNotFound }
+
+// IsUnauthorized reports whether err is the server's 401 Unauthorized: the
+// request carried no credential the server accepts.
+func IsUnauthorized(err error) bool { return statusCode(err) == http.StatusUnauthorized }
+
+// IsForbidden reports whether err is the server's 403 Forbidden: the
+// request's user may not do that.
+func IsForbidden(err error) bool { return statusCode(err) == http.StatusForbidden }
+
+func statusCode(err error) int32 {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status.Code
+	}
+	return 0
+}
 
 // IsConflict reports whether err is the server's 409 Conflict (a stale resourceVersion).
 func IsConflict(err error) bool { return Reason(err) == metav1.StatusReasonConflict }
@@ -156,10 +183,10 @@ func (c *Client) roundTrip(hc *http.Client, req *http.Request, method, url strin
 	resp, err := hc.Do(req)
 	if err != nil {
 		if isUnreachable(err) {
-			return nil, fmt.Errorf("client: %w: the bosun server is not reachable at %s (%v); start one with `bosun server`, or point at one with --server URL or %s=URL",
+			return nil, fmt.Errorf("client: %w: the bosun server is not reachable at %s (%v); start one with `bosun server`, or point at one with --kubeconfig FILE, --server URL or %s=URL",
 				ErrUnreachable, c.base, rootCause(err), EnvServer)
 		}
-		return nil, fmt.Errorf("client: %s %s: %w", method, url, err)
+		return nil, fmt.Errorf("client: %s %s: %w%s", method, url, err, tlsHint(err))
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return resp, nil
@@ -184,6 +211,22 @@ func isUnreachable(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) ||
 		errors.Is(err, syscall.ENETUNREACH) || errors.As(err, &dnsErr) ||
 		(errors.As(err, &opErr) && opErr.Op == "dial")
+}
+
+// tlsHint explains the TLS failures a wrong kubeconfig causes.
+func tlsHint(err error) string {
+	var unknown x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var recordHeader tls.RecordHeaderError
+	switch {
+	case errors.As(err, &unknown):
+		return " (the server's certificate is not signed by the kubeconfig's certificate-authority: does --server or --kubeconfig name another cluster?)"
+	case errors.As(err, &hostname):
+		return " (the server's certificate is not valid for this address: use one of its names, or add it with bosun server --tls-san)"
+	case errors.As(err, &recordHeader):
+		return " (the server does not speak TLS: use http:// for a plain-HTTP development listener)"
+	}
+	return ""
 }
 
 func rootCause(err error) error {

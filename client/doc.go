@@ -1,22 +1,57 @@
 // Package client is the Go client of bosun's HTTP API (package apiserver):
 // typed get, list and watch of the stored objects, the writes controllers
-// and agents make, and the sync status and history. Package
-// client/printers prints what it returns the way kubectl does.
+// and agents make, the sync status and history, and bootstrap tokens
+// (CreateToken, ListTokens, DeleteToken). Package client/printers prints
+// what it returns the way kubectl does.
+//
+// # Connecting
+//
+// The CLI builds its client from a kubeconfig, found as kubectl finds one
+// (client-go's clientcmd loading rules): --kubeconfig, else $KUBECONFIG,
+// else ~/.kube/config, and last FallbackKubeconfig, the admin kubeconfig
+// bosun server writes on its machine (/var/lib/bosun/kubeconfig). The
+// kubeconfig's CA and client certificate (embedded or as files) make the
+// TLS configuration (client-go's rest.TLSConfigFor); --server overrides
+// its URL, and without any kubeconfig names a server to talk to without
+// credentials (the server's plain-HTTP development listener). RESTConfig
+// resolves KubeconfigOptions, NewForConfig builds a client from the
+// result, NewFromKubeconfig does both.
+//
+// A kubeconfig that names its client certificate and key as files (not
+// embedded data) has them reread at most once a second, so a renewed pair
+// written there (rename into place) is used without a new client. Or, for a
+// certificate kept in memory, call New with WithTLS and a tls.Config whose
+// GetClientCertificate returns the current one (the node agent's rotating
+// node certificate).
+// New alone talks plain HTTP (tests, the development listener) or HTTPS
+// with the system's roots.
+//
+// # Errors
 //
 // Errors the server answers with are *APIError values whose message is the
 // server's (`deployments "web" not found in namespace "default"`); test them
-// with IsNotFound, IsConflict or Reason. A server that cannot be reached
-// gives an error wrapping ErrUnreachable that says how to point at one
-// (--server or BOSUN_SERVER).
+// with IsNotFound, IsConflict, IsUnauthorized, IsForbidden or Reason. 401 and
+// 403 read "the server refused the request: ..." (401 adds "no client
+// certificate? check --kubeconfig"). A server that cannot be reached gives
+// an error wrapping ErrUnreachable that says how to point at one; a missing
+// kubeconfig one wrapping ErrNoKubeconfig that names the files looked at;
+// TLS failures say whether the CA or the address is wrong.
 //
 // Logs streams a container's log (follow, previous, tail, timestamps) and
 // Exec runs a command in a container, both through the server from the
 // pod's node agent; PodFor picks the pod of a deploy/NAME or rs/NAME for
 // them.
 //
-// Usage:
+// # Usage
 //
-//	c, err := client.New(os.Getenv(client.EnvServer)) // "" = client.DefaultServer
+//	home, _ := os.UserHomeDir()
+//	c, err := client.NewFromKubeconfig(client.KubeconfigOptions{
+//		ExplicitPath: kubeconfigFlag, // "" = search
+//		EnvPaths:     os.Getenv("KUBECONFIG"),
+//		HomeDir:      home,
+//		Fallback:     client.FallbackKubeconfig,
+//		Server:       serverFlag, // "" = the kubeconfig's
+//	})
 //	if err != nil { ... }
 //	r, ok := api.Lookup("deploy")
 //	objs, err := c.List(ctx, r, "default", "app=web") // "" namespace = all namespaces

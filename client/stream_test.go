@@ -81,7 +81,7 @@ func TestLogsAndExec(t *testing.T) {
 		}
 	}
 	writeLines("one", "two", "three")
-	srv, err := agentapi.New(agentapi.Config{Pods: onePod{pod}, Runtime: rt, Logs: logs, PollInterval: 5 * time.Millisecond})
+	srv, err := agentapi.New(agentapi.Config{Pods: onePod{pod}, Runtime: rt, Logs: logs, PollInterval: 5 * time.Millisecond, Insecure: true})
 	if err != nil {
 		t.Fatal(err)
 	}

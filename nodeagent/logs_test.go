@@ -34,7 +34,7 @@ func TestAgentAPIThroughServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := agentapi.New(agentapi.Config{Pods: a, Runtime: e.rt, Logger: storetest.Logger(t)})
+	srv, err := agentapi.New(agentapi.Config{Pods: a, Runtime: e.rt, Logger: storetest.Logger(t), Insecure: true})
 	if err != nil {
 		t.Fatal(err)
 	}

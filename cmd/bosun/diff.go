@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/sync/diff"
 )
@@ -61,7 +60,7 @@ problem is printed as file:line: Kind namespace/name: field: message),
 func runDiff(cmd *cobra.Command, g *globalOptions, repo, rev, dir string, pathSet bool) error {
 	ctx := cmd.Context()
 	out := cmd.OutOrStdout()
-	c, err := client.New(g.server)
+	c, err := g.client()
 	if err != nil {
 		return err
 	}

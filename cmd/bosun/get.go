@@ -10,7 +10,6 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/api/table"
-	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/client/printers"
 )
 
@@ -51,7 +50,7 @@ Examples:
 			if len(names) > 0 && selector != "" {
 				return fmt.Errorf("get: give names or a label selector (-l), not both")
 			}
-			c, err := client.New(g.server)
+			c, err := g.client()
 			if err != nil {
 				return err
 			}

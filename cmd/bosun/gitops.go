@@ -174,7 +174,7 @@ func (o gitWriteOptions) commitEdit(cmd *cobra.Command, g *globalOptions, verb, 
 	apply func(context.Context, *gitwrite.Writer, edit.Target, gitwrite.PushOptions) (edit.Result, error),
 	unchanged func(edit.Target) string) error {
 	ctx := cmd.Context()
-	c, err := client.New(g.server)
+	c, err := g.client()
 	if err != nil {
 		return err
 	}
@@ -350,7 +350,7 @@ Examples:
 // runRollback reverts a commit, or the last template change of deploy/NAME.
 func runRollback(cmd *cobra.Command, g *globalOptions, o *rollbackOptions, arg, name string) error {
 	ctx := cmd.Context()
-	c, err := client.New(g.server)
+	c, err := g.client()
 	if err != nil {
 		return err
 	}

@@ -118,7 +118,7 @@ Examples:
 // podClient returns a client of the server and the name of the pod ref names
 // in namespace (a pod, deploy/NAME or rs/NAME; see client.Client.PodFor).
 func (g *globalOptions) podClient(ctx context.Context, namespace, ref string) (*client.Client, string, error) {
-	c, err := client.New(g.server)
+	c, err := g.client()
 	if err != nil {
 		return nil, "", err
 	}

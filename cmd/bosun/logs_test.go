@@ -113,7 +113,7 @@ func logsEnv(t *testing.T) string {
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "img"}}}}}}); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := agentapi.New(agentapi.Config{Pods: pods, Runtime: rt, Logs: logs, PollInterval: 5 * time.Millisecond})
+	srv, err := agentapi.New(agentapi.Config{Pods: pods, Runtime: rt, Logs: logs, PollInterval: 5 * time.Millisecond, Insecure: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/bosun-dev/bosun/client"
 )
@@ -26,11 +27,37 @@ type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
-// globalOptions are the flags every command has.
+// globalOptions are the flags every command has, and what of the
+// environment the client's kubeconfig search reads.
 type globalOptions struct {
-	server    string
-	logLevel  string
-	logFormat string
+	// server is --server (default $BOSUN_SERVER): it overrides the
+	// kubeconfig's URL, or names a server to use without credentials.
+	server string
+	// kubeconfig is --kubeconfig: the only kubeconfig read when set.
+	kubeconfig string
+	logLevel   string
+	logFormat  string
+
+	// kubeconfigEnv is $KUBECONFIG, homeDir the user's home (for
+	// ~/.kube/config) and fallbackKubeconfig the file read last; main sets
+	// them, tests leave them empty so that no file of the machine is read.
+	kubeconfigEnv      string
+	homeDir            string
+	fallbackKubeconfig string
+}
+
+// client returns the API client every command uses: the kubeconfig found
+// as kubectl finds it (--kubeconfig, $KUBECONFIG, ~/.kube/config), then
+// the server's admin kubeconfig on this machine, with --server overriding
+// the URL (package client, NewFromKubeconfig).
+func (g *globalOptions) client(opts ...client.Option) (*client.Client, error) {
+	return client.NewFromKubeconfig(client.KubeconfigOptions{
+		ExplicitPath: g.kubeconfig,
+		EnvPaths:     g.kubeconfigEnv,
+		HomeDir:      g.homeDir,
+		Fallback:     g.fallbackKubeconfig,
+		Server:       g.server,
+	}, opts...)
 }
 
 func main() {
@@ -48,7 +75,12 @@ func main() {
 }
 
 func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
-	g := &globalOptions{}
+	home, _ := os.UserHomeDir() // no home: ~/.kube/config is not looked at
+	g := &globalOptions{
+		kubeconfigEnv:      os.Getenv(clientcmd.RecommendedConfigPathEnvVar),
+		homeDir:            home,
+		fallbackKubeconfig: client.FallbackKubeconfig,
+	}
 	root := &cobra.Command{
 		Use:   "bosun",
 		Short: "GitOps container orchestrator: a Git repository of Kubernetes YAML is the desired state",
@@ -56,18 +88,24 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 
 "bosun server" syncs a branch of a repository into etcd, whole commits at a
 time: a commit with one invalid manifest is rejected whole and the last good
-commit keeps running. Client commands talk to a server's API (--server, or
-the BOSUN_SERVER environment variable).`,
+commit keeps running. "bosun token create" prints the command that joins
+another machine to the cluster.
+
+Client commands talk to a server's API over HTTPS with a kubeconfig, found
+as kubectl finds one: --kubeconfig, else $KUBECONFIG, else ~/.kube/config,
+else /var/lib/bosun/kubeconfig (the admin kubeconfig "bosun server" writes;
+"bosun kubeconfig" prints it). --server (or $BOSUN_SERVER) overrides the
+kubeconfig's URL; without a kubeconfig it names a plain-HTTP development
+listener.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	defServer := os.Getenv(client.EnvServer)
-	if defServer == "" {
-		defServer = client.DefaultServer
-	}
-	root.PersistentFlags().StringVar(&g.server, "server", defServer, "URL of the bosun API (env "+client.EnvServer+")")
+	root.PersistentFlags().StringVar(&g.server, "server", os.Getenv(client.EnvServer),
+		"URL of the bosun API, overriding the kubeconfig's (env "+client.EnvServer+")")
+	root.PersistentFlags().StringVar(&g.kubeconfig, "kubeconfig", "",
+		"kubeconfig file to use (default: $KUBECONFIG, ~/.kube/config, then "+client.FallbackKubeconfig+")")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 
@@ -87,6 +125,8 @@ the BOSUN_SERVER environment variable).`,
 		newAgentCommand(g),
 		newHollowCommand(g),
 		newImageCommand(),
+		newTokenCommand(g),
+		newKubeconfigCommand(),
 		newVersionCommand(),
 	)
 	return root

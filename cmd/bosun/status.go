@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bosun-dev/bosun/api"
-	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/client/printers"
 	"github.com/bosun-dev/bosun/client/rollout"
 	"github.com/bosun-dev/bosun/sync/state"
@@ -54,7 +53,7 @@ passed first.`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			c, err := client.New(g.server)
+			c, err := g.client()
 			if err != nil {
 				return err
 			}
@@ -137,7 +136,7 @@ shows "N (was M)" and the commit that first created it.`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			c, err := client.New(g.server)
+			c, err := g.client()
 			if err != nil {
 				return err
 			}

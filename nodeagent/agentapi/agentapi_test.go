@@ -4,11 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -81,6 +82,10 @@ type fixture struct {
 	logs dirLogs
 	url  string
 	sb   string
+	ca   *testCA
+	// hc presents the API server's certificate (CN bosun:apiserver, group
+	// system:masters).
+	hc *http.Client
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -99,18 +104,26 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	logs := dirLogs(t.TempDir())
+	ca := newTestCA(t, "cluster CA")
+	nodeCert := ca.issue(t, "system:node:n1", "system:nodes")
 	srv, err := agentapi.New(agentapi.Config{
-		Pods:         &pods{m: map[string]*corev1.Pod{"default/web": pod}},
-		Runtime:      rt,
-		Logs:         logs,
-		PollInterval: 5 * time.Millisecond,
+		Pods:           &pods{m: map[string]*corev1.Pod{"default/web": pod}},
+		Runtime:        rt,
+		Logs:           logs,
+		PollInterval:   5 * time.Millisecond,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &nodeCert, nil },
+		ClientCAs:      ca.pool(),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	return &fixture{rt: rt, logs: logs, url: hs.URL, sb: sb.ID}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Start(t, func(ctx context.Context) error { return srv.Serve(ctx, ln) })
+	apiserverCert := ca.issue(t, "bosun:apiserver", "system:masters")
+	return &fixture{rt: rt, logs: logs, url: "https://" + ln.Addr().String(), sb: sb.ID, ca: ca, hc: httpClient(ca, &apiserverCert)}
 }
 
 // start creates and starts attempt of container name, stopping the one before.
@@ -163,9 +176,9 @@ func fakeExec(_ string, cmd []string, stdin io.Reader, stdout, stderr io.Writer)
 	return 127
 }
 
-func get(t *testing.T, u string) (int, string) {
+func get(t *testing.T, hc *http.Client, u string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(u)
+	resp, err := hc.Get(u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +242,7 @@ func TestLogs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, body := get(t, f.url+"/containerLogs/"+tt.path+"?"+tt.query.Encode())
+			code, body := get(t, f.hc, f.url+"/containerLogs/"+tt.path+"?"+tt.query.Encode())
 			if code != tt.code {
 				t.Fatalf("code %d, want %d; body %q", code, tt.code, body)
 			}
@@ -254,7 +267,7 @@ func TestLogsWaitingContainer(t *testing.T) {
 	if _, err := f.rt.CreateContainer(context.Background(), f.sb, runtime.ContainerConfig{Metadata: runtime.ContainerMetadata{Name: "app"}, Image: image}); err != nil {
 		t.Fatal(err)
 	}
-	code, body := get(t, f.url+"/containerLogs/default/web/app")
+	code, body := get(t, f.hc, f.url+"/containerLogs/default/web/app")
 	if code != 400 || statusMessage(t, body) != `container "app" in pod "web" is waiting to start: ContainerCreating` {
 		t.Fatalf("%d %q", code, body)
 	}
@@ -265,7 +278,7 @@ func TestLogsFollow(t *testing.T) {
 	id := f.start(t, "app", 0)
 	path := f.logPath("app", 0)
 	appendLog(t, path, "stdout F one", "stdout F two", "stdout F three")
-	resp, err := http.Get(f.url + "/containerLogs/default/web/app?follow=true&tailLines=1")
+	resp, err := f.hc.Get(f.url + "/containerLogs/default/web/app?follow=true&tailLines=1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +321,7 @@ func TestLogsFollowEndsWhenClientLeaves(t *testing.T) {
 	appendLog(t, f.logPath("app", 0), "stdout F one")
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.url+"/containerLogs/default/web/app?follow=true", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := f.hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +331,7 @@ func TestLogsFollowEndsWhenClientLeaves(t *testing.T) {
 	}
 	cancel()
 	resp.Body.Close()
-	// httptest.Server.Close (cleanup) blocks until the handler returned.
+	// Serve (ended by the cleanup) waits for the handler to return.
 }
 
 func exec(t *testing.T, f *fixture, container string, cmd []string, stdin io.Reader) (int, string, string, error, int) {
@@ -327,7 +340,7 @@ func exec(t *testing.T, f *fixture, container string, cmd []string, stdin io.Rea
 	if stdin != nil {
 		q.Set("stdin", "true")
 	}
-	resp, err := http.Post(f.url+"/exec/default/web/"+container+"?"+q.Encode(), "application/octet-stream", stdin)
+	resp, err := f.hc.Post(f.url+"/exec/default/web/"+container+"?"+q.Encode(), "application/octet-stream", stdin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,7 +395,7 @@ func TestExecStreamsStdin(t *testing.T) {
 	f := newFixture(t)
 	f.start(t, "app", 0)
 	pr, pw := io.Pipe()
-	resp, err := http.Post(f.url+"/exec/default/web/app?command=cat&stdin=true", "application/octet-stream", pr)
+	resp, err := f.hc.Post(f.url+"/exec/default/web/app?command=cat&stdin=true", "application/octet-stream", pr)
 	if err != nil {
 		t.Fatal(err)
 	}

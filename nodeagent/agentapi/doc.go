@@ -33,21 +33,34 @@
 //
 // # Security
 //
-// The API authenticates nothing: anyone who can connect can read every
-// log and run commands as the containers' user. It listens only on
+// The API serves HTTPS with the certificate Config.GetCertificate returns
+// (the node's, which the agent renews without a restart) and only on
 // Config.Addresses: by default (Addresses) 127.0.0.1 and the node's
-// InternalIP, on DefaultPort 10250. Keep that port closed to anything but
-// the bosun server (a firewall), or give a loopback-only address on a
-// single-machine setup.
+// InternalIP, on DefaultPort 10250. Every request, /healthz included, needs
+// a client certificate signed by Config.ClientCAs (the cluster CA); its
+// Common Name is the user and its Organizations the groups, as Kubernetes
+// reads client certificates:
+//
+//   - no client certificate: 401, a metav1.Status with reason Unauthorized;
+//   - a certificate from another CA: the TLS handshake fails;
+//   - a user outside group system:masters (api.GroupMasters), e.g. a node's
+//     own credential: 403, reason Forbidden, naming the user;
+//   - the API server's credential (CN bosun:apiserver, group system:masters):
+//     served.
+//
+// Config.Insecure serves plain HTTP without authentication; it exists only
+// for tests whose API server proxies over plain HTTP.
 //
 // # Usage
 //
 //	srv, err := agentapi.New(agentapi.Config{
-//		Addresses: agentapi.Addresses(nodeIP, agentapi.DefaultPort),
-//		Pods:      agent, // *nodeagent.Agent, created with Config.APIPort = agentapi.DefaultPort
-//		Runtime:   rt,    // *containerd.Runtime: also the LogLocator and the Execer
-//		Logs:      rt,
-//		Logger:    logger,
+//		Addresses:      agentapi.Addresses(nodeIP, agentapi.DefaultPort),
+//		Pods:           agent, // *nodeagent.Agent, created with Config.APIPort = agentapi.DefaultPort
+//		Runtime:        rt,    // *containerd.Runtime: also the LogLocator and the Execer
+//		Logs:           rt,
+//		GetCertificate: nodeCreds.GetCertificate, // the node's current certificate
+//		ClientCAs:      clusterCAPool,            // from <data-dir>/agent/pki/ca.crt
+//		Logger:         logger,
 //	})
 //	if err != nil {
 //		return err

@@ -2,6 +2,8 @@ package agentapi
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 )
@@ -55,7 +58,8 @@ type Execer interface {
 	Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer, tty bool) (int, error)
 }
 
-// Config configures a Server. Pods and Runtime are required.
+// Config configures a Server. Pods and Runtime are required, and
+// GetCertificate and ClientCAs unless Insecure.
 type Config struct {
 	// Addresses are the host:port addresses Run listens on, e.g.
 	// Addresses(nodeIP, DefaultPort).
@@ -71,6 +75,18 @@ type Config struct {
 	// PollInterval is how often followed logs are checked; default
 	// DefaultPollInterval.
 	PollInterval time.Duration
+	// GetCertificate returns the certificate the API serves TLS with (the
+	// node's, read afresh for every connection so that a renewed
+	// certificate is used without a restart).
+	GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	// ClientCAs verifies client certificates (the cluster CA). A request
+	// without one is refused with 401; a certificate from another CA fails
+	// the TLS handshake.
+	ClientCAs *x509.CertPool
+	// Insecure serves plain HTTP and authenticates nothing: only for tests
+	// whose API server still proxies over plain HTTP. GetCertificate and
+	// ClientCAs must then be nil.
+	Insecure bool
 }
 
 // Server is the agent's API. Create it with New.
@@ -88,6 +104,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Runtime == nil {
 		return nil, errors.New("agentapi: a runtime is required")
 	}
+	if cfg.Insecure && (cfg.GetCertificate != nil || cfg.ClientCAs != nil) {
+		return nil, errors.New("agentapi: Insecure serves plain HTTP: it takes no GetCertificate or ClientCAs")
+	}
+	if !cfg.Insecure && cfg.GetCertificate == nil {
+		return nil, errors.New("agentapi: a serving certificate (Config.GetCertificate) is required")
+	}
+	if !cfg.Insecure && cfg.ClientCAs == nil {
+		return nil, errors.New("agentapi: the CA that verifies client certificates (Config.ClientCAs) is required")
+	}
 	defaults.Logger(&cfg.Logger)
 	defaults.Positive(&cfg.PollInterval, DefaultPollInterval)
 	s := &Server{cfg: cfg, log: cfg.Logger}
@@ -101,7 +126,11 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newError(http.StatusNotFound, metav1.StatusReasonNotFound, "the agent serves no %s %s", r.Method, r.URL.Path))
 	})
-	s.handler = s.logRequests(mux)
+	var h http.Handler = mux
+	if !cfg.Insecure {
+		h = authorize(mux)
+	}
+	s.handler = s.logRequests(h)
 	return s, nil
 }
 
@@ -116,8 +145,63 @@ func Addresses(nodeIP string, port int) []string {
 	return out
 }
 
-// Handler returns the http.Handler serving the API.
+// Handler returns the http.Handler serving the API. Unless
+// Config.Insecure, it authenticates requests by the verified client
+// certificate of their TLS connection (http.Request.TLS), so it must be
+// served with TLSConfig, as Serve does.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// TLSConfig returns the server side of the API's TLS: Config.GetCertificate,
+// client certificates verified against Config.ClientCAs when given
+// (tls.VerifyClientCertIfGiven: a request without one is answered 401),
+// HTTP/1.1 only (exec is a full-duplex HTTP/1.1 exchange). It is nil when
+// Config.Insecure.
+func (s *Server) TLSConfig() *tls.Config {
+	if s.cfg.Insecure {
+		return nil
+	}
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: s.cfg.GetCertificate,
+		ClientCAs:      s.cfg.ClientCAs,
+		ClientAuth:     tls.VerifyClientCertIfGiven,
+		NextProtos:     []string{"http/1.1"},
+	}
+}
+
+// authorize lets through requests whose verified client certificate names
+// a user in api.GroupMasters (the API server's credential): none is 401
+// Unauthorized, another identity 403 Forbidden.
+func authorize(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, ok := userOf(r)
+		if !ok {
+			writeError(w, newError(http.StatusUnauthorized, metav1.StatusReasonUnauthorized,
+				"Unauthorized: the agent API requires a client certificate signed by the cluster CA"))
+			return
+		}
+		if !u.InGroup(api.GroupMasters) {
+			writeError(w, newError(http.StatusForbidden, metav1.StatusReasonForbidden,
+				"user %q (groups %q) cannot %s %s on the node agent: only group %s (the API server's credential) may use the agent API",
+				u.Name, u.Groups, r.Method, r.URL.Path, api.GroupMasters))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// userOf returns the identity of the request's verified client
+// certificate: Common Name as the user, Organizations as the groups.
+func userOf(r *http.Request) (api.User, bool) {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return api.User{}, false
+	}
+	cert := r.TLS.VerifiedChains[0][0]
+	if cert.Subject.CommonName == "" {
+		return api.User{}, false
+	}
+	return api.User{Name: cert.Subject.CommonName, Groups: cert.Subject.Organization}, true
+}
 
 // Run listens on every Config.Addresses and serves until ctx ends; it
 // returns nil then, or the first error listening or serving.
@@ -139,9 +223,15 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Serve(ctx, lns...)
 }
 
-// Serve serves the API on the listeners until ctx ends (open log streams
-// and exec sessions are ended), then returns nil. It closes the listeners.
+// Serve serves the API on the listeners (TCP listeners: Serve adds TLS
+// unless Config.Insecure) until ctx ends (open log streams and exec
+// sessions are ended), then returns nil. It closes the listeners.
 func (s *Server) Serve(ctx context.Context, lns ...net.Listener) error {
+	tlsConfig := s.TLSConfig()
+	mode := "HTTPS, client certificates of group " + api.GroupMasters + " only"
+	if tlsConfig == nil {
+		mode = "plain HTTP, no authentication"
+	}
 	reqCtx, cancelReqs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelReqs()
 	srv := &http.Server{
@@ -153,7 +243,10 @@ func (s *Server) Serve(ctx context.Context, lns ...net.Listener) error {
 	errc := make(chan error, len(lns))
 	var wg sync.WaitGroup
 	for _, ln := range lns {
-		s.log.Info("serving the agent API (logs, exec; no authentication)", "address", ln.Addr().String())
+		s.log.Info("serving the agent API (logs, exec)", "address", ln.Addr().String(), "mode", mode)
+		if tlsConfig != nil {
+			ln = tls.NewListener(ln, tlsConfig)
+		}
 		wg.Go(func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("agentapi: serve on %s: %w", ln.Addr(), err)
@@ -180,8 +273,9 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		next.ServeHTTP(w, r)
+		u, _ := userOf(r)
 		s.log.Debug("agent API request", "method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery,
-			"duration", time.Since(start))
+			"user", u.Name, "duration", time.Since(start))
 	})
 }
 
