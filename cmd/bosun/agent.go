@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/bosun-dev/bosun/api"
-	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/join"
 	"github.com/bosun-dev/bosun/nodeagent"
 	"github.com/bosun-dev/bosun/nodeagent/agentapi"
 	"github.com/bosun-dev/bosun/nodeagent/cleanup"
@@ -42,6 +43,9 @@ type agentConfig struct {
 	imagesDirFlag    string
 	apiPort          int
 	drainDelay       time.Duration
+	// token and caCertHash join the cluster (bosun agent only; the server's
+	// own agent gets its credential from the server).
+	token, caCertHash string
 }
 
 // imagesDir is where image tarballs are imported from at start.
@@ -112,23 +116,25 @@ while the server is unreachable. Needs root.
 				}
 				return nil
 			}
-			c, err := client.New(g.server)
-			if err != nil {
-				return err
+			if a.token == "" {
+				a.token = os.Getenv("BOSUN_TOKEN")
 			}
-			return runAgent(cmd.Context(), a, c, logger)
+			return runAgent(cmd.Context(), a, g.server, logger)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&a.dataDir, "data-dir", "/var/lib/bosun", "directory for containerd, pod files, logs and the network state")
 	f.StringVar(&a.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "the cluster's pod range (traffic from outside it to Services is masqueraded)")
+	f.StringVar(&a.token, "token", "", "bootstrap token (ID.SECRET) to join the cluster with; needed only until the node has its credential (default: env BOSUN_TOKEN)")
+	f.StringVar(&a.caCertHash, "ca-cert-hash", "", "sha256:HEX of the cluster CA's public key, checked before the token is sent (printed by \"bosun token create\")")
 	f.BoolVar(&cleanupOnly, "cleanup", false, "stop and remove every pod of this node's runtime (in --data-dir), the pod bridge and bosun's iptables chains, then exit")
 	addAgentFlags(f, a)
 	return cmd
 }
 
-// runAgent runs a node agent (and its Service proxy) until ctx ends.
-func runAgent(ctx context.Context, a *agentConfig, c *client.Client, logger *slog.Logger) error {
+// runAgent runs a node agent (and its Service proxy) until ctx ends, talking
+// to server (see connectAgent).
+func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.Logger) error {
 	if os.Geteuid() != 0 {
 		return errors.New("agent: running containers needs root (run as root, or start bosun server with --no-agent)")
 	}
@@ -140,6 +146,15 @@ func runAgent(ctx context.Context, a *agentConfig, c *client.Client, logger *slo
 	if err := os.MkdirAll(agentDir, 0o700); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
+	ip, err := host.IP(a.nodeIP)
+	if err != nil {
+		return fmt.Errorf("agent: --node-ip: %w", err)
+	}
+	conn, err := connectAgent(ctx, a, server, []net.IP{ip}, logger)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	c := conn.client
 
 	ctx, cancel := context.WithCancel(ctx)
 	g, ctx := errgroup.WithContext(ctx)
@@ -193,10 +208,6 @@ func runAgent(ctx context.Context, a *agentConfig, c *client.Client, logger *slo
 	defer rt.Close()
 	defer stop()
 
-	ip, err := host.IP(a.nodeIP)
-	if err != nil {
-		return fmt.Errorf("agent: --node-ip: %w", err)
-	}
 	agent, err := nodeagent.New(nodeagent.Config{
 		NodeName:        a.nodeName,
 		Client:          c,
@@ -215,13 +226,35 @@ func runAgent(ctx context.Context, a *agentConfig, c *client.Client, logger *slo
 		return fmt.Errorf("agent: %w", err)
 	}
 	g.Go(func() error { return agent.Run(ctx) })
-	apiSrv, err := agentapi.New(agentapi.Config{
+	apiCfg := agentapi.Config{
 		Addresses: agentapi.Addresses(ip.String(), a.apiPort),
 		Pods:      agent,
 		Runtime:   rt,
 		Logs:      rt,
 		Logger:    logger.With("component", "agentapi"),
-	})
+	}
+	if conn.creds != nil {
+		// The node's certificate serves the port; only the cluster CA's
+		// system:masters (the API server) may use it. Renewed in place.
+		apiCfg.GetCertificate, apiCfg.ClientCAs = conn.creds.KeyPair.GetCertificate, conn.creds.CAPool
+		r, err := join.NewRenewer(join.RenewConfig{
+			Server:      conn.server,
+			Credentials: *conn.creds,
+			DNSNames:    []string{a.nodeName},
+			IPs:         []net.IP{ip},
+			Logger:      logger.With("component", "certificates"),
+		})
+		if err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		g.Go(func() error { return r.Run(ctx) })
+	} else {
+		// No credential (a plain-HTTP development server): the port
+		// authenticates nothing, so it listens on loopback only.
+		apiCfg.Insecure = true
+		apiCfg.Addresses = agentapi.Addresses("127.0.0.1", a.apiPort)
+	}
+	apiSrv, err := agentapi.New(apiCfg)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}

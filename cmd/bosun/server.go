@@ -27,8 +27,8 @@ import (
 	"github.com/bosun-dev/bosun/sync/webhook"
 )
 
-// defaultListen is where the API listens, and where clients look for it.
-const defaultListen = "127.0.0.1:6780"
+// defaultListen is where the HTTPS API listens (kube-apiserver's port).
+const defaultListen = ":6443"
 
 // serverConfig is everything bosun server is configured with.
 type serverConfig struct {
@@ -36,8 +36,12 @@ type serverConfig struct {
 	interval, resync   time.Duration
 	allowEmpty         bool
 
-	dataDir string
-	listen  string
+	dataDir         string
+	listen          string
+	insecureListen  string
+	advertise       string
+	tlsSANs         []string
+	writeKubeconfig string
 
 	etcdEndpoints       []string
 	etcdClientURL       string
@@ -74,7 +78,7 @@ func newServerCommand(g *globalOptions) *cobra.Command {
 		Use:   "server --repo REPO",
 		Short: "Run the control plane: sync a Git repository into etcd, reconcile it and serve the API",
 		Long: `server syncs a branch of a Git repository of Kubernetes YAML into etcd and
-serves a Kubernetes-shaped API on --listen.
+serves a Kubernetes-shaped API over HTTPS on --listen.
 
 Each new commit is decoded and validated whole. A valid commit becomes the
 desired state in one etcd transaction (created, updated and pruned objects
@@ -92,6 +96,12 @@ the API, one at a time (the elected leader) runs the controllers.
 
 etcd is embedded (data in --data-dir) unless --etcd-endpoints names an
 existing cluster.
+
+On first start the server creates the cluster CA and its certificates in
+<data-dir>/pki and writes an admin kubeconfig (--write-kubeconfig) that
+bosun and kubectl use. Every request is authenticated with a client
+certificate. Other machines join as nodes with a bootstrap token:
+"bosun token create" prints the command to run on them.
 
 Examples:
   bosun server --repo ./my-repo
@@ -117,7 +127,11 @@ Examples:
 	f.DurationVar(&c.resync, "resync", 10*time.Minute, "how often to re-apply the synced commit even when the branch did not move, repairing drift")
 	f.BoolVar(&c.allowEmpty, "allow-empty", false, "let a commit without any manifests prune every object (refused otherwise)")
 	f.StringVar(&c.dataDir, "data-dir", "/var/lib/bosun", "directory for the embedded etcd and Git clones")
-	f.StringVar(&c.listen, "listen", defaultListen, "address of the HTTP API; keep it on loopback unless a proxy guards it")
+	f.StringVar(&c.listen, "listen", defaultListen, "address of the HTTPS API")
+	f.StringVar(&c.insecureListen, "insecure-listen", "", "also serve plain HTTP on this loopback address, where every request is admin's (development only)")
+	f.StringVar(&c.advertise, "advertise-address", "", "address other machines reach the API at, in its certificate and in join commands (default: the node IP)")
+	f.StringSliceVar(&c.tlsSANs, "tls-san", nil, "further host names or IPs for the API's certificate (repeatable)")
+	f.StringVar(&c.writeKubeconfig, "write-kubeconfig", "", "where to write the admin kubeconfig, mode 0600 (default <data-dir>/kubeconfig)")
 	f.StringSliceVar(&c.etcdEndpoints, "etcd-endpoints", nil, "use this existing etcd cluster instead of the embedded one (comma-separated URLs)")
 	f.StringVar(&c.etcdClientURL, "etcd-client-url", "http://127.0.0.1:2379", "client URL of the embedded etcd")
 	f.StringVar(&c.etcdPeerURL, "etcd-peer-url", "http://127.0.0.1:2380", "peer URL of the embedded etcd")
