@@ -190,7 +190,9 @@ func TestNodeAuthorization(t *testing.T) {
 		return func(name string) func() any { return current(fx, "", name, &corev1.Node{}, ch) }
 	}
 	sameNode := node(nil)
-	lease := func(name string) func() any { return current(fx, corev1.NamespaceNodeLease, name, &coordinationv1.Lease{}, nil) }
+	lease := func(name string) func() any {
+		return current(fx, corev1.NamespaceNodeLease, name, &coordinationv1.Lease{}, nil)
+	}
 	podStatus := func(name string) func() any {
 		return current(fx, "default", name, &corev1.Pod{}, func(p *corev1.Pod) { p.Status.Phase = corev1.PodRunning })
 	}
