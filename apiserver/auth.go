@@ -39,13 +39,13 @@ func UserFrom(ctx context.Context) (api.User, bool) {
 	return u, ok
 }
 
-// Authenticate returns the identity of req: for a request over TLS, the
+// authenticateRequest returns the identity of req: for a request over TLS, the
 // Common Name (user) and Organizations (groups) of its client certificate
 // if the TLS handshake verified it against the cluster CA, else anonymous
 // (api.UserAnonymous, group system:unauthenticated); a request that did not
 // come over TLS came through a plain-HTTP listener, which is for
 // development on loopback only: admin (api.UserAdmin, api.GroupMasters).
-func Authenticate(req *http.Request) api.User {
+func authenticateRequest(req *http.Request) api.User {
 	if req.TLS == nil {
 		return adminUser()
 	}
@@ -188,7 +188,7 @@ func anonymousAllowed(req *http.Request) bool {
 	return false
 }
 
-// authenticatedPaths are the non-resource paths every identity may read:
+// discoveryPath reports whether path is one every identity may read:
 // discovery, as Kubernetes' system:discovery role.
 func discoveryPath(path string) bool {
 	switch path {
@@ -229,7 +229,7 @@ func (s *Server) authorize(ctx context.Context, u api.User, req *http.Request, r
 // refuses what that identity may not do.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		u := Authenticate(req)
+		u := authenticateRequest(req)
 		if rec, ok := w.(*statusRecorder); ok {
 			rec.user = u.Name
 		}
