@@ -1,7 +1,9 @@
 package tokens_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/tokens"
 )
@@ -236,5 +239,35 @@ func TestListDeleteAndCleanup(t *testing.T) {
 	list, _ = s.List(t.Context())
 	if len(list) != 1 || list[0].ID != never.ID {
 		t.Errorf("left = %+v, want only %s", list, never.ID)
+	}
+}
+
+// TestRun: the periodic cleanup deletes a token expired longer ago than
+// the retention, keeps the others, and Run returns nil when ctx ends.
+func TestRun(t *testing.T) {
+	s, clk := newStore(t)
+	_, old := mustCreate(t, s, api.TokenRequest{TTL: time.Minute})
+	clk.Step(2 * time.Hour)
+	_, fresh := mustCreate(t, s, api.TokenRequest{TTL: time.Minute})
+	clk.Step(2 * time.Minute) // fresh expired too, within the retention
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Run(ctx, 10*time.Millisecond, time.Hour, func(err error) { t.Errorf("cleanup: %v", err) })
+	}()
+	testutil.Eventually(t, 10*time.Second, "the old token to be cleaned up", func() (bool, string) {
+		list, err := s.List(t.Context())
+		if err != nil {
+			return false, err.Error()
+		}
+		var ids []string
+		for _, b := range list {
+			ids = append(ids, b.ID)
+		}
+		return len(ids) == 1 && ids[0] == fresh.ID, fmt.Sprintf("tokens %v, want only %s (not %s)", ids, fresh.ID, old.ID)
+	})
+	cancel()
+	if err := testutil.Receive(t, done, 10*time.Second, "Run to return"); err != nil {
+		t.Errorf("Run = %v, want nil", err)
 	}
 }
