@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
+	"github.com/bosun-dev/bosun/nodeagent/agentapi/execstream"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/tokens"
 )
@@ -360,30 +362,70 @@ func TestTokenEndpoints(t *testing.T) {
 	}
 }
 
-// TestAgentsOverHTTPS: logs are fetched from an HTTPS agent with the
-// transport's client certificate.
+// TestAgentsOverHTTPS: logs and exec go from a client over HTTPS (HTTP/2)
+// to the API and on to an HTTPS agent that requires the API server's
+// client certificate.
 func TestAgentsOverHTTPS(t *testing.T) {
-	ca := newTestCA(t)
-	agent := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /containerLogs/{ns}/{pod}/{c}", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "caller "+r.TLS.VerifiedChains[0][0].Subject.CommonName+" "+r.URL.Path)
-	}))
-	serving := ca.servingCert(t)
-	agent.TLS = &tls.Config{Certificates: []tls.Certificate{serving}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.pool()}
+	})
+	mux.HandleFunc("POST /exec/{ns}/{pod}/{c}", func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		_ = rc.EnableFullDuplex()
+		w.Header().Set("Content-Type", execstream.ContentType)
+		sw := execstream.NewWriter(w, func() { _ = rc.Flush() })
+		_, _ = io.WriteString(sw.Stderr(), "caller "+r.TLS.VerifiedChains[0][0].Subject.CommonName)
+		_, _ = io.Copy(sw.Stdout(), r.Body)
+		_ = sw.Exit(3)
+	})
+	agent := httptest.NewUnstartedServer(mux)
+	agent.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake below
+	var agentPort int32
+	e := newTLSEnv(t, func(cfg *apiserver.Config, _ *store.Store) {
+		ca := cfg.Signer.(*testCA)
+		agent.TLS = &tls.Config{Certificates: []tls.Certificate{ca.servingCert(t)},
+			ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.pool()}
+		apiCert := ca.clientCert(t, api.User{Name: api.UserAPIServer, Groups: []string{api.GroupMasters}})
+		cfg.AgentTransport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool(), Certificates: []tls.Certificate{apiCert}}}
+	})
 	agent.StartTLS()
 	defer agent.Close()
 	_, port, _ := net.SplitHostPort(agent.Listener.Addr().String())
 	p, _ := strconv.Atoi(port)
+	agentPort = int32(p)
 
-	apiCert := ca.clientCert(t, api.User{Name: api.UserAPIServer, Groups: []string{api.GroupMasters}})
-	e := newEnv(t, apiserver.Config{AgentTransport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: ca.pool(), Certificates: []tls.Certificate{apiCert}}}})
-	e.create(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Status: corev1.NodeStatus{
+	a := e.as(admin)
+	a.client.Transport.(*http.Transport).ForceAttemptHTTP2 = true
+	a.create(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Status: corev1.NodeStatus{
 		Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}},
-		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(p)}}}})
-	e.create(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "p"},
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: agentPort}}}})
+	a.create(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "p"},
 		Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "c", Image: "x"}}}})
-	code, body := e.do("GET", "/api/v1/namespaces/default/pods/p/log", nil)
+
+	code, body := a.do("GET", "/api/v1/namespaces/default/pods/p/log", nil)
 	if code != 200 || string(body) != "caller bosun:apiserver /containerLogs/default/p/c" {
 		t.Errorf("log over HTTPS = %d %q", code, body)
+	}
+	code, body = a.do("POST", "/api/v1/namespaces/default/pods/p/exec?command=cat&stdin=true", "input")
+	if code != 200 {
+		t.Fatalf("exec over HTTPS = %d %s", code, body)
+	}
+	var stdout, stderr bytes.Buffer
+	exit, err := execstream.Copy(bytes.NewReader(body), &stdout, &stderr)
+	if err != nil || exit != 3 || stdout.String() != "input" || stderr.String() != "caller bosun:apiserver" {
+		t.Errorf("exec: exit %d err %v stdout %q stderr %q", exit, err, stdout.String(), stderr.String())
+	}
+
+	// A node credential may not exec, nor may the agent be reached
+	// without the API server's certificate.
+	if code, b := e.as(nodeA).do("POST", "/api/v1/namespaces/default/pods/p/exec?command=cat", nil); code != 403 {
+		t.Errorf("exec as a node = %d %s, want 403", code, b)
+	}
+	direct := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.ca.pool()}}
+	defer direct.CloseIdleConnections()
+	if resp, err := (&http.Client{Transport: direct}).Get(agent.URL + "/containerLogs/default/p/c"); err == nil {
+		resp.Body.Close()
+		t.Errorf("the agent answered a client without certificate: %d", resp.StatusCode)
 	}
 }
