@@ -127,7 +127,8 @@ func TestCheckLoopback(t *testing.T) {
 // the secrets and configmaps they use.
 func nodeFixture(e *env) {
 	for _, n := range []string{"a", "b"} {
-		e.create(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n, Labels: map[string]string{"node-restriction.kubernetes.io/pool": "x"}}})
+		e.create(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n, Labels: map[string]string{"node-restriction.kubernetes.io/pool": "x"}},
+			Spec: corev1.NodeSpec{PodCIDR: "10.244.1.0/24", Taints: []corev1.Taint{{Key: "dedicated", Value: "x", Effect: corev1.TaintEffectNoSchedule}}}})
 		e.create(&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: corev1.NamespaceNodeLease, Name: n}})
 	}
 	usesSecret := func(name string) corev1.Volume {
@@ -221,6 +222,13 @@ func TestNodeAuthorization(t *testing.T) {
 			`nodes \"c\" is forbidden: User \"system:node:a\" cannot create resource \"nodes\"`},
 		{"change a restricted label", nodeA, "PUT", "/api/v1/nodes/a", node(func(n *corev1.Node) { n.Labels["node-restriction.kubernetes.io/pool"] = "gpu" })("a"), 403,
 			"node-restriction.kubernetes.io/pool"},
+		{"set own pod CIDR", nodeA, "PUT", "/api/v1/nodes/a", node(func(n *corev1.Node) { n.Spec.PodCIDR = "10.244.9.0/24" })("a"), 403,
+			"may not set or change its pod CIDR"},
+		{"create own node with a pod CIDR", nodeA, "POST", "/api/v1/nodes", func() any {
+			return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "a"}, Spec: corev1.NodeSpec{PodCIDR: "10.244.9.0/24"}}
+		}, 403, "may not set or change its pod CIDR"},
+		{"remove own taints", nodeA, "PUT", "/api/v1/nodes/a", node(func(n *corev1.Node) { n.Spec.Taints = nil })("a"), 403,
+			"may not change its taints"},
 		{"admin patches another node: allowed, then unsupported", admin, "PATCH", "/api/v1/nodes/b", func() any { return "{}" }, 405, "PATCH is not supported"},
 		// Leases.
 		{"list node leases", nodeA, "GET", lb, nil, 200, "LeaseList"},

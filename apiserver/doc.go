@@ -94,7 +94,8 @@
 // system:nodes) get what Kubernetes' node authorizer and NodeRestriction
 // admission give a kubelet: read nodes, pods, services, endpoints and the
 // leases in kube-node-lease; create, update and delete only their own Node
-// (no labels under node-restriction.kubernetes.io/) and their own Lease;
+// (without setting labels under node-restriction.kubernetes.io/, its pod
+// CIDR or, once created, its taints) and their own Lease;
 // update the status of, and delete, pods bound to them; create only mirror
 // pods (annotation kubernetes.io/config.mirror) bound to them, owned by
 // nothing but their Node and using no Secret or ConfigMap; create and

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/store"
@@ -203,8 +205,25 @@ func (s *Server) admit(req *http.Request, t target, old, obj api.Object) *apiErr
 		if old != nil {
 			was = old.GetLabels()
 		}
-		if l := changedRestrictedLabel(was, obj.GetLabels()); l != "" && t.sub == "" {
+		if t.sub != "" {
+			return nil // a status write keeps the rest of the stored object
+		}
+		if l := changedRestrictedLabel(was, obj.GetLabels()); l != "" {
 			return deny("node %q may not set or change the label %s: labels under %s are set by admins only", node, l, restrictedLabelPrefix)
+		}
+		n, _ := obj.(*corev1.Node)
+		o, _ := old.(*corev1.Node)
+		if o == nil {
+			o = &corev1.Node{}
+		}
+		if n == nil {
+			return deny("not a node")
+		}
+		if n.Spec.PodCIDR != o.Spec.PodCIDR || !slices.Equal(n.Spec.PodCIDRs, o.Spec.PodCIDRs) {
+			return deny("node %q may not set or change its pod CIDR: the control plane assigns it", node)
+		}
+		if old != nil && !apiequality.Semantic.DeepEqual(n.Spec.Taints, o.Spec.Taints) {
+			return deny("node %q may not change its taints: the control plane and admins set them", node)
 		}
 	case "/pods":
 		switch {
