@@ -28,6 +28,15 @@ type env struct {
 	t   *testing.T
 	st  *store.Store
 	url string
+	// client sends the requests; nil means http.DefaultClient.
+	client *http.Client
+}
+
+func (e *env) httpClient() *http.Client {
+	if e.client != nil {
+		return e.client
+	}
+	return http.DefaultClient
 }
 
 func newEnv(t *testing.T, cfg apiserver.Config) *env {
@@ -106,7 +115,7 @@ func (e *env) do(method, path string, body any, header ...string) (int, []byte) 
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.httpClient().Do(req)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -421,7 +430,7 @@ func (e *env) watch(path string) *watchStream {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.httpClient().Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -1,7 +1,8 @@
 // Package apiserver serves bosun's HTTP API: the objects of the store at
 // kube-apiserver's paths, so that `bosun get` and a stock kubectl can read
-// the cluster, plus health checks, the sync status and history, and the Git
-// webhook.
+// the cluster, plus health checks, the sync status and history, the Git
+// webhook, and cluster membership (bootstrap tokens, joins, node
+// certificates), over HTTPS with client certificates.
 //
 // # Paths
 //
@@ -17,6 +18,10 @@
 //	POST /hooks/git                                                               Config.Hooks, when set
 //	GET  /api/v1/namespaces/{ns}/pods/{name}/log?container=&follow=&previous=&timestamps=&tailLines=   a container's log, from its node's agent
 //	POST /api/v1/namespaces/{ns}/pods/{name}/exec?container=&command=...&stdin=true                    run a command in a container (see below)
+//	GET  /bosun/v1/cluster-info                                                   api.ClusterInfo: the cluster CA (anonymous)
+//	POST /bosun/v1/join                                                           bearer bootstrap token + api.JoinRequest → api.CertificateResponse
+//	POST /bosun/v1/certificates                                                   api.RenewRequest → api.CertificateResponse, for the calling node
+//	POST /bosun/v1/tokens; GET /bosun/v1/tokens; DELETE /bosun/v1/tokens/{id}     api.TokenRequest → 201 api.TokenResponse; {"items": [api.BootstrapToken]}; 200 Status Success
 //
 // Lists carry kind "<Kind>List", the store revision as
 // metadata.resourceVersion, and items with apiVersion and kind. Query
@@ -61,12 +66,74 @@
 // Kubernetes: deleting one does not stop the static pod, and its agent
 // creates it again.
 //
+// # Who is asking (authentication)
+//
+// ServeTLS and RunTLS serve HTTPS with Config.GetCertificate (read at each
+// handshake, so a renewed serving certificate is used at once) and ask for
+// a client certificate verified against the cluster CA
+// (tls.VerifyClientCertIfGiven; a certificate of another CA fails the
+// handshake). The request's identity is the certificate's Common Name
+// (user) and Organizations (groups), as kube-apiserver reads them; without
+// a certificate it is system:anonymous. Serve and Run serve plain HTTP,
+// for development on loopback only (CheckLoopback): every request on them
+// is admin's (admin, system:masters), and so is any request that did not
+// come over TLS, such as the tests' httptest.NewServer(srv.Handler()).
+// UserFrom reads the identity from a request's context; the debug log line
+// of every request names it.
+//
+// Anonymous requests get 401 Unauthorized (a Status) except GET /healthz,
+// /livez, /readyz, /version and /bosun/v1/cluster-info, POST
+// /bosun/v1/join (authenticated by its bootstrap token) and POST /hooks/git
+// (authenticated by the webhook's own secret: forges have no client
+// certificate).
+//
+// # What it may do (authorization)
+//
+// Members of system:masters may do everything. Every identity may read
+// discovery, health and version. Node credentials (system:node:NAME in
+// system:nodes) get what Kubernetes' node authorizer and NodeRestriction
+// admission give a kubelet: read nodes, pods, services, endpoints and the
+// leases in kube-node-lease; create, update and delete only their own Node
+// (without setting labels under node-restriction.kubernetes.io/, its pod
+// CIDR or, once created, its taints) and their own Lease;
+// update the status of, and delete, pods bound to them; create only mirror
+// pods (annotation kubernetes.io/config.mirror) bound to them, owned by
+// nothing but their Node and using no Secret or ConfigMap; create and
+// update Events; get, one by one, the Secrets and ConfigMaps a pod bound
+// to them uses (volumes, projected volumes, env, envFrom, image pull
+// secrets); POST /bosun/v1/certificates. Verbs and names are judged before
+// the handler runs, objects' content (a create's name, a pod's node) in
+// the write handlers. Everything else is 403 Forbidden with
+// kube-apiserver's wording and the reason, e.g.
+//
+//	nodes "b" is forbidden: User "system:node:a" cannot update resource "nodes" in API group "" at the cluster scope: a node may only modify its own Node object
+//
+// Bosun's own paths (sync status and history, tokens, pprof) are for
+// system:masters only.
+//
+// # Joining
+//
+// A join (POST /bosun/v1/join, "Authorization: Bearer ID.SECRET") is
+// checked in this order, and nothing is written unless every check passes:
+// the token (Config.Tokens Check: 401 with the token's error, e.g.
+// "bootstrap token abcdef: expired at T"), the body and node name (400),
+// the name not held by another machine (409 when the Node is Ready and its
+// Lease was renewed within Config.NodeGracePeriod), the CSR signed by
+// Config.Signer (400 for a CSR it refuses), and last the token's use (Use,
+// a compare-and-swap: of joins racing for a last use one wins, the others
+// get 401 "has no usages left" and their signed certificate is dropped).
+// The server registers no Node: the agent does, with its new credential.
+// Token responses carry Config.ServerURL (else https:// and the request's
+// Host) and the CA's hash (CACertHash).
+//
 // # Logs and exec
 //
 // The log and exec subresources are proxied to the agent of the pod's node
 // (package nodeagent/agentapi) at the Node's InternalIP and
 // status.daemonEndpoints.kubeletEndpoint.port, through
-// Config.AgentTransport, and its answer is streamed back as it comes
+// Config.AgentTransport (https when that transport has a TLS client
+// configuration, i.e. the API server's bosun:apiserver certificate and the
+// cluster CA; Config.AgentScheme overrides), and its answer is streamed back as it comes
 // (flushed after every read). container may be left out for a pod with one
 // container; with several it is 400 "a container name must be specified
 // for pod P, choose one of: [a b]", as kubectl says. A pod not scheduled
@@ -85,14 +152,22 @@
 // # Usage
 //
 //	srv := apiserver.New(apiserver.Config{
-//		Store:  st,
-//		Logger: logger,
-//		Hooks:  webhook,                                    // optional
-//		Ready:  func(ctx context.Context) error { ... },     // optional
+//		Store:          st,
+//		Logger:         logger,
+//		Hooks:          webhook,                                // optional
+//		Ready:          func(ctx context.Context) error { ... }, // optional
+//		Signer:         caAdapter,                              // CACertPEM, SignNodeCSR
+//		GetCertificate: serving.GetCertificate,                 // the current serving pair
+//		ServerURL:      "https://10.0.0.1:6443",
+//		AgentTransport: agentTransport,                         // bosun:apiserver client cert, RootCAs = cluster CA
 //	})
-//	err := srv.Run(ctx, "127.0.0.1:6780", func(addr net.Addr) {
+//	err := srv.RunTLS(ctx, ":6443", func(addr net.Addr) {
 //		logger.Info("API ready", "address", addr.String())
 //	}) // returns nil after ctx ends and open requests are done
+//
+//	// Development only: plain HTTP, every request admin.
+//	if err := apiserver.CheckLoopback(insecureAddr); err != nil { ... }
+//	err = srv.Run(ctx, insecureAddr, nil)
 //
 // Tests serve srv.Handler() with net/http/httptest, or call Listen with
 // "127.0.0.1:0" and then Serve.

@@ -1,14 +1,19 @@
 package apiserver_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/internal/testenv"
 )
@@ -60,6 +65,66 @@ func TestKubectl(t *testing.T) {
 					t.Fatalf("kubectl %s: %q missing (in order) from:\n%s", strings.Join(tc.args, " "), w, out)
 				}
 				rest = rest[i+len(w):]
+			}
+		})
+	}
+}
+
+// TestKubectlOverTLS: a real kubectl with a client certificate reads the
+// API over HTTPS; without one it is told it is unauthorized, and a node's
+// is refused what the node may not do.
+func TestKubectlOverTLS(t *testing.T) {
+	testenv.Need(t, testenv.Binary("kubectl"))
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTLSEnv(t, nil)
+	nodeFixture(e.as(admin))
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	caFile := write("ca.crt", e.ca.certPEM)
+	creds := func(u api.User) []string {
+		c := e.ca.clientCert(t, u)
+		key, err := x509.MarshalECPrivateKey(c.PrivateKey.(*ecdsa.PrivateKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.ReplaceAll(u.Name, ":", "_")
+		return []string{
+			"--client-certificate", write(name+".crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]})),
+			"--client-key", write(name+".key", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: key})),
+		}
+	}
+	tests := []struct {
+		name  string
+		creds []string
+		args  []string
+		ok    bool
+		want  string
+	}{
+		{"admin lists nodes", creds(admin), []string{"get", "nodes"}, true, "a "},
+		// kubectl 1.20 prompts for a password after a 401 unless it has
+		// credentials: give it a password, which bosun ignores.
+		{"no certificate", []string{"--username", "x", "--password", "y"}, []string{"get", "nodes"}, false, "You must be logged in to the server"},
+		{"node reads its pod's secret", creds(nodeA), []string{"get", "secret", "sa", "-n", "default"}, true, "sa"},
+		{"node reads another's secret", creds(nodeA), []string{"get", "secret", "sb", "-n", "default"}, false,
+			`secrets "sb" is forbidden: User "system:node:a" cannot get resource "secrets" in API group "" in the namespace "default"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--server", e.url, "--certificate-authority", caFile, "--cache-dir", dir + "/cache"}, tc.creds...)
+			cmd := exec.CommandContext(ctx(t), kubectl, append(args, tc.args...)...)
+			cmd.Env = append(os.Environ(), "HOME="+dir, "KUBECONFIG="+dir+"/none")
+			out, err := cmd.CombinedOutput()
+			if (err == nil) != tc.ok || !strings.Contains(string(out), tc.want) {
+				t.Fatalf("kubectl %s: err %v, want ok=%v and %q in:\n%s", strings.Join(tc.args, " "), err, tc.ok, tc.want, out)
 			}
 		})
 	}

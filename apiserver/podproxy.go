@@ -101,7 +101,7 @@ func (s *Server) proxyToAgent(w http.ResponseWriter, req *http.Request, op strin
 		writeError(w, aerr)
 		return
 	}
-	u := url.URL{Scheme: "http", Host: addr,
+	u := url.URL{Scheme: s.scheme, Host: addr,
 		Path:     "/" + op + "/" + ns + "/" + name + "/" + container,
 		RawQuery: query.Encode()}
 	method := http.MethodGet

@@ -2,6 +2,8 @@ package apiserver
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +17,7 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/tokens"
 )
 
 // DefaultMaxBodyBytes is the largest request body the server reads.
@@ -44,8 +47,37 @@ type Config struct {
 	Profiling bool
 	// AgentTransport carries pod log and exec requests to node agents
 	// (package nodeagent/agentapi); nil means a plain HTTP transport that
-	// ignores proxy environment variables.
+	// ignores proxy environment variables. For HTTPS agents it presents
+	// the API server's client certificate (bosun:apiserver) and verifies
+	// the agents' against the cluster CA.
 	AgentTransport http.RoundTripper
+	// AgentScheme is "https" or "http", how agents are called; "" means
+	// https when AgentTransport is an *http.Transport with a
+	// TLSClientConfig, else http.
+	AgentScheme string
+
+	// Signer is the cluster CA: it serves api.PathClusterInfo, signs
+	// joining and renewing nodes' certificates, and (unless ClientCAs is
+	// set) verifies client certificates. Nil: those endpoints answer 503.
+	Signer Signer
+	// Tokens stores bootstrap tokens; nil means a *tokens.Store on
+	// Store's etcd client with the clock Now.
+	Tokens Tokens
+	// GetCertificate returns the HTTPS serving certificate for each
+	// handshake, so a renewed one is used without a restart. Required by
+	// TLSConfig, ServeTLS and RunTLS.
+	GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	// ClientCAs verifies client certificates on HTTPS; nil means a pool of
+	// Signer's CA certificate.
+	ClientCAs *x509.CertPool
+	// ServerURL is the API's URL that join commands name (e.g.
+	// "https://10.0.0.1:6443"); "" means https:// and the Host the token
+	// request was sent to.
+	ServerURL string
+	// NodeGracePeriod is how recently a Ready node must have renewed its
+	// Lease for a join under its name to be refused (409); 0 means
+	// DefaultNodeGracePeriod.
+	NodeGracePeriod time.Duration
 }
 
 // Server is bosun's HTTP API. Create it with New.
@@ -55,6 +87,8 @@ type Server struct {
 	resources []api.Resource
 	handler   http.Handler
 	agents    http.RoundTripper
+	scheme    string // of agents' URLs
+	tokens    Tokens
 }
 
 // New returns a Server for cfg.
@@ -67,11 +101,23 @@ func New(cfg Config) *Server {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 5 * time.Second
 	}
+	if cfg.AgentScheme == "" {
+		// Decided on the transport given: the default one is for HTTP.
+		cfg.AgentScheme = "http"
+		if t, ok := cfg.AgentTransport.(*http.Transport); ok && t.TLSClientConfig != nil {
+			cfg.AgentScheme = "https"
+		}
+	}
 	if cfg.AgentTransport == nil {
 		cfg.AgentTransport = defaultAgentTransport()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, resources: api.Resources(), agents: cfg.AgentTransport}
-	s.handler = s.middleware(s.routes())
+	defaults.Positive(&cfg.NodeGracePeriod, DefaultNodeGracePeriod)
+	if cfg.Tokens == nil && cfg.Store != nil {
+		cfg.Tokens = tokens.New(cfg.Store.Client(), nowClock(cfg.Now))
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, resources: api.Resources(), agents: cfg.AgentTransport,
+		scheme: cfg.AgentScheme, tokens: cfg.Tokens}
+	s.handler = s.middleware(s.authenticate(s.routes()))
 	return s
 }
 
@@ -88,13 +134,21 @@ func (s *Server) Listen(addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// Serve serves the API on ln until ctx ends, then shuts down gracefully
-// (open watches are ended) and returns nil. It closes ln.
+// Serve serves the API over plain HTTP on ln until ctx ends, then shuts
+// down gracefully (open watches are ended) and returns nil. It closes ln.
+// Every request on it is admin's: serve plain HTTP on loopback only, for
+// development (see CheckLoopback).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, ln, nil)
+}
+
+// serve serves on ln, over TLS when tlsCfg is not nil.
+func (s *Server) serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config) error {
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsCfg,
 	}
 	// Long-running requests (watches) end when the server shuts down.
 	watchCtx, cancelWatches := context.WithCancel(context.WithoutCancel(ctx))
@@ -102,8 +156,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv.BaseContext = func(net.Listener) context.Context { return watchCtx }
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info("serving the API", "address", ln.Addr().String())
+	go func() {
+		if tlsCfg != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	s.log.Info("serving the API", "address", ln.Addr().String(), "tls", tlsCfg != nil)
 
 	select {
 	case err := <-errc:
@@ -123,7 +183,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Run listens on addr and serves until ctx ends. ready, when not nil, is
+// Run listens on addr and serves plain HTTP (admin, see Serve) until ctx ends. ready, when not nil, is
 // called with the bound address once the listener is open.
 func (s *Server) Run(ctx context.Context, addr string, ready func(addr net.Addr)) error {
 	ln, err := s.Listen(addr)
@@ -142,6 +202,7 @@ type statusRecorder struct {
 	http.ResponseWriter
 	code  int
 	wrote bool
+	user  string // the request's identity, once authenticated
 }
 
 func (w *statusRecorder) WriteHeader(code int) {
@@ -183,7 +244,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				}
 			}
 			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery,
-				"code", rec.code, "duration", time.Since(start))
+				"user", rec.user, "code", rec.code, "duration", time.Since(start))
 		}()
 		next.ServeHTTP(rec, r)
 	})
@@ -206,6 +267,12 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/apis/{group}/{version}/{rest...}", s.serveResource)
 	mux.HandleFunc("/bosun/v1/status", s.serveSyncStatus)
 	mux.HandleFunc("/bosun/v1/history", s.serveSyncHistory)
+	mux.HandleFunc("GET "+api.PathClusterInfo, s.serveClusterInfo)
+	mux.HandleFunc("POST "+api.PathJoin, s.serveJoin)
+	mux.HandleFunc("POST "+api.PathCertificates, s.serveRenew)
+	mux.HandleFunc("GET "+api.PathTokens, s.serveTokenList)
+	mux.HandleFunc("POST "+api.PathTokens, s.serveTokenCreate)
+	mux.HandleFunc("DELETE "+api.PathTokens+"/{id}", s.serveTokenDelete)
 	if s.cfg.Profiling {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -97,6 +97,9 @@ func (s *Server) create(w http.ResponseWriter, req *http.Request, t target) *api
 	if aerr := forbidManagedLabel(t, obj); aerr != nil {
 		return aerr
 	}
+	if aerr := s.admit(req, t, nil, obj); aerr != nil {
+		return aerr
+	}
 	if obj.GetResourceVersion() != "" {
 		return errBadRequest("metadata.resourceVersion must not be set when creating an object")
 	}
@@ -118,6 +121,9 @@ func (s *Server) update(w http.ResponseWriter, req *http.Request, t target) *api
 	}
 	if managedByGit(old) {
 		return managedError(t, old)
+	}
+	if aerr := s.admit(req, t, old, obj); aerr != nil {
+		return aerr
 	}
 	if aerr := mirrorError(t, old, obj); aerr != nil {
 		return aerr
@@ -160,6 +166,9 @@ func (s *Server) updateStatus(w http.ResponseWriter, req *http.Request, t target
 	}
 	old, aerr := s.read(req, t)
 	if aerr != nil {
+		return aerr
+	}
+	if aerr := s.admit(req, t, old, in); aerr != nil {
 		return aerr
 	}
 	rv := in.GetResourceVersion()
@@ -224,6 +233,9 @@ func withStatus(r api.Resource, old, in api.Object) (api.Object, error) {
 func (s *Server) delete(w http.ResponseWriter, req *http.Request, t target) *apiError {
 	old, aerr := s.read(req, t)
 	if aerr != nil {
+		return aerr
+	}
+	if aerr := s.admit(req, t, old, nil); aerr != nil {
 		return aerr
 	}
 	if managedByGit(old) {
