@@ -3,7 +3,7 @@
 GO        ?= go
 BIN       := bin/bosun
 RUN_DIR   := .run
-LISTEN    ?= 127.0.0.1:6780
+LISTEN    ?= :6443
 GOFLAGS_BUILD := -trimpath
 TEST_TIMEOUT  ?= 14m
 PKGS      := ./...

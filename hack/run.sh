@@ -27,11 +27,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 cat <<MSG
 
-bosun server is starting on http://$listen, syncing $repo,
-with its own containerd and a node agent on this machine.
-In another terminal, try:
+bosun server is starting on https://$listen, syncing $repo,
+with its own containerd and a node agent on this machine. It writes the
+admin credential to $dir/data/kubeconfig. In another terminal, try:
 
-  export PATH=$(dirname "$abs_bin"):\$PATH BOSUN_SERVER=http://$listen
+  export PATH=$(dirname "$abs_bin"):\$PATH KUBECONFIG=$(cd "$dir" && pwd)/data/kubeconfig
   bosun get pods -n demo -o wide     # three hello pods, Running, with their IPs
   curl \$(bosun get svc hello -n demo -o json | grep -m1 '"clusterIP"' | cut -d'"' -f4)
                                      # the ClusterIP Service, balanced over the pods
@@ -41,6 +41,8 @@ In another terminal, try:
   cd $repo && sed -i 's/replicas: 3/replicas: 5/' apps/hello/deployment.yaml && git commit -qam "5 replicas"
   bosun get deploy -n demo           # synced at once: 5 replicas, the COMMIT column moved
   bosun history                      # every commit bosun saw
+  kubectl get nodes                  # kubectl uses the same kubeconfig
+  bosun token create                 # the command that joins another machine
 
 Stop it with Ctrl-C (pods keep running, as with kubelet; make run adopts
 them again). make clean removes the pods, the network and the state.

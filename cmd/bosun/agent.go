@@ -90,12 +90,18 @@ containers on containerd (one network namespace per pod, CNI bridge
 networking from the node's pod CIDR), probes and restarts them, writes their
 status, and programs iptables so ClusterIP and NodePort Services answer.
 
-It talks to the server only through the API (--server). Unless
+It talks to the server only through the API (--server), over HTTPS with a
+node certificate. The first start joins the cluster with a bootstrap token:
+the agent checks the server's CA against --ca-cert-hash before it sends the
+token, obtains a certificate for "system:node:<node-name>" and keeps it in
+<data-dir>/agent/pki (renewed before it expires). Unless
 --containerd-socket names a running containerd, it starts its own in
 <data-dir>/containerd. Static pods in --pod-manifest-path keep running
 while the server is unreachable. Needs root.
 
-  bosun agent --server http://10.0.0.1:6780 --node-name worker-1
+  bosun agent --server https://10.0.0.1:6443 --token abcdef.0123456789abcdef \
+      --ca-cert-hash sha256:…   # as printed by "bosun token create" on the server
+  bosun agent                   # later starts: the stored credential is used
   bosun agent --cleanup        # remove every pod, network namespace and iptables chain bosun made, then exit`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

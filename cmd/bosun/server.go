@@ -16,7 +16,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bosun-dev/bosun/apiserver"
-	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/reconcile/controlplane"
 	"github.com/bosun-dev/bosun/reconcile/leader"
 	"github.com/bosun-dev/bosun/reconcile/serviceip"
@@ -25,6 +24,7 @@ import (
 	"github.com/bosun-dev/bosun/sync/gitwrite"
 	"github.com/bosun-dev/bosun/sync/syncer"
 	"github.com/bosun-dev/bosun/sync/webhook"
+	"github.com/bosun-dev/bosun/tokens"
 )
 
 // defaultListen is where the HTTPS API listens (kube-apiserver's port).
@@ -284,6 +284,11 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		return fmt.Errorf("server: --service-node-port-range: %w", err)
 	}
 
+	certs, err := serverTLS(c, logger.With("component", "pki"))
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+
 	st, closeStore, err := openStore(ctx, c, logger.With("component", "store"))
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -313,20 +318,40 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
-	api := apiserver.New(apiserver.Config{
-		Store:     st,
-		Logger:    logger.With("component", "api"),
-		Hooks:     webhook.Handler(secret, sy.Trigger, logger.With("component", "webhook")),
-		Ready:     func(context.Context) error { return sy.Ready() },
-		Version:   version,
-		Profiling: c.profiling,
+	bootstrapTokens := tokens.New(st.Client(), nil)
+	apiSrv := apiserver.New(apiserver.Config{
+		Store:           st,
+		Logger:          logger.With("component", "api"),
+		Hooks:           webhook.Handler(secret, sy.Trigger, logger.With("component", "webhook")),
+		Ready:           func(context.Context) error { return sy.Ready() },
+		Version:         version,
+		Profiling:       c.profiling,
+		Signer:          certs.signer,
+		Tokens:          bootstrapTokens,
+		GetCertificate:  certs.pki.Serving.GetCertificate,
+		ServerURL:       certs.url,
+		AgentTransport:  certs.agentTransport(),
+		NodeGracePeriod: c.nodeMonitorGracePeriod,
 	})
 	compactor := &store.Compactor{Client: st.Client(), Logger: logger.With("component", "compactor")}
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sy.Run(ctx) })
 	g.Go(func() error {
-		return api.Run(ctx, c.listen, func(addr net.Addr) { logger.Info("API listening", "addr", "http://"+addr.String()) })
+		return apiSrv.RunTLS(ctx, c.listen, func(addr net.Addr) { logger.Info("API listening", "addr", "https://"+addr.String()) })
+	})
+	if c.insecureListen != "" {
+		g.Go(func() error {
+			return apiSrv.Run(ctx, c.insecureListen, func(addr net.Addr) {
+				logger.Warn("plain-HTTP development API listening: every request on it is admin's", "addr", "http://"+addr.String())
+			})
+		})
+	}
+	g.Go(func() error { return certs.pki.Run(ctx) })
+	g.Go(func() error {
+		return bootstrapTokens.Run(ctx, time.Minute, time.Hour, func(err error) {
+			logger.Warn("removing expired bootstrap tokens failed; retrying", "err", err)
+		})
 	})
 	// Compaction and defragmentation need one runner per etcd, not one per
 	// server sharing it: the elected one.
@@ -348,18 +373,19 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		})
 	})
 	if !c.noAgent {
-		agentClient, err := client.New("http://" + c.listen)
-		if err != nil {
-			return fmt.Errorf("server: %w", err)
-		}
 		a := c.agent
 		a.dataDir, a.clusterCIDR = c.dataDir, c.clusterCIDR
-		g.Go(func() error { return runAgent(ctx, &a, agentClient, logger.With("component", "agent")) })
+		// The server's own agent talks to the API like any other, with a
+		// node credential the CA issues it here.
+		if err := issueNodeCredential(certs.pki.CA, a.pkiDir(), a.nodeName, certs.localURL, []net.IP{certs.nodeIP}); err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
+		g.Go(func() error { return runAgent(ctx, &a, certs.localURL, logger.With("component", "agent")) })
 	}
 	if src.Local() {
 		g.Go(func() error { return src.Watch(ctx, sy.Trigger) })
 	}
-	logger.Info("bosun server started", "repo", c.repo, "api", "http://"+c.listen)
+	logger.Info("bosun server started", "repo", c.repo, "api", certs.url, "kubeconfig", certs.kubeconfig)
 	err = g.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("server: %w", err)

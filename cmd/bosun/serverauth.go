@@ -1,11 +1,18 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/apiserver"
+	"github.com/bosun-dev/bosun/nodeagent/host"
 	"github.com/bosun-dev/bosun/pki"
 )
 
@@ -47,4 +54,89 @@ func (s nodeSigner) SignNodeCSR(csrPEM []byte, node string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %w", api.ErrInvalid, err)
 	}
 	return cert, nil
+}
+
+// serverCerts is the server's side of the cluster PKI.
+type serverCerts struct {
+	pki    *pki.ServerPKI
+	signer nodeSigner
+	// url is the API's URL for other machines (join commands, the admin
+	// kubeconfig); localURL the one the server's own agent uses.
+	url, localURL string
+	kubeconfig    string
+	nodeIP        net.IP
+}
+
+// serverTLS loads or creates the cluster CA and the server's certificates
+// in <data-dir>/pki and writes the admin kubeconfig.
+func serverTLS(c *serverConfig, logger *slog.Logger) (*serverCerts, error) {
+	if c.insecureListen != "" {
+		if err := apiserver.CheckLoopback(c.insecureListen); err != nil {
+			return nil, fmt.Errorf("--insecure-listen: %w", err)
+		}
+	}
+	listenHost, port, err := net.SplitHostPort(c.listen)
+	if err != nil {
+		return nil, fmt.Errorf("--listen %q: %w", c.listen, err)
+	}
+	nodeIP, err := host.IP(c.agent.nodeIP)
+	if err != nil {
+		return nil, fmt.Errorf("--node-ip: %w", err)
+	}
+	advertise := c.advertise
+	if advertise == "" {
+		advertise = nodeIP.String()
+	}
+	hostname, err := os.Hostname()
+	if err != nil {
+		return nil, fmt.Errorf("host name: %w", err)
+	}
+	sc := &serverCerts{
+		url:        "https://" + net.JoinHostPort(advertise, port),
+		localURL:   "https://" + net.JoinHostPort("127.0.0.1", port),
+		kubeconfig: c.writeKubeconfig,
+		nodeIP:     nodeIP,
+	}
+	if ip := net.ParseIP(listenHost); ip != nil && !ip.IsUnspecified() {
+		// Bound to one address: the server's own agent must use it.
+		sc.localURL = "https://" + net.JoinHostPort(listenHost, port)
+	}
+	if sc.kubeconfig == "" {
+		sc.kubeconfig = filepath.Join(c.dataDir, "kubeconfig")
+	}
+	sans := c.tlsSANs
+	if listenHost != "" && net.ParseIP(listenHost) != nil && !net.ParseIP(listenHost).IsUnspecified() {
+		sans = append(slices.Clone(sans), listenHost)
+	}
+	sc.pki, err = pki.EnsureServerPKI(pki.ServerConfig{
+		Dir:              filepath.Join(c.dataDir, "pki"),
+		Hostname:         hostname,
+		AdvertiseAddress: advertise,
+		TLSSANs:          sans,
+		AdminKubeconfig:  sc.kubeconfig,
+		KubeconfigServer: sc.url,
+		Logger:           logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	_, serverIPs := pki.ServerSANs(hostname, advertise, sans)
+	sc.signer = nodeSigner{ca: sc.pki.CA, serverIPs: serverIPs}
+	if !c.noAgent {
+		sc.signer.ownNode = c.agent.nodeName
+	}
+	return sc, nil
+}
+
+// agentTransport calls node agents' port with the API server's client
+// certificate, trusting only the cluster CA.
+func (sc *serverCerts) agentTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil // agents are reached directly, never through a proxy
+	t.TLSClientConfig = &tls.Config{
+		RootCAs:              sc.pki.CA.Pool(),
+		GetClientCertificate: sc.pki.APIServerClient.GetClientCertificate,
+		MinVersion:           tls.VersionTLS12,
+	}
+	return t
 }

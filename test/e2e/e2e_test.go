@@ -161,7 +161,10 @@ func startServerEnv(t testing.TB, env []string, repoDir string, extra ...string)
 	s.args = []string{"server",
 		"--repo", repoDir,
 		"--data-dir", s.dataDir,
-		"--listen", listen,
+		// The tests' clients speak plain HTTP to the development listener;
+		// the HTTPS API listens beside it on a port of its own.
+		"--insecure-listen", listen,
+		"--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"--interval", "1h", // local repositories are watched; polling must not be what syncs
 		"--log-level", "debug",
 	}

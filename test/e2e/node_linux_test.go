@@ -104,7 +104,7 @@ func cniPlugins() error {
 func (h *nodeHost) start() {
 	h.t.Helper()
 	args := append([]string{"server",
-		"--repo", h.repoDir, "--data-dir", h.dataDir, "--listen", h.listen,
+		"--repo", h.repoDir, "--data-dir", h.dataDir, "--insecure-listen", h.listen, "--listen", "127.0.0.1:6443",
 		"--cluster-cidr", h.clusterCIDR, "--service-cidr", h.serviceCIDR,
 		"--node-name", "node-1", "--interval", "1h", "--log-level", "debug",
 	}, h.extra...)

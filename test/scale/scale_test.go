@@ -193,7 +193,7 @@ func TestScale(t *testing.T) {
 	url := "http://" + listen
 	dataDir := filepath.Join(work, "data")
 	server := start(t, filepath.Join(work, "server.log"), bin, "server", "--no-agent",
-		"--repo", repo, "--data-dir", dataDir, "--listen", listen,
+		"--repo", repo, "--data-dir", dataDir, "--insecure-listen", listen, "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"--etcd-client-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
 		"--etcd-peer-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))
 	c, err := client.New(url)
