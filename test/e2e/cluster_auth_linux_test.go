@@ -377,6 +377,10 @@ func TestClusterJoin(t *testing.T) {
 			t.Fatalf("no hello pod on %s; pods by node: %v", m.name, podNames(spread))
 		}
 	}
+	nodes, _, err := nodeStatus(t, c.admin) // with the pod CIDRs assigned since
+	if err != nil {
+		t.Fatal(err)
+	}
 	checkPodAddresses(t, ps, nodes)
 	nodeOf := map[string]string{}
 	for _, p := range ps {

@@ -98,8 +98,10 @@ func TestClusterPlainHTTP(t *testing.T) {
 			if ip != m.ip.String() {
 				t.Errorf("node %s has InternalIP %q, want its machine's address %s", m.name, ip, m.ip)
 			}
-			if other, dup := cidrs[n.Spec.PodCIDR]; dup || n.Spec.PodCIDR == "" {
-				t.Errorf("node %s has pod CIDR %q (also %q's)", m.name, n.Spec.PodCIDR, other)
+			if n.Spec.PodCIDR == "" {
+				t.Errorf("node %s is Ready without a pod CIDR: a node must stay NotReady until its network is (issue 11, 7)", m.name)
+			} else if other, dup := cidrs[n.Spec.PodCIDR]; dup {
+				t.Errorf("nodes %s and %s share pod CIDR %s", m.name, other, n.Spec.PodCIDR)
 			}
 			cidrs[n.Spec.PodCIDR] = m.name
 		}
@@ -114,6 +116,10 @@ func TestClusterPlainHTTP(t *testing.T) {
 		if len(spread[m.name]) == 0 {
 			t.Fatalf("no hello pod on %s; pods by node: %v", m.name, podNames(spread))
 		}
+	}
+	nodes, _, err = nodeStatus(t, cl) // with the pod CIDRs assigned since
+	if err != nil {
+		t.Fatal(err)
 	}
 	checkPodAddresses(t, ps, nodes)
 
@@ -222,8 +228,12 @@ func waitNoStaleContainers(t testing.TB, c *client.Client, m *machine, before ma
 				owned[strings.TrimPrefix(cs.ContainerID, "containerd://")] = true
 			}
 		}
+		ids, err := m.containers()
+		if err != nil {
+			return false, err.Error()
+		}
 		var stale []string
-		for id := range m.tasks() {
+		for _, id := range ids {
 			if !owned[id] {
 				stale = append(stale, "container "+id)
 			}

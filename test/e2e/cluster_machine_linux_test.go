@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	containerdclient "github.com/containerd/containerd/v2/client"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/bosun-dev/bosun/client"
@@ -24,6 +25,7 @@ import (
 	"github.com/bosun-dev/bosun/internal/proctest"
 	"github.com/bosun-dev/bosun/internal/testenv"
 	"github.com/bosun-dev/bosun/internal/testutil"
+	"github.com/bosun-dev/bosun/nodeagent/containerdproc"
 	"github.com/bosun-dev/bosun/nodeagent/containerdproc/containerdproctest"
 	"github.com/bosun-dev/bosun/nodeagent/network/nettest"
 )
@@ -265,6 +267,28 @@ func (m *machine) bosun(args ...string) (string, error) {
 func (m *machine) tasks() map[string]task {
 	m.t.Helper()
 	return (&nodeHost{t: m.t, dataDir: m.dataDir}).tasks()
+}
+
+// containers lists the IDs of the containers in m's containerd (bosun's
+// namespace), whatever the state of their tasks.
+func (m *machine) containers() ([]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sock := filepath.Join(m.dataDir, "containerd", "containerd.sock")
+	c, err := containerdclient.New(sock, containerdclient.WithDefaultNamespace(containerdproc.Namespace))
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s's containerd at %s: %w", m.name, sock, err)
+	}
+	defer c.Close()
+	ctrs, err := c.Containers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list %s's containerd containers: %w", m.name, err)
+	}
+	ids := make([]string, 0, len(ctrs))
+	for _, ctr := range ctrs {
+		ids = append(ids, ctr.ID())
+	}
+	return ids, nil
 }
 
 // nodeStatus describes the cluster's Nodes as "name=Ready" or
