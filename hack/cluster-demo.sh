@@ -31,7 +31,11 @@ PREFIX=${LAN%.*}                                 # 10.209.0
 SWITCH=bosun-demo-switch
 
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-die() { echo "cluster-demo: $*" >&2; exit 1; }
+die() {
+	echo "cluster-demo: $*" >&2
+	if [ -e "/run/netns/$SWITCH" ]; then echo "cluster-demo: $0 down removes what was made" >&2; fi
+	exit 1
+}
 ns() { echo "bosun-demo-$1"; }
 ip_of() { echo "$PREFIX.${1#m}"; }              # m2 -> 10.209.0.2
 # on MACHINE CMD...: run CMD in the machine's network namespace only
@@ -56,7 +60,8 @@ http_get() {
 # log in $DIR/MACHINE.log and its PID in $DIR/MACHINE.pid.
 start() {
 	local m=$1; shift
-	on "$m" "$BOSUN" "$@" >"$DIR/$m.log" 2>&1 &
+	# nsenter execs bosun: $! is bosun's own PID.
+	nsenter --net="/run/netns/$(ns "$m")" -- "$BOSUN" "$@" >"$DIR/$m.log" 2>&1 &
 	echo $! >"$DIR/$m.pid"
 }
 
@@ -85,7 +90,7 @@ up() {
 			die "$cidr is in use on this host: choose other ranges (see the top of $0)"
 		fi
 	done
-	trap 'echo "cluster-demo: up failed; $0 down removes what it made" >&2' ERR
+	trap 'echo "cluster-demo: up failed; $0 down removes what was made" >&2' ERR
 
 	say "Safety net: blackhole routes for $LAN, $CLUSTER_CIDR and $SERVICE_CIDR in the host's namespace"
 	for cidr in "$LAN" "$CLUSTER_CIDR" "$SERVICE_CIDR"; do ip route add blackhole "$cidr"; done

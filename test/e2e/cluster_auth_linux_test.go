@@ -382,70 +382,13 @@ func TestClusterJoin(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkPodAddresses(t, ps, nodes)
-	nodeOf := map[string]string{}
-	for _, p := range ps {
-		nodeOf[p.Name] = p.Spec.NodeName
+
+	if err := hostGWRoutes(c.cluster, nodes, 30*time.Second); err != nil {
+		t.Errorf("host-gw routes: %v", err)
 	}
-
-	t.Run("pod to pod across machines", func(t *testing.T) {
-		for _, m := range c.machines {
-			for _, p := range ps {
-				if p.Spec.NodeName == m.name {
-					continue
-				}
-				body, err := m.get("http://" + net.JoinHostPort(p.Status.PodIP, "8080") + "/")
-				if err != nil || !strings.Contains(body, p.Name) {
-					t.Errorf("from machine %s to pod %s on %s at %s: %q, %v; want its name", m.name, p.Name, p.Spec.NodeName, p.Status.PodIP, body, err)
-				}
-			}
-		}
-		// From inside a pod on m1 (its own network namespace, its pod IP
-		// as the source) to the pods on the other machines.
-		from := spread[m1.name][0]
-		pid := podPID(t, m1, from)
-		hc := httpClientIn(fmt.Sprintf("/proc/%d/ns/net", pid), nil)
-		for _, p := range ps {
-			if p.Spec.NodeName == m1.name {
-				continue
-			}
-			body, err := getWith(hc, "http://"+net.JoinHostPort(p.Status.PodIP, "8080")+"/")
-			if err != nil || !strings.Contains(body, p.Name) {
-				t.Errorf("from pod %s on m1 to pod %s on %s at %s: %q, %v; want its name", from.Name, p.Name, p.Spec.NodeName, p.Status.PodIP, body, err)
-			}
-		}
-	})
-
+	t.Run("pod to pod across machines", func(t *testing.T) { checkPodToPod(t, c.cluster, ps) })
 	t.Run("Services answer on every machine from pods on every machine", func(t *testing.T) {
-		svc, err := c.admin.Get(context.Background(), resource(t, "services"), "demo", "hello")
-		if err != nil {
-			t.Fatal(err)
-		}
-		clusterIP := svc.(*corev1.Service).Spec.ClusterIP
-		reachesAll := func(t *testing.T, from *machine, url string) {
-			t.Helper()
-			seen := map[string]bool{}
-			testutil.Eventually(t, 30*time.Second, fmt.Sprintf("%s from %s to reach pods on all three machines", url, from.name), func() (bool, string) {
-				body, err := from.get(url)
-				if err == nil {
-					for name, node := range nodeOf {
-						if strings.Contains(body, name) {
-							seen[node] = true
-						}
-					}
-				}
-				return len(seen) == 3, fmt.Sprintf("machines reached %v, last error %v", seen, err)
-			})
-		}
-		for i, m := range c.machines {
-			t.Run("ClusterIP from "+m.name, func(t *testing.T) {
-				reachesAll(t, m, "http://"+net.JoinHostPort(clusterIP, "80")+"/")
-			})
-			// The NodePort of each machine, asked from the next one.
-			other := c.machines[(i+1)%len(c.machines)]
-			t.Run("NodePort of "+m.name+" from "+other.name, func(t *testing.T) {
-				reachesAll(t, other, "http://"+net.JoinHostPort(m.ip.String(), "30080")+"/")
-			})
-		}
+		checkServices(t, c.cluster, c.admin, ps)
 	})
 
 	t.Run("unauthenticated requests get 401", func(t *testing.T) {

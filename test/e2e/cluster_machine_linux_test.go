@@ -419,3 +419,122 @@ func checkPodAddresses(t testing.TB, ps []*corev1.Pod, nodes map[string]*corev1.
 		seen[p.Status.PodIP] = p.Name
 	}
 }
+
+// checkPodToPod checks that every pod in ps answers from every machine it
+// does not run on, and from inside a pod on the first machine (its own
+// network namespace: the pod IP is the source) to the pods on the others.
+func checkPodToPod(t *testing.T, c *cluster, ps []*corev1.Pod) {
+	t.Helper()
+	for _, m := range c.machines {
+		for _, p := range ps {
+			if p.Spec.NodeName == m.name {
+				continue
+			}
+			body, err := m.get("http://" + net.JoinHostPort(p.Status.PodIP, "8080") + "/")
+			if err != nil || !strings.Contains(body, p.Name) {
+				t.Errorf("from machine %s to pod %s on %s at %s: %q, %v; want its name", m.name, p.Name, p.Spec.NodeName, p.Status.PodIP, body, err)
+			}
+		}
+	}
+	m1 := c.machines[0]
+	local := byNode(ps)[m1.name]
+	if len(local) == 0 {
+		t.Fatalf("no pod on %s to send from", m1.name)
+	}
+	from := local[0]
+	hc := httpClientIn(fmt.Sprintf("/proc/%d/ns/net", podPID(t, m1, from)), nil)
+	for _, p := range ps {
+		if p.Spec.NodeName == m1.name {
+			continue
+		}
+		body, err := getWith(hc, "http://"+net.JoinHostPort(p.Status.PodIP, "8080")+"/")
+		if err != nil || !strings.Contains(body, p.Name) {
+			t.Errorf("from pod %s on %s to pod %s on %s at %s: %q, %v; want its name", from.Name, m1.name, p.Name, p.Spec.NodeName, p.Status.PodIP, body, err)
+		}
+	}
+}
+
+// checkServices checks that the hello Service's ClusterIP, asked from each
+// machine, and each machine's NodePort 30080, asked from the next machine,
+// reach pods on all machines: traffic balanced to endpoints on other nodes
+// crosses the segment.
+func checkServices(t *testing.T, c *cluster, cl *client.Client, ps []*corev1.Pod) {
+	t.Helper()
+	svc, err := cl.Get(context.Background(), resource(t, "services"), "demo", "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clusterIP := svc.(*corev1.Service).Spec.ClusterIP
+	nodeOf := map[string]string{}
+	for _, p := range ps {
+		nodeOf[p.Name] = p.Spec.NodeName
+	}
+	reachesAll := func(t *testing.T, from *machine, url string) {
+		t.Helper()
+		seen := map[string]bool{}
+		testutil.Eventually(t, 30*time.Second, fmt.Sprintf("%s from %s to reach pods on all %d machines", url, from.name, len(c.machines)), func() (bool, string) {
+			body, err := from.get(url)
+			if err == nil {
+				for name, node := range nodeOf {
+					if strings.Contains(body, name) {
+						seen[node] = true
+					}
+				}
+			}
+			return len(seen) == len(c.machines), fmt.Sprintf("machines reached %v, last error %v", seen, err)
+		})
+	}
+	for i, m := range c.machines {
+		t.Run("ClusterIP from "+m.name, func(t *testing.T) {
+			reachesAll(t, m, "http://"+net.JoinHostPort(clusterIP, "80")+"/")
+		})
+		other := c.machines[(i+1)%len(c.machines)]
+		t.Run("NodePort of "+m.name+" from "+other.name, func(t *testing.T) {
+			reachesAll(t, other, "http://"+net.JoinHostPort(m.ip.String(), "30080")+"/")
+		})
+	}
+}
+
+// hostGWRoutes waits up to timeout for every machine to route every other
+// machine's pod CIDR via that machine's address (host-gw, issue 11 §6) and
+// returns an error listing the routes still missing.
+func hostGWRoutes(c *cluster, nodes map[string]*corev1.Node, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		var missing []string
+		for _, m := range c.machines {
+			out, err := m.host.Command(context.Background(), "ip", "-4", "route", "show", "table", "all").CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("ip route show in %s: %w: %s", m.name, err, out)
+			}
+			for _, o := range c.machines {
+				if o == m {
+					continue
+				}
+				cidr := nodes[o.name].Spec.PodCIDR
+				if !hasRoute(string(out), cidr, o.ip.String()) {
+					missing = append(missing, fmt.Sprintf("%s: %s via %s", m.name, cidr, o.ip))
+				}
+			}
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %s, routes missing: %s", timeout, strings.Join(missing, "; "))
+		}
+		time.Sleep(200 * time.Millisecond) // polling the routing table, which has no change notification here
+	}
+}
+
+// hasRoute reports whether ip route output has a route to cidr via gw.
+func hasRoute(routes, cidr, gw string) bool {
+	for _, line := range strings.Split(routes, "\n") {
+		f := strings.Fields(line)
+		via := slices.Index(f, "via")
+		if len(f) > 0 && f[0] == cidr && via > 0 && via+1 < len(f) && f[via+1] == gw {
+			return true
+		}
+	}
+	return false
+}
