@@ -74,6 +74,14 @@ wait_for() {
 	local what=$1 secs=$2; shift 2
 	for _ in $(seq $((secs * 2))); do
 		if "$@" >/dev/null 2>&1; then return 0; fi
+		for pidfile in "$DIR"/m*.pid; do
+			[ -f "$pidfile" ] || continue
+			if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+				local m; m=$(basename "$pidfile" .pid)
+				tail -n 5 "$DIR/$m.log" >&2
+				die "bosun on $m exited (log: $DIR/$m.log)"
+			fi
+		done
 		sleep 0.5
 	done
 	die "timed out after ${secs}s waiting for $what (logs: $DIR/*.log)"
@@ -157,9 +165,9 @@ up() {
 	local vip
 	vip=$(admin get svc hello -n demo -o json | grep -m1 '"clusterIP"' | cut -d'"' -f4)
 	say "Through the Service: 6 requests from m3 to ClusterIP $vip, answered by pods on all machines"
-	for _ in 1 2 3 4 5 6; do http_get m3 "http://$vip/"; done
+	for _ in 1 2 3 4 5 6; do http_get m3 "http://$vip/" || echo "(no answer: is pod traffic routed between the machines? see $DIR/m3.log)"; done
 	say "And the NodePort on m2's address, asked from m1"
-	http_get m1 "http://$(ip_of m2):30080/"
+	http_get m1 "http://$(ip_of m2):30080/" || echo "(no answer)"
 
 	cat <<MSG
 
