@@ -280,7 +280,7 @@ func TestClusterJoin(t *testing.T) {
 
 	// Each refused join leaves no Node and no credential, and the agent
 	// exits with the named error.
-	refused := func(t *testing.T, j joinCommand, want ...string) {
+	refused := func(t *testing.T, j joinCommand, want ...string) string {
 		t.Helper()
 		s := c.scratch(t, m2)
 		s.start(c.agentArgs(s, j)...)
@@ -303,6 +303,7 @@ func TestClusterJoin(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(s.dataDir, "agent", "kubeconfig")); err == nil {
 			t.Errorf("the refused agent stored a kubeconfig")
 		}
+		return out
 	}
 	// One use only: the refused attempt with a wrong CA hash must not
 	// spend it (the agent checks the CA before it sends the token), so m2
@@ -322,7 +323,9 @@ func TestClusterJoin(t *testing.T) {
 		t.Run("wrong CA hash", func(t *testing.T) {
 			j := forM2
 			j.hash = "sha256:" + strings.Repeat("0", 64)
-			refused(t, j, j.hash)
+			if out := refused(t, j); !strings.Contains(out, j.hash) && !strings.Contains(out, forM2.hash) {
+				t.Errorf("the agent refused by its CA check said\n%s\nwant it to name the expected (%s) or the server's (%s) CA hash", out, j.hash, forM2.hash)
+			}
 		})
 		t.Run("expired token", func(t *testing.T) {
 			j := c.createToken(t, "--ttl", "1s", "--description", "expires at once")
@@ -354,7 +357,8 @@ func TestClusterJoin(t *testing.T) {
 	}
 
 	t.Run("kubectl lists the three nodes", func(t *testing.T) {
-		out, err := m1.host.Command(context.Background(), "kubectl", "--kubeconfig", c.kubeconfig, "get", "nodes", "--no-headers").CombinedOutput()
+		out, err := m1.host.Command(context.Background(), "kubectl", "--kubeconfig", c.kubeconfig, "--cache-dir", t.TempDir(),
+			"get", "nodes", "--no-headers").CombinedOutput()
 		if err != nil {
 			t.Fatalf("kubectl --kubeconfig %s get nodes: %v\n%s", c.kubeconfig, err, out)
 		}
