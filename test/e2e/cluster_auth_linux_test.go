@@ -175,9 +175,9 @@ func (c *secureCluster) scratch(t testing.TB, m *machine) *machine {
 	return s
 }
 
-// request makes an HTTP request from m with tc and returns the status and
+// requestFrom makes an HTTP request from m with tc and returns the status and
 // body.
-func request(t testing.TB, m *machine, tc *tls.Config, method, url, contentType string, body []byte) (int, string) {
+func requestFrom(t testing.TB, m *machine, tc *tls.Config, method, url, contentType string, body []byte) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
@@ -218,8 +218,8 @@ func checkStatus(t testing.TB, what string, code int, body string, want int, rea
 	}
 }
 
-// checkMode fails t unless the file at path exists with permissions mode.
-func checkMode(t testing.TB, path string, mode os.FileMode) {
+// checkFileMode fails t unless the file at path exists with permissions mode.
+func checkFileMode(t testing.TB, path string, mode os.FileMode) {
 	t.Helper()
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -275,7 +275,7 @@ func TestClusterJoin(t *testing.T) {
 	r := secretRepo(t)
 	c := startSecureCluster(t, 3, r)
 	m1, m2, m3 := c.machines[0], c.machines[1], c.machines[2]
-	checkMode(t, c.kubeconfig, 0o600)
+	checkFileMode(t, c.kubeconfig, 0o600)
 	waitNodes(t, c.admin, 60*time.Second, "m1=Ready")
 
 	// Each refused join leaves no Node and no credential, and the agent
@@ -348,8 +348,8 @@ func TestClusterJoin(t *testing.T) {
 	nodes := waitNodes(t, c.admin, 90*time.Second, "m1=Ready m2=Ready m3=Ready")
 	t.Logf("timing: token create to m2 and m3 Ready: %s", time.Since(began).Round(time.Millisecond))
 	for _, m := range []*machine{m2, m3} {
-		checkMode(t, filepath.Join(m.dataDir, "agent", "kubeconfig"), 0o600)
-		checkMode(t, filepath.Join(m.dataDir, "agent", "pki", "node.key"), 0o600)
+		checkFileMode(t, filepath.Join(m.dataDir, "agent", "kubeconfig"), 0o600)
+		checkFileMode(t, filepath.Join(m.dataDir, "agent", "pki", "node.key"), 0o600)
 	}
 	nodeTLS := map[string]*tls.Config{}
 	for _, m := range []*machine{m2, m3} {
@@ -396,22 +396,22 @@ func TestClusterJoin(t *testing.T) {
 	})
 
 	t.Run("unauthenticated requests get 401", func(t *testing.T) {
-		code, body := request(t, m2, c.anonTLS, http.MethodGet, c.apiURL+"/api/v1/nodes", "", nil)
+		code, body := requestFrom(t, m2, c.anonTLS, http.MethodGet, c.apiURL+"/api/v1/nodes", "", nil)
 		checkStatus(t, "GET /api/v1/nodes without a certificate", code, body, http.StatusUnauthorized, metav1.StatusReasonUnauthorized)
-		if code, body := request(t, m2, c.anonTLS, http.MethodGet, c.apiURL+"/healthz", "", nil); code != http.StatusOK {
+		if code, body := requestFrom(t, m2, c.anonTLS, http.MethodGet, c.apiURL+"/healthz", "", nil); code != http.StatusOK {
 			t.Errorf("GET /healthz without a certificate: %d %s, want 200 (it needs no credential)", code, body)
 		}
 		p := spread[m2.name][0]
 		logs := "https://" + net.JoinHostPort(m2.ip.String(), "10250") + "/containerLogs/demo/" + p.Name + "/hello"
-		code, body = request(t, m1, c.anonTLS, http.MethodGet, logs, "", nil)
+		code, body = requestFrom(t, m1, c.anonTLS, http.MethodGet, logs, "", nil)
 		if code != http.StatusUnauthorized {
 			t.Errorf("GET %s without a certificate: %d %s, want 401", logs, code, body)
 		}
-		code, body = request(t, m1, nodeTLS[m3.name], http.MethodGet, logs, "", nil)
+		code, body = requestFrom(t, m1, nodeTLS[m3.name], http.MethodGet, logs, "", nil)
 		if code != http.StatusForbidden {
 			t.Errorf("GET %s with m3's node certificate: %d %s, want 403 (only the API server's group may)", logs, code, body)
 		}
-		code, body = request(t, m1, c.adminTLS, http.MethodGet, logs, "", nil)
+		code, body = requestFrom(t, m1, c.adminTLS, http.MethodGet, logs, "", nil)
 		if code != http.StatusOK || !strings.Contains(body, "msg=") {
 			t.Errorf("GET %s with the admin certificate (system:masters): %d %q, want 200 and the container's log", logs, code, body)
 		}
@@ -431,18 +431,18 @@ func TestClusterJoin(t *testing.T) {
 			return p.Status.Phase == corev1.PodRunning, string(p.Status.Phase)
 		})
 		secret := c.apiURL + "/api/v1/namespaces/demo/secrets/m2-only"
-		code, body := request(t, m3, nodeTLS[m3.name], http.MethodGet, secret, "", nil)
+		code, body := requestFrom(t, m3, nodeTLS[m3.name], http.MethodGet, secret, "", nil)
 		checkStatus(t, "m3 reading the Secret of a pod on m2", code, body, http.StatusForbidden, metav1.StatusReasonForbidden, "system:node:m3")
-		if code, body := request(t, m2, nodeTLS[m2.name], http.MethodGet, secret, "", nil); code != http.StatusOK || !strings.Contains(body, "m2-only") {
+		if code, body := requestFrom(t, m2, nodeTLS[m2.name], http.MethodGet, secret, "", nil); code != http.StatusOK || !strings.Contains(body, "m2-only") {
 			t.Errorf("m2 reading the Secret of its own pod: %d %s, want 200", code, body)
 		}
-		code, body = request(t, m2, nodeTLS[m2.name], http.MethodGet, c.apiURL+"/api/v1/namespaces/demo/secrets", "", nil)
+		code, body = requestFrom(t, m2, nodeTLS[m2.name], http.MethodGet, c.apiURL+"/api/v1/namespaces/demo/secrets", "", nil)
 		checkStatus(t, "m2 listing Secrets", code, body, http.StatusForbidden, metav1.StatusReasonForbidden, "system:node:m2")
 
 		patch := []byte(`{"metadata":{"labels":{"e2e.bosun.dev/patched":"yes"}}}`)
-		code, body = request(t, m3, nodeTLS[m3.name], http.MethodPatch, c.apiURL+"/api/v1/nodes/m2", "application/merge-patch+json", patch)
+		code, body = requestFrom(t, m3, nodeTLS[m3.name], http.MethodPatch, c.apiURL+"/api/v1/nodes/m2", "application/merge-patch+json", patch)
 		checkStatus(t, "m3 patching Node m2", code, body, http.StatusForbidden, metav1.StatusReasonForbidden, "system:node:m3")
-		if code, body := request(t, m3, nodeTLS[m3.name], http.MethodPatch, c.apiURL+"/api/v1/nodes/m3", "application/merge-patch+json", patch); code != http.StatusOK {
+		if code, body := requestFrom(t, m3, nodeTLS[m3.name], http.MethodPatch, c.apiURL+"/api/v1/nodes/m3", "application/merge-patch+json", patch); code != http.StatusOK {
 			t.Errorf("m3 patching its own Node: %d %s, want 200", code, body)
 		}
 	})

@@ -101,7 +101,7 @@ func newCluster(t testing.TB, n int) *cluster {
 			t.Fatal(err)
 		}
 		for _, p := range paths {
-			if err := copyFile(p, filepath.Join(imagesDir, filepath.Base(p))); err != nil {
+			if err := copyImage(p, filepath.Join(imagesDir, filepath.Base(p))); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -109,7 +109,7 @@ func newCluster(t testing.TB, n int) *cluster {
 	return c
 }
 
-func copyFile(from, to string) error {
+func copyImage(from, to string) error {
 	b, err := os.ReadFile(from)
 	if err != nil {
 		return err
