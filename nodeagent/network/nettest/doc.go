@@ -24,6 +24,15 @@
 //		_ = nettest.Do(podNetNSPath, func() error { ln, err = net.Listen("tcp", podIP+":8080"); return err })
 //	}
 //
+// For several machines on one L2 segment (a cluster test), Machines (or
+// NewSwitch and Switch.Attach) creates a "switch" namespace holding a bridge
+// and joins each machine's namespace to it through a veth pair, with an
+// address from a /24 reserved (and blackholed) with CIDR and a default route
+// to the switch, which forwards nothing:
+//
+//	sw, hosts, addrs := nettest.Machines(t, 3) // eth0 = .1, .2, .3 of sw.Prefix
+//	cmd := hosts[1].Command(ctx, "bosun", "agent", "--node-ip", addrs[1].String(), ...)
+//
 // Namespaces are named bosun-test-<hex> (ip netns list); after a killed test
 // run, ip netns delete removes leftovers.
 package nettest
