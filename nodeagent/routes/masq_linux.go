@@ -91,17 +91,18 @@ func (m *IPTablesMasquerade) ensureChain() error {
 // is not an error.
 func (m *IPTablesMasquerade) Remove() error {
 	return m.do(func() error {
-		if err := m.ipt.DeleteIfExists(TableNAT, "POSTROUTING", jump...); err != nil {
-			return fmt.Errorf("routes: delete the jump to %s: %w", Chain, err)
-		}
 		ok, err := m.ipt.ChainExists(TableNAT, Chain)
 		if err != nil {
 			return fmt.Errorf("routes: look for chain %s: %w", Chain, err)
 		}
-		if ok {
-			if err := m.ipt.ClearAndDeleteChain(TableNAT, Chain); err != nil {
-				return fmt.Errorf("routes: delete chain %s: %w", Chain, err)
-			}
+		if !ok {
+			return nil // no chain, so no jump to it either
+		}
+		if err := m.ipt.DeleteIfExists(TableNAT, "POSTROUTING", jump...); err != nil {
+			return fmt.Errorf("routes: delete the jump to %s: %w", Chain, err)
+		}
+		if err := m.ipt.ClearAndDeleteChain(TableNAT, Chain); err != nil {
+			return fmt.Errorf("routes: delete chain %s: %w", Chain, err)
 		}
 		return nil
 	})
