@@ -3,8 +3,8 @@ package hollow_test
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
