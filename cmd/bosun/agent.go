@@ -131,16 +131,16 @@ while the server is unreachable. Needs root.
 }
 
 // newRoutes returns the node's host-gw routes controller (package routes)
-// in this network namespace.
-func newRoutes(a *agentConfig, c *client.Client, ip net.IP, logger *slog.Logger) (*routes.Controller, error) {
+// in this network namespace, and the func that closes its netlink socket.
+func newRoutes(a *agentConfig, c *client.Client, ip net.IP, logger *slog.Logger) (*routes.Controller, func(), error) {
 	table, err := routes.NewNetlinkTable("")
 	if err != nil {
-		return nil, fmt.Errorf("agent: pod routes: %w", err)
+		return nil, nil, fmt.Errorf("agent: pod routes: %w", err)
 	}
 	masq, err := routes.NewIPTablesMasquerade("")
 	if err != nil {
 		table.Close()
-		return nil, fmt.Errorf("agent: pod masquerading: %w", err)
+		return nil, nil, fmt.Errorf("agent: pod masquerading: %w", err)
 	}
 	nodeIP, _ := netip.AddrFromSlice(ip)
 	rc, err := routes.New(routes.Config{
@@ -154,9 +154,9 @@ func newRoutes(a *agentConfig, c *client.Client, ip net.IP, logger *slog.Logger)
 	})
 	if err != nil {
 		table.Close()
-		return nil, fmt.Errorf("agent: --cluster-cidr: %w", err)
+		return nil, nil, fmt.Errorf("agent: --cluster-cidr: %w", err)
 	}
-	return rc, nil
+	return rc, table.Close, nil
 }
 
 // runAgent runs a node agent (and its Service proxy) until ctx ends.
@@ -232,11 +232,11 @@ func runAgent(ctx context.Context, a *agentConfig, c *client.Client, logger *slo
 	// host-gw: routes to the other nodes' pod CIDRs, and the masquerade of
 	// pod traffic leaving the cluster; the node is Ready only once both are
 	// in place.
-	podRoutes, err := newRoutes(a, c, ip, logger)
+	podRoutes, closeRoutes, err := newRoutes(a, c, ip, logger)
 	if err != nil {
 		return err
 	}
-	g.Go(func() error { return podRoutes.Run(ctx) })
+	g.Go(func() error { defer closeRoutes(); return podRoutes.Run(ctx) })
 	agent, err := nodeagent.New(nodeagent.Config{
 		NodeName:        a.nodeName,
 		Client:          c,
