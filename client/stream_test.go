@@ -44,7 +44,7 @@ func (d dirLogs) LogPath(uid, name string, attempt uint32) string {
 // (on the fake runtime) on 127.0.0.1, found through the Node's status.
 func TestLogsAndExec(t *testing.T) {
 	c, st := setup(t)
-	rt := runtimetest.New(runtimetest.Config{Images: map[string]runtimetest.Behavior{"img": {Exec: func(_ string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	rt := runtimetest.New(runtimetest.Config{PodCIDR: "10.42.0.0/24", Images: map[string]runtimetest.Behavior{"img": {Exec: func(_ string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if cmd[0] == "cat" {
 			_, _ = io.Copy(stdout, stdin)
 			return 0

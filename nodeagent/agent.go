@@ -36,11 +36,20 @@ const (
 	DefaultBackoffInitial       = 10 * time.Second
 	DefaultBackoffMax           = 300 * time.Second
 	DefaultBackoffReset         = 10 * time.Minute
+	DefaultNetworkPoll          = 100 * time.Millisecond
 	// DefaultRootDir holds the pods' directories (volumes).
 	DefaultRootDir = "/var/lib/bosun/agent"
 	// LeaseNamespace holds the nodes' heartbeat Leases.
 	LeaseNamespace = "kube-node-lease"
 )
+
+// NetworkReadiness says whether the node's network is ready for pods.
+type NetworkReadiness interface {
+	// NetworkReady returns nil when the node's network can carry pods, else
+	// an error saying what is missing (it becomes the message of the
+	// node's NetworkUnavailable and Ready conditions). It must not block.
+	NetworkReady() error
+}
 
 // Backoff is the CrashLoopBackOff (and image pull back-off) policy: the
 // first restart is immediate, then Initial doubling up to Max; a container
@@ -133,6 +142,17 @@ type Config struct {
 	// StaticPodRescan is how often PodManifestPath is reread even without
 	// file events; default 20s.
 	StaticPodRescan time.Duration
+	// Network, when set, says whether the node's network can carry pods
+	// once the node has its pod CIDR: the real agent passes its
+	// routes.Controller (routes to every other node programmed). Until the
+	// node has a pod CIDR and Network is ready, the agent reports
+	// NetworkUnavailable=True and Ready=False, so that no pod is scheduled
+	// to it. nil: the pod CIDR alone decides (hollow nodes).
+	Network NetworkReadiness
+	// NetworkPoll is the first interval at which a node whose network is
+	// not ready rereads its Node and checks Network, doubling up to
+	// HeartbeatInterval; default 100ms.
+	NetworkPoll time.Duration
 	// ServiceEnv computes the service environment variables of a pod
 	// (FOO_SERVICE_HOST, ...) from the services that exist when one of its
 	// containers is created (listed through Client, a list serving the pod
@@ -250,6 +270,7 @@ func withDefaults(cfg Config) Config {
 	defaults.Positive(&cfg.Backoff.Initial, DefaultBackoffInitial)
 	defaults.Positive(&cfg.Backoff.Max, DefaultBackoffMax)
 	defaults.Positive(&cfg.Backoff.Reset, DefaultBackoffReset)
+	defaults.Positive(&cfg.NetworkPoll, DefaultNetworkPoll)
 	if cfg.RootDir == "" {
 		cfg.RootDir = DefaultRootDir
 	}

@@ -2,9 +2,11 @@ package nodeagent_test
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +33,10 @@ type env struct {
 	clk   *clocktesting.FakeClock
 	rt    *runtimetest.Fake
 	agent *nodeagent.Agent // the agent started last
+	// podCIDR, when set, is the pod CIDR of Node n1, created with it
+	// before the agent starts (as the control plane would assign it);
+	// default "10.42.0.0/24".
+	podCIDR string
 }
 
 var (
@@ -57,7 +63,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
-	return &env{t: t, st: st, c: c, clk: clk, rt: runtimetest.New(runtimetest.Config{Clock: clk})}
+	return &env{t: t, st: st, c: c, clk: clk, rt: runtimetest.New(runtimetest.Config{Clock: clk}), podCIDR: "10.42.0.0/24"}
 }
 
 func ctx(t *testing.T) context.Context {
@@ -86,6 +92,7 @@ func (e *env) startWith(edit func(*nodeagent.Config)) func() {
 	if edit != nil {
 		edit(&cfg)
 	}
+	e.createNode(cfg.NodeName)
 	a, err := nodeagent.New(cfg)
 	if err != nil {
 		e.t.Fatal(err)
@@ -102,6 +109,20 @@ func (e *env) startWith(edit func(*nodeagent.Config)) func() {
 	stop := func() { once.Do(func() { cancel(); wg.Wait() }) }
 	e.t.Cleanup(stop)
 	return stop
+}
+
+// createNode creates the Node name with e.podCIDR (unless it exists or
+// e.podCIDR is ""), as the control plane assigns it after registration.
+func (e *env) createNode(name string) {
+	e.t.Helper()
+	if e.podCIDR == "" {
+		return
+	}
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.NodeSpec{PodCIDR: e.podCIDR, PodCIDRs: []string{e.podCIDR}}}
+	if err := e.c.Create(ctx(e.t), nodesR, n); err != nil && client.Reason(err) != metav1.StatusReasonAlreadyExists {
+		e.t.Fatal(err)
+	}
 }
 
 // eventually waits until cond holds, stepping the fake clock by step (if
@@ -164,8 +185,19 @@ func runningReady(p *corev1.Pod) bool {
 	return p != nil && p.Status.Phase == corev1.PodRunning && condition(p, corev1.PodReady) == corev1.ConditionTrue
 }
 
+// conditionOf returns the node's condition of type typ (zero if absent).
+func conditionOf(n *corev1.Node, typ corev1.NodeConditionType) corev1.NodeCondition {
+	for _, c := range n.Status.Conditions {
+		if c.Type == typ {
+			return c
+		}
+	}
+	return corev1.NodeCondition{}
+}
+
 func TestRegisterAndHeartbeat(t *testing.T) {
 	e := newEnv(t)
+	e.podCIDR = "" // the node registers without one, as on a real cluster
 	e.start()
 	var node *corev1.Node
 	e.eventually("the node to register", 0, func() bool {
@@ -188,21 +220,50 @@ func TestRegisterAndHeartbeat(t *testing.T) {
 	if node.Status.NodeInfo.KubeletVersion != "bosun/test" || node.Status.NodeInfo.ContainerRuntimeVersion != "fake://"+runtimetest.Version {
 		t.Errorf("nodeInfo = %+v", node.Status.NodeInfo)
 	}
+	// Without a pod CIDR the node is not ready, for the network's sake.
 	want := map[corev1.NodeConditionType]corev1.ConditionStatus{
-		corev1.NodeReady: corev1.ConditionTrue, corev1.NodeMemoryPressure: corev1.ConditionFalse,
+		corev1.NodeReady: corev1.ConditionFalse, corev1.NodeMemoryPressure: corev1.ConditionFalse,
 		corev1.NodeDiskPressure: corev1.ConditionFalse, corev1.NodePIDPressure: corev1.ConditionFalse,
+		corev1.NodeNetworkUnavailable: corev1.ConditionTrue,
 	}
 	for _, c := range node.Status.Conditions {
 		if want[c.Type] != c.Status || c.LastHeartbeatTime.IsZero() {
 			t.Errorf("condition %s = %s (heartbeat %v)", c.Type, c.Status, c.LastHeartbeatTime)
 		}
-		if c.Type == corev1.NodeReady && c.Reason != "KubeletReady" {
-			t.Errorf("Ready reason = %q, want KubeletReady", c.Reason)
-		}
 		delete(want, c.Type)
 	}
 	if len(want) > 0 {
 		t.Errorf("missing conditions %v", want)
+	}
+	if c := conditionOf(node, corev1.NodeReady); c.Reason != "KubeletNotReady" ||
+		!strings.HasPrefix(c.Message, "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:") ||
+		!strings.Contains(c.Message, "no pod CIDR") {
+		t.Errorf("Ready = %s %q, want KubeletNotReady with kubelet's network message naming the missing pod CIDR", c.Reason, c.Message)
+	}
+	if c := conditionOf(node, corev1.NodeNetworkUnavailable); c.Reason != "NoRouteCreated" {
+		t.Errorf("NetworkUnavailable reason = %q, want NoRouteCreated", c.Reason)
+	}
+
+	// The control plane assigns the pod CIDR: the node turns Ready soon,
+	// well before the next heartbeat.
+	n := node.DeepCopy()
+	n.Spec.PodCIDR, n.Spec.PodCIDRs = "10.42.1.0/24", []string{"10.42.1.0/24"}
+	if err := e.c.Update(ctx(t), nodesR, n); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("the node to be Ready with its pod CIDR", 100*time.Millisecond, func() bool {
+		obj, err := e.c.Get(ctx(t), nodesR, "", "n1")
+		if err != nil {
+			return false
+		}
+		node = obj.(*corev1.Node)
+		return conditionOf(node, corev1.NodeReady).Status == corev1.ConditionTrue
+	})
+	if c := conditionOf(node, corev1.NodeReady); c.Reason != "KubeletReady" {
+		t.Errorf("Ready reason = %q, want KubeletReady", c.Reason)
+	}
+	if c := conditionOf(node, corev1.NodeNetworkUnavailable); c.Status != corev1.ConditionFalse || c.Reason != "RouteCreated" {
+		t.Errorf("NetworkUnavailable = %s %s, want False RouteCreated", c.Status, c.Reason)
 	}
 	lease := func() *coordinationv1.Lease {
 		obj, err := e.c.Get(ctx(t), leasesR, nodeagent.LeaseNamespace, "n1")
@@ -224,14 +285,13 @@ func TestRegisterAndHeartbeat(t *testing.T) {
 
 	// The control plane marks the node Unknown: the agent puts it back.
 	obj, _ := e.c.Get(ctx(t), nodesR, "", "n1")
-	n := obj.(*corev1.Node)
+	n = obj.(*corev1.Node)
 	for i := range n.Status.Conditions {
 		if n.Status.Conditions[i].Type == corev1.NodeReady {
 			n.Status.Conditions[i].Status = corev1.ConditionUnknown
 		}
 	}
-	n.Spec.PodCIDR = "10.42.1.0/24"
-	if err := e.c.Update(ctx(t), nodesR, n); err != nil {
+	if err := e.c.UpdateStatus(ctx(t), nodesR, n); err != nil {
 		t.Fatal(err)
 	}
 	e.eventually("the node to be Ready again", 10*time.Second, func() bool {
@@ -474,7 +534,7 @@ func TestRestartAdoptsAndRemovesOrphans(t *testing.T) {
 	if err := e.st.Delete(ctx(t), podsR, "default", "drop", ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.rt.RunPodSandbox(ctx(t), runtime.SandboxConfig{Metadata: runtime.SandboxMetadata{Name: "ghost", Namespace: "default", UID: "ghost-uid"}}); err != nil {
+	if _, err := e.rt.RunPodSandbox(ctx(t), runtime.SandboxConfig{Metadata: runtime.SandboxMetadata{Name: "ghost", Namespace: "default", UID: "ghost-uid"}, PodCIDR: e.podCIDR}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -528,5 +588,50 @@ func TestImagePullError(t *testing.T) {
 	pulls := e.rt.Calls()["PullImage"]
 	e.eventually("the pull to be retried after the back-off", time.Second, func() bool {
 		return e.rt.Calls()["PullImage"] > pulls
+	})
+}
+
+// netReadiness is a NetworkReadiness the test switches.
+type netReadiness struct{ err atomic.Pointer[error] }
+
+func (n *netReadiness) NetworkReady() error {
+	if p := n.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// TestNetworkReadiness checks that a node with its pod CIDR stays NotReady
+// with NetworkUnavailable until its Network says the routes are programmed.
+func TestNetworkReadiness(t *testing.T) {
+	e := newEnv(t)
+	nr := &netReadiness{}
+	notReady := errors.New("routes: not ready: the routes for the current Node list are not programmed yet")
+	nr.err.Store(&notReady)
+	e.startWith(func(c *nodeagent.Config) { c.Network = nr })
+	node := func() *corev1.Node {
+		obj, err := e.c.Get(ctx(t), nodesR, "", "n1")
+		if err != nil {
+			return nil
+		}
+		return obj.(*corev1.Node)
+	}
+	e.eventually("the node to report its network", 0, func() bool {
+		n := node()
+		return n != nil && conditionOf(n, corev1.NodeNetworkUnavailable).Status == corev1.ConditionTrue
+	})
+	n := node()
+	if c := conditionOf(n, corev1.NodeReady); c.Status != corev1.ConditionFalse ||
+		c.Message != "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:"+notReady.Error() {
+		t.Errorf("Ready = %s %q", c.Status, c.Message)
+	}
+	if c := conditionOf(n, corev1.NodeNetworkUnavailable); c.Reason != "NoRouteCreated" || !strings.Contains(c.Message, notReady.Error()) {
+		t.Errorf("NetworkUnavailable = %s %q", c.Reason, c.Message)
+	}
+	nr.err.Store(nil)
+	e.eventually("the node to turn Ready", 100*time.Millisecond, func() bool {
+		n := node()
+		return n != nil && conditionOf(n, corev1.NodeReady).Status == corev1.ConditionTrue &&
+			conditionOf(n, corev1.NodeNetworkUnavailable).Status == corev1.ConditionFalse
 	})
 }

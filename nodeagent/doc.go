@@ -8,7 +8,17 @@
 // Run registers the Node (creating it, or updating an existing one while
 // keeping the spec the control plane wrote: podCIDR, taints), creates the
 // Lease kube-node-lease/<node>, then runs kubelet's parts, each with one
-// job, wired by Agent:
+// job, wired by Agent. The node reports Ready=False (reason
+// KubeletNotReady, kubelet's message "container runtime network not ready:
+// NetworkReady=false reason:NetworkPluginNotReady message:...") and
+// NetworkUnavailable=True (NoRouteCreated) until it has its pod CIDR and
+// Config.Network (the routes of package nodeagent/routes in the real agent)
+// is ready; then NetworkUnavailable=False (RouteCreated) and Ready=True.
+// The scheduler places no pod on a node that is not Ready, and the runtime
+// gives no pod an address before the node has its CIDR (there is no
+// fallback range). While the network is not ready the agent rereads its
+// Node every Config.NetworkPoll (doubling), so it turns Ready within a
+// fraction of a second of its CIDR being assigned.
 //
 //   - the pod manager (package podmanager) is the one owner of the desired
 //     pods: the node's pods from a PodSource (by default a list and watch

@@ -25,6 +25,7 @@ func TestAgentAPIThroughServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := int32(ln.Addr().(*net.TCPAddr).Port)
+	e.createNode("n1")
 	a, err := nodeagent.New(nodeagent.Config{
 		NodeName: "n1", Client: e.c, Runtime: e.rt, Logger: storetest.Logger(t), Clock: e.clk,
 		Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}},

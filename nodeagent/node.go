@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	goruntime "runtime"
@@ -92,10 +93,47 @@ func (r *nodeReporter) nodeLabels() map[string]string {
 	return l
 }
 
+// Reasons and messages of the network's conditions, as Kubernetes words
+// them (the route controller's NetworkUnavailable, kubelet's Ready).
+const (
+	ReasonRouteCreated   = "RouteCreated"
+	ReasonNoRouteCreated = "NoRouteCreated"
+	ReasonKubeletReady   = "KubeletReady"
+	// ReasonKubeletNotReady is the Ready=False reason; the message is
+	// "container runtime network not ready: NetworkReady=false
+	// reason:NetworkPluginNotReady message:<what is missing>".
+	ReasonKubeletNotReady = "KubeletNotReady"
+)
+
+// networkError says why the node's network cannot carry pods yet: no pod
+// CIDR, or the configured NetworkReadiness not ready; nil when it can.
+func (r *nodeReporter) networkError() error {
+	if r.PodCIDR() == "" {
+		return errNoPodCIDR
+	}
+	if r.cfg.Network != nil {
+		return r.cfg.Network.NetworkReady()
+	}
+	return nil
+}
+
+var errNoPodCIDR = errors.New("the node has no pod CIDR yet (the control plane assigns one after registration)")
+
 // nodeStatus is the Node status the agent reports, keeping transition
 // times of unchanged conditions from old.
 func (r *nodeReporter) nodeStatus(old corev1.NodeStatus, v runtime.VersionInfo) corev1.NodeStatus {
 	now := metav1.NewTime(r.clk.Now())
+	netUnavailable := struct {
+		s               corev1.ConditionStatus
+		reason, message string
+	}{corev1.ConditionFalse, ReasonRouteCreated, "bosun agent programmed the routes to every other node's pod CIDR"}
+	ready := netUnavailable
+	ready.s, ready.reason, ready.message = corev1.ConditionTrue, ReasonKubeletReady, "kubelet is posting ready status"
+	if err := r.networkError(); err != nil {
+		netUnavailable.s, netUnavailable.reason, netUnavailable.message = corev1.ConditionTrue, ReasonNoRouteCreated, "bosun agent: "+err.Error()
+		ready.s, ready.reason = corev1.ConditionFalse, ReasonKubeletNotReady
+		ready.message = "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:" + err.Error()
+	}
 	st := corev1.NodeStatus{
 		Capacity:    r.cfg.Capacity.DeepCopy(),
 		Allocatable: r.cfg.Capacity.DeepCopy(),
@@ -121,7 +159,8 @@ func (r *nodeReporter) nodeStatus(old corev1.NodeStatus, v runtime.VersionInfo) 
 		{corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory", "kubelet has sufficient memory available"},
 		{corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", "kubelet has no disk pressure"},
 		{corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "kubelet has sufficient PID available"},
-		{corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status"},
+		{corev1.NodeNetworkUnavailable, netUnavailable.s, netUnavailable.reason, netUnavailable.message},
+		{corev1.NodeReady, ready.s, ready.reason, ready.message},
 	} {
 		nc := corev1.NodeCondition{Type: c.t, Status: c.s, Reason: c.reason, Message: c.message,
 			LastHeartbeatTime: now, LastTransitionTime: now}
@@ -163,6 +202,7 @@ func (r *nodeReporter) register(ctx context.Context, v runtime.VersionInfo) erro
 		return fmt.Errorf("nodeagent: read node %s: %w", r.cfg.NodeName, err)
 	}
 	n := obj.(*corev1.Node)
+	r.setNode(n) // its pod CIDR decides the network's conditions below
 	changed := false
 	if n.Labels == nil {
 		n.Labels = map[string]string{}
@@ -226,29 +266,76 @@ func (r *nodeReporter) renewLease(ctx context.Context) error {
 
 // heartbeatLoop renews the Lease every HeartbeatInterval, and checks the
 // Node: its status is written when it changed (e.g. the control plane set
-// Ready=Unknown) or StatusReportInterval passed, as kubelet does.
+// Ready=Unknown) or StatusReportInterval passed, as kubelet does. While the
+// node's network is not ready (no pod CIDR yet, routes not programmed) it
+// also rereads the Node and rechecks the network every NetworkPoll,
+// doubling up to HeartbeatInterval, so that the node turns Ready soon after
+// its pod CIDR is assigned.
 func (r *nodeReporter) heartbeatLoop(ctx context.Context) {
 	v, err := r.rt.Version(ctx)
 	if err != nil {
 		r.log.Warn("asking the runtime its version failed", "error", err)
 	}
+	lastReport := r.clk.Now()
+	var tick <-chan time.Time
+	startTicker := func() {
+		t := r.clk.NewTicker(r.cfg.HeartbeatInterval)
+		tick = t.C()
+		context.AfterFunc(ctx, t.Stop)
+	}
+	var offset <-chan time.Time
 	if r.cfg.HeartbeatOffset > 0 {
 		t := r.clk.NewTimer(r.cfg.HeartbeatOffset)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C():
-		}
+		defer t.Stop()
+		offset = t.C()
+	} else {
+		startTicker()
 	}
-	lastReport := r.clk.Now()
-	t := r.clk.NewTicker(r.cfg.HeartbeatInterval)
-	defer t.Stop()
+	netDelay := r.cfg.NetworkPoll
+	var netTimer clock.Timer
+	var netC <-chan time.Time
+	defer func() {
+		if netTimer != nil {
+			netTimer.Stop()
+		}
+	}()
+	// armNetwork polls again while the network is not ready.
+	armNetwork := func() {
+		if netC != nil {
+			return
+		}
+		if r.networkError() == nil {
+			netDelay = r.cfg.NetworkPoll
+			return
+		}
+		netTimer = r.clk.NewTimer(netDelay)
+		netC = netTimer.C()
+		netDelay = min(2*netDelay, r.cfg.HeartbeatInterval)
+	}
+	armNetwork()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C():
+		case <-offset:
+			offset = nil
+			startTicker()
+			continue
+		case <-netC:
+			netC = nil
+			reported, err := r.syncNodeStatus(ctx, v, false)
+			if err != nil && ctx.Err() == nil {
+				r.log.Warn("node status update failed", "error", err)
+			}
+			if reported {
+				lastReport = r.clk.Now()
+				if r.networkError() == nil {
+					r.log.Info("node network ready: reported Ready", "podCIDR", r.PodCIDR())
+				}
+			}
+			armNetwork()
+			continue
+		case <-tick:
 		}
 		if err := r.renewLease(ctx); err != nil && ctx.Err() == nil {
 			r.log.Warn("lease renewal failed; the control plane marks the node NotReady if this goes on", "error", err)
@@ -260,6 +347,7 @@ func (r *nodeReporter) heartbeatLoop(ctx context.Context) {
 		if reported {
 			lastReport = r.clk.Now()
 		}
+		armNetwork()
 	}
 }
 

@@ -74,7 +74,8 @@ func TestReadinessProbe(t *testing.T) {
 	e := newEnv(t)
 	// The fake gives the pod 127.0.0.2, where the test's server listens:
 	// the probe dials the pod IP for real, and stays on the loopback.
-	e.rt = runtimetest.New(runtimetest.Config{Clock: e.clk, PodCIDR: "127.0.0.0/30"})
+	e.rt = runtimetest.New(runtimetest.Config{Clock: e.clk})
+	e.podCIDR = "127.0.0.0/30"
 	ln, err := net.Listen("tcp", "127.0.0.2:0")
 	if err != nil { // Linux routes all of 127/8 to lo; elsewhere the address may need adding
 		testenv.Need(t, func() error {

@@ -17,6 +17,7 @@ import (
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/nodeagent"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
+	"github.com/bosun-dev/bosun/nodeagent/runtime/runtimetest"
 	"github.com/bosun-dev/bosun/nodeagent/staticpods"
 )
 
@@ -197,6 +198,9 @@ func TestStaticPodsWithoutAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.c = c
+	// The node's pod CIDR is known up front: the API cannot tell it.
+	e.podCIDR = ""
+	e.rt = runtimetest.New(runtimetest.Config{Clock: e.clk, PodCIDR: "10.42.0.0/24"})
 	dir := t.TempDir()
 	writeManifest(t, dir, "crash.yaml", "crash", "busybox:1", `    env:
     - {name: BOSUN_FAKE_EXIT_AFTER, value: 1s}

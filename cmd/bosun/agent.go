@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/join"
 	"github.com/bosun-dev/bosun/nodeagent"
 	"github.com/bosun-dev/bosun/nodeagent/agentapi"
@@ -25,6 +27,7 @@ import (
 	"github.com/bosun-dev/bosun/nodeagent/images"
 	"github.com/bosun-dev/bosun/nodeagent/network"
 	"github.com/bosun-dev/bosun/nodeagent/proxy"
+	"github.com/bosun-dev/bosun/nodeagent/routes"
 	ctrdruntime "github.com/bosun-dev/bosun/nodeagent/runtime/containerd"
 )
 
@@ -130,12 +133,41 @@ while the server is unreachable. Needs root.
 	}
 	f := cmd.Flags()
 	f.StringVar(&a.dataDir, "data-dir", "/var/lib/bosun", "directory for containerd, pod files, logs and the network state")
-	f.StringVar(&a.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "the cluster's pod range (traffic from outside it to Services is masqueraded)")
+	f.StringVar(&a.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "the cluster's pod range: pod traffic to outside it is masqueraded, and traffic from outside it to Services")
 	f.StringVar(&a.token, "token", "", "bootstrap token (ID.SECRET) to join the cluster with; needed only until the node has its credential (default: env BOSUN_TOKEN)")
 	f.StringVar(&a.caCertHash, "ca-cert-hash", "", "sha256:HEX of the cluster CA's public key, checked before the token is sent (printed by \"bosun token create\")")
 	f.BoolVar(&cleanupOnly, "cleanup", false, "stop and remove every pod of this node's runtime (in --data-dir), the pod bridge and bosun's iptables chains, then exit")
 	addAgentFlags(f, a)
 	return cmd
+}
+
+// newRoutes returns the node's host-gw routes controller (package routes)
+// in this network namespace, and the func that closes its netlink socket.
+func newRoutes(a *agentConfig, c *client.Client, ip net.IP, logger *slog.Logger) (*routes.Controller, func(), error) {
+	table, err := routes.NewNetlinkTable("")
+	if err != nil {
+		return nil, nil, fmt.Errorf("agent: pod routes: %w", err)
+	}
+	masq, err := routes.NewIPTablesMasquerade("")
+	if err != nil {
+		table.Close()
+		return nil, nil, fmt.Errorf("agent: pod masquerading: %w", err)
+	}
+	nodeIP, _ := netip.AddrFromSlice(ip)
+	rc, err := routes.New(routes.Config{
+		NodeName:    a.nodeName,
+		NodeIP:      nodeIP.Unmap(),
+		Client:      c,
+		Table:       table,
+		Masquerade:  masq,
+		ClusterCIDR: a.clusterCIDR,
+		Logger:      logger,
+	})
+	if err != nil {
+		table.Close()
+		return nil, nil, fmt.Errorf("agent: --cluster-cidr: %w", err)
+	}
+	return rc, table.Close, nil
 }
 
 // runAgent runs a node agent (and its Service proxy) until ctx ends, talking
@@ -214,6 +246,14 @@ func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.L
 	defer rt.Close()
 	defer stop()
 
+	// host-gw: routes to the other nodes' pod CIDRs, and the masquerade of
+	// pod traffic leaving the cluster; the node is Ready only once both are
+	// in place.
+	podRoutes, closeRoutes, err := newRoutes(a, c, ip, logger)
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { defer closeRoutes(); return podRoutes.Run(ctx) })
 	agent, err := nodeagent.New(nodeagent.Config{
 		NodeName:        a.nodeName,
 		Client:          c,
@@ -227,6 +267,7 @@ func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.L
 		PodManifestPath: a.podManifestPath,
 		APIPort:         int32(a.apiPort),
 		DrainDelay:      a.drainDelay,
+		Network:         podRoutes,
 	})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)

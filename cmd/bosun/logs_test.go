@@ -45,7 +45,7 @@ func logsEnv(t *testing.T) string {
 	t.Helper()
 	ctx := context.Background()
 	st, url := apitest.Start(t)
-	rt := runtimetest.New(runtimetest.Config{Images: map[string]runtimetest.Behavior{"img": {Exec: func(_ string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	rt := runtimetest.New(runtimetest.Config{PodCIDR: "10.42.0.0/24", Images: map[string]runtimetest.Behavior{"img": {Exec: func(_ string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		switch cmd[0] {
 		case "cat":
 			if stdin != nil {

@@ -129,7 +129,7 @@ Examples:
 	f.StringVar(&c.dataDir, "data-dir", "/var/lib/bosun", "directory for the embedded etcd and Git clones")
 	f.StringVar(&c.listen, "listen", defaultListen, "address of the HTTPS API")
 	f.StringVar(&c.insecureListen, "insecure-listen", "", "also serve plain HTTP on this loopback address, where every request is admin's (development only)")
-	f.StringVar(&c.advertise, "advertise-address", "", "address other machines reach the API at, in its certificate and in join commands (default: the node IP)")
+	f.StringVar(&c.advertise, "advertise-address", "", "address other machines reach the API at, in its certificate, the admin kubeconfig and join commands (default: the --listen address when it names one, else the node IP)")
 	f.StringSliceVar(&c.tlsSANs, "tls-san", nil, "further host names or IPs for the API's certificate (repeatable)")
 	f.StringVar(&c.writeKubeconfig, "write-kubeconfig", "", "where to write the admin kubeconfig, mode 0600 (default <data-dir>/kubeconfig)")
 	f.StringSliceVar(&c.etcdEndpoints, "etcd-endpoints", nil, "use this existing etcd cluster instead of the embedded one (comma-separated URLs)")

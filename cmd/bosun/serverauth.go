@@ -84,6 +84,9 @@ func serverTLS(c *serverConfig, logger *slog.Logger) (*serverCerts, error) {
 		return nil, fmt.Errorf("--node-ip: %w", err)
 	}
 	advertise := c.advertise
+	if ip := net.ParseIP(listenHost); advertise == "" && ip != nil && !ip.IsUnspecified() {
+		advertise = listenHost // bound to one address: the only one that answers
+	}
 	if advertise == "" {
 		advertise = nodeIP.String()
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/bosun-dev/bosun/nodeagent/containerdproc"
 	"github.com/bosun-dev/bosun/nodeagent/network"
 	"github.com/bosun-dev/bosun/nodeagent/proxy"
+	"github.com/bosun-dev/bosun/nodeagent/routes"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 	ctrdruntime "github.com/bosun-dev/bosun/nodeagent/runtime/containerd"
 )
@@ -37,6 +38,10 @@ type Config struct {
 	// IPTables removes bosun's chains; nil means this network namespace's
 	// iptables.
 	IPTables proxy.IPTables
+	// Routes removes the host-gw routes to other nodes and the masquerade
+	// chain (package routes) and returns how many routes it deleted; nil
+	// means routes.Cleanup in this network namespace.
+	Routes func() (int, error)
 	// Logger says what was removed; nil discards.
 	Logger *slog.Logger
 }
@@ -64,6 +69,15 @@ func Node(ctx context.Context, cfg Config) error {
 		errs = append(errs, fmt.Errorf("iptables: %w", err))
 	} else {
 		logger.Info("removed bosun's iptables chains and rules")
+	}
+	removeRoutes := cfg.Routes
+	if removeRoutes == nil {
+		removeRoutes = func() (int, error) { return routes.Cleanup("") }
+	}
+	if n, err := removeRoutes(); err != nil {
+		errs = append(errs, fmt.Errorf("routes: %w", err))
+	} else {
+		logger.Info("removed the routes to other nodes' pods and the masquerade chain", "routes", n, "chain", routes.Chain)
 	}
 	// Deleting a bridge that is not there fails; that is the usual case
 	// after the pods are gone on a node without one.

@@ -55,14 +55,16 @@ func TestNode(t *testing.T) {
 		"filter": {"INPUT", "FORWARD", "BOSUN-FIREWALL", "DOCKER"},
 	}
 	tests := []struct {
-		name    string
-		agent   bool // DataDir/agent exists (an agent ran) but no containerd of its own
-		listErr error
-		wantErr string
+		name     string
+		agent    bool // DataDir/agent exists (an agent ran) but no containerd of its own
+		listErr  error
+		routeErr error
+		wantErr  string
 	}{
 		{name: "no agent ever ran"},
 		{name: "agent state without its containerd", agent: true},
 		{name: "iptables unreadable", listErr: errors.New("permission denied"), wantErr: "cleanup: iptables: permission denied"},
+		{name: "routes not removable", routeErr: errors.New("netlink: operation not permitted"), wantErr: "cleanup: routes: netlink: operation not permitted"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,11 +75,18 @@ func TestNode(t *testing.T) {
 				}
 			}
 			ipt := &fakeIPTables{chains: chains, listErr: tt.listErr, restored: map[string]string{}}
+			routeCalls := 0
 			err := cleanup.Node(t.Context(), cleanup.Config{
 				DataDir:  dir,
 				IPTables: ipt,
-				Bridge:   "bosun-none0", // no such link: nothing to delete
+				// The real removal is tested in package routes, inside a
+				// test namespace; here, never touch the machine's routes.
+				Routes: func() (int, error) { routeCalls++; return 2, tt.routeErr },
+				Bridge: "bosun-none0", // no such link: nothing to delete
 			})
+			if routeCalls != 1 {
+				t.Errorf("routes removed %d times, want once", routeCalls)
+			}
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)

@@ -3,7 +3,9 @@
 // sandbox and container of the agent's runtime (stopped and removed through
 // the runtime, so that CNI DEL runs and their network namespaces go), the
 // CNI state left without a sandbox, bosun's iptables chains and the jump
-// rules into them, and the pod bridge.
+// rules into them, the host-gw routes to other nodes' pod CIDRs (those
+// marked with routes.Protocol, and no other) and the masquerade chain
+// (routes.Chain), and the pod bridge.
 //
 // The agent must not be running. Without Config.ContainerdSocket, Node
 // starts the containerd that the agent supervises in <DataDir>/containerd

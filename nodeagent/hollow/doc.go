@@ -4,6 +4,12 @@
 // its Lease and reporting its pods Running and Ready after a configurable
 // start delay, through the same API a real agent uses.
 //
+// Like a real agent, a hollow node takes its pod CIDR from its Node (the
+// control plane assigns it after registration) and reports NetworkUnavailable
+// and Ready=False until it has it; its fake runtime hands out pod IPs only
+// from that CIDR (there is no fallback range), so no two pods in the cluster
+// share an address.
+//
 // To stay light at 1,000 nodes, the agents share one list and watch of all
 // bound pods (SharedPods), fanned out by spec.nodeName, and spread their
 // heartbeats evenly over the heartbeat interval.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/nodeagent/hollow"
+	"github.com/bosun-dev/bosun/reconcile/controlplane"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
 )
@@ -33,9 +35,20 @@ var (
 	nodesR = must("nodes")
 )
 
+// setup starts a control plane on embedded etcd: the API server and the
+// controllers (node lifecycle assigns pod CIDRs, the scheduler binds pods
+// to Ready nodes).
 func setup(tb testing.TB) (*store.Store, *client.Client) {
 	tb.Helper()
 	st := storetest.Start(tb)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := controlplane.RunControllers(ctx, controlplane.Config{Store: st, Logger: storetest.Logger(tb)}); err != nil && ctx.Err() == nil {
+			tb.Errorf("controllers: %v", err)
+		}
+	})
+	tb.Cleanup(func() { cancel(); wg.Wait() })
 	ts := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Logger: storetest.Logger(tb)}).Handler())
 	tb.Cleanup(ts.Close)
 	c, err := client.New(ts.URL, client.WithHTTPClient(hollow.HTTPClient()))
@@ -133,6 +146,78 @@ func TestHollowNodes(t *testing.T) {
 	if len(ips) != 40 {
 		t.Errorf("%d distinct node/podIP pairs, want 40", len(ips))
 	}
+}
+
+// TestNoAddressConflict registers many hollow nodes at once and creates
+// pods immediately, before any node has its pod CIDR: no pod may start
+// before its node's network is ready, so every pod IP is unique and inside
+// its node's pod CIDR (the fallback range once gave several nodes the
+// same 10.88.0.x).
+func TestNoAddressConflict(t *testing.T) {
+	const nodes, pods = 30, 120
+	_, c := setup(t)
+	cfg := hollow.Config{Nodes: nodes, Client: c, StartDelay: 10 * time.Millisecond, Logger: storetest.Logger(t), Seed: 11}
+	run(t, cfg)
+	for i := range pods {
+		p := pod(i, "") // the scheduler binds them, to Ready nodes only
+		if err := c.Create(context.Background(), podsR, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitAllReady(t, c, pods, 60*time.Second)
+
+	objs, err := c.List(context.Background(), nodesR, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cidrOf := map[string]netip.Prefix{}
+	for _, o := range objs {
+		n := o.(*corev1.Node)
+		p, err := netip.ParsePrefix(n.Spec.PodCIDR)
+		if err != nil {
+			t.Fatalf("node %s: pod CIDR %q: %v", n.Name, n.Spec.PodCIDR, err)
+		}
+		for _, other := range cidrOf {
+			if other.Overlaps(p) {
+				t.Errorf("node %s: pod CIDR %s overlaps %s", n.Name, p, other)
+			}
+		}
+		cidrOf[n.Name] = p
+		for _, cond := range n.Status.Conditions {
+			if cond.Type == corev1.NodeNetworkUnavailable && cond.Status != corev1.ConditionFalse {
+				t.Errorf("node %s: NetworkUnavailable = %s after its pods run", n.Name, cond.Status)
+			}
+		}
+	}
+	if len(cidrOf) != nodes {
+		t.Fatalf("%d nodes, want %d", len(cidrOf), nodes)
+	}
+	objs, err = c.List(context.Background(), podsR, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := map[string]string{}
+	used := map[string]bool{}
+	for _, o := range objs {
+		p := o.(*corev1.Pod)
+		used[p.Spec.NodeName] = true
+		ip, err := netip.ParseAddr(p.Status.PodIP)
+		if err != nil {
+			t.Errorf("pod %s on %s: pod IP %q: %v", p.Name, p.Spec.NodeName, p.Status.PodIP, err)
+			continue
+		}
+		if cidr, ok := cidrOf[p.Spec.NodeName]; !ok || !cidr.Contains(ip) {
+			t.Errorf("pod %s on %s: IP %s outside the node's pod CIDR %s", p.Name, p.Spec.NodeName, ip, cidr)
+		}
+		if prev, dup := owner[ip.String()]; dup {
+			t.Errorf("pod IP %s given to %s and %s", ip, prev, p.Name)
+		}
+		owner[ip.String()] = p.Name
+	}
+	if len(owner) != pods {
+		t.Errorf("%d distinct pod IPs, want %d", len(owner), pods)
+	}
+	t.Logf("%d pods on %d of %d nodes, every IP unique and in its node's CIDR", pods, len(used), nodes)
 }
 
 // BenchmarkHollowPodsRunning measures how fast 100 hollow nodes bring 3,000

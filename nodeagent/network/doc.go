@@ -6,9 +6,16 @@
 // and every container of the pod can join it by path (the OCI spec's network
 // namespace). Setup runs two generated conflists on it: loopback (lo), then
 // the pod network "bosun" — bridge (bosun0 by default; the gateway is the
-// first address of the pod CIDR, with masquerading and hairpin mode so a pod
-// can reach itself through a Service), host-local IPAM from the node's pod
-// CIDR, and portmap for hostPort (only for pods that have host ports).
+// first address of the pod CIDR, with hairpin mode so a pod can reach
+// itself through a Service, and without masquerading: package routes
+// masquerades only traffic leaving the cluster, so pod-to-pod traffic
+// across nodes keeps its source address), host-local IPAM from the node's
+// pod CIDR, and portmap for hostPort (only for pods that have host ports).
+//
+// There is no fallback range: a node's network exists only once the
+// control plane assigned the node its pod CIDR (Lazy fails with
+// ErrNoPodCIDR until then), and pod CIDRs of nodes never overlap, so no
+// two pods in the cluster share an address.
 // Teardown runs CNI DEL with the conflist and arguments libcni cached at
 // ADD time, which releases the IP and removes the veth and iptables rules,
 // then unmounts and removes the namespace file. Both are idempotent, and the

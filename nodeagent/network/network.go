@@ -251,7 +251,7 @@ func conflists(bridge string, podNet *net.IPNet, mtu int, ipamDir string) (lo, p
 				"type":        "bridge",
 				"bridge":      bridge,
 				"isGateway":   true,
-				"ipMasq":      true,
+				"ipMasq":      false, // package routes masquerades only traffic leaving the cluster
 				"hairpinMode": true,
 				"mtu":         mtu,
 				"ipam": map[string]any{

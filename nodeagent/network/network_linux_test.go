@@ -472,3 +472,84 @@ func BenchmarkSetupTeardown(b *testing.B) {
 	b.ReportMetric(float64(setup.Milliseconds())/float64(b.N), "setup-ms/op")
 	b.ReportMetric(float64(teardown.Milliseconds())/float64(b.N), "teardown-ms/op")
 }
+
+// TestTwoNodesNoSharedAddress runs two nodes' networks (each in its own
+// test namespace, as two machines): before a node has its pod CIDR, setup
+// fails with ErrNoPodCIDR and creates nothing; once the two have
+// different CIDRs, no address is handed out twice.
+func TestTwoNodesNoSharedAddress(t *testing.T) {
+	testenv.E2E(t, testenv.Root(), testenv.Binary("ip"), testenv.Binary("nsenter"), testenv.Binary("iptables"), pluginsInstalled)
+	type node struct {
+		host *nettest.Host
+		lazy *Lazy
+		cidr string
+		dir  string
+		mu   chan string // holds the CIDR the control plane assigned ("" = none yet)
+	}
+	var nodes []*node
+	for i := range 2 {
+		n := &node{host: nettest.HostNS(t), cidr: nettest.CIDR(t, 26), dir: t.TempDir(), mu: make(chan string, 1)}
+		n.mu <- ""
+		n.lazy = NewLazy(Config{Dir: n.dir, Bridge: fmt.Sprintf("bn%d%x", i, time.Now().UnixNano()&0xffff), BinDirs: []string{"/usr/lib/cni"},
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+			func(context.Context) (string, error) { c := <-n.mu; n.mu <- c; return c, nil })
+		nodes = append(nodes, n)
+		t.Cleanup(func() {
+			n.host.Run(t, func() {
+				nw, err := n.lazy.Network(context.Background())
+				if err != nil {
+					return // never created
+				}
+				ids, _ := nw.List()
+				for _, id := range ids {
+					if err := nw.Teardown(context.Background(), id); err != nil {
+						t.Errorf("cleanup: %v", err)
+					}
+				}
+			})
+		})
+	}
+
+	for i, n := range nodes {
+		n.host.Run(t, func() {
+			_, err := n.lazy.Setup(context.Background(), fmt.Sprintf("early%d", i), "default", "early", nil)
+			if !errors.Is(err, ErrNoPodCIDR) {
+				t.Errorf("node %d: Setup before the pod CIDR = %v, want ErrNoPodCIDR", i, err)
+			}
+		})
+		if _, err := os.Stat(filepath.Join(n.dir, "netns", fmt.Sprintf("early%d", i))); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("node %d: a failed setup left a namespace file (%v)", i, err)
+		}
+	}
+
+	// The control plane assigns two different CIDRs.
+	for _, n := range nodes {
+		<-n.mu
+		n.mu <- n.cidr
+	}
+	const perNode = 6
+	seen := map[string]string{}
+	for i, n := range nodes {
+		_, podNet, _ := net.ParseCIDR(n.cidr)
+		for j := range perNode {
+			id := fmt.Sprintf("n%dp%d", i, j)
+			var a Attachment
+			n.host.Run(t, func() {
+				var err error
+				if a, err = n.lazy.Setup(context.Background(), id, "default", id, nil); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if !podNet.Contains(a.IP) {
+				t.Errorf("pod %s: IP %s outside its node's CIDR %s", id, a.IP, n.cidr)
+			}
+			if prev, dup := seen[a.IP.String()]; dup {
+				t.Errorf("IP %s handed out to %s and %s", a.IP, prev, id)
+			}
+			seen[a.IP.String()] = id
+		}
+	}
+	if len(seen) != 2*perNode {
+		t.Errorf("%d distinct IPs, want %d", len(seen), 2*perNode)
+	}
+}

@@ -46,7 +46,7 @@ const (
 
 // FakeConformanceConfig is the Fake configuration FakeWorkloads expects.
 func FakeConformanceConfig() Config {
-	return Config{Images: map[string]Behavior{FakeBadImage: {PullError: "manifest unknown"}}}
+	return Config{PodCIDR: "10.42.250.0/24", Images: map[string]Behavior{FakeBadImage: {PullError: "manifest unknown"}}}
 }
 
 // FakeWorkloads returns the workloads of the Fake (see FakeConformanceConfig).

@@ -6,7 +6,10 @@
 // stopped, or exit by themselves as their image's Behavior or their
 // environment (EnvExitAfter, EnvExitCode, EnvIgnoreTerm) says. Exits are
 // computed from Config.Clock whenever state is read, so a fake clock decides
-// exactly when a container dies. Pod IPs come from the sandbox's pod CIDR.
+// exactly when a container dies. Pod IPs come from the sandbox's pod CIDR
+// (the node's, which the agent passes), else Config.PodCIDR; there is no
+// fallback range: without a CIDR RunPodSandbox fails with
+// network.ErrNoPodCIDR, as the real network does.
 //
 // Usage:
 //

@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/internal/defaults"
+	"github.com/bosun-dev/bosun/nodeagent/network"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 )
 
@@ -32,10 +33,6 @@ const (
 
 // Version is the runtime version the fake reports, under the name "fake".
 const Version = "0.1.0"
-
-// DefaultPodCIDR is where the fake allocates pod IPs when a sandbox config
-// names no pod CIDR.
-const DefaultPodCIDR = "10.88.0.0/16"
 
 // Behavior is how the containers of one image behave.
 type Behavior struct {
@@ -64,7 +61,12 @@ type Config struct {
 	StartDelay, StartJitter time.Duration
 	// Seed seeds the start jitter.
 	Seed uint64
-	// PodCIDR is the default range of pod IPs; default DefaultPodCIDR.
+	// PodCIDR is the node's pod CIDR when it is known up front (as
+	// network.Config.PodCIDR for the real network). A sandbox config's
+	// PodCIDR (the CIDR the agent read from its Node) takes precedence.
+	// There is no fallback range: with neither, RunPodSandbox fails with an
+	// error wrapping network.ErrNoPodCIDR, as the real (Lazy) network does
+	// before the control plane assigned the node its CIDR.
 	PodCIDR string
 	// Images sets the behaviour of containers by image name; the container
 	// config's environment (EnvExitAfter, ...) overrides it. Images not listed
@@ -108,9 +110,6 @@ var _ runtime.Runtime = (*Fake)(nil)
 // New returns an empty Fake.
 func New(cfg Config) *Fake {
 	defaults.Clock(&cfg.Clock)
-	if cfg.PodCIDR == "" {
-		cfg.PodCIDR = DefaultPodCIDR
-	}
 	sum := sha256.Sum256([]byte(fmt.Sprintf("%p-%d", &cfg, cfg.Seed)))
 	return &Fake{
 		cfg:        cfg,
@@ -151,6 +150,9 @@ func (f *Fake) allocIP(cidr string) (string, error) {
 	if cidr == "" {
 		cidr = f.cfg.PodCIDR
 	}
+	if cidr == "" {
+		return "", fmt.Errorf("runtimetest: run sandbox: %w", network.ErrNoPodCIDR)
+	}
 	p, err := netip.ParsePrefix(cidr)
 	if err != nil {
 		return "", fmt.Errorf("runtimetest: pod CIDR %q: %w", cidr, err)
@@ -173,7 +175,9 @@ func (f *Fake) releaseIP(ip string) {
 	}
 }
 
-// RunPodSandbox creates a Ready sandbox with an IP from cfg.PodCIDR.
+// RunPodSandbox creates a Ready sandbox with an IP from cfg.PodCIDR (else
+// Config.PodCIDR); without either it fails with an error wrapping
+// network.ErrNoPodCIDR. IPs are never handed out twice while in use.
 func (f *Fake) RunPodSandbox(ctx context.Context, cfg runtime.SandboxConfig) (runtime.Sandbox, error) {
 	if err := ctx.Err(); err != nil {
 		return runtime.Sandbox{}, fmt.Errorf("runtimetest: run sandbox: %w", err)

@@ -10,6 +10,7 @@ import (
 
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/bosun-dev/bosun/nodeagent/network"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 	"github.com/bosun-dev/bosun/nodeagent/runtime/runtimetest"
 )
@@ -63,7 +64,7 @@ func TestFakeClockExit(t *testing.T) {
 
 func TestExec(t *testing.T) {
 	var gotCmd []string
-	f := runtimetest.New(runtimetest.Config{Images: map[string]runtimetest.Behavior{"scripted:v1": {Exec: func(id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	f := runtimetest.New(runtimetest.Config{PodCIDR: "10.42.8.0/24", Images: map[string]runtimetest.Behavior{"scripted:v1": {Exec: func(id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		gotCmd = cmd
 		_, _ = io.WriteString(stdout, "hello")
 		return 3
@@ -118,5 +119,39 @@ func TestExec(t *testing.T) {
 	}
 	if _, err := f.Exec(ctx, "nope", []string{"true"}, nil, io.Discard, io.Discard, false); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("exec in an unknown container: %v, want ErrNotFound", err)
+	}
+}
+
+// TestPodCIDR checks where the fake takes pod IPs from: the sandbox's pod
+// CIDR, else the configured one, else nowhere (network.ErrNoPodCIDR).
+func TestPodCIDR(t *testing.T) {
+	tests := []struct {
+		name       string
+		configured string
+		sandbox    string
+		wantPrefix string // "" = ErrNoPodCIDR
+	}{
+		{"no CIDR anywhere", "", "", ""},
+		{"the node's CIDR", "", "10.244.3.0/24", "10.244.3."},
+		{"configured", "10.42.7.0/24", "", "10.42.7."},
+		{"the node's CIDR wins", "10.42.7.0/24", "10.244.3.0/24", "10.244.3."},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := runtimetest.New(runtimetest.Config{PodCIDR: tc.configured})
+			sb, err := rt.RunPodSandbox(context.Background(), runtime.SandboxConfig{Metadata: runtime.SandboxMetadata{UID: "u"}, PodCIDR: tc.sandbox})
+			if tc.wantPrefix == "" {
+				if !errors.Is(err, network.ErrNoPodCIDR) {
+					t.Fatalf("RunPodSandbox = %+v, %v; want network.ErrNoPodCIDR", sb, err)
+				}
+				if sbs, _ := rt.ListPodSandboxes(context.Background(), runtime.SandboxFilter{}); len(sbs) != 0 {
+					t.Errorf("a failed RunPodSandbox left sandboxes: %+v", sbs)
+				}
+				return
+			}
+			if err != nil || !strings.HasPrefix(sb.IP, tc.wantPrefix) {
+				t.Fatalf("RunPodSandbox = IP %q, %v; want an IP in %s*", sb.IP, err, tc.wantPrefix)
+			}
+		})
 	}
 }
