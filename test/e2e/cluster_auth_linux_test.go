@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -356,6 +357,37 @@ func TestClusterJoin(t *testing.T) {
 		nodeTLS[m.name] = tlsFromKubeconfig(t, filepath.Join(m.dataDir, "agent", "kubeconfig"))
 	}
 
+	t.Run("nodes have their machines' addresses and their own pod CIDRs", func(t *testing.T) {
+		out, err := m2.bosun("--kubeconfig", filepath.Join(m2.dataDir, "agent", "kubeconfig"), "get", "nodes", "--no-headers")
+		if err != nil {
+			t.Fatalf("bosun get nodes on m2 with its node credential: %v\n%s", err, out)
+		}
+		for _, m := range c.machines {
+			if !strings.Contains(out, m.name+" ") || strings.Count(out, " Ready ") != 3 {
+				t.Errorf("bosun get nodes lists\n%s\nwant %s and three Ready nodes", out, m.name)
+			}
+		}
+		cidrs := map[string]string{}
+		for _, m := range c.machines {
+			n := nodes[m.name]
+			var ip string
+			for _, a := range n.Status.Addresses {
+				if a.Type == corev1.NodeInternalIP {
+					ip = a.Address
+				}
+			}
+			if ip != m.ip.String() {
+				t.Errorf("node %s has InternalIP %q, want its machine's address %s", m.name, ip, m.ip)
+			}
+			if n.Spec.PodCIDR == "" {
+				t.Errorf("node %s is Ready without a pod CIDR: a node must stay NotReady until its network is (issue 11, 7)", m.name)
+			} else if other, dup := cidrs[n.Spec.PodCIDR]; dup {
+				t.Errorf("nodes %s and %s share pod CIDR %s", m.name, other, n.Spec.PodCIDR)
+			}
+			cidrs[n.Spec.PodCIDR] = m.name
+		}
+	})
+
 	t.Run("kubectl lists the three nodes", func(t *testing.T) {
 		out, err := m1.host.Command(context.Background(), "kubectl", "--kubeconfig", c.kubeconfig, "--cache-dir", t.TempDir(),
 			"get", "nodes", "--no-headers").CombinedOutput()
@@ -393,6 +425,29 @@ func TestClusterJoin(t *testing.T) {
 	t.Run("pod to pod across machines", func(t *testing.T) { checkPodToPod(t, c.cluster, ps) })
 	t.Run("Services answer on every machine from pods on every machine", func(t *testing.T) {
 		checkServices(t, c.cluster, c.admin, ps)
+	})
+
+	t.Run("agent restarted at once adopts its containers", func(t *testing.T) {
+		before := m2.tasks()
+		if len(before) == 0 {
+			t.Fatalf("no containers on m2, which runs %v", podNames(map[string][]*corev1.Pod{"m2": spread["m2"]}))
+		}
+		m2.kill()
+		m2.restart()
+		testutil.Eventually(t, 60*time.Second, "m2's new agent to list its pods", func() (bool, string) {
+			return strings.Contains(m2.log.String(), `msg="pods listed"`), "no \"pods listed\" in m2's log yet"
+		})
+		watchUntil := time.Now().Add(3 * time.Second)
+		for time.Now().Before(watchUntil) {
+			if got := m2.tasks(); !maps.Equal(got, before) {
+				t.Fatalf("containerd tasks on m2 after its agent restarted:\n%v\nwant the same containers, PIDs and start times:\n%v", got, before)
+			}
+			time.Sleep(100 * time.Millisecond) // the interval between checks, not a wait for an event
+		}
+		if l := m2.log.String(); strings.Contains(l, `msg="container started"`) {
+			t.Errorf("m2's restarted agent started a container; it should adopt them:\n%s", l)
+		}
+		waitNodes(t, c.admin, 30*time.Second, "m1=Ready m2=Ready m3=Ready")
 	})
 
 	t.Run("unauthenticated requests get 401", func(t *testing.T) {
