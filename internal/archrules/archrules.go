@@ -69,6 +69,11 @@ func Rules() []Rule {
 			Forbid: []string{"store", "go.etcd.io/etcd/server/v3", "go.etcd.io/etcd/client/v3", "reconcile", "apiserver"},
 		},
 		{
+			Name:   "an agent's credentials (pki, join) need no store and no etcd: agents on other machines use them",
+			From:   []string{"pki", "join"},
+			Forbid: []string{"store", "tokens", "apiserver", "go.etcd.io/etcd/server/v3", "go.etcd.io/etcd/client/v3"},
+		},
+		{
 			Name:   "the client speaks HTTP only: no store, no etcd",
 			From:   []string{"client"},
 			Forbid: []string{"store", "go.etcd.io/etcd/server/v3", "go.etcd.io/etcd/client/v3"},
