@@ -329,7 +329,7 @@ func podPair(ps []*corev1.Pod) (from, same, cross *corev1.Pod, err error) {
 // (bridge, the host-gw route to the other node, the segment, the other
 // node's bridge), in the same run: three machines (server on m1, agents
 // joined with tokens on m2 and m3), the hello Deployment at 6 replicas
-// spread over them. Each of 500 rounds sends GET / to the sender itself
+// spread over them. Each of 2,000 rounds sends GET / to the sender itself
 // (127.0.0.1, no network: the floor of app plus client), to the pod on
 // the same machine and to the pod on another, each once on a new
 // connection (TCP handshake, Connection: close) and once on a kept-alive
@@ -337,7 +337,7 @@ func podPair(ps []*corev1.Pod) (from, same, cross *corev1.Pod, err error) {
 // ratios cross/same of the medians, per connection mode.
 func BenchmarkClusterPodToPod(b *testing.B) {
 	testenv.E2E(b, append(clusterRequirements(), clusterAuth)...)
-	const rounds = 500
+	const rounds = 2000
 	for b.Loop() {
 		r := benchClusterRepo(b)
 		c := startBenchCluster(b, 3, r)
