@@ -80,7 +80,7 @@ func benchClusterRepo(tb testing.TB) *repo {
 // the Node, and first showed it Ready.
 type nodeTimes struct {
 	mu         sync.Mutex
-	seen, read map[string]time.Time
+	seen, ready map[string]time.Time
 }
 
 func (n *nodeTimes) observe(o api.Object) {
@@ -94,15 +94,15 @@ func (n *nodeTimes) observe(o api.Object) {
 	if _, ok := n.seen[node.Name]; !ok {
 		n.seen[node.Name] = now
 	}
-	if _, ok := n.read[node.Name]; !ok && nodeReady(node) {
-		n.read[node.Name] = now
+	if _, ok := n.ready[node.Name]; !ok && nodeReady(node) {
+		n.ready[node.Name] = now
 	}
 }
 
 func (n *nodeTimes) get(name string) (seen, ready time.Time) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.seen[name], n.read[name]
+	return n.seen[name], n.ready[name]
 }
 
 // watchNodeTimes watches the cluster's Nodes from m1 over one kept-alive
@@ -119,7 +119,7 @@ func (c *secureCluster) watchNodeTimes(ctx context.Context, tb testing.TB) *node
 		tb.Fatal(err)
 	}
 	nodes := resource(tb, "nodes")
-	times := &nodeTimes{seen: map[string]time.Time{}, read: map[string]time.Time{}}
+	times := &nodeTimes{seen: map[string]time.Time{}, ready: map[string]time.Time{}}
 	go func() {
 		for ctx.Err() == nil {
 			objs, rv, err := wc.ListAt(ctx, nodes, "", "")
