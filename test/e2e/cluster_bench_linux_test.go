@@ -79,7 +79,7 @@ func benchClusterRepo(tb testing.TB) *repo {
 // nodeTimes records, per Node name, when a watch of the API first showed
 // the Node, and first showed it Ready.
 type nodeTimes struct {
-	mu         sync.Mutex
+	mu          sync.Mutex
 	seen, ready map[string]time.Time
 }
 
