@@ -36,3 +36,13 @@ run ./nodeagent/network 'BenchmarkSetupTeardown' 20x
 run ./nodeagent/proxy 'BenchmarkScale' 3x
 # Issue 6 (root): push to serving, 10 replicas, median of 10.
 run ./test/e2e 'BenchmarkPushToServing' 1x
+# Issue 11 (root, about 40 s each): three machines as network namespaces
+# (test/e2e's cluster). bosun token create -> the new Node Ready, median of
+# 10 first joins (target <= 2 s); request latency from a pod to a pod on
+# the same machine and on another, new connections and keep-alive, 2,000
+# rounds, with the ratio cross/same.
+run ./test/e2e 'BenchmarkClusterJoin$|BenchmarkClusterPodToPod$' 1x
+# Issue 11: GET of a pod and LIST of 100 over HTTPS with the admin client
+# certificate vs plain HTTP on one server (target tls/plain <= 1.2 with
+# keep-alive); newconn adds a full TLS handshake to every request.
+run ./apiserver 'BenchmarkAPIOverTLS' 2000x
