@@ -635,3 +635,36 @@ func TestNetworkReadiness(t *testing.T) {
 			conditionOf(n, corev1.NodeNetworkUnavailable).Status == corev1.ConditionFalse
 	})
 }
+
+// onceNotReady is a NetworkReadiness that is not ready the first time it is
+// asked and ready ever after: the network becomes ready right after the
+// agent computed (and wrote) a NotReady status.
+type onceNotReady struct{ calls atomic.Int32 }
+
+func (n *onceNotReady) NetworkReady() error {
+	if n.calls.Add(1) == 1 {
+		return errors.New("routes: not ready yet")
+	}
+	return nil
+}
+
+// TestNetworkReadyRightAfterReport checks that a network that becomes ready
+// just after a NotReady status was written is reported Ready by the next
+// poll, not by the next heartbeat (here an hour away): the agent keeps
+// polling until the Node it wrote says Ready.
+func TestNetworkReadyRightAfterReport(t *testing.T) {
+	e := newEnv(t)
+	start := e.clk.Now()
+	e.startWith(func(c *nodeagent.Config) {
+		c.Network = &onceNotReady{}
+		c.HeartbeatInterval = time.Hour
+		c.StatusReportInterval = time.Hour
+	})
+	e.eventually("the node to turn Ready before the next heartbeat", 100*time.Millisecond, func() bool {
+		obj, err := e.c.Get(ctx(t), nodesR, "", "n1")
+		return err == nil && conditionOf(obj.(*corev1.Node), corev1.NodeReady).Status == corev1.ConditionTrue
+	})
+	if now := e.clk.Since(start); now >= time.Hour {
+		t.Fatalf("test bug: the fake clock reached the heartbeat (%v)", now)
+	}
+}

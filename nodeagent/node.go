@@ -47,6 +47,21 @@ func (r *nodeReporter) Node() *corev1.Node {
 	return r.node
 }
 
+// reportedReady reports whether the Node as last read or written has the
+// Ready condition True.
+func (r *nodeReporter) reportedReady() bool {
+	n := r.Node()
+	if n == nil {
+		return false
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
 // PodCIDR returns the pod CIDR the control plane assigned ("" until then).
 func (r *nodeReporter) PodCIDR() string {
 	r.mu.Lock()
@@ -299,12 +314,15 @@ func (r *nodeReporter) heartbeatLoop(ctx context.Context) {
 			netTimer.Stop()
 		}
 	}()
-	// armNetwork polls again while the network is not ready.
+	// armNetwork polls again until the Node as last read or written says
+	// Ready: not until the network is ready, which it may have become after
+	// the status was computed (the status written then still says NotReady,
+	// and only another report fixes that).
 	armNetwork := func() {
 		if netC != nil {
 			return
 		}
-		if r.networkError() == nil {
+		if r.reportedReady() {
 			netDelay = r.cfg.NetworkPoll
 			return
 		}
@@ -329,7 +347,7 @@ func (r *nodeReporter) heartbeatLoop(ctx context.Context) {
 			}
 			if reported {
 				lastReport = r.clk.Now()
-				if r.networkError() == nil {
+				if r.reportedReady() {
 					r.log.Info("node network ready: reported Ready", "podCIDR", r.PodCIDR())
 				}
 			}
