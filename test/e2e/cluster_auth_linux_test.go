@@ -68,8 +68,9 @@ type secureCluster struct {
 
 // startSecureCluster starts bosun server on the first of n machines:
 // --listen <ip>:6443 and --advertise-address <ip>, and waits for its admin
-// kubeconfig and its API.
-func startSecureCluster(t *testing.T, n int, r *repo) *secureCluster {
+// kubeconfig and its API. extra are further server flags (the tests add
+// --log-level debug; benchmarks leave logging at its default).
+func startSecureCluster(t testing.TB, n int, r *repo, extra ...string) *secureCluster {
 	t.Helper()
 	c := &secureCluster{cluster: newCluster(t, n)}
 	m1 := c.machines[0]
@@ -77,11 +78,11 @@ func startSecureCluster(t *testing.T, n int, r *repo) *secureCluster {
 	listen := net.JoinHostPort(m1.ip.String(), "6443")
 	c.apiURL = "https://" + listen
 	c.kubeconfig = filepath.Join(m1.dataDir, "kubeconfig")
-	m1.start("server", "--repo", r.dir, "--data-dir", m1.dataDir, "--listen", listen, "--advertise-address", m1.ip.String(),
+	m1.start(append([]string{"server", "--repo", r.dir, "--data-dir", m1.dataDir, "--listen", listen, "--advertise-address", m1.ip.String(),
 		"--node-name", m1.name, "--node-ip", m1.ip.String(),
 		"--cluster-cidr", c.clusterCIDR, "--service-cidr", c.serviceCIDR,
 		"--node-monitor-grace-period", clusterGracePeriod, "--pod-eviction-timeout", clusterEvictionTimeout,
-		"--interval", "1h", "--log-level", "debug")
+		"--interval", "1h"}, extra...)...)
 	testutil.Eventually(t, 60*time.Second, "the server's admin kubeconfig "+c.kubeconfig, func() (bool, string) {
 		if m1.exited() {
 			t.Fatalf("bosun server exited:\n%s", m1.log.String())
@@ -274,7 +275,7 @@ func TestClusterJoin(t *testing.T) {
 	testenv.E2E(t, append(clusterRequirements(), testenv.Binary("kubectl"), clusterAuth)...)
 
 	r := secretRepo(t)
-	c := startSecureCluster(t, 3, r)
+	c := startSecureCluster(t, 3, r, "--log-level", "debug")
 	m1, m2, m3 := c.machines[0], c.machines[1], c.machines[2]
 	checkFileMode(t, c.kubeconfig, 0o600)
 	waitNodes(t, c.admin, 60*time.Second, "m1=Ready")

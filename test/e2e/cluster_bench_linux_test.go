@@ -3,14 +3,11 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -26,55 +23,6 @@ import (
 	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/nodeagent/network/nettest"
 )
-
-// startBenchCluster is startSecureCluster for benchmarks, which get a
-// *testing.B: bosun server with HTTPS on the first of n machines, its
-// admin kubeconfig, and an admin client from the second machine. (It can
-// go once startSecureCluster takes a testing.TB.) r's hello Deployment
-// must have no replicas, as clusterRepo's.
-func startBenchCluster(tb testing.TB, n int, r *repo) *secureCluster {
-	tb.Helper()
-	c := &secureCluster{cluster: newCluster(tb, n)}
-	m1 := c.machines[0]
-	c.server = m1
-	listen := net.JoinHostPort(m1.ip.String(), "6443")
-	c.apiURL = "https://" + listen
-	c.kubeconfig = filepath.Join(m1.dataDir, "kubeconfig")
-	m1.start("server", "--repo", r.dir, "--data-dir", m1.dataDir, "--listen", listen, "--advertise-address", m1.ip.String(),
-		"--node-name", m1.name, "--node-ip", m1.ip.String(),
-		"--cluster-cidr", c.clusterCIDR, "--service-cidr", c.serviceCIDR,
-		"--node-monitor-grace-period", clusterGracePeriod, "--pod-eviction-timeout", clusterEvictionTimeout,
-		"--interval", "1h")
-	testutil.Eventually(tb, 60*time.Second, "the server's API over HTTPS with its admin kubeconfig", func() (bool, string) {
-		if m1.exited() {
-			tb.Fatalf("bosun server exited:\n%s", m1.log.String())
-		}
-		if _, err := os.Stat(c.kubeconfig); err != nil {
-			return false, err.Error()
-		}
-		if c.adminTLS == nil {
-			c.adminTLS = tlsFromKubeconfig(tb, c.kubeconfig)
-			c.anonTLS = &tls.Config{RootCAs: c.adminTLS.RootCAs}
-		}
-		_, err := getWith(c.machines[1].httpClient(c.anonTLS), c.apiURL+"/readyz")
-		return err == nil, fmt.Sprint(err)
-	})
-	var err error
-	c.admin, err = client.New(c.apiURL, client.WithHTTPClient(c.machines[1].httpClient(c.adminTLS)))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return c
-}
-
-// benchClusterRepo is clusterRepo for benchmarks: the example repository
-// with the hello Deployment at zero replicas.
-func benchClusterRepo(tb testing.TB) *repo {
-	r := newRepo(tb)
-	r.replace("apps/hello/deployment.yaml", "replicas: 3", "replicas: 0")
-	r.commitAll("hello: no replicas until the machines have joined")
-	return r
-}
 
 // nodeTimes records, per Node name, when a watch of the API first showed
 // the Node, and first showed it Ready.
@@ -196,7 +144,7 @@ func BenchmarkClusterJoin(b *testing.B) {
 	testenv.E2E(b, append(clusterRequirements(), clusterAuth)...)
 	const joins = 10
 	for b.Loop() {
-		c := startBenchCluster(b, 2, benchClusterRepo(b))
+		c := startSecureCluster(b, 2, clusterRepo(b))
 		m2 := c.machines[1]
 		ctx, cancel := context.WithCancel(context.Background())
 		times := c.watchNodeTimes(ctx, b)
@@ -363,8 +311,8 @@ func BenchmarkClusterPodToPod(b *testing.B) {
 	testenv.E2E(b, append(clusterRequirements(), clusterAuth)...)
 	const rounds = 2000
 	for b.Loop() {
-		r := benchClusterRepo(b)
-		c := startBenchCluster(b, 3, r)
+		r := clusterRepo(b)
+		c := startSecureCluster(b, 3, r)
 		for _, m := range c.machines[1:] {
 			j := c.createToken(b, "--usages", "1", "--description", m.name)
 			m.start(c.agentArgs(m, j)...)

@@ -21,7 +21,7 @@ const (
 
 // clusterRepo is the example repository with the hello Deployment at zero
 // replicas, so that no pod is placed before every machine has joined.
-func clusterRepo(t *testing.T) *repo {
+func clusterRepo(t testing.TB) *repo {
 	r := newRepo(t)
 	r.replace("apps/hello/deployment.yaml", "replicas: 3", "replicas: 0")
 	r.commitAll("hello: no replicas until the machines have joined")
