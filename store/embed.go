@@ -268,9 +268,9 @@ func Connect(ctx context.Context, endpoints []string, opts ...ConnectOption) (*c
 	if err != nil {
 		return nil, fmt.Errorf("store: connect to etcd %s: %w", strings.Join(endpoints, ","), err)
 	}
-	if _, err := c.Get(ctx, "health", clientv3.WithKeysOnly()); err != nil {
+	if err := checkHealth(ctx, c, cfg); err != nil {
 		c.Close()
-		return nil, mapErr("connect to etcd "+strings.Join(endpoints, ","), err)
+		return nil, err
 	}
 	return c, nil
 }

@@ -42,10 +42,10 @@ type SnapshotInfo struct {
 	Keys int
 	// SHA256 is the hex SHA-256 of the whole file, as sha256sum prints it.
 	SHA256 string
-	// Version is the etcd version that made the snapshot: the server's own
-	// (SaveSnapshot), or the storage version recorded in the database
-	// (VerifySnapshot; empty when etcd had not recorded one yet, and before
-	// etcd 3.6).
+	// Version is the etcd storage version of the snapshot ("3.7.0"): the one
+	// the server reported (SaveSnapshot) or the one recorded in the database
+	// (VerifySnapshot). Empty when etcd had not recorded one yet (in its
+	// first seconds) and before etcd 3.6.
 	Version string
 }
 
