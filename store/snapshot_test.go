@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -100,8 +101,32 @@ func TestSaveSnapshotWritesAVerifiedPrivateFile(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("dir holds %v, want the snapshot only (no temporary file left)", entries)
 	}
-	if _, err := store.SaveSnapshot(t.Context(), storetest.StartEmbedded(t, storetest.Config(t, t.TempDir())).Client(), filepath.Join(dir, "missing", "snap.db")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("save into a missing directory: %v, want fs.ErrNotExist", err)
+}
+
+func TestSaveSnapshotFails(t *testing.T) {
+	e := storetest.StartEmbedded(t, storetest.Config(t, t.TempDir()))
+	canceled, cancel := context.WithCancel(t.Context())
+	cancel()
+	tests := []struct {
+		name    string
+		ctx     context.Context
+		file    string
+		wantErr error
+	}{
+		{name: "missing directory", ctx: t.Context(), file: filepath.Join("missing", "snap.db"), wantErr: fs.ErrNotExist},
+		{name: "context canceled", ctx: canceled, file: "snap.db", wantErr: context.Canceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			_, err := store.SaveSnapshot(tt.ctx, e.Client(), filepath.Join(dir, tt.file))
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("error %v, want %v", err, tt.wantErr)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Errorf("%s holds %v after the failure, want nothing", dir, entries)
+			}
+		})
 	}
 }
 
