@@ -247,23 +247,30 @@ func (e *Embedded) Close() error {
 
 // Connect dials an existing etcd cluster and checks that it answers before
 // returning. Its send limit is generous; the server's --max-request-bytes decides.
-func Connect(ctx context.Context, endpoints []string) (*clientv3.Client, error) {
+// Options add TLS (WithTLS); https endpoints without it verify the members
+// against the system's roots.
+func Connect(ctx context.Context, endpoints []string, opts ...ConnectOption) (*clientv3.Client, error) {
 	if len(endpoints) == 0 {
 		return nil, fmt.Errorf("store: connect to etcd: %w: no endpoints", api.ErrInvalid)
 	}
-	c, err := clientv3.New(clientv3.Config{
+	cfg := clientv3.Config{
 		Endpoints:          endpoints,
 		DialTimeout:        10 * time.Second,
 		Context:            context.WithoutCancel(ctx),
 		MaxCallSendMsgSize: 128 * 1024 * 1024,
 		Logger:             zap.NewNop(),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	httpsDefault(&cfg)
+	c, err := clientv3.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: connect to etcd %s: %w", strings.Join(endpoints, ","), err)
 	}
-	if _, err := c.Get(ctx, "health", clientv3.WithKeysOnly()); err != nil {
+	if err := checkHealth(ctx, c, cfg); err != nil {
 		c.Close()
-		return nil, mapErr("connect to etcd "+strings.Join(endpoints, ","), err)
+		return nil, err
 	}
 	return c, nil
 }

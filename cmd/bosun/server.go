@@ -48,6 +48,7 @@ type serverConfig struct {
 	etcdPeerURL         string
 	etcdMaxTxnOps       int
 	etcdMaxRequestBytes int
+	etcdTLS             etcdTLSFiles
 
 	webhookSecret     string
 	webhookSecretFile string
@@ -137,6 +138,7 @@ Examples:
 	f.StringVar(&c.etcdPeerURL, "etcd-peer-url", "http://127.0.0.1:2380", "peer URL of the embedded etcd")
 	f.IntVar(&c.etcdMaxTxnOps, "etcd-max-txn-ops", 128, "with --etcd-endpoints: the cluster's --max-txn-ops; a commit needing more operations is refused")
 	f.IntVar(&c.etcdMaxRequestBytes, "etcd-max-request-bytes", 1536*1024, "with --etcd-endpoints: the cluster's --max-request-bytes; a larger commit is refused")
+	addEtcdTLSFlags(f, &c.etcdTLS)
 	f.StringVar(&c.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "range each node's pod CIDR (a /24) is allocated from")
 	f.StringVar(&c.serviceCIDR, "service-cidr", "10.96.0.0/16", "range Service ClusterIPs are allocated from")
 	f.StringVar(&c.nodePortRange, "service-node-port-range", "30000-32767", "range NodePorts are allocated from")
@@ -176,7 +178,10 @@ func checkServerFlags(cmd *cobra.Command, c *serverConfig) error {
 	if len(c.etcdEndpoints) > 0 {
 		return useless("with --etcd-endpoints (no embedded etcd runs)", "etcd-client-url", "etcd-peer-url")
 	}
-	return useless("without --etcd-endpoints (the embedded etcd's limits hold a whole commit)", "etcd-max-txn-ops", "etcd-max-request-bytes")
+	if err := useless("without --etcd-endpoints (the embedded etcd's limits hold a whole commit)", "etcd-max-txn-ops", "etcd-max-request-bytes"); err != nil {
+		return err
+	}
+	return useless("without --etcd-endpoints (they are for an external etcd)", etcdTLSFlagNames()...)
 }
 
 func readSecretFile(flag, path string) (string, error) {
@@ -194,7 +199,11 @@ func readSecretFile(flag, path string) (string, error) {
 // unless endpoints are given. close releases what it started.
 func openStore(ctx context.Context, c *serverConfig, logger *slog.Logger) (st *store.Store, close func(), err error) {
 	if len(c.etcdEndpoints) > 0 {
-		cli, err := store.Connect(ctx, c.etcdEndpoints)
+		opts, err := c.etcdTLS.connectOptions()
+		if err != nil {
+			return nil, nil, err
+		}
+		cli, err := store.Connect(ctx, c.etcdEndpoints, opts...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("connect to etcd %s: %w", strings.Join(c.etcdEndpoints, ","), err)
 		}
