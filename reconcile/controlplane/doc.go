@@ -4,8 +4,8 @@
 // one set of shared informers, under leader election.
 //
 // Several bosun servers may share one etcd: all of them serve the API, but
-// only the elected leader runs controllers. A standby
-// takes over when the leader's etcd session ends. Each term of leadership
+// only the elected leader runs controllers. A standby takes over when the
+// leader's etcd session ends. Each term of leadership
 // starts from fresh caches, so a new leader converges from what the store
 // holds, never from a predecessor's memory.
 //
