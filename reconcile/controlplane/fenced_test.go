@@ -63,7 +63,9 @@ func TestFencedStore(t *testing.T) {
 		// notErr must not be wrapped (the store's single writes do not).
 		notErr error
 	}{
-		{name: "create", write: func(ctx context.Context, w fencedStore, _ *corev1.ConfigMap) error { return w.Create(ctx, configMap("new")) }},
+		{name: "create", write: func(ctx context.Context, w fencedStore, _ *corev1.ConfigMap) error {
+			return w.Create(ctx, configMap("new"))
+		}},
 		{name: "update", write: func(ctx context.Context, w fencedStore, cm *corev1.ConfigMap) error {
 			cm.Data["v"] = "2"
 			return w.Update(ctx, cm)
@@ -80,7 +82,9 @@ func TestFencedStore(t *testing.T) {
 			return err
 		}},
 		{name: "create with lost fence", lost: true, wantErr: store.ErrFenced, notErr: api.ErrConflict,
-			write: func(ctx context.Context, w fencedStore, _ *corev1.ConfigMap) error { return w.Create(ctx, configMap("new")) }},
+			write: func(ctx context.Context, w fencedStore, _ *corev1.ConfigMap) error {
+				return w.Create(ctx, configMap("new"))
+			}},
 		{name: "update with lost fence", lost: true, wantErr: store.ErrFenced, notErr: api.ErrConflict,
 			write: func(ctx context.Context, w fencedStore, cm *corev1.ConfigMap) error {
 				cm.Data["v"] = "2"
@@ -100,7 +104,9 @@ func TestFencedStore(t *testing.T) {
 				return err
 			}},
 		{name: "create of a taken name", wantErr: api.ErrExists, notErr: api.ErrConflict,
-			write: func(ctx context.Context, w fencedStore, _ *corev1.ConfigMap) error { return w.Create(ctx, configMap("cm")) }},
+			write: func(ctx context.Context, w fencedStore, _ *corev1.ConfigMap) error {
+				return w.Create(ctx, configMap("cm"))
+			}},
 		{name: "update of a stale copy", wantErr: api.ErrConflict,
 			write: func(ctx context.Context, w fencedStore, cm *corev1.ConfigMap) error {
 				cm.ResourceVersion = "1"
