@@ -332,7 +332,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		Store:           st,
 		Logger:          logger.With("component", "api"),
 		Hooks:           webhook.Handler(secret, sy.Trigger, logger.With("component", "webhook")),
-		Ready:           func(context.Context) error { return sy.Ready() },
+		Ready:           sy.Ready,
 		Version:         version,
 		Profiling:       c.profiling,
 		Signer:          certs.signer,
@@ -345,7 +345,11 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	compactor := &store.Compactor{Client: st.Client(), Logger: logger.With("component", "compactor")}
 
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return sy.Run(ctx) })
+	// One server at a time syncs, every write fenced by its term of the
+	// election (DESIGN.md decision 9); the others serve the API and wait.
+	g.Go(func() error {
+		return leader.RunFenced(ctx, st.Client(), syncer.ElectionName, leader.DefaultID(), leader.DefaultTTL, logger.With("component", "sync"), sy.RunFenced)
+	})
 	g.Go(func() error {
 		return apiSrv.RunTLS(ctx, c.listen, func(addr net.Addr) { logger.Info("API listening", "addr", "https://"+addr.String()) })
 	})
