@@ -92,8 +92,10 @@ Controllers (Deployments, ReplicaSets, ReplicationControllers, the
 scheduler, Endpoints, Service addresses, node lifecycle, garbage
 collection) turn the desired state into scheduled pods, and the server's
 own node agent (unless --no-agent; see "bosun agent --help") runs them on
-containerd. Several servers may share one etcd: all serve
-the API, one at a time (the elected leader) runs the controllers.
+containerd. Several servers may share one etcd: all serve the API; one
+at a time (elected through etcd) runs the sync loop, and one the
+controllers, and every write they make is fenced by their election, so a
+server that lost it (paused, cut off) can never write a stale commit.
 
 etcd is embedded (data in --data-dir) unless --etcd-endpoints names an
 existing cluster.
