@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -154,6 +155,7 @@ func StartEmbedded(ctx context.Context, cfg EmbedConfig) (*Embedded, error) {
 	defaults.Positive(&cfg.StartTimeout, DefaultStartTimeout)
 	logger := cfg.Logger
 	defaults.Logger(&logger)
+	cfg.Logger = logger
 	closing := new(atomic.Bool)
 	zl := zap.New(newSlogCore(logger.With("component", "etcd"), closing))
 
@@ -297,7 +299,36 @@ func startOnce(ctx context.Context, cfg EmbedConfig, zl *zap.Logger) (*Embedded,
 		e.Close()
 		return nil, false, fmt.Errorf("store: connect to embedded etcd: %w", err)
 	}
-	return &Embedded{etcd: e, client: c, endpoints: eps, cfg: cfg}, false, nil
+	emb := &Embedded{etcd: e, client: c, endpoints: eps, cfg: cfg}
+	emb.updatePeerURLs(ctx)
+	return emb, false, nil
+}
+
+// updatePeerURLs makes the cluster's record of this member's peer URLs
+// the ones it now advertises, when they differ: a member restarted with
+// another peer URL (e.g. a single server switched to TLS with
+// --cluster-init) is otherwise dialled at its old one by members added
+// later. etcd's runtime reconfiguration guide does the same with "member
+// update". A failure is only logged: the member serves its clients
+// either way.
+func (e *Embedded) updatePeerURLs(ctx context.Context) {
+	self := e.etcd.Server.Cluster().Member(e.etcd.Server.MemberID())
+	if self == nil {
+		return
+	}
+	want := e.PeerURLs()
+	have := slices.Clone(self.PeerURLs)
+	slices.Sort(want)
+	slices.Sort(have)
+	if slices.Equal(want, have) {
+		return
+	}
+	if _, err := e.client.MemberUpdate(ctx, uint64(self.ID), want); err != nil {
+		e.cfg.Logger.Warn("could not record this member's new peer URLs in the cluster; members added later may not reach it",
+			"old", have, "new", want, "err", err)
+		return
+	}
+	e.cfg.Logger.Info("recorded this member's new peer URLs in the cluster", "old", have, "new", want)
 }
 
 // resolveURL parses u and replaces port 0 with a free port of its host.
