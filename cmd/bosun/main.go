@@ -126,6 +126,7 @@ listener.`,
 		newHollowCommand(g),
 		newImageCommand(),
 		newTokenCommand(g),
+		newMemberCommand(),
 		newKubeconfigCommand(),
 		newVersionCommand(),
 	)
