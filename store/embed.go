@@ -282,6 +282,20 @@ func startOnce(ctx context.Context, cfg EmbedConfig, zl *zap.Logger) (*Embedded,
 		e.Close()
 		return nil, false, fmt.Errorf("store: start embedded etcd in %s: not ready: %w", cfg.DataDir, ctx.Err())
 	}
+	// The leader decides the cluster version just after it is elected; a
+	// member that joins before then is refused as "incompatible with
+	// current running cluster". Ready means decided.
+	for e.Server.ClusterVersion() == nil {
+		select {
+		case err := <-e.Err():
+			e.Close()
+			return nil, false, fmt.Errorf("store: start embedded etcd in %s: %w", cfg.DataDir, err)
+		case <-ctx.Done():
+			e.Close()
+			return nil, false, fmt.Errorf("store: start embedded etcd in %s: no cluster version decided: %w", cfg.DataDir, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 	var eps []string
 	for _, l := range e.Clients {
 		eps = append(eps, curl.Scheme+"://"+l.Addr().String())

@@ -98,7 +98,8 @@ func toMember(m *etcdserverpb.Member) Member {
 // backing off, while etcd says so, until ctx ends.
 //
 // A name or peer URL already in the cluster fails with api.ErrExists;
-// another learner not yet promoted with api.ErrConflict.
+// another member not yet started or a learner not yet promoted with
+// api.ErrConflict (etcd allows one learner at a time).
 func AddLearner(ctx context.Context, c *clientv3.Client, name, peerURL string) (Member, string, error) {
 	if name == "" || strings.ContainsAny(name, "=,") {
 		return Member{}, "", fmt.Errorf("store: add etcd member: %w: name %q: want a non-empty name without '=' or ','", api.ErrInvalid, name)
@@ -113,6 +114,12 @@ func AddLearner(ctx context.Context, c *clientv3.Client, name, peerURL string) (
 	for _, m := range existing.Members {
 		if m.Name == name {
 			return Member{}, "", fmt.Errorf("store: add etcd member %s: %w: a member of that name exists (ID %s); remove it first", name, api.ErrExists, FormatID(m.ID))
+		}
+		if m.Name == "" {
+			// Added but never started: the new member's initial cluster
+			// could not name it, and etcd would refuse the new member.
+			return Member{}, "", fmt.Errorf("store: add etcd member %s: %w: member %s (%s) was added but never started; start it, or remove it (bosun member remove %s), first",
+				name, api.ErrConflict, FormatID(m.ID), strings.Join(m.PeerURLs, ","), FormatID(m.ID))
 		}
 	}
 	var resp *clientv3.MemberAddResponse
@@ -132,11 +139,9 @@ func AddLearner(ctx context.Context, c *clientv3.Client, name, peerURL string) (
 			n = name
 		}
 		if n == "" {
-			// Another added member that never started: it has no name
-			// etcd could match, and the new member cannot start with it
-			// in its initial cluster.
-			return added, "", fmt.Errorf("store: add etcd member %s: %w: member %s (%s) was added but never started; remove it (bosun member remove %s) and add again",
-				name, api.ErrConflict, FormatID(m.ID), strings.Join(m.PeerURLs, ","), FormatID(m.ID))
+			// Someone else added a member in between.
+			return added, "", fmt.Errorf("store: add etcd member %s: %w: member %s (%s) was added at the same time and has not started; remove one of them",
+				name, api.ErrConflict, FormatID(m.ID), strings.Join(m.PeerURLs, ","))
 		}
 		for _, u := range m.PeerURLs {
 			parts = append(parts, n+"="+u)

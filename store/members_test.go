@@ -252,15 +252,15 @@ func TestThreeMembers(t *testing.T) {
 				return err
 			}, api.ErrNotFound},
 			{"add an existing name", func(ctx context.Context) error {
-				_, _, err := store.AddLearner(ctx, back.Client(), "m4", "https://"+freeAddr(t))
+				_, _, err := store.AddLearner(ctx, alive[0].Client(), "m4", "https://"+freeAddr(t))
 				return err
 			}, api.ErrExists},
 			{"add an existing peer URL", func(ctx context.Context) error {
-				_, _, err := store.AddLearner(ctx, back.Client(), "m5", back.PeerURLs()[0])
+				_, _, err := store.AddLearner(ctx, alive[0].Client(), "m5", back.PeerURLs()[0])
 				return err
 			}, api.ErrExists},
 			{"add with a bad name", func(ctx context.Context) error {
-				_, _, err := store.AddLearner(ctx, back.Client(), "a=b", "https://"+freeAddr(t))
+				_, _, err := store.AddLearner(ctx, alive[0].Client(), "a=b", "https://"+freeAddr(t))
 				return err
 			}, api.ErrInvalid},
 			{"promote a voter", func(ctx context.Context) error {
@@ -275,6 +275,22 @@ func TestThreeMembers(t *testing.T) {
 				}
 			})
 		}
+	})
+
+	t.Run("a member added but never started", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+		defer cancel()
+		stale, _, err := store.AddLearner(ctx, alive[0].Client(), "m5", "https://"+freeAddr(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := store.AddLearner(ctx, alive[0].Client(), "m6", "https://"+freeAddr(t)); !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), store.FormatID(stale.ID)) {
+			t.Fatalf("add beside a member never started: err = %v, want api.ErrConflict naming %s", err, store.FormatID(stale.ID))
+		}
+		if _, err := store.RemoveMember(ctx, alive[0].Client(), store.FormatID(stale.ID)); err != nil {
+			t.Fatalf("remove by ID: %v", err)
+		}
+		checkMembers(t, back.Client(), append(left, "m4")...)
 	})
 
 	t.Run("client port", func(t *testing.T) {
