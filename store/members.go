@@ -115,6 +115,9 @@ func AddLearner(ctx context.Context, c *clientv3.Client, name, peerURL string) (
 		if m.Name == name {
 			return Member{}, "", fmt.Errorf("store: add etcd member %s: %w: a member of that name exists (ID %s); remove it first", name, api.ErrExists, FormatID(m.ID))
 		}
+		if slices.Contains(m.PeerURLs, peerURL) {
+			return Member{}, "", fmt.Errorf("store: add etcd member %s: %w: member %s (%s) has peer URL %s", name, api.ErrExists, m.Name, FormatID(m.ID), peerURL)
+		}
 		if m.Name == "" {
 			// Added but never started: the new member's initial cluster
 			// could not name it, and etcd would refuse the new member.

@@ -80,6 +80,13 @@ func start(t *testing.T, cfg store.EmbedConfig) *store.Embedded {
 // join adds name as a learner through via, starts it and promotes it.
 func join(t *testing.T, ca *pki.CA, via *clientv3.Client, name string) *store.Embedded {
 	t.Helper()
+	e, _ := joinConfig(t, ca, via, name)
+	return e
+}
+
+// joinConfig is join that also returns the member's configuration.
+func joinConfig(t *testing.T, ca *pki.CA, via *clientv3.Client, name string) (*store.Embedded, store.EmbedConfig) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	peerURL := "https://" + freeAddr(t)
@@ -102,7 +109,7 @@ func join(t *testing.T, ca *pki.CA, via *clientv3.Client, name string) *store.Em
 	if err := store.PromoteLearner(ctx, via, added.ID); err != nil {
 		t.Fatalf("promote %s: %v", name, err)
 	}
-	return e
+	return e, cfg
 }
 
 // eventually retries f until it succeeds or 15 s pass.
@@ -235,11 +242,22 @@ func TestThreeMembers(t *testing.T) {
 	}
 	checkMembers(t, alive[0].Client(), left...)
 
-	back := join(t, ca, alive[0].Client(), "m4")
+	back, backCfg := joinConfig(t, ca, alive[0].Client(), "m4")
 	checkMembers(t, back.Client(), append(left, "m4")...)
 	checkGet(t, back.Client(), "/test/after-loss", "two")
 	put(t, back.Client(), "/test/from-m4", "four")
 	checkGet(t, alive[1].Client(), "/test/from-m4", "four")
+
+	// A joined member restarts on its data directory (the same
+	// configuration: InitialCluster and ClusterState are then ignored) and
+	// catches up with what was written while it was down.
+	if err := back.Close(); err != nil {
+		t.Fatal(err)
+	}
+	put(t, alive[0].Client(), "/test/while-m4-down", "five")
+	back = start(t, backCfg)
+	checkGet(t, back.Client(), "/test/while-m4-down", "five")
+	checkMembers(t, back.Client(), append(left, "m4")...)
 
 	t.Run("errors", func(t *testing.T) {
 		for _, tc := range []struct {
