@@ -127,6 +127,7 @@ listener.`,
 		newImageCommand(),
 		newTokenCommand(g),
 		newEtcdCommand(g),
+		newMemberCommand(),
 		newKubeconfigCommand(),
 		newVersionCommand(),
 	)

@@ -44,6 +44,7 @@ type serverConfig struct {
 	writeKubeconfig string
 
 	etcdEndpoints       []string
+	clusterInit         bool
 	etcdClientURL       string
 	etcdPeerURL         string
 	etcdMaxTxnOps       int
@@ -136,6 +137,7 @@ Examples:
 	f.StringSliceVar(&c.tlsSANs, "tls-san", nil, "further host names or IPs for the API's certificate (repeatable)")
 	f.StringVar(&c.writeKubeconfig, "write-kubeconfig", "", "where to write the admin kubeconfig, mode 0600 (default <data-dir>/kubeconfig)")
 	f.StringSliceVar(&c.etcdEndpoints, "etcd-endpoints", nil, "use this existing etcd cluster instead of the embedded one (comma-separated URLs)")
+	f.BoolVar(&c.clusterInit, "cluster-init", false, "start the embedded etcd as the first member of a cluster that can grow: TLS with certificates from the cluster CA (in <data-dir>/pki/etcd, kept on later starts), peer URL https://<advertise-address>:2380 and client URL https://127.0.0.1:2379 unless --etcd-peer-url/--etcd-client-url say otherwise; see \"bosun member\"")
 	f.StringVar(&c.etcdClientURL, "etcd-client-url", "http://127.0.0.1:2379", "client URL of the embedded etcd")
 	f.StringVar(&c.etcdPeerURL, "etcd-peer-url", "http://127.0.0.1:2380", "peer URL of the embedded etcd")
 	f.IntVar(&c.etcdMaxTxnOps, "etcd-max-txn-ops", 128, "with --etcd-endpoints: the cluster's --max-txn-ops; a commit needing more operations is refused")
@@ -176,6 +178,9 @@ func checkServerFlags(cmd *cobra.Command, c *serverConfig) error {
 			"cni-bin-dir", "pod-manifest-path", "no-proxy", "images-dir", "agent-port", "pod-drain-delay"); err != nil {
 			return err
 		}
+	}
+	if len(c.etcdEndpoints) > 0 && c.clusterInit {
+		return errors.New("server: --cluster-init has no effect with --etcd-endpoints (no embedded etcd runs; grow an external cluster with etcd's own tools)")
 	}
 	if len(c.etcdEndpoints) > 0 {
 		return useless("with --etcd-endpoints (no embedded etcd runs)", "etcd-client-url", "etcd-peer-url")
@@ -218,16 +223,31 @@ func openStore(ctx context.Context, c *serverConfig, logger *slog.Logger) (st *s
 		PeerURL:   c.etcdPeerURL,
 		Logger:    logger,
 	}
+	// A member of a cluster that can grow speaks TLS (member.go).
+	renewEtcdCerts := func(context.Context) error { return nil }
+	if clustered, err := clusteredEtcd(c); err != nil {
+		return nil, nil, err
+	} else if clustered {
+		if renewEtcdCerts, err = clusterEtcd(c, &cfg, logger); err != nil {
+			return nil, nil, fmt.Errorf("embedded etcd: %w", err)
+		}
+	}
 	emb, err := store.StartEmbedded(ctx, cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("start embedded etcd in %s: %w", cfg.DataDir, err)
 	}
+	renewCtx, stopRenewing := context.WithCancel(ctx)
+	go func() {
+		if err := renewEtcdCerts(renewCtx); err != nil {
+			logger.Error("renewing the embedded etcd's certificates stopped", "err", err)
+		}
+	}()
 	// The embedded etcd's limits hold a commit of 10,000 objects in one
 	// transaction.
 	opts := emb.StoreOptions()
 	opts.Logger = logger
-	logger.Info("embedded etcd ready", "data_dir", cfg.DataDir, "endpoints", strings.Join(emb.Endpoints(), ","))
-	return store.New(emb.Client(), opts), func() { _ = emb.Close() }, nil
+	logger.Info("embedded etcd ready", "data_dir", cfg.DataDir, "endpoints", strings.Join(emb.Endpoints(), ","), "member", emb.Name(), "tls", cfg.TLS != nil)
+	return store.New(emb.Client(), opts), func() { stopRenewing(); _ = emb.Close() }, nil
 }
 
 func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error {
