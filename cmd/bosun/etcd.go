@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/bosun-dev/bosun/pki"
 	"github.com/bosun-dev/bosun/store"
 )
 
@@ -74,6 +76,7 @@ Disaster recovery:
 type snapshotSaveConfig struct {
 	endpoints []string
 	clientURL string
+	dataDir   string
 	tls       etcdTLSFiles
 }
 
@@ -89,7 +92,9 @@ It prints the file's size, the revision it holds and its SHA-256 (compare
 with "sha256sum FILE" after copying it elsewhere).
 
 By default it asks the embedded etcd of a running "bosun server" on this
-machine, at --etcd-client-url (the server's flag, same default). For a server
+machine, at --etcd-client-url (the server's flag, same default); for a
+server started with --cluster-init (etcd over TLS) it uses the etcd client
+credential in <data-dir>/pki/etcd and https://127.0.0.1:2379. For a server
 on an external etcd, name one member with --etcd-endpoints, and TLS files
 with --etcd-cafile, --etcd-certfile and --etcd-keyfile as the server has them.
 
@@ -104,7 +109,8 @@ Examples:
 	}
 	f := cmd.Flags()
 	f.StringSliceVar(&c.endpoints, "etcd-endpoints", nil, "client URL of one member of an external etcd cluster (instead of the embedded etcd)")
-	f.StringVar(&c.clientURL, "etcd-client-url", store.DefaultClientURL, "client URL of the server's embedded etcd")
+	f.StringVar(&c.clientURL, "etcd-client-url", "", "client URL of the server's embedded etcd (default "+store.DefaultClientURL+", or "+clusterEtcdClientURL+" for a --cluster-init server)")
+	f.StringVar(&c.dataDir, "data-dir", defaultMemberDataDir, "the server's data directory: its pki/etcd holds the etcd client credential of a --cluster-init server")
 	addEtcdTLSFlags(f, &c.tls)
 	return cmd
 }
@@ -121,6 +127,21 @@ func runSnapshotSave(ctx context.Context, c *snapshotSaveConfig, path string, ou
 	opts, err := c.tls.connectOptions()
 	if err != nil {
 		return fmt.Errorf("snapshot save: %w", err)
+	}
+	if len(c.endpoints) == 0 && len(opts) == 0 {
+		// The embedded etcd: over TLS with the server's etcd client
+		// credential when it was started with --cluster-init.
+		if tlsConfig, err := pki.LoadEtcdClientTLS(etcdTLSDir(c.dataDir)); err == nil {
+			opts = append(opts, store.WithTLS(tlsConfig))
+			if endpoint == "" {
+				endpoint = clusterEtcdClientURL
+			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("snapshot save: %w", err)
+		}
+	}
+	if endpoint == "" {
+		endpoint = store.DefaultClientURL
 	}
 	cli, err := store.Connect(ctx, []string{endpoint}, opts...)
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/bosun-dev/bosun/nodeagent/host"
 	"github.com/bosun-dev/bosun/pki"
@@ -213,7 +211,7 @@ func (o *memberOptions) run(ctx context.Context, f func(context.Context, *client
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	c, err := dialEtcd(ctx, o.endpoints, tlsConfig)
+	c, err := store.Connect(ctx, o.endpoints, store.WithTLS(tlsConfig))
 	if err != nil {
 		return fmt.Errorf("member: %w", err)
 	}
@@ -222,22 +220,6 @@ func (o *memberOptions) run(ctx context.Context, f func(context.Context, *client
 		return fmt.Errorf("member: %w", err)
 	}
 	return nil
-}
-
-// dialEtcd connects to etcd over TLS. (store.Connect takes no TLS
-// configuration yet; another change of issue 12 gives it one.)
-func dialEtcd(ctx context.Context, endpoints []string, tlsConfig *tls.Config) (*clientv3.Client, error) {
-	c, err := clientv3.New(clientv3.Config{
-		Endpoints:   endpoints,
-		DialTimeout: 10 * time.Second,
-		Context:     ctx,
-		TLS:         tlsConfig,
-		Logger:      zap.NewNop(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("connect to etcd %s: %w", strings.Join(endpoints, ","), err)
-	}
-	return c, nil
 }
 
 // printMembers writes members as a table.
