@@ -33,9 +33,15 @@ containers "run" after --start-delay without any process, image or network.
 Use it to see the control plane schedule and converge at scale without
 machines:
 
-  bosun server --repo ./repo --no-agent &
-  bosun hollow --nodes 3
-  bosun get pods -A -o wide     # pods spread over hollow-node-0..2`,
+  bosun server --repo ./repo --no-agent --insecure-listen 127.0.0.1:6780 &
+  bosun hollow --server http://127.0.0.1:6780 --nodes 3
+  bosun get pods -A -o wide     # pods spread over hollow-node-0..2
+
+Hollow nodes use the server's plain-HTTP development listener (they have
+no node credentials). Like real nodes, each is Ready only once the control
+plane gave it a /24 pod CIDR: the default --cluster-cidr (a /16) holds 256
+nodes; give the server a larger one (e.g. --cluster-cidr 10.64.0.0/12 for
+4,096) for more.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := g.logger(cmd.ErrOrStderr())

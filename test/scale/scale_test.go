@@ -159,6 +159,13 @@ func rawEtcdPuts(tb testing.TB, total int) float64 {
 	return float64(total) / time.Since(begin).Seconds()
 }
 
+// scaleClusterCIDR is the scale run's pod range: a /24 for each of up to
+// scaleMaxNodes hollow nodes.
+const (
+	scaleClusterCIDR = "10.64.0.0/12"
+	scaleMaxNodes    = 4096
+)
+
 // TestScale runs the issue 3 scale scenario. It is not part of make test:
 // run it with make bench-scale (BOSUN_SCALE=1, sizes from SCALE_NODES,
 // SCALE_DEPLOYMENTS, SCALE_REPLICAS).
@@ -170,6 +177,9 @@ func TestScale(t *testing.T) {
 	}
 	testenv.E2E(t, testenv.Binary("git"))
 	nodes := envInt("SCALE_NODES", 1000)
+	if nodes > scaleMaxNodes {
+		t.Fatalf("SCALE_NODES=%d: the pod range %s holds %d node CIDRs (/24)", nodes, scaleClusterCIDR, scaleMaxNodes)
+	}
 	nDeploy := envInt("SCALE_DEPLOYMENTS", 100)
 	replicas := envInt("SCALE_REPLICAS", 300)
 	total := nDeploy * replicas
@@ -194,6 +204,9 @@ func TestScale(t *testing.T) {
 	dataDir := filepath.Join(work, "data")
 	server := start(t, filepath.Join(work, "server.log"), bin, "server", "--no-agent",
 		"--repo", repo, "--data-dir", dataDir, "--insecure-listen", listen, "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		// Every node needs its own /24 before it is Ready: the default
+		// /16 holds only 256 of them.
+		"--cluster-cidr", scaleClusterCIDR,
 		"--etcd-client-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
 		"--etcd-peer-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))
 	c, err := client.New(url)
