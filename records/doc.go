@@ -26,7 +26,10 @@
 // commit, in one etcd transaction, so a reader that sees the status of
 // commit C also sees C's objects; it therefore uses the transaction-scoped
 // SetStatusInTxn and AppendInTxn. Append and SetStatus write one record on
-// their own.
+// their own, unfenced (tests and tools); the sync loop and automatic
+// rollback write only through transactions that carry their leader's fence
+// (store.Txn.Fence, DESIGN.md decision 9), so a deposed leader's records
+// never land.
 //
 //	txn := s.Txn()
 //	// ... the commit's object writes ...

@@ -1,8 +1,8 @@
 // Package store keeps bosun's desired and observed state in etcd, shaped like
 // kube-apiserver's storage: typed Kubernetes objects under a key per object,
 // resourceVersion equal to the etcd revision, compare-and-swap writes, list at a
-// revision and watch from a revision. It also runs etcd embedded in the process
-// and keeps its history compacted.
+// revision and watch from a revision. It also runs etcd embedded in the process,
+// grows and shrinks the etcd cluster, and keeps its history compacted.
 //
 // # Key layout
 //
@@ -40,6 +40,32 @@
 //
 // History older than what a Compactor retains is gone: reads and watches at such
 // revisions fail with api.ErrCompacted, and the client lists again.
+//
+// # Embedded etcd and membership
+//
+// StartEmbedded runs an etcd member in the process. Without EmbedConfig.TLS
+// it speaks plain HTTP (loopback only). With TLS (pki.EtcdPKI makes the
+// certificates from the cluster CA) clients and peers must present a
+// certificate from that CA with an allowed subject, and the Embedded's own
+// client presents one.
+//
+// A cluster grows one member at a time, as etcd's runtime reconfiguration
+// guide says: AddLearner, on a running member, records the new member as a
+// learner (it receives the log but does not vote, so it cannot cost the
+// cluster its majority while it catches up) and returns the InitialCluster
+// to start it with; the new member starts on an empty data directory with
+// ClusterState ClusterStateExisting; PromoteLearner makes it a voter once
+// etcd says it has caught up. ListMembers shows members (learner or voter,
+// the leader) and RemoveMember takes one out by name or ID; a removed
+// member's data directory is never reused.
+//
+//	added, initial, err := store.AddLearner(ctx, first.Client(), "cp-2", "https://10.0.0.2:2380")
+//	// on the new machine:
+//	e, err := store.StartEmbedded(ctx, store.EmbedConfig{DataDir: dir, Name: "cp-2",
+//		PeerURL: "https://10.0.0.2:2380", ClientURL: "https://127.0.0.1:2379", TLS: tlsFiles,
+//		InitialCluster: initial, ClusterState: store.ClusterStateExisting})
+//	// then, through any voter:
+//	err = store.PromoteLearner(ctx, first.Client(), added.ID)
 //
 // # Example
 //

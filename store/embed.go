@@ -2,15 +2,18 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -62,6 +65,48 @@ type EmbedConfig struct {
 	// UnsafeNoFsync turns off etcd's fsync calls. Only for tests and benchmarks:
 	// a crash can lose or corrupt data.
 	UnsafeNoFsync bool
+	// TLS, when set, serves the client and peer ports over TLS, both
+	// requiring a client certificate from the CA it names; ClientURL and
+	// PeerURL must then be https. When nil both are plain http, which is
+	// only safe on loopback.
+	TLS *EmbedTLS
+	// InitialCluster is etcd's --initial-cluster ("name=peerURL,..."),
+	// read only when the data directory is new. Empty means a new cluster
+	// of this member alone. A member joining a running cluster gets it
+	// from AddLearner.
+	InitialCluster string
+	// ClusterState is ClusterStateNew (the default: this member starts a
+	// cluster) or ClusterStateExisting (it joins the running cluster named
+	// by InitialCluster, after AddLearner added it). Read only when the
+	// data directory is new.
+	ClusterState string
+}
+
+// Values of EmbedConfig.ClusterState (etcd's --initial-cluster-state).
+const (
+	ClusterStateNew      = embed.ClusterStateFlagNew
+	ClusterStateExisting = embed.ClusterStateFlagExisting
+)
+
+// EmbedTLS is the embedded member's TLS: its certificates (files etcd
+// reads again at each handshake, so renewing them on disk takes effect
+// without a restart), the one CA it trusts, and its own client's
+// configuration. pki.EtcdPKI provides all of it.
+type EmbedTLS struct {
+	// CAFile is the CA certificate clients and peers must be signed by.
+	CAFile string
+	// ServerCertFile and ServerKeyFile serve the client port.
+	ServerCertFile, ServerKeyFile string
+	// PeerCertFile and PeerKeyFile serve the peer port and authenticate
+	// this member to the others; the certificate must allow server and
+	// client use and name the address the member dials peers from.
+	PeerCertFile, PeerKeyFile string
+	// ClientCNs and PeerCNs, when set, are the only certificate subjects
+	// (CN) the client and peer ports accept.
+	ClientCNs, PeerCNs []string
+	// Client configures the Embedded's own client: its certificate and
+	// the CA it trusts (required).
+	Client *tls.Config
 }
 
 // Embedded is a running embedded etcd server with a client connected to it.
@@ -89,6 +134,9 @@ func StartEmbedded(ctx context.Context, cfg EmbedConfig) (*Embedded, error) {
 	if cfg.PeerURL == "" {
 		cfg.PeerURL = DefaultPeerURL
 	}
+	if err := checkEmbedConfig(cfg); err != nil {
+		return nil, err
+	}
 	if cfg.TickMs == 0 {
 		cfg.TickMs = 100
 	}
@@ -107,6 +155,7 @@ func StartEmbedded(ctx context.Context, cfg EmbedConfig) (*Embedded, error) {
 	defaults.Positive(&cfg.StartTimeout, DefaultStartTimeout)
 	logger := cfg.Logger
 	defaults.Logger(&logger)
+	cfg.Logger = logger
 	closing := new(atomic.Bool)
 	zl := zap.New(newSlogCore(logger.With("component", "etcd"), closing))
 
@@ -124,6 +173,42 @@ func StartEmbedded(ctx context.Context, cfg EmbedConfig) (*Embedded, error) {
 		}
 		logger.Warn("embedded etcd lost a chosen port to another process; retrying with new ports", "err", err)
 	}
+}
+
+// checkEmbedConfig refuses URL schemes that do not match TLS, a join
+// without the cluster to join, and a joining member whose peer URL is not
+// the one it was added with.
+func checkEmbedConfig(cfg EmbedConfig) error {
+	want := "http"
+	if cfg.TLS != nil {
+		want = "https"
+		if cfg.TLS.CAFile == "" || cfg.TLS.ServerCertFile == "" || cfg.TLS.ServerKeyFile == "" ||
+			cfg.TLS.PeerCertFile == "" || cfg.TLS.PeerKeyFile == "" || cfg.TLS.Client == nil {
+			return fmt.Errorf("store: embedded etcd: %w: TLS needs CAFile, server and peer certificate and key files, and Client", api.ErrInvalid)
+		}
+	}
+	for _, u := range []struct{ name, raw string }{{"ClientURL", cfg.ClientURL}, {"PeerURL", cfg.PeerURL}} {
+		parsed, err := url.Parse(u.raw)
+		if err != nil {
+			return fmt.Errorf("store: embedded etcd: %w: %s %q: %w", api.ErrInvalid, u.name, u.raw, err)
+		}
+		if parsed.Scheme != want {
+			return fmt.Errorf("store: embedded etcd: %w: %s %q: want an %s URL (TLS set: %t)", api.ErrInvalid, u.name, u.raw, want, cfg.TLS != nil)
+		}
+	}
+	switch cfg.ClusterState {
+	case "", ClusterStateNew:
+	case ClusterStateExisting:
+		if cfg.InitialCluster == "" {
+			return fmt.Errorf("store: embedded etcd: %w: ClusterState %q needs InitialCluster, the cluster to join (AddLearner returns it)", api.ErrInvalid, cfg.ClusterState)
+		}
+		if u, err := url.Parse(cfg.PeerURL); err == nil && u.Port() == "0" {
+			return fmt.Errorf("store: embedded etcd: %w: a joining member's PeerURL %q must be the one it was added with, not port 0", api.ErrInvalid, cfg.PeerURL)
+		}
+	default:
+		return fmt.Errorf("store: embedded etcd: %w: ClusterState %q: want %q or %q", api.ErrInvalid, cfg.ClusterState, ClusterStateNew, ClusterStateExisting)
+	}
+	return nil
 }
 
 func isAddrInUse(err error) bool {
@@ -150,6 +235,30 @@ func startOnce(ctx context.Context, cfg EmbedConfig, zl *zap.Logger) (*Embedded,
 	ec.ListenPeerUrls = []url.URL{*purl}
 	ec.AdvertisePeerUrls = []url.URL{*purl}
 	ec.InitialCluster = ec.InitialClusterFromName(cfg.Name)
+	if cfg.InitialCluster != "" {
+		ec.InitialCluster = cfg.InitialCluster
+	}
+	if cfg.ClusterState != "" {
+		ec.ClusterState = cfg.ClusterState
+	}
+	var clientTLS *tls.Config
+	if t := cfg.TLS; t != nil {
+		ec.ClientTLSInfo = transport.TLSInfo{
+			CertFile:       t.ServerCertFile,
+			KeyFile:        t.ServerKeyFile,
+			TrustedCAFile:  t.CAFile,
+			ClientCertAuth: true,
+			AllowedCNs:     t.ClientCNs,
+		}
+		ec.PeerTLSInfo = transport.TLSInfo{
+			CertFile:       t.PeerCertFile,
+			KeyFile:        t.PeerKeyFile,
+			TrustedCAFile:  t.CAFile,
+			ClientCertAuth: true,
+			AllowedCNs:     t.PeerCNs,
+		}
+		clientTLS = t.Client.Clone()
+	}
 	ec.TickMs = cfg.TickMs
 	ec.ElectionMs = cfg.ElectionMs
 	ec.MaxTxnOps = cfg.MaxTxnOps
@@ -173,6 +282,20 @@ func startOnce(ctx context.Context, cfg EmbedConfig, zl *zap.Logger) (*Embedded,
 		e.Close()
 		return nil, false, fmt.Errorf("store: start embedded etcd in %s: not ready: %w", cfg.DataDir, ctx.Err())
 	}
+	// The leader decides the cluster version just after it is elected; a
+	// member that joins before then is refused as "incompatible with
+	// current running cluster". Ready means decided.
+	for e.Server.ClusterVersion() == nil {
+		select {
+		case err := <-e.Err():
+			e.Close()
+			return nil, false, fmt.Errorf("store: start embedded etcd in %s: %w", cfg.DataDir, err)
+		case <-ctx.Done():
+			e.Close()
+			return nil, false, fmt.Errorf("store: start embedded etcd in %s: no cluster version decided: %w", cfg.DataDir, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 	var eps []string
 	for _, l := range e.Clients {
 		eps = append(eps, curl.Scheme+"://"+l.Addr().String())
@@ -184,12 +307,42 @@ func startOnce(ctx context.Context, cfg EmbedConfig, zl *zap.Logger) (*Embedded,
 		// Room for the largest request the server accepts, plus gRPC framing.
 		MaxCallSendMsgSize: int(cfg.MaxRequestBytes) + 1024*1024,
 		Logger:             zl,
+		TLS:                clientTLS,
 	})
 	if err != nil {
 		e.Close()
 		return nil, false, fmt.Errorf("store: connect to embedded etcd: %w", err)
 	}
-	return &Embedded{etcd: e, client: c, endpoints: eps, cfg: cfg}, false, nil
+	emb := &Embedded{etcd: e, client: c, endpoints: eps, cfg: cfg}
+	emb.updatePeerURLs(ctx)
+	return emb, false, nil
+}
+
+// updatePeerURLs makes the cluster's record of this member's peer URLs
+// the ones it now advertises, when they differ: a member restarted with
+// another peer URL (e.g. a single server switched to TLS with
+// --cluster-init) is otherwise dialled at its old one by members added
+// later. etcd's runtime reconfiguration guide does the same with "member
+// update". A failure is only logged: the member serves its clients
+// either way.
+func (e *Embedded) updatePeerURLs(ctx context.Context) {
+	self := e.etcd.Server.Cluster().Member(e.etcd.Server.MemberID())
+	if self == nil {
+		return
+	}
+	want := e.PeerURLs()
+	have := slices.Clone(self.PeerURLs)
+	slices.Sort(want)
+	slices.Sort(have)
+	if slices.Equal(want, have) {
+		return
+	}
+	if _, err := e.client.MemberUpdate(ctx, uint64(self.ID), want); err != nil {
+		e.cfg.Logger.Warn("could not record this member's new peer URLs in the cluster; members added later may not reach it",
+			"old", have, "new", want, "err", err)
+		return
+	}
+	e.cfg.Logger.Info("recorded this member's new peer URLs in the cluster", "old", have, "new", want)
 }
 
 // resolveURL parses u and replaces port 0 with a free port of its host.
@@ -213,6 +366,21 @@ func resolveURL(raw string) (*url.URL, bool, error) {
 	return u, true, nil
 }
 
+// ID returns the member's etcd ID (as in MemberList).
+func (e *Embedded) ID() uint64 { return uint64(e.etcd.Server.MemberID()) }
+
+// Name returns the member's name.
+func (e *Embedded) Name() string { return e.cfg.Name }
+
+// PeerURLs returns the peer URLs the member advertises, with actual ports.
+func (e *Embedded) PeerURLs() []string {
+	var out []string
+	for _, u := range e.etcd.Config().AdvertisePeerUrls {
+		out = append(out, u.String())
+	}
+	return out
+}
+
 // Client returns a client connected to the embedded server. It is owned by the
 // Embedded and closed by Close.
 func (e *Embedded) Client() *clientv3.Client { return e.client }
@@ -231,13 +399,16 @@ func (e *Embedded) StoreOptions() Options {
 	return Options{MaxTxnOps: e.MaxTxnOps(), MaxRequestBytes: e.MaxRequestBytes()}
 }
 
-// Close closes the client and stops the server, waiting until it has stopped.
+// Close closes the client and stops the server, waiting until it has
+// stopped. Calling it again does nothing.
 func (e *Embedded) Close() error {
+	if !e.closing.CompareAndSwap(false, true) {
+		return nil
+	}
 	err := e.client.Close()
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
-	e.closing.Store(true)
 	e.etcd.Close()
 	if err != nil {
 		return fmt.Errorf("store: close embedded etcd client: %w", err)
@@ -247,23 +418,30 @@ func (e *Embedded) Close() error {
 
 // Connect dials an existing etcd cluster and checks that it answers before
 // returning. Its send limit is generous; the server's --max-request-bytes decides.
-func Connect(ctx context.Context, endpoints []string) (*clientv3.Client, error) {
+// Options add TLS (WithTLS); https endpoints without it verify the members
+// against the system's roots.
+func Connect(ctx context.Context, endpoints []string, opts ...ConnectOption) (*clientv3.Client, error) {
 	if len(endpoints) == 0 {
 		return nil, fmt.Errorf("store: connect to etcd: %w: no endpoints", api.ErrInvalid)
 	}
-	c, err := clientv3.New(clientv3.Config{
+	cfg := clientv3.Config{
 		Endpoints:          endpoints,
 		DialTimeout:        10 * time.Second,
 		Context:            context.WithoutCancel(ctx),
 		MaxCallSendMsgSize: 128 * 1024 * 1024,
 		Logger:             zap.NewNop(),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	httpsDefault(&cfg)
+	c, err := clientv3.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: connect to etcd %s: %w", strings.Join(endpoints, ","), err)
 	}
-	if _, err := c.Get(ctx, "health", clientv3.WithKeysOnly()); err != nil {
+	if err := checkHealth(ctx, c, cfg); err != nil {
 		c.Close()
-		return nil, mapErr("connect to etcd "+strings.Join(endpoints, ","), err)
+		return nil, err
 	}
 	return c, nil
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -27,7 +28,8 @@ type Txn struct {
 	keys  map[string]bool
 	objs  []api.Object // objects whose resourceVersion Commit sets
 	check []txnCheck
-	dup   string // a key PutRaw saw twice
+	dup   string  // a key PutRaw saw twice
+	fence []Fence // leadership the transaction is conditional on
 }
 
 // txnCheck remembers what a compare expected, to explain a conflict.
@@ -166,6 +168,84 @@ func (t *Txn) PutRaw(key string, value []byte) {
 	t.put(key, value)
 }
 
+// ErrFenced is wrapped by the error of a write refused because the
+// leadership it was conditional on (a Fence) is lost: nothing was written,
+// and the writer must stop, since another process leads now. It does not
+// wrap api.ErrConflict: retrying cannot succeed.
+var ErrFenced = errors.New("fenced: leadership lost")
+
+// Fence describes one held leadership of an etcd election (the key the
+// holder's session owns in it), so that a write can be made conditional on
+// still holding it: etcd's concurrency.Mutex.IsOwner comparison, "the key
+// still exists with the create revision it had when it was won". When the
+// holder's lease expires or is revoked, or the key is deleted, the key is
+// gone (a key made again later has a later create revision), and every
+// write carrying the Fence is refused with ErrFenced, however long the
+// holder was paused. A Fence is plain data, safe to copy and share; the
+// zero Fence holds nothing and fences nothing.
+type Fence struct {
+	// Election names the election ("sync", "controllers"), for messages.
+	Election string
+	// Key is the holder's key in the election; Revision is its create revision.
+	Key      string
+	Revision int64
+	// Lease is the session lease the key is bound to (for messages and for
+	// revoking it).
+	Lease clientv3.LeaseID
+}
+
+// IsZero reports whether f is the zero Fence, which fences nothing.
+func (f Fence) IsZero() bool { return f.Key == "" }
+
+// String describes f for messages: the election, its key, lease and create
+// revision.
+func (f Fence) String() string {
+	return fmt.Sprintf("election %q (key %s, lease %x, won at revision %d)", f.Election, f.Key, int64(f.Lease), f.Revision)
+}
+
+// Cmp returns the comparison that holds exactly while f is held, for a
+// transaction built on the etcd client directly: f's key exists with f's
+// create revision.
+func (f Fence) Cmp() clientv3.Cmp {
+	return clientv3.Compare(clientv3.CreateRevision(f.Key), "=", f.Revision)
+}
+
+// Check reads f's key through c and returns nil while f is held, an error
+// wrapping ErrFenced when it is lost, and another error when etcd cannot
+// be read. A Fence once lost is never held again, so a transaction carrying
+// f that failed while Check still finds f held failed for another reason.
+func (f Fence) Check(ctx context.Context, c *clientv3.Client) error {
+	if f.IsZero() {
+		return nil
+	}
+	resp, err := c.Get(ctx, f.Key, clientv3.WithKeysOnly())
+	if err != nil {
+		return mapErr("check "+f.String(), err)
+	}
+	switch {
+	case len(resp.Kvs) == 0:
+		return fmt.Errorf("store: %w: %s: the key is gone (lease expired or revoked, or resigned)", ErrFenced, f)
+	case resp.Kvs[0].CreateRevision != f.Revision:
+		return fmt.Errorf("store: %w: %s: the key was made again at revision %d", ErrFenced, f, resp.Kvs[0].CreateRevision)
+	}
+	return nil
+}
+
+// Fence makes the transaction conditional on f being held (see Fence.Cmp),
+// in the same etcd transaction as its writes, and returns t. When f is lost
+// Commit writes nothing and returns an error wrapping ErrFenced that names
+// f. Several fences may be added; a zero Fence adds nothing.
+func (t *Txn) Fence(f Fence) *Txn {
+	if f.IsZero() {
+		return t
+	}
+	c := f.Cmp()
+	t.cmps = append(t.cmps, c)
+	t.req.Compare = append(t.req.Compare, c.GetCompare())
+	t.fence = append(t.fence, f)
+	return t
+}
+
 // Len returns the number of writes in the transaction.
 func (t *Txn) Len() int { return len(t.ops) }
 
@@ -183,7 +263,10 @@ func (t *Txn) Size() int { return proto.Size(&t.req) + raftOverhead }
 // the larger of the number of compares (one per Create, Update and conditional
 // Delete) and the number of writes; the encoded size is checked against
 // MaxRequestBytes. The same limits reported by etcd itself also map to
-// api.ErrTooLarge. When any compare fails nothing is written and the error wraps
+// api.ErrTooLarge. When a Fence of the transaction is lost nothing is written
+// and the error wraps ErrFenced (and not api.ErrConflict), naming the fence.
+// An empty transaction writes nothing and checks no fence. When any other
+// compare fails nothing is written and the error wraps
 // api.ErrConflict, naming the first key found to differ (read after the failure, so
 // best effort); it also wraps api.ErrExists when a created key exists, or api.ErrNotFound
 // when an updated or conditionally deleted key is gone.
@@ -207,6 +290,14 @@ func (t *Txn) Commit(ctx context.Context) (int64, error) {
 		return 0, mapErr(fmt.Sprintf("txn of %d operations", len(t.ops)), err)
 	}
 	if !resp.Succeeded {
+		for _, f := range t.fence {
+			// Read after the failure: a fence lost then was lost at the
+			// transaction, or the failure was a conflict of a writer that
+			// must stop anyway; a fence held then was held at the transaction.
+			if err := f.Check(ctx, t.s.c); errors.Is(err, ErrFenced) {
+				return 0, fmt.Errorf("%w; the transaction of %d operations wrote nothing", err, len(t.ops))
+			}
+		}
 		return 0, t.conflict(ctx)
 	}
 	rv := strconv.FormatInt(resp.Header.Revision, 10)

@@ -126,6 +126,8 @@ listener.`,
 		newHollowCommand(g),
 		newImageCommand(),
 		newTokenCommand(g),
+		newEtcdCommand(g),
+		newMemberCommand(),
 		newKubeconfigCommand(),
 		newVersionCommand(),
 	)

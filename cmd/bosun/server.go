@@ -44,10 +44,12 @@ type serverConfig struct {
 	writeKubeconfig string
 
 	etcdEndpoints       []string
+	clusterInit         bool
 	etcdClientURL       string
 	etcdPeerURL         string
 	etcdMaxTxnOps       int
 	etcdMaxRequestBytes int
+	etcdTLS             etcdTLSFiles
 
 	webhookSecret     string
 	webhookSecretFile string
@@ -91,8 +93,10 @@ Controllers (Deployments, ReplicaSets, ReplicationControllers, the
 scheduler, Endpoints, Service addresses, node lifecycle, garbage
 collection) turn the desired state into scheduled pods, and the server's
 own node agent (unless --no-agent; see "bosun agent --help") runs them on
-containerd. Several servers may share one etcd: all serve
-the API, one at a time (the elected leader) runs the controllers.
+containerd. Several servers may share one etcd: all serve the API; one
+at a time (elected through etcd) runs the sync loop, and one the
+controllers, and every write they make is fenced by their election, so a
+server that lost it (paused, cut off) can never write a stale commit.
 
 etcd is embedded (data in --data-dir) unless --etcd-endpoints names an
 existing cluster.
@@ -133,10 +137,12 @@ Examples:
 	f.StringSliceVar(&c.tlsSANs, "tls-san", nil, "further host names or IPs for the API's certificate (repeatable)")
 	f.StringVar(&c.writeKubeconfig, "write-kubeconfig", "", "where to write the admin kubeconfig, mode 0600 (default <data-dir>/kubeconfig)")
 	f.StringSliceVar(&c.etcdEndpoints, "etcd-endpoints", nil, "use this existing etcd cluster instead of the embedded one (comma-separated URLs)")
+	f.BoolVar(&c.clusterInit, "cluster-init", false, "start the embedded etcd as the first member of a cluster that can grow: TLS with certificates from the cluster CA (in <data-dir>/pki/etcd, kept on later starts), peer URL https://<advertise-address>:2380 and client URL https://127.0.0.1:2379 unless --etcd-peer-url/--etcd-client-url say otherwise; see \"bosun member\"")
 	f.StringVar(&c.etcdClientURL, "etcd-client-url", "http://127.0.0.1:2379", "client URL of the embedded etcd")
 	f.StringVar(&c.etcdPeerURL, "etcd-peer-url", "http://127.0.0.1:2380", "peer URL of the embedded etcd")
 	f.IntVar(&c.etcdMaxTxnOps, "etcd-max-txn-ops", 128, "with --etcd-endpoints: the cluster's --max-txn-ops; a commit needing more operations is refused")
 	f.IntVar(&c.etcdMaxRequestBytes, "etcd-max-request-bytes", 1536*1024, "with --etcd-endpoints: the cluster's --max-request-bytes; a larger commit is refused")
+	addEtcdTLSFlags(f, &c.etcdTLS)
 	f.StringVar(&c.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "range each node's pod CIDR (a /24) is allocated from")
 	f.StringVar(&c.serviceCIDR, "service-cidr", "10.96.0.0/16", "range Service ClusterIPs are allocated from")
 	f.StringVar(&c.nodePortRange, "service-node-port-range", "30000-32767", "range NodePorts are allocated from")
@@ -173,10 +179,16 @@ func checkServerFlags(cmd *cobra.Command, c *serverConfig) error {
 			return err
 		}
 	}
+	if len(c.etcdEndpoints) > 0 && c.clusterInit {
+		return errors.New("server: --cluster-init has no effect with --etcd-endpoints (no embedded etcd runs; grow an external cluster with etcd's own tools)")
+	}
 	if len(c.etcdEndpoints) > 0 {
 		return useless("with --etcd-endpoints (no embedded etcd runs)", "etcd-client-url", "etcd-peer-url")
 	}
-	return useless("without --etcd-endpoints (the embedded etcd's limits hold a whole commit)", "etcd-max-txn-ops", "etcd-max-request-bytes")
+	if err := useless("without --etcd-endpoints (the embedded etcd's limits hold a whole commit)", "etcd-max-txn-ops", "etcd-max-request-bytes"); err != nil {
+		return err
+	}
+	return useless("without --etcd-endpoints (they are for an external etcd)", etcdTLSFlagNames()...)
 }
 
 func readSecretFile(flag, path string) (string, error) {
@@ -194,7 +206,11 @@ func readSecretFile(flag, path string) (string, error) {
 // unless endpoints are given. close releases what it started.
 func openStore(ctx context.Context, c *serverConfig, logger *slog.Logger) (st *store.Store, close func(), err error) {
 	if len(c.etcdEndpoints) > 0 {
-		cli, err := store.Connect(ctx, c.etcdEndpoints)
+		opts, err := c.etcdTLS.connectOptions()
+		if err != nil {
+			return nil, nil, err
+		}
+		cli, err := store.Connect(ctx, c.etcdEndpoints, opts...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("connect to etcd %s: %w", strings.Join(c.etcdEndpoints, ","), err)
 		}
@@ -207,16 +223,31 @@ func openStore(ctx context.Context, c *serverConfig, logger *slog.Logger) (st *s
 		PeerURL:   c.etcdPeerURL,
 		Logger:    logger,
 	}
+	// A member of a cluster that can grow speaks TLS (member.go).
+	renewEtcdCerts := func(context.Context) error { return nil }
+	if clustered, err := clusteredEtcd(c); err != nil {
+		return nil, nil, err
+	} else if clustered {
+		if renewEtcdCerts, err = clusterEtcd(c, &cfg, logger); err != nil {
+			return nil, nil, fmt.Errorf("embedded etcd: %w", err)
+		}
+	}
 	emb, err := store.StartEmbedded(ctx, cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("start embedded etcd in %s: %w", cfg.DataDir, err)
 	}
+	renewCtx, stopRenewing := context.WithCancel(ctx)
+	go func() {
+		if err := renewEtcdCerts(renewCtx); err != nil {
+			logger.Error("renewing the embedded etcd's certificates stopped", "err", err)
+		}
+	}()
 	// The embedded etcd's limits hold a commit of 10,000 objects in one
 	// transaction.
 	opts := emb.StoreOptions()
 	opts.Logger = logger
-	logger.Info("embedded etcd ready", "data_dir", cfg.DataDir, "endpoints", strings.Join(emb.Endpoints(), ","))
-	return store.New(emb.Client(), opts), func() { _ = emb.Close() }, nil
+	logger.Info("embedded etcd ready", "data_dir", cfg.DataDir, "endpoints", strings.Join(emb.Endpoints(), ","), "member", emb.Name(), "tls", cfg.TLS != nil)
+	return store.New(emb.Client(), opts), func() { stopRenewing(); _ = emb.Close() }, nil
 }
 
 func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error {
@@ -323,7 +354,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		Store:           st,
 		Logger:          logger.With("component", "api"),
 		Hooks:           webhook.Handler(secret, sy.Trigger, logger.With("component", "webhook")),
-		Ready:           func(context.Context) error { return sy.Ready() },
+		Ready:           sy.Ready,
 		Version:         version,
 		Profiling:       c.profiling,
 		Signer:          certs.signer,
@@ -336,7 +367,11 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	compactor := &store.Compactor{Client: st.Client(), Logger: logger.With("component", "compactor")}
 
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return sy.Run(ctx) })
+	// One server at a time syncs, every write fenced by its term of the
+	// election (DESIGN.md decision 9); the others serve the API and wait.
+	g.Go(func() error {
+		return leader.RunFenced(ctx, st.Client(), syncer.ElectionName, leader.DefaultID(), leader.DefaultTTL, logger.With("component", "sync"), sy.RunFenced)
+	})
 	g.Go(func() error {
 		return apiSrv.RunTLS(ctx, c.listen, func(addr net.Addr) { logger.Info("API listening", "addr", "https://"+addr.String()) })
 	})

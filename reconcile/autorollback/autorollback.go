@@ -84,6 +84,11 @@ func (f ReverterFunc) Revert(ctx context.Context, sha, why string) (string, erro
 type Config struct {
 	// Store holds the records and the sync history.
 	Store *store.Store
+	// Fence, when not zero, is the leadership the controller runs under:
+	// its claims and records are written only while it holds (an error
+	// wrapping store.ErrFenced otherwise), so a deposed leader claims and
+	// reverts nothing.
+	Fence store.Fence
 	// Informers supplies the Deployment, ReplicaSet and Pod caches.
 	Informers *cache.Informers
 	// Logger receives the controller's logs; nil discards.
@@ -451,7 +456,7 @@ func (c *Controller) rollBack(ctx context.Context, d *appsv1.Deployment, sha, wh
 	// The result is recorded even when ctx ended meanwhile.
 	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer wcancel()
-	txn := c.cfg.Store.Txn()
+	txn := c.cfg.Store.Txn().Fence(c.cfg.Fence)
 	txn.PutRaw(KeyPrefix+sha, encode(rec))
 	records.AppendInTxn(txn, att)
 	if _, err := txn.Commit(wctx); err != nil {
@@ -476,15 +481,24 @@ func (c *Controller) warnOnce(log *slog.Logger, sha, msg string, args ...any) {
 	}
 }
 
-// claim creates the Record of rec.SHA if none exists, and reports whether it did.
+// claim creates the Record of rec.SHA if none exists and the fence holds,
+// and reports whether it did. A lost fence is an error wrapping
+// store.ErrFenced.
 func (c *Controller) claim(ctx context.Context, rec Record) (bool, error) {
 	key := KeyPrefix + rec.SHA
-	resp, err := c.cfg.Store.Client().Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(encode(rec)))).
-		Commit()
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)}
+	if !c.cfg.Fence.IsZero() {
+		cmps = append(cmps, c.cfg.Fence.Cmp())
+	}
+	resp, err := c.cfg.Store.Client().Txn(ctx).If(cmps...).Then(clientv3.OpPut(key, string(encode(rec)))).Commit()
 	if err != nil {
 		return false, fmt.Errorf("autorollback: claim %s: %w", short(rec.SHA), err)
+	}
+	if !resp.Succeeded {
+		// A fence lost now never held again, and one held now held then.
+		if err := c.cfg.Fence.Check(ctx, c.cfg.Store.Client()); err != nil {
+			return false, fmt.Errorf("autorollback: claim %s: %w", short(rec.SHA), err)
+		}
 	}
 	return resp.Succeeded, nil
 }

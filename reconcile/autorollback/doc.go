@@ -53,6 +53,14 @@
 // own rollout fails too, nothing more happens automatically: the controller
 // logs a warning and a person takes over (bosun rollback).
 //
+// # Fenced
+//
+// The controller runs under the controllers' leader election, and with
+// Config.Fence (set by reconcile/controlplane) its claim and its records are
+// written only while that term of leadership holds (DESIGN.md decision 9): a
+// leader paused past its lease cannot claim a commit when it wakes, so it
+// never pushes a revert; the claim fails with store.ErrFenced instead.
+//
 // # Example
 //
 //	informers := cache.NewInformers(s, log)

@@ -68,7 +68,9 @@ type Config struct {
 }
 
 // Run campaigns for leadership and runs the controllers while leading,
-// until ctx ends.
+// until ctx ends. Every write of the controllers during a term carries that
+// term's fence (leader.RunFenced), so a deposed leader's controllers write
+// nothing, even before they notice that they lost.
 func Run(ctx context.Context, cfg Config) error {
 	defaults.Logger(&cfg.Logger)
 	if cfg.ID == "" {
@@ -76,17 +78,24 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defaults.Positive(&cfg.LeaseTTL, leader.DefaultTTL)
 	log := cfg.Logger
-	return leader.Run(ctx, cfg.Store.Client(), ElectionName, cfg.ID, cfg.LeaseTTL, log, func(ctx context.Context) error {
+	return leader.RunFenced(ctx, cfg.Store.Client(), ElectionName, cfg.ID, cfg.LeaseTTL, log, func(ctx context.Context, fence store.Fence) error {
 		log.Info("leading the control plane: starting controllers", "id", cfg.ID)
-		err := RunControllers(ctx, cfg)
+		err := runControllers(ctx, cfg, fence)
 		log.Info("controllers stopped", "id", cfg.ID)
 		return err
 	})
 }
 
 // RunControllers runs every controller without leader election until ctx
-// ends. Only one process may run it against a store at a time.
+// ends. Only one process may run it against a store at a time: its writes
+// carry no fence.
 func RunControllers(ctx context.Context, cfg Config) error {
+	return runControllers(ctx, cfg, store.Fence{})
+}
+
+// runControllers runs every controller until ctx ends, each write carrying
+// fence (none when it is zero).
+func runControllers(ctx context.Context, cfg Config, fence store.Fence) error {
 	defaults.Logger(&cfg.Logger)
 	defaults.Clock(&cfg.Clock)
 	defaults.Positive(&cfg.Workers, 4)
@@ -94,7 +103,7 @@ func RunControllers(ctx context.Context, cfg Config) error {
 	inf := cache.NewInformers(cfg.Store, log.With("component", "informers"))
 	sub := func(name string) *slog.Logger { return log.With("controller", name) }
 
-	st := cfg.Store // every controller's Writer and Getter
+	st := fencedStore{s: cfg.Store, fence: fence} // every controller's Writer, Getter and batches
 	nl, err := nodelifecycle.New(nodelifecycle.Config{
 		Writer: st, Getter: st, Informers: inf, Logger: sub("nodelifecycle"), Clock: cfg.Clock, Workers: cfg.Workers,
 		ClusterCIDR: cfg.ClusterCIDR, NodeCIDRMaskSize: cfg.NodeCIDRMaskSize,
@@ -114,7 +123,7 @@ func RunControllers(ctx context.Context, cfg Config) error {
 	var ar *autorollback.Controller
 	if cfg.Reverter != nil {
 		ar, err = autorollback.New(autorollback.Config{
-			Store: cfg.Store, Informers: inf, Logger: sub("autorollback"), Clock: cfg.Clock, Workers: cfg.Workers,
+			Store: cfg.Store, Fence: fence, Informers: inf, Logger: sub("autorollback"), Clock: cfg.Clock, Workers: cfg.Workers,
 			Enabled: cfg.AutoRollback, Reverter: cfg.Reverter, OnRevert: cfg.OnRevert,
 		})
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/bosun-dev/bosun/internal/defaults"
+	"github.com/bosun-dev/bosun/store"
 )
 
 // DefaultTTL is the session TTL, in seconds, of a Run whose ttl is 0 or less:
@@ -61,8 +62,27 @@ func DefaultID() string {
 // lease to expire) and returns nil. id identifies this candidate in logs and in
 // Leader (DefaultID is a good choice). logger nil discards. lead must return
 // soon after its ctx ends: until it does, Run neither campaigns again nor returns.
+//
+// The cancellation of lead's ctx comes late to a process that was paused: a
+// leader whose writes must never land after it lost the lease uses RunFenced.
 func Run(ctx context.Context, c *clientv3.Client, name, id string, ttl int, logger *slog.Logger,
 	lead func(ctx context.Context) error) error {
+	if lead == nil {
+		return fmt.Errorf("leader: run: need an etcd client, an election name and a lead function")
+	}
+	return RunFenced(ctx, c, name, id, ttl, logger, func(ctx context.Context, _ store.Fence) error { return lead(ctx) })
+}
+
+// RunFenced is Run, and hands lead the store.Fence of the leadership it
+// holds: its key in the election, that key's create revision and the
+// session's lease. A store.Txn carrying the fence (Txn.Fence) commits only
+// while this term of leadership lasts, and is refused with store.ErrFenced
+// once the lease expired, was revoked or the key was deleted, even when lead's
+// ctx is not cancelled yet (a process paused past its lease, say by SIGSTOP or
+// a long GC pause, wakes up still running lead). Each term has its own fence:
+// the fence of an earlier term never holds again.
+func RunFenced(ctx context.Context, c *clientv3.Client, name, id string, ttl int, logger *slog.Logger,
+	lead func(ctx context.Context, fence store.Fence) error) error {
 	if c == nil || name == "" || lead == nil {
 		return fmt.Errorf("leader: run: need an etcd client, an election name and a lead function")
 	}
@@ -95,7 +115,7 @@ func Run(ctx context.Context, c *clientv3.Client, name, id string, ttl int, logg
 // term is one session: campaign, lead until leadership or ctx is lost, resign.
 // led says whether this candidate was elected.
 func term(ctx context.Context, c *clientv3.Client, name, id string, ttl int, log *slog.Logger,
-	lead func(ctx context.Context) error) (led bool, err error) {
+	lead func(ctx context.Context, fence store.Fence) error) (led bool, err error) {
 	// The session outlives ctx so that Close can still revoke its lease.
 	sess, err := concurrency.NewSession(c, concurrency.WithTTL(ttl), concurrency.WithContext(context.WithoutCancel(ctx)))
 	if err != nil {
@@ -166,9 +186,10 @@ func term(ctx context.Context, c *clientv3.Client, name, id string, ttl int, log
 		}
 	}()
 
-	log.Info("elected leader")
+	fence := store.Fence{Election: name, Key: e.Key(), Revision: e.Rev(), Lease: sess.Lease()}
+	log.Info("elected leader", "key", fence.Key, "revision", fence.Revision)
 	done := make(chan error, 1)
-	go func() { done <- lead(lctx) }()
+	go func() { done <- lead(lctx, fence) }()
 	select {
 	case err := <-done:
 		lcancel()

@@ -69,6 +69,11 @@ type Input struct {
 	// Status is the status to record; Apply fills in Synced, LastAttempt
 	// and Objects and keeps the rest (repository, branch, path).
 	Status state.Status
+	// Fence, when not zero, is the sync loop's leadership: the transaction
+	// (objects, status and history) commits only while it is held, and
+	// Apply fails with an error wrapping store.ErrFenced, writing nothing,
+	// once it is lost.
+	Fence store.Fence
 }
 
 // ErrEmptyCommit is returned when a commit defines no objects while objects
@@ -79,7 +84,8 @@ var ErrEmptyCommit = errors.New("commit has no manifests")
 // records the attempt in the sync status and history. It returns the
 // attempt as recorded. On ErrEmptyCommit nothing is written; the caller
 // records the rejection. Errors wrapping api.ErrTooLarge mean the commit
-// exceeds etcd's limits.
+// exceeds etcd's limits; errors wrapping store.ErrFenced mean in.Fence is
+// lost (another server syncs now) and are not retried.
 func (a *Applier) Apply(ctx context.Context, in Input) (state.Attempt, error) {
 	var lastErr error
 	adopt := false
@@ -145,7 +151,7 @@ func (a *Applier) applyOnce(ctx context.Context, in Input, adopt bool) (state.At
 		return att, err
 	}
 
-	txn := a.store.Txn()
+	txn := a.store.Txn().Fence(in.Fence)
 	for _, c := range changes {
 		key := a.store.Key(c.Resource, c.Namespace, c.Name)
 		switch c.Op {

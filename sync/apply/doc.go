@@ -12,6 +12,11 @@
 // transaction fail as a whole; Apply then reads again and retries. A reader
 // therefore sees either the previous commit or the new one, never a mix.
 //
+// With Input.Fence (the sync loop's leadership, DESIGN.md decision 9) the
+// same transaction also compares the leader's election key: a server that
+// lost the sync election, even one paused mid-apply past its lease, has its
+// transaction refused whole (store.ErrFenced) and writes nothing.
+//
 // etcd bounds one transaction (--max-txn-ops, default 128, and
 // --max-request-bytes, default 1.5 MiB). bosun's embedded etcd is started
 // with limits large enough for 10,000 objects; against an external etcd a

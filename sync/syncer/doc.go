@@ -17,7 +17,21 @@
 // attempt's CommitInfo records the outcome (Signature: "good signature from
 // ...", "unsigned", "signed by unknown key ...") and, when good, SignedBy.
 //
+// # One server syncs
+//
+// Servers sharing an etcd elect one sync leader (election ElectionName,
+// DESIGN.md decision 9): cmd/bosun runs RunFenced under
+// leader.RunFenced, so only the leader fetches and applies, and every write
+// of its term (the commit's transaction, the status and history records)
+// carries the term's store.Fence. A leader paused past its lease cannot
+// apply anything when it wakes: etcd refuses the transaction
+// (store.ErrFenced) and RunFenced returns. A new leader starts with a full
+// sync of the branch head at once. Standbys serve the API; their Ready
+// reports the status the leader recorded.
+//
 //	s := syncer.New(syncer.Config{Source: src, Store: st, Interval: 30 * time.Second})
 //	go src.Watch(ctx, s.Trigger) // local repositories: sync at once
-//	err := s.Run(ctx)
+//	err := leader.RunFenced(ctx, st.Client(), syncer.ElectionName, leader.DefaultID(), 0, log, s.RunFenced)
+//
+//	err := s.Run(ctx) // a single server, no election: writes carry no fence
 package syncer

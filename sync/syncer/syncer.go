@@ -22,6 +22,11 @@ import (
 	"github.com/bosun-dev/bosun/sync/state"
 )
 
+// ElectionName is the etcd election the sync loop runs under when several
+// servers share an etcd: cmd/bosun runs RunFenced under
+// leader.RunFenced(..., ElectionName, ...).
+const ElectionName = "sync"
+
 // Source is the Git side of the loop; *gitsource.Source implements it.
 type Source interface {
 	// Head returns the SHA of the tracked branch's head, cheaply.
@@ -73,6 +78,7 @@ type Syncer struct {
 	lastFull  time.Time
 	attempted bool
 	lastErr   error
+	running   int // loops (Run, RunFenced) running in this process
 }
 
 // New returns a Syncer for cfg, filling in defaults.
@@ -107,26 +113,67 @@ func (s *Syncer) Trigger() {
 	}
 }
 
-// Ready reports nil once a sync attempt has reached Git and the store,
-// whether it applied or rejected the commit, and before that an error
-// saying what the loop waits for (with the last failure, e.g. Git
-// unreachable).
-func (s *Syncer) Ready() error {
+// Ready reports nil once a sync attempt of this Syncer has reached Git and
+// the store, whether it applied or rejected the commit, and before that an
+// error saying what the loop waits for (with the last failure, e.g. Git
+// unreachable). While no loop of this Syncer runs and it has not tried to
+// sync (a standby server: another one leads the sync election), it is ready
+// when the store holds a sync status, that is when some server has synced.
+func (s *Syncer) Ready(ctx context.Context) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.attempted {
-		if s.lastErr != nil {
-			return fmt.Errorf("first sync has not succeeded yet: %w", s.lastErr)
-		}
+	attempted, running, lastErr := s.attempted, s.running > 0, s.lastErr
+	s.mu.Unlock()
+	switch {
+	case attempted:
+		return nil
+	case lastErr != nil:
+		return fmt.Errorf("first sync has not succeeded yet: %w", lastErr)
+	case running:
 		return errors.New("first sync has not finished yet")
+	}
+	if _, err := records.ReadStatus(ctx, s.cfg.Store); errors.Is(err, api.ErrNotFound) {
+		return errors.New("no server has synced yet (this one is a standby of the sync loop)")
+	} else if err != nil {
+		return fmt.Errorf("syncer: standby: %w", err)
 	}
 	return nil
 }
 
 // Run syncs at once, then on every trigger and every Interval, until ctx
 // ends. After a failure it retries with exponential backoff instead of
-// waiting for the interval. It returns nil when ctx ends.
+// waiting for the interval. It returns nil when ctx ends. Only one process
+// may run it against a store at a time; servers sharing an etcd use
+// RunFenced under leader election instead.
 func (s *Syncer) Run(ctx context.Context) error {
+	return s.run(ctx, store.Fence{})
+}
+
+// RunFenced is Run for one term of leadership of the sync election: every
+// write of the loop (a commit's transaction, the status and history records)
+// is conditional on fence, so that none lands once the term ended, even from
+// a process paused past its lease. It starts with a full sync of the branch
+// head, whatever an earlier term of this Syncer handled (another leader may
+// have synced meanwhile). It returns nil when ctx ends, and an error
+// wrapping store.ErrFenced as soon as a write was refused because fence is
+// lost: the loop stops, and the next leader syncs.
+func (s *Syncer) RunFenced(ctx context.Context, fence store.Fence) error {
+	s.mu.Lock()
+	s.lastSHA, s.lastFull = "", time.Time{}
+	s.mu.Unlock()
+	s.cfg.Logger.Info("leading the sync loop: syncing the branch head", "election", fence.Election, "key", fence.Key)
+	return s.run(ctx, fence)
+}
+
+func (s *Syncer) run(ctx context.Context, fence store.Fence) error {
+	s.mu.Lock()
+	s.running++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.running--
+		s.lastErr = nil // a standby now: readiness is the leader's
+		s.mu.Unlock()
+	}()
 	backoff := time.Duration(0)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -137,7 +184,11 @@ func (s *Syncer) Run(ctx context.Context) error {
 		case <-s.trigger:
 		case <-timer.C:
 		}
-		_, err := s.SyncOnce(ctx)
+		_, err := s.syncOnceFenced(ctx, fence)
+		if errors.Is(err, store.ErrFenced) {
+			s.cfg.Logger.Warn("sync leadership lost: stopping the sync loop; another server syncs now", "err", err)
+			return fmt.Errorf("syncer: %w", err)
+		}
 		next := s.cfg.Interval
 		if err != nil && ctx.Err() == nil {
 			backoff = min(max(backoff*2, s.cfg.MinBackoff), s.cfg.MaxBackoff)
@@ -160,9 +211,14 @@ func (s *Syncer) Run(ctx context.Context) error {
 // yet (or the resync period has passed), validates and applies it. A
 // rejected commit is not an error: the returned attempt says why. Errors
 // are failures to reach Git or the store; they are recorded in the status
-// when the store can be reached.
+// when the store can be reached. Its writes carry no fence (see RunFenced).
 func (s *Syncer) SyncOnce(ctx context.Context) (state.Attempt, error) {
-	att, err := s.syncOnce(ctx)
+	return s.syncOnceFenced(ctx, store.Fence{})
+}
+
+// syncOnceFenced is SyncOnce with every write conditional on fence.
+func (s *Syncer) syncOnceFenced(ctx context.Context, fence store.Fence) (state.Attempt, error) {
+	att, err := s.syncOnce(ctx, fence)
 	s.mu.Lock()
 	s.lastErr = err
 	if err == nil {
@@ -172,11 +228,11 @@ func (s *Syncer) SyncOnce(ctx context.Context) (state.Attempt, error) {
 	return att, err
 }
 
-func (s *Syncer) syncOnce(ctx context.Context) (state.Attempt, error) {
+func (s *Syncer) syncOnce(ctx context.Context, fence store.Fence) (state.Attempt, error) {
 	now := s.cfg.Now()
 	sha, err := s.cfg.Source.Head(ctx)
 	if err != nil {
-		return s.fail(ctx, state.CommitInfo{}, fmt.Errorf("read branch head: %w", err))
+		return s.fail(ctx, fence, state.CommitInfo{}, fmt.Errorf("read branch head: %w", err))
 	}
 	s.mu.Lock()
 	unchanged := sha == s.lastSHA && now.Sub(s.lastFull) < s.cfg.Resync
@@ -187,7 +243,7 @@ func (s *Syncer) syncOnce(ctx context.Context) (state.Attempt, error) {
 
 	commit, err := s.cfg.Source.Fetch(ctx)
 	if err != nil {
-		return s.fail(ctx, state.CommitInfo{SHA: sha}, fmt.Errorf("fetch: %w", err))
+		return s.fail(ctx, fence, state.CommitInfo{SHA: sha}, fmt.Errorf("fetch: %w", err))
 	}
 	info := state.CommitInfo{SHA: commit.SHA, Author: commit.Author, Subject: commit.Subject, Time: commit.Time}
 	log := s.cfg.Logger.With("commit", info.Short())
@@ -209,12 +265,12 @@ func (s *Syncer) syncOnce(ctx context.Context) (state.Attempt, error) {
 			msg += "; still running commit " + base.Synced.Commit.Short()
 		}
 		log.Warn("commit rejected: "+msg, "signature", info.Signature)
-		return s.reject(ctx, base, state.Attempt{Commit: info, Time: now, Result: state.ResultRejected, Message: msg})
+		return s.reject(ctx, fence, base, state.Attempt{Commit: info, Time: now, Result: state.ResultRejected, Message: msg})
 	}
 
 	res, note, err := s.load(commit)
 	if err != nil {
-		return s.fail(ctx, info, fmt.Errorf("read commit %s: %w", info.Short(), err))
+		return s.fail(ctx, fence, info, fmt.Errorf("read commit %s: %w", info.Short(), err))
 	}
 	base, err := s.status(ctx)
 	if err != nil {
@@ -230,7 +286,7 @@ func (s *Syncer) syncOnce(ctx context.Context) (state.Attempt, error) {
 		for _, p := range errs {
 			log.Warn(p.String())
 		}
-		return s.reject(ctx, base, state.Attempt{Commit: info, Time: now, Result: state.ResultRejected, Message: msg, Problems: res.Problems})
+		return s.reject(ctx, fence, base, state.Attempt{Commit: info, Time: now, Result: state.ResultRejected, Message: msg, Problems: res.Problems})
 	}
 
 	att, err := s.applier.Apply(ctx, apply.Input{
@@ -240,14 +296,17 @@ func (s *Syncer) syncOnce(ctx context.Context) (state.Attempt, error) {
 		AllowEmpty: s.cfg.AllowEmpty,
 		Note:       note,
 		Status:     base,
+		Fence:      fence,
 	})
 	switch {
 	case errors.Is(err, apply.ErrEmptyCommit), errors.Is(err, api.ErrTooLarge):
 		// Retrying cannot help: the commit itself must change.
 		log.Warn("commit rejected", "err", err)
-		return s.reject(ctx, base, state.Attempt{Commit: info, Time: now, Result: state.ResultRejected, Message: err.Error(), Problems: res.Problems})
+		return s.reject(ctx, fence, base, state.Attempt{Commit: info, Time: now, Result: state.ResultRejected, Message: err.Error(), Problems: res.Problems})
+	case errors.Is(err, store.ErrFenced):
+		return state.Attempt{}, fmt.Errorf("syncer: %w", err) // not recorded: the new leader records
 	case err != nil:
-		return s.fail(ctx, info, err)
+		return s.fail(ctx, fence, info, err)
 	}
 	for _, w := range res.Problems.Warnings() {
 		log.Warn(w.String())
@@ -306,11 +365,11 @@ func (s *Syncer) status(ctx context.Context) (state.Status, error) {
 
 // reject records a commit that cannot be applied as it is. The commit is
 // not tried again until the branch moves.
-func (s *Syncer) reject(ctx context.Context, base state.Status, att state.Attempt) (state.Attempt, error) {
+func (s *Syncer) reject(ctx context.Context, fence store.Fence, base state.Status, att state.Attempt) (state.Attempt, error) {
 	// A commit rejected again (at a resync) gets one history entry, not one
 	// per resync.
 	again := base.LastAttempt != nil && base.LastAttempt.Commit.SHA == att.Commit.SHA && base.LastAttempt.Result == att.Result
-	if err := s.record(ctx, base, att, !again); err != nil {
+	if err := s.record(ctx, fence, base, att, !again); err != nil {
 		return att, err
 	}
 	s.handled(att.Commit.SHA, att.Time)
@@ -318,8 +377,9 @@ func (s *Syncer) reject(ctx context.Context, base state.Status, att state.Attemp
 }
 
 // fail records an attempt that could not be completed (Git or etcd
-// unreachable) and returns cause so that Run backs off.
-func (s *Syncer) fail(ctx context.Context, info state.CommitInfo, cause error) (state.Attempt, error) {
+// unreachable) and returns cause so that Run backs off; when the record was
+// refused because fence is lost, it returns that error instead.
+func (s *Syncer) fail(ctx context.Context, fence store.Fence, info state.CommitInfo, cause error) (state.Attempt, error) {
 	att := state.Attempt{Commit: info, Time: s.cfg.Now(), Result: state.ResultFailed, Message: cause.Error()}
 	base, err := s.status(ctx)
 	if err == nil {
@@ -327,7 +387,10 @@ func (s *Syncer) fail(ctx context.Context, info state.CommitInfo, cause error) (
 		// only when the reason changes.
 		same := base.LastAttempt != nil && base.LastAttempt.Result == state.ResultFailed &&
 			strings.EqualFold(base.LastAttempt.Message, att.Message)
-		err = s.record(ctx, base, att, !same)
+		err = s.record(ctx, fence, base, att, !same)
+	}
+	if errors.Is(err, store.ErrFenced) {
+		return att, err
 	}
 	if err != nil {
 		s.cfg.Logger.Debug("could not record failed sync", "err", err)
@@ -335,9 +398,9 @@ func (s *Syncer) fail(ctx context.Context, info state.CommitInfo, cause error) (
 	return att, fmt.Errorf("syncer: %w", cause)
 }
 
-func (s *Syncer) record(ctx context.Context, base state.Status, att state.Attempt, history bool) error {
+func (s *Syncer) record(ctx context.Context, fence store.Fence, base state.Status, att state.Attempt, history bool) error {
 	base.LastAttempt = &att
-	txn := s.cfg.Store.Txn()
+	txn := s.cfg.Store.Txn().Fence(fence)
 	records.SetStatusInTxn(txn, base)
 	if history {
 		records.AppendInTxn(txn, att)

@@ -134,7 +134,7 @@ func TestSyncAppliesAndRejectsWholeCommits(t *testing.T) {
 	s := storetest.Start(t)
 	g := newGitRepo(t)
 	sy := newSyncer(t, localSource(t, g.dir), s, false)
-	if err := sy.Ready(); err == nil {
+	if err := sy.Ready(t.Context()); err == nil {
 		t.Error("Ready before the first sync = nil, want an error")
 	}
 
@@ -148,7 +148,7 @@ func TestSyncAppliesAndRejectsWholeCommits(t *testing.T) {
 	if att.Created != 2 {
 		t.Errorf("created %d, want 2", att.Created)
 	}
-	if err := sy.Ready(); err != nil {
+	if err := sy.Ready(t.Context()); err != nil {
 		t.Errorf("Ready after the first sync: %v", err)
 	}
 
@@ -259,7 +259,7 @@ func TestSyncRecordsUnreachableGit(t *testing.T) {
 	if len(h) != 1 {
 		t.Errorf("three identical failures made %d history entries, want 1", len(h))
 	}
-	if err := sy.Ready(); err == nil || !strings.Contains(err.Error(), "connection refused") {
+	if err := sy.Ready(t.Context()); err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("Ready while Git is unreachable = %v, want the reason", err)
 	}
 }
@@ -279,7 +279,7 @@ func TestRunSyncsOnTrigger(t *testing.T) {
 	go func() { _ = src.Watch(ctx, sy.Trigger) }()
 
 	testutil.Eventually(t, 10*time.Second, "the first commit", func() (bool, string) {
-		if err := sy.Ready(); err != nil {
+		if err := sy.Ready(t.Context()); err != nil {
 			return false, err.Error()
 		}
 		return true, ""
