@@ -67,7 +67,11 @@ func (w *Writer) publishLocal(b *base, h, tree plumbing.Hash, pr plumbing.Refere
 		if _, err := b.repo.Storer.Reference(pr); err == nil {
 			return fmt.Errorf("gitwrite: %s: branch %s: %w; choose another name", w.path, pr.Short(), ErrBranchExists)
 		}
-		if err := b.repo.Storer.CheckAndSetReference(plumbing.NewHashReference(pr, h), nil); err != nil {
+		err := setRef(b.repo.Storer, plumbing.NewHashReference(pr, h), nil)
+		if errors.Is(err, storage.ErrReferenceHasChanged) {
+			return fmt.Errorf("gitwrite: %s: branch %s: %w; choose another name", w.path, pr.Short(), ErrBranchExists)
+		}
+		if err != nil {
 			return fmt.Errorf("gitwrite: %s: create branch %s: %w", w.path, pr.Short(), err)
 		}
 		return nil
@@ -84,7 +88,7 @@ func (w *Writer) publishLocal(b *base, h, tree plumbing.Hash, pr plumbing.Refere
 			return fmt.Errorf("gitwrite: %s: %w", w.path, err)
 		}
 	}
-	err := b.repo.Storer.CheckAndSetReference(plumbing.NewHashReference(b.branch, h), plumbing.NewHashReference(b.branch, b.head.Hash))
+	err := setRef(b.repo.Storer, plumbing.NewHashReference(b.branch, h), plumbing.NewHashReference(b.branch, b.head.Hash))
 	if errors.Is(err, storage.ErrReferenceHasChanged) {
 		return fmt.Errorf("gitwrite: %s: %s moved from %s: %w", w.path, b.branch.Short(), short(b.head.Hash), errMoved)
 	}

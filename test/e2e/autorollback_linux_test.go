@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -57,16 +56,9 @@ func TestAutoRollbackAnnotation(t *testing.T) {
 		t.Helper()
 		var revert string
 		testutil.Eventually(t, 180*time.Second, fmt.Sprintf("bosun to commit Revert %q", subject), func() (bool, string) {
-			// bosun updates the branch with go-git, which rewrites the ref
-			// file in place: a git reading it at that moment sees a broken
-			// ref, so a failed read is read again.
-			cmd := exec.Command("git", "log", "-1", "--format=%H%n%s%n%b", "main")
-			cmd.Dir = r.dir
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				return false, fmt.Sprintf("git log: %v: %s", err, out)
-			}
-			lines := strings.SplitN(strings.TrimSpace(string(out)), "\n", 3)
+			// r.git fails the test on any git error: bosun moves the branch
+			// as git does (lock file, rename), so git never sees a broken ref.
+			lines := strings.SplitN(r.git("log", "-1", "--format=%H%n%s%n%b", "main"), "\n", 3)
 			if len(lines) == 3 && lines[1] == `Revert "`+subject+`"` && strings.Contains(lines[2], "This reverts commit "+sha) {
 				revert = lines[0]
 				return strings.Contains(lines[2], "automatically"), lines[2]
