@@ -16,6 +16,7 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
 	"github.com/bosun-dev/bosun/internal/defaults"
+	"github.com/bosun-dev/bosun/store"
 )
 
 // DefaultWorkers is the number of workers of a Controller whose options say 0.
@@ -137,6 +138,12 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		c.queue.Forget(key)
 		c.log.Error("reconcile failed with an error retrying cannot fix; the key is not retried until it changes",
 			"key", key, "err", err)
+	case errors.Is(err, store.ErrFenced):
+		// This controller's term as leader ended while it worked: its write
+		// was refused, as fencing intends. The next leader reconciles the
+		// key from its own cache, and this one is about to stop.
+		c.queue.Forget(key)
+		c.log.Info("write refused: leadership lost; the next leader reconciles this key", "key", key)
 	case errors.Is(err, api.ErrConflict), errors.Is(err, api.ErrExists):
 		// Someone wrote the object after our cache saw it (or our own write
 		// has not reached the cache yet): routine, not an error worth a

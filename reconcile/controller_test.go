@@ -16,6 +16,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/bosun-dev/bosun/internal/testutil"
+	"github.com/bosun-dev/bosun/store"
 )
 
 // recorder is a Reconciler that records calls per key and plays a script of
@@ -97,6 +98,7 @@ func TestControllerOutcomes(t *testing.T) {
 		{name: "requeue is retried with backoff", steps: []step{{res: Result{Requeue: true}}}, wantCalls: 2, minGap: 5 * time.Millisecond},
 		{name: "terminal error is not retried", steps: []step{{err: Terminal(errBoom)}}, wantCalls: 1},
 		{name: "wrapped terminal error is not retried", steps: []step{{err: fmt.Errorf("web: %w", Terminal(errBoom))}}, wantCalls: 1},
+		{name: "fenced write is not retried", steps: []step{{err: fmt.Errorf("update ns/a: %w", store.ErrFenced)}}, wantCalls: 1},
 		{name: "panic is recovered and retried", steps: []step{{panic: true}}, wantCalls: 2, minGap: 5 * time.Millisecond},
 		{name: "requeueAfter waits on the clock", steps: []step{{res: Result{RequeueAfter: time.Minute}}}, wantCalls: 2, minGap: time.Minute},
 		{name: "error wins over requeueAfter", steps: []step{{res: Result{RequeueAfter: time.Minute}, err: errBoom}}, wantCalls: 2, minGap: 5 * time.Millisecond},
