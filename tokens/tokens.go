@@ -69,10 +69,17 @@ type record struct {
 	Created      time.Time `json:"created"`
 	Expires      time.Time `json:"expires,omitzero"`
 	UsagesLeft   int       `json:"usagesLeft"`
+	// Kind is api.TokenKindNode or api.TokenKindServer; "" (a record
+	// made before kinds existed) is a node token.
+	Kind string `json:"kind,omitempty"`
 }
 
 func (r record) token(id string) api.BootstrapToken {
-	return api.BootstrapToken{ID: id, Description: r.Description, Created: r.Created, Expires: r.Expires, UsagesLeft: r.UsagesLeft}
+	kind := r.Kind
+	if kind == "" {
+		kind = api.TokenKindNode
+	}
+	return api.BootstrapToken{ID: id, Description: r.Description, Created: r.Created, Expires: r.Expires, UsagesLeft: r.UsagesLeft, Kind: kind}
 }
 
 // Store keeps bootstrap tokens in etcd. It holds no state of its own:
@@ -141,14 +148,24 @@ func hashSecret(secret string) []byte {
 
 // Create makes a token for req: TTL 0 means DefaultTTL, a negative TTL
 // never expires; Usages 0 means no limit (UsagesLeft -1), a negative one
-// is an error wrapping api.ErrInvalid. It returns the full token, which is
-// not stored and cannot be read again, and its description.
+// is an error wrapping api.ErrInvalid; Kind "" means api.TokenKindNode,
+// and a kind other than node or server is an error wrapping
+// api.ErrInvalid. It returns the full token, which is not stored and
+// cannot be read again, and its description.
 func (s *Store) Create(ctx context.Context, req api.TokenRequest) (string, api.BootstrapToken, error) {
 	if req.Usages < 0 {
 		return "", api.BootstrapToken{}, fmt.Errorf("tokens: create: %w: usages %d: want 0 (no limit) or more", api.ErrInvalid, req.Usages)
 	}
+	kind := req.Kind
+	switch kind {
+	case "":
+		kind = api.TokenKindNode
+	case api.TokenKindNode, api.TokenKindServer:
+	default:
+		return "", api.BootstrapToken{}, fmt.Errorf("tokens: create: %w: kind %q: want %q or %q", api.ErrInvalid, req.Kind, api.TokenKindNode, api.TokenKindServer)
+	}
 	now := s.clock.Now().UTC().Truncate(time.Second)
-	rec := record{Description: req.Description, Created: now, UsagesLeft: req.Usages}
+	rec := record{Description: req.Description, Created: now, UsagesLeft: req.Usages, Kind: kind}
 	if req.Usages == 0 {
 		rec.UsagesLeft = Unlimited
 	}
