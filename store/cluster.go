@@ -78,8 +78,23 @@ func MemberDataExists(dataDir string) bool {
 
 // IsLearner reports whether this member is a learner (added with
 // AddLearner and not promoted yet). A learner's client port answers only
-// status requests and serializable reads.
-func (e *Embedded) IsLearner() bool { return e.etcd.Server.IsLearner() }
+// status requests and serializable reads. A member removed from the
+// cluster is none.
+func (e *Embedded) IsLearner() bool {
+	learner, _ := e.role()
+	return learner
+}
+
+// role reports whether this member is a learner, and whether it is in
+// the cluster at all (its own view of the membership).
+func (e *Embedded) role() (learner, member bool) {
+	// Not Server.IsLearner: it panics once this member has been removed.
+	m := e.etcd.Server.Cluster().Member(e.etcd.Server.MemberID())
+	if m == nil {
+		return false, false
+	}
+	return m.IsLearner, true
+}
 
 // PromoteSelf makes this member, a learner, a voter. A learner's own
 // client port refuses membership requests, so it asks the cluster's leader
@@ -95,7 +110,14 @@ func (e *Embedded) PromoteSelf(ctx context.Context, interval time.Duration) erro
 	}
 	id := e.ID()
 	var last error
-	for e.IsLearner() {
+	for {
+		learner, member := e.role()
+		if !member {
+			return fmt.Errorf("store: promote etcd member %s (%s): %w: it was removed from the cluster", e.Name(), FormatID(id), api.ErrNotFound)
+		}
+		if !learner {
+			return nil
+		}
 		attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_, err := e.etcd.Server.PromoteMember(attempt, id)
 		cancel()
@@ -123,5 +145,4 @@ func (e *Embedded) PromoteSelf(ctx context.Context, interval time.Duration) erro
 		case <-time.After(wait):
 		}
 	}
-	return nil
 }

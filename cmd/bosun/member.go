@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -196,13 +197,26 @@ promoted to a voter once it has caught up.`,
 			Long: `remove takes a member out of the etcd cluster. Do it before retiring a
 server's machine for good, or after losing one, so that the majority is
 counted among the members that are left. etcd refuses a removal that would
-leave too few started members for a majority. The removed server's etcd
-stops; to bring that machine back it must join again with an empty data
-directory.`,
+leave too few started members for a majority. Removing the member this
+command talks to (the server's own, at --etcd-endpoints) is refused: run
+it on another server. The removed server's etcd stops; to bring that
+machine back it must join again with an empty <data-dir>/etcd.`,
 			Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return o.run(cmd.Context(), func(ctx context.Context, c *clientv3.Client) error {
-					m, err := store.RemoveMember(ctx, c, args[0])
+					target, err := store.LookupMember(ctx, c, args[0])
+					if err != nil {
+						return err
+					}
+					self, err := store.LocalMemberIDs(ctx, c)
+					if err != nil {
+						return err
+					}
+					if slices.Contains(self, target.ID) {
+						return fmt.Errorf("etcd member %s (%s) is the one this command talks to, this server's own: run \"bosun member remove %s\" on another server",
+							memberName(target), store.FormatID(target.ID), args[0])
+					}
+					m, err := store.RemoveMember(ctx, c, store.FormatID(target.ID))
 					if err != nil {
 						return err
 					}
