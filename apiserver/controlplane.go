@@ -15,6 +15,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/tokens"
 )
 
 // ControlPlane is what a server joining the control plane receives besides
@@ -60,7 +61,14 @@ func (s *Server) serveServerJoin(w http.ResponseWriter, req *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), serverJoinTimeout)
 	defer cancel()
+	// A used-up token may still complete the join it was used for (a
+	// retry, below); it may not start a new one.
 	info, err := s.tokens.Check(ctx, token)
+	var usedUp error
+	if errors.Is(err, tokens.ErrUsedUp) {
+		usedUp = err
+		info, err = s.tokens.Verify(ctx, token)
+	}
 	if err != nil {
 		writeError(w, tokenError(err))
 		return
@@ -102,6 +110,10 @@ func (s *Server) serveServerJoin(w http.ResponseWriter, req *http.Request) {
 	joiner, retry, aerr := findJoiner(members, jr)
 	if aerr != nil {
 		writeError(w, aerr)
+		return
+	}
+	if !retry && usedUp != nil {
+		writeError(w, tokenError(usedUp))
 		return
 	}
 	if !retry {

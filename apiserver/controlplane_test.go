@@ -271,3 +271,42 @@ func checkUsagesLeft(t *testing.T, j *joinEnv, token string, want int) {
 		t.Errorf("token: %d uses left (%v), want %d", info.UsagesLeft, err, want)
 	}
 }
+
+// TestServerJoinRetryUsedUpToken retries a join whose token's only use it
+// took: the retry is answered, a new join with that token is not.
+func TestServerJoinRetryUsedUpToken(t *testing.T) {
+	j := newControlPlaneEnv(t, fakeControlPlane{key: []byte("k")})
+	storeSettings(t, j)
+	once := j.token(t, api.TokenRequest{Kind: api.TokenKindServer, Usages: 1})
+	first := api.ServerJoinRequest{Name: "cp-2", PeerURL: "https://127.0.0.1:1", ClientURL: "https://127.0.0.1:2"}
+	var id string
+	for _, tt := range []struct {
+		name     string
+		req      api.ServerJoinRequest
+		wantCode int
+		wantBody string
+	}{
+		{"join", first, 200, `"name":"cp-2"`},
+		{"retry with the used-up token", first, 200, `"name":"cp-2"`},
+		{"a new join with it", api.ServerJoinRequest{Name: "cp-3", PeerURL: "https://127.0.0.1:3", ClientURL: "https://127.0.0.1:4"}, 401, "has no usages left"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := j.serverJoin(t, once, tt.req)
+			if code != tt.wantCode || !strings.Contains(string(body), tt.wantBody) {
+				t.Fatalf("%d %s; want %d with %q", code, body, tt.wantCode, tt.wantBody)
+			}
+			if code != 200 {
+				return
+			}
+			var resp api.ServerJoinResponse
+			if err := json.Unmarshal(body, &resp); err != nil {
+				t.Fatal(err)
+			}
+			got := memberNamed(t, resp.Members, "cp-2").ID
+			if id != "" && got != id {
+				t.Errorf("answered member %s, want %s", got, id)
+			}
+			id = got
+		})
+	}
+}

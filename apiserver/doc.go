@@ -138,7 +138,8 @@
 // stored yet, 409 for the name or peer URL of a running member or another
 // member not started. A member not started at the same peer URL is a join
 // retried after a crash: it is answered again, with no second add and no
-// second use. Otherwise store.AddLearner adds it, then the token's use is
+// second use (a token whose last use that join took still completes it,
+// through Tokens.Verify, but starts no new one). Otherwise store.AddLearner adds it, then the token's use is
 // taken (a join that loses the last use removes its learner again). The
 // answer carries the CA certificate and key (ControlPlane.CAKeyPEM), the
 // members, the initial cluster and the cluster's settings.

@@ -50,6 +50,10 @@ type Tokens interface {
 	Delete(ctx context.Context, id string) error
 	// Check verifies a token without taking a use.
 	Check(ctx context.Context, token string) (api.BootstrapToken, error)
+	// Verify verifies a token as Check does but not its uses left (a
+	// used-up token passes): for a control-plane join retried after a
+	// crash.
+	Verify(ctx context.Context, token string) (api.BootstrapToken, error)
 	// Use verifies a token and takes one of its uses, atomically.
 	Use(ctx context.Context, token string) (api.BootstrapToken, error)
 }

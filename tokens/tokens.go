@@ -259,6 +259,18 @@ func (s *Store) Check(ctx context.Context, token string) (api.BootstrapToken, er
 	return rec.token(id), nil
 }
 
+// Verify checks token as Check does except its uses left: a used-up
+// token whose secret matches and which has not expired passes. It is for
+// completing a join the token was used for already (a control-plane join
+// retried after a crash), never for a new one.
+func (s *Store) Verify(ctx context.Context, token string) (api.BootstrapToken, error) {
+	id, rec, _, err := s.read(ctx, token)
+	if err != nil {
+		return api.BootstrapToken{}, err
+	}
+	return rec.token(id), nil
+}
+
 // Use verifies token as Check does and takes one of its uses (none for a
 // token without limit), with a compare-and-swap retried on conflict: of
 // joins racing for the last use, exactly one succeeds and the others get
@@ -295,6 +307,19 @@ func (s *Store) Use(ctx context.Context, token string) (api.BootstrapToken, erro
 // check reads and verifies token; it returns its ID, record and the
 // record's mod revision.
 func (s *Store) check(ctx context.Context, token string) (string, record, int64, error) {
+	id, rec, rev, err := s.read(ctx, token)
+	if err != nil {
+		return "", record{}, 0, err
+	}
+	if rec.UsagesLeft == 0 {
+		return "", record{}, 0, fmt.Errorf("bootstrap token %s: %w", id, ErrUsedUp)
+	}
+	return id, rec, rev, nil
+}
+
+// read reads token and checks its secret and expiry; it returns its ID,
+// record and the record's mod revision.
+func (s *Store) read(ctx context.Context, token string) (string, record, int64, error) {
 	id, secret, err := Parse(token)
 	if err != nil {
 		return "", record{}, 0, err
@@ -319,9 +344,6 @@ func (s *Store) check(ctx context.Context, token string) (string, record, int64,
 	}
 	if !rec.Expires.IsZero() && !s.clock.Now().Before(rec.Expires) {
 		return "", record{}, 0, fmt.Errorf("bootstrap token %s: %w at %s", id, ErrExpired, rec.Expires.UTC().Format(time.RFC3339))
-	}
-	if rec.UsagesLeft == 0 {
-		return "", record{}, 0, fmt.Errorf("bootstrap token %s: %w", id, ErrUsedUp)
 	}
 	return id, rec, resp.Kvs[0].ModRevision, nil
 }

@@ -338,3 +338,37 @@ func TestKinds(t *testing.T) {
 		t.Errorf("Create with kind admin = %v, want api.ErrInvalid naming the kind", err)
 	}
 }
+
+// TestVerify passes a used-up token whose secret matches and which has not
+// expired, and nothing else.
+func TestVerify(t *testing.T) {
+	s, clk := newStore(t)
+	usedUp, _ := mustCreate(t, s, api.TokenRequest{Usages: 1, TTL: time.Hour, Kind: api.TokenKindServer})
+	if _, err := s.Use(t.Context(), usedUp); err != nil {
+		t.Fatal(err)
+	}
+	id, _, _ := strings.Cut(usedUp, ".")
+	tests := []struct {
+		name    string
+		token   string
+		advance time.Duration
+		want    error
+	}{
+		{"used up", usedUp, 0, nil},
+		{"wrong secret", id + ".ffffffffffffffff", 0, tokens.ErrSecretMismatch},
+		{"unknown", "zzzzzz.ffffffffffffffff", 0, tokens.ErrUnknown},
+		{"expired", usedUp, 2 * time.Hour, tokens.ErrExpired},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk.Step(tt.advance)
+			info, err := s.Verify(t.Context(), tt.token)
+			if !errors.Is(err, tt.want) || (tt.want == nil && (info.ID != id || info.UsagesLeft != 0 || info.Kind != api.TokenKindServer)) {
+				t.Fatalf("Verify = %+v, %v; want %v", info, err, tt.want)
+			}
+		})
+	}
+	if _, err := s.Check(t.Context(), usedUp); !errors.Is(err, tokens.ErrUsedUp) && !errors.Is(err, tokens.ErrExpired) {
+		t.Errorf("Check of the used-up token = %v, want it refused", err)
+	}
+}
