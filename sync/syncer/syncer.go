@@ -155,12 +155,25 @@ func (s *Syncer) Run(ctx context.Context) error {
 // head, whatever an earlier term of this Syncer handled (another leader may
 // have synced meanwhile). It returns nil when ctx ends, and an error
 // wrapping store.ErrFenced as soon as a write was refused because fence is
-// lost: the loop stops, and the next leader syncs.
+// lost: the loop stops, and the next leader syncs. While it runs, every put
+// of TriggerKey (RemoteTrigger: a webhook on any server) calls Trigger.
 func (s *Syncer) RunFenced(ctx context.Context, fence store.Fence) error {
 	s.mu.Lock()
 	s.lastSHA, s.lastFull = "", time.Time{}
 	s.mu.Unlock()
 	s.cfg.Logger.Info("leading the sync loop: syncing the branch head", "election", fence.Election, "key", fence.Key)
+	rev := s.triggerRevision(ctx) // before the first sync: no trigger after it is missed
+	wctx, cancel := context.WithCancel(ctx)
+	var wg gosync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.watchTriggers(wctx, rev)
+	}()
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	return s.run(ctx, fence)
 }
 
