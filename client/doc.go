@@ -29,7 +29,9 @@
 // # Failover
 //
 // A client may know several servers of one cluster: New's URL (a
-// kubeconfig's server) first, then those of WithServers; SetServers
+// kubeconfig's server) first, then those of WithServers (NewFromKubeconfig
+// adds those its cluster lists in the KubeconfigServersExtension, written
+// with ServersExtension, unless --server overrides); SetServers
 // replaces the list while the client runs (the node agent refreshes it from
 // ListServers, the servers registered in etcd), keeping the current server
 // when it is still listed. Requests go to the current server. When the

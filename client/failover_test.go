@@ -13,11 +13,17 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
@@ -56,9 +62,10 @@ func (b *logBuffer) String() string {
 // client certificates as in production, and the options of a client of
 // them (its credential).
 type cluster struct {
-	urls []string
-	srvs []*httptest.Server
-	opts []client.Option
+	urls      []string
+	srvs      []*httptest.Server
+	opts      []client.Option
+	ca, admin pair // with TLS
 }
 
 func startCluster(t *testing.T, st *store.Store, n int, useTLS bool) *cluster {
@@ -69,6 +76,7 @@ func startCluster(t *testing.T, st *store.Store, n int, useTLS bool) *cluster {
 		ca := newCA(t, "cluster CA")
 		serving := issue(t, ca, "bosun-server")
 		admin := issue(t, ca, "admin", api.GroupMasters)
+		cl.ca, cl.admin = ca, admin
 		servingPair, err := tls.X509KeyPair(serving.cert, serving.key)
 		if err != nil {
 			t.Fatal(err)
@@ -370,5 +378,69 @@ func TestListServers(t *testing.T) {
 	got, err := c.ListServers(ctx(t))
 	if err != nil || len(got) != 1 || got[0] != want[0] {
 		t.Fatalf("ListServers = %+v, %v; want %+v", got, err, want)
+	}
+}
+
+// TestKubeconfigServers builds a client from a kubeconfig whose cluster
+// lists a second server in its bosun.dev/servers extension: it fails over to
+// it, unless --server overrides the kubeconfig's server.
+func TestKubeconfigServers(t *testing.T) {
+	st := storetest.Start(t)
+	cl := startCluster(t, st, 2, true)
+	write := func(t *testing.T, ext runtime.Object) string {
+		cfg := clientcmdapi.NewConfig()
+		cluster := clientcmdapi.NewCluster()
+		cluster.Server, cluster.CertificateAuthorityData = cl.urls[0], cl.ca.cert
+		if ext != nil {
+			cluster.Extensions[client.KubeconfigServersExtension] = ext
+		}
+		cfg.Clusters["bosun"] = cluster
+		cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cl.admin.cert, ClientKeyData: cl.admin.key}
+		cfg.Contexts["bosun"] = &clientcmdapi.Context{Cluster: "bosun", AuthInfo: "admin"}
+		cfg.CurrentContext = "bosun"
+		path := filepath.Join(t.TempDir(), "kubeconfig")
+		if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	tests := []struct {
+		name    string
+		ext     runtime.Object
+		server  string
+		want    []string
+		wantErr string
+	}{
+		{name: "extension", ext: client.ServersExtension(cl.urls[1:]), want: cl.urls},
+		{name: "no extension", want: cl.urls[:1]},
+		{name: "--server overrides", ext: client.ServersExtension(cl.urls[1:]), server: cl.urls[1], want: cl.urls[1:]},
+		{name: "malformed extension", ext: &runtime.Unknown{Raw: []byte(`{"servers": "one"}`), ContentType: runtime.ContentTypeJSON},
+			wantErr: client.KubeconfigServersExtension},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := client.NewFromKubeconfig(client.KubeconfigOptions{ExplicitPath: write(t, tc.ext), Server: tc.server})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("NewFromKubeconfig = %v, want an error naming %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.ServerURLs(); !slices.Equal(got, tc.want) {
+				t.Fatalf("ServerURLs = %v, want %v", got, tc.want)
+			}
+		})
+	}
+
+	c, err := client.NewFromKubeconfig(client.KubeconfigOptions{ExplicitPath: write(t, client.ServersExtension(cl.urls[1:]))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kill(cl.srvs[0])
+	if _, err := c.List(ctx(t), storetest.Resource(t, "configmaps"), "", ""); err != nil {
+		t.Fatalf("List with the kubeconfig's server dead: %v", err)
 	}
 }

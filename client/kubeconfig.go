@@ -2,6 +2,7 @@ package client
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -86,12 +88,20 @@ func (o KubeconfigOptions) precedence() []string {
 // error wrapping ErrNoKubeconfig, naming the files it looked at, when no
 // kubeconfig exists and o.Server is "".
 func RESTConfig(o KubeconfigOptions) (*rest.Config, error) {
+	rc, _, err := loadKubeconfig(o)
+	return rc, err
+}
+
+// loadKubeconfig is RESTConfig, and also returns the other servers the
+// chosen cluster lists in its KubeconfigServersExtension (none when
+// o.Server overrides the kubeconfig's server).
+func loadKubeconfig(o KubeconfigOptions) (*rest.Config, []string, error) {
 	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: o.ExplicitPath}
 	if o.ExplicitPath == "" {
 		rules.Precedence = o.precedence()
 		if o.Fallback != "" && !anyExists(rules.Precedence) {
 			if err := readable(o.Fallback); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			rules.Precedence = append(rules.Precedence, o.Fallback)
 		}
@@ -99,24 +109,74 @@ func RESTConfig(o KubeconfigOptions) (*rest.Config, error) {
 	raw, err := rules.Load()
 	if err != nil {
 		if o.ExplicitPath != "" && errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("client: --kubeconfig %s: %w", o.ExplicitPath, err)
+			return nil, nil, fmt.Errorf("client: --kubeconfig %s: %w", o.ExplicitPath, err)
 		}
-		return nil, fmt.Errorf("client: read the kubeconfig: %w", err)
+		return nil, nil, fmt.Errorf("client: read the kubeconfig: %w", err)
 	}
 	if clientcmdapi.IsConfigEmpty(raw) {
 		if o.Server == "" {
-			return nil, fmt.Errorf("client: %w (looked at %s) and no --server given: on the server's machine run "+
+			return nil, nil, fmt.Errorf("client: %w (looked at %s) and no --server given: on the server's machine run "+
 				"`sudo bosun kubeconfig > ~/.kube/config`, or pass --kubeconfig FILE", ErrNoKubeconfig, strings.Join(o.searched(), ", "))
 		}
-		return &rest.Config{Host: o.Server}, nil
+		return &rest.Config{Host: o.Server}, nil, nil
 	}
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: o.Context}
 	overrides.ClusterInfo.Server = o.Server
 	rc, err := clientcmd.NewNonInteractiveClientConfig(*raw, o.Context, overrides, rules).ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("client: kubeconfig %s: %w", strings.Join(o.searched(), ", "), err)
+		return nil, nil, fmt.Errorf("client: kubeconfig %s: %w", strings.Join(o.searched(), ", "), err)
 	}
-	return rc, nil
+	if o.Server != "" {
+		return rc, nil, nil
+	}
+	extra, err := extraServers(raw, o.Context)
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: kubeconfig %s: %w", strings.Join(o.searched(), ", "), err)
+	}
+	return rc, extra, nil
+}
+
+// KubeconfigServersExtension names the extension of a kubeconfig cluster
+// that lists the cluster's other API servers, which a client built from the
+// kubeconfig fails over to (after the cluster's server). Its value is
+// ServersExtension's: {"servers": ["https://10.0.0.2:6443", ...]}. kubectl
+// ignores it.
+const KubeconfigServersExtension = "bosun.dev/servers"
+
+// serversExtension is the value of KubeconfigServersExtension.
+type serversExtension struct {
+	Servers []string `json:"servers"`
+}
+
+// ServersExtension returns the value of KubeconfigServersExtension listing
+// urls, for a kubeconfig writer:
+//
+//	cluster.Extensions[client.KubeconfigServersExtension] = client.ServersExtension(urls)
+func ServersExtension(urls []string) runtime.Object {
+	b, _ := json.Marshal(serversExtension{Servers: urls}) // a []string always encodes
+	return &runtime.Unknown{Raw: b, ContentType: runtime.ContentTypeJSON}
+}
+
+// extraServers returns the servers listed in the KubeconfigServersExtension
+// of the cluster of context name ("" = the current context) of raw.
+func extraServers(raw *clientcmdapi.Config, name string) ([]string, error) {
+	if name == "" {
+		name = raw.CurrentContext
+	}
+	kctx, ok := raw.Contexts[name]
+	if !ok {
+		return nil, nil
+	}
+	cluster, ok := raw.Clusters[kctx.Cluster]
+	if !ok || cluster.Extensions[KubeconfigServersExtension] == nil {
+		return nil, nil
+	}
+	unknown, ok := cluster.Extensions[KubeconfigServersExtension].(*runtime.Unknown)
+	var v serversExtension
+	if !ok || json.Unmarshal(unknown.Raw, &v) != nil {
+		return nil, fmt.Errorf("cluster %q: extension %s: want {\"servers\": [URL, ...]}", kctx.Cluster, KubeconfigServersExtension)
+	}
+	return v.Servers, nil
 }
 
 // anyExists reports whether one of paths exists.
@@ -166,11 +226,16 @@ func NewForConfig(rc *rest.Config, opts ...Option) (*Client, error) {
 }
 
 // NewFromKubeconfig returns a client configured by the kubeconfig o finds
-// (RESTConfig), or of o.Server without credentials when there is none.
+// (RESTConfig), or of o.Server without credentials when there is none. The
+// servers its cluster lists in KubeconfigServersExtension follow the
+// cluster's server (WithServers), unless o.Server overrides it.
 func NewFromKubeconfig(o KubeconfigOptions, opts ...Option) (*Client, error) {
-	rc, err := RESTConfig(o)
+	rc, extra, err := loadKubeconfig(o)
 	if err != nil {
 		return nil, err
+	}
+	if len(extra) > 0 {
+		opts = append([]Option{WithServers(extra...)}, opts...)
 	}
 	return NewForConfig(rc, opts...)
 }
