@@ -144,7 +144,8 @@ func (c *Client) ServerURLs() []string { return c.servers.all() }
 
 // SetServers replaces the servers the client knows (e.g. with the list
 // ListServers returned), in order. The current server stays current when
-// urls still has it; otherwise the first of urls becomes current. An
+// urls still has it; otherwise the first of urls not found down in the
+// last DownFor becomes current. An
 // invalid or empty list is an error and changes nothing. It is safe to call
 // while requests run: those keep the server they started with.
 func (c *Client) SetServers(urls []string) error {

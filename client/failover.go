@@ -58,13 +58,15 @@ func (l *serverList) all() []string {
 	return out
 }
 
-// set replaces the servers, keeping the current one when urls has it, and
-// what is known of the ones that stay.
+// set replaces the servers, keeping the current one when urls has it (else
+// the first one not down, else the first), and what is known of the ones
+// that stay.
 func (l *serverList) set(urls []*url.URL) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	old := l.urls[l.cur].String()
-	l.urls, l.cur = urls, 0
+	now := l.now()
+	l.urls, l.cur = urls, -1
 	keep := map[string]bool{}
 	for i, u := range urls {
 		keep[u.String()] = true
@@ -77,10 +79,15 @@ func (l *serverList) set(urls []*url.URL) {
 			delete(l.down, u)
 		}
 	}
-	if !keep[old] {
-		l.logger.Info(fmt.Sprintf("API server %s is no longer listed, using %s", old, urls[0]),
-			"unlisted", old, "server", urls[0].String())
+	if l.cur >= 0 {
+		return
 	}
+	l.cur = max(0, slices.IndexFunc(urls, func(u *url.URL) bool {
+		until, down := l.down[u.String()]
+		return !down || !now.Before(until)
+	}))
+	l.logger.Info(fmt.Sprintf("API server %s is no longer listed, using %s", old, urls[l.cur]),
+		"unlisted", old, "server", urls[l.cur].String())
 }
 
 // next is called when a request's connection to failed broke, having tried

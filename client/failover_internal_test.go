@@ -104,7 +104,9 @@ func TestServerListSet(t *testing.T) {
 		wantLog  bool
 	}{
 		{name: "the current server stays", cur: 1, set: []string{"c", "b", "d"}, wantCur: "b", wantDown: []string{"c"}},
-		{name: "an unlisted current server gives way to the first", cur: 0, set: []string{"c", "d"}, wantCur: "c", wantDown: []string{"c"}, wantLog: true},
+		{name: "an unlisted current server gives way to the first", cur: 0, set: []string{"b", "c"}, wantCur: "b", wantDown: []string{"c"}, wantLog: true},
+		{name: "an unlisted current server gives way to the first not down", cur: 0, set: []string{"c", "d"}, wantCur: "d", wantDown: []string{"c"}, wantLog: true},
+		{name: "every listed server down: the first", cur: 0, set: []string{"c"}, wantCur: "c", wantDown: []string{"c"}, wantLog: true},
 		{name: "down marks of unlisted servers go", cur: 1, set: []string{"b"}, wantCur: "b"},
 	}
 	for _, tc := range tests {
