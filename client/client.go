@@ -261,7 +261,7 @@ func (c *Client) request(ctx context.Context, hc *http.Client, method, path stri
 			return answer(resp)
 		}
 		tried = append(tried, base.String())
-		if ctx.Err() != nil || !tr.connFailure(err) {
+		if ctx.Err() != nil || !tr.connFailure() {
 			return nil, c.transportError(req, base, err, tried)
 		}
 		next, ok := c.servers.next(base, tried, err)

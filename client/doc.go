@@ -36,7 +36,8 @@
 // ListServers, the servers registered in etcd), keeping the current server
 // when it is still listed. Requests go to the current server. When the
 // connection to it cannot be made (dial error or timeout, connection
-// refused, TLS handshake failure) or breaks before any byte of an answer,
+// refused, TLS handshake failure or timeout) or breaks before any byte of
+// an answer, or no answer begins within the client's timeout (WithTimeout),
 // the client makes the next server current, logs the switch once at Info
 // ("API server X unreachable, using Y"; see WithLogger), passes the failed
 // one over for DownFor, and sends the request there again when it can: its

@@ -2,10 +2,8 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -161,22 +159,13 @@ func (t *connTrace) hooks() *httptrace.ClientTrace {
 // have reached the server.
 func (t *connTrace) connected() bool { return t.gotConn.Load() }
 
-// connFailure reports whether err, the error of the traced request, says
-// the server could not be talked to: no connection could be made (dial
-// error or timeout, connection refused, name not found, TLS handshake
-// failure), or the connection broke before any byte of a response came
-// (reset, closed) for another reason than a timeout. HTTP answers are never
-// connection failures.
-func (t *connTrace) connFailure(err error) bool {
-	if t.gotByte.Load() {
-		return false
-	}
-	if !t.gotConn.Load() {
-		return true
-	}
-	var ne net.Error
-	return !(errors.As(err, &ne) && ne.Timeout()) && !errors.Is(err, context.DeadlineExceeded)
-}
+// connFailure reports whether the traced request's error says the server
+// could not be talked to: no connection could be made (dial error or
+// timeout, connection refused, name not found, TLS handshake failure or
+// timeout), or no byte of an answer came before the connection broke or
+// the client's Timeout passed (a server that died, or hangs: stopped,
+// overloaded past the timeout). An HTTP answer never is one.
+func (t *connTrace) connFailure() bool { return !t.gotByte.Load() }
 
 // idempotent reports whether a request of method may be sent twice with the
 // effect of once (RFC 9110, section 9.2.2): only those are sent again after

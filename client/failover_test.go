@@ -231,6 +231,18 @@ func hangUp(t *testing.T) string {
 	return srv.URL
 }
 
+// hang is a server that never answers (until the client gives up): a
+// stopped or overloaded one.
+func hang(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // then a closed connection ends r's context
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
 // wrongCA is a TLS server whose certificate no client here trusts: the TLS
 // handshake fails.
 func wrongCA(t *testing.T) string {
@@ -292,6 +304,16 @@ func TestFailoverRetries(t *testing.T) {
 				return c.Create(ctx, cms, cm("default", "posted", nil))
 			},
 			wantErr: func(err error) bool { return err != nil && client.Reason(err) == "" }},
+		{name: "GET, no answer within the client's timeout", first: hang, wantRetry: true,
+			call: func(ctx context.Context, c *client.Client) error {
+				_, err := c.Get(ctx, cms, "default", "x")
+				return err
+			}},
+		{name: "POST, no answer within the client's timeout", first: hang,
+			call: func(ctx context.Context, c *client.Client) error {
+				return c.Create(ctx, cms, cm("default", "posted", nil))
+			},
+			wantErr: func(err error) bool { return err != nil && client.Reason(err) == "" }},
 		{name: "500 is an answer", first: func(t *testing.T) string {
 			return newCounter(t, func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "boom", http.StatusInternalServerError) }).srv.URL
 		},
@@ -310,7 +332,7 @@ func TestFailoverRetries(t *testing.T) {
 			first := tc.first(t)
 			// A client trusting the system's roots only: the TLS test server's
 			// own certificate is unknown to it.
-			c, err := client.New(first, client.WithServers(second.srv.URL), client.WithTimeout(10*time.Second))
+			c, err := client.New(first, client.WithServers(second.srv.URL), client.WithTimeout(time.Second))
 			if err != nil {
 				t.Fatal(err)
 			}
