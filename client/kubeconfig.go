@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -252,11 +253,28 @@ func WithTLS(cfg *tls.Config) Option {
 	}
 }
 
+// The health check of HTTP/2 connections, client-go's defaults: after
+// http2ReadIdle without a frame from the server the client pings it, and
+// closes the connection when no answer comes within http2PingTimeout. A
+// watch on a server that stopped (SIGSTOP, a frozen machine) thus ends,
+// and is made again, on a live server.
+const (
+	http2ReadIdle    = 30 * time.Second
+	http2PingTimeout = 15 * time.Second
+)
+
 // newTransport returns a copy of http.DefaultTransport (proxy from the
-// environment, timeouts, HTTP/2) with TLS configuration cfg (nil: system
-// roots, no client certificate).
+// environment, timeouts, HTTP/2 with its health check) with TLS
+// configuration cfg (nil: system roots, no client certificate).
 func newTransport(cfg *tls.Config) *http.Transport {
+	return newTransportPinging(cfg, http2ReadIdle, http2PingTimeout)
+}
+
+// newTransportPinging is newTransport with the HTTP/2 health check's
+// periods.
+func newTransportPinging(cfg *tls.Config, readIdle, pingTimeout time.Duration) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSClientConfig = cfg
+	t.HTTP2 = &http.HTTP2Config{SendPingTimeout: readIdle, PingTimeout: pingTimeout}
 	return t
 }
