@@ -46,7 +46,19 @@
 // after it was sent), its method is idempotent (GET, PUT, DELETE; not
 // POST). An HTTP answer, a 500 included, is never sent again. A watch
 // that breaks with its server ends with an error; the informers of
-// client/cache watch again, and that request goes to a live server.
+// client/cache watch again, and that request goes to a live server. Over
+// HTTPS (HTTP/2) an idle connection is pinged after 30 s and closed when
+// the server does not answer within 15 s, so that a watch on a stopped
+// server ends too.
+//
+// ServerRefresh keeps a long-running client's servers in step with the
+// registry and saves them to a file; LoadServerList reads that file back,
+// so that a restarted agent whose --server is down still knows the others:
+//
+//	saved, _ := client.LoadServerList(filepath.Join(dataDir, "agent", "servers.json"))
+//	c, err := client.New(serverFlag[0], client.WithServers(append(serverFlag[1:], saved...)...),
+//		client.WithTLS(creds.TLSConfig()), client.WithLogger(log))
+//	go client.ServerRefresh{Client: c, Static: serverFlag, Path: ..., Logger: log}.Run(ctx)
 //
 // # Errors
 //
