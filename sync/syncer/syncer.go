@@ -141,7 +141,8 @@ func (s *Syncer) Ready(ctx context.Context) error {
 
 // Run syncs at once, then on every trigger and every Interval, until ctx
 // ends. After a failure it retries with exponential backoff instead of
-// waiting for the interval. It returns nil when ctx ends. Only one process
+// waiting for the interval; every put of TriggerKey (RemoteTrigger) is a
+// trigger too. It returns nil when ctx ends. Only one process
 // may run it against a store at a time; servers sharing an etcd use
 // RunFenced under leader election instead.
 func (s *Syncer) Run(ctx context.Context) error {
@@ -155,13 +156,20 @@ func (s *Syncer) Run(ctx context.Context) error {
 // head, whatever an earlier term of this Syncer handled (another leader may
 // have synced meanwhile). It returns nil when ctx ends, and an error
 // wrapping store.ErrFenced as soon as a write was refused because fence is
-// lost: the loop stops, and the next leader syncs. While it runs, every put
-// of TriggerKey (RemoteTrigger: a webhook on any server) calls Trigger.
+// lost: the loop stops, and the next leader syncs. While it runs, as while
+// Run runs, every put of TriggerKey (RemoteTrigger: a webhook on any
+// server) calls Trigger.
 func (s *Syncer) RunFenced(ctx context.Context, fence store.Fence) error {
 	s.mu.Lock()
 	s.lastSHA, s.lastFull = "", time.Time{}
 	s.mu.Unlock()
 	s.cfg.Logger.Info("leading the sync loop: syncing the branch head", "election", fence.Election, "key", fence.Key)
+	return s.run(ctx, fence)
+}
+
+// run is the loop of Run and RunFenced. While it runs, every put of
+// TriggerKey calls Trigger.
+func (s *Syncer) run(ctx context.Context, fence store.Fence) error {
 	rev := s.triggerRevision(ctx) // before the first sync: no trigger after it is missed
 	wctx, cancel := context.WithCancel(ctx)
 	var wg gosync.WaitGroup
@@ -174,10 +182,6 @@ func (s *Syncer) RunFenced(ctx context.Context, fence store.Fence) error {
 		cancel()
 		wg.Wait()
 	}()
-	return s.run(ctx, fence)
-}
-
-func (s *Syncer) run(ctx context.Context, fence store.Fence) error {
 	s.mu.Lock()
 	s.running++
 	s.mu.Unlock()

@@ -1,6 +1,7 @@
 package syncer_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -83,4 +84,26 @@ func TestRemoteTrigger(t *testing.T) {
 			t.Errorf("commit %.8s applied %d times, want once", c, n)
 		}
 	}
+}
+
+// TestRemoteTriggerRun checks a lone server's loop (Run, no election)
+// reacts to the etcd trigger too.
+func TestRemoteTriggerRun(t *testing.T) {
+	base := storetest.Start(t)
+	g := newGitRepo(t)
+	c1 := g.commit("first", map[string]string{"deploy/a.yaml": deployment("a", 1)})
+	sv := newServer(t, base, localSource(t, g.dir))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sv.sy.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v, want nil when its context ends", err)
+		}
+	})
+	testutil.EventuallyTrue(t, 20*time.Second, "the first commit to be applied", func() bool { return syncedSHA(base) == c1 })
+	c2 := g.commit("scale", map[string]string{"deploy/a.yaml": deployment("a", 2)})
+	syncer.RemoteTrigger(base.Client(), "webhook", nil)()
+	testutil.EventuallyTrue(t, 20*time.Second, "the triggered commit to be applied", func() bool { return syncedSHA(base) == c2 })
 }
