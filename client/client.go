@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
@@ -33,9 +35,19 @@ const DefaultServer = "http://127.0.0.1:6780"
 var ErrUnreachable = errors.New("server not reachable")
 
 // Client talks to bosun's API. It is safe for concurrent use.
+//
+// A client may know several servers of one cluster (WithServers,
+// SetServers): requests go to the current one, and a request whose
+// connection to it cannot be made moves to the next (see Failover in the
+// package documentation).
 type Client struct {
-	base *url.URL
-	http *http.Client
+	servers *serverList
+	http    *http.Client
+
+	// extra and logger are the options' servers and logger, which New
+	// moves into servers.
+	extra  []string
+	logger *slog.Logger
 }
 
 // Option configures a Client.
@@ -54,9 +66,42 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
+// WithServers adds servers of the same cluster after the one New is given
+// (or instead of DefaultServer when New is given ""), in order: a request
+// whose connection to the current server cannot be made is retried on the
+// next. Each URL is of the form New takes; duplicates are dropped.
+func WithServers(urls ...string) Option {
+	return func(c *Client) { c.extra = append(c.extra, urls...) }
+}
+
+// WithLogger makes the client log to l when it moves from a server that
+// cannot be reached to another (Info, once per switch). Without it the
+// client logs nothing.
+func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.logger = l } }
+
 // New returns a client of the server at baseURL ("http://host:port"; a bare
-// "host:port" means http). An empty baseURL means DefaultServer.
+// "host:port" means http). An empty baseURL means DefaultServer, unless
+// WithServers names servers.
 func New(baseURL string, opts ...Option) (*Client, error) {
+	c := &Client{http: &http.Client{}}
+	for _, o := range opts {
+		o(c)
+	}
+	urls := c.extra
+	if baseURL != "" || len(urls) == 0 {
+		urls = append([]string{baseURL}, urls...)
+	}
+	list, err := parseServers(urls)
+	if err != nil {
+		return nil, err
+	}
+	c.servers = newServerList(list, c.logger)
+	c.extra, c.logger = nil, nil
+	return c, nil
+}
+
+// parseServer parses one server URL as New takes it.
+func parseServer(baseURL string) (*url.URL, error) {
 	if baseURL == "" {
 		baseURL = DefaultServer
 	}
@@ -68,15 +113,49 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("client: invalid server URL %q: want http://HOST:PORT", baseURL)
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
-	c := &Client{base: u, http: &http.Client{}}
-	for _, o := range opts {
-		o(c)
-	}
-	return c, nil
+	return u, nil
 }
 
-// URL returns the server's base URL.
-func (c *Client) URL() string { return c.base.String() }
+// parseServers parses urls in order, dropping duplicates; it needs one.
+func parseServers(urls []string) ([]*url.URL, error) {
+	var out []*url.URL
+	seen := map[string]bool{}
+	for _, s := range urls {
+		u, err := parseServer(s)
+		if err != nil {
+			return nil, err
+		}
+		if !seen[u.String()] {
+			seen[u.String()] = true
+			out = append(out, u)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("client: no server URL")
+	}
+	return out, nil
+}
+
+// URL returns the base URL of the server the client talks to now.
+func (c *Client) URL() string { return c.servers.current().String() }
+
+// ServerURLs returns every server the client knows, in order.
+func (c *Client) ServerURLs() []string { return c.servers.all() }
+
+// SetServers replaces the servers the client knows (e.g. with the list
+// ListServers returned), in order. The current server stays current when
+// urls still has it; otherwise the first of urls not found down in the
+// last DownFor becomes current. An
+// invalid or empty list is an error and changes nothing. It is safe to call
+// while requests run: those keep the server they started with.
+func (c *Client) SetServers(urls []string) error {
+	list, err := parseServers(urls)
+	if err != nil {
+		return err
+	}
+	c.servers.set(list)
+	return nil
+}
 
 // APIError is an error the server answered with; Error returns the
 // server's message, e.g. `deployments "web" not found in namespace "default"`.
@@ -152,42 +231,92 @@ func Path(r api.Resource, ns, name string) string {
 // do sends a request and returns the response when its code is 2xx; else
 // the server's Status as an *APIError.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body io.Reader) (*http.Response, error) {
-	req, err := c.newRequest(ctx, method, path, query, body, "application/json", "application/json")
-	if err != nil {
-		return nil, err
-	}
-	return c.roundTrip(c.http, req, method, req.URL.String())
+	return c.request(ctx, c.http, method, path, query, body, "application/json", "application/json")
 }
 
-// newRequest returns a request for path below the server's URL, with query,
-// body (of contentType, when not nil) and an Accept header of accept.
-func (c *Client) newRequest(ctx context.Context, method, path string, query url.Values, body io.Reader, accept, contentType string) (*http.Request, error) {
-	u := *c.base
-	u.Path += path
-	u.RawQuery = query.Encode()
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+// request sends a request for path below the current server's URL, with query,
+// body (of contentType, when not nil) and an Accept header of accept,
+// through hc. A request whose connection fails (see connFailure) moves the
+// client to another server, and is sent again there when it can be
+// replayed. It returns the response when its code is 2xx (the caller
+// closes its body), else an error: *APIError with the server's Status when
+// it answered.
+func (c *Client) request(ctx context.Context, hc *http.Client, method, path string, query url.Values, body io.Reader, accept, contentType string) (*http.Response, error) {
+	base := c.servers.current()
+	first, err := http.NewRequestWithContext(ctx, method, requestURL(base, path, query), body)
 	if err != nil {
 		return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
 	}
-	req.Header.Set("Accept", accept)
+	first.Header.Set("Accept", accept)
 	if body != nil {
-		req.Header.Set("Content-Type", contentType)
+		first.Header.Set("Content-Type", contentType)
+	}
+	replayable := first.Body == nil || first.Body == http.NoBody || first.GetBody != nil
+	req := first
+	var tried []string
+	for {
+		var tr connTrace
+		resp, err := hc.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), tr.hooks())))
+		if err == nil {
+			return answer(resp)
+		}
+		tried = append(tried, base.String())
+		if ctx.Err() != nil || !tr.connFailure() {
+			return nil, c.transportError(req, base, err, tried)
+		}
+		next, ok := c.servers.next(base, tried, err)
+		if !ok || !replayable || (tr.connected() && !idempotent(method)) {
+			return nil, c.transportError(req, base, err, tried)
+		}
+		base = next
+		if req, err = retryRequest(ctx, first, requestURL(base, path, query)); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// requestURL returns the URL of path with query below base.
+func requestURL(base *url.URL, path string, query url.Values) string {
+	u := *base
+	u.Path += path
+	u.RawQuery = query.Encode()
+	return u.String()
+}
+
+// retryRequest returns first for another server's u, with a fresh copy of
+// its body.
+func retryRequest(ctx context.Context, first *http.Request, u string) (*http.Request, error) {
+	req := first.Clone(ctx)
+	nu, err := url.Parse(u)
+	if err != nil {
+		return nil, fmt.Errorf("client: %s %s: %w", first.Method, u, err)
+	}
+	req.URL, req.Host = nu, nu.Host
+	if first.GetBody != nil {
+		if req.Body, err = first.GetBody(); err != nil {
+			return nil, fmt.Errorf("client: %s %s: replay the request body: %w", first.Method, u, err)
+		}
 	}
 	return req, nil
 }
 
-// roundTrip performs req with hc and turns transport failures and non-2xx
-// answers into errors (*APIError with the server's Status when it sent
-// one). The caller closes the body of a successful response.
-func (c *Client) roundTrip(hc *http.Client, req *http.Request, method, url string) (*http.Response, error) {
-	resp, err := hc.Do(req)
-	if err != nil {
-		if isUnreachable(err) {
-			return nil, fmt.Errorf("client: %w: the bosun server is not reachable at %s (%v); start one with `bosun server`, or point at one with --kubeconfig FILE, --server URL or %s=URL",
-				ErrUnreachable, c.base, rootCause(err), EnvServer)
-		}
-		return nil, fmt.Errorf("client: %s %s: %w%s", method, url, err, tlsHint(err))
+// transportError is the error of a request that got no answer from base,
+// the last of the servers tried.
+func (c *Client) transportError(req *http.Request, base *url.URL, err error, tried []string) error {
+	also := ""
+	if len(tried) > 1 {
+		also = " (tried also " + strings.Join(tried[:len(tried)-1], ", ") + ")"
 	}
+	if isUnreachable(err) {
+		return fmt.Errorf("client: %w: the bosun server is not reachable at %s (%v)%s; start one with `bosun server`, or point at one with --kubeconfig FILE, --server URL or %s=URL",
+			ErrUnreachable, base, rootCause(err), also, EnvServer)
+	}
+	return fmt.Errorf("client: %s %s: %w%s%s", req.Method, req.URL, err, tlsHint(err), also)
+}
+
+// answer returns resp when its code is 2xx, else an *APIError with the
+// server's Status (or one made of the answer when it sent none).
+func answer(resp *http.Response) (*http.Response, error) {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return resp, nil
 	}
@@ -380,9 +509,7 @@ func (c *Client) WatchWith(ctx context.Context, r api.Resource, ns string, opts 
 	// Watches outlive any client-wide timeout.
 	hc := *c.http
 	hc.Timeout = 0
-	cc := *c
-	cc.http = &hc
-	resp, err := cc.do(ctx, http.MethodGet, Path(r, ns, ""), q, nil)
+	resp, err := c.request(ctx, &hc, http.MethodGet, Path(r, ns, ""), q, nil, "application/json", "application/json")
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,40 @@
 // New alone talks plain HTTP (tests, the development listener) or HTTPS
 // with the system's roots.
 //
+// # Failover
+//
+// A client may know several servers of one cluster: New's URL (a
+// kubeconfig's server) first, then those of WithServers (NewFromKubeconfig
+// adds those its cluster lists in the KubeconfigServersExtension, written
+// with ServersExtension, unless --server overrides); SetServers
+// replaces the list while the client runs (the node agent refreshes it from
+// ListServers, the servers registered in etcd), keeping the current server
+// when it is still listed. Requests go to the current server. When the
+// connection to it cannot be made (dial error or timeout, connection
+// refused, TLS handshake failure or timeout) or breaks before any byte of
+// an answer, or no answer begins within the client's timeout (WithTimeout),
+// the client makes the next server current, logs the switch once at Info
+// ("API server X unreachable, using Y"; see WithLogger), passes the failed
+// one over for DownFor, and sends the request there again when it can: its
+// body can be replayed (none, or bytes; not Exec's stdin), and, when the
+// request may already have reached the failed server (the connection broke
+// after it was sent), its method is idempotent (GET, PUT, DELETE; not
+// POST). An HTTP answer, a 500 included, is never sent again. A watch
+// that breaks with its server ends with an error; the informers of
+// client/cache watch again, and that request goes to a live server. Over
+// HTTPS (HTTP/2) an idle connection is pinged after 30 s and closed when
+// the server does not answer within 15 s, so that a watch on a stopped
+// server ends too.
+//
+// ServerRefresh keeps a long-running client's servers in step with the
+// registry and saves them to a file; LoadServerList reads that file back,
+// so that a restarted agent whose --server is down still knows the others:
+//
+//	saved, _ := client.LoadServerList(filepath.Join(dataDir, "agent", "servers.json"))
+//	c, err := client.New(serverFlag[0], client.WithServers(append(serverFlag[1:], saved...)...),
+//		client.WithTLS(creds.TLSConfig()), client.WithLogger(log))
+//	go client.ServerRefresh{Client: c, Static: serverFlag, Path: ..., Logger: log}.Run(ctx)
+//
 // # Errors
 //
 // Errors the server answers with are *APIError values whose message is the

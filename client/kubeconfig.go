@@ -2,6 +2,7 @@ package client
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,7 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -86,12 +89,20 @@ func (o KubeconfigOptions) precedence() []string {
 // error wrapping ErrNoKubeconfig, naming the files it looked at, when no
 // kubeconfig exists and o.Server is "".
 func RESTConfig(o KubeconfigOptions) (*rest.Config, error) {
+	rc, _, err := loadKubeconfig(o)
+	return rc, err
+}
+
+// loadKubeconfig is RESTConfig, and also returns the other servers the
+// chosen cluster lists in its KubeconfigServersExtension (none when
+// o.Server overrides the kubeconfig's server).
+func loadKubeconfig(o KubeconfigOptions) (*rest.Config, []string, error) {
 	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: o.ExplicitPath}
 	if o.ExplicitPath == "" {
 		rules.Precedence = o.precedence()
 		if o.Fallback != "" && !anyExists(rules.Precedence) {
 			if err := readable(o.Fallback); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			rules.Precedence = append(rules.Precedence, o.Fallback)
 		}
@@ -99,24 +110,74 @@ func RESTConfig(o KubeconfigOptions) (*rest.Config, error) {
 	raw, err := rules.Load()
 	if err != nil {
 		if o.ExplicitPath != "" && errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("client: --kubeconfig %s: %w", o.ExplicitPath, err)
+			return nil, nil, fmt.Errorf("client: --kubeconfig %s: %w", o.ExplicitPath, err)
 		}
-		return nil, fmt.Errorf("client: read the kubeconfig: %w", err)
+		return nil, nil, fmt.Errorf("client: read the kubeconfig: %w", err)
 	}
 	if clientcmdapi.IsConfigEmpty(raw) {
 		if o.Server == "" {
-			return nil, fmt.Errorf("client: %w (looked at %s) and no --server given: on the server's machine run "+
+			return nil, nil, fmt.Errorf("client: %w (looked at %s) and no --server given: on the server's machine run "+
 				"`sudo bosun kubeconfig > ~/.kube/config`, or pass --kubeconfig FILE", ErrNoKubeconfig, strings.Join(o.searched(), ", "))
 		}
-		return &rest.Config{Host: o.Server}, nil
+		return &rest.Config{Host: o.Server}, nil, nil
 	}
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: o.Context}
 	overrides.ClusterInfo.Server = o.Server
 	rc, err := clientcmd.NewNonInteractiveClientConfig(*raw, o.Context, overrides, rules).ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("client: kubeconfig %s: %w", strings.Join(o.searched(), ", "), err)
+		return nil, nil, fmt.Errorf("client: kubeconfig %s: %w", strings.Join(o.searched(), ", "), err)
 	}
-	return rc, nil
+	if o.Server != "" {
+		return rc, nil, nil
+	}
+	extra, err := extraServers(raw, o.Context)
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: kubeconfig %s: %w", strings.Join(o.searched(), ", "), err)
+	}
+	return rc, extra, nil
+}
+
+// KubeconfigServersExtension names the extension of a kubeconfig cluster
+// that lists the cluster's other API servers, which a client built from the
+// kubeconfig fails over to (after the cluster's server). Its value is
+// ServersExtension's: {"servers": ["https://10.0.0.2:6443", ...]}. kubectl
+// ignores it.
+const KubeconfigServersExtension = "bosun.dev/servers"
+
+// serversExtension is the value of KubeconfigServersExtension.
+type serversExtension struct {
+	Servers []string `json:"servers"`
+}
+
+// ServersExtension returns the value of KubeconfigServersExtension listing
+// urls, for a kubeconfig writer:
+//
+//	cluster.Extensions[client.KubeconfigServersExtension] = client.ServersExtension(urls)
+func ServersExtension(urls []string) runtime.Object {
+	b, _ := json.Marshal(serversExtension{Servers: urls}) // a []string always encodes
+	return &runtime.Unknown{Raw: b, ContentType: runtime.ContentTypeJSON}
+}
+
+// extraServers returns the servers listed in the KubeconfigServersExtension
+// of the cluster of context name ("" = the current context) of raw.
+func extraServers(raw *clientcmdapi.Config, name string) ([]string, error) {
+	if name == "" {
+		name = raw.CurrentContext
+	}
+	kctx, ok := raw.Contexts[name]
+	if !ok {
+		return nil, nil
+	}
+	cluster, ok := raw.Clusters[kctx.Cluster]
+	if !ok || cluster.Extensions[KubeconfigServersExtension] == nil {
+		return nil, nil
+	}
+	unknown, ok := cluster.Extensions[KubeconfigServersExtension].(*runtime.Unknown)
+	var v serversExtension
+	if !ok || json.Unmarshal(unknown.Raw, &v) != nil {
+		return nil, fmt.Errorf("cluster %q: extension %s: want {\"servers\": [URL, ...]}", kctx.Cluster, KubeconfigServersExtension)
+	}
+	return v.Servers, nil
 }
 
 // anyExists reports whether one of paths exists.
@@ -166,11 +227,16 @@ func NewForConfig(rc *rest.Config, opts ...Option) (*Client, error) {
 }
 
 // NewFromKubeconfig returns a client configured by the kubeconfig o finds
-// (RESTConfig), or of o.Server without credentials when there is none.
+// (RESTConfig), or of o.Server without credentials when there is none. The
+// servers its cluster lists in KubeconfigServersExtension follow the
+// cluster's server (WithServers), unless o.Server overrides it.
 func NewFromKubeconfig(o KubeconfigOptions, opts ...Option) (*Client, error) {
-	rc, err := RESTConfig(o)
+	rc, extra, err := loadKubeconfig(o)
 	if err != nil {
 		return nil, err
+	}
+	if len(extra) > 0 {
+		opts = append([]Option{WithServers(extra...)}, opts...)
 	}
 	return NewForConfig(rc, opts...)
 }
@@ -187,11 +253,28 @@ func WithTLS(cfg *tls.Config) Option {
 	}
 }
 
+// The health check of HTTP/2 connections, client-go's defaults: after
+// http2ReadIdle without a frame from the server the client pings it, and
+// closes the connection when no answer comes within http2PingTimeout. A
+// watch on a server that stopped (SIGSTOP, a frozen machine) thus ends,
+// and is made again, on a live server.
+const (
+	http2ReadIdle    = 30 * time.Second
+	http2PingTimeout = 15 * time.Second
+)
+
 // newTransport returns a copy of http.DefaultTransport (proxy from the
-// environment, timeouts, HTTP/2) with TLS configuration cfg (nil: system
-// roots, no client certificate).
+// environment, timeouts, HTTP/2 with its health check) with TLS
+// configuration cfg (nil: system roots, no client certificate).
 func newTransport(cfg *tls.Config) *http.Transport {
+	return newTransportPinging(cfg, http2ReadIdle, http2PingTimeout)
+}
+
+// newTransportPinging is newTransport with the HTTP/2 health check's
+// periods.
+func newTransportPinging(cfg *tls.Config, readIdle, pingTimeout time.Duration) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSClientConfig = cfg
+	t.HTTP2 = &http.HTTP2Config{SendPingTimeout: readIdle, PingTimeout: pingTimeout}
 	return t
 }

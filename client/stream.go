@@ -87,15 +87,11 @@ func podPath(ns, pod, sub string) string {
 // stream sends a request whose answer is streamed, with an optional raw
 // body; a non-2xx answer is returned as an *APIError.
 func (c *Client) stream(ctx context.Context, method, path string, query url.Values, body io.Reader, accept string) (*http.Response, error) {
-	req, err := c.newRequest(ctx, method, path, query, body, accept+", application/json", "application/octet-stream")
-	if err != nil {
-		return nil, err
-	}
 	hc := c.http
 	if hc.Timeout != 0 { // a stream lasts as long as ctx
 		cp := *hc
 		cp.Timeout = 0
 		hc = &cp
 	}
-	return c.roundTrip(hc, req, method, req.URL.String())
+	return c.request(ctx, hc, method, path, query, body, accept+", application/json", "application/octet-stream")
 }

@@ -29,6 +29,13 @@
 // sync of the branch head at once. Standbys serve the API; their Ready
 // reports the status the leader recorded.
 //
+// A webhook may reach any server. Its handler calls RemoteTrigger's
+// function, which puts TriggerKey in etcd; the leader's RunFenced watches
+// that key and calls Trigger on each put, so the push is synced at once
+// whichever server received it.
+//
+//	hooks := webhook.Handler(secret, syncer.RemoteTrigger(st.Client(), serverName, log), log)
+//
 //	s := syncer.New(syncer.Config{Source: src, Store: st, Interval: 30 * time.Second})
 //	go src.Watch(ctx, s.Trigger) // local repositories: sync at once
 //	err := leader.RunFenced(ctx, st.Client(), syncer.ElectionName, leader.DefaultID(), 0, log, s.RunFenced)

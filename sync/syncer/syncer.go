@@ -141,7 +141,8 @@ func (s *Syncer) Ready(ctx context.Context) error {
 
 // Run syncs at once, then on every trigger and every Interval, until ctx
 // ends. After a failure it retries with exponential backoff instead of
-// waiting for the interval. It returns nil when ctx ends. Only one process
+// waiting for the interval; every put of TriggerKey (RemoteTrigger) is a
+// trigger too. It returns nil when ctx ends. Only one process
 // may run it against a store at a time; servers sharing an etcd use
 // RunFenced under leader election instead.
 func (s *Syncer) Run(ctx context.Context) error {
@@ -155,7 +156,9 @@ func (s *Syncer) Run(ctx context.Context) error {
 // head, whatever an earlier term of this Syncer handled (another leader may
 // have synced meanwhile). It returns nil when ctx ends, and an error
 // wrapping store.ErrFenced as soon as a write was refused because fence is
-// lost: the loop stops, and the next leader syncs.
+// lost: the loop stops, and the next leader syncs. While it runs, as while
+// Run runs, every put of TriggerKey (RemoteTrigger: a webhook on any
+// server) calls Trigger.
 func (s *Syncer) RunFenced(ctx context.Context, fence store.Fence) error {
 	s.mu.Lock()
 	s.lastSHA, s.lastFull = "", time.Time{}
@@ -164,7 +167,21 @@ func (s *Syncer) RunFenced(ctx context.Context, fence store.Fence) error {
 	return s.run(ctx, fence)
 }
 
+// run is the loop of Run and RunFenced. While it runs, every put of
+// TriggerKey calls Trigger.
 func (s *Syncer) run(ctx context.Context, fence store.Fence) error {
+	rev := s.triggerRevision(ctx) // before the first sync: no trigger after it is missed
+	wctx, cancel := context.WithCancel(ctx)
+	var wg gosync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.watchTriggers(wctx, rev)
+	}()
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	s.mu.Lock()
 	s.running++
 	s.mu.Unlock()
