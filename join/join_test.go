@@ -258,6 +258,16 @@ func TestJoinStoresCredentials(t *testing.T) {
 	if _, _, err := RenewFunc(RenewConfig{Server: srv.srv.URL, Credentials: creds})(context.Background()); err != nil {
 		t.Errorf("a request with the new credential failed: %v", err)
 	}
+	// A renewal goes to the server CurrentServer names (the one an agent's
+	// client failed over to), not to the first one, which is gone here.
+	gone := "https://127.0.0.1:1"
+	if _, _, err := RenewFunc(RenewConfig{Server: gone, Credentials: creds})(context.Background()); err == nil {
+		t.Errorf("a renewal sent to %s succeeded", gone)
+	}
+	current := func() string { return srv.srv.URL }
+	if _, _, err := RenewFunc(RenewConfig{Server: gone, CurrentServer: current, Credentials: creds})(context.Background()); err != nil {
+		t.Errorf("a renewal sent to the current server failed: %v", err)
+	}
 }
 
 func TestJoinWrongCAHash(t *testing.T) {

@@ -17,8 +17,13 @@ import (
 
 // RenewConfig says how a node renews its credential.
 type RenewConfig struct {
-	// Server is the API's URL; required.
+	// Server is the API's URL; required. It is also the server the
+	// rewritten kubeconfig names.
 	Server string
+	// CurrentServer, when set, is asked before each renewal which server
+	// to send it to (an agent's client that failed over to another server
+	// tells its current one); an empty answer means Server.
+	CurrentServer func() string
 	// Credentials is the credential to renew (as Join or Load return it).
 	Credentials Credentials
 	// DNSNames and IPs go into the new certificate; when both are nil the
@@ -40,7 +45,13 @@ type RenewConfig struct {
 // for the same node, from the cluster CA.
 func RenewFunc(cfg RenewConfig) pki.RenewFunc {
 	return func(ctx context.Context) ([]byte, []byte, error) {
-		base, err := parseServer(cfg.Server)
+		server := cfg.Server
+		if cfg.CurrentServer != nil {
+			if s := cfg.CurrentServer(); s != "" {
+				server = s
+			}
+		}
+		base, err := parseServer(server)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -102,6 +102,13 @@ token, obtains a certificate for "system:node:<node-name>" and keeps it in
 <data-dir>/containerd. Static pods in --pod-manifest-path keep running
 while the server is unreachable. Needs root.
 
+With several servers (a highly available control plane), --server may
+list some of them, comma-separated; one is enough. The agent learns every
+server of the cluster (GET /bosun/v1/servers) every 30 s, saves the list in
+<data-dir>/agent/servers.json, and moves to another server within seconds
+when its own stops answering. Pods keep running meanwhile: the agent never
+stops a container because the API is unreachable.
+
   bosun agent --server https://10.0.0.1:6443 --token abcdef.0123456789abcdef \
       --ca-cert-hash sha256:…   # as printed by "bosun token create" on the server
   bosun agent                   # later starts: the stored credential is used
@@ -273,6 +280,10 @@ func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.L
 		return fmt.Errorf("agent: %w", err)
 	}
 	g.Go(func() error { return agent.Run(ctx) })
+	// Learn every API server of the cluster, so that the agent fails over
+	// to one when its own dies, even across a restart of the agent.
+	refresh := client.ServerRefresh{Client: c, Static: conn.servers, Path: a.serverListPath(), Logger: logger.With("component", "servers")}
+	g.Go(func() error { return refresh.Run(ctx) })
 	apiCfg := agentapi.Config{
 		Addresses: agentapi.Addresses(ip.String(), a.apiPort),
 		Pods:      agent,
@@ -285,11 +296,12 @@ func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.L
 		// system:masters (the API server) may use it. Renewed in place.
 		apiCfg.GetCertificate, apiCfg.ClientCAs = conn.creds.KeyPair.GetCertificate, conn.creds.CAPool
 		r, err := join.NewRenewer(join.RenewConfig{
-			Server:      conn.server,
-			Credentials: *conn.creds,
-			DNSNames:    []string{a.nodeName},
-			IPs:         []net.IP{ip},
-			Logger:      logger.With("component", "certificates"),
+			Server:        conn.server,
+			CurrentServer: c.URL,
+			Credentials:   *conn.creds,
+			DNSNames:      []string{a.nodeName},
+			IPs:           []net.IP{ip},
+			Logger:        logger.With("component", "certificates"),
 		})
 		if err != nil {
 			return fmt.Errorf("agent: %w", err)

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
@@ -22,9 +23,15 @@ import (
 // server, whose requests need none).
 type agentConn struct {
 	server string
-	client *client.Client
-	creds  *join.Credentials
+	// servers are the servers the agent was told of (--server, or the
+	// stored kubeconfig's), always kept in the client's list.
+	servers []string
+	client  *client.Client
+	creds   *join.Credentials
 }
+
+// serverListPath is where the agent keeps the API servers it last learned.
+func (a *agentConfig) serverListPath() string { return filepath.Join(a.dataDir, "agent", "servers.json") }
 
 // pkiDir is where the agent keeps its node credential.
 func (a *agentConfig) pkiDir() string { return filepath.Join(a.dataDir, "agent", "pki") }
@@ -35,7 +42,22 @@ func (a *agentConfig) pkiDir() string { return filepath.Join(a.dataDir, "agent",
 // with --token and --ca-cert-hash. Without --server, the stored
 // kubeconfig names the server. Plain HTTP is accepted only on loopback (a
 // development server's --insecure-listen).
+//
+// server may list several servers, comma-separated: the first is joined
+// through, and the client fails over to the others, to those it learned
+// from the cluster before a restart (<data-dir>/agent/servers.json), and
+// to those ServerRefresh learns while it runs.
 func connectAgent(ctx context.Context, a *agentConfig, server string, ips []net.IP, logger *slog.Logger) (agentConn, error) {
+	var static []string
+	for _, s := range strings.Split(server, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			static = append(static, s)
+		}
+	}
+	server = ""
+	if len(static) > 0 {
+		server = static[0]
+	}
 	creds, err := join.Load(a.pkiDir(), a.nodeName)
 	switch {
 	case err == nil:
@@ -48,6 +70,7 @@ func connectAgent(ctx context.Context, a *agentConfig, server string, ips []net.
 				return agentConn{}, fmt.Errorf("read the server's address from %s: %w", creds.Kubeconfig, err)
 			}
 			server = rc.Host
+			static = []string{server}
 		}
 	case !errors.Is(err, fs.ErrNotExist):
 		return agentConn{}, fmt.Errorf("the stored node credential in %s: %w (remove the directory and join again with --token)", a.pkiDir(), err)
@@ -57,12 +80,17 @@ func connectAgent(ctx context.Context, a *agentConfig, server string, ips []net.
 		if err := loopbackOnly(server); err != nil {
 			return agentConn{}, err
 		}
-		c, err := client.New(server)
+		for _, s := range static[1:] {
+			if err := loopbackOnly(s); err != nil {
+				return agentConn{}, err
+			}
+		}
+		c, err := client.New(server, client.WithServers(static[1:]...), client.WithLogger(logger))
 		if err != nil {
 			return agentConn{}, err
 		}
 		logger.Warn("plain HTTP development server: the agent has no credential and its port serves loopback only", "server", server)
-		return agentConn{server: server, client: c}, nil
+		return agentConn{server: server, servers: static, client: c}, nil
 	case a.token == "" || a.caCertHash == "":
 		return agentConn{}, fmt.Errorf("this node has no credential in %s yet: join with --token and --ca-cert-hash (\"bosun token create\" on the server prints the command)", a.pkiDir())
 	default:
@@ -80,11 +108,15 @@ func connectAgent(ctx context.Context, a *agentConfig, server string, ips []net.
 			return agentConn{}, err
 		}
 	}
-	c, err := client.New(server, client.WithTLS(creds.TLSConfig()))
+	saved, err := client.LoadServerList(a.serverListPath())
+	if err != nil {
+		logger.Warn("the saved list of API servers is unreadable; using --server only", "err", err)
+	}
+	c, err := client.New(server, client.WithServers(append(static[1:], saved...)...), client.WithTLS(creds.TLSConfig()), client.WithLogger(logger))
 	if err != nil {
 		return agentConn{}, err
 	}
-	return agentConn{server: server, client: c, creds: &creds}, nil
+	return agentConn{server: server, servers: static, client: c, creds: &creds}, nil
 }
 
 func isPlainHTTP(server string) bool {

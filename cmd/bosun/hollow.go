@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -37,6 +38,9 @@ machines:
   bosun hollow --server http://127.0.0.1:6780 --nodes 3
   bosun get pods -A -o wide     # pods spread over hollow-node-0..2
 
+--server may name several servers, comma-separated; the nodes fail over
+between them.
+
 Hollow nodes use the server's plain-HTTP development listener (they have
 no node credentials). Like real nodes, each is Ready only once the control
 plane gave it a /24 pod CIDR: the default --cluster-cidr (a /16) holds 256
@@ -60,7 +64,11 @@ nodes; give the server a larger one (e.g. --cluster-cidr 10.64.0.0/12 for
 				capacity[name] = q
 			}
 			capacity[corev1.ResourcePods] = *resource.NewQuantity(int64(pods), resource.DecimalSI)
-			c, err := client.New(g.server, client.WithHTTPClient(hollow.HTTPClient()))
+			// --server may list several servers: the nodes fail over
+			// between them as real agents do.
+			list := strings.Split(g.server, ",")
+			c, err := client.New(strings.TrimSpace(list[0]), client.WithServers(trimAll(list[1:])...),
+				client.WithHTTPClient(hollow.HTTPClient()), client.WithLogger(logger))
 			if err != nil {
 				return err
 			}
@@ -88,4 +96,15 @@ nodes; give the server a larger one (e.g. --cluster-cidr 10.64.0.0/12 for
 	f.IntVar(&pods, "max-pods", 110, "pod capacity of each hollow node")
 	f.DurationVar(&heartbeat, "heartbeat-interval", 10*time.Second, "how often each node renews its Lease (keep it well below the server's --node-monitor-grace-period)")
 	return cmd
+}
+
+// trimAll returns ss with spaces trimmed and empty strings dropped.
+func trimAll(ss []string) []string {
+	var out []string
+	for _, s := range ss {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/bosun-dev/bosun/reconcile/controlplane"
 	"github.com/bosun-dev/bosun/reconcile/leader"
 	"github.com/bosun-dev/bosun/reconcile/serviceip"
+	"github.com/bosun-dev/bosun/servers"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/sync/gitsource"
 	"github.com/bosun-dev/bosun/sync/gitwrite"
@@ -429,10 +430,14 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		return fmt.Errorf("server: %w", err)
 	}
 	bootstrapTokens := tokens.New(st.Client(), nil)
+	// A webhook or a revert may reach any server; the sync leader hears
+	// of it through etcd.
+	name := serverName(c)
+	triggerSync := syncer.RemoteTrigger(st.Client(), name, logger.With("component", "sync"))
 	apiSrv := apiserver.New(apiserver.Config{
 		Store:           st,
 		Logger:          logger.With("component", "api"),
-		Hooks:           webhook.Handler(secret, sy.Trigger, logger.With("component", "webhook")),
+		Hooks:           webhook.Handler(secret, triggerSync, logger.With("component", "webhook")),
 		Ready:           sy.Ready,
 		Version:         version,
 		Profiling:       c.profiling,
@@ -443,6 +448,9 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		AgentTransport:  certs.agentTransport(),
 		NodeGracePeriod: c.nodeMonitorGracePeriod,
 		ControlPlane:    newControlPlaneCA(c, certs.pki.CA, clustered),
+		Servers: func(ctx context.Context) ([]api.ServerInfo, error) {
+			return servers.List(ctx, st.Client())
+		},
 	})
 	compactor := &store.Compactor{Client: st.Client(), Logger: logger.With("component", "compactor")}
 
@@ -463,6 +471,12 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		})
 	}
 	g.Go(func() error { return certs.pki.Run(ctx) })
+	// Agents and clients learn every server from this registry
+	// (GET /bosun/v1/servers) and fail over between them.
+	started := time.Now()
+	g.Go(func() error {
+		return servers.Register(ctx, st.Client(), api.ServerInfo{Name: name, URL: certs.url, Started: started}, servers.DefaultTTL, logger.With("component", "servers"))
+	})
 	g.Go(func() error {
 		return bootstrapTokens.Run(ctx, time.Minute, time.Hour, func(err error) {
 			logger.Warn("removing expired bootstrap tokens failed; retrying", "err", err)
@@ -481,7 +495,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 			NodePortRange:          nodePorts,
 			AutoRollback:           c.autoRollback,
 			Reverter:               gitwrite.BranchReverter{Writer: writer},
-			OnRevert:               func(string) { sy.Trigger() },
+			OnRevert:               func(string) { triggerSync() },
 			NodeMonitorGracePeriod: c.nodeMonitorGracePeriod,
 			PodEvictionTimeout:     c.podEvictionTimeout,
 			Logger:                 logger.With("component", "controllers"),

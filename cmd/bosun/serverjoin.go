@@ -18,6 +18,7 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/join"
 	"github.com/bosun-dev/bosun/pki"
+	"github.com/bosun-dev/bosun/reconcile/leader"
 	"github.com/bosun-dev/bosun/store"
 )
 
@@ -83,6 +84,15 @@ func etcdMemberName(c *serverConfig) string {
 		return c.etcdName
 	}
 	return c.agent.nodeName
+}
+
+// serverName is the name the server registers under (servers.Register)
+// and writes sync triggers as: its etcd member name, else the host name.
+func serverName(c *serverConfig) string {
+	if n := etcdMemberName(c); n != "" {
+		return n
+	}
+	return leader.DefaultID()
 }
 
 // joinControlPlane makes this server a member of the control plane named
