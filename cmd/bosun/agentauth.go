@@ -31,7 +31,9 @@ type agentConn struct {
 }
 
 // serverListPath is where the agent keeps the API servers it last learned.
-func (a *agentConfig) serverListPath() string { return filepath.Join(a.dataDir, "agent", "servers.json") }
+func (a *agentConfig) serverListPath() string {
+	return filepath.Join(a.dataDir, "agent", "servers.json")
+}
 
 // pkiDir is where the agent keeps its node credential.
 func (a *agentConfig) pkiDir() string { return filepath.Join(a.dataDir, "agent", "pki") }
