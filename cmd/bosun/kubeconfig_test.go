@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/bosun-dev/bosun/client"
 )
 
 func TestKubeconfigCommand(t *testing.T) {
@@ -77,5 +80,48 @@ func TestKubeconfigCommandNotRoot(t *testing.T) {
 	err := printAdminKubeconfig(&bytes.Buffer{}, dir)
 	if err == nil || !strings.Contains(err.Error(), "run sudo bosun kubeconfig") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// TestWithServersExtension checks that the servers --all-servers adds are
+// the ones a bosun client built from the printed kubeconfig fails over to.
+func TestWithServersExtension(t *testing.T) {
+	admin := clientcmdapi.NewConfig()
+	admin.Clusters["bosun"] = &clientcmdapi.Cluster{Server: "https://127.0.0.1:6443"}
+	admin.AuthInfos["admin"] = &clientcmdapi.AuthInfo{Token: "t"}
+	admin.Contexts["bosun"] = &clientcmdapi.Context{Cluster: "bosun", AuthInfo: "admin"}
+	admin.CurrentContext = "bosun"
+	data, err := clientcmd.Write(*admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		urls []string
+		want []string
+	}{
+		{"one server", []string{"https://127.0.0.1:6443"}, []string{"https://127.0.0.1:6443"}},
+		{"three servers", []string{"https://127.0.0.1:7443", "https://127.0.0.1:6443", "https://127.0.0.1:8443", "https://127.0.0.1:7443"},
+			[]string{"https://127.0.0.1:6443", "https://127.0.0.1:7443", "https://127.0.0.1:8443"}},
+		{"none registered", nil, []string{"https://127.0.0.1:6443"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := withServersExtension(data, tt.urls)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "kubeconfig")
+			if err := os.WriteFile(path, out, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := client.NewFromKubeconfig(client.KubeconfigOptions{ExplicitPath: path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.ServerURLs(); !slices.Equal(got, tt.want) {
+				t.Errorf("client servers = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
