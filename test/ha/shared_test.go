@@ -193,7 +193,8 @@ func (l *statusLog) check(commits []string) string {
 			}
 			synced = max(synced, n)
 		}
-		if st.LastAttempt != nil {
+		// An attempt that failed before it read the branch names no commit.
+		if st.LastAttempt != nil && st.LastAttempt.Commit.SHA != "" {
 			n := slices.Index(commits, st.LastAttempt.Commit.SHA)
 			if n < attempted {
 				problems = append(problems, fmt.Sprintf("status %d: attempt of commit %.8s after %.8s", i, st.LastAttempt.Commit.SHA, commits[attempted]))
