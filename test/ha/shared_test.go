@@ -234,10 +234,11 @@ func (c *cluster) checkPausedLeader(t *testing.T) {
 	before := len(old.logs())
 	old.resume()
 	resumed = true
-	testutil.EventuallyEvery(t, syncTimeout, 50*time.Millisecond, old.name+" to log that it lost the sync election", func() (bool, string) {
+	// It campaigns again once its term's sync loop has returned, whatever
+	// stopped it first (the lost lease, a fenced write, a cancelled call).
+	testutil.EventuallyEvery(t, syncTimeout, 50*time.Millisecond, old.name+" to campaign again for the sync election", func() (bool, string) {
 		for _, line := range strings.Split(old.logs()[before:], "\n") {
-			// The election's or the sync loop's message, whichever saw it first.
-			if strings.Contains(line, "component=sync") && strings.Contains(line, "leadership lost") {
+			if strings.Contains(line, "election=sync") && strings.Contains(line, "campaigning") {
 				return true, ""
 			}
 		}
