@@ -301,6 +301,15 @@ func (c *cluster) checkSnapshotRestore(t *testing.T) {
 		return d.Status.AvailableReplicas == 2, fmt.Sprintf("%d of 2 replicas available", d.Status.AvailableReplicas)
 	})
 	want := c.objectIDs(via)
+	pods := 0
+	for _, id := range want {
+		if strings.HasPrefix(id, "pods ") {
+			pods++
+		}
+	}
+	if pods != 2 {
+		t.Fatalf("%d pods before the snapshot, want web's 2: %v", pods, want)
+	}
 
 	first := c.servers[0]
 	snap := filepath.Join(t.TempDir(), "bosun.db")
