@@ -529,3 +529,13 @@ func jsonOut[T any](t testing.TB, out string) T {
 	}
 	return v
 }
+
+// stage runs one stage of a test that goes through several on the same
+// cluster, logging its name and how long it took.
+func stage(t *testing.T, name string, f func()) {
+	t.Helper()
+	t.Logf("stage %q", name)
+	begin := time.Now()
+	f()
+	t.Logf("stage %q done in %.1f s", name, time.Since(begin).Seconds())
+}

@@ -34,8 +34,10 @@ func TestSharedEtcd(t *testing.T) {
 	c := startShared(t, 3)
 	c.waitSynced(c.servers[0], c.head(), syncTimeout)
 
-	t.Run("commit applied once", func(t *testing.T) { c.checkAppliedOnce(t) })
-	t.Run("paused sync leader applies nothing stale", func(t *testing.T) {
+	// Stages on one cluster, in order, rather than subtests: the harness
+	// fails the test that started the servers.
+	stage(t, "commit applied once", func() { c.checkAppliedOnce(t) })
+	stage(t, "paused sync leader applies nothing stale", func() {
 		// Pausing the first server would pause the etcd every server uses:
 		// hand the sync loop to another one first.
 		if l := c.waitSyncLeader(syncTimeout); l == c.servers[0] {
@@ -43,7 +45,7 @@ func TestSharedEtcd(t *testing.T) {
 		}
 		c.checkPausedLeader(t)
 	})
-	t.Run("snapshot restored into a fresh server", func(t *testing.T) { c.checkSnapshotRestore(t) })
+	stage(t, "snapshot restored into a fresh server", func() { c.checkSnapshotRestore(t) })
 }
 
 // head is the SHA of the repository's branch head.
