@@ -89,7 +89,9 @@ up() {
 	server s1 --cluster-init
 	say "A server token, to grow the control plane"
 	local tok token hash
-	tok=$("$BOSUN" --server "$(http_url s1)" token create --server -o json)
+	# (token create's own --server flag shadows the global one: name the
+	# server to ask with BOSUN_SERVER.)
+	tok=$(BOSUN_SERVER=$(http_url s1) "$BOSUN" token create --server -o json)
 	token=$(json_field token <<<"$tok")
 	hash=$(json_field caCertHash <<<"$tok")
 	[ -n "$token" ] && [ -n "$hash" ] || die "token create --server printed no token: $tok"
