@@ -64,8 +64,9 @@ func (c *cluster) join(name string) *server {
 
 // TestJoinedCluster grows one server into three with --join and checks, in
 // order on that cluster: the three are voting etcd members, a commit is
-// applied once, killing the server that holds the etcd leader loses
-// nothing, and a member removed can join again.
+// applied once, a sync leader paused past its lease applies nothing stale,
+// killing the server that holds the etcd leader loses nothing, and a
+// member removed can join again.
 func TestJoinedCluster(t *testing.T) {
 	c := startJoined(t, 3)
 	c.waitSynced(c.servers[0], c.head(), syncTimeout)
@@ -75,6 +76,8 @@ func TestJoinedCluster(t *testing.T) {
 	// started the servers.
 	stage(t, "three voting members", func() { c.checkMembers(t, c.servers) })
 	stage(t, "commit applied once", func() { c.checkAppliedOnce(t) })
+	// Its etcd member pauses with it, the raft leader perhaps.
+	stage(t, "paused sync leader applies nothing stale", func() { c.checkPausedLeader(t) })
 	var hollowVia *server
 	stage(t, "server holding the etcd leader killed", func() { hollowVia = c.checkKillEtcdLeader(t) })
 	stage(t, "member removed and added again", func() {
