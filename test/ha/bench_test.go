@@ -67,7 +67,7 @@ func TestBenchHA(t *testing.T) {
 		return
 	}
 	m1, m3 := median(one), median(three)
-	fmt.Printf("commit -> API visible (watch on a standby server), %d commits: 1 etcd member median %.1f ms, 3 members median %.1f ms, ratio 3/1 = %.2f\n",
+	fmt.Printf("commit -> API visible (a watch on the API; with 3 members on a standby's), %d commits: 1 etcd member median %.1f ms, 3 members median %.1f ms, ratio 3/1 = %.2f\n",
 		commits, ms(m1), ms(m3), float64(m3)/float64(m1))
 	fmt.Printf("failover (kill -9 of the sync leader -> next commit synced by another server), %d kills: median %.2f s, min %.2f s, max %.2f s\n",
 		kills, median(failovers).Seconds(), slices.Min(failovers).Seconds(), slices.Max(failovers).Seconds())
