@@ -73,7 +73,21 @@ type BootstrapToken struct {
 	Expires time.Time `json:"expires,omitzero"`
 	// UsagesLeft is how many more joins the token allows; -1 means no limit.
 	UsagesLeft int `json:"usagesLeft"`
+	// Kind is TokenKindNode or TokenKindServer; records made before kinds
+	// existed read as TokenKindNode.
+	Kind string `json:"kind,omitempty"`
 }
+
+// Kinds of bootstrap tokens.
+const (
+	// TokenKindNode lets a machine join as a node (bosun agent): it
+	// receives a node credential.
+	TokenKindNode = "node"
+	// TokenKindServer lets a machine join the control plane (bosun server
+	// --join): it becomes an etcd member and receives the cluster CA's key.
+	// It also works where a node token does.
+	TokenKindServer = "server"
+)
 
 // TokenRequest is the body of a token creation request.
 type TokenRequest struct {
@@ -84,6 +98,8 @@ type TokenRequest struct {
 	Usages int `json:"usages,omitempty"`
 	// Description is free text shown by token list.
 	Description string `json:"description,omitempty"`
+	// Kind is TokenKindNode (the default when empty) or TokenKindServer.
+	Kind string `json:"kind,omitempty"`
 }
 
 // TokenResponse answers a token creation request: the full token, shown
@@ -98,6 +114,9 @@ type TokenResponse struct {
 	// CACertHash is "sha256:HEX" of the cluster CA's public key, as kubeadm's
 	// --discovery-token-ca-cert-hash.
 	CACertHash string `json:"caCertHash"`
+	// Repo is the Git repository the cluster syncs, for the join command
+	// of a server token; empty when the server does not know it.
+	Repo string `json:"repo,omitempty"`
 }
 
 // ClusterInfo is what the API tells anyone before they authenticate: the
@@ -133,10 +152,68 @@ type RenewRequest struct {
 	CSR []byte `json:"csr"`
 }
 
+// ServerJoinRequest asks to make the sender a control-plane member (bosun
+// server --join), with a server token sent as the request's bearer token.
+type ServerJoinRequest struct {
+	// Name is the new member's etcd name (its --etcd-name or node name).
+	Name string `json:"name"`
+	// PeerURL is where the other members will reach its etcd,
+	// "https://HOST:2380".
+	PeerURL string `json:"peerURL"`
+	// ClientURL is its etcd's client URL, "https://127.0.0.1:2379".
+	ClientURL string `json:"clientURL"`
+}
+
+// EtcdMember is one member of the control plane's etcd cluster.
+type EtcdMember struct {
+	// Name is the member's name; "" for a member added that has not
+	// started yet (except the joiner itself, named as it asked).
+	Name string `json:"name"`
+	// ID is etcd's member ID in hexadecimal, as etcdctl prints it.
+	ID string `json:"id"`
+	// PeerURLs and ClientURLs are the member's URLs.
+	PeerURLs   []string `json:"peerURLs"`
+	ClientURLs []string `json:"clientURLs,omitempty"`
+	// IsLearner is true for a member that does not vote yet.
+	IsLearner bool `json:"isLearner,omitempty"`
+}
+
+// ClusterSettings are the settings every server of one cluster must share,
+// as the first server stored them (etcd key /bosun/config/cluster).
+type ClusterSettings struct {
+	// ClusterCIDR is the range nodes' pod CIDRs come from (--cluster-cidr).
+	ClusterCIDR string `json:"clusterCIDR"`
+	// ServiceCIDR is the range of Service ClusterIPs (--service-cidr).
+	ServiceCIDR string `json:"serviceCIDR"`
+	// NodePortRange is the range of NodePorts (--service-node-port-range).
+	NodePortRange string `json:"nodePortRange"`
+	// Repo, Branch and Path say what is synced (--repo, --branch, --path).
+	Repo   string `json:"repo"`
+	Branch string `json:"branch,omitempty"`
+	Path   string `json:"path,omitempty"`
+}
+
+// ServerJoinResponse answers a ServerJoinRequest: what the new member needs
+// to start its etcd and serve as any other server.
+type ServerJoinResponse struct {
+	// CACert and CAKey are the cluster CA's certificate and private key,
+	// PEM: the new server issues its own certificates with them.
+	CACert []byte `json:"caCert"`
+	CAKey  []byte `json:"caKey"`
+	// Members are the etcd cluster's members, the new learner included.
+	Members []EtcdMember `json:"members"`
+	// InitialCluster is etcd's --initial-cluster for the new member
+	// ("name=peerURL,..."), to start with --initial-cluster-state existing.
+	InitialCluster string `json:"initialCluster"`
+	// Cluster are the cluster's settings.
+	Cluster ClusterSettings `json:"cluster"`
+}
+
 // Paths of bosun's cluster-membership API.
 const (
 	PathClusterInfo  = "/bosun/v1/cluster-info"
 	PathJoin         = "/bosun/v1/join"
+	PathServerJoin   = "/bosun/v1/control-plane/join"
 	PathCertificates = "/bosun/v1/certificates"
 	PathTokens       = "/bosun/v1/tokens"
 )

@@ -170,7 +170,7 @@ func forbidden(u api.User, ri requestInfo, why string) *apiError {
 
 // anonymousAllowed reports whether a request without identity may be
 // made: health, version, the cluster CA, the join (authenticated by its
-// bootstrap token) and the Git webhook (authenticated by its own secret,
+// bootstrap token; the control-plane join too) and the Git webhook (authenticated by its own secret,
 // since forges have no client certificate).
 func anonymousAllowed(req *http.Request) bool {
 	switch req.Method {
@@ -181,7 +181,7 @@ func anonymousAllowed(req *http.Request) bool {
 		}
 	case http.MethodPost:
 		switch req.URL.Path {
-		case api.PathJoin, "/hooks/git":
+		case api.PathJoin, api.PathServerJoin, "/hooks/git":
 			return true
 		}
 	}
@@ -212,6 +212,9 @@ func (s *Server) authorize(ctx context.Context, u api.User, req *http.Request, r
 	}
 	if !ri.resourceRequest && ri.verb == "get" && discoveryPath(ri.path) {
 		return nil
+	}
+	if !ri.resourceRequest && ri.verb == "get" && ri.path == api.PathServers {
+		return nil // every identity may learn where the API servers are
 	}
 	if node, ok := u.NodeName(); ok {
 		return s.authorizeNode(ctx, u, node, req, ri)

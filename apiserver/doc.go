@@ -20,6 +20,8 @@
 //	POST /api/v1/namespaces/{ns}/pods/{name}/exec?container=&command=...&stdin=true                    run a command in a container (see below)
 //	GET  /bosun/v1/cluster-info                                                   api.ClusterInfo: the cluster CA (anonymous)
 //	POST /bosun/v1/join                                                           bearer bootstrap token + api.JoinRequest → api.CertificateResponse
+//	POST /bosun/v1/control-plane/join                                             bearer server token + api.ServerJoinRequest → api.ServerJoinResponse
+//	GET  /bosun/v1/servers                                                        []api.ServerInfo sorted by name (Config.Servers), any identity but anonymous
 //	POST /bosun/v1/certificates                                                   api.RenewRequest → api.CertificateResponse, for the calling node
 //	POST /bosun/v1/tokens; GET /bosun/v1/tokens; DELETE /bosun/v1/tokens/{id}     api.TokenRequest → 201 api.TokenResponse; {"items": [api.BootstrapToken]}; 200 Status Success
 //
@@ -83,7 +85,8 @@
 //
 // Anonymous requests get 401 Unauthorized (a Status) except GET /healthz,
 // /livez, /readyz, /version and /bosun/v1/cluster-info, POST
-// /bosun/v1/join (authenticated by its bootstrap token) and POST /hooks/git
+// /bosun/v1/join and /bosun/v1/control-plane/join (authenticated by their
+// bootstrap token) and POST /hooks/git
 // (authenticated by the webhook's own secret: forges have no client
 // certificate).
 //
@@ -124,7 +127,22 @@
 // get 401 "has no usages left" and their signed certificate is dropped).
 // The server registers no Node: the agent does, with its new credential.
 // Token responses carry Config.ServerURL (else https:// and the request's
-// Host) and the CA's hash (CACertHash).
+// Host) and the CA's hash (CACertHash); a server token's also the
+// cluster's repository (Repo), and one is made only where servers can join.
+//
+// A control-plane join (POST /bosun/v1/control-plane/join, a server token
+// as bearer) makes the sender an etcd learner: 401 for a bad token, 403 for
+// a node token, 400 for a name that is no DNS subdomain or URLs that are
+// not https://HOST:PORT, 503 when Config.ControlPlane is nil or refuses
+// (external etcd, no cluster member) or the cluster's settings are not
+// stored yet, 409 for the name or peer URL of a running member or another
+// member not started. A member not started at the same peer URL is a join
+// retried after a crash: it is answered again, with no second add and no
+// second use (a token whose last use that join took still completes it,
+// through Tokens.Verify, but starts no new one). Otherwise store.AddLearner adds it, then the token's use is
+// taken (a join that loses the last use removes its learner again). The
+// answer carries the CA certificate and key (ControlPlane.CAKeyPEM), the
+// members, the initial cluster and the cluster's settings.
 //
 // # Logs and exec
 //

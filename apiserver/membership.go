@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/tokens"
 )
 
@@ -49,6 +50,10 @@ type Tokens interface {
 	Delete(ctx context.Context, id string) error
 	// Check verifies a token without taking a use.
 	Check(ctx context.Context, token string) (api.BootstrapToken, error)
+	// Verify verifies a token as Check does but not its uses left (a
+	// used-up token passes): for a control-plane join retried after a
+	// crash.
+	Verify(ctx context.Context, token string) (api.BootstrapToken, error)
 	// Use verifies a token and takes one of its uses, atomically.
 	Use(ctx context.Context, token string) (api.BootstrapToken, error)
 }
@@ -313,6 +318,24 @@ func (s *Server) serveTokenCreate(w http.ResponseWriter, req *http.Request) {
 		writeError(w, errInternal(err))
 		return
 	}
+	var repo string
+	if tr.Kind == api.TokenKindServer {
+		// A server token is useless where servers cannot join: say so now.
+		if s.cfg.ControlPlane == nil {
+			writeError(w, s.noControlPlane())
+			return
+		}
+		if _, err := s.cfg.ControlPlane.CAKeyPEM(); err != nil {
+			writeError(w, errUnavailable("%v", err))
+			return
+		}
+		settings, _, err := store.LoadClusterSettings(req.Context(), s.cfg.Store.Client())
+		if err != nil {
+			writeError(w, errInternal(err))
+			return
+		}
+		repo = settings.Repo
+	}
 	token, info, err := s.tokens.Create(req.Context(), tr)
 	switch {
 	case errors.Is(err, api.ErrInvalid):
@@ -327,8 +350,8 @@ func (s *Server) serveTokenCreate(w http.ResponseWriter, req *http.Request) {
 		server = "https://" + req.Host
 	}
 	u, _ := UserFrom(req.Context())
-	s.log.Info("bootstrap token created", "token", info.ID, "user", u.Name, "expires", info.Expires, "usages", info.UsagesLeft)
-	writeJSON(w, http.StatusCreated, api.TokenResponse{Token: token, BootstrapToken: info, Server: server, CACertHash: hash})
+	s.log.Info("bootstrap token created", "token", info.ID, "kind", info.Kind, "user", u.Name, "expires", info.Expires, "usages", info.UsagesLeft)
+	writeJSON(w, http.StatusCreated, api.TokenResponse{Token: token, BootstrapToken: info, Server: server, CACertHash: hash, Repo: repo})
 }
 
 func (s *Server) serveTokenDelete(w http.ResponseWriter, req *http.Request) {

@@ -40,13 +40,24 @@ type joinEnv struct {
 
 func newJoinEnv(t *testing.T) *joinEnv {
 	t.Helper()
-	j := &joinEnv{clk: clocktesting.NewFakeClock(time.Now())}
+	j := &joinEnv{}
+	j.joinEnvWith(t, nil)
+	return j
+}
+
+// joinEnvWith sets j up as newJoinEnv does, configure changing the API's
+// Config further.
+func (j *joinEnv) joinEnvWith(t *testing.T, configure func(*apiserver.Config)) {
+	t.Helper()
+	j.clk = clocktesting.NewFakeClock(time.Now())
 	j.tlsEnv = newTLSEnv(t, func(cfg *apiserver.Config, st *store.Store) {
 		j.tokens = tokens.New(st.Client(), j.clk)
 		cfg.Tokens = j.tokens
 		cfg.Now = j.clk.Now
+		if configure != nil {
+			configure(cfg)
+		}
 	})
-	return j
 }
 
 func (j *joinEnv) token(t *testing.T, req api.TokenRequest) string {

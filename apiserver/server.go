@@ -74,6 +74,13 @@ type Config struct {
 	// "https://10.0.0.1:6443"); "" means https:// and the Host the token
 	// request was sent to.
 	ServerURL string
+	// ControlPlane, when set, lets servers join the control plane through
+	// api.PathServerJoin (with a server token); nil: that endpoint
+	// answers 503.
+	ControlPlane ControlPlane
+	// Servers lists the cluster's running API servers, served at
+	// api.PathServers to every authenticated user; nil: 503.
+	Servers func(ctx context.Context) ([]api.ServerInfo, error)
 	// NodeGracePeriod is how recently a Ready node must have renewed its
 	// Lease for a join under its name to be refused (409); 0 means
 	// DefaultNodeGracePeriod.
@@ -269,6 +276,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/bosun/v1/history", s.serveSyncHistory)
 	mux.HandleFunc("GET "+api.PathClusterInfo, s.serveClusterInfo)
 	mux.HandleFunc("POST "+api.PathJoin, s.serveJoin)
+	mux.HandleFunc("POST "+api.PathServerJoin, s.serveServerJoin)
+	mux.HandleFunc("GET "+api.PathServers, s.serveServers)
 	mux.HandleFunc("POST "+api.PathCertificates, s.serveRenew)
 	mux.HandleFunc("GET "+api.PathTokens, s.serveTokenList)
 	mux.HandleFunc("POST "+api.PathTokens, s.serveTokenCreate)

@@ -22,6 +22,14 @@
 // disk and in memory (tls.Config's GetClientCertificate and GetCertificate
 // follow at once) and rewrites the kubeconfig.
 //
+// JoinServer is a server's side of joining the control plane (bosun server
+// --join): the same pin check, then api.ServerJoinRequest to
+// api.PathServerJoin with a server token; the answer's CA certificate and
+// key are installed in the pki directory (pki.InstallCA) and the answer
+// (initial cluster, settings) returned for the caller to start its etcd
+// member. Refusals: ErrTokenRejected (401), ErrNotServerToken (403, a node
+// token), api.ErrConflict (409), ErrUnavailable (503).
+//
 // Usage in the agent:
 //
 //	creds, err := join.Load(dir, nodeName)

@@ -60,6 +60,9 @@ type fakeOptions struct {
 	// servingCA, when set, signs the serving certificate instead of the
 	// cluster CA (a man in the middle).
 	servingCA *pki.CA
+	// answerCA, when set, is the CA a control-plane join's answer names
+	// instead of the cluster CA.
+	answerCA *pki.CA
 }
 
 // refusal is a Kubernetes Status answer.
@@ -92,6 +95,7 @@ func newFakeServer(t *testing.T, opts fakeOptions) *fakeServer {
 		writeJSON(w, http.StatusOK, api.ClusterInfo{CACert: ca.CertPEM()})
 	})
 	mux.HandleFunc("POST "+api.PathJoin, srv.join)
+	mux.HandleFunc("POST "+api.PathServerJoin, srv.serverJoin)
 	mux.HandleFunc("POST "+api.PathCertificates, srv.renew)
 	srv.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		srv.requests.Add(1)

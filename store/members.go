@@ -193,13 +193,10 @@ func PromoteLearner(ctx context.Context, c *clientv3.Client, id uint64) error {
 	return mapMemberErr("promote etcd member "+FormatID(id), err)
 }
 
-// RemoveMember removes the member whose name, or ID as FormatID prints it,
-// is nameOrID from the cluster c talks to, and returns it. The removed
-// member stops; its data directory cannot be used again (to come back it
-// is added anew with an empty one). Fails with api.ErrNotFound when no
-// member matches; etcd itself refuses a removal that would leave too few
-// started members for a majority.
-func RemoveMember(ctx context.Context, c *clientv3.Client, nameOrID string) (Member, error) {
+// LookupMember returns the member whose name, or ID as FormatID prints
+// it, is nameOrID. Fails with api.ErrNotFound when no member matches,
+// api.ErrInvalid when several do.
+func LookupMember(ctx context.Context, c *clientv3.Client, nameOrID string) (Member, error) {
 	members, err := ListMembers(ctx, c)
 	if err != nil {
 		return Member{}, err
@@ -211,16 +208,43 @@ func RemoveMember(ctx context.Context, c *clientv3.Client, nameOrID string) (Mem
 	}
 	switch len(found) {
 	case 0:
-		return Member{}, fmt.Errorf("store: remove etcd member %q: %w: no member has that name or ID", nameOrID, api.ErrNotFound)
+		return Member{}, fmt.Errorf("store: etcd member %q: %w: no member has that name or ID", nameOrID, api.ErrNotFound)
 	case 1:
+		return found[0], nil
 	default:
-		return Member{}, fmt.Errorf("store: remove etcd member %q: %w: %d members match; remove by ID", nameOrID, api.ErrInvalid, len(found))
+		return Member{}, fmt.Errorf("store: etcd member %q: %w: %d members match; use the ID", nameOrID, api.ErrInvalid, len(found))
 	}
-	m := found[0]
+}
+
+// RemoveMember removes the member whose name, or ID as FormatID prints it,
+// is nameOrID from the cluster c talks to, and returns it. The removed
+// member stops; its data directory cannot be used again (to come back it
+// is added anew with an empty one). Fails with api.ErrNotFound when no
+// member matches; etcd itself refuses a removal that would leave too few
+// started members for a majority.
+func RemoveMember(ctx context.Context, c *clientv3.Client, nameOrID string) (Member, error) {
+	m, err := LookupMember(ctx, c, nameOrID)
+	if err != nil {
+		return Member{}, fmt.Errorf("store: remove: %w", err)
+	}
 	if _, err := c.MemberRemove(ctx, m.ID); err != nil {
 		return Member{}, mapMemberErr(fmt.Sprintf("remove etcd member %s (%s)", m.Name, FormatID(m.ID)), err)
 	}
 	return m, nil
+}
+
+// LocalMemberIDs returns the IDs of the members serving c's endpoints (the
+// member a server's own client talks to).
+func LocalMemberIDs(ctx context.Context, c *clientv3.Client) ([]uint64, error) {
+	var ids []uint64
+	for _, ep := range c.Endpoints() {
+		st, err := c.Status(ctx, ep)
+		if err != nil {
+			return nil, mapMemberErr("status of etcd endpoint "+ep, err)
+		}
+		ids = append(ids, st.Header.MemberId)
+	}
+	return ids, nil
 }
 
 // mapMemberErr maps etcd's membership errors onto the API's sentinels.

@@ -109,6 +109,14 @@ func joinConfig(t *testing.T, ca *pki.CA, via *clientv3.Client, name string) (*s
 	if err := store.PromoteLearner(ctx, via, added.ID); err != nil {
 		t.Fatalf("promote %s: %v", name, err)
 	}
+	// The member itself applies its promotion a moment later; until then
+	// its client port refuses what a learner's does.
+	for e.IsLearner() {
+		if ctx.Err() != nil {
+			t.Fatalf("%s promoted, but it still sees itself a learner", name)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	return e, cfg
 }
 

@@ -7,7 +7,9 @@
 // The ID is public (it names the token in lists, logs and errors); the
 // secret is shown once, at creation, and never stored: the record at
 // Prefix+ID holds the SHA-256 of the secret, the description, the creation
-// and expiry times and the number of uses left (-1 = no limit).
+// and expiry times, the number of uses left (-1 = no limit) and the kind:
+// api.TokenKindNode (the default; records without a kind are node tokens)
+// or api.TokenKindServer, which the control-plane join requires.
 //
 // Use checks a presented token: the secret (compared in constant time),
 // the expiry, the uses left, and takes one use with a compare-and-swap on

@@ -69,10 +69,17 @@ type record struct {
 	Created      time.Time `json:"created"`
 	Expires      time.Time `json:"expires,omitzero"`
 	UsagesLeft   int       `json:"usagesLeft"`
+	// Kind is api.TokenKindNode or api.TokenKindServer; "" (a record
+	// made before kinds existed) is a node token.
+	Kind string `json:"kind,omitempty"`
 }
 
 func (r record) token(id string) api.BootstrapToken {
-	return api.BootstrapToken{ID: id, Description: r.Description, Created: r.Created, Expires: r.Expires, UsagesLeft: r.UsagesLeft}
+	kind := r.Kind
+	if kind == "" {
+		kind = api.TokenKindNode
+	}
+	return api.BootstrapToken{ID: id, Description: r.Description, Created: r.Created, Expires: r.Expires, UsagesLeft: r.UsagesLeft, Kind: kind}
 }
 
 // Store keeps bootstrap tokens in etcd. It holds no state of its own:
@@ -141,14 +148,24 @@ func hashSecret(secret string) []byte {
 
 // Create makes a token for req: TTL 0 means DefaultTTL, a negative TTL
 // never expires; Usages 0 means no limit (UsagesLeft -1), a negative one
-// is an error wrapping api.ErrInvalid. It returns the full token, which is
-// not stored and cannot be read again, and its description.
+// is an error wrapping api.ErrInvalid; Kind "" means api.TokenKindNode,
+// and a kind other than node or server is an error wrapping
+// api.ErrInvalid. It returns the full token, which is not stored and
+// cannot be read again, and its description.
 func (s *Store) Create(ctx context.Context, req api.TokenRequest) (string, api.BootstrapToken, error) {
 	if req.Usages < 0 {
 		return "", api.BootstrapToken{}, fmt.Errorf("tokens: create: %w: usages %d: want 0 (no limit) or more", api.ErrInvalid, req.Usages)
 	}
+	kind := req.Kind
+	switch kind {
+	case "":
+		kind = api.TokenKindNode
+	case api.TokenKindNode, api.TokenKindServer:
+	default:
+		return "", api.BootstrapToken{}, fmt.Errorf("tokens: create: %w: kind %q: want %q or %q", api.ErrInvalid, req.Kind, api.TokenKindNode, api.TokenKindServer)
+	}
 	now := s.clock.Now().UTC().Truncate(time.Second)
-	rec := record{Description: req.Description, Created: now, UsagesLeft: req.Usages}
+	rec := record{Description: req.Description, Created: now, UsagesLeft: req.Usages, Kind: kind}
 	if req.Usages == 0 {
 		rec.UsagesLeft = Unlimited
 	}
@@ -242,6 +259,18 @@ func (s *Store) Check(ctx context.Context, token string) (api.BootstrapToken, er
 	return rec.token(id), nil
 }
 
+// Verify checks token as Check does except its uses left: a used-up
+// token whose secret matches and which has not expired passes. It is for
+// completing a join the token was used for already (a control-plane join
+// retried after a crash), never for a new one.
+func (s *Store) Verify(ctx context.Context, token string) (api.BootstrapToken, error) {
+	id, rec, _, err := s.read(ctx, token)
+	if err != nil {
+		return api.BootstrapToken{}, err
+	}
+	return rec.token(id), nil
+}
+
 // Use verifies token as Check does and takes one of its uses (none for a
 // token without limit), with a compare-and-swap retried on conflict: of
 // joins racing for the last use, exactly one succeeds and the others get
@@ -278,6 +307,19 @@ func (s *Store) Use(ctx context.Context, token string) (api.BootstrapToken, erro
 // check reads and verifies token; it returns its ID, record and the
 // record's mod revision.
 func (s *Store) check(ctx context.Context, token string) (string, record, int64, error) {
+	id, rec, rev, err := s.read(ctx, token)
+	if err != nil {
+		return "", record{}, 0, err
+	}
+	if rec.UsagesLeft == 0 {
+		return "", record{}, 0, fmt.Errorf("bootstrap token %s: %w", id, ErrUsedUp)
+	}
+	return id, rec, rev, nil
+}
+
+// read reads token and checks its secret and expiry; it returns its ID,
+// record and the record's mod revision.
+func (s *Store) read(ctx context.Context, token string) (string, record, int64, error) {
 	id, secret, err := Parse(token)
 	if err != nil {
 		return "", record{}, 0, err
@@ -302,9 +344,6 @@ func (s *Store) check(ctx context.Context, token string) (string, record, int64,
 	}
 	if !rec.Expires.IsZero() && !s.clock.Now().Before(rec.Expires) {
 		return "", record{}, 0, fmt.Errorf("bootstrap token %s: %w at %s", id, ErrExpired, rec.Expires.UTC().Format(time.RFC3339))
-	}
-	if rec.UsagesLeft == 0 {
-		return "", record{}, 0, fmt.Errorf("bootstrap token %s: %w", id, ErrUsedUp)
 	}
 	return id, rec, resp.Kvs[0].ModRevision, nil
 }

@@ -2,6 +2,8 @@ package tokens_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -269,5 +271,104 @@ func TestRun(t *testing.T) {
 	cancel()
 	if err := testutil.Receive(t, done, 10*time.Second, "Run to return"); err != nil {
 		t.Errorf("Run = %v, want nil", err)
+	}
+}
+
+// TestKinds checks that a token's kind is kept and told by Create, Check,
+// Use and List, that an unknown kind is refused, and that a record stored
+// before kinds existed reads as a node token.
+func TestKinds(t *testing.T) {
+	clk := clocktesting.NewFakeClock(t0)
+	cli := storetest.Start(t).Client()
+	s := tokens.New(cli, clk)
+	// A record as bosun stored it before tokens had kinds.
+	const oldID = "old000"
+	sum := sha256.Sum256([]byte("0123456789abcdef"))
+	old := fmt.Sprintf(`{"secretSHA256":%q,"created":"2026-12-07T10:00:00Z","usagesLeft":-1}`, hex.EncodeToString(sum[:]))
+	if _, err := cli.Put(t.Context(), tokens.Prefix+oldID, old); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		kind     string // requested
+		token    string // an existing token instead of a new one
+		wantKind string
+	}{
+		{name: "default", kind: "", wantKind: api.TokenKindNode},
+		{name: "node", kind: api.TokenKindNode, wantKind: api.TokenKindNode},
+		{name: "server", kind: api.TokenKindServer, wantKind: api.TokenKindServer},
+		{name: "record without a kind", token: oldID + ".0123456789abcdef", wantKind: api.TokenKindNode},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok := tt.token
+			if tok == "" {
+				var info api.BootstrapToken
+				tok, info = mustCreate(t, s, api.TokenRequest{Kind: tt.kind})
+				if info.Kind != tt.wantKind {
+					t.Errorf("Create: kind %q, want %q", info.Kind, tt.wantKind)
+				}
+			}
+			id, _, _ := strings.Cut(tok, ".")
+			if info, err := s.Check(t.Context(), tok); err != nil || info.Kind != tt.wantKind {
+				t.Errorf("Check: kind %q, %v; want %q", info.Kind, err, tt.wantKind)
+			}
+			if info, err := s.Use(t.Context(), tok); err != nil || info.Kind != tt.wantKind {
+				t.Errorf("Use: kind %q, %v; want %q", info.Kind, err, tt.wantKind)
+			}
+			list, err := s.List(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, l := range list {
+				if l.ID == id {
+					found = true
+					if l.Kind != tt.wantKind {
+						t.Errorf("List: kind %q, want %q", l.Kind, tt.wantKind)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("List does not hold %s", id)
+			}
+		})
+	}
+	if _, _, err := s.Create(t.Context(), api.TokenRequest{Kind: "admin"}); !errors.Is(err, api.ErrInvalid) || !strings.Contains(err.Error(), `"admin"`) {
+		t.Errorf("Create with kind admin = %v, want api.ErrInvalid naming the kind", err)
+	}
+}
+
+// TestVerify passes a used-up token whose secret matches and which has not
+// expired, and nothing else.
+func TestVerify(t *testing.T) {
+	s, clk := newStore(t)
+	usedUp, _ := mustCreate(t, s, api.TokenRequest{Usages: 1, TTL: time.Hour, Kind: api.TokenKindServer})
+	if _, err := s.Use(t.Context(), usedUp); err != nil {
+		t.Fatal(err)
+	}
+	id, _, _ := strings.Cut(usedUp, ".")
+	tests := []struct {
+		name    string
+		token   string
+		advance time.Duration
+		want    error
+	}{
+		{"used up", usedUp, 0, nil},
+		{"wrong secret", id + ".ffffffffffffffff", 0, tokens.ErrSecretMismatch},
+		{"unknown", "zzzzzz.ffffffffffffffff", 0, tokens.ErrUnknown},
+		{"expired", usedUp, 2 * time.Hour, tokens.ErrExpired},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk.Step(tt.advance)
+			info, err := s.Verify(t.Context(), tt.token)
+			if !errors.Is(err, tt.want) || (tt.want == nil && (info.ID != id || info.UsagesLeft != 0 || info.Kind != api.TokenKindServer)) {
+				t.Fatalf("Verify = %+v, %v; want %v", info, err, tt.want)
+			}
+		})
+	}
+	if _, err := s.Check(t.Context(), usedUp); !errors.Is(err, tokens.ErrUsedUp) && !errors.Is(err, tokens.ErrExpired) {
+		t.Errorf("Check of the used-up token = %v, want it refused", err)
 	}
 }

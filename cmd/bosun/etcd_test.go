@@ -100,7 +100,7 @@ func TestEtcdSnapshotSaveRestoreServer(t *testing.T) {
 		dataDir:       dataDir,
 		etcdClientURL: "http://127.0.0.1:0",
 		etcdPeerURL:   "http://127.0.0.1:0",
-	}, storetest.Logger(t))
+	}, nil, storetest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

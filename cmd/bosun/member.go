@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -39,11 +40,12 @@ const (
 func etcdTLSDir(dataDir string) string { return filepath.Join(dataDir, "pki", pki.EtcdDir) }
 
 // clusteredEtcd reports whether the server's embedded etcd runs as a
-// member of a cluster that can grow (TLS): when --cluster-init is given,
-// or when an earlier start with it left etcd credentials in the data
-// directory (so that a restart without the flag keeps the same URLs).
+// member of a cluster that can grow (TLS): when --cluster-init or --join
+// is given, or when an earlier start with one of them left etcd
+// credentials in the data directory (so that a restart without the flag
+// keeps the same URLs).
 func clusteredEtcd(c *serverConfig) (bool, error) {
-	if c.clusterInit {
+	if c.clusterInit || c.join.url != "" {
 		return true, nil
 	}
 	_, err := os.Stat(filepath.Join(etcdTLSDir(c.dataDir), pki.EtcdPeerCertFile))
@@ -57,34 +59,48 @@ func clusteredEtcd(c *serverConfig) (bool, error) {
 	}
 }
 
-// clusterEtcd turns cfg into the configuration of a cluster member: TLS
-// for clients and peers with credentials from the cluster CA in
-// <data-dir>/pki/etcd (issued or renewed here), the member named after the
-// node, the peer URL on the advertise address unless --etcd-peer-url says
-// otherwise, the client URL https://127.0.0.1:2379 unless
-// --etcd-client-url says otherwise. run keeps the credentials renewed.
-func clusterEtcd(c *serverConfig, cfg *store.EmbedConfig, logger *slog.Logger) (run func(context.Context) error, err error) {
+// clusterEtcdURLs returns the client and peer URLs of the server's etcd as
+// a cluster member: the client URL https://127.0.0.1:2379 unless
+// --etcd-client-url says otherwise, the peer URL on the advertise address
+// unless --etcd-peer-url says otherwise; both must be https. hosts are the
+// names its certificates must hold.
+func clusterEtcdURLs(c *serverConfig) (clientURL, peerURL string, hosts []string, err error) {
 	peerHost, hosts, err := etcdPeerHost(c)
 	if err != nil {
-		return nil, err
+		return "", "", nil, err
 	}
-	if cfg.ClientURL == defaultEtcdClientURL {
-		cfg.ClientURL = clusterEtcdClientURL
+	clientURL, peerURL = c.etcdClientURL, c.etcdPeerURL
+	if clientURL == defaultEtcdClientURL || clientURL == "" {
+		clientURL = clusterEtcdClientURL
 	}
-	if cfg.PeerURL == defaultEtcdPeerURL {
-		cfg.PeerURL = "https://" + net.JoinHostPort(peerHost, clusterEtcdPeerPort)
+	if peerURL == defaultEtcdPeerURL || peerURL == "" {
+		peerURL = "https://" + net.JoinHostPort(peerHost, clusterEtcdPeerPort)
 	}
-	for _, raw := range []string{cfg.ClientURL, cfg.PeerURL} {
+	for _, raw := range []string{clientURL, peerURL} {
 		u, err := url.Parse(raw)
 		if err != nil {
-			return nil, fmt.Errorf("etcd URL %q: %w", raw, err)
+			return "", "", nil, fmt.Errorf("etcd URL %q: %w", raw, err)
 		}
 		if u.Scheme != "https" {
-			return nil, fmt.Errorf("etcd URL %q: a cluster member's etcd speaks TLS only: use https://", raw)
+			return "", "", nil, fmt.Errorf("etcd URL %q: a cluster member's etcd speaks TLS only: use https://", raw)
 		}
 		hosts = append(hosts, u.Hostname())
 	}
-	cfg.Name = c.agent.nodeName
+	return clientURL, peerURL, hosts, nil
+}
+
+// clusterEtcd turns cfg into the configuration of a cluster member: TLS
+// for clients and peers with credentials from the cluster CA in
+// <data-dir>/pki/etcd (issued or renewed here), the member named
+// etcdMemberName, the URLs of clusterEtcdURLs. run keeps the credentials
+// renewed.
+func clusterEtcd(c *serverConfig, cfg *store.EmbedConfig, logger *slog.Logger) (run func(context.Context) error, err error) {
+	clientURL, peerURL, hosts, err := clusterEtcdURLs(c)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ClientURL, cfg.PeerURL = clientURL, peerURL
+	cfg.Name = etcdMemberName(c)
 	ca, err := pki.LoadOrCreateCA(filepath.Join(c.dataDir, "pki"))
 	if err != nil {
 		return nil, err
@@ -151,11 +167,11 @@ started with "bosun server --cluster-init".
 It talks to etcd directly, not to the API: run it on a server's machine,
 as a user who can read that server's <data-dir>/pki/etcd (root), where the
 server keeps its etcd client credential. It reaches the server's own
-member at --etcd-endpoints.
+member at --etcd-endpoints. It works on every member.
 
-Growing the control plane (a second server joining with
-"bosun server --join") is not there yet; the store can add a member as a
-learner and promote it (package store), which the join will use.`,
+The control plane grows with "bosun server --join" on a new machine (see
+"bosun server --help"): the new server is added as a learner, then
+promoted to a voter once it has caught up.`,
 	}
 	cmd.PersistentFlags().StringVar(&o.dataDir, "data-dir", defaultMemberDataDir, "the server's data directory, whose pki/etcd holds the etcd client credential")
 	cmd.PersistentFlags().StringSliceVar(&o.endpoints, "etcd-endpoints", []string{clusterEtcdClientURL}, "client URLs of the server's etcd member")
@@ -181,13 +197,26 @@ learner and promote it (package store), which the join will use.`,
 			Long: `remove takes a member out of the etcd cluster. Do it before retiring a
 server's machine for good, or after losing one, so that the majority is
 counted among the members that are left. etcd refuses a removal that would
-leave too few started members for a majority. The removed server's etcd
-stops; to bring that machine back it must join again with an empty data
-directory.`,
+leave too few started members for a majority. Removing the member this
+command talks to (the server's own, at --etcd-endpoints) is refused: run
+it on another server. The removed server's etcd stops; to bring that
+machine back it must join again with an empty <data-dir>/etcd.`,
 			Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return o.run(cmd.Context(), func(ctx context.Context, c *clientv3.Client) error {
-					m, err := store.RemoveMember(ctx, c, args[0])
+					target, err := store.LookupMember(ctx, c, args[0])
+					if err != nil {
+						return err
+					}
+					self, err := store.LocalMemberIDs(ctx, c)
+					if err != nil {
+						return err
+					}
+					if slices.Contains(self, target.ID) {
+						return fmt.Errorf("etcd member %s (%s) is the one this command talks to, this server's own: run \"bosun member remove %s\" on another server",
+							memberName(target), store.FormatID(target.ID), args[0])
+					}
+					m, err := store.RemoveMember(ctx, c, store.FormatID(target.ID))
 					if err != nil {
 						return err
 					}

@@ -120,6 +120,7 @@ func TestMemberCommands(t *testing.T) {
 			`^\(not started\) +` + store.FormatID(added.ID) + ` +learner +https://127\.0\.0\.1:1 *$`,
 		}, ""},
 		{"remove unknown", []string{"remove", "cp-9"}, nil, "not found"},
+		{"remove the member it talks to", []string{"remove", "cp-1"}, nil, `run "bosun member remove cp-1" on another server`},
 		{"remove by ID", []string{"remove", store.FormatID(added.ID)}, []string{`^Removed etcd member \(not started\) \(` + store.FormatID(added.ID) + `\)\.$`}, ""},
 		{"list after remove", []string{"list"}, []string{`^NAME`, `^cp-1 +[0-9a-f]+ +voter +\*`}, ""},
 	} {

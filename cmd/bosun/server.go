@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/reconcile/controlplane"
 	"github.com/bosun-dev/bosun/reconcile/leader"
@@ -45,6 +46,8 @@ type serverConfig struct {
 
 	etcdEndpoints       []string
 	clusterInit         bool
+	join                joinFlags
+	etcdName            string
 	etcdClientURL       string
 	etcdPeerURL         string
 	etcdMaxTxnOps       int
@@ -62,6 +65,10 @@ type serverConfig struct {
 
 	profiling bool
 
+	// explicit tells the cluster-setting flags (clusterSettingFlags) given
+	// on the command line from those left at their defaults.
+	explicit map[string]bool
+
 	autoRollback     bool
 	verifySignatures string
 
@@ -77,7 +84,7 @@ type serverConfig struct {
 func newServerCommand(g *globalOptions) *cobra.Command {
 	c := &serverConfig{}
 	cmd := &cobra.Command{
-		Use:   "server --repo REPO",
+		Use:   "server --repo REPO | --join URL --token ID.SECRET --ca-cert-hash sha256:HEX",
 		Short: "Run the control plane: sync a Git repository into etcd, reconcile it and serve the API",
 		Long: `server syncs a branch of a Git repository of Kubernetes YAML into etcd and
 serves a Kubernetes-shaped API over HTTPS on --listen.
@@ -107,14 +114,42 @@ bosun and kubectl use. Every request is authenticated with a client
 certificate. Other machines join as nodes with a bootstrap token:
 "bosun token create" prints the command to run on them.
 
+Growing the control plane (three servers survive the loss of one): start
+the first server with --cluster-init (its etcd speaks TLS and can take
+members), make a server token on it with "bosun token create --server",
+and run the command it prints on each new machine:
+
+  bosun server --join https://ADDR:6443 --token ID.SECRET --ca-cert-hash sha256:HEX --repo REPO
+
+The new server checks the first one's CA against --ca-cert-hash, receives
+the cluster CA (certificate and key, into <data-dir>/pki), issues its own
+certificates, joins etcd as a learner and promotes itself to a voter once
+it has caught up (within 2 minutes), then serves like any other. Every
+server shares the cluster's settings (--repo, --branch, --path,
+--cluster-cidr, --service-cidr, --service-node-port-range), which the
+first server stored in etcd: a server adopts the flags it is not given
+and refuses to start when one given differs. --join is read only while
+<data-dir>/etcd holds no member: later starts ignore it. Grow one at a time
+(etcd takes one learner at a time), to an odd number of servers.
+
 Examples:
   bosun server --repo ./my-repo
   bosun server --repo https://git.example.com/team/deploy.git --branch main --path prod \
-      --git-password-file /etc/bosun/token --webhook-secret-file /etc/bosun/hook-secret`,
+      --git-password-file /etc/bosun/token --webhook-secret-file /etc/bosun/hook-secret
+  bosun server --cluster-init --repo https://git.example.com/team/deploy.git   # first of three
+  bosun server --join https://10.0.0.1:6443 --token k3x9q2.7f0a1b2c3d4e5f60 \
+      --ca-cert-hash sha256:… --repo https://git.example.com/team/deploy.git       # the others`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkServerFlags(cmd, c); err != nil {
 				return err
+			}
+			if c.join.token == "" {
+				c.join.token = os.Getenv("BOSUN_TOKEN")
+			}
+			c.explicit = map[string]bool{}
+			for _, n := range clusterSettingFlags {
+				c.explicit[n] = cmd.Flags().Changed(n)
 			}
 			logger, err := g.logger(cmd.ErrOrStderr())
 			if err != nil {
@@ -124,7 +159,7 @@ Examples:
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&c.repo, "repo", "", "Git repository: a local path, file://, https:// or ssh:// URL (required)")
+	f.StringVar(&c.repo, "repo", "", "Git repository: a local path, file://, https:// or ssh:// URL (required on a cluster's first server; servers that join adopt the cluster's)")
 	f.StringVar(&c.branch, "branch", "", "branch to sync (default: the repository's default branch)")
 	f.StringVar(&c.path, "path", "", "subdirectory of the repository holding the manifests (default: all of it)")
 	f.DurationVar(&c.interval, "interval", 30*time.Second, "how often to poll the repository for new commits")
@@ -137,6 +172,7 @@ Examples:
 	f.StringSliceVar(&c.tlsSANs, "tls-san", nil, "further host names or IPs for the API's certificate (repeatable)")
 	f.StringVar(&c.writeKubeconfig, "write-kubeconfig", "", "where to write the admin kubeconfig, mode 0600 (default <data-dir>/kubeconfig)")
 	f.StringSliceVar(&c.etcdEndpoints, "etcd-endpoints", nil, "use this existing etcd cluster instead of the embedded one (comma-separated URLs)")
+	addJoinFlags(f, c)
 	f.BoolVar(&c.clusterInit, "cluster-init", false, "start the embedded etcd as the first member of a cluster that can grow: TLS with certificates from the cluster CA (in <data-dir>/pki/etcd, kept on later starts), peer URL https://<advertise-address>:2380 and client URL https://127.0.0.1:2379 unless --etcd-peer-url/--etcd-client-url say otherwise; see \"bosun member\"")
 	f.StringVar(&c.etcdClientURL, "etcd-client-url", "http://127.0.0.1:2379", "client URL of the embedded etcd")
 	f.StringVar(&c.etcdPeerURL, "etcd-peer-url", "http://127.0.0.1:2380", "peer URL of the embedded etcd")
@@ -159,7 +195,6 @@ Examples:
 	f.StringVar(&c.gitPasswordFile, "git-password-file", "", "file holding the HTTPS password or access token")
 	f.StringVar(&c.sshKeyFile, "ssh-key", "", "private key file for ssh:// repositories")
 	f.StringVar(&c.sshKnownHosts, "ssh-known-hosts", "", "known_hosts file for ssh:// repositories (default ~/.ssh/known_hosts)")
-	_ = cmd.MarkFlagRequired("repo")
 	return cmd
 }
 
@@ -178,6 +213,9 @@ func checkServerFlags(cmd *cobra.Command, c *serverConfig) error {
 			"cni-bin-dir", "pod-manifest-path", "no-proxy", "images-dir", "agent-port", "pod-drain-delay"); err != nil {
 			return err
 		}
+	}
+	if err := checkJoinFlags(cmd, c); err != nil {
+		return err
 	}
 	if len(c.etcdEndpoints) > 0 && c.clusterInit {
 		return errors.New("server: --cluster-init has no effect with --etcd-endpoints (no embedded etcd runs; grow an external cluster with etcd's own tools)")
@@ -203,8 +241,11 @@ func readSecretFile(flag, path string) (string, error) {
 }
 
 // openStore connects to the configured etcd, starting the embedded one
-// unless endpoints are given. close releases what it started.
-func openStore(ctx context.Context, c *serverConfig, logger *slog.Logger) (st *store.Store, close func(), err error) {
+// unless endpoints are given: with joined (the answer of a control-plane
+// join), as a new member of that cluster. An embedded member that is a
+// learner is promoted before openStore returns. close releases what it
+// started.
+func openStore(ctx context.Context, c *serverConfig, joined *api.ServerJoinResponse, logger *slog.Logger) (st *store.Store, close func(), err error) {
 	if len(c.etcdEndpoints) > 0 {
 		opts, err := c.etcdTLS.connectOptions()
 		if err != nil {
@@ -232,9 +273,16 @@ func openStore(ctx context.Context, c *serverConfig, logger *slog.Logger) (st *s
 			return nil, nil, fmt.Errorf("embedded etcd: %w", err)
 		}
 	}
+	if joined != nil {
+		cfg.InitialCluster, cfg.ClusterState = joined.InitialCluster, store.ClusterStateExisting
+	}
 	emb, err := store.StartEmbedded(ctx, cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("start embedded etcd in %s: %w", cfg.DataDir, err)
+	}
+	if err := promoteSelf(ctx, emb, logger); err != nil {
+		_ = emb.Close()
+		return nil, nil, fmt.Errorf("embedded etcd: %w", err)
 	}
 	renewCtx, stopRenewing := context.WithCancel(ctx)
 	go func() {
@@ -250,9 +298,28 @@ func openStore(ctx context.Context, c *serverConfig, logger *slog.Logger) (st *s
 	return store.New(emb.Client(), opts), func() { stopRenewing(); _ = emb.Close() }, nil
 }
 
+// networkSettings parses the cluster's pod and Service ranges and its
+// NodePort range.
+func networkSettings(c *serverConfig) (clusterCIDR, serviceCIDR *net.IPNet, nodePorts serviceip.PortRange, err error) {
+	if _, clusterCIDR, err = net.ParseCIDR(c.clusterCIDR); err != nil {
+		return nil, nil, nodePorts, fmt.Errorf("--cluster-cidr: %w", err)
+	}
+	if _, serviceCIDR, err = net.ParseCIDR(c.serviceCIDR); err != nil {
+		return nil, nil, nodePorts, fmt.Errorf("--service-cidr: %w", err)
+	}
+	if nodePorts, err = serviceip.ParsePortRange(c.nodePortRange); err != nil {
+		return nil, nil, nodePorts, fmt.Errorf("--service-node-port-range: %w", err)
+	}
+	return clusterCIDR, serviceCIDR, nodePorts, nil
+}
+
 func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error {
-	if c.repo == "" {
-		return errors.New("server: --repo is required")
+	if c.repo == "" && c.join.url == "" && len(c.etcdEndpoints) == 0 && !store.MemberDataExists(etcdDataDir(c.dataDir)) {
+		return errors.New("server: --repo is required: the first server of a cluster names the Git repository (servers that join with --join adopt it)")
+	}
+	// The flags' values are checked before they may become the cluster's.
+	if _, _, _, err := networkSettings(c); err != nil {
+		return fmt.Errorf("server: %w", err)
 	}
 	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return fmt.Errorf("server: --data-dir: %w", err)
@@ -271,7 +338,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		return err
 	}
 
-	if fi, err := os.Stat(c.repo); err == nil && fi.IsDir() {
+	if fi, err := os.Stat(c.repo); c.repo != "" && err == nil && fi.IsDir() {
 		// A local repository: record it absolute, so that commands run from
 		// elsewhere (bosun rollback, scale) find it through the status.
 		if abs, err := filepath.Abs(c.repo); err == nil {
@@ -284,6 +351,43 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 			return fmt.Errorf("server: --verify-signatures: %w", err)
 		}
 	}
+	explicit := func(flag string) bool { return c.explicit[flag] }
+
+	// Joining comes first: it installs the cluster CA the certificates
+	// below are issued from.
+	joined, err := joinControlPlane(ctx, c, logger.With("component", "join"))
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	if joined != nil {
+		if err := adoptClusterSettings(c, joined.Cluster, explicit); err != nil {
+			return fmt.Errorf("server: %w; this server's etcd member was added to the cluster already: start again with the cluster's value "+
+				"(the join is retried with the same member), or remove it with \"bosun member remove %s\" on another server", err, etcdMemberName(c))
+		}
+	}
+
+	certs, err := serverTLS(c, logger.With("component", "pki"))
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+
+	st, closeStore, err := openStore(ctx, c, joined, logger.With("component", "store"))
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	defer closeStore()
+	if err := clusterSettings(ctx, st.Client(), c, explicit, logger); err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	clusterCIDR, serviceCIDR, nodePorts, err := networkSettings(c)
+	if err != nil {
+		return fmt.Errorf("server: the cluster's settings: %w", err)
+	}
+	clustered, err := clusteredEtcd(c)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+
 	gitAuth := gitsource.Auth{
 		Username:          c.gitUsername,
 		Password:          password,
@@ -300,31 +404,6 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	if err != nil {
 		return fmt.Errorf("server: --repo: %w", err)
 	}
-
-	_, clusterCIDR, err := net.ParseCIDR(c.clusterCIDR)
-	if err != nil {
-		return fmt.Errorf("server: --cluster-cidr: %w", err)
-	}
-
-	_, serviceCIDR, err := net.ParseCIDR(c.serviceCIDR)
-	if err != nil {
-		return fmt.Errorf("server: --service-cidr: %w", err)
-	}
-	nodePorts, err := serviceip.ParsePortRange(c.nodePortRange)
-	if err != nil {
-		return fmt.Errorf("server: --service-node-port-range: %w", err)
-	}
-
-	certs, err := serverTLS(c, logger.With("component", "pki"))
-	if err != nil {
-		return fmt.Errorf("server: %w", err)
-	}
-
-	st, closeStore, err := openStore(ctx, c, logger.With("component", "store"))
-	if err != nil {
-		return fmt.Errorf("server: %w", err)
-	}
-	defer closeStore()
 
 	sy := syncer.New(syncer.Config{
 		Source:           src,
@@ -363,6 +442,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		ServerURL:       certs.url,
 		AgentTransport:  certs.agentTransport(),
 		NodeGracePeriod: c.nodeMonitorGracePeriod,
+		ControlPlane:    newControlPlaneCA(c, certs.pki.CA, clustered),
 	})
 	compactor := &store.Compactor{Client: st.Client(), Logger: logger.With("component", "compactor")}
 

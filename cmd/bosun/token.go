@@ -27,6 +27,8 @@ type tokenOptions struct {
 	usages      int
 	description string
 	output      string
+	// server makes a server token (bosun server --join).
+	server bool
 }
 
 func newTokenCommand(g *globalOptions) *cobra.Command {
@@ -51,15 +53,24 @@ func newTokenCreateCommand(g *globalOptions) *cobra.Command {
 		Use:   "create",
 		Short: "Create a bootstrap token and print the command that joins a machine with it",
 		Long: `create makes a bootstrap token and prints the full command to run on the
-machine that should join:
+machine that should join. A node token (the default) joins a node:
 
   bosun agent --server https://ADDR:6443 --token ID.SECRET --ca-cert-hash sha256:HEX
 
---ca-cert-hash pins the cluster CA, so the joining agent trusts the server
-before it sends the token. The secret is shown only this once. -o json
-prints the server's whole answer instead.`,
+A server token (--server) makes the machine a member of the control plane,
+with its own etcd member and API, and gives it the cluster CA's key: guard
+it as you would the CA. It also works where a node token does. The server
+it is made on must run its etcd as a cluster member (--cluster-init):
+
+  bosun server --join https://ADDR:6443 --token ID.SECRET --ca-cert-hash sha256:HEX --repo REPO
+
+--ca-cert-hash pins the cluster CA, so the joining machine trusts the
+server before it sends the token. The secret is shown only this once. -o
+json prints the server's whole answer instead. On this command --server is
+the token's kind; name the API with $BOSUN_SERVER or the kubeconfig.`,
 		Example: `  bosun token create
-  bosun token create --ttl 1h --usages 3 --description "rack 2"`,
+  bosun token create --ttl 1h --usages 3 --description "rack 2"
+  bosun token create --server --ttl 2h --usages 2 --description "servers 2 and 3"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req, err := o.request()
@@ -82,6 +93,7 @@ prints the server's whole answer instead.`,
 	f.IntVar(&o.usages, "usages", 0, "how many machines may join with the token; 0 means no limit")
 	f.StringVar(&o.description, "description", "", "free text shown by bosun token list")
 	f.StringVarP(&o.output, "output", "o", "", "output format: the join command (default) or json")
+	f.BoolVar(&o.server, "server", false, "make a server token: it joins a machine to the control plane (bosun server --join) and hands it the cluster CA's key")
 	return cmd
 }
 
@@ -100,7 +112,11 @@ func (o *tokenOptions) request() (api.TokenRequest, error) {
 	if ttl == 0 {
 		ttl = -1 // the API's "never expires"; its 0 means the server's default
 	}
-	return api.TokenRequest{TTL: ttl, Usages: o.usages, Description: o.description}, nil
+	kind := api.TokenKindNode
+	if o.server {
+		kind = api.TokenKindServer
+	}
+	return api.TokenRequest{TTL: ttl, Usages: o.usages, Description: o.description, Kind: kind}, nil
 }
 
 // printTokenResponse prints the join command of resp, or resp as JSON.
@@ -116,8 +132,28 @@ func printTokenResponse(w io.Writer, resp api.TokenResponse, output string) erro
 	if resp.Token == "" || resp.Server == "" || resp.CACertHash == "" {
 		return errors.New("token create: the server's answer lacks the token, its URL or the CA hash: is it an older bosun?")
 	}
+	if resp.Kind == api.TokenKindServer {
+		repo := "REPO"
+		if resp.Repo != "" {
+			repo = shellQuote(resp.Repo)
+		}
+		_, err := fmt.Fprintf(w, "bosun server --join %s --token %s --ca-cert-hash %s --repo %s\n", resp.Server, resp.Token, resp.CACertHash, repo)
+		return err
+	}
 	_, err := fmt.Fprintf(w, "bosun agent --server %s --token %s --ca-cert-hash %s\n", resp.Server, resp.Token, resp.CACertHash)
 	return err
+}
+
+// shellQuote returns s as one word of a POSIX shell command line: as it
+// is when it holds only safe characters, else in single quotes.
+func shellQuote(s string) string {
+	safe := s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./_-~", r))
+	}) < 0
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func newTokenListCommand(g *globalOptions, now func() time.Time) *cobra.Command {
@@ -126,8 +162,9 @@ func newTokenListCommand(g *globalOptions, now func() time.Time) *cobra.Command 
 		Use:   "list",
 		Short: "List the bootstrap tokens (never their secrets)",
 		Long: `list shows every bootstrap token the server keeps, as kubeadm token list:
-its ID (the part before the dot), how long it still works, when it expires,
-how many more joins it allows, and its description. Secrets are never shown:
+its ID (the part before the dot), its kind (node, or server: it joins the
+control plane), how long it still works, when it expires, how many more
+joins it allows, and its description. Secrets are never shown:
 the server keeps only their hashes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -166,7 +203,7 @@ the server keeps only their hashes.`,
 
 // tokenTable is the table of bosun token list at time now.
 func tokenTable(toks []api.BootstrapToken, now time.Time) table.Table {
-	t := table.Table{Columns: []table.Column{{Name: "TOKEN ID"}, {Name: "TTL"}, {Name: "EXPIRES"}, {Name: "USAGES LEFT"}, {Name: "DESCRIPTION"}}}
+	t := table.Table{Columns: []table.Column{{Name: "TOKEN ID"}, {Name: "KIND"}, {Name: "TTL"}, {Name: "EXPIRES"}, {Name: "USAGES LEFT"}, {Name: "DESCRIPTION"}}}
 	for _, tok := range toks {
 		ttl, expires := "<forever>", "<never>"
 		if !tok.Expires.IsZero() {
@@ -185,7 +222,11 @@ func tokenTable(toks []api.BootstrapToken, now time.Time) table.Table {
 		if desc == "" {
 			desc = "<none>"
 		}
-		t.Rows = append(t.Rows, []string{tok.ID, ttl, expires, usages, desc})
+		kind := tok.Kind
+		if kind == "" {
+			kind = api.TokenKindNode // an older server's answer
+		}
+		t.Rows = append(t.Rows, []string{tok.ID, kind, ttl, expires, usages, desc})
 	}
 	return t
 }

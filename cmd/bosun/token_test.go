@@ -30,11 +30,13 @@ type fakeTokenAPI struct {
 	tokens  []api.BootstrapToken
 	// refuse answers every request 401 when set.
 	refuse bool
+	// repo is the cluster's repository a server token's answer names.
+	repo string
 }
 
 func newFakeTokenAPI(t *testing.T, tokens ...api.BootstrapToken) *fakeTokenAPI {
 	t.Helper()
-	f := &fakeTokenAPI{tokens: tokens}
+	f := &fakeTokenAPI{tokens: tokens, repo: "https://git.example.com/deploy.git"}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+api.PathTokens, func(w http.ResponseWriter, r *http.Request) {
 		var req api.TokenRequest
@@ -45,12 +47,16 @@ func newFakeTokenAPI(t *testing.T, tokens ...api.BootstrapToken) *fakeTokenAPI {
 		f.mu.Lock()
 		f.created = append(f.created, req)
 		f.mu.Unlock()
-		_ = json.NewEncoder(w).Encode(api.TokenResponse{
+		resp := api.TokenResponse{
 			Token:          "k3x9q2.7f0a1b2c3d4e5f60",
-			BootstrapToken: api.BootstrapToken{ID: "k3x9q2", Description: req.Description, UsagesLeft: req.Usages},
+			BootstrapToken: api.BootstrapToken{ID: "k3x9q2", Description: req.Description, UsagesLeft: req.Usages, Kind: req.Kind},
 			Server:         "https://192.0.2.10:6443",
 			CACertHash:     "sha256:" + strings.Repeat("ab", 32),
-		})
+		}
+		if req.Kind == api.TokenKindServer {
+			resp.Repo = f.repo
+		}
+		_ = json.NewEncoder(w).Encode(resp)
 	})
 	mux.HandleFunc("GET "+api.PathTokens, func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
@@ -118,14 +124,17 @@ func TestTokenCreate(t *testing.T) {
 		wantOut string // stdout, exactly; "" = check JSON
 		wantErr string
 	}{
-		{"defaults", nil, api.TokenRequest{TTL: 24 * time.Hour},
+		{"defaults", nil, api.TokenRequest{TTL: 24 * time.Hour, Kind: api.TokenKindNode},
 			"bosun agent --server https://192.0.2.10:6443 --token k3x9q2.7f0a1b2c3d4e5f60 --ca-cert-hash sha256:" + strings.Repeat("ab", 32) + "\n", ""},
 		{"flags", []string{"--ttl", "1h30m", "--usages", "3", "--description", "rack 2"},
-			api.TokenRequest{TTL: 90 * time.Minute, Usages: 3, Description: "rack 2"},
+			api.TokenRequest{TTL: 90 * time.Minute, Usages: 3, Description: "rack 2", Kind: api.TokenKindNode},
 			"bosun agent --server https://192.0.2.10:6443 --token k3x9q2.7f0a1b2c3d4e5f60 --ca-cert-hash sha256:" + strings.Repeat("ab", 32) + "\n", ""},
-		{"never expires", []string{"--ttl", "0"}, api.TokenRequest{TTL: -1},
+		{"never expires", []string{"--ttl", "0"}, api.TokenRequest{TTL: -1, Kind: api.TokenKindNode},
 			"bosun agent --server https://192.0.2.10:6443 --token k3x9q2.7f0a1b2c3d4e5f60 --ca-cert-hash sha256:" + strings.Repeat("ab", 32) + "\n", ""},
-		{"json", []string{"-o", "json", "--usages", "1"}, api.TokenRequest{TTL: 24 * time.Hour, Usages: 1}, "", ""},
+		{"json", []string{"-o", "json", "--usages", "1"}, api.TokenRequest{TTL: 24 * time.Hour, Usages: 1, Kind: api.TokenKindNode}, "", ""},
+		{"server token", []string{"--server", "--usages", "2"}, api.TokenRequest{TTL: 24 * time.Hour, Usages: 2, Kind: api.TokenKindServer},
+			"bosun server --join https://192.0.2.10:6443 --token k3x9q2.7f0a1b2c3d4e5f60 --ca-cert-hash sha256:" + strings.Repeat("ab", 32) +
+				" --repo https://git.example.com/deploy.git\n", ""},
 		{"negative ttl", []string{"--ttl", "-1h"}, api.TokenRequest{}, "", "--ttl -1h0m0s: want a positive duration"},
 		{"negative usages", []string{"--usages", "-2"}, api.TokenRequest{}, "", "--usages -2: want a positive count"},
 		{"bad output", []string{"-o", "yaml"}, api.TokenRequest{}, "", `-o "yaml"`},
@@ -171,8 +180,8 @@ func TestTokenCreate(t *testing.T) {
 func TestTokenList(t *testing.T) {
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	toks := []api.BootstrapToken{
-		{ID: "abcdef", Description: "rack 2", Created: now.Add(-time.Hour), Expires: now.Add(23 * time.Hour), UsagesLeft: 2},
-		{ID: "ghijkl", Created: now.Add(-time.Hour), UsagesLeft: -1},
+		{ID: "abcdef", Description: "rack 2", Created: now.Add(-time.Hour), Expires: now.Add(23 * time.Hour), UsagesLeft: 2, Kind: api.TokenKindNode},
+		{ID: "ghijkl", Created: now.Add(-time.Hour), UsagesLeft: -1, Kind: api.TokenKindServer},
 		{ID: "mnopqr", Created: now.Add(-48 * time.Hour), Expires: now.Add(-24 * time.Hour), UsagesLeft: 0},
 	}
 	g := &globalOptions{kubeconfig: newFakeTokenAPI(t, toks...).kubeconfig(t)}
@@ -181,10 +190,10 @@ func TestTokenList(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, got)
 	}
 	want := [][]string{
-		{"TOKEN ID", "TTL", "EXPIRES", "USAGES LEFT", "DESCRIPTION"},
-		{"abcdef", "23h", "2026-12-08T11:00:00Z", "2", "rack 2"},
-		{"ghijkl", "<forever>", "<never>", "unlimited", "<none>"},
-		{"mnopqr", "<expired>", "2026-12-06T12:00:00Z", "0", "<none>"},
+		{"TOKEN ID", "KIND", "TTL", "EXPIRES", "USAGES LEFT", "DESCRIPTION"},
+		{"abcdef", "node", "23h", "2026-12-08T11:00:00Z", "2", "rack 2"},
+		{"ghijkl", "server", "<forever>", "<never>", "unlimited", "<none>"},
+		{"mnopqr", "node", "<expired>", "2026-12-06T12:00:00Z", "0", "<none>"}, // an older server: no kind
 	}
 	lines := strings.Split(strings.TrimRight(got, "\n"), "\n")
 	if len(lines) != len(want) {
@@ -262,5 +271,19 @@ func TestTokenClientErrors(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"https://git.example.com/team/deploy.git", "https://git.example.com/team/deploy.git"},
+		{"/srv/git/my repo", "'/srv/git/my repo'"},
+		{"it's", `'it'\''s'`},
+		{"$HOME/repo", "'$HOME/repo'"},
+		{"", "''"},
+	} {
+		if got := shellQuote(tt.in); got != tt.want {
+			t.Errorf("shellQuote(%q) = %s, want %s", tt.in, got, tt.want)
+		}
 	}
 }
