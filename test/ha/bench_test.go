@@ -43,7 +43,7 @@ func TestBenchHA(t *testing.T) {
 		// test leaves out on purpose; make bench-ha runs it.
 		t.Skip("HA benchmark: run it with make bench-ha (BOSUN_HA_BENCH=1)")
 	}
-	testenv.E2E(t, testenv.Binary("git"), serverJoin())
+	testenv.E2E(t, testenv.Binary("git"))
 	kills, commits := envInt("HA_KILLS", defaultKills), envInt("HA_COMMITS", defaultCommits)
 
 	var one, three []time.Duration

@@ -2,7 +2,6 @@ package ha
 
 import (
 	"fmt"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -22,27 +21,12 @@ import (
 // killed another server must have synced the next commit (issue 12).
 const failoverLimit = 10 * time.Second
 
-// serverJoin requires a bosun binary whose server joins a cluster
-// (--join).
-func serverJoin() testenv.Requirement {
-	return func() error {
-		out, err := exec.Command(bosunBin, "server", "--help").CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("bosun server --help: %w: %s", err, out)
-		}
-		if !strings.Contains(string(out), "--join") {
-			return fmt.Errorf("bosun server has no --join flag in this build")
-		}
-		return nil
-	}
-}
-
 // startJoined starts n servers, each with its own embedded etcd member: the
 // first with --cluster-init, the others with --join and a server token the
 // first one made, as a user grows one server into three.
 func startJoined(t *testing.T, n int) *cluster {
 	t.Helper()
-	testenv.E2E(t, testenv.Binary("git"), serverJoin())
+	testenv.E2E(t, testenv.Binary("git"))
 	c := &cluster{t: t, repo: newRepo(t)}
 	c.servers = append(c.servers, newServer(t, "s1", c.repo).embedded("--cluster-init", "--etcd-name", "s1").start())
 	for i := 2; i <= n; i++ {
