@@ -105,8 +105,9 @@ type server struct {
 }
 
 // newServer prepares server name on repo with a fresh data directory and
-// loopback ports; etcdArgs say which etcd it uses (see embeddedEtcdArgs and
-// sharedEtcdArgs). start runs it. The process is killed when the test ends.
+// loopback ports; embedded or sharedEtcd then say which etcd it uses, and
+// start runs it. The process is killed when the test ends, and its log
+// shown when the test failed.
 func newServer(t testing.TB, name, repo string) *server {
 	t.Helper()
 	dir := t.TempDir()
