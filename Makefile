@@ -60,6 +60,10 @@ clean: ## Stop and remove make run's pods, network and iptables chains, then rem
 bench-scale: ## Issue 3's scale run: 100 Deployments x 300 replicas on 1,000 hollow nodes (SCALE_NODES, SCALE_DEPLOYMENTS, SCALE_REPLICAS).
 	BOSUN_SCALE=1 $(GO) test ./test/scale -run TestScale -count=1 -v -timeout 30m
 
+.PHONY: bench-ha
+bench-ha: ## Issue 12's HA figures: commit -> API visible with 3 etcd members vs 1, and failover (kill -9 of the sync leader -> next commit synced), median of HA_KILLS (10).
+	BOSUN_HA_BENCH=1 $(GO) test ./test/ha -run TestBenchHA -count=1 -v -timeout 30m
+
 .PHONY: images
 images: ## Build the example images (bosun.local/hello:v1, :v2, :broken) into bin/images/.
 	$(GO) run ./hack/mkimage -out bin/images
