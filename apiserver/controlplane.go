@@ -56,7 +56,7 @@ func (s *Server) serveServerJoin(w http.ResponseWriter, req *http.Request) {
 	}
 	token, ok := bearerToken(req)
 	if !ok {
-		writeError(w, errUnauthorized(`joining the control plane needs a server token: send the header "Authorization: Bearer ID.SECRET" (bosun server --token; bosun token create --server makes one)`))
+		writeError(w, errUnauthorized(`joining the control plane needs a server token: send the header "Authorization: Bearer ID.SECRET" (bosun server --token; bosun token create --control-plane makes one)`))
 		return
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), serverJoinTimeout)
@@ -75,7 +75,7 @@ func (s *Server) serveServerJoin(w http.ResponseWriter, req *http.Request) {
 	}
 	if info.Kind != api.TokenKindServer {
 		writeError(w, newStatusError(http.StatusForbidden, metav1.StatusReasonForbidden, fmt.Sprintf(
-			"bootstrap token %s may not join the control plane: this is a node token; create one with bosun token create --server", info.ID)))
+			"bootstrap token %s may not join the control plane: this is a node token; create one with bosun token create --control-plane", info.ID)))
 		return
 	}
 	caKey, err := s.cfg.ControlPlane.CAKeyPEM()

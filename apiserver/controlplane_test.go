@@ -68,10 +68,10 @@ func TestServerJoin(t *testing.T) {
 		wantBody string
 		check    func(t *testing.T, resp api.ServerJoinResponse)
 	}{
-		{name: "no token", req: good, wantCode: 401, wantBody: "bosun token create --server"},
+		{name: "no token", req: good, wantCode: 401, wantBody: "bosun token create --control-plane"},
 		{name: "malformed token", token: "nope", req: good, wantCode: 401, wantBody: "malformed"},
 		{name: "wrong secret", token: server[:7] + strings.Repeat("x", 16), req: good, wantCode: 401, wantBody: "secret does not match"},
-		{name: "node token", token: node, req: good, wantCode: 403, wantBody: "this is a node token; create one with bosun token create --server"},
+		{name: "node token", token: node, req: good, wantCode: 403, wantBody: "this is a node token; create one with bosun token create --control-plane"},
 		{name: "bad name", token: server, req: api.ServerJoinRequest{Name: "CP_2", PeerURL: good.PeerURL, ClientURL: good.ClientURL}, wantCode: 400, wantBody: "member name"},
 		{name: "plain-HTTP peer URL", token: server, req: api.ServerJoinRequest{Name: "cp-2", PeerURL: "http://127.0.0.1:1", ClientURL: good.ClientURL}, wantCode: 400, wantBody: "peer URL"},
 		{name: "port 0", token: server, req: api.ServerJoinRequest{Name: "cp-2", PeerURL: "https://127.0.0.1:0", ClientURL: good.ClientURL}, wantCode: 400, wantBody: "the port must be fixed"},
@@ -173,7 +173,7 @@ func TestServerJoinUnavailable(t *testing.T) {
 			// And no server token is made where it is of no use.
 			code, body = j.as(admin).do("POST", api.PathTokens, api.TokenRequest{Kind: api.TokenKindServer})
 			if code != 503 || !strings.Contains(string(body), tt.wantBody) {
-				t.Fatalf("token create --server: %d %s; want 503 with %q", code, body, tt.wantBody)
+				t.Fatalf("token create --control-plane: %d %s; want 503 with %q", code, body, tt.wantBody)
 			}
 		})
 	}

@@ -89,12 +89,10 @@ up() {
 	server s1 --cluster-init
 	say "A server token, to grow the control plane"
 	local tok token hash
-	# (token create's own --server flag shadows the global one: name the
-	# server to ask with BOSUN_SERVER.)
-	tok=$(BOSUN_SERVER=$(http_url s1) "$BOSUN" token create --server -o json)
+	tok=$("$BOSUN" --server "$(http_url s1)" token create --control-plane -o json)
 	token=$(json_field token <<<"$tok")
 	hash=$(json_field caCertHash <<<"$tok")
-	[ -n "$token" ] && [ -n "$hash" ] || die "token create --server printed no token: $tok"
+	[ -n "$token" ] && [ -n "$hash" ] || die "token create --control-plane printed no token: $tok"
 	for s in s2 s3; do
 		say "$s: bosun server --join https://127.0.0.1:$(api_port s1) --token ... --ca-cert-hash $hash"
 		server "$s" --join "https://127.0.0.1:$(api_port s1)" --token "$token" --ca-cert-hash "$hash"

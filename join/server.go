@@ -21,7 +21,7 @@ import (
 type ServerConfig struct {
 	// Server is a running server's API URL, "https://HOST:6443"; required.
 	Server string
-	// Token is a server token "ID.SECRET" (bosun token create --server);
+	// Token is a server token "ID.SECRET" (bosun token create --control-plane);
 	// required.
 	Token string
 	// CACertHash is "sha256:HEX", the pin of the cluster CA's public key;
@@ -132,7 +132,7 @@ func serverJoinError(err error, cfg ServerConfig) error {
 	tokenID, _, _ := strings.Cut(cfg.Token, ".")
 	switch se.code {
 	case http.StatusUnauthorized:
-		return fmt.Errorf("join: the server refused server token %s (%s): %s; create a new one with \"bosun token create --server\" on a server: %w", tokenID, se.status, se.msg, ErrTokenRejected)
+		return fmt.Errorf("join: the server refused server token %s (%s): %s; create a new one with \"bosun token create --control-plane\" on a server: %w", tokenID, se.status, se.msg, ErrTokenRejected)
 	case http.StatusForbidden:
 		return fmt.Errorf("join: the server refused token %s (%s): %s: %w", tokenID, se.status, se.msg, ErrNotServerToken)
 	case http.StatusConflict:

@@ -74,8 +74,8 @@ func TestJoinServer(t *testing.T) {
 	}{
 		{name: "joins"},
 		{name: "wrong pin", change: func(c *ServerConfig) { c.CACertHash = other.Hash() }, sentinel: ErrCAHashMismatch, want: "refusing to send the token"},
-		{name: "wrong secret", change: func(c *ServerConfig) { c.Token = "abcdef.ffffffffffffffff" }, sentinel: ErrTokenRejected, want: "bosun token create --server"},
-		{name: "node token", opts: fakeOptions{refuse: refusal{403, metav1.StatusReasonForbidden, "this is a node token; create one with bosun token create --server"}},
+		{name: "wrong secret", change: func(c *ServerConfig) { c.Token = "abcdef.ffffffffffffffff" }, sentinel: ErrTokenRejected, want: "bosun token create --control-plane"},
+		{name: "node token", opts: fakeOptions{refuse: refusal{403, metav1.StatusReasonForbidden, "this is a node token; create one with bosun token create --control-plane"}},
 			sentinel: ErrNotServerToken, want: "this is a node token"},
 		{name: "name taken", opts: fakeOptions{refuse: refusal{409, metav1.StatusReasonConflict, "remove it first with bosun member remove cp-2"}},
 			sentinel: api.ErrConflict, want: "bosun member remove cp-2"},

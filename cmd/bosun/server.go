@@ -117,7 +117,7 @@ certificate. Other machines join as nodes with a bootstrap token:
 
 Growing the control plane (three servers survive the loss of one): start
 the first server with --cluster-init (its etcd speaks TLS and can take
-members), make a server token on it with "bosun token create --server",
+members), make a server token on it with "bosun token create --control-plane",
 and run the command it prints on each new machine:
 
   bosun server --join https://ADDR:6443 --token ID.SECRET --ca-cert-hash sha256:HEX --repo REPO

@@ -36,7 +36,7 @@ type joinFlags struct {
 }
 
 func addJoinFlags(f *pflag.FlagSet, c *serverConfig) {
-	f.StringVar(&c.join.url, "join", "", "make this machine a member of a running control plane: the API URL of one of its servers, https://ADDR:6443 (with --token and --ca-cert-hash, as \"bosun token create --server\" prints them); read only while <data-dir>/etcd holds no member")
+	f.StringVar(&c.join.url, "join", "", "make this machine a member of a running control plane: the API URL of one of its servers, https://ADDR:6443 (with --token and --ca-cert-hash, as \"bosun token create --control-plane\" prints them); read only while <data-dir>/etcd holds no member")
 	f.StringVar(&c.join.token, "token", "", "with --join: the server token (ID.SECRET) (default: env BOSUN_TOKEN)")
 	f.StringVar(&c.join.caCertHash, "ca-cert-hash", "", "with --join: sha256:HEX of the cluster CA's public key, checked before the token is sent")
 	f.StringVar(&c.etcdName, "etcd-name", "", "name of this server's etcd member in a cluster (--cluster-init, --join) (default: the node name, --node-name)")
@@ -108,7 +108,7 @@ func joinControlPlane(ctx context.Context, c *serverConfig, logger *slog.Logger)
 		return nil, nil
 	}
 	if c.join.token == "" || c.join.caCertHash == "" {
-		return nil, errors.New("--join needs --token (or env BOSUN_TOKEN) and --ca-cert-hash: run \"bosun token create --server\" on a server of the cluster and use the command it prints")
+		return nil, errors.New("--join needs --token (or env BOSUN_TOKEN) and --ca-cert-hash: run \"bosun token create --control-plane\" on a server of the cluster and use the command it prints")
 	}
 	clientURL, peerURL, _, err := clusterEtcdURLs(c)
 	if err != nil {

@@ -253,7 +253,7 @@ func votersNamed(members []store.Member, names ...string) string {
 
 // TestServerJoin grows a control plane from one server to two, in this
 // process, through the commands a user runs: bosun server --cluster-init,
-// bosun token create --server, and the bosun server --join it prints. The
+// bosun token create --control-plane, and the bosun server --join it prints. The
 // second server is added as a learner through the API, promotes itself,
 // adopts the cluster's settings, serves the API, and both members list
 // each other; a restart of the joined server ignores --join.
@@ -267,15 +267,15 @@ func TestServerJoin(t *testing.T) {
 		"--etcd-name", "s1", "--etcd-client-url", etcd1, "--etcd-peer-url", "https://" + freeTCPAddr(t), "--cluster-cidr", "10.64.0.0/12"}, common...)...)
 
 	var joinCmd string
-	testutil.Eventually(t, 60*time.Second, "bosun token create --server on the first server", func() (bool, string) {
+	testutil.Eventually(t, 60*time.Second, "bosun token create --control-plane on the first server", func() (bool, string) {
 		s1.checkRunning()
-		out, stderr, err := runRoot(t, "--kubeconfig", filepath.Join(d1, "kubeconfig"), "token", "create", "--server", "--usages", "2")
+		out, stderr, err := runRoot(t, "--kubeconfig", filepath.Join(d1, "kubeconfig"), "token", "create", "--control-plane", "--usages", "2")
 		joinCmd = strings.TrimSpace(out)
 		return err == nil, fmt.Sprintf("%v %s", err, stderr)
 	})
 	args := strings.Fields(joinCmd)
 	if len(args) != 10 || strings.Join(args[:3], " ") != "bosun server --join" || args[8] != "--repo" || args[9] != repo {
-		t.Fatalf("token create --server printed %q, want bosun server --join URL --token T --ca-cert-hash H --repo %s", joinCmd, repo)
+		t.Fatalf("token create --control-plane printed %q, want bosun server --join URL --token T --ca-cert-hash H --repo %s", joinCmd, repo)
 	}
 	// The printed command, without --repo: the joiner adopts the cluster's.
 	joinArgs := append(slices.Clone(args[1:8]), "--data-dir", d2, "--listen", freeTCPAddr(t),

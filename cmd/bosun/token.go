@@ -57,7 +57,8 @@ machine that should join. A node token (the default) joins a node:
 
   bosun agent --server https://ADDR:6443 --token ID.SECRET --ca-cert-hash sha256:HEX
 
-A server token (--server) makes the machine a member of the control plane,
+A control-plane token (--control-plane, a "server" token in bosun token
+list) makes the machine a member of the control plane,
 with its own etcd member and API, and gives it the cluster CA's key: guard
 it as you would the CA. It also works where a node token does. The server
 it is made on must run its etcd as a cluster member (--cluster-init):
@@ -66,11 +67,10 @@ it is made on must run its etcd as a cluster member (--cluster-init):
 
 --ca-cert-hash pins the cluster CA, so the joining machine trusts the
 server before it sends the token. The secret is shown only this once. -o
-json prints the server's whole answer instead. On this command --server is
-the token's kind; name the API with $BOSUN_SERVER or the kubeconfig.`,
+json prints the server's whole answer instead.`,
 		Example: `  bosun token create
   bosun token create --ttl 1h --usages 3 --description "rack 2"
-  bosun token create --server --ttl 2h --usages 2 --description "servers 2 and 3"`,
+  bosun token create --control-plane --ttl 2h --usages 2 --description "servers 2 and 3"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req, err := o.request()
@@ -93,7 +93,7 @@ the token's kind; name the API with $BOSUN_SERVER or the kubeconfig.`,
 	f.IntVar(&o.usages, "usages", 0, "how many machines may join with the token; 0 means no limit")
 	f.StringVar(&o.description, "description", "", "free text shown by bosun token list")
 	f.StringVarP(&o.output, "output", "o", "", "output format: the join command (default) or json")
-	f.BoolVar(&o.server, "server", false, "make a server token: it joins a machine to the control plane (bosun server --join) and hands it the cluster CA's key")
+	f.BoolVar(&o.server, "control-plane", false, "make a server token: it joins a machine to the control plane (bosun server --join) and hands it the cluster CA's key")
 	return cmd
 }
 

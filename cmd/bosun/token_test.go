@@ -132,7 +132,7 @@ func TestTokenCreate(t *testing.T) {
 		{"never expires", []string{"--ttl", "0"}, api.TokenRequest{TTL: -1, Kind: api.TokenKindNode},
 			"bosun agent --server https://192.0.2.10:6443 --token k3x9q2.7f0a1b2c3d4e5f60 --ca-cert-hash sha256:" + strings.Repeat("ab", 32) + "\n", ""},
 		{"json", []string{"-o", "json", "--usages", "1"}, api.TokenRequest{TTL: 24 * time.Hour, Usages: 1, Kind: api.TokenKindNode}, "", ""},
-		{"server token", []string{"--server", "--usages", "2"}, api.TokenRequest{TTL: 24 * time.Hour, Usages: 2, Kind: api.TokenKindServer},
+		{"control-plane token", []string{"--control-plane", "--usages", "2"}, api.TokenRequest{TTL: 24 * time.Hour, Usages: 2, Kind: api.TokenKindServer},
 			"bosun server --join https://192.0.2.10:6443 --token k3x9q2.7f0a1b2c3d4e5f60 --ca-cert-hash sha256:" + strings.Repeat("ab", 32) +
 				" --repo https://git.example.com/deploy.git\n", ""},
 		{"negative ttl", []string{"--ttl", "-1h"}, api.TokenRequest{}, "", "--ttl -1h0m0s: want a positive duration"},

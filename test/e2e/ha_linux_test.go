@@ -16,7 +16,7 @@ import (
 	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
-// serverJoinLine is the join command "bosun token create --server" prints.
+// serverJoinLine is the join command "bosun token create --control-plane" prints.
 var serverJoinLine = regexp.MustCompile(`bosun server --join (\S+) --token ([a-z0-9]{6}\.[a-z0-9]{16}) --ca-cert-hash (sha256:[0-9a-f]{64})`)
 
 // TestHAAgentsOutliveTheirServer is issue 12's root test: three machines,
@@ -37,13 +37,13 @@ func TestHAAgentsOutliveTheirServer(t *testing.T) {
 
 	// Servers on m2 and m3, joined one at a time (etcd takes one learner
 	// at a time), each beside the machine's agent in the same namespace.
-	out, err := m1.bosun("--kubeconfig", c.kubeconfig, "token", "create", "--server", "--usages", "2", "--ttl", "1h")
+	out, err := m1.bosun("--kubeconfig", c.kubeconfig, "token", "create", "--control-plane", "--usages", "2", "--ttl", "1h")
 	if err != nil {
-		t.Fatalf("bosun token create --server: %v\n%s", err, out)
+		t.Fatalf("bosun token create --control-plane: %v\n%s", err, out)
 	}
 	j := serverJoinLine.FindStringSubmatch(out)
 	if j == nil || j[1] != c.apiURL {
-		t.Fatalf("bosun token create --server printed\n%s\nwant bosun server --join %s --token ID.SECRET --ca-cert-hash sha256:HEX", out, c.apiURL)
+		t.Fatalf("bosun token create --control-plane printed\n%s\nwant bosun server --join %s --token ID.SECRET --ca-cert-hash sha256:HEX", out, c.apiURL)
 	}
 	urls := []string{c.apiURL}
 	for _, m := range []*machine{m2, m3} {

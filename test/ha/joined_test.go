@@ -41,7 +41,7 @@ func startJoined(t *testing.T, n int) *cluster {
 func (c *cluster) join(name string) *server {
 	c.t.Helper()
 	first := c.servers[0]
-	tok := jsonOut[api.TokenResponse](c.t, first.bosun("token", "create", "--server", "-o", "json"))
+	tok := jsonOut[api.TokenResponse](c.t, first.bosun("token", "create", "--control-plane", "-o", "json"))
 	return newServer(c.t, name, c.repo).embedded(
 		"--join", first.apiURL, "--token", tok.Token, "--ca-cert-hash", tok.CACertHash, "--etcd-name", name).start()
 }
