@@ -2,7 +2,7 @@
 # ha-demo.sh up|down|status — a three-server bosun control plane on loopback.
 #
 #   up     s1 starts with --cluster-init (the first etcd member); "bosun token
-#          create --server" makes a server token; s2 and s3 join with
+#          create --control-plane" makes a server token; s2 and s3 join with
 #          "bosun server --join"; three hollow nodes (bosun hollow) run the
 #          example's pods. Then it prints the members and what to try.
 #   down   stops the processes up started and removes $HA_DEMO_DIR.
