@@ -61,6 +61,7 @@ type podSyncer struct {
 	env      *podenv.Resolver
 	vols     *volumes.Manager
 	services *serviceLister
+	dns      PodDNS           // nil: the runtime copies the host's resolv.conf
 	notify   func(key string) // asks the pod workers for a sync of key
 }
 
@@ -131,7 +132,13 @@ func (s *podSyncer) syncPod(ctx context.Context, pod *corev1.Pod, static bool) (
 				return 0, fmt.Errorf("nodeagent: pod %s: remove dead sandbox %s: %w", podRef(pod), sbx.ID, err)
 			}
 		}
-		created, err := s.rt.RunPodSandbox(ctx, s.sandboxConfig(pod, uint32(len(sandboxes))))
+		cfg := s.sandboxConfig(pod, uint32(len(sandboxes)))
+		if s.dns != nil {
+			if cfg.DNS, err = s.dns.PodDNS(pod); err != nil {
+				return 0, fmt.Errorf("nodeagent: pod %s: resolv.conf: %w", podRef(pod), err)
+			}
+		}
+		created, err := s.rt.RunPodSandbox(ctx, cfg)
 		if err != nil {
 			return 0, fmt.Errorf("nodeagent: pod %s: run sandbox: %w", podRef(pod), err)
 		}

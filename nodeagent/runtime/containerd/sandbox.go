@@ -168,7 +168,7 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, cfg runtime.SandboxConfig) 
 	if rec.Hostname == "" {
 		rec.Hostname = cfg.Metadata.Name
 	}
-	err = r.writeSandboxFiles(rec)
+	err = r.writeSandboxFiles(rec, cfg.DNS)
 	if err == nil {
 		err = r.writeSandbox(rec)
 	}
@@ -180,16 +180,19 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, cfg runtime.SandboxConfig) 
 }
 
 // writeSandboxFiles writes /etc/hostname, /etc/hosts and /etc/resolv.conf
-// of the sandbox's containers.
-func (r *Runtime) writeSandboxFiles(s *sandboxRecord) error {
+// of the sandbox's containers: resolv.conf from dns, or a copy of the
+// host's when dns is nil.
+func (r *Runtime) writeSandboxFiles(s *sandboxRecord, dns *runtime.DNSConfig) error {
 	dir := r.sandboxDir(s.ID)
 	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 	if s.IP != "" {
 		hosts += s.IP + "\t" + s.Hostname + "\n"
 	}
-	resolv, err := os.ReadFile("/etc/resolv.conf")
-	if err != nil {
-		resolv = nil
+	var resolv []byte
+	if dns != nil {
+		resolv = dns.ResolvConf()
+	} else if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+		resolv = b
 	}
 	for name, data := range map[string][]byte{
 		"hostname":    []byte(s.Hostname + "\n"),

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -95,7 +96,8 @@ type Fake struct {
 }
 
 type sandbox struct {
-	s runtime.Sandbox
+	s   runtime.Sandbox
+	dns *runtime.DNSConfig
 }
 
 type container struct {
@@ -197,10 +199,29 @@ func (f *Fake) RunPodSandbox(ctx context.Context, cfg runtime.SandboxConfig) (ru
 		CreatedAt:   f.clk.Now(),
 		Labels:      maps.Clone(cfg.Labels),
 		Annotations: maps.Clone(cfg.Annotations),
-	}}
+	}, dns: copyDNS(cfg.DNS)}
 	f.sandboxes[sb.s.ID] = sb
 	f.order = append(f.order, sb.s.ID)
 	return f.sandboxCopy(sb), nil
+}
+
+// SandboxDNS returns the resolv.conf the sandbox id was created with (nil:
+// the host's), and whether the sandbox exists.
+func (f *Fake) SandboxDNS(id string) (*runtime.DNSConfig, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	sb, ok := f.sandboxes[id]
+	if !ok {
+		return nil, false
+	}
+	return copyDNS(sb.dns), true
+}
+
+func copyDNS(c *runtime.DNSConfig) *runtime.DNSConfig {
+	if c == nil {
+		return nil
+	}
+	return &runtime.DNSConfig{Servers: slices.Clone(c.Servers), Searches: slices.Clone(c.Searches), Options: slices.Clone(c.Options)}
 }
 
 func (f *Fake) sandboxCopy(sb *sandbox) runtime.Sandbox {

@@ -1,0 +1,73 @@
+package nodeagent_test
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/bosun-dev/bosun/nodeagent"
+	"github.com/bosun-dev/bosun/nodeagent/runtime"
+)
+
+// podDNSFunc adapts a func to nodeagent.PodDNS.
+type podDNSFunc func(*corev1.Pod) (*runtime.DNSConfig, error)
+
+func (f podDNSFunc) PodDNS(p *corev1.Pod) (*runtime.DNSConfig, error) { return f(p) }
+
+// TestSandboxDNS checks that a pod's sandbox is created with the
+// resolv.conf Config.PodDNS computes for it, that a failure to compute it
+// is retried, and that without PodDNS the runtime keeps the host's.
+func TestSandboxDNS(t *testing.T) {
+	want := &runtime.DNSConfig{Servers: []string{"192.168.1.10"}, Searches: []string{"default.svc.cluster.local"}, Options: []string{"ndots:5"}}
+	tests := []struct {
+		name  string
+		dns   nodeagent.PodDNS
+		fails int // how many calls fail first
+		want  *runtime.DNSConfig
+	}{
+		{"PodDNS", podDNSFunc(func(p *corev1.Pod) (*runtime.DNSConfig, error) {
+			c := *want
+			c.Searches = []string{p.Namespace + ".svc.cluster.local"}
+			return &c, nil
+		}), 0, want},
+		{"PodDNS fails once", nil, 1, want},
+		{"no PodDNS", nil, 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			var calls atomic.Int32
+			dns := tt.dns
+			if tt.fails > 0 {
+				dns = podDNSFunc(func(*corev1.Pod) (*runtime.DNSConfig, error) {
+					if calls.Add(1) <= int32(tt.fails) {
+						return nil, errors.New("host resolv.conf unreadable")
+					}
+					return want, nil
+				})
+			}
+			e.startWith(func(c *nodeagent.Config) { c.PodDNS = dns })
+			e.createPod("web", corev1.RestartPolicyAlways)
+			// Each failed sandbox creation is retried after a back-off.
+			e.eventually("the pod to be Running and Ready", 250*time.Millisecond, func() bool { return runningReady(e.pod("web")) })
+			if tt.fails > 0 && calls.Load() <= int32(tt.fails) {
+				t.Errorf("PodDNS called %d times, want a retry after %d failures", calls.Load(), tt.fails)
+			}
+			sbs, err := e.rt.ListPodSandboxes(ctx(t), runtime.SandboxFilter{})
+			if err != nil || len(sbs) != 1 {
+				t.Fatalf("sandboxes %v, %v; want one", sbs, err)
+			}
+			got, ok := e.rt.SandboxDNS(sbs[0].ID)
+			if !ok {
+				t.Fatal("SandboxDNS: no such sandbox")
+			}
+			if d := cmp.Diff(tt.want, got); d != "" {
+				t.Errorf("sandbox resolv.conf (-want +got):\n%s", d)
+			}
+		})
+	}
+}
