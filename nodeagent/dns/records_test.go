@@ -229,7 +229,11 @@ func TestAnswerRefusalsAndErrors(t *testing.T) {
 		{"IPv4-mapped client inside", clusterFixture(), &net.UDPAddr{IP: net.ParseIP("::ffff:10.244.1.5")},
 			func() *dns.Msg { return query("web.prod.svc.cluster.local.", dns.TypeA) }, dns.RcodeSuccess},
 		{"not a query", clusterFixture(), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)},
-			func() *dns.Msg { m := query("web.prod.svc.cluster.local.", dns.TypeA); m.Opcode = dns.OpcodeUpdate; return m },
+			func() *dns.Msg {
+				m := query("web.prod.svc.cluster.local.", dns.TypeA)
+				m.Opcode = dns.OpcodeUpdate
+				return m
+			},
 			dns.RcodeNotImplemented},
 		{"two questions", clusterFixture(), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)},
 			func() *dns.Msg {
