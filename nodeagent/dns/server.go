@@ -282,7 +282,11 @@ func (s *Server) fit(m, req *dns.Msg, tcp bool) *dns.Msg {
 	size := dns.MinMsgSize
 	if opt := req.IsEdns0(); opt != nil {
 		size = min(max(int(opt.UDPSize()), dns.MinMsgSize), maxUDPSize)
-		m.SetEdns0(maxUDPSize, false)
+		if resp := m.IsEdns0(); resp != nil { // a forwarded answer has the upstream's
+			resp.SetUDPSize(maxUDPSize)
+		} else {
+			m.SetEdns0(maxUDPSize, false)
+		}
 	}
 	if tcp {
 		size = dns.MaxMsgSize
@@ -322,10 +326,9 @@ func (s *Server) forward(ctx context.Context, req *dns.Msg, tcp bool) *dns.Msg {
 		return errorReply(req, dns.RcodeServerFailure)
 	}
 	r.Id = req.Id
-	if !tcp { // the upstream may allow larger UDP answers than our client
-		r = s.fit(r, req, false)
-	}
-	return r
+	// The upstream may allow larger UDP answers than our client, and may
+	// not answer in EDNS0 when asked in it.
+	return s.fit(r, req, tcp)
 }
 
 // exchange asks the upstreams in order for req.

@@ -165,6 +165,15 @@ func TestServerUDPAndTCP(t *testing.T) {
 				if m.Rcode != tt.rcode {
 					t.Errorf("rcode %s, want %s", dns.RcodeToString[m.Rcode], dns.RcodeToString[tt.rcode])
 				}
+				opts := 0
+				for _, rr := range m.Extra {
+					if rr.Header().Rrtype == dns.TypeOPT {
+						opts++
+					}
+				}
+				if want := map[bool]int{true: 1, false: 0}[tt.edns > 0]; opts != want {
+					t.Errorf("%d OPT records, want %d", opts, want)
+				}
 				wantTC := tt.truncated && network == "udp"
 				if m.Truncated != wantTC {
 					t.Errorf("truncated %v, want %v", m.Truncated, wantTC)
