@@ -17,6 +17,9 @@
 //	                                         (a pod's spec.hostname with spec.subdomain: web) or dashed IP
 //	10-42-1-7.prod.pod.cluster.local         A: the address the name spells (CoreDNS's "pods insecure",
 //	                                         Kubernetes' default), whether or not a pod has it
+//	10.0.96.10.in-addr.arpa                  PTR: the Service of a cluster IP, the endpoint name of a
+//	                                         headless Service's ready address (with a ReverseLister);
+//	                                         any other reverse name is forwarded
 //
 // Any other name in the cluster domain is NXDOMAIN; a name that exists
 // without records of the type asked is NODATA; both carry the zone's SOA,

@@ -2,6 +2,7 @@ package dns
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -20,6 +21,19 @@ type Lister interface {
 	// Synced reports whether Services and Endpoints were each listed once:
 	// before that, every cluster name would wrongly be NXDOMAIN.
 	Synced() bool
+}
+
+// ReverseLister is a Lister that also finds objects by IP, for PTR
+// answers: a cluster IP names its Service, a headless Service's ready
+// endpoint its endpoint name. APISource is one. Without it, reverse
+// queries are forwarded.
+type ReverseLister interface {
+	Lister
+	// ServicesByIP returns the Services with ip among their cluster IPs.
+	ServicesByIP(ip string) []*corev1.Service
+	// EndpointsByIP returns the Endpoints with ip among their ready
+	// addresses.
+	EndpointsByIP(ip string) []*corev1.Endpoints
 }
 
 // outcome is what the resolver found for a name in the cluster domain.
@@ -365,6 +379,87 @@ func (r *resolver) forEachReadyPort(ns, name string, f func(corev1.EndpointAddre
 			}
 		}
 	}
+}
+
+// reverse answers a PTR question about the address name spells
+// (d.c.b.a.in-addr.arpa. or the nibbles of ip6.arpa.) when it is a
+// cluster IP or a headless Service's ready endpoint; ok is false when the
+// address is not the cluster's (the server forwards the question).
+func (r *resolver) reverse(q dns.Question, lname string) (rep reply, ok bool) {
+	rl, isRev := r.lister.(ReverseLister)
+	if !isRev || !r.lister.Synced() {
+		return rep, false
+	}
+	ip, valid := parseReverse(lname)
+	if !valid {
+		return rep, false
+	}
+	var targets []string
+	for _, svc := range rl.ServicesByIP(ip.String()) {
+		if !headless(svc) {
+			targets = append(targets, svc.Name+"."+svc.Namespace+".svc."+r.zone)
+		}
+	}
+	for _, ep := range rl.EndpointsByIP(ip.String()) {
+		if svc, ok := r.lister.Service(ep.Namespace, ep.Name); !ok || !headless(svc) {
+			continue
+		}
+		for _, s := range ep.Subsets {
+			for _, a := range s.Addresses {
+				if other, err := netip.ParseAddr(a.IP); err == nil && other == ip {
+					targets = append(targets, endpointHost(a)+"."+ep.Name+"."+ep.Namespace+".svc."+r.zone)
+				}
+			}
+		}
+	}
+	if len(targets) == 0 {
+		return rep, false
+	}
+	slices.Sort(targets)
+	if q.Qtype == dns.TypePTR || q.Qtype == dns.TypeANY {
+		for _, t := range slices.Compact(targets) {
+			rep.answer = append(rep.answer, &dns.PTR{Hdr: r.hdr(q.Name, dns.TypePTR), Ptr: t})
+		}
+	}
+	return rep, true
+}
+
+// parseReverse parses a lower-case reverse name: "4.3.2.1.in-addr.arpa."
+// is 1.2.3.4, 32 nibbles under ip6.arpa. an IPv6 address.
+func parseReverse(name string) (netip.Addr, bool) {
+	if rest, ok := strings.CutSuffix(name, ".in-addr.arpa."); ok {
+		parts := strings.Split(rest, ".")
+		if len(parts) != 4 {
+			return netip.Addr{}, false
+		}
+		slices.Reverse(parts)
+		ip, err := netip.ParseAddr(strings.Join(parts, "."))
+		return ip, err == nil && ip.Is4()
+	}
+	if rest, ok := strings.CutSuffix(name, ".ip6.arpa."); ok {
+		parts := strings.Split(rest, ".")
+		if len(parts) != 32 {
+			return netip.Addr{}, false
+		}
+		var b [16]byte
+		for i, p := range parts {
+			if len(p) != 1 {
+				return netip.Addr{}, false
+			}
+			v := strings.IndexByte("0123456789abcdef", p[0])
+			if v < 0 {
+				return netip.Addr{}, false
+			}
+			pos := 31 - i // parts run from the last nibble to the first
+			if pos%2 == 0 {
+				b[pos/2] |= byte(v) << 4
+			} else {
+				b[pos/2] |= byte(v)
+			}
+		}
+		return netip.AddrFrom16(b), true
+	}
+	return netip.Addr{}, false
 }
 
 // headless reports whether svc has no cluster IP (clusterIP: None).

@@ -350,3 +350,94 @@ func mustPrefixes(t testing.TB, ss ...string) []netip.Prefix {
 	}
 	return out
 }
+
+// reverseLister is a fakeLister that also finds objects by IP.
+type reverseLister struct{ *fakeLister }
+
+func (l reverseLister) ServicesByIP(ip string) []*corev1.Service {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []*corev1.Service
+	for _, s := range l.services {
+		for _, c := range clusterIPs(s) {
+			if c.String() == ip {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+func (l reverseLister) EndpointsByIP(ip string) []*corev1.Endpoints {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []*corev1.Endpoints
+	for _, e := range l.endpoints {
+		for _, s := range e.Subsets {
+			for _, a := range s.Addresses {
+				if a.IP == ip {
+					out = append(out, e)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func TestReverse(t *testing.T) {
+	up := startUpstream(t)
+	tests := []struct {
+		name    string
+		reverse bool // the Lister is a ReverseLister
+		qname   string
+		qtype   uint16
+		want    string
+	}{
+		{"cluster IP", true, "10.0.96.10.in-addr.arpa.", dns.TypePTR, "NOERROR|10.0.96.10.in-addr.arpa. PTR web.prod.svc.cluster.local.||"},
+		{"IPv6 cluster IP", true, "0.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.", dns.TypePTR,
+			"NOERROR|0.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa. PTR dual.prod.svc.cluster.local.||"},
+		{"headless endpoint with hostname", true, "7.1.244.10.in-addr.arpa.", dns.TypePTR,
+			"NOERROR|7.1.244.10.in-addr.arpa. PTR db-0.db.prod.svc.cluster.local.||"},
+		{"headless endpoint without", true, "9.2.244.10.in-addr.arpa.", dns.TypePTR,
+			"NOERROR|9.2.244.10.in-addr.arpa. PTR 10-244-2-9.db.prod.svc.cluster.local.||"},
+		{"ClusterIP Service's endpoint: forwarded", true, "5.1.244.10.in-addr.arpa.", dns.TypePTR, "NXDOMAIN|||"},
+		{"not the cluster's: forwarded", true, "1.2.0.192.in-addr.arpa.", dns.TypePTR, "NXDOMAIN|||"},
+		{"A of a cluster IP's reverse name", true, "10.0.96.10.in-addr.arpa.", dns.TypeA, "NOERROR|||"},
+		{"malformed: forwarded", true, "10.96.10.in-addr.arpa.", dns.TypePTR, "NXDOMAIN|||"},
+		{"no ReverseLister: forwarded", false, "10.0.96.10.in-addr.arpa.", dns.TypePTR, "NXDOMAIN|||"},
+	}
+	client := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var l Lister = clusterFixture()
+			if tt.reverse {
+				l = reverseLister{clusterFixture()}
+			}
+			s, err := New(Config{Addr: "127.0.0.1:0", Lister: l, Upstreams: []string{up.addr}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := answerText(s.answer(context.Background(), client, false, query(tt.qname, tt.qtype))); got != tt.want {
+				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseReverse(t *testing.T) {
+	for _, ip := range []string{"10.96.0.10", "0.0.0.0", "fd00::20", "2001:db8::1:2:3"} {
+		name, err := dns.ReverseAddr(ip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := parseReverse(name)
+		if !ok || got.String() != ip {
+			t.Errorf("parseReverse(%s) = %v, %v; want %s", name, got, ok, ip)
+		}
+	}
+	for _, bad := range []string{"1.2.3.in-addr.arpa.", "a.2.3.4.in-addr.arpa.", "300.2.3.4.in-addr.arpa.", "0.ip6.arpa.", "example.com."} {
+		if got, ok := parseReverse(bad); ok {
+			t.Errorf("parseReverse(%s) = %v, want not ok", bad, got)
+		}
+	}
+}

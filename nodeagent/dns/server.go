@@ -229,8 +229,19 @@ func (s *Server) answer(ctx context.Context, client net.Addr, tcp bool, req *dns
 	}
 	q := req.Question[0]
 	lname := strings.ToLower(dns.Fqdn(q.Name))
-	if q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY || !s.res.inZone(lname) {
+	if q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY {
 		return s.forward(ctx, req, tcp)
+	}
+	if !s.res.inZone(lname) {
+		rep, ok := s.res.reverse(q, lname)
+		if !ok {
+			return s.forward(ctx, req, tcp)
+		}
+		m := new(dns.Msg)
+		m.SetReply(req)
+		m.Authoritative, m.RecursionAvailable = true, true
+		m.Answer = rep.answer
+		return s.fit(m, req, tcp)
 	}
 	m := new(dns.Msg)
 	m.SetReply(req)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"slices"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -28,10 +30,68 @@ func NewAPISource(c *client.Client, logger *slog.Logger) (*APISource, error) {
 	if !ok || !ok2 {
 		return nil, fmt.Errorf("dns: the API has no services or endpoints resource")
 	}
-	return &APISource{
+	a := &APISource{
 		services:  cache.NewInformer(client.ListWatch{Client: c, Resource: svcRes}, svcRes, logger),
 		endpoints: cache.NewInformer(client.ListWatch{Client: c, Resource: epRes}, epRes, logger),
-	}, nil
+	}
+	a.services.AddIndex(indexIP, func(o api.Object) []string {
+		svc, ok := o.(*corev1.Service)
+		if !ok {
+			return nil
+		}
+		return canonicalIPs(append([]string{svc.Spec.ClusterIP}, svc.Spec.ClusterIPs...))
+	})
+	a.endpoints.AddIndex(indexIP, func(o api.Object) []string {
+		ep, ok := o.(*corev1.Endpoints)
+		if !ok {
+			return nil
+		}
+		var ips []string
+		for _, s := range ep.Subsets {
+			for _, addr := range s.Addresses {
+				ips = append(ips, addr.IP)
+			}
+		}
+		return canonicalIPs(ips)
+	})
+	return a, nil
+}
+
+// indexIP indexes Services by cluster IP and Endpoints by ready address.
+const indexIP = "dns:ip"
+
+// canonicalIPs returns the parseable addresses of ips in netip's form,
+// without repeats.
+func canonicalIPs(ips []string) []string {
+	var out []string
+	for _, s := range ips {
+		if ip, err := netip.ParseAddr(s); err == nil && !slices.Contains(out, ip.String()) {
+			out = append(out, ip.String())
+		}
+	}
+	return out
+}
+
+// ServicesByIP implements ReverseLister from the Service informer's index.
+func (a *APISource) ServicesByIP(ip string) []*corev1.Service {
+	return typed[*corev1.Service](a.services.ByIndex(indexIP, ip))
+}
+
+// EndpointsByIP implements ReverseLister from the Endpoints informer's
+// index.
+func (a *APISource) EndpointsByIP(ip string) []*corev1.Endpoints {
+	return typed[*corev1.Endpoints](a.endpoints.ByIndex(indexIP, ip))
+}
+
+// typed returns the objects of type T among objs.
+func typed[T api.Object](objs []api.Object) []T {
+	out := make([]T, 0, len(objs))
+	for _, o := range objs {
+		if t, ok := o.(T); ok {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // Run runs both informers until ctx ends and returns nil then. Run it once.

@@ -88,6 +88,18 @@ func TestAPISourceServesFromCache(t *testing.T) {
 			return ""
 		})
 	}
+	for ip, want := range map[string]string{"10.96.0.42": "hello.demo.svc.cluster.local.", "10.244.1.7": "10-244-1-7.db.demo.svc.cluster.local."} {
+		name, _ := dns.ReverseAddr(ip)
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypePTR)
+		r, _, err := (&dns.Client{Net: "udp", Timeout: 5 * time.Second}).Exchange(m, udp.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Answer) != 1 || r.Answer[0].(*dns.PTR).Ptr != want {
+			t.Errorf("PTR of %s: %v, want %s", ip, r.Answer, want)
+		}
+	}
 	before := requests.Load()
 	for range 50 {
 		if got := ask("hello.demo.svc.cluster.local."); got != "NOERROR 10.96.0.42" {
