@@ -91,6 +91,15 @@ func validatePodSpec(s *corev1.PodSpec, p *field.Path, r podRules) field.ErrorLi
 		errs = append(errs, field.Required(p.Child("dnsConfig", "nameservers"), "must provide at least one DNS nameserver when `dnsPolicy` is 'None'"))
 	}
 	errs = append(errs, validateDNSConfig(s.DNSConfig, p.Child("dnsConfig"))...)
+	for i, a := range s.HostAliases {
+		ap := p.Child("hostAliases").Index(i)
+		if len(validation.IsValidIP(ap.Child("ip"), a.IP)) > 0 {
+			errs = append(errs, field.Invalid(ap.Child("ip"), a.IP, "must be a valid IP address"))
+		}
+		for j, h := range a.Hostnames {
+			errs = append(errs, dnsSubdomain(h, ap.Child("hostnames").Index(j))...)
+		}
+	}
 	if s.TerminationGracePeriodSeconds != nil {
 		errs = append(errs, nonNegative(*s.TerminationGracePeriodSeconds, p.Child("terminationGracePeriodSeconds"))...)
 	}

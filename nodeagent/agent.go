@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -164,6 +165,11 @@ type Config struct {
 	// *dns.PodConfigurer (package nodeagent/dns) pointing ClusterFirst pods
 	// at its DNS server. nil: pods get a copy of the host's resolv.conf.
 	PodDNS PodDNS
+	// ClusterDomain is the cluster domain ("cluster.local"): a pod with
+	// spec.hostname and spec.subdomain finds its fully qualified name
+	// <hostname>.<subdomain>.<namespace>.svc.<domain> in its /etc/hosts.
+	// "": no such line.
+	ClusterDomain string
 }
 
 // PodDNS computes a pod's resolv.conf (*dns.PodConfigurer is one).
@@ -232,6 +238,7 @@ func New(cfg Config) (*Agent, error) {
 		vols:        volumes.New(volumes.Config{RootDir: cfg.RootDir, NodeName: cfg.NodeName, DisableTmpfs: cfg.DisableTmpfs, Logger: log}),
 		services:    &serviceLister{c: cfg.Client, clk: cfg.Clock},
 		dns:         cfg.PodDNS,
+		domain:      strings.TrimSuffix(cfg.ClusterDomain, "."),
 	}
 	s.env = podenv.New(podenv.Config{NodeName: cfg.NodeName, HostIP: s.hostIP, Capacity: cfg.Capacity,
 		ServiceEnv: cfg.ServiceEnv, Logger: log})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/nodeagent"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
@@ -61,12 +62,60 @@ func TestSandboxDNS(t *testing.T) {
 			if err != nil || len(sbs) != 1 {
 				t.Fatalf("sandboxes %v, %v; want one", sbs, err)
 			}
-			got, ok := e.rt.SandboxDNS(sbs[0].ID)
+			cfg, ok := e.rt.SandboxConfig(sbs[0].ID)
 			if !ok {
-				t.Fatal("SandboxDNS: no such sandbox")
+				t.Fatal("SandboxConfig: no such sandbox")
 			}
-			if d := cmp.Diff(tt.want, got); d != "" {
+			if d := cmp.Diff(tt.want, cfg.DNS); d != "" {
 				t.Errorf("sandbox resolv.conf (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// TestSandboxHosts checks the /etc/hosts part of a pod's sandbox: its fully
+// qualified name when it has a subdomain and the agent a cluster domain,
+// and its hostAliases.
+func TestSandboxHosts(t *testing.T) {
+	aliases := []corev1.HostAlias{{IP: "192.0.2.1", Hostnames: []string{"foo.local", "bar.local"}}}
+	tests := []struct {
+		name        string
+		domain      string
+		hostname    string
+		subdomain   string
+		wantFQDN    string
+		wantAliases []runtime.HostAlias
+	}{
+		{"hostname and subdomain", "cluster.local.", "db-0", "db", "db-0.db.default.svc.cluster.local",
+			[]runtime.HostAlias{{IP: "192.0.2.1", Hostnames: []string{"foo.local", "bar.local"}}}},
+		{"subdomain, pod name as hostname", "cluster.local", "", "db", "web.db.default.svc.cluster.local",
+			[]runtime.HostAlias{{IP: "192.0.2.1", Hostnames: []string{"foo.local", "bar.local"}}}},
+		{"no subdomain", "cluster.local", "db-0", "", "", []runtime.HostAlias{{IP: "192.0.2.1", Hostnames: []string{"foo.local", "bar.local"}}}},
+		{"no cluster domain", "", "db-0", "db", "", []runtime.HostAlias{{IP: "192.0.2.1", Hostnames: []string{"foo.local", "bar.local"}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.startWith(func(c *nodeagent.Config) { c.ClusterDomain = tt.domain })
+			p := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
+				Spec: corev1.PodSpec{NodeName: "n1", Hostname: tt.hostname, Subdomain: tt.subdomain, HostAliases: aliases,
+					Containers: []corev1.Container{{Name: "app", Image: "bosun.local/hello:v1"}}},
+			}
+			if err := e.st.Create(ctx(t), p); err != nil {
+				t.Fatal(err)
+			}
+			e.eventually("the pod to be Running and Ready", 0, func() bool { return runningReady(e.pod("web")) })
+			sbs, err := e.rt.ListPodSandboxes(ctx(t), runtime.SandboxFilter{})
+			if err != nil || len(sbs) != 1 {
+				t.Fatalf("sandboxes %v, %v; want one", sbs, err)
+			}
+			cfg, _ := e.rt.SandboxConfig(sbs[0].ID)
+			if cfg.HostnameFQDN != tt.wantFQDN {
+				t.Errorf("HostnameFQDN %q, want %q", cfg.HostnameFQDN, tt.wantFQDN)
+			}
+			if d := cmp.Diff(tt.wantAliases, cfg.HostAliases); d != "" {
+				t.Errorf("HostAliases (-want +got):\n%s", d)
 			}
 		})
 	}

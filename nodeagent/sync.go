@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -62,6 +63,7 @@ type podSyncer struct {
 	vols     *volumes.Manager
 	services *serviceLister
 	dns      PodDNS           // nil: the runtime copies the host's resolv.conf
+	domain   string           // the cluster domain, for pods' FQDN in /etc/hosts
 	notify   func(key string) // asks the pod workers for a sync of key
 }
 
@@ -383,6 +385,12 @@ func (s *podSyncer) sandboxConfig(pod *corev1.Pod, attempt uint32) runtime.Sandb
 	}
 	if pod.Spec.Hostname != "" {
 		cfg.Hostname = pod.Spec.Hostname
+	}
+	if pod.Spec.Subdomain != "" && s.domain != "" {
+		cfg.HostnameFQDN = cfg.Hostname + "." + pod.Spec.Subdomain + "." + pod.Namespace + ".svc." + s.domain
+	}
+	for _, a := range pod.Spec.HostAliases {
+		cfg.HostAliases = append(cfg.HostAliases, runtime.HostAlias{IP: a.IP, Hostnames: slices.Clone(a.Hostnames)})
 	}
 	for _, c := range pod.Spec.Containers {
 		for _, p := range c.Ports {

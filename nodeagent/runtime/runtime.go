@@ -133,6 +133,18 @@ type SandboxConfig struct {
 	// DNS is the pod's resolv.conf, computed by the agent from the pod's
 	// dnsPolicy and dnsConfig; nil means a copy of the host's.
 	DNS *DNSConfig
+	// HostnameFQDN, when set, is the pod's fully qualified name
+	// (<hostname>.<subdomain>.<namespace>.svc.<cluster domain>), written
+	// before Hostname on the pod IP's line of /etc/hosts, as kubelet does.
+	HostnameFQDN string
+	// HostAliases are extra /etc/hosts lines (the pod's spec.hostAliases).
+	HostAliases []HostAlias
+}
+
+// HostAlias is one extra /etc/hosts line: an IP and its names.
+type HostAlias struct {
+	IP        string
+	Hostnames []string
 }
 
 // DNSConfig is the content of a pod's /etc/resolv.conf, as CRI's

@@ -97,7 +97,7 @@ type Fake struct {
 
 type sandbox struct {
 	s   runtime.Sandbox
-	dns *runtime.DNSConfig
+	cfg runtime.SandboxConfig
 }
 
 type container struct {
@@ -199,29 +199,37 @@ func (f *Fake) RunPodSandbox(ctx context.Context, cfg runtime.SandboxConfig) (ru
 		CreatedAt:   f.clk.Now(),
 		Labels:      maps.Clone(cfg.Labels),
 		Annotations: maps.Clone(cfg.Annotations),
-	}, dns: copyDNS(cfg.DNS)}
+	}, cfg: copyConfig(cfg)}
 	f.sandboxes[sb.s.ID] = sb
 	f.order = append(f.order, sb.s.ID)
 	return f.sandboxCopy(sb), nil
 }
 
-// SandboxDNS returns the resolv.conf the sandbox id was created with (nil:
-// the host's), and whether the sandbox exists.
-func (f *Fake) SandboxDNS(id string) (*runtime.DNSConfig, bool) {
+// SandboxConfig returns the configuration the sandbox id was created with,
+// and whether the sandbox exists.
+func (f *Fake) SandboxConfig(id string) (runtime.SandboxConfig, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	sb, ok := f.sandboxes[id]
 	if !ok {
-		return nil, false
+		return runtime.SandboxConfig{}, false
 	}
-	return copyDNS(sb.dns), true
+	return copyConfig(sb.cfg), true
 }
 
-func copyDNS(c *runtime.DNSConfig) *runtime.DNSConfig {
-	if c == nil {
-		return nil
+// copyConfig returns a deep copy of c.
+func copyConfig(c runtime.SandboxConfig) runtime.SandboxConfig {
+	c.Labels, c.Annotations = maps.Clone(c.Labels), maps.Clone(c.Annotations)
+	c.PortMappings = slices.Clone(c.PortMappings)
+	if c.DNS != nil {
+		c.DNS = &runtime.DNSConfig{Servers: slices.Clone(c.DNS.Servers), Searches: slices.Clone(c.DNS.Searches), Options: slices.Clone(c.DNS.Options)}
 	}
-	return &runtime.DNSConfig{Servers: slices.Clone(c.Servers), Searches: slices.Clone(c.Searches), Options: slices.Clone(c.Options)}
+	aliases := c.HostAliases
+	c.HostAliases = nil
+	for _, a := range aliases {
+		c.HostAliases = append(c.HostAliases, runtime.HostAlias{IP: a.IP, Hostnames: slices.Clone(a.Hostnames)})
+	}
+	return c
 }
 
 func (f *Fake) sandboxCopy(sb *sandbox) runtime.Sandbox {
