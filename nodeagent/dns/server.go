@@ -110,7 +110,8 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Run listens on Config.Addr (UDP and TCP) and serves until ctx ends; it
-// returns nil then, or the error that stopped a listener. With port 0 the
+// returns nil then, or the error that stopped a listener (the other one
+// stopped too). With port 0 the
 // TCP listener takes the port the UDP one got. Run it once.
 func (s *Server) Run(ctx context.Context) error {
 	pc, ln, err := listen(s.cfg.Addr)
@@ -130,17 +131,21 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.log.Info("DNS server listening", "addr", pc.LocalAddr().String(), "domain", strings.TrimSuffix(s.res.zone, "."),
 		"upstreams", strings.Join(s.cfg.Upstreams, ","))
+	// One listener failing stops the other: Run returns its error.
+	stopped, stop := context.WithCancel(ctx)
+	defer stop()
 	g := errgroup.Group{}
 	for _, srv := range servers {
 		g.Go(func() error {
 			err := srv.ActivateAndServe()
+			stop()
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		})
 	}
-	<-ctx.Done()
+	<-stopped.Done()
 	for _, srv := range servers {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		_ = srv.ShutdownContext(sctx) // closes the listener; Serve returns
