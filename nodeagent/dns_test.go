@@ -11,8 +11,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/nodeagent"
+	"github.com/bosun-dev/bosun/nodeagent/dns"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 )
+
+// The node agent's DNS package computes pods' resolv.conf.
+var _ nodeagent.PodDNS = (*dns.PodConfigurer)(nil)
 
 // podDNSFunc adapts a func to nodeagent.PodDNS.
 type podDNSFunc func(*corev1.Pod) (*runtime.DNSConfig, error)
@@ -42,16 +46,16 @@ func TestSandboxDNS(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			var calls atomic.Int32
-			dns := tt.dns
+			podDNS := tt.dns
 			if tt.fails > 0 {
-				dns = podDNSFunc(func(*corev1.Pod) (*runtime.DNSConfig, error) {
+				podDNS = podDNSFunc(func(*corev1.Pod) (*runtime.DNSConfig, error) {
 					if calls.Add(1) <= int32(tt.fails) {
 						return nil, errors.New("host resolv.conf unreadable")
 					}
 					return want, nil
 				})
 			}
-			e.startWith(func(c *nodeagent.Config) { c.PodDNS = dns })
+			e.startWith(func(c *nodeagent.Config) { c.PodDNS = podDNS })
 			e.createPod("web", corev1.RestartPolicyAlways)
 			// Each failed sandbox creation is retried after a back-off.
 			e.eventually("the pod to be Running and Ready", 250*time.Millisecond, func() bool { return runningReady(e.pod("web")) })
