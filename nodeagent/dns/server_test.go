@@ -76,7 +76,10 @@ func startUpstream(t *testing.T) *fakeUpstream {
 	}
 	u.addr = pc.LocalAddr().String()
 	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
 		go srv.ActivateAndServe() //nolint:errcheck // ends with Shutdown
+		testutil.Receive(t, started, 10*time.Second, "the fake upstream to start")
 		t.Cleanup(func() { _ = srv.Shutdown() })
 	}
 	return u
