@@ -467,8 +467,6 @@ func unsupportedPodFields(spec *corev1.PodSpec, path *field.Path) field.ErrorLis
 		}
 	}
 	warn(spec.ShareProcessNamespace != nil && *spec.ShareProcessNamespace, path.Child("shareProcessNamespace"), ignoredDetail)
-	warn(spec.DNSConfig != nil, path.Child("dnsConfig"), ignoredDetail+" (bosun has no cluster DNS yet)")
-	warn(len(spec.HostAliases) > 0, path.Child("hostAliases"), ignoredDetail)
 	warn(len(spec.ReadinessGates) > 0, path.Child("readinessGates"), ignoredDetail)
 	warn(spec.ActiveDeadlineSeconds != nil, path.Child("activeDeadlineSeconds"), ignoredDetail)
 	warn(len(spec.TopologySpreadConstraints) > 0, path.Child("topologySpreadConstraints"), ignoredDetail+" by the scheduler (it spreads a controller's pods over nodes on its own)")

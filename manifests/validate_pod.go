@@ -26,6 +26,46 @@ func dnsSubdomain(v string, p *field.Path) field.ErrorList {
 	return invalid(p, v, validation.IsDNS1123Subdomain(v))
 }
 
+// Limits of a pod's dnsConfig, as the API server's (and glibc's).
+const (
+	maxDNSNameservers     = 3
+	maxDNSSearchPaths     = 32
+	maxDNSSearchListChars = 2048
+)
+
+// validateDNSConfig checks a pod's dnsConfig as the API server does: at most
+// 3 nameservers, each an IP address; at most 32 search domains, each a DNS
+// subdomain (a trailing dot allowed), 2048 characters in all; options named.
+func validateDNSConfig(c *corev1.PodDNSConfig, p *field.Path) field.ErrorList {
+	if c == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	if len(c.Nameservers) > maxDNSNameservers {
+		errs = append(errs, field.Invalid(p.Child("nameservers"), c.Nameservers, fmt.Sprintf("must not have more than %d nameservers", maxDNSNameservers)))
+	}
+	for i, ns := range c.Nameservers {
+		if len(validation.IsValidIP(p.Child("nameservers").Index(i), ns)) > 0 {
+			errs = append(errs, field.Invalid(p.Child("nameservers").Index(i), ns, "must be a valid IP address"))
+		}
+	}
+	if len(c.Searches) > maxDNSSearchPaths {
+		errs = append(errs, field.Invalid(p.Child("searches"), c.Searches, fmt.Sprintf("must not have more than %d search paths", maxDNSSearchPaths)))
+	}
+	if n := len(strings.Join(c.Searches, " ")); n > maxDNSSearchListChars {
+		errs = append(errs, field.Invalid(p.Child("searches"), c.Searches, fmt.Sprintf("must not have more than %d characters (including spaces) in the search list", maxDNSSearchListChars)))
+	}
+	for i, s := range c.Searches {
+		errs = append(errs, dnsSubdomain(strings.TrimSuffix(s, "."), p.Child("searches").Index(i))...)
+	}
+	for i, o := range c.Options {
+		if o.Name == "" {
+			errs = append(errs, field.Required(p.Child("options").Index(i).Child("name"), "an option needs a name"))
+		}
+	}
+	return errs
+}
+
 func validatePodSpec(s *corev1.PodSpec, p *field.Path, r podRules) field.ErrorList {
 	var errs field.ErrorList
 	vols, verrs := validateVolumes(s.Volumes, p.Child("volumes"))
@@ -49,6 +89,16 @@ func validatePodSpec(s *corev1.PodSpec, p *field.Path, r podRules) field.ErrorLi
 		errs = append(errs, field.NotSupported(p.Child("dnsPolicy"), s.DNSPolicy, dns))
 	} else if s.DNSPolicy == corev1.DNSNone && (s.DNSConfig == nil || len(s.DNSConfig.Nameservers) == 0) {
 		errs = append(errs, field.Required(p.Child("dnsConfig", "nameservers"), "must provide at least one DNS nameserver when `dnsPolicy` is 'None'"))
+	}
+	errs = append(errs, validateDNSConfig(s.DNSConfig, p.Child("dnsConfig"))...)
+	for i, a := range s.HostAliases {
+		ap := p.Child("hostAliases").Index(i)
+		if len(validation.IsValidIP(ap.Child("ip"), a.IP)) > 0 {
+			errs = append(errs, field.Invalid(ap.Child("ip"), a.IP, "must be a valid IP address"))
+		}
+		for j, h := range a.Hostnames {
+			errs = append(errs, dnsSubdomain(h, ap.Child("hostnames").Index(j))...)
+		}
 	}
 	if s.TerminationGracePeriodSeconds != nil {
 		errs = append(errs, nonNegative(*s.TerminationGracePeriodSeconds, p.Child("terminationGracePeriodSeconds"))...)

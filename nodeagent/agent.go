@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -159,6 +160,23 @@ type Config struct {
 	// starts of one second), for pods whose enableServiceLinks is not false.
 	// Default proxy.ServiceEnv; a func returning nil turns them off.
 	ServiceEnv func(services []*corev1.Service, namespace string) []corev1.EnvVar
+	// PodDNS computes each pod's resolv.conf from its dnsPolicy and
+	// dnsConfig when its sandbox is created: the real agent passes a
+	// *dns.PodConfigurer (package nodeagent/dns) pointing ClusterFirst pods
+	// at its DNS server. nil: pods get a copy of the host's resolv.conf.
+	PodDNS PodDNS
+	// ClusterDomain is the cluster domain ("cluster.local"): a pod with
+	// spec.hostname and spec.subdomain finds its fully qualified name
+	// <hostname>.<subdomain>.<namespace>.svc.<domain> in its /etc/hosts.
+	// "": no such line.
+	ClusterDomain string
+}
+
+// PodDNS computes a pod's resolv.conf (*dns.PodConfigurer is one).
+type PodDNS interface {
+	// PodDNS returns the pod's resolv.conf; an error (the host's
+	// resolv.conf unreadable) fails the sandbox's creation, to be retried.
+	PodDNS(pod *corev1.Pod) (*runtime.DNSConfig, error)
 }
 
 // Agent is a node agent: it registers its Node, heartbeats, and runs the
@@ -219,6 +237,8 @@ func New(cfg Config) (*Agent, error) {
 		back:        newBackoffs(cfg.Backoff, cfg.Clock),
 		vols:        volumes.New(volumes.Config{RootDir: cfg.RootDir, NodeName: cfg.NodeName, DisableTmpfs: cfg.DisableTmpfs, Logger: log}),
 		services:    &serviceLister{c: cfg.Client, clk: cfg.Clock},
+		dns:         cfg.PodDNS,
+		domain:      strings.TrimSuffix(cfg.ClusterDomain, "."),
 	}
 	s.env = podenv.New(podenv.Config{NodeName: cfg.NodeName, HostIP: s.hostIP, Capacity: cfg.Capacity,
 		ServiceEnv: cfg.ServiceEnv, Logger: log})

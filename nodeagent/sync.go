@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,6 +62,8 @@ type podSyncer struct {
 	env      *podenv.Resolver
 	vols     *volumes.Manager
 	services *serviceLister
+	dns      PodDNS           // nil: the runtime copies the host's resolv.conf
+	domain   string           // the cluster domain, for pods' FQDN in /etc/hosts
 	notify   func(key string) // asks the pod workers for a sync of key
 }
 
@@ -131,7 +134,13 @@ func (s *podSyncer) syncPod(ctx context.Context, pod *corev1.Pod, static bool) (
 				return 0, fmt.Errorf("nodeagent: pod %s: remove dead sandbox %s: %w", podRef(pod), sbx.ID, err)
 			}
 		}
-		created, err := s.rt.RunPodSandbox(ctx, s.sandboxConfig(pod, uint32(len(sandboxes))))
+		cfg := s.sandboxConfig(pod, uint32(len(sandboxes)))
+		if s.dns != nil {
+			if cfg.DNS, err = s.dns.PodDNS(pod); err != nil {
+				return 0, fmt.Errorf("nodeagent: pod %s: resolv.conf: %w", podRef(pod), err)
+			}
+		}
+		created, err := s.rt.RunPodSandbox(ctx, cfg)
 		if err != nil {
 			return 0, fmt.Errorf("nodeagent: pod %s: run sandbox: %w", podRef(pod), err)
 		}
@@ -376,6 +385,12 @@ func (s *podSyncer) sandboxConfig(pod *corev1.Pod, attempt uint32) runtime.Sandb
 	}
 	if pod.Spec.Hostname != "" {
 		cfg.Hostname = pod.Spec.Hostname
+	}
+	if pod.Spec.Subdomain != "" && s.domain != "" {
+		cfg.HostnameFQDN = cfg.Hostname + "." + pod.Spec.Subdomain + "." + pod.Namespace + ".svc." + s.domain
+	}
+	for _, a := range pod.Spec.HostAliases {
+		cfg.HostAliases = append(cfg.HostAliases, runtime.HostAlias{IP: a.IP, Hostnames: slices.Clone(a.Hostnames)})
 	}
 	for _, c := range pod.Spec.Containers {
 		for _, p := range c.Ports {

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -129,6 +130,48 @@ type SandboxConfig struct {
 	PodCIDR     string
 	Labels      map[string]string
 	Annotations map[string]string
+	// DNS is the pod's resolv.conf, computed by the agent from the pod's
+	// dnsPolicy and dnsConfig; nil means a copy of the host's.
+	DNS *DNSConfig
+	// HostnameFQDN, when set, is the pod's fully qualified name
+	// (<hostname>.<subdomain>.<namespace>.svc.<cluster domain>), written
+	// before Hostname on the pod IP's line of /etc/hosts, as kubelet does.
+	HostnameFQDN string
+	// HostAliases are extra /etc/hosts lines (the pod's spec.hostAliases).
+	HostAliases []HostAlias
+}
+
+// HostAlias is one extra /etc/hosts line: an IP and its names.
+type HostAlias struct {
+	IP        string
+	Hostnames []string
+}
+
+// DNSConfig is the content of a pod's /etc/resolv.conf, as CRI's
+// DNSConfig: one "nameserver" line per server, one "search" line, one
+// "options" line.
+type DNSConfig struct {
+	// Servers are the nameservers' addresses.
+	Servers []string
+	// Searches are the search domains.
+	Searches []string
+	// Options are resolver options: "ndots:5", "edns0".
+	Options []string
+}
+
+// ResolvConf renders c as a resolv.conf file.
+func (c *DNSConfig) ResolvConf() []byte {
+	var b []byte
+	for _, s := range c.Servers {
+		b = append(b, "nameserver "+s+"\n"...)
+	}
+	if len(c.Searches) > 0 {
+		b = append(b, "search "+strings.Join(c.Searches, " ")+"\n"...)
+	}
+	if len(c.Options) > 0 {
+		b = append(b, "options "+strings.Join(c.Options, " ")+"\n"...)
+	}
+	return b
 }
 
 // SandboxState is the state of a sandbox.

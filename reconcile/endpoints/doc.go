@@ -1,7 +1,8 @@
 // Package endpoints is bosun's endpoints controller: for every Service with a
-// selector it keeps an Endpoints object of the same namespace and name listing
-// the addresses of the pods the Service selects, as Kubernetes'
-// pkg/controller/endpoint does.
+// selector (headless ones included) it keeps an Endpoints object of the same
+// namespace and name listing the addresses of the pods the Service selects, as
+// Kubernetes' pkg/controller/endpoint does, and the Service's
+// discovery.k8s.io/v1 EndpointSlices, as pkg/controller/endpointslice does.
 //
 // # What goes into an Endpoints
 //
@@ -37,6 +38,22 @@
 //
 // Writes happen only when labels, owner or subsets (compared in canonical
 // order) differ, always with compare-and-swap; a conflict requeues the Service.
+//
+// # EndpointSlices
+//
+// When the API serves discovery.k8s.io/v1 EndpointSlices (the resource is in
+// api.Resources), the same Reconcile also writes them from the same subsets
+// (EndpointSlices): one slice per address family and port set, up to
+// MaxEndpointsPerSlice (100) endpoints each, ready addresses with conditions
+// ready and serving, not-ready ones with neither; a Service without endpoints
+// gets one empty placeholder slice. Slice names are <service>-<hash> of the
+// family, ports and chunk, so a reconcile compares desired and current by name
+// and creates, updates or deletes only what differs. Each slice carries the
+// Endpoints' labels plus kubernetes.io/service-name and
+// endpointslice.kubernetes.io/managed-by: endpointslice-controller.k8s.io, and
+// a controller ownerReference to the Service. Only slices with that
+// managed-by value are changed or deleted (when the Service goes away or
+// loses its selector); others, mirrored or the user's, are left alone.
 //
 // Pod events enqueue the Services of the pod's namespace whose selector
 // matches the pod's old or new labels, and only when something an Endpoints

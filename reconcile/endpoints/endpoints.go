@@ -55,7 +55,12 @@ type Controller struct {
 	pods      *cache.Informer
 	endpoints *cache.Informer
 	epRes     api.Resource
-	queue     *reconcile.Controller
+	// slices is the EndpointSlice informer, nil when the API has no
+	// discovery.k8s.io/v1 EndpointSlice resource (then only Endpoints are
+	// written).
+	slices   *cache.Informer
+	sliceRes api.Resource
+	queue    *reconcile.Controller
 }
 
 // New returns a Controller and registers its handlers on the Service, Pod and
@@ -77,6 +82,21 @@ func New(cfg Config) *Controller {
 	}
 	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
 	enqueue := func(o api.Object) { c.queue.EnqueueObject(o) }
+	if r, ok := api.Lookup("endpointslices.discovery.k8s.io"); ok {
+		c.sliceRes, c.slices = r, cfg.Informers.For(r)
+		// Someone else changed or removed a slice: look at its Service again.
+		enqueueService := func(o api.Object) {
+			if svc := o.GetLabels()[LabelServiceName]; svc != "" {
+				c.queue.Enqueue(o.GetNamespace() + "/" + svc)
+			}
+		}
+		c.slices.AddHandler(cache.Handler{
+			OnUpdate: func(_, o api.Object) { enqueueService(o) },
+			OnDelete: enqueueService,
+		})
+	} else {
+		c.log.Info("the API serves no discovery.k8s.io/v1 EndpointSlices: only Endpoints are written")
+	}
 	c.services.AddHandler(c.queue.EnqueueHandler())
 	c.endpoints.AddHandler(cache.Handler{
 		// Someone else changed or removed an Endpoints: look at its Service again.
@@ -94,7 +114,11 @@ func New(cfg Config) *Controller {
 // Run waits for the caches to sync, then reconciles Services until ctx ends. It
 // returns nil when ctx ends (also while it still waits for the caches).
 func (c *Controller) Run(ctx context.Context) error {
-	if !cache.WaitForCacheSync(ctx, c.services, c.pods, c.endpoints) {
+	infs := []*cache.Informer{c.services, c.pods, c.endpoints}
+	if c.slices != nil {
+		infs = append(infs, c.slices)
+	}
+	if !cache.WaitForCacheSync(ctx, infs...) {
 		return nil // ctx ended
 	}
 	return c.queue.Run(ctx)
@@ -142,12 +166,13 @@ func (c *Controller) enqueueServicesOf(pod, old *corev1.Pod) {
 	}
 }
 
-// Reconcile makes the Endpoints namespace/name (key) match the Service of that
-// name: created or updated from the pods the Service selects when the Service has
-// a selector, deleted (if this controller made it) when the Service is gone, left
-// alone when the Service has no selector. It writes only when the content
-// differs, with compare-and-swap; a conflict returns an error so that the key is
-// retried from fresh caches.
+// Reconcile makes the Endpoints namespace/name (key) and the Service's
+// EndpointSlices match the Service of that name: created or updated from
+// the pods the Service selects when the Service has a selector, deleted (if
+// this controller made them) when the Service is gone; an Endpoints is left
+// alone when the Service has no selector (its slices are deleted). It writes
+// only when the content differs, with compare-and-swap; a conflict returns
+// an error so that the key is retried from fresh caches.
 func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Result, error) {
 	ns, name := reconcile.SplitKey(key)
 	var cur *corev1.Endpoints
@@ -156,11 +181,11 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	}
 	o, ok := c.services.Get(ns, name)
 	if !ok {
-		return reconcile.Result{}, c.deleteOwned(ctx, cur, name)
+		return reconcile.Result{}, errors.Join(c.deleteOwned(ctx, cur, name), c.deleteSlicesOf(ctx, ns, name))
 	}
 	svc := o.(*corev1.Service)
 	if len(svc.Spec.Selector) == 0 {
-		return reconcile.Result{}, nil // user-managed Endpoints
+		return reconcile.Result{}, c.deleteSlicesOf(ctx, ns, name) // user-managed Endpoints
 	}
 	if svc.DeletionTimestamp != nil {
 		return reconcile.Result{}, nil // going away; its deletion event follows
@@ -175,14 +200,35 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	for _, p := range c.pods.List(ns, labels.SelectorFromSet(svc.Spec.Selector)) {
 		pods = append(pods, p.(*corev1.Pod))
 	}
+	subsets := Subsets(svc, pods)
+	res, err := c.syncEndpoints(ctx, svc, cur, subsets)
+	if err != nil || c.slices == nil {
+		return res, err
+	}
+	return res, c.syncSlices(ctx, svc, EndpointSlices(svc, subsets))
+}
+
+// deleteSlicesOf deletes the EndpointSlices this controller made for the
+// Service namespace/name, when the API serves EndpointSlices.
+func (c *Controller) deleteSlicesOf(ctx context.Context, namespace, name string) error {
+	if c.slices == nil {
+		return nil
+	}
+	return c.deleteSlices(ctx, namespace, name)
+}
+
+// syncEndpoints writes the Endpoints of svc with subsets, cur being the
+// current one (nil: none).
+func (c *Controller) syncEndpoints(ctx context.Context, svc *corev1.Service, cur *corev1.Endpoints, subsets []corev1.EndpointSubset) (reconcile.Result, error) {
+	key := svc.Namespace + "/" + svc.Name
 	want := &corev1.Endpoints{
 		ObjectMeta: metav1.ObjectMeta{
-			Namespace:       ns,
-			Name:            name,
+			Namespace:       svc.Namespace,
+			Name:            svc.Name,
 			Labels:          endpointsLabels(svc),
 			OwnerReferences: []metav1.OwnerReference{ownerRef(svc)},
 		},
-		Subsets: Subsets(svc, pods),
+		Subsets: subsets,
 	}
 
 	if cur == nil {

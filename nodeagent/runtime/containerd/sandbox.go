@@ -168,7 +168,7 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, cfg runtime.SandboxConfig) 
 	if rec.Hostname == "" {
 		rec.Hostname = cfg.Metadata.Name
 	}
-	err = r.writeSandboxFiles(rec)
+	err = r.writeSandboxFiles(rec, cfg)
 	if err == nil {
 		err = r.writeSandbox(rec)
 	}
@@ -180,16 +180,17 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, cfg runtime.SandboxConfig) 
 }
 
 // writeSandboxFiles writes /etc/hostname, /etc/hosts and /etc/resolv.conf
-// of the sandbox's containers.
-func (r *Runtime) writeSandboxFiles(s *sandboxRecord) error {
+// of the sandbox's containers: hosts with the pod's names and
+// cfg.HostAliases, resolv.conf from cfg.DNS, or a copy of the host's when
+// that is nil.
+func (r *Runtime) writeSandboxFiles(s *sandboxRecord, cfg runtime.SandboxConfig) error {
 	dir := r.sandboxDir(s.ID)
-	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-	if s.IP != "" {
-		hosts += s.IP + "\t" + s.Hostname + "\n"
-	}
-	resolv, err := os.ReadFile("/etc/resolv.conf")
-	if err != nil {
-		resolv = nil
+	hosts := hostsFile(s.IP, s.Hostname, cfg)
+	var resolv []byte
+	if cfg.DNS != nil {
+		resolv = cfg.DNS.ResolvConf()
+	} else if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+		resolv = b
 	}
 	for name, data := range map[string][]byte{
 		"hostname":    []byte(s.Hostname + "\n"),
@@ -201,6 +202,27 @@ func (r *Runtime) writeSandboxFiles(s *sandboxRecord) error {
 		}
 	}
 	return nil
+}
+
+// hostsFile is the /etc/hosts of a sandbox with address ip (may be "")
+// and hostname, as kubelet writes it.
+func hostsFile(ip, hostname string, cfg runtime.SandboxConfig) string {
+	var b strings.Builder
+	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	if ip != "" {
+		b.WriteString(ip)
+		if cfg.HostnameFQDN != "" {
+			b.WriteString("\t" + cfg.HostnameFQDN)
+		}
+		b.WriteString("\t" + hostname + "\n")
+	}
+	if len(cfg.HostAliases) > 0 {
+		b.WriteString("\n# Entries added by HostAliases.\n")
+		for _, a := range cfg.HostAliases {
+			b.WriteString(a.IP + "\t" + strings.Join(a.Hostnames, "\t") + "\n")
+		}
+	}
+	return b.String()
 }
 
 // StopPodSandbox kills the sandbox's containers, tears its network down and

@@ -172,3 +172,44 @@ func TestSecurityOpts(t *testing.T) {
 		})
 	}
 }
+
+func TestSandboxFiles(t *testing.T) {
+	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
+	dns := &runtime.DNSConfig{Servers: []string{"10.0.0.5"}, Searches: []string{"demo.svc.cluster.local", "svc.cluster.local"}, Options: []string{"ndots:5"}}
+	for _, tc := range []struct {
+		name              string
+		ip                string
+		cfg               runtime.SandboxConfig
+		wantHosts, resolv string
+	}{
+		{"plain: the host's resolv.conf", "10.244.1.5", runtime.SandboxConfig{},
+			"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.244.1.5\tweb\n", string(hostResolv)},
+		{"cluster DNS, FQDN and aliases", "10.244.1.5", runtime.SandboxConfig{DNS: dns, HostnameFQDN: "web.db.demo.svc.cluster.local",
+			HostAliases: []runtime.HostAlias{{IP: "192.0.2.1", Hostnames: []string{"foo.local", "bar.local"}}}},
+			"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.244.1.5\tweb.db.demo.svc.cluster.local\tweb\n" +
+				"\n# Entries added by HostAliases.\n192.0.2.1\tfoo.local\tbar.local\n",
+			"nameserver 10.0.0.5\nsearch demo.svc.cluster.local svc.cluster.local\noptions ndots:5\n"},
+		{"no IP", "", runtime.SandboxConfig{DNS: &runtime.DNSConfig{}},
+			"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &Runtime{dir: t.TempDir()}
+			rec := &sandboxRecord{ID: "sb1", IP: tc.ip, Hostname: "web"}
+			if err := os.MkdirAll(r.sandboxDir(rec.ID), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.writeSandboxFiles(rec, tc.cfg); err != nil {
+				t.Fatal(err)
+			}
+			for file, want := range map[string]string{"hosts": tc.wantHosts, "resolv.conf": tc.resolv, "hostname": "web\n"} {
+				got, err := os.ReadFile(filepath.Join(r.sandboxDir(rec.ID), file))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(got) != want {
+					t.Errorf("%s:\n got %q\nwant %q", file, got, want)
+				}
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -95,7 +96,8 @@ type Fake struct {
 }
 
 type sandbox struct {
-	s runtime.Sandbox
+	s   runtime.Sandbox
+	cfg runtime.SandboxConfig
 }
 
 type container struct {
@@ -197,10 +199,37 @@ func (f *Fake) RunPodSandbox(ctx context.Context, cfg runtime.SandboxConfig) (ru
 		CreatedAt:   f.clk.Now(),
 		Labels:      maps.Clone(cfg.Labels),
 		Annotations: maps.Clone(cfg.Annotations),
-	}}
+	}, cfg: copyConfig(cfg)}
 	f.sandboxes[sb.s.ID] = sb
 	f.order = append(f.order, sb.s.ID)
 	return f.sandboxCopy(sb), nil
+}
+
+// SandboxConfig returns the configuration the sandbox id was created with,
+// and whether the sandbox exists.
+func (f *Fake) SandboxConfig(id string) (runtime.SandboxConfig, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	sb, ok := f.sandboxes[id]
+	if !ok {
+		return runtime.SandboxConfig{}, false
+	}
+	return copyConfig(sb.cfg), true
+}
+
+// copyConfig returns a deep copy of c.
+func copyConfig(c runtime.SandboxConfig) runtime.SandboxConfig {
+	c.Labels, c.Annotations = maps.Clone(c.Labels), maps.Clone(c.Annotations)
+	c.PortMappings = slices.Clone(c.PortMappings)
+	if c.DNS != nil {
+		c.DNS = &runtime.DNSConfig{Servers: slices.Clone(c.DNS.Servers), Searches: slices.Clone(c.DNS.Searches), Options: slices.Clone(c.DNS.Options)}
+	}
+	aliases := c.HostAliases
+	c.HostAliases = nil
+	for _, a := range aliases {
+		c.HostAliases = append(c.HostAliases, runtime.HostAlias{IP: a.IP, Hostnames: slices.Clone(a.Hostnames)})
+	}
+	return c
 }
 
 func (f *Fake) sandboxCopy(sb *sandbox) runtime.Sandbox {
