@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -97,6 +98,9 @@ func Resources() []Resource {
 		{Group: "apps", Version: "v1", Kind: "Deployment", Name: "deployments", Singular: "deployment",
 			ShortNames: []string{"deploy"}, Namespaced: true,
 			New: func() Object { return &appsv1.Deployment{} }},
+		{Group: "discovery.k8s.io", Version: "v1", Kind: "EndpointSlice", Name: "endpointslices", Singular: "endpointslice",
+			Namespaced: true,
+			New: func() Object { return &discoveryv1.EndpointSlice{} }},
 		{Group: "coordination.k8s.io", Version: "v1", Kind: "Lease", Name: "leases", Singular: "lease", Namespaced: true,
 			New: func() Object { return &coordinationv1.Lease{} }},
 	}

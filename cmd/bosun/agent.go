@@ -23,6 +23,7 @@ import (
 	"github.com/bosun-dev/bosun/nodeagent/agentapi"
 	"github.com/bosun-dev/bosun/nodeagent/cleanup"
 	"github.com/bosun-dev/bosun/nodeagent/containerdproc"
+	"github.com/bosun-dev/bosun/nodeagent/dns"
 	"github.com/bosun-dev/bosun/nodeagent/host"
 	"github.com/bosun-dev/bosun/nodeagent/images"
 	"github.com/bosun-dev/bosun/nodeagent/network"
@@ -46,6 +47,12 @@ type agentConfig struct {
 	imagesDirFlag    string
 	apiPort          int
 	drainDelay       time.Duration
+	// Service DNS (package nodeagent/dns).
+	clusterDomain string
+	clusterDNS    string
+	resolvConf    string
+	dnsUpstreams  []string
+	noDNS         bool
 	// token and caCertHash join the cluster (bosun agent only; the server's
 	// own agent gets its credential from the server).
 	token, caCertHash string
@@ -79,6 +86,11 @@ func addAgentFlags(f interface {
 	f.DurationVar(&a.drainDelay, "pod-drain-delay", 2*time.Second, "how long a deleted pod's containers keep running, so that Services stop sending it traffic before it stops")
 	f.IntVar(&a.apiPort, "agent-port", agentapi.DefaultPort, "port of the agent's API (logs, exec), on 127.0.0.1 and the node IP; unauthenticated: keep it firewalled")
 	f.StringVar(&a.imagesDirFlag, "images-dir", "", "import every image tarball (*.tar) in this directory at start (default <data-dir>/agent/images)")
+	f.StringVar(&a.clusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain: Services are <name>.<namespace>.svc.<domain>")
+	f.StringVar(&a.clusterDNS, "cluster-dns", "", "address of this node's DNS server for pods, which their resolv.conf names (default: the node IP); it listens on port 53 there")
+	f.StringVar(&a.resolvConf, "resolv-conf", "/etc/resolv.conf", "the host's resolver configuration: its nameservers answer names outside the cluster, and dnsPolicy Default pods get it")
+	f.StringSliceVar(&a.dnsUpstreams, "dns-upstream", nil, "resolvers (host:port) for names outside the cluster, instead of --resolv-conf's nameservers (repeatable)")
+	f.BoolVar(&a.noDNS, "no-dns", false, "serve no DNS: pods with dnsPolicy ClusterFirst get the host's resolv.conf, as with Default")
 }
 
 func newAgentCommand(g *globalOptions) *cobra.Command {
@@ -261,6 +273,10 @@ func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.L
 		return err
 	}
 	g.Go(func() error { defer closeRoutes(); return podRoutes.Run(ctx) })
+	podDNS, err := startDNS(ctx, g, a, c, ip, logger.With("component", "dns"))
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
 	agent, err := nodeagent.New(nodeagent.Config{
 		NodeName:        a.nodeName,
 		Client:          c,
@@ -275,6 +291,8 @@ func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.L
 		APIPort:         int32(a.apiPort),
 		DrainDelay:      a.drainDelay,
 		Network:         podRoutes,
+		PodDNS:          podDNS,
+		ClusterDomain:   a.clusterDomain,
 	})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -341,4 +359,60 @@ func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.L
 		return fmt.Errorf("agent: %w", err)
 	}
 	return nil
+}
+
+// startDNS starts the node's DNS server for pods (unless --no-dns): it
+// answers the cluster domain from a watch of Services and Endpoints and
+// forwards the rest to the host's resolvers, on port 53 of --cluster-dns
+// (the node IP by default), to pods, the node and loopback only. It returns
+// what computes each pod's resolv.conf.
+func startDNS(ctx context.Context, g *errgroup.Group, a *agentConfig, c *client.Client, nodeIP net.IP, logger *slog.Logger) (*dns.PodConfigurer, error) {
+	conf := &dns.PodConfigurer{ClusterDomain: a.clusterDomain, HostResolvConf: a.resolvConf, Logger: logger}
+	if a.noDNS {
+		return conf, nil // no ClusterDNS: ClusterFirst pods get the host's resolv.conf
+	}
+	dnsIP := a.clusterDNS
+	if dnsIP == "" {
+		dnsIP = nodeIP.String()
+	}
+	ipAddr, err := netip.ParseAddr(dnsIP)
+	if err != nil {
+		return nil, fmt.Errorf("--cluster-dns %q: %w", a.clusterDNS, err)
+	}
+	upstreams := a.dnsUpstreams
+	if len(upstreams) == 0 {
+		host, err := dns.ReadResolvConf(a.resolvConf)
+		if err != nil {
+			return nil, fmt.Errorf("--resolv-conf: %w", err)
+		}
+		upstreams = host.Upstreams(dnsIP)
+	}
+	pods, err := netip.ParsePrefix(a.clusterCIDR)
+	if err != nil {
+		return nil, fmt.Errorf("--cluster-cidr: %w", err)
+	}
+	src, err := dns.NewAPISource(c, logger)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := dns.New(dns.Config{
+		Addr:      net.JoinHostPort(dnsIP, "53"),
+		Domain:    a.clusterDomain,
+		Lister:    src,
+		Upstreams: upstreams,
+		Clients:   []netip.Prefix{pods, netip.MustParsePrefix("127.0.0.0/8"), netip.PrefixFrom(ipAddr, ipAddr.BitLen())},
+		Logger:    logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.Go(func() error { return src.Run(ctx) })
+	g.Go(func() error {
+		if err := srv.Run(ctx); err != nil {
+			return fmt.Errorf("dns on %s: %w (--cluster-dns names another address, --no-dns turns it off)", net.JoinHostPort(dnsIP, "53"), err)
+		}
+		return nil
+	})
+	conf.ClusterDNS = []string{dnsIP}
+	return conf, nil
 }

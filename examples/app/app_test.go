@@ -277,3 +277,20 @@ func TestSubcommands(t *testing.T) {
 		})
 	}
 }
+
+// TestLookup resolves a name from /etc/hosts (no DNS traffic) and checks
+// the usage error.
+func TestLookup(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := subcommand([]string{"lookup", "localhost"}, &out, &errOut); code != 0 {
+		t.Fatalf("app lookup localhost: exit %d, %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "127.0.0.1\n") {
+		t.Errorf("app lookup localhost printed %q, want 127.0.0.1 among its lines", out.String())
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := subcommand([]string{"lookup"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "lookup NAME") {
+		t.Errorf("app lookup without a name: exit %d, %q; want 2 and the usage", code, errOut.String())
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -14,7 +15,7 @@ import (
 	"time"
 )
 
-const usage = `usage: app [serve | sleep SECONDS | exit CODE | ignore-term | cat FILE... | env | get URL | version]`
+const usage = `usage: app [serve | sleep SECONDS | exit CODE | ignore-term | cat FILE... | env | get URL | lookup NAME | version]`
 
 // subcommand runs one of the tool subcommands and returns the exit code.
 func subcommand(args []string, stdout, stderr io.Writer) int {
@@ -83,6 +84,11 @@ func subcommand(args []string, stdout, stderr io.Writer) int {
 			break
 		}
 		return get(args[1], stdout, stderr)
+	case "lookup":
+		if len(args) != 2 {
+			break
+		}
+		return lookup(args[1], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version)
 		return 0
@@ -108,5 +114,21 @@ func get(url string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "app get: %s\n", resp.Status)
 		return 1
 	}
+	return 0
+}
+
+// lookup resolves name with Go's resolver, which reads /etc/resolv.conf
+// (search domains and ndots included) as a pod's programs do, and prints
+// its addresses sorted, one per line; the exit code is 0 when it resolved.
+func lookup(name string, stdout, stderr io.Writer) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupHost(ctx, name)
+	if err != nil {
+		fmt.Fprintf(stderr, "app lookup: %v\n", err)
+		return 1
+	}
+	sort.Strings(addrs)
+	fmt.Fprint(stdout, strings.Join(addrs, "\n")+"\n")
 	return 0
 }
