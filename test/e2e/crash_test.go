@@ -147,8 +147,8 @@ func inspectStore(t *testing.T, dir string) (version, synced string) {
 	defer cancel()
 	emb, err := store.StartEmbedded(ctx, store.EmbedConfig{
 		DataDir:    dir,
-		ClientURL:  fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
-		PeerURL:    fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
+		ClientURL:  fmt.Sprintf("http://127.0.0.1:%d", testutil.FreePort(t)),
+		PeerURL:    fmt.Sprintf("http://127.0.0.1:%d", testutil.FreePort(t)),
 		TickMs:     10,
 		ElectionMs: 100,
 	})

@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,19 +25,13 @@ var bosunBin string
 
 func TestMain(m *testing.M) {
 	code := func() int {
-		dir, err := os.MkdirTemp("", "bosun-e2e-bin-")
+		bin, cleanup, err := testutil.BuildBosun()
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
+			fmt.Fprintln(os.Stderr, "e2e:", err)
 			return 1
 		}
-		defer os.RemoveAll(dir)
-		bosunBin = filepath.Join(dir, "bosun")
-		build := exec.Command("go", "build", "-o", bosunBin, "github.com/bosun-dev/bosun/cmd/bosun")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "e2e: building bosun:", err)
-			return 1
-		}
+		defer cleanup()
+		bosunBin = bin
 		return m.Run()
 	}()
 	os.Exit(code)
@@ -135,16 +128,6 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startServer runs bosun server on repoDir with a fresh data directory.
 func startServer(t testing.TB, repoDir string, extra ...string) *server {
 	t.Helper()
@@ -156,7 +139,7 @@ func startServer(t testing.TB, repoDir string, extra ...string) *server {
 func startServerEnv(t testing.TB, env []string, repoDir string, extra ...string) *server {
 	t.Helper()
 	s := &server{t: t, dataDir: t.TempDir(), env: env}
-	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	s.url = "http://" + listen
 	s.args = []string{"server",
 		"--repo", repoDir,
@@ -164,14 +147,14 @@ func startServerEnv(t testing.TB, env []string, repoDir string, extra ...string)
 		// The tests' clients speak plain HTTP to the development listener;
 		// the HTTPS API listens beside it on a port of its own.
 		"--insecure-listen", listen,
-		"--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"--listen", fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)),
 		"--interval", "1h", // local repositories are watched; polling must not be what syncs
 		"--log-level", "debug",
 	}
 	if !hasArg(extra, "--etcd-endpoints") {
 		s.args = append(s.args,
-			"--etcd-client-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
-			"--etcd-peer-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))
+			"--etcd-client-url", fmt.Sprintf("http://127.0.0.1:%d", testutil.FreePort(t)),
+			"--etcd-peer-url", fmt.Sprintf("http://127.0.0.1:%d", testutil.FreePort(t)))
 	}
 	s.args = append(s.args, extra...)
 	if !hasArg(extra, "--with-agent") {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -24,13 +23,6 @@ const (
 	defaultCommits = 20
 )
 
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
 // TestBenchHA measures issue 12's figures and prints them: commit -> API
 // visible with one etcd member and with three (in the same run, and their
 // ratio), then failover: kill -9 of the server leading the sync loop ->
@@ -44,7 +36,7 @@ func TestBenchHA(t *testing.T) {
 		t.Skip("HA benchmark: run it with make bench-ha (BOSUN_HA_BENCH=1)")
 	}
 	testenv.E2E(t, testenv.Binary("git"))
-	kills, commits := envInt("HA_KILLS", defaultKills), envInt("HA_COMMITS", defaultCommits)
+	kills, commits := testutil.EnvInt("HA_KILLS", defaultKills), testutil.EnvInt("HA_COMMITS", defaultCommits)
 
 	var one, three []time.Duration
 	t.Run("1 member", func(t *testing.T) {

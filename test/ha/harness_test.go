@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -45,19 +44,13 @@ var bosunBin string
 
 func TestMain(m *testing.M) {
 	os.Exit(func() int {
-		dir, err := os.MkdirTemp("", "bosun-ha-bin-")
+		bin, cleanup, err := testutil.BuildBosun()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "ha:", err)
 			return 1
 		}
-		defer os.RemoveAll(dir)
-		bosunBin = filepath.Join(dir, "bosun")
-		build := exec.Command("go", "build", "-o", bosunBin, "github.com/bosun-dev/bosun/cmd/bosun")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "ha: building bosun:", err)
-			return 1
-		}
+		defer cleanup()
+		bosunBin = bin
 		return m.Run()
 	}())
 }
@@ -70,18 +63,8 @@ const (
 	syncTimeout  = 60 * time.Second
 )
 
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func loopbackURL(tb testing.TB, scheme string) string {
-	return fmt.Sprintf("%s://127.0.0.1:%d", scheme, freePort(tb))
+	return fmt.Sprintf("%s://127.0.0.1:%d", scheme, testutil.FreePort(tb))
 }
 
 // server is one "bosun server" process of a test cluster, with --no-agent.

@@ -6,7 +6,6 @@ package scale
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,23 +25,6 @@ import (
 	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/store"
 )
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 func run(tb testing.TB, dir string, name string, args ...string) {
 	tb.Helper()
@@ -176,12 +158,12 @@ func TestScale(t *testing.T) {
 		t.Skip("scale benchmark: run it with make bench-scale (BOSUN_SCALE=1)")
 	}
 	testenv.E2E(t, testenv.Binary("git"))
-	nodes := envInt("SCALE_NODES", 1000)
+	nodes := testutil.EnvInt("SCALE_NODES", 1000)
 	if nodes > scaleMaxNodes {
 		t.Fatalf("SCALE_NODES=%d: the pod range %s holds %d node CIDRs (/24)", nodes, scaleClusterCIDR, scaleMaxNodes)
 	}
-	nDeploy := envInt("SCALE_DEPLOYMENTS", 100)
-	replicas := envInt("SCALE_REPLICAS", 300)
+	nDeploy := testutil.EnvInt("SCALE_DEPLOYMENTS", 100)
+	replicas := testutil.EnvInt("SCALE_REPLICAS", 300)
 	total := nDeploy * replicas
 
 	bin := filepath.Join(t.TempDir(), "bosun")
@@ -199,16 +181,16 @@ func TestScale(t *testing.T) {
 	run(t, repo, "git", "add", "-A")
 	run(t, repo, "git", "-c", "user.name=scale", "-c", "user.email=scale@bosun.test", "commit", "-qm", "namespace")
 
-	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	url := "http://" + listen
 	dataDir := filepath.Join(work, "data")
 	server := start(t, filepath.Join(work, "server.log"), bin, "server", "--no-agent",
-		"--repo", repo, "--data-dir", dataDir, "--insecure-listen", listen, "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"--repo", repo, "--data-dir", dataDir, "--insecure-listen", listen, "--listen", fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)),
 		// Every node needs its own /24 before it is Ready: the default
 		// /16 holds only 256 of them.
 		"--cluster-cidr", scaleClusterCIDR,
-		"--etcd-client-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
-		"--etcd-peer-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))
+		"--etcd-client-url", fmt.Sprintf("http://127.0.0.1:%d", testutil.FreePort(t)),
+		"--etcd-peer-url", fmt.Sprintf("http://127.0.0.1:%d", testutil.FreePort(t)))
 	c, err := client.New(url)
 	if err != nil {
 		t.Fatal(err)
