@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/pki"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -55,7 +56,7 @@ func TestPromoteSelf(t *testing.T) {
 	m1 := start(t, tlsMember(t, ca, "m1", "https://127.0.0.1:0"))
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	peerURL := "https://" + freeAddr(t)
+	peerURL := "https://" + testutil.FreeAddr(t)
 	added, initial, err := store.AddLearner(ctx, m1.Client(), "m2", peerURL)
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +91,7 @@ func TestPromoteSelf(t *testing.T) {
 	checkMembers(t, m1.Client(), "m1", "m2")
 
 	// A learner removed before it promotes itself is told so.
-	peer3 := "https://" + freeAddr(t)
+	peer3 := "https://" + testutil.FreeAddr(t)
 	_, initial3, err := store.AddLearner(ctx, m1.Client(), "m3", peer3)
 	if err != nil {
 		t.Fatal(err)

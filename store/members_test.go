@@ -16,25 +16,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/pki"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
 )
-
-// freeAddr returns a free 127.0.0.1 port: a joining member's peer URL must
-// be known before it is added.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
 
 // tlsMember is the configuration of one member with credentials from ca in
 // its own temporary directory.
@@ -89,7 +75,7 @@ func joinConfig(t *testing.T, ca *pki.CA, via *clientv3.Client, name string) (*s
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	peerURL := "https://" + freeAddr(t)
+	peerURL := "https://" + testutil.FreeAddr(t)
 	added, initial, err := store.AddLearner(ctx, via, name, peerURL)
 	if err != nil {
 		t.Fatalf("add %s: %v", name, err)
@@ -278,7 +264,7 @@ func TestThreeMembers(t *testing.T) {
 				return err
 			}, api.ErrNotFound},
 			{"add an existing name", func(ctx context.Context) error {
-				_, _, err := store.AddLearner(ctx, alive[0].Client(), "m4", "https://"+freeAddr(t))
+				_, _, err := store.AddLearner(ctx, alive[0].Client(), "m4", "https://"+testutil.FreeAddr(t))
 				return err
 			}, api.ErrExists},
 			{"add an existing peer URL", func(ctx context.Context) error {
@@ -286,7 +272,7 @@ func TestThreeMembers(t *testing.T) {
 				return err
 			}, api.ErrExists},
 			{"add with a bad name", func(ctx context.Context) error {
-				_, _, err := store.AddLearner(ctx, alive[0].Client(), "a=b", "https://"+freeAddr(t))
+				_, _, err := store.AddLearner(ctx, alive[0].Client(), "a=b", "https://"+testutil.FreeAddr(t))
 				return err
 			}, api.ErrInvalid},
 			{"promote a voter", func(ctx context.Context) error {
@@ -306,11 +292,11 @@ func TestThreeMembers(t *testing.T) {
 	t.Run("a member added but never started", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 		defer cancel()
-		stale, _, err := store.AddLearner(ctx, alive[0].Client(), "m5", "https://"+freeAddr(t))
+		stale, _, err := store.AddLearner(ctx, alive[0].Client(), "m5", "https://"+testutil.FreeAddr(t))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := store.AddLearner(ctx, alive[0].Client(), "m6", "https://"+freeAddr(t)); !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), store.FormatID(stale.ID)) {
+		if _, _, err := store.AddLearner(ctx, alive[0].Client(), "m6", "https://"+testutil.FreeAddr(t)); !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), store.FormatID(stale.ID)) {
 			t.Fatalf("add beside a member never started: err = %v, want api.ErrConflict naming %s", err, store.FormatID(stale.ID))
 		}
 		if _, err := store.RemoveMember(ctx, alive[0].Client(), store.FormatID(stale.ID)); err != nil {

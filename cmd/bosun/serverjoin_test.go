@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -200,19 +199,6 @@ func (s *testServer) stop() {
 	}
 }
 
-func freeTCPAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 // membersOf lists the etcd members as the server with data directory
 // dataDir sees them through its own etcd at endpoint.
 func membersOf(dataDir, endpoint string) ([]store.Member, error) {
@@ -261,10 +247,10 @@ func TestServerJoin(t *testing.T) {
 	repo := gittest.Init(t)
 	gittest.Commit(t, repo, "a config map", map[string]string{"conf.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: conf\n  namespace: default\ndata:\n  a: b\n"})
 	d1, d2 := t.TempDir(), t.TempDir()
-	etcd1, etcd2 := "https://"+freeTCPAddr(t), "https://"+freeTCPAddr(t)
+	etcd1, etcd2 := "https://"+testutil.FreeAddr(t), "https://"+testutil.FreeAddr(t)
 	common := []string{"--no-agent", "--interval", "1h", "--webhook-secret", "x"}
-	s1 := startTestServer(t, append([]string{"server", "--cluster-init", "--repo", repo, "--data-dir", d1, "--listen", freeTCPAddr(t),
-		"--etcd-name", "s1", "--etcd-client-url", etcd1, "--etcd-peer-url", "https://" + freeTCPAddr(t), "--cluster-cidr", "10.64.0.0/12"}, common...)...)
+	s1 := startTestServer(t, append([]string{"server", "--cluster-init", "--repo", repo, "--data-dir", d1, "--listen", testutil.FreeAddr(t),
+		"--etcd-name", "s1", "--etcd-client-url", etcd1, "--etcd-peer-url", "https://" + testutil.FreeAddr(t), "--cluster-cidr", "10.64.0.0/12"}, common...)...)
 
 	var joinCmd string
 	testutil.Eventually(t, 60*time.Second, "bosun token create --control-plane on the first server", func() (bool, string) {
@@ -278,8 +264,8 @@ func TestServerJoin(t *testing.T) {
 		t.Fatalf("token create --control-plane printed %q, want bosun server --join URL --token T --ca-cert-hash H --repo %s", joinCmd, repo)
 	}
 	// The printed command, without --repo: the joiner adopts the cluster's.
-	joinArgs := append(slices.Clone(args[1:8]), "--data-dir", d2, "--listen", freeTCPAddr(t),
-		"--etcd-name", "s2", "--etcd-client-url", etcd2, "--etcd-peer-url", "https://"+freeTCPAddr(t))
+	joinArgs := append(slices.Clone(args[1:8]), "--data-dir", d2, "--listen", testutil.FreeAddr(t),
+		"--etcd-name", "s2", "--etcd-client-url", etcd2, "--etcd-peer-url", "https://"+testutil.FreeAddr(t))
 	s2 := startTestServer(t, append(joinArgs, common...)...)
 
 	for _, m := range []struct{ dataDir, endpoint string }{{d1, etcd1}, {d2, etcd2}} {

@@ -43,6 +43,14 @@ func FreePort(tb testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// FreeAddr returns "127.0.0.1:PORT" with a TCP port that was free a moment
+// ago (an address that must be known before the process that binds it
+// starts, such as a joining etcd member's peer URL).
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(tb)))
+}
+
 // EnvInt returns the positive integer in environment variable name, or def
 // when it is unset or not one (the sizes of scale runs and benchmarks).
 func EnvInt(name string, def int) int {
