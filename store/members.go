@@ -263,7 +263,7 @@ func mapMemberErr(what string, err error) error {
 	case errors.Is(err, rpctypes.ErrMemberNotEnoughStarted):
 		return fmt.Errorf("store: %s: %w: etcd refused: too few members have started for the change to be safe: %w", what, api.ErrConflict, err)
 	case errors.Is(err, rpctypes.ErrUnhealthy):
-		return fmt.Errorf("store: %s: %w: etcd refused: the change would leave too few started members for a majority: %w", what, api.ErrConflict, err)
+		return fmt.Errorf("store: %s: %w: etcd refused: the change would leave too few started members for a majority (etcd counts a member only once it has been connected for 5 s: after a member (re)started, retry in a few seconds): %w", what, api.ErrConflict, err)
 	case errors.Is(err, rpctypes.ErrMemberBadURLs):
 		return fmt.Errorf("store: %s: %w: %w", what, api.ErrInvalid, err)
 	}
