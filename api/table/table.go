@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/duration"
@@ -200,6 +201,17 @@ func printerFor(r api.Resource) kindPrinter {
 					return nil, nil, nil
 				}
 				return []string{endpoints(e.Subsets)}, nil, nil //nolint:staticcheck
+			},
+		}
+	case "discovery.k8s.io/EndpointSlice":
+		return kindPrinter{
+			mid: []string{"ADDRESSTYPE", "PORTS", "ENDPOINTS"},
+			row: func(o api.Object, _ time.Time) ([]string, []string, []string) {
+				es, ok := o.(*discoveryv1.EndpointSlice)
+				if !ok {
+					return nil, nil, nil
+				}
+				return []string{string(es.AddressType), slicePorts(es.Ports), sliceEndpoints(es.Endpoints)}, nil, nil
 			},
 		}
 	case "/Node":
@@ -476,6 +488,57 @@ func endpoints(subsets []corev1.EndpointSubset) string {
 	}
 	if total == 0 {
 		return none
+	}
+	s := strings.Join(list, ",")
+	if total > len(list) {
+		s += fmt.Sprintf(" + %d more...", total-len(list))
+	}
+	return s
+}
+
+// unset is what kubectl prints for an EndpointSlice without ports or
+// endpoints.
+const unset = "<unset>"
+
+// slicePorts prints an EndpointSlice's ports as kubectl does: the numbers,
+// the first maxEndpoints of them, and how many more.
+func slicePorts(ports []discoveryv1.EndpointPort) string {
+	if len(ports) == 0 {
+		return unset
+	}
+	var list []string
+	for _, p := range ports {
+		if len(list) == maxEndpoints {
+			break
+		}
+		if p.Port == nil {
+			list = append(list, unset)
+		} else {
+			list = append(list, strconv.Itoa(int(*p.Port)))
+		}
+	}
+	s := strings.Join(list, ",")
+	if more := len(ports) - len(list); more > 0 {
+		s += fmt.Sprintf(" + %d more...", more)
+	}
+	return s
+}
+
+// sliceEndpoints prints an EndpointSlice's addresses as kubectl does: the
+// first maxEndpoints, and how many more.
+func sliceEndpoints(eps []discoveryv1.Endpoint) string {
+	var list []string
+	total := 0
+	for _, e := range eps {
+		for _, a := range e.Addresses {
+			total++
+			if len(list) < maxEndpoints {
+				list = append(list, a)
+			}
+		}
+	}
+	if total == 0 {
+		return unset
 	}
 	s := strings.Join(list, ",")
 	if total > len(list) {

@@ -8,7 +8,9 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/api/table"
@@ -120,6 +122,17 @@ func TestForRows(t *testing.T) {
 			p.Spec.NodeName, p.Status.PodIP = "node-1", "10.244.0.7"
 			p.Annotations = map[string]string{api.AnnotationCommit: "0123456789abcdef", api.AnnotationSource: "apps/web.yaml:3"}
 		}), []string{"web-1", "2/2", "Running", "2", "90s", "01234567", "10.244.0.7", "node-1", "apps/web.yaml:3"}},
+		{"endpoint slice", "endpointslices", &discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{Namespace: "shop", Name: "web-abcde", CreationTimestamp: created},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Ports:       []discoveryv1.EndpointPort{{Port: ptr.To[int32](8080)}, {Port: ptr.To[int32](9090)}},
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.244.0.7"}}, {Addresses: []string{"10.244.1.3"}},
+				{Addresses: []string{"10.244.2.9"}}, {Addresses: []string{"10.244.3.1"}}},
+		}, []string{"web-abcde", "IPv4", "8080,9090", "10.244.0.7,10.244.1.3,10.244.2.9 + 1 more...", "90s"}},
+		{"empty endpoint slice", "endpointslices", &discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{Namespace: "shop", Name: "web-empty", CreationTimestamp: created},
+			AddressType: discoveryv1.AddressTypeIPv4,
+		}, []string{"web-empty", "IPv4", "<unset>", "<unset>", "90s"}},
 		{"unexpected Go type", "deployments", &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "odd", CreationTimestamp: created}},
 			[]string{"odd", "<unknown>", "<unknown>", "<unknown>", "90s", "<none>", "<unknown>", "<unknown>", "<unknown>", "<none>"}},
 	}
