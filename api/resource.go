@@ -100,7 +100,7 @@ func Resources() []Resource {
 			New: func() Object { return &appsv1.Deployment{} }},
 		{Group: "discovery.k8s.io", Version: "v1", Kind: "EndpointSlice", Name: "endpointslices", Singular: "endpointslice",
 			Namespaced: true,
-			New: func() Object { return &discoveryv1.EndpointSlice{} }},
+			New:        func() Object { return &discoveryv1.EndpointSlice{} }},
 		{Group: "coordination.k8s.io", Version: "v1", Kind: "Lease", Name: "leases", Singular: "lease", Namespaced: true,
 			New: func() Object { return &coordinationv1.Lease{} }},
 	}
