@@ -57,7 +57,7 @@ clean: ## Stop and remove make run's pods, network and iptables chains, then rem
 	rm -rf bin $(RUN_DIR)
 
 .PHONY: bench-scale
-bench-scale: ## Issue 3's scale run: 100 Deployments x 300 replicas on 1,000 hollow nodes (SCALE_NODES, SCALE_DEPLOYMENTS, SCALE_REPLICAS).
+bench-scale: ## Issue 3's scale run: 100 Deployments x 300 replicas on 1,000 hollow nodes (SCALE_NODES, SCALE_DEPLOYMENTS, SCALE_REPLICAS; SCALE_MEMBERS=3 on three joined servers).
 	BOSUN_SCALE=1 $(GO) test ./test/scale -run TestScale -count=1 -v -timeout 30m
 
 .PHONY: bench-ha

@@ -5,6 +5,7 @@ package scale
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -181,16 +182,30 @@ func TestScale(t *testing.T) {
 	run(t, repo, "git", "add", "-A")
 	run(t, repo, "git", "-c", "user.name=scale", "-c", "user.email=scale@bosun.test", "commit", "-qm", "namespace")
 
+	// SCALE_MEMBERS=N runs the same scenario on a control plane of N
+	// servers whose embedded etcd members run over TLS (--cluster-init) and
+	// are joined with --join (issue 12: 3 members vs 1, both over TLS); the
+	// first server serves the hollow nodes and the measuring client, the
+	// others are etcd members and standbys. Unset: one server whose etcd is
+	// plain HTTP on loopback, as "bosun server" runs by default.
+	members := testutil.EnvInt("SCALE_MEMBERS", 1)
+	etcdScheme := "http"
+	var clusterArgs []string
+	if os.Getenv("SCALE_MEMBERS") != "" {
+		etcdScheme = "https"
+		clusterArgs = []string{"--cluster-init", "--etcd-name", "s1"}
+	}
 	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	url := "http://" + listen
+	apiListen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	dataDir := filepath.Join(work, "data")
-	server := start(t, filepath.Join(work, "server.log"), bin, "server", "--no-agent",
-		"--repo", repo, "--data-dir", dataDir, "--insecure-listen", listen, "--listen", fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)),
+	server := start(t, filepath.Join(work, "server.log"), bin, append([]string{"server", "--no-agent",
+		"--repo", repo, "--data-dir", dataDir, "--insecure-listen", listen, "--listen", apiListen,
 		// Every node needs its own /24 before it is Ready: the default
 		// /16 holds only 256 of them.
 		"--cluster-cidr", scaleClusterCIDR,
-		"--etcd-client-url", fmt.Sprintf("http://127.0.0.1:%d", testutil.FreePort(t)),
-		"--etcd-peer-url", fmt.Sprintf("http://127.0.0.1:%d", testutil.FreePort(t)))
+		"--etcd-client-url", fmt.Sprintf("%s://127.0.0.1:%d", etcdScheme, testutil.FreePort(t)),
+		"--etcd-peer-url", fmt.Sprintf("%s://127.0.0.1:%d", etcdScheme, testutil.FreePort(t))}, clusterArgs...)...)
 	c, err := client.New(url)
 	if err != nil {
 		t.Fatal(err)
@@ -201,6 +216,9 @@ func TestScale(t *testing.T) {
 		st, err := c.Status(ctx)
 		return err == nil && st.Synced != nil, nil
 	})
+	for i := 2; i <= members; i++ {
+		joinServer(t, ctx, bin, work, url, "https://"+apiListen, i)
+	}
 	hollow := start(t, filepath.Join(work, "hollow.log"), bin, "hollow", "--server", url, "--nodes", strconv.Itoa(nodes))
 	nodeRes, _ := api.Lookup("nodes")
 	waitUntil(t, ctx, 5*time.Minute, fmt.Sprintf("%d hollow nodes to register", nodes), func() (bool, error) {
@@ -272,12 +290,44 @@ func TestScale(t *testing.T) {
 
 	// Writes bosun made for the pods: create, bind, status (at least).
 	podWrites := float64(3*total) / converge.Seconds()
-	t.Logf("scale: %d nodes, %d Deployments x %d replicas = %d pods", nodes, nDeploy, replicas, total)
+	t.Logf("scale: %d nodes, %d Deployments x %d replicas = %d pods, %d etcd member(s)", nodes, nDeploy, replicas, total, members)
 	fmt.Printf("converge (commit -> every Deployment Available): %.1f s\n", converge.Seconds())
 	fmt.Printf("scheduler: %d pods bound in %.1f s = %.0f pods/s\n", nbound, schedWindow.Seconds(), float64(nbound)/schedWindow.Seconds())
 	fmt.Printf("peak RSS: server %.0f MiB, hollow (%d nodes) %.0f MiB\n", float64(serverRSS)/(1<<20), nodes, float64(hollowRSS)/(1<<20))
 	fmt.Printf("etcd database size: %.1f MiB\n", float64(db)/(1<<20))
 	fmt.Printf("raw etcd writes (32 clients, 1 KB values): %.0f puts/s; bosun pod writes during convergence (3 per pod): %.0f/s = %.2f of raw\n", raw, podWrites, podWrites/raw)
+}
+
+// joinServer starts server number n (--no-agent) joined to the control
+// plane of the first server (plain-HTTP API url for the CLI, HTTPS API
+// apiURL for the join) with a control-plane token, and waits until its API
+// answers, which it does once its etcd member is a voter: members join one
+// at a time.
+func joinServer(t *testing.T, ctx context.Context, bin, work, url, apiURL string, n int) {
+	t.Helper()
+	out, err := exec.CommandContext(ctx, bin, "--server", url, "token", "create", "--control-plane", "--usages", "1", "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("bosun token create --control-plane: %v", err)
+	}
+	var tok api.TokenResponse
+	if err := json.Unmarshal(out, &tok); err != nil {
+		t.Fatalf("bosun token create --control-plane -o json printed %q: %v", out, err)
+	}
+	name := fmt.Sprintf("s%d", n)
+	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	start(t, filepath.Join(work, name+".log"), bin, "server", "--no-agent", "--join", apiURL, "--token", tok.Token, "--ca-cert-hash", tok.CACertHash,
+		"--etcd-name", name, "--data-dir", filepath.Join(work, "data-"+name),
+		"--insecure-listen", listen, "--listen", fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)),
+		"--etcd-client-url", fmt.Sprintf("https://127.0.0.1:%d", testutil.FreePort(t)),
+		"--etcd-peer-url", fmt.Sprintf("https://127.0.0.1:%d", testutil.FreePort(t)))
+	c, err := client.New("http://" + listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, ctx, 3*time.Minute, name+" to join the control plane and serve", func() (bool, error) {
+		_, err := c.Status(ctx)
+		return err == nil, err
+	})
 }
 
 func available(d *appsv1.Deployment) bool {
