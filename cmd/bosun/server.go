@@ -459,7 +459,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	// One server at a time syncs, every write fenced by its term of the
 	// election (DESIGN.md decision 9); the others serve the API and wait.
 	g.Go(func() error {
-		return leader.RunFenced(ctx, st.Client(), syncer.ElectionName, leader.DefaultID(), leader.DefaultTTL, logger.With("component", "sync"), sy.RunFenced)
+		return leader.RunFenced(ctx, st.Client(), syncer.ElectionName, leader.DefaultID(), syncer.LeaseTTL, logger.With("component", "sync"), sy.RunFenced)
 	})
 	g.Go(func() error {
 		return apiSrv.RunTLS(ctx, c.listen, func(addr net.Addr) { logger.Info("API listening", "addr", "https://"+addr.String()) })

@@ -38,7 +38,7 @@
 //
 //	s := syncer.New(syncer.Config{Source: src, Store: st, Interval: 30 * time.Second})
 //	go src.Watch(ctx, s.Trigger) // local repositories: sync at once
-//	err := leader.RunFenced(ctx, st.Client(), syncer.ElectionName, leader.DefaultID(), 0, log, s.RunFenced)
+//	err := leader.RunFenced(ctx, st.Client(), syncer.ElectionName, leader.DefaultID(), syncer.LeaseTTL, log, s.RunFenced)
 //
 //	err := s.Run(ctx) // a single server, no election: writes carry no fence
 package syncer

@@ -27,6 +27,17 @@ import (
 // leader.RunFenced(..., ElectionName, ...).
 const ElectionName = "sync"
 
+// LeaseTTL is the TTL, in seconds, of the sync leader's etcd lease: how long
+// the commits of a crashed leader wait for another server. It is etcd's
+// smallest with its default election timeout (1 s: a lease must outlive
+// 1.5 elections), because a new etcd leader renews every lease to its full
+// TTL: when the crashed server led etcd too, the next commit is synced
+// about 1–2 s (etcd election) + 1 s + LeaseTTL after the crash. A leader
+// that cannot renew for that long (starved of CPU) loses its term, and its
+// writes are fenced: the cost is a resync by the next leader, never a
+// stale write.
+const LeaseTTL = 2
+
 // Source is the Git side of the loop; *gitsource.Source implements it.
 type Source interface {
 	// Head returns the SHA of the tracked branch's head, cheaply.
