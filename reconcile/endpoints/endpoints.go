@@ -55,9 +55,7 @@ type Controller struct {
 	pods      *cache.Informer
 	endpoints *cache.Informer
 	epRes     api.Resource
-	// slices is the EndpointSlice informer, nil when the API has no
-	// discovery.k8s.io/v1 EndpointSlice resource (then only Endpoints are
-	// written).
+	// slices is the EndpointSlice informer (discovery.k8s.io/v1).
 	slices   *cache.Informer
 	sliceRes api.Resource
 	queue    *reconcile.Controller
@@ -72,6 +70,7 @@ func New(cfg Config) *Controller {
 	}
 	defaults.Logger(&cfg.Logger)
 	epRes, _ := api.Lookup("endpoints")
+	sliceRes, _ := api.Lookup("endpointslices.discovery.k8s.io")
 	c := &Controller{
 		writer:    cfg.Writer,
 		log:       cfg.Logger.With("controller", Name),
@@ -79,24 +78,21 @@ func New(cfg Config) *Controller {
 		pods:      cfg.Informers.ForKind("pods"),
 		endpoints: cfg.Informers.ForKind("endpoints"),
 		epRes:     epRes,
+		slices:    cfg.Informers.For(sliceRes),
+		sliceRes:  sliceRes,
 	}
 	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
 	enqueue := func(o api.Object) { c.queue.EnqueueObject(o) }
-	if r, ok := api.Lookup("endpointslices.discovery.k8s.io"); ok {
-		c.sliceRes, c.slices = r, cfg.Informers.For(r)
-		// Someone else changed or removed a slice: look at its Service again.
-		enqueueService := func(o api.Object) {
-			if svc := o.GetLabels()[LabelServiceName]; svc != "" {
-				c.queue.Enqueue(o.GetNamespace() + "/" + svc)
-			}
+	// Someone else changed or removed a slice: look at its Service again.
+	enqueueService := func(o api.Object) {
+		if svc := o.GetLabels()[LabelServiceName]; svc != "" {
+			c.queue.Enqueue(o.GetNamespace() + "/" + svc)
 		}
-		c.slices.AddHandler(cache.Handler{
-			OnUpdate: func(_, o api.Object) { enqueueService(o) },
-			OnDelete: enqueueService,
-		})
-	} else {
-		c.log.Info("the API serves no discovery.k8s.io/v1 EndpointSlices: only Endpoints are written")
 	}
+	c.slices.AddHandler(cache.Handler{
+		OnUpdate: func(_, o api.Object) { enqueueService(o) },
+		OnDelete: enqueueService,
+	})
 	c.services.AddHandler(c.queue.EnqueueHandler())
 	c.endpoints.AddHandler(cache.Handler{
 		// Someone else changed or removed an Endpoints: look at its Service again.
@@ -114,11 +110,7 @@ func New(cfg Config) *Controller {
 // Run waits for the caches to sync, then reconciles Services until ctx ends. It
 // returns nil when ctx ends (also while it still waits for the caches).
 func (c *Controller) Run(ctx context.Context) error {
-	infs := []*cache.Informer{c.services, c.pods, c.endpoints}
-	if c.slices != nil {
-		infs = append(infs, c.slices)
-	}
-	if !cache.WaitForCacheSync(ctx, infs...) {
+	if !cache.WaitForCacheSync(ctx, c.services, c.pods, c.endpoints, c.slices) {
 		return nil // ctx ended
 	}
 	return c.queue.Run(ctx)
@@ -181,11 +173,11 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	}
 	o, ok := c.services.Get(ns, name)
 	if !ok {
-		return reconcile.Result{}, errors.Join(c.deleteOwned(ctx, cur, name), c.deleteSlicesOf(ctx, ns, name))
+		return reconcile.Result{}, errors.Join(c.deleteOwned(ctx, cur, name), c.deleteSlices(ctx, ns, name))
 	}
 	svc := o.(*corev1.Service)
 	if len(svc.Spec.Selector) == 0 {
-		return reconcile.Result{}, c.deleteSlicesOf(ctx, ns, name) // user-managed Endpoints
+		return reconcile.Result{}, c.deleteSlices(ctx, ns, name) // user-managed Endpoints
 	}
 	if svc.DeletionTimestamp != nil {
 		return reconcile.Result{}, nil // going away; its deletion event follows
@@ -202,19 +194,10 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	}
 	subsets := Subsets(svc, pods)
 	res, err := c.syncEndpoints(ctx, svc, cur, subsets)
-	if err != nil || c.slices == nil {
+	if err != nil {
 		return res, err
 	}
 	return res, c.syncSlices(ctx, svc, EndpointSlices(svc, subsets))
-}
-
-// deleteSlicesOf deletes the EndpointSlices this controller made for the
-// Service namespace/name, when the API serves EndpointSlices.
-func (c *Controller) deleteSlicesOf(ctx context.Context, namespace, name string) error {
-	if c.slices == nil {
-		return nil
-	}
-	return c.deleteSlices(ctx, namespace, name)
 }
 
 // syncEndpoints writes the Endpoints of svc with subsets, cur being the

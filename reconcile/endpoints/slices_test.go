@@ -135,15 +135,6 @@ func checkSliceMeta(t *testing.T, svc *corev1.Service, sl *discoveryv1.EndpointS
 	}
 }
 
-// sliceEnv is startEnv when the API serves EndpointSlices.
-func sliceEnv(t *testing.T) *env {
-	t.Helper()
-	if _, ok := api.Lookup("endpointslices.discovery.k8s.io"); !ok {
-		t.Skip("the API has no discovery.k8s.io/v1 EndpointSlice resource yet: add its row to api.Resources (issue 15)")
-	}
-	return startEnv(t)
-}
-
 // getSlices returns the slices of Service ns/name in the store.
 func (e *env) getSlices(ns, name string) []*discoveryv1.EndpointSlice {
 	e.t.Helper()
@@ -292,7 +283,7 @@ func TestControllerSlices(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.run(t, sliceEnv(t))
+			tt.run(t, startEnv(t))
 		})
 	}
 }
