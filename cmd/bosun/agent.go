@@ -44,6 +44,7 @@ type agentConfig struct {
 	podManifestPath  string
 	clusterCIDR      string
 	noProxy          bool
+	proxyMode        string
 	imagesDirFlag    string
 	apiPort          int
 	drainDelay       time.Duration
@@ -82,7 +83,8 @@ func addAgentFlags(f interface {
 	f.StringVar(&a.containerdBinary, "containerd-binary", "containerd", "containerd program bosun starts when --containerd-socket is not given")
 	f.StringSliceVar(&a.cniBinDirs, "cni-bin-dir", network.DefaultBinDirs, "directories holding the CNI plugins")
 	f.StringVar(&a.podManifestPath, "pod-manifest-path", "", "directory of static pod manifests this node runs on its own (watched)")
-	f.BoolVar(&a.noProxy, "no-proxy", false, "do not program iptables for Services on this node")
+	f.BoolVar(&a.noProxy, "no-proxy", false, "do not program the kernel for Services on this node (no service proxy)")
+	f.StringVar(&a.proxyMode, "proxy-mode", "", "how the service proxy programs the kernel: nftables (one table, ip bosun) or iptables (default: nftables where the nft program and the kernel support it, else iptables); switching removes the other mode's rules")
 	f.DurationVar(&a.drainDelay, "pod-drain-delay", 2*time.Second, "how long a deleted pod's containers keep running, so that Services stop sending it traffic before it stops")
 	f.IntVar(&a.apiPort, "agent-port", agentapi.DefaultPort, "port of the agent's API (logs, exec), on 127.0.0.1 and the node IP; unauthenticated: keep it firewalled")
 	f.StringVar(&a.imagesDirFlag, "images-dir", "", "import every image tarball (*.tar) in this directory at start (default <data-dir>/agent/images)")
@@ -103,7 +105,7 @@ func newAgentCommand(g *globalOptions) *cobra.Command {
 Node, renews its Lease, runs the pods the scheduler binds to it as
 containers on containerd (one network namespace per pod, CNI bridge
 networking from the node's pod CIDR), probes and restarts them, writes their
-status, and programs iptables so ClusterIP and NodePort Services answer.
+status, and programs nftables (or iptables) so ClusterIP and NodePort Services answer.
 
 It talks to the server only through the API (--server), over HTTPS with a
 node certificate. The first start joins the cluster with a bootstrap token:
@@ -124,7 +126,7 @@ stops a container because the API is unreachable.
   bosun agent --server https://10.0.0.1:6443 --token abcdef.0123456789abcdef \
       --ca-cert-hash sha256:…   # as printed by "bosun token create" on the server
   bosun agent                   # later starts: the stored credential is used
-  bosun agent --cleanup        # remove every pod, network namespace and iptables chain bosun made, then exit`,
+  bosun agent --cleanup        # remove every pod, network namespace and service rule bosun made, then exit`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := g.logger(cmd.ErrOrStderr())
@@ -155,7 +157,7 @@ stops a container because the API is unreachable.
 	f.StringVar(&a.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "the cluster's pod range: pod traffic to outside it is masqueraded, and traffic from outside it to Services")
 	f.StringVar(&a.token, "token", "", "bootstrap token (ID.SECRET) to join the cluster with; needed only until the node has its credential (default: env BOSUN_TOKEN)")
 	f.StringVar(&a.caCertHash, "ca-cert-hash", "", "sha256:HEX of the cluster CA's public key, checked before the token is sent (printed by \"bosun token create\")")
-	f.BoolVar(&cleanupOnly, "cleanup", false, "stop and remove every pod of this node's runtime (in --data-dir), the pod bridge and bosun's iptables chains, then exit")
+	f.BoolVar(&cleanupOnly, "cleanup", false, "stop and remove every pod of this node's runtime (in --data-dir), the pod bridge and bosun's service rules (iptables chains, nftables table), then exit")
 	addAgentFlags(f, a)
 	return cmd
 }
@@ -338,13 +340,13 @@ func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.L
 	g.Go(func() error { return apiSrv.Run(ctx) })
 
 	if !a.noProxy {
-		ipt, err := proxy.NewExec("")
+		mode, err := proxy.ParseMode(a.proxyMode)
 		if err != nil {
-			return fmt.Errorf("agent: service proxy: %w", err)
+			return fmt.Errorf("agent: --proxy-mode: %w", err)
 		}
 		p, err := proxy.New(proxy.Config{
 			Client:      c,
-			IPTables:    ipt,
+			Mode:        mode,
 			ClusterCIDR: a.clusterCIDR,
 			// NodePorts answer on every local address, as kube-proxy's default.
 			Logger: logger,
@@ -353,6 +355,7 @@ func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.L
 			return fmt.Errorf("agent: service proxy: %w", err)
 		}
 		g.Go(func() error { return p.Run(ctx) })
+		logger.Info("service proxy started", "mode", p.Mode())
 	}
 	logger.Info("node agent started", "containerd", address, "ip", ip)
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 
+	"sigs.k8s.io/knftables"
+
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/nodeagent/containerdproc"
 	"github.com/bosun-dev/bosun/nodeagent/network"
@@ -35,9 +37,12 @@ type Config struct {
 	CNIBinDirs []string
 	// Bridge is the pod bridge to delete; default network.DefaultBridge.
 	Bridge string
-	// IPTables removes bosun's chains; nil means this network namespace's
-	// iptables.
+	// IPTables removes bosun's iptables chains. When IPTables and NFTables
+	// are both nil, this network namespace's iptables and nftables are
+	// cleaned; when only one is set, only that one.
 	IPTables proxy.IPTables
+	// NFTables removes bosun's nftables table (see IPTables).
+	NFTables knftables.Interface
 	// Routes removes the host-gw routes to other nodes and the masquerade
 	// chain (package routes) and returns how many routes it deleted; nil
 	// means routes.Cleanup in this network namespace.
@@ -46,7 +51,7 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Node removes the pods, network state, iptables chains and bridge an agent
+// Node removes the pods, network state, service rules and bridge an agent
 // with cfg made. It returns the joined errors of the steps that failed.
 func Node(ctx context.Context, cfg Config) error {
 	defaults.Logger(&cfg.Logger)
@@ -61,14 +66,14 @@ func Node(ctx context.Context, cfg Config) error {
 			errs = append(errs, fmt.Errorf("pods: %w", err))
 		}
 	}
-	p, err := proxy.New(proxy.Config{IPTables: cfg.IPTables, Logger: logger})
+	p, err := proxy.New(proxy.Config{IPTables: cfg.IPTables, NFTables: cfg.NFTables, Logger: logger})
 	if err == nil {
 		err = p.Cleanup(ctx)
 	}
 	if err != nil {
-		errs = append(errs, fmt.Errorf("iptables: %w", err))
+		errs = append(errs, fmt.Errorf("service rules: %w", err))
 	} else {
-		logger.Info("removed bosun's iptables chains and rules")
+		logger.Info("removed bosun's service rules (iptables chains and nftables table)")
 	}
 	removeRoutes := cfg.Routes
 	if removeRoutes == nil {

@@ -63,7 +63,7 @@ func TestNode(t *testing.T) {
 	}{
 		{name: "no agent ever ran"},
 		{name: "agent state without its containerd", agent: true},
-		{name: "iptables unreadable", listErr: errors.New("permission denied"), wantErr: "cleanup: iptables: permission denied"},
+		{name: "iptables unreadable", listErr: errors.New("permission denied"), wantErr: "cleanup: service rules: permission denied"},
 		{name: "routes not removable", routeErr: errors.New("netlink: operation not permitted"), wantErr: "cleanup: routes: netlink: operation not permitted"},
 	}
 	for _, tt := range tests {

@@ -118,7 +118,7 @@ func get(c *http.Client, addr string) (string, error) {
 
 // poll waits with testutil.Eventually until cond returns "" (what is still
 // wrong otherwise) and returns how long that took; when it times out, the
-// nat table of dumpNS goes into the log too. within is a generous budget for
+// rules of dumpRules go into the log too. within is a generous budget for
 // a loaded machine, not a speed requirement: how fast rules follow a change
 // is measured by the proxy's benchmarks (BENCHMARKS.md).
 func poll(t *testing.T, within time.Duration, what string, cond func() string) time.Duration {
@@ -126,8 +126,8 @@ func poll(t *testing.T, within time.Duration, what string, cond func() string) t
 	start := time.Now()
 	held := false
 	defer func() {
-		if !held && dumpNS != nil { // Eventually failed the test
-			t.Logf("nat table:\n%s", dumpNS.in(t, "iptables", "-t", "nat", "-L", "-v", "-n"))
+		if !held && dumpRules != nil { // Eventually failed the test
+			t.Logf("rules:\n%s", dumpRules())
 		}
 	}()
 	testutil.Eventually(t, within, what, func() (bool, string) {
@@ -138,7 +138,99 @@ func poll(t *testing.T, within time.Duration, what string, cond func() string) t
 	return time.Since(start)
 }
 
-var dumpNS *testNetns
+// dumpRules, when set, gives the rules poll logs on a timeout.
+var dumpRules func() string
+
+// modeProbe is how the conformance suite looks at one mode's rules.
+type modeProbe struct {
+	mode Mode
+	// rules returns all of bosun's rules as text.
+	rules func() string
+	// nodePort is what rules contain once node port 30080 is programmed.
+	nodePort string
+	// rejects reports whether a reject for 10.232.0.13:80 is programmed.
+	rejects func() bool
+	// serviceChain names the chain of a service port.
+	serviceChain func(servicePort) string
+	// damage flushes the chain that finds services; repaired reports
+	// whether it is back.
+	damage   func()
+	repaired func() bool
+	// leftovers returns bosun's rules still in the kernel, if any.
+	leftovers func() string
+}
+
+// probes returns the modeProbe of each mode for the host namespace.
+func probes(t *testing.T, host *testNetns) []modeProbe {
+	ipt := func(args ...string) string { return host.in(t, append([]string{"iptables"}, args...)...) }
+	nft := func(args ...string) string { return host.in(t, append([]string{"nft"}, args...)...) }
+	nftTable := func() string {
+		if !strings.Contains(nft("list", "tables"), "table ip "+NFTablesTable) {
+			return ""
+		}
+		return nft("list", "table", "ip", NFTablesTable)
+	}
+	iptLeft := func() string {
+		var out []string
+		for _, table := range []string{"nat", "filter"} {
+			for _, l := range strings.Split(ipt("-t", table, "-S"), "\n") {
+				if strings.Contains(l, "BOSUN") {
+					out = append(out, table+": "+l)
+				}
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	return []modeProbe{
+		{
+			mode:         ModeIPTables,
+			rules:        func() string { return ipt("-t", "nat", "-S") + ipt("-t", "filter", "-S") },
+			nodePort:     "--dport 30080",
+			rejects:      func() bool { return strings.Contains(ipt("-S", ChainServices), "10.232.0.13/32") },
+			serviceChain: svcChain,
+			damage:       func() { ipt("-t", "nat", "-F", ChainServices) },
+			repaired:     func() bool { return strings.Contains(ipt("-t", "nat", "-S", ChainServices), "default/web:80") },
+			leftovers:    func() string { return iptLeft() + nftTable() },
+		},
+		{
+			mode:         ModeNFTables,
+			rules:        nftTable,
+			nodePort:     "tcp . 30080",
+			rejects:      func() bool { return strings.Contains(nftTable(), "10.232.0.13 . tcp . 80") },
+			serviceChain: nftServiceChain,
+			damage:       func() { nft("flush", "chain", "ip", NFTablesTable, nftServices) },
+			repaired: func() bool {
+				return strings.Contains(nft("list", "chain", "ip", NFTablesTable, nftServices), "@"+nftServiceIPs)
+			},
+			leftovers: func() string { return iptLeft() + nftTable() },
+		},
+	}
+}
+
+// newModeProxier returns a Proxier in mode programming ns, with both modes'
+// interfaces, so that it also removes the other mode's rules.
+func newModeProxier(t *testing.T, ns *testNetns, mode Mode, src Source) *Proxier {
+	t.Helper()
+	ipt, err := NewExec(ns.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nft, err := NewNFTables(ns.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(Config{
+		Source: src, Mode: mode, IPTables: ipt, NFTables: nft, Logger: storetest.Logger(t),
+		ClusterCIDR: e2ePodCIDR, MinSyncPeriod: 20 * time.Millisecond, SyncPeriod: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Mode() != mode {
+		t.Fatalf("proxier runs in mode %s, want %s", p.Mode(), mode)
+	}
+	return p
+}
 
 func tcpService(name, ip string, port int32) *corev1.Service {
 	return svc("default", name, ip, corev1.ServicePort{Port: port, Protocol: corev1.ProtocolTCP})
@@ -162,21 +254,25 @@ func counts(t *testing.T, c *http.Client, addr string, n int) map[string]int {
 	return got
 }
 
+// TestE2EProxy runs the same Service conformance suite against each mode,
+// in a network namespace of its own.
 func TestE2EProxy(t *testing.T) {
-	testenv.E2E(t, testenv.Root(), testenv.Binary("iptables-restore"), testenv.Binary("ip"), testenv.Binary("nsenter"))
+	testenv.E2E(t, testenv.Root(), testenv.Binary("iptables-restore"), testenv.Binary("nft"), testenv.Binary("ip"), testenv.Binary("nsenter"))
+	for _, mode := range []Mode{ModeIPTables, ModeNFTables} {
+		t.Run(string(mode), func(t *testing.T) { testProxyConformance(t, mode) })
+	}
+}
+
+func testProxyConformance(t *testing.T, mode Mode) {
 	n := setupE2ENet(t)
-	ipt, err := NewExec(n.host.path)
-	if err != nil {
-		t.Fatal(err)
+	var probe modeProbe
+	for _, pr := range probes(t, n.host) {
+		if pr.mode == mode {
+			probe = pr
+		}
 	}
 	src := NewMemorySource()
-	p, err := New(Config{
-		Source: src, IPTables: ipt, Logger: storetest.Logger(t),
-		ClusterCIDR: e2ePodCIDR, MinSyncPeriod: 20 * time.Millisecond, SyncPeriod: time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newModeProxier(t, n.host, mode, src)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
@@ -192,9 +288,10 @@ func TestE2EProxy(t *testing.T) {
 		}
 	})
 
-	dumpNS = n.host
+	dumpRules = probe.rules
+	t.Cleanup(func() { dumpRules = nil })
 	host := clientIn(n.host)
-	nat := func() string { return n.host.in(t, "iptables", "-t", "nat", "-S") }
+	nat := probe.rules
 	// Traffic is sent only once the rules are in: a connection attempted
 	// before would keep its un-NATed conntrack entry for all its retries.
 	waitRules := func(t *testing.T, want string) {
@@ -281,7 +378,7 @@ func TestE2EProxy(t *testing.T) {
 		s := nodePort(tcpService("np", "10.232.0.14", 80), 30080)
 		src.SetService(s)
 		src.SetEndpoints(readyEps("np", n.ips, nil))
-		waitRules(t, "--dport 30080")
+		waitRules(t, probe.nodePort)
 		addr := e2eGateway + ":30080"
 		poll(t, 30*time.Second, "node port answers", func() string {
 			if _, err := get(host, addr); err != nil {
@@ -318,7 +415,7 @@ func TestE2EProxy(t *testing.T) {
 	t.Run("no endpoints rejects at once", func(t *testing.T) {
 		src.SetService(tcpService("empty", "10.232.0.13", 80))
 		poll(t, 30*time.Second, "reject rule", func() string {
-			if s := n.host.in(t, "iptables", "-S", ChainServices); !strings.Contains(s, "10.232.0.13/32") {
+			if !probe.rejects() {
 				return "no reject rule yet"
 			}
 			return ""
@@ -336,7 +433,7 @@ func TestE2EProxy(t *testing.T) {
 
 	t.Run("deleted service loses its chains", func(t *testing.T) {
 		sticky := servicePorts([]*corev1.Service{affinity(tcpService("sticky", "10.232.0.11", 80), nil)}, nil)[0]
-		chain := svcChain(sticky)
+		chain := probe.serviceChain(sticky)
 		if !strings.Contains(nat(), chain) {
 			t.Fatalf("chain %s missing before the delete", chain)
 		}
@@ -352,9 +449,9 @@ func TestE2EProxy(t *testing.T) {
 	})
 
 	t.Run("flushed rules come back on resync", func(t *testing.T) {
-		n.host.in(t, "iptables", "-t", "nat", "-F", ChainServices)
-		took := poll(t, 3*time.Second, "BOSUN-SERVICES refilled", func() string {
-			if !strings.Contains(n.host.in(t, "iptables", "-t", "nat", "-S", ChainServices), "default/web:80") {
+		probe.damage()
+		took := poll(t, 3*time.Second, "services chain refilled", func() string {
+			if !probe.repaired() {
 				return "still flushed"
 			}
 			return ""
@@ -374,10 +471,59 @@ func TestE2EProxy(t *testing.T) {
 		if err := p.Cleanup(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		for _, table := range []string{"nat", "filter"} {
-			if s := n.host.in(t, "iptables", "-t", table, "-S"); strings.Contains(s, "BOSUN") {
-				t.Errorf("table %s after Cleanup:\n%s", table, s)
+		if left := probe.leftovers(); left != "" {
+			t.Errorf("rules left after Cleanup:\n%s", left)
+		}
+	})
+}
+
+// TestE2ESwitchModes switches one network namespace from iptables to
+// nftables and back: each switch leaves none of the other mode's rules, and
+// the Service answers in each mode.
+func TestE2ESwitchModes(t *testing.T) {
+	testenv.E2E(t, testenv.Root(), testenv.Binary("iptables-restore"), testenv.Binary("nft"), testenv.Binary("ip"), testenv.Binary("nsenter"))
+	n := setupE2ENet(t)
+	src := NewMemorySource()
+	src.SetService(tcpService("web", "10.232.0.10", 80))
+	src.SetEndpoints(readyEps("web", n.ips, nil))
+	host := clientIn(n.host)
+	pr := probes(t, n.host)
+	iptRules, nftRules := pr[0].rules, pr[1].rules
+	var last *Proxier
+	t.Cleanup(func() {
+		if last != nil {
+			if err := last.Cleanup(context.Background()); err != nil {
+				t.Errorf("Cleanup: %v", err)
 			}
 		}
 	})
+	for _, mode := range []Mode{ModeIPTables, ModeNFTables, ModeIPTables} {
+		p := newModeProxier(t, n.host, mode, src)
+		last = p
+		if err := p.Resync(context.Background()); err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		ipt, nft := iptRules(), nftRules()
+		hasIPT := strings.Contains(ipt, "default/web:80")
+		hasNFT := strings.Contains(nft, "default/web:80")
+		if want := mode == ModeIPTables; hasIPT != want || strings.Contains(ipt, "BOSUN") != want {
+			t.Errorf("after switching to %s: iptables has bosun's rules: %v, want %v:\n%s", mode, hasIPT, want, ipt)
+		}
+		if want := mode == ModeNFTables; hasNFT != want || (nft != "") != want {
+			t.Errorf("after switching to %s: nftables has bosun's table: %v, want %v:\n%s", mode, hasNFT, want, nft)
+		}
+		poll(t, 10*time.Second, "web answers in "+string(mode)+" mode", func() string {
+			if _, err := get(host, "10.232.0.10:80"); err != nil {
+				return err.Error()
+			}
+			return ""
+		})
+	}
+	if err := last.Cleanup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	last = nil
+	if left := pr[0].leftovers(); left != "" {
+		t.Errorf("rules left after Cleanup:\n%s", left)
+	}
 }

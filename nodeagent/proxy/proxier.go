@@ -6,17 +6,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sort"
-	"sync"
+		"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
+	"sigs.k8s.io/knftables"
 
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
-// IPTables is what the Proxier needs from iptables. The real twin is Exec;
+// IPTables is what the Proxier needs from iptables (ModeIPTables). The real twin is Exec;
 // tests may capture the restore input instead.
 //
 // Methods return an error naming the table and chain when iptables refuses;
@@ -74,32 +75,56 @@ type Config struct {
 	// and the jump rules and so repair rules someone flushed. Default
 	// DefaultSyncPeriod.
 	SyncPeriod time.Duration
-	// IPTables programs the tables; default NewExec("") (this network
-	// namespace).
+	// Mode picks how the kernel is programmed: ModeNFTables, ModeIPTables,
+	// or "" for the default. The default is nftables when IPTables is nil
+	// and nftables works here (the nft program runs and the kernel accepts
+	// bosun's table), and iptables otherwise.
+	Mode Mode
+	// IPTables programs iptables' nat and filter tables: in ModeIPTables,
+	// and in ModeNFTables to remove the iptables mode's rules. When neither
+	// IPTables nor NFTables is set, both default to this network namespace
+	// (NewExec("") and NewNFTables("")); when only one is set, the other
+	// mode is left alone.
 	IPTables IPTables
+	// NFTables programs bosun's nftables table, family ip, named
+	// NFTablesTable (as NewNFTables gives): in ModeNFTables, and in
+	// ModeIPTables to remove the nftables mode's table. A knftables.Fake
+	// works for tests.
+	NFTables knftables.Interface
 }
 
-// Proxier programs iptables so that Services' cluster IPs and node ports
-// reach their ready endpoints.
+// Proxier programs the kernel (nftables or iptables) so that Services'
+// cluster IPs and node ports reach their ready endpoints.
 type Proxier struct {
 	src     Source
-	ipt     IPTables
 	log     *slog.Logger
 	clock   clock.WithTicker
-	opts    buildOptions
+	mode    Mode
 	minSync time.Duration
 	period  time.Duration
 	trigger chan struct{}
 
-	mu sync.Mutex // serialises syncs and guards last
-	// last is, per table, chain -> rules as last written successfully; a
-	// nil entry means the table's state is unknown and the next sync
-	// rewrites it whole.
-	last map[string]map[string]string
+	mu      sync.Mutex // serialises syncs and guards the backends' state
+	backend backend    // programs the kernel in mode
+	// others are the other mode's backends, whose rules the first
+	// successful sync removes (othersCleaned then) and Cleanup too.
+	others        []backend
+	othersCleaned bool
 }
 
-// New returns a Proxier for cfg. It fails when ClusterCIDR or IPTables
-// cannot be used.
+// backend programs the kernel in one mode. Calls are serialised by the
+// Proxier's mutex.
+type backend interface {
+	// sync programs the rules for svcs and eps, writing only what
+	// changed since its last successful sync unless full is set (or its
+	// state is unknown, after a failure).
+	sync(ctx context.Context, svcs []*corev1.Service, eps []*corev1.Endpoints, full bool) error
+	// cleanup removes all of this mode's rules.
+	cleanup(ctx context.Context) error
+}
+
+// New returns a Proxier for cfg. It fails when ClusterCIDR cannot be parsed
+// or the mode asked for cannot be used here.
 func New(cfg Config) (*Proxier, error) {
 	defaults.Logger(&cfg.Logger)
 	defaults.Clock(&cfg.Clock)
@@ -107,37 +132,109 @@ func New(cfg Config) (*Proxier, error) {
 	defaults.Positive(&cfg.SyncPeriod, DefaultSyncPeriod)
 	p := &Proxier{
 		src:     cfg.Source,
-		ipt:     cfg.IPTables,
 		log:     cfg.Logger.With("component", "proxy"),
 		clock:   cfg.Clock,
 		minSync: cfg.MinSyncPeriod,
 		period:  cfg.SyncPeriod,
 		trigger: make(chan struct{}, 1),
-		last:    map[string]map[string]string{},
 	}
 	if p.src == nil && cfg.Client != nil {
 		p.src = NewAPISource(cfg.Client, cfg.Logger)
 	}
+	var opts buildOptions
 	if cfg.ClusterCIDR != "" {
 		_, n, err := net.ParseCIDR(cfg.ClusterCIDR)
 		if err != nil {
 			return nil, fmt.Errorf("proxy: cluster CIDR %q: %w", cfg.ClusterCIDR, err)
 		}
-		p.opts.clusterCIDR = n.String()
+		opts.clusterCIDR = n.String()
 	}
 	for _, ip := range cfg.NodeIPs {
 		if ip4 := ip.To4(); ip4 != nil {
-			p.opts.nodeIPs = append(p.opts.nodeIPs, ip4.String())
+			opts.nodeIPs = append(opts.nodeIPs, ip4.String())
 		}
 	}
-	if p.ipt == nil {
-		ipt, err := defaultIPTables()
-		if err != nil {
-			return nil, err
+	if _, err := ParseMode(string(cfg.Mode)); err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	ipt, nft, err := p.interfaces(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var ib, nb backend
+	if ipt != nil {
+		ib = newIPTablesBackend(ipt, opts)
+	}
+	if nft != nil {
+		nb = newNFTablesBackend(nft, opts)
+	}
+	switch p.mode {
+	case ModeIPTables:
+		p.backend = ib
+		if nb != nil {
+			p.others = append(p.others, nb)
 		}
-		p.ipt = ipt
+	case ModeNFTables:
+		p.backend = nb
+		if ib != nil {
+			p.others = append(p.others, ib)
+		}
 	}
 	return p, nil
+}
+
+// interfaces resolves cfg's mode into p.mode and returns what programs the
+// kernel in each mode (nil for a mode that is not used).
+func (p *Proxier) interfaces(cfg Config) (IPTables, knftables.Interface, error) {
+	ipt, nft := cfg.IPTables, cfg.NFTables
+	if ipt != nil || nft != nil {
+		// Given explicitly (tests, or a caller with its own namespace):
+		// use only what was given.
+		switch {
+		case cfg.Mode == ModeIPTables && ipt == nil:
+			return nil, nil, errors.New("proxy: iptables mode needs Config.IPTables when Config.NFTables is set")
+		case cfg.Mode == ModeNFTables && nft == nil:
+			return nil, nil, errors.New("proxy: nftables mode needs Config.NFTables when Config.IPTables is set")
+		case cfg.Mode == "" && nft != nil:
+			p.mode = ModeNFTables
+		case cfg.Mode == "":
+			p.mode = ModeIPTables
+		default:
+			p.mode = cfg.Mode
+		}
+		return ipt, nft, nil
+	}
+	// This network namespace, with whatever works here.
+	nft, nftErr := NewNFTables("")
+	ipt, iptErr := defaultIPTables()
+	switch cfg.Mode {
+	case ModeNFTables:
+		if nftErr != nil {
+			return nil, nil, fmt.Errorf("proxy: nftables mode: %w", nftErr)
+		}
+	case ModeIPTables:
+		if iptErr != nil {
+			return nil, nil, fmt.Errorf("proxy: iptables mode: %w", iptErr)
+		}
+	case "":
+		switch {
+		case nftErr == nil:
+			cfg.Mode = ModeNFTables
+		case iptErr == nil:
+			p.log.Info("nftables cannot be used here; using iptables mode", "err", nftErr)
+			cfg.Mode = ModeIPTables
+		default:
+			return nil, nil, fmt.Errorf("proxy: neither nftables (%w) nor iptables (%w) can be used", nftErr, iptErr)
+		}
+	}
+	p.mode = cfg.Mode
+	if nftErr != nil {
+		nft = nil
+	}
+	if iptErr != nil {
+		ipt = nil
+	}
+	return ipt, nft, nil
 }
 
 // requestSync asks Run for a sync; it never blocks.
@@ -210,7 +307,7 @@ func (p *Proxier) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			p.log.Warn("iptables sync failed; retrying in a second", "err", err)
+			p.log.Warn("service rules sync failed; retrying in a second", "mode", p.mode, "err", err)
 			retry = p.clock.After(retryPeriod)
 			continue
 		}
@@ -218,21 +315,28 @@ func (p *Proxier) Run(ctx context.Context) error {
 	}
 }
 
-// SyncOnce writes the rules for the source's current Services and Endpoints:
-// one iptables-restore --noflush per table that changed, rewriting only the
-// chains whose rules differ from the last successful sync and deleting the
-// chains no longer wanted. The first sync, and any sync after a failure, is
-// a full one (see Resync).
+// SyncOnce programs the source's current Services and Endpoints, writing
+// only what changed since the last successful sync: in iptables mode, one
+// iptables-restore --noflush per table that changed, rewriting only the
+// chains whose rules differ and deleting the chains no longer wanted; in
+// nftables mode, one nft transaction with the changed chains, map elements
+// and sets. The first sync, and any sync after a failure, is a full one (see
+// Resync).
 func (p *Proxier) SyncOnce(ctx context.Context) error {
 	return p.sync(ctx, false)
 }
 
-// Resync rewrites every bosun chain, deletes stale bosun chains found in the
-// tables, and ensures the jump rules from the built-in chains, repairing
-// whatever someone changed by hand.
+// Resync rewrites all of bosun's rules and deletes stale bosun chains found
+// in the kernel (in iptables mode it also ensures the jump rules from the
+// built-in chains), repairing whatever someone changed by hand. The first
+// successful sync also removes the other mode's rules, so that switching
+// modes leaves nothing behind.
 func (p *Proxier) Resync(ctx context.Context) error {
 	return p.sync(ctx, true)
 }
+
+// Mode returns the mode the Proxier programs the kernel in.
+func (p *Proxier) Mode() Mode { return p.mode }
 
 func (p *Proxier) sync(ctx context.Context, full bool) error {
 	if p.src == nil {
@@ -240,117 +344,36 @@ func (p *Proxier) sync(ctx context.Context, full bool) error {
 	}
 	start := p.clock.Now()
 	svcs, eps := p.src.Snapshot()
-	rs := buildRules(svcs, eps, p.opts)
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, table := range []string{TableNAT, TableFilter} {
-		if p.last[table] == nil {
-			full = true // state unknown: first sync, or after a failure
-		}
-	}
-	var errs []error
-	for _, table := range []string{TableNAT, TableFilter} {
-		if err := p.syncTable(ctx, table, rs.tables[table], full); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if full || len(errs) > 0 {
-		if err := p.ensureJumps(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := p.backend.sync(ctx, svcs, eps, full); err != nil {
 		return err
 	}
-	p.log.Debug("iptables synced", "full", full, "services", len(svcs), "took", p.clock.Since(start))
+	if !p.othersCleaned {
+		var errs []error
+		for _, o := range p.others {
+			errs = append(errs, o.cleanup(ctx))
+		}
+		if err := errors.Join(errs...); err != nil {
+			p.log.Warn("could not remove the other proxy mode's rules", "err", err)
+		}
+		p.othersCleaned = true
+	}
+	p.log.Debug("service rules synced", "mode", p.mode, "full", full, "services", len(svcs), "took", p.clock.Since(start))
 	return nil
 }
 
-// syncTable writes one table; the caller holds p.mu.
-func (p *Proxier) syncTable(ctx context.Context, table string, want *chainSet, full bool) error {
-	last := p.last[table]
-	var stale []string
-	if full || last == nil {
-		chains, err := p.ipt.ListChains(table)
-		if err != nil {
-			p.last[table] = nil
-			return err
-		}
-		for _, c := range chains {
-			if _, ok := want.rules[c]; !ok && isBosunChain(c) {
-				stale = append(stale, c)
-			}
-		}
-		last = nil
-	} else {
-		for c := range last {
-			if _, ok := want.rules[c]; !ok {
-				stale = append(stale, c)
-			}
-		}
-	}
-	sort.Strings(stale)
-	data := restoreInput(table, want, last, stale)
-	if data != nil {
-		if err := p.ipt.Restore(ctx, table, data); err != nil {
-			p.last[table] = nil
-			return err
-		}
-	}
-	p.last[table] = want.contents()
-	return nil
-}
-
-// ensureJumps makes sure the built-in chains lead into bosun's chains.
-func (p *Proxier) ensureJumps() error {
-	var errs []error
-	for _, t := range []string{TableNAT, TableFilter} {
-		for _, c := range topChains[t] {
-			if err := p.ipt.EnsureChain(t, c); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	for _, j := range jumpRules {
-		if err := p.ipt.EnsureJump(j.table, j.chain, j.args...); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// Cleanup removes every bosun chain and every jump rule leading into them,
-// from the nat and filter tables, whatever their content. It works without a
-// Source (for `bosun agent --cleanup`) and leaves other chains alone.
+// Cleanup removes bosun's rules of both modes, whatever their content: every
+// bosun chain and jump rule in iptables' nat and filter tables, and
+// nftables' table "ip bosun". It works without a Source (for `bosun agent
+// --cleanup`) and leaves everybody else's rules alone.
 func (p *Proxier) Cleanup(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var errs []error
-	for _, j := range jumpRules {
-		if err := p.ipt.DeleteJump(j.table, j.chain, j.args...); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	for _, table := range []string{TableNAT, TableFilter} {
-		p.last[table] = nil
-		chains, err := p.ipt.ListChains(table)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		var ours []string
-		for _, c := range chains {
-			if isBosunChain(c) {
-				ours = append(ours, c)
-			}
-		}
-		sort.Strings(ours)
-		if data := restoreInput(table, newChainSet(), nil, ours); data != nil {
-			if err := p.ipt.Restore(ctx, table, data); err != nil {
-				errs = append(errs, err)
-			}
-		}
+	for _, b := range append([]backend{p.backend}, p.others...) {
+		errs = append(errs, b.cleanup(ctx))
 	}
 	return errors.Join(errs...)
 }
