@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-		"sync"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
