@@ -364,6 +364,18 @@ func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.L
 	return nil
 }
 
+// dnsClients are the sources the node's DNS server answers: pods, loopback,
+// its own address and the node IP (which differ under --cluster-dns).
+func dnsClients(pods netip.Prefix, dnsIP netip.Addr, nodeIP net.IP) []netip.Prefix {
+	out := []netip.Prefix{pods, netip.MustParsePrefix("127.0.0.0/8"), netip.PrefixFrom(dnsIP, dnsIP.BitLen())}
+	if n, ok := netip.AddrFromSlice(nodeIP); ok {
+		if n = n.Unmap(); n != dnsIP {
+			out = append(out, netip.PrefixFrom(n, n.BitLen()))
+		}
+	}
+	return out
+}
+
 // startDNS starts the node's DNS server for pods (unless --no-dns): it
 // answers the cluster domain from a watch of Services and Endpoints and
 // forwards the rest to the host's resolvers, on port 53 of --cluster-dns
@@ -403,7 +415,7 @@ func startDNS(ctx context.Context, g *errgroup.Group, a *agentConfig, c *client.
 		Domain:    a.clusterDomain,
 		Lister:    src,
 		Upstreams: upstreams,
-		Clients:   []netip.Prefix{pods, netip.MustParsePrefix("127.0.0.0/8"), netip.PrefixFrom(ipAddr, ipAddr.BitLen())},
+		Clients:   dnsClients(pods, ipAddr, nodeIP),
 		Logger:    logger,
 	})
 	if err != nil {
