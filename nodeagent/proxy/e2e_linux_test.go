@@ -148,6 +148,8 @@ type modeProbe struct {
 	rules func() string
 	// nodePort is what rules contain once node port 30080 is programmed.
 	nodePort string
+	// endpoint is how rules name the endpoint ip:8080.
+	endpoint func(ip string) string
 	// rejects reports whether a reject for 10.232.0.13:80 is programmed.
 	rejects func() bool
 	// serviceChain names the chain of a service port.
@@ -186,6 +188,7 @@ func probes(t *testing.T, host *testNetns) []modeProbe {
 			mode:         ModeIPTables,
 			rules:        func() string { return ipt("-t", "nat", "-S") + ipt("-t", "filter", "-S") },
 			nodePort:     "--dport 30080",
+			endpoint:     func(ip string) string { return ip + ":8080" },
 			rejects:      func() bool { return strings.Contains(ipt("-S", ChainServices), "10.232.0.13/32") },
 			serviceChain: svcChain,
 			damage:       func() { ipt("-t", "nat", "-F", ChainServices) },
@@ -196,6 +199,7 @@ func probes(t *testing.T, host *testNetns) []modeProbe {
 			mode:         ModeNFTables,
 			rules:        nftTable,
 			nodePort:     "tcp . 30080",
+			endpoint:     func(ip string) string { return ip + " . 8080" },
 			rejects:      func() bool { return strings.Contains(nftTable(), "10.232.0.13 . tcp . 80") },
 			serviceChain: nftServiceChain,
 			damage:       func() { nft("flush", "chain", "ip", NFTablesTable, nftServices) },
@@ -327,7 +331,7 @@ func testProxyConformance(t *testing.T, mode Mode) {
 	t.Run("scaled to one", func(t *testing.T) {
 		src.SetEndpoints(readyEps("web", n.ips[:1], nil))
 		poll(t, 30*time.Second, "rules for one endpoint", func() string {
-			if s := nat(); strings.Contains(s, n.ips[1]+":8080") {
+			if s := nat(); strings.Contains(s, probe.endpoint(n.ips[1])) {
 				return "pod1 still in the rules"
 			}
 			return ""
@@ -340,14 +344,14 @@ func testProxyConformance(t *testing.T, mode Mode) {
 	t.Run("not ready endpoint leaves the rules", func(t *testing.T) {
 		src.SetEndpoints(readyEps("web", n.ips, nil))
 		poll(t, 30*time.Second, "three endpoints back", func() string {
-			if s := nat(); !strings.Contains(s, n.ips[2]+":8080") {
+			if s := nat(); !strings.Contains(s, probe.endpoint(n.ips[2])) {
 				return "pod2 not in the rules"
 			}
 			return ""
 		})
 		src.SetEndpoints(readyEps("web", n.ips[:2], n.ips[2:]))
 		took := poll(t, 30*time.Second, "pod2 gone from the rules", func() string {
-			if s := nat(); strings.Contains(s, n.ips[2]+":8080") {
+			if s := nat(); strings.Contains(s, probe.endpoint(n.ips[2])) {
 				return "pod2 still in the rules"
 			}
 			return ""

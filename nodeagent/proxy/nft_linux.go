@@ -41,6 +41,8 @@ func featureCheck(nft knftables.Interface) *knftables.Transaction {
 	tx := nft.NewTransaction()
 	tx.Add(&knftables.Table{})
 	tx.Add(setObject(nftAffinitySetPrefix+"check", 10*time.Second))
+	tx.Add(hairpinSet())
+	tx.Add(hairpinElement("10.0.0.1 . 10.0.0.1"))
 	for name, typ := range nftMaps {
 		tx.Add(&knftables.Map{Name: name, Type: typ})
 	}
@@ -62,6 +64,8 @@ func featureCheck(nft knftables.Interface) *knftables.Transaction {
 		{rule: "update @" + nftAffinitySetPrefix + "check { ip saddr }"},
 		{rule: "meta l4proto tcp dnat to 10.0.0.1:80", comment: "check"},
 	})
+	tx.Add(&knftables.Chain{Name: "check-c"})
+	addRules(tx, "check-c", []nftRule{{rule: "meta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 10.0.0.1 . 80 , 1 : 10.0.0.3 . 80 }"}})
 	e := nftElem{value: "goto check-a", comment: "check"}
 	tx.Add(elementObject(nftServiceIPs, "10.0.0.2 . tcp . 80", &e))
 	return tx

@@ -29,6 +29,11 @@ const (
 	nftNodePortEndpointsCheck = "nodeport-endpoints-check"
 )
 
+// nftHairpin is the set of "endpoint IP . endpoint IP" pairs: a connection
+// DNATed from a pod to itself has source == destination, and must be
+// masqueraded, or the pod's reply would bypass the DNAT.
+const nftHairpin = "hairpin"
+
 // Verdict maps of bosun's nftables table. Their elements are the only
 // per-Service state outside the per-Service chains.
 const (
@@ -97,10 +102,12 @@ type nftState struct {
 	maps map[string]map[string]nftElem
 	// sets: ClientIP affinity set name -> timeout.
 	sets map[string]time.Duration
+	// hairpin: the elements of nftHairpin.
+	hairpin map[string]bool
 }
 
 func newNFTState() *nftState {
-	s := &nftState{chains: map[string][]nftRule{}, maps: map[string]map[string]nftElem{}, sets: map[string]time.Duration{}}
+	s := &nftState{chains: map[string][]nftRule{}, maps: map[string]map[string]nftElem{}, sets: map[string]time.Duration{}, hairpin: map[string]bool{}}
 	for m := range nftMaps {
 		s.maps[m] = map[string]nftElem{}
 	}
@@ -167,6 +174,7 @@ func buildNFT(services []*corev1.Service, eps []*corev1.Endpoints, opts buildOpt
 	s := newNFTState()
 	s.add("nat-prerouting", "jump "+nftServices, "")
 	s.add("nat-output", "jump "+nftServices, "")
+	s.add("nat-postrouting", "ct status dnat ip saddr . ip daddr @"+nftHairpin+" jump "+nftMarkMasq, "hairpin: a pod reaching itself through its Service")
 	s.add("nat-postrouting", "jump "+nftMasquerading, "")
 	s.add("filter-input", "ct state new jump "+nftNodePortEndpointsCheck, "")
 	s.add("filter-forward", "ct state new jump "+nftServiceEndpointsCheck, "")
@@ -218,17 +226,32 @@ func buildNFT(services []*corev1.Service, eps []*corev1.Endpoints, opts buildOpt
 			s.add(ext, "goto "+svcChain, "")
 		}
 
+		for _, e := range sp.endpoints {
+			host, _, _ := net.SplitHostPort(e)
+			s.hairpin[host+" . "+host] = true
+		}
 		timeout := affinityTimeout(sp.svc)
+		if timeout == 0 {
+			// One rule picks the endpoint and DNATs to it: no chain per
+			// endpoint, so that nft has few chains to load per sync.
+			targets := make([]string, len(sp.endpoints))
+			for i, e := range sp.endpoints {
+				host, p, _ := net.SplitHostPort(e)
+				targets[i] = strconv.Itoa(i) + " : " + host + " . " + p
+			}
+			s.add(svcChain, fmt.Sprintf("meta l4proto %s dnat ip to numgen random mod %d map { %s }", sp.protocol, len(targets), strings.Join(targets, " , ")),
+				fmt.Sprintf("%s -> %d endpoints", sp.name, len(targets)))
+			continue
+		}
+		// ClientIP affinity: a chain per endpoint, which remembers its
+		// clients in a timed set; a known client goes straight to its
+		// endpoint, a new one is balanced.
 		epChains := make([]string, len(sp.endpoints))
 		for i, e := range sp.endpoints {
 			epChains[i] = nftEndpointChain(sp, e)
-		}
-		if timeout > 0 {
-			for i, e := range sp.endpoints {
-				set := nftAffinitySet(sp, e, timeout)
-				s.sets[set] = time.Duration(timeout) * time.Second
-				s.add(svcChain, "ip saddr @"+set+" goto "+epChains[i], sp.name+" -> "+e)
-			}
+			set := nftAffinitySet(sp, e, timeout)
+			s.sets[set] = time.Duration(timeout) * time.Second
+			s.add(svcChain, "ip saddr @"+set+" goto "+epChains[i], sp.name+" -> "+e)
 		}
 		vmap := make([]string, len(epChains))
 		for i, c := range epChains {
@@ -236,14 +259,8 @@ func buildNFT(services []*corev1.Service, eps []*corev1.Endpoints, opts buildOpt
 		}
 		s.add(svcChain, fmt.Sprintf("numgen random mod %d vmap { %s }", len(epChains), strings.Join(vmap, " , ")), "")
 		for i, e := range sp.endpoints {
-			host, _, _ := net.SplitHostPort(e)
 			c := epChains[i]
-			// Hairpin: a pod reaching itself through its Service must be
-			// masqueraded, or its reply would bypass the DNAT.
-			s.add(c, "ip saddr "+host+" jump "+nftMarkMasq, "")
-			if timeout > 0 {
-				s.add(c, "update @"+nftAffinitySet(sp, e, timeout)+" { ip saddr }", "")
-			}
+			s.add(c, "update @"+nftAffinitySet(sp, e, timeout)+" { ip saddr }", "")
 			s.add(c, "meta l4proto "+sp.protocol+" dnat to "+e, sp.name+" -> "+e)
 		}
 	}
@@ -337,6 +354,14 @@ func setObject(name string, timeout time.Duration) *knftables.Set {
 	}
 }
 
+func hairpinSet() *knftables.Set {
+	return &knftables.Set{Name: nftHairpin, Type: "ipv4_addr . ipv4_addr"}
+}
+
+func hairpinElement(key string) *knftables.Element {
+	return &knftables.Element{Set: nftHairpin, Key: strings.Split(key, " . ")}
+}
+
 func addRules(tx *knftables.Transaction, chain string, rules []nftRule) {
 	for _, r := range rules {
 		rule := &knftables.Rule{Chain: chain, Rule: r.rule}
@@ -367,6 +392,11 @@ func writeFull(tx *knftables.Transaction, want *nftState, existing *nftObjects) 
 	tx.Add(&knftables.Table{Comment: &comment})
 	for _, name := range slices.Sorted(maps.Keys(want.sets)) {
 		tx.Add(setObject(name, want.sets[name]))
+	}
+	tx.Add(hairpinSet())
+	tx.Flush(hairpinSet())
+	for _, k := range slices.Sorted(maps.Keys(want.hairpin)) {
+		tx.Add(hairpinElement(k))
 	}
 	for _, name := range slices.Sorted(maps.Keys(nftMaps)) {
 		tx.Add(&knftables.Map{Name: name, Type: nftMaps[name]})
@@ -405,7 +435,7 @@ func writeFull(tx *knftables.Transaction, want *nftState, existing *nftObjects) 
 		tx.Delete(&knftables.Chain{Name: c})
 	}
 	for _, s := range existing.sets {
-		if _, ok := want.sets[s]; !ok {
+		if _, ok := want.sets[s]; !ok && s != nftHairpin {
 			tx.Delete(&knftables.Set{Name: s})
 		}
 	}
@@ -454,6 +484,16 @@ func writeChanges(tx *knftables.Transaction, want, last *nftState) {
 				e := w[key]
 				tx.Add(elementObject(m, key, &e))
 			}
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(last.hairpin)) {
+		if !want.hairpin[k] {
+			tx.Delete(hairpinElement(k))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(want.hairpin)) {
+		if !last.hairpin[k] {
+			tx.Add(hairpinElement(k))
 		}
 	}
 	var stale []string
