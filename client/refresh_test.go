@@ -72,9 +72,11 @@ func TestServerRefresh(t *testing.T) {
 		})
 	}
 	waitServers(a.srv.URL, b.srv.URL)
-	if saved, err := client.LoadServerList(path); err != nil || !slices.Equal(saved, []string{a.srv.URL, b.srv.URL}) {
-		t.Fatalf("saved servers = %v, %v", saved, err)
-	}
+	// The file is written after the client switched to the new list.
+	testutil.Eventually(t, 10*time.Second, "servers saved", func() (bool, string) {
+		saved, err := client.LoadServerList(path)
+		return err == nil && slices.Equal(saved, []string{a.srv.URL, b.srv.URL}), fmt.Sprint(saved, err)
+	})
 
 	// The registry changes: the static server stays first, the list follows.
 	reg.set(b.srv.URL, c.srv.URL)
