@@ -98,35 +98,89 @@ func BenchmarkScale(b *testing.B) {
 // network namespace.
 func benchProxier(b *testing.B, mode Mode, svcs []*corev1.Service, eps []*corev1.Endpoints) (*Proxier, *MemorySource, *testNetns) {
 	ns := newNetns(b, "bench")
-	cfg := Config{Source: NewMemorySource(), Mode: mode, ClusterCIDR: "10.234.0.0/16"}
-	var err error
-	switch mode {
-	case ModeIPTables:
-		cfg.IPTables, err = NewExec(ns.path)
-	case ModeNFTables:
-		cfg.NFTables, err = NewNFTables(ns.path)
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	src := cfg.Source.(*MemorySource)
+	src := NewMemorySource()
 	for _, s := range svcs {
 		src.SetService(s)
 	}
 	for _, e := range eps {
 		src.SetEndpoints(e)
 	}
+	return benchProxierIn(b, ns, mode, src), src, ns
+}
+
+// benchProxierIn returns a new Proxier in mode programming ns from src.
+// iptables-restore may take 15 minutes (5,000 Services take longer than
+// the default minute).
+func benchProxierIn(b *testing.B, ns *testNetns, mode Mode, src Source) *Proxier {
+	cfg := Config{Source: src, Mode: mode, ClusterCIDR: "10.234.0.0/16"}
+	switch mode {
+	case ModeIPTables:
+		ipt, err := NewExec(ns.path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ipt.RestoreTimeout = 15 * time.Minute
+		cfg.IPTables = ipt
+	case ModeNFTables:
+		nft, err := NewNFTables(ns.path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.NFTables = nft
+	}
 	p, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return p, src, ns
+	return p
 }
 
 func benchMode(b *testing.B, mode Mode, svcs []*corev1.Service, eps []*corev1.Endpoints) {
 	ctx := context.Background()
-	b.Run("full-sync", func(b *testing.B) {
+	// Three kinds of full sync: into an empty kernel (an agent's first
+	// start), into the kernel as a previous agent left it with nothing
+	// known (an agent restart, or the sync after a failure), and the
+	// periodic resync of a running proxier.
+	b.Run("first-sync", func(b *testing.B) {
 		p, _, _ := benchProxier(b, mode, svcs, eps)
+		var took []time.Duration
+		for b.Loop() {
+			b.StopTimer()
+			if err := p.Cleanup(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			start := time.Now()
+			if err := p.Resync(ctx); err != nil {
+				b.Fatal(err)
+			}
+			took = append(took, time.Since(start))
+		}
+		b.ReportMetric(float64(percentile(took, 50).Milliseconds()), "ms/full-sync")
+	})
+	b.Run("restart-sync", func(b *testing.B) {
+		p, src, ns := benchProxier(b, mode, svcs, eps)
+		if err := p.Resync(ctx); err != nil {
+			b.Fatal(err)
+		}
+		var took []time.Duration
+		for b.Loop() {
+			b.StopTimer()
+			p2 := benchProxierIn(b, ns, mode, src)
+			b.StartTimer()
+			start := time.Now()
+			if err := p2.Resync(ctx); err != nil {
+				b.Fatal(err)
+			}
+			took = append(took, time.Since(start))
+		}
+		b.ReportMetric(float64(percentile(took, 50).Milliseconds()), "ms/full-sync")
+	})
+	b.Run("periodic-resync", func(b *testing.B) {
+		p, _, _ := benchProxier(b, mode, svcs, eps)
+		if err := p.Resync(ctx); err != nil {
+			b.Fatal(err)
+		}
 		var took []time.Duration
 		for b.Loop() {
 			start := time.Now()

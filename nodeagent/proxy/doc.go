@@ -1,9 +1,66 @@
-// Package proxy is bosun's service proxy, kube-proxy's iptables mode: it
-// watches Services and Endpoints through bosun's API and programs the nat
-// and filter tables so that a Service's cluster IP and node ports reach its
-// ready endpoints.
+// Package proxy is bosun's service proxy, kube-proxy's job: it watches
+// Services and Endpoints through bosun's API and programs the kernel so that
+// a Service's cluster IP and node ports reach its ready endpoints. It has
+// kube-proxy's two Linux modes (Config.Mode, `bosun agent --proxy-mode`):
+// nftables, the default wherever the nft program runs and the kernel accepts
+// bosun's table, and iptables.
 //
-// # Rules
+// Both modes give the same behaviour, checked by one conformance suite run
+// against each (e2e_linux_test.go): traffic is balanced at random over
+// ready endpoints only (Endpoints subsets[].addresses, never
+// notReadyAddresses); sessionAffinity ClientIP keeps a client on one
+// endpoint for timeoutSeconds (default 10800); a pod reaching itself through
+// its Service is masqueraded (hairpin); with Config.ClusterCIDR set, traffic
+// to a cluster IP from outside the pod network is masqueraded; node ports
+// answer on Config.NodeIPs or every local address (nftables mode: but
+// loopback, as kube-proxy's nftables mode); a service port without a ready
+// endpoint rejects new connections at once (ICMP port unreachable) instead
+// of letting them hang. Headless and ExternalName Services get no rules.
+// Packets marked 0x4000 are masqueraded on their way out.
+//
+// # nftables mode
+//
+// Everything lives in one table of bosun's own, "ip bosun" (NFTablesTable);
+// nothing outside it is touched. Base chains hook nat prerouting and output
+// (priority -100), nat postrouting (srcnat) and filter input, forward and
+// output. Chain "services" looks the destination up in the verdict map
+// service-ips (cluster IP . protocol . port -> goto the service port's
+// chain) and sends local destinations on to "nodeports", which looks up
+// service-nodeports (protocol . node port -> goto an external-* chain that
+// marks for masquerading and goes to the service chain). One lookup finds a
+// Service whatever the number of Services, where iptables walks a rule per
+// service port. A service-* chain picks an endpoint and DNATs to it in one
+// rule: "dnat ip to numgen random mod N map { 0 : ip . port, ... }". With
+// ClientIP affinity, the service chain instead sends known clients to an
+// endpoint-* chain per endpoint (a lookup in that endpoint's timed set,
+// affinity-*) and balances the others over those chains, which add the
+// client to their set. Hairpin traffic is found after the DNAT by the set
+// "hairpin" of endpoint IP . endpoint IP pairs. The filter chains look new
+// connections up in no-endpoint-services and no-endpoint-nodeports, whose
+// elements go to a chain that rejects.
+//
+// A sync computes the whole table (buildNFT) and compares it with what the
+// last successful sync wrote: one nft transaction then adds new sets and
+// chains, flushes and rewrites changed chains, deletes and adds the map and
+// set elements that changed, and deletes what is no longer wanted once
+// nothing refers to it. A full resync (the first sync, every SyncPeriod,
+// after a failure) lists the table, then in one transaction flushes and
+// refills every chain and map and deletes everything else it finds, so rules
+// changed by hand are repaired; affinity sets keep their clients. If even
+// that fails, the table is deleted and written whole in one transaction.
+//
+// The nft program (through sigs.k8s.io/knftables, the library kube-proxy's
+// nftables mode uses) was picked over netlink (github.com/google/nftables)
+// after measuring both (BenchmarkNFTablesClient, BENCHMARKS.md): netlink
+// changes one map element about 30x faster, because nft first loads the
+// table's chains and sets, but rules written as nft text are what
+// administrators read in "nft list table ip bosun" and what knftables' Fake
+// checks in the unit tests, and the whole sync stays one readable
+// transaction. Per-endpoint chains only where affinity needs them keep what
+// nft loads small. The figures at 1,000 and 5,000 Services, next to iptables
+// mode's, are in BENCHMARKS.md (BenchmarkScale).
+//
+// # iptables mode
 //
 // In the nat table, BOSUN-SERVICES (jumped to from PREROUTING and OUTPUT)
 // matches each cluster IP:port and jumps to a BOSUN-SVC-<hash> chain per
@@ -26,14 +83,14 @@
 // once instead of hanging. Headless and ExternalName Services get no rules.
 // Every rule carries a comment naming "namespace/service:port".
 //
-// # Syncing
+// # Syncing in iptables mode
 //
 // A sync computes the whole content of bosun's chains from the current
 // Services and Endpoints and applies it with one "iptables-restore --noflush"
 // per table: only chains whose rules changed since the last successful sync
 // are declared (flushed) and rewritten, chains no longer wanted are declared
 // and deleted (-X), other chains are never touched. Changes are coalesced:
-// at most one sync per Config.MinSyncPeriod (default 100 ms). A full resync
+// at most one sync per Config.MinSyncPeriod (default 100 ms), in both modes. A full resync
 // every Config.SyncPeriod (default 30 s), and after any failure, rewrites
 // every bosun chain, deletes stale bosun chains found in the tables, and
 // ensures the jump rules from the built-in chains with go-iptables, so rules
@@ -41,8 +98,15 @@
 // (bosun agent --cleanup).
 //
 // The iptables-nft backend (Debian's default) is slow with --noflush on large
-// rule sets (see the BenchmarkScale figures in the report); the rules
-// themselves work with either backend.
+// rule sets (BenchmarkScale in BENCHMARKS.md): use nftables mode there. The
+// rules themselves work with either backend.
+//
+// # Switching modes
+//
+// The first successful sync of either mode removes the other mode's rules
+// (when the Proxier has both interfaces: by default, or when both are
+// given), so that restarting an agent with another --proxy-mode leaves
+// nothing behind; Cleanup removes both.
 //
 // # Service environment variables
 //
@@ -56,4 +120,8 @@
 //		return err
 //	}
 //	return p.Run(ctx) // blocks until ctx ends; p.Cleanup(ctx) removes the rules
+//
+// With Client set and neither IPTables nor NFTables, the Proxier programs
+// this network namespace in the default mode; give NewNFTables(path) or
+// NewExec(path) to program another namespace.
 package proxy

@@ -199,7 +199,7 @@ func probes(t *testing.T, host *testNetns) []modeProbe {
 			mode:         ModeNFTables,
 			rules:        nftTable,
 			nodePort:     "tcp . 30080",
-			endpoint:     func(ip string) string { return ip + " . 8080" },
+			endpoint:     func(ip string) string { return ip + ":8080" },
 			rejects:      func() bool { return strings.Contains(nftTable(), "10.232.0.13 . tcp . 80") },
 			serviceChain: nftServiceChain,
 			damage:       func() { nft("flush", "chain", "ip", NFTablesTable, nftServices) },

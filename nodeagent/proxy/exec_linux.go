@@ -20,7 +20,14 @@ type Exec struct {
 	netNS string
 	// restore is the iptables-restore program.
 	restore string
+	// RestoreTimeout bounds one iptables-restore; default
+	// DefaultRestoreTimeout.
+	RestoreTimeout time.Duration
 }
+
+// DefaultRestoreTimeout is how long one iptables-restore may take before it
+// is killed and the sync fails (and is retried).
+const DefaultRestoreTimeout = time.Minute
 
 // NewExec returns an Exec for IPv4. netNS, when not empty, is the path of a
 // network namespace (e.g. /run/netns/NAME) whose tables are programmed
@@ -53,7 +60,11 @@ func (e *Exec) do(fn func() error) error {
 
 // Restore implements IPTables.
 func (e *Exec) Restore(ctx context.Context, table string, data []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	timeout := e.RestoreTimeout
+	if timeout <= 0 {
+		timeout = DefaultRestoreTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return e.do(func() error {
 		cmd := exec.CommandContext(ctx, e.restore, "--noflush", "-w", "5")

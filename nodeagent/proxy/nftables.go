@@ -172,6 +172,29 @@ func (o buildOptions) nftLocal() string {
 // given Services and Endpoints. It is a pure function.
 func buildNFT(services []*corev1.Service, eps []*corev1.Endpoints, opts buildOptions) *nftState {
 	s := newNFTState()
+	buildFixed(s, opts)
+	idx := endpointsIndex(eps)
+	for _, svc := range services {
+		if proxied(svc) {
+			s.merge(buildService(svc, idx[svc.Namespace+"/"+svc.Name], opts))
+		}
+	}
+	return s
+}
+
+// merge adds everything of o to s. Rule slices are shared, not copied:
+// states are never changed once built.
+func (s *nftState) merge(o *nftState) {
+	maps.Copy(s.chains, o.chains)
+	for m, elems := range o.maps {
+		maps.Copy(s.maps[m], elems)
+	}
+	maps.Copy(s.sets, o.sets)
+	maps.Copy(s.hairpin, o.hairpin)
+}
+
+// buildFixed adds the table's fixed chains to s.
+func buildFixed(s *nftState, opts buildOptions) {
 	s.add("nat-prerouting", "jump "+nftServices, "")
 	s.add("nat-output", "jump "+nftServices, "")
 	s.add("nat-postrouting", "ct status dnat ip saddr . ip daddr @"+nftHairpin+" jump "+nftMarkMasq, "hairpin: a pod reaching itself through its Service")
@@ -195,7 +218,13 @@ func buildNFT(services []*corev1.Service, eps []*corev1.Endpoints, opts buildOpt
 	s.add(nftServices, opts.nftLocal()+" jump "+nftNodePorts, "bosun service nodeports")
 	s.add(nftNodePorts, "meta l4proto . th dport vmap @"+nftServiceNodePorts, "")
 
-	for _, sp := range servicePorts(services, eps) {
+}
+
+// buildService returns the chains, map elements and sets of the proxied
+// Service svc, whose Endpoints are ep (nil when it has none).
+func buildService(svc *corev1.Service, ep *corev1.Endpoints, opts buildOptions) *nftState {
+	s := newNFTState()
+	for _, sp := range portsOf(svc, ep) {
 		ip := sp.svc.Spec.ClusterIP
 		port := strconv.Itoa(int(sp.port.Port))
 		key := ip + " . " + sp.protocol + " . " + port
@@ -232,15 +261,12 @@ func buildNFT(services []*corev1.Service, eps []*corev1.Endpoints, opts buildOpt
 		}
 		timeout := affinityTimeout(sp.svc)
 		if timeout == 0 {
-			// One rule picks the endpoint and DNATs to it: no chain per
-			// endpoint, so that nft has few chains to load per sync.
-			targets := make([]string, len(sp.endpoints))
+			// One rule per endpoint, no chain per endpoint: rule i DNATs
+			// with probability 1/(n-i) (a fresh numgen draw per rule, as
+			// iptables' statistic match), the last one always.
 			for i, e := range sp.endpoints {
-				host, p, _ := net.SplitHostPort(e)
-				targets[i] = strconv.Itoa(i) + " : " + host + " . " + p
+				s.add(svcChain, random(i, len(sp.endpoints))+"meta l4proto "+sp.protocol+" dnat to "+e, sp.name+" -> "+e)
 			}
-			s.add(svcChain, fmt.Sprintf("meta l4proto %s dnat ip to numgen random mod %d map { %s }", sp.protocol, len(targets), strings.Join(targets, " , ")),
-				fmt.Sprintf("%s -> %d endpoints", sp.name, len(targets)))
 			continue
 		}
 		// ClientIP affinity: a chain per endpoint, which remembers its
@@ -253,11 +279,9 @@ func buildNFT(services []*corev1.Service, eps []*corev1.Endpoints, opts buildOpt
 			s.sets[set] = time.Duration(timeout) * time.Second
 			s.add(svcChain, "ip saddr @"+set+" goto "+epChains[i], sp.name+" -> "+e)
 		}
-		vmap := make([]string, len(epChains))
 		for i, c := range epChains {
-			vmap[i] = strconv.Itoa(i) + " : goto " + c
+			s.add(svcChain, random(i, len(epChains))+"goto "+c, "")
 		}
-		s.add(svcChain, fmt.Sprintf("numgen random mod %d vmap { %s }", len(epChains), strings.Join(vmap, " , ")), "")
 		for i, e := range sp.endpoints {
 			c := epChains[i]
 			s.add(c, "update @"+nftAffinitySet(sp, e, timeout)+" { ip saddr }", "")
@@ -265,6 +289,18 @@ func buildNFT(services []*corev1.Service, eps []*corev1.Endpoints, opts buildOpt
 		}
 	}
 	return s
+}
+
+// random returns the match that picks rule i of n with probability 1/(n-i)
+// when the rules before it did not match: nothing for the last rule. (A
+// map from one numgen draw to the endpoints would make an anonymous set per
+// Service, which the kernel creates and deletes in time growing with the
+// number of sets: rewriting 5,000 Services took 28 s that way.)
+func random(i, n int) string {
+	if i == n-1 {
+		return ""
+	}
+	return fmt.Sprintf("numgen random mod %d == 0 ", n-i)
 }
 
 // nftablesBackend programs bosun's nftables table (ModeNFTables).
@@ -275,6 +311,40 @@ type nftablesBackend struct {
 	// state is unknown and the next sync is a full one. Guarded by the
 	// Proxier's mutex.
 	last *nftState
+	// frags are the Services of the last build, by namespace/name, so
+	// that a Service whose objects did not change is not computed again.
+	frags map[string]*svcFragment
+}
+
+// svcFragment is what one Service puts in the table, computed from these
+// objects (Sources replace an object when it changes, never change it).
+type svcFragment struct {
+	svc   *corev1.Service
+	ep    *corev1.Endpoints
+	state *nftState
+}
+
+// build is buildNFT, taking unchanged Services from the last build.
+func (b *nftablesBackend) build(svcs []*corev1.Service, eps []*corev1.Endpoints) *nftState {
+	s := newNFTState()
+	buildFixed(s, b.opts)
+	idx := endpointsIndex(eps)
+	next := make(map[string]*svcFragment, len(svcs))
+	for _, svc := range svcs {
+		if !proxied(svc) {
+			continue
+		}
+		k := svc.Namespace + "/" + svc.Name
+		ep := idx[k]
+		f := b.frags[k]
+		if f == nil || f.svc != svc || f.ep != ep {
+			f = &svcFragment{svc: svc, ep: ep, state: buildService(svc, ep, b.opts)}
+		}
+		next[k] = f
+		s.merge(f.state)
+	}
+	b.frags = next
+	return s
 }
 
 func newNFTablesBackend(nft knftables.Interface, opts buildOptions) *nftablesBackend {
@@ -282,7 +352,7 @@ func newNFTablesBackend(nft knftables.Interface, opts buildOptions) *nftablesBac
 }
 
 func (b *nftablesBackend) sync(ctx context.Context, svcs []*corev1.Service, eps []*corev1.Endpoints, full bool) error {
-	want := buildNFT(svcs, eps, b.opts)
+	want := b.build(svcs, eps)
 	last := b.last
 	b.last = nil // until this sync succeeds
 	if full || last == nil {
@@ -291,7 +361,7 @@ func (b *nftablesBackend) sync(ctx context.Context, svcs []*corev1.Service, eps 
 			return err
 		}
 		tx := b.nft.NewTransaction()
-		writeFull(tx, want, existing)
+		writeFull(tx, want, existing, last)
 		if err := b.nft.Run(ctx, tx); err != nil {
 			// Something in the table is not as bosun left it (a base
 			// chain changed by hand, say): replace the table whole, in
@@ -299,7 +369,7 @@ func (b *nftablesBackend) sync(ctx context.Context, svcs []*corev1.Service, eps 
 			tx := b.nft.NewTransaction()
 			tx.Add(&knftables.Table{})
 			tx.Delete(&knftables.Table{})
-			writeFull(tx, want, nil)
+			writeFull(tx, want, nil, nil)
 			if err2 := b.nft.Run(ctx, tx); err2 != nil {
 				return fmt.Errorf("proxy: nftables table ip %s: %w (replacing the table: %w)", NFTablesTable, err, err2)
 			}
@@ -383,31 +453,68 @@ func elementObject(m, key string, e *nftElem) *knftables.Element {
 	return el
 }
 
-// writeFull adds to tx everything that makes the table hold exactly want:
-// every chain and map is flushed and refilled, affinity sets are kept (with
-// their clients), and whatever existing names that want does not is
-// deleted. Objects are added before anything refers to them.
-func writeFull(tx *knftables.Transaction, want *nftState, existing *nftObjects) {
+// perService reports whether chain belongs to one service port (rather
+// than being one of the table's fixed chains).
+func perService(chain string) bool {
+	for _, p := range []string{nftServiceChainPrefix, nftExternalChainPrefix, nftEndpointChainPrefix} {
+		if strings.HasPrefix(chain, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// writeFull adds to tx what makes the table hold want whatever is in it now
+// (existing: the names found in the table; nil when the table is being
+// replaced), deleting every chain, set and map that want does not have.
+// Objects are added before anything refers to them. With last nil (the
+// first sync, or after a failure) every chain, map and set is flushed and
+// refilled. Otherwise (a periodic resync) the fixed chains and the verdict
+// maps are, and so are per-service chains that are missing or changed since
+// last, while the hairpin set gets the elements that changed since last:
+// rewriting thousands of service chains every SyncPeriod would cost seconds
+// of kernel time for nothing. Affinity sets keep their clients either way.
+func writeFull(tx *knftables.Transaction, want *nftState, existing *nftObjects, last *nftState) {
+	have := map[string]bool{}
+	if existing != nil {
+		for _, names := range [][]string{existing.chains, existing.sets, existing.maps} {
+			for _, n := range names {
+				have[n] = true
+			}
+		}
+	}
 	comment := "bosun service proxy: cluster IPs and node ports of Services"
 	tx.Add(&knftables.Table{Comment: &comment})
 	for _, name := range slices.Sorted(maps.Keys(want.sets)) {
 		tx.Add(setObject(name, want.sets[name]))
 	}
 	tx.Add(hairpinSet())
-	tx.Flush(hairpinSet())
-	for _, k := range slices.Sorted(maps.Keys(want.hairpin)) {
-		tx.Add(hairpinElement(k))
+	if last == nil || !have[nftHairpin] {
+		tx.Flush(hairpinSet())
+		for _, k := range slices.Sorted(maps.Keys(want.hairpin)) {
+			tx.Add(hairpinElement(k))
+		}
+	} else {
+		writeHairpinChanges(tx, want, last)
 	}
 	for _, name := range slices.Sorted(maps.Keys(nftMaps)) {
 		tx.Add(&knftables.Map{Name: name, Type: nftMaps[name]})
 		tx.Flush(&knftables.Map{Name: name})
 	}
-	chains := slices.Sorted(maps.Keys(want.chains))
-	for _, name := range chains {
-		tx.Add(chainObject(name))
-		tx.Flush(&knftables.Chain{Name: name})
+	var rewrite []string
+	for _, name := range slices.Sorted(maps.Keys(want.chains)) {
+		switch {
+		case !have[name]:
+			tx.Add(chainObject(name))
+		case last == nil || !perService(name) || !slices.Equal(last.chains[name], want.chains[name]):
+			tx.Add(chainObject(name))
+			tx.Flush(&knftables.Chain{Name: name})
+		default:
+			continue
+		}
+		rewrite = append(rewrite, name)
 	}
-	for _, name := range chains {
+	for _, name := range rewrite {
 		addRules(tx, name, want.chains[name])
 	}
 	for _, m := range slices.Sorted(maps.Keys(want.maps)) {
@@ -446,74 +553,93 @@ func writeFull(tx *knftables.Transaction, want *nftState, existing *nftObjects) 
 	}
 }
 
+// writeHairpinChanges adds to tx the hairpin elements to delete and add to
+// go from last to want.
+func writeHairpinChanges(tx *knftables.Transaction, want, last *nftState) {
+	for _, k := range sortedDiff(last.hairpin, want.hairpin) {
+		tx.Delete(hairpinElement(k))
+	}
+	for _, k := range sortedDiff(want.hairpin, last.hairpin) {
+		tx.Add(hairpinElement(k))
+	}
+}
+
 // writeChanges adds to tx what turns the table from last into want: new
 // sets and chains, changed chains flushed and rewritten, map elements
 // deleted and added, and chains and sets no longer wanted deleted once
-// nothing refers to them.
+// nothing refers to them. Only the differences are sorted (for a stable
+// transaction), so the cost follows the change, not the table.
 func writeChanges(tx *knftables.Transaction, want, last *nftState) {
-	for _, name := range slices.Sorted(maps.Keys(want.sets)) {
-		if _, ok := last.sets[name]; !ok {
-			tx.Add(setObject(name, want.sets[name]))
-		}
+	for _, name := range sortedDiff(want.sets, last.sets) {
+		tx.Add(setObject(name, want.sets[name]))
 	}
-	var write []string
-	for _, name := range slices.Sorted(maps.Keys(want.chains)) {
+	var added, changed []string
+	for name, rules := range want.chains {
 		prev, ok := last.chains[name]
 		switch {
 		case !ok:
-			tx.Add(chainObject(name))
-		case !slices.Equal(prev, want.chains[name]):
-			tx.Flush(&knftables.Chain{Name: name})
-		default:
-			continue
+			added = append(added, name)
+		case !slices.Equal(prev, rules):
+			changed = append(changed, name)
 		}
-		write = append(write, name)
 	}
-	for _, name := range write {
+	slices.Sort(added)
+	slices.Sort(changed)
+	for _, name := range added {
+		tx.Add(chainObject(name))
+	}
+	for _, name := range changed {
+		tx.Flush(&knftables.Chain{Name: name})
+	}
+	for _, name := range append(added, changed...) {
 		addRules(tx, name, want.chains[name])
 	}
 	for _, m := range slices.Sorted(maps.Keys(want.maps)) {
 		w, l := want.maps[m], last.maps[m]
-		for _, key := range slices.Sorted(maps.Keys(l)) {
-			if e, ok := w[key]; !ok || e != l[key] {
-				tx.Delete(elementObject(m, key, nil))
+		var del, add []string
+		for key, e := range l {
+			if we, ok := w[key]; !ok || we != e {
+				del = append(del, key)
 			}
 		}
-		for _, key := range slices.Sorted(maps.Keys(w)) {
-			if e, ok := l[key]; !ok || e != w[key] {
-				e := w[key]
-				tx.Add(elementObject(m, key, &e))
+		for key, e := range w {
+			if le, ok := l[key]; !ok || le != e {
+				add = append(add, key)
 			}
 		}
-	}
-	for _, k := range slices.Sorted(maps.Keys(last.hairpin)) {
-		if !want.hairpin[k] {
-			tx.Delete(hairpinElement(k))
+		slices.Sort(del)
+		slices.Sort(add)
+		for _, key := range del {
+			tx.Delete(elementObject(m, key, nil))
+		}
+		for _, key := range add {
+			e := w[key]
+			tx.Add(elementObject(m, key, &e))
 		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(want.hairpin)) {
-		if !last.hairpin[k] {
-			tx.Add(hairpinElement(k))
-		}
-	}
-	var stale []string
-	for name := range last.chains {
-		if _, ok := want.chains[name]; !ok {
-			stale = append(stale, name)
-		}
-	}
-	slices.Sort(stale)
+	writeHairpinChanges(tx, want, last)
+	stale := sortedDiff(last.chains, want.chains)
 	for _, c := range stale {
 		tx.Flush(&knftables.Chain{Name: c})
 	}
 	for _, c := range stale {
 		tx.Delete(&knftables.Chain{Name: c})
 	}
-	for _, name := range slices.Sorted(maps.Keys(last.sets)) {
-		if _, ok := want.sets[name]; !ok {
-			tx.Delete(&knftables.Set{Name: name})
+	for _, name := range sortedDiff(last.sets, want.sets) {
+		tx.Delete(&knftables.Set{Name: name})
+	}
+}
+
+// sortedDiff returns the keys of a that b lacks, sorted.
+func sortedDiff[V any](a, b map[string]V) []string {
+	var out []string
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			out = append(out, k)
 		}
 	}
+	slices.Sort(out)
+	return out
 }
 
 // cleanup deletes bosun's table, and nothing else.

@@ -97,13 +97,13 @@ func TestNFTIncrementalMatchesFull(t *testing.T) {
 		{
 			name:    "endpoint removed",
 			change:  func() { src.SetEndpoints(tcpEps("web", "10.244.0.11", "10.244.0.12")) },
-			want:    []string{"flush chain ip bosun service-", "numgen random mod 2 map { 0 : 10.244.0.11 . 8080 , 1 : 10.244.0.12 . 8080 }", "delete element ip bosun hairpin { 10.244.0.13 . 10.244.0.13 }"},
+			want:    []string{"flush chain ip bosun service-", "numgen random mod 2 == 0 meta l4proto tcp dnat to 10.244.0.11:8080", "service-NUSTM4XSRSB4LEMT-default/web/tcp/80 meta l4proto tcp dnat to 10.244.0.12:8080", "delete element ip bosun hairpin { 10.244.0.13 . 10.244.0.13 }"},
 			notWant: []string{"default/db", "chain ip bosun endpoint-", "add map", "add table"},
 		},
 		{
 			name:    "endpoint added",
 			change:  func() { src.SetEndpoints(tcpEps("web", "10.244.0.11", "10.244.0.12", "10.244.0.14")) },
-			want:    []string{"add element ip bosun hairpin { 10.244.0.14 . 10.244.0.14 }", "10.244.0.14 . 8080"},
+			want:    []string{"add element ip bosun hairpin { 10.244.0.14 . 10.244.0.14 }", "dnat to 10.244.0.14:8080"},
 			notWant: []string{"default/db", "delete"},
 		},
 		{

@@ -214,20 +214,27 @@ func servicePorts(services []*corev1.Service, eps []*corev1.Endpoints) []service
 	})
 	var out []servicePort
 	for _, s := range svcs {
-		ep := idx[s.Namespace+"/"+s.Name]
-		for _, p := range s.Spec.Ports {
-			proto := p.Protocol
-			if proto == "" {
-				proto = corev1.ProtocolTCP
-			}
-			out = append(out, servicePort{
-				name:      s.Namespace + "/" + s.Name + ":" + portLabel(p),
-				svc:       s,
-				port:      p,
-				protocol:  strings.ToLower(string(proto)),
-				endpoints: readyEndpoints(ep, p),
-			})
+		out = append(out, portsOf(s, idx[s.Namespace+"/"+s.Name])...)
+	}
+	return out
+}
+
+// portsOf returns the ports of the proxied Service s, in spec order, with
+// their ready endpoints in ep (which may be nil).
+func portsOf(s *corev1.Service, ep *corev1.Endpoints) []servicePort {
+	out := make([]servicePort, 0, len(s.Spec.Ports))
+	for _, p := range s.Spec.Ports {
+		proto := p.Protocol
+		if proto == "" {
+			proto = corev1.ProtocolTCP
 		}
+		out = append(out, servicePort{
+			name:      s.Namespace + "/" + s.Name + ":" + portLabel(p),
+			svc:       s,
+			port:      p,
+			protocol:  strings.ToLower(string(proto)),
+			endpoints: readyEndpoints(ep, p),
+		})
 	}
 	return out
 }

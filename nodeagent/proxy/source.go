@@ -22,7 +22,9 @@ type Source interface {
 	// once: before that, a sync would delete the rules of every Service.
 	Synced() bool
 	// Snapshot returns the current Services and Endpoints. The objects are
-	// shared: callers must not change them.
+	// shared: callers must not change them, and the Source never changes
+	// one either: a changed Service or Endpoints is a new object (nftables
+	// mode recomputes only the Services whose objects changed).
 	Snapshot() ([]*corev1.Service, []*corev1.Endpoints)
 }
 
@@ -107,7 +109,7 @@ func (m *MemorySource) update(f func()) {
 	m.changed()
 }
 
-// SetService adds or replaces a Service.
+// SetService adds or replaces a Service. svc is kept: change a copy, not it.
 func (m *MemorySource) SetService(svc *corev1.Service) {
 	m.update(func() { m.services[key(svc)] = svc })
 }
@@ -117,7 +119,7 @@ func (m *MemorySource) DeleteService(namespace, name string) {
 	m.update(func() { delete(m.services, namespace+"/"+name) })
 }
 
-// SetEndpoints adds or replaces an Endpoints.
+// SetEndpoints adds or replaces an Endpoints. ep is kept: change a copy, not it.
 func (m *MemorySource) SetEndpoints(ep *corev1.Endpoints) {
 	m.update(func() { m.endpoints[key(ep)] = ep })
 }
