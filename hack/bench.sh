@@ -30,10 +30,17 @@ run ./client/cache 'BenchmarkInformerList30000' 1x
 run ./test/e2e 'BenchmarkNodePodStart' 1x
 run ./nodeagent/runtime/containerd 'BenchmarkPodStart' 1x
 run ./nodeagent/network 'BenchmarkSetupTeardown' 20x
-# Issue 5 (root, about 3 minutes): 1,000 Services x 10 endpoints; each
-# endpoint-change iteration times 30 changes, so 3x gives 90 samples for the
-# median and p90.
-run ./nodeagent/proxy 'BenchmarkScale' 3x
+# Issues 5 and 15 (root, about 15 minutes): 1,000 and 5,000 Services x 10
+# endpoints in nftables and iptables mode: full syncs (first start, restart,
+# periodic), one endpoint change (each iteration times 30 changes, so 3x
+# gives 90 samples for the median and p90), first-packet latency to the
+# first and the last Service. iptables mode at 5,000 runs once: each of its
+# full syncs takes minutes. Then one map element changed through nft -f and
+# through netlink, the measurement behind nftables mode's choice of library.
+run ./nodeagent/proxy 'BenchmarkScale/nftables' 3x
+run ./nodeagent/proxy 'BenchmarkScale/iptables/1000' 3x
+run ./nodeagent/proxy 'BenchmarkScale/iptables/5000' 1x
+run ./nodeagent/proxy 'BenchmarkNFTablesClient' 30x
 # Issue 6 (root): push to serving, 10 replicas, median of 10.
 run ./test/e2e 'BenchmarkPushToServing' 1x
 # Issue 11 (root, about 40 s each): three machines as network namespaces
