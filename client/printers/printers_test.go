@@ -200,8 +200,20 @@ func syncFixtures() (applied, rejected, failed state.Attempt) {
 	return applied, rejected, failed
 }
 
+// warnedFixture is an applied attempt with two warnings.
+func warnedFixture() state.Attempt {
+	applied, _, _ := syncFixtures()
+	applied.Commit.SHA = "3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d"
+	applied.Problems = []manifests.Problem{
+		{File: "apps/web.yaml", Line: 20, Object: "Service default/web", Message: "selects no pod template in the repository", Warning: true},
+		{File: "apps/web.yaml", Line: 9, Object: "Deployment default/web", Field: "spec.template.spec.containers[0].securityContext.seLinuxOptions", Message: "is not supported and is ignored", Warning: true},
+	}
+	return applied
+}
+
 func TestPrintStatus(t *testing.T) {
 	applied, rejected, failed := syncFixtures()
+	warned := warnedFixture()
 	tests := []struct {
 		name string
 		st   state.Status
@@ -211,6 +223,7 @@ func TestPrintStatus(t *testing.T) {
 		{"status-rejected", state.Status{Repo: "https://git.example/shop.git", Branch: "main", Synced: &applied, LastAttempt: &rejected, Objects: 12}},
 		{"status-rejected-first", state.Status{Repo: "/srv/repo", LastAttempt: &rejected}},
 		{"status-failed", state.Status{Repo: "https://git.example/shop.git", Branch: "main", Synced: &applied, LastAttempt: &failed, Objects: 12}},
+		{"status-applied-warnings", state.Status{Repo: "/srv/repo", Synced: &warned, LastAttempt: &warned, Objects: 3}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -225,12 +238,13 @@ func TestPrintStatus(t *testing.T) {
 
 func TestPrintHistory(t *testing.T) {
 	applied, rejected, failed := syncFixtures()
+	warned := warnedFixture()
 	tests := []struct {
 		name string
 		h    []state.Attempt
 	}{
 		{"history-empty", nil},
-		{"history", []state.Attempt{failed, rejected, applied}},
+		{"history", []state.Attempt{failed, rejected, warned, applied}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

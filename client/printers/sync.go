@@ -24,7 +24,8 @@ func ago(t, now time.Time) string {
 // PrintStatus prints the sync status for `bosun status`: where bosun syncs
 // from, the commit the cluster runs, and the last attempt. When the last
 // attempt was rejected it says which commit still runs and prints every
-// problem, one per line as manifests.Problem.String does, errors first.
+// problem, one per line as manifests.Problem.String does, errors first; when
+// it was applied with warnings, it prints them.
 func PrintStatus(w io.Writer, st state.Status, now time.Time) error {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
@@ -79,9 +80,20 @@ func PrintStatus(w io.Writer, st state.Status, now time.Time) error {
 			fmt.Fprintf(&b, "Syncing commit %s failed; bosun retries it, and meanwhile %s\n", a.Commit.Short(), keeps)
 		}
 		writeProblems(&b, "", *a)
+	} else if ws := manifests.Problems(a.Problems).Warnings(); a != nil && len(ws) > 0 {
+		fmt.Fprintf(&b, "\nCommit %s was applied with %s:\n", a.Commit.Short(), plural(len(ws), "warning"))
+		writeProblems(&b, "", *a)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// plural is "1 warning", "2 warnings".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // describeCommit prints `1a2b3c4d "subject" by author, committed 2h ago`.
@@ -127,7 +139,8 @@ func writeProblems(b *strings.Builder, indent string, a state.Attempt) {
 
 // PrintHistory prints sync attempts (newest first, as the server returns
 // them) as a table SHA TIME AUTHOR RESULT SUBJECT, then the message and
-// problems of every rejected or failed attempt.
+// problems of every rejected or failed attempt, and the warnings of applied
+// ones.
 func PrintHistory(w io.Writer, h []state.Attempt, now time.Time) error {
 	if len(h) == 0 {
 		_, err := fmt.Fprintln(w, "No sync attempts recorded yet.")
@@ -145,9 +158,14 @@ func PrintHistory(w io.Writer, h []state.Attempt, now time.Time) error {
 	}
 	for _, a := range h {
 		if a.Result == state.ResultApplied {
-			continue
+			ws := manifests.Problems(a.Problems).Warnings()
+			if len(ws) == 0 {
+				continue
+			}
+			fmt.Fprintf(&b, "\n%s applied %s with %s:\n", a.Commit.Short(), ago(a.Time, now), plural(len(ws), "warning"))
+		} else {
+			fmt.Fprintf(&b, "\n%s %s %s:\n", a.Commit.Short(), a.Result, ago(a.Time, now))
 		}
-		fmt.Fprintf(&b, "\n%s %s %s:\n", a.Commit.Short(), a.Result, ago(a.Time, now))
 		writeProblems(&b, "  ", a)
 	}
 	_, err := io.WriteString(w, b.String())
