@@ -21,6 +21,7 @@ import (
 	"github.com/bosun-dev/bosun/reconcile/replicaset"
 	"github.com/bosun-dev/bosun/reconcile/scheduler"
 	"github.com/bosun-dev/bosun/reconcile/serviceip"
+	"github.com/bosun-dev/bosun/reconcile/sysnamespaces"
 	"github.com/bosun-dev/bosun/store"
 )
 
@@ -141,6 +142,7 @@ func runControllers(ctx context.Context, cfg Config, fence store.Fence) error {
 		nl,
 		sip,
 		gc.New(gc.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("gc"), Clock: cfg.Clock, Workers: cfg.Workers}),
+		sysnamespaces.New(sysnamespaces.Config{Writer: st, Logger: sub("sysnamespaces"), Clock: cfg.Clock}),
 	}
 	if ar != nil {
 		runners = append(runners, ar)

@@ -1,6 +1,7 @@
 // Package controlplane runs every controller of bosun's control plane —
 // Deployments, ReplicaSets, ReplicationControllers, the scheduler,
-// Endpoints, Service addresses, node lifecycle and garbage collection — on
+// Endpoints, Service addresses, node lifecycle, garbage collection and the
+// system namespaces (default, kube-system, kube-public, kube-node-lease) — on
 // one set of shared informers, under leader election.
 //
 // Several bosun servers may share one etcd: all of them serve the API, but
