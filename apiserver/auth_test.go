@@ -229,7 +229,7 @@ func TestNodeAuthorization(t *testing.T) {
 		}, 403, "may not set or change its pod CIDR"},
 		{"remove own taints", nodeA, "PUT", "/api/v1/nodes/a", node(func(n *corev1.Node) { n.Spec.Taints = nil })("a"), 403,
 			"may not change its taints"},
-		{"admin patches another node: allowed, then unsupported", admin, "PATCH", "/api/v1/nodes/b", func() any { return "{}" }, 405, "PATCH is not supported"},
+		{"admin patches another node: allowed past authorization, no patch type", admin, "PATCH", "/api/v1/nodes/b", func() any { return "{}" }, 415, "application/merge-patch+json"},
 		// Leases.
 		{"list node leases", nodeA, "GET", lb, nil, 200, "LeaseList"},
 		{"update own lease", nodeA, "PUT", lb + "/a", lease("a"), 200, `"name":"a"`},

@@ -56,9 +56,14 @@
 // stale one is 409) and deleted (optionally conditional on
 // DeleteOptions.preconditions.resourceVersion). PUT .../status replaces only
 // the status of any object, managed or not: controllers own the status of
-// Git objects. PUT of a missing object is 404 (no upsert); PATCH is not
-// supported. Bodies are JSON, decoded strictly
-// (unknown or duplicate fields: 400), at most Config.MaxBodyBytes (3 MiB).
+// Git objects. PUT of a missing object is 404 (no upsert). PATCH takes a
+// JSON merge patch, a JSON patch or a strategic merge patch (by
+// Content-Type, as kube-apiserver; server-side apply is 415), applies it to
+// the stored object and writes the result under the rules of PUT, retrying
+// on a concurrent change unless the patch names a resourceVersion; this is
+// what kubectl cordon, uncordon, label and patch send. Bodies are JSON,
+// decoded strictly (unknown or duplicate fields: 400), at most
+// Config.MaxBodyBytes (3 MiB).
 //
 // Mirror pods (annotation kubernetes.io/config.mirror), which node agents
 // create to show their static pods, cannot be changed here: PUT and PATCH

@@ -48,13 +48,22 @@ func TestKubectl(t *testing.T) {
 		{"nodes", []string{"get", "nodes"}, []string{"ROLES", "VERSION", "node-1", "Unknown"}},
 		{"selector", []string{"get", "deploy", "-A", "-l", "tier=back", "-o", "name"}, []string{"deployment.apps/api", "deployment.apps/cart"}},
 		{"version", []string{"version"}, []string{"Server Version", "v1.37"}},
+		// Writes that are not desired state, through PATCH.
+		{"cordon", []string{"cordon", "node-1"}, []string{"node/node-1 cordoned"}},
+		{"cordoned", []string{"get", "nodes"}, []string{"node-1", "SchedulingDisabled"}},
+		{"uncordon", []string{"uncordon", "node-1"}, []string{"node/node-1 uncordoned"}},
+		{"label a node", []string{"label", "node", "node-1", "disk=ssd"}, []string{"node/node-1 labeled"}},
+		{"labeled", []string{"get", "nodes", "-l", "disk=ssd", "-o", "name"}, []string{"node/node-1"}},
+	}
+	run := func(t *testing.T, args ...string) ([]byte, error) {
+		args = append([]string{"--server", e.url, "--cache-dir", home + "/cache", "-n", "default"}, args...)
+		cmd := exec.CommandContext(ctx(t), kubectl, args...)
+		cmd.Env = append(os.Environ(), "HOME="+home, "KUBECONFIG="+home+"/none")
+		return cmd.CombinedOutput()
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append([]string{"--server", e.url, "--cache-dir", home + "/cache", "-n", "default"}, tc.args...)
-			cmd := exec.CommandContext(ctx(t), kubectl, args...)
-			cmd.Env = append(os.Environ(), "HOME="+home, "KUBECONFIG="+home+"/none")
-			out, err := cmd.CombinedOutput()
+			out, err := run(t, tc.args...)
 			if err != nil {
 				t.Fatalf("kubectl %s: %v\n%s", strings.Join(tc.args, " "), err, out)
 			}
@@ -68,6 +77,12 @@ func TestKubectl(t *testing.T) {
 			}
 		})
 	}
+	t.Run("patch of a Git object is refused", func(t *testing.T) {
+		out, err := run(t, "patch", "deploy", "web", "-p", `{"spec":{"replicas":5}}`)
+		if err == nil || !strings.Contains(string(out), "is managed by Git") {
+			t.Fatalf("kubectl patch of a Git object: err %v\n%s", err, out)
+		}
+	})
 }
 
 // TestKubectlOverTLS: a real kubectl with a client certificate reads the

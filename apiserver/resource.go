@@ -245,6 +245,15 @@ func (s *Server) get(w http.ResponseWriter, req *http.Request, t target) *apiErr
 // decodeBody reads the request body strictly into a new object of t's
 // resource and checks its apiVersion, kind and namespace against the path.
 func (s *Server) decodeBody(w http.ResponseWriter, req *http.Request, t target) (api.Object, *apiError) {
+	body, aerr := s.readBody(w, req)
+	if aerr != nil {
+		return nil, aerr
+	}
+	return decodeObject(body, t)
+}
+
+// readBody reads the request body, at most Config.MaxBodyBytes.
+func (s *Server) readBody(w http.ResponseWriter, req *http.Request) ([]byte, *apiError) {
 	body := http.MaxBytesReader(w, req.Body, s.cfg.MaxBodyBytes)
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(body); err != nil {
@@ -255,8 +264,14 @@ func (s *Server) decodeBody(w http.ResponseWriter, req *http.Request, t target) 
 		}
 		return nil, errBadRequest("read request body: %v", err)
 	}
+	return buf.Bytes(), nil
+}
+
+// decodeObject decodes a JSON object of t's kind strictly, and checks its
+// kind, namespace and name against t's path (filling them in when absent).
+func decodeObject(data []byte, t target) (api.Object, *apiError) {
 	obj := t.r.New()
-	if err := decodeStrict(buf.Bytes(), obj); err != nil {
+	if err := decodeStrict(data, obj); err != nil {
 		return nil, errBadRequest("decode %s: %v", t.r.Kind, err)
 	}
 	gvk := obj.GetObjectKind().GroupVersionKind()

@@ -2,14 +2,17 @@ package apiserver
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"reflect"
 	"strings"
 
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/sync/state"
@@ -275,6 +278,28 @@ func deletePrecondition(w http.ResponseWriter, req *http.Request, limit int64) (
 	return "", nil
 }
 
+// Patch content types (the Content-Type of a PATCH request), as
+// kube-apiserver takes them.
+const (
+	contentMergePatch     = "application/merge-patch+json"
+	contentJSONPatch      = "application/json-patch+json"
+	contentStrategicPatch = "application/strategic-merge-patch+json"
+	contentApplyPatch     = "application/apply-patch+yaml"
+)
+
+// patchRetries bounds how many times a PATCH is applied again to the
+// current object when another writer changed it meanwhile (kube-apiserver
+// retries until the request times out).
+const patchRetries = 100
+
+// patch applies a JSON merge patch (RFC 7386), a JSON patch (RFC 6902) or
+// a strategic merge patch to the stored object and writes the result with
+// the same rules as a PUT: Git-managed objects and mirror pods are refused,
+// the node rules apply, and on .../status only the status is taken. The
+// write is a compare-and-swap against the object the patch was applied to;
+// when another writer changed it meanwhile, the patch is applied again to
+// the new object, unless the patch names a resourceVersion (a
+// precondition, 409 when stale).
 func (s *Server) patch(w http.ResponseWriter, req *http.Request, t target) *apiError {
 	old, aerr := s.read(req, t)
 	if aerr != nil {
@@ -283,8 +308,90 @@ func (s *Server) patch(w http.ResponseWriter, req *http.Request, t target) *apiE
 	if managedByGit(old) {
 		return managedError(t, old)
 	}
-	if aerr := mirrorError(t, old, old); aerr != nil {
+	if aerr := mirrorError(t, old, old); aerr != nil && t.sub != "status" {
 		return aerr
 	}
-	return errMethodNotAllowed("PATCH is not supported: read %s %s, change it and PUT it back with its resourceVersion", t.r.Name, t.key())
+	body, aerr := s.readBody(w, req)
+	if aerr != nil {
+		return aerr
+	}
+	ct, _, _ := strings.Cut(req.Header.Get("Content-Type"), ";")
+	ct = strings.TrimSpace(ct)
+	switch ct {
+	case contentMergePatch, contentJSONPatch, contentStrategicPatch:
+	case contentApplyPatch:
+		return newStatusError(http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType,
+			"server-side apply (application/apply-patch+yaml) is not supported: use a JSON merge, JSON or strategic merge patch, or PUT")
+	default:
+		return newStatusError(http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType,
+			fmt.Sprintf("PATCH with Content-Type %q is not supported: use %s, %s or %s", ct, contentMergePatch, contentJSONPatch, contentStrategicPatch))
+	}
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			if old, aerr = s.read(req, t); aerr != nil {
+				return aerr
+			}
+			if managedByGit(old) {
+				return managedError(t, old)
+			}
+		}
+		orig, err := json.Marshal(typed(t.r, old))
+		if err != nil {
+			return errInternal(fmt.Errorf("apiserver: encode %s: %w", t.r.Kind, err))
+		}
+		patched, err := applyPatch(ct, orig, body, t.r)
+		if err != nil {
+			return newStatusError(http.StatusUnprocessableEntity, metav1.StatusReasonInvalid, fmt.Sprintf("apply the patch to %s %s: %v", t.r.Name, t.key(), err))
+		}
+		obj, aerr := decodeObject(patched, t)
+		if aerr != nil {
+			return aerr
+		}
+		precondition := obj.GetResourceVersion() != old.GetResourceVersion()
+		if precondition {
+			return objectError(t, api.ErrConflict)
+		}
+		if t.sub == "status" {
+			if obj, err = withStatus(t.r, old, obj); err != nil {
+				return errInternal(err)
+			}
+		} else {
+			if aerr := mirrorError(t, old, obj); aerr != nil {
+				return aerr
+			}
+			if aerr := forbidManagedLabel(t, obj); aerr != nil {
+				return aerr
+			}
+		}
+		if aerr := s.admit(req, t, old, obj); aerr != nil {
+			return aerr
+		}
+		err = s.replace(req, old, obj)
+		if errors.Is(err, api.ErrConflict) && attempt < patchRetries {
+			continue // someone else wrote meanwhile: patch the new object
+		}
+		if err != nil {
+			return objectError(t, err)
+		}
+		writeJSON(w, http.StatusOK, typed(t.r, obj))
+		return nil
+	}
+}
+
+// applyPatch applies patch, of content type ct, to the JSON object orig of
+// resource r.
+func applyPatch(ct string, orig, patch []byte, r api.Resource) ([]byte, error) {
+	switch ct {
+	case contentMergePatch:
+		return jsonpatch.MergePatch(orig, patch)
+	case contentJSONPatch:
+		p, err := jsonpatch.DecodePatch(patch)
+		if err != nil {
+			return nil, err
+		}
+		return p.Apply(orig)
+	case contentStrategicPatch:
+		return strategicpatch.StrategicMergePatch(orig, patch, r.New())
+	}
+	return nil, fmt.Errorf("unsupported patch type %q", ct)
 }

@@ -86,7 +86,7 @@ func TestCreateUpdateDelete(t *testing.T) {
 		{"update adds managed label", "PUT", deployPath + "/api", withRV(deployment("default", "api", nil, true), created.ResourceVersion), 403, metav1.StatusReasonForbidden, "only bosun's Git sync"},
 		{"delete missing", "DELETE", deployPath + "/nope", nil, 404, metav1.StatusReasonNotFound, `deployments "nope" not found`},
 		{"post to an object", "POST", deployPath + "/api", "{}", 405, metav1.StatusReasonMethodNotAllowed, "POST is not supported"},
-		{"patch unmanaged", "PATCH", deployPath + "/api", "{}", 405, metav1.StatusReasonMethodNotAllowed, "PATCH is not supported"},
+		{"patch without a patch type", "PATCH", deployPath + "/api", "{}", 415, metav1.StatusReasonUnsupportedMediaType, "use application/merge-patch+json, application/json-patch+json or application/strategic-merge-patch+json"},
 	}
 	for _, tc := range errTests {
 		t.Run(tc.name, func(t *testing.T) {
