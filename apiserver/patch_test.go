@@ -154,3 +154,18 @@ func TestConcurrentPatches(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestNonJSONBody: a protobuf (or other non-JSON) body is 415, not a
+// decode error.
+func TestNonJSONBody(t *testing.T) {
+	e := newEnv(t, apiserver.Config{})
+	for _, ct := range []string{"application/vnd.kubernetes.protobuf", "application/cbor", "application/yaml"} {
+		code, b := e.do("POST", "/api/v1/nodes", "k8s\x00\n\x0f", "Content-Type", ct)
+		if code != http.StatusUnsupportedMediaType || !strings.Contains(string(b), "JSON bodies only") {
+			t.Errorf("POST with %s = %d %s, want 415", ct, code, b)
+		}
+	}
+	if code, b := e.do("POST", "/api/v1/nodes", `{"metadata":{"name":"n1"}}`, "Content-Type", "application/json; charset=utf-8"); code != http.StatusCreated {
+		t.Errorf("POST with JSON and a charset = %d %s", code, b)
+	}
+}

@@ -245,11 +245,27 @@ func (s *Server) get(w http.ResponseWriter, req *http.Request, t target) *apiErr
 // decodeBody reads the request body strictly into a new object of t's
 // resource and checks its apiVersion, kind and namespace against the path.
 func (s *Server) decodeBody(w http.ResponseWriter, req *http.Request, t target) (api.Object, *apiError) {
+	if aerr := jsonBody(req); aerr != nil {
+		return nil, aerr
+	}
 	body, aerr := s.readBody(w, req)
 	if aerr != nil {
 		return nil, aerr
 	}
 	return decodeObject(body, t)
+}
+
+// jsonBody refuses a body that is not JSON (protobuf, CBOR, YAML) with 415
+// Unsupported Media Type, so that a client knows to send JSON instead of
+// reading a decode error.
+func jsonBody(req *http.Request) *apiError {
+	ct, _, _ := strings.Cut(req.Header.Get("Content-Type"), ";")
+	switch ct = strings.ToLower(strings.TrimSpace(ct)); ct {
+	case "", "application/json", "*/*":
+		return nil
+	}
+	return newStatusError(http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType,
+		fmt.Sprintf("the body is %s: bosun's API takes JSON bodies only (Content-Type: application/json)", ct))
 }
 
 // readBody reads the request body, at most Config.MaxBodyBytes.
