@@ -38,7 +38,9 @@
 // sends the changes after N; a compacted N gets one ERROR event holding a
 // 410 Expired Status and the stream ends; timeoutSeconds ends the stream.
 // A request whose Accept asks for a meta.k8s.io Table (kubectl's
-// server-side printing) gets the columns of package client/printers.
+// server-side printing) gets the columns of package client/printers; so
+// does a watch (kubectl get -w): each event's object is a Table of one row,
+// the first with the column definitions.
 //
 // Errors are metav1.Status objects: api.ErrNotFound is 404 NotFound,
 // ErrConflict 409 Conflict, ErrExists 409 AlreadyExists, ErrCompacted 410

@@ -1,6 +1,8 @@
 package apiserver_test
 
 import (
+	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -8,7 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,6 +20,7 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/internal/testenv"
+	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
 // TestKubectl checks that a real kubectl can read the API (discovery,
@@ -143,4 +148,62 @@ func TestKubectlOverTLS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestKubectlWatch: kubectl get -w prints the columns of objects that
+// arrive through the watch, not only NAME and AGE.
+func TestKubectlWatch(t *testing.T) {
+	testenv.Need(t, testenv.Binary("kubectl"))
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, apiserver.Config{})
+	seed(e)
+	home := t.TempDir()
+	c, cancel := context.WithCancel(ctx(t))
+	defer cancel()
+	cmd := exec.CommandContext(c, kubectl, "--server", e.url, "--cache-dir", home+"/cache", "-n", "default", "get", "deploy", "-w")
+	cmd.Env = append(os.Environ(), "HOME="+home, "KUBECONFIG="+home+"/none")
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = cmd.Wait() }()
+	// Once the listed objects are printed, the watch is open.
+	testutil.Eventually(t, 30*time.Second, "kubectl lists", func() (bool, string) {
+		return strings.Contains(out.String(), "web"), out.String()
+	})
+	e.create(deployment("default", "late", nil, false))
+	testutil.Eventually(t, 30*time.Second, "the watched deployment printed with its columns", func() (bool, string) {
+		for _, l := range strings.Split(out.String(), "\n") {
+			if f := strings.Fields(l); len(f) == 6 && f[0] == "late" && f[1] == "0/2" && f[5] == "<none>" {
+				return true, ""
+			}
+		}
+		return false, out.String()
+	})
+	if n := strings.Count(out.String(), "UP-TO-DATE"); n != 1 {
+		t.Errorf("header printed %d times:\n%s", n, out.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a process writing while the test
+// reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

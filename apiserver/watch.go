@@ -86,10 +86,25 @@ func (s *Server) watch(w http.ResponseWriter, req *http.Request, t target) *apiE
 		}
 		return objectError(t, err)
 	}
+	// With Accept as=Table (kubectl get -w), each event's object is a
+	// Table of one row; only the first carries the column definitions, as
+	// kube-apiserver sends them.
+	asTable, first := wantsTable(req), true
+	encode := func(o api.Object) any {
+		if !asTable {
+			return typed(t.r, o)
+		}
+		tb := s.table(t.r, []api.Object{o}, 0)
+		if !first {
+			tb.ColumnDefinitions = nil
+		}
+		first = false
+		return tb
+	}
 	sw := newStreamWriter(w)
 	for _, o := range initial {
 		present[objKey(o)] = true
-		if !sw.send(watchEvent{Type: string(store.Added), Object: typed(t.r, o)}) {
+		if !sw.send(watchEvent{Type: string(store.Added), Object: encode(o)}) {
 			return nil
 		}
 	}
@@ -112,7 +127,7 @@ func (s *Server) watch(w http.ResponseWriter, req *http.Request, t target) *apiE
 			if !send {
 				continue
 			}
-			if !sw.send(watchEvent{Type: typ, Object: typed(t.r, ev.Object)}) {
+			if !sw.send(watchEvent{Type: typ, Object: encode(ev.Object)}) {
 				return nil
 			}
 		}
