@@ -64,9 +64,7 @@ func TestMirrorPodsAreReadOnly(t *testing.T) {
 	}
 	// A plain pod cannot be turned into a mirror pod.
 	plain := mirrorPod("web", false)
-	if code, b := e.do("POST", podsPath, plain); code != 201 {
-		t.Fatalf("POST = %d %s", code, b)
-	}
+	e.create(plain) // as a controller would: through the store
 	var pcur corev1.Pod
 	if err := e.st.Get(ctx(t), "default", "web", &pcur); err != nil {
 		t.Fatal(err)

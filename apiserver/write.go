@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/sync/state"
 )
 
@@ -78,6 +79,55 @@ func mirrorError(t target, old, obj metav1.Object) *apiError {
 	return nil
 }
 
+// isGitKind reports whether r is a kind that sync writes from Git
+// (manifests.Supported): desired state of these kinds gets in only through
+// Git.
+func isGitKind(r api.Resource) bool {
+	for _, gvk := range manifests.Supported() {
+		if gvk.Group == r.Group && gvk.Kind == r.Kind {
+			return true
+		}
+	}
+	return false
+}
+
+// gitOnly refuses a create or a replace (old != nil) of desired state
+// through the API: objects of the kinds sync manages are written by sync
+// (from Git, straight to the store) and by the controllers that own them,
+// never through the API by people or tools (DESIGN.md decision 7). Nodes
+// are left to the node rules (admit), which let them write their mirror
+// pods; so is a mirror pod sent over a plain-HTTP listener, where a
+// development server's agents have no identity of their own. Status
+// writes and deletes of objects not from Git are not desired state and
+// stay allowed.
+func gitOnly(req *http.Request, t target, old, obj metav1.Object) *apiError {
+	if !isGitKind(t.r) {
+		return nil
+	}
+	u, _ := UserFrom(req.Context())
+	if _, isNode := u.NodeName(); isNode {
+		return nil
+	}
+	if _, mirror := obj.GetAnnotations()[annotationMirror]; mirror && req.TLS == nil && old == nil {
+		return nil
+	}
+	var e *apiError
+	switch {
+	case old == nil:
+		e = errForbidden("%s %s: desired state gets in only through Git: commit its manifest to the repository bosun syncs instead (bosun status names it); the API creates no %s",
+			t.r.Kind, t.key(), t.r.Name)
+	case metav1.GetControllerOf(old) != nil:
+		owner := metav1.GetControllerOf(old)
+		e = errForbidden("%s %s is written by the controller of %s %s: change that object in Git instead",
+			t.r.Kind, t.key(), owner.Kind, owner.Name)
+	default:
+		e = errForbidden("%s %s is not from Git, and the API changes no %s: commit its manifest to the repository bosun syncs (or delete it)",
+			t.r.Kind, t.key(), t.r.Name)
+	}
+	e.status.Details = &metav1.StatusDetails{Name: t.name, Group: t.r.Group, Kind: t.r.Name}
+	return e
+}
+
 // forbidManagedLabel refuses objects that claim to come from Git: only sync
 // writes those, straight to the store.
 func forbidManagedLabel(t target, obj metav1.Object) *apiError {
@@ -98,6 +148,9 @@ func (s *Server) create(w http.ResponseWriter, req *http.Request, t target) *api
 		return errBadRequest("%s has no metadata.name", t.r.Kind)
 	}
 	if aerr := forbidManagedLabel(t, obj); aerr != nil {
+		return aerr
+	}
+	if aerr := gitOnly(req, t, nil, obj); aerr != nil {
 		return aerr
 	}
 	if aerr := s.admit(req, t, nil, obj); aerr != nil {
@@ -125,10 +178,13 @@ func (s *Server) update(w http.ResponseWriter, req *http.Request, t target) *api
 	if managedByGit(old) {
 		return managedError(t, old)
 	}
-	if aerr := s.admit(req, t, old, obj); aerr != nil {
+	if aerr := mirrorError(t, old, obj); aerr != nil {
 		return aerr
 	}
-	if aerr := mirrorError(t, old, obj); aerr != nil {
+	if aerr := gitOnly(req, t, old, obj); aerr != nil {
+		return aerr
+	}
+	if aerr := s.admit(req, t, old, obj); aerr != nil {
 		return aerr
 	}
 	if aerr := forbidManagedLabel(t, obj); aerr != nil {
@@ -357,6 +413,9 @@ func (s *Server) patch(w http.ResponseWriter, req *http.Request, t target) *apiE
 			}
 		} else {
 			if aerr := mirrorError(t, old, obj); aerr != nil {
+				return aerr
+			}
+			if aerr := gitOnly(req, t, old, obj); aerr != nil {
 				return aerr
 			}
 			if aerr := forbidManagedLabel(t, obj); aerr != nil {

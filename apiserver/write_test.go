@@ -8,6 +8,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/api"
@@ -17,7 +18,10 @@ import (
 	"github.com/bosun-dev/bosun/sync/state"
 )
 
-const deployPath = "/apis/apps/v1/namespaces/default/deployments"
+const (
+	deployPath = "/apis/apps/v1/namespaces/default/deployments"
+	leasePath  = "/apis/coordination.k8s.io/v1/namespaces/default/leases"
+)
 
 func TestManagedObjectsAreReadOnly(t *testing.T) {
 	e := newEnv(t, apiserver.Config{})
@@ -49,19 +53,34 @@ func TestManagedObjectsAreReadOnly(t *testing.T) {
 	}
 }
 
+// TestCreateUpdateDelete checks the mechanics of writes on a kind that is
+// not desired state (Leases): create, strict decoding, compare-and-swap,
+// conditional delete.
 func TestCreateUpdateDelete(t *testing.T) {
 	e := newEnv(t, apiserver.Config{})
+	lease := func(name, holder string) *coordinationv1.Lease {
+		return &coordinationv1.Lease{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "coordination.k8s.io/v1", Kind: "Lease"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+			Spec:       coordinationv1.LeaseSpec{HolderIdentity: &holder},
+		}
+	}
+	withLeaseRV := func(l *coordinationv1.Lease, rv string) *coordinationv1.Lease {
+		l.ResourceVersion = rv
+		return l
+	}
+	managed := lease("m", "a")
+	managed.Labels = map[string]string{api.LabelManagedBy: api.ManagedByValue}
 
-	// Components create objects Git does not manage.
-	code, b := e.do("POST", deployPath, deployment("", "api", nil, false))
+	code, b := e.do("POST", leasePath, lease("api", "a"))
 	if code != 201 {
 		t.Fatalf("POST = %d %s", code, b)
 	}
-	var created appsv1.Deployment
+	var created coordinationv1.Lease
 	if err := json.Unmarshal(b, &created); err != nil {
 		t.Fatal(err)
 	}
-	if created.Namespace != "default" || created.ResourceVersion == "" || created.UID == "" || created.Kind != "Deployment" {
+	if created.Namespace != "default" || created.ResourceVersion == "" || created.UID == "" || created.Kind != "Lease" {
 		t.Fatalf("created %+v", created.ObjectMeta)
 	}
 
@@ -72,21 +91,21 @@ func TestCreateUpdateDelete(t *testing.T) {
 		reason             metav1.StatusReason
 		msg                string
 	}{
-		{"create existing", "POST", deployPath, deployment("default", "api", nil, false), 409, metav1.StatusReasonAlreadyExists, `deployments "api" already exists in namespace "default"`},
-		{"create managed", "POST", deployPath, deployment("default", "web", nil, true), 403, metav1.StatusReasonForbidden, "write it in the Git repository"},
-		{"unknown field", "POST", deployPath, `{"metadata":{"name":"x"},"spec":{"replicaz":3}}`, 400, metav1.StatusReasonBadRequest, `unknown field "spec.replicaz"`},
-		{"wrong kind", "POST", deployPath, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"x"}}`, 400, metav1.StatusReasonBadRequest, "the path is for apps/v1 Deployment"},
-		{"namespace mismatch", "POST", deployPath, deployment("shop", "x", nil, false), 400, metav1.StatusReasonBadRequest, "does not match the namespace"},
-		{"no name", "POST", deployPath, `{"spec":{}}`, 400, metav1.StatusReasonBadRequest, "has no metadata.name"},
-		{"not JSON", "POST", deployPath, `{"metadata":`, 400, metav1.StatusReasonBadRequest, "decode Deployment"},
-		{"too large", "POST", deployPath, `{"metadata":{"name":"` + strings.Repeat("x", apiserver.DefaultMaxBodyBytes) + `"}}`, 413, metav1.StatusReasonRequestEntityTooLarge, "larger than the limit"},
-		{"update without resourceVersion", "PUT", deployPath + "/api", deployment("default", "api", nil, false), 400, metav1.StatusReasonBadRequest, "resourceVersion is required"},
-		{"update missing", "PUT", deployPath + "/nope", withRV(deployment("default", "nope", nil, false), "5"), 404, metav1.StatusReasonNotFound, `deployments "nope" not found in namespace "default"`},
-		{"update name mismatch", "PUT", deployPath + "/api", withRV(deployment("default", "other", nil, false), created.ResourceVersion), 400, metav1.StatusReasonBadRequest, "does not match the name"},
-		{"update adds managed label", "PUT", deployPath + "/api", withRV(deployment("default", "api", nil, true), created.ResourceVersion), 403, metav1.StatusReasonForbidden, "only bosun's Git sync"},
-		{"delete missing", "DELETE", deployPath + "/nope", nil, 404, metav1.StatusReasonNotFound, `deployments "nope" not found`},
-		{"post to an object", "POST", deployPath + "/api", "{}", 405, metav1.StatusReasonMethodNotAllowed, "POST is not supported"},
-		{"patch without a patch type", "PATCH", deployPath + "/api", "{}", 415, metav1.StatusReasonUnsupportedMediaType, "use application/merge-patch+json, application/json-patch+json or application/strategic-merge-patch+json"},
+		{"create existing", "POST", leasePath, lease("api", "a"), 409, metav1.StatusReasonAlreadyExists, `leases "api" already exists in namespace "default"`},
+		{"create with the managed label", "POST", leasePath, managed, 403, metav1.StatusReasonForbidden, "write it in the Git repository"},
+		{"unknown field", "POST", leasePath, `{"metadata":{"name":"x"},"spec":{"holder":"a"}}`, 400, metav1.StatusReasonBadRequest, `unknown field "spec.holder"`},
+		{"wrong kind", "POST", leasePath, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"x"}}`, 400, metav1.StatusReasonBadRequest, "the path is for coordination.k8s.io/v1 Lease"},
+		{"namespace mismatch", "POST", leasePath, `{"metadata":{"namespace":"shop","name":"x"}}`, 400, metav1.StatusReasonBadRequest, "does not match the namespace"},
+		{"no name", "POST", leasePath, `{"spec":{}}`, 400, metav1.StatusReasonBadRequest, "has no metadata.name"},
+		{"not JSON", "POST", leasePath, `{"metadata":`, 400, metav1.StatusReasonBadRequest, "decode Lease"},
+		{"too large", "POST", leasePath, `{"metadata":{"name":"` + strings.Repeat("x", apiserver.DefaultMaxBodyBytes) + `"}}`, 413, metav1.StatusReasonRequestEntityTooLarge, "larger than the limit"},
+		{"update without resourceVersion", "PUT", leasePath + "/api", lease("api", "b"), 400, metav1.StatusReasonBadRequest, "resourceVersion is required"},
+		{"update missing", "PUT", leasePath + "/nope", withLeaseRV(lease("nope", "a"), "5"), 404, metav1.StatusReasonNotFound, `leases "nope" not found in namespace "default"`},
+		{"update name mismatch", "PUT", leasePath + "/api", withLeaseRV(lease("other", "a"), created.ResourceVersion), 400, metav1.StatusReasonBadRequest, "does not match the name"},
+		{"update adds managed label", "PUT", leasePath + "/api", withLeaseRV(func() *coordinationv1.Lease { l := lease("api", "a"); l.Labels = managed.Labels; return l }(), created.ResourceVersion), 403, metav1.StatusReasonForbidden, "only bosun's Git sync"},
+		{"delete missing", "DELETE", leasePath + "/nope", nil, 404, metav1.StatusReasonNotFound, `leases "nope" not found`},
+		{"post to an object", "POST", leasePath + "/api", "{}", 405, metav1.StatusReasonMethodNotAllowed, "POST is not supported"},
+		{"patch without a patch type", "PATCH", leasePath + "/api", "{}", 415, metav1.StatusReasonUnsupportedMediaType, "use application/merge-patch+json, application/json-patch+json or application/strategic-merge-patch+json"},
 	}
 	for _, tc := range errTests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,35 +119,87 @@ func TestCreateUpdateDelete(t *testing.T) {
 
 	// Compare-and-swap: a stale resourceVersion is a conflict.
 	upd := created.DeepCopy()
-	upd.Spec.Replicas = int32p(4)
-	code, b = e.do("PUT", deployPath+"/api", upd)
+	upd.Spec.HolderIdentity = ptr("b")
+	code, b = e.do("PUT", leasePath+"/api", upd)
 	if code != 200 {
 		t.Fatalf("PUT = %d %s", code, b)
 	}
-	var updated appsv1.Deployment
+	var updated coordinationv1.Lease
 	if err := json.Unmarshal(b, &updated); err != nil {
 		t.Fatal(err)
 	}
-	if updated.ResourceVersion == created.ResourceVersion || *updated.Spec.Replicas != 4 || updated.Generation != 2 {
-		t.Fatalf("updated rv %s gen %d replicas %d", updated.ResourceVersion, updated.Generation, *updated.Spec.Replicas)
+	if updated.ResourceVersion == created.ResourceVersion || *updated.Spec.HolderIdentity != "b" || updated.Generation != 2 {
+		t.Fatalf("updated rv %s gen %d holder %s", updated.ResourceVersion, updated.Generation, *updated.Spec.HolderIdentity)
 	}
 	stale := created.DeepCopy()
-	stale.Spec.Replicas = int32p(9)
-	code, b = e.do("PUT", deployPath+"/api", stale)
+	stale.Spec.HolderIdentity = ptr("c")
+	code, b = e.do("PUT", leasePath+"/api", stale)
 	if st := decodeStatus(t, b); code != 409 || st.Reason != metav1.StatusReasonConflict || !strings.Contains(st.Message, "the object has been modified") {
 		t.Fatalf("stale PUT = %d %+v", code, st)
 	}
 
 	// Conditional delete with a stale precondition, then unconditional.
-	code, b = e.do("DELETE", deployPath+"/api", `{"preconditions":{"resourceVersion":"`+created.ResourceVersion+`"}}`)
+	code, b = e.do("DELETE", leasePath+"/api", `{"preconditions":{"resourceVersion":"`+created.ResourceVersion+`"}}`)
 	if st := decodeStatus(t, b); code != 409 || st.Reason != metav1.StatusReasonConflict {
 		t.Fatalf("stale DELETE = %d %+v", code, st)
 	}
-	if code, b = e.do("DELETE", deployPath+"/api", nil); code != 200 {
+	if code, b = e.do("DELETE", leasePath+"/api", nil); code != 200 {
 		t.Fatalf("DELETE = %d %s", code, b)
 	}
-	if code, _ = e.do("GET", deployPath+"/api", nil); code != 404 {
+	if code, _ = e.do("GET", leasePath+"/api", nil); code != 404 {
 		t.Fatalf("GET after DELETE = %d", code)
+	}
+}
+
+// TestGitOnly: desired state gets in only through Git. The API creates and
+// replaces no object of a kind sync manages, whether or not it came from
+// Git; it deletes those not from Git (a stray, or a pod a controller will
+// replace), and status writes stay open.
+func TestGitOnly(t *testing.T) {
+	e := newEnv(t, apiserver.Config{})
+	stray := deployment("default", "stray", nil, false) // written before Git-only, or by hand into etcd
+	e.create(stray)
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web-1", Labels: map[string]string{"app": "web"},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "u1", Controller: ptr(true)}}}}
+	e.create(rs)
+	const rsPath = "/apis/apps/v1/namespaces/default/replicasets"
+	tests := []struct {
+		name, method, path string
+		body               any
+		code               int
+		msg                string
+	}{
+		{"create a Deployment", "POST", deployPath, deployment("", "api", nil, false), 403, "desired state gets in only through Git"},
+		{"create a ConfigMap", "POST", "/api/v1/namespaces/default/configmaps", `{"metadata":{"name":"c"}}`, 403, "desired state gets in only through Git"},
+		{"create a Namespace", "POST", "/api/v1/namespaces", `{"metadata":{"name":"extra"}}`, 403, "desired state gets in only through Git"},
+		{"replace a stray", "PUT", deployPath + "/stray", stray, 403, "is not from Git"},
+		{"patch a stray", "PATCH", deployPath + "/stray", `{"spec":{"replicas":7}}`, 403, "is not from Git"},
+		{"replace a controller's ReplicaSet", "PUT", rsPath + "/web-1", rs, 403, "is written by the controller of Deployment web"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var header []string
+			if tc.method == "PATCH" {
+				header = []string{"Content-Type", "application/merge-patch+json"}
+			}
+			code, b := e.do(tc.method, tc.path, tc.body, header...)
+			if code != tc.code || !strings.Contains(string(b), tc.msg) {
+				t.Fatalf("%s %s = %d %s, want %d containing %q", tc.method, tc.path, code, b, tc.code, tc.msg)
+			}
+		})
+	}
+	for _, p := range []string{deployPath + "/api", "/api/v1/namespaces/default/configmaps/c", "/api/v1/namespaces/extra"} {
+		if code, _ := e.do("GET", p, nil); code != 404 {
+			t.Errorf("GET %s = %d after a refused create, want 404", p, code)
+		}
+	}
+	in := stray.DeepCopy()
+	in.Status.Replicas = 3
+	if code, b := e.do("PUT", deployPath+"/stray/status", in); code != 200 {
+		t.Errorf("PUT status = %d %s", code, b)
+	}
+	if code, b := e.do("DELETE", deployPath+"/stray", nil); code != 200 {
+		t.Errorf("DELETE of a stray = %d %s", code, b)
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -208,40 +208,47 @@ func TestStatusHistory(t *testing.T) {
 	}
 }
 
+// TestWrites: Create, Update, UpdateStatus and Delete, compare-and-swap
+// included, on Nodes (a kind clients may write: desired state comes from
+// Git).
 func TestWrites(t *testing.T) {
 	c, st := setup(t)
-	deploys := storetest.Resource(t, "deploy")
-	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "api"},
-		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "api"}},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "api"}}}}}
-	if err := c.Create(ctx(t), deploys, d); err != nil {
+	nodes := storetest.Resource(t, "nodes")
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Spec: corev1.NodeSpec{PodCIDR: "10.244.1.0/24"}}
+	if err := c.Create(ctx(t), nodes, n); err != nil {
 		t.Fatal(err)
 	}
-	if d.UID == "" || d.ResourceVersion == "" {
-		t.Fatalf("Create did not return the stored object: %+v", d.ObjectMeta)
+	if n.UID == "" || n.ResourceVersion == "" {
+		t.Fatalf("Create did not return the stored object: %+v", n.ObjectMeta)
 	}
-	stale := d.DeepCopy()
-	d.Labels = map[string]string{"x": "y"}
-	if err := c.Update(ctx(t), deploys, d); err != nil {
+	stale := n.DeepCopy()
+	n.Labels = map[string]string{"x": "y"}
+	if err := c.Update(ctx(t), nodes, n); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Update(ctx(t), deploys, stale); !client.IsConflict(err) {
+	if err := c.Update(ctx(t), nodes, stale); !client.IsConflict(err) {
 		t.Fatalf("stale Update = %v, want conflict", err)
 	}
-	d.Status.Replicas = 3
-	if err := c.UpdateStatus(ctx(t), deploys, d); err != nil || d.Status.Replicas != 3 {
-		t.Fatalf("UpdateStatus = %v (%+v)", err, d.Status)
+	n.Status.Phase = corev1.NodeRunning
+	if err := c.UpdateStatus(ctx(t), nodes, n); err != nil || n.Status.Phase != corev1.NodeRunning {
+		t.Fatalf("UpdateStatus = %v (%+v)", err, n.Status)
 	}
-	if err := c.Delete(ctx(t), deploys, "default", "api", stale.ResourceVersion); !client.IsConflict(err) {
+	if err := c.Delete(ctx(t), nodes, "", "n1", stale.ResourceVersion); !client.IsConflict(err) {
 		t.Fatalf("stale Delete = %v", err)
 	}
-	if err := c.Delete(ctx(t), deploys, "default", "api", d.ResourceVersion); err != nil {
+	if err := c.Delete(ctx(t), nodes, "", "n1", n.ResourceVersion); err != nil {
 		t.Fatal(err)
 	}
-	var got appsv1.Deployment
-	if err := st.Get(ctx(t), "default", "api", &got); !errors.Is(err, api.ErrNotFound) {
+	var got corev1.Node
+	if err := st.Get(ctx(t), "", "n1", &got); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("after Delete: %v", err)
 	}
+}
+
+// lease returns a Lease, an object clients may write.
+func lease(ns, name string) *coordinationv1.Lease {
+	holder := name
+	return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder}}
 }
 
 func TestWatch(t *testing.T) {

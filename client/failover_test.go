@@ -131,8 +131,9 @@ func TestFailover(t *testing.T) {
 			if got := c.ServerURLs(); len(got) != 2 || got[0] != cl.urls[0] || got[1] != cl.urls[1] {
 				t.Fatalf("ServerURLs = %v, want %v", got, cl.urls)
 			}
-			cms := storetest.Resource(t, "configmaps")
-			if err := c.Create(ctx(t), cms, cm("default", "before", nil)); err != nil {
+			// Leases: a kind clients may write (desired state comes from Git).
+			cms := storetest.Resource(t, "leases")
+			if err := c.Create(ctx(t), cms, lease("default", "before")); err != nil {
 				t.Fatal(err)
 			}
 
@@ -151,7 +152,7 @@ func TestFailover(t *testing.T) {
 			kill(cl.srvs[0])
 			// The informer's watch broke with the server: a change made now
 			// reaches it only through a watch on the other server.
-			if err := st.Create(ctx(t), cm("default", "after", nil)); err != nil {
+			if err := st.Create(ctx(t), lease("default", "after")); err != nil {
 				t.Fatal(err)
 			}
 			testutil.EventuallyTrue(t, 30*time.Second, "the informer to see default/after through the other server", func() bool {
@@ -162,7 +163,7 @@ func TestFailover(t *testing.T) {
 			if err != nil || len(objs) != 2 {
 				t.Fatalf("List after the kill = %d objects, %v; want 2", len(objs), err)
 			}
-			if err := c.Create(ctx(t), cms, cm("default", "written", nil)); err != nil {
+			if err := c.Create(ctx(t), cms, lease("default", "written")); err != nil {
 				t.Fatalf("Create after the kill: %v", err)
 			}
 			if c.URL() != cl.urls[1] {

@@ -155,12 +155,12 @@ func TestHollowNodes(t *testing.T) {
 // same 10.88.0.x).
 func TestNoAddressConflict(t *testing.T) {
 	const nodes, pods = 30, 120
-	_, c := setup(t)
+	st, c := setup(t)
 	cfg := hollow.Config{Nodes: nodes, Client: c, StartDelay: 10 * time.Millisecond, Logger: storetest.Logger(t), Seed: 11}
 	run(t, cfg)
 	for i := range pods {
 		p := pod(i, "") // the scheduler binds them, to Ready nodes only
-		if err := c.Create(context.Background(), podsR, p); err != nil {
+		if err := st.Create(context.Background(), p); err != nil {
 			t.Fatal(err)
 		}
 	}
