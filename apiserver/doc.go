@@ -52,8 +52,16 @@
 // read-only here: PUT, PATCH and DELETE answer 405 with a message naming
 // the file and line to change and the commit they came from. Creating an
 // object that carries that label is 403: only sync writes them, straight
-// to the store. Everything else (what controllers and node agents write:
-// ReplicaSets of Deployments, Pods, Endpoints, Nodes, Leases, Events) may be
+// to the store. Git is the only way desired state gets in: the kinds sync
+// manages (manifests.Supported: Pods, ReplicationControllers, Services,
+// ConfigMaps, Secrets, Namespaces, ReplicaSets, Deployments) are never
+// created, replaced or patched through the API by anyone but a node (403
+// naming Git; controllers write their ReplicaSets and Pods straight to the
+// store), while deleting one that is not from Git stays allowed (a stray, or
+// a controller's pod, which it replaces). Node identities are held to the
+// node rules instead (their pods' status, their mirror pods); a mirror pod
+// sent over a plain-HTTP listener passes too, for a development server's
+// agents. Everything else (Nodes, Leases, Endpoints, Events) may be
 // created, replaced (PUT with metadata.resourceVersion: compare-and-swap, a
 // stale one is 409) and deleted (optionally conditional on
 // DeleteOptions.preconditions.resourceVersion). PUT .../status replaces only
