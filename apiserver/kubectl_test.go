@@ -1,7 +1,6 @@
 package apiserver_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/x509"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,16 +21,23 @@ import (
 	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
-// TestKubectl checks that a real kubectl can read the API (discovery,
-// server-side tables, get by name, -o yaml, short names, namespaces).
-func TestKubectl(t *testing.T) {
-	// make deps installs kubectl (Debian's kubernetes-client) when it is
-	// missing, so CI runs this check like the other gated tests.
+// needKubectl returns the path of kubectl. make deps installs it (Debian's
+// kubernetes-client) when it is missing, so CI runs these checks like the
+// other gated tests.
+func needKubectl(t *testing.T) string {
+	t.Helper()
 	testenv.Need(t, testenv.Binary("kubectl"))
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return kubectl
+}
+
+// TestKubectl checks that a real kubectl can read the API (discovery,
+// server-side tables, get by name, -o yaml, short names, namespaces).
+func TestKubectl(t *testing.T) {
+	kubectl := needKubectl(t)
 	e := newEnv(t, apiserver.Config{})
 	seed(e)
 	e.create(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
@@ -94,11 +99,7 @@ func TestKubectl(t *testing.T) {
 // API over HTTPS; without one it is told it is unauthorized, and a node's
 // is refused what the node may not do.
 func TestKubectlOverTLS(t *testing.T) {
-	testenv.Need(t, testenv.Binary("kubectl"))
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Fatal(err)
-	}
+	kubectl := needKubectl(t)
 	e := newTLSEnv(t, nil)
 	nodeFixture(e.as(admin))
 	dir := t.TempDir()
@@ -153,11 +154,7 @@ func TestKubectlOverTLS(t *testing.T) {
 // TestKubectlWatch: kubectl get -w prints the columns of objects that
 // arrive through the watch, not only NAME and AGE.
 func TestKubectlWatch(t *testing.T) {
-	testenv.Need(t, testenv.Binary("kubectl"))
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Fatal(err)
-	}
+	kubectl := needKubectl(t)
 	e := newEnv(t, apiserver.Config{})
 	seed(e)
 	home := t.TempDir()
@@ -165,7 +162,7 @@ func TestKubectlWatch(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(c, kubectl, "--server", e.url, "--cache-dir", home+"/cache", "-n", "default", "get", "deploy", "-w")
 	cmd.Env = append(os.Environ(), "HOME="+home, "KUBECONFIG="+home+"/none")
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -187,23 +184,4 @@ func TestKubectlWatch(t *testing.T) {
 	if n := strings.Count(out.String(), "UP-TO-DATE"); n != 1 {
 		t.Errorf("header printed %d times:\n%s", n, out.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a process writing while the test
-// reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,20 +1,19 @@
 package nodeagent_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/nodeagent"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 	"github.com/bosun-dev/bosun/nodeagent/runtime/runtimetest"
@@ -43,24 +42,6 @@ func writeManifest(t *testing.T, dir, file, name, image, env string) {
 	}
 }
 
-// lockedBuffer is a log sink safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // running returns the running containers of the static pod named name
 // (as the runtime has them), by pod UID.
 func (e *env) runningStatic(name string) map[string][]runtime.Container {
@@ -83,7 +64,7 @@ func (e *env) within(what string, d time.Duration, cond func() bool) {
 func TestStaticPods(t *testing.T) {
 	e := newEnv(t)
 	dir := t.TempDir()
-	logs := &lockedBuffer{}
+	logs := &testutil.SyncBuffer{}
 	writeManifest(t, dir, "db.yaml", "db", "postgres:16", "")
 	writeManifest(t, dir, "cache.yml", "cache", "redis:7", "")
 	e.startWith(func(c *nodeagent.Config) {

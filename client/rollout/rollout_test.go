@@ -1,11 +1,9 @@
 package rollout_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -24,24 +22,6 @@ import (
 	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/sync/state"
 )
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type fixture struct {
 	t      *testing.T
@@ -142,7 +122,7 @@ func (f *fixture) finish() {
 }
 
 // waitFor waits until out contains s.
-func waitFor(t *testing.T, out *syncBuffer, s string) {
+func waitFor(t *testing.T, out *testutil.SyncBuffer, s string) {
 	t.Helper()
 	testutil.Eventually(t, 10*time.Second, fmt.Sprintf("output showing %q", s), func() (bool, string) {
 		o := out.String()
@@ -327,7 +307,7 @@ func TestWait(t *testing.T) {
 			if tt.before != nil {
 				tt.before(f)
 			}
-			out := &syncBuffer{}
+			out := &testutil.SyncBuffer{}
 			opts := tt.opts
 			opts.Out = out
 			if opts.Timeout == 0 {

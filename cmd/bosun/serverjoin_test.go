@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -128,31 +127,12 @@ func TestControlPlaneCARefusals(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers (a server's
-// log).
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testServer is a bosun server run in the test's process through the root
 // command, as main runs it.
 type testServer struct {
 	t      *testing.T
 	args   []string
-	log    *syncBuffer
+	log    *testutil.SyncBuffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -166,7 +146,7 @@ func startTestServer(t *testing.T, args ...string) *testServer {
 }
 
 func (s *testServer) start() {
-	s.log = &syncBuffer{}
+	s.log = &testutil.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.done = cancel, make(chan error, 1)
 	root := newRootCommand(s.log, s.log)

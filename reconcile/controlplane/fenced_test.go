@@ -1,12 +1,10 @@
 package controlplane
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	gosync "sync"
 	"testing"
 	"time"
 
@@ -172,24 +170,6 @@ func TestFencedStore(t *testing.T) {
 	}
 }
 
-// logBuffer collects log lines from several goroutines.
-type logBuffer struct {
-	mu  gosync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestControllersFenced runs the controllers of one term: they write while
 // its fence holds, and once it is lost (the leader was paused past its lease
 // and has not noticed) a change they react to makes them write nothing.
@@ -197,7 +177,7 @@ func TestControllersFenced(t *testing.T) {
 	s := storetest.Start(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	fence := hold(t, s)
-	logs := &logBuffer{}
+	logs := &testutil.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- runControllers(ctx, Config{Store: s, Workers: 1, Logger: slog.New(slog.NewTextHandler(logs, nil))}, fence)

@@ -55,7 +55,7 @@ type machine struct {
 	dataDir string
 	args    []string // of the last start
 	cmd     *exec.Cmd
-	log     *lockedBuffer
+	log     *testutil.SyncBuffer
 	done    chan struct{}
 	logs    []string // of earlier runs, for failure reports
 }
@@ -125,7 +125,7 @@ func (m *machine) start(args ...string) {
 		m.t.Fatalf("%s: bosun already runs", m.name)
 	}
 	m.args = args
-	m.log = &lockedBuffer{}
+	m.log = &testutil.SyncBuffer{}
 	m.cmd = m.host.Command(context.Background(), bosunBin, args...)
 	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
 	if err := m.cmd.Start(); err != nil {

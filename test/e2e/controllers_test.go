@@ -26,13 +26,13 @@ import (
 // hollowNodes is a `bosun hollow` child process.
 type hollowNodes struct {
 	cmd  *exec.Cmd
-	log  *lockedBuffer
+	log  *testutil.SyncBuffer
 	done chan struct{}
 }
 
 func startHollow(t testing.TB, serverURL string, nodes int, prefix string) *hollowNodes {
 	t.Helper()
-	h := &hollowNodes{log: &lockedBuffer{}, done: make(chan struct{})}
+	h := &hollowNodes{log: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	h.cmd = exec.Command(bosunBin, "hollow", "--server", serverURL, "--nodes", fmt.Sprint(nodes),
 		"--name-prefix", prefix, "--start-delay", "20ms", "--heartbeat-interval", "500ms")
 	h.cmd.Stdout, h.cmd.Stderr = h.log, h.log

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -107,25 +106,8 @@ type server struct {
 	args    []string
 	env     []string // added to the test's environment
 	cmd     *exec.Cmd
-	log     *lockedBuffer
+	log     *testutil.SyncBuffer
 	done    chan struct{}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startServer runs bosun server on repoDir with a fresh data directory.
@@ -174,7 +156,7 @@ func startServerEnv(t testing.TB, env []string, repoDir string, extra ...string)
 
 func (s *server) start() {
 	s.t.Helper()
-	s.log = &lockedBuffer{}
+	s.log = &testutil.SyncBuffer{}
 	s.cmd = exec.Command(bosunBin, s.args...)
 	s.cmd.Env = append(os.Environ(), s.env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log

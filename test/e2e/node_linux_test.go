@@ -41,7 +41,7 @@ type nodeHost struct {
 	clusterCIDR, serviceCIDR string
 	listen                   string
 	cmd                      *exec.Cmd
-	log                      *lockedBuffer
+	log                      *testutil.SyncBuffer
 	done                     chan struct{}
 	extra                    []string
 }
@@ -108,7 +108,7 @@ func (h *nodeHost) start() {
 		"--cluster-cidr", h.clusterCIDR, "--service-cidr", h.serviceCIDR,
 		"--node-name", "node-1", "--interval", "1h", "--log-level", "debug",
 	}, h.extra...)
-	h.log = &lockedBuffer{}
+	h.log = &testutil.SyncBuffer{}
 	h.cmd = h.host.Command(context.Background(), bosunBin, args...)
 	h.cmd.Stdout, h.cmd.Stderr = h.log, h.log
 	if err := h.cmd.Start(); err != nil {
