@@ -489,6 +489,12 @@ func endpoints(subsets []corev1.EndpointSubset) string {
 	if total == 0 {
 		return none
 	}
+	return withMore(list, total)
+}
+
+// withMore joins list with commas and, when total is larger, says how many
+// more there are, as kubectl does: "a,b,c + 2 more...".
+func withMore(list []string, total int) string {
 	s := strings.Join(list, ",")
 	if total > len(list) {
 		s += fmt.Sprintf(" + %d more...", total-len(list))
@@ -517,11 +523,7 @@ func slicePorts(ports []discoveryv1.EndpointPort) string {
 			list = append(list, strconv.Itoa(int(*p.Port)))
 		}
 	}
-	s := strings.Join(list, ",")
-	if more := len(ports) - len(list); more > 0 {
-		s += fmt.Sprintf(" + %d more...", more)
-	}
-	return s
+	return withMore(list, len(ports))
 }
 
 // sliceEndpoints prints an EndpointSlice's addresses as kubectl does: the
@@ -540,11 +542,7 @@ func sliceEndpoints(eps []discoveryv1.Endpoint) string {
 	if total == 0 {
 		return unset
 	}
-	s := strings.Join(list, ",")
-	if total > len(list) {
-		s += fmt.Sprintf(" + %d more...", total-len(list))
-	}
-	return s
+	return withMore(list, total)
 }
 
 func nodeStatus(n *corev1.Node) string {
