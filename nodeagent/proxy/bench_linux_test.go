@@ -143,53 +143,26 @@ func benchMode(b *testing.B, mode Mode, svcs []*corev1.Service, eps []*corev1.En
 	// periodic resync of a running proxier.
 	b.Run("first-sync", func(b *testing.B) {
 		p, _, _ := benchProxier(b, mode, svcs, eps)
-		var took []time.Duration
-		for b.Loop() {
-			b.StopTimer()
+		timeResyncs(b, func() *Proxier {
 			if err := p.Cleanup(ctx); err != nil {
 				b.Fatal(err)
 			}
-			b.StartTimer()
-			start := time.Now()
-			if err := p.Resync(ctx); err != nil {
-				b.Fatal(err)
-			}
-			took = append(took, time.Since(start))
-		}
-		b.ReportMetric(float64(percentile(took, 50).Milliseconds()), "ms/full-sync")
+			return p
+		})
 	})
 	b.Run("restart-sync", func(b *testing.B) {
 		p, src, ns := benchProxier(b, mode, svcs, eps)
 		if err := p.Resync(ctx); err != nil {
 			b.Fatal(err)
 		}
-		var took []time.Duration
-		for b.Loop() {
-			b.StopTimer()
-			p2 := benchProxierIn(b, ns, mode, src)
-			b.StartTimer()
-			start := time.Now()
-			if err := p2.Resync(ctx); err != nil {
-				b.Fatal(err)
-			}
-			took = append(took, time.Since(start))
-		}
-		b.ReportMetric(float64(percentile(took, 50).Milliseconds()), "ms/full-sync")
+		timeResyncs(b, func() *Proxier { return benchProxierIn(b, ns, mode, src) })
 	})
 	b.Run("periodic-resync", func(b *testing.B) {
 		p, _, _ := benchProxier(b, mode, svcs, eps)
 		if err := p.Resync(ctx); err != nil {
 			b.Fatal(err)
 		}
-		var took []time.Duration
-		for b.Loop() {
-			start := time.Now()
-			if err := p.Resync(ctx); err != nil {
-				b.Fatal(err)
-			}
-			took = append(took, time.Since(start))
-		}
-		b.ReportMetric(float64(percentile(took, 50).Milliseconds()), "ms/full-sync")
+		timeResyncs(b, func() *Proxier { return p })
 	})
 
 	// Each iteration makes changesPerOp endpoint changes, each timed on
@@ -294,6 +267,23 @@ func benchMode(b *testing.B, mode Mode, svcs []*corev1.Service, eps []*corev1.En
 		b.ReportMetric(float64(ml.Microseconds()), "us/last-service")
 		b.ReportMetric(float64(ml)/float64(mf), "x-last/first")
 	})
+}
+
+// timeResyncs times one Resync per iteration of b, of the Proxier prepare
+// returns (untimed), and reports the median in ms/full-sync.
+func timeResyncs(b *testing.B, prepare func() *Proxier) {
+	var took []time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		p := prepare()
+		b.StartTimer()
+		start := time.Now()
+		if err := p.Resync(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, time.Since(start))
+	}
+	b.ReportMetric(float64(percentile(took, 50).Milliseconds()), "ms/full-sync")
 }
 
 // benchAppend times rules appended one by one through go-iptables.
