@@ -364,8 +364,10 @@ func (s *Server) patch(w http.ResponseWriter, req *http.Request, t target) *apiE
 	if managedByGit(old) {
 		return managedError(t, old)
 	}
-	if aerr := mirrorError(t, old, old); aerr != nil && t.sub != "status" {
-		return aerr
+	if t.sub != "status" {
+		if aerr := mirrorError(t, old, old); aerr != nil {
+			return aerr
+		}
 	}
 	body, aerr := s.readBody(w, req)
 	if aerr != nil {
