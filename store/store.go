@@ -37,6 +37,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives the store's few log lines; default discards them.
 	Logger *slog.Logger
+	// EventTTL is how long an Event lives after its last write (etcd deletes
+	// it through a lease); default DefaultEventTTL, negative keeps Events
+	// forever.
+	EventTTL time.Duration
 }
 
 // Store is a typed, Kubernetes-shaped view of etcd. It is safe for concurrent use.
@@ -49,6 +53,7 @@ type Store struct {
 	log      *slog.Logger
 	table    []api.Resource
 	byType   map[reflect.Type]api.Resource
+	expiring *expiring // nil when nothing expires
 }
 
 // New returns a Store on c. The Store does not own c: closing c is the caller's job.
@@ -72,6 +77,12 @@ func New(c *clientv3.Client, opts Options) *Store {
 		s.now = time.Now
 	}
 	defaults.Logger(&s.log)
+	if opts.EventTTL == 0 {
+		opts.EventTTL = DefaultEventTTL
+	}
+	if opts.EventTTL > 0 {
+		s.expiring = &expiring{ttl: opts.EventTTL, now: s.now}
+	}
 	for _, r := range s.table {
 		s.byType[r.GoType()] = r
 	}
@@ -172,10 +183,18 @@ func (s *Store) Create(ctx context.Context, obj api.Object) error {
 	if err != nil {
 		return err
 	}
-	resp, err := s.c.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(data))).
-		Commit()
+	var resp *clientv3.TxnResponse
+	err = s.withLease(func() (clientv3.LeaseID, error) {
+		put, id, err := s.putOp(ctx, r, key, data)
+		if err != nil {
+			return 0, err
+		}
+		resp, err = s.c.Txn(ctx).
+			If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+			Then(put).
+			Commit()
+		return id, err
+	})
 	if err != nil {
 		return mapErr("create "+key, err)
 	}
@@ -229,7 +248,15 @@ func (s *Store) Update(ctx context.Context, obj api.Object) error {
 	if err != nil {
 		return err
 	}
-	tresp, err := s.cas(ctx, "update", r, key, rev, clientv3.OpPut(key, string(data)))
+	var tresp *clientv3.TxnResponse
+	err = s.withLease(func() (clientv3.LeaseID, error) {
+		put, id, err := s.putOp(ctx, r, key, data)
+		if err != nil {
+			return 0, err
+		}
+		tresp, err = s.cas(ctx, "update", r, key, rev, put)
+		return id, err
+	})
 	if err != nil {
 		return err
 	}
