@@ -190,12 +190,12 @@ func (r *Recorder) Eventf(ref corev1.ObjectReference, eventType, reason, format 
 // Dropped returns how many Events were dropped because the queue was full.
 func (r *Recorder) Dropped() uint64 { return r.dropped.Load() }
 
-// Run writes recorded Events until ctx is done.
-func (r *Recorder) Run(ctx context.Context) {
+// Run writes recorded Events until ctx is done; it returns nil then.
+func (r *Recorder) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case rec := <-r.queue:
 			r.handle(ctx, rec)
 		}

@@ -90,7 +90,7 @@ func drain(t *testing.T, r *events.Recorder, sink *memSink, n int, record func(i
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan struct{})
-	go func() { r.Run(ctx); close(done) }()
+	go func() { _ = r.Run(ctx); close(done) }()
 	for i := range n {
 		record(i)
 	}

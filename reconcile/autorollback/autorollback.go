@@ -21,6 +21,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/deployment"
@@ -115,7 +116,17 @@ type Config struct {
 	// OnRevert, when set, is called after a revert was pushed (e.g. the sync
 	// loop's Trigger, so the revert is synced at once). It must not block.
 	OnRevert func(newSHA string)
+	// Recorder receives an Event on the Deployment for each automatic
+	// rollback: RolledBack (Normal) when the revert was pushed,
+	// RollbackFailed (Warning) when it could not be. nil records none.
+	Recorder *events.Recorder
 }
+
+// Reasons of the controller's Events.
+const (
+	ReasonRolledBack     = "RolledBack"
+	ReasonRollbackFailed = "RollbackFailed"
+)
 
 // Record is what the controller stores under KeyPrefix + SHA for each
 // commit it reverted or tried to revert.
@@ -447,11 +458,16 @@ func (c *Controller) rollBack(ctx context.Context, d *appsv1.Deployment, sha, wh
 		rb.Error = rerr.Error()
 		att.Message = fmt.Sprintf("automatic rollback of %s failed: %v; roll back by hand with: bosun rollback %s", info.Short(), rerr, info.Short())
 		log.Error("could not push the automatic revert; not trying again: roll back by hand with bosun rollback", "err", rerr)
+		c.cfg.Recorder.Eventf(events.Ref(d), corev1.EventTypeWarning, ReasonRollbackFailed,
+			"Rollout failed (%s) but the revert of commit %s could not be pushed: %v; roll back by hand with: bosun rollback %s",
+			why, info.Short(), rerr, info.Short())
 	} else {
 		rec.State, rec.RevertSHA = StateReverted, newSHA
 		rb.RevertSHA = newSHA
 		att.Message = fmt.Sprintf("reverted automatically by %s: %s", short(newSHA), why)
 		log.Warn("pushed an automatic revert", "revert", short(newSHA))
+		c.cfg.Recorder.Eventf(events.Ref(d), corev1.EventTypeNormal, ReasonRolledBack,
+			"Rollout failed (%s): reverted commit %s %q with commit %s", why, info.Short(), info.Subject, short(newSHA))
 	}
 	// The result is recorded even when ctx ended meanwhile.
 	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

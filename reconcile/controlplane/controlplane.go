@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile/autorollback"
 	"github.com/bosun-dev/bosun/reconcile/deployment"
@@ -105,8 +106,15 @@ func runControllers(ctx context.Context, cfg Config, fence store.Fence) error {
 	sub := func(name string) *slog.Logger { return log.With("controller", name) }
 
 	st := fencedStore{s: cfg.Store, fence: fence} // every controller's Writer, Getter and batches
+	var recorders []*events.Recorder
+	recorder := func(component string) *events.Recorder {
+		r := events.New(events.Config{Sink: st, Component: component, Clock: cfg.Clock, Logger: sub(component)})
+		recorders = append(recorders, r)
+		return r
+	}
 	nl, err := nodelifecycle.New(nodelifecycle.Config{
 		Writer: st, Getter: st, Informers: inf, Logger: sub("nodelifecycle"), Clock: cfg.Clock, Workers: cfg.Workers,
+		Recorder:    recorder("node-controller"),
 		ClusterCIDR: cfg.ClusterCIDR, NodeCIDRMaskSize: cfg.NodeCIDRMaskSize,
 		NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod, PodEvictionTimeout: cfg.PodEvictionTimeout,
 	})
@@ -114,7 +122,7 @@ func runControllers(ctx context.Context, cfg Config, fence store.Fence) error {
 		return fmt.Errorf("controlplane: %w", err)
 	}
 	sip, err := serviceip.New(serviceip.Config{
-		Writer: st, Getter: st, Informers: inf, Logger: sub("serviceip"), Clock: cfg.Clock, Workers: cfg.Workers,
+		Writer: st, Recorder: recorder("service-ip-controller"), Informers: inf, Logger: sub("serviceip"), Clock: cfg.Clock, Workers: cfg.Workers,
 		ServiceCIDR: cfg.ServiceCIDR, NodePortRange: cfg.NodePortRange,
 	})
 	if err != nil {
@@ -125,7 +133,7 @@ func runControllers(ctx context.Context, cfg Config, fence store.Fence) error {
 	if cfg.Reverter != nil {
 		ar, err = autorollback.New(autorollback.Config{
 			Store: cfg.Store, Fence: fence, Informers: inf, Logger: sub("autorollback"), Clock: cfg.Clock, Workers: cfg.Workers,
-			Enabled: cfg.AutoRollback, Reverter: cfg.Reverter, OnRevert: cfg.OnRevert,
+			Enabled: cfg.AutoRollback, Reverter: cfg.Reverter, OnRevert: cfg.OnRevert, Recorder: recorder("bosun-autorollback"),
 		})
 		if err != nil {
 			return fmt.Errorf("controlplane: %w", err)
@@ -134,10 +142,14 @@ func runControllers(ctx context.Context, cfg Config, fence store.Fence) error {
 	runners := []interface {
 		Run(context.Context) error
 	}{
-		deployment.New(deployment.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("deployment"), Clock: cfg.Clock, Workers: cfg.Workers}),
-		replicaset.NewReplicaSets(replicaset.Config{Writer: st, Getter: st, NewBatch: podBatch, Informers: inf, Logger: sub("replicaset"), Clock: cfg.Clock, Workers: cfg.Workers}),
-		replicaset.NewReplicationControllers(replicaset.Config{Writer: st, Getter: st, NewBatch: podBatch, Informers: inf, Logger: sub("replicationcontroller"), Clock: cfg.Clock, Workers: cfg.Workers}),
-		scheduler.New(scheduler.Config{NewBatch: func() scheduler.Batch { return st.Txn() }, Informers: inf, Logger: sub("scheduler"), Clock: cfg.Clock}),
+		deployment.New(deployment.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("deployment"), Clock: cfg.Clock, Workers: cfg.Workers,
+			Recorder: recorder("deployment-controller")}),
+		replicaset.NewReplicaSets(replicaset.Config{Writer: st, Getter: st, NewBatch: podBatch, Informers: inf, Logger: sub("replicaset"), Clock: cfg.Clock, Workers: cfg.Workers,
+			Recorder: recorder("replicaset-controller")}),
+		replicaset.NewReplicationControllers(replicaset.Config{Writer: st, Getter: st, NewBatch: podBatch, Informers: inf, Logger: sub("replicationcontroller"), Clock: cfg.Clock, Workers: cfg.Workers,
+			Recorder: recorder("replication-controller")}),
+		scheduler.New(scheduler.Config{NewBatch: func() scheduler.Batch { return st.Txn() }, Informers: inf, Logger: sub("scheduler"), Clock: cfg.Clock,
+			Recorder: recorder("default-scheduler")}),
 		endpoints.New(endpoints.Config{Writer: st, Informers: inf, Logger: sub("endpoints"), Clock: cfg.Clock, Workers: cfg.Workers}),
 		nl,
 		sip,
@@ -146,6 +158,9 @@ func runControllers(ctx context.Context, cfg Config, fence store.Fence) error {
 	}
 	if ar != nil {
 		runners = append(runners, ar)
+	}
+	for _, r := range recorders {
+		runners = append(runners, r)
 	}
 	inf.Start(ctx)
 	if err := inf.WaitForSync(ctx); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
 )
@@ -51,7 +52,14 @@ type Config struct {
 	Clock clock.WithTicker
 	// Workers is how many Deployments are reconciled at once; default reconcile.DefaultWorkers.
 	Workers int
+	// Recorder receives the ScalingReplicaSet Events Kubernetes' Deployment
+	// controller writes; nil records none.
+	Recorder *events.Recorder
 }
+
+// ReasonScalingReplicaSet is the reason of the Event written when a
+// Deployment's ReplicaSet is scaled.
+const ReasonScalingReplicaSet = "ScalingReplicaSet"
 
 // Controller is the Deployment controller. Create it with New.
 type Controller struct {
@@ -60,6 +68,7 @@ type Controller struct {
 	log    *slog.Logger
 	clock  clock.WithTicker
 	queue  *reconcile.Controller
+	rec    *events.Recorder
 
 	deployments *cache.Informer
 	replicaSets *cache.Informer
@@ -89,6 +98,7 @@ func New(cfg Config) *Controller {
 		getter:      cfg.Getter,
 		log:         cfg.Logger.With("controller", "deployment"),
 		clock:       cfg.Clock,
+		rec:         cfg.Recorder,
 		deployments: cfg.Informers.For(deployRes),
 		replicaSets: cfg.Informers.For(rsRes),
 		pods:        cfg.Informers.For(podRes),

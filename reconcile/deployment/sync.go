@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/reconcile"
 )
 
@@ -352,6 +353,10 @@ func (c *Controller) getNewReplicaSet(ctx context.Context, d *appsv1.Deployment,
 	if !alreadyExists {
 		c.log.Info("created new replica set", "deployment", key, "replicaSet", rs.Name,
 			"replicas", rsReplicas(rs), "revision", rs.Annotations[AnnotationRevision])
+		if n := rsReplicas(rs); n > 0 {
+			c.rec.Eventf(events.Ref(d), corev1.EventTypeNormal, ReasonScalingReplicaSet,
+				"Scaled up replica set %s from 0 to %d", rs.Name, n)
+		}
 	}
 	needsUpdate := setDeploymentRevision(d, strconv.FormatInt(newRevision, 10))
 	if !alreadyExists && hasProgressDeadline(d) {
@@ -429,11 +434,13 @@ func (c *Controller) scaleReplicaSet(ctx context.Context, d *appsv1.Deployment, 
 		return false, nil, fmt.Errorf("deployment: %s/%s: scale replica set %s from %d to %d: %w", d.Namespace, d.Name, rs.Name, from, n, err)
 	}
 	if sizeChanged {
-		verb := "scaled up replica set"
+		verb := "up"
 		if n < from {
-			verb = "scaled down replica set"
+			verb = "down"
 		}
-		c.log.Info(verb, "deployment", d.Namespace+"/"+d.Name, "replicaSet", rs.Name, "from", from, "to", n)
+		c.log.Info("scaled "+verb+" replica set", "deployment", d.Namespace+"/"+d.Name, "replicaSet", rs.Name, "from", from, "to", n)
+		c.rec.Eventf(events.Ref(d), corev1.EventTypeNormal, ReasonScalingReplicaSet,
+			"Scaled %s replica set %s from %d to %d", verb, rs.Name, from, n)
 	}
 	return sizeChanged, cp, nil
 }

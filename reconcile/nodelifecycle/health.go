@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/api"
-	"github.com/bosun-dev/bosun/reconcile"
+	"github.com/bosun-dev/bosun/events"
 )
 
 // Reasons and messages of the conditions the controller writes, as Kubernetes'.
@@ -265,16 +265,13 @@ func podConditionIndex(pod *corev1.Pod, t corev1.PodConditionType) int {
 	return -1
 }
 
-// Event fields of the CIDR exhaustion report.
-const (
-	ReasonCIDRNotAvailable = "CIDRNotAvailable"
-	eventNamespace         = metav1.NamespaceDefault
-)
+// ReasonCIDRNotAvailable is the reason of the Warning Event on a node that
+// no pod CIDR is free for.
+const ReasonCIDRNotAvailable = "CIDRNotAvailable"
 
 // reportExhausted tells the user, once per node (until it gets a CIDR), that no
-// pod CIDR is free for it: a log line and a Warning Event on the node (in
-// namespace default, as Kubernetes records events of cluster-scoped objects).
-func (c *Controller) reportExhausted(ctx context.Context, node *corev1.Node, cause error) {
+// pod CIDR is free for it: a log line and a Warning Event on the node.
+func (c *Controller) reportExhausted(node *corev1.Node, cause error) {
 	c.mu.Lock()
 	done := c.reported[node.Name]
 	c.reported[node.Name] = true
@@ -282,20 +279,9 @@ func (c *Controller) reportExhausted(ctx context.Context, node *corev1.Node, cau
 	if done {
 		return
 	}
-	msg := fmt.Sprintf("Node %s has no pod CIDR: every /%d subnet of the cluster CIDR %s is taken. "+
-		"Widen the cluster CIDR, use a larger node CIDR mask size, or remove nodes.",
-		node.Name, c.cfg.NodeCIDRMaskSize, c.cfg.ClusterCIDR)
 	c.log.Warn("no pod CIDR left for a node; widen --cluster-cidr or remove nodes", "node", node.Name, "err", cause)
-
-	err := reconcile.RecordWarning(ctx, c.writer, c.getter, Name, c.clock.Now(), reconcile.Warning{
-		Namespace: eventNamespace, Name: node.Name + ".cidrnotavailable",
-		Involved: corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID},
-		Reason:   ReasonCIDRNotAvailable, Message: msg,
-	})
-	if err != nil {
-		c.log.Warn("could not record the CIDRNotAvailable event; retrying on the next pass", "node", node.Name, "err", err)
-		c.mu.Lock()
-		delete(c.reported, node.Name)
-		c.mu.Unlock()
-	}
+	c.rec.Eventf(events.Ref(node), corev1.EventTypeWarning, ReasonCIDRNotAvailable,
+		"Node %s has no pod CIDR: every /%d subnet of the cluster CIDR %s is taken. "+
+			"Widen the cluster CIDR, use a larger node CIDR mask size, or remove nodes.",
+		node.Name, c.cfg.NodeCIDRMaskSize, c.cfg.ClusterCIDR)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
 )
@@ -45,12 +46,11 @@ const indexNodeName = Name + "/" + cache.IndexNodeName
 // evicted Pods and records Events: each method is a compare-and-swap on
 // resourceVersion (see package reconcile). *store.Store is a Writer.
 type Writer interface {
-	reconcile.Creator
 	reconcile.Updater
 	reconcile.Deleter
 }
 
-// Getter is how the node lifecycle controller re-reads Pods and Events from the
+// Getter is how the node lifecycle controller re-reads Pods from the
 // store itself, not the cache. *store.Store is a Getter.
 type Getter = reconcile.Getter
 
@@ -59,11 +59,13 @@ type Getter = reconcile.Getter
 // other zero field takes its default.
 type Config struct {
 	// Writer updates Nodes (pod CIDRs, conditions, taints) and Pods (Ready
-	// false), deletes evicted Pods and records Events.
+	// false) and deletes evicted Pods.
 	Writer Writer
-	// Getter re-reads a Pod whose eviction met a conflict, and an Event to
-	// bump.
+	// Getter re-reads a Pod whose eviction met a conflict.
 	Getter Getter
+	// Recorder receives the controller's Events (CIDRNotAvailable); nil
+	// records none.
+	Recorder *events.Recorder
 	// Informers supplies the Node, Lease and Pod caches.
 	Informers *cache.Informers
 	// Logger receives the controller's logs; nil discards.
@@ -98,6 +100,7 @@ type Config struct {
 type Controller struct {
 	writer Writer
 	getter Getter
+	rec    *events.Recorder
 	log    *slog.Logger
 	clock  clock.WithTicker
 	cfg    Config
@@ -144,6 +147,7 @@ func New(cfg Config) (*Controller, error) {
 	c := &Controller{
 		writer:   cfg.Writer,
 		getter:   cfg.Getter,
+		rec:      cfg.Recorder,
 		log:      cfg.Logger.With("controller", Name),
 		clock:    cfg.Clock,
 		cfg:      cfg,
@@ -349,7 +353,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 		c.logTransitions(cached, node)
 	}
 	if exhausted != nil {
-		c.reportExhausted(ctx, node, exhausted)
+		c.reportExhausted(node, exhausted)
 	} else {
 		c.mu.Lock()
 		delete(c.reported, name)

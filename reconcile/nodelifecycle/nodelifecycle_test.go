@@ -17,6 +17,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/events/eventstest"
 	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -45,6 +46,7 @@ func (e *env) start(cfg Config) (*Controller, func()) {
 	log := storetest.Logger(e.t)
 	inf := cache.NewInformers(e.s, log)
 	cfg.Writer, cfg.Getter, cfg.Informers, cfg.Clock, cfg.Logger = e.s, e.s, inf, e.clk, log
+	cfg.Recorder = eventstest.Recorder(e.t, e.s, Name)
 	c, err := New(cfg)
 	if err != nil {
 		e.t.Fatal(err)
@@ -285,10 +287,11 @@ func TestCIDRRangeExhausted(t *testing.T) {
 	})
 	e.addNode("c", corev1.ConditionTrue, true)
 	e.eventually("CIDRNotAvailable event for c", func() string {
-		ev := &corev1.Event{}
-		if err := e.s.Get(e.ctx, "default", "c.cidrnotavailable", ev); err != nil {
-			return err.Error()
+		evs := eventstest.Find(e.t, e.s, "default", "c", ReasonCIDRNotAvailable)
+		if len(evs) != 1 {
+			return fmt.Sprintf("%d events", len(evs))
 		}
+		ev := evs[0]
 		if ev.Reason != ReasonCIDRNotAvailable || ev.Type != corev1.EventTypeWarning ||
 			ev.InvolvedObject.Kind != "Node" || ev.InvolvedObject.Name != "c" || ev.Message == "" {
 			return fmt.Sprintf("event %+v", ev)

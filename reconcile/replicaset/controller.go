@@ -16,6 +16,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
 )
@@ -92,7 +93,19 @@ type Config struct {
 	// pass created or deleted before acting again anyway; default
 	// DefaultExpectationsTimeout.
 	ExpectationsTimeout time.Duration
+	// Recorder receives the Events of the owners: SuccessfulCreate,
+	// SuccessfulDelete and FailedCreate, as Kubernetes' controllers write
+	// them. nil records none.
+	Recorder *events.Recorder
 }
+
+// Reasons of the controller's Events, as Kubernetes' ReplicaSet and
+// ReplicationController controllers write them (FailedCreate too, the
+// ReplicaFailure condition's reason).
+const (
+	ReasonSuccessfulCreate = "SuccessfulCreate"
+	ReasonSuccessfulDelete = "SuccessfulDelete"
+)
 
 // Controller keeps the pods of every ReplicaSet (or every ReplicationController)
 // in line with its spec and reports its status. Create it with New.
@@ -108,6 +121,7 @@ type Controller struct {
 	exp         *expectations
 	burst       int
 	parallelism int
+	rec         *events.Recorder
 	queue       *reconcile.Controller
 	orphanIndex string
 	ownerIndex  string
@@ -144,6 +158,7 @@ func New(cfg Config) *Controller {
 		exp:         newExpectations(cfg.Clock, cfg.ExpectationsTimeout),
 		burst:       cfg.BurstReplicas,
 		parallelism: cfg.CreateParallelism,
+		rec:         cfg.Recorder,
 		orphanIndex: name + ".orphans",
 		ownerIndex:  cache.IndexOwnerUID,
 	}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/reconcile"
 )
 
@@ -165,6 +166,7 @@ func (c *Controller) manageReplicas(ctx context.Context, key string, o *owner, a
 				defer func() { <-sem }()
 				err := c.writer.Delete(ctx, podsRes, p.Namespace, p.Name, p.ResourceVersion)
 				if err == nil {
+					c.rec.Eventf(events.Ref(o.obj), corev1.EventTypeNormal, ReasonSuccessfulDelete, "Deleted pod: %s", p.Name)
 					return
 				}
 				// This deletion will never be observed (failed), or was
@@ -218,11 +220,23 @@ const maxNameRetries = 3
 func (c *Controller) createPod(ctx context.Context, o *owner, ref metav1.OwnerReference) error {
 	var err error
 	for range maxNameRetries {
-		if err = c.writer.Create(ctx, c.newPod(o, ref)); err == nil || !errors.Is(err, api.ErrExists) {
-			return err
+		p := c.newPod(o, ref)
+		if err = c.writer.Create(ctx, p); err == nil {
+			c.recordCreated(o, p)
+		}
+		if err == nil || !errors.Is(err, api.ErrExists) {
+			break
 		}
 	}
+	if err != nil && !errors.Is(err, api.ErrExists) && ctx.Err() == nil {
+		c.rec.Eventf(events.Ref(o.obj), corev1.EventTypeWarning, ReasonFailedCreate, "Error creating: %v", err)
+	}
 	return err
+}
+
+// recordCreated records the SuccessfulCreate Event of pod p of o.
+func (c *Controller) recordCreated(o *owner, p *corev1.Pod) {
+	c.rec.Eventf(events.Ref(o.obj), corev1.EventTypeNormal, ReasonSuccessfulCreate, "Created pod: %s", p.Name)
 }
 
 // newPod returns a pod of o from its template, named <owner>-<random> by
@@ -259,14 +273,19 @@ func (c *Controller) createPods(ctx context.Context, o *owner, ref metav1.OwnerR
 		return 1, nil
 	}
 	var err error
+	pods := make([]*corev1.Pod, k)
 	for range maxNameRetries {
 		txn := c.newBatch()
-		for range k {
-			if err = txn.Create(c.newPod(o, ref)); err != nil {
+		for i := range k {
+			pods[i] = c.newPod(o, ref)
+			if err = txn.Create(pods[i]); err != nil {
 				return 0, err
 			}
 		}
 		if _, err = txn.Commit(ctx); err == nil {
+			for _, p := range pods {
+				c.recordCreated(o, p)
+			}
 			return k, nil
 		}
 		if errors.Is(err, api.ErrTooLarge) {

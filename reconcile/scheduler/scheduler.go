@@ -15,6 +15,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
@@ -74,7 +75,17 @@ type Config struct {
 	// Seed seeds the random tie-break between equally scored nodes; 0 picks one
 	// from the clock. The seed used is logged.
 	Seed uint64
+	// Recorder receives the Events kube-scheduler writes: Scheduled for a
+	// binding, FailedScheduling with the per-node reasons for every attempt
+	// that found no node. nil records none.
+	Recorder *events.Recorder
 }
+
+// Reasons of the scheduler's Events, as kube-scheduler's.
+const (
+	ReasonScheduled        = "Scheduled"
+	ReasonFailedScheduling = "FailedScheduling"
+)
 
 // Stats counts what a Scheduler did since New.
 type Stats struct {
@@ -95,6 +106,7 @@ type Scheduler struct {
 	clock    clock.WithTicker
 	workers  int
 	seed     uint64
+	rec      *events.Recorder
 	pods     *cache.Informer
 	nodes    *cache.Informer
 	snap     *Snapshot
@@ -116,6 +128,7 @@ func New(cfg Config) *Scheduler {
 		clock:    cfg.Clock,
 		workers:  cfg.BindWorkers,
 		seed:     cfg.Seed,
+		rec:      cfg.Recorder,
 	}
 	defaults.Logger(&s.log)
 	s.log = s.log.With("controller", "scheduler")
@@ -294,6 +307,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.unschedulable.Add(1)
 			s.queue.Unschedulable(qp)
 			msg := fe.Error()
+			s.rec.Event(events.Ref(pod), corev1.EventTypeWarning, ReasonFailedScheduling, msg)
 			if debug {
 				s.log.Debug("pod fits no node", "pod", pod.Namespace+"/"+pod.Name, "message", msg)
 			}
@@ -345,6 +359,7 @@ func (s *Scheduler) workBatch(ctx context.Context, batch []job) {
 			s.bound.Add(int64(len(binds)))
 			for _, j := range binds {
 				s.queue.Done(j.qp)
+				s.recordScheduled(j)
 			}
 			return
 		}
@@ -373,6 +388,7 @@ func (s *Scheduler) work(ctx context.Context, j job) {
 	if err == nil {
 		s.bound.Add(1)
 		s.queue.Done(j.qp)
+		s.recordScheduled(j)
 		return
 	}
 	s.bindFailures.Add(1)
@@ -385,6 +401,12 @@ func (s *Scheduler) work(ctx context.Context, j job) {
 		s.log.Debug("binding failed; retrying after backoff", "pod", p.Namespace+"/"+p.Name, "node", j.node, "err", err)
 	}
 	s.queue.Backoff(j.qp)
+}
+
+// recordScheduled records the Scheduled Event of a binding written.
+func (s *Scheduler) recordScheduled(j job) {
+	s.rec.Eventf(events.Ref(j.pod), corev1.EventTypeNormal, ReasonScheduled,
+		"Successfully assigned %s/%s to %s", j.pod.Namespace, j.pod.Name, j.node)
 }
 
 // writeUnschedulable records PodScheduled=False, reason Unschedulable, with the

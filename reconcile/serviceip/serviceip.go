@@ -16,6 +16,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
 )
@@ -36,30 +37,23 @@ const (
 	ReasonNodePortsExhausted  = "NodePortsExhausted"
 )
 
-// Writer is how the controller writes Services and records Events: each method
-// is a compare-and-swap on resourceVersion (see package reconcile).
-// *store.Store is a Writer.
-type Writer interface {
-	reconcile.Creator
-	reconcile.Updater
-}
+// Writer is how the controller writes Services: a compare-and-swap on
+// resourceVersion (see package reconcile). *store.Store is a Writer.
+type Writer = reconcile.Updater
 
-// Getter is how the controller reads an Event to bump from the store itself,
-// not the cache. *store.Store is a Getter.
-type Getter = reconcile.Getter
-
-// Config configures a Controller. Writer, Getter and Informers are required;
-// the control plane passes one *store.Store as both Writer and Getter.
+// Config configures a Controller. Writer and Informers are required; the
+// control plane passes its *store.Store as Writer.
 type Config struct {
-	// Writer writes the Services' allocations and records Events.
+	// Writer writes the Services' allocations.
 	Writer Writer
-	// Getter reads an Event to bump its count.
-	Getter Getter
+	// Recorder receives a Warning Event for each allocation refused; nil
+	// records none.
+	Recorder *events.Recorder
 	// Informers supplies the Service cache.
 	Informers *cache.Informers
 	// Logger receives the controller's logs; nil discards.
 	Logger *slog.Logger
-	// Clock drives the work queue's delays and Event times; default
+	// Clock drives the work queue's delays; default
 	// clock.RealClock{}.
 	Clock clock.WithTicker
 	// Workers is how many Services are reconciled at once; default
@@ -77,7 +71,7 @@ type Config struct {
 // Controller allocates cluster IPs and node ports to Services.
 type Controller struct {
 	writer   Writer
-	getter   Getter
+	rec      *events.Recorder
 	log      *slog.Logger
 	clock    clock.WithTicker
 	services *cache.Informer
@@ -92,10 +86,10 @@ type Controller struct {
 // New returns a Controller and registers its handler on the Service
 // informer of cfg.Informers; call it before cfg.Informers.Start. It fails
 // when the service CIDR or node port range cannot be used, and panics when
-// cfg.Writer, cfg.Getter or cfg.Informers is nil (a wiring mistake).
+// cfg.Writer or cfg.Informers is nil (a wiring mistake).
 func New(cfg Config) (*Controller, error) {
-	if cfg.Writer == nil || cfg.Getter == nil || cfg.Informers == nil {
-		panic("serviceip: Config.Writer, Config.Getter and Config.Informers are required")
+	if cfg.Writer == nil || cfg.Informers == nil {
+		panic("serviceip: Config.Writer and Config.Informers are required")
 	}
 	defaults.Logger(&cfg.Logger)
 	defaults.Clock(&cfg.Clock)
@@ -114,7 +108,7 @@ func New(cfg Config) (*Controller, error) {
 	}
 	c := &Controller{
 		writer:   cfg.Writer,
-		getter:   cfg.Getter,
+		rec:      cfg.Recorder,
 		log:      cfg.Logger.With("controller", Name),
 		clock:    cfg.Clock,
 		services: cfg.Informers.ForKind("services"),
@@ -339,7 +333,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	}
 	for _, p := range report {
 		c.log.Warn("service allocation refused: "+p.message, "service", key, "reason", p.reason)
-		c.recordEvent(ctx, cur, p)
+		c.recordEvent(cur, p)
 	}
 	if !changed {
 		return reconcile.Result{}, nil
@@ -390,18 +384,7 @@ func (c *Controller) wakeWaiting() {
 	}
 }
 
-// recordEvent writes a Warning Event about svc, or bumps the count of the
-// one already there.
-func (c *Controller) recordEvent(ctx context.Context, svc *corev1.Service, p problem) {
-	err := reconcile.RecordWarning(ctx, c.writer, c.getter, Name, c.clock.Now(), reconcile.Warning{
-		Namespace: svc.Namespace, Name: svc.Name + "." + strings.ToLower(p.reason),
-		Involved: corev1.ObjectReference{
-			APIVersion: "v1", Kind: "Service", Namespace: svc.Namespace, Name: svc.Name, UID: svc.UID,
-			ResourceVersion: svc.ResourceVersion,
-		},
-		Reason: p.reason, Message: p.message,
-	})
-	if err != nil {
-		c.log.Warn("could not record an event", "service", reconcile.KeyOf(svc), "reason", p.reason, "err", err)
-	}
+// recordEvent records a Warning Event about svc.
+func (c *Controller) recordEvent(svc *corev1.Service, p problem) {
+	c.rec.Event(events.Ref(svc), corev1.EventTypeWarning, p.reason, p.message)
 }

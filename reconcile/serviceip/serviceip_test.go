@@ -2,7 +2,6 @@ package serviceip
 
 import (
 	"context"
-	"errors"
 	"net"
 	"sync"
 	"testing"
@@ -11,8 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/events/eventstest"
 	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -38,7 +37,8 @@ func start(t *testing.T, s *store.Store, cidr string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(Config{Writer: s, Getter: s, Informers: inf, Logger: log, ServiceCIDR: n, NodePortRange: PortRange{30000, 30009}})
+	rec := eventstest.Recorder(t, s, Name)
+	c, err := New(Config{Writer: s, Recorder: rec, Informers: inf, Logger: log, ServiceCIDR: n, NodePortRange: PortRange{30000, 30009}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,25 +80,12 @@ func (e *env) eventually(what string, cond func() string) {
 }
 
 func (e *env) event(name, reason string) *corev1.Event {
-	ev := &corev1.Event{}
-	err := e.s.Get(context.Background(), "default", name+"."+lower(reason), ev)
-	if errors.Is(err, api.ErrNotFound) {
+	e.t.Helper()
+	evs := eventstest.Find(e.t, e.s, "default", name, reason)
+	if len(evs) == 0 {
 		return nil
 	}
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return ev
-}
-
-func lower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
+	return evs[0]
 }
 
 func service(name, ip string, typ corev1.ServiceType, nodePorts ...int32) *corev1.Service {
@@ -294,7 +281,7 @@ func TestNewRejectsBadCIDR(t *testing.T) {
 	s := storetest.Start(t)
 	for _, c := range []string{"fd00::/112", "10.0.0.0/31", "10.0.0.0/8"} {
 		_, n, _ := net.ParseCIDR(c)
-		if _, err := New(Config{Writer: s, Getter: s, Informers: cache.NewInformers(s, nil), ServiceCIDR: n}); err == nil {
+		if _, err := New(Config{Writer: s, Informers: cache.NewInformers(s, nil), ServiceCIDR: n}); err == nil {
 			t.Errorf("New accepted service CIDR %s", c)
 		}
 	}
