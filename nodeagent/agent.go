@@ -13,7 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/nodeagent/podenv"
 	"github.com/bosun-dev/bosun/nodeagent/podmanager"
@@ -170,6 +172,13 @@ type Config struct {
 	// <hostname>.<subdomain>.<namespace>.svc.<domain> in its /etc/hosts.
 	// "": no such line.
 	ClusterDomain string
+	// EventQPS and EventBurst bound the Events the agent writes (Pulled,
+	// Created, Started, Killing, Unhealthy, BackOff, FailedMount, ...), as
+	// the kubelet's --event-qps and --event-burst; defaults
+	// events.DefaultQPS and events.DefaultBurst. A negative EventQPS
+	// writes none.
+	EventQPS   float64
+	EventBurst int
 }
 
 // PodDNS computes a pod's resolv.conf (*dns.PodConfigurer is one).
@@ -198,7 +207,19 @@ type Agent struct {
 	node    *nodeReporter
 	pleg    *pleg
 	source  PodSource
-	probes  *probe.Manager // nil unless RunProbes
+	probes  *probe.Manager   // nil unless RunProbes
+	rec     *events.Recorder // nil when EventQPS < 0
+}
+
+// clientSink writes the agent's Events through the API.
+type clientSink struct{ c *client.Client }
+
+func (s clientSink) Create(ctx context.Context, obj api.Object) error {
+	return s.c.Create(ctx, eventsResource, obj)
+}
+
+func (s clientSink) Update(ctx context.Context, obj api.Object) error {
+	return s.c.Update(ctx, eventsResource, obj)
 }
 
 // The pod manager is what the PodSource feeds.
@@ -217,10 +238,14 @@ func New(cfg Config) (*Agent, error) {
 	cfg = withDefaults(cfg)
 	log := cfg.Logger.With("node", cfg.NodeName)
 	a := &Agent{cfg: cfg, log: log, source: cfg.Pods}
+	if cfg.EventQPS >= 0 {
+		a.rec = events.New(events.Config{Sink: clientSink{cfg.Client}, Component: "kubelet", Host: cfg.NodeName,
+			QPS: cfg.EventQPS, Burst: cfg.EventBurst, Clock: cfg.Clock, Logger: log})
+	}
 	if a.source == nil {
 		a.source = APIPodSource{Client: cfg.Client, Logger: log}
 	}
-	a.node = &nodeReporter{cfg: &a.cfg, c: cfg.Client, rt: cfg.Runtime, clk: cfg.Clock, log: log}
+	a.node = &nodeReporter{cfg: &a.cfg, c: cfg.Client, rt: cfg.Runtime, clk: cfg.Clock, log: log, rec: a.rec}
 	a.pleg = &pleg{rt: cfg.Runtime, clk: cfg.Clock, log: log, interval: cfg.RelistInterval,
 		kick: make(chan struct{}, 1), state: map[string]string{}}
 	s := &podSyncer{
@@ -239,6 +264,7 @@ func New(cfg Config) (*Agent, error) {
 		services:    &serviceLister{c: cfg.Client, clk: cfg.Clock},
 		dns:         cfg.PodDNS,
 		domain:      strings.TrimSuffix(cfg.ClusterDomain, "."),
+		rec:         a.rec,
 	}
 	s.env = podenv.New(podenv.Config{NodeName: cfg.NodeName, HostIP: s.hostIP, Capacity: cfg.Capacity,
 		ServiceEnv: cfg.ServiceEnv, Logger: log})
@@ -261,7 +287,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.status, s.status = sm, sm
 	if s.prober == nil && cfg.RunProbes {
-		pc := probe.Config{Clock: cfg.Clock, Logger: log, Dial: cfg.ProbeDial, OnChange: a.Resync}
+		pc := probe.Config{Clock: cfg.Clock, Logger: log, Dial: cfg.ProbeDial, OnChange: a.Resync, Recorder: a.rec}
 		if ex, ok := cfg.Runtime.(probe.Execer); ok {
 			pc.Execer = ex
 		}
@@ -356,6 +382,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	if a.rec != nil {
+		wg.Go(func() { _ = a.rec.Run(ctx) })
+	}
 	wg.Go(func() { a.status.Run(ctx) })
 	wg.Go(func() { a.workers.Run(ctx) })
 	if a.cfg.PodManifestPath != "" {
@@ -363,7 +392,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		// else, so that the relist never takes their containers for orphans.
 		src, err := staticpods.New(staticpods.Config{Dir: a.cfg.PodManifestPath, NodeName: a.cfg.NodeName,
 			Logger: a.log, Clock: a.cfg.Clock, Rescan: a.cfg.StaticPodRescan,
-			OnError: func(file string, err error) { a.node.badManifestEvent(ctx, file, err) }})
+			OnError: a.node.badManifestEvent})
 		if err != nil {
 			return fmt.Errorf("nodeagent: %s: %w", a.cfg.NodeName, err)
 		}

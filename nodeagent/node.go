@@ -17,6 +17,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 )
 
@@ -34,6 +35,7 @@ type nodeReporter struct {
 	rt  runtime.Runtime
 	clk clock.WithTicker
 	log *slog.Logger
+	rec *events.Recorder // the node's Events; nil records none
 
 	mu      sync.Mutex
 	node    *corev1.Node

@@ -3,6 +3,7 @@ package nodeagent
 import (
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/nodeagent/probe"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 )
@@ -45,6 +46,7 @@ func (p managerProber) Probe(pod *corev1.Pod, podIP string, spec *corev1.Contain
 	if c.State != runtime.ContainerRunning {
 		return ProbeResult{}
 	}
-	st := p.m.Status(probe.Target{PodUID: string(pod.UID), PodIP: podIP, ContainerID: c.ID, Container: spec, StartedAt: c.StartedAt})
+	st := p.m.Status(probe.Target{PodUID: string(pod.UID), PodIP: podIP, ContainerID: c.ID, Container: spec, StartedAt: c.StartedAt,
+		Ref: events.ContainerRef(pod, spec.Name)})
 	return ProbeResult{Ready: st.Ready, Started: st.Started, Unhealthy: st.Unhealthy, Message: st.Message}
 }

@@ -3,12 +3,11 @@ package nodeagent
 import (
 	"context"
 	"fmt"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/nodeagent/podmanager"
 	"github.com/bosun-dev/bosun/nodeagent/staticpods"
 )
@@ -64,28 +63,12 @@ func (s *podSyncer) mirrorStatus(ctx context.Context, pod *corev1.Pod, status co
 	return nil
 }
 
-// badManifestEvent posts a Warning Event on the Node about a static pod
-// file that cannot be used (best effort: the log has it anyway).
-func (r *nodeReporter) badManifestEvent(ctx context.Context, file string, err error) {
-	now := metav1.NewTime(r.clk.Now())
-	ev := &corev1.Event{
-		ObjectMeta: metav1.ObjectMeta{Namespace: metav1.NamespaceDefault,
-			Name: fmt.Sprintf("%s.%x", r.cfg.NodeName, now.UnixNano())},
-		InvolvedObject: corev1.ObjectReference{Kind: "Node", APIVersion: "v1", Name: r.cfg.NodeName},
-		Reason:         "InvalidStaticPodManifest",
-		Message:        fmt.Sprintf("static pod manifest %s: %v", file, err),
-		Type:           corev1.EventTypeWarning,
-		Source:         corev1.EventSource{Component: "bosun-agent", Host: r.cfg.NodeName},
-		FirstTimestamp: now, LastTimestamp: now, Count: 1,
-	}
+// badManifestEvent records a Warning Event on the Node about a static pod
+// file that cannot be used (the log has it too).
+func (r *nodeReporter) badManifestEvent(file string, err error) {
+	ref := corev1.ObjectReference{Kind: "Node", APIVersion: "v1", Name: r.cfg.NodeName}
 	if node := r.Node(); node != nil {
-		ev.InvolvedObject.UID = node.UID
+		ref = events.Ref(node)
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := r.c.Create(ctx, eventsResource, ev); err != nil {
-			r.log.Debug("posting the event about a bad static pod manifest failed", "error", err)
-		}
-	}()
+	r.rec.Eventf(ref, corev1.EventTypeWarning, "InvalidStaticPodManifest", "static pod manifest %s: %v", file, err)
 }

@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/nodeagent/podenv"
 	"github.com/bosun-dev/bosun/nodeagent/podmanager"
 	"github.com/bosun-dev/bosun/nodeagent/podworkers"
@@ -65,6 +66,7 @@ type podSyncer struct {
 	dns      PodDNS           // nil: the runtime copies the host's resolv.conf
 	domain   string           // the cluster domain, for pods' FQDN in /etc/hosts
 	notify   func(key string) // asks the pod workers for a sync of key
+	rec      *events.Recorder // the kubelet's Events; nil records none
 }
 
 // sync is the pod workers' SyncFunc: key is a pod UID, or a mirror pod's
@@ -210,6 +212,28 @@ func (s *podSyncer) syncPod(ctx context.Context, pod *corev1.Pod, static bool) (
 	return requeue, errors.Join(errs...)
 }
 
+// Reasons of the agent's Events, as the kubelet's.
+const (
+	ReasonPulling     = "Pulling"
+	ReasonPulled      = "Pulled"
+	ReasonCreated     = "Created"
+	ReasonStarted     = "Started"
+	ReasonKilling     = "Killing"
+	ReasonFailed      = "Failed"
+	ReasonBackOff     = "BackOff"
+	ReasonFailedMount = "FailedMount"
+)
+
+// failedProbe turns a probe message ("Liveness probe failed: ...") into
+// the kubelet's Killing wording ("liveness probe").
+func failedProbe(message string) string {
+	kind, _, ok := strings.Cut(message, " probe failed")
+	if !ok {
+		return "a probe"
+	}
+	return strings.ToLower(kind) + " probe"
+}
+
 // latestTwo returns the newest and the previous instance of a container
 // by attempt, and the older ones.
 func latestTwo(cs []runtime.Container, name string) (latest, prev *runtime.Container, older []runtime.Container) {
@@ -262,6 +286,8 @@ func (s *podSyncer) syncContainer(ctx context.Context, pod *corev1.Pod, sb *runt
 	case latest.State == runtime.ContainerRunning:
 		if res := s.prober.Probe(pod, sb.IP, spec, *latest); res.Unhealthy {
 			s.log.Info("container is unhealthy; restarting it", "pod", podRef(pod), "container", spec.Name, "reason", res.Message)
+			s.rec.Eventf(events.ContainerRef(pod, spec.Name), corev1.EventTypeNormal, ReasonKilling,
+				"Container %s failed %s, will be restarted", spec.Name, failedProbe(res.Message))
 			if err := s.rt.StopContainer(ctx, latest.ID, probeGracePeriod(pod, spec)); err != nil {
 				return 0, fmt.Errorf("nodeagent: pod %s: stop unhealthy container %s: %w", podRef(pod), spec.Name, err)
 			}
@@ -276,6 +302,8 @@ func (s *podSyncer) syncContainer(ctx context.Context, pod *corev1.Pod, sb *runt
 		if rem > 0 {
 			waiting[spec.Name] = waitingState{reason: "CrashLoopBackOff", message: fmt.Sprintf(
 				"back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, spec.Name, pod.Name, pod.Namespace, uid)}
+			s.rec.Eventf(events.ContainerRef(pod, spec.Name), corev1.EventTypeWarning, ReasonBackOff,
+				"Back-off restarting failed container %s in pod %s_%s(%s)", spec.Name, pod.Name, pod.Namespace, uid)
 			return rem, nil
 		}
 		attempt = latest.Metadata.Attempt + 1
@@ -289,6 +317,7 @@ func (s *podSyncer) syncContainer(ctx context.Context, pod *corev1.Pod, sb *runt
 	cfg, err := s.containerConfig(ctx, pod, spec, attempt, sb, setup)
 	if msg, ok := podenv.IsConfigError(err); ok {
 		waiting[spec.Name] = waitingState{reason: "CreateContainerConfigError", message: msg}
+		s.rec.Eventf(events.ContainerRef(pod, spec.Name), corev1.EventTypeWarning, ReasonFailed, "Error: %s", msg)
 		s.log.Warn("container cannot be created: fix its pod spec or the objects it refers to", "pod", podRef(pod),
 			"container", spec.Name, "error", msg)
 		return s.configRetry, nil
@@ -301,15 +330,19 @@ func (s *podSyncer) syncContainer(ctx context.Context, pod *corev1.Pod, sb *runt
 	}
 	id, err := s.rt.CreateContainer(ctx, sb.ID, cfg)
 	if err != nil {
+		s.rec.Eventf(events.ContainerRef(pod, spec.Name), corev1.EventTypeWarning, ReasonFailed, "Error: %v", err)
 		return 0, fmt.Errorf("nodeagent: pod %s: create container %s: %w", podRef(pod), spec.Name, err)
 	}
+	s.rec.Eventf(events.ContainerRef(pod, spec.Name), corev1.EventTypeNormal, ReasonCreated, "Created container: %s", spec.Name)
 	return 0, s.startContainer(ctx, pod, spec, id)
 }
 
 func (s *podSyncer) startContainer(ctx context.Context, pod *corev1.Pod, spec *corev1.Container, id string) error {
 	if err := s.rt.StartContainer(ctx, id); err != nil {
+		s.rec.Eventf(events.ContainerRef(pod, spec.Name), corev1.EventTypeWarning, ReasonFailed, "Error: %v", err)
 		return fmt.Errorf("nodeagent: pod %s: start container %s: %w", podRef(pod), spec.Name, err)
 	}
+	s.rec.Eventf(events.ContainerRef(pod, spec.Name), corev1.EventTypeNormal, ReasonStarted, "Started container %s", spec.Name)
 	s.log.Debug("container started", "pod", podRef(pod), "container", spec.Name, "id", id)
 	return nil
 }
@@ -330,22 +363,30 @@ func (s *podSyncer) ensureImage(ctx context.Context, pod *corev1.Pod, spec *core
 		img, err := s.rt.ImageStatus(ctx, spec.Image)
 		switch {
 		case err == nil:
+			s.rec.Eventf(events.ContainerRef(pod, spec.Name), corev1.EventTypeNormal, ReasonPulled,
+				"Container image %q already present on machine", spec.Image)
 			return img.ID, 0, nil
 		case !errors.Is(err, runtime.ErrNotFound):
 			return "", 0, fmt.Errorf("nodeagent: pod %s: image status of %s: %w", podRef(pod), spec.Image, err)
 		case policy == corev1.PullNever:
 			waiting[spec.Name] = waitingState{reason: "ErrImageNeverPull",
 				message: fmt.Sprintf("Container image %q is not present with pull policy of Never", spec.Image)}
+			s.rec.Eventf(events.ContainerRef(pod, spec.Name), corev1.EventTypeWarning, "ErrImageNeverPull",
+				"Container image %q is not present with pull policy of Never", spec.Image)
 			return "", 0, nil
 		}
 	}
 	if rem, msg := s.back.pending(uid, key); rem > 0 {
 		waiting[spec.Name] = waitingState{reason: "ImagePullBackOff", message: msg}
+		s.rec.Eventf(events.ContainerRef(pod, spec.Name), corev1.EventTypeNormal, ReasonBackOff, "Back-off pulling image %q", spec.Image)
 		return "", rem, nil
 	}
+	s.rec.Eventf(events.ContainerRef(pod, spec.Name), corev1.EventTypeNormal, ReasonPulling, "Pulling image %q", spec.Image)
+	began := s.clk.Now()
 	ref, err := s.rt.PullImage(ctx, spec.Image)
 	if err != nil {
 		msg := fmt.Sprintf("Failed to pull image %q: %v", spec.Image, err)
+		s.rec.Event(events.ContainerRef(pod, spec.Name), corev1.EventTypeWarning, ReasonFailed, msg)
 		s.back.failed(uid, key, msg)
 		waiting[spec.Name] = waitingState{reason: "ErrImagePull", message: msg}
 		s.log.Warn("image pull failed", "pod", podRef(pod), "image", spec.Image, "error", err)
@@ -353,6 +394,8 @@ func (s *podSyncer) ensureImage(ctx context.Context, pod *corev1.Pod, spec *core
 		return "", max(rem, time.Millisecond), nil
 	}
 	s.back.clear(uid, key)
+	s.rec.Eventf(events.ContainerRef(pod, spec.Name), corev1.EventTypeNormal, ReasonPulled,
+		"Successfully pulled image %q in %s", spec.Image, s.clk.Since(began).Round(time.Millisecond))
 	return ref, 0, nil
 }
 
@@ -454,6 +497,9 @@ func (s *podSyncer) containerConfig(ctx context.Context, pod *corev1.Pod, spec *
 	if !setup.volDone {
 		setup.vols, setup.volErr = s.vols.Setup(ctx, pod, setup.objs)
 		setup.volDone = true
+		if setup.volErr != nil {
+			s.rec.Eventf(events.Ref(pod), corev1.EventTypeWarning, ReasonFailedMount, "MountVolume.SetUp failed: %v", setup.volErr)
+		}
 	}
 	if setup.volErr != nil {
 		return cfg, setup.volErr
@@ -525,6 +571,10 @@ func (s *podSyncer) killPod(ctx context.Context, uid string, last *corev1.Pod) e
 	}
 	for _, c := range cs {
 		if c.State == runtime.ContainerRunning {
+			if last != nil {
+				s.rec.Eventf(events.ContainerRef(last, c.Metadata.Name), corev1.EventTypeNormal, ReasonKilling,
+					"Stopping container %s", c.Metadata.Name)
+			}
 			if err := s.rt.StopContainer(ctx, c.ID, gracePeriod(last)); err != nil {
 				return fmt.Errorf("nodeagent: pod %s: stop container %s: %w", uid, c.Metadata.Name, err)
 			}

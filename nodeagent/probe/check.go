@@ -48,6 +48,9 @@ type Target struct {
 	// StartedAt is when the container started (initialDelaySeconds counts
 	// from it).
 	StartedAt time.Time
+	// Ref is the container as Events name it (events.ContainerRef): the
+	// involved object of the Unhealthy Events of failed probes.
+	Ref corev1.ObjectReference
 }
 
 // Outcome is the result of one run of a probe.

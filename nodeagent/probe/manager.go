@@ -3,12 +3,14 @@ package probe
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
 )
 
@@ -22,6 +24,17 @@ const (
 
 // Kind is the kind of a probe.
 type Kind string
+
+// ReasonUnhealthy is the reason of the Event of a failed probe.
+const ReasonUnhealthy = "Unhealthy"
+
+// title returns k capitalized, as messages begin: "Liveness".
+func (k Kind) title() string {
+	if k == "" {
+		return ""
+	}
+	return strings.ToUpper(string(k[:1])) + string(k[1:])
+}
 
 // The kinds of probes.
 const (
@@ -60,6 +73,11 @@ type Config struct {
 	// OnChange is called (from a worker goroutine, without locks held) with
 	// a pod's UID when a result of one of its containers changed.
 	OnChange func(podUID string)
+	// Recorder receives an Unhealthy Warning Event about Target.Ref for
+	// every failed run of a probe ("Readiness probe failed: ..."), as the
+	// kubelet writes them; repeats aggregate into one Event's count. nil
+	// records none.
+	Recorder *events.Recorder
 }
 
 // Manager runs the probes of running containers: one worker goroutine per
@@ -284,6 +302,7 @@ func (w *worker) once() bool {
 	m.mu.Unlock()
 
 	if !out.OK {
+		m.cfg.Recorder.Eventf(w.target.Ref, corev1.EventTypeWarning, ReasonUnhealthy, "%s probe failed: %s", w.kind.title(), out.Message)
 		m.log.Debug("probe failed", "probe", string(w.kind), "podUID", uid, "container", w.target.Container.Name,
 			"failures", fails, "message", out.Message)
 	}

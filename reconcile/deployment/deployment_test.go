@@ -1,6 +1,7 @@
 package deployment
 
 import (
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/events/eventstest"
 	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -54,6 +56,14 @@ func TestCreateMakesOneReplicaSet(t *testing.T) {
 	if rsReplicas(rs) != 3 {
 		t.Errorf("replicas = %d, want 3", rsReplicas(rs))
 	}
+	wantEvent := "Scaled up replica set web-" + hash + " from 0 to 3"
+	testutil.EventuallyNoDiff(t, 10*time.Second, "the ScalingReplicaSet Event", func() string {
+		evs := eventstest.Find(t, e.s, "default", "web", ReasonScalingReplicaSet)
+		if len(evs) != 1 || evs[0].Message != wantEvent || evs[0].InvolvedObject.Kind != "Deployment" {
+			return fmt.Sprintf("%d Events %v, want one %q", len(evs), evs, wantEvent)
+		}
+		return ""
+	})
 	ref := metav1.GetControllerOf(rs)
 	if ref == nil || ref.UID != e.deployment("web").UID || ref.Kind != "Deployment" || ref.APIVersion != "apps/v1" ||
 		ref.BlockOwnerDeletion == nil || !*ref.BlockOwnerDeletion {

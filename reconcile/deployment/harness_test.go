@@ -17,6 +17,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/events/eventstest"
 	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/store"
@@ -44,7 +45,8 @@ func newEnv(t *testing.T) *env {
 	ctx, cancel := context.WithCancel(t.Context())
 	t.Cleanup(cancel)
 	inf := cache.NewInformers(s, storetest.Logger(t))
-	c := New(Config{Writer: s, Getter: s, Informers: inf, Clock: clk, Logger: storetest.Logger(t)})
+	c := New(Config{Writer: s, Getter: s, Informers: inf, Clock: clk, Logger: storetest.Logger(t),
+		Recorder: eventstest.Recorder(t, s, "deployment-controller")})
 	inf.Start(ctx)
 	if err := inf.WaitForSync(ctx); err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/events/eventstest"
 	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/store"
@@ -50,7 +51,8 @@ func newEnvWith(t testing.TB, kind string, source func(*store.Store) cache.Sourc
 		inf = cache.NewInformers(source(s), storetest.Logger(t))
 	}
 	clk := testingclock.NewFakeClock(t0)
-	c := New(Config{Writer: s, Getter: s, NewBatch: func() Batch { return s.Txn() }, Informers: inf, Logger: storetest.Logger(t), Clock: clk, Kind: kind})
+	c := New(Config{Writer: s, Getter: s, NewBatch: func() Batch { return s.Txn() }, Informers: inf, Logger: storetest.Logger(t), Clock: clk, Kind: kind,
+		Recorder: eventstest.Recorder(t, s, "replicaset-controller")})
 	for _, f := range beforeStart {
 		f(inf)
 	}
@@ -259,6 +261,16 @@ func TestScaleUpCreatesExactlyN(t *testing.T) {
 	}
 	if got.Status.Replicas != n || got.Status.FullyLabeledReplicas != n || got.Status.ObservedGeneration != 1 {
 		t.Errorf("status = %+v, want %d replicas, %d fully labeled, observedGeneration 1", got.Status, n, n)
+	}
+	// One SuccessfulCreate Event per pod, naming it, on the ReplicaSet.
+	testutil.EventuallyTrue(t, 10*time.Second, "an Event for every pod", func() bool {
+		return len(eventstest.Find(t, e.s, "default", "web", ReasonSuccessfulCreate)) == n
+	})
+	for _, ev := range eventstest.Find(t, e.s, "default", "web", ReasonSuccessfulCreate) {
+		name, ok := strings.CutPrefix(ev.Message, "Created pod: ")
+		if !ok || !seen[name] || ev.InvolvedObject.Kind != "ReplicaSet" || ev.InvolvedObject.UID != rs.UID {
+			t.Errorf("SuccessfulCreate Event %q about %+v; want one naming a pod created, about the ReplicaSet", ev.Message, ev.InvolvedObject)
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/events/eventstest"
 	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -43,7 +44,8 @@ func startEnv(t *testing.T, nodes []*corev1.Node, pods []*corev1.Pod) *env {
 	}
 	e := &env{t: t, st: st, clock: clocktesting.NewFakeClock(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))}
 	e.inf = cache.NewInformers(st, storetest.Logger(t))
-	e.sched = New(Config{NewBatch: func() Batch { return st.Txn() }, Informers: e.inf, Logger: storetest.Logger(t), Clock: e.clock, Seed: 7, BindWorkers: 4})
+	e.sched = New(Config{NewBatch: func() Batch { return st.Txn() }, Informers: e.inf, Logger: storetest.Logger(t), Clock: e.clock, Seed: 7, BindWorkers: 4,
+		Recorder: eventstest.Recorder(t, st, "default-scheduler")})
 	infCtx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	e.inf.Start(infCtx)
@@ -164,6 +166,19 @@ func TestUnschedulableThenNodeAppears(t *testing.T) {
 	c = scheduledCondition(e.pod("big"))
 	if c.Status != corev1.ConditionTrue || c.Reason != "" || c.Message != "" {
 		t.Fatalf("condition after binding: %+v", c)
+	}
+	// Every attempt was a FailedScheduling Event with the per-node reasons,
+	// one Event with a count; the binding a Scheduled one.
+	e.eventually("the Scheduled Event is written", 0, func() bool {
+		return len(eventstest.Find(t, e.st, "default", "big", ReasonScheduled)) == 1
+	})
+	failed := eventstest.Find(t, e.st, "default", "big", ReasonFailedScheduling)
+	if len(failed) != 1 || failed[0].Message != want || failed[0].Count < 3 || failed[0].Type != corev1.EventTypeWarning {
+		t.Errorf("FailedScheduling Events: %+v; want one Warning with message %q and count >= 3", failed, want)
+	}
+	if ev := eventstest.Find(t, e.st, "default", "big", ReasonScheduled)[0]; ev.Message != "Successfully assigned default/big to d" ||
+		ev.InvolvedObject.Kind != "Pod" || ev.Source.Component != "default-scheduler" {
+		t.Errorf("Scheduled Event: %+v", ev)
 	}
 }
 
