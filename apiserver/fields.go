@@ -14,7 +14,9 @@ import (
 // objectFields returns the fields a fieldSelector may name for obj, as
 // kube-apiserver offers them: metadata.name and metadata.namespace for every
 // kind, and a few more per kind (pods: spec.nodeName, spec.restartPolicy,
-// spec.schedulerName, status.phase, status.podIP; nodes: spec.unschedulable).
+// spec.schedulerName, status.phase, status.podIP; nodes: spec.unschedulable;
+// events: involvedObject.*, reason, reportingComponent, source, type — what
+// kubectl describe asks for).
 func objectFields(obj api.Object) fields.Set {
 	set := fields.Set{"metadata.name": obj.GetName(), "metadata.namespace": obj.GetNamespace()}
 	switch o := obj.(type) {
@@ -29,6 +31,19 @@ func objectFields(obj api.Object) fields.Set {
 		if o.Spec.Unschedulable {
 			set["spec.unschedulable"] = "true"
 		}
+	case *corev1.Event:
+		io := o.InvolvedObject
+		set["involvedObject.kind"] = io.Kind
+		set["involvedObject.namespace"] = io.Namespace
+		set["involvedObject.name"] = io.Name
+		set["involvedObject.uid"] = string(io.UID)
+		set["involvedObject.apiVersion"] = io.APIVersion
+		set["involvedObject.resourceVersion"] = io.ResourceVersion
+		set["involvedObject.fieldPath"] = io.FieldPath
+		set["reason"] = o.Reason
+		set["reportingComponent"] = o.ReportingController
+		set["source"] = o.Source.Component
+		set["type"] = o.Type
 	}
 	return set
 }

@@ -80,6 +80,9 @@ type Recorder struct {
 	queue   chan record
 	limit   *rate.Limiter
 	dropped atomic.Uint64
+	// lastName is the time part of the last Event name made; only Run's
+	// goroutine uses it.
+	lastName int64
 
 	mu     sync.Mutex // guards series and order
 	series map[seriesKey]*series
@@ -262,9 +265,16 @@ func (r *Recorder) write(ctx context.Context, rec record, s *series) error {
 		}
 	}
 	if prev == nil {
-		ev = r.newEvent(rec, ts)
-		ev.Count = n
-		err = r.cfg.Sink.Create(ctx, ev)
+		// Names are the time in nanoseconds, as Kubernetes names Events;
+		// strictly increasing per Recorder, and moved on past one taken by
+		// another writer (coarse or fake clocks).
+		for range 3 {
+			ev = r.newEvent(rec, ts)
+			ev.Count = n
+			if err = r.cfg.Sink.Create(ctx, ev); !errors.Is(err, api.ErrExists) {
+				break
+			}
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -291,10 +301,11 @@ func (r *Recorder) newEvent(rec record, ts metav1.Time) *corev1.Event {
 	if ns == "" {
 		ns = metav1.NamespaceDefault
 	}
+	r.lastName = max(r.lastName+1, rec.at.UnixNano())
 	return &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: ns,
-			Name:      fmt.Sprintf("%s.%x", strings.ReplaceAll(rec.ref.Name, ":", "-"), rec.at.UnixNano()),
+			Name:      fmt.Sprintf("%s.%x", strings.ReplaceAll(rec.ref.Name, ":", "-"), r.lastName),
 		},
 		InvolvedObject:      rec.ref,
 		Reason:              rec.key.reason,

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/bosun-dev/bosun/events/eventstest"
 	"github.com/bosun-dev/bosun/internal/testenv"
 	"github.com/bosun-dev/bosun/nodeagent"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
@@ -160,6 +162,24 @@ func TestLivenessProbeRestarts(t *testing.T) {
 	}
 	// Still failing: it keeps being restarted (CrashLoopBackOff in between).
 	e.eventually("restartCount to grow", time.Second, func() bool { return appStatus(e.pod("web")).RestartCount >= 2 })
+	// The kubelet's Events tell the story, about the container.
+	for _, w := range []struct{ reason, message string }{
+		{"Pulled", `Container image "bosun.local/hello:v1" already present on machine`},
+		{"Created", "Created container: app"},
+		{"Started", "Started container app"},
+		{"Unhealthy", "Liveness probe failed: "},
+		{"Killing", "Container app failed liveness probe, will be restarted"},
+	} {
+		e.eventually("a "+w.reason+" Event", 0, func() bool {
+			for _, ev := range eventstest.Find(t, e.st, "default", "web", w.reason) {
+				if strings.HasPrefix(ev.Message, w.message) && ev.InvolvedObject.FieldPath == "spec.containers{app}" &&
+					ev.Source.Component == "kubelet" && ev.Source.Host == "n1" {
+					return true
+				}
+			}
+			return false
+		})
+	}
 	// Healthy again: it stays up.
 	codes.live.Store(0)
 	e.eventually("running again", time.Second, func() bool { return appStatus(e.pod("web")).State.Running != nil })

@@ -242,6 +242,9 @@ func printerFor(r api.Resource) kindPrinter {
 // For lays objs (all of resource r) out as kubectl does for their kind,
 // with every column, wide ones included (marked Wide).
 func For(r api.Resource, objs []api.Object, opts Options) Table {
+	if r.Group == "" && r.Kind == "Event" {
+		return eventTable(objs, opts)
+	}
 	kp := printerFor(r)
 	git := gitKind(r)
 	nsCol := opts.AllNamespaces && r.Namespaced
@@ -580,4 +583,53 @@ func nodeRoles(l map[string]string) string {
 	}
 	sort.Strings(roles)
 	return strings.Join(roles, ",")
+}
+
+// eventTable lays Events out as kubectl does: no NAME column first, but
+// when it was last seen, its type, reason, object and message.
+func eventTable(objs []api.Object, opts Options) Table {
+	var t Table
+	if opts.AllNamespaces {
+		t.Columns = append(t.Columns, Column{Name: "NAMESPACE"})
+	}
+	for _, n := range []string{"LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"} {
+		t.Columns = append(t.Columns, Column{Name: n})
+	}
+	for _, n := range []string{"SUBOBJECT", "SOURCE", "FIRST SEEN", "COUNT", "NAME"} {
+		t.Columns = append(t.Columns, Column{Name: n, Wide: true})
+	}
+	for _, o := range objs {
+		ev, ok := o.(*corev1.Event)
+		if !ok {
+			continue
+		}
+		var row []string
+		if opts.AllNamespaces {
+			row = append(row, ev.Namespace)
+		}
+		last, first := ev.LastTimestamp, ev.FirstTimestamp
+		if last.IsZero() {
+			last = metav1.NewTime(ev.EventTime.Time)
+		}
+		if first.IsZero() {
+			first = last
+		}
+		count := ev.Count
+		if ev.Series != nil {
+			count = ev.Series.Count
+		}
+		source := ev.Source.Component
+		if ev.Source.Host != "" {
+			source += ", " + ev.Source.Host
+		}
+		if source == "" {
+			source = ev.ReportingController
+		}
+		row = append(row,
+			Age(last, opts.Now), ev.Type, ev.Reason,
+			strings.ToLower(ev.InvolvedObject.Kind)+"/"+ev.InvolvedObject.Name, ev.Message,
+			ev.InvolvedObject.FieldPath, source, Age(first, opts.Now), itoa(max(count, 1)), ev.Name)
+		t.Rows = append(t.Rows, row)
+	}
+	return t
 }

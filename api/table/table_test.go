@@ -133,6 +133,14 @@ func TestForRows(t *testing.T) {
 			ObjectMeta:  metav1.ObjectMeta{Namespace: "shop", Name: "web-empty", CreationTimestamp: created},
 			AddressType: discoveryv1.AddressTypeIPv4,
 		}, []string{"web-empty", "IPv4", "<unset>", "<unset>", "90s"}},
+		{"event", "events", &corev1.Event{
+			ObjectMeta:     metav1.ObjectMeta{Namespace: "shop", Name: "web-1.18e3", CreationTimestamp: created},
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "web-1", FieldPath: "spec.containers{app}"},
+			Type:           corev1.EventTypeWarning, Reason: "BackOff", Message: "Back-off restarting failed container app",
+			Source:         corev1.EventSource{Component: "kubelet", Host: "node-1"},
+			FirstTimestamp: created, LastTimestamp: metav1.NewTime(now.Add(-5 * time.Second)), Count: 4,
+		}, []string{"5s", "Warning", "BackOff", "pod/web-1", "Back-off restarting failed container app",
+			"spec.containers{app}", "kubelet, node-1", "90s", "4", "web-1.18e3"}},
 		{"unexpected Go type", "deployments", &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "odd", CreationTimestamp: created}},
 			[]string{"odd", "<unknown>", "<unknown>", "<unknown>", "90s", "<none>", "<unknown>", "<unknown>", "<unknown>", "<none>"}},
 	}
