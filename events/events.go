@@ -100,7 +100,7 @@ type record struct {
 // seriesKey identifies identical Events.
 type seriesKey struct {
 	kind, namespace, name, uid, apiVersion, fieldPath string
-	eventType, reason, message                         string
+	eventType, reason, message                        string
 }
 
 // series is what is known of one series of identical Events.

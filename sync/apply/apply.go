@@ -13,10 +13,13 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/records"
@@ -37,6 +40,7 @@ type Applier struct {
 	store  *store.Store
 	logger *slog.Logger
 	now    func() time.Time
+	rec    *events.Recorder
 }
 
 // New returns an Applier writing to s. A nil logger discards logs.
@@ -51,6 +55,23 @@ func (a *Applier) WithClock(now func() time.Time) *Applier {
 	c.now = now
 	return &c
 }
+
+// WithRecorder returns a copy of a that records an Event on every object
+// a commit creates, updates or prunes (reason Synced or Pruned, naming the
+// commit and the file), and on the live objects of the files of a rejected
+// commit (Rejected, with the problem's file:line).
+func (a *Applier) WithRecorder(r *events.Recorder) *Applier {
+	c := *a
+	c.rec = r
+	return &c
+}
+
+// Reasons of sync's Events.
+const (
+	ReasonSynced   = "Synced"
+	ReasonPruned   = "Pruned"
+	ReasonRejected = "Rejected"
+)
 
 // Input is one commit to apply.
 type Input struct {
@@ -191,7 +212,58 @@ func (a *Applier) applyOnce(ctx context.Context, in Input, adopt bool) (state.At
 	}
 	a.logger.Info("applied commit", "commit", in.Commit.Short(), "subject", in.Commit.Subject,
 		"created", att.Created, "updated", att.Updated, "pruned", att.Pruned, "objects", len(in.Objects))
+	a.recordChanges(in.Commit, changes)
 	return att, nil
+}
+
+// recordChanges records the Event of each change of an applied commit.
+func (a *Applier) recordChanges(commit state.CommitInfo, changes []Change) {
+	if a.rec == nil {
+		return
+	}
+	what := fmt.Sprintf("commit %s %q", commit.Short(), commit.Subject)
+	for _, c := range changes {
+		switch c.Op {
+		case Create, Update:
+			verb := "Created"
+			if c.Op == Update {
+				verb = "Updated"
+			}
+			msg := verb + " from " + what
+			if src := c.Object.GetAnnotations()[api.AnnotationSource]; src != "" {
+				msg += " (" + src + ")"
+			}
+			a.rec.Event(events.Ref(c.Object), corev1.EventTypeNormal, ReasonSynced, msg)
+		case Prune:
+			a.rec.Event(events.Ref(c.Live), corev1.EventTypeNormal, ReasonPruned, "Deleted: no longer in Git as of "+what)
+		}
+	}
+}
+
+// RecordRejected records a Rejected Event on each live object that came
+// from a file of problems (errors of a rejected commit), naming the
+// problem: the object keeps running as the last good commit left it, and
+// kubectl describe says why the new one is not applied.
+func (a *Applier) RecordRejected(ctx context.Context, commit state.CommitInfo, problems manifests.Problems) error {
+	if a.rec == nil || len(problems) == 0 {
+		return nil
+	}
+	byFile := map[string][]manifests.Problem{}
+	for _, p := range problems {
+		byFile[p.File] = append(byFile[p.File], p)
+	}
+	live, err := a.listManaged(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range live {
+		file, _, _ := strings.Cut(o.GetAnnotations()[api.AnnotationSource], ":")
+		for _, p := range byFile[file] {
+			a.rec.Eventf(events.Ref(o), corev1.EventTypeWarning, ReasonRejected,
+				"Commit %s %q was rejected, nothing of it applied: %s", commit.Short(), commit.Subject, p)
+		}
+	}
+	return nil
 }
 
 // GitResources returns the store resources that Git manifests may define.

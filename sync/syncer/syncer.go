@@ -13,6 +13,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/records"
@@ -76,6 +77,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Recorder receives the Events of sync: Synced or Pruned on each object
+	// a commit changes, Rejected on the live objects of the files of a
+	// rejected commit. nil records none.
+	Recorder *events.Recorder
 }
 
 // Syncer is the sync loop. Create it with New.
@@ -110,7 +115,7 @@ func New(cfg Config) *Syncer {
 	}
 	return &Syncer{
 		cfg:     cfg,
-		applier: apply.New(cfg.Store, cfg.Logger).WithClock(cfg.Now),
+		applier: apply.New(cfg.Store, cfg.Logger).WithClock(cfg.Now).WithRecorder(cfg.Recorder),
 		trigger: make(chan struct{}, 1),
 	}
 }
@@ -314,7 +319,13 @@ func (s *Syncer) syncOnce(ctx context.Context, fence store.Fence) (state.Attempt
 		for _, p := range errs {
 			log.Warn(p.String())
 		}
-		return s.reject(ctx, fence, base, state.Attempt{Commit: info, Time: now, Result: state.ResultRejected, Message: msg, Problems: res.Problems})
+		att, err := s.reject(ctx, fence, base, state.Attempt{Commit: info, Time: now, Result: state.ResultRejected, Message: msg, Problems: res.Problems})
+		if err == nil && !rejectedBefore(base, att) {
+			if rerr := s.applier.RecordRejected(ctx, info, errs); rerr != nil {
+				log.Debug("could not record the rejection's Events", "err", rerr)
+			}
+		}
+		return att, err
 	}
 
 	att, err := s.applier.Apply(ctx, apply.Input{
@@ -396,12 +407,17 @@ func (s *Syncer) status(ctx context.Context) (state.Status, error) {
 func (s *Syncer) reject(ctx context.Context, fence store.Fence, base state.Status, att state.Attempt) (state.Attempt, error) {
 	// A commit rejected again (at a resync) gets one history entry, not one
 	// per resync.
-	again := base.LastAttempt != nil && base.LastAttempt.Commit.SHA == att.Commit.SHA && base.LastAttempt.Result == att.Result
-	if err := s.record(ctx, fence, base, att, !again); err != nil {
+	if err := s.record(ctx, fence, base, att, !rejectedBefore(base, att)); err != nil {
 		return att, err
 	}
 	s.handled(att.Commit.SHA, att.Time)
 	return att, nil
+}
+
+// rejectedBefore reports whether att repeats the last attempt of base (the
+// same commit rejected again at a resync).
+func rejectedBefore(base state.Status, att state.Attempt) bool {
+	return base.LastAttempt != nil && base.LastAttempt.Commit.SHA == att.Commit.SHA && base.LastAttempt.Result == att.Result
 }
 
 // fail records an attempt that could not be completed (Git or etcd

@@ -15,10 +15,12 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/events/eventstest"
 	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
+	"github.com/bosun-dev/bosun/sync/apply"
 	"github.com/bosun-dev/bosun/sync/gitsource"
 	"github.com/bosun-dev/bosun/sync/state"
 	"github.com/bosun-dev/bosun/sync/syncer"
@@ -97,7 +99,8 @@ spec:
 }
 
 func newSyncer(t testing.TB, src syncer.Source, s *store.Store, allowEmpty bool) *syncer.Syncer {
-	return syncer.New(syncer.Config{Source: src, Store: s, Repo: "test", AllowEmpty: allowEmpty, Path: "deploy"})
+	return syncer.New(syncer.Config{Source: src, Store: s, Repo: "test", AllowEmpty: allowEmpty, Path: "deploy",
+		Recorder: eventstest.Recorder(t, s, "bosun-sync")})
 }
 
 func localSource(t testing.TB, dir string) *gitsource.Source {
@@ -186,6 +189,25 @@ func TestSyncAppliesAndRejectsWholeCommits(t *testing.T) {
 	if !strings.Contains(st.LastAttempt.Message, c1[:8]) {
 		t.Errorf("rejection message %q does not name the commit that keeps running (%.8s)", st.LastAttempt.Message, c1)
 	}
+	// Events on the objects: a and b were created from c1; b, whose file
+	// is broken, says why c2 is not applied; a, whose file is fine, does not.
+	testutil.EventuallyNoDiff(t, 10*time.Second, "the Events of c1 and c2", func() string {
+		for _, name := range []string{"a", "b"} {
+			evs := eventstest.Find(t, s, "default", name, apply.ReasonSynced)
+			want := fmt.Sprintf("Created from commit %.8s \"two apps\" (deploy/%s.yaml:", c1, name)
+			if len(evs) != 1 || !strings.HasPrefix(evs[0].Message, want) {
+				return fmt.Sprintf("Synced Events of %s: %v, want one starting %q", name, evs, want)
+			}
+		}
+		rej := eventstest.Find(t, s, "default", "b", apply.ReasonRejected)
+		if len(rej) != 2 || !strings.Contains(rej[0].Message+rej[1].Message, "deploy/b.yaml:6") || rej[0].Type != "Warning" {
+			return fmt.Sprintf("Rejected Events of b: %v, want two naming deploy/b.yaml:6 and :7", rej)
+		}
+		if n := len(eventstest.Find(t, s, "default", "a", apply.ReasonRejected)); n != 0 {
+			return fmt.Sprintf("a got %d Rejected Events", n)
+		}
+		return ""
+	})
 
 	// Fix b: both changes apply together.
 	c3 := g.commit("fix b", map[string]string{"deploy/b.yaml": deployment("b", 2)})
