@@ -18,6 +18,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
+	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/join"
 	"github.com/bosun-dev/bosun/nodeagent"
 	"github.com/bosun-dev/bosun/nodeagent/agentapi"
@@ -48,6 +49,8 @@ type agentConfig struct {
 	imagesDirFlag    string
 	apiPort          int
 	drainDelay       time.Duration
+	eventQPS         float64
+	eventBurst       int
 	// Service DNS (package nodeagent/dns).
 	clusterDomain string
 	clusterDNS    string
@@ -71,6 +74,7 @@ func (a *agentConfig) imagesDir() string {
 // them (the data directory is the caller's).
 func addAgentFlags(f interface {
 	IntVar(p *int, name string, value int, usage string)
+	Float64Var(p *float64, name string, value float64, usage string)
 	DurationVar(p *time.Duration, name string, value time.Duration, usage string)
 	StringVar(p *string, name, value, usage string)
 	StringSliceVar(p *[]string, name string, value []string, usage string)
@@ -85,6 +89,8 @@ func addAgentFlags(f interface {
 	f.StringVar(&a.podManifestPath, "pod-manifest-path", "", "directory of static pod manifests this node runs on its own (watched)")
 	f.BoolVar(&a.noProxy, "no-proxy", false, "do not program the kernel for Services on this node (no service proxy)")
 	f.StringVar(&a.proxyMode, "proxy-mode", "", "how the service proxy programs the kernel: nftables (one table, ip bosun) or iptables (default: nftables where the nft program and the kernel support it, else iptables); switching removes the other mode's rules")
+	f.Float64Var(&a.eventQPS, "event-qps", events.DefaultQPS, "most Events per second the agent writes (Pulled, Started, Unhealthy, BackOff, ...); 0 writes none")
+	f.IntVar(&a.eventBurst, "event-burst", events.DefaultBurst, "most Events the agent writes at once, above --event-qps")
 	f.DurationVar(&a.drainDelay, "pod-drain-delay", 2*time.Second, "how long a deleted pod's containers keep running, so that Services stop sending it traffic before it stops")
 	f.IntVar(&a.apiPort, "agent-port", agentapi.DefaultPort, "port of the agent's API (logs, exec), on 127.0.0.1 and the node IP; unauthenticated: keep it firewalled")
 	f.StringVar(&a.imagesDirFlag, "images-dir", "", "import every image tarball (*.tar) in this directory at start (default <data-dir>/agent/images)")
@@ -295,6 +301,8 @@ func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.L
 		Network:         podRoutes,
 		PodDNS:          podDNS,
 		ClusterDomain:   a.clusterDomain,
+		EventQPS:        eventQPS(a.eventQPS),
+		EventBurst:      a.eventBurst,
 	})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -430,4 +438,13 @@ func startDNS(ctx context.Context, g *errgroup.Group, a *agentConfig, c *client.
 	})
 	conf.ClusterDNS = []string{dnsIP}
 	return conf, nil
+}
+
+// eventQPS turns --event-qps into nodeagent.Config.EventQPS, where 0 means
+// the default and a negative value none.
+func eventQPS(flag float64) float64 {
+	if flag <= 0 {
+		return -1
+	}
+	return flag
 }

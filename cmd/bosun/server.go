@@ -17,6 +17,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
+	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/reconcile/controlplane"
 	"github.com/bosun-dev/bosun/reconcile/leader"
 	"github.com/bosun-dev/bosun/reconcile/serviceip"
@@ -36,6 +37,7 @@ const defaultListen = ":6443"
 type serverConfig struct {
 	repo, branch, path string
 	interval, resync   time.Duration
+	eventTTL           time.Duration
 	allowEmpty         bool
 
 	dataDir         string
@@ -165,6 +167,7 @@ Examples:
 	f.StringVar(&c.path, "path", "", "subdirectory of the repository holding the manifests (default: all of it)")
 	f.DurationVar(&c.interval, "interval", 30*time.Second, "how often to poll the repository for new commits")
 	f.DurationVar(&c.resync, "resync", 10*time.Minute, "how often to re-apply the synced commit even when the branch did not move, repairing drift")
+	f.DurationVar(&c.eventTTL, "event-ttl", store.DefaultEventTTL, "how long an Event is kept after its last update (etcd deletes it through a lease), as kube-apiserver's --event-ttl")
 	f.BoolVar(&c.allowEmpty, "allow-empty", false, "let a commit without any manifests prune every object (refused otherwise)")
 	f.StringVar(&c.dataDir, "data-dir", "/var/lib/bosun", "directory for the embedded etcd and Git clones")
 	f.StringVar(&c.listen, "listen", defaultListen, "address of the HTTPS API")
@@ -257,7 +260,7 @@ func openStore(ctx context.Context, c *serverConfig, joined *api.ServerJoinRespo
 		if err != nil {
 			return nil, nil, fmt.Errorf("connect to etcd %s: %w", strings.Join(c.etcdEndpoints, ","), err)
 		}
-		st := store.New(cli, store.Options{MaxTxnOps: c.etcdMaxTxnOps, MaxRequestBytes: c.etcdMaxRequestBytes, Logger: logger})
+		st := store.New(cli, store.Options{MaxTxnOps: c.etcdMaxTxnOps, MaxRequestBytes: c.etcdMaxRequestBytes, Logger: logger, EventTTL: c.eventTTL})
 		return st, func() { _ = cli.Close() }, nil
 	}
 	cfg := store.EmbedConfig{
@@ -296,6 +299,7 @@ func openStore(ctx context.Context, c *serverConfig, joined *api.ServerJoinRespo
 	// transaction.
 	opts := emb.StoreOptions()
 	opts.Logger = logger
+	opts.EventTTL = c.eventTTL
 	logger.Info("embedded etcd ready", "data_dir", cfg.DataDir, "endpoints", strings.Join(emb.Endpoints(), ","), "member", emb.Name(), "tls", cfg.TLS != nil)
 	return store.New(emb.Client(), opts), func() { stopRenewing(); _ = emb.Close() }, nil
 }
@@ -407,6 +411,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		return fmt.Errorf("server: --repo: %w", err)
 	}
 
+	syncEvents := events.New(events.Config{Sink: st, Component: "bosun-sync", Logger: logger.With("component", "sync")})
 	sy := syncer.New(syncer.Config{
 		Source:           src,
 		Store:            st,
@@ -418,6 +423,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		AllowEmpty:       c.allowEmpty,
 		VerifySignatures: keyring,
 		Logger:           logger.With("component", "sync"),
+		Recorder:         syncEvents,
 	})
 	// Automatic rollback writes revert commits to the synced branch.
 	writer, err := gitwrite.New(gitwrite.Config{
@@ -456,6 +462,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	compactor := &store.Compactor{Client: st.Client(), Logger: logger.With("component", "compactor")}
 
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return syncEvents.Run(ctx) })
 	// One server at a time syncs, every write fenced by its term of the
 	// election (DESIGN.md decision 9); the others serve the API and wait.
 	g.Go(func() error {

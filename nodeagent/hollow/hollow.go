@@ -45,6 +45,11 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// Workers per agent; default 4.
 	Workers int
+	// Events makes each hollow node record the Events a real agent
+	// records (Pulled, Created, Started, ...) at a real agent's rate. Off
+	// by default, so that scale runs measure the control plane's own work
+	// (kubemark's hollow kubelets do record them).
+	Events bool
 }
 
 // DefaultCapacity is a hollow node's capacity when Config.Capacity is nil.
@@ -101,9 +106,10 @@ func Run(ctx context.Context, cfg Config) error {
 				{Type: corev1.NodeInternalIP, Address: fmt.Sprintf("10.%d.%d.%d", 128+i>>16&63, i>>8&255, i&255)},
 				{Type: corev1.NodeHostName, Address: name},
 			},
-			Labels:  map[string]string{"bosun.dev/hollow": "true"},
-			Pods:    shared,
-			Workers: cfg.Workers,
+			Labels:   map[string]string{"bosun.dev/hollow": "true"},
+			Pods:     shared,
+			Workers:  cfg.Workers,
+			EventQPS: hollowEventQPS(cfg.Events),
 		})
 		if err != nil {
 			return fmt.Errorf("hollow: node %s: %w", name, err)
@@ -128,4 +134,12 @@ func Run(ctx context.Context, cfg Config) error {
 		all = append(all, err)
 	}
 	return errors.Join(all...)
+}
+
+// hollowEventQPS is nodeagent.Config.EventQPS for Config.Events.
+func hollowEventQPS(on bool) float64 {
+	if on {
+		return 0 // the agent's default
+	}
+	return -1
 }
