@@ -139,6 +139,12 @@ type Result struct {
 	Deployments []Progress
 	// FailingPods are the new pods whose containers fail (Failed only).
 	FailingPods []PodFailure
+	// Warnings are the Warning Events about what had not rolled out when
+	// the wait failed or timed out (the unfinished Deployments, their new
+	// ReplicaSets and those ReplicaSets' pods that are not ready), oldest
+	// first: why pods are Pending ("FailedScheduling ... 3 Insufficient
+	// cpu."), failing probes, image pulls.
+	Warnings []string
 }
 
 // Wait follows the rollout (see the package documentation) until it
@@ -176,6 +182,11 @@ func Wait(ctx context.Context, api API, opts Options) (Result, error) {
 			res.Reason += fmt.Sprintf(" (last error: %v)", w.lastErr)
 		}
 	}
+	if res.Outcome != Succeeded && len(w.stuck) > 0 {
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		res.Warnings = w.warnings(ectx)
+		cancel()
+	}
 	w.summary(res)
 	return res, nil
 }
@@ -195,6 +206,7 @@ type waiter struct {
 
 	lastErr    error
 	superseded *state.Attempt    // the awaited commit's attempt, when a later commit is synced
+	stuck      map[objKey]bool   // what had not rolled out at the last read
 	drawn      int               // lines drawn last time (terminal)
 	printed    map[string]string // last plain line per Deployment
 }
@@ -270,6 +282,7 @@ func (w *waiter) run(ctx context.Context) (Result, error) {
 		if err == nil {
 			w.lastErr = nil
 			res.Deployments = snap.progress
+			w.stuck = snap.stuck
 			w.draw(snap.progress)
 			if len(snap.failures) > 0 || snap.failReason != "" {
 				res.Outcome = Failed
@@ -407,6 +420,42 @@ type snapshot struct {
 	failures   []PodFailure
 	failReason string
 	syncFailed string
+	stuck      map[objKey]bool
+}
+
+// objKey names an object as an Event's involvedObject does.
+type objKey struct{ kind, namespace, name string }
+
+// warnings lists the Warning Events about w.stuck, oldest first, as
+// "Warning Reason pod/name (xN): message". It is best effort: an error
+// lists none.
+func (w *waiter) warnings(ctx context.Context) []string {
+	r, ok := api.Lookup("events")
+	if !ok {
+		return nil
+	}
+	objs, _, err := w.api.ListAt(ctx, r, "", "")
+	if err != nil {
+		return nil
+	}
+	var evs []*corev1.Event
+	for _, o := range objs {
+		ev, ok := o.(*corev1.Event)
+		io := ev.InvolvedObject
+		if ok && ev.Type == corev1.EventTypeWarning && w.stuck[objKey{io.Kind, io.Namespace, io.Name}] {
+			evs = append(evs, ev)
+		}
+	}
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].LastTimestamp.Before(&evs[j].LastTimestamp) })
+	out := make([]string, 0, len(evs))
+	for _, ev := range evs {
+		line := fmt.Sprintf("Warning %s %s/%s", ev.Reason, strings.ToLower(ev.InvolvedObject.Kind), ev.InvolvedObject.Name)
+		if ev.Count > 1 {
+			line += fmt.Sprintf(" (x%d)", ev.Count)
+		}
+		out = append(out, line+": "+ev.Message)
+	}
+	return out
 }
 
 func (w *waiter) read(ctx context.Context) (snapshot, error) {
@@ -482,6 +531,20 @@ func (w *waiter) read(ctx context.Context) (snapshot, error) {
 		pr.Done = current && d.Status.ObservedGeneration == d.Generation &&
 			pr.Updated == pr.Desired && d.Status.Replicas == pr.Desired && pr.Available == pr.Desired && pr.OldPods == 0
 		snap.progress = append(snap.progress, pr)
+		if !pr.Done {
+			if snap.stuck == nil {
+				snap.stuck = map[objKey]bool{}
+			}
+			snap.stuck[objKey{"Deployment", d.Namespace, d.Name}] = true
+			if newRS != nil {
+				snap.stuck[objKey{"ReplicaSet", newRS.Namespace, newRS.Name}] = true
+				for _, p := range podsByOwner[string(newRS.UID)] {
+					if !podReady(p) {
+						snap.stuck[objKey{"Pod", p.Namespace, p.Name}] = true
+					}
+				}
+			}
+		}
 		if !current {
 			continue
 		}
@@ -531,6 +594,16 @@ func newReplicaSet(d *appsv1.Deployment, rss []*appsv1.ReplicaSet) *appsv1.Repli
 		}
 	}
 	return best
+}
+
+// podReady reports whether p's Ready condition is True.
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 func podFailures(p *corev1.Pod) []PodFailure {
@@ -632,5 +705,11 @@ func (w *waiter) summary(res Result) {
 		}
 	case TimedOut:
 		fmt.Fprintf(out, "Rollout not finished: %s\n", res.Reason)
+	}
+	if len(res.Warnings) > 0 {
+		fmt.Fprintln(out, "Events:")
+		for _, w := range res.Warnings {
+			fmt.Fprintln(out, "  "+w)
+		}
 	}
 }

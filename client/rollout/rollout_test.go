@@ -150,7 +150,7 @@ func freeze(f *fixture) *frozenAPI {
 	a.history, err = f.c.History(f.ctx, 100)
 	f.must(err)
 	for _, l := range []struct{ name, sel string }{
-		{"deployments", api.LabelManagedBy + "=" + api.ManagedByValue}, {"replicasets", ""}, {"pods", ""},
+		{"deployments", api.LabelManagedBy + "=" + api.ManagedByValue}, {"replicasets", ""}, {"pods", ""}, {"events", ""},
 	} {
 		objs, _, err := f.c.ListAt(f.ctx, storetest.Resource(f.t, l.name), "", l.sel)
 		f.must(err)
@@ -188,6 +188,7 @@ func TestWait(t *testing.T) {
 		reason  string
 		pods    []string
 		outputs []string
+		absent  []string // not in the output
 		// virtual runs Wait on a frozenAPI in a synctest bubble: for the
 		// timeouts, which then pass in virtual time, exactly.
 		virtual bool
@@ -243,6 +244,24 @@ func TestWait(t *testing.T) {
 			want:    rollout.TimedOut,
 			reason:  "timed out after 5m0s waiting for default/web: updated 1/2, ready 1/2, available 1/2, 1 old pods",
 			outputs: []string{"Rollout not finished: timed out after 5m0s"},
+		},
+		{
+			name: "times out saying why pods are pending",
+			before: func(f *fixture) {
+				ev := func(name, typ, reason, msg string, count int32, involved api.Object) {
+					ref := corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: involved.GetName(), UID: involved.GetUID()}
+					f.must(f.st.Create(f.ctx, &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+						InvolvedObject: ref, Type: typ, Reason: reason, Message: msg, Count: count,
+						LastTimestamp: metav1.NewTime(time.Now())}))
+				}
+				ev("a.1", corev1.EventTypeWarning, "FailedScheduling", "0/3 nodes are available: 3 Insufficient cpu.", 3, f.newPod)
+				ev("a.2", corev1.EventTypeNormal, "Pulled", "image present", 1, f.newPod)
+				ev("b.1", corev1.EventTypeWarning, "BackOff", "the old pod's trouble", 1, f.oldPod)
+			},
+			opts: rollout.Options{Timeout: 300 * time.Millisecond}, virtual: true,
+			want: rollout.TimedOut, reason: "timed out after 300ms waiting for default/web",
+			outputs: []string{"Rollout not finished", "Events:\n  Warning FailedScheduling pod/web-new-a (x3): 0/3 nodes are available: 3 Insufficient cpu.\n"},
+			absent:  []string{"Pulled", "old pod's trouble"},
 		},
 		{
 			name: "last sync rejected",
@@ -365,6 +384,11 @@ func TestWait(t *testing.T) {
 			for _, o := range tt.outputs {
 				if !strings.Contains(out.String(), o) {
 					t.Errorf("output lacks %q:\n%s", o, out.String())
+				}
+			}
+			for _, o := range tt.absent {
+				if strings.Contains(out.String(), o) {
+					t.Errorf("output has %q:\n%s", o, out.String())
 				}
 			}
 		})

@@ -47,7 +47,9 @@ the desired count (bars on a terminal, a line per change otherwise) until
 all are rolled out. Exit status: 0 rolled out; 1 failed (a Deployment
 exceeded its progress deadline, new pods crash-loop or cannot pull their
 image, with the pods' reasons; or the sync was rejected); 2 --timeout
-passed first.`,
+passed first. A failed or unfinished rollout ends with the Warning Events
+of what had not rolled out (why its pods are Pending, failing probes,
+image pulls), as kubectl describe shows them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output); err != nil {
