@@ -14,6 +14,8 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/store"
@@ -45,6 +47,12 @@ type Config struct {
 	// Profiling serves Go's profiles under /debug/pprof/, as kube-apiserver
 	// does with --profiling.
 	Profiling bool
+	// Metrics, when not nil, receives the API's request metrics
+	// (apiserver_request_total, apiserver_request_duration_seconds).
+	Metrics prometheus.Registerer
+	// MetricsHandler, when not nil, serves GET /metrics (to members of
+	// api.GroupMasters): the process's metrics, package metrics' Handler.
+	MetricsHandler http.Handler
 	// AgentTransport carries pod log and exec requests to node agents
 	// (package nodeagent/agentapi); nil means a plain HTTP transport that
 	// ignores proxy environment variables. For HTTPS agents it presents
@@ -96,6 +104,7 @@ type Server struct {
 	agents    http.RoundTripper
 	scheme    string // of agents' URLs
 	tokens    Tokens
+	metrics   *requestMetrics // nil without Config.Metrics
 }
 
 // New returns a Server for cfg.
@@ -124,6 +133,9 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, resources: api.Resources(), agents: cfg.AgentTransport,
 		scheme: cfg.AgentScheme, tokens: cfg.Tokens}
+	if cfg.Metrics != nil {
+		s.metrics = newRequestMetrics(cfg.Metrics)
+	}
 	s.handler = s.middleware(s.authenticate(s.routes()))
 	return s
 }
@@ -250,8 +262,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 					writeError(rec, errInternal(fmt.Errorf("panic: %v", p)))
 				}
 			}
+			d := time.Since(start)
 			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery,
-				"user", rec.user, "code", rec.code, "duration", time.Since(start))
+				"user", rec.user, "code", rec.code, "duration", d)
+			s.metrics.observe(r, rec.code, d)
 		}()
 		next.ServeHTTP(rec, r)
 	})
@@ -291,6 +305,9 @@ func (s *Server) routes() http.Handler {
 	}
 	if s.cfg.Hooks != nil {
 		mux.Handle("POST /hooks/git", s.cfg.Hooks)
+	}
+	if s.cfg.MetricsHandler != nil {
+		mux.Handle("GET /metrics", s.cfg.MetricsHandler)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errNotFoundPath(r.URL.Path))

@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/clock"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/events"
@@ -179,6 +181,10 @@ type Config struct {
 	// writes none.
 	EventQPS   float64
 	EventBurst int
+	// Metrics, when not nil, receives the kubelet's metrics this agent
+	// keeps: kubelet_pod_start_duration_seconds, kubelet_running_pods,
+	// kubelet_running_containers, and the probes' prober_probe_total.
+	Metrics prometheus.Registerer
 }
 
 // PodDNS computes a pod's resolv.conf (*dns.PodConfigurer is one).
@@ -266,6 +272,9 @@ func New(cfg Config) (*Agent, error) {
 		domain:      strings.TrimSuffix(cfg.ClusterDomain, "."),
 		rec:         a.rec,
 	}
+	if cfg.Metrics != nil {
+		s.metrics = newAgentMetrics(cfg.Metrics)
+	}
 	s.env = podenv.New(podenv.Config{NodeName: cfg.NodeName, HostIP: s.hostIP, Capacity: cfg.Capacity,
 		ServiceEnv: cfg.ServiceEnv, Logger: log})
 	a.syncer = s
@@ -287,7 +296,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.status, s.status = sm, sm
 	if s.prober == nil && cfg.RunProbes {
-		pc := probe.Config{Clock: cfg.Clock, Logger: log, Dial: cfg.ProbeDial, OnChange: a.Resync, Recorder: a.rec}
+		pc := probe.Config{Clock: cfg.Clock, Logger: log, Dial: cfg.ProbeDial, OnChange: a.Resync, Recorder: a.rec, Metrics: cfg.Metrics}
 		if ex, ok := cfg.Runtime.(probe.Execer); ok {
 			pc.Execer = ex
 		}

@@ -67,6 +67,7 @@ type podSyncer struct {
 	domain   string           // the cluster domain, for pods' FQDN in /etc/hosts
 	notify   func(key string) // asks the pod workers for a sync of key
 	rec      *events.Recorder // the kubelet's Events; nil records none
+	metrics  *agentMetrics    // nil without Config.Metrics
 }
 
 // sync is the pod workers' SyncFunc: key is a pod UID, or a mirror pod's
@@ -208,7 +209,9 @@ func (s *podSyncer) syncPod(ctx context.Context, pod *corev1.Pod, static bool) (
 	// A terminal status is written first; the sync its write triggers
 	// (Config.OnWritten of the status manager, set in New) stops what still
 	// runs, so that a restarted agent never runs a finished pod again.
-	s.status.SetPodStatus(pod, s.podStatus(view, sb, containers, waiting))
+	st := s.podStatus(view, sb, containers, waiting)
+	s.metrics.synced(uid, &st, s.clk.Now())
+	s.status.SetPodStatus(pod, st)
 	return requeue, errors.Join(errs...)
 }
 
@@ -609,6 +612,7 @@ func (s *podSyncer) killPod(ctx context.Context, uid string, last *corev1.Pod) e
 		return fmt.Errorf("nodeagent: %w", err)
 	}
 	s.back.forget(uid)
+	s.metrics.gone(uid)
 	s.status.Forget(types.UID(uid))
 	s.pods.TornDown(uid)
 	return nil

@@ -32,6 +32,10 @@ type ControllerOptions struct {
 	// Clock drives RequeueAfter, EnqueueAfter and the retry backoff; default
 	// clock.RealClock{}. Tests pass a k8s.io/utils/clock/testing.FakeClock.
 	Clock clock.WithTicker
+	// Metrics receives the queue's metrics (depth, adds, latency, work
+	// duration, retries) under the controller's name; nil keeps none.
+	// *metrics.WorkqueueProvider is one.
+	Metrics workqueue.MetricsProvider
 }
 
 // Controller runs a Reconciler over a deduplicating, rate-limited work queue of
@@ -61,7 +65,7 @@ func NewController(name string, r Reconciler, opts ControllerOptions) *Controlle
 	defaults.Clock(&opts.Clock)
 	q := workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.DefaultTypedControllerRateLimiter[string](),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: name, Clock: opts.Clock},
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: name, Clock: opts.Clock, MetricsProvider: opts.Metrics},
 	)
 	return &Controller{
 		name:    name,

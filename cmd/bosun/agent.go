@@ -17,9 +17,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/join"
+	"github.com/bosun-dev/bosun/metrics"
 	"github.com/bosun-dev/bosun/nodeagent"
 	"github.com/bosun-dev/bosun/nodeagent/agentapi"
 	"github.com/bosun-dev/bosun/nodeagent/cleanup"
@@ -60,6 +63,9 @@ type agentConfig struct {
 	// token and caCertHash join the cluster (bosun agent only; the server's
 	// own agent gets its credential from the server).
 	token, caCertHash string
+	// metrics is the registry of the process (the server's, for its own
+	// agent); nil: runAgent makes one.
+	metrics *prometheus.Registry
 }
 
 // imagesDir is where image tarballs are imported from at start.
@@ -207,6 +213,10 @@ func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.L
 		return errors.New("agent: --node-name is required (the host name could not be read)")
 	}
 	logger = logger.With("node", a.nodeName)
+	reg := a.metrics
+	if reg == nil {
+		reg = metrics.NewRegistry()
+	}
 	agentDir := filepath.Join(a.dataDir, "agent")
 	if err := os.MkdirAll(agentDir, 0o700); err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -302,6 +312,7 @@ func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.L
 		PodDNS:          podDNS,
 		ClusterDomain:   a.clusterDomain,
 		EventQPS:        eventQPS(a.eventQPS),
+		Metrics:         reg,
 		EventBurst:      a.eventBurst,
 	})
 	if err != nil {
@@ -318,6 +329,7 @@ func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.L
 		Runtime:   rt,
 		Logs:      rt,
 		Logger:    logger.With("component", "agentapi"),
+		Metrics:   metrics.Handler(reg),
 	}
 	if conn.creds != nil {
 		// The node's certificate serves the port; only the cluster CA's
@@ -357,7 +369,8 @@ func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.L
 			Mode:        mode,
 			ClusterCIDR: a.clusterCIDR,
 			// NodePorts answer on every local address, as kube-proxy's default.
-			Logger: logger,
+			Logger:  logger,
+			Metrics: reg,
 		})
 		if err != nil {
 			return fmt.Errorf("agent: service proxy: %w", err)

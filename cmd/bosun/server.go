@@ -18,6 +18,7 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/events"
+	"github.com/bosun-dev/bosun/metrics"
 	"github.com/bosun-dev/bosun/reconcile/controlplane"
 	"github.com/bosun-dev/bosun/reconcile/leader"
 	"github.com/bosun-dev/bosun/reconcile/serviceip"
@@ -411,6 +412,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		return fmt.Errorf("server: --repo: %w", err)
 	}
 
+	reg := metrics.NewRegistry()
 	syncEvents := events.New(events.Config{Sink: st, Component: "bosun-sync", Logger: logger.With("component", "sync")})
 	sy := syncer.New(syncer.Config{
 		Source:           src,
@@ -424,6 +426,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		VerifySignatures: keyring,
 		Logger:           logger.With("component", "sync"),
 		Recorder:         syncEvents,
+		Metrics:          reg,
 	})
 	// Automatic rollback writes revert commits to the synced branch.
 	writer, err := gitwrite.New(gitwrite.Config{
@@ -448,6 +451,8 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		Ready:           sy.Ready,
 		Version:         version,
 		Profiling:       c.profiling,
+		Metrics:         reg,
+		MetricsHandler:  metrics.Handler(reg),
 		Signer:          certs.signer,
 		Tokens:          bootstrapTokens,
 		GetCertificate:  certs.pki.Serving.GetCertificate,
@@ -507,6 +512,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 			NodeMonitorGracePeriod: c.nodeMonitorGracePeriod,
 			PodEvictionTimeout:     c.podEvictionTimeout,
 			Logger:                 logger.With("component", "controllers"),
+			Metrics:                reg,
 		})
 	})
 	if !c.noAgent {
@@ -517,6 +523,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		if err := issueNodeCredential(certs.pki.CA, a.pkiDir(), a.nodeName, certs.localURL, []net.IP{certs.nodeIP}); err != nil {
 			return fmt.Errorf("server: %w", err)
 		}
+		a.metrics = reg
 		g.Go(func() error { return runAgent(ctx, &a, certs.localURL, logger.With("component", "agent")) })
 	}
 	if src.Local() {

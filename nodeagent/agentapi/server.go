@@ -72,6 +72,9 @@ type Config struct {
 	Logs LogLocator
 	// Logger receives one debug record per request; nil discards.
 	Logger *slog.Logger
+	// Metrics, when not nil, serves GET /metrics: the agent's Prometheus
+	// metrics (package metrics' Handler).
+	Metrics http.Handler
 	// PollInterval is how often followed logs are checked; default
 	// DefaultPollInterval.
 	PollInterval time.Duration
@@ -117,6 +120,9 @@ func New(cfg Config) (*Server, error) {
 	defaults.Positive(&cfg.PollInterval, DefaultPollInterval)
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	mux := http.NewServeMux()
+	if s.cfg.Metrics != nil {
+		mux.Handle("GET /metrics", s.cfg.Metrics)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok")

@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
 )
@@ -73,6 +75,9 @@ type Config struct {
 	// OnChange is called (from a worker goroutine, without locks held) with
 	// a pod's UID when a result of one of its containers changed.
 	OnChange func(podUID string)
+	// Metrics, when not nil, receives prober_probe_total{probe_type,result}:
+	// every run of a probe, "successful" or "failed".
+	Metrics prometheus.Registerer
 	// Recorder receives an Unhealthy Warning Event about Target.Ref for
 	// every failed run of a probe ("Readiness probe failed: ..."), as the
 	// kubelet writes them; repeats aggregate into one Event's count. nil
@@ -88,6 +93,7 @@ type Manager struct {
 	cfg     Config
 	log     *slog.Logger
 	checker *Checker
+	probes  *prometheus.CounterVec // nil without Config.Metrics
 
 	mu      sync.Mutex
 	stopped bool
@@ -121,12 +127,19 @@ type worker struct {
 func NewManager(cfg Config) *Manager {
 	defaults.Clock(&cfg.Clock)
 	defaults.Logger(&cfg.Logger)
-	return &Manager{
+	m := &Manager{
 		cfg:     cfg,
 		log:     cfg.Logger,
 		checker: &Checker{Execer: cfg.Execer, Dial: cfg.Dial},
 		byID:    map[string]*containerProbes{},
 	}
+	if cfg.Metrics != nil {
+		m.probes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "prober_probe_total",
+			Help: "Cumulative number of probe runs, by probe type (Liveness, Readiness, Startup) and result."},
+			[]string{"probe_type", "result"})
+		cfg.Metrics.MustRegister(m.probes)
+	}
+	return m
 }
 
 // Status returns the current results of t's probes. The first call for a
@@ -267,6 +280,13 @@ func (w *worker) once() bool {
 	m.mu.Unlock()
 
 	out := m.checker.Check(context.Background(), w.probe, w.target)
+	if m.probes != nil {
+		result := "successful"
+		if !out.OK {
+			result = "failed"
+		}
+		m.probes.WithLabelValues(w.kind.title(), result).Inc()
+	}
 
 	m.mu.Lock()
 	select {

@@ -13,8 +13,11 @@ import (
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/knftables"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/internal/defaults"
+	"github.com/bosun-dev/bosun/metrics"
 )
 
 // IPTables is what the Proxier needs from iptables (ModeIPTables). The real twin is Exec;
@@ -91,6 +94,51 @@ type Config struct {
 	// ModeIPTables to remove the nftables mode's table. A knftables.Fake
 	// works for tests.
 	NFTables knftables.Interface
+	// Metrics, when not nil, receives kube-proxy's sync metrics
+	// (kubeproxy_sync_proxy_rules_duration_seconds,
+	// kubeproxy_sync_proxy_rules_last_timestamp_seconds) and
+	// bosun_proxy_syncs_total{mode,result}.
+	Metrics prometheus.Registerer
+}
+
+// proxyMetrics measure the Proxier's syncs.
+type proxyMetrics struct {
+	duration prometheus.Histogram
+	last     prometheus.Gauge
+	syncs    *prometheus.CounterVec
+}
+
+func newProxyMetrics(reg prometheus.Registerer) *proxyMetrics {
+	m := &proxyMetrics{
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "kubeproxy_sync_proxy_rules_duration_seconds",
+			Help: "How long a sync of the service rules took, in seconds.", Buckets: metrics.FastBuckets}),
+		last: prometheus.NewGauge(prometheus.GaugeOpts{Name: "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
+			Help: "When the service rules were last synced successfully (Unix time)."}),
+		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bosun_proxy_syncs_total",
+			Help: "Syncs of the service rules, by mode (nftables, iptables), kind (full, partial) and result (ok, error)."},
+			[]string{"mode", "kind", "result"}),
+	}
+	reg.MustRegister(m.duration, m.last, m.syncs)
+	return m
+}
+
+// observe counts one sync.
+func (m *proxyMetrics) observe(mode Mode, full bool, err error, d time.Duration, now time.Time) {
+	if m == nil {
+		return
+	}
+	kind, result := "partial", "ok"
+	if full {
+		kind = "full"
+	}
+	if err != nil {
+		result = "error"
+	}
+	m.syncs.WithLabelValues(string(mode), kind, result).Inc()
+	if err == nil {
+		m.duration.Observe(d.Seconds())
+		m.last.Set(float64(now.Unix()))
+	}
 }
 
 // Proxier programs the kernel (nftables or iptables) so that Services'
@@ -110,6 +158,7 @@ type Proxier struct {
 	// successful sync removes (othersCleaned then) and Cleanup too.
 	others        []backend
 	othersCleaned bool
+	metrics       *proxyMetrics // nil without Config.Metrics
 }
 
 // backend programs the kernel in one mode. Calls are serialised by the
@@ -137,6 +186,9 @@ func New(cfg Config) (*Proxier, error) {
 		minSync: cfg.MinSyncPeriod,
 		period:  cfg.SyncPeriod,
 		trigger: make(chan struct{}, 1),
+	}
+	if cfg.Metrics != nil {
+		p.metrics = newProxyMetrics(cfg.Metrics)
 	}
 	if p.src == nil && cfg.Client != nil {
 		p.src = NewAPISource(cfg.Client, cfg.Logger)
@@ -347,7 +399,9 @@ func (p *Proxier) sync(ctx context.Context, full bool) error {
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.backend.sync(ctx, svcs, eps, full); err != nil {
+	err := p.backend.sync(ctx, svcs, eps, full)
+	p.metrics.observe(p.mode, full, err, p.clock.Since(start), p.clock.Now())
+	if err != nil {
 		return err
 	}
 	if !p.othersCleaned {

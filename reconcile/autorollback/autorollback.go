@@ -12,6 +12,8 @@ import (
 	gosync "sync"
 	"time"
 
+	"k8s.io/client-go/util/workqueue"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -98,6 +100,8 @@ type Config struct {
 	Clock clock.WithTicker
 	// Workers is how many Deployments are looked at at once; default reconcile.DefaultWorkers.
 	Workers int
+	// QueueMetrics receives the work queue's metrics; nil keeps none.
+	QueueMetrics workqueue.MetricsProvider
 	// Enabled turns automatic rollback on for every Deployment synced from
 	// Git (--auto-rollback); the annotation bosun.dev/auto-rollback overrides it.
 	Enabled bool
@@ -202,7 +206,7 @@ func New(cfg Config) (*Controller, error) {
 		pods:        cfg.Informers.ForKind("pods"),
 		warned:      map[string]bool{},
 	}
-	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
+	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock, Metrics: cfg.QueueMetrics})
 	c.replicaSets.AddIndex(cache.IndexOwnerUID, cache.IndexByOwnerUID)
 	c.pods.AddIndex(cache.IndexOwnerUID, cache.IndexByOwnerUID)
 	c.deployments.AddHandler(cache.Handler{

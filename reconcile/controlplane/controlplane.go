@@ -10,9 +10,13 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/utils/clock"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/util/workqueue"
+
 	"github.com/bosun-dev/bosun/client/cache"
 	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
+	"github.com/bosun-dev/bosun/metrics"
 	"github.com/bosun-dev/bosun/reconcile/autorollback"
 	"github.com/bosun-dev/bosun/reconcile/deployment"
 	"github.com/bosun-dev/bosun/reconcile/endpoints"
@@ -67,6 +71,23 @@ type Config struct {
 	Logger *slog.Logger
 	// Clock drives the controllers' timers (default the real clock).
 	Clock clock.WithTicker
+	// Metrics, when not nil, receives the controllers' work queue metrics
+	// and the scheduler's (package metrics names them).
+	Metrics prometheus.Registerer
+}
+
+// instruments are the metrics the controllers of every term share: made
+// once per process, since a registry takes each metric once.
+type instruments struct {
+	queues    workqueue.MetricsProvider
+	scheduler *scheduler.Metrics
+}
+
+func newInstruments(reg prometheus.Registerer) instruments {
+	if reg == nil {
+		return instruments{}
+	}
+	return instruments{queues: metrics.NewWorkqueueProvider(reg), scheduler: scheduler.NewMetrics(reg)}
 }
 
 // Run campaigns for leadership and runs the controllers while leading,
@@ -80,9 +101,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defaults.Positive(&cfg.LeaseTTL, leader.DefaultTTL)
 	log := cfg.Logger
+	ins := newInstruments(cfg.Metrics)
 	return leader.RunFenced(ctx, cfg.Store.Client(), ElectionName, cfg.ID, cfg.LeaseTTL, log, func(ctx context.Context, fence store.Fence) error {
 		log.Info("leading the control plane: starting controllers", "id", cfg.ID)
-		err := runControllers(ctx, cfg, fence)
+		err := runControllers(ctx, cfg, fence, ins)
 		log.Info("controllers stopped", "id", cfg.ID)
 		return err
 	})
@@ -92,12 +114,12 @@ func Run(ctx context.Context, cfg Config) error {
 // ends. Only one process may run it against a store at a time: its writes
 // carry no fence.
 func RunControllers(ctx context.Context, cfg Config) error {
-	return runControllers(ctx, cfg, store.Fence{})
+	return runControllers(ctx, cfg, store.Fence{}, newInstruments(cfg.Metrics))
 }
 
 // runControllers runs every controller until ctx ends, each write carrying
 // fence (none when it is zero).
-func runControllers(ctx context.Context, cfg Config, fence store.Fence) error {
+func runControllers(ctx context.Context, cfg Config, fence store.Fence, ins instruments) error {
 	defaults.Logger(&cfg.Logger)
 	defaults.Clock(&cfg.Clock)
 	defaults.Positive(&cfg.Workers, 4)
@@ -113,7 +135,7 @@ func runControllers(ctx context.Context, cfg Config, fence store.Fence) error {
 		return r
 	}
 	nl, err := nodelifecycle.New(nodelifecycle.Config{
-		Writer: st, Getter: st, Informers: inf, Logger: sub("nodelifecycle"), Clock: cfg.Clock, Workers: cfg.Workers,
+		Writer: st, Getter: st, Informers: inf, Logger: sub("nodelifecycle"), Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues,
 		Recorder:    recorder("node-controller"),
 		ClusterCIDR: cfg.ClusterCIDR, NodeCIDRMaskSize: cfg.NodeCIDRMaskSize,
 		NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod, PodEvictionTimeout: cfg.PodEvictionTimeout,
@@ -122,7 +144,7 @@ func runControllers(ctx context.Context, cfg Config, fence store.Fence) error {
 		return fmt.Errorf("controlplane: %w", err)
 	}
 	sip, err := serviceip.New(serviceip.Config{
-		Writer: st, Recorder: recorder("service-ip-controller"), Informers: inf, Logger: sub("serviceip"), Clock: cfg.Clock, Workers: cfg.Workers,
+		Writer: st, Recorder: recorder("service-ip-controller"), Informers: inf, Logger: sub("serviceip"), Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues,
 		ServiceCIDR: cfg.ServiceCIDR, NodePortRange: cfg.NodePortRange,
 	})
 	if err != nil {
@@ -132,7 +154,7 @@ func runControllers(ctx context.Context, cfg Config, fence store.Fence) error {
 	var ar *autorollback.Controller
 	if cfg.Reverter != nil {
 		ar, err = autorollback.New(autorollback.Config{
-			Store: cfg.Store, Fence: fence, Informers: inf, Logger: sub("autorollback"), Clock: cfg.Clock, Workers: cfg.Workers,
+			Store: cfg.Store, Fence: fence, Informers: inf, Logger: sub("autorollback"), Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues,
 			Enabled: cfg.AutoRollback, Reverter: cfg.Reverter, OnRevert: cfg.OnRevert, Recorder: recorder("bosun-autorollback"),
 		})
 		if err != nil {
@@ -142,13 +164,13 @@ func runControllers(ctx context.Context, cfg Config, fence store.Fence) error {
 	runners := []interface {
 		Run(context.Context) error
 	}{
-		deployment.New(deployment.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("deployment"), Clock: cfg.Clock, Workers: cfg.Workers,
+		deployment.New(deployment.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("deployment"), Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues,
 			Recorder: recorder("deployment-controller")}),
-		replicaset.NewReplicaSets(replicaset.Config{Writer: st, Getter: st, NewBatch: podBatch, Informers: inf, Logger: sub("replicaset"), Clock: cfg.Clock, Workers: cfg.Workers,
+		replicaset.NewReplicaSets(replicaset.Config{Writer: st, Getter: st, NewBatch: podBatch, Informers: inf, Logger: sub("replicaset"), Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues,
 			Recorder: recorder("replicaset-controller")}),
-		replicaset.NewReplicationControllers(replicaset.Config{Writer: st, Getter: st, NewBatch: podBatch, Informers: inf, Logger: sub("replicationcontroller"), Clock: cfg.Clock, Workers: cfg.Workers,
+		replicaset.NewReplicationControllers(replicaset.Config{Writer: st, Getter: st, NewBatch: podBatch, Informers: inf, Logger: sub("replicationcontroller"), Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues,
 			Recorder: recorder("replication-controller")}),
-		scheduler.New(scheduler.Config{NewBatch: func() scheduler.Batch { return st.Txn() }, Informers: inf, Logger: sub("scheduler"), Clock: cfg.Clock,
+		scheduler.New(scheduler.Config{NewBatch: func() scheduler.Batch { return st.Txn() }, Informers: inf, Logger: sub("scheduler"), Clock: cfg.Clock, Metrics: ins.scheduler,
 			Recorder: recorder("default-scheduler")}),
 		endpoints.New(endpoints.Config{Writer: st, Informers: inf, Logger: sub("endpoints"), Clock: cfg.Clock, Workers: cfg.Workers}),
 		nl,

@@ -180,7 +180,7 @@ func TestControllersFenced(t *testing.T) {
 	logs := &testutil.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- runControllers(ctx, Config{Store: s, Workers: 1, Logger: slog.New(slog.NewTextHandler(logs, nil))}, fence)
+		done <- runControllers(ctx, Config{Store: s, Workers: 1, Logger: slog.New(slog.NewTextHandler(logs, nil))}, fence, instruments{})
 	}()
 	t.Cleanup(func() {
 		cancel()

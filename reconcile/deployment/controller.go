@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 
+	"k8s.io/client-go/util/workqueue"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -52,6 +54,8 @@ type Config struct {
 	Clock clock.WithTicker
 	// Workers is how many Deployments are reconciled at once; default reconcile.DefaultWorkers.
 	Workers int
+	// QueueMetrics receives the work queue's metrics; nil keeps none.
+	QueueMetrics workqueue.MetricsProvider
 	// Recorder receives the ScalingReplicaSet Events Kubernetes' Deployment
 	// controller writes; nil records none.
 	Recorder *events.Recorder
@@ -105,7 +109,7 @@ func New(cfg Config) *Controller {
 		rsResource:  rsRes,
 		gvk:         metav1.GroupVersionKind{Group: deployRes.Group, Version: deployRes.Version, Kind: deployRes.Kind},
 	}
-	c.queue = reconcile.NewController("deployment", c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
+	c.queue = reconcile.NewController("deployment", c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock, Metrics: cfg.QueueMetrics})
 	c.replicaSets.AddIndex(indexControllerUID, indexByControllerUID)
 	c.deployments.AddHandler(c.queue.EnqueueHandler())
 	c.replicaSets.AddHandler(cache.Handler{

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"maps"
 
+	"k8s.io/client-go/util/workqueue"
+
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -45,6 +47,8 @@ type Config struct {
 	Clock clock.WithTicker
 	// Workers is how many Services are reconciled at once; default reconcile.DefaultWorkers.
 	Workers int
+	// QueueMetrics receives the work queue's metrics; nil keeps none.
+	QueueMetrics workqueue.MetricsProvider
 }
 
 // Controller keeps the Endpoints of every Service with a selector.
@@ -81,7 +85,7 @@ func New(cfg Config) *Controller {
 		slices:    cfg.Informers.For(sliceRes),
 		sliceRes:  sliceRes,
 	}
-	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
+	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock, Metrics: cfg.QueueMetrics})
 	enqueue := func(o api.Object) { c.queue.EnqueueObject(o) }
 	// Someone else changed or removed a slice: look at its Service again.
 	enqueueService := func(o api.Object) {

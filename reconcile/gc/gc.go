@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/client-go/util/workqueue"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/clock"
@@ -61,6 +63,8 @@ type Config struct {
 	Clock clock.WithTicker
 	// Workers is how many dependents are examined at once; default reconcile.DefaultWorkers.
 	Workers int
+	// QueueMetrics receives the work queue's metrics; nil keeps none.
+	QueueMetrics workqueue.MetricsProvider
 	// ScanInterval is the period of the full scan; default DefaultScanInterval.
 	ScanInterval time.Duration
 	// Dependents are the plural resource names whose objects are collected;
@@ -115,7 +119,7 @@ func New(cfg Config) *Controller {
 	for _, r := range api.Resources() {
 		c.byGK[schema.GroupKind{Group: r.Group, Kind: r.Kind}] = r
 	}
-	c.queue = reconcile.NewController("gc", c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
+	c.queue = reconcile.NewController("gc", c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock, Metrics: cfg.QueueMetrics})
 	for _, name := range cfg.Dependents {
 		inf := cfg.Informers.ForKind(name)
 		c.dependents[inf.Resource().Name] = inf

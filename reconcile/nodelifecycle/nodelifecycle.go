@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/util/workqueue"
+
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
@@ -76,6 +78,8 @@ type Config struct {
 	Clock clock.WithTicker
 	// Workers is how many nodes are reconciled at once; default reconcile.DefaultWorkers.
 	Workers int
+	// QueueMetrics receives the work queue's metrics; nil keeps none.
+	QueueMetrics workqueue.MetricsProvider
 
 	// ClusterCIDR is the range pod CIDRs are cut from; default 10.244.0.0/16.
 	ClusterCIDR *net.IPNet
@@ -160,7 +164,7 @@ func New(cfg Config) (*Controller, error) {
 		health:   map[string]*nodeHealth{},
 		reported: map[string]bool{},
 	}
-	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
+	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock, Metrics: cfg.QueueMetrics})
 	c.evict = newEvictor(c, cfg.EvictionQPS)
 
 	c.pods.AddIndex(indexNodeName, cache.IndexByNodeName)

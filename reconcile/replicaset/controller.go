@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/util/workqueue"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -81,6 +83,8 @@ type Config struct {
 	Clock clock.WithTicker
 	// Workers is how many owners are reconciled at once; default reconcile.DefaultWorkers.
 	Workers int
+	// QueueMetrics receives the work queue's metrics; nil keeps none.
+	QueueMetrics workqueue.MetricsProvider
 	// Kind is the kind served: KindReplicaSet ("" too) or KindReplicationController.
 	Kind string
 	// BurstReplicas caps the pods created or deleted per owner per pass; default
@@ -162,7 +166,7 @@ func New(cfg Config) *Controller {
 		orphanIndex: name + ".orphans",
 		ownerIndex:  cache.IndexOwnerUID,
 	}
-	c.queue = reconcile.NewController(name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
+	c.queue = reconcile.NewController(name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock, Metrics: cfg.QueueMetrics})
 	addIndex(c.pods, c.ownerIndex, cache.IndexByOwnerUID)
 	addIndex(c.owners, c.ownerIndex, cache.IndexByOwnerUID)
 	addIndex(c.pods, c.orphanIndex, orphanNamespace)

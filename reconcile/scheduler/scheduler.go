@@ -14,6 +14,8 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/bosun-dev/bosun/client/cache"
 	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
@@ -75,10 +77,80 @@ type Config struct {
 	// Seed seeds the random tie-break between equally scored nodes; 0 picks one
 	// from the clock. The seed used is logged.
 	Seed uint64
+	// Metrics, when not nil, receives kube-scheduler's metrics (see
+	// NewMetrics).
+	Metrics *Metrics
 	// Recorder receives the Events kube-scheduler writes: Scheduled for a
 	// binding, FailedScheduling with the per-node reasons for every attempt
 	// that found no node. nil records none.
 	Recorder *events.Recorder
+}
+
+// Metrics are kube-scheduler's metrics of one Scheduler: attempts by
+// result, how long a decision takes, and the pods waiting. Make them once
+// per process (NewMetrics) and pass them to every Scheduler it runs (a
+// new one each leadership term).
+type Metrics struct {
+	attempts *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	pending  *prometheus.GaugeVec
+	mu       sync.Mutex
+	current  *Scheduler // whose queue the pending gauges read
+}
+
+// NewMetrics registers scheduler_schedule_attempts_total{result},
+// scheduler_scheduling_attempt_duration_seconds{result} and
+// scheduler_pending_pods{queue} on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scheduler_schedule_attempts_total",
+			Help: "Number of attempts to schedule pods, by the result: 'unschedulable' means a pod could not be scheduled, 'scheduled' that it was."}, []string{"result", "profile"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "scheduler_scheduling_attempt_duration_seconds",
+			Help: "Scheduling attempt latency in seconds (the decision, not the binding's write).", Buckets: []float64{
+				.00001, .00005, .0001, .0005, .001, .005, .01, .05, .1, .5, 1}}, []string{"result", "profile"}),
+		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "scheduler_pending_pods",
+			Help: "Number of pending pods, by the queue: 'active' waiting to be tried (or backing off), 'unschedulable' waiting for the cluster to change."}, []string{"queue"}),
+	}
+	reg.MustRegister(m.attempts, m.duration, prometheus.CollectorFunc(m.collectPending))
+	return m
+}
+
+// attempt counts one scheduling decision.
+func (m *Metrics) attempt(scheduled bool, d time.Duration) {
+	if m == nil {
+		return
+	}
+	result := "scheduled"
+	if !scheduled {
+		result = "unschedulable"
+	}
+	m.attempts.WithLabelValues(result, "default-scheduler").Inc()
+	m.duration.WithLabelValues(result, "default-scheduler").Observe(d.Seconds())
+}
+
+// setCurrent makes s the Scheduler whose queue scheduler_pending_pods
+// reports (nil: none runs).
+func (m *Metrics) setCurrent(s *Scheduler) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.current = s
+	m.mu.Unlock()
+}
+
+// collectPending reports the queue of the Scheduler running now.
+func (m *Metrics) collectPending(ch chan<- prometheus.Metric) {
+	m.mu.Lock()
+	s := m.current
+	m.mu.Unlock()
+	if s == nil {
+		return
+	}
+	unsched := s.queue.NumUnschedulable()
+	m.pending.WithLabelValues("active").Set(float64(max(s.queue.Len()-unsched, 0)))
+	m.pending.WithLabelValues("unschedulable").Set(float64(unsched))
+	m.pending.Collect(ch)
 }
 
 // Reasons of the scheduler's Events, as kube-scheduler's.
@@ -107,6 +179,7 @@ type Scheduler struct {
 	workers  int
 	seed     uint64
 	rec      *events.Recorder
+	metrics  *Metrics
 	pods     *cache.Informer
 	nodes    *cache.Informer
 	snap     *Snapshot
@@ -129,6 +202,7 @@ func New(cfg Config) *Scheduler {
 		workers:  cfg.BindWorkers,
 		seed:     cfg.Seed,
 		rec:      cfg.Recorder,
+		metrics:  cfg.Metrics,
 	}
 	defaults.Logger(&s.log)
 	s.log = s.log.With("controller", "scheduler")
@@ -254,6 +328,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err := s.nodes.WaitForSync(ctx); err != nil {
 		return nil //nolint:nilerr // ctx ended
 	}
+	s.metrics.setCurrent(s)
+	defer s.metrics.setCurrent(nil)
 	s.log.Info("scheduler started", "nodes", s.snap.NumNodes(), "pending", s.queue.Len(),
 		"bindWorkers", s.workers, "seed", s.seed)
 	jobs := make(chan job, 4*s.workers)
@@ -302,7 +378,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.queue.Done(qp)
 			continue
 		}
+		began := time.Now()
 		node, fe := s.snap.Schedule(pod)
+		s.metrics.attempt(fe == nil, time.Since(began))
 		if fe != nil {
 			s.unschedulable.Add(1)
 			s.queue.Unschedulable(qp)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 
+	"k8s.io/client-go/util/workqueue"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
 
@@ -59,6 +61,8 @@ type Config struct {
 	// Workers is how many Services are reconciled at once; default
 	// reconcile.DefaultWorkers.
 	Workers int
+	// QueueMetrics receives the work queue's metrics; nil keeps none.
+	QueueMetrics workqueue.MetricsProvider
 	// ServiceCIDR is the IPv4 range cluster IPs come from (--service-cidr);
 	// default DefaultServiceCIDR. Its first address after the network
 	// address is reserved for a "kubernetes" Service.
@@ -116,7 +120,7 @@ func New(cfg Config) (*Controller, error) {
 		waiting:  map[string]bool{},
 		reported: map[string]string{},
 	}
-	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
+	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock, Metrics: cfg.QueueMetrics})
 	c.services.AddHandler(c.queue.EnqueueHandler())
 	return c, nil
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
@@ -77,6 +79,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Metrics, when not nil, receives the loop's metrics (bosun_sync_total,
+	// bosun_sync_duration_seconds, bosun_sync_objects_total,
+	// bosun_sync_last_applied_timestamp_seconds).
+	Metrics prometheus.Registerer
 	// Recorder receives the Events of sync: Synced or Pruned on each object
 	// a commit changes, Rejected on the live objects of the files of a
 	// rejected commit. nil records none.
@@ -88,6 +94,7 @@ type Syncer struct {
 	cfg     Config
 	applier *apply.Applier
 	trigger chan struct{}
+	metrics *syncMetrics // nil without Config.Metrics
 
 	mu        gosync.Mutex
 	lastSHA   string // last commit applied or rejected
@@ -113,8 +120,13 @@ func New(cfg Config) *Syncer {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	var m *syncMetrics
+	if cfg.Metrics != nil {
+		m = newSyncMetrics(cfg.Metrics)
+	}
 	return &Syncer{
 		cfg:     cfg,
+		metrics: m,
 		applier: apply.New(cfg.Store, cfg.Logger).WithClock(cfg.Now).WithRecorder(cfg.Recorder),
 		trigger: make(chan struct{}, 1),
 	}
@@ -251,7 +263,9 @@ func (s *Syncer) SyncOnce(ctx context.Context) (state.Attempt, error) {
 
 // syncOnceFenced is SyncOnce with every write conditional on fence.
 func (s *Syncer) syncOnceFenced(ctx context.Context, fence store.Fence) (state.Attempt, error) {
+	began := time.Now()
 	att, err := s.syncOnce(ctx, fence)
+	s.metrics.observe(att, err, time.Since(began))
 	s.mu.Lock()
 	s.lastErr = err
 	if err == nil {

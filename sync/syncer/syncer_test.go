@@ -17,6 +17,8 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/events/eventstest"
 	"github.com/bosun-dev/bosun/internal/testutil"
+	"github.com/bosun-dev/bosun/metrics"
+	"github.com/bosun-dev/bosun/metrics/metricstest"
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
@@ -317,5 +319,35 @@ func TestRunSyncsOnTrigger(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run: %v", err)
+	}
+}
+
+func TestSyncMetrics(t *testing.T) {
+	s := storetest.Start(t)
+	g := newGitRepo(t)
+	reg := metrics.NewRegistry()
+	sy := syncer.New(syncer.Config{Source: localSource(t, g.dir), Store: s, Repo: "test", Path: "deploy", Metrics: reg})
+	mustSync(t, sy, g.commit("two", map[string]string{"deploy/a.yaml": deployment("a", 1), "deploy/b.yaml": deployment("b", 1)}), state.ResultApplied)
+	mustSync(t, sy, g.commit("broken", map[string]string{"deploy/a.yaml": "kind: Nope"}), state.ResultRejected)
+	if att, err := sy.SyncOnce(t.Context()); err != nil || att.Result != "" {
+		t.Fatalf("a look at an unchanged branch: %+v, %v", att, err)
+	}
+	fams := metricstest.Families(t, reg)
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"bosun_sync_total", map[string]string{"result": "applied"}, 1},
+		{"bosun_sync_total", map[string]string{"result": "rejected"}, 1},
+		{"bosun_sync_duration_seconds", nil, 2}, // unchanged looks are not attempts
+		{"bosun_sync_objects_total", map[string]string{"op": "created"}, 2},
+	} {
+		if got, _ := metricstest.Value(fams, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	if got, _ := metricstest.Value(fams, "bosun_sync_last_applied_timestamp_seconds", nil); got < float64(time.Now().Add(-time.Minute).Unix()) {
+		t.Errorf("bosun_sync_last_applied_timestamp_seconds = %v, want about now", got)
 	}
 }
