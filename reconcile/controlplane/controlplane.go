@@ -14,6 +14,7 @@ import (
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile/autorollback"
 	"github.com/bosun-dev/bosun/reconcile/deployment"
+	"github.com/bosun-dev/bosun/reconcile/disruption"
 	"github.com/bosun-dev/bosun/reconcile/endpoints"
 	"github.com/bosun-dev/bosun/reconcile/gc"
 	"github.com/bosun-dev/bosun/reconcile/leader"
@@ -139,6 +140,7 @@ func runControllers(ctx context.Context, cfg Config, fence store.Fence) error {
 		replicaset.NewReplicationControllers(replicaset.Config{Writer: st, Getter: st, NewBatch: podBatch, Informers: inf, Logger: sub("replicationcontroller"), Clock: cfg.Clock, Workers: cfg.Workers}),
 		scheduler.New(scheduler.Config{NewBatch: func() scheduler.Batch { return st.Txn() }, Informers: inf, Logger: sub("scheduler"), Clock: cfg.Clock}),
 		endpoints.New(endpoints.Config{Writer: st, Informers: inf, Logger: sub("endpoints"), Clock: cfg.Clock, Workers: cfg.Workers}),
+		disruption.New(disruption.Config{Writer: st, Informers: inf, Logger: sub("disruption"), Clock: cfg.Clock, Workers: cfg.Workers}),
 		nl,
 		sip,
 		gc.New(gc.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("gc"), Clock: cfg.Clock, Workers: cfg.Workers}),
