@@ -31,7 +31,7 @@ const Name = "disruption"
 // status.disruptedPods (not counted as healthy) while it is not deleted;
 // after that the controller assumes the deletion will not happen and
 // counts the pod again, as Kubernetes' disruption controller does.
-const DeletionTimeout = 2 * time.Minute
+const DeletionTimeout = api.DisruptionDeletionTimeout
 
 // Writer is how the controller writes the status of PodDisruptionBudgets:
 // a compare-and-swap on resourceVersion (see package reconcile).
@@ -317,22 +317,11 @@ func countHealthy(pods []*corev1.Pod, disrupted map[string]metav1.Time) int32 {
 		if _, gone := disrupted[p.Name]; gone || p.DeletionTimestamp != nil {
 			continue
 		}
-		if PodReady(p) {
+		if api.PodReady(p) {
 			n++
 		}
 	}
 	return n
-}
-
-// PodReady reports whether pod's Ready condition is True: what a budget
-// counts as healthy.
-func PodReady(pod *corev1.Pod) bool {
-	for _, cond := range pod.Status.Conditions {
-		if cond.Type == corev1.PodReady {
-			return cond.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // writeStatus writes pdb's status from the figures, unless it says so
@@ -346,7 +335,7 @@ func (c *Controller) writeStatus(ctx context.Context, pdb *policyv1.PodDisruptio
 	st := pdb.Status
 	if st.CurrentHealthy == healthy && st.DesiredHealthy == desired && st.ExpectedPods == expected &&
 		st.DisruptionsAllowed == allowed && apiequality.Semantic.DeepEqual(st.DisruptedPods, disrupted) &&
-		st.ObservedGeneration == pdb.Generation && ConditionUpToDate(pdb) {
+		st.ObservedGeneration == pdb.Generation && api.DisruptionAllowedUpToDate(pdb) {
 		return nil
 	}
 	next := pdb.DeepCopy()
@@ -362,7 +351,7 @@ func (c *Controller) writeStatus(ctx context.Context, pdb *policyv1.PodDisruptio
 	if len(next.Status.DisruptedPods) == 0 {
 		next.Status.DisruptedPods = nil
 	}
-	SetDisruptionAllowed(next, now)
+	api.SetDisruptionAllowed(next, now)
 	return c.update(ctx, next)
 }
 
@@ -391,35 +380,4 @@ func (c *Controller) update(ctx context.Context, pdb *policyv1.PodDisruptionBudg
 	c.log.Debug("wrote budget status", "budget", pdb.Namespace+"/"+pdb.Name, "allowed", pdb.Status.DisruptionsAllowed,
 		"healthy", pdb.Status.CurrentHealthy, "desired", pdb.Status.DesiredHealthy, "revision", pdb.ResourceVersion)
 	return nil
-}
-
-// SetDisruptionAllowed sets pdb's DisruptionAllowed condition from
-// status.disruptionsAllowed: True (SufficientPods) when above 0, else False
-// (InsufficientPods), its transition time now when the status changes.
-// The eviction subresource calls it when it takes the last disruption.
-func SetDisruptionAllowed(pdb *policyv1.PodDisruptionBudget, now time.Time) {
-	cond := metav1.Condition{
-		Type:               policyv1.DisruptionAllowedCondition,
-		Status:             metav1.ConditionFalse,
-		Reason:             policyv1.InsufficientPodsReason,
-		ObservedGeneration: pdb.Status.ObservedGeneration,
-		LastTransitionTime: metav1.NewTime(now).Rfc3339Copy(),
-	}
-	if pdb.Status.DisruptionsAllowed > 0 {
-		cond.Status, cond.Reason = metav1.ConditionTrue, policyv1.SufficientPodsReason
-	}
-	apimeta.SetStatusCondition(&pdb.Status.Conditions, cond)
-}
-
-// ConditionUpToDate reports whether pdb's DisruptionAllowed condition agrees
-// with its status.disruptionsAllowed and observes its generation.
-func ConditionUpToDate(pdb *policyv1.PodDisruptionBudget) bool {
-	cond := apimeta.FindStatusCondition(pdb.Status.Conditions, policyv1.DisruptionAllowedCondition)
-	if cond == nil || pdb.Status.ObservedGeneration != pdb.Generation {
-		return false
-	}
-	if pdb.Status.DisruptionsAllowed > 0 {
-		return cond.Status == metav1.ConditionTrue && cond.Reason == policyv1.SufficientPodsReason
-	}
-	return cond.Status == metav1.ConditionFalse && cond.Reason == policyv1.InsufficientPodsReason
 }
