@@ -195,29 +195,27 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 // controllers (a percentage is rounded up), and pods without a controller
 // are returned as unmanaged (not counted).
 func (c *Controller) expectedPods(pdb *policyv1.PodDisruptionBudget, pods []*corev1.Pod) (expected, desired int32, unmanaged []string, err error) {
-	switch s := pdb.Spec; {
+	s := pdb.Spec
+	limit := s.MinAvailable
+	switch {
 	case s.MaxUnavailable != nil:
-		if expected, unmanaged, err = c.scaleOf(pods); err != nil {
-			return 0, 0, nil, err
-		}
-		n, err := intstr.GetScaledValueFromIntOrPercent(s.MaxUnavailable, int(expected), true)
-		if err != nil {
-			return 0, 0, nil, err
-		}
-		return expected, max(expected-int32(n), 0), unmanaged, nil
-	case s.MinAvailable != nil && s.MinAvailable.Type == intstr.Int:
+		limit = s.MaxUnavailable
+	case s.MinAvailable == nil:
+		return 0, 0, nil, nil
+	case s.MinAvailable.Type == intstr.Int:
 		return int32(len(pods)), s.MinAvailable.IntVal, nil, nil
-	case s.MinAvailable != nil:
-		if expected, unmanaged, err = c.scaleOf(pods); err != nil {
-			return 0, 0, nil, err
-		}
-		n, err := intstr.GetScaledValueFromIntOrPercent(s.MinAvailable, int(expected), true)
-		if err != nil {
-			return 0, 0, nil, err
-		}
-		return expected, int32(n), unmanaged, nil
 	}
-	return 0, 0, nil, nil
+	if expected, unmanaged, err = c.scaleOf(pods); err != nil {
+		return 0, 0, nil, err
+	}
+	n, err := intstr.GetScaledValueFromIntOrPercent(limit, int(expected), true)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	if s.MaxUnavailable != nil {
+		return expected, max(expected-int32(n), 0), unmanaged, nil
+	}
+	return expected, int32(n), unmanaged, nil
 }
 
 // scaleOf sums the spec.replicas of the controllers of pods, each counted
