@@ -24,10 +24,7 @@ func TestKubectlDrainWithHollowNodes(t *testing.T) {
 	s := startServer(t, r.dir)
 	s.waitAttempt(first, "applied")
 	startHollow(t, s.url, 2, "hollow-")
-	testutil.Eventually(t, 30*time.Second, "2 nodes Ready", func() (bool, string) {
-		out, _ := s.bosun("get", "nodes", "--no-headers")
-		return strings.Count(out, " Ready ") == 2, out
-	})
+	s.waitNodesReady(2)
 	r.git("checkout", "-q", first+"~1", "--", "apps")
 	r.replace("apps/hello/deployment.yaml", "replicas: 3", "replicas: 4")
 	r.write("apps/hello/pdb.yaml", `apiVersion: policy/v1
