@@ -103,8 +103,8 @@
 // disruption: 429 TooManyRequests, "Cannot evict pod as it would violate
 // the pod's disruption budget.", with a DisruptionBudget cause ("The
 // disruption budget web needs 2 healthy pods and has 2 currently", or
-// "... is still being processed by the server." while status.observedGeneration
-// lags), when status.disruptionsAllowed is 0; 403 when it is negative or
+// "... is still being processed by the server." with Retry-After: 10 while
+// status.observedGeneration lags), when status.disruptionsAllowed is 0; 403 when it is negative or
 // status.disruptedPods holds over 2000 pods. Else status.disruptionsAllowed
 // is decremented (the DisruptionAllowed condition turns False at 0), the pod
 // is recorded in status.disruptedPods, and the budget's status and the pod's

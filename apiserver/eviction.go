@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,6 +63,9 @@ func (s *Server) serveEviction(w http.ResponseWriter, req *http.Request, t targe
 			return nil
 		case aerr.status.Reason == metav1.StatusReasonConflict && callerRV == "" && attempt < evictionRetries:
 			continue // the pod or its budget changed meanwhile: decide again
+		}
+		if d := aerr.status.Details; d != nil && d.RetryAfterSeconds > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(d.RetryAfterSeconds)))
 		}
 		return aerr
 	}
@@ -225,7 +229,9 @@ func takeDisruption(pdb *policyv1.PodDisruptionBudget, pod string, now time.Time
 	st := pdb.Status
 	switch {
 	case st.ObservedGeneration < pdb.Generation:
-		return nil, tooManyRequests(fmt.Sprintf("The disruption budget %s is still being processed by the server.", pdb.Name))
+		e := tooManyRequests(fmt.Sprintf("The disruption budget %s is still being processed by the server.", pdb.Name))
+		e.status.Details.RetryAfterSeconds = 10 // the controller catches up soon
+		return nil, e
 	case st.DisruptionsAllowed < 0:
 		return nil, budgetForbidden(pdb, "pdb disruptions allowed is negative")
 	case len(st.DisruptedPods) > api.MaxDisruptedPods:

@@ -84,7 +84,7 @@ func TestEviction(t *testing.T) {
 		{name: "budget exhausted", objs: []api.Object{readyPod("a"), readyPod("b"), budget("web", 2, 0)},
 			pod: "a", code: 429, want: `"message":"Cannot evict pod as it would violate the pod's disruption budget.","reason":"TooManyRequests","details":{"causes":[{"reason":"DisruptionBudget","message":"The disruption budget web needs 2 healthy pods and has 2 currently"}]},"code":429`},
 		{name: "budget status behind its spec", objs: []api.Object{readyPod("a"), budget("web", 2, 1, func(p *policyv1.PodDisruptionBudget) { p.Status.ObservedGeneration = 0 })},
-			pod: "a", code: 429, want: "The disruption budget web is still being processed by the server.", allowed: 1},
+			pod: "a", code: 429, want: `"message":"The disruption budget web is still being processed by the server."}],"retryAfterSeconds":10}`, allowed: 1},
 		{name: "v1beta1 body", objs: []api.Object{readyPod("a"), budget("web", 2, 1)}, pod: "a",
 			body: `{"apiVersion":"policy/v1beta1","kind":"Eviction","metadata":{"name":"a"},"deleteOptions":{"gracePeriodSeconds":30}}`,
 			code: 201, deleted: true, allowed: 0, disrupted: true},
