@@ -1,8 +1,11 @@
 // Package api is the vocabulary every bosun component shares: the table of
 // resource kinds bosun stores and serves (Resource, Resources, Lookup,
 // ResourceFor, ResourceOf), the Object interface their typed values satisfy,
-// and the sentinel errors (ErrNotFound, ErrConflict, ...) that the store, the
-// API server and the client wrap.
+// the sentinel errors (ErrNotFound, ErrConflict, ...) that the store, the
+// API server and the client wrap, and the few rules about
+// PodDisruptionBudgets that the disruption controller and the API server's
+// eviction subresource share (PodReady, SetDisruptionAllowed,
+// DisruptionAllowedUpToDate, DisruptionDeletionTimeout, MaxDisruptedPods).
 //
 // It does no I/O and imports neither etcd nor net/http, so the node agent and
 // the command line client can depend on it without pulling in the store.

@@ -10,6 +10,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -69,7 +70,8 @@ func (r Resource) GoType() reflect.Type { return reflect.TypeOf(r.New()) }
 
 // Resources returns the table of every resource bosun stores and serves, in a stable order:
 // v1 Namespace, Pod, ReplicationController, Service, Endpoints, ConfigMap, Secret,
-// Node, Event; apps/v1 ReplicaSet, Deployment; coordination.k8s.io/v1 Lease.
+// Node, Event; apps/v1 ReplicaSet, Deployment; policy/v1 PodDisruptionBudget;
+// discovery.k8s.io/v1 EndpointSlice; coordination.k8s.io/v1 Lease.
 // Each call returns a fresh slice that the caller may modify.
 func Resources() []Resource {
 	return []Resource{
@@ -98,6 +100,9 @@ func Resources() []Resource {
 		{Group: "apps", Version: "v1", Kind: "Deployment", Name: "deployments", Singular: "deployment",
 			ShortNames: []string{"deploy"}, Namespaced: true,
 			New: func() Object { return &appsv1.Deployment{} }},
+		{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget", Name: "poddisruptionbudgets", Singular: "poddisruptionbudget",
+			ShortNames: []string{"pdb"}, Namespaced: true,
+			New: func() Object { return &policyv1.PodDisruptionBudget{} }},
 		{Group: "discovery.k8s.io", Version: "v1", Kind: "EndpointSlice", Name: "endpointslices", Singular: "endpointslice",
 			Namespaced: true,
 			New:        func() Object { return &discoveryv1.EndpointSlice{} }},

@@ -148,6 +148,7 @@ func (s *Server) serveResourceList(w http.ResponseWriter, r *http.Request) {
 			Kind:       res.Kind,
 			Verbs:      metav1.Verbs{"get", "update"},
 		})
+		list.APIResources = append(list.APIResources, subresources(res)...)
 	}
 	if len(list.APIResources) == 0 {
 		writeError(w, errNotFoundPath(r.URL.Path))

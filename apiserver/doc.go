@@ -12,6 +12,8 @@
 //	GET  /api/v1/{resource}/{name}                                                get a cluster-scoped object (namespaces, nodes)
 //	GET  ...?watch=true                                                           watch: newline-delimited {"type","object"} events
 //	POST .../{resource}; PUT, DELETE .../{name}; PUT .../{name}/status            writes (see below)
+//	GET  .../{deployments,replicasets,replicationcontrollers}/{name}/scale         autoscaling/v1 Scale (PUT, PATCH: 403, see below)
+//	POST /api/v1/namespaces/{ns}/pods/{name}/eviction                             policy/v1 Eviction: delete the pod within its PodDisruptionBudget
 //	GET  /healthz, /livez, /readyz                                                health ("ok"; /readyz runs Config.Ready)
 //	GET  /bosun/v1/status                                                         state.Status JSON
 //	GET  /bosun/v1/history?limit=N                                                []state.Attempt JSON, newest first (0 or absent = all)
@@ -54,7 +56,8 @@
 // object that carries that label is 403: only sync writes them, straight
 // to the store. Git is the only way desired state gets in: the kinds sync
 // manages (manifests.Supported: Pods, ReplicationControllers, Services,
-// ConfigMaps, Secrets, Namespaces, ReplicaSets, Deployments) are never
+// ConfigMaps, Secrets, Namespaces, ReplicaSets, Deployments,
+// PodDisruptionBudgets) are never
 // created, replaced or patched through the API by anyone but a node (403
 // naming Git; controllers write their ReplicaSets and Pods straight to the
 // store), while deleting one that is not from Git stays allowed (a stray, or
@@ -74,6 +77,47 @@
 // what kubectl cordon, uncordon, label and patch send. Bodies are JSON,
 // decoded strictly (unknown or duplicate fields: 400), at most
 // Config.MaxBodyBytes (3 MiB).
+//
+// The scale subresource of Deployments, ReplicaSets and
+// ReplicationControllers answers GET with an autoscaling/v1 Scale
+// (spec.replicas, status.replicas, status.selector as a string); PUT and
+// PATCH are 403: replicas are desired state. For an object from Git the
+// message is the one of its other writes (file, line, commit) plus the
+// `bosun scale KIND/NAME -n NS --replicas=N` command that commits the
+// change, so that `kubectl scale` fails saying what to do; for others it
+// is the Git-only rule's. Discovery lists {resource}/scale (autoscaling/v1
+// Scale) and pods/eviction (policy/v1 Eviction), as kubectl looks them up.
+//
+// # Evictions
+//
+// POST .../pods/{name}/eviction with a policy/v1 (or policy/v1beta1)
+// Eviction whose metadata.name is the pod's (else 400) deletes the pod as
+// kube-apiserver's eviction subresource does; only admins may (a node's is
+// 403). A pod that is Pending, Succeeded, Failed or being deleted, or that
+// no PodDisruptionBudget of its namespace selects, is deleted at once; two
+// budgets selecting it are 500 ("This pod has more than one
+// PodDisruptionBudget, ..."). With one budget: an unready pod is deleted
+// without taking a disruption when the budget's
+// unhealthyPodEvictionPolicy is AlwaysAllow or it is met without the pod
+// (currentHealthy >= desiredHealthy > 0); otherwise the eviction takes a
+// disruption: 429 TooManyRequests, "Cannot evict pod as it would violate
+// the pod's disruption budget.", with a DisruptionBudget cause ("The
+// disruption budget web needs 2 healthy pods and has 2 currently", or
+// "... is still being processed by the server." with Retry-After: 10 while
+// status.observedGeneration lags), when status.disruptionsAllowed is 0; 403 when it is negative or
+// status.disruptedPods holds over 2000 pods. Else status.disruptionsAllowed
+// is decremented (the DisruptionAllowed condition turns False at 0), the pod
+// is recorded in status.disruptedPods, and the budget's status and the pod's
+// deletion are written in one etcd transaction conditional on both
+// resourceVersions read: of concurrent evictions racing for a budget's last
+// disruption exactly one wins, the others decide again (up to 20 times)
+// and get 429. The disruption controller (reconcile/disruption) recomputes
+// the status from the pods afterwards. deleteOptions.preconditions (uid,
+// resourceVersion) are honoured (409 when stale, not retried) and dryRun
+// checks everything but writes nothing. Success is 201 with a Success
+// Status; a missing pod is 404 (kubectl drain takes it as done). A pod from
+// Git is not evicted (405, as its deletion). Each eviction is logged with
+// the pod, the budget and the user.
 //
 // Mirror pods (annotation kubernetes.io/config.mirror), which node agents
 // create to show their static pods, cannot be changed here: PUT and PATCH

@@ -23,7 +23,7 @@ type target struct {
 	r         api.Resource
 	namespace string // "" = all namespaces (lists) or cluster-scoped
 	name      string // "" = the collection
-	sub       string // "" or "status"
+	sub       string // "", "status", "scale" (scalable kinds) or "eviction" (pods)
 }
 
 // key returns "ns/name" or "name", for messages.
@@ -77,7 +77,11 @@ func (s *Server) parseTarget(group, version, rest string) (target, bool) {
 	case 1:
 		t.name = segs[0]
 	case 2:
-		if segs[1] != "status" {
+		switch sub := segs[1]; {
+		case sub == "status":
+		case sub == "scale" && scalable(r):
+		case sub == "eviction" && r.Group == "" && r.Name == "pods":
+		default:
 			return target{}, false
 		}
 		t.name, t.sub = segs[0], segs[1]
@@ -100,6 +104,10 @@ func (s *Server) serveResource(w http.ResponseWriter, req *http.Request) {
 	}
 	var err *apiError
 	switch {
+	case t.sub == "scale":
+		err = s.serveScale(w, req, t)
+	case t.sub == "eviction":
+		err = s.serveEviction(w, req, t)
 	case t.name == "" && (req.Method == http.MethodGet || req.Method == http.MethodHead):
 		if isWatch(req) {
 			err = s.watch(w, req, t)

@@ -12,8 +12,13 @@
 // defined in the tree, a symlink to a directory) never reject a tree.
 //
 // Supported kinds are v1 Pod, ReplicationController, Service, ConfigMap,
-// Secret and Namespace, and apps/v1 ReplicaSet and Deployment (see
-// Supported); a `kind: List` of them is accepted too.
+// Secret and Namespace, apps/v1 ReplicaSet and Deployment, and policy/v1
+// PodDisruptionBudget (see Supported); a `kind: List` of them is accepted
+// too. A PodDisruptionBudget is validated as the API server does (at most
+// one of minAvailable and maxUnavailable, each an integer >= 0 or a
+// percentage up to 100%); one without a selector, or with neither field,
+// is accepted as Kubernetes accepts it, with a warning that it protects
+// nothing or allows no eviction.
 //
 // Hostile input is bounded: Limits caps the size of a file, of the whole
 // tree and the number of documents; YAML alias expansion is capped (small

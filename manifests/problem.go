@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -254,6 +255,7 @@ var supportedKinds = []kindInfo{
 	{schema.GroupVersionKind{Version: "v1", Kind: "Namespace"}, false, func() Obj { return &corev1.Namespace{} }},
 	{schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "ReplicaSet"}, true, func() Obj { return &appsv1.ReplicaSet{} }},
 	{schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, true, func() Obj { return &appsv1.Deployment{} }},
+	{schema.GroupVersionKind{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget"}, true, func() Obj { return &policyv1.PodDisruptionBudget{} }},
 }
 
 // Supported lists the supported apiVersion/kind pairs.

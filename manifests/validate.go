@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
@@ -48,7 +49,7 @@ func Validate(objs []Object) Problems {
 				}
 			}
 		}
-		for _, e := range ignoredFields(o.Obj) {
+		for _, e := range append(ignoredFields(o.Obj), pdbWarnings(o.Obj)...) {
 			ps = append(ps, Problem{File: o.File, Line: fieldLine(o, e.Field), Object: objectLabel(o.ID()),
 				Field: e.Field, Message: e.Detail, Warning: true})
 		}
@@ -140,6 +141,8 @@ func validateObject(obj Obj) field.ErrorList {
 		return append(validateMeta(&o.ObjectMeta, true, apivalidation.NameIsDNSSubdomain), validateReplicaSet(o)...)
 	case *appsv1.Deployment:
 		return append(validateMeta(&o.ObjectMeta, true, apivalidation.NameIsDNSSubdomain), validateDeployment(o)...)
+	case *policyv1.PodDisruptionBudget:
+		return append(validateMeta(&o.ObjectMeta, true, apivalidation.NameIsDNSSubdomain), validatePDB(o)...)
 	}
 	return field.ErrorList{field.InternalError(nil, fmt.Errorf("unsupported type %T", obj))}
 }

@@ -10,9 +10,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/bosun-dev/bosun/api"
 )
@@ -51,7 +53,7 @@ const shortSHALen = 8
 func gitKind(r api.Resource) bool {
 	switch r.Group + "/" + r.Kind {
 	case "/Pod", "/ReplicationController", "/Service", "/ConfigMap", "/Secret", "/Namespace",
-		"apps/ReplicaSet", "apps/Deployment":
+		"apps/ReplicaSet", "apps/Deployment", "policy/PodDisruptionBudget":
 		return true
 	}
 	return false
@@ -214,6 +216,17 @@ func printerFor(r api.Resource) kindPrinter {
 				return []string{string(es.AddressType), slicePorts(es.Ports), sliceEndpoints(es.Endpoints)}, nil, nil
 			},
 		}
+	case "policy/PodDisruptionBudget":
+		return kindPrinter{
+			mid: []string{"MIN AVAILABLE", "MAX UNAVAILABLE", "ALLOWED DISRUPTIONS"},
+			row: func(o api.Object, _ time.Time) ([]string, []string, []string) {
+				p, ok := o.(*policyv1.PodDisruptionBudget)
+				if !ok {
+					return nil, nil, nil
+				}
+				return []string{intOrNA(p.Spec.MinAvailable), intOrNA(p.Spec.MaxUnavailable), itoa(p.Status.DisruptionsAllowed)}, nil, nil
+			},
+		}
 	case "/Node":
 		return kindPrinter{
 			mid:  []string{"STATUS", "ROLES"},
@@ -316,6 +329,15 @@ func Age(t metav1.Time, now time.Time) string {
 		return "<unknown>"
 	}
 	return duration.HumanDuration(now.Sub(t.Time))
+}
+
+// intOrNA prints an optional int-or-percent as kubectl's PDB columns do:
+// the value, or N/A when unset.
+func intOrNA(v *intstr.IntOrString) string {
+	if v == nil {
+		return "N/A"
+	}
+	return v.String()
 }
 
 func itoa(n int32) string { return strconv.Itoa(int(n)) }

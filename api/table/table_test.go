@@ -9,7 +9,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	"github.com/bosun-dev/bosun/api"
@@ -141,6 +143,12 @@ func TestForRows(t *testing.T) {
 			FirstTimestamp: created, LastTimestamp: metav1.NewTime(now.Add(-5 * time.Second)), Count: 4,
 		}, []string{"5s", "Warning", "BackOff", "pod/web-1", "Back-off restarting failed container app",
 			"spec.containers{app}", "kubelet, node-1", "90s", "4", "web-1.18e3"}},
+		{"pod disruption budget from Git", "poddisruptionbudgets", &policyv1.PodDisruptionBudget{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", CreationTimestamp: created,
+				Annotations: map[string]string{api.AnnotationCommit: "0123456789abcdef", api.AnnotationSource: "apps/pdb.yaml:1"}},
+			Spec:   policyv1.PodDisruptionBudgetSpec{MaxUnavailable: ptr.To(intstr.FromString("25%"))},
+			Status: policyv1.PodDisruptionBudgetStatus{DisruptionsAllowed: 1},
+		}, []string{"web", "N/A", "25%", "1", "90s", "01234567", "apps/pdb.yaml:1"}},
 		{"unexpected Go type", "deployments", &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "odd", CreationTimestamp: created}},
 			[]string{"odd", "<unknown>", "<unknown>", "<unknown>", "90s", "<none>", "<unknown>", "<unknown>", "<unknown>", "<none>"}},
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/bosun-dev/bosun/metrics"
 	"github.com/bosun-dev/bosun/reconcile/autorollback"
 	"github.com/bosun-dev/bosun/reconcile/deployment"
+	"github.com/bosun-dev/bosun/reconcile/disruption"
 	"github.com/bosun-dev/bosun/reconcile/endpoints"
 	"github.com/bosun-dev/bosun/reconcile/gc"
 	"github.com/bosun-dev/bosun/reconcile/leader"
@@ -173,6 +174,7 @@ func runControllers(ctx context.Context, cfg Config, fence store.Fence, ins inst
 		scheduler.New(scheduler.Config{NewBatch: func() scheduler.Batch { return st.Txn() }, Informers: inf, Logger: sub("scheduler"), Clock: cfg.Clock, Metrics: ins.scheduler,
 			Recorder: recorder("default-scheduler")}),
 		endpoints.New(endpoints.Config{Writer: st, Informers: inf, Logger: sub("endpoints"), Clock: cfg.Clock, Workers: cfg.Workers}),
+		disruption.New(disruption.Config{Writer: st, Informers: inf, Logger: sub("disruption"), Clock: cfg.Clock, Workers: cfg.Workers}),
 		nl,
 		sip,
 		gc.New(gc.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("gc"), Clock: cfg.Clock, Workers: cfg.Workers}),

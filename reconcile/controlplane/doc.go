@@ -1,8 +1,9 @@
 // Package controlplane runs every controller of bosun's control plane —
 // Deployments, ReplicaSets, ReplicationControllers, the scheduler,
-// Endpoints, Service addresses, node lifecycle, garbage collection and the
-// system namespaces (default, kube-system, kube-public, kube-node-lease) — on
-// one set of shared informers, under leader election.
+// Endpoints, Service addresses, PodDisruptionBudget status, node lifecycle,
+// garbage collection and the system namespaces (default, kube-system,
+// kube-public, kube-node-lease) — on one set of shared informers, under
+// leader election.
 //
 // Several bosun servers may share one etcd: all of them serve the API, but
 // only the elected leader runs controllers. A standby takes over when the

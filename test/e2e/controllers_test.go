@@ -107,6 +107,15 @@ func (s *server) waitAvailable(ns, name string, replicas int32) {
 	})
 }
 
+// waitNodesReady waits until n nodes are Ready.
+func (s *server) waitNodesReady(n int) {
+	s.t.Helper()
+	testutil.Eventually(s.t, 30*time.Second, fmt.Sprintf("%d nodes Ready", n), func() (bool, string) {
+		out, _ := s.bosun("get", "nodes", "--no-headers")
+		return strings.Count(out, " Ready ") == n, out
+	})
+}
+
 func podReady(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
@@ -130,10 +139,7 @@ func TestControllersWithHollowNodes(t *testing.T) {
 	s := startServer(t, r.dir)
 	s.waitAttempt(first, "applied")
 	startHollow(t, s.url, 3, "hollow-")
-	testutil.Eventually(t, 30*time.Second, "3 nodes Ready", func() (bool, string) {
-		out, _ := s.bosun("get", "nodes", "--no-headers")
-		return strings.Count(out, " Ready ") == 3, out
-	})
+	s.waitNodesReady(3)
 
 	r.git("checkout", "-q", first+"~1", "--", "apps")
 	s.waitAttempt(r.commitAll("add the hello app"), "applied")
@@ -308,10 +314,7 @@ func TestNodeDeathReschedules(t *testing.T) {
 	s.waitAttempt(first, "applied")
 	startHollow(t, s.url, 2, "alive-")
 	doomed := startHollow(t, s.url, 1, "doomed-")
-	testutil.Eventually(t, 30*time.Second, "3 nodes Ready", func() (bool, string) {
-		out, _ := s.bosun("get", "nodes", "--no-headers")
-		return strings.Count(out, " Ready ") == 3, out
-	})
+	s.waitNodesReady(3)
 	r.git("checkout", "-q", first+"~1", "--", "apps")
 	s.waitAttempt(r.commitAll("add the hello app"), "applied")
 	s.waitAvailable("demo", "hello", 3)
