@@ -1,6 +1,7 @@
 package apiserver_test
 
 import (
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/events/eventstest"
 	"github.com/bosun-dev/bosun/internal/testutil"
+	"github.com/bosun-dev/bosun/store/storetest"
 )
 
 // TestKubectlEvents: kubectl describe of a Pending pod says why (the
@@ -84,4 +86,46 @@ func TestKubectlEvents(t *testing.T) {
 			t.Errorf("events of small: %s", out)
 		}
 	})
+}
+
+// TestKubectlOperationalEvents: writes that are not desired state (a node
+// cordoned and labeled, a pod deleted) are recorded as Events naming who
+// made them.
+func TestKubectlOperationalEvents(t *testing.T) {
+	kubectl := needKubectl(t)
+	st := storetest.Start(t)
+	ts := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Logger: storetest.Logger(t),
+		Recorder: eventstest.Recorder(t, st, "bosun-apiserver")}).Handler())
+	t.Cleanup(ts.Close)
+	e := &env{t: t, st: st, url: ts.URL}
+	e.create(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1"}})
+	e.create(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web-1"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}}}})
+	home := t.TempDir()
+	for _, args := range [][]string{
+		{"cordon", "node-1"}, {"label", "node", "node-1", "disk=ssd"}, {"delete", "pod", "web-1", "--wait=false"},
+	} {
+		cmd := exec.CommandContext(ctx(t), kubectl, append([]string{"--server", e.url, "--cache-dir", home + "/cache", "-n", "default"}, args...)...)
+		cmd.Env = append(os.Environ(), "HOME="+home, "KUBECONFIG="+home+"/none")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	for _, w := range []struct{ name, reason, message string }{
+		{"node-1", apiserver.ReasonNodeNotSchedulable, "Node node-1 cordoned by "},
+		{"node-1", apiserver.ReasonLabelsChanged, "Labels changed by "},
+		{"web-1", apiserver.ReasonDeleted, "Pod deleted through the API by "},
+	} {
+		testutil.EventuallyTrue(t, 10*time.Second, "a "+w.reason+" Event", func() bool {
+			for _, ev := range eventstest.Find(t, st, "default", w.name, w.reason) {
+				if strings.HasPrefix(ev.Message, w.message) && ev.Source.Component == "bosun-apiserver" {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	if evs := eventstest.Find(t, st, "default", "node-1", apiserver.ReasonLabelsChanged); len(evs) != 1 || !strings.HasSuffix(evs[0].Message, ": +disk=ssd") {
+		t.Errorf("LabelsChanged Events: %v", evs)
+	}
 }

@@ -57,7 +57,9 @@ func (s *Server) serveEviction(w http.ResponseWriter, req *http.Request, t targe
 		case aerr == nil:
 			u, _ := UserFrom(req.Context())
 			s.log.Info("evicted pod", "pod", t.key(), "budget", budget, "user", u.Name, "dryRun", dryRun)
-			// TODO(events): record the eviction (reason Evicted, on the pod) here.
+			if !dryRun {
+				s.recordEviction(req, t, budget)
+			}
 			writeJSON(w, http.StatusCreated, metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
 				Status: metav1.StatusSuccess, Code: http.StatusCreated})
 			return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/tokens"
@@ -50,6 +51,10 @@ type Config struct {
 	// Metrics, when not nil, receives the API's request metrics
 	// (apiserver_request_total, apiserver_request_duration_seconds).
 	Metrics prometheus.Registerer
+	// Recorder, when not nil, records Events of operational writes made
+	// through the API (a node cordoned, its labels or taints changed, a pod
+	// deleted or evicted), naming who made them.
+	Recorder *events.Recorder
 	// MetricsHandler, when not nil, serves GET /metrics (to members of
 	// api.GroupMasters): the process's metrics, package metrics' Handler.
 	MetricsHandler http.Handler

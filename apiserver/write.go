@@ -200,6 +200,7 @@ func (s *Server) update(w http.ResponseWriter, req *http.Request, t target) *api
 	if err := s.replace(req, old, obj); err != nil {
 		return objectError(t, err)
 	}
+	s.recordWrite(req, t, old, obj)
 	writeJSON(w, http.StatusOK, typed(t.r, obj))
 	return nil
 }
@@ -307,6 +308,7 @@ func (s *Server) delete(w http.ResponseWriter, req *http.Request, t target) *api
 	if err := s.cfg.Store.Delete(req.Context(), t.r, t.namespace, t.name, rv); err != nil {
 		return objectError(t, err)
 	}
+	s.recordDelete(req, old)
 	writeJSON(w, http.StatusOK, old)
 	return nil
 }
@@ -434,6 +436,7 @@ func (s *Server) patch(w http.ResponseWriter, req *http.Request, t target) *apiE
 		if err != nil {
 			return objectError(t, err)
 		}
+		s.recordWrite(req, t, old, obj)
 		writeJSON(w, http.StatusOK, typed(t.r, obj))
 		return nil
 	}

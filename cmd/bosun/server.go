@@ -444,6 +444,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	// of it through etcd.
 	name := serverName(c)
 	triggerSync := syncer.RemoteTrigger(st.Client(), name, logger.With("component", "sync"))
+	apiEvents := events.New(events.Config{Sink: st, Component: "bosun-apiserver", Logger: logger.With("component", "api")})
 	apiSrv := apiserver.New(apiserver.Config{
 		Store:           st,
 		Logger:          logger.With("component", "api"),
@@ -453,6 +454,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		Profiling:       c.profiling,
 		Metrics:         reg,
 		MetricsHandler:  metrics.Handler(reg),
+		Recorder:        apiEvents,
 		Signer:          certs.signer,
 		Tokens:          bootstrapTokens,
 		GetCertificate:  certs.pki.Serving.GetCertificate,
@@ -468,6 +470,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return syncEvents.Run(ctx) })
+	g.Go(func() error { return apiEvents.Run(ctx) })
 	// One server at a time syncs, every write fenced by its term of the
 	// election (DESIGN.md decision 9); the others serve the API and wait.
 	g.Go(func() error {

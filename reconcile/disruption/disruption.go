@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -18,8 +19,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/clock"
 
+	"k8s.io/client-go/util/workqueue"
+
 	"github.com/bosun-dev/bosun/api"
+
 	"github.com/bosun-dev/bosun/client/cache"
+	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
 )
@@ -55,7 +60,17 @@ type Config struct {
 	Clock clock.WithTicker
 	// Workers is how many budgets are reconciled at once; default reconcile.DefaultWorkers.
 	Workers int
+	// QueueMetrics receives the work queue's metrics; nil keeps none.
+	QueueMetrics workqueue.MetricsProvider
+	// Recorder receives the UnmanagedPods Warning Event of a budget that
+	// selects pods without a controller; nil records none.
+	Recorder *events.Recorder
 }
+
+// ReasonUnmanagedPods is the reason of the Warning Event on a budget that
+// selects pods without a controller, as Kubernetes' disruption controller
+// writes it.
+const ReasonUnmanagedPods = "UnmanagedPods"
 
 // Controller keeps the status of every PodDisruptionBudget. Create it with New.
 type Controller struct {
@@ -68,6 +83,7 @@ type Controller struct {
 	rcs         *cache.Informer
 	deployments *cache.Informer
 	queue       *reconcile.Controller
+	rec         *events.Recorder
 }
 
 // New returns a Controller and registers its handlers on cfg.Informers. It
@@ -87,8 +103,9 @@ func New(cfg Config) *Controller {
 		replicaSets: cfg.Informers.ForKind("replicasets"),
 		rcs:         cfg.Informers.ForKind("replicationcontrollers"),
 		deployments: cfg.Informers.ForKind("deployments"),
+		rec:         cfg.Recorder,
 	}
-	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock})
+	c.queue = reconcile.NewController(Name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock, Metrics: cfg.QueueMetrics})
 	c.pdbs.AddHandler(c.queue.EnqueueHandler())
 	c.pods.AddHandler(cache.Handler{
 		OnAdd:    func(o api.Object) { c.enqueueBudgetsOf(o, nil) },
@@ -173,7 +190,9 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 		return reconcile.Result{}, err
 	}
 	if len(unmanaged) > 0 {
-		// TODO(events): Warning UnmanagedPods on the budget.
+		c.rec.Eventf(events.Ref(pdb), corev1.EventTypeWarning, ReasonUnmanagedPods,
+			"Pods %s have no controller: they count as healthy but not as expected pods, so this budget's status may be wrong; "+
+				"set spec.minAvailable to an integer to account for them", strings.Join(unmanaged, ", "))
 		c.log.Warn("pods selected by a disruption budget have no controller: they count as healthy but not as expected pods, so the budget's status may be wrong; use an integer minAvailable for them",
 			"budget", key, "pods", unmanaged)
 	}
