@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -82,13 +83,8 @@ spec:
 			if (err == nil) != tc.ok {
 				t.Fatalf("kubectl %s: err %v, want ok=%v:\n%s", strings.Join(tc.args, " "), err, tc.ok, out)
 			}
-			rest := string(out)
-			for _, w := range tc.want {
-				i := strings.Index(rest, w)
-				if i < 0 {
-					t.Fatalf("kubectl %s: %q missing (in order) from:\n%s", strings.Join(tc.args, " "), w, out)
-				}
-				rest = rest[i+len(w):]
+			if !inOrder(tc.want).Match(out) {
+				t.Fatalf("kubectl %s: want %q in this order in:\n%s", strings.Join(tc.args, " "), tc.want, out)
 			}
 			for _, n := range tc.not {
 				if strings.Contains(string(out), n) {
@@ -102,6 +98,16 @@ spec:
 			t.Errorf("GET %s after the refused writes: %d %s, want 404", path, code, body)
 		}
 	}
+}
+
+// inOrder returns a regular expression that matches a text holding the
+// substrings in order.
+func inOrder(substrings []string) *regexp.Regexp {
+	quoted := make([]string, len(substrings))
+	for i, s := range substrings {
+		quoted[i] = regexp.QuoteMeta(s)
+	}
+	return regexp.MustCompile("(?s)" + strings.Join(quoted, ".*"))
 }
 
 // TestOpenAPIAuthorization: as kube-apiserver's system:discovery role

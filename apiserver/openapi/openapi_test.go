@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	openapi_v2 "github.com/google/gnostic-models/openapiv2"
@@ -70,16 +71,23 @@ func gvksOf(ext any) []schema.GroupVersionKind {
 	return out
 }
 
-func TestV2(t *testing.T) {
-	resources := withSoonServed()
+// buildV2 builds the v2 document of resources and encodes it as JSON.
+func buildV2(tb testing.TB, resources []api.Resource) (*spec.Swagger, []byte) {
+	tb.Helper()
 	doc, err := openapi.BuildV2(resources, testVersion)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return doc, b
+}
+
+func TestOpenAPIV2(t *testing.T) {
+	resources := withSoonServed()
+	doc, b := buildV2(t, resources)
 	parsed, err := openapi_v2.ParseDocument(b)
 	if err != nil {
 		t.Fatalf("the v2 document does not parse as swagger 2.0: %v", err)
@@ -148,7 +156,7 @@ func TestV2(t *testing.T) {
 	}
 }
 
-func TestV3(t *testing.T) {
+func TestOpenAPIV3(t *testing.T) {
 	resources := withSoonServed()
 	docs, err := openapi.BuildV3(resources, testVersion)
 	if err != nil {
@@ -246,7 +254,7 @@ func get(t testing.TB, url string, header ...string) (*http.Response, []byte) {
 	return resp, b
 }
 
-func TestServeV2(t *testing.T) {
+func TestOpenAPIServeV2(t *testing.T) {
 	srv := serve(t)
 	tests := []struct {
 		name, accept, contentType string
@@ -292,7 +300,7 @@ func TestServeV2(t *testing.T) {
 	}
 }
 
-func TestServeV3(t *testing.T) {
+func TestOpenAPIServeV3(t *testing.T) {
 	srv := serve(t)
 	resp, b := get(t, srv.URL+openapi.PathV3, "Accept", "application/json")
 	if resp.StatusCode != http.StatusOK {
@@ -352,26 +360,15 @@ func TestServeV3(t *testing.T) {
 // "served" the heap a Handler keeps once it has answered every document.
 func BenchmarkOpenAPIBuild(b *testing.B) {
 	resources := api.Resources()
-	v2JSON := func(b *testing.B) []byte {
-		doc, err := openapi.BuildV2(resources, testVersion)
-		if err != nil {
-			b.Fatal(err)
-		}
-		j, err := json.Marshal(doc)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return j
-	}
 	b.Run("v2", func(b *testing.B) {
 		var j []byte
 		for b.Loop() {
-			j = v2JSON(b)
+			_, j = buildV2(b, resources)
 		}
 		b.ReportMetric(float64(len(j)), "json-bytes")
 	})
 	b.Run("v2-protobuf", func(b *testing.B) {
-		j := v2JSON(b)
+		_, j := buildV2(b, resources)
 		var pb []byte
 		for b.Loop() {
 			parsed, err := openapi_v2.ParseDocument(j)
@@ -444,4 +441,28 @@ type v3Index struct {
 func etag(t testing.TB, url string) string {
 	resp, _ := get(t, url)
 	return resp.Header.Get("ETag")
+}
+
+// TestOpenAPIConcurrentFirstRequests: the first requests of every
+// document, at once, each get a whole document (run with -race).
+func TestOpenAPIConcurrentFirstRequests(t *testing.T) {
+	srv := serve(t)
+	paths := []string{openapi.PathV2, openapi.PathV3, "/openapi/v3/api/v1", "/openapi/v3/apis/apps/v1",
+		"/openapi/v3/apis/coordination.k8s.io/v1", "/openapi/v3/version"}
+	var wg sync.WaitGroup
+	for _, p := range append(paths, paths...) {
+		wg.Go(func() {
+			resp, err := http.Get(srv.URL + p) // no Accept: JSON
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil || resp.StatusCode != http.StatusOK || !json.Valid(b) {
+				t.Errorf("GET %s: %d, %d bytes, %v", p, resp.StatusCode, len(b), err)
+			}
+		})
+	}
+	wg.Wait()
 }
