@@ -1,6 +1,7 @@
 package apiserver_test
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,19 +23,21 @@ func TestKubectlOpenAPI(t *testing.T) {
 	e := newEnv(t, apiserver.Config{})
 	seed(e)
 	home := t.TempDir()
+	n := 0
 	manifest := func(name, spec string) string {
-		p := filepath.Join(home, name)
+		n++
+		p := filepath.Join(home, fmt.Sprintf("%d.yaml", n))
 		doc := `apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: fresh
+  name: ` + name + `
   namespace: default
 spec:
 ` + spec + `  selector:
-    matchLabels: {app: fresh}
+    matchLabels: {app: ` + name + `}
   template:
     metadata:
-      labels: {app: fresh}
+      labels: {app: ` + name + `}
     spec:
       containers:
       - name: app
@@ -45,8 +48,9 @@ spec:
 		}
 		return p
 	}
-	fresh := manifest("fresh.yaml", "  replicas: 2\n")
-	typo := manifest("typo.yaml", "  replicaz: 2\n")
+	fresh := manifest("fresh", "  replicas: 2\n")
+	typo := manifest("fresh", "  replicaz: 2\n")
+	fromGit := manifest("web", "  replicas: 5\n") // seed's web comes from Git
 	tests := []struct {
 		name string
 		args []string
@@ -66,6 +70,10 @@ spec:
 		// only way in.
 		{"apply of a new deployment", []string{"apply", "-f", fresh}, false,
 			[]string{"Error from server (Forbidden)", "fresh", "Git"}, []string{"openapi", "validat"}},
+		{"create -f of a new deployment", []string{"create", "-f", fresh}, false,
+			[]string{"Error from server (Forbidden)", "fresh", "Git"}, []string{"openapi", "validat"}},
+		{"apply of a change to an object from Git", []string{"apply", "-f", fromGit}, false,
+			[]string{"Error from server", "web", "is managed by Git"}, []string{"openapi", "validat"}},
 		{"unknown field", []string{"apply", "-f", typo}, false,
 			[]string{"error validating", `unknown field "replicaz"`, "DeploymentSpec"}, []string{"Error from server"}},
 		// kubectl create sends a protobuf body, which the API refuses (415)
@@ -92,6 +100,10 @@ spec:
 				}
 			}
 		})
+	}
+	if code, body := e.do(http.MethodGet, "/apis/apps/v1/namespaces/default/deployments/web", nil); code != http.StatusOK ||
+		!strings.Contains(string(body), `"replicas":2`) {
+		t.Errorf("web after the refused apply: %d %s, want replicas 2", code, body)
 	}
 	for _, path := range []string{"/apis/apps/v1/namespaces/default/deployments/fresh", "/api/v1/namespaces/x"} {
 		if code, body := e.do(http.MethodGet, path, nil); code != http.StatusNotFound {
