@@ -189,10 +189,13 @@ func anonymousAllowed(req *http.Request) bool {
 }
 
 // discoveryPath reports whether path is one every identity may read:
-// discovery, as Kubernetes' system:discovery role.
+// discovery and the OpenAPI documents, as Kubernetes' system:discovery role.
 func discoveryPath(path string) bool {
 	switch path {
-	case "/api", "/api/v1", "/apis", "/version", "/healthz", "/livez", "/readyz":
+	case "/api", "/api/v1", "/apis", "/version", "/healthz", "/livez", "/readyz", "/openapi/v2", "/openapi/v3":
+		return true
+	}
+	if strings.HasPrefix(path, "/openapi/v3/") {
 		return true
 	}
 	parts := strings.Split(strings.Trim(path, "/"), "/")

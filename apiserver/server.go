@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/apiserver/openapi"
 	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/store"
@@ -291,6 +292,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/apis/{group}", s.serveGroup)
 	mux.HandleFunc("/apis/{group}/{version}", s.serveResourceList)
 	mux.HandleFunc("/apis/{group}/{version}/{rest...}", s.serveResource)
+	openapi.New(s.resources, KubernetesVersion).Register(mux)
 	mux.HandleFunc("/bosun/v1/status", s.serveSyncStatus)
 	mux.HandleFunc("/bosun/v1/history", s.serveSyncHistory)
 	mux.HandleFunc("GET "+api.PathClusterInfo, s.serveClusterInfo)
