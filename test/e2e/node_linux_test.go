@@ -220,6 +220,7 @@ func TestRealNode(t *testing.T) {
 	staticDir := t.TempDir()
 	h := newNodeHost(t, r.dir, "--pod-manifest-path", staticDir)
 	ps := h.readyPods("demo", "app=hello", 3)
+	checkObservability(t, h, ps)
 
 	for _, p := range ps {
 		body, err := h.get("http://" + p.Status.PodIP + ":8080/")
