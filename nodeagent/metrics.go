@@ -54,9 +54,26 @@ func newAgentMetrics(reg prometheus.Registerer) *agentMetrics {
 	return m
 }
 
+// seen starts the clock of a pod the first time a sync looks at it, unless
+// it already had a ready sandbox then (adopted after a restart of the
+// agent: its start was not seen).
+func (m *agentMetrics) seen(uid string, hasSandbox bool, now time.Time) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.firstSeen[uid]; ok {
+		return
+	}
+	if hasSandbox {
+		now = time.Time{}
+	}
+	m.firstSeen[uid] = now
+}
+
 // synced records the status a sync computed for a pod at now: the first
-// sync of a pod starts its clock, the first status with every container
-// running stops it.
+// status with every container running stops the pod's clock.
 func (m *agentMetrics) synced(uid string, st *corev1.PodStatus, now time.Time) {
 	if m == nil {
 		return
@@ -71,13 +88,7 @@ func (m *agentMetrics) synced(uid string, st *corev1.PodStatus, now time.Time) {
 	defer m.mu.Unlock()
 	m.running[uid] = n
 	started := st.Phase == corev1.PodRunning && n > 0 && n == len(st.ContainerStatuses)
-	seen, ok := m.firstSeen[uid]
-	switch {
-	case !ok && started:
-		m.firstSeen[uid] = time.Time{} // running before this agent saw it start
-	case !ok:
-		m.firstSeen[uid] = now
-	case !seen.IsZero() && started:
+	if seen := m.firstSeen[uid]; !seen.IsZero() && started {
 		m.podStart.Observe(now.Sub(seen).Seconds())
 		m.firstSeen[uid] = time.Time{} // observed: never again for this pod
 	}

@@ -123,6 +123,7 @@ func (s *podSyncer) syncPod(ctx context.Context, pod *corev1.Pod, static bool) (
 			sb = &sandboxes[i] // the newest ready one
 		}
 	}
+	s.metrics.seen(uid, sb != nil, s.clk.Now())
 	for i := range sandboxes { // stale sandboxes: a newer one, or not ready while one is
 		sbx := &sandboxes[i]
 		if sbx != sb && sb != nil {
