@@ -17,7 +17,7 @@ import (
 const KubernetesVersion = "v1.37.2"
 
 // verbs every served resource supports.
-var resourceVerbs = metav1.Verbs{"create", "delete", "get", "list", "update", "watch"}
+var resourceVerbs = metav1.Verbs{"create", "delete", "get", "list", "patch", "update", "watch"}
 
 // inAllCategory lists the resources `kubectl get all` shows, as Kubernetes does.
 func inAllCategory(r api.Resource) bool {
@@ -70,6 +70,11 @@ func (s *Server) serveCoreVersions(w http.ResponseWriter, r *http.Request) {
 	if !methodGET(w, r) {
 		return
 	}
+	w.Header().Set("Vary", "Accept")
+	if wantsAggregated(r) {
+		s.serveAggregated(w, true)
+		return
+	}
 	writeJSON(w, http.StatusOK, metav1.APIVersions{
 		TypeMeta: metav1.TypeMeta{Kind: "APIVersions"},
 		Versions: []string{"v1"},
@@ -81,6 +86,11 @@ func (s *Server) serveCoreVersions(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serveGroupList(w http.ResponseWriter, r *http.Request) {
 	if !methodGET(w, r) {
+		return
+	}
+	w.Header().Set("Vary", "Accept")
+	if wantsAggregated(r) {
+		s.serveAggregated(w, false)
 		return
 	}
 	list := metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}, Groups: []metav1.APIGroup{}}
@@ -125,10 +135,21 @@ func (s *Server) serveResourceList(w http.ResponseWriter, r *http.Request) {
 	list := metav1.APIResourceList{
 		TypeMeta:     metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"},
 		GroupVersion: gv,
-		APIResources: []metav1.APIResource{},
+		APIResources: s.apiResources(group, ver),
 	}
+	if len(list.APIResources) == 0 {
+		writeError(w, errNotFoundPath(r.URL.Path))
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// apiResources lists the resources of group/version and their
+// subresources, as discovery shows them.
+func (s *Server) apiResources(group, version string) []metav1.APIResource {
+	out := []metav1.APIResource{}
 	for _, res := range s.resources {
-		if res.Group != group || res.Version != ver {
+		if res.Group != group || res.Version != version {
 			continue
 		}
 		ar := metav1.APIResource{
@@ -142,19 +163,15 @@ func (s *Server) serveResourceList(w http.ResponseWriter, r *http.Request) {
 		if inAllCategory(res) {
 			ar.Categories = []string{"all"}
 		}
-		list.APIResources = append(list.APIResources, ar, metav1.APIResource{
+		out = append(out, ar, metav1.APIResource{
 			Name:       res.Name + "/status",
 			Namespaced: res.Namespaced,
 			Kind:       res.Kind,
 			Verbs:      metav1.Verbs{"get", "update"},
 		})
-		list.APIResources = append(list.APIResources, subresources(res)...)
+		out = append(out, subresources(res)...)
 	}
-	if len(list.APIResources) == 0 {
-		writeError(w, errNotFoundPath(r.URL.Path))
-		return
-	}
-	writeJSON(w, http.StatusOK, list)
+	return out
 }
 
 var semverBuild = regexp.MustCompile(`[^0-9A-Za-z.-]+`)

@@ -341,12 +341,18 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 
 // writeJSON writes v as JSON with the code.
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	writeJSONType(w, code, "application/json", v)
+}
+
+// writeJSONType writes v as JSON with the code and the content type ct
+// (a JSON media type with parameters, such as aggregated discovery's).
+func writeJSONType(w http.ResponseWriter, code int, ct string, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		code = http.StatusInternalServerError
+		code, ct = http.StatusInternalServerError, "application/json"
 		b, _ = json.Marshal(errInternal(fmt.Errorf("apiserver: encode response: %w", err)).status)
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(code)
 	_, _ = w.Write(append(b, '\n'))
 }
