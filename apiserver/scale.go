@@ -99,6 +99,9 @@ func (s *Server) serveScale(w http.ResponseWriter, req *http.Request, t target) 
 		if aerr != nil {
 			return aerr
 		}
+		if managedByGit(obj) && s.cfg.GitWrites != nil {
+			return s.commitScale(w, req, t, obj)
+		}
 		return scaleRefused(req, t, obj)
 	}
 	return errMethodNotAllowed("%s is not supported on %s: the scale subresource is read with GET (and changed in Git)", req.Method, req.URL.Path)

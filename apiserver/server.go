@@ -52,6 +52,12 @@ type Config struct {
 	// Metrics, when not nil, receives the API's request metrics
 	// (apiserver_request_total, apiserver_request_duration_seconds).
 	Metrics prometheus.Registerer
+	// GitWrites, when not nil (bosun server --api-writes=commit), turns
+	// writes of objects from Git that change only replicas or container
+	// images (kubectl scale, set image, and edits, applies and rollbacks
+	// that change no more) into commits, answered once synced; other
+	// writes of them are refused as without it.
+	GitWrites GitWrites
 	// Recorder, when not nil, records Events of operational writes made
 	// through the API (a node cordoned, its labels or taints changed, a pod
 	// deleted or evicted), naming who made them.

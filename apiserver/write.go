@@ -175,6 +175,9 @@ func (s *Server) update(w http.ResponseWriter, req *http.Request, t target) *api
 	if aerr != nil {
 		return aerr
 	}
+	if managedByGit(old) && s.cfg.GitWrites != nil {
+		return s.commitWrite(w, req, t, old, obj)
+	}
 	if managedByGit(old) {
 		return managedError(t, old)
 	}
@@ -363,7 +366,8 @@ func (s *Server) patch(w http.ResponseWriter, req *http.Request, t target) *apiE
 	if aerr != nil {
 		return aerr
 	}
-	if managedByGit(old) {
+	commit := s.cfg.GitWrites != nil && t.sub == ""
+	if managedByGit(old) && !commit {
 		return managedError(t, old)
 	}
 	if t.sub != "status" {
@@ -391,7 +395,7 @@ func (s *Server) patch(w http.ResponseWriter, req *http.Request, t target) *apiE
 			if old, aerr = s.read(req, t); aerr != nil {
 				return aerr
 			}
-			if managedByGit(old) {
+			if managedByGit(old) && !commit {
 				return managedError(t, old)
 			}
 		}
@@ -410,6 +414,9 @@ func (s *Server) patch(w http.ResponseWriter, req *http.Request, t target) *apiE
 		precondition := obj.GetResourceVersion() != old.GetResourceVersion()
 		if precondition {
 			return objectError(t, api.ErrConflict)
+		}
+		if managedByGit(old) {
+			return s.commitWrite(w, req, t, old, obj)
 		}
 		if t.sub == "status" {
 			if obj, err = withStatus(t.r, old, obj); err != nil {

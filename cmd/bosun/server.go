@@ -24,6 +24,7 @@ import (
 	"github.com/bosun-dev/bosun/reconcile/serviceip"
 	"github.com/bosun-dev/bosun/servers"
 	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/sync/apiwrites"
 	"github.com/bosun-dev/bosun/sync/gitsource"
 	"github.com/bosun-dev/bosun/sync/gitwrite"
 	"github.com/bosun-dev/bosun/sync/syncer"
@@ -74,6 +75,7 @@ type serverConfig struct {
 	explicit map[string]bool
 
 	autoRollback     bool
+	apiWrites        string
 	verifySignatures string
 
 	noAgent bool
@@ -191,6 +193,7 @@ Examples:
 	f.DurationVar(&c.podEvictionTimeout, "pod-eviction-timeout", 5*time.Minute, "pods of a node unreachable for this long are deleted so their controllers replace them")
 	f.StringVar(&c.webhookSecret, "webhook-secret", "", "secret that POST /hooks/git requires (GitHub/Gitea signature or GitLab token; default: env BOSUN_WEBHOOK_SECRET)")
 	f.StringVar(&c.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook secret")
+	f.StringVar(&c.apiWrites, "api-writes", "refuse", "what the API does with a write of an object from Git: refuse (403 naming the file to change), or commit: kubectl scale, set image, and edits, applies and rollbacks that change only replicas or container images become a commit of the object's file, authored by the API user, answered once synced")
 	f.BoolVar(&c.autoRollback, "auto-rollback", false, "when a rollout a commit started fails (progress deadline exceeded; new pods crash-looping, failing to pull their image or to be configured), push a revert of that commit; per Deployment: annotation bosun.dev/auto-rollback: \"true\" or \"false\"")
 	f.StringVar(&c.verifySignatures, "verify-signatures", "", "armored OpenPGP public keys: only commits signed by one of them are applied")
 	f.BoolVar(&c.noAgent, "no-agent", false, "run only the control plane: no pods on this machine")
@@ -222,6 +225,9 @@ func checkServerFlags(cmd *cobra.Command, c *serverConfig) error {
 	}
 	if err := checkJoinFlags(cmd, c); err != nil {
 		return err
+	}
+	if c.apiWrites != "refuse" && c.apiWrites != "commit" {
+		return fmt.Errorf("server: --api-writes=%q: want refuse or commit", c.apiWrites)
 	}
 	if len(c.etcdEndpoints) > 0 && c.clusterInit {
 		return errors.New("server: --cluster-init has no effect with --etcd-endpoints (no embedded etcd runs; grow an external cluster with etcd's own tools)")
@@ -444,6 +450,12 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	// of it through etcd.
 	name := serverName(c)
 	triggerSync := syncer.RemoteTrigger(st.Client(), name, logger.With("component", "sync"))
+	var gitWrites apiserver.GitWrites
+	switch c.apiWrites {
+	case "refuse":
+	case "commit":
+		gitWrites = &apiwrites.Committer{Writer: writer, Status: st, Trigger: triggerSync}
+	}
 	apiEvents := events.New(events.Config{Sink: st, Component: "bosun-apiserver", Logger: logger.With("component", "api")})
 	apiSrv := apiserver.New(apiserver.Config{
 		Store:           st,
@@ -455,6 +467,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		Metrics:         reg,
 		MetricsHandler:  metrics.Handler(reg),
 		Recorder:        apiEvents,
+		GitWrites:       gitWrites,
 		Signer:          certs.signer,
 		Tokens:          bootstrapTokens,
 		GetCertificate:  certs.pki.Serving.GetCertificate,

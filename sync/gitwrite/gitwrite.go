@@ -90,6 +90,10 @@ type PushOptions struct {
 	// tracked branch's head) instead of the tracked branch, for a pull
 	// request. A branch that already exists is refused with ErrBranchExists.
 	Branch string
+	// Author, when its Name is set, authors the commit instead of
+	// Config.Author (the committer stays Config.Author): the person on
+	// whose behalf bosun commits, such as the user of an API write.
+	Author Signature
 }
 
 // Commit describes one commit of the branch.
@@ -290,8 +294,12 @@ func (w *Writer) attemptBase(ctx context.Context, onBase func(*base), message fu
 		msg += "\n"
 	}
 	sig := w.signature()
+	author := sig
+	if opts.Author.Name != "" {
+		author.Name, author.Email = opts.Author.Name, opts.Author.Email
+	}
 	c := &object.Commit{
-		Author:       sig,
+		Author:       author,
 		Committer:    sig,
 		Message:      msg,
 		TreeHash:     treeHash,
