@@ -6,13 +6,18 @@ import (
 	"net/http"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/streaming/pkg/httpstream"
 
 	"github.com/bosun-dev/bosun/nodeagent/agentapi/execstream"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 )
 
-// exec answers POST /exec/{namespace}/{pod}/{container}.
+// exec answers POST /exec/{namespace}/{pod}/{container}: bosun's framed
+// exec, or kubectl's protocols for an upgrade request (streamExec).
 func (s *Server) exec(w http.ResponseWriter, r *http.Request) *apiError {
+	if httpstream.IsUpgradeRequest(r) {
+		return s.streamExec(w, r)
+	}
 	ns, podName, name := r.PathValue("namespace"), r.PathValue("pod"), r.PathValue("container")
 	cmd := r.URL.Query()["command"]
 	if len(cmd) == 0 {
@@ -30,14 +35,10 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) *apiError {
 		return newError(http.StatusNotImplemented, metav1.StatusReasonMethodNotAllowed,
 			"this node's runtime cannot run commands in containers")
 	}
-	_, cs, aerr := s.containers(r.Context(), ns, podName, name)
+	_, id, aerr := s.runningContainer(r.Context(), ns, podName, name)
 	if aerr != nil {
 		return aerr
 	}
-	if len(cs) == 0 || cs[0].State != runtime.ContainerRunning {
-		return badRequest("container %q in pod %q is not running", name, podName)
-	}
-	id := cs[0].ID
 
 	rc := http.NewResponseController(w)
 	_ = rc.EnableFullDuplex() // read stdin while writing output
