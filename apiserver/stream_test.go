@@ -1,0 +1,199 @@
+package apiserver_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/bosun-dev/bosun/apiserver"
+	"github.com/bosun-dev/bosun/nodeagent/agentapi"
+	"github.com/bosun-dev/bosun/nodeagent/runtime"
+	"github.com/bosun-dev/bosun/nodeagent/runtime/runtimetest"
+)
+
+// podLookup is an agentapi.PodLookup of one pod.
+type podLookup struct{ pod *corev1.Pod }
+
+func (p podLookup) LookupPod(namespace, name string) (*corev1.Pod, bool) {
+	return p.pod, namespace == p.pod.Namespace && name == p.pod.Name
+}
+
+// dialingRuntime is the fake runtime whose sandboxes' port 8080 is addr.
+type dialingRuntime struct {
+	*runtimetest.Fake
+	addr string
+}
+
+func (d dialingRuntime) DialSandbox(ctx context.Context, _ string, port int) (net.Conn, error) {
+	if port != 8080 {
+		return nil, fmt.Errorf("dial tcp 127.0.0.1:%d: connect: connection refused", port)
+	}
+	var dl net.Dialer
+	return dl.DialContext(ctx, "tcp", d.addr)
+}
+
+// fakeExec answers env, cat (stdin to stdout) and sh -c 'exit N'.
+func fakeExec(_ string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	switch {
+	case cmd[0] == "env":
+		_, _ = io.WriteString(stdout, "HOSTNAME=web\nHOME=/\n")
+		return 0
+	case cmd[0] == "cat" && stdin != nil:
+		_, _ = io.Copy(stdout, stdin)
+		return 0
+	case len(cmd) == 3 && cmd[0] == "sh" && strings.HasPrefix(cmd[2], "exit "):
+		var code int
+		_, _ = fmt.Sscanf(cmd[2], "exit %d", &code)
+		return code
+	}
+	_, _ = fmt.Fprintf(stderr, "exec: %q: executable file not found in $PATH\n", cmd[0])
+	return 127
+}
+
+// TestKubectlExecAndPortForward runs the real kubectl against the API
+// server and a real agent API on the fake runtime: exec over WebSocket
+// (v5) and SPDY, exit codes, stdin, port-forward over the WebSocket
+// tunnel and SPDY, and attach refused.
+func TestKubectlExecAndPortForward(t *testing.T) {
+	kubectl := needKubectl(t)
+	e := newEnv(t, apiserver.Config{})
+
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "hello from the pod\n")
+	}))
+	t.Cleanup(app.Close)
+	const image = "bosun.local/test:v1"
+	rt := runtimetest.New(runtimetest.Config{PodCIDR: "10.42.0.0/24",
+		Images: map[string]runtimetest.Behavior{image: {Exec: fakeExec}}})
+	c := ctx(t)
+	sb, err := rt.RunPodSandbox(c, runtime.SandboxConfig{Metadata: runtime.SandboxMetadata{Name: "web", Namespace: "default", UID: "uid-web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.PullImage(c, image); err != nil {
+		t.Fatal(err)
+	}
+	id, err := rt.CreateContainer(c, sb.ID, runtime.ContainerConfig{Metadata: runtime.ContainerMetadata{Name: "app"}, Image: image})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.StartContainer(c, id); err != nil {
+		t.Fatal(err)
+	}
+	pod := podOn("web", "n1", "app")
+	pod.UID = types.UID("uid-web")
+	pod.Status.Phase = corev1.PodRunning
+	agent, err := agentapi.New(agentapi.Config{Pods: podLookup{pod.DeepCopy()}, Runtime: dialingRuntime{rt, app.Listener.Addr().String()}, Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(agent.Handler())
+	t.Cleanup(ts.Close)
+	e.create(nodeAt("n1", "127.0.0.1", int32(ts.Listener.Addr().(*net.TCPAddr).Port)))
+	e.create(pod)
+
+	home := t.TempDir()
+	kubectlCmd := func(ctx context.Context, env []string, args ...string) *exec.Cmd {
+		args = append([]string{"--server", e.url, "--cache-dir", home + "/cache", "-n", "default"}, args...)
+		cmd := exec.CommandContext(ctx, kubectl, args...)
+		cmd.Env = append(os.Environ(), append(env, "HOME="+home, "KUBECONFIG="+home+"/none")...)
+		return cmd
+	}
+	// kubectl 1.32 speaks WebSocket first; these turn it back to SPDY.
+	protocols := []struct {
+		name string
+		env  []string
+	}{
+		{"websocket", nil},
+		{"spdy", []string{"KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false", "KUBECTL_PORT_FORWARD_WEBSOCKETS=false"}},
+	}
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			tests := []struct {
+				name  string
+				stdin string
+				args  []string
+				code  int
+				want  string
+			}{
+				{name: "env", args: []string{"exec", "web", "--", "env"}, want: "HOSTNAME=web\nHOME=/\n"},
+				{name: "exit code", args: []string{"exec", "web", "--", "sh", "-c", "exit 3"}, code: 3},
+				{name: "stdin", stdin: "some input\n", args: []string{"exec", "-i", "web", "-c", "app", "--", "cat"}, want: "some input\n"},
+				{name: "unknown command", args: []string{"exec", "web", "--", "nope"}, code: 127, want: `exec: "nope": executable file not found in $PATH`},
+				{name: "attach", args: []string{"attach", "web"}, code: 1,
+					want: "cannot attach to container app of pod web: bosun starts containers without stdin"},
+			}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					cmd := kubectlCmd(ctx(t), p.env, tt.args...)
+					cmd.Stdin = strings.NewReader(tt.stdin)
+					out, err := cmd.CombinedOutput()
+					code := 0
+					var ee *exec.ExitError
+					if errors.As(err, &ee) {
+						code = ee.ExitCode()
+					} else if err != nil {
+						t.Fatal(err)
+					}
+					if code != tt.code || !strings.Contains(string(out), tt.want) {
+						t.Fatalf("kubectl %s: exit code %d, want %d; output (want %q in it):\n%s", strings.Join(tt.args, " "), code, tt.code, tt.want, out)
+					}
+				})
+			}
+			t.Run("port-forward", func(t *testing.T) {
+				c, cancel := context.WithCancel(ctx(t))
+				defer cancel()
+				cmd := kubectlCmd(c, p.env, "port-forward", "pod/web", ":8080")
+				stdout, err := cmd.StdoutPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				cmd.Stderr = cmd.Stdout
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+				local := ""
+				sc := bufio.NewScanner(stdout)
+				re := regexp.MustCompile(`Forwarding from 127\.0\.0\.1:(\d+) -> 8080`)
+				for local == "" && sc.Scan() {
+					if m := re.FindStringSubmatch(sc.Text()); m != nil {
+						local = m[1]
+					} else {
+						t.Log(sc.Text())
+					}
+				}
+				if local == "" {
+					t.Fatal("kubectl port-forward did not say where it listens")
+				}
+				go func() { _, _ = io.Copy(io.Discard, stdout) }()
+				for i := range 3 { // each request is a new forwarded connection
+					hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+					resp, err := hc.Get("http://127.0.0.1:" + local + "/")
+					if err != nil {
+						t.Fatalf("request %d: %v", i, err)
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if string(b) != "hello from the pod\n" {
+						t.Fatalf("request %d: %q", i, b)
+					}
+				}
+			})
+		})
+	}
+}
