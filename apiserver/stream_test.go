@@ -64,11 +64,33 @@ func fakeExec(_ string, cmd []string, stdin io.Reader, stdout, stderr io.Writer)
 	return 127
 }
 
-// TestKubectlExecAndPortForward runs the real kubectl against the API
-// server and a real agent API on the fake runtime: exec over WebSocket
-// (v5) and SPDY, exit codes, stdin, port-forward over the WebSocket
-// tunnel and SPDY, and attach refused.
-func TestKubectlExecAndPortForward(t *testing.T) {
+// ExecTTY answers a terminal session: it prints the terminal's first
+// size, then each byte of stdin in hex until stdin ends.
+func (d dialingRuntime) ExecTTY(ctx context.Context, _ string, cmd []string, stdin io.Reader, stdout io.Writer, resize <-chan runtime.TerminalSize) (int, error) {
+	select {
+	case sz := <-resize:
+		fmt.Fprintf(stdout, "size %dx%d\r\n", sz.Width, sz.Height)
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	if stdin == nil {
+		return 0, nil
+	}
+	b := make([]byte, 1)
+	for {
+		if _, err := stdin.Read(b); err != nil {
+			fmt.Fprint(stdout, "stdin ended\r\n")
+			return 0, nil
+		}
+		fmt.Fprintf(stdout, "%02x\r\n", b[0])
+	}
+}
+
+// streamEnv starts the API server and a real agent API on the fake
+// runtime, with pod default/web (container app) whose port 8080 answers
+// "hello from the pod". It returns a function that makes kubectl commands
+// against it.
+func streamEnv(t *testing.T) func(ctx context.Context, env []string, args ...string) *exec.Cmd {
 	kubectl := needKubectl(t)
 	e := newEnv(t, apiserver.Config{})
 
@@ -107,21 +129,31 @@ func TestKubectlExecAndPortForward(t *testing.T) {
 	e.create(pod)
 
 	home := t.TempDir()
-	kubectlCmd := func(ctx context.Context, env []string, args ...string) *exec.Cmd {
+	return func(ctx context.Context, env []string, args ...string) *exec.Cmd {
 		args = append([]string{"--server", e.url, "--cache-dir", home + "/cache", "-n", "default"}, args...)
 		cmd := exec.CommandContext(ctx, kubectl, args...)
 		cmd.Env = append(os.Environ(), append(env, "HOME="+home, "KUBECONFIG="+home+"/none")...)
 		return cmd
 	}
-	// kubectl 1.32 speaks WebSocket first; these turn it back to SPDY.
-	protocols := []struct {
-		name string
-		env  []string
-	}{
-		{"websocket", nil},
-		{"spdy", []string{"KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false", "KUBECTL_PORT_FORWARD_WEBSOCKETS=false"}},
-	}
-	for _, p := range protocols {
+}
+
+// kubectl 1.32 speaks WebSocket first; these environment variables turn
+// it back to SPDY.
+var kubectlProtocols = []struct {
+	name string
+	env  []string
+}{
+	{"websocket", nil},
+	{"spdy", []string{"KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false", "KUBECTL_PORT_FORWARD_WEBSOCKETS=false"}},
+}
+
+// TestKubectlExecAndPortForward runs the real kubectl against the API
+// server and a real agent API on the fake runtime: exec over WebSocket
+// (v5) and SPDY, exit codes, stdin, port-forward over the WebSocket
+// tunnel and SPDY, and attach refused.
+func TestKubectlExecAndPortForward(t *testing.T) {
+	kubectlCmd := streamEnv(t)
+	for _, p := range kubectlProtocols {
 		t.Run(p.name, func(t *testing.T) {
 			tests := []struct {
 				name  string
