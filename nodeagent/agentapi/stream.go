@@ -12,11 +12,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/go-logr/logr"
 	"golang.org/x/net/websocket"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cri-streaming/pkg/streaming/portforward"
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
+	"k8s.io/klog/v2"
 	"k8s.io/streaming/pkg/httpstream"
 	"k8s.io/streaming/pkg/httpstream/wsstream"
 	utilexec "k8s.io/utils/exec"
@@ -187,6 +189,8 @@ func (s *Server) serveWebSocketExec(w http.ResponseWriter, r *http.Request, opts
 		execProtocolV4: {Binary: true, Channels: channels},
 	})
 	conn.SetIdleTimeout(streamIdleTimeout)
+	// The library logs through klog: to the agent's logger.
+	r = r.WithContext(klog.NewContext(r.Context(), logr.FromSlogHandler(s.log.Handler())))
 	_, streams, err := conn.Open(w, r)
 	if err != nil {
 		s.log.Info("exec: WebSocket upgrade failed", "path", r.URL.Path, "error", err)
@@ -208,26 +212,41 @@ func (s *Server) serveWebSocketExec(w http.ResponseWriter, r *http.Request, opts
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
+	// The resize channel is read to its end, which comes when the
+	// connection does.
 	var sizes chan runtime.TerminalSize
 	if opts.TTY {
 		sizes = make(chan runtime.TerminalSize)
-		go readSizes(ctx, streams[4], sizes)
 	}
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		readSizes(ctx, streams[4], sizes)
+	}()
 	code, err := run(ctx, stdin, streams[1], streams[2], opts.TTY, sizes)
 	b, _ := json.Marshal(execStatus(code, err))
 	if _, werr := streams[3].Write(b); werr != nil {
 		s.log.Info("exec: cannot send the command's status", "path", r.URL.Path, "error", werr)
 	}
+	// The client closes once it has the status; closing first would cut
+	// its last reads.
+	select {
+	case <-closed:
+	case <-time.After(time.Second):
+	}
 }
 
 // readSizes decodes the JSON terminal sizes of the resize channel into out
-// until the channel ends or ctx does.
+// (nil: drops them) until the channel ends or ctx does.
 func readSizes(ctx context.Context, r io.Reader, out chan<- runtime.TerminalSize) {
 	dec := json.NewDecoder(r)
 	for {
 		var sz runtime.TerminalSize
 		if err := dec.Decode(&sz); err != nil {
 			return
+		}
+		if out == nil {
+			continue
 		}
 		select {
 		case out <- sz:
@@ -264,15 +283,15 @@ func (s *Server) portForward(w http.ResponseWriter, r *http.Request) *apiError {
 	if !httpstream.IsUpgradeRequest(r) {
 		return badRequest("port forwarding needs an upgrade request (SPDY or WebSocket), as kubectl port-forward makes")
 	}
-	d, ok := s.cfg.Runtime.(SandboxDialer)
-	if !ok {
-		return newError(http.StatusNotImplemented, metav1.StatusReasonMethodNotAllowed,
-			"this node's runtime cannot forward ports into pods")
-	}
 	pod, ok := s.cfg.Pods.LookupPod(ns, podName)
 	if !ok {
 		return newError(http.StatusNotFound, metav1.StatusReasonNotFound,
 			"pod %q in namespace %q does not run on this node", podName, ns)
+	}
+	d, ok := s.cfg.Runtime.(SandboxDialer)
+	if !ok {
+		return newError(http.StatusNotImplemented, metav1.StatusReasonMethodNotAllowed,
+			"this node's runtime cannot forward ports into pods")
 	}
 	sandbox, aerr := s.podSandbox(r.Context(), pod)
 	if aerr != nil {
