@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/streaming/pkg/httpstream"
 
 	"github.com/bosun-dev/bosun/nodeagent/agentapi/execstream"
@@ -30,12 +29,7 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) *apiError {
 	if tty, _ := boolParam(r, "tty"); tty {
 		return badRequest("bosun exec does not support a terminal (tty)")
 	}
-	ex, ok := s.cfg.Runtime.(Execer)
-	if !ok {
-		return newError(http.StatusNotImplemented, metav1.StatusReasonMethodNotAllowed,
-			"this node's runtime cannot run commands in containers")
-	}
-	_, id, aerr := s.runningContainer(r.Context(), ns, podName, name)
+	ex, _, id, aerr := s.execTarget(r.Context(), ns, podName, name)
 	if aerr != nil {
 		return aerr
 	}

@@ -71,12 +71,7 @@ func (s *Server) streamExec(w http.ResponseWriter, r *http.Request) *apiError {
 	if err != nil {
 		return badRequest("%v", err)
 	}
-	ex, ok := s.cfg.Runtime.(Execer)
-	if !ok {
-		return newError(http.StatusNotImplemented, metav1.StatusReasonMethodNotAllowed,
-			"this node's runtime cannot run commands in containers")
-	}
-	pod, id, aerr := s.runningContainer(r.Context(), ns, podName, name)
+	ex, pod, id, aerr := s.execTarget(r.Context(), ns, podName, name)
 	if aerr != nil {
 		return aerr
 	}
@@ -104,17 +99,22 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) *apiError {
 		r.PathValue("container"), r.PathValue("pod"))
 }
 
-// runningContainer returns the pod and the id of the current instance of
-// its container name, which must be running.
-func (s *Server) runningContainer(ctx context.Context, ns, podName, name string) (pod *corev1.Pod, id string, aerr *apiError) {
+// execTarget returns the runtime's Execer, the pod and the id of the
+// current instance of its container name, which must be running.
+func (s *Server) execTarget(ctx context.Context, ns, podName, name string) (Execer, *corev1.Pod, string, *apiError) {
+	ex, ok := s.cfg.Runtime.(Execer)
+	if !ok {
+		return nil, nil, "", newError(http.StatusNotImplemented, metav1.StatusReasonMethodNotAllowed,
+			"this node's runtime cannot run commands in containers")
+	}
 	pod, cs, aerr := s.containers(ctx, ns, podName, name)
 	if aerr != nil {
-		return nil, "", aerr
+		return nil, nil, "", aerr
 	}
 	if len(cs) == 0 || cs[0].State != runtime.ContainerRunning {
-		return nil, "", badRequest("container %q in pod %q is not running", name, podName)
+		return nil, nil, "", badRequest("container %q in pod %q is not running", name, podName)
 	}
-	return pod, cs[0].ID, nil
+	return ex, pod, cs[0].ID, nil
 }
 
 // execFunc runs the command of one exec session with the given streams.
