@@ -105,6 +105,37 @@ func TestKubectlStreamsRealNode(t *testing.T) {
 		}
 	})
 
+	t.Run("terminal hangup", func(t *testing.T) {
+		// kubectl killed in a session: its stdin ends, the agent closes
+		// the command's terminal (a hangup: SIGHUP) and the exec ends (its
+		// request is logged when it does).
+		ptm, pts := testutil.OpenPTY(t, 40, 100)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := kubectl(ctx, "exec", "-it", pod, "--", "/app", "sleep", "1000")
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer pts.Close()
+		out := &testutil.SyncBuffer{}
+		go func() { _, _ = io.Copy(out, ptm) }()
+		testutil.Eventually(t, 10*time.Second, "the command to start", func() (bool, string) {
+			return strings.Contains(out.String(), "sleeping 1000s"), fmt.Sprintf("%q", out.String())
+		})
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		testutil.Eventually(t, 10*time.Second, "the agent's exec to end", func() (bool, string) {
+			for _, l := range strings.Split(h.log.String(), "\n") {
+				if strings.Contains(l, `msg="agent API request"`) && strings.Contains(l, "command=1000") {
+					return true, ""
+				}
+			}
+			return false, "not logged"
+		})
+	})
+
 	t.Run("port-forward", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
