@@ -213,7 +213,9 @@ func (s *Server) serveWebSocketExec(w http.ResponseWriter, r *http.Request, opts
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	// The resize channel is read to its end, which comes when the
-	// connection does.
+	// connection does: a client gone before the command ended kills it
+	// (net/http cancels a hijacked request's context only when a write to
+	// the connection fails).
 	var sizes chan runtime.TerminalSize
 	if opts.TTY {
 		sizes = make(chan runtime.TerminalSize)
@@ -222,6 +224,8 @@ func (s *Server) serveWebSocketExec(w http.ResponseWriter, r *http.Request, opts
 	go func() {
 		defer close(closed)
 		readSizes(ctx, streams[4], sizes)
+		_, _ = io.Copy(io.Discard, streams[4])
+		cancel()
 	}()
 	code, err := run(ctx, stdin, streams[1], streams[2], opts.TTY, sizes)
 	b, _ := json.Marshal(execStatus(code, err))

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -105,36 +106,49 @@ func TestKubectlStreamsRealNode(t *testing.T) {
 		}
 	})
 
-	t.Run("terminal hangup", func(t *testing.T) {
-		// kubectl killed in a session: its stdin ends, the agent closes
-		// the command's terminal (a hangup: SIGHUP) and the exec ends (its
-		// request is logged when it does).
-		ptm, pts := testutil.OpenPTY(t, 40, 100)
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cmd := kubectl(ctx, "exec", "-it", pod, "--", "/app", "sleep", "1000")
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer pts.Close()
-		out := &testutil.SyncBuffer{}
-		go func() { _, _ = io.Copy(out, ptm) }()
-		testutil.Eventually(t, 10*time.Second, "the command to start", func() (bool, string) {
-			return strings.Contains(out.String(), "sleeping 1000s"), fmt.Sprintf("%q", out.String())
-		})
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		testutil.Eventually(t, 10*time.Second, "the agent's exec to end", func() (bool, string) {
-			for _, l := range strings.Split(h.log.String(), "\n") {
-				if strings.Contains(l, `msg="agent API request"`) && strings.Contains(l, "command=1000") {
-					return true, ""
-				}
+	// kubectl killed during a session: the command ends in the container
+	// (with a terminal, its stdin ends and the agent closes the terminal,
+	// a hangup; without, the agent sees the connection close and kills
+	// it), and the agent's exec ends: its request is logged then.
+	for _, tty := range []bool{true, false} {
+		t.Run("kubectl killed, tty="+strconv.FormatBool(tty), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			secs := "1000"
+			args := []string{"exec", pod, "--", "/app", "sleep", secs}
+			out := &testutil.SyncBuffer{}
+			cmd := kubectl(ctx)
+			if tty {
+				secs = "1001"
+				args = []string{"exec", "-it", pod, "--", "/app", "sleep", secs}
+				ptm, pts := testutil.OpenPTY(t, 40, 100)
+				defer pts.Close()
+				cmd = kubectl(ctx, args...)
+				cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
+				cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+				go func() { _, _ = io.Copy(out, ptm) }()
+			} else {
+				cmd = kubectl(ctx, args...)
+				cmd.Stdout, cmd.Stderr = out, out
 			}
-			return false, "not logged"
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			testutil.Eventually(t, 10*time.Second, "the command to start", func() (bool, string) {
+				return strings.Contains(out.String(), "sleeping "+secs+"s"), fmt.Sprintf("%q", out.String())
+			})
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			testutil.Eventually(t, 10*time.Second, "the agent's exec to end", func() (bool, string) {
+				for _, l := range strings.Split(h.log.String(), "\n") {
+					if strings.Contains(l, `msg="agent API request"`) && strings.Contains(l, "command="+secs) {
+						return true, ""
+					}
+				}
+				return false, "not logged"
+			})
 		})
-	})
+	}
 
 	t.Run("port-forward", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
