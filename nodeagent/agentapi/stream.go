@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -189,8 +190,9 @@ func (s *Server) serveWebSocketExec(w http.ResponseWriter, r *http.Request, opts
 		execProtocolV4: {Binary: true, Channels: channels},
 	})
 	conn.SetIdleTimeout(streamIdleTimeout)
-	// The library logs through klog: to the agent's logger.
-	r = r.WithContext(klog.NewContext(r.Context(), logr.FromSlogHandler(s.log.Handler())))
+	// The library logs through klog: to the agent's logger, at debug level
+	// (it reports every connection it sees closed as an error).
+	r = r.WithContext(klog.NewContext(r.Context(), logr.FromSlogHandler(debugHandler{s.log.Handler()})))
 	_, streams, err := conn.Open(w, r)
 	if err != nil {
 		s.log.Info("exec: WebSocket upgrade failed", "path", r.URL.Path, "error", err)
@@ -220,9 +222,7 @@ func (s *Server) serveWebSocketExec(w http.ResponseWriter, r *http.Request, opts
 	if opts.TTY {
 		sizes = make(chan runtime.TerminalSize)
 	}
-	closed := make(chan struct{})
 	go func() {
-		defer close(closed)
 		readSizes(ctx, streams[4], sizes)
 		_, _ = io.Copy(io.Discard, streams[4])
 		cancel()
@@ -232,12 +232,27 @@ func (s *Server) serveWebSocketExec(w http.ResponseWriter, r *http.Request, opts
 	if _, werr := streams[3].Write(b); werr != nil {
 		s.log.Info("exec: cannot send the command's status", "path", r.URL.Path, "error", werr)
 	}
-	// The client closes once it has the status; closing first would cut
-	// its last reads.
-	select {
-	case <-closed:
-	case <-time.After(time.Second):
-	}
+	// The client waits for the server to close the connection.
+}
+
+// debugHandler logs every record at debug level.
+type debugHandler struct{ slog.Handler }
+
+func (h debugHandler) Enabled(ctx context.Context, _ slog.Level) bool {
+	return h.Handler.Enabled(ctx, slog.LevelDebug)
+}
+
+func (h debugHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = slog.LevelDebug
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h debugHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return debugHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h debugHandler) WithGroup(name string) slog.Handler {
+	return debugHandler{h.Handler.WithGroup(name)}
 }
 
 // readSizes decodes the JSON terminal sizes of the resize channel into out
