@@ -1,7 +1,6 @@
 package apiserver_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/bosun-dev/bosun/apiserver"
+	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/nodeagent/agentapi"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 	"github.com/bosun-dev/bosun/nodeagent/runtime/runtimetest"
@@ -189,33 +189,24 @@ func TestKubectlExecAndPortForward(t *testing.T) {
 			t.Run("port-forward", func(t *testing.T) {
 				c, cancel := context.WithCancel(ctx(t))
 				defer cancel()
-				cmd := kubectlCmd(c, p.env, "port-forward", "pod/web", ":8080")
-				stdout, err := cmd.StdoutPipe()
-				if err != nil {
-					t.Fatal(err)
-				}
-				cmd.Stderr = cmd.Stdout
+				cmd := kubectlCmd(c, p.env, "port-forward", "pod/web", ":8080", ":8081")
+				out := &testutil.SyncBuffer{}
+				cmd.Stdout, cmd.Stderr = out, out
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() { cancel(); _ = cmd.Wait() })
-				local := ""
-				sc := bufio.NewScanner(stdout)
-				re := regexp.MustCompile(`Forwarding from 127\.0\.0\.1:(\d+) -> 8080`)
-				for local == "" && sc.Scan() {
-					if m := re.FindStringSubmatch(sc.Text()); m != nil {
-						local = m[1]
-					} else {
-						t.Log(sc.Text())
+				local := map[string]string{}
+				re := regexp.MustCompile(`Forwarding from 127\.0\.0\.1:(\d+) -> (\d+)`)
+				testutil.Eventually(t, 10*time.Second, "kubectl port-forward to say where it listens", func() (bool, string) {
+					for _, m := range re.FindAllStringSubmatch(out.String(), -1) {
+						local[m[2]] = m[1]
 					}
-				}
-				if local == "" {
-					t.Fatal("kubectl port-forward did not say where it listens")
-				}
-				go func() { _, _ = io.Copy(io.Discard, stdout) }()
+					return len(local) == 2, out.String()
+				})
+				hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 				for i := range 3 { // each request is a new forwarded connection
-					hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-					resp, err := hc.Get("http://127.0.0.1:" + local + "/")
+					resp, err := hc.Get("http://127.0.0.1:" + local["8080"] + "/")
 					if err != nil {
 						t.Fatalf("request %d: %v", i, err)
 					}
@@ -225,6 +216,15 @@ func TestKubectlExecAndPortForward(t *testing.T) {
 						t.Fatalf("request %d: %q", i, b)
 					}
 				}
+				// Nothing listens on 8081 in the pod: the agent's error
+				// reaches kubectl, which prints it.
+				if resp, err := hc.Get("http://127.0.0.1:" + local["8081"] + "/"); err == nil {
+					resp.Body.Close()
+					t.Fatalf("port 8081 answered %s", resp.Status)
+				}
+				testutil.Eventually(t, 10*time.Second, "kubectl to print the agent's error", func() (bool, string) {
+					return strings.Contains(out.String(), "cannot connect to port 8081 in pod web: dial tcp 127.0.0.1:8081: connect: connection refused"), out.String()
+				})
 			})
 		})
 	}
