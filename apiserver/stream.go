@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -75,6 +76,7 @@ func (s *Server) proxyUpgrade(w http.ResponseWriter, req *http.Request, op strin
 		},
 		Transport:     s.agents,
 		FlushInterval: -1,
+		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelInfo),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if r.Context().Err() != nil {
 				return // the client left
