@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -70,6 +71,18 @@ func TestKubectlStreamsRealNode(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("over HTTPS with the admin kubeconfig", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := h.host.Command(ctx, "kubectl", "--kubeconfig", filepath.Join(h.dataDir, "kubeconfig"), "--cache-dir", home+"/cache-tls",
+			"-n", "demo", "exec", pod, "--", "/app", "exit", "4")
+		cmd.Env = append(os.Environ(), "HOME="+home)
+		out, err := cmd.CombinedOutput()
+		if exitCode(err) != 4 || !strings.Contains(string(out), "exiting with 4") {
+			t.Errorf("kubectl exec over HTTPS: %v\n%s", err, out)
+		}
+	})
 
 	t.Run("terminal", func(t *testing.T) {
 		ptm, pts := testutil.OpenPTY(t, 40, 100)
