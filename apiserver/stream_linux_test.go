@@ -16,7 +16,7 @@ import (
 // its stdin unchanged (kubectl puts the local terminal in raw mode), and
 // Ctrl-D is a key like any other.
 func TestKubectlExecTerminal(t *testing.T) {
-	kubectlCmd := streamEnv(t)
+	kubectlCmd, _ := streamEnv(t)
 	for _, p := range kubectlProtocols {
 		t.Run(p.name, func(t *testing.T) {
 			ptm, pts := testutil.OpenPTY(t, 40, 100)

@@ -32,10 +32,23 @@ func (p podLookup) LookupPod(namespace, name string) (*corev1.Pod, bool) {
 	return p.pod, namespace == p.pod.Namespace && name == p.pod.Name
 }
 
-// dialingRuntime is the fake runtime whose sandboxes' port 8080 is addr.
+// dialingRuntime is the fake runtime whose sandboxes' port 8080 is addr,
+// and whose command "wait" runs until killed (ctx ends), then says so on
+// killed.
 type dialingRuntime struct {
 	*runtimetest.Fake
-	addr string
+	addr   string
+	killed chan string
+}
+
+func (d dialingRuntime) Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer, tty bool) (int, error) {
+	if len(cmd) == 2 && cmd[0] == "wait" {
+		_, _ = io.WriteString(stdout, "waiting\n")
+		<-ctx.Done()
+		d.killed <- cmd[1]
+		return 137, nil
+	}
+	return d.Fake.Exec(ctx, id, cmd, stdin, stdout, stderr, tty)
 }
 
 func (d dialingRuntime) DialSandbox(ctx context.Context, _ string, port int) (net.Conn, error) {
@@ -90,8 +103,8 @@ func (d dialingRuntime) ExecTTY(ctx context.Context, _ string, cmd []string, std
 // runtime, with pod default/web (container app) whose port 8080 answers
 // "hello from the pod". It returns a function that makes kubectl commands
 // against it.
-func streamEnv(t *testing.T) func(ctx context.Context, env []string, args ...string) *exec.Cmd {
-	kubectl := needKubectl(t)
+func streamEnv(t *testing.T) (kubectl func(ctx context.Context, env []string, args ...string) *exec.Cmd, killed <-chan string) {
+	bin := needKubectl(t)
 	e := newEnv(t, apiserver.Config{})
 
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -119,7 +132,8 @@ func streamEnv(t *testing.T) func(ctx context.Context, env []string, args ...str
 	pod := podOn("web", "n1", "app")
 	pod.UID = types.UID("uid-web")
 	pod.Status.Phase = corev1.PodRunning
-	agent, err := agentapi.New(agentapi.Config{Pods: podLookup{pod.DeepCopy()}, Runtime: dialingRuntime{rt, app.Listener.Addr().String()}, Insecure: true})
+	kills := make(chan string, 1)
+	agent, err := agentapi.New(agentapi.Config{Pods: podLookup{pod.DeepCopy()}, Runtime: dialingRuntime{rt, app.Listener.Addr().String(), kills}, Insecure: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,10 +145,10 @@ func streamEnv(t *testing.T) func(ctx context.Context, env []string, args ...str
 	home := t.TempDir()
 	return func(ctx context.Context, env []string, args ...string) *exec.Cmd {
 		args = append([]string{"--server", e.url, "--cache-dir", home + "/cache", "-n", "default"}, args...)
-		cmd := exec.CommandContext(ctx, kubectl, args...)
+		cmd := exec.CommandContext(ctx, bin, args...)
 		cmd.Env = append(os.Environ(), append(env, "HOME="+home, "KUBECONFIG="+home+"/none")...)
 		return cmd
-	}
+	}, kills
 }
 
 // kubectl 1.32 speaks WebSocket first; these environment variables turn
@@ -152,7 +166,7 @@ var kubectlProtocols = []struct {
 // (v5) and SPDY, exit codes, stdin, port-forward over the WebSocket
 // tunnel and SPDY, and attach refused.
 func TestKubectlExecAndPortForward(t *testing.T) {
-	kubectlCmd := streamEnv(t)
+	kubectlCmd, killed := streamEnv(t)
 	for _, p := range kubectlProtocols {
 		t.Run(p.name, func(t *testing.T) {
 			tests := []struct {
@@ -186,6 +200,28 @@ func TestKubectlExecAndPortForward(t *testing.T) {
 					}
 				})
 			}
+			t.Run("kubectl killed", func(t *testing.T) {
+				// The command ends when the client goes away.
+				out := &testutil.SyncBuffer{}
+				cmd := kubectlCmd(ctx(t), p.env, "exec", "web", "--", "wait", p.name)
+				cmd.Stdout, cmd.Stderr = out, out
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				testutil.Eventually(t, 10*time.Second, "the command to start", func() (bool, string) {
+					return strings.Contains(out.String(), "waiting\n"), out.String()
+				})
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				select {
+				case got := <-killed:
+					if got != p.name {
+						t.Fatalf("killed the command of %s", got)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("the command still runs 10s after kubectl was killed")
+				}
+			})
 			t.Run("port-forward", func(t *testing.T) {
 				c, cancel := context.WithCancel(ctx(t))
 				defer cancel()

@@ -214,18 +214,15 @@ func (s *Server) serveWebSocketExec(w http.ResponseWriter, r *http.Request, opts
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	// The resize channel is read to its end, which comes when the
-	// connection does: a client gone before the command ended kills it
-	// (net/http cancels a hijacked request's context only when a write to
-	// the connection fails).
+	// A client gone before the command ended kills it: net/http cancels
+	// r's context when reading the hijacked connection fails.
 	var sizes chan runtime.TerminalSize
 	if opts.TTY {
 		sizes = make(chan runtime.TerminalSize)
 	}
 	go func() {
 		readSizes(ctx, streams[4], sizes)
-		_, _ = io.Copy(io.Discard, streams[4])
-		cancel()
+		_, _ = io.Copy(io.Discard, streams[4]) // what a bad size leaves: reading on keeps the connection going
 	}()
 	code, err := run(ctx, stdin, streams[1], streams[2], opts.TTY, sizes)
 	b, _ := json.Marshal(execStatus(code, err))
