@@ -20,6 +20,7 @@
 //	POST /hooks/git                                                               Config.Hooks, when set
 //	GET  /api/v1/namespaces/{ns}/pods/{name}/log?container=&follow=&previous=&timestamps=&tailLines=   a container's log, from its node's agent
 //	POST /api/v1/namespaces/{ns}/pods/{name}/exec?container=&command=...&stdin=true                    run a command in a container (see below)
+//	GET|POST /api/v1/namespaces/{ns}/pods/{name}/{exec,attach,portforward} (upgrade)                     kubectl exec, attach, port-forward, proxied to the agent
 //	GET  /bosun/v1/cluster-info                                                   api.ClusterInfo: the cluster CA (anonymous)
 //	POST /bosun/v1/join                                                           bearer bootstrap token + api.JoinRequest → api.CertificateResponse
 //	POST /bosun/v1/control-plane/join                                             bearer server token + api.ServerJoinRequest → api.ServerJoinResponse
@@ -215,10 +216,21 @@
 // container; with several it is 400 "a container name must be specified
 // for pod P, choose one of: [a b]", as kubectl says. A pod not scheduled
 // yet is 400; a node not registered, without the port or unreachable is
-// 503 ServiceUnavailable. Exec is bosun's own protocol, not kubectl's: a
-// POST whose body is the command's stdin (stdin=true), read while the
-// response streams stdout, stderr and the exit code as frames of package
+// 503 ServiceUnavailable. `bosun exec` is bosun's own protocol: a POST
+// whose body is the command's stdin (stdin=true), read while the response
+// streams stdout, stderr and the exit code as frames of package
 // nodeagent/agentapi/execstream.
+//
+// kubectl's exec, attach and portforward (an upgrade to WebSocket or
+// SPDY, GET or POST) are proxied as upgrades: after authentication and
+// authorization (admins; nodes are refused every subresource but status)
+// the request goes to the agent's kubelet path (/exec/NS/POD/C with
+// kubelet's input, output, error and tty parameters, /attach/NS/POD/C,
+// /portForward/NS/POD) with the user's Authorization and Impersonate-*
+// headers removed, and once the agent answers 101 bytes are relayed both
+// ways until either side closes (net/http/httputil's ReverseProxy). The
+// agent speaks the protocols (package nodeagent/agentapi). A request that
+// is no upgrade is 400 "Upgrade request required".
 //
 // # Sync status before the first sync
 //

@@ -137,6 +137,10 @@ func TestKubectlOverTLS(t *testing.T) {
 		{"node reads its pod's secret", creds(nodeA), []string{"get", "secret", "sa", "-n", "default"}, true, "sa"},
 		{"node reads another's secret", creds(nodeA), []string{"get", "secret", "sb", "-n", "default"}, false,
 			`secrets "sb" is forbidden: User "system:node:a" cannot get resource "secrets" in API group "" in the namespace "default"`},
+		// A node may read its pod, not run commands in it (kubectl 1.32
+		// asks over WebSocket, then SPDY).
+		{"node execs in its pod", creds(nodeA), []string{"exec", "pa", "-n", "default", "--", "true"}, false,
+			`pods "pa" is forbidden: User "system:node:a" cannot create resource "pods/exec"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/streaming/pkg/httpstream"
 
 	"github.com/bosun-dev/bosun/api"
 )
@@ -51,8 +52,13 @@ func (s *Server) servePodLog(w http.ResponseWriter, req *http.Request) {
 
 // servePodExec answers POST /api/v1/namespaces/{namespace}/pods/{name}/exec
 // by proxying the exec stream (package nodeagent/agentapi/execstream) to
-// the agent of the pod's node.
+// the agent of the pod's node; an upgrade request (kubectl exec over
+// SPDY) is proxied as such (servePodStream).
 func (s *Server) servePodExec(w http.ResponseWriter, req *http.Request) {
+	if httpstream.IsUpgradeRequest(req) {
+		s.proxyUpgrade(w, req, "exec")
+		return
+	}
 	q := req.URL.Query()
 	cmd := q["command"]
 	if len(cmd) == 0 {
@@ -121,8 +127,7 @@ func (s *Server) proxyToAgent(w http.ResponseWriter, req *http.Request, op strin
 		if req.Context().Err() != nil {
 			return // the client left
 		}
-		writeError(w, newStatusError(http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable,
-			fmt.Sprintf("cannot reach the agent of node %s at %s: %v; is the node's agent running?", pod.Spec.NodeName, addr, rootError(err))))
+		writeError(w, errAgentUnreachable(pod, addr, err))
 		return
 	}
 	defer resp.Body.Close()
@@ -152,6 +157,12 @@ func (s *Server) proxyToAgent(w http.ResponseWriter, req *http.Request, op strin
 			return
 		}
 	}
+}
+
+// errAgentUnreachable is the 503 for an agent that cannot be reached.
+func errAgentUnreachable(pod *corev1.Pod, addr string, err error) *apiError {
+	return newStatusError(http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable,
+		fmt.Sprintf("cannot reach the agent of node %s at %s: %v; is the node's agent running?", pod.Spec.NodeName, addr, rootError(err)))
 }
 
 func rootError(err error) error {

@@ -1,12 +1,16 @@
 // Package agentapi is the node agent's own HTTP API, kubelet's port: the
-// logs of the containers it runs and commands run in them. The API server
-// (package apiserver) proxies `bosun logs` and `bosun exec` to it, at the
+// logs of the containers it runs, commands run in them and ports forwarded
+// into pods. The API server (package apiserver) proxies `bosun logs`,
+// `bosun exec`, `kubectl exec` and `kubectl port-forward` to it, at the
 // Node's InternalIP and status.daemonEndpoints.kubeletEndpoint.port.
 //
 // # Paths
 //
 //	GET  /containerLogs/{namespace}/{pod}/{container}?follow=&previous=&timestamps=&tailLines=N
 //	POST /exec/{namespace}/{pod}/{container}?command=CMD&command=ARG...&stdin=true
+//	GET|POST /exec/{namespace}/{pod}/{container}?command=CMD...&input=1&output=1&error=1&tty=1  (upgrade)
+//	GET|POST /portForward/{namespace}/{pod}  (upgrade)
+//	GET|POST /attach/{namespace}/{pod}/{container}  (refused)
 //	GET  /healthz
 //
 // Logs are read from the container's CRI log file (LogLocator: the
@@ -25,7 +29,31 @@
 // full-duplex HTTP/1.1 exchange), and the response body carries stdout,
 // stderr and finally the exit code as frames of package
 // agentapi/execstream. There is no terminal (tty=true is refused). This is
-// bosun's own protocol: kubectl exec (SPDY or WebSocket) does not speak it.
+// bosun's own protocol (`bosun exec`); kubectl's follow.
+//
+// # kubectl's protocols
+//
+// An upgrade request on /exec speaks kubelet's protocols, as kubectl does
+// through the API server (the paths and query parameters are kubelet's):
+// WebSocket v5.channel.k8s.io (kubectl 1.30 and later: channels 0-4 are
+// stdin, stdout, stderr, the status and terminal resizes; 255 closes
+// stdin) and v4.channel.k8s.io, served here on
+// k8s.io/streaming's wsstream; SPDY v4 to v1 (kubectl's fallback), served
+// by k8s.io/cri-streaming's remotecommand. The last message on the status
+// channel is a metav1.Status: Success, or reason NonZeroExitCode with the
+// code as cause ExitCode, which kubectl exits with. With tty=1 the command
+// gets a terminal (TerminalExecer resizes it; stderr is merged into it).
+//
+// /portForward speaks portforward.k8s.io: over SPDY (k8s.io/cri-streaming's
+// portforward), and the same SPDY tunnelled in a WebSocket (subprotocol
+// SPDY/3.1+portforward.k8s.io, kubectl 1.31 and later), which is unwrapped
+// here and served as if the connection had been upgraded to SPDY. Each
+// forwarded connection dials 127.0.0.1:PORT inside the network namespace
+// of the pod's sandbox (SandboxDialer); a failed dial is reported on the
+// stream's error stream, which kubectl prints.
+//
+// /attach is refused (400) with the reason: bosun starts containers
+// without stdin and sends their output only to the log file.
 //
 // Errors before a stream starts are metav1.Status JSON with kubelet's
 // messages ("container x is not valid for pod y", "previous terminated
@@ -56,7 +84,7 @@
 //	srv, err := agentapi.New(agentapi.Config{
 //		Addresses:      agentapi.Addresses(nodeIP, agentapi.DefaultPort),
 //		Pods:           agent, // *nodeagent.Agent, created with Config.APIPort = agentapi.DefaultPort
-//		Runtime:        rt,    // *containerd.Runtime: also the LogLocator and the Execer
+//		Runtime:        rt,    // *containerd.Runtime: also the LogLocator, Execer, TerminalExecer and SandboxDialer
 //		Logs:           rt,
 //		GetCertificate: nodeCreds.GetCertificate, // the node's current certificate
 //		ClientCAs:      clusterCAPool,            // from <data-dir>/agent/pki/ca.crt

@@ -5,14 +5,18 @@ import (
 	"io"
 	"net/http"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/streaming/pkg/httpstream"
 
 	"github.com/bosun-dev/bosun/nodeagent/agentapi/execstream"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 )
 
-// exec answers POST /exec/{namespace}/{pod}/{container}.
+// exec answers POST /exec/{namespace}/{pod}/{container}: bosun's framed
+// exec, or kubectl's protocols for an upgrade request (streamExec).
 func (s *Server) exec(w http.ResponseWriter, r *http.Request) *apiError {
+	if httpstream.IsUpgradeRequest(r) {
+		return s.streamExec(w, r)
+	}
 	ns, podName, name := r.PathValue("namespace"), r.PathValue("pod"), r.PathValue("container")
 	cmd := r.URL.Query()["command"]
 	if len(cmd) == 0 {
@@ -25,19 +29,10 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) *apiError {
 	if tty, _ := boolParam(r, "tty"); tty {
 		return badRequest("bosun exec does not support a terminal (tty)")
 	}
-	ex, ok := s.cfg.Runtime.(Execer)
-	if !ok {
-		return newError(http.StatusNotImplemented, metav1.StatusReasonMethodNotAllowed,
-			"this node's runtime cannot run commands in containers")
-	}
-	_, cs, aerr := s.containers(r.Context(), ns, podName, name)
+	ex, _, id, aerr := s.execTarget(r.Context(), ns, podName, name)
 	if aerr != nil {
 		return aerr
 	}
-	if len(cs) == 0 || cs[0].State != runtime.ContainerRunning {
-		return badRequest("container %q in pod %q is not running", name, podName)
-	}
-	id := cs[0].ID
 
 	rc := http.NewResponseController(w)
 	_ = rc.EnableFullDuplex() // read stdin while writing output

@@ -129,6 +129,9 @@ func New(cfg Config) (*Server, error) {
 	})
 	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", handle(s.logs))
 	mux.HandleFunc("POST /exec/{namespace}/{pod}/{container}", handle(s.exec))
+	mux.HandleFunc("GET /exec/{namespace}/{pod}/{container}", handle(s.streamExec))
+	mux.HandleFunc("/attach/{namespace}/{pod}/{container}", handle(s.attach))
+	mux.HandleFunc("/portForward/{namespace}/{pod}", handle(s.portForward))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newError(http.StatusNotFound, metav1.StatusReasonNotFound, "the agent serves no %s %s", r.Method, r.URL.Path))
 	})

@@ -282,6 +282,12 @@ type Container struct {
 	Annotations     map[string]string
 }
 
+// TerminalSize is the size of a command's terminal, in characters, as a
+// client resizes it (kubectl exec -t sends one on every window change).
+type TerminalSize struct {
+	Width, Height uint16
+}
+
 // ContainerFilter selects containers; zero fields select everything.
 type ContainerFilter struct {
 	ID        string

@@ -3,6 +3,7 @@ package containerd
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -208,6 +209,38 @@ func TestPodNetwork(t *testing.T) {
 	}
 	if code, err := r.Exec(ctx, server, []string{"/app", "cat", "/dev/stdin"}, strings.NewReader("piped\n"), &out, &errOut, false); err != nil || code != 0 || !strings.Contains(out.String(), "piped") {
 		t.Errorf("Exec(cat stdin) = %d, %v, output %q; want the input echoed", code, err, out.String())
+	}
+
+	// With a terminal: typed keys are echoed, lines end in CR LF, Ctrl-D
+	// ends the input (the end of stdin itself is a hangup, so it stays
+	// open); the terminal takes the sizes sent.
+	out.Reset()
+	sizes := make(chan runtime.TerminalSize, 1)
+	sizes <- runtime.TerminalSize{Width: 100, Height: 40}
+	keys, typing := io.Pipe()
+	go func() { _, _ = io.WriteString(typing, "typed\n\x04") }()
+	code, err = r.ExecTTY(ctx, server, []string{"/app", "cat", "/dev/stdin"}, keys, &out, sizes)
+	typing.Close()
+	if err != nil || code != 0 || !strings.Contains(out.String(), "typed\r\ntyped\r\n") {
+		t.Errorf("ExecTTY(cat stdin) = %d, %v, output %q; want the input echoed, then printed", code, err, out.String())
+	}
+
+	// DialSandbox connects to the pod's loopback.
+	conn, err := r.DialSandbox(ctx, sb.ID, 8080)
+	if err != nil {
+		t.Fatalf("DialSandbox: %v", err)
+	}
+	_, _ = io.WriteString(conn, "GET / HTTP/1.0\r\n\r\n")
+	b, _ := io.ReadAll(conn)
+	conn.Close()
+	if !strings.Contains(string(b), "hello from web") {
+		t.Errorf("GET / through DialSandbox = %q, want the pod's answer", b)
+	}
+	if _, err := r.DialSandbox(ctx, sb.ID, 8081); err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("DialSandbox to a closed port: %v, want connection refused", err)
+	}
+	if _, err := r.DialSandbox(ctx, "nope", 8080); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("DialSandbox to an unknown sandbox: %v, want ErrNotFound", err)
 	}
 
 	path := LogPath(dir, "uid-web", "server", 0)

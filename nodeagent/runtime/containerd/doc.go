@@ -60,7 +60,11 @@
 // # Exec
 //
 // Exec (the Execer interface) runs a command in a running container, with
-// the container's user, environment and namespaces, for `bosun exec`.
+// the container's user, environment and namespaces, for `bosun exec` and
+// `kubectl exec`; ExecTTY gives it a terminal that follows the client's
+// window size. DialSandbox connects to 127.0.0.1:PORT inside a sandbox's
+// network namespace (from a locked OS thread that enters it and dies with
+// its goroutine), for `kubectl port-forward`.
 //
 // # Usage
 //

@@ -31,6 +31,17 @@ var _ Execer = (*Runtime)(nil)
 // code. With tty the command gets a terminal and stderr is not used. When
 // ctx ends the command is killed.
 func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer, tty bool) (int, error) {
+	return r.exec(ctx, id, cmd, stdin, stdout, stderr, tty, nil)
+}
+
+// ExecTTY is Exec with a terminal whose size follows resize (kubectl exec
+// -t): each size received is applied to the terminal until the command
+// ends. The terminal's output (stdout and stderr both) goes to stdout.
+func (r *Runtime) ExecTTY(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout io.Writer, resize <-chan runtime.TerminalSize) (int, error) {
+	return r.exec(ctx, id, cmd, stdin, stdout, nil, true, resize)
+}
+
+func (r *Runtime) exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer, tty bool, resize <-chan runtime.TerminalSize) (int, error) {
 	ctx = r.withNS(ctx)
 	if len(cmd) == 0 {
 		return 0, errors.New("containerd runtime: exec: no command")
@@ -90,6 +101,24 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, stdin io.Re
 	}
 	if err := proc.Start(ctx); err != nil {
 		return 0, fmt.Errorf("containerd runtime: exec in container %s: %w", id, err)
+	}
+	if resize != nil {
+		stopResize := make(chan struct{})
+		defer close(stopResize)
+		go func() {
+			for {
+				select {
+				case sz, ok := <-resize:
+					if !ok {
+						return
+					}
+					// A failed resize leaves the old size: nothing to report.
+					_ = proc.Resize(dctx, uint32(sz.Width), uint32(sz.Height))
+				case <-stopResize:
+					return
+				}
+			}
+		}()
 	}
 	var st containerd.ExitStatus
 	select {
