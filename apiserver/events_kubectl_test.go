@@ -2,8 +2,6 @@ package apiserver_test
 
 import (
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -22,8 +20,8 @@ import (
 // scheduler's FailedScheduling Event), and kubectl get events lays Events
 // out as it does against Kubernetes, field selectors included.
 func TestKubectlEvents(t *testing.T) {
-	kubectl := needKubectl(t)
 	e := newEnv(t, apiserver.Config{})
+	k := newKubectl(t, e)
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "big"},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}}},
@@ -45,27 +43,18 @@ func TestKubectlEvents(t *testing.T) {
 		return len(eventstest.Find(t, e.st, "default", "small", "Scheduled")) == 1
 	})
 
-	home := t.TempDir()
 	run := func(t *testing.T, args ...string) string {
 		t.Helper()
-		args = append([]string{"--server", e.url, "--cache-dir", home + "/cache", "-n", "default"}, args...)
-		cmd := exec.CommandContext(ctx(t), kubectl, args...)
-		cmd.Env = append(os.Environ(), "HOME="+home, "KUBECONFIG="+home+"/none")
-		out, err := cmd.CombinedOutput()
+		out, err := k.run(t, args...)
 		if err != nil {
 			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
-		return string(out)
+		return out
 	}
 	inOrder := func(t *testing.T, out string, want ...string) {
 		t.Helper()
-		rest := out
-		for _, w := range want {
-			i := strings.Index(rest, w)
-			if i < 0 {
-				t.Fatalf("%q missing (in order) from:\n%s", w, out)
-			}
-			rest = rest[i+len(w):]
+		if !inOrder(want).MatchString(out) {
+			t.Fatalf("%q not all there, in order, in:\n%s", want, out)
 		}
 	}
 	t.Run("describe a Pending pod says why", func(t *testing.T) {
@@ -92,7 +81,6 @@ func TestKubectlEvents(t *testing.T) {
 // cordoned and labeled, a pod deleted) are recorded as Events naming who
 // made them.
 func TestKubectlOperationalEvents(t *testing.T) {
-	kubectl := needKubectl(t)
 	st := storetest.Start(t)
 	ts := httptest.NewServer(apiserver.New(apiserver.Config{Store: st, Logger: storetest.Logger(t),
 		Recorder: eventstest.Recorder(t, st, "bosun-apiserver")}).Handler())
@@ -101,13 +89,11 @@ func TestKubectlOperationalEvents(t *testing.T) {
 	e.create(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1"}})
 	e.create(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web-1"},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}}}})
-	home := t.TempDir()
+	k := newKubectl(t, e)
 	for _, args := range [][]string{
 		{"cordon", "node-1"}, {"label", "node", "node-1", "disk=ssd"}, {"delete", "pod", "web-1", "--wait=false"},
 	} {
-		cmd := exec.CommandContext(ctx(t), kubectl, append([]string{"--server", e.url, "--cache-dir", home + "/cache", "-n", "default"}, args...)...)
-		cmd.Env = append(os.Environ(), "HOME="+home, "KUBECONFIG="+home+"/none")
-		if out, err := cmd.CombinedOutput(); err != nil {
+		if out, err := k.run(t, args...); err != nil {
 			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}

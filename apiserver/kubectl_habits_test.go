@@ -1,8 +1,6 @@
 package apiserver_test
 
 import (
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -13,10 +11,9 @@ import (
 // lists, against a server with objects from Git (seed), and checks their
 // output and exit status: what works, and what is refused and why.
 func TestKubectlHabits(t *testing.T) {
-	kubectl := needKubectl(t)
 	e := newEnv(t, apiserver.Config{})
 	seed(e)
-	home := t.TempDir()
+	k := newKubectl(t, e)
 	tests := []struct {
 		name string
 		args []string
@@ -34,9 +31,7 @@ func TestKubectlHabits(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append([]string{"--server", e.url, "--cache-dir", home + "/cache", "-n", "default"}, tc.args...)
-			cmd := exec.CommandContext(ctx(t), kubectl, args...)
-			cmd.Env = append(os.Environ(), "HOME="+home, "KUBECONFIG="+home+"/none")
+			cmd := k.cmd(ctx(t), tc.args...)
 			cmd.Stdin = strings.NewReader(`apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -49,13 +44,8 @@ data:
 			if (err == nil) != tc.ok {
 				t.Fatalf("kubectl %s: error %v, want success %v\n%s", strings.Join(tc.args, " "), err, tc.ok, out)
 			}
-			rest := string(out)
-			for _, w := range tc.want {
-				i := strings.Index(rest, w)
-				if i < 0 {
-					t.Fatalf("kubectl %s: %q missing (in order) from:\n%s", strings.Join(tc.args, " "), w, out)
-				}
-				rest = rest[i+len(w):]
+			if !inOrder(tc.want).Match(out) {
+				t.Fatalf("kubectl %s: %q not all there, in order, in:\n%s", strings.Join(tc.args, " "), tc.want, out)
 			}
 		})
 	}
