@@ -226,7 +226,9 @@ func checkServerFlags(cmd *cobra.Command, c *serverConfig) error {
 	if err := checkJoinFlags(cmd, c); err != nil {
 		return err
 	}
-	if c.apiWrites != "refuse" && c.apiWrites != "commit" {
+	switch c.apiWrites {
+	case "", "refuse", "commit":
+	default:
 		return fmt.Errorf("server: --api-writes=%q: want refuse or commit", c.apiWrites)
 	}
 	if len(c.etcdEndpoints) > 0 && c.clusterInit {
@@ -451,9 +453,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	name := serverName(c)
 	triggerSync := syncer.RemoteTrigger(st.Client(), name, logger.With("component", "sync"))
 	var gitWrites apiserver.GitWrites
-	switch c.apiWrites {
-	case "refuse":
-	case "commit":
+	if c.apiWrites == "commit" {
 		gitWrites = &apiwrites.Committer{Writer: writer, Status: st, Trigger: triggerSync}
 	}
 	apiEvents := events.New(events.Config{Sink: st, Component: "bosun-apiserver", Logger: logger.With("component", "api")})

@@ -64,9 +64,11 @@ func (e *env) create(obj api.Object) {
 	if inf == nil {
 		return // not a kind the controller watches
 	}
+	// At its version or later: a running controller may have written its
+	// status meanwhile.
 	testutil.EventuallyTrue(e.t, 10*time.Second, "cache has "+obj.GetName(), func() bool {
 		o, ok := inf.Get(obj.GetNamespace(), obj.GetName())
-		return ok && o.GetResourceVersion() == obj.GetResourceVersion()
+		return ok && !api.NewerResourceVersion(obj.GetResourceVersion(), o.GetResourceVersion())
 	})
 }
 
