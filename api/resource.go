@@ -10,6 +10,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -37,6 +38,19 @@ type Resource struct {
 	Namespaced bool
 	// New returns a new, empty typed object of the kind (TypeMeta unset).
 	New func() Object
+	// Storage, when set, says that the objects are stored as another
+	// version's, under the same keys, and how to convert: as Kubernetes
+	// stores events.k8s.io/v1 Events as core/v1 Events.
+	Storage *Storage
+}
+
+// Storage converts the objects of a resource stored as another's.
+type Storage struct {
+	// As is the resource whose form the objects are stored in.
+	As Resource
+	// To returns obj in the stored form; From returns a stored object in
+	// the resource's own.
+	To, From func(obj Object) Object
 }
 
 // GVK returns the resource's group, version and kind.
@@ -74,6 +88,8 @@ func (r Resource) GoType() reflect.Type { return reflect.TypeOf(r.New()) }
 // discovery.k8s.io/v1 EndpointSlice; coordination.k8s.io/v1 Lease.
 // Each call returns a fresh slice that the caller may modify.
 func Resources() []Resource {
+	coreEvents := Resource{Version: "v1", Kind: "Event", Name: "events", Singular: "event", ShortNames: []string{"ev"}, Namespaced: true,
+		New: func() Object { return &corev1.Event{} }}
 	return []Resource{
 		{Version: "v1", Kind: "Namespace", Name: "namespaces", Singular: "namespace", ShortNames: []string{"ns"},
 			New: func() Object { return &corev1.Namespace{} }},
@@ -92,8 +108,7 @@ func Resources() []Resource {
 			New: func() Object { return &corev1.Secret{} }},
 		{Version: "v1", Kind: "Node", Name: "nodes", Singular: "node", ShortNames: []string{"no"},
 			New: func() Object { return &corev1.Node{} }},
-		{Version: "v1", Kind: "Event", Name: "events", Singular: "event", ShortNames: []string{"ev"}, Namespaced: true,
-			New: func() Object { return &corev1.Event{} }},
+		coreEvents,
 		{Group: "apps", Version: "v1", Kind: "ReplicaSet", Name: "replicasets", Singular: "replicaset",
 			ShortNames: []string{"rs"}, Namespaced: true,
 			New: func() Object { return &appsv1.ReplicaSet{} }},
@@ -108,6 +123,9 @@ func Resources() []Resource {
 			New:        func() Object { return &discoveryv1.EndpointSlice{} }},
 		{Group: "coordination.k8s.io", Version: "v1", Kind: "Lease", Name: "leases", Singular: "lease", Namespaced: true,
 			New: func() Object { return &coordinationv1.Lease{} }},
+		{Group: "events.k8s.io", Version: "v1", Kind: "Event", Name: "events", Singular: "event", ShortNames: []string{"ev"}, Namespaced: true,
+			New:     func() Object { return &eventsv1.Event{} },
+			Storage: &Storage{As: coreEvents, To: toCoreEvent, From: fromCoreEvent}},
 	}
 }
 

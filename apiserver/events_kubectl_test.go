@@ -1,12 +1,15 @@
 package apiserver_test
 
 import (
+	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/apiserver"
@@ -113,5 +116,49 @@ func TestKubectlOperationalEvents(t *testing.T) {
 	}
 	if evs := eventstest.Find(t, st, "default", "node-1", apiserver.ReasonLabelsChanged); len(evs) != 1 || !strings.HasSuffix(evs[0].Message, ": +disk=ssd") {
 		t.Errorf("LabelsChanged Events: %v", evs)
+	}
+}
+
+// TestEventsV1: events.k8s.io/v1 serves the same Events as core/v1, in
+// its own form (regarding, note, deprecated* fields), both ways.
+func TestEventsV1(t *testing.T) {
+	e := newEnv(t, apiserver.Config{})
+	e.create(&corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web.1"},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: "web"},
+		Type:           corev1.EventTypeWarning, Reason: "BackOff", Message: "back-off", Count: 3,
+		Source: corev1.EventSource{Component: "kubelet", Host: "n1"}, ReportingController: "bosun.dev/kubelet"})
+	var list eventsv1.EventList
+	code, body := e.do("GET", "/apis/events.k8s.io/v1/namespaces/default/events?fieldSelector=regarding.name%3Dweb", nil)
+	if code != http.StatusOK {
+		t.Fatalf("list events.k8s.io/v1: %d %s", code, body)
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 1 {
+		t.Fatalf("%d events.k8s.io/v1 Events, want 1: %s", len(list.Items), body)
+	}
+	got := list.Items[0]
+	if got.Regarding.Name != "web" || got.Note != "back-off" || got.DeprecatedCount != 3 || got.DeprecatedSource.Host != "n1" ||
+		got.ReportingController != "bosun.dev/kubelet" || got.Reason != "BackOff" || got.Type != corev1.EventTypeWarning {
+		t.Errorf("events.k8s.io/v1 Event = %+v", got)
+	}
+	// Written as events.k8s.io/v1, read as core/v1.
+	v1 := eventsv1.Event{TypeMeta: metav1.TypeMeta{APIVersion: "events.k8s.io/v1", Kind: "Event"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web.2"}, EventTime: metav1.NowMicro(),
+		Regarding: corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: "web"}, Note: "pulled", Reason: "Pulled",
+		Type: corev1.EventTypeNormal, Action: "Pulling", ReportingController: "x/y", ReportingInstance: "i",
+		Series: &eventsv1.EventSeries{Count: 2, LastObservedTime: metav1.NowMicro()}}
+	if code, body := e.do("POST", "/apis/events.k8s.io/v1/namespaces/default/events", v1); code != http.StatusCreated {
+		t.Fatalf("create events.k8s.io/v1 Event: %d %s", code, body)
+	}
+	var core corev1.Event
+	if code, body := e.do("GET", "/api/v1/namespaces/default/events/web.2", nil); code != http.StatusOK {
+		t.Fatalf("read it as core/v1: %d %s", code, body)
+	} else if err := json.Unmarshal(body, &core); err != nil {
+		t.Fatal(err)
+	}
+	if core.InvolvedObject.Name != "web" || core.Message != "pulled" || core.Series == nil || core.Series.Count != 2 || core.Action != "Pulling" {
+		t.Errorf("core/v1 form = %+v", core)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/fields"
 
 	"github.com/bosun-dev/bosun/api"
@@ -31,6 +32,19 @@ func objectFields(obj api.Object) fields.Set {
 		if o.Spec.Unschedulable {
 			set["spec.unschedulable"] = "true"
 		}
+	case *eventsv1.Event:
+		// events.k8s.io names them as its fields: regarding, not involvedObject.
+		r := o.Regarding
+		set["regarding.kind"] = r.Kind
+		set["regarding.namespace"] = r.Namespace
+		set["regarding.name"] = r.Name
+		set["regarding.uid"] = string(r.UID)
+		set["regarding.apiVersion"] = r.APIVersion
+		set["regarding.resourceVersion"] = r.ResourceVersion
+		set["regarding.fieldPath"] = r.FieldPath
+		set["reason"] = o.Reason
+		set["reportingController"] = o.ReportingController
+		set["type"] = o.Type
 	case *corev1.Event:
 		io := o.InvolvedObject
 		set["involvedObject.kind"] = io.Kind

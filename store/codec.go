@@ -20,6 +20,17 @@ import (
 // effect; its resourceVersion is left as it was.
 func encode(r api.Resource, obj api.Object) ([]byte, error) {
 	obj.GetObjectKind().SetGroupVersionKind(r.GVK())
+	if st := r.Storage; st != nil {
+		// Stored in another version's form: encode that.
+		stored := st.To(obj)
+		stored.SetResourceVersion("")
+		stored.GetObjectKind().SetGroupVersionKind(st.As.GVK())
+		data, err := json.Marshal(stored)
+		if err != nil {
+			return nil, fmt.Errorf("store: encode %s %s: %w: %w", r.Kind, objName(obj), api.ErrInvalid, err)
+		}
+		return data, nil
+	}
 	rv := obj.GetResourceVersion()
 	obj.SetResourceVersion("")
 	data, err := json.Marshal(obj)
@@ -35,7 +46,13 @@ func encode(r api.Resource, obj api.Object) ([]byte, error) {
 func decode(r api.Resource, key string, value []byte, rev int64, into api.Object) error {
 	v := reflect.ValueOf(into).Elem()
 	v.Set(reflect.Zero(v.Type()))
-	if err := json.Unmarshal(value, into); err != nil {
+	if st := r.Storage; st != nil {
+		stored := st.As.New()
+		if err := json.Unmarshal(value, stored); err != nil {
+			return fmt.Errorf("store: decode %s at %s: %w", r.Kind, key, err)
+		}
+		v.Set(reflect.ValueOf(st.From(stored)).Elem())
+	} else if err := json.Unmarshal(value, into); err != nil {
 		return fmt.Errorf("store: decode %s at %s: %w", r.Kind, key, err)
 	}
 	into.GetObjectKind().SetGroupVersionKind(r.GVK())

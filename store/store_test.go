@@ -516,7 +516,7 @@ func TestResources(t *testing.T) {
 		}
 	}
 	want := "v1 Namespace,v1 Pod,v1 ReplicationController,v1 Service,v1 Endpoints,v1 ConfigMap,v1 Secret,v1 Node,v1 Event," +
-		"apps/v1 ReplicaSet,apps/v1 Deployment,policy/v1 PodDisruptionBudget,discovery.k8s.io/v1 EndpointSlice,coordination.k8s.io/v1 Lease"
+		"apps/v1 ReplicaSet,apps/v1 Deployment,policy/v1 PodDisruptionBudget,discovery.k8s.io/v1 EndpointSlice,coordination.k8s.io/v1 Lease,events.k8s.io/v1 Event"
 	if got := strings.Join(kinds, ","); got != want {
 		t.Errorf("Resources = %s", got)
 	}

@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -255,7 +256,7 @@ func printerFor(r api.Resource) kindPrinter {
 // For lays objs (all of resource r) out as kubectl does for their kind,
 // with every column, wide ones included (marked Wide).
 func For(r api.Resource, objs []api.Object, opts Options) Table {
-	if r.Group == "" && r.Kind == "Event" {
+	if r.Kind == "Event" && (r.Group == "" || r.Group == "events.k8s.io") {
 		return eventTable(objs, opts)
 	}
 	kp := printerFor(r)
@@ -622,6 +623,9 @@ func eventTable(objs []api.Object, opts Options) Table {
 	}
 	for _, o := range objs {
 		ev, ok := o.(*corev1.Event)
+		if e, isV1 := o.(*eventsv1.Event); isV1 {
+			ev, ok = api.CoreEvent(e), true
+		}
 		if !ok {
 			continue
 		}

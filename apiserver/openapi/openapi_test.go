@@ -332,7 +332,7 @@ func TestOpenAPIServeV3(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got, want := keys(index.Paths), []string{"api/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1",
-		"apis/discovery.k8s.io/v1", "apis/policy/v1", "version"}; !slices.Equal(got, want) {
+		"apis/discovery.k8s.io/v1", "apis/events.k8s.io/v1", "apis/policy/v1", "version"}; !slices.Equal(got, want) {
 		t.Fatalf("index %v, want %v", got, want)
 	}
 	apps := index.Paths["apis/apps/v1"].ServerRelativeURL
