@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/bosun-dev/bosun/api"
@@ -29,6 +30,13 @@ type watchEvent struct {
 // With a labelSelector or fieldSelector, an object is sent while it matches;
 // an object that stops matching is sent once as DELETED, as kube-apiserver
 // does.
+//
+// sendInitialEvents=true (client-go's streaming list, WatchList: with
+// resourceVersionMatch=NotOlderThan and allowWatchBookmarks=true) sends the
+// current objects as ADDED, whatever resourceVersion says (the state read
+// is the latest, so not older than it), then a BOOKMARK annotated
+// k8s.io/initial-events-end at the revision of that state, then the
+// changes after it.
 func (s *Server) watch(w http.ResponseWriter, req *http.Request, t target) *apiError {
 	lsel, fsel, aerr := parseSelectors(req, t.r)
 	if aerr != nil {
@@ -43,6 +51,13 @@ func (s *Server) watch(w http.ResponseWriter, req *http.Request, t target) *apiE
 	rev, aerr := parseRevision(req)
 	if aerr != nil {
 		return aerr
+	}
+	initialEvents, aerr := parseSendInitialEvents(req)
+	if aerr != nil {
+		return aerr
+	}
+	if initialEvents {
+		rev = 0 // the latest state: not older than any resourceVersion given
 	}
 	ctx := req.Context()
 	if raw := req.URL.Query().Get("timeoutSeconds"); raw != "" {
@@ -108,6 +123,14 @@ func (s *Server) watch(w http.ResponseWriter, req *http.Request, t target) *apiE
 			return nil
 		}
 	}
+	if initialEvents {
+		mark := t.r.New()
+		mark.SetResourceVersion(strconv.FormatInt(rev, 10))
+		mark.SetAnnotations(map[string]string{metav1.InitialEventsAnnotationKey: "true"})
+		if !sw.send(watchEvent{Type: "BOOKMARK", Object: typed(t.r, mark)}) {
+			return nil
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -135,6 +158,33 @@ func (s *Server) watch(w http.ResponseWriter, req *http.Request, t target) *apiE
 }
 
 func objKey(o api.Object) string { return o.GetNamespace() + "/" + o.GetName() }
+
+// parseSendInitialEvents reads sendInitialEvents, refusing what
+// kube-apiserver refuses: it needs resourceVersionMatch=NotOlderThan and
+// allowWatchBookmarks=true (the bookmark ends the initial events).
+func parseSendInitialEvents(req *http.Request) (bool, *apiError) {
+	q := req.URL.Query()
+	raw := q.Get("sendInitialEvents")
+	if raw == "" {
+		return false, nil
+	}
+	on, err := strconv.ParseBool(raw)
+	if err != nil {
+		return false, errBadRequest("sendInitialEvents=%q: want true or false", raw)
+	}
+	if !on {
+		return false, nil
+	}
+	if m := q.Get("resourceVersionMatch"); m != string(metav1.ResourceVersionMatchNotOlderThan) {
+		return false, newStatusError(http.StatusUnprocessableEntity, metav1.StatusReasonInvalid,
+			"sendInitialEvents requires setting resourceVersionMatch to NotOlderThan")
+	}
+	if b, _ := strconv.ParseBool(q.Get("allowWatchBookmarks")); !b {
+		return false, newStatusError(http.StatusUnprocessableEntity, metav1.StatusReasonInvalid,
+			"sendInitialEvents requires allowWatchBookmarks=true")
+	}
+	return true, nil
+}
 
 // filterEvent decides what a selector watch sends for ev and tracks which
 // objects the client holds; match nil selects everything. As kube-apiserver
