@@ -193,3 +193,24 @@ func (n namer) name(model string) (string, spec.Extensions) {
 	}
 	return model, nil
 }
+
+// Models returns the schemas of the served kinds and everything they
+// refer to, by the names their references use (the OpenAPI v3 components):
+// what server-side apply's type converter
+// (k8s.io/apimachinery/pkg/util/managedfields.NewTypeConverter) reads.
+func Models(resources []api.Resource, version string) (map[string]*spec.Schema, error) {
+	docs, err := BuildV3(resources, version)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*spec.Schema{}
+	for _, d := range docs {
+		if d.Components == nil {
+			continue
+		}
+		for name, s := range d.Components.Schemas {
+			out[name] = s
+		}
+	}
+	return out, nil
+}
