@@ -154,17 +154,10 @@ func (s *Server) serveNodeMetrics(w http.ResponseWriter, req *http.Request, name
 			list.Items = append(list.Items, m)
 		}
 	}
-	if name != "" {
-		if len(list.Items) == 0 {
-			return errMetricsNotFound("nodemetrics", name)
-		}
-		m := list.Items[0]
+	return writeMetrics(w, name, list.Items, list, func(m metricsv1beta1.NodeMetrics) any {
 		m.TypeMeta = metav1.TypeMeta{Kind: "NodeMetrics", APIVersion: list.APIVersion}
-		writeJSON(w, http.StatusOK, m)
-		return nil
-	}
-	writeJSON(w, http.StatusOK, list)
-	return nil
+		return m
+	}, errMetricsNotFound("nodemetrics", name))
 }
 
 func (s *Server) servePodMetrics(w http.ResponseWriter, req *http.Request, namespace, name string) *apiError {
@@ -210,16 +203,23 @@ func (s *Server) servePodMetrics(w http.ResponseWriter, req *http.Request, names
 			list.Items = append(list.Items, m)
 		}
 	}
-	if name != "" {
-		if len(list.Items) == 0 {
-			return errMetricsNotFound("podmetrics", namespace+"/"+name)
-		}
-		m := list.Items[0]
+	return writeMetrics(w, name, list.Items, list, func(m metricsv1beta1.PodMetrics) any {
 		m.TypeMeta = metav1.TypeMeta{Kind: "PodMetrics", APIVersion: list.APIVersion}
-		writeJSON(w, http.StatusOK, m)
+		return m
+	}, errMetricsNotFound("podmetrics", namespace+"/"+name))
+}
+
+// writeMetrics writes list, or, when one object was asked for by name,
+// one(its only item); notFound when that object has no metrics.
+func writeMetrics[T any](w http.ResponseWriter, name string, items []T, list any, one func(T) any, notFound *apiError) *apiError {
+	if name == "" {
+		writeJSON(w, http.StatusOK, list)
 		return nil
 	}
-	writeJSON(w, http.StatusOK, list)
+	if len(items) == 0 {
+		return notFound
+	}
+	writeJSON(w, http.StatusOK, one(items[0]))
 	return nil
 }
 

@@ -34,7 +34,8 @@ func (p podsLookup) LookupPod(namespace, name string) (*corev1.Pod, bool) {
 
 // topEnv is an API server with node n1 Ready behind a real agent API on
 // the fake runtime (a fake clock: two samples 10 s apart, so the rates
-// are exact), node n2 Ready whose agent does not answer, n3 not Ready.
+// are exact), node n2 Ready whose agent does not answer, n3 not Ready;
+// n1 and n2 have label zone=a, n3 zone=b.
 // Pods: shop/web (app 250m 64Mi, sidecar 10m 8Mi), shop/db (1 core,
 // 1Gi), default/other (the fake's default usage) on n1; shop/lost on n2.
 // n1 uses 1.5 cores and 3Gi.
@@ -115,6 +116,9 @@ func topEnv(t *testing.T) *env {
 	} {
 		node := nodeAt(n.name, "127.0.0.1", n.port)
 		node.Labels = map[string]string{"zone": "a"}
+		if n.name == "n3" {
+			node.Labels["zone"] = "b"
+		}
 		node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: n.ready}}
 		node.Status.Allocatable = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("16Gi")}
 		node.Status.Capacity = node.Status.Allocatable
