@@ -45,8 +45,8 @@ const (
 func metricsAPIResources() []metav1.APIResource {
 	verbs := metav1.Verbs{"get", "list"}
 	return []metav1.APIResource{
-		{Name: "nodes", SingularName: "", Namespaced: false, Kind: "NodeMetrics", Verbs: verbs},
-		{Name: "pods", SingularName: "", Namespaced: true, Kind: "PodMetrics", Verbs: verbs},
+		{Name: "nodes", Namespaced: false, Kind: "NodeMetrics", Verbs: verbs},
+		{Name: "pods", Namespaced: true, Kind: "PodMetrics", Verbs: verbs},
 	}
 }
 
@@ -78,9 +78,9 @@ func (s *Server) serveMetrics(w http.ResponseWriter, req *http.Request) {
 	}
 	var aerr *apiError
 	switch {
-	case len(parts) <= 2 && parts[0] == "nodes" && ns == "":
+	case parts[0] == "nodes" && len(parts) <= 2 && ns == "":
 		aerr = s.serveNodeMetrics(w, req, name)
-	case len(parts) <= 2 && parts[0] == "pods" && name != "" && ns != "" || len(parts) == 1 && parts[0] == "pods":
+	case parts[0] == "pods" && (len(parts) == 1 || len(parts) == 2 && ns != "" && name != ""):
 		aerr = s.servePodMetrics(w, req, ns, name)
 	default:
 		aerr = errNotFoundPath(req.URL.Path)
