@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -134,8 +133,9 @@ func checkTop(t *testing.T, h *nodeHost, ps []*corev1.Pod) {
 	}
 	home := t.TempDir()
 	for _, args := range [][]string{{"top", "pod", "-n", "demo"}, {"top", "node"}} {
-		cmd := exec.Command(kubectl, append([]string{"--server", "http://" + h.listen, "--cache-dir", home + "/cache"}, args...)...)
-		cmd.Env = append(os.Environ(), "HOME="+home, "KUBECONFIG="+home+"/none")
+		// In the node's network namespace, where the server listens.
+		cmd := h.host.Command(context.Background(), kubectl, append([]string{"--server", "http://" + h.listen, "--cache-dir", home + "/cache"}, args...)...)
+		cmd.Env = append(cmd.Environ(), "HOME="+home, "KUBECONFIG="+home+"/none")
 		out, err := cmd.CombinedOutput()
 		t.Logf("kubectl %s:\n%s", strings.Join(args, " "), out)
 		if err != nil || !strings.Contains(string(out), "MEMORY(bytes)") || strings.Contains(string(out), "<unknown>") {
