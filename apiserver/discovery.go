@@ -49,7 +49,7 @@ func (s *Server) groupVersions() []metav1.GroupVersionForDiscovery {
 			out = append(out, gv)
 		}
 	}
-	return out
+	return append(out, metricsGroupVersion())
 }
 
 func (s *Server) apiGroup(name string) (metav1.APIGroup, bool) {
@@ -147,6 +147,9 @@ func (s *Server) serveResourceList(w http.ResponseWriter, r *http.Request) {
 // apiResources lists the resources of group/version and their
 // subresources, as discovery shows them.
 func (s *Server) apiResources(group, version string) []metav1.APIResource {
+	if group == metricsGroup && version == metricsVersion {
+		return metricsAPIResources()
+	}
 	out := []metav1.APIResource{}
 	for _, res := range s.resources {
 		if res.Group != group || res.Version != version {

@@ -21,6 +21,7 @@
 //	GET  /api/v1/namespaces/{ns}/pods/{name}/log?container=&follow=&previous=&timestamps=&tailLines=   a container's log, from its node's agent
 //	POST /api/v1/namespaces/{ns}/pods/{name}/exec?container=&command=...&stdin=true                    run a command in a container (see below)
 //	GET|POST /api/v1/namespaces/{ns}/pods/{name}/{exec,attach,portforward} (upgrade)                     kubectl exec, attach, port-forward, proxied to the agent
+//	GET  /apis/metrics.k8s.io/v1beta1/{nodes[/{name}],pods,namespaces/{ns}/pods[/{name}]}              resource metrics for kubectl top (see below)
 //	GET  /bosun/v1/cluster-info                                                   api.ClusterInfo: the cluster CA (anonymous)
 //	POST /bosun/v1/join                                                           bearer bootstrap token + api.JoinRequest → api.CertificateResponse
 //	POST /bosun/v1/control-plane/join                                             bearer server token + api.ServerJoinRequest → api.ServerJoinResponse
@@ -231,6 +232,26 @@
 // ways until either side closes (net/http/httputil's ReverseProxy). The
 // agent speaks the protocols (package nodeagent/agentapi). A request that
 // is no upgrade is 400 "Upgrade request required".
+//
+// # Resource metrics (kubectl top)
+//
+// metrics.k8s.io/v1beta1 is served as metrics-server serves it
+// (NodeMetrics, PodMetrics; get and list, with labelSelector and
+// fieldSelector; other methods and watch 405), and appears in both
+// discoveries, but nothing of it is stored: each request lists the Nodes
+// (or the Pods, then their Nodes) that match, asks the agents of the Ready
+// ones for their stats summary (GET /stats/summary, package
+// nodeagent/agentapi) all at once through Config.AgentTransport, each
+// within 5 s, and answers from what came back. As with metrics-server, a
+// node whose agent does not answer, and its pods, are left out (kubectl
+// shows the node as <unknown>); so is a pod with a container the agent has
+// sampled only once (it has no CPU rate yet). Usage is the CPU rate in
+// nanocores and the memory working set; timestamp is the agent's sample
+// and window the time its CPU rate is averaged over (the agent's sample
+// period, header Bosun-Stats-Window). A single object that has no metrics
+// is 404 with metrics-server's message (podmetrics.metrics.k8s.io
+// "ns/name" not found). Members of system:masters may read it, as every
+// other resource.
 //
 // # Sync status before the first sync
 //

@@ -227,6 +227,13 @@ func (s *Server) agentAddress(ctx context.Context, pod *corev1.Pod) (string, *ap
 		}
 		return "", objectError(target{r: r, name: pod.Spec.NodeName}, err)
 	}
+	return nodeAgentAddress(node)
+}
+
+// nodeAgentAddress returns host:port of the node's agent: its InternalIP
+// (else its first address) and its
+// status.daemonEndpoints.kubeletEndpoint.port.
+func nodeAgentAddress(node *corev1.Node) (string, *apiError) {
 	port := node.Status.DaemonEndpoints.KubeletEndpoint.Port
 	if port <= 0 {
 		return "", newStatusError(http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable,

@@ -301,6 +301,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/apis/{group}", s.serveGroup)
 	mux.HandleFunc("/apis/{group}/{version}", s.serveResourceList)
 	mux.HandleFunc("/apis/{group}/{version}/{rest...}", s.serveResource)
+	mux.HandleFunc("/apis/"+metricsGroup+"/"+metricsVersion+"/{rest...}", s.serveMetrics)
 	openapi.New(s.resources, KubernetesVersion).Register(mux)
 	mux.HandleFunc("/bosun/v1/status", s.serveSyncStatus)
 	mux.HandleFunc("/bosun/v1/history", s.serveSyncHistory)

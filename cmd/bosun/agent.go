@@ -34,6 +34,7 @@ import (
 	"github.com/bosun-dev/bosun/nodeagent/proxy"
 	"github.com/bosun-dev/bosun/nodeagent/routes"
 	ctrdruntime "github.com/bosun-dev/bosun/nodeagent/runtime/containerd"
+	"github.com/bosun-dev/bosun/nodeagent/stats"
 )
 
 // agentConfig is everything a node agent is configured with, in bosun
@@ -323,11 +324,19 @@ func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.L
 	// to one when its own dies, even across a restart of the agent.
 	refresh := client.ServerRefresh{Client: c, Static: conn.servers, Path: a.serverListPath(), Logger: logger.With("component", "servers")}
 	g.Go(func() error { return refresh.Run(ctx) })
+	// CPU and memory of the node and its containers, every 10 s, for
+	// kubectl top (metrics.k8s.io) through the agent API.
+	usage, err := stats.New(stats.Config{NodeName: a.nodeName, Runtime: rt, Logger: logger.With("component", "stats")})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	g.Go(func() error { return usage.Run(ctx) })
 	apiCfg := agentapi.Config{
 		Addresses: agentapi.Addresses(ip.String(), a.apiPort),
 		Pods:      agent,
 		Runtime:   rt,
 		Logs:      rt,
+		Stats:     usage,
 		Logger:    logger.With("component", "agentapi"),
 		Metrics:   metrics.Handler(reg),
 	}

@@ -26,8 +26,10 @@ import (
 	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/nodeagent/agentapi"
 	"github.com/bosun-dev/bosun/nodeagent/agentapi/execstream"
+	"github.com/bosun-dev/bosun/nodeagent/host"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 	"github.com/bosun-dev/bosun/nodeagent/runtime/runtimetest"
+	"github.com/bosun-dev/bosun/nodeagent/stats"
 )
 
 const image = "bosun.local/test:v1"
@@ -86,6 +88,8 @@ type fixture struct {
 	// hc presents the API server's certificate (CN bosun:apiserver, group
 	// system:masters).
 	hc *http.Client
+	// stats serves /stats/summary; it samples only when told.
+	stats *stats.Collector
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -106,7 +110,14 @@ func newFixture(t *testing.T) *fixture {
 	logs := dirLogs(t.TempDir())
 	ca := newTestCA(t, "cluster CA")
 	nodeCert := ca.issue(t, "system:node:n1", "system:nodes")
+	coll, err := stats.New(stats.Config{NodeName: "n1", Runtime: rt, Host: func() (host.Usage, error) {
+		return host.Usage{CPUUsageNanos: 1e9, MemoryWorkingSetBytes: 1 << 30}, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := agentapi.New(agentapi.Config{
+		Stats:          coll,
 		Pods:           &pods{m: map[string]*corev1.Pod{"default/web": pod}},
 		Runtime:        rt,
 		Logs:           logs,
@@ -123,7 +134,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	testutil.Start(t, func(ctx context.Context) error { return srv.Serve(ctx, ln) })
 	apiserverCert := ca.issue(t, "bosun:apiserver", "system:masters")
-	return &fixture{rt: rt, logs: logs, url: "https://" + ln.Addr().String(), sb: sb.ID, ca: ca, hc: httpClient(ca, &apiserverCert)}
+	return &fixture{rt: rt, logs: logs, url: "https://" + ln.Addr().String(), sb: sb.ID, ca: ca, hc: httpClient(ca, &apiserverCert), stats: coll}
 }
 
 // start creates and starts attempt of container name, stopping the one before.

@@ -1,6 +1,6 @@
 // Package agentapi is the node agent's own HTTP API, kubelet's port: the
-// logs of the containers it runs, commands run in them and ports forwarded
-// into pods. The API server (package apiserver) proxies `bosun logs`,
+// logs of the containers it runs, commands run in them, ports forwarded
+// into pods, and the stats summary. The API server (package apiserver) proxies `bosun logs`,
 // `bosun exec`, `kubectl exec` and `kubectl port-forward` to it, at the
 // Node's InternalIP and status.daemonEndpoints.kubeletEndpoint.port.
 //
@@ -11,7 +11,16 @@
 //	GET|POST /exec/{namespace}/{pod}/{container}?command=CMD...&input=1&output=1&error=1&tty=1  (upgrade)
 //	GET|POST /portForward/{namespace}/{pod}  (upgrade)
 //	GET|POST /attach/{namespace}/{pod}/{container}  (refused)
+//	GET  /stats/summary
 //	GET  /healthz
+//
+// /stats/summary is kubelet's stats summary (k8s.io/kubelet's
+// stats/v1alpha1 Summary, JSON) from Config.Stats (package nodeagent/stats
+// samples every 10 s; CPU is the rate between the last two samples): the
+// node's CPU and memory and every running container's, by pod. The window
+// of the CPU rates is in the Bosun-Stats-Window header (api.HeaderStatsWindow),
+// since the summary has no field for it. The API server's metrics.k8s.io
+// (kubectl top) reads it; 503 until the first sample, 501 without Stats.
 //
 // Logs are read from the container's CRI log file (LogLocator: the
 // rotated part, path.1, first) and sent as plain text: the content of
@@ -86,6 +95,7 @@
 //		Pods:           agent, // *nodeagent.Agent, created with Config.APIPort = agentapi.DefaultPort
 //		Runtime:        rt,    // *containerd.Runtime: also the LogLocator, Execer, TerminalExecer and SandboxDialer
 //		Logs:           rt,
+//		Stats:          collector, // *stats.Collector on rt, its Run started
 //		GetCertificate: nodeCreds.GetCertificate, // the node's current certificate
 //		ClientCAs:      clusterCAPool,            // from <data-dir>/agent/pki/ca.crt
 //		Logger:         logger,

@@ -18,6 +18,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/internal/defaults"
@@ -58,6 +59,14 @@ type Execer interface {
 	Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer, tty bool) (int, error)
 }
 
+// SummaryProvider answers kubelet's stats summary. *stats.Collector
+// implements it.
+type SummaryProvider interface {
+	// Summary returns the node's and its pods' usage, and the window CPU
+	// rates are averaged over; nil before the first sample.
+	Summary() (*statsv1alpha1.Summary, time.Duration)
+}
+
 // Config configures a Server. Pods and Runtime are required, and
 // GetCertificate and ClientCAs unless Insecure.
 type Config struct {
@@ -70,6 +79,8 @@ type Config struct {
 	Runtime runtime.ContainerManager
 	// Logs locates log files; nil: logs are refused (501).
 	Logs LogLocator
+	// Stats answers GET /stats/summary; nil: 501.
+	Stats SummaryProvider
 	// Logger receives one debug record per request; nil discards.
 	Logger *slog.Logger
 	// Metrics, when not nil, serves GET /metrics: the agent's Prometheus
@@ -128,6 +139,7 @@ func New(cfg Config) (*Server, error) {
 		_, _ = io.WriteString(w, "ok")
 	})
 	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", handle(s.logs))
+	mux.HandleFunc("GET "+api.PathStatsSummary, handle(s.summary))
 	mux.HandleFunc("POST /exec/{namespace}/{pod}/{container}", handle(s.exec))
 	mux.HandleFunc("GET /exec/{namespace}/{pod}/{container}", handle(s.streamExec))
 	mux.HandleFunc("/attach/{namespace}/{pod}/{container}", handle(s.attach))

@@ -14,6 +14,14 @@
 // bound pods (SharedPods), fanned out by spec.nodeName, and spread their
 // heartbeats evenly over the heartbeat interval.
 //
+// Hollow nodes serve no agent API (their addresses are made up, and their
+// Nodes publish no kubelet port), so there are no logs, exec or stats for
+// their pods: metrics.k8s.io leaves them out, as metrics-server leaves out
+// a kubelet it cannot reach, and `kubectl top node` lists them as
+// <unknown>. Their fake runtimes do report usage (runtimetest.DefaultUsage
+// per container), which is what the API server's kubectl top tests serve
+// through a real agent API on the fake.
+//
 // Usage (`bosun hollow --nodes N --server URL`):
 //
 //	c, err := client.New(serverURL, client.WithHTTPClient(hollow.HTTPClient()))

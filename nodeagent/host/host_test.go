@@ -77,3 +77,23 @@ func TestCapacity(t *testing.T) {
 		t.Errorf("Capacity() = %v: no CPU", c)
 	}
 }
+
+func TestUsage(t *testing.T) {
+	stat := "cpu  100 20 30 5000 40 1 2 3 0 0\ncpu0 50 10 15 2500 20 1 1 2 0 0\nintr 1\n"
+	meminfo := "MemTotal:       1000 kB\nMemFree:         200 kB\nMemAvailable:    600 kB\nInactive(file):  150 kB\n"
+	u, err := usage(strings.NewReader(stat), strings.NewReader(meminfo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Usage{CPUUsageNanos: (100 + 20 + 30 + 1 + 2 + 3) * 1e7, MemoryUsageBytes: 800 << 10,
+		MemoryWorkingSetBytes: 650 << 10, MemoryAvailableBytes: 600 << 10}
+	if u != want {
+		t.Errorf("usage = %+v, want %+v", u, want)
+	}
+	if _, err := usage(strings.NewReader("intr 1\n"), strings.NewReader(meminfo)); err == nil {
+		t.Error("usage without a cpu line: no error")
+	}
+	if _, err := ReadUsage(); err != nil {
+		t.Logf("ReadUsage on this machine: %v", err)
+	}
+}

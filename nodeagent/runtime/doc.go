@@ -44,6 +44,7 @@
 //	})
 //	err = rt.StartContainer(ctx, id)
 //	cs, err := rt.ListContainers(ctx, runtime.ContainerFilter{PodUID: "a1b2"})
+//	st, err := rt.ListContainerStats(ctx, runtime.ContainerFilter{ID: id}) // CPU time, memory
 //	err = rt.StopContainer(ctx, id, 30*time.Second)
 //	err = rt.RemovePodSandbox(ctx, sb.ID) // also removes its containers
 //

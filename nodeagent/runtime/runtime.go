@@ -79,6 +79,11 @@ type ContainerManager interface {
 	RemoveContainer(ctx context.Context, id string) error
 	// ListContainers returns the containers matching f, in creation order.
 	ListContainers(ctx context.Context, f ContainerFilter) ([]Container, error)
+	// ListContainerStats returns the resource usage of the running
+	// containers matching f, in no particular order: created and exited
+	// containers have none (and an unknown id matches nothing, without an
+	// error).
+	ListContainerStats(ctx context.Context, f ContainerFilter) ([]ContainerStats, error)
 }
 
 // ImageManager pulls images and reports which are present.
@@ -280,6 +285,26 @@ type Container struct {
 	Reason, Message string
 	Labels          map[string]string
 	Annotations     map[string]string
+}
+
+// ContainerStats is a running container's resource usage at one moment,
+// as CRI's ContainerStats: the rate of CPU use is for the caller to
+// compute from two samples.
+type ContainerStats struct {
+	// ID is the container's id.
+	ID string
+	// Timestamp is when the sample was taken.
+	Timestamp time.Time
+	// CPUUsageNanos is the CPU time the container used since it started,
+	// in nanoseconds (of any core): cumulative, never decreasing.
+	CPUUsageNanos uint64
+	// MemoryUsageBytes is the memory charged to the container, page cache
+	// included.
+	MemoryUsageBytes uint64
+	// MemoryWorkingSetBytes is MemoryUsageBytes less the inactive file
+	// cache (what the kernel could reclaim at once): the figure kubelet
+	// reports, limits are compared with and `kubectl top` shows.
+	MemoryWorkingSetBytes uint64
 }
 
 // TerminalSize is the size of a command's terminal, in characters, as a

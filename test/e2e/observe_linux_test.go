@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 
 	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/metrics/metricstest"
@@ -17,7 +20,9 @@ import (
 // ps), that the cluster explains itself: the server's /metrics, parsed
 // with the Prometheus text parser, has the metrics of every component
 // that did the work, and the Events of a pod and of its Deployment tell
-// its story, from the commit to the running container.
+// its story, from the commit to the running container, and kubectl top
+// (metrics.k8s.io, from the agent's stats) shows the pods' and the node's
+// CPU and memory.
 func checkObservability(t *testing.T, h *nodeHost, ps []*corev1.Pod) {
 	t.Helper()
 	body, err := h.get("http://" + h.listen + "/metrics")
@@ -83,5 +88,65 @@ func checkObservability(t *testing.T, h *nodeHost, ps []*corev1.Pod) {
 	out, err := h.bosun("describe", "pod", p.Name, "-n", "demo")
 	if err != nil || !strings.Contains(out, "Scheduled") || !strings.Contains(out, "default-scheduler") {
 		t.Errorf("bosun describe pod %s: %v\n%s", p.Name, err, out)
+	}
+	checkTop(t, h, ps)
+}
+
+// checkTop reads metrics.k8s.io as kubectl top does: every pod of ps and
+// the node have memory in use (a working set above zero) once the
+// agent has taken two samples, and kubectl top shows them when kubectl
+// is installed.
+func checkTop(t *testing.T, h *nodeHost, ps []*corev1.Pod) {
+	t.Helper()
+	base := "http://" + h.listen + "/apis/metrics.k8s.io/v1beta1"
+	testutil.Eventually(t, 60*time.Second, "metrics of every demo pod", func() (bool, string) {
+		body, err := h.get(base + "/namespaces/demo/pods?labelSelector=app%3Dhello")
+		if err != nil {
+			return false, err.Error()
+		}
+		var list metricsv1beta1.PodMetricsList
+		if err := json.Unmarshal([]byte(body), &list); err != nil {
+			return false, body
+		}
+		seen := 0
+		for _, m := range list.Items {
+			for _, c := range m.Containers {
+				if c.Usage.Memory().Value() > 0 {
+					seen++
+				}
+			}
+		}
+		return seen == len(ps), body
+	})
+	body, err := h.get(base + "/nodes")
+	var nodes metricsv1beta1.NodeMetricsList
+	if err == nil {
+		err = json.Unmarshal([]byte(body), &nodes)
+	}
+	if err != nil || len(nodes.Items) != 1 || nodes.Items[0].Usage.Memory().Value() <= 0 || nodes.Items[0].Window.Duration <= 0 {
+		t.Errorf("node metrics: %v\n%s; want the node with its memory in use and a window", err, body)
+	}
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Log("no kubectl: kubectl top not run")
+		return
+	}
+	home := t.TempDir()
+	for _, args := range [][]string{{"top", "pod", "-n", "demo"}, {"top", "node"}} {
+		// In the node's network namespace, where the server listens.
+		cmd := h.host.Command(context.Background(), kubectl, append([]string{"--server", "http://" + h.listen, "--cache-dir", home + "/cache"}, args...)...)
+		cmd.Env = append(cmd.Environ(), "HOME="+home, "KUBECONFIG="+home+"/none")
+		out, err := cmd.CombinedOutput()
+		t.Logf("kubectl %s:\n%s", strings.Join(args, " "), out)
+		if err != nil || !strings.Contains(string(out), "MEMORY(bytes)") || strings.Contains(string(out), "<unknown>") {
+			t.Errorf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		if args[1] == "pod" {
+			for _, p := range ps {
+				if !strings.Contains(string(out), p.Name) {
+					t.Errorf("kubectl top pod -n demo lacks pod %s:\n%s", p.Name, out)
+				}
+			}
+		}
 	}
 }

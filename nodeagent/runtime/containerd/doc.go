@@ -43,6 +43,12 @@
 // then SIGKILL; a created container that never ran becomes Exited
 // ("Completed") without running, as in the fake.
 //
+// ListContainerStats reads the running tasks' cgroup metrics through
+// containerd's Metrics call (cgroup v1 or v2, whichever the daemon
+// reports): CPU time, memory usage, and the working set as kubelet and
+// cadvisor compute it, usage less inactive file pages (total_inactive_file
+// on v1, inactive_file on v2).
+//
 // # Logs
 //
 // A task's stdout and stderr are FIFOs under Dir/fifo, copied by the

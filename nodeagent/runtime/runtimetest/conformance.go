@@ -3,6 +3,7 @@ package runtimetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"testing"
@@ -88,6 +89,7 @@ func RunConformance(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime,
 		{"ListFilters", s.listFilters},
 		{"Attempts", s.attempts},
 		{"StopSandboxStopsContainers", s.stopSandbox},
+		{"ContainerStats", s.containerStats},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newRuntime(t))
@@ -474,5 +476,56 @@ func (s suite) stopSandbox(t *testing.T, rt runtime.Runtime) {
 	}
 	if cs, _ := rt.ListContainers(ctx, runtime.ContainerFilter{SandboxID: sb.ID}); len(cs) != 0 {
 		t.Errorf("containers of a removed sandbox still listed: %+v", cs)
+	}
+}
+
+// containerStats: only running containers have stats; a sample has the
+// container's id and time, some memory (a working set no larger than the
+// usage), and CPU time that never goes back.
+func (s suite) containerStats(t *testing.T, rt runtime.Runtime) {
+	ctx := s.ctx(t)
+	sb := s.runSandbox(t, ctx, rt, "pod-stats", "uid-stats")
+	s.pull(t, ctx, rt)
+	id := s.create(t, ctx, rt, sb.ID, s.w.Sleep(), "main", 0)
+	stats := func(f runtime.ContainerFilter) []runtime.ContainerStats {
+		t.Helper()
+		st, err := rt.ListContainerStats(ctx, f)
+		if err != nil {
+			t.Fatalf("ListContainerStats(%+v): %v", f, err)
+		}
+		return st
+	}
+	if st := stats(runtime.ContainerFilter{ID: id}); len(st) != 0 {
+		t.Errorf("stats of a created container = %+v, want none", st)
+	}
+	if err := rt.StartContainer(ctx, id); err != nil {
+		t.Fatalf("StartContainer: %v", err)
+	}
+	var first runtime.ContainerStats
+	testutil.Eventually(t, s.w.Timeout, "memory use of the running container", func() (bool, string) {
+		st := stats(runtime.ContainerFilter{PodUID: "uid-stats"})
+		if len(st) != 1 {
+			return false, fmt.Sprintf("stats %+v", st)
+		}
+		first = st[0]
+		return first.MemoryWorkingSetBytes > 0, fmt.Sprintf("stats %+v", first)
+	})
+	if first.ID != id || first.Timestamp.IsZero() || first.MemoryWorkingSetBytes > first.MemoryUsageBytes {
+		t.Errorf("stats = %+v, want container %s, a time, a working set within the usage", first, id)
+	}
+	second := stats(runtime.ContainerFilter{ID: id})
+	if len(second) != 1 || second[0].CPUUsageNanos < first.CPUUsageNanos || second[0].Timestamp.Before(first.Timestamp) {
+		t.Errorf("second sample %+v after %+v: want the same container, CPU time and time not going back", second, first)
+	}
+	for _, f := range []runtime.ContainerFilter{{ID: "0123456789abcdef0123456789abcdef"}, {PodUID: "uid-other"}} {
+		if st := stats(f); len(st) != 0 {
+			t.Errorf("stats of %+v = %+v, want none", f, st)
+		}
+	}
+	if err := rt.StopContainer(ctx, id, s.w.Timeout); err != nil {
+		t.Fatalf("StopContainer: %v", err)
+	}
+	if st := stats(runtime.ContainerFilter{ID: id}); len(st) != 0 {
+		t.Errorf("stats of an exited container = %+v, want none", st)
 	}
 }

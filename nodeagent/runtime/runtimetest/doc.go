@@ -11,6 +11,12 @@
 // fallback range: without a CIDR RunPodSandbox fails with
 // network.ErrNoPodCIDR, as the real network does.
 //
+// A running fake container uses CPU and memory as its image's
+// Behavior.Usage says (DefaultUsage, a thousandth of a core and 4 MiB, when
+// it says nothing), or as SetUsage last set: ListContainerStats reports its
+// memory as given and its CPU time growing at that rate on Config.Clock,
+// so a stats test with a fake clock gets exact rates.
+//
 // Usage:
 //
 //	rt := runtimetest.New(runtimetest.Config{Clock: fakeClock, StartDelay: 10 * time.Millisecond})

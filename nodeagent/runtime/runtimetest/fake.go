@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/bits"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -51,7 +52,27 @@ type Behavior struct {
 	// commands "true" (exit 0) and "false" (exit 1), and answers 127
 	// ("executable file not found") to any other.
 	Exec func(containerID string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) int
+	// Usage is the resource use of the image's running containers; zero
+	// means DefaultUsage. Fake.SetUsage changes it per container.
+	Usage Usage
 }
+
+// Usage is how much a fake container uses while it runs: its CPU time
+// grows at NanoCores per second of the Fake's clock, so two samples a
+// second apart differ by NanoCores nanoseconds.
+type Usage struct {
+	// NanoCores is the CPU rate in billionths of a core (250_000_000 is
+	// a quarter core, "250m").
+	NanoCores uint64
+	// MemoryBytes is the working set (and the usage: a fake has no page
+	// cache).
+	MemoryBytes uint64
+}
+
+// DefaultUsage is the usage of a running container whose image's Behavior
+// sets none: a thousandth of a core and 4 MiB, so that hollow nodes report
+// something.
+var DefaultUsage = Usage{NanoCores: 1_000_000, MemoryBytes: 4 << 20}
 
 // Config configures a Fake. The zero value is usable.
 type Config struct {
@@ -105,6 +126,9 @@ type container struct {
 	behavior   Behavior
 	exitAt     time.Time // zero: runs until stopped
 	ignoreTerm bool
+	usage      Usage
+	cpuNanos   uint64    // CPU time used up to cpuSince
+	cpuSince   time.Time // since when usage.NanoCores applies
 }
 
 var _ runtime.Runtime = (*Fake)(nil)
@@ -368,7 +392,11 @@ func (f *Fake) CreateContainer(ctx context.Context, sandboxID string, cfg runtim
 				cfg.Metadata.Name, cfg.Metadata.Attempt, sandboxID, runtime.ErrAlreadyExists)
 		}
 	}
-	c := &container{behavior: b, c: runtime.Container{
+	usage := b.Usage
+	if usage == (Usage{}) {
+		usage = DefaultUsage
+	}
+	c := &container{behavior: b, usage: usage, c: runtime.Container{
 		ID:          f.newID(),
 		SandboxID:   sandboxID,
 		Metadata:    cfg.Metadata,
@@ -424,6 +452,7 @@ func (f *Fake) StartContainer(ctx context.Context, id string) error {
 	}
 	now := f.clk.Now()
 	c.c.State, c.c.StartedAt = runtime.ContainerRunning, now
+	c.cpuSince = now
 	if c.behavior.Exits {
 		c.exitAt = now.Add(c.behavior.ExitAfter)
 	}
@@ -536,6 +565,65 @@ func (f *Fake) ListContainers(ctx context.Context, flt runtime.ContainerFilter) 
 		}
 	}
 	return out, nil
+}
+
+// ListContainerStats returns the usage of the running containers matching
+// flt: their CPU time grows at their Usage's rate on the Fake's clock.
+func (f *Fake) ListContainerStats(ctx context.Context, flt runtime.ContainerFilter) ([]runtime.ContainerStats, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("runtimetest: container stats: %w", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["ListContainerStats"]++
+	now := f.clk.Now()
+	var out []runtime.ContainerStats
+	for _, id := range f.order {
+		c, ok := f.containers[id]
+		if !ok {
+			continue
+		}
+		f.refresh(c, now)
+		if c.c.State != runtime.ContainerRunning || !flt.Matches(c.c) {
+			continue
+		}
+		out = append(out, runtime.ContainerStats{
+			ID:                    c.c.ID,
+			Timestamp:             now,
+			CPUUsageNanos:         c.cpuAt(now),
+			MemoryUsageBytes:      c.usage.MemoryBytes,
+			MemoryWorkingSetBytes: c.usage.MemoryBytes,
+		})
+	}
+	return out, nil
+}
+
+// cpuAt is the container's CPU time at now (not before its start).
+func (c *container) cpuAt(now time.Time) uint64 {
+	if c.cpuSince.IsZero() || !now.After(c.cpuSince) {
+		return c.cpuNanos
+	}
+	// d ns at NanoCores per 1e9 ns, in 128 bits.
+	hi, lo := bits.Mul64(uint64(now.Sub(c.cpuSince)), c.usage.NanoCores)
+	used, _ := bits.Div64(hi%1e9, lo, 1e9)
+	return c.cpuNanos + used
+}
+
+// SetUsage makes container id use u from now on (its CPU time so far is
+// kept). ErrNotFound for an unknown container.
+func (f *Fake) SetUsage(id string, u Usage) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok {
+		return fmt.Errorf("runtimetest: set usage of %s: %w", id, runtime.ErrNotFound)
+	}
+	now := f.clk.Now()
+	if !c.cpuSince.IsZero() {
+		c.cpuNanos, c.cpuSince = c.cpuAt(now), now
+	}
+	c.usage = u
+	return nil
 }
 
 // PullImage makes image present, unless its Behavior has a PullError.

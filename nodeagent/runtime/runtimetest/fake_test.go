@@ -155,3 +155,60 @@ func TestPodCIDR(t *testing.T) {
 		})
 	}
 }
+
+// TestFakeUsage: CPU time grows at the image's rate on the fake clock,
+// SetUsage changes the rate from then on, memory is as set.
+func TestFakeUsage(t *testing.T) {
+	ctx := context.Background()
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	rt := runtimetest.New(runtimetest.Config{Clock: clk, PodCIDR: "10.42.7.0/24",
+		Images: map[string]runtimetest.Behavior{"busy": {Usage: runtimetest.Usage{NanoCores: 500_000_000, MemoryBytes: 64 << 20}}}})
+	sb, err := rt.RunPodSandbox(ctx, runtime.SandboxConfig{Metadata: runtime.SandboxMetadata{UID: "u"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, img := range []string{"busy", "idle"} {
+		if _, err := rt.PullImage(ctx, img); err != nil {
+			t.Fatal(err)
+		}
+		id, err := rt.CreateContainer(ctx, sb.ID, runtime.ContainerConfig{Metadata: runtime.ContainerMetadata{Name: img}, Image: img})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rt.StartContainer(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	sample := func() map[string]runtime.ContainerStats {
+		t.Helper()
+		st, err := rt.ListContainerStats(ctx, runtime.ContainerFilter{PodUID: "u"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]runtime.ContainerStats{}
+		for _, s := range st {
+			out[s.ID] = s
+		}
+		return out
+	}
+	clk.Step(2 * time.Second)
+	st := sample()
+	if got := st[ids[0]]; got.CPUUsageNanos != 1e9 || got.MemoryWorkingSetBytes != 64<<20 || !got.Timestamp.Equal(clk.Now()) {
+		t.Errorf("busy after 2s = %+v, want 1e9 ns of CPU, 64Mi", got)
+	}
+	if got := st[ids[1]]; got.CPUUsageNanos != 2*runtimetest.DefaultUsage.NanoCores || got.MemoryWorkingSetBytes != runtimetest.DefaultUsage.MemoryBytes {
+		t.Errorf("idle after 2s = %+v, want DefaultUsage", got)
+	}
+	if err := rt.SetUsage(ids[0], runtimetest.Usage{NanoCores: 2e9, MemoryBytes: 1 << 30}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Step(time.Second)
+	if got := sample()[ids[0]]; got.CPUUsageNanos != 3e9 || got.MemoryWorkingSetBytes != 1<<30 {
+		t.Errorf("busy 1s after SetUsage = %+v, want 3e9 ns, 1Gi", got)
+	}
+	if err := rt.SetUsage("nope", runtimetest.Usage{}); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("SetUsage of an unknown container = %v, want ErrNotFound", err)
+	}
+}
