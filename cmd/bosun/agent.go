@@ -16,8 +16,9 @@ import (
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/bosun-dev/bosun/api"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bosun-dev/bosun/api"
 
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/events"
