@@ -13,8 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
-	"github.com/bosun-dev/bosun/api"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bosun-dev/bosun/api"
 
 	"github.com/bosun-dev/bosun/client/cache"
 	"github.com/bosun-dev/bosun/events"
