@@ -27,7 +27,7 @@ func TestKubectlHabits(t *testing.T) {
 		{"untaint", []string{"taint", "nodes", "node-1", "dedicated=db:NoSchedule-"}, true, []string{"node/node-1 untainted"}},
 		{"set image of a Git object", []string{"set", "image", "deploy/web", "web=nginx:1.27"}, false, []string{"is managed by Git", "apps/web.yaml"}},
 		{"rollout undo of a Git object", []string{"rollout", "undo", "deploy/web"}, false, []string{"web"}},
-		{"server-side apply", []string{"apply", "--server-side", "-f", "-"}, false, []string{"server-side apply"}},
+		{"server-side apply of a Git kind", []string{"apply", "--server-side", "-f", "-"}, false, []string{"Forbidden", "Git"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -76,7 +76,8 @@ func TestPatch(t *testing.T) {
 		{name: "patch to an unknown field", path: nodePath, ct: mergePatch, body: `{"spec":{"unschedulabel":false}}`, code: 400, want: "spec.unschedulabel"},
 		{name: "patch renaming the object", path: nodePath, ct: mergePatch, body: `{"metadata":{"name":"n9"}}`, code: 400, want: "does not match the name"},
 		{name: "patch of a Git object", path: deployPath + "/web", ct: strategicPatch, body: `{"spec":{"replicas":5}}`, code: 405, want: "is managed by Git"},
-		{name: "server-side apply", path: nodePath, ct: "application/apply-patch+yaml", body: "spec: {}", code: 415, want: "server-side apply"},
+		{name: "server-side apply without a field manager", path: nodePath, ct: "application/apply-patch+yaml", body: "spec: {}", code: 422, want: "fieldManager is required"},
+		{name: "server-side apply of another kind", path: nodePath + "?fieldManager=me", ct: "application/apply-patch+yaml", body: "apiVersion: v1\nkind: Pod\nmetadata:\n  name: n1\n", code: 400, want: "is a /v1, Kind=Pod"},
 		{name: "not a patch type", path: nodePath, ct: "application/json", body: "{}", code: 415, want: "is not supported"},
 		{name: "missing object", path: "/api/v1/nodes/n9", ct: mergePatch, body: "{}", code: 404, want: "not found"},
 	}

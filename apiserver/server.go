@@ -117,6 +117,7 @@ type Server struct {
 	scheme    string // of agents' URLs
 	tokens    Tokens
 	metrics   *requestMetrics // nil without Config.Metrics
+	apply     *applier
 }
 
 // New returns a Server for cfg.
@@ -148,6 +149,7 @@ func New(cfg Config) *Server {
 	if cfg.Metrics != nil {
 		s.metrics = newRequestMetrics(cfg.Metrics)
 	}
+	s.apply = newApplier(s.resources)
 	s.handler = s.middleware(s.authenticate(s.routes()))
 	return s
 }

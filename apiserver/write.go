@@ -362,6 +362,9 @@ const patchRetries = 100
 // the new object, unless the patch names a resourceVersion (a
 // precondition, 409 when stale).
 func (s *Server) patch(w http.ResponseWriter, req *http.Request, t target) *apiError {
+	if ct, _, _ := strings.Cut(req.Header.Get("Content-Type"), ";"); strings.TrimSpace(ct) == contentApplyPatch {
+		return s.serverSideApply(w, req, t)
+	}
 	old, aerr := s.read(req, t)
 	if aerr != nil {
 		return aerr
@@ -383,12 +386,9 @@ func (s *Server) patch(w http.ResponseWriter, req *http.Request, t target) *apiE
 	ct = strings.TrimSpace(ct)
 	switch ct {
 	case contentMergePatch, contentJSONPatch, contentStrategicPatch:
-	case contentApplyPatch:
-		return newStatusError(http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType,
-			"server-side apply (application/apply-patch+yaml) is not supported: use a JSON merge, JSON or strategic merge patch, or PUT")
 	default:
 		return newStatusError(http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType,
-			fmt.Sprintf("PATCH with Content-Type %q is not supported: use %s, %s or %s", ct, contentMergePatch, contentJSONPatch, contentStrategicPatch))
+			fmt.Sprintf("PATCH with Content-Type %q is not supported: use %s, %s, %s or %s", ct, contentMergePatch, contentJSONPatch, contentStrategicPatch, contentApplyPatch))
 	}
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {

@@ -105,7 +105,7 @@ func TestCreateUpdateDelete(t *testing.T) {
 		{"update adds managed label", "PUT", leasePath + "/api", withLeaseRV(func() *coordinationv1.Lease { l := lease("api", "a"); l.Labels = managed.Labels; return l }(), created.ResourceVersion), 403, metav1.StatusReasonForbidden, "only bosun's Git sync"},
 		{"delete missing", "DELETE", leasePath + "/nope", nil, 404, metav1.StatusReasonNotFound, `leases "nope" not found`},
 		{"post to an object", "POST", leasePath + "/api", "{}", 405, metav1.StatusReasonMethodNotAllowed, "POST is not supported"},
-		{"patch without a patch type", "PATCH", leasePath + "/api", "{}", 415, metav1.StatusReasonUnsupportedMediaType, "use application/merge-patch+json, application/json-patch+json or application/strategic-merge-patch+json"},
+		{"patch without a patch type", "PATCH", leasePath + "/api", "{}", 415, metav1.StatusReasonUnsupportedMediaType, "use application/merge-patch+json, application/json-patch+json, application/strategic-merge-patch+json or application/apply-patch+yaml"},
 	}
 	for _, tc := range errTests {
 		t.Run(tc.name, func(t *testing.T) {

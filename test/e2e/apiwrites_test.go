@@ -54,6 +54,27 @@ func TestAPIWritesCommit(t *testing.T) {
 		t.Errorf("last commit %q, want the image change", log)
 	}
 
+	// kubectl apply --server-side of the manifest with other replicas: the
+	// same commit. The first apply to an object must take the fields it
+	// changes from "before-first-apply" (as in Kubernetes): --force-conflicts.
+	b, err := os.ReadFile(r.dir + "/apps/hello/deployment.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(context.Background(), "kubectl", "--server", s.url, "--cache-dir", home+"/cache",
+		"apply", "--server-side", "--force-conflicts", "-f", "-")
+	cmd.Env = append(os.Environ(), "HOME="+home, "KUBECONFIG="+home+"/none")
+	cmd.Stdin = strings.NewReader(strings.Replace(string(b), "replicas: 5", "replicas: 2", 1))
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "serverside-applied") {
+		t.Fatalf("kubectl apply --server-side: %v\n%s", err, out)
+	}
+	if d := s.deployment("demo", "hello"); *d.Spec.Replicas != 2 {
+		t.Errorf("replicas after kubectl apply --server-side: %d, want 2", *d.Spec.Replicas)
+	}
+	if log := r.git("log", "-1", "--format=%an|%s"); !strings.HasPrefix(log, "admin (bosun API)|Scale Deployment demo/hello to 2 replicas") {
+		t.Errorf("last commit %q, want the scale to 2", log)
+	}
+
 	// Anything else is Git's: refused, naming what could not be committed.
 	head := r.git("rev-parse", "HEAD")
 	out, err = kubectl("patch", "deploy/hello", "-p", `{"spec":{"minReadySeconds":7}}`)
