@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -204,4 +205,35 @@ func asTyped(r api.Resource, o runtime.Object) (api.Object, error) {
 		return nil, fmt.Errorf("apiserver: apply result: %w", err)
 	}
 	return out, nil
+}
+
+// trackUpdate records in obj's managed fields that the request's field
+// manager (its fieldManager parameter, else its User-Agent's program name,
+// as kube-apiserver names them) set what it changed from old, so a later
+// server-side apply sees who owns what. Writes of nodes' own objects
+// (their Node, Lease, pods' status) are not tracked: their rate grows with
+// the cluster, and nobody applies those.
+func (s *Server) trackUpdate(req *http.Request, t target, old, obj api.Object) api.Object {
+	if u, ok := UserFrom(req.Context()); ok && u.InGroup(api.GroupNodes) {
+		return obj
+	}
+	if len(old.GetManagedFields()) == 0 && len(obj.GetManagedFields()) == 0 {
+		return obj // never applied: nothing to keep consistent
+	}
+	fm, err := s.apply.fieldManager(t.r)
+	if err != nil {
+		return obj
+	}
+	manager := req.URL.Query().Get("fieldManager")
+	if manager == "" {
+		manager, _, _ = strings.Cut(req.UserAgent(), "/")
+	}
+	if manager == "" {
+		manager = "unknown"
+	}
+	out, err := asTyped(t.r, fm.UpdateNoErrors(typed(t.r, old), typed(t.r, obj), manager))
+	if err != nil {
+		return obj
+	}
+	return out
 }

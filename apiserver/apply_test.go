@@ -61,6 +61,15 @@ spec:
 	if *l.Spec.HolderIdentity != "c" || l.Labels["team"] != "bob" {
 		t.Errorf("after the forced apply: holder %s, labels %v", *l.Spec.HolderIdentity, l.Labels)
 	}
+	// An update by another program (kubectl label) takes the field it
+	// changes: the next apply of it conflicts with that manager.
+	if out, err := k.run(t, "label", "lease", "lock", "team=carol", "--overwrite"); err != nil {
+		t.Fatalf("kubectl label: %v\n%s", err, out)
+	}
+	if out, err := apply("bob", "c"); err == nil || !strings.Contains(out, `conflict with "kubectl-label"`) || !strings.Contains(out, ".metadata.labels.team") {
+		t.Errorf("bob's apply after kubectl label: %v\n%s", err, out)
+	}
+
 	// A kind Git manages: refused, nothing created.
 	cmd := k.cmd(ctx(t), "apply", "--server-side", "-f", "-")
 	cmd.Stdin = strings.NewReader("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  namespace: default\ndata:\n  a: b\n")

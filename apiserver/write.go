@@ -200,6 +200,7 @@ func (s *Server) update(w http.ResponseWriter, req *http.Request, t target) *api
 	if rv != old.GetResourceVersion() {
 		return objectError(t, api.ErrConflict)
 	}
+	obj = s.trackUpdate(req, t, old, obj)
 	if err := s.replace(req, old, obj); err != nil {
 		return objectError(t, err)
 	}
@@ -435,6 +436,9 @@ func (s *Server) patch(w http.ResponseWriter, req *http.Request, t target) *apiE
 		}
 		if aerr := s.admit(req, t, old, obj); aerr != nil {
 			return aerr
+		}
+		if t.sub == "" {
+			obj = s.trackUpdate(req, t, old, obj)
 		}
 		err = s.replace(req, old, obj)
 		if errors.Is(err, api.ErrConflict) && attempt < patchRetries {
