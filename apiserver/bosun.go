@@ -26,15 +26,27 @@ func (s *Server) serveSyncStatus(w http.ResponseWriter, req *http.Request) {
 	if !methodGET(w, req) {
 		return
 	}
+	s.serveSyncStatusOf(w, req)
+}
+
+// serveSyncStatusOf answers with the sync status and its controls.
+func (s *Server) serveSyncStatusOf(w http.ResponseWriter, req *http.Request) {
 	st, err := records.ReadStatus(req.Context(), s.cfg.Store)
-	switch {
-	case errors.Is(err, api.ErrNotFound):
-		writeJSON(w, http.StatusOK, syncStatus{Message: NotSyncedMessage})
-	case err != nil:
+	if err != nil && !errors.Is(err, api.ErrNotFound) {
 		writeError(w, errInternal(err))
-	default:
-		writeJSON(w, http.StatusOK, syncStatus{Status: st})
+		return
 	}
+	ctl, cerr := records.ReadControl(req.Context(), s.cfg.Store)
+	if cerr != nil {
+		writeError(w, errInternal(cerr))
+		return
+	}
+	st.Control, st.SyncPolicy = ctl, s.cfg.SyncPolicy
+	if errors.Is(err, api.ErrNotFound) {
+		writeJSON(w, http.StatusOK, syncStatus{Status: st, Message: NotSyncedMessage})
+		return
+	}
+	writeJSON(w, http.StatusOK, syncStatus{Status: st})
 }
 
 func (s *Server) serveSyncHistory(w http.ResponseWriter, req *http.Request) {

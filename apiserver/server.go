@@ -52,6 +52,15 @@ type Config struct {
 	// Metrics, when not nil, receives the API's request metrics
 	// (apiserver_request_total, apiserver_request_duration_seconds).
 	Metrics prometheus.Registerer
+	// TriggerSync, when set, asks the sync loop (on whichever server leads
+	// it) to look at the branch now: after a change of the sync's controls.
+	TriggerSync func()
+	// BranchHead, when set, reads the tracked branch's head, which `bosun
+	// sync` approves.
+	BranchHead func(ctx context.Context) (string, error)
+	// SyncPolicy is "manual" under --sync-policy manual, shown in the
+	// status; "" otherwise.
+	SyncPolicy string
 	// GitWrites, when not nil (bosun server --api-writes=commit), turns
 	// writes of objects from Git that change only replicas or container
 	// images (kubectl scale, set image, and edits, applies and rollbacks
@@ -307,6 +316,9 @@ func (s *Server) routes() http.Handler {
 	openapi.New(s.resources, KubernetesVersion).Register(mux)
 	mux.HandleFunc("/bosun/v1/status", s.serveSyncStatus)
 	mux.HandleFunc("/bosun/v1/history", s.serveSyncHistory)
+	mux.HandleFunc(api.PathFreeze, s.serveControl)
+	mux.HandleFunc(api.PathSuspend, s.serveControl)
+	mux.HandleFunc(api.PathSync, s.serveControl)
 	mux.HandleFunc("GET "+api.PathClusterInfo, s.serveClusterInfo)
 	mux.HandleFunc("POST "+api.PathJoin, s.serveJoin)
 	mux.HandleFunc("POST "+api.PathServerJoin, s.serveServerJoin)

@@ -18,6 +18,8 @@ const (
 	StatusKey = "/bosun/sync/status"
 	// HistoryPrefix is the prefix of history entries; keys sort by time.
 	HistoryPrefix = "/bosun/sync/history/"
+	// ControlKey is the key of the sync's controls (state.Control).
+	ControlKey = "/bosun/sync/control"
 )
 
 // Reader reads keys outside the typed object layout; *store.Store
@@ -107,6 +109,27 @@ func Append(ctx context.Context, w Writer, att state.Attempt) error {
 	return nil
 }
 
+// ReadControl returns the sync's controls; none stored is a zero Control.
+func ReadControl(ctx context.Context, r Reader) (state.Control, error) {
+	var c state.Control
+	v, _, err := r.GetRaw(ctx, ControlKey)
+	if errors.Is(err, api.ErrNotFound) {
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("records: read the sync controls: %w", err)
+	}
+	if err := json.Unmarshal(v, &c); err != nil {
+		return state.Control{}, fmt.Errorf("records: decode the sync controls: %w", err)
+	}
+	return c, nil
+}
+
+// SetControlInTxn adds the write of the sync's controls c to txn.
+func SetControlInTxn(txn Txn, c state.Control) {
+	txn.PutRaw(ControlKey, encode(c))
+}
+
 // historyKey returns the key of the history entry of an attempt made at t.
 func historyKey(t time.Time) string {
 	return fmt.Sprintf("%s%020d", HistoryPrefix, t.UnixNano())
@@ -120,4 +143,31 @@ func encode(v any) []byte {
 		panic(fmt.Sprintf("records: encode %T: %v", v, err))
 	}
 	return b
+}
+
+// ChangeControl changes the sync's controls with change, which returns
+// what it did for the history ("frozen until ... by alice: release"), and
+// writes the controls and that history entry (result state.ResultControl,
+// at now, naming the synced commit) in one transaction. An error of change
+// writes nothing.
+func ChangeControl(ctx context.Context, s *store.Store, now time.Time, change func(c *state.Control) (string, error)) (state.Control, error) {
+	c, err := ReadControl(ctx, s)
+	if err != nil {
+		return c, err
+	}
+	msg, err := change(&c)
+	if err != nil {
+		return c, err
+	}
+	att := state.Attempt{Time: now, Result: state.ResultControl, Message: msg}
+	if st, err := ReadStatus(ctx, s); err == nil && st.Synced != nil {
+		att.Commit = st.Synced.Commit
+	}
+	txn := s.Txn()
+	SetControlInTxn(txn, c)
+	AppendInTxn(txn, att)
+	if _, err := txn.Commit(ctx); err != nil {
+		return c, fmt.Errorf("records: write the sync controls: %w", err)
+	}
+	return c, nil
 }

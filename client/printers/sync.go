@@ -64,6 +64,19 @@ func PrintStatus(w io.Writer, st state.Status, now time.Time) error {
 	if a := st.LastAttempt; a != nil {
 		fmt.Fprintf(tw, "Last attempt:\t%s %s %s%s\n", a.Commit.Short(), a.Result, ago(a.Time, now), counts(*a))
 	}
+	if h := st.Control.Suspended; h != nil {
+		fmt.Fprintf(tw, "Suspended:\tby %s %s%s (bosun resume)\n", h.By, ago(h.Since, now), reasonSuffix(h.Reason))
+	}
+	if h := st.Control.Frozen; h.Active(now) {
+		until := "until bosun unfreeze"
+		if !h.Until.IsZero() {
+			until = "until " + h.Until.Local().Format(time.RFC3339) + " (in " + h.Until.Sub(now).Round(time.Second).String() + ")"
+		}
+		fmt.Fprintf(tw, "Frozen:\t%s, by %s%s\n", until, h.By, reasonSuffix(h.Reason))
+	}
+	if st.SyncPolicy != "" {
+		fmt.Fprintf(tw, "Sync policy:\t%s\n", st.SyncPolicy)
+	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("printers: write status: %w", err)
 	}
@@ -74,6 +87,8 @@ func PrintStatus(w io.Writer, st state.Status, now time.Time) error {
 			keeps = fmt.Sprintf("the cluster keeps running commit %s.", st.Synced.Commit.Short())
 		}
 		switch a.Result {
+		case state.ResultWaiting:
+			fmt.Fprintf(&b, "Commit %s is %s\n", a.Commit.Short(), a.Message)
 		case state.ResultRejected:
 			fmt.Fprintf(&b, "Commit %s was rejected; %s\n", a.Commit.Short(), keeps)
 		default:
@@ -86,6 +101,14 @@ func PrintStatus(w io.Writer, st state.Status, now time.Time) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// reasonSuffix is ": reason", or "" without one.
+func reasonSuffix(r string) string {
+	if r == "" {
+		return ""
+	}
+	return ": " + r
 }
 
 // plural is "1 warning", "2 warnings".

@@ -206,6 +206,7 @@ type waiter struct {
 
 	lastErr    error
 	superseded *state.Attempt    // the awaited commit's attempt, when a later commit is synced
+	waitingSaid string           // the last "waiting" message printed
 	stuck      map[objKey]bool   // what had not rolled out at the last read
 	drawn      int               // lines drawn last time (terminal)
 	printed    map[string]string // last plain line per Deployment
@@ -315,6 +316,16 @@ func (w *waiter) run(ctx context.Context) (Result, error) {
 // (done) or its sync failed.
 func (w *waiter) checkSync(st state.Status, res *Result) (done, failed bool) {
 	la := st.LastAttempt
+	if la != nil && la.Result == state.ResultWaiting {
+		if w.waitingSaid != la.Message {
+			w.waitingSaid = la.Message
+			fmt.Fprintf(w.opts.Out, "Commit %s is %s\n", la.Commit.Short(), la.Message)
+		}
+		if w.opts.Commit != "" && matches(la.Commit.SHA, w.opts.Commit) {
+			return false, false // held back: wait for it
+		}
+		la = nil // the synced commit's rollout is what runs
+	}
 	if w.opts.Commit == "" {
 		if la != nil && la.Result != state.ResultApplied {
 			res.Outcome = Failed
@@ -484,7 +495,7 @@ func (w *waiter) read(ctx context.Context) (snapshot, error) {
 	if err != nil {
 		return snap, err
 	}
-	if la := st.LastAttempt; la != nil && la.Result != state.ResultApplied {
+	if la := st.LastAttempt; la != nil && la.Result != state.ResultApplied && la.Result != state.ResultWaiting {
 		snap.syncFailed = attemptReason(*la)
 	}
 	rsByOwner := map[string][]*appsv1.ReplicaSet{}

@@ -132,6 +132,7 @@ listener.`,
 		newKubeconfigCommand(),
 		newVersionCommand(),
 	)
+	root.AddCommand(newControlCommands(g)...)
 	return root
 }
 

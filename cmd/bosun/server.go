@@ -76,6 +76,8 @@ type serverConfig struct {
 
 	autoRollback     bool
 	apiWrites        string
+	syncPolicy       string
+	freezeBlocksRB   bool
 	verifySignatures string
 
 	noAgent bool
@@ -193,6 +195,8 @@ Examples:
 	f.DurationVar(&c.podEvictionTimeout, "pod-eviction-timeout", 5*time.Minute, "pods of a node unreachable for this long are deleted so their controllers replace them")
 	f.StringVar(&c.webhookSecret, "webhook-secret", "", "secret that POST /hooks/git requires (GitHub/Gitea signature or GitLab token; default: env BOSUN_WEBHOOK_SECRET)")
 	f.StringVar(&c.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook secret")
+	f.StringVar(&c.syncPolicy, "sync-policy", "auto", "auto: apply every valid commit at once; manual: validate and diff commits on arrival, apply only on `bosun sync`")
+	f.BoolVar(&c.freezeBlocksRB, "freeze-blocks-rollback", false, "hold rollbacks (reverts of the synced commit) during a freeze too; by default they are applied")
 	f.StringVar(&c.apiWrites, "api-writes", "refuse", "what the API does with a write of an object from Git: refuse (403 naming the file to change), or commit: kubectl scale, set image, and edits, applies and rollbacks that change only replicas or container images become a commit of the object's file, authored by the API user, answered once synced")
 	f.BoolVar(&c.autoRollback, "auto-rollback", false, "when a rollout a commit started fails (progress deadline exceeded; new pods crash-looping, failing to pull their image or to be configured), push a revert of that commit; per Deployment: annotation bosun.dev/auto-rollback: \"true\" or \"false\"")
 	f.StringVar(&c.verifySignatures, "verify-signatures", "", "armored OpenPGP public keys: only commits signed by one of them are applied")
@@ -225,6 +229,11 @@ func checkServerFlags(cmd *cobra.Command, c *serverConfig) error {
 	}
 	if err := checkJoinFlags(cmd, c); err != nil {
 		return err
+	}
+	switch c.syncPolicy {
+	case "", "auto", "manual":
+	default:
+		return fmt.Errorf("server: --sync-policy=%q: want auto or manual", c.syncPolicy)
 	}
 	switch c.apiWrites {
 	case "", "refuse", "commit":
@@ -423,18 +432,20 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	reg := metrics.NewRegistry()
 	syncEvents := events.New(events.Config{Sink: st, Component: "bosun-sync", Logger: logger.With("component", "sync")})
 	sy := syncer.New(syncer.Config{
-		Source:           src,
-		Store:            st,
-		Repo:             c.repo,
-		Branch:           c.branch,
-		Path:             c.path,
-		Interval:         c.interval,
-		Resync:           c.resync,
-		AllowEmpty:       c.allowEmpty,
-		VerifySignatures: keyring,
-		Logger:           logger.With("component", "sync"),
-		Recorder:         syncEvents,
-		Metrics:          reg,
+		Source:               src,
+		Store:                st,
+		Repo:                 c.repo,
+		Branch:               c.branch,
+		Path:                 c.path,
+		Interval:             c.interval,
+		Resync:               c.resync,
+		AllowEmpty:           c.allowEmpty,
+		VerifySignatures:     keyring,
+		Logger:               logger.With("component", "sync"),
+		Recorder:             syncEvents,
+		Metrics:              reg,
+		Manual:               c.syncPolicy == "manual",
+		FreezeBlocksRollback: c.freezeBlocksRB,
 	})
 	// Automatic rollback writes revert commits to the synced branch.
 	writer, err := gitwrite.New(gitwrite.Config{
@@ -468,6 +479,9 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		MetricsHandler:  metrics.Handler(reg),
 		Recorder:        apiEvents,
 		GitWrites:       gitWrites,
+		TriggerSync:     triggerSync,
+		BranchHead:      src.Head,
+		SyncPolicy:      policyShown(c.syncPolicy),
 		Signer:          certs.signer,
 		Tokens:          bootstrapTokens,
 		GetCertificate:  certs.pki.Serving.GetCertificate,
@@ -552,4 +566,13 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	}
 	logger.Info("bosun server stopped")
 	return nil
+}
+
+// policyShown is the sync policy as the status shows it: "manual", or
+// nothing for the automatic default.
+func policyShown(p string) string {
+	if p == "manual" {
+		return p
+	}
+	return ""
 }

@@ -89,7 +89,7 @@ image pulls), as kubectl describe shows them.`,
 				}
 				return nil
 			}
-			if st.LastAttempt != nil && st.LastAttempt.Result != state.ResultApplied {
+			if la := st.LastAttempt; la != nil && la.Result != state.ResultApplied && la.Result != state.ResultWaiting {
 				return exitError{code: 1}
 			}
 			return nil

@@ -128,8 +128,9 @@ type Config struct {
 
 // Reasons of the controller's Events.
 const (
-	ReasonRolledBack     = "RolledBack"
-	ReasonRollbackFailed = "RollbackFailed"
+	ReasonRolledBack      = "RolledBack"
+	ReasonRollbackFailed  = "RollbackFailed"
+	ReasonRollbackSkipped = "RollbackSkipped"
 )
 
 // Record is what the controller stores under KeyPrefix + SHA for each
@@ -434,6 +435,21 @@ func (c *Controller) rollBack(ctx context.Context, d *appsv1.Deployment, sha, wh
 	info, found, err := c.commitInfo(ctx, sha)
 	if err != nil {
 		return err
+	}
+	// The latest commit wins: a commit that is no longer the synced one is
+	// superseded, not reverted (the newer commit's own rollout decides).
+	if st, err := records.ReadStatus(ctx, c.cfg.Store); err == nil && st.Synced != nil && st.Synced.Commit.SHA != sha {
+		c.mu.Lock()
+		told := c.warned[sha]
+		c.mu.Unlock()
+		if !told {
+			c.cfg.Recorder.Eventf(events.Ref(d), corev1.EventTypeWarning, ReasonRollbackSkipped,
+				"Rollout failed (%s), but commit %s is synced since %s: the newest commit wins, so %s is not reverted",
+				why, st.Synced.Commit.Short(), short(sha), short(sha))
+		}
+		c.warnOnce(log, sha, "rollout failed, but a newer commit is synced: the newest commit wins; not reverting",
+			"synced", st.Synced.Commit.Short(), "reason", why)
+		return nil
 	}
 	switch {
 	case !found:

@@ -324,6 +324,13 @@ func TestNeverRevertsARevert(t *testing.T) {
 			}
 		}},
 		{name: "commit not in the sync history", setup: func(*env, string) {}},
+		{name: "a newer commit is synced: the newest wins", setup: func(e *env, sha string) {
+			e.history(sha, "Deploy hello v2")
+			newer := &state.Attempt{Commit: state.CommitInfo{SHA: "f00dfeedf00dfeedf00dfeedf00dfeedf00dfeed"}, Result: state.ResultApplied}
+			if err := records.SetStatus(context.Background(), e.s, state.Status{Synced: newer, LastAttempt: newer}); err != nil {
+				e.t.Fatal(err)
+			}
+		}},
 		{name: "already reverted before (another leader)", setup: func(e *env, sha string) {
 			e.history(sha, "Deploy hello v2")
 			rec := Record{SHA: sha, Object: "Deployment demo/hello", Reason: "x", Time: time.Now(), State: StateReverting}

@@ -75,6 +75,7 @@ type Commit struct {
 	Subject string    // first line of the message
 	Message string    // the whole message
 	Time    time.Time // author time
+	Parents []string  // the parents' SHAs, first parent first
 	// Tree holds the commit's files. It implements fs.ReadFileFS, fs.ReadDirFS,
 	// fs.StatFS and fs.ReadLinkFS: symbolic links report fs.ModeSymlink in ReadDir
 	// and Lstat, ReadLink returns their target, and Open follows links that stay

@@ -117,8 +117,13 @@ func buildCommit(sto storer.EncodedObjectStorer, h plumbing.Hash, reopen func() 
 			return Commit{}, fmt.Errorf("commit %s: encode for signature check: %w", h, err)
 		}
 	}
+	parents := make([]string, len(co.ParentHashes))
+	for i, p := range co.ParentHashes {
+		parents[i] = p.String()
+	}
 	return Commit{
 		SHA:     h.String(),
+		Parents: parents,
 		Author:  fmt.Sprintf("%s <%s>", co.Author.Name, co.Author.Email),
 		Subject: strings.TrimSpace(subject),
 		Message: co.Message,

@@ -19,7 +19,44 @@ const (
 	// applied commit on its own because the rollout it started failed; the
 	// entry's RolledBack says how.
 	ResultRolledBack = "rolled-back"
+	// ResultWaiting means the commit is valid but held back: the sync loop
+	// is suspended or frozen, or the sync policy is manual. It is applied
+	// once nothing holds it (unless a newer commit comes first: the newest
+	// wins).
+	ResultWaiting = "waiting"
+	// ResultControl marks a history entry that records a change of the
+	// sync's controls (suspend, resume, freeze, unfreeze, a manual sync);
+	// the entry's Message says what and who.
+	ResultControl = "control"
 )
+
+// Control is how people steer the sync loop: `bosun suspend`/`resume`,
+// `bosun freeze`/`unfreeze`, `bosun sync` under the manual sync policy.
+type Control struct {
+	// Suspended, when set, stops applying commits until `bosun resume`.
+	Suspended *Hold `json:"suspended,omitempty"`
+	// Frozen, when set, holds commits until its Until (or `bosun
+	// unfreeze`); rollbacks pass unless the server forbids it.
+	Frozen *Hold `json:"frozen,omitempty"`
+	// Approved is the commit `bosun sync` asked to apply under the manual
+	// sync policy.
+	Approved string `json:"approved,omitempty"`
+}
+
+// Hold is one reason the sync loop holds commits back.
+type Hold struct {
+	// By names who asked (the API user), Reason why.
+	By     string `json:"by"`
+	Reason string `json:"reason,omitempty"`
+	// Since is when; Until, when not zero, is when a freeze ends by itself.
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until,omitzero"`
+}
+
+// Active reports whether h holds commits at now.
+func (h *Hold) Active(now time.Time) bool {
+	return h != nil && (h.Until.IsZero() || now.Before(h.Until))
+}
 
 // CommitInfo identifies a Git commit.
 type CommitInfo struct {
@@ -102,4 +139,9 @@ type Status struct {
 	LastAttempt *Attempt `json:"lastAttempt,omitempty"`
 	// Objects is the number of objects the synced commit defines.
 	Objects int `json:"objects"`
+	// Control and SyncPolicy are filled in by the API when it answers (they
+	// are stored apart): what holds commits back, and "manual" under the
+	// manual sync policy ("" for automatic).
+	Control    Control `json:"control,omitzero"`
+	SyncPolicy string  `json:"syncPolicy,omitempty"`
 }

@@ -79,6 +79,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Manual is the manual sync policy (--sync-policy manual): a valid
+	// commit waits until `bosun sync` approves it (state.Control.Approved).
+	Manual bool
+	// FreezeBlocksRollback holds rollbacks during a freeze too
+	// (--freeze-blocks-rollback); by default a revert of the synced commit
+	// (`bosun rollback`, automatic rollback) is applied during a freeze.
+	FreezeBlocksRollback bool
 	// Metrics, when not nil, receives the loop's metrics (bosun_sync_total,
 	// bosun_sync_duration_seconds, bosun_sync_objects_total,
 	// bosun_sync_last_applied_timestamp_seconds).
@@ -95,6 +102,7 @@ type Syncer struct {
 	applier *apply.Applier
 	trigger chan struct{}
 	metrics *syncMetrics // nil without Config.Metrics
+	recheck *time.Timer  // wakes the loop when a freeze ends; guarded by mu
 
 	mu        gosync.Mutex
 	lastSHA   string // last commit applied or rejected
@@ -342,6 +350,23 @@ func (s *Syncer) syncOnce(ctx context.Context, fence store.Fence) (state.Attempt
 		return att, err
 	}
 
+	if why, until, err := s.held(ctx, base, commit, now); err != nil {
+		return s.fail(ctx, fence, info, err)
+	} else if why != "" {
+		msg := why
+		if base.Synced != nil {
+			msg += "; still running commit " + base.Synced.Commit.Short()
+		}
+		s.recheckAt(until, now)
+		att := state.Attempt{Commit: info, Time: now, Result: state.ResultWaiting, Message: msg, Problems: res.Problems.Warnings()}
+		again := base.LastAttempt != nil && base.LastAttempt.Commit.SHA == info.SHA &&
+			base.LastAttempt.Result == att.Result && base.LastAttempt.Message == att.Message
+		if !again {
+			log.Info("commit waiting: " + msg)
+		}
+		return att, s.record(ctx, fence, base, att, !again)
+	}
+
 	att, err := s.applier.Apply(ctx, apply.Input{
 		Commit:     info,
 		Objects:    res.Objects,
@@ -426,6 +451,59 @@ func (s *Syncer) reject(ctx context.Context, fence store.Fence, base state.Statu
 	}
 	s.handled(att.Commit.SHA, att.Time)
 	return att, nil
+}
+
+// held says why commit must wait instead of being applied ("" when it
+// need not), and when a freeze holding it ends (zero: no end known).
+func (s *Syncer) held(ctx context.Context, base state.Status, commit gitsource.Commit, now time.Time) (string, time.Time, error) {
+	ctl, err := records.ReadControl(ctx, s.cfg.Store)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if h := ctl.Suspended; h != nil {
+		return fmt.Sprintf("waiting: syncing is suspended by %s since %s%s (bosun resume)", h.By, h.Since.UTC().Format(time.RFC3339), reasonOf(h)), time.Time{}, nil
+	}
+	if h := ctl.Frozen; h.Active(now) && (s.cfg.FreezeBlocksRollback || !rollbackOf(commit, base)) {
+		until := "until bosun unfreeze"
+		if !h.Until.IsZero() {
+			until = "until " + h.Until.UTC().Format(time.RFC3339)
+		}
+		return fmt.Sprintf("waiting: frozen %s by %s%s", until, h.By, reasonOf(h)), h.Until, nil
+	}
+	if s.cfg.Manual && ctl.Approved != commit.SHA {
+		return "waiting: the sync policy is manual; apply it with bosun sync", time.Time{}, nil
+	}
+	return "", time.Time{}, nil
+}
+
+func reasonOf(h *state.Hold) string {
+	if h.Reason == "" {
+		return ""
+	}
+	return ": " + h.Reason
+}
+
+// rollbackOf reports whether commit only undoes: a revert ("This reverts
+// commit ...", as bosun rollback and automatic rollback write them) made
+// directly on the synced commit, so that applying it applies nothing that
+// waits.
+func rollbackOf(commit gitsource.Commit, base state.Status) bool {
+	return base.Synced != nil && len(commit.Parents) == 1 && commit.Parents[0] == base.Synced.Commit.SHA &&
+		strings.Contains(commit.Message, "\nThis reverts commit ")
+}
+
+// recheckAt makes the loop look again just after until (when a freeze
+// ends), measured from now on the loop's clock; zero does nothing.
+func (s *Syncer) recheckAt(until, now time.Time) {
+	if until.IsZero() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.recheck != nil {
+		s.recheck.Stop()
+	}
+	s.recheck = time.AfterFunc(until.Sub(now)+10*time.Millisecond, s.Trigger)
 }
 
 // rejectedBefore reports whether att repeats the last attempt of base (the

@@ -1,0 +1,147 @@
+package syncer_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bosun-dev/bosun/records"
+	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/store/storetest"
+	"github.com/bosun-dev/bosun/sync/state"
+	"github.com/bosun-dev/bosun/sync/syncer"
+)
+
+// control changes the sync's controls as the API does.
+func control(t *testing.T, s *store.Store, now time.Time, change func(c *state.Control)) {
+	t.Helper()
+	if _, err := records.ChangeControl(t.Context(), s, now, func(c *state.Control) (string, error) {
+		change(c)
+		return "changed by the test", nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mustWait syncs and expects sha to wait, with a message containing why.
+func mustWait(t *testing.T, sy *syncer.Syncer, sha, why string) {
+	t.Helper()
+	att := mustSync(t, sy, sha, state.ResultWaiting)
+	if !strings.Contains(att.Message, why) {
+		t.Errorf("waiting message %q, want it to contain %q", att.Message, why)
+	}
+}
+
+func revertMessage(subject, sha string) string {
+	return "Revert \"" + subject + "\"\n\nThis reverts commit " + sha + ".\n"
+}
+
+// ticking returns a clock at start that moves a millisecond at each
+// reading (history entries are keyed by time), and a way to jump it.
+func ticking(start time.Time) (now func() time.Time, jump func(time.Duration)) {
+	t := start
+	return func() time.Time { t = t.Add(time.Millisecond); return t }, func(d time.Duration) { t = t.Add(d) }
+}
+
+func TestFreeze(t *testing.T) {
+	start := time.Date(2026, 12, 24, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name          string
+		blockRollback bool
+	}{{"rollbacks pass", false}, {"rollbacks held too", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock, jump := ticking(start)
+			s := storetest.Start(t)
+			g := newGitRepo(t)
+			sy := syncer.New(syncer.Config{Source: localSource(t, g.dir), Store: s, Path: "deploy", Now: clock,
+				FreezeBlocksRollback: tc.blockRollback})
+			c1 := g.commit("one replica", map[string]string{"deploy/a.yaml": deployment("a", 1)})
+			mustSync(t, sy, c1, state.ResultApplied)
+
+			control(t, s, clock(), func(c *state.Control) {
+				c.Frozen = &state.Hold{By: "alice", Reason: "holidays", Since: start, Until: start.Add(48 * time.Hour)}
+			})
+			// A revert of the synced commit, made on it: a rollback.
+			rb := g.commit(revertMessage("one replica", c1), map[string]string{"deploy/a.yaml": deployment("a", 1) + "\n# reverted\n"})
+			if tc.blockRollback {
+				mustWait(t, sy, rb, "frozen until 2026-12-26T12:00:00Z by alice: holidays")
+			} else {
+				mustSync(t, sy, rb, state.ResultApplied)
+			}
+			c2 := g.commit("two", map[string]string{"deploy/a.yaml": deployment("a", 2)})
+			mustWait(t, sy, c2, "frozen until 2026-12-26T12:00:00Z by alice: holidays")
+			c3 := g.commit("three", map[string]string{"deploy/a.yaml": deployment("a", 3)})
+			mustWait(t, sy, c3, "frozen")
+			// A revert made on a waiting commit would apply it too: it waits.
+			rb2 := g.commit(revertMessage("three", c3), map[string]string{"deploy/a.yaml": deployment("a", 2)})
+			mustWait(t, sy, rb2, "frozen")
+			if got := replicas(t, s, "a"); got != 1 {
+				t.Fatalf("replicas during the freeze = %d, want 1", got)
+			}
+			// The freeze ends by itself: the newest commit is applied, once.
+			c4 := g.commit("four", map[string]string{"deploy/a.yaml": deployment("a", 4)})
+			mustWait(t, sy, c4, "frozen")
+			jump(48 * time.Hour)
+			mustSync(t, sy, c4, state.ResultApplied)
+			if got := replicas(t, s, "a"); got != 4 {
+				t.Errorf("replicas after the freeze = %d, want 4", got)
+			}
+			h, err := records.ReadHistory(t.Context(), s, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			applied := 0
+			for _, a := range h {
+				if a.Result == state.ResultApplied {
+					applied++
+				}
+			}
+			want := 3 // c1, the rollback, c4
+			if tc.blockRollback {
+				want = 2
+			}
+			if applied != want {
+				t.Errorf("%d commits applied, want %d (only the newest after the freeze)", applied, want)
+			}
+		})
+	}
+}
+
+func TestSuspendAndManual(t *testing.T) {
+	start := time.Date(2026, 12, 24, 12, 0, 0, 0, time.UTC)
+	now, _ := ticking(start)
+	s := storetest.Start(t)
+	g := newGitRepo(t)
+	sy := syncer.New(syncer.Config{Source: localSource(t, g.dir), Store: s, Path: "deploy", Manual: true, Now: now})
+	c1 := g.commit("one", map[string]string{"deploy/a.yaml": deployment("a", 1)})
+	mustWait(t, sy, c1, "the sync policy is manual; apply it with bosun sync")
+	control(t, s, now(), func(c *state.Control) { c.Approved = c1 })
+	mustSync(t, sy, c1, state.ResultApplied)
+	c2 := g.commit("two", map[string]string{"deploy/a.yaml": deployment("a", 2)})
+	mustWait(t, sy, c2, "manual")
+
+	// Suspended: even an approved commit waits; resume applies it.
+	control(t, s, now(), func(c *state.Control) {
+		c.Suspended = &state.Hold{By: "bob", Reason: "incident 42", Since: start}
+		c.Approved = c2
+	})
+	mustWait(t, sy, c2, "syncing is suspended by bob since 2026-12-24T12:00:00Z: incident 42")
+	control(t, s, now(), func(c *state.Control) { c.Suspended = nil })
+	mustSync(t, sy, c2, state.ResultApplied)
+	if got := replicas(t, s, "a"); got != 2 {
+		t.Errorf("replicas = %d, want 2", got)
+	}
+	h, err := records.ReadHistory(t.Context(), s, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	controls := 0
+	for _, a := range h {
+		if a.Result == state.ResultControl {
+			controls++
+		}
+	}
+	if controls != 3 {
+		t.Errorf("%d control entries in the history, want 3", controls)
+	}
+}
