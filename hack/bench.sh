@@ -41,6 +41,11 @@ run ./nodeagent/proxy 'BenchmarkScale/nftables' 3x
 run ./nodeagent/proxy 'BenchmarkScale/iptables/1000' 3x
 run ./nodeagent/proxy 'BenchmarkScale/iptables/5000' 1x
 run ./nodeagent/proxy 'BenchmarkNFTablesClient' 30x
+# Issue 21: a commit arriving during a failing rollout -> the new
+# revision's first pod, 2 hollow nodes, median of 10 (target <= 200 ms).
+run ./test/e2e 'BenchmarkSupersedeFailingRollout' 1x
+# Issue 13: what recording an Event costs the caller.
+run ./events 'BenchmarkEventf' 200000x
 # Issue 6 (root): push to serving, 10 replicas, median of 10.
 run ./test/e2e 'BenchmarkPushToServing' 1x
 # Issue 11 (root, about 40 s each): three machines as network namespaces
