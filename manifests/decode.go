@@ -39,6 +39,7 @@ type decoder struct {
 	// that all problems are reported at once) but never returned.
 	partial  []Object
 	problems Problems
+	windows  []SyncWindowAt
 }
 
 func (d *decoder) add(p Problem) { d.problems = append(d.problems, p) }
@@ -284,7 +285,7 @@ func (d *decoder) object(file string, n *yaml.Node, offset int) {
 	if ns == "" && isNamespaced(kind) {
 		ns = "default"
 	}
-	if !isNamespaced(kind) {
+	if !isNamespaced(kind) || kind == SyncWindowGVK.Kind {
 		ns = ""
 	}
 	label := objectLabel(ID{Kind: kind, Namespace: ns, Name: name})
@@ -297,6 +298,10 @@ func (d *decoder) object(file string, n *yaml.Node, offset int) {
 	}
 	if kind == "" {
 		prob("kind", "required value: every manifest needs apiVersion and kind, e.g. apiVersion: apps/v1 and kind: Deployment")
+		return
+	}
+	if kind == SyncWindowGVK.Kind {
+		d.syncWindow(file, n, offset, apiVersion, label, prob)
 		return
 	}
 	info, ok := lookupKind(kind)
@@ -345,6 +350,36 @@ func (d *decoder) object(file string, n *yaml.Node, offset int) {
 		return
 	}
 	d.objects = append(d.objects, o)
+}
+
+// syncWindow decodes and validates a SyncWindow document.
+func (d *decoder) syncWindow(file string, n *yaml.Node, offset int, apiVersion, label string, prob func(field, msg string)) {
+	if want := SyncWindowGVK.GroupVersion().String(); apiVersion != want {
+		prob("apiVersion", fmt.Sprintf("unsupported apiVersion %q for kind SyncWindow: use %q", apiVersion, want))
+		return
+	}
+	w := walker{offset: offset, budget: countNodes(n, 0) + maxAliasExpansion}
+	w.walk(n, syncWindowType, nil, 0)
+	for _, p := range w.problems {
+		d.add(Problem{File: file, Line: p.line, Object: label, Field: p.field, Message: p.message})
+	}
+	if w.aborted || len(w.problems) > 0 {
+		return
+	}
+	var sw SyncWindow
+	if err := json.Unmarshal(w.buf, &sw); err != nil {
+		prob("", fmt.Sprintf("cannot decode the sync window: %v", err))
+		return
+	}
+	if sw.Name == "" {
+		prob("metadata.name", "required value")
+		return
+	}
+	if _, field, err := sw.parse(); err != nil {
+		prob(field, err.Error())
+		return
+	}
+	d.windows = append(d.windows, SyncWindowAt{Window: sw, File: file, Line: n.Line + offset})
 }
 
 // objectLabel renders an ID for Problem.Object, leaving out what is unknown.

@@ -54,7 +54,14 @@ func Load(fsys fs.FS, opts Options) (*Result, error) {
 	all := append(append([]Object(nil), objs...), l.d.partial...)
 	ps := append(l.d.problems, Validate(all)...)
 	sortProblems(ps)
-	return &Result{Objects: objs, Problems: ps}, nil
+	ws := l.d.windows
+	sort.SliceStable(ws, func(i, j int) bool {
+		if ws[i].File != ws[j].File {
+			return ws[i].File < ws[j].File
+		}
+		return ws[i].Line < ws[j].Line
+	})
+	return &Result{Objects: objs, Problems: ps, SyncWindows: ws}, nil
 }
 
 // loader reads files from a tree into a decoder.

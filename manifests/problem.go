@@ -237,6 +237,10 @@ type Result struct {
 	Objects []Object
 	// Problems holds every problem of the tree, sorted by File, then Line.
 	Problems Problems
+	// SyncWindows are the tree's sync windows (bosun.dev/v1alpha1
+	// SyncWindow), valid ones only, sorted by File, then Line. They are
+	// not objects of the cluster.
+	SyncWindows []SyncWindowAt
 }
 
 // kindInfo describes one supported kind.

@@ -60,6 +60,9 @@ var typeInfos = func() map[reflect.Type]*typeInfo {
 	return out
 }()
 
+// syncWindowType describes SyncWindow for the strict decoder.
+var syncWindowType = buildTypeInfo(reflect.TypeOf(SyncWindow{}), map[reflect.Type]*typeInfo{})
+
 // typeInfoFor returns the description of obj's concrete type.
 func typeInfoFor(obj Obj) *typeInfo {
 	return typeInfos[reflect.TypeOf(obj).Elem()]

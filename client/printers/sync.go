@@ -77,6 +77,18 @@ func PrintStatus(w io.Writer, st state.Status, now time.Time) error {
 	if st.SyncPolicy != "" {
 		fmt.Fprintf(tw, "Sync policy:\t%s\n", st.SyncPolicy)
 	}
+	for i, w := range st.Windows {
+		label := ""
+		if i == 0 {
+			label = "Sync windows:"
+		}
+		state := "closed, opens "
+		if open, _ := w.Window.Open(now); open {
+			state = "open, closes "
+		}
+		_, change := w.Window.Open(now)
+		fmt.Fprintf(tw, "%s\t%s: %s%s (%s:%d)\n", label, w.Window.Describe(), state, change.Local().Format(time.RFC3339), w.File, w.Line)
+	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("printers: write status: %w", err)
 	}

@@ -84,6 +84,8 @@ type Input struct {
 	Warnings manifests.Problems
 	// AllowEmpty permits a commit without manifests to prune every object.
 	AllowEmpty bool
+	// Windows are the commit's sync windows, recorded in the status.
+	Windows []manifests.SyncWindowAt
 	// Note is recorded as the attempt's message (e.g. that the commit has
 	// no manifests directory).
 	Note string
@@ -205,6 +207,7 @@ func (a *Applier) applyOnce(ctx context.Context, in Input, adopt bool) (state.At
 	st.Synced = &att
 	st.LastAttempt = &att
 	st.Objects = len(in.Objects)
+	st.Windows = in.Windows
 	records.SetStatusInTxn(txn, st)
 	records.AppendInTxn(txn, att)
 	if _, err := txn.Commit(ctx); err != nil {

@@ -139,6 +139,9 @@ type Status struct {
 	LastAttempt *Attempt `json:"lastAttempt,omitempty"`
 	// Objects is the number of objects the synced commit defines.
 	Objects int `json:"objects"`
+	// Windows are the sync windows of the synced commit: they decide when
+	// the next commits may be applied.
+	Windows []manifests.SyncWindowAt `json:"windows,omitempty"`
 	// Control and SyncPolicy are filled in by the API when it answers (they
 	// are stored apart): what holds commits back, and "manual" under the
 	// manual sync policy ("" for automatic).

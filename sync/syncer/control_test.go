@@ -145,3 +145,47 @@ func TestSuspendAndManual(t *testing.T) {
 		t.Errorf("%d control entries in the history, want 3", controls)
 	}
 }
+
+func TestSyncWindows(t *testing.T) {
+	// Friday 2026-12-25 17:00 UTC; the deny window opens at 18:00 for 63 h.
+	clock, jump := ticking(time.Date(2026, 12, 25, 17, 0, 0, 0, time.UTC))
+	s := storetest.Start(t)
+	g := newGitRepo(t)
+	sy := syncer.New(syncer.Config{Source: localSource(t, g.dir), Store: s, Path: "deploy", Now: clock})
+	window := `apiVersion: bosun.dev/v1alpha1
+kind: SyncWindow
+metadata:
+  name: weekend
+spec:
+  kind: deny
+  schedule: "0 18 * * 5"
+  duration: 63h
+`
+	c1 := g.commit("one, and the weekend window", map[string]string{"deploy/a.yaml": deployment("a", 1), "deploy/window.yaml": window})
+	mustSync(t, sy, c1, state.ResultApplied)
+	jump(2 * time.Hour) // 19:00: open
+	c2 := g.commit("two", map[string]string{"deploy/a.yaml": deployment("a", 2)})
+	mustWait(t, sy, c2, "sync window weekend (deny \"0 18 * * 5\" for 63h, UTC) is open until 2026-12-28T09:00:00Z (deploy/window.yaml:1)")
+	// Removing the window is a commit like any other: held by the window.
+	c3 := g.commit("no more weekend freeze", map[string]string{"deploy/a.yaml": deployment("a", 3), "deploy/window.yaml": ""})
+	mustWait(t, sy, c3, "sync window weekend")
+	jump(62 * time.Hour) // Monday 09:00: closed
+	mustSync(t, sy, c3, state.ResultApplied)
+	if got := replicas(t, s, "a"); got != 3 {
+		t.Errorf("replicas = %d, want 3", got)
+	}
+	st, err := records.ReadStatus(t.Context(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Windows) != 0 {
+		t.Errorf("windows after c3 removed them: %v", st.Windows)
+	}
+
+	// Allow windows: only while one is open.
+	allow := strings.Replace(strings.Replace(window, "kind: deny", "kind: allow", 1), "duration: 63h", "duration: 1h", 1)
+	c4 := g.commit("only on Friday evenings", map[string]string{"deploy/window.yaml": allow})
+	mustSync(t, sy, c4, state.ResultApplied)
+	c5 := g.commit("five", map[string]string{"deploy/a.yaml": deployment("a", 5)})
+	mustWait(t, sy, c5, "no allow sync window is open (weekend (allow \"0 18 * * 5\" for 1h, UTC)); the next opens at 2027-01-01T18:00:00Z")
+}

@@ -371,6 +371,7 @@ func (s *Syncer) syncOnce(ctx context.Context, fence store.Fence) (state.Attempt
 		Commit:     info,
 		Objects:    res.Objects,
 		Warnings:   res.Problems.Warnings(),
+		Windows:    res.SyncWindows,
 		AllowEmpty: s.cfg.AllowEmpty,
 		Note:       note,
 		Status:     base,
@@ -470,10 +471,45 @@ func (s *Syncer) held(ctx context.Context, base state.Status, commit gitsource.C
 		}
 		return fmt.Sprintf("waiting: frozen %s by %s%s", until, h.By, reasonOf(h)), h.Until, nil
 	}
+	if why, change := windowsHold(base.Windows, now); why != "" && (s.cfg.FreezeBlocksRollback || !rollbackOf(commit, base)) {
+		return why, change, nil
+	}
 	if s.cfg.Manual && ctl.Approved != commit.SHA {
 		return "waiting: the sync policy is manual; apply it with bosun sync", time.Time{}, nil
 	}
 	return "", time.Time{}, nil
+}
+
+// windowsHold says why the synced commit's sync windows hold commits at
+// now ("" when they do not), and when that changes: a deny window is
+// open, or there are allow windows and none is open.
+func windowsHold(ws []manifests.SyncWindowAt, now time.Time) (string, time.Time) {
+	for _, w := range ws {
+		if open, change := w.Window.Open(now); w.Window.Spec.Kind == "deny" && open {
+			return fmt.Sprintf("waiting: sync window %s is open until %s (%s:%d)",
+				w.Window.Describe(), change.UTC().Format(time.RFC3339), w.File, w.Line), change
+		}
+	}
+	var names []string
+	next := time.Time{}
+	for _, w := range ws {
+		if w.Window.Spec.Kind != "allow" {
+			continue
+		}
+		open, change := w.Window.Open(now)
+		if open {
+			return "", time.Time{}
+		}
+		names = append(names, w.Window.Describe())
+		if next.IsZero() || change.Before(next) {
+			next = change
+		}
+	}
+	if len(names) > 0 {
+		return fmt.Sprintf("waiting: no allow sync window is open (%s); the next opens at %s",
+			strings.Join(names, "; "), next.UTC().Format(time.RFC3339)), next
+	}
+	return "", time.Time{}
 }
 
 func reasonOf(h *state.Hold) string {
