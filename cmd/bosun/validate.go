@@ -56,7 +56,13 @@ or a pull-request check:
 				fmt.Fprintf(cmd.ErrOrStderr(), "%d error(s), %d warning(s): bosun would reject this commit\n", nerr, nwarn)
 				return exitError{code: 1}
 			}
+			for _, w := range res.SyncWindows {
+				files[w.File] = true
+			}
 			fmt.Fprintf(out, "%d object(s) in %d file(s) are valid", len(res.Objects), len(files))
+			if n := len(res.SyncWindows); n > 0 {
+				fmt.Fprintf(out, ", with %d sync window(s)", n)
+			}
 			if nwarn > 0 {
 				fmt.Fprintf(out, " (%d warning(s))", nwarn)
 			}
