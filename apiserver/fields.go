@@ -34,32 +34,29 @@ func objectFields(obj api.Object) fields.Set {
 		}
 	case *eventsv1.Event:
 		// events.k8s.io names them as its fields: regarding, not involvedObject.
-		r := o.Regarding
-		set["regarding.kind"] = r.Kind
-		set["regarding.namespace"] = r.Namespace
-		set["regarding.name"] = r.Name
-		set["regarding.uid"] = string(r.UID)
-		set["regarding.apiVersion"] = r.APIVersion
-		set["regarding.resourceVersion"] = r.ResourceVersion
-		set["regarding.fieldPath"] = r.FieldPath
+		refFields(set, "regarding.", o.Regarding)
 		set["reason"] = o.Reason
 		set["reportingController"] = o.ReportingController
 		set["type"] = o.Type
 	case *corev1.Event:
-		io := o.InvolvedObject
-		set["involvedObject.kind"] = io.Kind
-		set["involvedObject.namespace"] = io.Namespace
-		set["involvedObject.name"] = io.Name
-		set["involvedObject.uid"] = string(io.UID)
-		set["involvedObject.apiVersion"] = io.APIVersion
-		set["involvedObject.resourceVersion"] = io.ResourceVersion
-		set["involvedObject.fieldPath"] = io.FieldPath
+		refFields(set, "involvedObject.", o.InvolvedObject)
 		set["reason"] = o.Reason
 		set["reportingComponent"] = o.ReportingController
 		set["source"] = o.Source.Component
 		set["type"] = o.Type
 	}
 	return set
+}
+
+// refFields adds the fields of an Event's object reference under prefix.
+func refFields(set fields.Set, prefix string, r corev1.ObjectReference) {
+	set[prefix+"kind"] = r.Kind
+	set[prefix+"namespace"] = r.Namespace
+	set[prefix+"name"] = r.Name
+	set[prefix+"uid"] = string(r.UID)
+	set[prefix+"apiVersion"] = r.APIVersion
+	set[prefix+"resourceVersion"] = r.ResourceVersion
+	set[prefix+"fieldPath"] = r.FieldPath
 }
 
 // supportedFields lists the field labels of r's kind, for validation.
