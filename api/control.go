@@ -12,6 +12,9 @@ const (
 	// PathSync: POST applies the branch head now; under the manual sync
 	// policy it approves that commit (Commit, when set, must be it).
 	PathSync = "/bosun/v1/sync"
+	// PathAcceptRewrite: POST accepts the branch head although it does not
+	// descend from the synced commit (Commit, when set, must be it).
+	PathAcceptRewrite = "/bosun/v1/accept-rewrite"
 )
 
 // ControlRequest is the body of a POST to a control path.

@@ -84,6 +84,16 @@ func (s *Server) serveControl(w http.ResponseWriter, req *http.Request) {
 			c.Approved = head
 			return fmt.Sprintf("sync of %s asked by %s%s", state.CommitInfo{SHA: head}.Short(), u.Name, suffix(in.Reason)), nil
 		}
+	case api.PathAcceptRewrite + " POST":
+		head, err := s.branchHead(req, in.Commit)
+		if err != nil {
+			writeError(w, errBadRequest("%v", err))
+			return
+		}
+		change = func(c *state.Control) (string, error) {
+			c.AcceptedRewrite = head
+			return fmt.Sprintf("history rewrite to %s accepted by %s%s", state.CommitInfo{SHA: head}.Short(), u.Name, suffix(in.Reason)), nil
+		}
 	default:
 		writeError(w, errMethodNotAllowed("%s is not supported on %s", req.Method, req.URL.Path))
 		return

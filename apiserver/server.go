@@ -319,6 +319,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc(api.PathFreeze, s.serveControl)
 	mux.HandleFunc(api.PathSuspend, s.serveControl)
 	mux.HandleFunc(api.PathSync, s.serveControl)
+	mux.HandleFunc(api.PathAcceptRewrite, s.serveControl)
 	mux.HandleFunc("GET "+api.PathClusterInfo, s.serveClusterInfo)
 	mux.HandleFunc("POST "+api.PathJoin, s.serveJoin)
 	mux.HandleFunc("POST "+api.PathServerJoin, s.serveServerJoin)

@@ -104,5 +104,14 @@ diffed on arrival but not applied, it approves the head: COMMIT, when given
 (a SHA or a prefix of at least 7 characters), must be the head, so that what
 is applied is what was reviewed. A freeze or a suspension still holds it.`,
 			http.MethodPost, api.PathSync, nil),
+		controlCommand(g, "accept-rewrite [COMMIT] [--reason TEXT]", "Accept a rewritten branch history (a force-push) and apply its head",
+			`accept-rewrite accepts the branch head although it does not descend from
+the synced commit: someone rewrote the branch's history (a force-push, a
+reset), which bosun refuses by default so that the audit trail cannot be
+rewritten unnoticed. The acceptance, who made it and why, is recorded in
+the history; the history entries of the commits that vanished stay.
+COMMIT, when given, must be the head. bosun server --allow-history-rewrite
+accepts every rewrite.`,
+			http.MethodPost, api.PathAcceptRewrite, nil),
 	}
 }

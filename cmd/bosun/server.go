@@ -78,6 +78,7 @@ type serverConfig struct {
 	apiWrites        string
 	syncPolicy       string
 	freezeBlocksRB   bool
+	allowRewrite     bool
 	verifySignatures string
 
 	noAgent bool
@@ -196,6 +197,7 @@ Examples:
 	f.StringVar(&c.webhookSecret, "webhook-secret", "", "secret that POST /hooks/git requires (GitHub/Gitea signature or GitLab token; default: env BOSUN_WEBHOOK_SECRET)")
 	f.StringVar(&c.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook secret")
 	f.StringVar(&c.syncPolicy, "sync-policy", "auto", "auto: apply every valid commit at once; manual: validate and diff commits on arrival, apply only on `bosun sync`")
+	f.BoolVar(&c.allowRewrite, "allow-history-rewrite", false, "apply a branch head that does not descend from the synced commit (a force-push) like any commit; by default it is refused until bosun accept-rewrite")
 	f.BoolVar(&c.freezeBlocksRB, "freeze-blocks-rollback", false, "hold rollbacks (reverts of the synced commit) during a freeze too; by default they are applied")
 	f.StringVar(&c.apiWrites, "api-writes", "refuse", "what the API does with a write of an object from Git: refuse (403 naming the file to change), or commit: kubectl scale, set image, and edits, applies and rollbacks that change only replicas or container images become a commit of the object's file, authored by the API user, answered once synced")
 	f.BoolVar(&c.autoRollback, "auto-rollback", false, "when a rollout a commit started fails (progress deadline exceeded; new pods crash-looping, failing to pull their image or to be configured), push a revert of that commit; per Deployment: annotation bosun.dev/auto-rollback: \"true\" or \"false\"")
@@ -446,6 +448,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		Metrics:              reg,
 		Manual:               c.syncPolicy == "manual",
 		FreezeBlocksRollback: c.freezeBlocksRB,
+		AllowHistoryRewrite:  c.allowRewrite,
 	})
 	// Automatic rollback writes revert commits to the synced branch.
 	writer, err := gitwrite.New(gitwrite.Config{

@@ -12,6 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/bosun-dev/bosun/internal/defaults"
@@ -272,4 +275,41 @@ func (s *Source) Head(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return ad.sha.String(), nil
+}
+
+// IsAncestor reports whether commit ancestor is descendant or one of its
+// ancestors, in the repository as last fetched: false when the history
+// was rewritten (a force-push) so that descendant no longer builds on
+// ancestor, or when ancestor is not in the repository any more.
+func (s *Source) IsAncestor(ctx context.Context, ancestor, descendant string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("gitsource: %w", err)
+	}
+	var repo *git.Repository
+	var err error
+	if s.local {
+		repo, err = openRepo(s.path)
+	} else {
+		repo, err = git.PlainOpen(s.cache)
+	}
+	if err != nil {
+		return false, fmt.Errorf("gitsource: %s: open: %w: %w", s, ErrUnreachable, err)
+	}
+	d, err := object.GetCommit(repo.Storer, plumbing.NewHash(descendant))
+	if err != nil {
+		return false, fmt.Errorf("gitsource: %s: read commit %.8s: %w", s, descendant, err)
+	}
+	a, err := object.GetCommit(repo.Storer, plumbing.NewHash(ancestor))
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("gitsource: %s: read commit %.8s: %w", s, ancestor, err)
+	}
+	if a.Hash == d.Hash {
+		return true, nil
+	}
+	return a.IsAncestor(d)
 }

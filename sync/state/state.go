@@ -41,6 +41,9 @@ type Control struct {
 	// Approved is the commit `bosun sync` asked to apply under the manual
 	// sync policy.
 	Approved string `json:"approved,omitempty"`
+	// AcceptedRewrite is the head `bosun accept-rewrite` accepted although
+	// it does not descend from the synced commit (history rewritten).
+	AcceptedRewrite string `json:"acceptedRewrite,omitempty"`
 }
 
 // Hold is one reason the sync loop holds commits back.

@@ -1,9 +1,13 @@
 package syncer_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
@@ -188,4 +192,64 @@ spec:
 	mustSync(t, sy, c4, state.ResultApplied)
 	c5 := g.commit("five", map[string]string{"deploy/a.yaml": deployment("a", 5)})
 	mustWait(t, sy, c5, "no allow sync window is open (weekend (allow \"0 18 * * 5\" for 1h, UTC)); the next opens at 2027-01-01T18:00:00Z")
+}
+
+// rewrite moves the branch back to sha and commits files on it: a
+// history where the commits after sha are gone, as after a force-push.
+func (g *gitRepo) rewrite(sha, msg string, files map[string]string) string {
+	g.t.Helper()
+	wt, err := g.repo.Worktree()
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	if err := wt.Reset(&git.ResetOptions{Commit: plumbing.NewHash(sha), Mode: git.HardReset}); err != nil {
+		g.t.Fatal(err)
+	}
+	return g.commit(msg, files)
+}
+
+func TestHistoryRewrite(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("allow=%v", allow), func(t *testing.T) {
+			clock, _ := ticking(time.Date(2026, 12, 24, 12, 0, 0, 0, time.UTC))
+			s := storetest.Start(t)
+			g := newGitRepo(t)
+			sy := syncer.New(syncer.Config{Source: localSource(t, g.dir), Store: s, Path: "deploy", Now: clock, AllowHistoryRewrite: allow})
+			c1 := g.commit("one", map[string]string{"deploy/a.yaml": deployment("a", 1)})
+			mustSync(t, sy, c1, state.ResultApplied)
+			c2 := g.commit("two", map[string]string{"deploy/a.yaml": deployment("a", 2)})
+			mustSync(t, sy, c2, state.ResultApplied)
+			// Force-push: c2 is gone, c3 builds on c1.
+			c3 := g.rewrite(c1, "three, rewritten", map[string]string{"deploy/a.yaml": deployment("a", 3)})
+			if allow {
+				mustSync(t, sy, c3, state.ResultApplied)
+				return
+			}
+			att := mustSync(t, sy, c3, state.ResultRejected)
+			if want := "history rewritten: the synced commit " + c2[:8] + " is not an ancestor of the new head " + c3[:8]; !strings.Contains(att.Message, want) {
+				t.Errorf("message %q, want it to contain %q", att.Message, want)
+			}
+			mustSync(t, sy, c3, state.ResultRejected) // looked at again, still refused
+			if got := replicas(t, s, "a"); got != 2 {
+				t.Errorf("replicas after a refused rewrite = %d, want 2", got)
+			}
+			control(t, s, clock(), func(c *state.Control) { c.AcceptedRewrite = c3 })
+			mustSync(t, sy, c3, state.ResultApplied)
+			// Later commits on the new history are ordinary.
+			c4 := g.commit("four", map[string]string{"deploy/a.yaml": deployment("a", 4)})
+			mustSync(t, sy, c4, state.ResultApplied)
+			h, err := records.ReadHistory(t.Context(), s, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rejections, c2Kept := 0, false
+			for _, a := range h {
+				rejections += map[bool]int{true: 1}[a.Result == state.ResultRejected]
+				c2Kept = c2Kept || (a.Commit.SHA == c2 && a.Result == state.ResultApplied)
+			}
+			if rejections != 1 || !c2Kept {
+				t.Errorf("history: %d rejections (want 1), the vanished commit's entry kept: %v", rejections, c2Kept)
+			}
+		})
+	}
 }

@@ -79,6 +79,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// AllowHistoryRewrite applies a head that does not descend from the
+	// synced commit (a force-push) like any other (--allow-history-rewrite);
+	// by default it is rejected until `bosun accept-rewrite` accepts it.
+	AllowHistoryRewrite bool
 	// Manual is the manual sync policy (--sync-policy manual): a valid
 	// commit waits until `bosun sync` approves it (state.Control.Approved).
 	Manual bool
@@ -323,13 +327,24 @@ func (s *Syncer) syncOnce(ctx context.Context, fence store.Fence) (state.Attempt
 		return s.reject(ctx, fence, base, state.Attempt{Commit: info, Time: now, Result: state.ResultRejected, Message: msg})
 	}
 
-	res, note, err := s.load(commit)
-	if err != nil {
-		return s.fail(ctx, fence, info, fmt.Errorf("read commit %s: %w", info.Short(), err))
-	}
 	base, err := s.status(ctx)
 	if err != nil {
 		return state.Attempt{}, err
+	}
+	if why, err := s.rewritten(ctx, base, commit); err != nil {
+		return s.fail(ctx, fence, info, err)
+	} else if why != "" {
+		// Not marked handled: an accept-rewrite applies it on the next look.
+		att := state.Attempt{Commit: info, Time: now, Result: state.ResultRejected, Message: why}
+		again := base.LastAttempt != nil && base.LastAttempt.Commit.SHA == info.SHA && base.LastAttempt.Message == why
+		if !again {
+			log.Warn("commit rejected: " + why)
+		}
+		return att, s.record(ctx, fence, base, att, !again)
+	}
+	res, note, err := s.load(commit)
+	if err != nil {
+		return s.fail(ctx, fence, info, fmt.Errorf("read commit %s: %w", info.Short(), err))
 	}
 
 	if errs := res.Problems.Errors(); len(errs) > 0 {
@@ -540,6 +555,35 @@ func (s *Syncer) recheckAt(until, now time.Time) {
 		s.recheck.Stop()
 	}
 	s.recheck = time.AfterFunc(until.Sub(now)+10*time.Millisecond, s.Trigger)
+}
+
+// ancestry is what a Source may offer to tell a force-push
+// (*gitsource.Source does).
+type ancestry interface {
+	IsAncestor(ctx context.Context, ancestor, descendant string) (bool, error)
+}
+
+// rewritten says why commit must be refused as a rewrite of history ("":
+// it need not): it does not descend from the synced commit, and neither
+// --allow-history-rewrite nor `bosun accept-rewrite` accepted it.
+func (s *Syncer) rewritten(ctx context.Context, base state.Status, commit gitsource.Commit) (string, error) {
+	a, ok := s.cfg.Source.(ancestry)
+	if !ok || s.cfg.AllowHistoryRewrite || base.Synced == nil || base.Synced.Commit.SHA == commit.SHA {
+		return "", nil
+	}
+	desc, err := a.IsAncestor(ctx, base.Synced.Commit.SHA, commit.SHA)
+	if err != nil || desc {
+		return "", err
+	}
+	ctl, err := records.ReadControl(ctx, s.cfg.Store)
+	if err != nil {
+		return "", err
+	}
+	if ctl.AcceptedRewrite == commit.SHA {
+		return "", nil
+	}
+	return fmt.Sprintf("history rewritten: the synced commit %s is not an ancestor of the new head %s (a force-push?); nothing was applied. Accept it with bosun accept-rewrite, or fix the branch",
+		base.Synced.Commit.Short(), state.CommitInfo{SHA: commit.SHA}.Short()), nil
 }
 
 // rejectedBefore reports whether att repeats the last attempt of base (the

@@ -170,17 +170,30 @@ func TestPruneRenameAndHistoryRewrites(t *testing.T) {
 		t.Errorf("deployment after the refused empty commit: HTTP %d", code)
 	}
 
-	// Reset the branch to an older commit: the old state comes back.
+	// Reset the branch to an older commit: history rewritten, refused until
+	// accepted; then the old state comes back.
 	r.git("reset", "-q", "--hard", "HEAD~2")
-	s.waitAttempt(r.git("rev-parse", "HEAD"), "applied")
+	head := r.git("rev-parse", "HEAD")
+	st = s.waitAttempt(head, "rejected")
+	if !strings.Contains(st.LastAttempt.Message, "history rewritten") {
+		t.Errorf("reset branch: %q, want a history-rewritten rejection", st.LastAttempt.Message)
+	}
+	if out, code := s.bosun("accept-rewrite", head[:8], "--reason", "back to the config"); code != 0 {
+		t.Fatalf("bosun accept-rewrite: exit %d\n%s", code, out)
+	}
+	s.waitAttempt(head, "applied")
 	if code := s.getJSON(cm, &o); code != http.StatusOK {
 		t.Errorf("configmap after resetting to a commit that has it: HTTP %d", code)
 	}
 
-	// Amend the head commit: the amended commit replaces it.
+	// Amend the head commit: the amended commit replaces it, once accepted.
 	r.replace("apps/hello/deployment.yaml", "replicas: 3", "replicas: 2")
 	r.git("add", "-A")
 	r.git("commit", "-q", "--amend", "-m", "amended")
+	s.waitAttempt(r.git("rev-parse", "HEAD"), "rejected")
+	if out, code := s.bosun("accept-rewrite"); code != 0 {
+		t.Fatalf("bosun accept-rewrite: exit %d\n%s", code, out)
+	}
 	s.waitAttempt(r.git("rev-parse", "HEAD"), "applied")
 	if got := s.replicas(t); got != 2 {
 		t.Errorf("replicas after the amended commit = %d, want 2", got)
