@@ -280,7 +280,10 @@ func (s *Source) Head(ctx context.Context) (string, error) {
 // IsAncestor reports whether commit ancestor is descendant or one of its
 // ancestors, in the repository as last fetched: false when the history
 // was rewritten (a force-push) so that descendant no longer builds on
-// ancestor, or when ancestor is not in the repository any more.
+// ancestor. When the repository cannot tell — a shallow cache (remote
+// fetches are depth 1 where the server allows it) missing commits in
+// between, or more than maxAncestry commits to walk — it answers true:
+// a rewrite is then not detected, rather than a sync refused wrongly.
 func (s *Source) IsAncestor(ctx context.Context, ancestor, descendant string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -297,19 +300,33 @@ func (s *Source) IsAncestor(ctx context.Context, ancestor, descendant string) (b
 	if err != nil {
 		return false, fmt.Errorf("gitsource: %s: open: %w: %w", s, ErrUnreachable, err)
 	}
-	d, err := object.GetCommit(repo.Storer, plumbing.NewHash(descendant))
-	if err != nil {
-		return false, fmt.Errorf("gitsource: %s: read commit %.8s: %w", s, descendant, err)
+	want := plumbing.NewHash(ancestor)
+	queue := []plumbing.Hash{plumbing.NewHash(descendant)}
+	seen := map[plumbing.Hash]bool{}
+	for len(queue) > 0 {
+		h := queue[0]
+		queue = queue[1:]
+		if h == want {
+			return true, nil
+		}
+		if seen[h] {
+			continue
+		}
+		seen[h] = true
+		if len(seen) > maxAncestry {
+			return true, nil // too far to tell
+		}
+		c, err := object.GetCommit(repo.Storer, h)
+		if errors.Is(err, plumbing.ErrObjectNotFound) {
+			return true, nil // a shallow cache: cannot tell
+		}
+		if err != nil {
+			return false, fmt.Errorf("gitsource: %s: read commit %s: %w", s, h, err)
+		}
+		queue = append(queue, c.ParentHashes...)
 	}
-	a, err := object.GetCommit(repo.Storer, plumbing.NewHash(ancestor))
-	if errors.Is(err, plumbing.ErrObjectNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("gitsource: %s: read commit %.8s: %w", s, ancestor, err)
-	}
-	if a.Hash == d.Hash {
-		return true, nil
-	}
-	return a.IsAncestor(d)
+	return false, nil
 }
+
+// maxAncestry bounds the commits IsAncestor walks.
+const maxAncestry = 100000
