@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,21 +148,8 @@ func (s *Server) serverSideApply(w http.ResponseWriter, req *http.Request, t tar
 		return errInternal(err)
 	}
 	if creating {
-		if aerr := forbidManagedLabel(t, obj); aerr != nil {
-			return aerr
-		}
-		if aerr := gitOnly(req, t, nil, obj); aerr != nil {
-			return aerr
-		}
-		if aerr := s.admit(req, t, nil, obj); aerr != nil {
-			return aerr
-		}
 		obj.SetResourceVersion("")
-		if err := s.cfg.Store.Create(req.Context(), obj); err != nil {
-			return objectError(t, err)
-		}
-		writeJSON(w, http.StatusCreated, typed(t.r, obj))
-		return nil
+		return s.createChecked(w, req, t, obj)
 	}
 	if managedByGit(old) {
 		if s.cfg.GitWrites != nil {
@@ -169,13 +157,7 @@ func (s *Server) serverSideApply(w http.ResponseWriter, req *http.Request, t tar
 		}
 		return managedError(t, old)
 	}
-	if aerr := mirrorError(t, old, obj); aerr != nil {
-		return aerr
-	}
-	if aerr := gitOnly(req, t, old, obj); aerr != nil {
-		return aerr
-	}
-	if aerr := forbidManagedLabel(t, obj); aerr != nil {
+	if aerr := checkReplace(req, t, old, obj); aerr != nil {
 		return aerr
 	}
 	if aerr := s.admit(req, t, old, obj); aerr != nil {
@@ -193,7 +175,7 @@ func (s *Server) serverSideApply(w http.ResponseWriter, req *http.Request, t tar
 // asTyped returns o as r's Go type (the field manager may return an
 // unstructured object).
 func asTyped(r api.Resource, o runtime.Object) (api.Object, error) {
-	if obj, ok := o.(api.Object); ok && fmt.Sprintf("%T", obj) == fmt.Sprintf("%T", r.New()) {
+	if obj, ok := o.(api.Object); ok && reflect.TypeOf(obj) == r.GoType() {
 		return obj, nil
 	}
 	u, ok := o.(runtime.Unstructured)

@@ -74,25 +74,22 @@ func (s *Server) serveControl(w http.ResponseWriter, req *http.Request) {
 			c.Suspended = nil
 			return "resumed by " + u.Name, nil
 		}
-	case api.PathSync + " POST":
+	case api.PathSync + " POST", api.PathAcceptRewrite + " POST":
+		// Both name the branch head: approved for a manual sync, or accepted
+		// although it rewrote history.
 		head, err := s.branchHead(req, in.Commit)
 		if err != nil {
 			writeError(w, errBadRequest("%v", err))
 			return
 		}
+		short := state.CommitInfo{SHA: head}.Short()
 		change = func(c *state.Control) (string, error) {
+			if req.URL.Path == api.PathAcceptRewrite {
+				c.AcceptedRewrite = head
+				return fmt.Sprintf("history rewrite to %s accepted by %s%s", short, u.Name, suffix(in.Reason)), nil
+			}
 			c.Approved = head
-			return fmt.Sprintf("sync of %s asked by %s%s", state.CommitInfo{SHA: head}.Short(), u.Name, suffix(in.Reason)), nil
-		}
-	case api.PathAcceptRewrite + " POST":
-		head, err := s.branchHead(req, in.Commit)
-		if err != nil {
-			writeError(w, errBadRequest("%v", err))
-			return
-		}
-		change = func(c *state.Control) (string, error) {
-			c.AcceptedRewrite = head
-			return fmt.Sprintf("history rewrite to %s accepted by %s%s", state.CommitInfo{SHA: head}.Short(), u.Name, suffix(in.Reason)), nil
+			return fmt.Sprintf("sync of %s asked by %s%s", short, u.Name, suffix(in.Reason)), nil
 		}
 	default:
 		writeError(w, errMethodNotAllowed("%s is not supported on %s", req.Method, req.URL.Path))

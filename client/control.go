@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/bosun-dev/bosun/api"
@@ -16,7 +17,7 @@ import (
 // It returns the sync status after the change.
 func (c *Client) Control(ctx context.Context, method, path string, req api.ControlRequest) (state.Status, error) {
 	var st state.Status
-	var body *bytes.Reader
+	var body io.Reader // none for a DELETE
 	if method == http.MethodPost {
 		b, err := json.Marshal(req)
 		if err != nil {
@@ -24,13 +25,7 @@ func (c *Client) Control(ctx context.Context, method, path string, req api.Contr
 		}
 		body = bytes.NewReader(b)
 	}
-	var resp *http.Response
-	var err error
-	if body != nil {
-		resp, err = c.do(ctx, method, path, nil, body)
-	} else {
-		resp, err = c.do(ctx, method, path, nil, nil)
-	}
+	resp, err := c.do(ctx, method, path, nil, body)
 	if err != nil {
 		return st, err
 	}

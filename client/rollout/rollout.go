@@ -204,12 +204,12 @@ type waiter struct {
 	start time.Time
 	wake  chan struct{}
 
-	lastErr    error
-	superseded *state.Attempt    // the awaited commit's attempt, when a later commit is synced
-	waitingSaid string           // the last "waiting" message printed
-	stuck      map[objKey]bool   // what had not rolled out at the last read
-	drawn      int               // lines drawn last time (terminal)
-	printed    map[string]string // last plain line per Deployment
+	lastErr     error
+	superseded  *state.Attempt    // the awaited commit's attempt, when a later commit is synced
+	waitingSaid string            // the last "waiting" message printed
+	stuck       map[objKey]bool   // what had not rolled out at the last read
+	drawn       int               // lines drawn last time (terminal)
+	printed     map[string]string // last plain line per Deployment
 }
 
 // sleep waits for an event, the interval or the end of ctx.
