@@ -147,6 +147,13 @@ func (s *Server) create(w http.ResponseWriter, req *http.Request, t target) *api
 	if t.name == "" {
 		return errBadRequest("%s has no metadata.name", t.r.Kind)
 	}
+	return s.createChecked(w, req, t, obj)
+}
+
+// createChecked refuses what may not be created (a bosun label, a kind
+// Git manages, what the identity may not write) and creates obj, which
+// must carry no resourceVersion; it answers 201 with the object.
+func (s *Server) createChecked(w http.ResponseWriter, req *http.Request, t target, obj api.Object) *apiError {
 	if aerr := forbidManagedLabel(t, obj); aerr != nil {
 		return aerr
 	}
@@ -164,6 +171,19 @@ func (s *Server) create(w http.ResponseWriter, req *http.Request, t target) *api
 	}
 	writeJSON(w, http.StatusCreated, typed(t.r, obj))
 	return nil
+}
+
+// checkReplace refuses a replacement of old (not from Git) by obj that
+// changes a static pod's mirror, makes desired state through the API, or
+// sets bosun's own label.
+func checkReplace(req *http.Request, t target, old, obj api.Object) *apiError {
+	if aerr := mirrorError(t, old, obj); aerr != nil {
+		return aerr
+	}
+	if aerr := gitOnly(req, t, old, obj); aerr != nil {
+		return aerr
+	}
+	return forbidManagedLabel(t, obj)
 }
 
 func (s *Server) update(w http.ResponseWriter, req *http.Request, t target) *apiError {
@@ -423,16 +443,8 @@ func (s *Server) patch(w http.ResponseWriter, req *http.Request, t target) *apiE
 			if obj, err = withStatus(t.r, old, obj); err != nil {
 				return errInternal(err)
 			}
-		} else {
-			if aerr := mirrorError(t, old, obj); aerr != nil {
-				return aerr
-			}
-			if aerr := gitOnly(req, t, old, obj); aerr != nil {
-				return aerr
-			}
-			if aerr := forbidManagedLabel(t, obj); aerr != nil {
-				return aerr
-			}
+		} else if aerr := checkReplace(req, t, old, obj); aerr != nil {
+			return aerr
 		}
 		if aerr := s.admit(req, t, old, obj); aerr != nil {
 			return aerr
