@@ -247,6 +247,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		ri := parseRequestInfo(req)
+		if rec, ok := w.(*statusRecorder); ok {
+			rec.info = &ri // for the request metrics
+		}
 		if aerr := s.authorize(ctx, u, req, ri); aerr != nil {
 			writeError(w, aerr)
 			return

@@ -31,15 +31,22 @@ func newRequestMetrics(reg prometheus.Registerer) *requestMetrics {
 	return m
 }
 
-// observe counts a finished request.
-func (m *requestMetrics) observe(req *http.Request, code int, d time.Duration) {
+// observe counts a finished request, with what authentication parsed of
+// it (parsed here for requests refused before).
+func (m *requestMetrics) observe(req *http.Request, rec *statusRecorder, d time.Duration) {
 	if m == nil {
 		return
 	}
+	code := rec.code
 	if code == 0 {
 		code = http.StatusOK // nothing written: net/http answers 200
 	}
-	ri := parseRequestInfo(req)
+	var ri requestInfo
+	if rec.info != nil {
+		ri = *rec.info
+	} else {
+		ri = parseRequestInfo(req)
+	}
 	verb := metricVerb(req, ri)
 	version := ""
 	if ri.resourceRequest {

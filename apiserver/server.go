@@ -244,7 +244,8 @@ type statusRecorder struct {
 	http.ResponseWriter
 	code  int
 	wrote bool
-	user  string // the request's identity, once authenticated
+	user  string       // the request's identity, once authenticated
+	info  *requestInfo // what the request asks, once authenticated
 }
 
 func (w *statusRecorder) WriteHeader(code int) {
@@ -288,7 +289,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			d := time.Since(start)
 			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery,
 				"user", rec.user, "code", rec.code, "duration", d)
-			s.metrics.observe(r, rec.code, d)
+			s.metrics.observe(r, rec, d)
 		}()
 		next.ServeHTTP(rec, r)
 	})
