@@ -336,7 +336,7 @@ func (s *Syncer) syncOnce(ctx context.Context, fence store.Fence) (state.Attempt
 	} else if why != "" {
 		// Not marked handled: an accept-rewrite applies it on the next look.
 		att := state.Attempt{Commit: info, Time: now, Result: state.ResultRejected, Message: why}
-		again := base.LastAttempt != nil && base.LastAttempt.Commit.SHA == info.SHA && base.LastAttempt.Message == why
+		again := repeatsLast(base, att)
 		if !again {
 			log.Warn("commit rejected: " + why)
 		}
@@ -374,8 +374,7 @@ func (s *Syncer) syncOnce(ctx context.Context, fence store.Fence) (state.Attempt
 		}
 		s.recheckAt(until, now)
 		att := state.Attempt{Commit: info, Time: now, Result: state.ResultWaiting, Message: msg, Problems: res.Problems.Warnings()}
-		again := base.LastAttempt != nil && base.LastAttempt.Commit.SHA == info.SHA &&
-			base.LastAttempt.Result == att.Result && base.LastAttempt.Message == att.Message
+		again := repeatsLast(base, att)
 		if !again {
 			log.Info("commit waiting: " + msg)
 		}
@@ -584,6 +583,13 @@ func (s *Syncer) rewritten(ctx context.Context, base state.Status, commit gitsou
 	}
 	return fmt.Sprintf("history rewritten: the synced commit %s is not an ancestor of the new head %s (a force-push?); nothing was applied. Accept it with bosun accept-rewrite, or fix the branch",
 		base.Synced.Commit.Short(), state.CommitInfo{SHA: commit.SHA}.Short()), nil
+}
+
+// repeatsLast reports whether att says again what the last attempt of
+// base said: a held or refused commit looked at again, which gets no new
+// history entry.
+func repeatsLast(base state.Status, att state.Attempt) bool {
+	return rejectedBefore(base, att) && base.LastAttempt.Message == att.Message
 }
 
 // rejectedBefore reports whether att repeats the last attempt of base (the
