@@ -49,10 +49,15 @@ func outsideFixture() ([]*corev1.Service, []*corev1.Endpoints) {
 
 func TestServiceOutsideServiceCIDRGetsNoRules(t *testing.T) {
 	cidrs := []netip.Prefix{netip.MustParsePrefix("10.96.0.0/16")}
-	build := map[string]func([]*corev1.Service, []*corev1.Endpoints, buildOptions) string{
-		"iptables": func(s []*corev1.Service, e []*corev1.Endpoints, o buildOptions) string { return render(buildRules(s, e, o)) },
-		"nftables": func(s []*corev1.Service, e []*corev1.Endpoints, o buildOptions) string { return renderNFT(buildNFT(s, e, o)) },
-		"nftables backend": func(s []*corev1.Service, e []*corev1.Endpoints, o buildOptions) string {
+	type builder func(t *testing.T, s []*corev1.Service, e []*corev1.Endpoints, o buildOptions) string
+	build := map[string]builder{
+		"iptables": func(_ *testing.T, s []*corev1.Service, e []*corev1.Endpoints, o buildOptions) string {
+			return render(buildRules(s, e, o))
+		},
+		"nftables": func(_ *testing.T, s []*corev1.Service, e []*corev1.Endpoints, o buildOptions) string {
+			return renderNFT(buildNFT(s, e, o))
+		},
+		"nftables backend": func(t *testing.T, s []*corev1.Service, e []*corev1.Endpoints, o buildOptions) string {
 			fake := newRecordingNFT()
 			if err := newNFTablesBackend(fake, o).sync(context.Background(), s, e, true); err != nil {
 				t.Fatal(err)
@@ -77,7 +82,7 @@ func TestServiceOutsideServiceCIDRGetsNoRules(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(mode+"/"+tt.name, func(t *testing.T) {
 				svcs, eps := outsideFixture()
-				got := fn(svcs, eps, tt.opts)
+				got := fn(t, svcs, eps, tt.opts)
 				for _, w := range tt.want {
 					if !strings.Contains(got, w) {
 						t.Errorf("rules lack %q:\n%s", w, got)
