@@ -7,6 +7,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/bosun-dev/bosun/manifests"
@@ -31,7 +32,7 @@ func (p *Policy) CheckObjects(objs []manifests.Object, nsLabels func(ns string) 
 			ps = append(ps, labelProblems(o, p.CheckNamespace(ns.Labels))...)
 			continue
 		}
-		meta, spec := podSpecOf(o.Obj)
+		meta, spec := PodSpecOf(o.Obj)
 		if spec == nil {
 			continue
 		}
@@ -53,9 +54,11 @@ func namespaceOf(obj metav1.Object) string {
 	return metav1.NamespaceDefault
 }
 
-// podSpecOf returns the pod metadata and spec of a Pod or of a
-// controller's pod template; nil when obj has none.
-func podSpecOf(obj manifests.Obj) (*metav1.ObjectMeta, *corev1.PodSpec) {
+// PodSpecOf returns what Check evaluates of obj: the metadata and spec of
+// a Pod, or of the pod template of a Deployment, ReplicaSet or
+// ReplicationController; nil, nil for any other object (and for a
+// ReplicationController without a template). The results point into obj.
+func PodSpecOf(obj runtime.Object) (*metav1.ObjectMeta, *corev1.PodSpec) {
 	switch o := obj.(type) {
 	case *corev1.Pod:
 		return &o.ObjectMeta, &o.Spec

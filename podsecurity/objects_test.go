@@ -3,6 +3,11 @@ package podsecurity
 import (
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
 	"github.com/bosun-dev/bosun/manifests"
 )
 
@@ -129,6 +134,36 @@ func TestCheckObjects(t *testing.T) {
 			}
 			if (got.Err() != nil) != (len(got.Errors()) > 0) {
 				t.Errorf("Err() = %v with %d errors", got.Err(), len(got.Errors()))
+			}
+		})
+	}
+}
+
+func TestPodSpecOf(t *testing.T) {
+	tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Name: "t"}, Spec: corev1.PodSpec{NodeName: "from-template"}}
+	tests := []struct {
+		name     string
+		obj      runtime.Object
+		wantNode string // "" for no pod spec
+	}{
+		{name: "pod", obj: &corev1.Pod{Spec: corev1.PodSpec{NodeName: "from-pod"}}, wantNode: "from-pod"},
+		{name: "deployment", obj: &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Template: tmpl}}, wantNode: "from-template"},
+		{name: "replicaset", obj: &appsv1.ReplicaSet{Spec: appsv1.ReplicaSetSpec{Template: tmpl}}, wantNode: "from-template"},
+		{name: "replicationcontroller", obj: &corev1.ReplicationController{Spec: corev1.ReplicationControllerSpec{Template: &tmpl}}, wantNode: "from-template"},
+		{name: "replicationcontroller without template", obj: &corev1.ReplicationController{}},
+		{name: "configmap", obj: &corev1.ConfigMap{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			meta, spec := PodSpecOf(tt.obj)
+			if tt.wantNode == "" {
+				if meta != nil || spec != nil {
+					t.Fatalf("PodSpecOf = %v, %v, want nil", meta, spec)
+				}
+				return
+			}
+			if meta == nil || spec == nil || spec.NodeName != tt.wantNode {
+				t.Fatalf("PodSpecOf = %v, %v, want the spec with node %q", meta, spec, tt.wantNode)
 			}
 		})
 	}

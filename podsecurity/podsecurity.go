@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	psapi "k8s.io/pod-security-admission/api"
@@ -181,4 +182,16 @@ func verdict(lv psapi.LevelVersion, results []policy.CheckResult) Verdict {
 func (p *Policy) CheckNamespace(labels map[string]string) field.ErrorList {
 	_, errs := psapi.PolicyToEvaluate(labels, p.defaults)
 	return errs
+}
+
+// UpdateNeedsCheck reports whether an update of the pod old to pod must be
+// checked again: when its spec or annotations changed. Kubernetes checks
+// an update only when a container image changed, because the rest of a
+// pod's spec is immutable there; bosun checks any change of the spec, so
+// an update cannot add what a create would have been refused for. Writes
+// of status, labels and other metadata pass, so pods admitted before a
+// namespace became stricter keep working.
+func UpdateNeedsCheck(pod, old *corev1.Pod) bool {
+	return !equality.Semantic.DeepEqual(pod.Spec, old.Spec) ||
+		!equality.Semantic.DeepEqual(pod.Annotations, old.Annotations)
 }

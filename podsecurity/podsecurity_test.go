@@ -159,3 +159,34 @@ func TestNew(t *testing.T) {
 		})
 	}
 }
+
+func TestUpdateNeedsCheck(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*corev1.Pod)
+		want   bool
+	}{
+		{name: "nothing", change: func(*corev1.Pod) {}},
+		{name: "status", change: func(p *corev1.Pod) { p.Status.Phase = corev1.PodRunning }},
+		{name: "labels", change: func(p *corev1.Pod) { p.Labels = map[string]string{"a": "b"} }},
+		{name: "node name", change: func(p *corev1.Pod) { p.Spec.NodeName = "n1" }, want: true},
+		{name: "image", change: func(p *corev1.Pod) { p.Spec.Containers[0].Image = "nginx:2" }, want: true},
+		{name: "privileged added", change: privilegedPod, want: true},
+		{name: "hostPath added", change: func(p *corev1.Pod) { hostPath(&p.Spec) }, want: true},
+		{name: "AppArmor annotation", change: func(p *corev1.Pod) {
+			p.Annotations = map[string]string{"container.apparmor.security.beta.kubernetes.io/c": "unconfined"}
+		}, want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old := pod()
+			p := old.DeepCopy()
+			tt.change(p)
+			if got := UpdateNeedsCheck(p, old); got != tt.want {
+				t.Errorf("UpdateNeedsCheck = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func privilegedPod(p *corev1.Pod) { privileged(&p.Spec) }
