@@ -19,6 +19,7 @@ import (
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/metrics"
+	"github.com/bosun-dev/bosun/podsecurity"
 	"github.com/bosun-dev/bosun/reconcile/controlplane"
 	"github.com/bosun-dev/bosun/reconcile/leader"
 	"github.com/bosun-dev/bosun/reconcile/serviceip"
@@ -73,6 +74,12 @@ type serverConfig struct {
 	// explicit tells the cluster-setting flags (clusterSettingFlags) given
 	// on the command line from those left at their defaults.
 	explicit map[string]bool
+
+	// podSecurityDefault is the Pod Security level (podsecurity.New's
+	// argument) for namespaces without pod-security.kubernetes.io labels,
+	// checked at start; the syncer and the API server build their
+	// podsecurity.Policy from it on main.
+	podSecurityDefault string
 
 	autoRollback     bool
 	apiWrites        string
@@ -153,6 +160,9 @@ Examples:
 			if err := checkServerFlags(cmd, c); err != nil {
 				return err
 			}
+			if err := checkPodSecurityDefault(c.podSecurityDefault); err != nil {
+				return err
+			}
 			if c.join.token == "" {
 				c.join.token = os.Getenv("BOSUN_TOKEN")
 			}
@@ -202,6 +212,7 @@ Examples:
 	f.StringVar(&c.apiWrites, "api-writes", "refuse", "what the API does with a write of an object from Git: refuse (403 naming the file to change), or commit: kubectl scale, set image, and edits, applies and rollbacks that change only replicas or container images become a commit of the object's file, authored by the API user, answered once synced")
 	f.BoolVar(&c.autoRollback, "auto-rollback", false, "when a rollout a commit started fails (progress deadline exceeded; new pods crash-looping, failing to pull their image or to be configured), push a revert of that commit; per Deployment: annotation bosun.dev/auto-rollback: \"true\" or \"false\"")
 	f.StringVar(&c.verifySignatures, "verify-signatures", "", "armored OpenPGP public keys: only commits signed by one of them are applied")
+	f.StringVar(&c.podSecurityDefault, "pod-security-default", podsecurity.DefaultLevel, "Pod Security Standards level (privileged, baseline or restricted) enforced, warned and audited for pods in namespaces without pod-security.kubernetes.io/enforce, warn or audit labels; a namespace opts in to more with those labels")
 	f.BoolVar(&c.noAgent, "no-agent", false, "run only the control plane: no pods on this machine")
 	addAgentFlags(f, &c.agent)
 	f.BoolVar(&c.profiling, "profiling", false, "serve Go profiles under /debug/pprof/ on the API address (unauthenticated: only on a trusted address)")
@@ -252,6 +263,15 @@ func checkServerFlags(cmd *cobra.Command, c *serverConfig) error {
 		return err
 	}
 	return useless("without --etcd-endpoints (they are for an external etcd)", etcdTLSFlagNames()...)
+}
+
+// checkPodSecurityDefault refuses a --pod-security-default that is not a
+// Pod Security level.
+func checkPodSecurityDefault(level string) error {
+	if _, err := podsecurity.New(level); err != nil {
+		return fmt.Errorf("server: --pod-security-default: %w", err)
+	}
+	return nil
 }
 
 func readSecretFile(flag, path string) (string, error) {

@@ -16,7 +16,13 @@
 // loopback, as kube-proxy's nftables mode); a service port without a ready
 // endpoint rejects new connections at once (ICMP port unreachable) instead
 // of letting them hang. Headless and ExternalName Services get no rules.
-// Packets marked 0x4000 are masqueraded on their way out.
+// Packets marked 0x4000 are masqueraded on their way out. With
+// Config.ServiceCIDRs set, a Service whose cluster IP lies outside them
+// (8.8.8.8, say) gets no rules either, node ports included: one log line
+// names it and the gauge bosun_proxy_services_outside_service_cidr counts
+// it. Validation refuses such Services; this is defence in depth, so that
+// one reaching the store anyway cannot capture traffic meant for an
+// outside address.
 //
 // # nftables mode
 //

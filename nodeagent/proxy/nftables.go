@@ -175,7 +175,7 @@ func buildNFT(services []*corev1.Service, eps []*corev1.Endpoints, opts buildOpt
 	buildFixed(s, opts)
 	idx := endpointsIndex(eps)
 	for _, svc := range services {
-		if proxied(svc) {
+		if opts.programmed(svc) {
 			s.merge(buildService(svc, idx[svc.Namespace+"/"+svc.Name], opts))
 		}
 	}
@@ -331,7 +331,7 @@ func (b *nftablesBackend) build(svcs []*corev1.Service, eps []*corev1.Endpoints)
 	idx := endpointsIndex(eps)
 	next := make(map[string]*svcFragment, len(svcs))
 	for _, svc := range svcs {
-		if !proxied(svc) {
+		if !b.opts.programmed(svc) {
 			continue
 		}
 		k := svc.Namespace + "/" + svc.Name

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -68,6 +69,15 @@ type Config struct {
 	// ClusterIP from outside the pod network masqueraded, as kube-proxy's
 	// --cluster-cidr.
 	ClusterCIDR string
+	// ServiceCIDRs, when set (e.g. "10.96.0.0/16", the server's
+	// --service-cidr), are the only ranges whose cluster IPs are
+	// programmed: a Service with a cluster IP outside all of them gets no
+	// rules in either mode (its node ports neither), with one log line
+	// when it is first seen and the gauge
+	// bosun_proxy_services_outside_service_cidr. Validation refuses such
+	// Services; this is defence in depth. Empty: every cluster IP is
+	// programmed.
+	ServiceCIDRs []string
 	// NodeIPs, when set, are the only addresses serving node ports;
 	// otherwise every local address does.
 	NodeIPs []net.IP
@@ -97,7 +107,8 @@ type Config struct {
 	// Metrics, when not nil, receives kube-proxy's sync metrics
 	// (kubeproxy_sync_proxy_rules_duration_seconds,
 	// kubeproxy_sync_proxy_rules_last_timestamp_seconds) and
-	// bosun_proxy_syncs_total{mode,result}.
+	// bosun_proxy_syncs_total{mode,result}, and
+	// bosun_proxy_services_outside_service_cidr.
 	Metrics prometheus.Registerer
 }
 
@@ -106,6 +117,7 @@ type proxyMetrics struct {
 	duration prometheus.Histogram
 	last     prometheus.Gauge
 	syncs    *prometheus.CounterVec
+	outside  prometheus.Gauge
 }
 
 func newProxyMetrics(reg prometheus.Registerer) *proxyMetrics {
@@ -117,8 +129,10 @@ func newProxyMetrics(reg prometheus.Registerer) *proxyMetrics {
 		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bosun_proxy_syncs_total",
 			Help: "Syncs of the service rules, by mode (nftables, iptables), kind (full, partial) and result (ok, error)."},
 			[]string{"mode", "kind", "result"}),
+		outside: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bosun_proxy_services_outside_service_cidr",
+			Help: "Services given no rules because their cluster IP lies outside the service CIDR, as of the last sync."}),
 	}
-	reg.MustRegister(m.duration, m.last, m.syncs)
+	reg.MustRegister(m.duration, m.last, m.syncs, m.outside)
 	return m
 }
 
@@ -141,6 +155,13 @@ func (m *proxyMetrics) observe(mode Mode, full bool, err error, d time.Duration,
 	}
 }
 
+// setOutside records the number of Services skipped for their cluster IP.
+func (m *proxyMetrics) setOutside(n int) {
+	if m != nil {
+		m.outside.Set(float64(n))
+	}
+}
+
 // Proxier programs the kernel (nftables or iptables) so that Services'
 // cluster IPs and node ports reach their ready endpoints.
 type Proxier struct {
@@ -159,6 +180,11 @@ type Proxier struct {
 	others        []backend
 	othersCleaned bool
 	metrics       *proxyMetrics // nil without Config.Metrics
+	opts          buildOptions  // what the backends were built with
+	// outside maps the Services skipped for a cluster IP outside the
+	// service CIDRs ("namespace/name") to that IP, so that each is logged
+	// once, not every sync.
+	outside map[string]string
 }
 
 // backend programs the kernel in one mode. Calls are serialised by the
@@ -172,8 +198,8 @@ type backend interface {
 	cleanup(ctx context.Context) error
 }
 
-// New returns a Proxier for cfg. It fails when ClusterCIDR cannot be parsed
-// or the mode asked for cannot be used here.
+// New returns a Proxier for cfg. It fails when ClusterCIDR or one of
+// ServiceCIDRs cannot be parsed or the mode asked for cannot be used here.
 func New(cfg Config) (*Proxier, error) {
 	defaults.Logger(&cfg.Logger)
 	defaults.Clock(&cfg.Clock)
@@ -201,6 +227,14 @@ func New(cfg Config) (*Proxier, error) {
 		}
 		opts.clusterCIDR = n.String()
 	}
+	for _, c := range cfg.ServiceCIDRs {
+		pfx, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: service CIDR %q: %w", c, err)
+		}
+		opts.serviceCIDRs = append(opts.serviceCIDRs, pfx.Masked())
+	}
+	p.opts = opts
 	for _, ip := range cfg.NodeIPs {
 		if ip4 := ip.To4(); ip4 != nil {
 			opts.nodeIPs = append(opts.nodeIPs, ip4.String())
@@ -399,6 +433,7 @@ func (p *Proxier) sync(ctx context.Context, full bool) error {
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.noteOutside(svcs)
 	err := p.backend.sync(ctx, svcs, eps, full)
 	p.metrics.observe(p.mode, full, err, p.clock.Since(start), p.clock.Now())
 	if err != nil {
@@ -416,6 +451,24 @@ func (p *Proxier) sync(ctx context.Context, full bool) error {
 	}
 	p.log.Debug("service rules synced", "mode", p.mode, "full", full, "services", len(svcs), "took", p.clock.Since(start))
 	return nil
+}
+
+// noteOutside logs each Service newly found with a cluster IP outside the
+// service CIDRs (the backends give it no rules) and sets the gauge. Called
+// with p.mu held.
+func (p *Proxier) noteOutside(svcs []*corev1.Service) {
+	outside := p.opts.outsideServiceCIDRs(svcs)
+	next := make(map[string]string, len(outside))
+	for _, s := range outside {
+		k, ip := s.Namespace+"/"+s.Name, s.Spec.ClusterIP
+		next[k] = ip
+		if p.outside[k] != ip {
+			p.log.Warn("service not programmed: its cluster IP is outside the service CIDR; fix the Service's spec.clusterIP",
+				"service", k, "clusterIP", ip, "serviceCIDRs", p.opts.serviceCIDRs)
+		}
+	}
+	p.outside = next
+	p.metrics.setOutside(len(outside))
 }
 
 // Cleanup removes bosun's rules of both modes, whatever their content: every

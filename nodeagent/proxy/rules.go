@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"fmt"
 	"net"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -106,6 +107,64 @@ type buildOptions struct {
 	// kube-proxy's --nodeport-addresses; otherwise every local address
 	// (addrtype LOCAL) serves them.
 	nodeIPs []string
+	// serviceCIDRs, when set, are the ranges cluster IPs are allocated
+	// from (the server's --service-cidr): a Service whose cluster IP lies
+	// outside all of them gets no rules at all, in either mode. Validation
+	// refuses such Services; this keeps one that reached the store anyway
+	// from capturing traffic to an outside address (8.8.8.8, say).
+	serviceCIDRs []netip.Prefix
+}
+
+// inServiceCIDRs reports whether the cluster IP ip lies in one of the
+// service CIDRs; true when none are set.
+func (o buildOptions) inServiceCIDRs(ip string) bool {
+	if len(o.serviceCIDRs) == 0 {
+		return true
+	}
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	addr = addr.Unmap()
+	for _, p := range o.serviceCIDRs {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// programmed reports whether svc gets rules: it is proxied and its cluster
+// IP lies in the service CIDRs.
+func (o buildOptions) programmed(svc *corev1.Service) bool {
+	return proxied(svc) && o.inServiceCIDRs(svc.Spec.ClusterIP)
+}
+
+// outsideServiceCIDRs returns the proxied Services among services whose
+// cluster IP lies outside the service CIDRs: those that get no rules.
+func (o buildOptions) outsideServiceCIDRs(services []*corev1.Service) []*corev1.Service {
+	var out []*corev1.Service
+	for _, s := range services {
+		if proxied(s) && !o.inServiceCIDRs(s.Spec.ClusterIP) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// withoutOutside returns services without those outsideServiceCIDRs
+// returns (services itself when there are none).
+func (o buildOptions) withoutOutside(services []*corev1.Service) []*corev1.Service {
+	if len(o.serviceCIDRs) == 0 {
+		return services
+	}
+	out := make([]*corev1.Service, 0, len(services))
+	for _, s := range services {
+		if !proxied(s) || o.inServiceCIDRs(s.Spec.ClusterIP) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // localMatches returns the match arguments selecting traffic to this node:
@@ -297,7 +356,7 @@ func buildRules(services []*corev1.Service, eps []*corev1.Endpoints, opts buildO
 	nat.add(ChainPostrouting, "-j", "MARK", "--xor-mark", masqMark)
 	nat.add(ChainPostrouting, append(comment("bosun service traffic requiring SNAT"), "-j", "MASQUERADE")...)
 
-	for _, sp := range servicePorts(services, eps) {
+	for _, sp := range servicePorts(opts.withoutOutside(services), eps) {
 		proto := []string{"-p", sp.protocol, "-m", sp.protocol}
 		clusterIP := hostCIDR(sp.svc.Spec.ClusterIP)
 		port := strconv.Itoa(int(sp.port.Port))
