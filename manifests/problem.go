@@ -170,7 +170,11 @@ func (o Object) ID() ID {
 		return ID{}
 	}
 	gvk := o.GVK()
-	return ID{Group: gvk.Group, Kind: gvk.Kind, Namespace: o.Obj.GetNamespace(), Name: o.Obj.GetName()}
+	ns := o.Obj.GetNamespace()
+	if !isNamespaced(gvk.Kind) {
+		ns = "" // a cluster-scoped object has none, even when the file sets one
+	}
+	return ID{Group: gvk.Group, Kind: gvk.Kind, Namespace: ns, Name: o.Obj.GetName()}
 }
 
 // ID names an object: kind and group plus namespace and name ("" namespace
