@@ -43,8 +43,9 @@ func problemAt(o Object, path, msg string, warning bool) Problem {
 	return Problem{File: o.File, Line: fieldLine(o, path), Object: objectLabel(o.ID()), Field: path, Message: msg, Warning: warning}
 }
 
-// crossValidate checks the set of objects as a whole.
-func crossValidate(objs []Object) Problems {
+// crossValidate checks the set of objects as a whole; complete is false
+// when the set is only part of the tree (see validate).
+func crossValidate(objs []Object, opts Options, complete bool) Problems {
 	order := make([]int, 0, len(objs))
 	for i, o := range objs {
 		if o.Obj != nil {
@@ -92,56 +93,55 @@ func crossValidate(objs []Object) Problems {
 		}
 	}
 
-	type nodePortKey struct {
-		port  int32
-		proto corev1.Protocol
-	}
-	type nodePortUse struct {
-		obj  Object
-		port int
-	}
-	nodePorts := map[nodePortKey]nodePortUse{}
-
+	alloc := newAllocations(unique, opts)
 	for _, o := range unique {
-		if ns := o.Obj.GetNamespace(); ns != "" && isNamespaced(o.GVK().Kind) && !namespaces[ns] && len(validation.IsDNS1123Label(ns)) == 0 {
-			ps = append(ps, problemAt(o, "metadata.namespace", fmt.Sprintf(
-				"namespace %q is not defined in this tree: add a Namespace object named %q (only default and kube-system exist without one)", ns, ns), true))
+		if ns := o.Obj.GetNamespace(); complete && ns != "" && isNamespaced(o.GVK().Kind) && !namespaces[ns] && len(validation.IsDNS1123Label(ns)) == 0 {
+			if p, ok := missingNamespace(o, ns, opts.Live); ok {
+				ps = append(ps, p)
+			}
 		}
 		svc, ok := o.Obj.(*corev1.Service)
 		if !ok {
 			continue
 		}
-		if len(svc.Spec.Selector) > 0 && svc.Spec.Type != corev1.ServiceTypeExternalName {
-			sel := labels.SelectorFromSet(svc.Spec.Selector)
-			matched := false
-			for _, l := range templates[svc.Namespace] {
-				if sel.Matches(l) {
-					matched = true
-					break
-				}
-			}
-			if !matched {
-				ps = append(ps, problemAt(o, "spec.selector", fmt.Sprintf(
-					"selector %s matches no Pod, ReplicationController, ReplicaSet or Deployment template in namespace %s", sel.String(), svc.Namespace), true))
-			}
+		if complete {
+			ps = append(ps, selectorWarnings(o, svc, templates)...)
 		}
-		seenHere := map[nodePortKey]bool{}
-		for i, port := range svc.Spec.Ports {
-			if port.NodePort == 0 {
-				continue
-			}
-			k := nodePortKey{port.NodePort, port.Protocol}
-			if seenHere[k] {
-				continue // reported by the Service's own validation
-			}
-			seenHere[k] = true
-			if first, taken := nodePorts[k]; taken {
-				ps = append(ps, problemAt(o, fmt.Sprintf("spec.ports[%d].nodePort", i), fmt.Sprintf(
-					"nodePort %d/%s is already used by %s at %s; every nodePort must be unique in the cluster", port.NodePort, port.Protocol, first.obj.ID(), where(first.obj)), false))
-				continue
-			}
-			nodePorts[k] = nodePortUse{o, i}
-		}
+		ps = append(ps, alloc.check(o, svc)...)
 	}
 	return ps
+}
+
+// missingNamespace reports an object in namespace ns, which the tree does
+// not define: a warning offline (live nil) or when the sync creates missing
+// namespaces, an error when the cluster has no such namespace.
+func missingNamespace(o Object, ns string, live *LiveState) (Problem, bool) {
+	switch {
+	case live == nil:
+		return problemAt(o, "metadata.namespace", fmt.Sprintf(
+			"namespace %q is not defined in this tree: add a Namespace object named %q (only default and kube-system exist without one)", ns, ns), true), true
+	case live.Namespaces[ns]:
+		return Problem{}, false
+	case live.CreateNamespaces:
+		return problemAt(o, "metadata.namespace", fmt.Sprintf(
+			"namespace %q does not exist in the cluster and the commit defines no Namespace %q: the sync creates it (--create-namespaces), outside Git, so it is never pruned", ns, ns), true), true
+	}
+	return problemAt(o, "metadata.namespace", fmt.Sprintf(
+		"namespace %q does not exist in the cluster and the commit defines no Namespace %q: add one, or run the server with --create-namespaces", ns, ns), false), true
+}
+
+// selectorWarnings warns when a Service's selector matches no pod template
+// of its namespace.
+func selectorWarnings(o Object, svc *corev1.Service, templates map[string][]labels.Set) Problems {
+	if len(svc.Spec.Selector) == 0 || svc.Spec.Type == corev1.ServiceTypeExternalName {
+		return nil
+	}
+	sel := labels.SelectorFromSet(svc.Spec.Selector)
+	for _, l := range templates[svc.Namespace] {
+		if sel.Matches(l) {
+			return nil
+		}
+	}
+	return Problems{problemAt(o, "spec.selector", fmt.Sprintf(
+		"selector %s matches no Pod, ReplicationController, ReplicaSet or Deployment template in namespace %s", sel.String(), svc.Namespace), true)}
 }

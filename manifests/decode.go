@@ -175,7 +175,7 @@ func (d *decoder) takeDocument(file string, line int) bool {
 	if d.docsLeft <= 0 {
 		if !d.tooMany {
 			d.tooMany = true
-			d.add(Problem{File: file, Line: line, Message: fmt.Sprintf("more than %d documents in the tree; the rest is not read", d.limits.MaxDocuments)})
+			d.add(Problem{File: file, Line: line, Message: fmt.Sprintf("more than %d documents in the tree; the rest is not read, and the checks across objects that need the whole tree are skipped", d.limits.MaxDocuments)})
 		}
 		return false
 	}

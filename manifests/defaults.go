@@ -86,7 +86,6 @@ func SetDefaults(obj Obj) {
 			o.StringData = nil
 		}
 	case *corev1.Namespace:
-		o.Namespace = "" // cluster-scoped: the API server clears it
 		if o.Name != "" {
 			if o.Labels == nil {
 				o.Labels = map[string]string{}

@@ -11,6 +11,20 @@
 // Warnings (a Service selector that matches no pod template, a namespace not
 // defined in the tree, a symlink to a directory) never reject a tree.
 //
+// Beyond the API server's field rules, validation rejects what Kubernetes
+// would only fail on later: a hostPort used twice in a pod for the same
+// protocol and hostIP, image references that github.com/distribution/reference
+// cannot parse, metadata.namespace on a cluster-scoped kind, and two
+// Services of the set with the same clusterIP or nodePort. Options adds the
+// cluster's view: ServiceCIDRs rejects clusterIPs outside them, and Live
+// (the live Namespaces and Services, which sync passes and `bosun validate`
+// does not) turns a namespace that exists nowhere into an error (a warning
+// with Live.CreateNamespaces) and rejects clusterIPs and nodePorts of live
+// Services the set does not define. When a limit stops reading a tree,
+// the checks that need the whole tree are skipped. ValidateObject gives the
+// per-object errors alone, without file or line, for validating API writes
+// the way sync validates files.
+//
 // Supported kinds are v1 Pod, ReplicationController, Service, ConfigMap,
 // Secret and Namespace, apps/v1 ReplicaSet and Deployment, and policy/v1
 // PodDisruptionBudget (see Supported); a `kind: List` of them is accepted

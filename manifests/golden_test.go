@@ -2,11 +2,17 @@ package manifests
 
 import (
 	"flag"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/internal/testutil"
 )
@@ -32,7 +38,11 @@ func TestBadGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := Load(fstest.MapFS{name: {Data: data}}, Options{})
+			opts, err := goldenOptions(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := Load(fstest.MapFS{name: {Data: data}}, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,9 +66,89 @@ func TestBadGolden(t *testing.T) {
 			testutil.Golden(t, golden, []byte(got), *update)
 		})
 	}
-	if n < 30 {
-		t.Errorf("only %d bad cases, want at least 30", n)
+	if n < 110 {
+		t.Errorf("only %d bad cases, want at least 110", n)
 	}
+}
+
+// goldenOptions reads the Options of a golden case from its leading
+// "# golden: KEY=VALUE" comment lines:
+//
+//	# golden: service-cidr=10.96.0.0/16        (repeatable)
+//	# golden: live-namespaces=shop,web         (sets Options.Live)
+//	# golden: live-service=NS/NAME clusterIP=IP nodePort=PORT  (sets Options.Live)
+//	# golden: create-namespaces                (sets Options.Live)
+//	# golden: max-documents=N
+func goldenOptions(data []byte) (Options, error) {
+	var opts Options
+	live := func() *LiveState {
+		if opts.Live == nil {
+			opts.Live = &LiveState{Namespaces: map[string]bool{}}
+		}
+		return opts.Live
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		rest, ok := strings.CutPrefix(line, "# golden: ")
+		if !ok {
+			continue
+		}
+		key, val, _ := strings.Cut(rest, "=")
+		switch key {
+		case "service-cidr":
+			p, err := netip.ParsePrefix(val)
+			if err != nil {
+				return opts, fmt.Errorf("golden header %q: %w", line, err)
+			}
+			opts.ServiceCIDRs = append(opts.ServiceCIDRs, p)
+		case "live-namespaces":
+			for _, ns := range strings.Split(val, ",") {
+				live().Namespaces[ns] = true
+			}
+		case "live-service":
+			svc, err := goldenService(val)
+			if err != nil {
+				return opts, fmt.Errorf("golden header %q: %w", line, err)
+			}
+			live().Services = append(live().Services, svc)
+		case "create-namespaces":
+			live().CreateNamespaces = true
+		case "max-documents":
+			n, err := strconv.Atoi(val)
+			if err != nil {
+				return opts, fmt.Errorf("golden header %q: %w", line, err)
+			}
+			opts.Limits.MaxDocuments = n
+		default:
+			return opts, fmt.Errorf("golden header %q: unknown key %q", line, key)
+		}
+	}
+	return opts, nil
+}
+
+// goldenService parses "NS/NAME clusterIP=IP nodePort=PORT".
+func goldenService(spec string) (*corev1.Service, error) {
+	fields := strings.Fields(spec)
+	if len(fields) == 0 {
+		return nil, fmt.Errorf("want NS/NAME")
+	}
+	ns, name, _ := strings.Cut(fields[0], "/")
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	for _, f := range fields[1:] {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "clusterIP":
+			svc.Spec.ClusterIP = v
+		case "nodePort":
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return nil, fmt.Errorf("nodePort %q: %w", v, err)
+			}
+			svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Port: 80, NodePort: int32(n), Protocol: corev1.ProtocolTCP})
+		default:
+			return nil, fmt.Errorf("unknown field %q", k)
+		}
+	}
+	return svc, nil
 }
 
 // TestGoodFiles checks that every testdata/good file loads without any

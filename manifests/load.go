@@ -27,6 +27,10 @@ func isManifestName(name string) bool {
 // ignored), decodes, defaults and validates everything, and returns all
 // objects and all problems together. The returned error is only for I/O
 // failures of fsys itself; bad input is always reported as Problems.
+// When a limit (file size, tree size, document count) stops reading, the
+// limit's error is reported and the checks that need the whole tree
+// (missing namespaces, selectors matching nothing) are skipped rather than
+// reported about the part that was read.
 //
 // Symlinks: when fsys implements fs.ReadLinkFS (os.DirFS does), a symlink
 // whose target resolves outside the tree root (including any absolute
@@ -52,7 +56,8 @@ func Load(fsys fs.FS, opts Options) (*Result, error) {
 		return objs[i].Line < objs[j].Line
 	})
 	all := append(append([]Object(nil), objs...), l.d.partial...)
-	ps := append(l.d.problems, Validate(all)...)
+	complete := !l.truncated && !l.d.tooMany && !l.totalFull
+	ps := append(l.d.problems, validate(all, opts, complete)...)
 	sortProblems(ps)
 	ws := l.d.windows
 	sort.SliceStable(ws, func(i, j int) bool {
@@ -70,6 +75,9 @@ type loader struct {
 	d         decoder
 	total     int64
 	totalFull bool
+	// truncated is set when a file was skipped for its size: the tree
+	// read is incomplete.
+	truncated bool
 }
 
 func (l *loader) load(root string) error {
@@ -127,6 +135,7 @@ func (l *loader) readFile(file, real string) error {
 		return fmt.Errorf("manifests: stat %s: %w", real, err)
 	}
 	if info.Size() > max {
+		l.truncated = true
 		l.d.add(Problem{File: file, Message: fmt.Sprintf("file is %s, larger than the limit of %s; split it into smaller files", humanBytes(info.Size()), humanBytes(max))})
 		return nil
 	}
@@ -144,6 +153,7 @@ func (l *loader) readFile(file, real string) error {
 		return fmt.Errorf("manifests: read %s: %w", real, err)
 	}
 	if int64(len(data)) > max {
+		l.truncated = true
 		l.d.add(Problem{File: file, Message: fmt.Sprintf("file is larger than the limit of %s; split it into smaller files", humanBytes(max))})
 		return nil
 	}

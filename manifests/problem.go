@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -169,7 +170,11 @@ func (o Object) ID() ID {
 		return ID{}
 	}
 	gvk := o.GVK()
-	return ID{Group: gvk.Group, Kind: gvk.Kind, Namespace: o.Obj.GetNamespace(), Name: o.Obj.GetName()}
+	ns := o.Obj.GetNamespace()
+	if !isNamespaced(gvk.Kind) {
+		ns = "" // a cluster-scoped object has none, even when the file sets one
+	}
+	return ID{Group: gvk.Group, Kind: gvk.Kind, Namespace: ns, Name: o.Obj.GetName()}
 }
 
 // ID names an object: kind and group plus namespace and name ("" namespace
@@ -228,6 +233,31 @@ type Options struct {
 	Path string
 	// Limits bound hostile input.
 	Limits Limits
+	// ServiceCIDRs are the ranges Service clusterIPs are allocated from
+	// (the server's --service-cidr); a clusterIP outside all of them is an
+	// error. Empty: not checked.
+	ServiceCIDRs []netip.Prefix
+	// Live describes the cluster the tree is validated for; nil validates
+	// offline (bosun validate), where a namespace the tree does not define
+	// is only a warning.
+	Live *LiveState
+}
+
+// LiveState is what validation needs to know about the cluster a tree is
+// about to be applied to.
+type LiveState struct {
+	// Namespaces are the names of the Namespaces that exist in the cluster.
+	// An object in a namespace neither here nor defined in the tree is an
+	// error (a warning when CreateNamespaces is set).
+	Namespaces map[string]bool
+	// Services are live Services. Those with the namespace and name of a
+	// Service in the tree are skipped (the tree replaces them); a Service
+	// of the tree using the clusterIP or nodePort of one of the others is
+	// an error naming it.
+	Services []*corev1.Service
+	// CreateNamespaces means missing namespaces will be created by the sync
+	// (--create-namespaces): an object in one is a warning, not an error.
+	CreateNamespaces bool
 }
 
 // Result is what a tree decodes to.

@@ -35,9 +35,9 @@ spec:
 		change time.Time
 	}{
 		{time.Date(2026, 12, 25, 17, 59, 0, 0, berlin), false, time.Date(2026, 12, 25, 18, 0, 0, 0, berlin)}, // Friday, before
-		{time.Date(2026, 12, 25, 18, 0, 0, 0, berlin), true, time.Date(2026, 12, 28, 9, 0, 0, 0, berlin)},   // opens
-		{time.Date(2026, 12, 27, 12, 0, 0, 0, berlin), true, time.Date(2026, 12, 28, 9, 0, 0, 0, berlin)},   // Sunday
-		{time.Date(2026, 12, 28, 9, 0, 0, 0, berlin), false, time.Date(2027, 1, 1, 18, 0, 0, 0, berlin)},    // Monday 09:00: closed
+		{time.Date(2026, 12, 25, 18, 0, 0, 0, berlin), true, time.Date(2026, 12, 28, 9, 0, 0, 0, berlin)},    // opens
+		{time.Date(2026, 12, 27, 12, 0, 0, 0, berlin), true, time.Date(2026, 12, 28, 9, 0, 0, 0, berlin)},    // Sunday
+		{time.Date(2026, 12, 28, 9, 0, 0, 0, berlin), false, time.Date(2027, 1, 1, 18, 0, 0, 0, berlin)},     // Monday 09:00: closed
 	} {
 		open, change := w.Open(tc.at)
 		if open != tc.open || !change.Equal(tc.change) {

@@ -20,11 +20,28 @@ import (
 
 // Validate checks objects one by one (as the API server would on create) and
 // across the set: the same object defined twice (naming both files), Services
-// using the same nodePort (naming both files), a Service selector that
-// matches no pod template in the set (warning), and objects in a namespace
-// that is neither "default", "kube-system" nor defined in the set (warning).
-// Objects should be defaulted first (Decode and Load do that).
+// using the same nodePort or clusterIP (naming both files), a Service selector
+// that matches no pod template in the set (warning), and objects in a
+// namespace that is neither "default", "kube-system" nor defined in the set
+// (warning). Objects should be defaulted first (Decode and Load do that).
+// It is ValidateWith with no live state and no service CIDR.
 func Validate(objs []Object) Problems {
+	return ValidateWith(objs, Options{})
+}
+
+// ValidateWith is Validate with the checks that depend on the cluster:
+// clusterIPs outside opts.ServiceCIDRs, and with opts.Live set, objects in
+// a namespace that exists nowhere (an error unless Live.CreateNamespaces)
+// and clusterIPs or nodePorts already allocated to live Services the set
+// does not define. opts.Path and opts.Limits are not used.
+func ValidateWith(objs []Object, opts Options) Problems {
+	return validate(objs, opts, true)
+}
+
+// validate checks objs; complete is false when a limit stopped reading the
+// tree, and then the checks that need the whole tree to be right (warnings
+// about namespaces and selectors, missing namespaces) are skipped.
+func validate(objs []Object, opts Options, complete bool) Problems {
 	var ps Problems
 	for _, o := range objs {
 		if o.Obj == nil {
@@ -35,28 +52,59 @@ func Validate(objs []Object) Problems {
 				ps = append(ps, problemFor(o, e, false))
 			}
 		}
-		if spec, path := podSpecOf(o.Obj); spec != nil {
-			const setup = "is not supported by bosun yet: its pods would not run as written; remove it or run the setup in the main container"
-			const hostNS = "is not supported by bosun yet: every pod gets namespaces of its own; remove it"
-			for _, f := range []struct {
-				n         int
-				name, msg string
-			}{{len(spec.InitContainers), "initContainers", setup}, {len(spec.EphemeralContainers), "ephemeralContainers", setup},
-				{b2i(spec.HostNetwork), "hostNetwork", hostNS}, {b2i(spec.HostPID), "hostPID", hostNS}, {b2i(spec.HostIPC), "hostIPC", hostNS}} {
-				if f.n > 0 {
-					p := path.Child(f.name).String()
-					ps = append(ps, Problem{File: o.File, Line: fieldLine(o, p), Object: objectLabel(o.ID()), Field: p, Message: f.msg})
-				}
-			}
+		for _, u := range unsupportedFields(o.Obj) {
+			ps = append(ps, Problem{File: o.File, Line: fieldLine(o, u.path), Object: objectLabel(o.ID()), Field: u.path, Message: u.msg})
 		}
 		for _, e := range append(ignoredFields(o.Obj), pdbWarnings(o.Obj)...) {
 			ps = append(ps, Problem{File: o.File, Line: fieldLine(o, e.Field), Object: objectLabel(o.ID()),
 				Field: e.Field, Message: e.Detail, Warning: true})
 		}
 	}
-	ps = append(ps, crossValidate(objs)...)
+	ps = append(ps, crossValidate(objs, opts, complete)...)
 	sortProblems(ps)
 	return ps
+}
+
+// ValidateObject returns the errors sync reports about obj on its own,
+// without file or line: the API server's field rules for the kind, the pod
+// fields bosun cannot run (initContainers, hostNetwork, ...), duplicate
+// hostPorts in a pod, image references that do not parse, and
+// metadata.namespace on a cluster-scoped kind. Warnings and the checks
+// that need the rest of the set or the cluster (namespaces, clusterIP and
+// nodePort conflicts, the service CIDR; see ValidateServiceCIDR) are not
+// included. obj should be defaulted with SetDefaults first.
+func ValidateObject(obj Obj) field.ErrorList {
+	errs := validateObject(obj)
+	for _, u := range unsupportedFields(obj) {
+		errs = append(errs, field.Forbidden(field.NewPath(u.path), u.msg))
+	}
+	return errs
+}
+
+// unsupported is a field bosun refuses although Kubernetes accepts it.
+type unsupported struct {
+	path, msg string
+}
+
+// unsupportedFields lists the pod fields of obj bosun cannot run.
+func unsupportedFields(obj Obj) []unsupported {
+	spec, path := podSpecOf(obj)
+	if spec == nil {
+		return nil
+	}
+	const setup = "is not supported by bosun yet: its pods would not run as written; remove it or run the setup in the main container"
+	const hostNS = "is not supported by bosun yet: every pod gets namespaces of its own; remove it"
+	var out []unsupported
+	for _, f := range []struct {
+		n         int
+		name, msg string
+	}{{len(spec.InitContainers), "initContainers", setup}, {len(spec.EphemeralContainers), "ephemeralContainers", setup},
+		{b2i(spec.HostNetwork), "hostNetwork", hostNS}, {b2i(spec.HostPID), "hostPID", hostNS}, {b2i(spec.HostIPC), "hostIPC", hostNS}} {
+		if f.n > 0 {
+			out = append(out, unsupported{path.Child(f.name).String(), f.msg})
+		}
+	}
+	return out
 }
 
 // covered reports whether field is, contains or lies inside one of the
@@ -154,7 +202,13 @@ func validateMeta(m *metav1.ObjectMeta, namespaced bool, nameFn apivalidation.Va
 	meta := m.DeepCopy()
 	lbls := meta.Labels
 	meta.Labels = nil
-	errs := apivalidation.ValidateObjectMeta(meta, namespaced, nameFn, p)
+	var errs field.ErrorList
+	if !namespaced && meta.Namespace != "" {
+		// Reported here rather than by ValidateObjectMeta, with a hint.
+		errs = append(errs, field.Forbidden(p.Child("namespace"), "not allowed on a cluster-scoped kind: remove metadata.namespace"))
+		meta.Namespace = ""
+	}
+	errs = append(errs, apivalidation.ValidateObjectMeta(meta, namespaced, nameFn, p)...)
 	if m.GenerateName != "" && m.Name == "" {
 		errs = append(errs, field.Forbidden(p.Child("generateName"), "is not supported in a Git repository: set metadata.name"))
 	}

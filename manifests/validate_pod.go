@@ -5,6 +5,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/distribution/reference"
+
 	corev1 "k8s.io/api/core/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -132,6 +134,7 @@ func validatePodSpec(s *corev1.PodSpec, p *field.Path, r podRules) field.ErrorLi
 		}
 	}
 	errs = append(errs, validateTolerations(s.Tolerations, p.Child("tolerations"))...)
+	errs = append(errs, uniqueHostPorts(s.Containers, p.Child("containers"))...)
 	if s.HostNetwork {
 		for i, c := range s.Containers {
 			for j, port := range c.Ports {
@@ -304,6 +307,8 @@ func validateContainers(cs []corev1.Container, init bool, vols sets.Set[string],
 			errs = append(errs, field.Required(cp.Child("image"), "every container needs an image"))
 		case strings.TrimSpace(c.Image) != c.Image:
 			errs = append(errs, field.Invalid(cp.Child("image"), c.Image, "must not have leading or trailing whitespace"))
+		default:
+			errs = append(errs, validateImage(c.Image, cp.Child("image"))...)
 		}
 		pull := []corev1.PullPolicy{corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever}
 		if !oneOf(c.ImagePullPolicy, pull) {
@@ -679,4 +684,54 @@ func validateHandlerCount(n int, kinds string, p *field.Path) field.ErrorList {
 		return field.ErrorList{field.Forbidden(p, "may not specify more than 1 handler type")}
 	}
 	return nil
+}
+
+// validateImage parses an image reference as the container runtime will
+// (docker.io/library/ is implied for short names) and reports the parser's
+// reason when it cannot.
+func validateImage(image string, p *field.Path) field.ErrorList {
+	if _, err := reference.ParseNormalizedNamed(image); err != nil {
+		return field.ErrorList{field.Invalid(p, image, "not a valid image reference: "+err.Error())}
+	}
+	return nil
+}
+
+// hostPortUse is a container port that claims a host port.
+type hostPortUse struct {
+	container string
+	path      *field.Path
+}
+
+// uniqueHostPorts reports a host port claimed twice in one pod for the same
+// protocol and host IP, as Kubernetes' AccumulateUniqueHostPorts does
+// (hostIP compared as written, so "" and "0.0.0.0" differ), naming both
+// containers and ports.
+func uniqueHostPorts(cs []corev1.Container, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	seen := map[string]hostPortUse{}
+	for i, c := range cs {
+		for j, port := range c.Ports {
+			if port.HostPort == 0 {
+				continue
+			}
+			pp := p.Index(i).Child("ports").Index(j)
+			key := fmt.Sprintf("%s/%s/%d", port.HostIP, port.Protocol, port.HostPort)
+			if first, dup := seen[key]; dup {
+				errs = append(errs, field.Invalid(pp.Child("hostPort"), port.HostPort, fmt.Sprintf(
+					"hostPort %d/%s%s of container %q is already used by container %q (%s); a pod may use each hostPort, protocol and hostIP once",
+					port.HostPort, port.Protocol, hostIPSuffix(port.HostIP), c.Name, first.container, first.path)))
+				continue
+			}
+			seen[key] = hostPortUse{container: c.Name, path: pp}
+		}
+	}
+	return errs
+}
+
+// hostIPSuffix renders a hostIP for messages: "" or " on 10.0.0.1".
+func hostIPSuffix(ip string) string {
+	if ip == "" {
+		return ""
+	}
+	return " on " + ip
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,6 +87,7 @@ type serverConfig struct {
 	syncPolicy       string
 	freezeBlocksRB   bool
 	allowRewrite     bool
+	createNamespaces bool
 	verifySignatures string
 
 	noAgent bool
@@ -208,6 +210,7 @@ Examples:
 	f.StringVar(&c.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook secret")
 	f.StringVar(&c.syncPolicy, "sync-policy", "auto", "auto: apply every valid commit at once; manual: validate and diff commits on arrival, apply only on `bosun sync`")
 	f.BoolVar(&c.allowRewrite, "allow-history-rewrite", false, "apply a branch head that does not descend from the synced commit (a force-push) like any commit; by default it is refused until bosun accept-rewrite")
+	f.BoolVar(&c.createNamespaces, "create-namespaces", false, "create the namespaces a commit's objects use that neither the commit nor the cluster has (as Argo CD's CreateNamespace), as Namespaces Git does not manage, so pruning never deletes them; by default such a commit is rejected")
 	f.BoolVar(&c.freezeBlocksRB, "freeze-blocks-rollback", false, "hold rollbacks (reverts of the synced commit) during a freeze too; by default they are applied")
 	f.StringVar(&c.apiWrites, "api-writes", "refuse", "what the API does with a write of an object from Git: refuse (403 naming the file to change), or commit: kubectl scale, set image, and edits, applies and rollbacks that change only replicas or container images become a commit of the object's file, authored by the API user, answered once synced")
 	f.BoolVar(&c.autoRollback, "auto-rollback", false, "when a rollout a commit started fails (progress deadline exceeded; new pods crash-looping, failing to pull their image or to be configured), push a revert of that commit; per Deployment: annotation bosun.dev/auto-rollback: \"true\" or \"false\"")
@@ -359,6 +362,13 @@ func networkSettings(c *serverConfig) (clusterCIDR, serviceCIDR *net.IPNet, node
 	return clusterCIDR, serviceCIDR, nodePorts, nil
 }
 
+// ipNetPrefix converts a parsed CIDR to a netip.Prefix.
+func ipNetPrefix(n *net.IPNet) netip.Prefix {
+	addr, _ := netip.AddrFromSlice(n.IP)
+	ones, _ := n.Mask.Size()
+	return netip.PrefixFrom(addr.Unmap(), ones)
+}
+
 func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error {
 	if c.repo == "" && c.join.url == "" && len(c.etcdEndpoints) == 0 && !store.MemberDataExists(etcdDataDir(c.dataDir)) {
 		return errors.New("server: --repo is required: the first server of a cluster names the Git repository (servers that join with --join adopt it)")
@@ -469,6 +479,8 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		Manual:               c.syncPolicy == "manual",
 		FreezeBlocksRollback: c.freezeBlocksRB,
 		AllowHistoryRewrite:  c.allowRewrite,
+		ServiceCIDRs:         []netip.Prefix{ipNetPrefix(serviceCIDR)},
+		CreateNamespaces:     c.createNamespaces,
 	})
 	// Automatic rollback writes revert commits to the synced branch.
 	writer, err := gitwrite.New(gitwrite.Config{

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 
@@ -11,7 +12,7 @@ import (
 )
 
 func newValidateCommand() *cobra.Command {
-	var path string
+	var path, serviceCIDR string
 	cmd := &cobra.Command{
 		Use:   "validate [DIR]",
 		Short: "Decode and validate the manifests in a working tree, offline",
@@ -36,7 +37,15 @@ or a pull-request check:
 			if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
 				return fmt.Errorf("validate: %s is not a directory", dir)
 			}
-			res, err := manifests.Load(os.DirFS(abs), manifests.Options{Path: path})
+			opts := manifests.Options{Path: path}
+			if serviceCIDR != "" {
+				p, err := netip.ParsePrefix(serviceCIDR)
+				if err != nil {
+					return fmt.Errorf("validate: --service-cidr: %w", err)
+				}
+				opts.ServiceCIDRs = []netip.Prefix{p.Masked()}
+			}
+			res, err := manifests.Load(os.DirFS(abs), opts)
 			if err != nil {
 				return fmt.Errorf("validate: %w", err)
 			}
@@ -71,5 +80,6 @@ or a pull-request check:
 		},
 	}
 	cmd.Flags().StringVar(&path, "path", "", "subdirectory of DIR to read, as bosun server's --path")
+	cmd.Flags().StringVar(&serviceCIDR, "service-cidr", "", "also reject clusterIPs outside this range, as a server with this --service-cidr does (default: not checked)")
 	return cmd
 }

@@ -10,6 +10,16 @@
 // or etcd cannot be reached, the syncer keeps what it has, records the
 // failure in the status and retries with exponential backoff.
 //
+// Validation sees the cluster: before a commit is validated the syncer
+// lists the live Namespaces and the Services sync did not write, and passes
+// them with Config.ServiceCIDRs as manifests.Options.Live and ServiceCIDRs.
+// A commit using a clusterIP or nodePort of such a Service, a clusterIP
+// outside the service CIDR, or a namespace that neither it nor the cluster
+// has is rejected whole, naming file and line. With Config.CreateNamespaces
+// (--create-namespaces) the missing namespaces are created instead, just
+// before the commit is applied, as plain Namespaces without sync's label:
+// pruning never deletes them.
+//
 // With Config.VerifySignatures (--verify-signatures KEYRING) every commit's
 // OpenPGP signature is checked before anything of it is decoded: an
 // unsigned commit, one signed by a key outside the keyring, or one whose

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/netip"
+	"slices"
 	"strings"
 	gosync "sync"
 	"time"
@@ -13,6 +15,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/events"
@@ -72,6 +76,14 @@ type Config struct {
 	VerifySignatures openpgp.EntityList
 	// Limits bound what a commit may contain.
 	Limits manifests.Limits
+	// ServiceCIDRs are the ranges of Service clusterIPs (--service-cidr): a
+	// commit with a clusterIP outside them is rejected. Empty: not checked.
+	ServiceCIDRs []netip.Prefix
+	// CreateNamespaces creates the namespaces a commit's objects use that
+	// neither the commit nor the cluster has (--create-namespaces, Argo CD's
+	// CreateNamespace), as plain Namespaces not managed by Git, which
+	// pruning never deletes. Without it such a commit is rejected.
+	CreateNamespaces bool
 	// MinBackoff and MaxBackoff bound the retry delay after a failure
 	// (defaults 1s and 5m).
 	MinBackoff, MaxBackoff time.Duration
@@ -342,7 +354,7 @@ func (s *Syncer) syncOnce(ctx context.Context, fence store.Fence) (state.Attempt
 		}
 		return att, s.record(ctx, fence, base, att, !again)
 	}
-	res, note, err := s.load(commit)
+	res, note, err := s.load(ctx, commit)
 	if err != nil {
 		return s.fail(ctx, fence, info, fmt.Errorf("read commit %s: %w", info.Short(), err))
 	}
@@ -381,6 +393,12 @@ func (s *Syncer) syncOnce(ctx context.Context, fence store.Fence) (state.Attempt
 		return att, s.record(ctx, fence, base, att, !again)
 	}
 
+	if err := s.createNamespaces(ctx, fence, res.Objects); err != nil {
+		if errors.Is(err, store.ErrFenced) {
+			return state.Attempt{}, fmt.Errorf("syncer: %w", err)
+		}
+		return s.fail(ctx, fence, info, err)
+	}
 	att, err := s.applier.Apply(ctx, apply.Input{
 		Commit:     info,
 		Objects:    res.Objects,
@@ -426,17 +444,105 @@ func (s *Syncer) verify(commit gitsource.Commit, now time.Time) (signedBy, outco
 }
 
 // load decodes and validates the commit's manifests under the configured
-// path. A path the commit does not have holds no manifests (removing every
-// file removes the directory from Git); note then says so.
-func (s *Syncer) load(commit gitsource.Commit) (*manifests.Result, string, error) {
+// path, against the live Namespaces and Services and the service CIDRs. A
+// path the commit does not have holds no manifests (removing every file
+// removes the directory from Git); note then says so.
+func (s *Syncer) load(ctx context.Context, commit gitsource.Commit) (*manifests.Result, string, error) {
 	path := strings.Trim(s.cfg.Path, "/")
 	if path != "" && path != "." {
 		if _, err := fs.Stat(commit.Tree, path); errors.Is(err, fs.ErrNotExist) {
 			return &manifests.Result{}, fmt.Sprintf("the commit has no directory %q: no manifests", path), nil
 		}
 	}
-	res, err := manifests.Load(commit.Tree, manifests.Options{Path: s.cfg.Path, Limits: s.cfg.Limits})
+	live, err := s.liveState(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	res, err := manifests.Load(commit.Tree, manifests.Options{Path: s.cfg.Path, Limits: s.cfg.Limits,
+		ServiceCIDRs: s.cfg.ServiceCIDRs, Live: live})
 	return res, "", err
+}
+
+// liveState reads what validation needs from the cluster: the names of
+// the Namespaces, and the Services that sync did not write. Services sync
+// wrote are either in the commit (the commit replaces them) or pruned by
+// the same transaction that applies it, so their allocations are free.
+func (s *Syncer) liveState(ctx context.Context) (*manifests.LiveState, error) {
+	live := &manifests.LiveState{Namespaces: map[string]bool{}, CreateNamespaces: s.cfg.CreateNamespaces}
+	nsRes, _ := api.ResourceFor(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	namespaces, _, err := s.cfg.Store.List(ctx, nsRes, "", store.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list live namespaces: %w", err)
+	}
+	for _, ns := range namespaces {
+		live.Namespaces[ns.GetName()] = true
+	}
+	svcRes, _ := api.ResourceFor(corev1.SchemeGroupVersion.WithKind("Service"))
+	services, _, err := s.cfg.Store.List(ctx, svcRes, "", store.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list live services: %w", err)
+	}
+	for _, o := range services {
+		svc, ok := o.(*corev1.Service)
+		if !ok || svc.Labels[api.LabelManagedBy] == api.ManagedByValue {
+			continue
+		}
+		live.Services = append(live.Services, svc)
+	}
+	return live, nil
+}
+
+// createNamespaces creates, with --create-namespaces, the namespaces objs
+// use that neither objs define nor the cluster has: plain Namespaces
+// without sync's label, so pruning never deletes them. One that appears
+// meanwhile is left as it is.
+func (s *Syncer) createNamespaces(ctx context.Context, fence store.Fence, objs []manifests.Object) error {
+	if !s.cfg.CreateNamespaces {
+		return nil
+	}
+	live, err := s.liveState(ctx)
+	if err != nil {
+		return err
+	}
+	defined := map[string]bool{}
+	for _, o := range objs {
+		if _, ok := o.Obj.(*corev1.Namespace); ok {
+			defined[o.Obj.GetName()] = true
+		}
+	}
+	for _, name := range missingNamespaces(objs, defined, live.Namespaces) {
+		ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: name}}
+		txn := s.cfg.Store.Txn().Fence(fence)
+		if err := txn.Create(ns); err != nil {
+			return fmt.Errorf("create namespace %s: %w", name, err)
+		}
+		switch _, err := txn.Commit(ctx); {
+		case err == nil:
+			s.cfg.Logger.Info("created namespace the commit uses (--create-namespaces); Git does not manage it", "namespace", name)
+		case errors.Is(err, api.ErrConflict), errors.Is(err, api.ErrExists):
+			// Created meanwhile: it exists, which is all the commit needs.
+		default:
+			return fmt.Errorf("create namespace %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// missingNamespaces returns, sorted, the namespaces of namespaced objects
+// in objs that are neither defined nor live.
+func missingNamespaces(objs []manifests.Object, defined, live map[string]bool) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, o := range objs {
+		ns := o.Obj.GetNamespace()
+		if _, cluster := o.Obj.(*corev1.Namespace); cluster || ns == "" || defined[ns] || live[ns] || seen[ns] {
+			continue
+		}
+		seen[ns] = true
+		out = append(out, ns)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (s *Syncer) handled(sha string, now time.Time) {
