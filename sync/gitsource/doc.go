@@ -32,7 +32,12 @@
 // that sends a file:// URL down the remote path.
 //
 // Errors wrap ErrUnreachable (not a repository, network, authentication) or
-// ErrNoBranch; check them with errors.Is.
+// ErrNoBranch; check them with errors.Is. A branch that Fetch or Head read
+// before and that is now missing (deleted locally or on the remote) also
+// matches ErrBranchGone, whose message names the branch, the repository and
+// the head the branch had; no cached head is handed out instead. When the
+// branch comes back, Fetch follows it like any moved branch, and IsAncestor
+// tells whether its history still contains the old head.
 //
 // # Signed commits
 //
