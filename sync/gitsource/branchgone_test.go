@@ -21,11 +21,17 @@ func TestBranchGone(t *testing.T) {
 		name   string
 		branch string // the configured branch; "" follows HEAD
 		remote bool
+		// switchHEAD makes HEAD name another branch (at the same commit)
+		// before main is deleted, as "git checkout -b other; git branch -D
+		// main" does; the branch does not come back.
+		switchHEAD bool
 	}{
 		{name: "local", branch: "main"},
 		{name: "local, following HEAD", branch: ""},
+		{name: "local, following HEAD, another branch checked out", branch: "", switchHEAD: true},
 		{name: "remote", branch: "main", remote: true},
 		{name: "remote, following HEAD", branch: "", remote: true},
+		{name: "remote, following HEAD, default branch changed", branch: "", remote: true, switchHEAD: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,12 +58,18 @@ func TestBranchGone(t *testing.T) {
 				t.Fatalf("Head = %s, %v; want %s", head, err, old)
 			}
 
+			if tt.switchHEAD {
+				setBranch(t, repo, "other", old)
+				if err := repo.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, plumbing.NewBranchReferenceName("other"))); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if err := repo.Storer.RemoveReference(plumbing.NewBranchReferenceName("main")); err != nil {
 				t.Fatal(err)
 			}
 			wantName := `branch "main"`
 			if tt.branch == "" {
-				wantName = "the branch HEAD named"
+				wantName = `branch "main" (followed as HEAD's branch)`
 			}
 			_, headErr := src.Head(ctx)
 			_, fetchErr := src.Fetch(ctx)
@@ -72,6 +84,9 @@ func TestBranchGone(t *testing.T) {
 				}
 			}
 
+			if tt.switchHEAD {
+				return
+			}
 			// Back, with history that does not build on the old head.
 			rewritten := setBranch(t, repo, "main", writeCommit(t, repo, nil, "rewritten", testTime(2), files))
 			if head, err := src.Head(ctx); err != nil || head != rewritten.String() {
@@ -100,5 +115,26 @@ func TestBranchNeverSeen(t *testing.T) {
 		if _, err := src.Head(context.Background()); !errors.Is(err, ErrNoBranch) || errors.Is(err, ErrBranchGone) {
 			t.Fatalf("Head of a missing branch = %v, want ErrNoBranch only", err)
 		}
+	}
+}
+
+// TestDetachedHEADIsNotGone checks that a HEAD-following Source whose work
+// tree detaches HEAD reports ErrNoBranch, not ErrBranchGone: the branch is
+// still there.
+func TestDetachedHEADIsNotGone(t *testing.T) {
+	dir, repo := initRepo(t, false)
+	c := commitOn(t, repo, "main", "first", testTime(1), map[string]fentry{"a.yaml": file("a: 1\n")})
+	src, err := New(Config{URL: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Head(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Storer.SetReference(plumbing.NewHashReference(plumbing.HEAD, c)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Head(context.Background()); !errors.Is(err, ErrNoBranch) || errors.Is(err, ErrBranchGone) || !strings.Contains(err.Error(), "HEAD is detached") {
+		t.Fatalf("Head with a detached HEAD = %v, want ErrNoBranch saying HEAD is detached", err)
 	}
 }

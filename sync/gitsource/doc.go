@@ -24,6 +24,9 @@
 // With no Branch configured, a remote source follows the branch the remote's
 // HEAD names, and a local one the branch its HEAD names (so checking out another
 // branch in a work tree switches what is tracked; configure Branch to avoid it).
+// A switch happens only while the branch followed so far still exists: when
+// it was deleted, Head and Fetch report ErrBranchGone (whatever HEAD names
+// now) until it is back; a new Source follows HEAD afresh.
 //
 // Testing remote sources: go-git runs "git-upload-pack" for file:// URLs. The
 // package's tests instead install go-git's in-process server transport for the

@@ -40,6 +40,9 @@ var (
 	ErrNotLocal = errors.New("not a local repository")
 	// ErrInvalidConfig is returned by New for a URL or configuration it cannot use.
 	ErrInvalidConfig = errors.New("invalid configuration")
+
+	// errDetached marks the ErrNoBranch of a detached HEAD: no branch is missing.
+	errDetached = errors.New("detached HEAD")
 )
 
 // Config says which repository and branch a Source tracks.
@@ -110,9 +113,10 @@ type Source struct {
 	remote string // remote: the URL handed to go-git
 	cache  string // remote: clone directory under CacheDir
 
-	mu   sync.Mutex // serialises Fetch and Head, guards last and seen
-	last *Commit    // the commit returned by the previous Fetch
-	seen string     // the branch head the last successful Fetch or Head read
+	mu         sync.Mutex             // serialises Fetch and Head, guards last, seen and seenBranch
+	last       *Commit                // the commit returned by the previous Fetch
+	seen       string                 // the branch head the last successful Fetch or Head read
+	seenBranch plumbing.ReferenceName // the branch that read resolved (refs/heads/...)
 
 	// quiet and maxWait are Watch's coalescing (see coalescer); tests change them.
 	quiet, maxWait time.Duration
@@ -292,12 +296,12 @@ func (s *Source) Head(ctx context.Context) (string, error) {
 // gone turns err, when it says the branch is missing, into an error wrapping
 // ErrBranchGone if the branch existed at the previous Fetch or Head.
 func (s *Source) gone(err error) error {
-	if s.seen == "" || !errors.Is(err, ErrNoBranch) {
+	if s.seen == "" || !errors.Is(err, ErrNoBranch) || errors.Is(err, errDetached) {
 		return err
 	}
 	branch := fmt.Sprintf("branch %q", strings.TrimPrefix(s.cfg.Branch, "refs/heads/"))
 	if s.cfg.Branch == "" {
-		branch = "the branch HEAD named"
+		branch = fmt.Sprintf("branch %q (followed as HEAD's branch)", s.seenBranch.Short())
 	}
 	repo := s.cfg.URL
 	if s.local {
