@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh installs the system packages bosun and its tests need, and only
 # those that are missing: git, containerd, runc, the CNI plugins, iptables,
-# iproute2, nftables (the proxy's default mode), gnupg (the signed-commit tests sign with gpg) and kubectl
+# iproute2, nftables (the proxy's default mode), gnupg and
+# openssh-client (the signed-commit tests sign with gpg and ssh-keygen), and kubectl
 # (Debian's kubernetes-client, for the API compatibility test; an existing
 # kubectl of another build is kept). It uses apt-get (Debian/Ubuntu) and needs root to install.
 set -euo pipefail
@@ -16,6 +17,7 @@ have iptables || need+=(iptables)
 have ip || need+=(iproute2)
 have nft || need+=(nftables)
 have gpg || need+=(gnupg)
+have ssh-keygen || need+=(openssh-client)
 have kubectl || need+=(kubernetes-client)
 
 if ! have go; then

@@ -98,11 +98,13 @@ func PrintStatus(w io.Writer, st state.Status, now time.Time) error {
 		if st.Synced != nil {
 			keeps = fmt.Sprintf("the cluster keeps running commit %s.", st.Synced.Commit.Short())
 		}
-		switch a.Result {
-		case state.ResultWaiting:
+		switch {
+		case a.Result == state.ResultWaiting:
 			fmt.Fprintf(&b, "Commit %s is %s\n", a.Commit.Short(), a.Message)
-		case state.ResultRejected:
+		case a.Result == state.ResultRejected:
 			fmt.Fprintf(&b, "Commit %s was rejected; %s\n", a.Commit.Short(), keeps)
+		case a.Commit.SHA == "":
+			fmt.Fprintf(&b, "Syncing failed; bosun retries, and meanwhile %s\n", keeps)
 		default:
 			fmt.Fprintf(&b, "Syncing commit %s failed; bosun retries it, and meanwhile %s\n", a.Commit.Short(), keeps)
 		}

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
@@ -214,7 +213,7 @@ Examples:
 	f.BoolVar(&c.freezeBlocksRB, "freeze-blocks-rollback", false, "hold rollbacks (reverts of the synced commit) during a freeze too; by default they are applied")
 	f.StringVar(&c.apiWrites, "api-writes", "refuse", "what the API does with a write of an object from Git: refuse (403 naming the file to change), or commit: kubectl scale, set image, and edits, applies and rollbacks that change only replicas or container images become a commit of the object's file, authored by the API user, answered once synced")
 	f.BoolVar(&c.autoRollback, "auto-rollback", false, "when a rollout a commit started fails (progress deadline exceeded; new pods crash-looping, failing to pull their image or to be configured), push a revert of that commit; per Deployment: annotation bosun.dev/auto-rollback: \"true\" or \"false\"")
-	f.StringVar(&c.verifySignatures, "verify-signatures", "", "armored OpenPGP public keys: only commits signed by one of them are applied")
+	f.StringVar(&c.verifySignatures, "verify-signatures", "", "trusted signing keys, a comma-separated list of files or directories holding armored OpenPGP public keys (gpg --armor --export) or OpenSSH allowed_signers files (for commits signed with git's gpg.format ssh): only commits signed by one of them are applied")
 	f.StringVar(&c.podSecurityDefault, "pod-security-default", podsecurity.DefaultLevel, "Pod Security Standards level (privileged, baseline or restricted) enforced, warned and audited for pods in namespaces without pod-security.kubernetes.io/enforce, warn or audit labels; a namespace opts in to more with those labels")
 	f.BoolVar(&c.noAgent, "no-agent", false, "run only the control plane: no pods on this machine")
 	addAgentFlags(f, &c.agent)
@@ -401,9 +400,9 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 			c.repo = abs
 		}
 	}
-	var keyring openpgp.EntityList
+	var keyring *gitsource.Keyring
 	if c.verifySignatures != "" {
-		if keyring, err = gitsource.LoadKeyring(c.verifySignatures); err != nil {
+		if keyring, err = gitsource.LoadKeys(c.verifySignatures); err != nil {
 			return fmt.Errorf("server: --verify-signatures: %w", err)
 		}
 	}

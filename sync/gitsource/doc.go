@@ -24,6 +24,9 @@
 // With no Branch configured, a remote source follows the branch the remote's
 // HEAD names, and a local one the branch its HEAD names (so checking out another
 // branch in a work tree switches what is tracked; configure Branch to avoid it).
+// A switch happens only while the branch followed so far still exists: when
+// it was deleted, Head and Fetch report ErrBranchGone (whatever HEAD names
+// now) until it is back; a new Source follows HEAD afresh.
 //
 // Testing remote sources: go-git runs "git-upload-pack" for file:// URLs. The
 // package's tests instead install go-git's in-process server transport for the
@@ -32,25 +35,36 @@
 // that sends a file:// URL down the remote path.
 //
 // Errors wrap ErrUnreachable (not a repository, network, authentication) or
-// ErrNoBranch; check them with errors.Is.
+// ErrNoBranch; check them with errors.Is. A branch that Fetch or Head read
+// before and that is now missing (deleted locally or on the remote) also
+// matches ErrBranchGone, whose message names the branch, the repository and
+// the head the branch had; no cached head is handed out instead. When the
+// branch comes back, Fetch follows it like any moved branch, and IsAncestor
+// tells whether its history still contains the old head.
 //
 // # Signed commits
 //
 // Commit.Signature holds a commit's armored signature (git's gpgsig header)
-// and Commit.Verify checks it against a keyring of trusted OpenPGP public keys
-// read once with LoadKeyring or ReadKeyring (the output of "gpg --armor
-// --export", several blocks allowed). Verify returns the Signer (primary user
-// ID, key ID, fingerprint) or an error wrapping ErrUnsigned, ErrUnknownKey
-// (the Signer then names the issuer's key ID) or ErrBadSignature (tampered,
-// malformed, several signatures, SSH or X.509 signatures, expired or revoked
-// keys). Only the branch head is checked; what it was built on is the
-// signer's responsibility.
+// and Commit.VerifyKeys checks it against a Keyring of trusted keys: OpenPGP
+// public keys (the output of "gpg --armor --export", several blocks allowed)
+// and SSH keys from an OpenSSH allowed_signers file (git's gpg.format ssh;
+// the SSHSIG signature must be in the "git" namespace, and the line's
+// namespaces=, valid-after= and valid-before= options are honoured).
+// LoadKeys reads a keyring from a comma-separated list of files and
+// directories, telling the two formats apart by content; Commit.Verify
+// with an OpenPGP-only keyring (LoadKeyring, ReadKeyring) remains. Verify
+// returns the Signer (OpenPGP: primary user ID, key ID, fingerprint; SSH:
+// the allowed_signers principals and the SHA256 fingerprint) or an error
+// wrapping ErrUnsigned, ErrUnknownKey (the Signer then names the key ID)
+// or ErrBadSignature (tampered, malformed, several signatures, X.509
+// signatures, expired or revoked keys). Only the branch head is checked;
+// what it was built on is the signer's responsibility.
 //
-//	keys, err := gitsource.LoadKeyring("/etc/bosun/trusted.asc")
+//	keys, err := gitsource.LoadKeys("/etc/bosun/trusted.asc,/etc/bosun/allowed_signers")
 //	if err != nil {
 //		return err // errors.Is(err, gitsource.ErrKeyring)
 //	}
-//	who, err := c.Verify(keys, time.Now())
+//	who, err := c.VerifyKeys(keys, time.Now())
 //	if errors.Is(err, gitsource.ErrUnknownKey) {
 //		log.Warn("signed by an untrusted key", "key", who.KeyID)
 //	}

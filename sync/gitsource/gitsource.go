@@ -31,10 +31,18 @@ var (
 	// ErrNoBranch means the repository was read but the tracked branch does not exist
 	// (or, with no branch configured, HEAD does not name a branch that has commits).
 	ErrNoBranch = errors.New("branch not found")
+	// ErrBranchGone means the tracked branch existed when the Source last read it
+	// and no longer does: it was deleted, locally or on the remote. Errors that
+	// wrap it also match ErrNoBranch and name the branch, the repository and
+	// the head the branch had.
+	ErrBranchGone = errors.New("tracked branch no longer exists")
 	// ErrNotLocal is returned by Watch for a remote source.
 	ErrNotLocal = errors.New("not a local repository")
 	// ErrInvalidConfig is returned by New for a URL or configuration it cannot use.
 	ErrInvalidConfig = errors.New("invalid configuration")
+
+	// errDetached marks the ErrNoBranch of a detached HEAD: no branch is missing.
+	errDetached = errors.New("detached HEAD")
 )
 
 // Config says which repository and branch a Source tracks.
@@ -105,8 +113,10 @@ type Source struct {
 	remote string // remote: the URL handed to go-git
 	cache  string // remote: clone directory under CacheDir
 
-	mu   sync.Mutex // serialises Fetch and Head, guards last
-	last *Commit    // the commit returned by the previous Fetch
+	mu         sync.Mutex             // serialises Fetch and Head, guards last, seen and seenBranch
+	last       *Commit                // the commit returned by the previous Fetch
+	seen       string                 // the branch head the last successful Fetch or Head read
+	seenBranch plumbing.ReferenceName // the branch that read resolved (refs/heads/...)
 
 	// quiet and maxWait are Watch's coalescing (see coalescer); tests change them.
 	quiet, maxWait time.Duration
@@ -238,7 +248,8 @@ func classifyURL(raw string) (urlKind, string, error) {
 // followed; an unchanged remote head costs one reference advertisement.
 //
 // Errors wrap ErrUnreachable (missing repository, network, authentication) or
-// ErrNoBranch.
+// ErrNoBranch; ErrBranchGone too when the branch was there at the previous
+// Fetch or Head and is not any more (deleted locally or on the remote).
 func (s *Source) Fetch(ctx context.Context) (Commit, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -252,8 +263,9 @@ func (s *Source) Fetch(ctx context.Context) (Commit, error) {
 		c, err = s.fetchRemote(ctx)
 	}
 	if err != nil {
-		return Commit{}, err
+		return Commit{}, s.gone(err)
 	}
+	s.seen = c.SHA
 	return c, nil
 }
 
@@ -263,19 +275,57 @@ func (s *Source) Fetch(ctx context.Context) (Commit, error) {
 func (s *Source) Head(ctx context.Context) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var sha plumbing.Hash
 	if s.local {
-		_, sha, err := s.localHead(ctx)
+		_, h, err := s.localHead(ctx)
 		if err != nil {
-			return "", err
+			return "", s.gone(err)
 		}
-		return sha.String(), nil
+		sha = h
+	} else {
+		ad, err := s.advertise(ctx)
+		if err != nil {
+			return "", s.gone(err)
+		}
+		sha = ad.sha
 	}
-	ad, err := s.advertise(ctx)
-	if err != nil {
-		return "", err
-	}
-	return ad.sha.String(), nil
+	s.seen = sha.String()
+	return s.seen, nil
 }
+
+// gone turns err, when it says the branch is missing, into an error wrapping
+// ErrBranchGone if the branch existed at the previous Fetch or Head.
+func (s *Source) gone(err error) error {
+	if s.seen == "" || !errors.Is(err, ErrNoBranch) || errors.Is(err, errDetached) {
+		return err
+	}
+	branch := fmt.Sprintf("branch %q", strings.TrimPrefix(s.cfg.Branch, "refs/heads/"))
+	if s.cfg.Branch == "" {
+		branch = fmt.Sprintf("branch %q (followed as HEAD's branch)", s.seenBranch.Short())
+	}
+	repo := s.cfg.URL
+	if s.local {
+		repo = s.path
+	}
+	return &branchGoneError{branch: branch, repo: repo, last: s.seen, cause: err}
+}
+
+// branchGoneError is the error of ErrBranchGone: it matches ErrBranchGone
+// and ErrNoBranch.
+type branchGoneError struct {
+	branch, repo, last string // branch is `branch "main"` or a description
+	cause              error  // what the repository said
+}
+
+func (e *branchGoneError) Error() string {
+	return fmt.Sprintf("gitsource: %s no longer exists in %s (it was at %s)", e.branch, e.repo, short(e.last))
+}
+
+// Is makes errors.Is match ErrBranchGone and, through Unwrap, ErrNoBranch.
+func (e *branchGoneError) Is(target error) bool { return target == ErrBranchGone }
+
+// Unwrap returns what the repository said.
+func (e *branchGoneError) Unwrap() error { return e.cause }
 
 // IsAncestor reports whether commit ancestor is descendant or one of its
 // ancestors, in the repository as last fetched: false when the history

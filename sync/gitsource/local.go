@@ -41,16 +41,9 @@ func (s *Source) localHead(ctx context.Context) (*git.Repository, plumbing.Hash,
 	if err != nil {
 		return nil, plumbing.ZeroHash, fmt.Errorf("gitsource: open %s: %w: %w", s.path, ErrUnreachable, err)
 	}
-	name := s.branchRef()
-	if name == "" {
-		head, err := repo.Storer.Reference(plumbing.HEAD)
-		if err != nil {
-			return nil, plumbing.ZeroHash, fmt.Errorf("gitsource: %s: read HEAD: %w: %w", s.path, ErrUnreachable, err)
-		}
-		if head.Type() != plumbing.SymbolicReference {
-			return nil, plumbing.ZeroHash, fmt.Errorf("gitsource: %s: HEAD is detached, so no branch can be tracked; check out a branch or configure one: %w", s.path, ErrNoBranch)
-		}
-		name = head.Target()
+	name, err := s.localBranch(repo)
+	if err != nil {
+		return nil, plumbing.ZeroHash, err
 	}
 	ref, err := storer.ResolveReference(repo.Storer, name)
 	if errors.Is(err, plumbing.ErrReferenceNotFound) {
@@ -59,7 +52,31 @@ func (s *Source) localHead(ctx context.Context) (*git.Repository, plumbing.Hash,
 	if err != nil {
 		return nil, plumbing.ZeroHash, fmt.Errorf("gitsource: %s: resolve %s: %w: %w", s.path, name, ErrUnreachable, err)
 	}
+	s.seenBranch = name
 	return repo, ref.Hash(), nil
+}
+
+// localBranch names the tracked branch: the configured one, else the one
+// HEAD names. A branch followed through HEAD before that no longer exists
+// is still the tracked one, so that its deletion is reported (ErrBranchGone)
+// rather than a checked-out branch silently followed instead.
+func (s *Source) localBranch(repo *git.Repository) (plumbing.ReferenceName, error) {
+	if name := s.branchRef(); name != "" {
+		return name, nil
+	}
+	if s.seenBranch != "" {
+		if _, err := repo.Storer.Reference(s.seenBranch); errors.Is(err, plumbing.ErrReferenceNotFound) {
+			return s.seenBranch, nil
+		}
+	}
+	head, err := repo.Storer.Reference(plumbing.HEAD)
+	if err != nil {
+		return "", fmt.Errorf("gitsource: %s: read HEAD: %w: %w", s.path, ErrUnreachable, err)
+	}
+	if head.Type() != plumbing.SymbolicReference {
+		return "", fmt.Errorf("gitsource: %s: HEAD is detached, so no branch can be tracked; check out a branch or configure one: %w: %w", s.path, ErrNoBranch, errDetached)
+	}
+	return head.Target(), nil
 }
 
 // fetchLocal re-reads the local repository; an unchanged head returns the

@@ -166,6 +166,11 @@ func (s *Source) advertise(ctx context.Context) (advert, error) {
 		return fail(err)
 	}
 	name := s.branchRef()
+	if name == "" && s.seenBranch != "" && refs[s.seenBranch] == nil {
+		// The branch HEAD named before is gone: report that (ErrBranchGone),
+		// do not silently follow another one.
+		name = s.seenBranch
+	}
 	if name == "" {
 		head := refs[plumbing.HEAD]
 		if head == nil || head.Type() != plumbing.SymbolicReference {
@@ -177,6 +182,7 @@ func (s *Source) advertise(ctx context.Context) (advert, error) {
 	if ref == nil || ref.Type() != plumbing.HashReference {
 		return advert{}, fmt.Errorf("gitsource: %s: no branch %q on the remote: %w", s.cfg.URL, name.Short(), ErrNoBranch)
 	}
+	s.seenBranch = name
 	return advert{branch: name, sha: ref.Hash(), shallow: ar.Capabilities.Supports(capability.Shallow)}, nil
 }
 

@@ -22,8 +22,10 @@ var (
 	// ErrUnknownKey means the commit is signed by a key that is not in the keyring.
 	ErrUnknownKey = errors.New("signed by a key not in the keyring")
 	// ErrBadSignature means the signature does not verify: the commit was changed
-	// after signing, the signature is malformed or of an unsupported kind (SSH,
-	// X.509, several signatures), or the key is expired or revoked.
+	// after signing, the signature is malformed or of an unsupported kind
+	// (X.509, several signatures), or the key is expired or revoked (for SSH:
+	// outside its allowed_signers valid-after/valid-before, or not allowed the
+	// "git" namespace).
 	ErrBadSignature = errors.New("bad signature")
 	// ErrKeyring is returned by ReadKeyring and LoadKeyring for a keyring that
 	// cannot be used.
@@ -34,14 +36,16 @@ const pgpSignatureHeader = "-----BEGIN PGP SIGNATURE-----"
 
 // Signer describes who signed a commit, as far as Verify could tell.
 type Signer struct {
-	// Identity is the primary user ID of the signing key ("Alice <alice@example.com>");
-	// empty when the key is unknown.
+	// Identity is the primary user ID of the signing key ("Alice <alice@example.com>"),
+	// or for an SSH key the principals of its allowed_signers line; empty when
+	// the key is unknown.
 	Identity string
 	// KeyID is the 16-hex-digit ID of the key that made the signature (a signing
-	// subkey's ID when a subkey signed), upper case; empty for unsigned commits.
+	// subkey's ID when a subkey signed), upper case, or an SSH key's SHA256
+	// fingerprint ("SHA256:..."); empty for unsigned commits.
 	KeyID string
-	// Fingerprint is the primary key's fingerprint, upper-case hex; empty when the
-	// key is unknown.
+	// Fingerprint is the primary key's fingerprint, upper-case hex (an SSH
+	// key's SHA256 fingerprint); empty when the key is unknown.
 	Fingerprint string
 }
 
@@ -116,35 +120,64 @@ func LoadKeyring(path string) (openpgp.EntityList, error) {
 // Signed reports whether the commit carries a signature.
 func (c Commit) Signed() bool { return c.Signature != "" }
 
-// Verify checks the commit's OpenPGP signature against keyring, with key
-// expiry and revocation judged at now. On success it returns the signer.
-// Otherwise the error wraps ErrUnsigned, ErrUnknownKey (the Signer then holds
-// the issuer's KeyID) or ErrBadSignature.
+// Verify checks the commit's OpenPGP signature against keyring; it is
+// VerifyKeys with a Keyring of OpenPGP keys only.
+func (c Commit) Verify(keyring openpgp.EntityList, now time.Time) (Signer, error) {
+	return c.VerifyKeys(&Keyring{OpenPGP: keyring}, now)
+}
+
+// VerifyKeys checks the commit's signature, OpenPGP or SSH (git's gpg.format
+// ssh), against keys, with key expiry, revocation and an allowed signer's
+// valid-after/valid-before judged at now. On success it returns the signer:
+// for SSH the allowed_signers principals as Identity and the key's SHA256
+// fingerprint ("SHA256:...") as KeyID and Fingerprint. Otherwise the error
+// wraps ErrUnsigned, ErrUnknownKey (the Signer then holds the key ID: the
+// OpenPGP issuer or the SSH key's fingerprint) or ErrBadSignature.
 //
 // Only Commits returned by a Source can be verified: the signed payload is
 // kept from the repository's commit object.
-func (c Commit) Verify(keyring openpgp.EntityList, now time.Time) (Signer, error) {
+func (c Commit) VerifyKeys(keys *Keyring, now time.Time) (Signer, error) {
 	if c.Signature == "" {
 		return Signer{}, fmt.Errorf("gitsource: commit %s: %w", short(c.SHA), ErrUnsigned)
 	}
-	if !strings.HasPrefix(strings.TrimSpace(c.Signature), pgpSignatureHeader) {
-		kind, _, _ := strings.Cut(strings.TrimSpace(c.Signature), "\n")
-		return Signer{}, fmt.Errorf("gitsource: commit %s: %w: not an OpenPGP signature (%s); only OpenPGP signatures can be verified",
-			short(c.SHA), ErrBadSignature, strings.Trim(kind, "- "))
+	if keys == nil {
+		keys = &Keyring{}
 	}
-	if strings.Count(c.Signature, pgpSignatureHeader) > 1 {
+	sig := strings.TrimSpace(c.Signature)
+	var kind func(*Keyring, time.Time) (Signer, error)
+	switch {
+	case strings.HasPrefix(sig, pgpSignatureHeader):
+		kind = c.verifyPGP
+	case strings.HasPrefix(sig, sshSignatureHeader):
+		kind = c.verifySSHKeys
+	default:
+		first, _, _ := strings.Cut(sig, "\n")
+		return Signer{}, fmt.Errorf("gitsource: commit %s: %w: not an OpenPGP or SSH signature (%s)",
+			short(c.SHA), ErrBadSignature, strings.Trim(first, "- "))
+	}
+	if strings.Count(c.Signature, "-----BEGIN ") > 1 {
 		return Signer{}, fmt.Errorf("gitsource: commit %s: %w: it carries several signatures", short(c.SHA), ErrBadSignature)
 	}
 	if c.signedPayload == nil {
 		return Signer{}, fmt.Errorf("gitsource: commit %s: %w: the signed content is not available", short(c.SHA), ErrBadSignature)
 	}
+	return kind(keys, now)
+}
+
+// verifySSHKeys is verifySSH with the keyring's allowed signers.
+func (c Commit) verifySSHKeys(keys *Keyring, now time.Time) (Signer, error) {
+	return c.verifySSH(keys.SSH, now)
+}
+
+// verifyPGP checks c's armored OpenPGP signature against the keyring's OpenPGP keys.
+func (c Commit) verifyPGP(keys *Keyring, now time.Time) (Signer, error) {
 	issuer, err := signatureIssuer(c.Signature)
 	if err != nil {
 		return Signer{}, fmt.Errorf("gitsource: commit %s: %w: %w", short(c.SHA), ErrBadSignature, err)
 	}
 	who := Signer{KeyID: issuer}
 	cfg := &packet.Config{Time: func() time.Time { return now }}
-	entity, err := openpgp.CheckArmoredDetachedSignature(keyring, bytes.NewReader(c.signedPayload), strings.NewReader(c.Signature), cfg)
+	entity, err := openpgp.CheckArmoredDetachedSignature(keys.OpenPGP, bytes.NewReader(c.signedPayload), strings.NewReader(c.Signature), cfg)
 	if entity != nil {
 		who.Identity = identity(entity)
 		who.Fingerprint = fmt.Sprintf("%X", entity.PrimaryKey.Fingerprint)

@@ -108,11 +108,11 @@ func TestVerify(t *testing.T) {
 	}
 }
 
-func TestVerifyNotOpenPGP(t *testing.T) {
-	c := Commit{SHA: "0123456789", Signature: "-----BEGIN SSH SIGNATURE-----\nabc\n-----END SSH SIGNATURE-----\n", signedPayload: []byte("x")}
+func TestVerifyNeitherOpenPGPNorSSH(t *testing.T) {
+	c := Commit{SHA: "0123456789", Signature: "-----BEGIN SIGNED MESSAGE-----\nabc\n-----END SIGNED MESSAGE-----\n", signedPayload: []byte("x")}
 	_, err := c.Verify(nil, time.Now())
-	if !errors.Is(err, ErrBadSignature) || !strings.Contains(err.Error(), "SSH SIGNATURE") {
-		t.Fatalf("Verify() = %v, want ErrBadSignature naming the SSH signature", err)
+	if !errors.Is(err, ErrBadSignature) || !strings.Contains(err.Error(), "SIGNED MESSAGE") {
+		t.Fatalf("Verify() = %v, want ErrBadSignature naming the X.509 signature", err)
 	}
 }
 

@@ -60,7 +60,7 @@ func (g *gitRepo) signedCommit(msg, name, content string, key *openpgp.Entity) s
 func TestVerifySignatures(t *testing.T) {
 	alice := gittest.SigningKey(t, "Alice", "alice@example.com")
 	mallory := gittest.SigningKey(t, "Mallory", "mallory@example.com")
-	keyring, err := gitsource.LoadKeyring(keyringFile(t, alice))
+	keyring, err := gitsource.LoadKeys(keyringFile(t, alice))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,6 @@ import (
 	gosync "sync"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -69,11 +67,12 @@ type Config struct {
 	// AllowEmpty lets a commit without manifests prune everything.
 	AllowEmpty bool
 	// VerifySignatures, when not nil, is the keyring of trusted OpenPGP keys
-	// (--verify-signatures; see gitsource.LoadKeyring): a commit that is
+	// and SSH allowed signers (--verify-signatures; see
+	// gitsource.LoadKeys): a commit that is
 	// unsigned, signed by a key not in it, or whose signature does not verify
 	// is rejected whole, like one with invalid manifests. Nil means commits
 	// are not checked.
-	VerifySignatures openpgp.EntityList
+	VerifySignatures *gitsource.Keyring
 	// Limits bound what a commit may contain.
 	Limits manifests.Limits
 	// ServiceCIDRs are the ranges of Service clusterIPs (--service-cidr): a
@@ -303,6 +302,15 @@ func (s *Syncer) syncOnce(ctx context.Context, fence store.Fence) (state.Attempt
 	now := s.cfg.Now()
 	sha, err := s.cfg.Source.Head(ctx)
 	if err != nil {
+		if errors.Is(err, gitsource.ErrBranchGone) {
+			// Not a fetch that may work next time: the branch the cluster
+			// follows is gone, and the cluster keeps what it runs.
+			msg := strings.TrimPrefix(err.Error(), "gitsource: ")
+			if base, serr := s.status(ctx); serr == nil && base.Synced != nil {
+				msg += "; still running commit " + base.Synced.Commit.Short()
+			}
+			return s.fail(ctx, fence, state.CommitInfo{}, fmt.Errorf("%s: %w", msg, gitsource.ErrBranchGone))
+		}
 		return s.fail(ctx, fence, state.CommitInfo{}, fmt.Errorf("read branch head: %w", err))
 	}
 	s.mu.Lock()
@@ -430,7 +438,7 @@ func (s *Syncer) syncOnce(ctx context.Context, fence store.Fence) (state.Attempt
 // signed (good signatures only), the outcome for the status, and, when the
 // commit must be refused, why.
 func (s *Syncer) verify(commit gitsource.Commit, now time.Time) (signedBy, outcome string, refused error) {
-	who, err := commit.Verify(s.cfg.VerifySignatures, now)
+	who, err := commit.VerifyKeys(s.cfg.VerifySignatures, now)
 	switch {
 	case err == nil:
 		return who.String(), "good signature from " + who.String(), nil
