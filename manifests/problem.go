@@ -120,6 +120,11 @@ func (ps Problems) String() string {
 	return strings.Join(lines, "\n")
 }
 
+// Sort orders ps as Load and Validate order theirs: by file and line,
+// then field and message. For problems found elsewhere (Pod Security,
+// checks against the cluster) merged into a Result's.
+func (ps Problems) Sort() { sortProblems(ps) }
+
 // sortProblems orders problems by file and line, then by field and message
 // so that the order does not depend on map iteration.
 func sortProblems(ps Problems) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -77,8 +78,7 @@ type serverConfig struct {
 
 	// podSecurityDefault is the Pod Security level (podsecurity.New's
 	// argument) for namespaces without pod-security.kubernetes.io labels,
-	// checked at start; the syncer and the API server build their
-	// podsecurity.Policy from it on main.
+	// checked at start; the syncer and the API server check pods with it.
 	podSecurityDefault string
 
 	autoRollback     bool
@@ -460,6 +460,10 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		return fmt.Errorf("server: --repo: %w", err)
 	}
 
+	podSecurity, err := podsecurity.New(cmp.Or(c.podSecurityDefault, podsecurity.DefaultLevel))
+	if err != nil {
+		return fmt.Errorf("server: --pod-security-default: %w", err)
+	}
 	reg := metrics.NewRegistry()
 	syncEvents := events.New(events.Config{Sink: st, Component: "bosun-sync", Logger: logger.With("component", "sync")})
 	sy := syncer.New(syncer.Config{
@@ -480,6 +484,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		AllowHistoryRewrite:  c.allowRewrite,
 		ServiceCIDRs:         []netip.Prefix{ipNetPrefix(serviceCIDR)},
 		CreateNamespaces:     c.createNamespaces,
+		PodSecurity:          podSecurity,
 	})
 	// Automatic rollback writes revert commits to the synced branch.
 	writer, err := gitwrite.New(gitwrite.Config{

@@ -20,6 +20,7 @@ import (
 	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/manifests"
+	"github.com/bosun-dev/bosun/podsecurity"
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/sync/apply"
@@ -83,6 +84,12 @@ type Config struct {
 	// CreateNamespace), as plain Namespaces not managed by Git, which
 	// pruning never deletes. Without it such a commit is rejected.
 	CreateNamespaces bool
+	// PodSecurity, when not nil, checks every pod and pod template of a
+	// commit against the Pod Security level of its namespace (the labels
+	// of the commit's Namespace, else the live one's, else the server's
+	// default): an object the enforce level refuses rejects the commit,
+	// one failing the warn level is a warning.
+	PodSecurity *podsecurity.Policy
 	// MinBackoff and MaxBackoff bound the retry delay after a failure
 	// (defaults 1s and 5m).
 	MinBackoff, MaxBackoff time.Duration
@@ -462,33 +469,47 @@ func (s *Syncer) load(ctx context.Context, commit gitsource.Commit) (*manifests.
 			return &manifests.Result{}, fmt.Sprintf("the commit has no directory %q: no manifests", path), nil
 		}
 	}
-	live, err := s.liveState(ctx)
+	live, nsLabels, err := s.liveState(ctx)
 	if err != nil {
 		return nil, "", err
 	}
 	res, err := manifests.Load(commit.Tree, manifests.Options{Path: s.cfg.Path, Limits: s.cfg.Limits,
 		ServiceCIDRs: s.cfg.ServiceCIDRs, Live: live})
-	return res, "", err
+	if err != nil || s.cfg.PodSecurity == nil {
+		return res, "", err
+	}
+	// Pod Security: the commit's Namespace labels win over the live ones,
+	// as they will once it is applied.
+	for _, o := range res.Objects {
+		if ns, ok := o.Obj.(*corev1.Namespace); ok {
+			nsLabels[ns.Name] = ns.Labels
+		}
+	}
+	res.Problems = append(res.Problems, s.cfg.PodSecurity.CheckObjects(res.Objects, func(ns string) map[string]string { return nsLabels[ns] })...)
+	res.Problems.Sort()
+	return res, "", nil
 }
 
 // liveState reads what validation needs from the cluster: the names of
-// the Namespaces, and the Services that sync did not write. Services sync
+// the Namespaces (and their labels, for Pod Security), and the Services that sync did not write. Services sync
 // wrote are either in the commit (the commit replaces them) or pruned by
 // the same transaction that applies it, so their allocations are free.
-func (s *Syncer) liveState(ctx context.Context) (*manifests.LiveState, error) {
+func (s *Syncer) liveState(ctx context.Context) (*manifests.LiveState, map[string]map[string]string, error) {
 	live := &manifests.LiveState{Namespaces: map[string]bool{}, CreateNamespaces: s.cfg.CreateNamespaces}
 	nsRes, _ := api.ResourceFor(corev1.SchemeGroupVersion.WithKind("Namespace"))
 	namespaces, _, err := s.cfg.Store.List(ctx, nsRes, "", store.ListOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("list live namespaces: %w", err)
+		return nil, nil, fmt.Errorf("list live namespaces: %w", err)
 	}
+	labels := map[string]map[string]string{}
 	for _, ns := range namespaces {
 		live.Namespaces[ns.GetName()] = true
+		labels[ns.GetName()] = ns.GetLabels()
 	}
 	svcRes, _ := api.ResourceFor(corev1.SchemeGroupVersion.WithKind("Service"))
 	services, _, err := s.cfg.Store.List(ctx, svcRes, "", store.ListOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("list live services: %w", err)
+		return nil, nil, fmt.Errorf("list live services: %w", err)
 	}
 	for _, o := range services {
 		svc, ok := o.(*corev1.Service)
@@ -497,7 +518,7 @@ func (s *Syncer) liveState(ctx context.Context) (*manifests.LiveState, error) {
 		}
 		live.Services = append(live.Services, svc)
 	}
-	return live, nil
+	return live, labels, nil
 }
 
 // createNamespaces creates, with --create-namespaces, the namespaces objs
@@ -508,7 +529,7 @@ func (s *Syncer) createNamespaces(ctx context.Context, fence store.Fence, objs [
 	if !s.cfg.CreateNamespaces {
 		return nil
 	}
-	live, err := s.liveState(ctx)
+	live, _, err := s.liveState(ctx)
 	if err != nil {
 		return err
 	}
