@@ -245,3 +245,33 @@ func TestDescribe(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkTransform measures encrypting and decrypting a 1 KiB value with
+// each provider, without etcd.
+func BenchmarkTransform(b *testing.B) {
+	value := bytes.Repeat([]byte{'x'}, 1024)
+	for _, bc := range []struct {
+		name string
+		cfg  []byte
+	}{
+		{"aesgcm", config(aesgcm(k{"k1", 'a', 32}))},
+		{"secretbox", config(secretboxKeys(k{"k1", 'p', 32}))},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			tr, err := encryption.Parse(bc.cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(value)))
+			for b.Loop() {
+				stored, err := tr.ToStorage(etcdKey, value)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := tr.FromStorage(etcdKey, stored); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
