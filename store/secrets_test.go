@@ -287,6 +287,25 @@ func TestSecretsRotation(t *testing.T) {
 	checkDecryptError(t, err, `aesgcm key "key2", which the key file does not list`, key("with-key1"))
 	_, _, err = s1.List(ctx, secrets, "prod", store.ListOptions{})
 	checkDecryptError(t, err, `aesgcm key "key2"`, "/registry/secrets/prod/")
+
+	// Turning encryption off: identity first, key2 still listed to read.
+	off, err := encryption.Parse([]byte(`apiVersion: apiserver.config.k8s.io/v1
+kind: EncryptionConfiguration
+resources:
+  - resources: [secrets]
+    providers:
+      - identity: {}
+      - aesgcm:
+          keys:
+            - name: key2
+              secret: ` + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{key2.fill}, 32)) + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err = storeWith(e, off).RewriteSecrets(ctx); err != nil || res.Rewritten != 2 {
+		t.Fatalf("rewrite to plaintext: %+v, %v; want 2 rewritten", res, err)
+	}
+	checkReadable(t, plainStore, "old-plain", "with-key1")
 }
 
 func checkReadable(t *testing.T, s *store.Store, names ...string) {
