@@ -192,7 +192,8 @@ func TestSecretsOnlySecrets(t *testing.T) {
 }
 
 // TestSecretsWatch checks that a watcher sees the plaintext of encrypted
-// Secrets: added, modified (with the previous state) and deleted.
+// Secrets: added, modified by a transaction (with the previous state) and
+// deleted.
 func TestSecretsWatch(t *testing.T) {
 	e := storetest.StartEmbedded(t, storetest.Config(t, t.TempDir()))
 	s := storeWith(e, keyFile(t, gcmKey{"key1", 'a'}))
@@ -212,8 +213,14 @@ func TestSecretsWatch(t *testing.T) {
 	if err := s.Create(ctx, sec); err != nil {
 		t.Fatal(err)
 	}
-	sec.Labels["app"] = "db2"
-	if err := s.Update(ctx, sec); err != nil {
+	// The change comes in a transaction, as a sync commit writes it.
+	changed := sec.DeepCopy()
+	changed.Labels["app"] = "db2"
+	txn := s.Txn()
+	if err := txn.Update(sec, changed); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := txn.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Delete(ctx, secrets, "prod", "db", ""); err != nil {
