@@ -1,12 +1,18 @@
 package store_test
 
 import (
+	"bytes"
+	"encoding/base64"
 	"fmt"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/store"
+	"github.com/bosun-dev/bosun/store/encryption"
 	"github.com/bosun-dev/bosun/store/storetest"
 )
 
@@ -65,4 +71,45 @@ func BenchmarkPutLoop(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "puts/s")
 	b.ReportMetric(float64(len(value)), "value-bytes")
+}
+
+// BenchmarkSecretWriteRead measures one Update and one Get of a Secret with
+// 1 KiB of data on embedded etcd (with fsync), stored plain and encrypted
+// with each provider: the cost of encryption at rest per Secret.
+func BenchmarkSecretWriteRead(b *testing.B) {
+	keys := "            - name: k1\n              secret: " + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{'k'}, 32)) + "\n"
+	header := "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n  - resources: [secrets]\n    providers:\n"
+	for _, bc := range []struct{ name, providers string }{
+		{"plain", ""},
+		{"aesgcm", "      - aesgcm:\n          keys:\n" + keys},
+		{"secretbox", "      - secretbox:\n          keys:\n" + keys},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			e := storetest.StartEmbedded(b, storetest.Config(b, b.TempDir()))
+			opts := e.StoreOptions()
+			if bc.providers != "" {
+				tr, err := encryption.Parse([]byte(header + bc.providers))
+				if err != nil {
+					b.Fatal(err)
+				}
+				opts.Secrets = tr
+			}
+			s := store.New(e.Client(), opts)
+			ctx := b.Context()
+			sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "prod", Name: "db"},
+				Data: map[string][]byte{"tls.key": bytes.Repeat([]byte{'x'}, 1024)}}
+			if err := s.Create(ctx, sec); err != nil {
+				b.Fatal(err)
+			}
+			var got corev1.Secret
+			for b.Loop() {
+				if err := s.Update(ctx, sec); err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Get(ctx, "prod", "db", &got); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -15,10 +15,11 @@ import (
 	"github.com/bosun-dev/bosun/api"
 )
 
-// encode returns the stored form of obj: Kubernetes JSON with apiVersion and kind
+// encodeJSON returns the JSON form of obj: Kubernetes JSON with apiVersion and kind
 // set from r and without metadata.resourceVersion. obj's TypeMeta is set as a side
-// effect; its resourceVersion is left as it was.
-func encode(r api.Resource, obj api.Object) ([]byte, error) {
+// effect; its resourceVersion is left as it was. Writes use Store.encode, which
+// also encrypts Secrets.
+func encodeJSON(r api.Resource, obj api.Object) ([]byte, error) {
 	obj.GetObjectKind().SetGroupVersionKind(r.GVK())
 	if st := r.Storage; st != nil {
 		// Stored in another version's form: encode that.
@@ -41,9 +42,10 @@ func encode(r api.Resource, obj api.Object) ([]byte, error) {
 	return data, nil
 }
 
-// decode fills into (which is reset first) from a stored value and sets its
-// resourceVersion to rev.
-func decode(r api.Resource, key string, value []byte, rev int64, into api.Object) error {
+// decodeJSON fills into (which is reset first) from a value in the form
+// encodeJSON writes and sets its resourceVersion to rev. Reads use
+// Store.decode, which also decrypts Secrets.
+func decodeJSON(r api.Resource, key string, value []byte, rev int64, into api.Object) error {
 	v := reflect.ValueOf(into).Elem()
 	v.Set(reflect.Zero(v.Type()))
 	if st := r.Storage; st != nil {

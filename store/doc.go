@@ -38,6 +38,18 @@
 // api.ErrTooLarge naming the limit; the embedded etcd raises both limits far above
 // etcd's defaults.
 //
+// # Secrets at rest
+//
+// With Options.Secrets (an encryption.Transformer from a key file), the
+// values of Secrets, and of no other kind, are encrypted on every write
+// (Create, Update, Txn) and decrypted on every read (Get, List, Watch and
+// Event.Previous): they go through Store.encode and Store.decode, the only
+// codec of objects. The etcd key is the AES-GCM additional data. A value
+// that does not decrypt is an error wrapping encryption.ErrDecrypt that
+// names the key and the provider's key; plaintext values written before
+// are read as they are. RewriteSecrets writes every Secret not stored with
+// the current key again (rotation), with compare-and-swap.
+//
 // History older than what a Compactor retains is gone: reads and watches at such
 // revisions fail with api.ErrCompacted, and the client lists again.
 //

@@ -41,6 +41,10 @@ type Options struct {
 	// it through a lease); default DefaultEventTTL, negative keeps Events
 	// forever.
 	EventTTL time.Duration
+	// Secrets, when set, encrypts Secrets on every write and decrypts them on
+	// every read (Get, List, Watch, Txn); see encryption.Transformer. Nil
+	// stores Secrets as plain JSON and refuses to read encrypted ones.
+	Secrets ValueTransformer
 }
 
 // Store is a typed, Kubernetes-shaped view of etcd. It is safe for concurrent use.
@@ -53,7 +57,8 @@ type Store struct {
 	log      *slog.Logger
 	table    []api.Resource
 	byType   map[reflect.Type]api.Resource
-	expiring *expiring // nil when nothing expires
+	expiring *expiring        // nil when nothing expires
+	secrets  ValueTransformer // nil: Secrets are stored in plain JSON
 }
 
 // New returns a Store on c. The Store does not own c: closing c is the caller's job.
@@ -65,6 +70,7 @@ func New(c *clientv3.Client, opts Options) *Store {
 		maxBytes: opts.MaxRequestBytes,
 		now:      opts.Now,
 		log:      opts.Logger,
+		secrets:  opts.Secrets,
 		table:    api.Resources(),
 		byType:   map[reflect.Type]api.Resource{},
 	}
@@ -159,7 +165,7 @@ func (s *Store) Get(ctx context.Context, namespace, name string, into api.Object
 		return fmt.Errorf("store: get %s %s: %w", r.Kind, key, api.ErrNotFound)
 	}
 	kv := resp.Kvs[0]
-	return decode(r, key, kv.Value, kv.ModRevision, into)
+	return s.decode(r, key, kv.Value, kv.ModRevision, into)
 }
 
 // Create stores a new object. It sets obj's uid (a fresh UUID), creationTimestamp
@@ -179,7 +185,7 @@ func (s *Store) Create(ctx context.Context, obj api.Object) error {
 	if err != nil {
 		return err
 	}
-	data, err := encode(r, obj)
+	data, err := s.encode(r, key, obj)
 	if err != nil {
 		return err
 	}
@@ -238,13 +244,13 @@ func (s *Store) Update(ctx context.Context, obj api.Object) error {
 		return fmt.Errorf("store: update %s %s: %w: resourceVersion %d is stale, stored object is at %d", r.Kind, key, api.ErrConflict, rev, cur)
 	}
 	old := r.New()
-	if err := decode(r, key, resp.Kvs[0].Value, rev, old); err != nil {
+	if err := s.decode(r, key, resp.Kvs[0].Value, rev, old); err != nil {
 		return err
 	}
 	if err := prepareUpdate(r, old, obj); err != nil {
 		return err
 	}
-	data, err := encode(r, obj)
+	data, err := s.encode(r, key, obj)
 	if err != nil {
 		return err
 	}
@@ -361,7 +367,7 @@ func (s *Store) List(ctx context.Context, r api.Resource, namespace string, opts
 		}
 		for _, kv := range resp.Kvs {
 			obj := r.New()
-			if err := decode(r, string(kv.Key), kv.Value, kv.ModRevision, obj); err != nil {
+			if err := s.decode(r, string(kv.Key), kv.Value, kv.ModRevision, obj); err != nil {
 				return nil, 0, err
 			}
 			if opts.Selector != nil && !opts.Selector.Matches(labels.Set(obj.GetLabels())) {

@@ -120,7 +120,7 @@ func (t *Txn) write(r api.Resource, obj api.Object, cond func(key string) (clien
 	if err != nil {
 		return err
 	}
-	data, err := encode(r, obj)
+	data, err := t.s.encode(r, key, obj)
 	if err != nil {
 		return err
 	}

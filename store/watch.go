@@ -40,6 +40,8 @@ type Event struct {
 	prev    []byte
 	prevRev int64
 	r       api.Resource
+	key     string
+	s       *Store
 }
 
 // Previous returns the object as it was before a Modified change, with its
@@ -52,7 +54,7 @@ func (e Event) Previous() (api.Object, bool) {
 		return nil, false
 	}
 	obj := e.r.New()
-	if err := decode(e.r, "", e.prev, e.prevRev, obj); err != nil {
+	if err := e.s.decode(e.r, e.key, e.prev, e.prevRev, obj); err != nil {
 		return nil, false
 	}
 	return obj, true
@@ -185,18 +187,18 @@ func (s *Store) toEvent(r api.Resource, ev *clientv3.Event) (Event, error) {
 		if ev.IsCreate() {
 			typ = Added
 		}
-		if err := decode(r, key, ev.Kv.Value, ev.Kv.ModRevision, obj); err != nil {
+		if err := s.decode(r, key, ev.Kv.Value, ev.Kv.ModRevision, obj); err != nil {
 			return Event{}, err
 		}
 		e := Event{Type: typ, Object: obj, Revision: ev.Kv.ModRevision}
 		if typ == Modified && ev.PrevKv != nil {
-			e.prev, e.prevRev, e.r = ev.PrevKv.Value, ev.PrevKv.ModRevision, r
+			e.prev, e.prevRev, e.r, e.key, e.s = ev.PrevKv.Value, ev.PrevKv.ModRevision, r, key, s
 		}
 		return e, nil
 	default: // mvccpb.DELETE
 		rev := ev.Kv.ModRevision
 		if ev.PrevKv != nil {
-			if err := decode(r, key, ev.PrevKv.Value, rev, obj); err != nil {
+			if err := s.decode(r, key, ev.PrevKv.Value, rev, obj); err != nil {
 				return Event{}, err
 			}
 		} else {

@@ -96,6 +96,11 @@ type serverConfig struct {
 	gitPasswordFile string
 	sshKeyFile      string
 	sshKnownHosts   string
+
+	secretsKeyFile string
+	secretsRewrite bool
+	// secrets encrypts Secrets in etcd; loaded from secretsKeyFile, nil without one.
+	secrets store.ValueTransformer
 }
 
 func newServerCommand(g *globalOptions) *cobra.Command {
@@ -213,6 +218,8 @@ Examples:
 	f.BoolVar(&c.freezeBlocksRB, "freeze-blocks-rollback", false, "hold rollbacks (reverts of the synced commit) during a freeze too; by default they are applied")
 	f.StringVar(&c.apiWrites, "api-writes", "refuse", "what the API does with a write of an object from Git: refuse (403 naming the file to change), or commit: kubectl scale, set image, and edits, applies and rollbacks that change only replicas or container images become a commit of the object's file, authored by the API user, answered once synced")
 	f.BoolVar(&c.autoRollback, "auto-rollback", false, "when a rollout a commit started fails (progress deadline exceeded; new pods crash-looping, failing to pull their image or to be configured), push a revert of that commit; per Deployment: annotation bosun.dev/auto-rollback: \"true\" or \"false\"")
+	f.StringVar(&c.secretsKeyFile, "secrets-encryption-key-file", "", "Kubernetes EncryptionConfiguration (providers aesgcm, secretbox, identity for secrets): Secrets are encrypted in etcd with its first key and read with any key it lists; see README \"Secrets encrypted at rest\"")
+	f.BoolVar(&c.secretsRewrite, "secrets-encryption-rewrite", false, "at start, write again with the key file's first key every Secret stored in plaintext or with another key (rotation: after making a new key first, before removing the old one); idempotent")
 	f.StringVar(&c.verifySignatures, "verify-signatures", "", "trusted signing keys, a comma-separated list of files or directories holding armored OpenPGP public keys (gpg --armor --export) or OpenSSH allowed_signers files (for commits signed with git's gpg.format ssh): only commits signed by one of them are applied")
 	f.StringVar(&c.podSecurityDefault, "pod-security-default", podsecurity.DefaultLevel, "Pod Security Standards level (privileged, baseline or restricted) enforced, warned and audited for pods in namespaces without pod-security.kubernetes.io/enforce, warn or audit labels; a namespace opts in to more with those labels")
 	f.BoolVar(&c.noAgent, "no-agent", false, "run only the control plane: no pods on this machine")
@@ -254,6 +261,9 @@ func checkServerFlags(cmd *cobra.Command, c *serverConfig) error {
 	case "", "refuse", "commit":
 	default:
 		return fmt.Errorf("server: --api-writes=%q: want refuse or commit", c.apiWrites)
+	}
+	if c.secretsRewrite && c.secretsKeyFile == "" {
+		return errors.New("server: --secrets-encryption-rewrite has no effect without --secrets-encryption-key-file")
 	}
 	if len(c.etcdEndpoints) > 0 && c.clusterInit {
 		return errors.New("server: --cluster-init has no effect with --etcd-endpoints (no embedded etcd runs; grow an external cluster with etcd's own tools)")
@@ -302,7 +312,7 @@ func openStore(ctx context.Context, c *serverConfig, joined *api.ServerJoinRespo
 		if err != nil {
 			return nil, nil, fmt.Errorf("connect to etcd %s: %w", strings.Join(c.etcdEndpoints, ","), err)
 		}
-		st := store.New(cli, store.Options{MaxTxnOps: c.etcdMaxTxnOps, MaxRequestBytes: c.etcdMaxRequestBytes, Logger: logger, EventTTL: c.eventTTL})
+		st := store.New(cli, store.Options{MaxTxnOps: c.etcdMaxTxnOps, MaxRequestBytes: c.etcdMaxRequestBytes, Logger: logger, EventTTL: c.eventTTL, Secrets: c.secrets})
 		return st, func() { _ = cli.Close() }, nil
 	}
 	cfg := store.EmbedConfig{
@@ -342,6 +352,7 @@ func openStore(ctx context.Context, c *serverConfig, joined *api.ServerJoinRespo
 	opts := emb.StoreOptions()
 	opts.Logger = logger
 	opts.EventTTL = c.eventTTL
+	opts.Secrets = c.secrets
 	logger.Info("embedded etcd ready", "data_dir", cfg.DataDir, "endpoints", strings.Join(emb.Endpoints(), ","), "member", emb.Name(), "tls", cfg.TLS != nil)
 	return store.New(emb.Client(), opts), func() { stopRenewing(); _ = emb.Close() }, nil
 }
@@ -406,6 +417,9 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 			return fmt.Errorf("server: --verify-signatures: %w", err)
 		}
 	}
+	if c.secrets, err = loadSecretsEncryption(c.secretsKeyFile, logger); err != nil {
+		return fmt.Errorf("server: --secrets-encryption-key-file: %w", err)
+	}
 	explicit := func(flag string) bool { return c.explicit[flag] }
 
 	// Joining comes first: it installs the cluster CA the certificates
@@ -431,6 +445,11 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		return fmt.Errorf("server: %w", err)
 	}
 	defer closeStore()
+	if c.secretsRewrite {
+		if err := rewriteSecrets(ctx, st, logger.With("component", "store")); err != nil {
+			return fmt.Errorf("server: --secrets-encryption-rewrite: %w", err)
+		}
+	}
 	if err := clusterSettings(ctx, st.Client(), c, explicit, logger); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
