@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -184,13 +185,16 @@ func (l *Logger) encode(e Event) ([]byte, error) {
 	if e.StageTimestamp.IsZero() {
 		e.StageTimestamp = l.cfg.Now()
 	}
-	e.StageTimestamp = e.StageTimestamp.UTC()
-	e.RequestReceivedTimestamp = e.RequestReceivedTimestamp.UTC()
-	b, err := json.Marshal(e)
-	if err != nil {
+	// Microseconds, as Kubernetes' MicroTime.
+	e.StageTimestamp = e.StageTimestamp.UTC().Truncate(time.Microsecond)
+	e.RequestReceivedTimestamp = e.RequestReceivedTimestamp.UTC().Truncate(time.Microsecond)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // "Alice <alice@example.com>" stays readable
+	if err := enc.Encode(e); err != nil {
 		return nil, err
 	}
-	return append(b, '\n'), nil
+	return b.Bytes(), nil
 }
 
 // drop counts a lost event and warns on the first and every

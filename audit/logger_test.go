@@ -51,13 +51,13 @@ func newLogger(t *testing.T, cfg Config) *Logger {
 
 func TestRequestEventJSON(t *testing.T) {
 	received := time.Date(2026, 12, 7, 18, 0, 0, 123456000, time.UTC)
-	logged := received.Add(2 * time.Millisecond)
+	logged := received.Add(2*time.Millisecond + 789*time.Nanosecond) // logged to the microsecond
 	path := filepath.Join(t.TempDir(), "audit.log")
 	l := newLogger(t, Config{Path: path, Now: func() time.Time { return logged }})
 
 	req := httptest.NewRequest("POST", "/api/v1/namespaces/default/configmaps?fieldManager=kubectl", nil)
 	req.RemoteAddr = "127.0.0.1:51234"
-	req.Header.Set("User-Agent", "kubectl/v1.20")
+	req.Header.Set("User-Agent", "kubectl/v1.20 <x&y>")
 	l.Log(context.Background(), RequestEvent(req, received, UserInfo{Username: "alice", Groups: []string{"dev"}}, "create",
 		ObjectRef{Resource: "configmaps", Namespace: "default", Name: "UPPER", APIVersion: "v1"},
 		ResponseStatus{Code: 422, Reason: "Invalid", Message: `ConfigMap "UPPER" is invalid`}))
@@ -81,11 +81,14 @@ func TestRequestEventJSON(t *testing.T) {
 		"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
 		"stage": "ResponseComplete", "requestURI": "/api/v1/namespaces/default/configmaps?fieldManager=kubectl",
 		"verb": "create", "user": map[string]any{"username": "alice", "groups": []any{"dev"}},
-		"sourceIPs": []any{"127.0.0.1"}, "userAgent": "kubectl/v1.20",
+		"sourceIPs": []any{"127.0.0.1"}, "userAgent": "kubectl/v1.20 <x&y>",
 		"objectRef":                map[string]any{"resource": "configmaps", "namespace": "default", "name": "UPPER", "apiVersion": "v1"},
 		"responseStatus":           map[string]any{"code": float64(422), "reason": "Invalid", "message": `ConfigMap "UPPER" is invalid`},
 		"requestReceivedTimestamp": "2026-12-07T18:00:00.123456Z",
 		"stageTimestamp":           "2026-12-07T18:00:00.125456Z",
+	}
+	if !strings.Contains(string(b), `"kubectl/v1.20 <x&y>"`) {
+		t.Errorf("line escapes <, > or &: %s", b)
 	}
 	gotJSON, _ := json.Marshal(got)
 	wantJSON, _ := json.Marshal(want)
