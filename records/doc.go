@@ -31,11 +31,25 @@
 // (store.Txn.Fence, DESIGN.md decision 9), so a deposed leader's records
 // never land.
 //
-//	txn := s.Txn()
-//	// ... the commit's object writes ...
-//	records.SetStatusInTxn(txn, st)
-//	records.AppendInTxn(txn, attempt)
-//	_, err := txn.Commit(ctx)
+// # Audit
+//
+// Every history entry bosun writes is also one line of the audit log
+// (package audit), logged only after its transaction committed: the
+// writers build their transaction with Audited(txn, auditLog) and commit
+// through it; ChangeControlAudited does the same for control changes and
+// names who asked. Entries of the sync loop are audited as the user
+// UserSync (verb "sync"), automatic rollbacks as UserAutoRollback (verb
+// "rollback"), control changes with the verb of what changed (freeze,
+// unfreeze, suspend, resume, approve, accept-rewrite). A status written
+// without a history entry (a repeated attempt) is not audited. A nil
+// *audit.Logger audits nothing.
+//
+//	txn := s.Txn().Fence(fence)
+//	// ... the commit's object writes on txn ...
+//	at := records.Audited(txn, auditLog) // nil auditLog: not audited
+//	records.SetStatusInTxn(at, st)
+//	records.AppendInTxn(at, attempt)
+//	_, err := at.Commit(ctx)
 //
 //	st, err := records.ReadStatus(ctx, s)         // wraps api.ErrNotFound before the first sync
 //	h, err := records.ReadHistory(ctx, s, 10)     // newest first

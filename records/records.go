@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/audit"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/sync/state"
 )
@@ -87,8 +88,18 @@ func SetStatusInTxn(txn Txn, st state.Status) {
 	txn.PutRaw(StatusKey, encode(st))
 }
 
-// AppendInTxn adds the history entry att, keyed by att.Time, to txn.
+// AppendInTxn adds the history entry att, keyed by att.Time, to txn. When
+// txn is an AuditedTxn, the entry is also audited once txn commits.
 func AppendInTxn(txn Txn, att state.Attempt) {
+	appendInTxn(txn, att, "")
+}
+
+// appendInTxn adds the history entry att to txn, audited with verb (empty:
+// the verb of att's result) when txn is an AuditedTxn.
+func appendInTxn(txn Txn, att state.Attempt, verb string) {
+	if at, ok := txn.(*AuditedTxn); ok {
+		at.note(att, verb)
+	}
 	txn.PutRaw(historyKey(att.Time), encode(att))
 }
 
@@ -101,7 +112,8 @@ func SetStatus(ctx context.Context, w Writer, st state.Status) error {
 }
 
 // Append writes the history entry att, keyed by att.Time, on its own. An
-// entry with the same time as an existing one replaces it.
+// entry with the same time as an existing one replaces it. It is for tests
+// and tools and is not audited: bosun's writers use AuditedTxn.
 func Append(ctx context.Context, w Writer, att state.Attempt) error {
 	if _, err := w.PutRaw(ctx, historyKey(att.Time), encode(att)); err != nil {
 		return fmt.Errorf("records: append %s attempt of %s: %w", att.Result, att.Commit.Short(), err)
@@ -149,12 +161,21 @@ func encode(v any) []byte {
 // what it did for the history ("frozen until ... by alice: release"), and
 // writes the controls and that history entry (result state.ResultControl,
 // at now, naming the synced commit) in one transaction. An error of change
-// writes nothing.
+// writes nothing. It is ChangeControlAudited without an audit log.
 func ChangeControl(ctx context.Context, s *store.Store, now time.Time, change func(c *state.Control) (string, error)) (state.Control, error) {
+	return ChangeControlAudited(ctx, s, nil, audit.UserInfo{}, now, change)
+}
+
+// ChangeControlAudited is ChangeControl that, once the transaction
+// committed, logs one audit event to log: user (who asked), the verb of
+// the change (freeze, unfreeze, suspend, resume, approve, accept-rewrite),
+// the synced commit and the history message. A nil log audits nothing.
+func ChangeControlAudited(ctx context.Context, s *store.Store, log *audit.Logger, user audit.UserInfo, now time.Time, change func(c *state.Control) (string, error)) (state.Control, error) {
 	c, err := ReadControl(ctx, s)
 	if err != nil {
 		return c, err
 	}
+	old := c
 	msg, err := change(&c)
 	if err != nil {
 		return c, err
@@ -163,9 +184,10 @@ func ChangeControl(ctx context.Context, s *store.Store, now time.Time, change fu
 	if st, err := ReadStatus(ctx, s); err == nil && st.Synced != nil {
 		att.Commit = st.Synced.Commit
 	}
-	txn := s.Txn()
+	txn := Audited(s.Txn(), log)
+	txn.user = user
 	SetControlInTxn(txn, c)
-	AppendInTxn(txn, att)
+	appendInTxn(txn, att, controlVerb(old, c))
 	if _, err := txn.Commit(ctx); err != nil {
 		return c, fmt.Errorf("records: write the sync controls: %w", err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
+	"github.com/bosun-dev/bosun/audit"
 	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/metrics"
 	"github.com/bosun-dev/bosun/podsecurity"
@@ -71,6 +72,10 @@ type serverConfig struct {
 	podEvictionTimeout     time.Duration
 
 	profiling bool
+
+	auditLog       string
+	auditMaxSize   int
+	auditMaxBackup int
 
 	// explicit tells the cluster-setting flags (clusterSettingFlags) given
 	// on the command line from those left at their defaults.
@@ -224,6 +229,9 @@ Examples:
 	f.StringVar(&c.podSecurityDefault, "pod-security-default", podsecurity.DefaultLevel, "Pod Security Standards level (privileged, baseline or restricted) enforced, warned and audited for pods in namespaces without pod-security.kubernetes.io/enforce, warn or audit labels; a namespace opts in to more with those labels")
 	f.BoolVar(&c.noAgent, "no-agent", false, "run only the control plane: no pods on this machine")
 	addAgentFlags(f, &c.agent)
+	f.StringVar(&c.auditLog, "audit-log", "", "write the audit log here (JSON lines in Kubernetes' audit.k8s.io/v1 Event format: every API write and refusal, sync, rollback and control change; created mode 0600; \"-\" for standard output); none by default")
+	f.IntVar(&c.auditMaxSize, "audit-log-maxsize", 100, "rotate the audit log before it grows past this many megabytes (0: never rotate)")
+	f.IntVar(&c.auditMaxBackup, "audit-log-maxbackup", 5, "how many rotated audit logs (PATH.1 newest ... PATH.N) to keep (0: keep all)")
 	f.BoolVar(&c.profiling, "profiling", false, "serve Go profiles under /debug/pprof/ on the API address (unauthenticated: only on a trusted address)")
 	f.StringVar(&c.gitUsername, "git-username", "", "user name for HTTPS Git (default \"git\" when a password is given)")
 	f.StringVar(&c.gitPasswordFile, "git-password-file", "", "file holding the HTTPS password or access token")
@@ -251,6 +259,11 @@ func checkServerFlags(cmd *cobra.Command, c *serverConfig) error {
 	}
 	if err := checkJoinFlags(cmd, c); err != nil {
 		return err
+	}
+	if c.auditLog == "" {
+		if err := useless("without --audit-log", "audit-log-maxsize", "audit-log-maxbackup"); err != nil {
+			return err
+		}
 	}
 	switch c.syncPolicy {
 	case "", "auto", "manual":
@@ -440,6 +453,17 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		return fmt.Errorf("server: %w", err)
 	}
 
+	auditLog, err := openAuditLog(c, logger.With("component", "audit"))
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	// Closed last: what the server's parts logged is flushed once they stopped.
+	defer func() {
+		if err := auditLog.Close(); err != nil {
+			logger.Error("could not flush the audit log", "err", err)
+		}
+	}()
+
 	st, closeStore, err := openStore(ctx, c, joined, logger.With("component", "store"))
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -624,6 +648,19 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	}
 	logger.Info("bosun server stopped")
 	return nil
+}
+
+// openAuditLog opens the audit log of --audit-log, or returns nil (which
+// logs nothing) without it.
+func openAuditLog(c *serverConfig, logger *slog.Logger) (*audit.Logger, error) {
+	l, err := audit.New(audit.Config{Path: c.auditLog, MaxSizeMB: c.auditMaxSize, MaxBackups: c.auditMaxBackup, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("--audit-log: %w", err)
+	}
+	if l != nil {
+		logger.Info("audit log open", "path", c.auditLog, "max_size_mb", c.auditMaxSize, "max_backups", c.auditMaxBackup)
+	}
+	return l, nil
 }
 
 // policyShown is the sync policy as the status shows it: "manual", or
