@@ -528,6 +528,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		ServiceCIDRs:         []netip.Prefix{ipNetPrefix(serviceCIDR)},
 		CreateNamespaces:     c.createNamespaces,
 		PodSecurity:          podSecurity,
+		Audit:                auditLog,
 	})
 	// Automatic rollback writes revert commits to the synced branch.
 	writer, err := gitwrite.New(gitwrite.Config{
@@ -614,6 +615,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	})
 	g.Go(func() error {
 		return controlplane.Run(ctx, controlplane.Config{
+			Audit:                  auditLog,
 			Store:                  st,
 			ClusterCIDR:            clusterCIDR,
 			ServiceCIDR:            serviceCIDR,

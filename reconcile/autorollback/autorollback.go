@@ -22,6 +22,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/audit"
 	"github.com/bosun-dev/bosun/client/cache"
 	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
@@ -87,6 +88,9 @@ func (f ReverterFunc) Revert(ctx context.Context, sha, why string) (string, erro
 type Config struct {
 	// Store holds the records and the sync history.
 	Store *store.Store
+	// Audit, when not nil, receives one audit event (verb rollback) per
+	// automatic rollback recorded.
+	Audit *audit.Logger
 	// Fence, when not zero, is the leadership the controller runs under:
 	// its claims and records are written only while it holds (an error
 	// wrapping store.ErrFenced otherwise), so a deposed leader claims and
@@ -494,8 +498,9 @@ func (c *Controller) rollBack(ctx context.Context, d *appsv1.Deployment, sha, wh
 	defer wcancel()
 	txn := c.cfg.Store.Txn().Fence(c.cfg.Fence)
 	txn.PutRaw(KeyPrefix+sha, encode(rec))
-	records.AppendInTxn(txn, att)
-	if _, err := txn.Commit(wctx); err != nil {
+	at := records.Audited(txn, c.cfg.Audit)
+	records.AppendInTxn(at, att)
+	if _, err := at.Commit(wctx); err != nil {
 		// Not retried: the claim stays and keeps this commit from being reverted twice.
 		log.Error("could not record the automatic rollback", "err", err)
 		return reconcile.Terminal(fmt.Errorf("autorollback: record revert of %s: %w", short(sha), err))

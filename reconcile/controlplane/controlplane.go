@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/bosun-dev/bosun/audit"
 	"github.com/bosun-dev/bosun/client/cache"
 	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
@@ -41,6 +42,9 @@ type Config struct {
 	// (Writer, Getter, a Batch of one transaction); Run also elects the leader
 	// on its etcd client.
 	Store *store.Store
+	// Audit, when not nil, receives the audit events of automatic
+	// rollbacks.
+	Audit *audit.Logger
 	// ID names this candidate in leader election (default hostname/pid).
 	ID string
 	// LeaseTTL is the leader election session TTL in seconds (default 5):
@@ -156,7 +160,7 @@ func runControllers(ctx context.Context, cfg Config, fence store.Fence, ins inst
 	if cfg.Reverter != nil {
 		ar, err = autorollback.New(autorollback.Config{
 			Store: cfg.Store, Fence: fence, Informers: inf, Logger: sub("autorollback"), Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues,
-			Enabled: cfg.AutoRollback, Reverter: cfg.Reverter, OnRevert: cfg.OnRevert, Recorder: recorder("bosun-autorollback"),
+			Enabled: cfg.AutoRollback, Reverter: cfg.Reverter, OnRevert: cfg.OnRevert, Recorder: recorder("bosun-autorollback"), Audit: cfg.Audit,
 		})
 		if err != nil {
 			return fmt.Errorf("controlplane: %w", err)

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/audit"
 	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/manifests"
@@ -41,6 +42,7 @@ type Applier struct {
 	logger *slog.Logger
 	now    func() time.Time
 	rec    *events.Recorder
+	audit  *audit.Logger
 }
 
 // New returns an Applier writing to s. A nil logger discards logs.
@@ -63,6 +65,14 @@ func (a *Applier) WithClock(now func() time.Time) *Applier {
 func (a *Applier) WithRecorder(r *events.Recorder) *Applier {
 	c := *a
 	c.rec = r
+	return &c
+}
+
+// WithAudit returns a copy of a that writes one audit event per applied
+// commit (package audit), once its transaction committed.
+func (a *Applier) WithAudit(l *audit.Logger) *Applier {
+	c := *a
+	c.audit = l
 	return &c
 }
 
@@ -208,9 +218,10 @@ func (a *Applier) applyOnce(ctx context.Context, in Input, adopt bool) (state.At
 	st.LastAttempt = &att
 	st.Objects = len(in.Objects)
 	st.Windows = in.Windows
-	records.SetStatusInTxn(txn, st)
-	records.AppendInTxn(txn, att)
-	if _, err := txn.Commit(ctx); err != nil {
+	at := records.Audited(txn, a.audit)
+	records.SetStatusInTxn(at, st)
+	records.AppendInTxn(at, att)
+	if _, err := at.Commit(ctx); err != nil {
 		return att, fmt.Errorf("apply: commit %s: %w", in.Commit.Short(), err)
 	}
 	a.logger.Info("applied commit", "commit", in.Commit.Short(), "subject", in.Commit.Subject,

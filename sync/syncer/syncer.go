@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/audit"
 	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/manifests"
@@ -90,6 +91,10 @@ type Config struct {
 	// default): an object the enforce level refuses rejects the commit,
 	// one failing the warn level is a warning.
 	PodSecurity *podsecurity.Policy
+	// Audit, when not nil, receives one audit event per history entry the
+	// sync writes (applied, rejected, waiting, failed), after its
+	// transaction committed.
+	Audit *audit.Logger
 	// MinBackoff and MaxBackoff bound the retry delay after a failure
 	// (defaults 1s and 5m).
 	MinBackoff, MaxBackoff time.Duration
@@ -157,7 +162,7 @@ func New(cfg Config) *Syncer {
 	return &Syncer{
 		cfg:     cfg,
 		metrics: m,
-		applier: apply.New(cfg.Store, cfg.Logger).WithClock(cfg.Now).WithRecorder(cfg.Recorder),
+		applier: apply.New(cfg.Store, cfg.Logger).WithClock(cfg.Now).WithRecorder(cfg.Recorder).WithAudit(cfg.Audit),
 		trigger: make(chan struct{}, 1),
 	}
 }
@@ -757,7 +762,7 @@ func (s *Syncer) fail(ctx context.Context, fence store.Fence, info state.CommitI
 
 func (s *Syncer) record(ctx context.Context, fence store.Fence, base state.Status, att state.Attempt, history bool) error {
 	base.LastAttempt = &att
-	txn := s.cfg.Store.Txn().Fence(fence)
+	txn := records.Audited(s.cfg.Store.Txn().Fence(fence), s.cfg.Audit)
 	records.SetStatusInTxn(txn, base)
 	if history {
 		records.AppendInTxn(txn, att)
