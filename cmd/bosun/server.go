@@ -126,7 +126,10 @@ desired state in one etcd transaction (created, updated and pruned objects
 together); a commit with any invalid manifest changes nothing, and
 "bosun status" says why. A local repository is synced the moment a commit
 lands; remote ones every --interval, or at once on a webhook
-(POST /hooks/git).
+(POST /hooks/git, rate limited by --webhook-rate and --webhook-burst).
+A webhook without a secret (--webhook-secret, --webhook-secret-file or
+BOSUN_WEBHOOK_SECRET) is served only on a loopback --listen: on any other
+address the server refuses to start unless given one or --no-webhook.
 
 Controllers (Deployments, ReplicaSets, ReplicationControllers, the
 scheduler, Endpoints, Service addresses, node lifecycle, garbage
@@ -165,10 +168,11 @@ and refuses to start when one given differs. --join is read only while
 (etcd takes one learner at a time), to an odd number of servers.
 
 Examples:
-  bosun server --repo ./my-repo
+  bosun server --repo ./my-repo --no-webhook
   bosun server --repo https://git.example.com/team/deploy.git --branch main --path prod \
       --git-password-file /etc/bosun/token --webhook-secret-file /etc/bosun/hook-secret
-  bosun server --cluster-init --repo https://git.example.com/team/deploy.git   # first of three
+  bosun server --cluster-init --repo https://git.example.com/team/deploy.git \
+      --webhook-secret-file /etc/bosun/hook-secret                                # first of three
   bosun server --join https://10.0.0.1:6443 --token k3x9q2.7f0a1b2c3d4e5f60 \
       --ca-cert-hash sha256:… --repo https://git.example.com/team/deploy.git       # the others`,
 		Args: cobra.NoArgs,
