@@ -325,10 +325,11 @@ func checkWebhookFlags(cmd *cobra.Command, c *serverConfig) error {
 		}
 		return nil
 	}
-	if !(c.webhookRate > 0) {
+	// The defaults are valid: only values given are checked.
+	if cmd.Flags().Changed("webhook-rate") && !(c.webhookRate > 0) {
 		return fmt.Errorf("server: --webhook-rate=%v: want a number of requests per second above 0", c.webhookRate)
 	}
-	if c.webhookBurst < 1 {
+	if cmd.Flags().Changed("webhook-burst") && c.webhookBurst < 1 {
 		return fmt.Errorf("server: --webhook-burst=%d: want at least 1", c.webhookBurst)
 	}
 	return nil
