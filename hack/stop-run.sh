@@ -10,7 +10,10 @@ set -euo pipefail
 bin=$1 dir=$2
 timeout=${STOP_TIMEOUT:-30}
 here=$(pwd -P)
-abs_bin=$(cd "$(dirname "$bin")" 2>/dev/null && pwd -P)/$(basename "$bin") || abs_bin=$bin
+case $bin in
+/*) abs_bin=$bin ;;
+*) abs_bin=$here/${bin#./} ;;
+esac
 
 # is_run_server PID: PID is BIN server with --data-dir RUN_DIR/data, run here.
 is_run_server() {
