@@ -52,7 +52,8 @@ verify: ## gofmt, go vet, and go mod tidy must leave the tree unchanged.
 	  cp /tmp/bosun-go.mod.bak go.mod; cp /tmp/bosun-go.sum.bak go.sum; exit 1; fi
 
 .PHONY: clean
-clean: ## Stop and remove make run's pods, network and iptables chains, then remove .run/ and bin/.
+clean: ## Stop a running make run, remove its pods, network namespaces, network and iptables chains, then remove .run/ and bin/.
+	@hack/stop-run.sh "$(BIN)" "$(RUN_DIR)"
 	@if [ -d $(RUN_DIR)/data ] && [ -x $(BIN) ]; then $(BIN) agent --cleanup --data-dir $(RUN_DIR)/data; fi
 	rm -rf bin $(RUN_DIR)
 

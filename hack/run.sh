@@ -16,6 +16,12 @@ if [ ! -d "$repo/.git" ]; then
 else
 	echo "run: using the existing Git repository $repo (make clean starts afresh)"
 fi
+# The API listens on every interface by default, so its Git webhook needs
+# a secret (bosun refuses to serve one without it there): made once.
+secret_file="$dir/webhook-secret"
+if [ ! -s "$secret_file" ]; then
+	(umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$secret_file")
+fi
 # The agent imports every tarball in <data-dir>/agent/images when it starts.
 mkdir -p "$dir/data/agent/images"
 cp bin/images/*.tar "$dir/data/agent/images/"
@@ -44,8 +50,11 @@ admin credential to $dir/data/kubeconfig. In another terminal, try:
   kubectl get nodes                  # kubectl uses the same kubeconfig
   bosun token create                 # the command that joins another machine
 
+The Git webhook (POST /hooks/git) takes the secret in $secret_file.
+
 Stop it with Ctrl-C (pods keep running, as with kubelet; make run adopts
-them again). make clean removes the pods, the network and the state.
+them again). make clean stops it if it runs, then removes the pods, the
+network and the state.
 
 MSG
-exec "$abs_bin" server --repo "$repo" --data-dir "$dir/data" --listen "$listen" ${agent_flag:-}
+exec "$abs_bin" server --repo "$repo" --data-dir "$dir/data" --listen "$listen" --webhook-secret-file "$secret_file" ${agent_flag:-}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
@@ -64,6 +66,9 @@ type serverConfig struct {
 
 	webhookSecret     string
 	webhookSecretFile string
+	webhookRate       float64
+	webhookBurst      int
+	noWebhook         bool
 
 	clusterCIDR            string
 	serviceCIDR            string
@@ -121,7 +126,10 @@ desired state in one etcd transaction (created, updated and pruned objects
 together); a commit with any invalid manifest changes nothing, and
 "bosun status" says why. A local repository is synced the moment a commit
 lands; remote ones every --interval, or at once on a webhook
-(POST /hooks/git).
+(POST /hooks/git, rate limited by --webhook-rate and --webhook-burst).
+A webhook without a secret (--webhook-secret, --webhook-secret-file or
+BOSUN_WEBHOOK_SECRET) is served only on a loopback --listen: on any other
+address the server refuses to start unless given one or --no-webhook.
 
 Controllers (Deployments, ReplicaSets, ReplicationControllers, the
 scheduler, Endpoints, Service addresses, node lifecycle, garbage
@@ -160,10 +168,11 @@ and refuses to start when one given differs. --join is read only while
 (etcd takes one learner at a time), to an odd number of servers.
 
 Examples:
-  bosun server --repo ./my-repo
+  bosun server --repo ./my-repo --no-webhook
   bosun server --repo https://git.example.com/team/deploy.git --branch main --path prod \
       --git-password-file /etc/bosun/token --webhook-secret-file /etc/bosun/hook-secret
-  bosun server --cluster-init --repo https://git.example.com/team/deploy.git   # first of three
+  bosun server --cluster-init --repo https://git.example.com/team/deploy.git \
+      --webhook-secret-file /etc/bosun/hook-secret                                # first of three
   bosun server --join https://10.0.0.1:6443 --token k3x9q2.7f0a1b2c3d4e5f60 \
       --ca-cert-hash sha256:… --repo https://git.example.com/team/deploy.git       # the others`,
 		Args: cobra.NoArgs,
@@ -217,6 +226,9 @@ Examples:
 	f.DurationVar(&c.podEvictionTimeout, "pod-eviction-timeout", 5*time.Minute, "pods of a node unreachable for this long are deleted so their controllers replace them")
 	f.StringVar(&c.webhookSecret, "webhook-secret", "", "secret that POST /hooks/git requires (GitHub/Gitea signature or GitLab token; default: env BOSUN_WEBHOOK_SECRET)")
 	f.StringVar(&c.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook secret")
+	f.Float64Var(&c.webhookRate, "webhook-rate", float64(webhook.DefaultRate), "requests per second POST /hooks/git accepts on average; beyond it and --webhook-burst, 429 with Retry-After")
+	f.IntVar(&c.webhookBurst, "webhook-burst", webhook.DefaultBurst, "requests POST /hooks/git accepts at once before --webhook-rate applies")
+	f.BoolVar(&c.noWebhook, "no-webhook", false, "serve no POST /hooks/git (a webhook without a secret is allowed only when --listen is a loopback address)")
 	f.StringVar(&c.syncPolicy, "sync-policy", "auto", "auto: apply every valid commit at once; manual: validate and diff commits on arrival, apply only on `bosun sync`")
 	f.BoolVar(&c.allowRewrite, "allow-history-rewrite", false, "apply a branch head that does not descend from the synced commit (a force-push) like any commit; by default it is refused until bosun accept-rewrite")
 	f.BoolVar(&c.createNamespaces, "create-namespaces", false, "create the namespaces a commit's objects use that neither the commit nor the cluster has (as Argo CD's CreateNamespace), as Namespaces Git does not manage, so pruning never deletes them; by default such a commit is rejected")
@@ -265,6 +277,9 @@ func checkServerFlags(cmd *cobra.Command, c *serverConfig) error {
 			return err
 		}
 	}
+	if err := checkWebhookFlags(cmd, c); err != nil {
+		return err
+	}
 	switch c.syncPolicy {
 	case "", "auto", "manual":
 	default:
@@ -297,6 +312,59 @@ func checkPodSecurityDefault(level string) error {
 		return fmt.Errorf("server: --pod-security-default: %w", err)
 	}
 	return nil
+}
+
+// checkWebhookFlags refuses a webhook rate limit that admits nothing and
+// webhook flags given with --no-webhook.
+func checkWebhookFlags(cmd *cobra.Command, c *serverConfig) error {
+	if c.noWebhook {
+		for _, n := range []string{"webhook-secret", "webhook-secret-file", "webhook-rate", "webhook-burst"} {
+			if cmd.Flags().Changed(n) {
+				return fmt.Errorf("server: --%s has no effect with --no-webhook (no webhook is served)", n)
+			}
+		}
+		return nil
+	}
+	// The defaults are valid: only values given are checked.
+	if cmd.Flags().Changed("webhook-rate") && !(c.webhookRate > 0) {
+		return fmt.Errorf("server: --webhook-rate=%v: want a number of requests per second above 0", c.webhookRate)
+	}
+	if cmd.Flags().Changed("webhook-burst") && c.webhookBurst < 1 {
+		return fmt.Errorf("server: --webhook-burst=%d: want at least 1", c.webhookBurst)
+	}
+	return nil
+}
+
+// checkWebhookListeners refuses a webhook without a secret on a listener
+// that is not a loopback address (the API's listeners all serve it).
+func checkWebhookListeners(c *serverConfig, secret string) error {
+	if c.noWebhook {
+		return nil
+	}
+	for _, l := range []struct{ flag, addr string }{{"--listen", c.listen}, {"--insecure-listen", c.insecureListen}} {
+		if l.addr == "" {
+			continue
+		}
+		if err := webhook.CheckListener(secret, l.addr); err != nil {
+			return fmt.Errorf("server: %s: %w; give the webhook a secret with --webhook-secret, --webhook-secret-file or BOSUN_WEBHOOK_SECRET, listen on a loopback address only (--listen 127.0.0.1:PORT), or serve no webhook with --no-webhook", l.flag, err)
+		}
+	}
+	return nil
+}
+
+// webhookHandler is the handler of POST /hooks/git, or nil with
+// --no-webhook.
+func webhookHandler(c *serverConfig, secret string, trigger func(), logger *slog.Logger) http.Handler {
+	if c.noWebhook {
+		return nil
+	}
+	return webhook.New(webhook.Config{
+		Secret:  secret,
+		Trigger: trigger,
+		Rate:    rate.Limit(c.webhookRate),
+		Burst:   c.webhookBurst,
+		Logger:  logger,
+	})
 }
 
 func readSecretFile(flag, path string) (string, error) {
@@ -411,6 +479,9 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		return err
 	} else if s != "" {
 		secret = s
+	}
+	if err := checkWebhookListeners(c, secret); err != nil {
+		return err
 	}
 	password, err := readSecretFile("--git-password-file", c.gitPasswordFile)
 	if err != nil {
@@ -554,7 +625,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	apiSrv := apiserver.New(apiserver.Config{
 		Store:           st,
 		Logger:          logger.With("component", "api"),
-		Hooks:           webhook.Handler(secret, triggerSync, logger.With("component", "webhook")),
+		Hooks:           webhookHandler(c, secret, triggerSync, logger.With("component", "webhook")),
 		Ready:           sy.Ready,
 		Version:         version,
 		Profiling:       c.profiling,

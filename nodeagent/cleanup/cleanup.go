@@ -66,6 +66,14 @@ func Node(ctx context.Context, cfg Config) error {
 			errs = append(errs, fmt.Errorf("pods: %w", err))
 		}
 	}
+	// Last of the pods' state: namespace files that no teardown removed (a
+	// pod that never started, a CNI DEL that failed, no containerd to ask)
+	// would keep the data directory from being removed.
+	if removed, err := network.RemoveNamespaces(cfg.DataDir); err != nil {
+		errs = append(errs, fmt.Errorf("network namespaces: %w", err))
+	} else if len(removed) > 0 {
+		logger.Info("removed pods' network namespace mounts", "count", len(removed), "paths", removed)
+	}
 	p, err := proxy.New(proxy.Config{IPTables: cfg.IPTables, NFTables: cfg.NFTables, Logger: logger})
 	if err == nil {
 		err = p.Cleanup(ctx)

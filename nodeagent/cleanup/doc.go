@@ -2,10 +2,13 @@
 // for `bosun agent --cleanup` and for tests that run an agent: every pod
 // sandbox and container of the agent's runtime (stopped and removed through
 // the runtime, so that CNI DEL runs and their network namespaces go), the
-// CNI state left without a sandbox, bosun's iptables chains and the jump
-// rules into them, the host-gw routes to other nodes' pod CIDRs (those
-// marked with routes.Protocol, and no other) and the masquerade chain
-// (routes.Chain), and the pod bridge.
+// CNI state left without a sandbox, every network namespace file still
+// mounted under the data directory (pods that never started, teardowns
+// that failed: unmounted and removed, so that the directory can be
+// deleted), bosun's iptables chains and the jump rules into them, the
+// host-gw routes to other nodes' pod CIDRs (those marked with
+// routes.Protocol, and no other) and the masquerade chain (routes.Chain),
+// and the pod bridge.
 //
 // The agent must not be running. Without Config.ContainerdSocket, Node
 // starts the containerd that the agent supervises in <DataDir>/containerd

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
+	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -65,4 +68,38 @@ func removeNetNS(path string) error {
 		return fmt.Errorf("removing netns file: %w", err)
 	}
 	return nil
+}
+
+// removeNetNSUnder unmounts every namespace file mounted at or under dir
+// (stacked mounts included) and removes the files; it returns their paths.
+func removeNetNSUnder(dir string) ([]string, error) {
+	mounts, err := mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
+		return m.FSType != "nsfs" || !strings.HasPrefix(m.Mountpoint+"/", dir+"/"), false
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the mount table: %w", err)
+	}
+	var errs []error
+	// Later entries are mounted on top of earlier ones: unmount them first,
+	// then remove each file once.
+	var paths []string
+	for i := len(mounts) - 1; i >= 0; i-- {
+		path := mounts[i].Mountpoint
+		if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmounting netns %s: %w", path, err))
+		}
+		if !slices.Contains(paths, path) {
+			paths = append(paths, path)
+		}
+	}
+	var removed []string
+	for _, path := range paths {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("removing netns file %s: %w", path, err))
+			continue
+		}
+		removed = append(removed, path)
+	}
+	slices.Sort(removed)
+	return removed, errors.Join(errs...)
 }

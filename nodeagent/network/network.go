@@ -588,3 +588,26 @@ func (n *Network) List() ([]string, error) {
 	sort.Strings(ids)
 	return ids, nil
 }
+
+// RemoveNamespaces unmounts every network namespace file mounted at or
+// under dir (a data directory; symbolic links in it are resolved) and
+// removes the files, whichever pod they belonged to and whether or not
+// CNI DEL ran for it: the last step of a node's cleanup, after which dir
+// holds no namespace mount and can be removed. It returns the paths it
+// removed; the errors of those it could not unmount or remove are joined.
+// It runs no CNI plugin: tear pods down first (Teardown) to release their
+// addresses and host ports. On other systems than Linux it does nothing.
+func RemoveNamespaces(dir string) ([]string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("network: remove namespaces under %s: %w", dir, err)
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	removed, err := removeNetNSUnder(abs)
+	if err != nil {
+		return removed, fmt.Errorf("network: remove namespaces under %s: %w", dir, err)
+	}
+	return removed, nil
+}

@@ -5,6 +5,10 @@
 // calls gitsource.Source.Fetch. Notifications carry no state that is trusted; a
 // forged or replayed request can at worst cause an extra fetch, and a secret
 // (HMAC signature or GitLab token) keeps strangers from even doing that.
+// Without a secret anyone who reaches the endpoint can trigger fetches, so
+// CheckListener allows that only on loopback addresses. A token bucket
+// (Config.Rate, Config.Burst) bounds the requests handled, before their
+// body is read: beyond it the answer is 429 with Retry-After.
 //
 // Example:
 //
@@ -15,8 +19,11 @@
 //		default: // a fetch is already pending
 //		}
 //	}
+//	if err := webhook.CheckListener(secret, listenAddr); err != nil {
+//		return err // no secret, and reachable from other machines
+//	}
 //	mux := http.NewServeMux()
-//	mux.Handle(webhook.Path, webhook.Handler(secret, trigger, logger))
+//	mux.Handle(webhook.Path, webhook.New(webhook.Config{Secret: secret, Trigger: trigger, Logger: logger}))
 //
 // and configure the forge to POST to https://<host>/hooks/git with the same
 // secret, or test it by hand:

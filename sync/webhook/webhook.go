@@ -8,8 +8,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/bosun-dev/bosun/internal/defaults"
 )
@@ -20,9 +25,48 @@ const Path = "/hooks/git"
 // MaxBodyBytes is the largest request body accepted; larger ones get 413.
 const MaxBodyBytes = 1 << 20
 
-// Handler returns an http.Handler for POST /hooks/git (mount it at Path) that
-// calls trigger on a valid push notification and answers 202 Accepted. trigger
-// must not block: it should only signal a poller to fetch now.
+// DefaultRate and DefaultBurst are the webhook's rate limit when Config
+// leaves it zero: on average two requests a second, twenty at once. A forge
+// sends one request per event; a fetch already pending absorbs the rest.
+const (
+	DefaultRate  rate.Limit = 2
+	DefaultBurst            = 20
+)
+
+// Config configures New.
+type Config struct {
+	// Secret, when not empty, must sign every request (see New). An empty
+	// secret accepts every POST: allowed only on loopback listeners (see
+	// CheckListener).
+	Secret string
+	// Trigger is called on a valid push notification. It must not block:
+	// it should only signal a poller to fetch now.
+	Trigger func()
+	// Rate is how many requests a second the endpoint accepts on average
+	// (a token bucket filled at Rate, holding Burst); 0 means DefaultRate,
+	// rate.Inf no limit.
+	Rate rate.Limit
+	// Burst is how many requests may arrive at once; 0 means DefaultBurst.
+	Burst int
+	// Logger records each request; nil discards.
+	Logger *slog.Logger
+	// Now is the rate limiter's clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Handler returns New(Config{Secret: secret, Trigger: trigger, Logger:
+// logger}): the handler with the default rate limit.
+func Handler(secret string, trigger func(), logger *slog.Logger) http.Handler {
+	return New(Config{Secret: secret, Trigger: trigger, Logger: logger})
+}
+
+// New returns an http.Handler for POST /hooks/git (mount it at Path) that
+// calls cfg.Trigger on a valid push notification and answers 202 Accepted.
+//
+// Requests beyond the rate limit get 429 Too Many Requests with
+// Retry-After (whole seconds until the bucket holds a token again), before
+// their body is read or their signature checked; they are logged at debug
+// level only, so that a flood does not flood the log too.
 //
 // With a non-empty secret, the request must carry either a GitHub or Gitea
 // "X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>" (Gitea's
@@ -34,23 +78,62 @@ const MaxBodyBytes = 1 << 20
 // 413, a ping (X-GitHub-Event or X-Gitea-Event "ping") 200 without trigger, and
 // events other than pushes (for example "issues", or GitLab's "Note Hook") 200
 // without trigger. Requests that name no event (a plain curl) count as pushes.
-// Each request is logged on logger (nil discards).
-func Handler(secret string, trigger func(), logger *slog.Logger) http.Handler {
-	defaults.Logger(&logger)
-	return &handler{secret: []byte(secret), trigger: trigger, log: logger}
+func New(cfg Config) http.Handler {
+	defaults.Logger(&cfg.Logger)
+	if cfg.Rate == 0 {
+		cfg.Rate = DefaultRate
+	}
+	if cfg.Burst == 0 {
+		cfg.Burst = DefaultBurst
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &handler{
+		secret:  []byte(cfg.Secret),
+		trigger: cfg.Trigger,
+		log:     cfg.Logger,
+		limit:   rate.NewLimiter(cfg.Rate, cfg.Burst),
+		now:     cfg.Now,
+	}
 }
 
 type handler struct {
 	secret  []byte
 	trigger func()
 	log     *slog.Logger
+	limit   *rate.Limiter
+	now     func() time.Time
+}
+
+// wait reports how long a request arriving now must wait for a token of
+// the bucket: 0 when it may go on (the token is then taken).
+func (h *handler) wait() time.Duration {
+	now := h.now()
+	r := h.limit.ReserveN(now, 1)
+	if !r.OK() {
+		return time.Minute // a bucket that can never hold a token
+	}
+	d := r.DelayFrom(now)
+	if d > 0 {
+		r.CancelAt(now)
+	}
+	return d
+}
+
+// retryAfter is d in whole seconds, rounded up: Retry-After's unit.
+func retryAfter(d time.Duration) string {
+	return strconv.FormatInt(int64(math.Ceil(d.Seconds())), 10)
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	event := eventName(r.Header)
 	reply := func(code int, msg string, attrs ...any) {
 		level := slog.LevelInfo
-		if code >= 400 {
+		switch {
+		case code == http.StatusTooManyRequests:
+			level = slog.LevelDebug
+		case code >= 400:
 			level = slog.LevelWarn
 		}
 		attrs = append([]any{"method", r.Method, "remote", r.RemoteAddr, "event", event, "status", code}, attrs...)
@@ -60,6 +143,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, msg+"\n")
 	}
 
+	if d := h.wait(); d > 0 {
+		w.Header().Set("Retry-After", retryAfter(d))
+		reply(http.StatusTooManyRequests, "too many webhook requests; retry later", "retryAfter", d)
+		return
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		reply(http.StatusMethodNotAllowed, "only POST is allowed")
