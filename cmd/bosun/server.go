@@ -335,8 +335,10 @@ func checkWebhookFlags(cmd *cobra.Command, c *serverConfig) error {
 	return nil
 }
 
-// checkWebhookListeners refuses a webhook without a secret on a listener
-// that is not a loopback address (the API's listeners all serve it).
+// checkWebhookListeners says when a webhook without a secret is served on
+// a listener that is not a loopback address (the API's listeners all
+// serve it): the webhook then refuses requests that arrive on other
+// addresses than loopback ones.
 func checkWebhookListeners(c *serverConfig, secret string) error {
 	if c.noWebhook {
 		return nil
@@ -481,7 +483,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		secret = s
 	}
 	if err := checkWebhookListeners(c, secret); err != nil {
-		return err
+		logger.Warn("the webhook has no secret: it takes pushes arriving on loopback addresses only, and refuses the others (403)", "why", err)
 	}
 	password, err := readSecretFile("--git-password-file", c.gitPasswordFile)
 	if err != nil {

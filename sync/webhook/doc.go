@@ -6,7 +6,9 @@
 // forged or replayed request can at worst cause an extra fetch, and a secret
 // (HMAC signature or GitLab token) keeps strangers from even doing that.
 // Without a secret anyone who reaches the endpoint can trigger fetches, so
-// CheckListener allows that only on loopback addresses. A token bucket
+// the handler takes pushes only on loopback addresses (the connection's
+// local address), answering 403 elsewhere; CheckListener says whether a
+// listen address reaches other machines. A token bucket
 // (Config.Rate, Config.Burst) bounds the requests handled, before their
 // body is read: beyond it the answer is 429 with Retry-After.
 //
@@ -20,7 +22,7 @@
 //		}
 //	}
 //	if err := webhook.CheckListener(secret, listenAddr); err != nil {
-//		return err // no secret, and reachable from other machines
+//		logger.Warn("webhook takes pushes on loopback only", "why", err)
 //	}
 //	mux := http.NewServeMux()
 //	mux.Handle(webhook.Path, webhook.New(webhook.Config{Secret: secret, Trigger: trigger, Logger: logger}))

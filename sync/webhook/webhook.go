@@ -9,7 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -153,6 +155,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusMethodNotAllowed, "only POST is allowed")
 		return
 	}
+	if len(h.secret) == 0 && !arrivedOnLoopback(r) {
+		reply(http.StatusForbidden, "this webhook has no secret, so it takes pushes only on a loopback address; "+
+			"start bosun server with --webhook-secret or --webhook-secret-file (and set the same secret at the forge) to take them from other machines")
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -178,6 +185,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		reply(http.StatusOK, "event ignored: only pushes trigger a sync")
 	}
+}
+
+// arrivedOnLoopback reports whether r came in on a loopback address of
+// this machine (the connection's local address, not what the client
+// claims), or was not served from a listener at all (a handler called
+// directly).
+func arrivedOnLoopback(r *http.Request) bool {
+	addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(addr.String())
+	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
 // authenticate checks the body signature or token. how names the header used,

@@ -1,9 +1,11 @@
 package webhook
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -148,5 +150,45 @@ func TestHandlerOverHTTP(t *testing.T) {
 	case <-wake:
 	default:
 		t.Fatal("trigger not called before the response")
+	}
+}
+
+// TestNoSecretLoopbackOnly: a webhook without a secret takes pushes that
+// arrive on a loopback address and refuses (403, no sync) those that
+// arrive on any other address of the machine; with a secret, signed
+// pushes are taken on any address.
+func TestNoSecretLoopbackOnly(t *testing.T) {
+	tests := []struct {
+		name     string
+		secret   string
+		local    net.Addr
+		wantCode int
+	}{
+		{name: "no secret, on 127.0.0.1", local: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 6443}, wantCode: http.StatusAccepted},
+		{name: "no secret, on ::1", local: &net.TCPAddr{IP: net.IPv6loopback, Port: 6443}, wantCode: http.StatusAccepted},
+		{name: "no secret, on a machine address", local: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 7), Port: 6443}, wantCode: http.StatusForbidden},
+		{name: "no secret, on an IPv4-mapped machine address", local: &net.TCPAddr{IP: net.ParseIP("::ffff:10.0.0.7"), Port: 6443}, wantCode: http.StatusForbidden},
+		{name: "a secret, on a machine address", secret: "k", local: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 7), Port: 6443}, wantCode: http.StatusAccepted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var triggered atomic.Int32
+			h := Handler(tt.secret, func() { triggered.Add(1) }, nil)
+			req := httptest.NewRequest(http.MethodPost, Path, strings.NewReader("{}"))
+			req.Header.Set("X-GitHub-Event", "push")
+			if tt.secret != "" {
+				req.Header.Set("X-Gitlab-Token", tt.secret)
+			}
+			req = req.WithContext(context.WithValue(req.Context(), http.LocalAddrContextKey, tt.local))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			wantTriggers := int32(0)
+			if tt.wantCode == http.StatusAccepted {
+				wantTriggers = 1
+			}
+			if rec.Code != tt.wantCode || triggered.Load() != wantTriggers {
+				t.Fatalf("push = %d %q, %d syncs; want %d, %d", rec.Code, rec.Body.String(), triggered.Load(), tt.wantCode, wantTriggers)
+			}
+		})
 	}
 }
