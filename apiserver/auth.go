@@ -250,6 +250,11 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if rec, ok := w.(*statusRecorder); ok {
 			rec.info = &ri // for the request metrics
 		}
+		release, ok := s.limits.admitRequest(w, req, u.Name, ri)
+		if !ok {
+			return
+		}
+		defer release()
 		if aerr := s.authorize(ctx, u, req, ri); aerr != nil {
 			writeError(w, aerr)
 			return

@@ -110,6 +110,16 @@ type Config struct {
 	// Servers lists the cluster's running API servers, served at
 	// api.PathServers to every authenticated user; nil: 503.
 	Servers func(ctx context.Context) ([]api.ServerInfo, error)
+	// MaxRequestsInFlight and MaxMutatingRequestsInFlight bound the
+	// read-only and the mutating requests served at once (watches, logs
+	// followed, exec, attach and port-forward are not counted); beyond
+	// them a request gets 429 with Retry-After, as kube-apiserver's flags
+	// of those names. 0 means DefaultMaxRequestsInFlight and
+	// DefaultMaxMutatingRequestsInFlight.
+	MaxRequestsInFlight, MaxMutatingRequestsInFlight int
+	// MaxWatchesPerClient bounds the watches one identity holds open at
+	// once (429 beyond); 0 means DefaultMaxWatchesPerClient.
+	MaxWatchesPerClient int
 	// NodeGracePeriod is how recently a Ready node must have renewed its
 	// Lease for a join under its name to be refused (409); 0 means
 	// DefaultNodeGracePeriod.
@@ -126,6 +136,7 @@ type Server struct {
 	scheme    string // of agents' URLs
 	tokens    Tokens
 	metrics   *requestMetrics // nil without Config.Metrics
+	limits    *limits
 	apply     *applier
 }
 
@@ -150,6 +161,9 @@ func New(cfg Config) *Server {
 		cfg.AgentTransport = defaultAgentTransport()
 	}
 	defaults.Positive(&cfg.NodeGracePeriod, DefaultNodeGracePeriod)
+	defaults.Positive(&cfg.MaxRequestsInFlight, DefaultMaxRequestsInFlight)
+	defaults.Positive(&cfg.MaxMutatingRequestsInFlight, DefaultMaxMutatingRequestsInFlight)
+	defaults.Positive(&cfg.MaxWatchesPerClient, DefaultMaxWatchesPerClient)
 	if cfg.Tokens == nil && cfg.Store != nil {
 		cfg.Tokens = tokens.New(cfg.Store.Client(), nowClock(cfg.Now))
 	}
@@ -159,6 +173,7 @@ func New(cfg Config) *Server {
 		s.metrics = newRequestMetrics(cfg.Metrics)
 	}
 	s.apply = newApplier(s.resources)
+	s.limits = newLimits(cfg.MaxRequestsInFlight, cfg.MaxMutatingRequestsInFlight, cfg.MaxWatchesPerClient)
 	s.handler = s.middleware(s.authenticate(s.routes()))
 	return s
 }
