@@ -163,7 +163,7 @@ func (s *Server) serverSideApply(w http.ResponseWriter, req *http.Request, t tar
 	if aerr := s.admit(req, t, old, obj); aerr != nil {
 		return aerr
 	}
-	if aerr := s.validate(req, t, old, obj); aerr != nil {
+	if aerr := s.validate(w, req, t, old, obj); aerr != nil {
 		return aerr
 	}
 	obj.SetResourceVersion(old.GetResourceVersion())

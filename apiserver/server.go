@@ -20,6 +20,7 @@ import (
 	"github.com/bosun-dev/bosun/apiserver/openapi"
 	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
+	"github.com/bosun-dev/bosun/podsecurity"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/tokens"
 )
@@ -110,6 +111,10 @@ type Config struct {
 	// Servers lists the cluster's running API servers, served at
 	// api.PathServers to every authenticated user; nil: 503.
 	Servers func(ctx context.Context) ([]api.ServerInfo, error)
+	// PodSecurity, when not nil, checks pods created or changed through
+	// the API (nodes' mirror pods) against their namespace's Pod Security
+	// level, as sync checks the pods of a commit.
+	PodSecurity *podsecurity.Policy
 	// MaxRequestsInFlight and MaxMutatingRequestsInFlight bound the
 	// read-only and the mutating requests served at once (watches, logs
 	// followed, exec, attach and port-forward are not counted); beyond

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/manifests"
+	"github.com/bosun-dev/bosun/podsecurity"
 )
 
 // alwaysThere are the namespaces every cluster has: the system namespaces
@@ -31,7 +33,10 @@ var alwaysThere = sets.New(metav1.NamespaceDefault, metav1.NamespaceSystem, meta
 // fields Kubernetes keeps fixed. It answers 422 Invalid with one cause per
 // field, as kube-apiserver does, or 404 when the object's namespace does
 // not exist (kube-apiserver's NamespaceLifecycle).
-func (s *Server) validate(req *http.Request, t target, old, obj api.Object) *apiError {
+func (s *Server) validate(w http.ResponseWriter, req *http.Request, t target, old, obj api.Object) *apiError {
+	if o, ok := obj.(manifests.Obj); ok && isGitKind(t.r) {
+		manifests.SetDefaults(o)
+	}
 	errs := validateMeta(t.r, obj)
 	if old != nil {
 		errs = append(errs, apivalidation.ValidateObjectMetaUpdate(withSystemFields(metaOf(obj), metaOf(old)), metaOf(old), field.NewPath("metadata"))...)
@@ -41,7 +46,37 @@ func (s *Server) validate(req *http.Request, t target, old, obj api.Object) *api
 		return invalid(t, obj.GetName(), errs)
 	}
 	if old == nil && t.r.Namespaced {
-		return s.namespaceExists(req, obj.GetNamespace())
+		if aerr := s.namespaceExists(req, obj.GetNamespace()); aerr != nil {
+			return aerr
+		}
+	}
+	return s.podSecurity(w, req, t, old, obj)
+}
+
+// podSecurity checks a pod against the Pod Security level of its
+// namespace, as kube-apiserver's PodSecurity admission: 403 Forbidden when
+// the enforce level refuses it, a Warning header per warn-level violation.
+// An update is checked when it changes what the levels look at.
+func (s *Server) podSecurity(w http.ResponseWriter, req *http.Request, t target, old, obj api.Object) *apiError {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok || s.cfg.PodSecurity == nil {
+		return nil
+	}
+	if was, ok := old.(*corev1.Pod); ok && !podsecurity.UpdateNeedsCheck(pod, was) {
+		return nil
+	}
+	ns := &corev1.Namespace{}
+	if err := s.cfg.Store.Get(req.Context(), "", pod.Namespace, ns); err != nil && !errors.Is(err, api.ErrNotFound) {
+		return errInternal(err)
+	}
+	r := s.cfg.PodSecurity.Check(ns.Labels, &pod.ObjectMeta, &pod.Spec)
+	if r.Denied() {
+		e := errForbidden("pods %q is forbidden: %s", pod.Name, r.DeniedMessage())
+		e.status.Details = &metav1.StatusDetails{Name: pod.Name, Kind: "pods"}
+		return e
+	}
+	for _, msg := range r.Warnings() {
+		w.Header().Add("Warning", `299 - `+strconv.Quote(msg))
 	}
 	return nil
 }
@@ -90,7 +125,7 @@ func validateMeta(r api.Resource, obj api.Object) field.ErrorList {
 func validateKind(r api.Resource, obj api.Object) field.ErrorList {
 	if isGitKind(r) {
 		if o, ok := obj.(manifests.Obj); ok {
-			return gitKindRules(o)
+			return manifests.ValidateObject(o)
 		}
 	}
 	if n, ok := obj.(*corev1.Node); ok {
@@ -176,6 +211,3 @@ func invalid(t target, name string, errs field.ErrorList) *apiError {
 	st.TypeMeta = metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}
 	return &apiError{status: st}
 }
-
-// gitKindRules is replaced by manifests.ValidateObject once it lands. TEMP
-func gitKindRules(o manifests.Obj) field.ErrorList { return nil }

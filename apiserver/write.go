@@ -163,7 +163,7 @@ func (s *Server) createChecked(w http.ResponseWriter, req *http.Request, t targe
 	if aerr := s.admit(req, t, nil, obj); aerr != nil {
 		return aerr
 	}
-	if aerr := s.validate(req, t, nil, obj); aerr != nil {
+	if aerr := s.validate(w, req, t, nil, obj); aerr != nil {
 		return aerr
 	}
 	if obj.GetResourceVersion() != "" {
@@ -223,7 +223,7 @@ func (s *Server) update(w http.ResponseWriter, req *http.Request, t target) *api
 	if rv != old.GetResourceVersion() {
 		return objectError(t, api.ErrConflict)
 	}
-	if aerr := s.validate(req, t, old, obj); aerr != nil {
+	if aerr := s.validate(w, req, t, old, obj); aerr != nil {
 		return aerr
 	}
 	obj = s.trackUpdate(req, t, old, obj)
@@ -456,7 +456,7 @@ func (s *Server) patch(w http.ResponseWriter, req *http.Request, t target) *apiE
 			return aerr
 		}
 		if t.sub == "" {
-			if aerr := s.validate(req, t, old, obj); aerr != nil {
+			if aerr := s.validate(w, req, t, old, obj); aerr != nil {
 				return aerr
 			}
 			obj = s.trackUpdate(req, t, old, obj)
