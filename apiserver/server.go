@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver/openapi"
+	"github.com/bosun-dev/bosun/audit"
 	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/podsecurity"
@@ -115,6 +117,11 @@ type Config struct {
 	// the API (nodes' mirror pods) against their namespace's Pod Security
 	// level, as sync checks the pods of a commit.
 	PodSecurity *podsecurity.Policy
+	// Audit, when not nil, receives one audit event per write (create,
+	// update, patch, delete, whether allowed or not) and per refused
+	// request (401, 403, 429), and the control changes (freeze, suspend,
+	// sync, accept-rewrite) with who asked.
+	Audit *audit.Logger
 	// MaxRequestsInFlight and MaxMutatingRequestsInFlight bound the
 	// read-only and the mutating requests served at once (watches, logs
 	// followed, exec, attach and port-forward are not counted); beyond
@@ -262,10 +269,12 @@ func (s *Server) Run(ctx context.Context, addr string, ready func(addr net.Addr)
 // passes Flush through for watches.
 type statusRecorder struct {
 	http.ResponseWriter
-	code  int
-	wrote bool
-	user  string       // the request's identity, once authenticated
-	info  *requestInfo // what the request asks, once authenticated
+	code    int
+	wrote   bool
+	user    string       // the request's identity, once authenticated
+	groups  []string     // its groups
+	info    *requestInfo // what the request asks, once authenticated
+	refusal *metav1.Status
 }
 
 func (w *statusRecorder) WriteHeader(code int) {
@@ -310,6 +319,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery,
 				"user", rec.user, "code", rec.code, "duration", d)
 			s.metrics.observe(r, rec, d)
+			s.audit(r, rec, start)
 		}()
 		next.ServeHTTP(rec, r)
 	})
@@ -405,5 +415,8 @@ func writeJSONType(w http.ResponseWriter, code int, ct string, v any) {
 
 // writeError writes err as a metav1.Status.
 func writeError(w http.ResponseWriter, err *apiError) {
+	if rec, ok := w.(*statusRecorder); ok {
+		rec.refusal = &err.status // for the audit log
+	}
 	writeJSON(w, int(err.status.Code), err.status)
 }

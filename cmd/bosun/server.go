@@ -633,6 +633,8 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		Store:                       st,
 		Logger:                      logger.With("component", "api"),
 		Hooks:                       webhookHandler(c, secret, triggerSync, logger.With("component", "webhook")),
+		Audit:                       auditLog,
+		PodSecurity:                 podSecurity,
 		Ready:                       sy.Ready,
 		Version:                     version,
 		Profiling:                   c.profiling,
