@@ -163,6 +163,9 @@ func (s *Server) serverSideApply(w http.ResponseWriter, req *http.Request, t tar
 	if aerr := s.admit(req, t, old, obj); aerr != nil {
 		return aerr
 	}
+	if aerr := s.validate(w, req, t, old, obj); aerr != nil {
+		return aerr
+	}
 	obj.SetResourceVersion(old.GetResourceVersion())
 	if err := s.replace(req, old, obj); err != nil {
 		return objectError(t, err)

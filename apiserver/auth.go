@@ -237,7 +237,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		u := authenticateRequest(req)
 		if rec, ok := w.(*statusRecorder); ok {
-			rec.user = u.Name
+			rec.user, rec.groups = u.Name, u.Groups
 		}
 		ctx := WithUser(req.Context(), u)
 		req = req.WithContext(ctx)
@@ -250,6 +250,11 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if rec, ok := w.(*statusRecorder); ok {
 			rec.info = &ri // for the request metrics
 		}
+		release, ok := s.limits.admitRequest(w, req, u.Name, ri)
+		if !ok {
+			return
+		}
+		defer release()
 		if aerr := s.authorize(ctx, u, req, ri); aerr != nil {
 			writeError(w, aerr)
 			return

@@ -249,7 +249,7 @@ func TestNodeAuthorization(t *testing.T) {
 		{"delete another node's pod", nodeA, "DELETE", "/api/v1/namespaces/default/pods/pb", nil, 403, "may only delete pods with spec.nodeName set to itself"},
 		{"delete own pod", nodeA, "DELETE", "/api/v1/namespaces/default/pods/pa-gone", nil, 200, "pa-gone"},
 		{"create own mirror pod", nodeA, "POST", "/api/v1/namespaces/default/pods", newMirrorPod("static-a", "a", func(p *corev1.Pod) {
-			p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: "a"}}
+			p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: "a", UID: "uid-a"}}
 		}), 201, "static-a"},
 		{"create a mirror pod for another node", nodeA, "POST", "/api/v1/namespaces/default/pods", newMirrorPod("static-b", "b", nil), 403,
 			"may only create pods with spec.nodeName set to itself"},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/audit"
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/sync/state"
 )
@@ -95,7 +96,8 @@ func (s *Server) serveControl(w http.ResponseWriter, req *http.Request) {
 		writeError(w, errMethodNotAllowed("%s is not supported on %s", req.Method, req.URL.Path))
 		return
 	}
-	if _, err := records.ChangeControl(req.Context(), s.cfg.Store, now, change); err != nil {
+	who := audit.UserInfo{Username: u.Name, Groups: u.Groups}
+	if _, err := records.ChangeControlAudited(req.Context(), s.cfg.Store, s.cfg.Audit, who, now, change); err != nil {
 		switch {
 		case errors.Is(err, errNotFrozen), errors.Is(err, errNotSuspended):
 			writeError(w, newStatusError(http.StatusConflict, "Conflict", err.Error()))

@@ -81,7 +81,7 @@ func TestKubectlEvents(t *testing.T) {
 }
 
 // TestKubectlOperationalEvents: writes that are not desired state (a node
-// cordoned and labeled, a pod deleted) are recorded as Events naming who
+// cordoned and labeled, a pod deleted, a node deleted) are recorded as Events naming who
 // made them.
 func TestKubectlOperationalEvents(t *testing.T) {
 	st := storetest.Start(t)
@@ -90,11 +90,12 @@ func TestKubectlOperationalEvents(t *testing.T) {
 	t.Cleanup(ts.Close)
 	e := &env{t: t, st: st, url: ts.URL}
 	e.create(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1"}})
+	e.create(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-2"}})
 	e.create(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web-1"},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}}}})
 	k := newKubectl(t, e)
 	for _, args := range [][]string{
-		{"cordon", "node-1"}, {"label", "node", "node-1", "disk=ssd"}, {"delete", "pod", "web-1", "--wait=false"},
+		{"cordon", "node-1"}, {"label", "node", "node-1", "disk=ssd"}, {"delete", "pod", "web-1", "--wait=false"}, {"delete", "node", "node-2", "--wait=false"},
 	} {
 		if out, err := k.run(t, args...); err != nil {
 			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -104,6 +105,7 @@ func TestKubectlOperationalEvents(t *testing.T) {
 		{"node-1", apiserver.ReasonNodeNotSchedulable, "Node node-1 cordoned by "},
 		{"node-1", apiserver.ReasonLabelsChanged, "Labels changed by "},
 		{"web-1", apiserver.ReasonDeleted, "Pod deleted through the API by "},
+		{"node-2", apiserver.ReasonDeleted, "Node deleted through the API by "},
 	} {
 		testutil.EventuallyTrue(t, 10*time.Second, "a "+w.reason+" Event", func() bool {
 			for _, ev := range eventstest.Find(t, st, "default", w.name, w.reason) {

@@ -68,12 +68,21 @@ func (s *Server) recordWrite(req *http.Request, t target, old, obj api.Object) {
 	}
 }
 
-// recordDelete records the deletion of a pod through the API (reason
-// Deleted); other kinds are not recorded.
+// recordDelete records the deletion of a pod (Normal) or a Node (Warning:
+// its agent registers it again if it still runs, and its pods are
+// replaced) through the API, reason Deleted; other kinds are not
+// recorded.
 func (s *Server) recordDelete(req *http.Request, obj api.Object) {
 	who, ok := operator(req)
-	if pod, isPod := obj.(*corev1.Pod); ok && isPod && s.cfg.Recorder != nil {
-		s.cfg.Recorder.Eventf(events.Ref(pod), corev1.EventTypeNormal, ReasonDeleted, "Pod deleted through the API by %s", who)
+	if !ok || s.cfg.Recorder == nil {
+		return
+	}
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		s.cfg.Recorder.Eventf(events.Ref(o), corev1.EventTypeNormal, ReasonDeleted, "Pod deleted through the API by %s", who)
+	case *corev1.Node:
+		s.cfg.Recorder.Eventf(events.Ref(o), corev1.EventTypeWarning, ReasonDeleted,
+			"Node deleted through the API by %s: its pods are deleted and replaced elsewhere; a running agent registers the node again", who)
 	}
 }
 

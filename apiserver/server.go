@@ -15,11 +15,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver/openapi"
+	"github.com/bosun-dev/bosun/audit"
 	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
+	"github.com/bosun-dev/bosun/podsecurity"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/tokens"
 )
@@ -110,6 +113,25 @@ type Config struct {
 	// Servers lists the cluster's running API servers, served at
 	// api.PathServers to every authenticated user; nil: 503.
 	Servers func(ctx context.Context) ([]api.ServerInfo, error)
+	// PodSecurity, when not nil, checks pods created or changed through
+	// the API (nodes' mirror pods) against their namespace's Pod Security
+	// level, as sync checks the pods of a commit.
+	PodSecurity *podsecurity.Policy
+	// Audit, when not nil, receives one audit event per write (create,
+	// update, patch, delete, whether allowed or not) and per refused
+	// request (401, 403, 429), and the control changes (freeze, suspend,
+	// sync, accept-rewrite) with who asked.
+	Audit *audit.Logger
+	// MaxRequestsInFlight and MaxMutatingRequestsInFlight bound the
+	// read-only and the mutating requests served at once (watches, logs
+	// followed, exec, attach and port-forward are not counted); beyond
+	// them a request gets 429 with Retry-After, as kube-apiserver's flags
+	// of those names. 0 means DefaultMaxRequestsInFlight and
+	// DefaultMaxMutatingRequestsInFlight.
+	MaxRequestsInFlight, MaxMutatingRequestsInFlight int
+	// MaxWatchesPerClient bounds the watches one identity holds open at
+	// once (429 beyond); 0 means DefaultMaxWatchesPerClient.
+	MaxWatchesPerClient int
 	// NodeGracePeriod is how recently a Ready node must have renewed its
 	// Lease for a join under its name to be refused (409); 0 means
 	// DefaultNodeGracePeriod.
@@ -126,6 +148,7 @@ type Server struct {
 	scheme    string // of agents' URLs
 	tokens    Tokens
 	metrics   *requestMetrics // nil without Config.Metrics
+	limits    *limits
 	apply     *applier
 }
 
@@ -150,6 +173,9 @@ func New(cfg Config) *Server {
 		cfg.AgentTransport = defaultAgentTransport()
 	}
 	defaults.Positive(&cfg.NodeGracePeriod, DefaultNodeGracePeriod)
+	defaults.Positive(&cfg.MaxRequestsInFlight, DefaultMaxRequestsInFlight)
+	defaults.Positive(&cfg.MaxMutatingRequestsInFlight, DefaultMaxMutatingRequestsInFlight)
+	defaults.Positive(&cfg.MaxWatchesPerClient, DefaultMaxWatchesPerClient)
 	if cfg.Tokens == nil && cfg.Store != nil {
 		cfg.Tokens = tokens.New(cfg.Store.Client(), nowClock(cfg.Now))
 	}
@@ -159,6 +185,7 @@ func New(cfg Config) *Server {
 		s.metrics = newRequestMetrics(cfg.Metrics)
 	}
 	s.apply = newApplier(s.resources)
+	s.limits = newLimits(cfg.MaxRequestsInFlight, cfg.MaxMutatingRequestsInFlight, cfg.MaxWatchesPerClient)
 	s.handler = s.middleware(s.authenticate(s.routes()))
 	return s
 }
@@ -242,10 +269,12 @@ func (s *Server) Run(ctx context.Context, addr string, ready func(addr net.Addr)
 // passes Flush through for watches.
 type statusRecorder struct {
 	http.ResponseWriter
-	code  int
-	wrote bool
-	user  string       // the request's identity, once authenticated
-	info  *requestInfo // what the request asks, once authenticated
+	code    int
+	wrote   bool
+	user    string       // the request's identity, once authenticated
+	groups  []string     // its groups
+	info    *requestInfo // what the request asks, once authenticated
+	refusal *metav1.Status
 }
 
 func (w *statusRecorder) WriteHeader(code int) {
@@ -290,6 +319,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery,
 				"user", rec.user, "code", rec.code, "duration", d)
 			s.metrics.observe(r, rec, d)
+			s.audit(r, rec, start)
 		}()
 		next.ServeHTTP(rec, r)
 	})
@@ -385,5 +415,8 @@ func writeJSONType(w http.ResponseWriter, code int, ct string, v any) {
 
 // writeError writes err as a metav1.Status.
 func writeError(w http.ResponseWriter, err *apiError) {
+	if rec, ok := w.(*statusRecorder); ok {
+		rec.refusal = &err.status // for the audit log
+	}
 	writeJSON(w, int(err.status.Code), err.status)
 }

@@ -163,6 +163,9 @@ func (s *Server) createChecked(w http.ResponseWriter, req *http.Request, t targe
 	if aerr := s.admit(req, t, nil, obj); aerr != nil {
 		return aerr
 	}
+	if aerr := s.validate(w, req, t, nil, obj); aerr != nil {
+		return aerr
+	}
 	if obj.GetResourceVersion() != "" {
 		return errBadRequest("metadata.resourceVersion must not be set when creating an object")
 	}
@@ -219,6 +222,9 @@ func (s *Server) update(w http.ResponseWriter, req *http.Request, t target) *api
 	}
 	if rv != old.GetResourceVersion() {
 		return objectError(t, api.ErrConflict)
+	}
+	if aerr := s.validate(w, req, t, old, obj); aerr != nil {
+		return aerr
 	}
 	obj = s.trackUpdate(req, t, old, obj)
 	if err := s.replace(req, old, obj); err != nil {
@@ -450,6 +456,9 @@ func (s *Server) patch(w http.ResponseWriter, req *http.Request, t target) *apiE
 			return aerr
 		}
 		if t.sub == "" {
+			if aerr := s.validate(w, req, t, old, obj); aerr != nil {
+				return aerr
+			}
 			obj = s.trackUpdate(req, t, old, obj)
 		}
 		err = s.replace(req, old, obj)

@@ -254,11 +254,26 @@ func (c *Client) request(ctx context.Context, hc *http.Client, method, path stri
 	replayable := first.Body == nil || first.Body == http.NoBody || first.GetBody != nil
 	req := first
 	var tried []string
-	for {
+	for waits := 0; ; {
 		var tr connTrace
 		resp, err := hc.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), tr.hooks())))
 		if err == nil {
-			return answer(resp)
+			d, again := retryAfter(resp, waits)
+			if !again || !replayable {
+				return answer(resp)
+			}
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+			resp.Body.Close()
+			waits++
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("client: %s %s: %w", method, path, ctx.Err())
+			case <-time.After(d):
+			}
+			if req, err = retryRequest(ctx, first, requestURL(base, path, query)); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		tried = append(tried, base.String())
 		if ctx.Err() != nil || !tr.connFailure() {
@@ -273,6 +288,25 @@ func (c *Client) request(ctx context.Context, hc *http.Client, method, path stri
 			return nil, err
 		}
 	}
+}
+
+// maxRetryAfterWaits is how many times a request refused with 429 and
+// Retry-After (the server's request limits) is sent again, as client-go
+// retries such answers.
+const maxRetryAfterWaits = 5
+
+// retryAfter reports whether resp asks to send the request again later
+// (429 with a Retry-After of seconds, fewer than maxRetryAfterWaits times so
+// far), and after how long (at most 10 s).
+func retryAfter(resp *http.Response, waits int) (time.Duration, bool) {
+	if resp.StatusCode != http.StatusTooManyRequests || waits >= maxRetryAfterWaits {
+		return 0, false
+	}
+	secs, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if err != nil || secs < 0 {
+		return 0, false
+	}
+	return min(time.Duration(secs)*time.Second, 10*time.Second), true
 }
 
 // requestURL returns the URL of path with query below base.

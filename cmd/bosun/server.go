@@ -77,6 +77,8 @@ type serverConfig struct {
 	podEvictionTimeout     time.Duration
 
 	profiling bool
+	// API request limits (apiserver.Config).
+	maxRequestsInFlight, maxMutatingInFlight, maxWatchesPerClient int
 
 	auditLog       string
 	auditMaxSize   int
@@ -244,6 +246,9 @@ Examples:
 	f.StringVar(&c.auditLog, "audit-log", "", "write the audit log here (JSON lines in Kubernetes' audit.k8s.io/v1 Event format: every API write and refusal, sync, rollback and control change; created mode 0600; \"-\" for standard output); none by default")
 	f.IntVar(&c.auditMaxSize, "audit-log-maxsize", 100, "rotate the audit log before it grows past this many megabytes (0: never rotate)")
 	f.IntVar(&c.auditMaxBackup, "audit-log-maxbackup", 5, "how many rotated audit logs (PATH.1 newest ... PATH.N) to keep (0: keep all)")
+	f.IntVar(&c.maxRequestsInFlight, "max-requests-inflight", apiserver.DefaultMaxRequestsInFlight, "read-only API requests served at once (watches, followed logs, exec and port-forward not counted); beyond it 429 with Retry-After")
+	f.IntVar(&c.maxMutatingInFlight, "max-mutating-requests-inflight", apiserver.DefaultMaxMutatingRequestsInFlight, "mutating API requests served at once; beyond it 429 with Retry-After")
+	f.IntVar(&c.maxWatchesPerClient, "max-watches-per-client", apiserver.DefaultMaxWatchesPerClient, "watches one identity may hold open at once; beyond it 429 with Retry-After")
 	f.BoolVar(&c.profiling, "profiling", false, "serve Go profiles under /debug/pprof/ on the API address (unauthenticated: only on a trusted address)")
 	f.StringVar(&c.gitUsername, "git-username", "", "user name for HTTPS Git (default \"git\" when a password is given)")
 	f.StringVar(&c.gitPasswordFile, "git-password-file", "", "file holding the HTTPS password or access token")
@@ -625,26 +630,31 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	}
 	apiEvents := events.New(events.Config{Sink: st, Component: "bosun-apiserver", Logger: logger.With("component", "api")})
 	apiSrv := apiserver.New(apiserver.Config{
-		Store:           st,
-		Logger:          logger.With("component", "api"),
-		Hooks:           webhookHandler(c, secret, triggerSync, logger.With("component", "webhook")),
-		Ready:           sy.Ready,
-		Version:         version,
-		Profiling:       c.profiling,
-		Metrics:         reg,
-		MetricsHandler:  metrics.Handler(reg),
-		Recorder:        apiEvents,
-		GitWrites:       gitWrites,
-		TriggerSync:     triggerSync,
-		BranchHead:      src.Head,
-		SyncPolicy:      policyShown(c.syncPolicy),
-		Signer:          certs.signer,
-		Tokens:          bootstrapTokens,
-		GetCertificate:  certs.pki.Serving.GetCertificate,
-		ServerURL:       certs.url,
-		AgentTransport:  certs.agentTransport(),
-		NodeGracePeriod: c.nodeMonitorGracePeriod,
-		ControlPlane:    newControlPlaneCA(c, certs.pki.CA, clustered),
+		Store:                       st,
+		Logger:                      logger.With("component", "api"),
+		Hooks:                       webhookHandler(c, secret, triggerSync, logger.With("component", "webhook")),
+		Audit:                       auditLog,
+		PodSecurity:                 podSecurity,
+		Ready:                       sy.Ready,
+		Version:                     version,
+		Profiling:                   c.profiling,
+		MaxRequestsInFlight:         c.maxRequestsInFlight,
+		MaxMutatingRequestsInFlight: c.maxMutatingInFlight,
+		MaxWatchesPerClient:         c.maxWatchesPerClient,
+		Metrics:                     reg,
+		MetricsHandler:              metrics.Handler(reg),
+		Recorder:                    apiEvents,
+		GitWrites:                   gitWrites,
+		TriggerSync:                 triggerSync,
+		BranchHead:                  src.Head,
+		SyncPolicy:                  policyShown(c.syncPolicy),
+		Signer:                      certs.signer,
+		Tokens:                      bootstrapTokens,
+		GetCertificate:              certs.pki.Serving.GetCertificate,
+		ServerURL:                   certs.url,
+		AgentTransport:              certs.agentTransport(),
+		NodeGracePeriod:             c.nodeMonitorGracePeriod,
+		ControlPlane:                newControlPlaneCA(c, certs.pki.CA, clustered),
 		Servers: func(ctx context.Context) ([]api.ServerInfo, error) {
 			return servers.List(ctx, st.Client())
 		},
