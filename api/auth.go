@@ -124,6 +124,9 @@ type TokenResponse struct {
 type ClusterInfo struct {
 	// CACert is the cluster CA certificate, PEM.
 	CACert []byte `json:"caCert"`
+	// ServiceCIDR is the range Service cluster IPs are allocated from:
+	// agents' service proxies program no address outside it.
+	ServiceCIDR string `json:"serviceCIDR,omitempty"`
 }
 
 // JoinRequest asks for a node credential with a bootstrap token (sent as the

@@ -31,7 +31,7 @@ var whoAmI = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 })
 
 func TestAuthentication(t *testing.T) {
-	e := newTLSEnv(t, func(cfg *apiserver.Config, _ *store.Store) { cfg.Hooks = whoAmI })
+	e := newTLSEnv(t, func(cfg *apiserver.Config, _ *store.Store) { cfg.Hooks, cfg.ServiceCIDR = whoAmI, "10.96.0.0/16" })
 	tests := []struct {
 		name   string
 		user   api.User
@@ -45,6 +45,7 @@ func TestAuthentication(t *testing.T) {
 		{"anonymous readyz", nobody, "GET", "/readyz", 200, "ok"},
 		{"anonymous version", nobody, "GET", "/version", 200, "gitVersion"},
 		{"anonymous cluster info", nobody, "GET", api.PathClusterInfo, 200, "caCert"},
+		{"the cluster info names the service CIDR", nobody, "GET", api.PathClusterInfo, 200, `"serviceCIDR":"10.96.0.0/16"`},
 		{"anonymous discovery", nobody, "GET", "/api", 401, `"reason":"Unauthorized"`},
 		{"anonymous list", nobody, "GET", "/api/v1/pods", 401, `"code":401`},
 		{"anonymous sync status", nobody, "GET", "/bosun/v1/status", 401, "client certificate"},

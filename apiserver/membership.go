@@ -96,7 +96,7 @@ func (s *Server) serveClusterInfo(w http.ResponseWriter, req *http.Request) {
 		writeError(w, s.noCA())
 		return
 	}
-	writeJSON(w, http.StatusOK, api.ClusterInfo{CACert: s.cfg.Signer.CACertPEM()})
+	writeJSON(w, http.StatusOK, api.ClusterInfo{CACert: s.cfg.Signer.CACertPEM(), ServiceCIDR: s.cfg.ServiceCIDR})
 }
 
 // bearerToken returns the token of an "Authorization: Bearer TOKEN" header.

@@ -117,6 +117,9 @@ type Config struct {
 	// the API (nodes' mirror pods) against their namespace's Pod Security
 	// level, as sync checks the pods of a commit.
 	PodSecurity *podsecurity.Policy
+	// ServiceCIDR is the cluster's Service range, published at
+	// api.PathClusterInfo for agents' service proxies.
+	ServiceCIDR string
 	// Audit, when not nil, receives one audit event per write (create,
 	// update, patch, delete, whether allowed or not) and per refused
 	// request (401, 403, 429), and the control changes (freeze, suspend,

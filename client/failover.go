@@ -178,6 +178,14 @@ func idempotent(method string) bool {
 	return false
 }
 
+// ClusterInfo reads the cluster's public facts (api.PathClusterInfo): its
+// CA certificate and service CIDR.
+func (c *Client) ClusterInfo(ctx context.Context) (api.ClusterInfo, error) {
+	var out api.ClusterInfo
+	err := c.getJSON(ctx, api.PathClusterInfo, nil, &out)
+	return out, err
+}
+
 // ListServers returns the API servers the cluster has registered (GET
 // api.PathServers), sorted by name: the addresses to give SetServers.
 func (c *Client) ListServers(ctx context.Context) ([]api.ServerInfo, error) {

@@ -49,6 +49,7 @@ type agentConfig struct {
 	cniBinDirs       []string
 	podManifestPath  string
 	clusterCIDR      string
+	serviceCIDR      string
 	noProxy          bool
 	proxyMode        string
 	imagesDirFlag    string
@@ -168,6 +169,7 @@ stops a container because the API is unreachable.
 	}
 	f := cmd.Flags()
 	f.StringVar(&a.dataDir, "data-dir", "/var/lib/bosun", "directory for containerd, pod files, logs and the network state")
+	f.StringVar(&a.serviceCIDR, "service-cidr", "", "the cluster's Service range: the service proxy programs no Service address outside it (default: the range the server publishes)")
 	f.StringVar(&a.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "the cluster's pod range: pod traffic to outside it is masqueraded, and traffic from outside it to Services")
 	f.StringVar(&a.token, "token", "", "bootstrap token (ID.SECRET) to join the cluster with; needed only until the node has its credential (default: env BOSUN_TOKEN)")
 	f.StringVar(&a.caCertHash, "ca-cert-hash", "", "sha256:HEX of the cluster CA's public key, checked before the token is sent (printed by \"bosun token create\")")
@@ -375,9 +377,10 @@ func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.L
 			return fmt.Errorf("agent: --proxy-mode: %w", err)
 		}
 		p, err := proxy.New(proxy.Config{
-			Client:      c,
-			Mode:        mode,
-			ClusterCIDR: a.clusterCIDR,
+			Client:       c,
+			Mode:         mode,
+			ClusterCIDR:  a.clusterCIDR,
+			ServiceCIDRs: serviceCIDRs(ctx, a.serviceCIDR, c, logger),
 			// NodePorts answer on every local address, as kube-proxy's default.
 			Logger:  logger,
 			Metrics: reg,
@@ -470,4 +473,19 @@ func eventQPS(flag float64) float64 {
 		return -1
 	}
 	return flag
+}
+
+// serviceCIDRs returns the service range the proxy keeps to: flag when
+// given, else the one the server publishes; none (no guard, with a
+// warning) when the server does not say.
+func serviceCIDRs(ctx context.Context, flag string, c *client.Client, logger *slog.Logger) []string {
+	if flag != "" {
+		return []string{flag}
+	}
+	info, err := c.ClusterInfo(ctx)
+	if err != nil || info.ServiceCIDR == "" {
+		logger.Warn("the server does not say its service CIDR: the service proxy programs every Service address; give --service-cidr", "err", err)
+		return nil
+	}
+	return []string{info.ServiceCIDR}
 }

@@ -635,6 +635,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		Hooks:                       webhookHandler(c, secret, triggerSync, logger.With("component", "webhook")),
 		Audit:                       auditLog,
 		PodSecurity:                 podSecurity,
+		ServiceCIDR:                 serviceCIDR.String(),
 		Ready:                       sy.Ready,
 		Version:                     version,
 		Profiling:                   c.profiling,
@@ -714,7 +715,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	})
 	if !c.noAgent {
 		a := c.agent
-		a.dataDir, a.clusterCIDR = c.dataDir, c.clusterCIDR
+		a.dataDir, a.clusterCIDR, a.serviceCIDR = c.dataDir, c.clusterCIDR, c.serviceCIDR
 		// The server's own agent talks to the API like any other, with a
 		// node credential the CA issues it here.
 		if err := issueNodeCredential(certs.pki.CA, a.pkiDir(), a.nodeName, certs.localURL, []net.IP{certs.nodeIP}); err != nil {
