@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/bosun-dev/bosun/manifests"
+	"github.com/bosun-dev/bosun/podsecurity"
 )
 
 func newValidateCommand() *cobra.Command {
-	var path, serviceCIDR string
+	var path, serviceCIDR, podSecurityDefault string
 	cmd := &cobra.Command{
 		Use:   "validate [DIR]",
 		Short: "Decode and validate the manifests in a working tree, offline",
@@ -45,10 +47,24 @@ or a pull-request check:
 				}
 				opts.ServiceCIDRs = []netip.Prefix{p.Masked()}
 			}
+			policy, err := podsecurity.New(podSecurityDefault)
+			if err != nil {
+				return fmt.Errorf("validate: --pod-security-default: %w", err)
+			}
 			res, err := manifests.Load(os.DirFS(abs), opts)
 			if err != nil {
 				return fmt.Errorf("validate: %w", err)
 			}
+			// Pod Security as the server checks it, with the labels of the
+			// tree's own Namespaces (the cluster's are not known offline).
+			labels := map[string]map[string]string{}
+			for _, o := range res.Objects {
+				if ns, ok := o.Obj.(*corev1.Namespace); ok {
+					labels[ns.Name] = ns.Labels
+				}
+			}
+			res.Problems = append(res.Problems, policy.CheckObjects(res.Objects, func(ns string) map[string]string { return labels[ns] })...)
+			res.Problems.Sort()
 			out := cmd.OutOrStdout()
 			for _, p := range res.Problems.Errors() {
 				fmt.Fprintln(out, p.String())
@@ -80,6 +96,7 @@ or a pull-request check:
 		},
 	}
 	cmd.Flags().StringVar(&path, "path", "", "subdirectory of DIR to read, as bosun server's --path")
+	cmd.Flags().StringVar(&podSecurityDefault, "pod-security-default", podsecurity.DefaultLevel, "Pod Security level for namespaces the tree defines without pod-security.kubernetes.io labels (or does not define), as bosun server's flag")
 	cmd.Flags().StringVar(&serviceCIDR, "service-cidr", "", "also reject clusterIPs outside this range, as a server with this --service-cidr does (default: not checked)")
 	return cmd
 }

@@ -18,6 +18,11 @@ func TestValidateServiceCIDR(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "svc.yaml"), []byte(svc), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	hostPath := t.TempDir()
+	pod := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: agent\nspec:\n  containers:\n  - name: c\n    image: nginx:1\n  volumes:\n  - name: root\n    hostPath: {path: /}\n"
+	if err := os.WriteFile(filepath.Join(hostPath, "pod.yaml"), []byte(pod), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		args     []string
@@ -26,6 +31,8 @@ func TestValidateServiceCIDR(t *testing.T) {
 	}{
 		{"not checked", []string{dir}, 0, "1 object(s) in 1 file(s) are valid"},
 		{"outside", []string{"--service-cidr", "10.96.0.0/16", dir}, 1, "svc.yaml:6: Service default/web: spec.clusterIP: clusterIP 8.8.8.8 is outside the service CIDR 10.96.0.0/16"},
+		{"pod security, baseline by default", []string{hostPath}, 1, `pod.yaml:1: Pod default/agent: violates PodSecurity "baseline:latest": hostPath volumes (volume "root")`},
+		{"pod security, privileged default", []string{"--pod-security-default", "privileged", hostPath}, 0, "1 object(s) in 1 file(s) are valid"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
