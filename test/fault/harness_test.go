@@ -124,7 +124,7 @@ func startServer(t testing.TB, repoURL string, extra ...string) *server {
 	t.Cleanup(func() {
 		s.kill()
 		if t.Failed() {
-			t.Logf("server log (last start):\n%s", s.log.String())
+			t.Logf("server log (last start, requests left out):\n%s", lastLines(withoutRequests(s.log.String()), 150))
 		}
 	})
 	return s
@@ -328,4 +328,15 @@ func syncPhase(log, sha string) string {
 	default:
 		return "before"
 	}
+}
+
+// withoutRequests drops the API's per-request debug lines from a log.
+func withoutRequests(log string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, "msg=request ") {
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
 }
