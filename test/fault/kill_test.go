@@ -198,8 +198,8 @@ func (l liveObjects) podProblem(replicas int) string {
 // with two hollow nodes running the pods. Each round commits a new version
 // (ConfigMap data every round, Deployment replicas between 2 and 3 every
 // tenth round, so most restarts find the pods converged and must not
-// create or lose any), kills the server
-// between 0 and 1.3 times the measured commit-to-applied time later, and
+// create or lose any), kills the server at a random moment of the sync
+// (timed from the commit, or from the log's "syncing commit" line), and
 // restarts it on the same data directory. After each restart it checks
 // that the commit is applied, the live objects equal it (no object lost,
 // stale or extra), every ReplicaSet owns exactly its replicas with no
@@ -231,7 +231,19 @@ func TestKillServerDuringSync(t *testing.T) {
 		before := s.history()
 		r.write("fault.yaml", killCommit(version, replicas))
 		sha := r.commitAll(version)
+		// Even rounds time the kill from the commit (0 to 1.3 times the
+		// measured sync), odd ones from the "syncing commit" log line (0
+		// to half of it), so that many kills land inside the sync however
+		// the machine's load shifts the timing.
+		from := "commit"
 		delay := time.Duration(rng.Float64() * 1.3 * float64(took))
+		if i%2 == 1 {
+			from = "sync start"
+			delay = time.Duration(rng.Float64() * 0.5 * float64(took))
+			if !pollEvery(30*time.Second, 2*time.Millisecond, func() bool { return syncPhase(s.log.String(), sha) != "before" }) {
+				t.Fatalf("round %d: no \"syncing commit\" line for %.8s in 30s", i, sha)
+			}
+		}
 		time.Sleep(delay) // the moment of the crash is the test's input
 		s.kill()
 		phase := syncPhase(s.log.String(), sha)
@@ -243,7 +255,7 @@ func TestKillServerDuringSync(t *testing.T) {
 		lo, st, ex := l.objectDiff(version, replicas)
 		lost, stale, extra = lost+lo, stale+st, extra+ex
 		if lo+st+ex > 0 {
-			t.Errorf("round %d (kill %v after the commit, %s the sync): %d objects lost, %d stale, %d extra", i, delay, phase, lo, st, ex)
+			t.Errorf("round %d (kill %v after the %s, %s the sync): %d objects lost, %d stale, %d extra", i, delay, from, phase, lo, st, ex)
 		}
 		if missing := missingEntries(before, s.history()); len(missing) > 0 {
 			t.Errorf("round %d: history entries lost by the kill: %v", i, missing)
@@ -263,6 +275,9 @@ func TestKillServerDuringSync(t *testing.T) {
 		if t.Failed() {
 			t.FailNow()
 		}
+	}
+	if rounds >= 10 && phases["inside"] == 0 {
+		t.Errorf("no kill of %d landed inside a sync (between \"syncing commit\" and \"applied commit\"): %v", rounds, phases)
 	}
 	t.Logf("RESULT kill-server rounds=%d kills-before-sync=%d kills-inside-sync=%d kills-after-sync=%d objects-lost=%d stale=%d extra=%d pod-faults=%d recovered=%d worst-pod-convergence=%v mean-round=%v",
 		rounds, phases["before"], phases["inside"], phases["after"], lost, stale, extra, podFaults, rounds-podFaults,
@@ -291,6 +306,12 @@ func missingEntries(before, after []attempt) []string {
 // pollFor polls cond every 50ms until it holds or timeout passes, and
 // reports whether it held.
 func pollFor(timeout time.Duration, cond func() bool) bool {
+	return pollEvery(timeout, 50*time.Millisecond, cond)
+}
+
+// pollEvery polls cond every interval until it holds or timeout passes,
+// and reports whether it held.
+func pollEvery(timeout, interval time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for {
 		if cond() {
@@ -299,6 +320,6 @@ func pollFor(timeout time.Duration, cond func() bool) bool {
 		if time.Now().After(deadline) {
 			return false
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(interval)
 	}
 }
