@@ -39,8 +39,24 @@ bench: ## Run the benchmarks that BENCHMARKS.md quotes and print their figures.
 	@hack/bench.sh
 
 .PHONY: fuzz
-fuzz: ## Fuzz the manifest decoder for FUZZTIME (default 30s).
-	$(GO) test ./manifests -run '^$$' -fuzz FuzzDecode -fuzztime $${FUZZTIME:-30s}
+fuzz: ## Run every Fuzz* target in the repository (found by grep, so new fuzzers join by themselves) for FUZZTIME each (default 60s).
+	@set -e; found=0; \
+	for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+	  pkg=./$$(dirname $${f#./}); \
+	  for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    found=$$((found+1)); echo "== $$pkg $$name ($${FUZZTIME:-60s})"; \
+	    $(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $${FUZZTIME:-60s}; \
+	  done; \
+	done; \
+	echo "fuzz: $$found fuzz targets ran"
+
+SOAK_ROUNDS ?= 1000
+SOAK_TIMEOUT ?= 3h
+SOAK_RUN ?= ^TestKill
+
+.PHONY: soak
+soak: build ## Fault-injection soak: test/fault with SOAK_ROUNDS (1000) kill -9 rounds of the server during a sync, and longer agent/containerd churn.
+	SOAK_ROUNDS=$(SOAK_ROUNDS) $(GO) test ./test/fault -run '$(SOAK_RUN)' -count=1 -v -timeout $(SOAK_TIMEOUT)
 
 .PHONY: verify
 verify: ## gofmt, go vet, and go mod tidy must leave the tree unchanged.

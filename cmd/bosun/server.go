@@ -62,6 +62,8 @@ type serverConfig struct {
 	etcdPeerURL         string
 	etcdMaxTxnOps       int
 	etcdMaxRequestBytes int
+	etcdQuotaBytes      int64
+	gitTimeout          time.Duration
 	etcdTLS             etcdTLSFiles
 
 	webhookSecret     string
@@ -204,6 +206,7 @@ Examples:
 	f.StringVar(&c.branch, "branch", "", "branch to sync (default: the repository's default branch)")
 	f.StringVar(&c.path, "path", "", "subdirectory of the repository holding the manifests (default: all of it)")
 	f.DurationVar(&c.interval, "interval", 30*time.Second, "how often to poll the repository for new commits")
+	f.DurationVar(&c.gitTimeout, "git-timeout", gitsource.DefaultTimeout, "deadline of one Git network operation (a fetch or a listing of the remote's branches); a remote that does not answer in time fails the sync attempt")
 	f.DurationVar(&c.resync, "resync", 10*time.Minute, "how often to re-apply the synced commit even when the branch did not move, repairing drift")
 	f.DurationVar(&c.eventTTL, "event-ttl", store.DefaultEventTTL, "how long an Event is kept after its last update (etcd deletes it through a lease), as kube-apiserver's --event-ttl")
 	f.BoolVar(&c.allowEmpty, "allow-empty", false, "let a commit without any manifests prune every object (refused otherwise)")
@@ -220,6 +223,7 @@ Examples:
 	f.StringVar(&c.etcdPeerURL, "etcd-peer-url", "http://127.0.0.1:2380", "peer URL of the embedded etcd")
 	f.IntVar(&c.etcdMaxTxnOps, "etcd-max-txn-ops", 128, "with --etcd-endpoints: the cluster's --max-txn-ops; a commit needing more operations is refused")
 	f.IntVar(&c.etcdMaxRequestBytes, "etcd-max-request-bytes", 1536*1024, "with --etcd-endpoints: the cluster's --max-request-bytes; a larger commit is refused")
+	f.Int64Var(&c.etcdQuotaBytes, "etcd-quota-backend-bytes", store.DefaultQuotaBackendBytes, "size limit of the embedded etcd's database, as etcd's --quota-backend-bytes; beyond it etcd raises the NOSPACE alarm and refuses writes")
 	addEtcdTLSFlags(f, &c.etcdTLS)
 	f.StringVar(&c.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "range each node's pod CIDR (a /24) is allocated from")
 	f.StringVar(&c.serviceCIDR, "service-cidr", "10.96.0.0/16", "range Service ClusterIPs are allocated from")
@@ -408,6 +412,8 @@ func openStore(ctx context.Context, c *serverConfig, joined *api.ServerJoinRespo
 		ClientURL: c.etcdClientURL,
 		PeerURL:   c.etcdPeerURL,
 		Logger:    logger,
+
+		QuotaBackendBytes: c.etcdQuotaBytes,
 	}
 	// A member of a cluster that can grow speaks TLS (member.go).
 	renewEtcdCerts := func(context.Context) error { return nil }
@@ -575,6 +581,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		Branch:   c.branch,
 		CacheDir: filepath.Join(c.dataDir, "git"),
 		Auth:     gitAuth,
+		Timeout:  c.gitTimeout,
 		Logger:   logger.With("component", "git"),
 	})
 	if err != nil {
