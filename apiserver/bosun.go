@@ -1,9 +1,14 @@
 package apiserver
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/records"
@@ -42,6 +47,7 @@ func (s *Server) serveSyncStatusOf(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	st.Control, st.SyncPolicy = ctl, s.cfg.SyncPolicy
+	st.StoreAlarms = s.storeAlarms(req.Context())
 	if errors.Is(err, api.ErrNotFound) {
 		writeJSON(w, http.StatusOK, syncStatus{Status: st, Message: NotSyncedMessage})
 		return
@@ -71,4 +77,29 @@ func (s *Server) serveSyncHistory(w http.ResponseWriter, req *http.Request) {
 		h = []state.Attempt{}
 	}
 	writeJSON(w, http.StatusOK, h)
+}
+
+// storeAlarms reads etcd's raised alarms, each said as what it means for
+// bosun; none when etcd cannot tell within a second.
+func (s *Server) storeAlarms(ctx context.Context) []string {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	resp, err := s.cfg.Store.Client().AlarmList(ctx)
+	if err != nil {
+		s.log.Debug("could not list etcd's alarms", "err", err)
+		return nil
+	}
+	var out []string
+	for _, a := range resp.Alarms {
+		switch a.Alarm {
+		case etcdserverpb.AlarmType_NOSPACE:
+			out = append(out, fmt.Sprintf("etcd member %x is out of space (NOSPACE): every write is refused, syncs and their records included, "+
+				"so the last attempt shown may be stale; compact and defragment etcd, then disarm the alarm (etcdctl compact, defrag, alarm disarm)", a.MemberID))
+		case etcdserverpb.AlarmType_CORRUPT:
+			out = append(out, fmt.Sprintf("etcd member %x reports data corruption (CORRUPT): restore it from a snapshot", a.MemberID))
+		default:
+			out = append(out, fmt.Sprintf("etcd member %x raised alarm %s", a.MemberID, a.Alarm))
+		}
+	}
+	return out
 }

@@ -64,6 +64,9 @@ func PrintStatus(w io.Writer, st state.Status, now time.Time) error {
 	if a := st.LastAttempt; a != nil {
 		fmt.Fprintf(tw, "Last attempt:\t%s %s %s%s\n", a.Commit.Short(), a.Result, ago(a.Time, now), counts(*a))
 	}
+	for _, alarm := range st.StoreAlarms {
+		fmt.Fprintf(tw, "Store alarm:\t%s\n", alarm)
+	}
 	if h := st.Control.Suspended; h != nil {
 		fmt.Fprintf(tw, "Suspended:\tby %s %s%s (bosun resume)\n", h.By, ago(h.Since, now), reasonSuffix(h.Reason))
 	}

@@ -150,4 +150,8 @@ type Status struct {
 	// manual sync policy ("" for automatic).
 	Control    Control `json:"control,omitzero"`
 	SyncPolicy string  `json:"syncPolicy,omitempty"`
+	// StoreAlarms, filled in by the API, are etcd's raised alarms (e.g.
+	// NOSPACE: the database reached its quota and every write, the sync's
+	// records included, is refused), each said in a sentence.
+	StoreAlarms []string `json:"storeAlarms,omitempty"`
 }

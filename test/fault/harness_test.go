@@ -236,6 +236,7 @@ type attempt struct {
 type syncStatus struct {
 	Synced      *attempt `json:"synced"`
 	LastAttempt *attempt `json:"lastAttempt"`
+	StoreAlarms []string `json:"storeAlarms"`
 }
 
 func (s *server) status() syncStatus {

@@ -166,7 +166,16 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 			tio.Close()
 		}
 		if errdefs.IsAlreadyExists(err) {
-			return fmt.Errorf("containerd runtime: start container %s: it has a task already: %w", id, runtime.ErrInvalidState)
+			// containerd (or the agent) died while the task was being
+			// created: containerd keeps state of a task that it no longer
+			// reports, and refuses a new one. The container can never
+			// start: remove it, so that the next sync of its pod creates
+			// a new one (another ID), as kubelet replaces a container
+			// that failed to start.
+			if rerr := r.RemoveContainer(ctx, id); rerr != nil {
+				r.log.Warn("removing a container whose task containerd kept from before a crash", "container", id, "err", rerr)
+			}
+			return fmt.Errorf("containerd runtime: start container %s: containerd holds a task of it from before a crash; removed the container, a new one will be created: %w", id, runtime.ErrInvalidState)
 		}
 		return fmt.Errorf("containerd runtime: start container %s: %w", id, err)
 	}
