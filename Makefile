@@ -45,7 +45,7 @@ fuzz: ## Run every Fuzz* target in the repository (found by grep, so new fuzzers
 	  pkg=./$$(dirname $${f#./}); \
 	  for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
 	    found=$$((found+1)); echo "== $$pkg $$name ($${FUZZTIME:-60s})"; \
-	    $(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $${FUZZTIME:-60s}; \
+	    $(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $${FUZZTIME:-60s} -fuzzminimizetime 1s; \
 	  done; \
 	done; \
 	echo "fuzz: $$found fuzz targets ran"
