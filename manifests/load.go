@@ -87,7 +87,7 @@ func (l *loader) load(root string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("manifests: stat %s: %w", root, err)
+		return statError(root, err)
 	}
 	if !info.IsDir() {
 		return l.readFile(root, root)
@@ -132,7 +132,7 @@ func (l *loader) readFile(file, real string) error {
 	max := l.d.limits.MaxFileBytes
 	info, err := fs.Stat(l.fsys, real)
 	if err != nil {
-		return fmt.Errorf("manifests: stat %s: %w", real, err)
+		return statError(real, err)
 	}
 	if info.Size() > max {
 		l.truncated = true
@@ -214,7 +214,7 @@ func (l *loader) symlink(p string) error {
 	}
 	info, err := rl.Lstat(target)
 	if err != nil {
-		return fmt.Errorf("manifests: stat %s: %w", target, err)
+		return statError(target, err)
 	}
 	switch {
 	case info.IsDir():
@@ -278,4 +278,14 @@ func resolveLinks(rl fs.ReadLinkFS, name string) (string, error) {
 		return ".", nil
 	}
 	return resolved, nil
+}
+
+// statError is the error of a failed fs.Stat of name: its *fs.PathError
+// already says "stat NAME".
+func statError(name string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("manifests: %w", err)
+	}
+	return fmt.Errorf("manifests: stat %s: %w", name, err)
 }

@@ -34,7 +34,8 @@
 // so production code never calls it) and use an unexported constructor option
 // that sends a file:// URL down the remote path.
 //
-// Errors wrap ErrUnreachable (not a repository, network, authentication) or
+// Errors wrap ErrUnreachable (not a repository, network, authentication),
+// ErrBadObject (a commit or tree object corrupt or missing) or
 // ErrNoBranch; check them with errors.Is. A branch that Fetch or Head read
 // before and that is now missing (deleted locally or on the remote) also
 // matches ErrBranchGone, whose message names the branch, the repository and

@@ -28,6 +28,10 @@ var (
 	// ErrUnreachable means the repository could not be read: the local path is not a
 	// repository, or the remote could not be reached, refused the credentials or does not exist.
 	ErrUnreachable = errors.New("repository unreachable")
+	// ErrBadObject means a commit's or tree's Git object could not be read
+	// although the repository could: it is corrupt or missing (a damaged
+	// object store, or a shallow cache that lacks it).
+	ErrBadObject = errors.New("Git object corrupt or missing")
 	// ErrNoBranch means the repository was read but the tracked branch does not exist
 	// (or, with no branch configured, HEAD does not name a branch that has commits).
 	ErrNoBranch = errors.New("branch not found")

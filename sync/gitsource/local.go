@@ -112,11 +112,11 @@ func (s *Source) fetchLocal(ctx context.Context) (Commit, error) {
 func buildCommit(sto storer.EncodedObjectStorer, h plumbing.Hash, reopen func() (storer.EncodedObjectStorer, error)) (Commit, error) {
 	co, err := object.GetCommit(sto, h)
 	if err != nil {
-		return Commit{}, fmt.Errorf("read commit %s: %w: %w", h, ErrUnreachable, err)
+		return Commit{}, fmt.Errorf("read commit %s: %w: %w", h, ErrBadObject, err)
 	}
 	objs := newObjects(sto, reopen)
 	if _, err := objs.tree(co.TreeHash); err != nil {
-		return Commit{}, fmt.Errorf("commit %s: %w: %w", h, ErrUnreachable, err)
+		return Commit{}, fmt.Errorf("commit %s: %w: %w", h, ErrBadObject, err)
 	}
 	subject, _, _ := strings.Cut(strings.TrimLeft(co.Message, "\n"), "\n")
 	var payload []byte
