@@ -15,12 +15,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/bosun-dev/bosun/internal/gittest"
 	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
@@ -47,40 +47,26 @@ type repo struct {
 	dir string
 }
 
-// newRepo makes a Git repository holding one file, file holding content.
+// newRepo makes a Git repository (internal/gittest's, on branch main)
+// holding one file, file holding content.
 func newRepo(t testing.TB, file, content string) *repo {
 	t.Helper()
-	r := &repo{t: t, dir: t.TempDir()}
-	r.git("init", "-q", "-b", "main")
-	r.git("config", "user.name", "Fault Tester")
-	r.git("config", "user.email", "fault@bosun.test")
+	r := &repo{t: t, dir: gittest.Init(t)}
 	r.write(file, content)
 	r.commitAll("first commit")
 	return r
 }
 
-// git runs git in the working tree and returns its trimmed output.
+// git runs git in the working tree and returns its output.
 func (r *repo) git(args ...string) string {
 	r.t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = r.dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		r.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return gittest.Git(r.t, r.dir, args...)
 }
 
 // write writes a file of the working tree.
 func (r *repo) write(path, content string) {
 	r.t.Helper()
-	p := filepath.Join(r.dir, path)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		r.t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		r.t.Fatal(err)
-	}
+	gittest.Write(r.t, r.dir, map[string]string{path: content})
 }
 
 // commitAll commits every change and returns the commit's SHA.
