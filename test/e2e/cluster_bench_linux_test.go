@@ -60,7 +60,7 @@ func (n *nodeTimes) get(name string) (seen, ready time.Time) {
 func (c *secureCluster) watchNodeTimes(ctx context.Context, tb testing.TB) *nodeTimes {
 	tb.Helper()
 	wc, err := client.New(c.apiURL, client.WithHTTPClient(&http.Client{Transport: &http.Transport{
-		DialContext:     dialIn(c.server.host.Path),
+		DialContext:     nettest.DialIn(c.server.host.Path),
 		TLSClientConfig: c.adminTLS.Clone(),
 	}}))
 	if err != nil {

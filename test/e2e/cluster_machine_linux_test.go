@@ -209,34 +209,9 @@ func (m *machine) cleanup() {
 	os.RemoveAll(m.dataDir)
 }
 
-// dialIn returns a dialer whose connections start inside the network
-// namespace at path (a machine's, or a pod's /proc/PID/ns/net).
-func dialIn(path string) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var c net.Conn
-		err := nettest.Do(path, func() error {
-			var err error
-			c, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, network, addr)
-			return err
-		})
-		return c, err
-	}
-}
-
-// httpClientIn returns a client whose connections start in the network
-// namespace at path, one connection per request (load balancing is per
-// connection), with tc for HTTPS (nil: the defaults).
-func httpClientIn(path string, tc *tls.Config) *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		DisableKeepAlives: true,
-		DialContext:       dialIn(path),
-		TLSClientConfig:   tc,
-	}, Timeout: 5 * time.Second}
-}
-
 // httpClient returns a client whose connections start in m's namespace
-// (see httpClientIn).
-func (m *machine) httpClient(tc *tls.Config) *http.Client { return httpClientIn(m.host.Path, tc) }
+// (see nettest.HTTPClient).
+func (m *machine) httpClient(tc *tls.Config) *http.Client { return nettest.HTTPClient(m.host.Path, tc) }
 
 // getWith makes a GET request with hc and returns the body; a status
 // other than 200 is an error naming it.
@@ -442,7 +417,7 @@ func checkPodToPod(t *testing.T, c *cluster, ps []*corev1.Pod) {
 		t.Fatalf("no pod on %s to send from", m1.name)
 	}
 	from := local[0]
-	hc := httpClientIn(fmt.Sprintf("/proc/%d/ns/net", podPID(t, m1, from)), nil)
+	hc := nettest.HTTPClient(fmt.Sprintf("/proc/%d/ns/net", podPID(t, m1, from)), nil)
 	for _, p := range ps {
 		if p.Spec.NodeName == m1.name {
 			continue

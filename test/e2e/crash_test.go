@@ -74,13 +74,13 @@ func TestKillDuringLargeApply(t *testing.T) {
 		sha := r.commitAll("bulk " + version)
 		if k.fromSyncStart {
 			testutil.Eventually(t, 30*time.Second, fmt.Sprintf("the server to start syncing %.8s", sha), func() (bool, string) {
-				return syncPhase(s.log.String(), sha) != "before", "no \"syncing commit\" line for it yet"
+				return testutil.SyncPhase(s.log.String(), sha) != "before", "no \"syncing commit\" line for it yet"
 			})
 		}
 		delay := time.Duration(k.frac * float64(took))
 		time.Sleep(delay) // the moment of the crash is the test's input
 		s.kill()
-		phase := syncPhase(s.log.String(), sha)
+		phase := testutil.SyncPhase(s.log.String(), sha)
 		what := fmt.Sprintf("kill %d (%v after the commit)", i+1, delay)
 		if k.fromSyncStart {
 			what = fmt.Sprintf("kill %d (%v after the sync started)", i+1, delay)
@@ -113,28 +113,6 @@ func TestKillDuringLargeApply(t *testing.T) {
 	t.Logf("outcomes (never a mix): %v", outcomes)
 	if outcomes["kills inside the sync"] == 0 {
 		t.Errorf("no kill landed inside a sync (between \"syncing commit\" and \"applied commit\"); outcomes: %v", outcomes)
-	}
-}
-
-// syncPhase says where a server's log leaves the sync of commit sha:
-// "before" it started (no "syncing commit" line for it), "inside" it
-// (started, no "applied commit" line) or "after" it was applied.
-func syncPhase(log, sha string) string {
-	started, applied := false, false
-	for _, line := range strings.Split(log, "\n") {
-		if !strings.Contains(line, "commit="+sha[:8]) {
-			continue
-		}
-		started = started || strings.Contains(line, `msg="syncing commit"`)
-		applied = applied || strings.Contains(line, `msg="applied commit"`)
-	}
-	switch {
-	case applied:
-		return "after"
-	case started:
-		return "inside"
-	default:
-		return "before"
 	}
 }
 

@@ -66,18 +66,7 @@ func newNodeHost(t testing.TB, repoDir string, extra ...string) *nodeHost {
 		t.Fatal(err)
 	}
 	h.dataDir = dir
-	h.http = &http.Client{Transport: &http.Transport{
-		DisableKeepAlives: true, // every request is a new connection: load balancing is per connection
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var c net.Conn
-			err := nettest.Do(h.host.Path, func() error {
-				var err error
-				c, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, network, addr)
-				return err
-			})
-			return c, err
-		},
-	}, Timeout: 5 * time.Second}
+	h.http = nettest.HTTPClient(h.host.Path, nil)
 
 	// The example images, imported by the agent at start.
 	imagesDir := filepath.Join(dir, "agent", "images")

@@ -295,28 +295,6 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// syncPhase says where a server's log leaves the sync of commit sha:
-// "before" it started (no "syncing commit" line for it), "inside" it
-// (started, no "applied commit" line) or "after" it was applied.
-func syncPhase(log, sha string) string {
-	started, applied := false, false
-	for _, line := range strings.Split(log, "\n") {
-		if !strings.Contains(line, "commit="+sha[:8]) {
-			continue
-		}
-		started = started || strings.Contains(line, `msg="syncing commit"`)
-		applied = applied || strings.Contains(line, `msg="applied commit"`)
-	}
-	switch {
-	case applied:
-		return "after"
-	case started:
-		return "inside"
-	default:
-		return "before"
-	}
-}
-
 // withoutRequests drops the API's per-request debug lines from a log.
 func withoutRequests(log string) string {
 	var b strings.Builder

@@ -240,13 +240,13 @@ func TestKillServerDuringSync(t *testing.T) {
 		if i%2 == 1 {
 			from = "sync start"
 			delay = time.Duration(rng.Float64() * 0.5 * float64(took))
-			if !pollEvery(30*time.Second, 2*time.Millisecond, func() bool { return syncPhase(s.log.String(), sha) != "before" }) {
+			if !pollEvery(30*time.Second, 2*time.Millisecond, func() bool { return testutil.SyncPhase(s.log.String(), sha) != "before" }) {
 				t.Fatalf("round %d: no \"syncing commit\" line for %.8s in 30s", i, sha)
 			}
 		}
 		time.Sleep(delay) // the moment of the crash is the test's input
 		s.kill()
-		phase := syncPhase(s.log.String(), sha)
+		phase := testutil.SyncPhase(s.log.String(), sha)
 		phases[phase]++
 
 		s.start()

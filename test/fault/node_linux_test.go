@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -64,18 +63,7 @@ func newNodeHost(t testing.TB, repoDir string) *nodeHost {
 		t.Fatal(err)
 	}
 	h.dataDir = dir
-	h.http = &http.Client{Transport: &http.Transport{
-		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var c net.Conn
-			err := nettest.Do(h.host.Path, func() error {
-				var err error
-				c, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, network, addr)
-				return err
-			})
-			return c, err
-		},
-	}, Timeout: 5 * time.Second}
+	h.http = nettest.HTTPClient(h.host.Path, nil)
 	imagesDir := filepath.Join(dir, "agent", "images")
 	if err := os.MkdirAll(imagesDir, 0o755); err != nil {
 		t.Fatal(err)
