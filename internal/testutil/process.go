@@ -13,6 +13,21 @@ import (
 // BosunPackage is the import path of the bosun command.
 const BosunPackage = "github.com/bosun-dev/bosun/cmd/bosun"
 
+// RunWithBosun is the TestMain of a package testing the bosun binary:
+// it builds the binary (BuildBosun), stores its path in *bin, runs the
+// tests and removes the binary; it returns the exit code for os.Exit. A
+// failed build is printed with prefix and fails the run.
+func RunWithBosun(m *testing.M, prefix string, bin *string) int {
+	path, cleanup, err := BuildBosun()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, prefix+":", err)
+		return 1
+	}
+	defer cleanup()
+	*bin = path
+	return m.Run()
+}
+
 // BuildBosun builds the bosun binary into a new temporary directory, for a
 // TestMain (which has no testing.TB), with the go command's output on
 // stderr. cleanup removes the directory.

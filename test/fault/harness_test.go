@@ -27,19 +27,7 @@ import (
 // bosunBin is the binary under test, built once by TestMain.
 var bosunBin string
 
-func TestMain(m *testing.M) {
-	code := func() int {
-		bin, cleanup, err := testutil.BuildBosun()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "fault:", err)
-			return 1
-		}
-		defer cleanup()
-		bosunBin = bin
-		return m.Run()
-	}()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testutil.RunWithBosun(m, "fault", &bosunBin)) }
 
 // repo is a Git working tree the test commits to, as a user would.
 type repo struct {

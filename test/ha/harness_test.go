@@ -42,18 +42,7 @@ import (
 // bosunBin is the binary under test, built once by TestMain.
 var bosunBin string
 
-func TestMain(m *testing.M) {
-	os.Exit(func() int {
-		bin, cleanup, err := testutil.BuildBosun()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "ha:", err)
-			return 1
-		}
-		defer cleanup()
-		bosunBin = bin
-		return m.Run()
-	}())
-}
+func TestMain(m *testing.M) { os.Exit(testutil.RunWithBosun(m, "ha", &bosunBin)) }
 
 // Timeouts of the harness's waits: generous, so that a loaded machine makes
 // the tests slower rather than red. Assertions about how fast something must
