@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/internal/testutil"
+	"github.com/bosun-dev/bosun/store"
 )
 
 // blockingAgent answers container logs only once release is closed, and
@@ -85,34 +87,45 @@ func TestInFlightLimit(t *testing.T) {
 }
 
 // TestWatchesPerClient refuses a client's watch beyond the limit with 429
-// and serves it again once one of its watches is closed.
+// and serves it again once one of its watches is closed; another identity
+// is not held back, nor is the plain-HTTP listener, which has no
+// identities.
 func TestWatchesPerClient(t *testing.T) {
-	e := newEnv(t, apiserver.Config{MaxWatchesPerClient: 2})
-	c1, cancel1 := context.WithCancel(ctx(t))
-	open := func(c context.Context) *http.Response {
+	e := newTLSEnv(t, func(cfg *apiserver.Config, _ *store.Store) { cfg.MaxWatchesPerClient = 2 })
+	open := func(c context.Context, u api.User) *http.Response {
 		req, _ := http.NewRequestWithContext(c, "GET", e.url+"/api/v1/pods?watch=true", nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := e.client(u).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { resp.Body.Close() })
 		return resp
 	}
-	if r := open(c1); r.StatusCode != 200 {
+	c1, cancel1 := context.WithCancel(ctx(t))
+	if r := open(c1, admin); r.StatusCode != 200 {
 		t.Fatalf("first watch = %d", r.StatusCode)
 	}
-	if r := open(ctx(t)); r.StatusCode != 200 {
+	if r := open(ctx(t), admin); r.StatusCode != 200 {
 		t.Fatalf("second watch = %d", r.StatusCode)
 	}
-	r := open(ctx(t))
+	r := open(ctx(t), admin)
 	if r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("third watch = %d, want 429 with Retry-After", r.StatusCode)
+	}
+	other := api.User{Name: "bob", Groups: []string{api.GroupMasters}}
+	if r := open(ctx(t), other); r.StatusCode != 200 {
+		t.Fatalf("another identity's watch = %d, want 200", r.StatusCode)
 	}
 	cancel1()
 	testutil.Eventually(t, 5*time.Second, "a watch is served again once one of the client's watches closed", func() (bool, string) {
 		c, cancel := context.WithCancel(ctx(t))
 		defer cancel()
-		code := open(c).StatusCode
+		code := open(c, admin).StatusCode
 		return code == 200, "watch = " + strconv.Itoa(code)
 	})
+
+	plain := newEnv(t, apiserver.Config{MaxWatchesPerClient: 1})
+	for range 3 {
+		plain.watch("/api/v1/pods?watch=true") // fails the test unless 200
+	}
 }

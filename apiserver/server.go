@@ -133,7 +133,8 @@ type Config struct {
 	// DefaultMaxMutatingRequestsInFlight.
 	MaxRequestsInFlight, MaxMutatingRequestsInFlight int
 	// MaxWatchesPerClient bounds the watches one identity holds open at
-	// once (429 beyond); 0 means DefaultMaxWatchesPerClient.
+	// once (429 beyond) on the HTTPS listener, where requests have
+	// identities; 0 means DefaultMaxWatchesPerClient.
 	MaxWatchesPerClient int
 	// NodeGracePeriod is how recently a Ready node must have renewed its
 	// Lease for a join under its name to be refused (409); 0 means
