@@ -250,7 +250,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if rec, ok := w.(*statusRecorder); ok {
 			rec.info = &ri // for the request metrics
 		}
-		release, ok := s.limits.admitRequest(w, req, u.Name, ri)
+		release, ok := s.limits.admitRequest(w, req, u, ri)
 		if !ok {
 			return
 		}

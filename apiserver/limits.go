@@ -2,10 +2,13 @@ package apiserver
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bosun-dev/bosun/api"
 )
 
 // Defaults of the request limits, as kube-apiserver's
@@ -26,7 +29,8 @@ const retryAfterSeconds = 1
 // limits bounds the requests served at once: read-only and mutating
 // requests each against their own number (long-running ones — watches,
 // logs, exec, attach, port-forward — are not counted, as in
-// kube-apiserver), and the watches each identity holds.
+// kube-apiserver), and the watches each identity holds. Admins and nodes'
+// heartbeats are exempt (see exempt).
 type limits struct {
 	readOnly   chan struct{}
 	mutating   chan struct{}
@@ -68,18 +72,28 @@ func mutatingVerb(verb string) bool {
 	return true
 }
 
-// admitRequest takes a place for the request of user described by ri, or
+// exempt reports whether the request of u described by ri passes the
+// limits, as kube-apiserver's API Priority and Fairness lets through its
+// "exempt" level (system:masters: the admin credential, and so the
+// plain-HTTP listener, whose requests are the admin's) and keeps a level of
+// its own for nodes' heartbeats: a node whose Lease cannot be renewed is
+// marked NotReady and its pods are replaced, which only adds load.
+func exempt(u api.User, ri requestInfo) bool {
+	if slices.Contains(u.Groups, api.GroupMasters) {
+		return true
+	}
+	return slices.Contains(u.Groups, api.GroupNodes) && ri.group == "coordination.k8s.io" && ri.resource == "leases"
+}
+
+// admitRequest takes a place for the request of u described by ri, or
 // answers 429 with Retry-After. The returned release gives the place back;
 // call it once the request is served.
-func (l *limits) admitRequest(w http.ResponseWriter, req *http.Request, user string, ri requestInfo) (release func(), ok bool) {
+func (l *limits) admitRequest(w http.ResponseWriter, req *http.Request, u api.User, ri requestInfo) (release func(), ok bool) {
+	if exempt(u, ri) {
+		return func() {}, true
+	}
 	if ri.verb == "watch" {
-		if req.TLS == nil {
-			// The plain-HTTP listener (--insecure-listen, loopback) has no
-			// identities: every request is the admin, so one count would
-			// hold every client's watches (hollow nodes hold thousands).
-			return func() {}, true
-		}
-		return l.admitWatch(w, user)
+		return l.admitWatch(w, u.Name)
 	}
 	if longRunning(req, ri) {
 		return func() {}, true
