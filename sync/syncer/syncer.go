@@ -495,21 +495,34 @@ func (s *Syncer) load(ctx context.Context, commit gitsource.Commit) (*manifests.
 	return res, "", nil
 }
 
-// liveState reads what validation needs from the cluster: the names of
-// the Namespaces (and their labels, for Pod Security), and the Services that sync did not write. Services sync
-// wrote are either in the commit (the commit replaces them) or pruned by
-// the same transaction that applies it, so their allocations are free.
-func (s *Syncer) liveState(ctx context.Context) (*manifests.LiveState, map[string]map[string]string, error) {
-	live := &manifests.LiveState{Namespaces: map[string]bool{}, CreateNamespaces: s.cfg.CreateNamespaces}
+// liveNamespaces returns the cluster's Namespaces: each one's labels by
+// name.
+func (s *Syncer) liveNamespaces(ctx context.Context) (map[string]map[string]string, error) {
 	nsRes, _ := api.ResourceFor(corev1.SchemeGroupVersion.WithKind("Namespace"))
 	namespaces, _, err := s.cfg.Store.List(ctx, nsRes, "", store.ListOptions{})
 	if err != nil {
-		return nil, nil, fmt.Errorf("list live namespaces: %w", err)
+		return nil, fmt.Errorf("list live namespaces: %w", err)
 	}
-	labels := map[string]map[string]string{}
+	labels := make(map[string]map[string]string, len(namespaces))
 	for _, ns := range namespaces {
-		live.Namespaces[ns.GetName()] = true
 		labels[ns.GetName()] = ns.GetLabels()
+	}
+	return labels, nil
+}
+
+// liveState reads what validation needs from the cluster: the names of
+// the Namespaces (and their labels, for Pod Security), and the Services
+// that sync did not write. Services sync wrote are either in the commit
+// (the commit replaces them) or pruned by the same transaction that
+// applies it, so their allocations are free.
+func (s *Syncer) liveState(ctx context.Context) (*manifests.LiveState, map[string]map[string]string, error) {
+	labels, err := s.liveNamespaces(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	live := &manifests.LiveState{Namespaces: make(map[string]bool, len(labels)), CreateNamespaces: s.cfg.CreateNamespaces}
+	for name := range labels {
+		live.Namespaces[name] = true
 	}
 	svcRes, _ := api.ResourceFor(corev1.SchemeGroupVersion.WithKind("Service"))
 	services, _, err := s.cfg.Store.List(ctx, svcRes, "", store.ListOptions{})
@@ -534,9 +547,13 @@ func (s *Syncer) createNamespaces(ctx context.Context, fence store.Fence, objs [
 	if !s.cfg.CreateNamespaces {
 		return nil
 	}
-	live, _, err := s.liveState(ctx)
+	labels, err := s.liveNamespaces(ctx)
 	if err != nil {
 		return err
+	}
+	live := make(map[string]bool, len(labels))
+	for name := range labels {
+		live[name] = true
 	}
 	defined := map[string]bool{}
 	for _, o := range objs {
@@ -544,7 +561,7 @@ func (s *Syncer) createNamespaces(ctx context.Context, fence store.Fence, objs [
 			defined[o.Obj.GetName()] = true
 		}
 	}
-	for _, name := range missingNamespaces(objs, defined, live.Namespaces) {
+	for _, name := range missingNamespaces(objs, defined, live) {
 		ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: name}}
 		txn := s.cfg.Store.Txn().Fence(fence)
 		if err := txn.Create(ns); err != nil {
