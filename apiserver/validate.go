@@ -50,14 +50,14 @@ func (s *Server) validate(w http.ResponseWriter, req *http.Request, t target, ol
 			return aerr
 		}
 	}
-	return s.podSecurity(w, req, t, old, obj)
+	return s.podSecurity(w, req, old, obj)
 }
 
 // podSecurity checks a pod against the Pod Security level of its
 // namespace, as kube-apiserver's PodSecurity admission: 403 Forbidden when
 // the enforce level refuses it, a Warning header per warn-level violation.
 // An update is checked when it changes what the levels look at.
-func (s *Server) podSecurity(w http.ResponseWriter, req *http.Request, t target, old, obj api.Object) *apiError {
+func (s *Server) podSecurity(w http.ResponseWriter, req *http.Request, old, obj api.Object) *apiError {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok || s.cfg.PodSecurity == nil {
 		return nil
