@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -84,8 +86,12 @@ func (r Resource) GoType() reflect.Type { return reflect.TypeOf(r.New()) }
 
 // Resources returns the table of every resource bosun stores and serves, in a stable order:
 // v1 Namespace, Pod, ReplicationController, Service, Endpoints, ConfigMap, Secret,
-// Node, Event; apps/v1 ReplicaSet, Deployment; policy/v1 PodDisruptionBudget;
-// discovery.k8s.io/v1 EndpointSlice; coordination.k8s.io/v1 Lease.
+// Node, Event, ServiceAccount, PersistentVolumeClaim, PersistentVolume,
+// ResourceQuota, LimitRange; apps/v1 ReplicaSet, Deployment, DaemonSet,
+// StatefulSet, ControllerRevision; batch/v1 Job, CronJob; autoscaling/v2
+// HorizontalPodAutoscaler; policy/v1 PodDisruptionBudget;
+// discovery.k8s.io/v1 EndpointSlice; coordination.k8s.io/v1 Lease;
+// events.k8s.io/v1 Event (stored as the core Event).
 // Each call returns a fresh slice that the caller may modify.
 func Resources() []Resource {
 	coreEvents := Resource{Version: "v1", Kind: "Event", Name: "events", Singular: "event", ShortNames: []string{"ev"}, Namespaced: true,
@@ -109,12 +115,38 @@ func Resources() []Resource {
 		{Version: "v1", Kind: "Node", Name: "nodes", Singular: "node", ShortNames: []string{"no"},
 			New: func() Object { return &corev1.Node{} }},
 		coreEvents,
+		{Version: "v1", Kind: "ServiceAccount", Name: "serviceaccounts", Singular: "serviceaccount", ShortNames: []string{"sa"},
+			Namespaced: true, New: func() Object { return &corev1.ServiceAccount{} }},
+		{Version: "v1", Kind: "PersistentVolumeClaim", Name: "persistentvolumeclaims", Singular: "persistentvolumeclaim",
+			ShortNames: []string{"pvc"}, Namespaced: true, New: func() Object { return &corev1.PersistentVolumeClaim{} }},
+		{Version: "v1", Kind: "PersistentVolume", Name: "persistentvolumes", Singular: "persistentvolume",
+			ShortNames: []string{"pv"}, New: func() Object { return &corev1.PersistentVolume{} }},
+		{Version: "v1", Kind: "ResourceQuota", Name: "resourcequotas", Singular: "resourcequota", ShortNames: []string{"quota"},
+			Namespaced: true, New: func() Object { return &corev1.ResourceQuota{} }},
+		{Version: "v1", Kind: "LimitRange", Name: "limitranges", Singular: "limitrange", ShortNames: []string{"limits"},
+			Namespaced: true, New: func() Object { return &corev1.LimitRange{} }},
 		{Group: "apps", Version: "v1", Kind: "ReplicaSet", Name: "replicasets", Singular: "replicaset",
 			ShortNames: []string{"rs"}, Namespaced: true,
 			New: func() Object { return &appsv1.ReplicaSet{} }},
 		{Group: "apps", Version: "v1", Kind: "Deployment", Name: "deployments", Singular: "deployment",
 			ShortNames: []string{"deploy"}, Namespaced: true,
 			New: func() Object { return &appsv1.Deployment{} }},
+		{Group: "apps", Version: "v1", Kind: "DaemonSet", Name: "daemonsets", Singular: "daemonset",
+			ShortNames: []string{"ds"}, Namespaced: true,
+			New: func() Object { return &appsv1.DaemonSet{} }},
+		{Group: "apps", Version: "v1", Kind: "StatefulSet", Name: "statefulsets", Singular: "statefulset",
+			ShortNames: []string{"sts"}, Namespaced: true,
+			New: func() Object { return &appsv1.StatefulSet{} }},
+		{Group: "apps", Version: "v1", Kind: "ControllerRevision", Name: "controllerrevisions", Singular: "controllerrevision",
+			Namespaced: true, New: func() Object { return &appsv1.ControllerRevision{} }},
+		{Group: "batch", Version: "v1", Kind: "Job", Name: "jobs", Singular: "job", Namespaced: true,
+			New: func() Object { return &batchv1.Job{} }},
+		{Group: "batch", Version: "v1", Kind: "CronJob", Name: "cronjobs", Singular: "cronjob",
+			ShortNames: []string{"cj"}, Namespaced: true,
+			New: func() Object { return &batchv1.CronJob{} }},
+		{Group: "autoscaling", Version: "v2", Kind: "HorizontalPodAutoscaler", Name: "horizontalpodautoscalers",
+			Singular: "horizontalpodautoscaler", ShortNames: []string{"hpa"}, Namespaced: true,
+			New: func() Object { return &autoscalingv2.HorizontalPodAutoscaler{} }},
 		{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget", Name: "poddisruptionbudgets", Singular: "poddisruptionbudget",
 			ShortNames: []string{"pdb"}, Namespaced: true,
 			New: func() Object { return &policyv1.PodDisruptionBudget{} }},

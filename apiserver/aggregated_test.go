@@ -64,7 +64,7 @@ func TestAggregatedDiscovery(t *testing.T) {
 	got := flatten(lists)
 	// The legacy lists, one request per group-version.
 	var legacy []*metav1.APIResourceList
-	for _, gv := range []string{"v1", "apps/v1", "discovery.k8s.io/v1", "coordination.k8s.io/v1", "policy/v1", "events.k8s.io/v1", "metrics.k8s.io/v1beta1"} {
+	for _, gv := range []string{"v1", "apps/v1", "batch/v1", "autoscaling/v2", "discovery.k8s.io/v1", "coordination.k8s.io/v1", "policy/v1", "events.k8s.io/v1", "metrics.k8s.io/v1beta1"} {
 		l, err := dc.ServerResourcesForGroupVersion(gv)
 		if err != nil {
 			t.Fatal(err)

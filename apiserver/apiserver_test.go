@@ -298,7 +298,7 @@ func TestDiscovery(t *testing.T) {
 	for _, g := range groups.Groups {
 		names = append(names, g.Name+"/"+g.PreferredVersion.Version)
 	}
-	if got := strings.Join(names, ","); got != "apps/v1,policy/v1,discovery.k8s.io/v1,coordination.k8s.io/v1,events.k8s.io/v1,metrics.k8s.io/v1beta1" {
+	if got := strings.Join(names, ","); got != "apps/v1,batch/v1,autoscaling/v2,policy/v1,discovery.k8s.io/v1,coordination.k8s.io/v1,events.k8s.io/v1,metrics.k8s.io/v1beta1" {
 		t.Fatalf("/apis groups = %s", got)
 	}
 	tests := []struct {

@@ -22,7 +22,8 @@ var resourceVerbs = metav1.Verbs{"create", "delete", "get", "list", "patch", "up
 // inAllCategory lists the resources `kubectl get all` shows, as Kubernetes does.
 func inAllCategory(r api.Resource) bool {
 	switch r.Name {
-	case "pods", "replicationcontrollers", "services", "replicasets", "deployments":
+	case "pods", "replicationcontrollers", "services", "replicasets", "deployments", "daemonsets", "statefulsets",
+		"jobs", "cronjobs", "horizontalpodautoscalers":
 		return true
 	}
 	return false

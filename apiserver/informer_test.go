@@ -8,6 +8,8 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -58,6 +60,30 @@ func sampleObject(t *testing.T, r api.Resource, name string) api.Object {
 		return &appsv1.ReplicaSet{ObjectMeta: meta, Spec: appsv1.ReplicaSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl}}
 	case "apps/v1, Kind=Deployment":
 		return &appsv1.Deployment{ObjectMeta: meta, Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl}}
+	case "/v1, Kind=ServiceAccount":
+		return &corev1.ServiceAccount{ObjectMeta: meta}
+	case "/v1, Kind=PersistentVolumeClaim":
+		return &corev1.PersistentVolumeClaim{ObjectMeta: meta}
+	case "/v1, Kind=PersistentVolume":
+		return &corev1.PersistentVolume{ObjectMeta: meta}
+	case "/v1, Kind=ResourceQuota":
+		return &corev1.ResourceQuota{ObjectMeta: meta}
+	case "/v1, Kind=LimitRange":
+		return &corev1.LimitRange{ObjectMeta: meta}
+	case "apps/v1, Kind=DaemonSet":
+		return &appsv1.DaemonSet{ObjectMeta: meta, Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl}}
+	case "apps/v1, Kind=StatefulSet":
+		return &appsv1.StatefulSet{ObjectMeta: meta, Spec: appsv1.StatefulSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl}}
+	case "apps/v1, Kind=ControllerRevision":
+		return &appsv1.ControllerRevision{ObjectMeta: meta, Revision: 1}
+	case "batch/v1, Kind=Job":
+		return &batchv1.Job{ObjectMeta: meta, Spec: batchv1.JobSpec{Template: tmpl}}
+	case "batch/v1, Kind=CronJob":
+		return &batchv1.CronJob{ObjectMeta: meta, Spec: batchv1.CronJobSpec{Schedule: "* * * * *",
+			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: tmpl}}}}
+	case "autoscaling/v2, Kind=HorizontalPodAutoscaler":
+		return &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: meta, Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}, MaxReplicas: 3}}
 	case "policy/v1, Kind=PodDisruptionBudget":
 		return &policyv1.PodDisruptionBudget{ObjectMeta: meta, Spec: policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}}}
 	case "discovery.k8s.io/v1, Kind=EndpointSlice":

@@ -13,6 +13,9 @@ cd "$(dirname "$0")/.."
 PACKAGES="
 k8s.io/api/core/v1
 k8s.io/api/apps/v1
+k8s.io/api/batch/v1
+k8s.io/api/autoscaling/v2
+k8s.io/api/scheduling/v1alpha3
 k8s.io/api/discovery/v1
 k8s.io/api/coordination/v1
 k8s.io/api/policy/v1

@@ -516,7 +516,10 @@ func TestResources(t *testing.T) {
 		}
 	}
 	want := "v1 Namespace,v1 Pod,v1 ReplicationController,v1 Service,v1 Endpoints,v1 ConfigMap,v1 Secret,v1 Node,v1 Event," +
-		"apps/v1 ReplicaSet,apps/v1 Deployment,policy/v1 PodDisruptionBudget,discovery.k8s.io/v1 EndpointSlice,coordination.k8s.io/v1 Lease,events.k8s.io/v1 Event"
+		"v1 ServiceAccount,v1 PersistentVolumeClaim,v1 PersistentVolume,v1 ResourceQuota,v1 LimitRange," +
+		"apps/v1 ReplicaSet,apps/v1 Deployment,apps/v1 DaemonSet,apps/v1 StatefulSet,apps/v1 ControllerRevision," +
+		"batch/v1 Job,batch/v1 CronJob,autoscaling/v2 HorizontalPodAutoscaler," +
+		"policy/v1 PodDisruptionBudget,discovery.k8s.io/v1 EndpointSlice,coordination.k8s.io/v1 Lease,events.k8s.io/v1 Event"
 	if got := strings.Join(kinds, ","); got != want {
 		t.Errorf("Resources = %s", got)
 	}
@@ -540,7 +543,9 @@ func TestResources(t *testing.T) {
 		{"endpoints", "endpoints", true},
 		{"leases.coordination.k8s.io", "leases", true},
 		{"svc", "services", true},
-		{"cronjobs", "", false},
+		{"cronjobs", "cronjobs", true},
+		{"hpa", "horizontalpodautoscalers", true},
+		{"podtemplates", "", false},
 	}
 	for _, tc := range lookups {
 		r, ok := api.Lookup(tc.name)
@@ -555,8 +560,8 @@ func TestResources(t *testing.T) {
 	if _, ok := api.ResourceFor(schema.GroupVersionKind{Version: "v1", Kind: "Deployment"}); ok {
 		t.Error("ResourceFor found a Deployment in the core group")
 	}
-	if _, err := api.ResourceOf(&corev1.PersistentVolume{}); !errors.Is(err, api.ErrInvalid) {
-		t.Errorf("ResourceOf(PersistentVolume) = %v, want ErrInvalid", err)
+	if _, err := api.ResourceOf(&corev1.PodTemplate{}); !errors.Is(err, api.ErrInvalid) {
+		t.Errorf("ResourceOf(PodTemplate) = %v, want ErrInvalid", err)
 	}
 }
 

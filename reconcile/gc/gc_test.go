@@ -244,7 +244,7 @@ func TestReconcile(t *testing.T) {
 			name: "unknown owner kind is left alone",
 			setup: func(t *testing.T, e *env) (api.Object, bool) {
 				p := pod("p")
-				p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: "j", UID: "job-uid"}}
+				p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "example.com/v1", Kind: "Widget", Name: "j", UID: "widget-uid"}}
 				e.mustCreate(t, p)
 				return p, true
 			},
