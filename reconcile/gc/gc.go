@@ -12,6 +12,7 @@ import (
 
 	"k8s.io/client-go/util/workqueue"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/clock"
@@ -287,7 +288,13 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	}
 	log := c.log.With("resource", r.Name, "namespace", ns, "name", name)
 	if len(alive) == 0 {
-		err := c.writer.Delete(ctx, r, ns, name, obj.GetResourceVersion())
+		var err error
+		if pod, ok := obj.(*corev1.Pod); ok {
+			// A running pod stops within its grace period, as when deleted.
+			_, err = reconcile.DeletePod(ctx, c.writer, pod, c.clock.Now())
+		} else {
+			err = c.writer.Delete(ctx, r, ns, name, obj.GetResourceVersion())
+		}
 		switch {
 		case err == nil:
 			log.Info("deleted object whose owners are gone", "owner", refs[0].Kind+"/"+refs[0].Name)
