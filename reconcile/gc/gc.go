@@ -29,10 +29,12 @@ const DefaultScanInterval = time.Minute
 
 // defaultDependents are the resources whose objects the collector deletes when
 // their owners are gone.
-var defaultDependents = []string{"deployments", "replicasets", "replicationcontrollers", "pods", "endpoints"}
+var defaultDependents = []string{"deployments", "replicasets", "replicationcontrollers", "pods", "endpoints",
+	"jobs", "controllerrevisions", "persistentvolumeclaims"}
 
 // defaultOwners are the resources whose deletions the collector follows.
-var defaultOwners = []string{"deployments", "replicasets", "replicationcontrollers", "services"}
+var defaultOwners = []string{"deployments", "replicasets", "replicationcontrollers", "services",
+	"daemonsets", "statefulsets", "jobs", "cronjobs"}
 
 // Writer is how the garbage collector updates and deletes dependents: each
 // method is a compare-and-swap on resourceVersion (see package reconcile).
@@ -69,11 +71,12 @@ type Config struct {
 	// ScanInterval is the period of the full scan; default DefaultScanInterval.
 	ScanInterval time.Duration
 	// Dependents are the plural resource names whose objects are collected;
-	// default deployments, replicasets, replicationcontrollers, pods, endpoints.
+	// default deployments, replicasets, replicationcontrollers, pods, endpoints,
+	// jobs, controllerrevisions, persistentvolumeclaims.
 	Dependents []string
 	// Owners are the plural resource names whose deletions queue their
 	// dependents; default deployments, replicasets, replicationcontrollers,
-	// services. Owners of other kinds are still checked, by the periodic scan and
+	// services, daemonsets, statefulsets, jobs, cronjobs. Owners of other kinds are still checked, by the periodic scan and
 	// on dependent changes, with a read from the store.
 	Owners []string
 }
