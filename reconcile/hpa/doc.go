@@ -32,7 +32,10 @@
 //
 // Metrics come from a MetricsSource, the resource metrics API
 // (metrics.k8s.io/v1beta1) as the API server serves it from the agents' stats
-// summaries; tests use a fake.
+// summaries: cmd passes the API server's PodMetrics method (controllers do
+// not import apiserver); tests use a fake. Like kube-controller-manager, the
+// controller keeps its recommendations and scale events in memory: a new
+// leader starts its stabilization windows afresh.
 //
 // Usage, inside the control plane:
 //
