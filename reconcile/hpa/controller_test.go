@@ -309,3 +309,54 @@ func TestMissingTarget(t *testing.T) {
 	}
 	e.events(ReasonFailedGetScale, 1)
 }
+
+// addMemoryMetric adds a memory Utilization metric (80%) to HPA web.
+func (e *env) addMemoryMetric() {
+	e.t.Helper()
+	h := e.hpa()
+	h.Spec.Metrics = append(h.Spec.Metrics, autoscalingv2.MetricSpec{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
+		Name:   corev1.ResourceMemory,
+		Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To[int32](80)},
+	}})
+	if err := e.s.Update(e.ctx, h); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func TestSeveralMetrics(t *testing.T) {
+	tests := []struct {
+		name       string
+		cpu        int64 // millicores per pod (request 200m)
+		memory     int64 // bytes per pod (request 100Mi); 0: no memory metrics
+		want       int32
+		wantActive corev1.ConditionStatus
+		wantReason string
+	}{
+		{name: "the larger proposal wins", cpu: 120, memory: 160 << 20, want: 4, // cpu 60%: 3; memory 160%: 4
+			wantActive: corev1.ConditionTrue, wantReason: ReasonValidMetricFound},
+		{name: "one metric missing, the other scales up: scale up", cpu: 180, want: 4,
+			wantActive: corev1.ConditionTrue, wantReason: ReasonValidMetricFound},
+		{name: "one metric missing, the other scales down: nothing", cpu: 20, want: 2,
+			wantActive: corev1.ConditionFalse, wantReason: ReasonFailedGetResourceMetric},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.world(2, &autoscalingv2.HorizontalPodAutoscalerBehavior{ScaleDown: rules(0, autoscalingv2.MaxChangePolicySelect, percentPolicy(100, 15))})
+			e.addMemoryMetric()
+			e.load(2, tt.cpu)
+			if tt.memory > 0 {
+				e.m.mu.Lock()
+				e.m.memory["web-0"], e.m.memory["web-1"] = tt.memory, tt.memory
+				e.m.mu.Unlock()
+			}
+			e.reconcile()
+			if got := e.replicas(); got != tt.want {
+				t.Errorf("replicas %d, want %d", got, tt.want)
+			}
+			if c := condition(e.hpa(), autoscalingv2.ScalingActive); c.Status != tt.wantActive || c.Reason != tt.wantReason {
+				t.Errorf("ScalingActive = %s %s (%s), want %s %s", c.Status, c.Reason, c.Message, tt.wantActive, tt.wantReason)
+			}
+		})
+	}
+}
