@@ -145,8 +145,8 @@ func (a *Applier) applyOnce(ctx context.Context, in Input, adopt bool) (state.At
 	if err != nil {
 		return att, err
 	}
-	if len(in.Objects) == 0 && len(live) > 0 && !in.AllowEmpty {
-		return att, fmt.Errorf("apply: %w: refusing to prune the %d objects of earlier commits (start bosun with --allow-empty to allow it)", ErrEmptyCommit, len(live))
+	if n := countManaged(live); len(in.Objects) == 0 && n > 0 && !in.AllowEmpty {
+		return att, fmt.Errorf("apply: %w: refusing to prune the %d objects of earlier commits (start bosun with --allow-empty to allow it)", ErrEmptyCommit, n)
 	}
 
 	desired := make([]api.Object, 0, len(in.Objects))
@@ -289,6 +289,18 @@ func GitResources() []api.Resource {
 		}
 	}
 	return out
+}
+
+// countManaged counts the objects of live that sync wrote (not the HPAs
+// listManaged adds, which a commit never prunes).
+func countManaged(live map[string]api.Object) int {
+	n := 0
+	for _, o := range live {
+		if o.GetLabels()[api.LabelManagedBy] == api.ManagedByValue {
+			n++
+		}
+	}
+	return n
 }
 
 // prune adds c's deletion to txn: a pod running on a node terminates

@@ -156,3 +156,25 @@ func res(t *testing.T, name string) api.Resource {
 	}
 	return r
 }
+
+// An HPA made through the API is not among "the objects of earlier
+// commits": an empty first commit is not refused because of it, and it
+// is not pruned.
+func TestApplyEmptyCommitWithAnAPIHPA(t *testing.T) {
+	s := storetest.Start(t)
+	ctx := t.Context()
+	if err := s.Create(ctx, hpaFor("web", "web")); err != nil {
+		t.Fatal(err)
+	}
+	att, err := apply.New(s, nil).Apply(ctx, apply.Input{Commit: commit("e1")})
+	if err != nil {
+		t.Fatalf("empty commit with only an API-made HPA live: %v", err)
+	}
+	if att.Pruned != 0 {
+		t.Errorf("pruned %d, want 0", att.Pruned)
+	}
+	var h autoscalingv2.HorizontalPodAutoscaler
+	if err := s.Get(ctx, "default", "web", &h); err != nil {
+		t.Errorf("the HPA: %v", err)
+	}
+}
