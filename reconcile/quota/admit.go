@@ -92,12 +92,14 @@ type nsState struct {
 	seen         map[types.UID]*seenPod
 	reservations []*reservation
 	pods         []*corev1.Pod // the cached pods observe saw last
+	pass         uint64        // counts observe's passes, to find gone pods
 }
 
 // seenPod is a pod the Admitter has seen in the cache: seq orders it after
 // every reservation made before it was seen.
 type seenPod struct {
 	seq             uint64
+	pass            uint64 // the last observe pass that saw it
 	resourceVersion string
 	usage           corev1.ResourceList
 	claimed         bool // it released a reservation already
@@ -247,30 +249,34 @@ func (a *Admitter) observe(namespace string, now time.Time) *nsState {
 		st = &nsState{seen: map[types.UID]*seenPod{}}
 		a.spaces[namespace] = st
 	}
-	live := map[types.UID]bool{}
-	var fresh []*corev1.Pod // pods not yet matched to a reservation
+	st.pass++
+	oldest := a.seq // pods seen at or before every reservation cannot claim one
+	for _, r := range st.reservations {
+		oldest = min(oldest, r.seq)
+	}
+	var fresh []*corev1.Pod // pods that may be the pod of a reservation
 	st.pods = st.pods[:0]
 	for _, o := range a.pods.List(namespace, nil) {
 		pod := o.(*corev1.Pod)
 		st.pods = append(st.pods, pod)
-		live[pod.UID] = true
 		sp := st.seen[pod.UID]
 		if sp == nil {
 			a.seq++
 			sp = &seenPod{seq: a.seq}
 			st.seen[pod.UID] = sp
 		}
+		sp.pass = st.pass
 		if sp.resourceVersion != pod.ResourceVersion || sp.usage == nil {
 			sp.resourceVersion, sp.usage = pod.ResourceVersion, PodUsage(pod, now)
 		} else if _, ok := uncountedAt(pod); ok {
 			sp.usage = PodUsage(pod, now) // a terminating pod stops counting with time
 		}
-		if !sp.claimed {
+		if !sp.claimed && sp.seq > oldest {
 			fresh = append(fresh, pod)
 		}
 	}
-	for uid := range st.seen {
-		if !live[uid] {
+	for uid, sp := range st.seen {
+		if sp.pass != st.pass {
 			delete(st.seen, uid)
 		}
 	}
@@ -339,15 +345,13 @@ func (a *Admitter) check(st *nsState, rq *corev1.ResourceQuota, usage corev1.Res
 func (a *Admitter) usedByPods(st *nsState, rq *corev1.ResourceQuota, hardNames []corev1.ResourceName) corev1.ResourceList {
 	used := corev1.ResourceList{}
 	for _, pod := range st.pods {
-		sp := st.seen[pod.UID]
-		if !podMatches(rq, pod) {
-			continue
+		if podMatches(rq, pod) {
+			addInto(used, st.seen[pod.UID].usage, hardNames)
 		}
-		used = add(used, mask(sp.usage, hardNames))
 	}
 	for _, r := range st.reservations {
 		if podMatches(rq, r.pod) {
-			used = add(used, mask(r.usage, hardNames))
+			addInto(used, r.usage, hardNames)
 		}
 	}
 	return used

@@ -23,7 +23,7 @@ import (
 
 // admitEnv is a store with an Admitter on its caches.
 type admitEnv struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	st    *store.Store
 	inf   *cache.Informers
@@ -32,7 +32,7 @@ type admitEnv struct {
 }
 
 // newAdmitEnv writes objs, then starts an Admitter whose caches hold them.
-func newAdmitEnv(t *testing.T, objs ...api.Object) *admitEnv {
+func newAdmitEnv(t testing.TB, objs ...api.Object) *admitEnv {
 	t.Helper()
 	e := &admitEnv{t: t, ctx: t.Context(), st: storetest.Start(t), clock: clocktesting.NewFakeClock(time.Now())}
 	for _, o := range objs {

@@ -134,6 +134,17 @@ func add(a, b corev1.ResourceList) corev1.ResourceList {
 	return out
 }
 
+// addInto adds to sum the entries of list named in names.
+func addInto(sum, list corev1.ResourceList, names []corev1.ResourceName) {
+	for _, n := range names {
+		if v, ok := list[n]; ok {
+			q := sum[n]
+			q.Add(v)
+			sum[n] = q
+		}
+	}
+}
+
 // mask returns the entries of list named in names.
 func mask(list corev1.ResourceList, names []corev1.ResourceName) corev1.ResourceList {
 	out := corev1.ResourceList{}
