@@ -113,3 +113,33 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+func TestPodUsage(t *testing.T) {
+	now := metav1.Now()
+	withInit := podWith(ctr("app", rl("cpu", "100m", "memory", "64Mi", "hugepages-2Mi", "4Mi", "example.com/gpu", "1"), rl("cpu", "200m", "memory", "64Mi")),
+		ctr("side", rl("cpu", "100m"), nil))
+	withInit.Spec.InitContainers = []corev1.Container{ctr("init", rl("cpu", "500m", "memory", "32Mi"), nil)}
+	terminal := podWith(ctr("app", rl("cpu", "1"), nil))
+	terminal.Status.Phase = corev1.PodFailed
+	tests := []struct {
+		name string
+		pod  *corev1.Pod
+		want corev1.ResourceList
+	}{{
+		name: "the largest init container wins over the app containers' sum",
+		pod:  withInit,
+		want: rl("count/pods", "1", "pods", "1", "cpu", "500m", "requests.cpu", "500m", "memory", "64Mi", "requests.memory", "64Mi",
+			"limits.cpu", "200m", "limits.memory", "64Mi", "hugepages-2Mi", "4Mi", "requests.hugepages-2Mi", "4Mi", "requests.example.com/gpu", "1"),
+	}, {
+		name: "a terminal pod is an object count only",
+		pod:  terminal,
+		want: rl("count/pods", "1"),
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := PodUsage(tt.pod, now.Time); !equal(got, tt.want) {
+				t.Errorf("PodUsage = %v, want %v", prettyPrint(got), prettyPrint(tt.want))
+			}
+		})
+	}
+}

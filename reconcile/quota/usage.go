@@ -107,7 +107,8 @@ func computeUsage(requests, limits corev1.ResourceList) corev1.ResourceList {
 			out[name] = q.DeepCopy()
 			out[corev1.DefaultResourceRequestsPrefix+name] = q.DeepCopy()
 		case strings.HasPrefix(string(name), corev1.ResourceHugePagesPrefix):
-			out[corev1.ResourceRequestsHugePagesPrefix+corev1.ResourceName(strings.TrimPrefix(string(name), corev1.ResourceHugePagesPrefix))] = q.DeepCopy()
+			out[name] = q.DeepCopy()
+			out[corev1.DefaultResourceRequestsPrefix+name] = q.DeepCopy()
 		case strings.Contains(string(name), "/"): // extended resources
 			out[corev1.DefaultResourceRequestsPrefix+name] = q.DeepCopy()
 		}
