@@ -173,6 +173,7 @@ func (a *Admitter) AdmitPod(ctx context.Context, pod *corev1.Pod) error {
 		r.owner = ref.UID
 	}
 	st.reservations = append(st.reservations, r)
+	a.spaces[pod.Namespace] = st // observe forgets empty namespaces
 	return nil
 }
 
@@ -289,6 +290,9 @@ func (a *Admitter) observe(namespace string, now time.Time) *nsState {
 	}
 	clear(st.reservations[len(kept):])
 	st.reservations = kept
+	if len(st.seen) == 0 && len(st.reservations) == 0 {
+		delete(a.spaces, namespace) // nothing to remember: an emptied namespace costs nothing
+	}
 	return st
 }
 
