@@ -112,3 +112,35 @@ func TestControllerStatus(t *testing.T) {
 		t.Errorf("the PriorityClass quota got a status: %v %v", p.Status, err)
 	}
 }
+
+// TestControllerTerminatingPodExpires: a pod terminating past its grace
+// period stops counting without any change to it.
+func TestControllerTerminatingPodExpires(t *testing.T) {
+	st := storetest.Start(t)
+	ctx := t.Context()
+	stuck := named(podWith(ctr("app", rl("cpu", "1"), nil)), "stuck")
+	stuck.DeletionTimestamp, stuck.DeletionGracePeriodSeconds = &metav1.Time{Time: time.Now().Add(3 * time.Second)}, new(int64(2))
+	for _, o := range []api.Object{stuck, rq("compute", rl("pods", "5", "requests.cpu", "5"))} {
+		if err := st.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inf := cache.NewInformers(st, storetest.Logger(t))
+	c := New(Config{Writer: st, Informers: inf, Logger: storetest.Logger(t)})
+	inf.Start(ctx)
+	testutil.Start(t, c.Run)
+	used := func(want corev1.ResourceList) func() string {
+		return func() string {
+			var q corev1.ResourceQuota
+			if err := st.Get(ctx, "ns", "compute", &q); err != nil {
+				return err.Error()
+			}
+			if !equal(q.Status.Used, want) {
+				return fmt.Sprintf("used %v, want %v", prettyPrint(q.Status.Used), prettyPrint(want))
+			}
+			return ""
+		}
+	}
+	testutil.EventuallyNoDiff(t, 10*time.Second, "the terminating pod counted", used(rl("pods", "1", "requests.cpu", "1")))
+	testutil.EventuallyNoDiff(t, 15*time.Second, "the pod past its grace period not counted", used(rl("pods", "0", "requests.cpu", "0")))
+}
