@@ -721,6 +721,8 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 			OnRevert:               func(string) { triggerSync() },
 			NodeMonitorGracePeriod: c.nodeMonitorGracePeriod,
 			PodEvictionTimeout:     c.podEvictionTimeout,
+			PodMetrics:             apiSrv,
+			HPASyncPeriod:          c.hpaSyncPeriod,
 			Logger:                 logger.With("component", "controllers"),
 			Metrics:                reg,
 		})

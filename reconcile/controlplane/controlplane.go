@@ -24,6 +24,7 @@ import (
 	"github.com/bosun-dev/bosun/reconcile/disruption"
 	"github.com/bosun-dev/bosun/reconcile/endpoints"
 	"github.com/bosun-dev/bosun/reconcile/gc"
+	"github.com/bosun-dev/bosun/reconcile/hpa"
 	"github.com/bosun-dev/bosun/reconcile/leader"
 	"github.com/bosun-dev/bosun/reconcile/nodelifecycle"
 	"github.com/bosun-dev/bosun/reconcile/podgc"
@@ -66,6 +67,10 @@ type Config struct {
 	// 5m) are node lifecycle's timings.
 	NodeMonitorGracePeriod time.Duration
 	PodEvictionTimeout     time.Duration
+	// PodMetrics is the resource metrics API the HPA controller reads; nil
+	// runs no HPA controller. HPASyncPeriod is its period (default 15s).
+	PodMetrics    hpa.MetricsSource
+	HPASyncPeriod time.Duration
 	// AutoRollback reverts, through Reverter, the commit that started a
 	// Deployment rollout that failed (all Deployments when true; else only
 	// those annotated bosun.dev/auto-rollback: "true"). Without a Reverter
@@ -200,6 +205,11 @@ func runControllers(ctx context.Context, cfg Config, fence store.Fence, ins inst
 	}
 	if ar != nil {
 		runners = append(runners, ar)
+	}
+	if cfg.PodMetrics != nil {
+		runners = append(runners, hpa.New(hpa.Config{Writer: st, Getter: st, Informers: inf, Metrics: cfg.PodMetrics, Logger: sub("hpa"),
+			Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues, SyncPeriod: cfg.HPASyncPeriod,
+			Recorder: recorder("horizontal-pod-autoscaler")}))
 	}
 	for _, r := range recorders {
 		runners = append(runners, r)
