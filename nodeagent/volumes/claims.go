@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -135,6 +136,10 @@ func (m *Manager) pvPath(pv *corev1.PersistentVolume) (string, error) {
 		return "", podenv.ConfigErrorf("persistentvolume %s: path %q must be absolute", pv.Name, path)
 	}
 	if pv.Annotations[AnnotationProvisionedBy] == LocalProvisioner {
+		if !strings.HasPrefix(path, m.LocalVolumeDir()+string(filepath.Separator)) {
+			return "", podenv.ConfigErrorf("persistentvolume %s: path %s of a %s volume is not under this node's volume directory %s",
+				pv.Name, path, LocalProvisioner, m.LocalVolumeDir())
+		}
 		if err := os.MkdirAll(path, 0o777); err != nil {
 			return "", fmt.Errorf("persistentvolume %s: create %s: %w", pv.Name, path, err)
 		}
@@ -154,6 +159,10 @@ func (m *Manager) pvPath(pv *corev1.PersistentVolume) (string, error) {
 	}
 	return path, nil
 }
+
+// LocalVolumeDir is the directory of this node's provisioned volumes,
+// RootDir/volumes: the value of the Node annotation bosun.dev/local-volume-dir.
+func (m *Manager) LocalVolumeDir() string { return filepath.Join(m.cfg.RootDir, "volumes") }
 
 // forgetClaims drops what the pod's claims resolved to.
 func (m *Manager) forgetClaims(uid string) {
