@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -58,6 +59,15 @@ func (m *Manager) claimVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Vo
 		return Volume{}, fmt.Errorf("volumes: pod %s: %s: %w", podRef(pod), field, err)
 	}
 	vol = Volume{HostPath: path, ReadOnly: v.PersistentVolumeClaim.ReadOnly}
+	// Recorded in the pod's directory, so that the directory counts as in
+	// use (ClaimedPaths) for as long as the pod's directory exists.
+	rec := filepath.Join(m.PodDir(string(pod.UID)), podClaimsDir, v.Name)
+	if err := os.MkdirAll(filepath.Dir(rec), 0o750); err != nil {
+		return Volume{}, fmt.Errorf("volumes: pod %s: %s: %w", podRef(pod), field, err)
+	}
+	if err := os.WriteFile(rec, []byte(path+"\n"), 0o644); err != nil {
+		return Volume{}, fmt.Errorf("volumes: pod %s: %s: record its claim: %w", podRef(pod), field, err)
+	}
 	m.mu.Lock()
 	m.claimed[key] = vol
 	m.mu.Unlock()
@@ -158,6 +168,37 @@ func (m *Manager) pvPath(pv *corev1.PersistentVolume) (string, error) {
 		return "", podenv.ConfigErrorf("persistentvolume %s: local path %s is not a directory on node %s", pv.Name, path, m.cfg.NodeName)
 	}
 	return path, nil
+}
+
+// podClaimsDir of a pod directory holds a file per persistentVolumeClaim
+// volume with the host directory it mounts.
+const podClaimsDir = "claims"
+
+// ClaimedPaths returns the host directories of the persistentVolumeClaim
+// volumes of this node's pods: those whose pod directory still exists,
+// including pods set up before the agent restarted.
+func (m *Manager) ClaimedPaths() (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, uid := range m.PodDirUIDs() {
+		dir := filepath.Join(m.PodDir(uid), podClaimsDir)
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("volumes: pod %s: read its claims: %w", uid, err)
+		}
+		for _, e := range entries {
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("volumes: pod %s: read its claims: %w", uid, err)
+			}
+			if p := strings.TrimSpace(string(b)); p != "" {
+				out[filepath.Clean(p)] = true
+			}
+		}
+	}
+	return out, nil
 }
 
 // LocalVolumeDir is the directory of this node's provisioned volumes,

@@ -99,6 +99,9 @@ func TestClaimVolumes(t *testing.T) {
 	if got := vols["old"]; got != (volumes.Volume{HostPath: existing, ReadOnly: true}) {
 		t.Errorf("old = %+v, want %s read-only", got, existing)
 	}
+	if got, err := m.ClaimedPaths(); err != nil || len(got) != 2 || !got[provisioned] || !got[existing] {
+		t.Errorf("ClaimedPaths = %v, %v; want %s and %s", got, err, provisioned, existing)
+	}
 	// A pod keeps its claims' directories: no second read.
 	reads := c.reads
 	if _, err := m.Setup(context.Background(), pod, objs); err != nil || c.reads != reads {
@@ -136,6 +139,21 @@ func TestClaimVolumes(t *testing.T) {
 	c.pvs["pv-pending"] = localPV("pv-pending", "pending", filepath.Join(root, "volumes", "pv-pending"), "n1", true)
 	if _, err := m.Setup(context.Background(), testPod(claimVolume("v", "pending", false)), objs); err != nil {
 		t.Errorf("after binding: %v", err)
+	}
+
+	// A restarted agent still knows what the pod uses; a removed pod uses nothing.
+	restarted := volumes.New(volumes.Config{RootDir: root, NodeName: "n1", DisableTmpfs: true, Claims: c})
+	if got, err := restarted.ClaimedPaths(); err != nil || !got[provisioned] {
+		t.Errorf("ClaimedPaths after a restart = %v, %v; want %s in it", got, err, provisioned)
+	}
+	if err := m.RemovePodDir("u1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.ClaimedPaths(); err != nil || len(got) != 0 {
+		t.Errorf("ClaimedPaths after the pod went = %v, %v; want none", got, err)
+	}
+	if _, err := os.Stat(provisioned); err != nil {
+		t.Errorf("removing the pod removed its volume's data: %v", err)
 	}
 
 	noAPI := volumes.New(volumes.Config{RootDir: t.TempDir(), NodeName: "n1", DisableTmpfs: true})
