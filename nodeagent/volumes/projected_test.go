@@ -169,3 +169,29 @@ func TestProjectedAndDownwardErrors(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkRefreshUnchanged measures a refresh that finds nothing to
+// change, what every sync of a running pod costs: a configMap, a
+// downwardAPI and a projected volume.
+func BenchmarkRefreshUnchanged(b *testing.B) {
+	m := volumes.New(volumes.Config{RootDir: b.TempDir(), NodeName: "n1", DisableTmpfs: true})
+	pod := testPod(
+		corev1.Volume{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}}},
+		downwardVolume("info", fieldFile("name", "metadata.name"), fieldFile("labels", "metadata.labels")),
+		corev1.Volume{Name: "all", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+			{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "creds"}}},
+			{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{fieldFile("ns", "metadata.namespace")}}},
+		}}}},
+	)
+	pod.Labels = map[string]string{"app": "web"}
+	if _, err := m.Setup(context.Background(), pod, objs); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if err := m.Refresh(context.Background(), pod, objs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -236,7 +236,9 @@ func (m *Manager) emptyDir(pod *corev1.Pod, v *corev1.Volume, field string) (Vol
 // tmpfs when memory is set, as kubelet keeps secrets, downward API and
 // projected volumes); such volumes are mounted read-only.
 func (m *Manager) writeVolume(pod *corev1.Pod, p, field string, files map[string]file, memory bool) (Volume, error) {
-	if memory {
+	// A volume already written (..data present) has its tmpfs: a refresh
+	// does not read the mount table again.
+	if _, err := os.Lstat(filepath.Join(p, dataDirName)); memory && err != nil {
 		if err := os.MkdirAll(p, 0o750); err != nil {
 			return Volume{}, fmt.Errorf("volumes: pod %s: %s: %w", podRef(pod), field, err)
 		}
