@@ -52,7 +52,7 @@ func (m *Manager) claimVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Vo
 		return vol, nil
 	}
 	if m.cfg.Claims == nil {
-		return Volume{}, podenv.ConfigErrorf("%s: persistentVolumeClaim volumes are not supported by this agent (it has no API access)", field)
+		return Volume{}, podenv.ConfigErrorf("%s: persistentVolumeClaim volumes are not supported by bosun on an agent without API access", field)
 	}
 	path, err := m.claimPath(ctx, pod.Namespace, v.PersistentVolumeClaim.ClaimName)
 	if err != nil {
