@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/internal/testutil"
 )
 
@@ -162,6 +163,76 @@ func TestVolumesRealNode(t *testing.T) {
 			b, err := os.ReadFile(out)
 			return string(b) == "written by the pod\n", fmt.Sprintf("%q, %v", b, err)
 		})
+	})
+	t.Run("a deleted provisioned PV's directory goes", func(t *testing.T) {
+		create(t, "persistentvolumeclaims", &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "demo", Name: "scratch"},
+			Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: apiresource.MustParse("1Gi")}}}})
+		o, err := c.Get(ctx, resource(t, "persistentvolumeclaims"), "demo", "scratch")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pvc := o.(*corev1.PersistentVolumeClaim)
+		// The node's volume directory: its annotation, else the agent's
+		// RootDir (<data dir>/agent/pods) + /volumes.
+		volDir := filepath.Join(h.dataDir, "agent", "pods", "volumes")
+		if n, err := c.Get(ctx, resource(t, "nodes"), "", "node-1"); err == nil && n.GetAnnotations()["bosun.dev/local-volume-dir"] != "" {
+			volDir = n.GetAnnotations()["bosun.dev/local-volume-dir"]
+		}
+		pvName := "pvc-" + string(pvc.UID)
+		dir := filepath.Join(volDir, pvName)
+		create(t, "persistentvolumes", &corev1.PersistentVolume{
+			ObjectMeta: metav1.ObjectMeta{Name: pvName, Annotations: map[string]string{"pv.kubernetes.io/provisioned-by": "bosun.dev/local-path"}},
+			Spec: corev1.PersistentVolumeSpec{
+				Capacity:                      corev1.ResourceList{corev1.ResourceStorage: apiresource.MustParse("1Gi")},
+				AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
+				PersistentVolumeSource:        corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: dir}},
+				ClaimRef:                      &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: "demo", Name: "scratch", UID: pvc.UID},
+			}})
+		pvc.Spec.VolumeName = pvName
+		if err := c.Update(ctx, resource(t, "persistentvolumeclaims"), pvc); err != nil {
+			t.Fatal(err)
+		}
+		o, err = c.Get(ctx, resource(t, "persistentvolumeclaims"), "demo", "scratch")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pvc = o.(*corev1.PersistentVolumeClaim)
+		pvc.Status.Phase = corev1.ClaimBound
+		if err := c.UpdateStatus(ctx, resource(t, "persistentvolumeclaims"), pvc); err != nil {
+			t.Fatal(err)
+		}
+		r.write("apps/volumes/keeper.yaml", strings.ReplaceAll(strings.ReplaceAll(volumesWriterYAML, "name: writer", "name: keeper"),
+			"claimName: data", "claimName: scratch"))
+		r.commitAll("volumes: a pod on a provisioned volume")
+		testutil.Eventually(t, 90*time.Second, "the pod's file in the provisioned directory", func() (bool, string) {
+			b, err := os.ReadFile(filepath.Join(dir, "out.txt"))
+			return string(b) == "written by the pod\n", fmt.Sprintf("%q, %v", b, err)
+		})
+		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o777 {
+			t.Errorf("provisioned directory %s: %v, %v; want mode 0777", dir, fi, err)
+		}
+
+		// The pod goes (pruned from Git), then the PV: the agent removes the directory.
+		if err := os.Remove(filepath.Join(r.dir, "apps/volumes/keeper.yaml")); err != nil {
+			t.Fatal(err)
+		}
+		r.commitAll("volumes: remove the pod on the provisioned volume")
+		testutil.Eventually(t, 60*time.Second, "pod keeper gone", func() (bool, string) {
+			_, err := c.Get(ctx, resource(t, "pods"), "demo", "keeper")
+			return client.IsNotFound(err), fmt.Sprint(err)
+		})
+		if err := c.Delete(ctx, resource(t, "persistentvolumes"), "", pvName, ""); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, 60*time.Second, "the deleted PV's directory removed", func() (bool, string) {
+			_, err := os.Stat(dir)
+			return os.IsNotExist(err), fmt.Sprint(err)
+		})
+		if n := strings.Count(h.log.String(), "removed the directory of a deleted persistent volume"); n != 1 {
+			t.Errorf("%d removal log lines, want 1", n)
+		}
 	})
 }
 
