@@ -47,6 +47,13 @@ func volumesFile(h *nodeHost, ip, path string) (string, error) {
 	return h.get("http://" + ip + ":8080/file?path=" + path)
 }
 
+// TestVolumesRealNode runs on a real node (containerd, root): a pod reads
+// its downward API environment and its downwardAPI and projected volumes
+// through the example app's /env and /file, and a label change reaches the
+// volume; a pod whose claim is not bound waits in ContainerCreating with a
+// FailedMount event and, once the claim is bound to a local PV the test
+// made, writes a file the test finds in the PV's directory; the directory
+// of a deleted bosun-provisioned PV is removed once no pod uses it.
 func TestVolumesRealNode(t *testing.T) {
 	r := newRepo(t)
 	h := newNodeHost(t, r.dir)
