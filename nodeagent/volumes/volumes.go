@@ -518,3 +518,14 @@ func (m *Manager) PodDirUIDs() []string {
 	}
 	return out
 }
+
+// UnmountAll unmounts every mount at or under dir (the tmpfs of pods'
+// secret, downwardAPI, projected and memory emptyDir volumes), deepest
+// first. `bosun agent --cleanup` needs it for RootDir before removing the
+// directory: pods' directories of an agent that is gone keep their mounts.
+func UnmountAll(dir string) error {
+	if err := unmountUnder(dir); err != nil {
+		return fmt.Errorf("volumes: unmount under %s: %w", dir, err)
+	}
+	return nil
+}

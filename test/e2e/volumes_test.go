@@ -18,6 +18,7 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/internal/testutil"
+	"github.com/bosun-dev/bosun/nodeagent/volumes"
 )
 
 // volumesPodIP waits for the pod to run with an IP and returns the IP.
@@ -56,7 +57,21 @@ func volumesFile(h *nodeHost, ip, path string) (string, error) {
 // of a deleted bosun-provisioned PV is removed once no pod uses it.
 func TestVolumesRealNode(t *testing.T) {
 	r := newRepo(t)
+	// Registered before the node host's cleanup, so it runs after it: the
+	// tmpfs of the pods' downwardAPI and projected volumes would keep the
+	// data directory from being removed.
+	var dataDir string
+	t.Cleanup(func() {
+		if dataDir == "" {
+			return
+		}
+		if err := volumes.UnmountAll(dataDir); err != nil {
+			t.Errorf("unmount the pods' volumes: %v", err)
+		}
+		_ = os.RemoveAll(dataDir)
+	})
 	h := newNodeHost(t, r.dir)
+	dataDir = h.dataDir
 	ctx := context.Background()
 	c := h.client()
 	create := func(t *testing.T, kind string, obj api.Object) {
