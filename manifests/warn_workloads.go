@@ -1,0 +1,104 @@
+package manifests
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// localClasses are the storage classes bosun's node-local provisioner
+// serves (an unset class included).
+var localClasses = []string{"local-path", "standard"}
+
+// unsupportedWorkloadFields warns about the fields of the newer kinds that
+// bosun's controllers and agents accept but do not act on.
+func unsupportedWorkloadFields(obj Obj) field.ErrorList {
+	var errs field.ErrorList
+	warn := func(set bool, p *field.Path, detail string) {
+		if set {
+			errs = append(errs, &field.Error{Field: p.String(), Detail: detail})
+		}
+	}
+	spec := field.NewPath("spec")
+	switch o := obj.(type) {
+	case *appsv1.StatefulSet:
+		warn(o.Spec.Ordinals != nil, spec.Child("ordinals"), ignoredDetail+" (pods are numbered from 0)")
+		if ru := o.Spec.UpdateStrategy.RollingUpdate; ru != nil {
+			warn(ru.MaxUnavailable != nil, spec.Child("updateStrategy", "rollingUpdate", "maxUnavailable"), ignoredDetail+" (pods are updated one at a time)")
+		}
+		for i := range o.Spec.VolumeClaimTemplates {
+			errs = append(errs, claimWarnings(&o.Spec.VolumeClaimTemplates[i].Spec, spec.Child("volumeClaimTemplates").Index(i).Child("spec"))...)
+		}
+	case *batchv1.Job:
+		errs = append(errs, jobWarnings(&o.Spec, spec)...)
+	case *batchv1.CronJob:
+		errs = append(errs, jobWarnings(&o.Spec.JobTemplate.Spec, spec.Child("jobTemplate", "spec"))...)
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		for i, m := range o.Spec.Metrics {
+			mp := spec.Child("metrics").Index(i)
+			switch {
+			case !oneOf(m.Type, metricTypes):
+				// Refused by validateMetric.
+			case m.Type != autoscalingv2.ResourceMetricSourceType:
+				warn(true, mp.Child("type"), ignoredDetail+": bosun scales on cpu and memory Resource metrics only")
+			case m.Resource != nil && m.Resource.Name != corev1.ResourceCPU && m.Resource.Name != corev1.ResourceMemory:
+				warn(true, mp.Child("resource", "name"), ignoredDetail+": bosun scales on cpu and memory Resource metrics only")
+			}
+		}
+	case *corev1.PersistentVolumeClaim:
+		errs = append(errs, claimWarnings(&o.Spec, spec)...)
+	case *corev1.PersistentVolume:
+		warn(o.Spec.HostPath == nil && o.Spec.Local == nil, spec, "bosun's agents mount only hostPath and local PersistentVolumes: pods using this one will not start")
+		warn(o.Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimRecycle, spec.Child("persistentVolumeReclaimPolicy"), "Recycle is deprecated in Kubernetes and not supported by bosun: the volume is kept as with Retain")
+		warn(o.Spec.VolumeMode != nil && *o.Spec.VolumeMode == corev1.PersistentVolumeBlock, spec.Child("volumeMode"), ignoredDetail+": volumes are mounted as directories")
+	case *corev1.ServiceAccount:
+		warn(len(o.Secrets) > 0, field.NewPath("secrets"), ignoredDetail)
+		warn(len(o.ImagePullSecrets) > 0, field.NewPath("imagePullSecrets"), ignoredDetail+" (set imagePullSecrets in the pod spec)")
+		warn(o.AutomountServiceAccountToken != nil && *o.AutomountServiceAccountToken, field.NewPath("automountServiceAccountToken"), ignoredDetail+": bosun mounts no service account token yet")
+	case *corev1.ResourceQuota:
+		for _, k := range sortedKeys(o.Spec.Hard) {
+			known := len(validateResourceName(k, spec)) == 0
+			warn(known && !quotaResources.Has(corev1.ResourceName(k)), spec.Child("hard").Key(k), ignoredDetail+": bosun's quota counts pods, cpu, memory, requests.cpu, requests.memory, limits.cpu and limits.memory")
+		}
+		warn(len(o.Spec.Scopes) > 0, spec.Child("scopes"), ignoredDetail+": the quota applies to every pod of the namespace")
+		warn(o.Spec.ScopeSelector != nil, spec.Child("scopeSelector"), ignoredDetail+": the quota applies to every pod of the namespace")
+	case *corev1.LimitRange:
+		for i, it := range o.Spec.Limits {
+			warn(it.Type == corev1.LimitTypePod || it.Type == corev1.LimitTypePersistentVolumeClaim, spec.Child("limits").Index(i).Child("type"), ignoredDetail+": bosun applies Container limits only")
+		}
+	}
+	return errs
+}
+
+// jobWarnings warns about Job fields bosun's Job controller ignores.
+func jobWarnings(s *batchv1.JobSpec, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for _, f := range []struct {
+		set  bool
+		name string
+	}{{s.BackoffLimitPerIndex != nil, "backoffLimitPerIndex"}, {s.MaxFailedIndexes != nil, "maxFailedIndexes"},
+		{s.SuccessPolicy != nil, "successPolicy"}, {s.ManagedBy != nil, "managedBy"}} {
+		if f.set {
+			errs = append(errs, &field.Error{Field: p.Child(f.name).String(), Detail: ignoredDetail})
+		}
+	}
+	return errs
+}
+
+// claimWarnings warns about claim fields bosun's provisioner ignores.
+func claimWarnings(s *corev1.PersistentVolumeClaimSpec, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	warn := func(set bool, f, detail string) {
+		if set {
+			errs = append(errs, &field.Error{Field: p.Child(f).String(), Detail: detail})
+		}
+	}
+	warn(s.Selector != nil, "selector", ignoredDetail)
+	warn(s.DataSource != nil || s.DataSourceRef != nil, "dataSource", ignoredDetail+": the volume starts empty")
+	warn(s.VolumeMode != nil && *s.VolumeMode == corev1.PersistentVolumeBlock, "volumeMode", ignoredDetail+": volumes are directories")
+	warn(s.StorageClassName != nil && !oneOf(*s.StorageClassName, localClasses), "storageClassName",
+		"bosun's provisioner serves only local-path, standard and an unset class: this claim is not provisioned and stays Pending")
+	return errs
+}
