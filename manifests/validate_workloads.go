@@ -195,10 +195,12 @@ func validateJob(o *batchv1.Job) field.ErrorList {
 		if sel != nil && !sel.Matches(labels.Set(s.Template.Labels)) {
 			errs = append(errs, field.Invalid(p.Child("template", "metadata", "labels"), s.Template.Labels, "`selector` does not match template `labels`"))
 		}
+	case s.Selector != nil && o.UID != "":
+		errs = append(errs, validateGeneratedSelector(o)...)
 	case s.Selector != nil:
 		errs = append(errs, field.Invalid(p.Child("selector"), s.Selector, "`selector` not auto-generated: remove it (the selector is generated when the Job is created) or set manualSelector: true"))
 	}
-	if !manual {
+	if !manual && o.UID == "" {
 		for _, l := range jobNameLabels {
 			if _, ok := s.Template.Labels[l]; ok {
 				errs = append(errs, field.Invalid(p.Child("template", "metadata", "labels").Key(l), s.Template.Labels[l], "is set when the Job is created: remove it"))
@@ -210,6 +212,28 @@ func validateJob(o *batchv1.Job) field.ErrorList {
 		if len(validation.IsDNS1123Label(host)) > 0 {
 			errs = append(errs, field.Invalid(field.NewPath("metadata", "name"), o.Name, "will not able to create pod with invalid DNS label: "+host))
 		}
+	}
+	return errs
+}
+
+// validateGeneratedSelector checks a created Job's generated selector (one
+// with a uid, written through the API by a CronJob controller or read back
+// from the store) as kube-apiserver does: the template carries the uid and
+// name labels and the selector selects them.
+func validateGeneratedSelector(o *batchv1.Job) field.ErrorList {
+	var errs field.ErrorList
+	want := map[string]string{batchv1.ControllerUidLabel: string(o.UID), batchv1.JobNameLabel: o.Name,
+		"controller-uid": string(o.UID), "job-name": o.Name}
+	lp := field.NewPath("spec", "template", "metadata", "labels")
+	for _, k := range sortedKeys(want) {
+		if got, ok := o.Spec.Template.Labels[k]; !ok {
+			errs = append(errs, field.Required(lp.Key(k), fmt.Sprintf("must be '%s'", want[k])))
+		} else if got != want[k] {
+			errs = append(errs, field.Invalid(lp.Key(k), got, fmt.Sprintf("must be '%s'", want[k])))
+		}
+	}
+	if sel, err := metav1.LabelSelectorAsSelector(o.Spec.Selector); err == nil && !sel.Matches(labels.Set(want)) {
+		errs = append(errs, field.Invalid(field.NewPath("spec", "selector"), o.Spec.Selector, "`selector` not auto-generated"))
 	}
 	return errs
 }
