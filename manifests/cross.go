@@ -186,9 +186,14 @@ func referenceWarnings(o Object, seen map[ID]Object) Problems {
 		if name == "" {
 			return nil
 		}
-		if _, found := seen[ID{Kind: "Service", Namespace: ns, Name: name}]; !found {
+		svc, found := seen[ID{Kind: "Service", Namespace: ns, Name: name}]
+		if !found {
 			return Problems{problemAt(o, "spec.serviceName", fmt.Sprintf(
 				"Service %s/%s is not defined in this commit: the pods get no stable DNS names (<pod>.%s) until a headless Service (clusterIP: None) of that name exists", ns, name, name), true)}
+		}
+		if s, ok := svc.Obj.(*corev1.Service); ok && s.Spec.ClusterIP != corev1.ClusterIPNone {
+			return Problems{problemAt(o, "spec.serviceName", fmt.Sprintf(
+				"Service %s/%s (%s) is not headless: the pods get stable DNS names (<pod>.%s) only from a Service with clusterIP: None", ns, name, where(svc), name), true)}
 		}
 	}
 	return nil
