@@ -277,7 +277,7 @@ func validateJobSpec(s *batchv1.JobSpec, p *field.Path) field.ErrorList {
 			errs = append(errs, field.Invalid(p.Child("maxFailedIndexes"), *s.MaxFailedIndexes, "requires indexed completion mode"))
 		}
 		if s.SuccessPolicy != nil {
-			errs = append(errs, field.Invalid(p.Child("successPolicy"), "", "requires indexed completion mode"))
+			errs = append(errs, field.Invalid(p.Child("successPolicy"), field.OmitValueType{}, "requires indexed completion mode"))
 		}
 	}
 	if s.PodFailurePolicy != nil {

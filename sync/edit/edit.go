@@ -78,8 +78,10 @@ func (t Target) String() string {
 
 // Find fetches the object ref names ("KIND/NAME", e.g. "deploy/web", in
 // namespace) through g and returns it with the file it comes from. kinds
-// lists the resource names (e.g. "deployments") accepted. An object that
-// sync did not write is refused: there is no file to change.
+// lists the resource names (e.g. "deployments") accepted; with
+// ScaleKinds, a DaemonSet, Job or CronJob is refused with ScaleRefusal's
+// reason. An object that sync did not write is refused: there is no file
+// to change.
 func Find(ctx context.Context, g Getter, ref, namespace string, kinds ...string) (Target, error) {
 	kind, name, ok := strings.Cut(ref, "/")
 	if !ok || name == "" {
