@@ -84,6 +84,20 @@ func jobWarnings(s *batchv1.JobSpec, p *field.Path) field.ErrorList {
 			errs = append(errs, &field.Error{Field: p.Child(f.name).String(), Detail: ignoredDetail})
 		}
 	}
+	// Failed is the default with a podFailurePolicy; without one it was
+	// written in Git.
+	if rp := s.PodReplacementPolicy; rp != nil && *rp == batchv1.Failed && s.PodFailurePolicy == nil {
+		errs = append(errs, &field.Error{Field: p.Child("podReplacementPolicy").String(),
+			Detail: ignoredDetail + ": a replacement pod starts while the failed one terminates (TerminatingOrFailed)"})
+	}
+	if pfp := s.PodFailurePolicy; pfp != nil {
+		for i, r := range pfp.Rules {
+			if r.Action == batchv1.PodFailurePolicyActionFailIndex {
+				errs = append(errs, &field.Error{Field: p.Child("podFailurePolicy", "rules").Index(i).Child("action").String(),
+					Detail: "FailIndex is not supported by bosun yet: without backoffLimitPerIndex the rule does nothing"})
+			}
+		}
+	}
 	return errs
 }
 
