@@ -24,7 +24,6 @@ func unsupportedWorkloadFields(obj Obj) field.ErrorList {
 	spec := field.NewPath("spec")
 	switch o := obj.(type) {
 	case *appsv1.StatefulSet:
-		warn(o.Spec.Ordinals != nil, spec.Child("ordinals"), ignoredDetail+" (pods are numbered from 0)")
 		if ru := o.Spec.UpdateStrategy.RollingUpdate; ru != nil {
 			warn(ru.MaxUnavailable != nil, spec.Child("updateStrategy", "rollingUpdate", "maxUnavailable"), ignoredDetail+" (pods are updated one at a time)")
 		}
@@ -112,7 +111,7 @@ func claimWarnings(s *corev1.PersistentVolumeClaimSpec, p *field.Path) field.Err
 	warn(s.Selector != nil, "selector", ignoredDetail)
 	warn(s.DataSource != nil || s.DataSourceRef != nil, "dataSource", ignoredDetail+": the volume starts empty")
 	warn(s.VolumeMode != nil && *s.VolumeMode == corev1.PersistentVolumeBlock, "volumeMode", ignoredDetail+": volumes are directories")
-	warn(s.StorageClassName != nil && !oneOf(*s.StorageClassName, localClasses), "storageClassName",
-		"bosun's provisioner serves only local-path, standard and an unset class: this claim is not provisioned and stays Pending")
+	warn(s.StorageClassName != nil && !oneOf(*s.StorageClassName, localClasses) && s.VolumeName == "", "storageClassName",
+		"bosun's provisioner serves only local-path, standard and an unset class, and binds a claim of another class only to the PersistentVolume its volumeName names (or whose claimRef names it): otherwise it stays Pending")
 	return errs
 }
