@@ -565,11 +565,10 @@ func unsupportedPodFields(spec *corev1.PodSpec, path *field.Path) field.ErrorLis
 		for i := range list.cs {
 			c := &list.cs[i]
 			cp := path.Child(list.name).Index(i)
-			if c.Lifecycle != nil {
-				warn(c.Lifecycle.PostStart != nil, cp.Child("lifecycle", "postStart"), ignoredDetail+" (preStop exec and httpGet hooks run)")
-				if h := c.Lifecycle.PreStop; h != nil {
-					warn(h.TCPSocket != nil || h.Sleep != nil, cp.Child("lifecycle", "preStop"), ignoredDetail+": only exec and httpGet preStop hooks run")
-				}
+			if l := c.Lifecycle; l != nil {
+				const tcpHook = "tcpSocket hooks do not run (nor in Kubernetes' kubelet): use exec, httpGet or sleep"
+				warn(l.PostStart != nil && l.PostStart.TCPSocket != nil, cp.Child("lifecycle", "postStart", "tcpSocket"), tcpHook)
+				warn(l.PreStop != nil && l.PreStop.TCPSocket != nil, cp.Child("lifecycle", "preStop", "tcpSocket"), tcpHook)
 			}
 			warn(c.TTY, cp.Child("tty"), ignoredDetail)
 			warn(c.Stdin, cp.Child("stdin"), ignoredDetail)
