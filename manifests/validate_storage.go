@@ -161,10 +161,10 @@ func countPVSources(s *corev1.PersistentVolumeSource) int {
 	return n
 }
 
-// quotaResources are the ResourceQuota spec.hard names bosun's quota
-// admission counts.
-var quotaResources = sets.New[corev1.ResourceName](corev1.ResourcePods, corev1.ResourceCPU, corev1.ResourceMemory,
-	corev1.ResourceRequestsCPU, corev1.ResourceRequestsMemory, corev1.ResourceLimitsCPU, corev1.ResourceLimitsMemory)
+// quotaScopes are the scopes Kubernetes knows.
+var quotaScopes = []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeTerminating, corev1.ResourceQuotaScopeNotTerminating,
+	corev1.ResourceQuotaScopeBestEffort, corev1.ResourceQuotaScopeNotBestEffort, corev1.ResourceQuotaScopePriorityClass,
+	corev1.ResourceQuotaScopeCrossNamespacePodAffinity, corev1.ResourceQuotaScopeVolumeAttributesClass}
 
 // validateQuota is kube-apiserver's ValidateResourceQuota for spec.hard:
 // qualified resource names and quantities >= 0.
@@ -178,12 +178,9 @@ func validateQuota(q *corev1.ResourceQuota) field.ErrorList {
 			errs = append(errs, field.Invalid(kp, v.String(), "must be greater than or equal to 0"))
 		}
 	}
-	scopes := []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeTerminating, corev1.ResourceQuotaScopeNotTerminating,
-		corev1.ResourceQuotaScopeBestEffort, corev1.ResourceQuotaScopeNotBestEffort, corev1.ResourceQuotaScopePriorityClass,
-		corev1.ResourceQuotaScopeCrossNamespacePodAffinity, corev1.ResourceQuotaScopeVolumeAttributesClass}
 	for i, s := range q.Spec.Scopes {
-		if !oneOf(s, scopes) {
-			errs = append(errs, field.NotSupported(field.NewPath("spec", "scopes").Index(i), s, scopes))
+		if !oneOf(s, quotaScopes) {
+			errs = append(errs, field.NotSupported(field.NewPath("spec", "scopes").Index(i), s, quotaScopes))
 		}
 	}
 	return errs

@@ -57,15 +57,10 @@ func unsupportedWorkloadFields(obj Obj) field.ErrorList {
 		warn(len(o.ImagePullSecrets) > 0, field.NewPath("imagePullSecrets"), ignoredDetail+" (set imagePullSecrets in the pod spec)")
 		warn(o.AutomountServiceAccountToken != nil && *o.AutomountServiceAccountToken, field.NewPath("automountServiceAccountToken"), ignoredDetail+": bosun mounts no service account token yet")
 	case *corev1.ResourceQuota:
-		for _, k := range sortedKeys(o.Spec.Hard) {
-			known := len(validateResourceName(k, spec)) == 0
-			warn(known && !quotaResources.Has(corev1.ResourceName(k)), spec.Child("hard").Key(k), ignoredDetail+": bosun's quota counts pods, cpu, memory, requests.cpu, requests.memory, limits.cpu and limits.memory")
-		}
-		warn(len(o.Spec.Scopes) > 0, spec.Child("scopes"), ignoredDetail+": the quota applies to every pod of the namespace")
-		warn(o.Spec.ScopeSelector != nil, spec.Child("scopeSelector"), ignoredDetail+": the quota applies to every pod of the namespace")
+		errs = append(errs, quotaScopeWarnings(o)...)
 	case *corev1.LimitRange:
 		for i, it := range o.Spec.Limits {
-			warn(it.Type == corev1.LimitTypePod || it.Type == corev1.LimitTypePersistentVolumeClaim, spec.Child("limits").Index(i).Child("type"), ignoredDetail+": bosun applies Container limits only")
+			warn(it.Type == corev1.LimitTypePersistentVolumeClaim, spec.Child("limits").Index(i).Child("type"), ignoredDetail+": bosun applies Container and Pod limits")
 		}
 	}
 	return errs
@@ -113,5 +108,31 @@ func claimWarnings(s *corev1.PersistentVolumeClaimSpec, p *field.Path) field.Err
 	warn(s.VolumeMode != nil && *s.VolumeMode == corev1.PersistentVolumeBlock, "volumeMode", ignoredDetail+": volumes are directories")
 	warn(s.StorageClassName != nil && !oneOf(*s.StorageClassName, localClasses) && s.VolumeName == "", "storageClassName",
 		"bosun's provisioner serves only local-path, standard and an unset class, and binds a claim of another class only to the PersistentVolume its volumeName names (or whose claimRef names it): otherwise it stays Pending")
+	return errs
+}
+
+// enforcedScopes are the quota scopes bosun's quota admission applies.
+var enforcedScopes = []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeTerminating, corev1.ResourceQuotaScopeNotTerminating,
+	corev1.ResourceQuotaScopeBestEffort, corev1.ResourceQuotaScopeNotBestEffort}
+
+// quotaScopeWarnings warns about quota scopes bosun does not enforce (the
+// whole quota is then not enforced, as its status Events say).
+func quotaScopeWarnings(q *corev1.ResourceQuota) field.ErrorList {
+	var errs field.ErrorList
+	const detail = "is not supported by bosun yet: a quota with this scope is not enforced"
+	for i, sc := range q.Spec.Scopes {
+		if oneOf(sc, quotaScopes) && !oneOf(sc, enforcedScopes) {
+			errs = append(errs, &field.Error{Field: field.NewPath("spec", "scopes").Index(i).String(), Detail: detail})
+		}
+	}
+	if sel := q.Spec.ScopeSelector; sel != nil {
+		for i, m := range sel.MatchExpressions {
+			ops := []corev1.ScopeSelectorOperator{corev1.ScopeSelectorOpExists, corev1.ScopeSelectorOpDoesNotExist}
+			if !oneOf(m.ScopeName, enforcedScopes) || !oneOf(m.Operator, ops) {
+				errs = append(errs, &field.Error{Field: field.NewPath("spec", "scopeSelector", "matchExpressions").Index(i).String(),
+					Detail: detail + " (Terminating, NotTerminating, BestEffort and NotBestEffort with Exists or DoesNotExist are)"})
+			}
+		}
+	}
 	return errs
 }
