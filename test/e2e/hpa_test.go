@@ -12,9 +12,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	"github.com/bosun-dev/bosun/internal/testutil"
 )
@@ -49,6 +46,24 @@ spec:
 `, note)
 }
 
+// hpaBurn autoscales the burn Deployment between 1 and 3 replicas at 50%
+// of its cpu requests.
+const hpaBurn = `apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: burn
+  namespace: demo
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: burn}
+  minReplicas: 1
+  maxReplicas: 3
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target: {type: Utilization, averageUtilization: 50}
+`
+
 // hpaLoad keeps CPUs of the pods busy with /burn requests until stopped.
 type hpaLoad struct {
 	stop chan struct{}
@@ -78,8 +93,8 @@ func (l *hpaLoad) close() {
 }
 
 // TestHPAScalesUnderCPULoad is issue 16's HPA test on a real node: a
-// Deployment of the example app with cpu requests, an HPA (made through
-// the API, as kubectl autoscale does) targeting 50% cpu, load from the
+// Deployment of the example app with cpu requests, an HPA committed to Git
+// targeting 50% cpu, load from the
 // app's /burn endpoint; the HPA scales the Deployment up, says why in an
 // Event, and a later commit of the Deployment keeps the HPA's count.
 func TestHPAScalesUnderCPULoad(t *testing.T) {
@@ -91,20 +106,12 @@ func TestHPAScalesUnderCPULoad(t *testing.T) {
 
 	ctx := context.Background()
 	c := h.client()
-	if err := c.Create(ctx, resource(t, "horizontalpodautoscalers"), &autoscalingv2.HorizontalPodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "demo", Name: "burn"},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "burn"},
-			MinReplicas:    ptr.To[int32](1),
-			MaxReplicas:    3,
-			Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
-				Name:   corev1.ResourceCPU,
-				Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To[int32](50)},
-			}}},
-		},
-	}); err != nil {
-		t.Fatalf("create the HPA: %v", err)
-	}
+	r.write("apps/burn/hpa.yaml", hpaBurn)
+	r.commitAll("Autoscale the burn app")
+	testutil.EventuallyTrue(t, 60*time.Second, "the HPA synced from Git", func() bool {
+		_, err := c.Get(ctx, resource(t, "horizontalpodautoscalers"), "demo", "burn")
+		return err == nil
+	})
 
 	load := startHPALoad(h, []string{"http://" + ps[0].Status.PodIP + ":8080", "http://" + ps[0].Status.PodIP + ":8080"})
 	defer load.close()
