@@ -512,3 +512,21 @@ func TestParentAndOrdinal(t *testing.T) {
 		}
 	}
 }
+
+func TestMinReadySeconds(t *testing.T) {
+	e := startEnv(t, nil)
+	e.k.allReady = true
+	set := testSet("web", 2, appsv1.OrderedReadyPodManagement)
+	set.Spec.MinReadySeconds = 2
+	e.create(set)
+	testutil.EventuallyTrue(t, 10*time.Second, "web-0 ready", func() bool {
+		return e.set("web").Status.ReadyReplicas == 1
+	})
+	e.holds("web-1 waits until web-0 is available", func() bool {
+		return slices.Equal(e.podNames(), []string{"web-0"}) && e.set("web").Status.AvailableReplicas == 0
+	})
+	e.waitPods("web-1 created once web-0 is available", "web-0", "web-1")
+	testutil.EventuallyTrue(t, 10*time.Second, "both available", func() bool {
+		return e.set("web").Status.AvailableReplicas == 2
+	})
+}
