@@ -139,6 +139,7 @@ func New(cfg Config) *Controller {
 		OnDelete: c.volumeChanged,
 	})
 	c.nodes.AddHandler(cache.Handler{
+		OnAdd: func(o api.Object) { c.enqueueClaimsSelecting(o.GetName()) },
 		OnUpdate: func(old, o api.Object) {
 			if old.GetAnnotations()[AnnLocalVolumeDir] != o.GetAnnotations()[AnnLocalVolumeDir] {
 				c.enqueueClaimsSelecting(o.GetName())

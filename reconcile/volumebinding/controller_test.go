@@ -3,6 +3,7 @@ package volumebinding
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -238,5 +239,31 @@ func TestPreBound(t *testing.T) {
 				return got.Spec.VolumeName == "static" && got.Status.Phase == corev1.ClaimBound
 			})
 		})
+	}
+}
+
+// TestNodeVolumeDirLater: a claim selected for a node whose agent has not
+// written its volume directory yet is provisioned once it has.
+func TestNodeVolumeDirLater(t *testing.T) {
+	s := startEnv(t)
+	ctx := context.Background()
+	if err := s.Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}}); err != nil {
+		t.Fatal(err)
+	}
+	pvc := claim("data", nil, map[string]string{AnnSelectedNode: "n2"})
+	if err := s.Create(ctx, pvc); err != nil {
+		t.Fatal(err)
+	}
+	testutil.EventuallyTrue(t, 10*time.Second, "a ProvisioningFailed event naming the annotation", func() bool {
+		return slices.ContainsFunc(eventstest.Find(t, s, "default", "data", ReasonProvisioningFailed), func(ev *corev1.Event) bool {
+			return ev.Message == `node "n2" has no annotation bosun.dev/local-volume-dir: its agent has not registered a volume directory yet`
+		})
+	})
+	storetest.Modify(t, s, "", "n2", &corev1.Node{}, func(n *corev1.Node) {
+		metav1.SetMetaDataAnnotation(&n.ObjectMeta, AnnLocalVolumeDir, "/srv/n2/volumes")
+	})
+	pv := waitVolume(t, s, "pvc-"+string(pvc.UID), "the PV provisioned", func(pv *corev1.PersistentVolume) bool { return true })
+	if want := "/srv/n2/volumes/pvc-" + string(pvc.UID); pv.Spec.Local.Path != want {
+		t.Errorf("local path %q, want %q", pv.Spec.Local.Path, want)
 	}
 }
