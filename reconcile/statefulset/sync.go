@@ -120,6 +120,11 @@ func (c *Controller) runPass(ctx context.Context, p *pass) (done bool, err error
 			errs = append(errs, err)
 		}
 	}
+	if len(errs) > 0 {
+		// A condemned pod goes only once its claims have the owners the
+		// retention policy asks for.
+		return true, errors.Join(errs...)
+	}
 	for i := len(p.condemned) - 1; i >= 0; i-- {
 		stop, err := c.processCondemned(ctx, p, i, firstUnhealthy)
 		if err != nil {
