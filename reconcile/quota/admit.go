@@ -15,15 +15,14 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client/cache"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
 )
 
-// ErrForbidden is what every refusal of the Admitter wraps. It stands for
-// api.ErrForbidden until package api has that sentinel; then it becomes an
-// alias of it.
-var ErrForbidden = errors.New("forbidden")
+// ErrForbidden is what every refusal of the Admitter wraps: api.ErrForbidden.
+var ErrForbidden = api.ErrForbidden
 
 // ErrNotReady means the Admitter's caches have not synced yet: the pod was
 // neither admitted nor refused, and the caller should try again later.
