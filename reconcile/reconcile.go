@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -78,4 +79,15 @@ func SplitKey(key string) (namespace, name string) {
 		return ns, n
 	}
 	return "", key
+}
+
+// PodAdmitter admits a pod a controller is about to create, as kube-apiserver's
+// admission chain does for a pod create: it may change the pod (LimitRange
+// defaults) and refuses with an error wrapping api.ErrForbidden whose message is
+// Kubernetes' ("exceeded quota: compute, requested: cpu=500m, used: cpu=1500m,
+// limited: cpu=2"). Controllers that create pods take one in their Config (nil
+// admits every pod); on a refusal they create nothing, record a FailedCreate
+// Warning Event with the message and try again later.
+type PodAdmitter interface {
+	AdmitPod(ctx context.Context, pod *corev1.Pod) error
 }
