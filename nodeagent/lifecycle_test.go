@@ -287,3 +287,27 @@ func TestNodeLocalVolumeDir(t *testing.T) {
 		return err == nil && obj.(*corev1.Node).Annotations[nodeagent.AnnotationLocalVolumeDir] == filepath.Join(root, "volumes")
 	})
 }
+
+// TestAPIDeleteIsGraceful: deleted through the API, a running pod stays
+// (terminating) until the agent stopped it, then the agent's own delete
+// (grace 0, the pod's UID) removes it.
+func TestAPIDeleteIsGraceful(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	p := e.createPod("web", corev1.RestartPolicyAlways)
+	uid := string(p.UID)
+	e.eventually("the pod to run", 0, func() bool { return runningReady(e.pod("web")) })
+	if err := e.c.Delete(ctx(t), podsR, "default", "web", ""); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("the pod to be gone from the API and the runtime", 0, func() bool {
+		if got := e.pod("web"); got != nil {
+			if got.DeletionTimestamp == nil {
+				t.Fatal("the API deleted a running pod without marking it terminating first")
+			}
+			return false
+		}
+		sbs, _ := e.rt.ListPodSandboxes(ctx(t), runtime.SandboxFilter{PodUID: uid})
+		return len(sbs) == 0 && len(e.containers(uid)) == 0
+	})
+}
