@@ -1,12 +1,14 @@
 package nodeagent_test
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bosun-dev/bosun/nodeagent"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 	"github.com/bosun-dev/bosun/nodeagent/runtime/runtimetest"
 )
@@ -198,4 +200,58 @@ func TestSidecar(t *testing.T) {
 	if app == nil || side == nil || side.FinishedAt.Before(&app.FinishedAt) || app.ExitCode != 137 {
 		t.Errorf("last states: app %+v, proxy %+v; want app killed (137), proxy stopped after it", app, side)
 	}
+}
+
+// gateProber reports containers named gated as not started until open is
+// set; every other running container is started and ready.
+type gateProber struct {
+	gated string
+	open  atomic.Bool
+}
+
+func (g *gateProber) Probe(pod *corev1.Pod, podIP string, spec *corev1.Container, c runtime.Container) nodeagent.ProbeResult {
+	running := c.State == runtime.ContainerRunning
+	started := running && (spec.Name != g.gated || g.open.Load())
+	return nodeagent.ProbeResult{Ready: started, Started: started}
+}
+
+// TestSidecarStartupGatesNextInit: the init container after a sidecar
+// waits until the sidecar is started (its startupProbe passed), not merely
+// running.
+func TestSidecarStartupGatesNextInit(t *testing.T) {
+	e := newEnv(t)
+	g := &gateProber{gated: "proxy"}
+	e.startWith(func(c *nodeagent.Config) { c.Prober = g })
+	always := corev1.ContainerRestartPolicyAlways
+	p := e.create(&corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
+		Spec: corev1.PodSpec{NodeName: "n1",
+			InitContainers: []corev1.Container{
+				{Name: "proxy", Image: "bosun.local/side:v1", RestartPolicy: &always},
+				{Name: "migrate", Image: "bosun.local/hello:v1", Env: exits("1s", "0")},
+			},
+			Containers: []corev1.Container{{Name: "app", Image: "bosun.local/hello:v1"}}},
+	})
+	uid := string(p.UID)
+	e.eventually("proxy to run", 0, func() bool {
+		c := e.latest(uid, "proxy")
+		return c != nil && c.State == runtime.ContainerRunning
+	})
+	for range 5 { // a few syncs and relists while proxy runs, not started
+		e.clk.Step(time.Second)
+		syncs := nodeagent.PodSyncs(e.agent, uid)
+		e.agent.Resync(uid)
+		e.eventually("a sync", 0, func() bool { return nodeagent.PodSyncs(e.agent, uid) > syncs })
+	}
+	if c := e.latest(uid, "migrate"); c != nil {
+		t.Fatalf("migrate was created before proxy started: %+v", c)
+	}
+	if got := e.pod("web"); got != nil && len(got.Status.InitContainerStatuses) > 0 {
+		if st := got.Status.InitContainerStatuses[0]; st.Started == nil || *st.Started {
+			t.Errorf("proxy reported started = %v before its startup probe passed", st.Started)
+		}
+	}
+	g.open.Store(true)
+	e.agent.Resync(uid)
+	e.eventually("the pod to run once proxy started", time.Second, func() bool { return runningReady(e.pod("web")) })
 }
