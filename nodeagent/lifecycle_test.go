@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -310,4 +311,56 @@ func TestAPIDeleteIsGraceful(t *testing.T) {
 		sbs, _ := e.rt.ListPodSandboxes(ctx(t), runtime.SandboxFilter{PodUID: uid})
 		return len(sbs) == 0 && len(e.containers(uid)) == 0
 	})
+}
+
+// unhealthyProber reports the first instance of every container
+// unhealthy once bad is set.
+type unhealthyProber struct{ bad atomic.Bool }
+
+func (u *unhealthyProber) Probe(pod *corev1.Pod, podIP string, spec *corev1.Container, c runtime.Container) nodeagent.ProbeResult {
+	running := c.State == runtime.ContainerRunning
+	res := nodeagent.ProbeResult{Ready: running, Started: running}
+	if running && u.bad.Load() && c.Metadata.Attempt == 0 {
+		res.Unhealthy, res.Message = true, "Liveness probe failed: test"
+	}
+	return res
+}
+
+// TestLivenessRestartIsGraceful: a container restarted for a failed
+// liveness probe runs its preStop hook and gets the probe's
+// terminationGracePeriodSeconds (3s here, not the pod's 30s).
+func TestLivenessRestartIsGraceful(t *testing.T) {
+	e := newEnv(t)
+	hooks := e.withExecLog("bosun.local/hello:v1")
+	u := &unhealthyProber{}
+	e.startWith(func(c *nodeagent.Config) { c.Prober = u })
+	three := int64(3)
+	p := e.create(&corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
+		Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "app", Image: "bosun.local/hello:v1",
+			Env: []corev1.EnvVar{envVar(runtimetest.EnvIgnoreTerm, "true")},
+			LivenessProbe: &corev1.Probe{TerminationGracePeriodSeconds: &three,
+				ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}}},
+			Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"bye"}}}}}}},
+	})
+	uid := string(p.UID)
+	e.eventually("the pod to run", 0, func() bool { return runningReady(e.pod("web")) })
+	first := e.latest(uid, "app").ID
+	t0 := e.clk.Now()
+	u.bad.Store(true)
+	e.agent.Resync(uid)
+	e.eventually("the restart", 500*time.Millisecond, func() bool {
+		c := e.latest(uid, "app")
+		return c != nil && c.Metadata.Attempt == 1
+	})
+	if _, ok := hooks.ran("bye"); !ok {
+		t.Error("the preStop hook did not run before the restart")
+	}
+	cs, _ := e.rt.ListContainers(ctx(t), runtime.ContainerFilter{ID: first})
+	if len(cs) != 1 {
+		t.Fatalf("the first container is gone: %+v", cs)
+	}
+	if took := cs[0].FinishedAt.Sub(t0); took < 3*time.Second || took > 4*time.Second || cs[0].ExitCode != 137 {
+		t.Errorf("the first container was killed %s after failing (exit %d), want after the probe's 3s with 137", took, cs[0].ExitCode)
+	}
 }
