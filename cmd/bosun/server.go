@@ -278,7 +278,7 @@ func checkServerFlags(cmd *cobra.Command, c *serverConfig) error {
 	}
 	if c.noAgent {
 		if err := useless("with --no-agent (no node agent runs)", "node-name", "node-ip", "containerd-socket", "containerd-binary",
-			"cni-bin-dir", "pod-manifest-path", "no-proxy", "proxy-mode", "images-dir", "agent-port", "pod-drain-delay",
+			"cni-bin-dir", "pod-manifest-path", "no-proxy", "proxy-mode", "images-dir", "agent-port",
 			"cluster-domain", "cluster-dns", "resolv-conf", "dns-upstream", "no-dns"); err != nil {
 			return err
 		}
