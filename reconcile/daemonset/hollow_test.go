@@ -3,6 +3,8 @@ package daemonset_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http/httptest"
 	"os"
 	"sync"
@@ -36,12 +38,18 @@ type cluster struct {
 	c  *client.Client
 }
 
-func startCluster(tb testing.TB) *cluster {
+// startCluster starts the control plane; log receives its logs (nil: the
+// test's log).
+func startCluster(tb testing.TB, log *slog.Logger) *cluster {
 	tb.Helper()
 	st := storetest.Start(tb)
-	log := storetest.Logger(tb)
+	if log == nil {
+		log = storetest.Logger(tb)
+	}
 	inf := cache.NewInformers(st, log)
-	nl, err := nodelifecycle.New(nodelifecycle.Config{Writer: st, Getter: st, Informers: inf, Logger: log, Workers: 4})
+	// A /24 for each of up to 4,096 nodes.
+	_, cidr, _ := net.ParseCIDR("10.64.0.0/12")
+	nl, err := nodelifecycle.New(nodelifecycle.Config{Writer: st, Getter: st, Informers: inf, Logger: log, Workers: 4, ClusterCIDR: cidr})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -146,7 +154,7 @@ func (cl *cluster) setImage(name, image string) {
 // runtimes): it follows nodes joining and leaving and taints, and rolls a
 // new template out within maxUnavailable.
 func TestHollowNodes(t *testing.T) {
-	cl := startCluster(t)
+	cl := startCluster(t, nil)
 	ctx := context.Background()
 	cl.nodes(6, "hollow-a-")
 	if err := cl.st.Create(ctx, agentSet("agent")); err != nil {
@@ -227,7 +235,7 @@ func TestBenchRollout1000(t *testing.T) {
 		t.Skip("benchmark: run with BOSUN_BENCH_DAEMONSET=1 (DAEMONSET_NODES nodes, default 1000)")
 	}
 	n := testutil.EnvInt("DAEMONSET_NODES", 1000)
-	cl := startCluster(t)
+	cl := startCluster(t, slog.New(slog.DiscardHandler))
 	ctx := context.Background()
 	cl.nodes(n, "hollow-")
 	begin := time.Now()
@@ -253,8 +261,10 @@ func TestBenchRollout1000(t *testing.T) {
 	if err := cl.st.Create(ctx, ds); err != nil {
 		t.Fatal(err)
 	}
+	stopWatch := cl.milestones(n, begin)
 	cl.waitStatus("agent", 10*time.Minute, fmt.Sprintf("%d daemon pods available", n), allAvailable(int32(n)))
 	create := time.Since(begin)
+	stopWatch()
 	t.Logf("create → %d daemon pods available: %v (%.0f pods/s)", n, create.Round(time.Millisecond), float64(n)/create.Seconds())
 
 	begin = time.Now()
@@ -265,6 +275,46 @@ func TestBenchRollout1000(t *testing.T) {
 	roll := time.Since(begin)
 	t.Logf("template change → %d pods replaced and available (maxUnavailable 10%%): %v (%.0f pods/s)", n, roll.Round(time.Millisecond), float64(n)/roll.Seconds())
 	fmt.Printf("BENCH daemonset nodes=%d create_to_available=%v rollout_maxUnavailable10pct=%v\n", n, create.Round(time.Millisecond), roll.Round(time.Millisecond))
+}
+
+// milestones logs, until stopped, when all n daemon pods first exist, are
+// bound and are ready (read from the store every 100 ms).
+func (cl *cluster) milestones(n int, begin time.Time) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var created, bound, readyAt time.Duration
+		for ctx.Err() == nil {
+			objs, _, err := cl.st.List(ctx, storetest.Resource(cl.t, "pods"), "default", store.ListOptions{})
+			if err != nil {
+				return
+			}
+			nb, nr := 0, 0
+			for _, o := range objs {
+				p := o.(*corev1.Pod)
+				if p.Spec.NodeName != "" {
+					nb++
+				}
+				if ready(p) {
+					nr++
+				}
+			}
+			at := time.Since(begin)
+			if created == 0 && len(objs) >= n {
+				created = at
+			}
+			if bound == 0 && nb >= n {
+				bound = at
+			}
+			if readyAt == 0 && nr >= n {
+				readyAt = at
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		cl.t.Logf("all %d pods created after %v, bound after %v, ready after %v", n, created.Round(time.Millisecond), bound.Round(time.Millisecond), readyAt.Round(time.Millisecond))
+	}()
+	return func() { cancel(); <-done }
 }
 
 func nodeReady(n *corev1.Node) bool {
