@@ -239,20 +239,22 @@ func TestBenchRollout1000(t *testing.T) {
 	ctx := context.Background()
 	cl.nodes(n, "hollow-")
 	begin := time.Now()
-	testutil.EventuallyEvery(t, 10*time.Minute, time.Second, fmt.Sprintf("%d nodes Ready", n), func() (bool, string) {
+	// Ready, and untainted: node lifecycle has removed the not-ready taint
+	// (until then a node is not eligible, as in Kubernetes).
+	testutil.EventuallyEvery(t, 10*time.Minute, time.Second, fmt.Sprintf("%d nodes Ready and untainted", n), func() (bool, string) {
 		objs, err := cl.c.List(ctx, storetest.Resource(t, "nodes"), "", "")
 		if err != nil {
 			t.Fatal(err)
 		}
 		readyNodes := 0
 		for _, o := range objs {
-			if nodeReady(o.(*corev1.Node)) {
+			if nd := o.(*corev1.Node); nodeReady(nd) && len(nd.Spec.Taints) == 0 {
 				readyNodes++
 			}
 		}
 		return readyNodes == n, fmt.Sprintf("%d Ready", readyNodes)
 	})
-	t.Logf("%d hollow nodes Ready in %v", n, time.Since(begin).Round(time.Millisecond))
+	t.Logf("%d hollow nodes Ready and untainted in %v", n, time.Since(begin).Round(time.Millisecond))
 
 	ds := agentSet("agent")
 	ten := intstr.FromString("10%")
@@ -288,7 +290,7 @@ func (cl *cluster) milestones(n int, begin time.Time) (stop func()) {
 		for ctx.Err() == nil {
 			objs, _, err := cl.st.List(ctx, storetest.Resource(cl.t, "pods"), "default", store.ListOptions{})
 			if err != nil {
-				return
+				break // stopped
 			}
 			nb, nr := 0, 0
 			for _, o := range objs {
