@@ -350,3 +350,22 @@ func TestAdoptsOrphans(t *testing.T) {
 		t.Errorf("%d pods, want only the adopted one", n)
 	}
 }
+
+// TestFailedPodReplaced: a failed daemon pod is deleted (FailedDaemonPod
+// Warning Event) and a new one takes its place.
+func TestFailedPodReplaced(t *testing.T) {
+	h := start(t, nil)
+	h.addNode("n1", nil)
+	h.createSet(testSet(nil))
+	h.waitPodNodes("n1")
+	h.kubelet()
+	failed := h.pods()[0]
+	storetest.Modify(t, h.st, "default", failed.Name, &corev1.Pod{}, func(p *corev1.Pod) { p.Status.Phase = corev1.PodFailed })
+	testutil.Eventually(t, 10*time.Second, "the failed pod replaced", func() (bool, string) {
+		pods := h.pods()
+		return len(pods) == 1 && pods[0].UID != failed.UID, fmt.Sprintf("%d pods", len(pods))
+	})
+	if evs := eventstest.Find(t, h.st, "default", "agent", ReasonFailedDaemonPod); len(evs) == 0 {
+		t.Error("no FailedDaemonPod Event")
+	}
+}
