@@ -57,7 +57,7 @@ func gitKind(r api.Resource) bool {
 		"apps/ReplicaSet", "apps/Deployment", "policy/PodDisruptionBudget":
 		return true
 	}
-	return false
+	return workloadGitKind(r)
 }
 
 // kindPrinter knows the columns of one kind: those between NAME and AGE
@@ -66,6 +66,8 @@ func gitKind(r api.Resource) bool {
 type kindPrinter struct {
 	mid, post, wide []string
 	row             func(obj api.Object, now time.Time) (mid, post, wide []string)
+	// noAge leaves out the AGE column (kubectl's LimitRange table has none).
+	noAge bool
 }
 
 func printerFor(r api.Resource) kindPrinter {
@@ -250,6 +252,9 @@ func printerFor(r api.Resource) kindPrinter {
 			},
 		}
 	}
+	if kp, ok := workloadPrinter(r); ok {
+		return kp
+	}
 	return kindPrinter{row: func(api.Object, time.Time) ([]string, []string, []string) { return nil, nil, nil }}
 }
 
@@ -273,7 +278,9 @@ func For(r api.Resource, objs []api.Object, opts Options) Table {
 	}
 	add(false, "NAME")
 	add(false, kp.mid...)
-	add(false, "AGE")
+	if !kp.noAge {
+		add(false, "AGE")
+	}
 	add(false, kp.post...)
 	if git {
 		add(false, "COMMIT")
@@ -291,7 +298,9 @@ func For(r api.Resource, objs []api.Object, opts Options) Table {
 		}
 		row = append(row, o.GetName())
 		row = append(row, mid...)
-		row = append(row, Age(o.GetCreationTimestamp(), opts.Now))
+		if !kp.noAge {
+			row = append(row, Age(o.GetCreationTimestamp(), opts.Now))
+		}
 		row = append(row, post...)
 		ann := o.GetAnnotations()
 		if git {
