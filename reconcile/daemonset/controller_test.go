@@ -303,7 +303,7 @@ func TestHistory(t *testing.T) {
 type refuseAll struct{}
 
 func (refuseAll) AdmitPod(context.Context, *corev1.Pod) error {
-	return fmt.Errorf("pods \"x\" is forbidden: exceeded quota: compute, requested: pods=1, used: pods=2, limited: pods=2")
+	return fmt.Errorf("pods \"x\" is forbidden: exceeded quota: compute, requested: pods=1, used: pods=2, limited: pods=2: %w", api.ErrForbidden)
 }
 
 // TestAdmissionRefused: a refused pod is not created; a FailedCreate
