@@ -33,7 +33,9 @@ import (
 	"github.com/bosun-dev/bosun/reconcile/scheduler"
 	"github.com/bosun-dev/bosun/reconcile/serviceaccount"
 	"github.com/bosun-dev/bosun/reconcile/serviceip"
+	"github.com/bosun-dev/bosun/reconcile/statefulset"
 	"github.com/bosun-dev/bosun/reconcile/sysnamespaces"
+	"github.com/bosun-dev/bosun/reconcile/volumebinding"
 	"github.com/bosun-dev/bosun/store"
 )
 
@@ -197,6 +199,10 @@ func runControllers(ctx context.Context, cfg Config, fence store.Fence, ins inst
 		sip,
 		gc.New(gc.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("gc"), Clock: cfg.Clock, Workers: cfg.Workers}),
 		sysnamespaces.New(sysnamespaces.Config{Writer: st, Logger: sub("sysnamespaces"), Clock: cfg.Clock}),
+		statefulset.New(statefulset.Config{Writer: st, Informers: inf, Admit: admit, Logger: sub("statefulset"),
+			Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues, Recorder: recorder("statefulset-controller")}),
+		volumebinding.New(volumebinding.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("volumebinding"),
+			Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues, Recorder: recorder("persistentvolume-controller")}),
 		podgc.New(podgc.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("podgc"), Clock: cfg.Clock}),
 		quota.New(quota.Config{Writer: st, Informers: inf, Recorder: recorder("resourcequota-controller"),
 			Logger: sub("resourcequota"), Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues}),

@@ -15,11 +15,9 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/client"
-	"github.com/bosun-dev/bosun/client/cache"
 	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/nodeagent/hollow"
 	"github.com/bosun-dev/bosun/reconcile/controlplane"
-	"github.com/bosun-dev/bosun/reconcile/statefulset"
 	"github.com/bosun-dev/bosun/store"
 	"github.com/bosun-dev/bosun/store/storetest"
 )
@@ -42,10 +40,6 @@ func startHollowCluster(t *testing.T) *store.Store {
 			t.Errorf("controllers: %v", err)
 		}
 	})
-	inf := cache.NewInformers(st, storetest.Logger(t))
-	sts := statefulset.New(statefulset.Config{Writer: st, Informers: inf, Logger: storetest.Logger(t)})
-	inf.Start(ctx)
-	wg.Go(func() { _ = sts.Run(ctx) })
 	c, err := client.New(ts.URL, client.WithHTTPClient(hollow.HTTPClient()))
 	if err != nil {
 		t.Fatal(err)
