@@ -19,6 +19,7 @@ import (
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
+	"github.com/bosun-dev/bosun/nodeagent/localpv"
 	"github.com/bosun-dev/bosun/nodeagent/podenv"
 	"github.com/bosun-dev/bosun/nodeagent/podmanager"
 	"github.com/bosun-dev/bosun/nodeagent/podworkers"
@@ -124,6 +125,10 @@ type Config struct {
 	// Memory in plain directories even when running as root (where they are
 	// otherwise tmpfs mounts); not root has the same effect, with a warning.
 	DisableTmpfs bool
+	// NoLocalVolumeCleanup turns off the loop that removes the directories
+	// of node-local PersistentVolumes deleted meanwhile (package localpv):
+	// hollow nodes have no volumes and would each watch every PV.
+	NoLocalVolumeCleanup bool
 	// RunProbes runs the pods' liveness, readiness and startup probes
 	// (package probe) against the pod IPs, exec probes through the Runtime
 	// when it implements probe.Execer. Off (the default, and what hollow
@@ -248,6 +253,10 @@ func New(cfg Config) (*Agent, error) {
 	a.node = &nodeReporter{cfg: &a.cfg, c: cfg.Client, rt: cfg.Runtime, clk: cfg.Clock, log: log, rec: a.rec}
 	a.pleg = &pleg{rt: cfg.Runtime, clk: cfg.Clock, log: log, interval: cfg.RelistInterval,
 		kick: make(chan struct{}, 1), state: map[string]string{}}
+	claims, err := volumes.APIClaims(cfg.Client)
+	if err != nil {
+		return nil, fmt.Errorf("nodeagent: %w", err)
+	}
 	s := &podSyncer{
 
 		hostIP:      hostIP(cfg.Addresses),
@@ -259,11 +268,12 @@ func New(cfg Config) (*Agent, error) {
 		node:        a.node,
 		prober:      cfg.Prober,
 		back:        newBackoffs(cfg.Backoff, cfg.Clock),
-		vols:        volumes.New(volumes.Config{RootDir: cfg.RootDir, NodeName: cfg.NodeName, DisableTmpfs: cfg.DisableTmpfs, Logger: log}),
-		services:    &serviceLister{c: cfg.Client, clk: cfg.Clock},
-		dns:         cfg.PodDNS,
-		domain:      strings.TrimSuffix(cfg.ClusterDomain, "."),
-		rec:         a.rec,
+		vols: volumes.New(volumes.Config{RootDir: cfg.RootDir, NodeName: cfg.NodeName, DisableTmpfs: cfg.DisableTmpfs,
+			Allocatable: cfg.Capacity, Claims: claims, Logger: log}),
+		services: &serviceLister{c: cfg.Client, clk: cfg.Clock},
+		dns:      cfg.PodDNS,
+		domain:   strings.TrimSuffix(cfg.ClusterDomain, "."),
+		rec:      a.rec,
 	}
 	if cfg.Metrics != nil {
 		s.metrics = newAgentMetrics(cfg.Metrics)
@@ -417,6 +427,15 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	wg.Go(func() { a.pleg.run(ctx) })
+	if !a.cfg.NoLocalVolumeCleanup {
+		src, err := localpv.APISource(a.cfg.Client)
+		if err != nil {
+			return fmt.Errorf("nodeagent: %s: %w", a.cfg.NodeName, err)
+		}
+		col := localpv.New(localpv.Config{Dir: a.syncer.vols.LocalVolumeDir(), Volumes: src, Deletions: src,
+			InUse: a.syncer.vols.ClaimedPaths, Clock: a.cfg.Clock, Logger: a.log})
+		wg.Go(func() { _ = col.Run(ctx) })
+	}
 	wg.Go(func() {
 		if err := a.node.registerUntilDone(ctx, v); err != nil {
 			return // ctx ended

@@ -161,6 +161,11 @@ func (s *podSyncer) syncPod(ctx context.Context, pod *corev1.Pod, static bool) (
 	var requeue time.Duration
 	var errs []error
 	setup := &podSetup{objs: newPodObjects(s.c, s.services, pod.Namespace)}
+	// Running pods see label, annotation, ConfigMap and Secret changes in
+	// their volumes (written atomically; nothing when unchanged).
+	if err := s.vols.Refresh(ctx, pod, setup.objs); err != nil {
+		s.log.Warn("could not refresh the pod's volumes", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+	}
 	initialized, requeue, err := s.syncInitContainers(ctx, pod, sb, containers, waiting, setup)
 	if err != nil {
 		errs = append(errs, err)

@@ -110,6 +110,8 @@ func Run(ctx context.Context, cfg Config) error {
 			Pods:     shared,
 			Workers:  cfg.Workers,
 			EventQPS: hollowEventQPS(cfg.Events),
+			// No volumes on hollow nodes: no loop watching every PV each.
+			NoLocalVolumeCleanup: true,
 		})
 		if err != nil {
 			return fmt.Errorf("hollow: node %s: %w", name, err)

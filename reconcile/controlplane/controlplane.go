@@ -20,6 +20,7 @@ import (
 	"github.com/bosun-dev/bosun/metrics"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/autorollback"
+	"github.com/bosun-dev/bosun/reconcile/daemonset"
 	"github.com/bosun-dev/bosun/reconcile/deployment"
 	"github.com/bosun-dev/bosun/reconcile/disruption"
 	"github.com/bosun-dev/bosun/reconcile/endpoints"
@@ -199,6 +200,9 @@ func runControllers(ctx context.Context, cfg Config, fence store.Fence, ins inst
 		sip,
 		gc.New(gc.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("gc"), Clock: cfg.Clock, Workers: cfg.Workers}),
 		sysnamespaces.New(sysnamespaces.Config{Writer: st, Logger: sub("sysnamespaces"), Clock: cfg.Clock}),
+		daemonset.New(daemonset.Config{Writer: st, Getter: st, NewBatch: func() daemonset.Batch { return st.Txn() }, Informers: inf,
+			Admit: admit, Recorder: recorder("daemonset-controller"), Logger: sub("daemonset"), Clock: cfg.Clock, Workers: cfg.Workers,
+			QueueMetrics: ins.queues}),
 		statefulset.New(statefulset.Config{Writer: st, Informers: inf, Admit: admit, Logger: sub("statefulset"),
 			Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues, Recorder: recorder("statefulset-controller")}),
 		volumebinding.New(volumebinding.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("volumebinding"),
