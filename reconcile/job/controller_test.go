@@ -244,7 +244,8 @@ func TestPodFailurePolicy(t *testing.T) {
 	policy := &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{
 		{Action: batchv1.PodFailurePolicyActionIgnore, OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}}},
 		{Action: batchv1.PodFailurePolicyActionFailJob, OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{42}}},
-		{Action: batchv1.PodFailurePolicyActionCount, OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{Operator: batchv1.PodFailurePolicyOnExitCodesOpNotIn, Values: []int32{42}}},
+		{Action: batchv1.PodFailurePolicyActionCount, OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{1}}},
+		{Action: batchv1.PodFailurePolicyActionFailJob, OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{Operator: batchv1.PodFailurePolicyOnExitCodesOpNotIn, Values: []int32{1, 42}}},
 	}}
 	tests := []struct {
 		name        string
@@ -258,7 +259,9 @@ func TestPodFailurePolicy(t *testing.T) {
 		{name: "FailJob on exit code", exitCode: 42, wantFailed: 1, wantReason: batchv1.JobReasonPodFailurePolicy,
 			wantMessage: "Container app for pod default/%s failed with exit code 42 matching FailJob rule at index 1"},
 		{name: "Ignore on DisruptionTarget", exitCode: 137, conds: disruption, wantFailed: 0, wantNewPod: true},
-		{name: "Count other codes", exitCode: 1, wantFailed: 1},
+		{name: "Count on exit code", exitCode: 1, wantFailed: 1},
+		{name: "FailJob on NotIn", exitCode: 3, wantFailed: 1, wantReason: batchv1.JobReasonPodFailurePolicy,
+			wantMessage: "Container app for pod default/%s failed with exit code 3 matching FailJob rule at index 3"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -329,6 +332,16 @@ func TestSuspendAndResume(t *testing.T) {
 	if n := len(e.podList(t)); n != 0 {
 		t.Fatalf("%d pods after suspending again (unbound pods go at once), want 0", n)
 	}
+	e.clk.Step(time.Minute)
+	j = e.job(t)
+	j.Spec.Suspend = ptrTo(false)
+	if err := e.s.Update(t.Context(), j); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(t)
+	if j := e.job(t); j.Status.StartTime == nil || !j.Status.StartTime.Time.Equal(e.clk.Now()) {
+		t.Errorf("startTime %v after the second resume, want it reset to %v", j.Status.StartTime, e.clk.Now())
+	}
 }
 
 func TestWorkQueue(t *testing.T) {
@@ -346,8 +359,8 @@ func TestWorkQueue(t *testing.T) {
 	if n := len(e.podList(t)); n != 2 {
 		t.Fatalf("%d pods after one success, want no new pod", n)
 	}
-	if condition(e.job(t), batchv1.JobComplete) != nil {
-		t.Fatal("Complete while a pod still runs")
+	if j := e.job(t); condition(j, batchv1.JobComplete) != nil || condition(j, batchv1.JobSuccessCriteriaMet) != nil {
+		t.Fatalf("conditions %+v while a pod still runs, want none yet", j.Status.Conditions)
 	}
 	e.finish(t, pods[1], 0)
 	e.reconcile(t)
