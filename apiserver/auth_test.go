@@ -139,7 +139,8 @@ func nodeFixture(e *env) {
 		return []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: cm}}}}
 	}
 	e.create(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "pa"}, Spec: corev1.PodSpec{NodeName: "a",
-		Volumes:    []corev1.Volume{usesSecret("sa")},
+		Volumes: []corev1.Volume{usesSecret("sa"), {Name: "data", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-a"}}}},
 		Containers: []corev1.Container{{Name: "c", Image: "x", EnvFrom: envFrom("ca")}}}})
 	e.create(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "pa-gone"}, Spec: corev1.PodSpec{NodeName: "a",
 		Containers: []corev1.Container{{Name: "c", Image: "x"}}}})
@@ -153,6 +154,10 @@ func nodeFixture(e *env) {
 	for _, n := range []string{"ca", "cb"} {
 		e.create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: n}})
 	}
+	for _, n := range []string{"data-a", "data-b"} {
+		e.create(&corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: n}})
+	}
+	e.create(&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-a"}})
 	e.create(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"}})
 }
 
@@ -275,6 +280,11 @@ func TestNodeAuthorization(t *testing.T) {
 		{"change own pod's secret", nodeA, "PUT", "/api/v1/namespaces/default/secrets/sa", current(fx, "default", "sa", &corev1.Secret{}, nil), 403, "cannot update"},
 		{"configmap of own pod", nodeA, "GET", "/api/v1/namespaces/default/configmaps/ca", nil, 200, `"name":"ca"`},
 		{"configmap of another node's pod", nodeA, "GET", "/api/v1/namespaces/default/configmaps/cb", nil, 403, "no relationship"},
+		{"claim of own pod", nodeA, "GET", "/api/v1/namespaces/default/persistentvolumeclaims/data-a", nil, 200, `"name":"data-a"`},
+		{"claim no pod of the node uses", nodeA, "GET", "/api/v1/namespaces/default/persistentvolumeclaims/data-b", nil, 403, "no relationship"},
+		{"list claims", nodeA, "GET", "/api/v1/namespaces/default/persistentvolumeclaims", nil, 403, "not list"},
+		{"list volumes", nodeA, "GET", "/api/v1/persistentvolumes", nil, 200, "PersistentVolumeList"},
+		{"delete a volume", nodeA, "DELETE", "/api/v1/persistentvolumes/pv-a", nil, 403, "may only read persistentvolumes"},
 		// The rest.
 		{"list services", nodeA, "GET", "/api/v1/services", nil, 200, "ServiceList"},
 		{"get endpoints", nodeA, "GET", "/api/v1/namespaces/default/endpoints", nil, 200, "EndpointsList"},

@@ -128,7 +128,15 @@ func (s *Server) evictOnce(req *http.Request, t target, opts *metav1.DeleteOptio
 		return "", managedError(t, pod)
 	}
 	txn := s.cfg.Store.Txn()
-	if err := txn.Delete(t.r, pod.Namespace, pod.Name, pod.ResourceVersion); err != nil {
+	// Eviction deletes as DELETE does: a running pod terminates gracefully
+	// (its deletionTimestamp is written in the same transaction as the
+	// budget), anything else goes at once.
+	terminating := pod.DeepCopy()
+	if api.GracefulPodDelete(terminating, s.cfg.Now(), opts.GracePeriodSeconds) {
+		if err := txn.Update(pod, terminating); err != nil {
+			return "", errInternal(err)
+		}
+	} else if err := txn.Delete(t.r, pod.Namespace, pod.Name, pod.ResourceVersion); err != nil {
 		return "", errInternal(err)
 	}
 	commit := func() *apiError {

@@ -73,6 +73,7 @@ func TestKubectlDrain(t *testing.T) {
 	dc := disruption.New(disruption.Config{Writer: e.st, Informers: inf, Logger: storetest.Logger(t)})
 	inf.Start(runCtx)
 	testutil.Start(t, dc.Run)
+	e.finalizeTerminating(t)
 
 	for _, n := range []string{"node-1", "node-2"} {
 		e.create(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}})

@@ -81,13 +81,22 @@ func (s *Server) authorizeNode(ctx context.Context, u api.User, node string, req
 			return nil
 		}
 		return forbidden(u, ri, "a node may only create and update events")
-	case "/secrets", "/configmaps":
+	case "/secrets", "/configmaps", "/persistentvolumeclaims":
 		return s.authorizeNodeRead(ctx, u, node, ri)
+	case "/persistentvolumes":
+		// Kubernetes lets a node get the volumes of its pods' claims; bosun's
+		// agents also list and watch them to remove the directories of the
+		// node-local volumes deleted meanwhile. Volumes hold no secrets.
+		if ri.subresource == "" && readVerb(ri.verb) {
+			return nil
+		}
+		return forbidden(u, ri, "a node may only read persistentvolumes")
 	}
 	return forbidden(u, ri, "nodes have no access to this resource")
 }
 
-// authorizeNodeRead lets a node get a Secret or ConfigMap one by one, and
+// authorizeNodeRead lets a node get a Secret, ConfigMap or
+// PersistentVolumeClaim one by one, and
 // only when a pod bound to it uses it (the node authorizer's graph:
 // node <- pod <- secret).
 func (s *Server) authorizeNodeRead(ctx context.Context, u api.User, node string, ri requestInfo) *apiError {
@@ -107,8 +116,11 @@ func (s *Server) authorizeNodeRead(ctx context.Context, u api.User, node string,
 		}
 		secrets, configMaps := podReferences(p)
 		refs := secrets
-		if ri.resource == "configmaps" {
+		switch ri.resource {
+		case "configmaps":
 			refs = configMaps
+		case "persistentvolumeclaims":
+			refs = podClaims(p)
 		}
 		for _, n := range refs {
 			if n == ri.name {
@@ -117,6 +129,17 @@ func (s *Server) authorizeNodeRead(ctx context.Context, u api.User, node string,
 		}
 	}
 	return forbidden(u, ri, fmt.Sprintf("no relationship found between node %q and this object: no pod bound to the node uses this %s", node, kind))
+}
+
+// podClaims returns the names of the PersistentVolumeClaims pod's volumes use.
+func podClaims(pod *corev1.Pod) []string {
+	var out []string
+	for _, v := range pod.Spec.Volumes {
+		if v.PersistentVolumeClaim != nil {
+			out = append(out, v.PersistentVolumeClaim.ClaimName)
+		}
+	}
+	return out
 }
 
 // podReferences returns the names of the Secrets and ConfigMaps pod uses:

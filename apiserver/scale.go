@@ -13,13 +13,13 @@ import (
 	"github.com/bosun-dev/bosun/api"
 )
 
-// The scale subresource (autoscaling/v1 Scale) of Deployments, ReplicaSets
-// and ReplicationControllers: read here, written only through Git.
+// The scale subresource (autoscaling/v1 Scale) of Deployments, ReplicaSets,
+// ReplicationControllers and StatefulSets: read here, written only through Git.
 
 // scalable reports whether r has a scale subresource.
 func scalable(r api.Resource) bool {
 	switch r.Group + "/" + r.Name {
-	case "apps/deployments", "apps/replicasets", "/replicationcontrollers":
+	case "apps/deployments", "apps/replicasets", "/replicationcontrollers", "apps/statefulsets":
 		return true
 	}
 	return false
@@ -40,8 +40,8 @@ func subresources(r api.Resource) []metav1.APIResource {
 	return nil
 }
 
-// scaleOf returns the Scale of a Deployment, ReplicaSet or
-// ReplicationController, as kube-apiserver answers it: spec.replicas,
+// scaleOf returns the Scale of a Deployment, ReplicaSet,
+// ReplicationController or StatefulSet, as kube-apiserver answers it: spec.replicas,
 // status.replicas and the selector as a string.
 func scaleOf(obj api.Object) (*autoscalingv1.Scale, error) {
 	var spec *int32
@@ -58,6 +58,9 @@ func scaleOf(obj api.Object) (*autoscalingv1.Scale, error) {
 	case *corev1.ReplicationController:
 		spec, status = o.Spec.Replicas, o.Status.Replicas
 		sel = labels.SelectorFromSet(o.Spec.Selector)
+	case *appsv1.StatefulSet:
+		spec, status = o.Spec.Replicas, o.Status.Replicas
+		sel, err = metav1.LabelSelectorAsSelector(o.Spec.Selector)
 	default:
 		return nil, fmt.Errorf("apiserver: %T has no scale subresource", obj)
 	}

@@ -30,6 +30,8 @@ func TestScale(t *testing.T) {
 			MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: metav1.LabelSelectorOpIn, Values: []string{"a", "b"}}}}}})
 	e.create(&corev1.ReplicationController{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "old"},
 		Spec: corev1.ReplicationControllerSpec{Replicas: int32p(0), Selector: map[string]string{"app": "old"}}})
+	e.create(&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "db"},
+		Spec: appsv1.StatefulSetSpec{Replicas: int32p(4), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}})
 
 	t.Run("get", func(t *testing.T) {
 		tests := []struct {
@@ -41,6 +43,7 @@ func TestScale(t *testing.T) {
 			{"/apis/apps/v1/namespaces/default/deployments/web/scale", 2, 1, "app=web", "web", true},
 			{"/apis/apps/v1/namespaces/default/replicasets/web-1/scale", 3, 0, "app=web,tier in (a,b)", "web-1", true},
 			{"/api/v1/namespaces/default/replicationcontrollers/old/scale", 0, 0, "app=old", "old", true},
+			{"/apis/apps/v1/namespaces/default/statefulsets/db/scale", 4, 0, "app=db", "db", true},
 		}
 		for _, tt := range tests {
 			code, body := e.do("GET", tt.path, nil)
@@ -100,6 +103,7 @@ func TestDiscoverySubresources(t *testing.T) {
 	for _, tc := range []struct{ path, name, gv, kind string }{
 		{"/apis/apps/v1", "deployments/scale", "autoscaling/v1", "Scale"},
 		{"/apis/apps/v1", "replicasets/scale", "autoscaling/v1", "Scale"},
+		{"/apis/apps/v1", "statefulsets/scale", "autoscaling/v1", "Scale"},
 		{"/api/v1", "replicationcontrollers/scale", "autoscaling/v1", "Scale"},
 		{"/api/v1", "pods/eviction", "policy/v1", "Eviction"},
 		{"/apis/policy/v1", "poddisruptionbudgets", "", "PodDisruptionBudget"},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
@@ -331,39 +332,101 @@ func (s *Server) delete(w http.ResponseWriter, req *http.Request, t target) *api
 	if managedByGit(old) {
 		return managedError(t, old)
 	}
-	rv, aerr := deletePrecondition(w, req, s.cfg.MaxBodyBytes)
+	opts, aerr := deleteOptions(w, req, s.cfg.MaxBodyBytes)
 	if aerr != nil {
 		return aerr
 	}
-	if err := s.cfg.Store.Delete(req.Context(), t.r, t.namespace, t.name, rv); err != nil {
-		return objectError(t, err)
+	for attempt := 0; ; attempt++ {
+		if p := opts.Preconditions; p != nil && p.UID != nil && *p.UID != old.GetUID() {
+			return newStatusError(http.StatusConflict, metav1.StatusReasonConflict,
+				fmt.Sprintf("Precondition failed: UID in precondition: %s, UID in object meta: %s", *p.UID, old.GetUID()))
+		}
+		rv := ""
+		if p := opts.Preconditions; p != nil && p.ResourceVersion != nil {
+			rv = *p.ResourceVersion
+		}
+		pod, isPod := old.(*corev1.Pod)
+		if !isPod {
+			if err := s.cfg.Store.Delete(req.Context(), t.r, t.namespace, t.name, rv); err != nil {
+				return objectError(t, err)
+			}
+			break
+		}
+		if rv != "" && rv != pod.ResourceVersion {
+			return objectError(t, fmt.Errorf("apiserver: delete %s: %w", t.name, api.ErrConflict))
+		}
+		// A bound pod that has not ended terminates gracefully: the agent
+		// running it stops it within the grace period and then removes it.
+		terminating := pod.DeepCopy()
+		if !api.GracefulPodDelete(terminating, s.cfg.Now(), opts.GracePeriodSeconds) {
+			if err := s.cfg.Store.Delete(req.Context(), t.r, t.namespace, t.name, pod.ResourceVersion); err != nil {
+				if errors.Is(err, api.ErrConflict) && attempt < patchRetries {
+					if old, aerr = s.read(req, t); aerr != nil {
+						return aerr
+					}
+					continue
+				}
+				return objectError(t, err)
+			}
+			break
+		}
+		if terminating.DeletionTimestamp.Equal(pod.DeletionTimestamp) &&
+			ptrEqual(terminating.DeletionGracePeriodSeconds, pod.DeletionGracePeriodSeconds) {
+			writeJSON(w, http.StatusOK, typed(t.r, pod))
+			return nil
+		}
+		if err := s.cfg.Store.Update(req.Context(), terminating); err != nil {
+			if errors.Is(err, api.ErrConflict) && attempt < patchRetries {
+				if old, aerr = s.read(req, t); aerr != nil {
+					return aerr
+				}
+				continue
+			}
+			return objectError(t, err)
+		}
+		s.recordDelete(req, old)
+		writeJSON(w, http.StatusOK, typed(t.r, terminating))
+		return nil
 	}
 	s.recordDelete(req, old)
 	writeJSON(w, http.StatusOK, old)
 	return nil
 }
 
-// deletePrecondition returns the resourceVersion a DELETE is conditional
-// on: preconditions.resourceVersion of a DeleteOptions body, or "".
-func deletePrecondition(w http.ResponseWriter, req *http.Request, limit int64) (string, *apiError) {
+func ptrEqual(a, b *int64) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
+}
+
+// deleteOptions returns the DeleteOptions of a DELETE: its body, else the
+// gracePeriodSeconds query parameter client-go may send instead; zero options
+// when there are none.
+func deleteOptions(w http.ResponseWriter, req *http.Request, limit int64) (metav1.DeleteOptions, *apiError) {
+	var opts metav1.DeleteOptions
+	if v := req.URL.Query().Get("gracePeriodSeconds"); v != "" {
+		g, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return opts, errBadRequest("gracePeriodSeconds=%q: not a number of seconds", v)
+		}
+		opts.GracePeriodSeconds = &g
+	}
 	if req.Body == nil || req.ContentLength == 0 {
-		return "", nil
+		return opts, nil
 	}
 	var buf strings.Builder
 	if _, err := io.Copy(&buf, http.MaxBytesReader(w, req.Body, limit)); err != nil {
-		return "", errBadRequest("read request body: %v", err)
+		return opts, errBadRequest("read request body: %v", err)
 	}
 	if strings.TrimSpace(buf.String()) == "" {
-		return "", nil
+		return opts, nil
 	}
-	var opts metav1.DeleteOptions
-	if err := decodeStrict([]byte(buf.String()), &opts); err != nil {
-		return "", errBadRequest("decode DeleteOptions: %v", err)
+	var body metav1.DeleteOptions
+	if err := decodeStrict([]byte(buf.String()), &body); err != nil {
+		return opts, errBadRequest("decode DeleteOptions: %v", err)
 	}
-	if opts.Preconditions != nil && opts.Preconditions.ResourceVersion != nil {
-		return *opts.Preconditions.ResourceVersion, nil
+	if body.GracePeriodSeconds == nil {
+		body.GracePeriodSeconds = opts.GracePeriodSeconds
 	}
-	return "", nil
+	return body, nil
 }
 
 // Patch content types (the Content-Type of a PATCH request), as

@@ -2,6 +2,9 @@ package reconcile
 
 import (
 	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/bosun-dev/bosun/api"
 )
@@ -44,4 +47,32 @@ type Getter interface {
 	// its resourceVersion. The error wraps api.ErrNotFound when there is no such
 	// object.
 	Get(ctx context.Context, namespace, name string, into api.Object) error
+}
+
+// PodDeleter is what DeletePod needs: *store.Store is one.
+type PodDeleter interface {
+	Updater
+	Deleter
+}
+
+// DeletePod deletes pod as an API DELETE does (api.GracefulPodDelete with the
+// pod's own grace period): a pod running on a node is marked terminating, with
+// a compare-and-swap update of the copy read, and its node agent removes it once
+// its containers stopped; an unbound or finished pod is removed at once. It
+// reports whether the deletion is graceful. pod itself is not changed.
+// Every controller that deletes pods calls it, so that no path skips the
+// pod's preStop hooks and grace period.
+func DeletePod(ctx context.Context, w PodDeleter, pod *corev1.Pod, now time.Time) (graceful bool, err error) {
+	terminating := pod.DeepCopy()
+	if !api.GracefulPodDelete(terminating, now, nil) {
+		r, err := api.ResourceOf(pod)
+		if err != nil {
+			return false, err
+		}
+		return false, w.Delete(ctx, r, pod.Namespace, pod.Name, pod.ResourceVersion)
+	}
+	if pod.DeletionTimestamp != nil {
+		return true, nil // terminating already; its grace never grows
+	}
+	return true, w.Update(ctx, terminating)
 }

@@ -121,6 +121,11 @@ func TestHandler(t *testing.T) {
 			{path: "/file?path=" + filepath.Join(dir, "missing"), wantCode: 404},
 			{path: "/file", wantCode: 400},
 		}},
+		{name: "burn", env: map[string]string{}, steps: []step{
+			{path: "/burn?ms=20", wantCode: 200},
+			{path: "/burn?ms=x", wantCode: 400},
+			{path: "/burn?ms=60001", wantCode: 400},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -259,6 +264,11 @@ func TestSubcommands(t *testing.T) {
 		{"cat", []string{"cat", f}, 0, "content\n"},
 		{"cat missing", []string{"cat", filepath.Join(dir, "nope")}, 1, ""},
 		{"env", []string{"env"}, 0, "APP_TEST_VAR=x\n"},
+		{"write", []string{"write", filepath.Join(dir, "w"), "one"}, 0, "appended"},
+		{"write again", []string{"write", filepath.Join(dir, "w"), "two"}, 0, "appended"},
+		{"cat written", []string{"cat", filepath.Join(dir, "w")}, 0, "one\ntwo\n"},
+		{"write no dir", []string{"write", filepath.Join(dir, "no", "w"), "x"}, 1, ""},
+		{"write usage", []string{"write", "f"}, 2, ""},
 		{"get", []string{"get", srv.URL + "/"}, 0, "body\n"},
 		{"get 500", []string{"get", srv.URL + "/bad"}, 1, "nope"},
 		{"version", []string{"version"}, 0, "dev\n"},

@@ -9,6 +9,7 @@
 //	/ready    200 when ready, 503 before
 //	/env      the environment, one VAR=value a line, sorted
 //	/file     ?path=P prints the file P (volume tests)
+//	/burn     ?ms=N keeps one CPU busy for N ms, then answers (autoscaling load)
 //
 // The version is baked in at build time with -ldflags "-X main.version=v1"
 // and overridden by $VERSION. Environment knobs for demos and tests:
@@ -29,6 +30,7 @@
 //	app exit CODE         exit with CODE at once
 //	app ignore-term       ignore SIGTERM and sleep forever (needs SIGKILL)
 //	app cat FILE...       print files
+//	app write FILE TEXT   append TEXT and a newline to FILE (created if missing)
 //	app env               print the environment
 //	app get URL           GET URL, print the body; exit 1 unless 2xx
 //	app version           print the version

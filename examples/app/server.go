@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -103,6 +104,14 @@ func handler(cfg config, environ func() []string, logger *slog.Logger, start tim
 		sort.Strings(env)
 		fmt.Fprint(w, strings.Join(env, "\n")+"\n")
 	})
+	mux.HandleFunc("/burn", func(w http.ResponseWriter, r *http.Request) {
+		ms, err := strconv.Atoi(r.URL.Query().Get("ms"))
+		if err != nil || ms < 0 || ms > 60_000 {
+			http.Error(w, "want ?ms=N, 0 to 60000", http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintf(w, "burned %d iterations in %dms\n", burn(time.Duration(ms)*time.Millisecond), ms)
+	})
 	mux.HandleFunc("/file", func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Query().Get("path")
 		if p == "" {
@@ -181,4 +190,19 @@ func serve(ctx context.Context, ln net.Listener, cfg config, logger *slog.Logger
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// burn keeps one CPU busy for d (load for autoscaling tests) and returns how
+// many rounds of work it did.
+func burn(d time.Duration) uint64 {
+	var n, x uint64 = 0, 1
+	for end := time.Now().Add(d); time.Now().Before(end); n++ {
+		for range 1000 {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+	}
+	if x == 0 { // never: keeps the loop from being optimised away
+		n++
+	}
+	return n
 }

@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-const usage = `usage: app [serve | sleep SECONDS | exit CODE | ignore-term | cat FILE... | env | get URL | lookup NAME | version]`
+const usage = `usage: app [serve | sleep SECONDS | exit CODE | ignore-term | cat FILE... | write FILE TEXT | env | get URL | lookup NAME | version]`
 
 // subcommand runs one of the tool subcommands and returns the exit code.
 func subcommand(args []string, stdout, stderr io.Writer) int {
@@ -74,6 +74,23 @@ func subcommand(args []string, stdout, stderr io.Writer) int {
 			stdout.Write(b)
 		}
 		return code
+	case "write":
+		if len(args) != 3 {
+			break
+		}
+		f, err := os.OpenFile(args[1], os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err == nil {
+			_, err = fmt.Fprintln(f, args[2])
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "app write: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "app write: appended to %s\n", args[1])
+		return 0
 	case "env":
 		env := os.Environ()
 		sort.Strings(env)

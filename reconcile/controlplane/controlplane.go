@@ -28,6 +28,7 @@ import (
 	"github.com/bosun-dev/bosun/reconcile/replicaset"
 	"github.com/bosun-dev/bosun/reconcile/scheduler"
 	"github.com/bosun-dev/bosun/reconcile/serviceip"
+	"github.com/bosun-dev/bosun/reconcile/podgc"
 	"github.com/bosun-dev/bosun/reconcile/sysnamespaces"
 	"github.com/bosun-dev/bosun/store"
 )
@@ -184,6 +185,7 @@ func runControllers(ctx context.Context, cfg Config, fence store.Fence, ins inst
 		sip,
 		gc.New(gc.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("gc"), Clock: cfg.Clock, Workers: cfg.Workers}),
 		sysnamespaces.New(sysnamespaces.Config{Writer: st, Logger: sub("sysnamespaces"), Clock: cfg.Clock}),
+		podgc.New(podgc.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("podgc"), Clock: cfg.Clock}),
 	}
 	if ar != nil {
 		runners = append(runners, ar)

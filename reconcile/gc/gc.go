@@ -12,6 +12,7 @@ import (
 
 	"k8s.io/client-go/util/workqueue"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/clock"
@@ -28,10 +29,12 @@ const DefaultScanInterval = time.Minute
 
 // defaultDependents are the resources whose objects the collector deletes when
 // their owners are gone.
-var defaultDependents = []string{"deployments", "replicasets", "replicationcontrollers", "pods", "endpoints"}
+var defaultDependents = []string{"deployments", "replicasets", "replicationcontrollers", "pods", "endpoints",
+	"jobs", "controllerrevisions", "persistentvolumeclaims"}
 
 // defaultOwners are the resources whose deletions the collector follows.
-var defaultOwners = []string{"deployments", "replicasets", "replicationcontrollers", "services"}
+var defaultOwners = []string{"deployments", "replicasets", "replicationcontrollers", "services",
+	"daemonsets", "statefulsets", "jobs", "cronjobs"}
 
 // Writer is how the garbage collector updates and deletes dependents: each
 // method is a compare-and-swap on resourceVersion (see package reconcile).
@@ -68,11 +71,12 @@ type Config struct {
 	// ScanInterval is the period of the full scan; default DefaultScanInterval.
 	ScanInterval time.Duration
 	// Dependents are the plural resource names whose objects are collected;
-	// default deployments, replicasets, replicationcontrollers, pods, endpoints.
+	// default deployments, replicasets, replicationcontrollers, pods, endpoints,
+	// jobs, controllerrevisions, persistentvolumeclaims.
 	Dependents []string
 	// Owners are the plural resource names whose deletions queue their
 	// dependents; default deployments, replicasets, replicationcontrollers,
-	// services. Owners of other kinds are still checked, by the periodic scan and
+	// services, daemonsets, statefulsets, jobs, cronjobs. Owners of other kinds are still checked, by the periodic scan and
 	// on dependent changes, with a read from the store.
 	Owners []string
 }
@@ -287,7 +291,13 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	}
 	log := c.log.With("resource", r.Name, "namespace", ns, "name", name)
 	if len(alive) == 0 {
-		err := c.writer.Delete(ctx, r, ns, name, obj.GetResourceVersion())
+		var err error
+		if pod, ok := obj.(*corev1.Pod); ok {
+			// A running pod stops within its grace period, as when deleted.
+			_, err = reconcile.DeletePod(ctx, c.writer, pod, c.clock.Now())
+		} else {
+			err = c.writer.Delete(ctx, r, ns, name, obj.GetResourceVersion())
+		}
 		switch {
 		case err == nil:
 			log.Info("deleted object whose owners are gone", "owner", refs[0].Kind+"/"+refs[0].Name)

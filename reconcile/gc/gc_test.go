@@ -7,6 +7,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -199,6 +200,38 @@ func TestReconcile(t *testing.T) {
 				e.mustCreate(t, rs)
 				return rs, false
 			},
+		},
+		{
+			name: "pod of a deleted Job",
+			setup: func(t *testing.T, e *env) (api.Object, bool) {
+				p := pod("job-pod")
+				p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: "gone", UID: "0000-job"}}
+				e.mustCreate(t, p)
+				return p, false
+			},
+		},
+		{
+			name: "Job of a deleted CronJob",
+			setup: func(t *testing.T, e *env) (api.Object, bool) {
+				j := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hello-1",
+					OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "CronJob", Name: "hello", UID: "0000-cj"}}},
+					Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}}}
+				e.mustCreate(t, j)
+				return j, false
+			},
+		},
+		{
+			name: "claim of a live StatefulSet",
+			setup: func(t *testing.T, e *env) (api.Object, bool) {
+				sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "db"}}
+				e.mustCreate(t, sts)
+				e.waitCached(t, sts)
+				c := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "data-db-0",
+					OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", UID: sts.UID}}}}
+				e.mustCreate(t, c)
+				return c, true
+			},
+			wantOwners: 1,
 		},
 		{
 			name: "owner re-created with the same name and a new UID",

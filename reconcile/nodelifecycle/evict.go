@@ -230,7 +230,7 @@ func (c *Controller) dueForEviction(pod *corev1.Pod) bool {
 // fresh resourceVersion; a pod that changed once more or disappeared is left to
 // the next monitor pass.
 func (c *Controller) deletePod(ctx context.Context, pod *corev1.Pod) {
-	err := c.writer.Delete(ctx, c.podRes, pod.Namespace, pod.Name, pod.ResourceVersion)
+	_, err := reconcile.DeletePod(ctx, c.writer, pod, c.clock.Now())
 	if errors.Is(err, api.ErrConflict) {
 		fresh := &corev1.Pod{}
 		if err = c.getter.Get(ctx, pod.Namespace, pod.Name, fresh); err == nil {
@@ -238,7 +238,7 @@ func (c *Controller) deletePod(ctx context.Context, pod *corev1.Pod) {
 				return
 			}
 			pod = fresh
-			err = c.writer.Delete(ctx, c.podRes, pod.Namespace, pod.Name, pod.ResourceVersion)
+			_, err = reconcile.DeletePod(ctx, c.writer, pod, c.clock.Now())
 		}
 	}
 	switch {

@@ -85,16 +85,19 @@ func (e *env) node(name string) *corev1.Node {
 }
 
 // podExists reports whether default/name is stored.
+// podExists reports whether pod name exists and is not terminating (an
+// evicted running pod is marked for its agent to stop, then removed).
 func (e *env) podExists(name string) bool {
 	e.t.Helper()
-	err := e.s.Get(e.ctx, "default", name, &corev1.Pod{})
+	pod := &corev1.Pod{}
+	err := e.s.Get(e.ctx, "default", name, pod)
 	if errors.Is(err, api.ErrNotFound) {
 		return false
 	}
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return true
+	return pod.DeletionTimestamp == nil
 }
 
 // addNode creates a node, with a Ready condition (status "" = none) and a Lease

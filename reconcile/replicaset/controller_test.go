@@ -81,20 +81,33 @@ func testRS(name string, replicas int32, lbls map[string]string) *appsv1.Replica
 }
 
 // storedPods lists the pods in the store (not the cache).
+// storedPods lists the pods in the store that are not terminating (a pod the
+// controller deleted while it runs on a node is only marked, for its agent).
 func (e *env) storedPods(t testing.TB) []*corev1.Pod {
 	t.Helper()
 	objs, _, err := e.s.List(t.Context(), e.pods, "default", store.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make([]*corev1.Pod, len(objs))
-	for i, o := range objs {
-		out[i] = o.(*corev1.Pod)
+	var out []*corev1.Pod
+	for _, o := range objs {
+		if o.GetDeletionTimestamp() == nil {
+			out = append(out, o.(*corev1.Pod))
+		}
 	}
 	return out
 }
 
-func (e *env) cachedPods() int { return len(e.inf.ForKind("pods").List("default", nil)) }
+// cachedPods counts the cached pods that are not terminating.
+func (e *env) cachedPods() int {
+	n := 0
+	for _, o := range e.inf.ForKind("pods").List("default", nil) {
+		if o.GetDeletionTimestamp() == nil {
+			n++
+		}
+	}
+	return n
+}
 
 // reconcile calls Reconcile and fails the test on error.
 func (e *env) reconcile(t testing.TB, key string) {

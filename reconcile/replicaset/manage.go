@@ -155,7 +155,6 @@ func (c *Controller) manageReplicas(ctx context.Context, key string, o *owner, a
 			keys[i] = reconcile.KeyOf(p)
 		}
 		c.exp.expectDeletions(key, keys)
-		podsRes, _ := api.Lookup("pods")
 		var mu sync.Mutex
 		var errs []error
 		var wg sync.WaitGroup
@@ -164,7 +163,7 @@ func (c *Controller) manageReplicas(ctx context.Context, key string, o *owner, a
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				err := c.writer.Delete(ctx, podsRes, p.Namespace, p.Name, p.ResourceVersion)
+				_, err := reconcile.DeletePod(ctx, c.writer, p, c.clock.Now())
 				if err == nil {
 					c.rec.Eventf(events.Ref(o.obj), corev1.EventTypeNormal, ReasonSuccessfulDelete, "Deleted pod: %s", p.Name)
 					return

@@ -199,7 +199,7 @@ func (a *Applier) applyOnce(ctx context.Context, in Input, adopt bool) (state.At
 			}
 			att.Updated++
 		case Prune:
-			if err := txn.Delete(c.Resource, c.Namespace, c.Name, c.Live.GetResourceVersion()); err != nil {
+			if err := a.prune(txn, c); err != nil {
 				return att, fmt.Errorf("apply: prune %s: %w", key, err)
 			}
 			att.Pruned++
@@ -289,6 +289,25 @@ func GitResources() []api.Resource {
 		}
 	}
 	return out
+}
+
+// prune adds c's deletion to txn: a pod running on a node terminates
+// gracefully, as when deleted through the API (its agent removes it once
+// stopped); anything else is removed.
+func (a *Applier) prune(txn *store.Txn, c Change) error {
+	if pod, ok := c.Live.(*corev1.Pod); ok {
+		if next := pod.DeepCopy(); api.GracefulPodDelete(next, a.now(), nil) {
+			return txn.Update(pod, next)
+		}
+	}
+	return txn.Delete(c.Resource, c.Namespace, c.Name, c.Live.GetResourceVersion())
+}
+
+// terminating reports whether obj is a pod being stopped already: pruning it
+// again would change nothing.
+func terminating(obj api.Object) bool {
+	_, isPod := obj.(*corev1.Pod)
+	return isPod && obj.GetDeletionTimestamp() != nil
 }
 
 // listManaged returns every object that sync wrote, by key, read at one
@@ -407,7 +426,7 @@ func Plan(live, desired []api.Object) ([]Change, error) {
 	}
 	var pruned []Change
 	for k, e := range liveBy {
-		if !seen[k] {
+		if !seen[k] && !terminating(e.obj) {
 			pruned = append(pruned, Change{Op: Prune, Resource: e.r, Namespace: namespaceOf(e.r, e.obj), Name: e.obj.GetName(), Live: e.obj})
 		}
 	}

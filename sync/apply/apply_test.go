@@ -305,3 +305,48 @@ func TestApplyResyncWritesNothing(t *testing.T) {
 		t.Errorf("history has %d entries after three resyncs of one commit, want 1", len(h))
 	}
 }
+
+// A bare Pod removed from Git that runs on a node terminates gracefully, as
+// when deleted through the API: it is marked (deletionTimestamp, the 30 s
+// default grace) for its agent, not removed, and a later sync does not prune
+// it again. An unbound one is removed at once.
+func TestApplyPrunesRunningPodGracefully(t *testing.T) {
+	s := storetest.Start(t)
+	a := apply.New(s, nil)
+	ctx := t.Context()
+	pods := decode(t, "pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: nginx}]\n"+
+		"---\napiVersion: v1\nkind: Pod\nmetadata: {name: unbound}\nspec:\n  containers: [{name: c, image: nginx}]\n")
+	if _, err := a.Apply(ctx, apply.Input{Commit: commit("g1"), Objects: pods}); err != nil {
+		t.Fatal(err)
+	}
+	p := &corev1.Pod{}
+	storetest.Modify(t, s, "default", "p", p, func(v *corev1.Pod) { v.Spec.NodeName = "node-1"; v.Status.Phase = corev1.PodRunning })
+	keep := decode(t, "d.yaml", deployment(1, "nginx"))
+	att, err := a.Apply(ctx, apply.Input{Commit: commit("g2"), Objects: keep, AllowEmpty: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if att.Pruned != 2 {
+		t.Errorf("pruned = %d, want 2", att.Pruned)
+	}
+	if err := s.Get(ctx, "default", "p", p); err != nil {
+		t.Fatalf("running pod removed at once: %v", err)
+	}
+	if p.DeletionTimestamp == nil || p.DeletionGracePeriodSeconds == nil || *p.DeletionGracePeriodSeconds != 30 {
+		t.Errorf("pruned running pod: deletionTimestamp %v grace %v, want set with 30 s", p.DeletionTimestamp, p.DeletionGracePeriodSeconds)
+	}
+	if err := s.Get(ctx, "default", "unbound", &corev1.Pod{}); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("pruned unbound pod: %v, want it gone", err)
+	}
+	st, err := records.ReadStatus(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err = a.Apply(ctx, apply.Input{Commit: commit("g3"), Objects: keep, Status: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if att.Pruned != 0 {
+		t.Errorf("a terminating pod was pruned again: pruned = %d", att.Pruned)
+	}
+}
