@@ -19,4 +19,7 @@ var (
 	// ErrInvalid means the request itself is malformed: an empty name, a bad
 	// resourceVersion, an unknown Go type, a key written twice in one Txn.
 	ErrInvalid = errors.New("invalid")
+	// ErrForbidden means admission refused a write: a ResourceQuota or
+	// LimitRange that a pod a controller was about to create would break.
+	ErrForbidden = errors.New("forbidden")
 )

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
 )
 
@@ -87,5 +89,39 @@ func TestDeletePodGracefully(t *testing.T) {
 		if _, ok := read(tc.pod.Name); ok {
 			t.Errorf("%s pod was not removed at once", tc.name)
 		}
+	}
+}
+
+// TestDeleteTerminatingGitPod: a pod from Git is not deleted through the
+// API, but once sync pruned it (terminating), its agent removes it with
+// grace 0.
+func TestDeleteTerminatingGitPod(t *testing.T) {
+	e := newEnv(t, apiserver.Config{})
+	pod := readyPod("from-git", func(p *corev1.Pod) {
+		p.Labels[api.LabelManagedBy] = api.ManagedByValue
+		p.Annotations = map[string]string{api.AnnotationSource: "pods/from-git.yaml:1"}
+	})
+	e.create(pod)
+	path := "/api/v1/namespaces/default/pods/from-git"
+	if code, out := e.do("DELETE", path, `{"gracePeriodSeconds":0}`); code != http.StatusMethodNotAllowed || !strings.Contains(string(out), "managed by Git") {
+		t.Fatalf("DELETE of a running pod from Git = %d %s, want 405 managed by Git", code, out)
+	}
+	var p corev1.Pod
+	if err := e.st.Get(ctx(t), "default", "from-git", &p); err != nil {
+		t.Fatal(err)
+	}
+	now := metav1.Now()
+	p.DeletionTimestamp = &now // as sync's prune marks it
+	if err := e.st.Update(ctx(t), &p); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := e.do("DELETE", path, nil); code != http.StatusMethodNotAllowed {
+		t.Fatalf("DELETE without grace 0 of a terminating pod from Git = %d %s, want 405", code, out)
+	}
+	if code, out := e.do("DELETE", path, `{"gracePeriodSeconds":0}`); code != http.StatusOK {
+		t.Fatalf("the agent's final DELETE = %d %s, want 200", code, out)
+	}
+	if err := e.st.Get(ctx(t), "default", "from-git", &p); err == nil {
+		t.Error("pod still exists")
 	}
 }

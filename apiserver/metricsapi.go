@@ -359,3 +359,42 @@ func usage(nanoCores, workingSet uint64) corev1.ResourceList {
 		corev1.ResourceMemory: *resource.NewQuantity(int64(workingSet), resource.BinarySI),
 	}
 }
+
+// PodMetrics returns the metrics.k8s.io PodMetrics of the pods of namespace
+// that selector selects, as GET .../namespaces/NS/pods?labelSelector= answers
+// them (asking the agents of their nodes); pods without metrics are left
+// out. It implements hpa.MetricsSource for the HPA controller.
+func (s *Server) PodMetrics(ctx context.Context, namespace string, selector labels.Selector) ([]metricsv1beta1.PodMetrics, error) {
+	objs, aerr := s.listFor(ctx, "pods", namespace, "", selector, nil)
+	if aerr != nil {
+		return nil, fmt.Errorf("apiserver: list the pods of %s for their metrics: %s", namespace, aerr.status.Message)
+	}
+	var pods []*corev1.Pod
+	wanted := map[string]bool{}
+	for _, o := range objs {
+		if p := o.(*corev1.Pod); p.Spec.NodeName != "" {
+			pods = append(pods, p)
+			wanted[p.Spec.NodeName] = true
+		}
+	}
+	var nodes []*corev1.Node
+	if len(wanted) > 0 {
+		all, aerr := s.listFor(ctx, "nodes", "", "", nil, nil)
+		if aerr != nil {
+			return nil, fmt.Errorf("apiserver: list the nodes for pod metrics: %s", aerr.status.Message)
+		}
+		for _, o := range all {
+			if n := o.(*corev1.Node); wanted[n.Name] {
+				nodes = append(nodes, n)
+			}
+		}
+	}
+	sums := s.askAgents(ctx, nodes)
+	out := []metricsv1beta1.PodMetrics{}
+	for _, p := range pods {
+		if m, ok := podMetrics(p, sums[p.Spec.NodeName], s.cfg.Now()); ok {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}

@@ -329,12 +329,16 @@ func (s *Server) delete(w http.ResponseWriter, req *http.Request, t target) *api
 	if aerr := s.admit(req, t, old, nil); aerr != nil {
 		return aerr
 	}
-	if managedByGit(old) {
-		return managedError(t, old)
-	}
 	opts, aerr := deleteOptions(w, req, s.cfg.MaxBodyBytes)
 	if aerr != nil {
 		return aerr
+	}
+	// A pod from Git that sync pruned is terminating: the agent that
+	// stopped it removes it with grace 0. Anything else from Git changes
+	// only through Git.
+	finishing := old.GetDeletionTimestamp() != nil && opts.GracePeriodSeconds != nil && *opts.GracePeriodSeconds == 0
+	if _, isPod := old.(*corev1.Pod); managedByGit(old) && !(isPod && finishing) {
+		return managedError(t, old)
 	}
 	for attempt := 0; ; attempt++ {
 		if p := opts.Preconditions; p != nil && p.UID != nil && *p.UID != old.GetUID() {

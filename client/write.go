@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"reflect"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -53,21 +55,29 @@ func (c *Client) UpdateStatus(ctx context.Context, r api.Resource, obj api.Objec
 // Delete deletes an object Git does not manage; resourceVersion, when not
 // "", makes the delete conditional on it.
 func (c *Client) Delete(ctx context.Context, r api.Resource, ns, name, resourceVersion string) error {
-	var body *bytes.Reader
+	var opts metav1.DeleteOptions
 	if resourceVersion != "" {
-		b, err := json.Marshal(metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &resourceVersion}})
+		opts.Preconditions = &metav1.Preconditions{ResourceVersion: &resourceVersion}
+	}
+	return c.DeleteWithOptions(ctx, r, ns, name, opts)
+}
+
+// DeleteWithOptions deletes an object Git does not manage with
+// Kubernetes' DeleteOptions: gracePeriodSeconds (a pod's termination
+// grace; 0 removes a pod at once), preconditions (uid, resourceVersion:
+// else an *APIError for which IsConflict is true), propagationPolicy.
+// Options left zero are not sent.
+func (c *Client) DeleteWithOptions(ctx context.Context, r api.Resource, ns, name string, opts metav1.DeleteOptions) error {
+	var body io.Reader
+	if !reflect.DeepEqual(opts, metav1.DeleteOptions{}) {
+		opts.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "DeleteOptions"}
+		b, err := json.Marshal(opts)
 		if err != nil {
-			return fmt.Errorf("client: encode DeleteOptions: %w", err)
+			return fmt.Errorf("client: encode DeleteOptions of %s %s/%s: %w", r.Kind, ns, name, err)
 		}
 		body = bytes.NewReader(b)
 	}
-	var resp *http.Response
-	var err error
-	if body != nil {
-		resp, err = c.do(ctx, http.MethodDelete, Path(r, ns, name), nil, body)
-	} else {
-		resp, err = c.do(ctx, http.MethodDelete, Path(r, ns, name), nil, nil)
-	}
+	resp, err := c.do(ctx, http.MethodDelete, Path(r, ns, name), nil, body)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@ import (
 	"sort"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -34,6 +36,14 @@ func podTemplateLabels(obj Obj) (map[string]string, bool) {
 		return o.Spec.Template.Labels, true
 	case *appsv1.Deployment:
 		return o.Spec.Template.Labels, true
+	case *appsv1.DaemonSet:
+		return o.Spec.Template.Labels, true
+	case *appsv1.StatefulSet:
+		return o.Spec.Template.Labels, true
+	case *batchv1.Job:
+		return o.Spec.Template.Labels, true
+	case *batchv1.CronJob:
+		return o.Spec.JobTemplate.Spec.Template.Labels, true
 	}
 	return nil, false
 }
@@ -100,6 +110,9 @@ func crossValidate(objs []Object, opts Options, complete bool) Problems {
 				ps = append(ps, p)
 			}
 		}
+		if complete {
+			ps = append(ps, referenceWarnings(o, seen)...)
+		}
 		svc, ok := o.Obj.(*corev1.Service)
 		if !ok {
 			continue
@@ -143,5 +156,45 @@ func selectorWarnings(o Object, svc *corev1.Service, templates map[string][]labe
 		}
 	}
 	return Problems{problemAt(o, "spec.selector", fmt.Sprintf(
-		"selector %s matches no Pod, ReplicationController, ReplicaSet or Deployment template in namespace %s", sel.String(), svc.Namespace), true)}
+		"selector %s matches no pod template (of a Pod, ReplicationController, ReplicaSet, Deployment, DaemonSet, StatefulSet, Job or CronJob) in namespace %s", sel.String(), svc.Namespace), true)}
+}
+
+// scalableKinds are the kinds bosun's autoscaler scales, by API group.
+var scalableKinds = map[string]string{"Deployment": "apps", "StatefulSet": "apps", "ReplicaSet": "apps", "ReplicationController": ""}
+
+// referenceWarnings warns when an object names another that the commit
+// does not define: an HPA's scaleTargetRef, a StatefulSet's serviceName.
+func referenceWarnings(o Object, seen map[ID]Object) Problems {
+	ns := o.Obj.GetNamespace()
+	switch x := o.Obj.(type) {
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		ref := x.Spec.ScaleTargetRef
+		group, ok := scalableKinds[ref.Kind]
+		if ref.Kind == "" || ref.Name == "" {
+			return nil // reported by the object's own validation
+		}
+		if !ok {
+			return Problems{problemAt(o, "spec.scaleTargetRef.kind", fmt.Sprintf(
+				"bosun's autoscaler scales Deployments, StatefulSets, ReplicaSets and ReplicationControllers, not %s: this HPA does nothing", ref.Kind), true)}
+		}
+		if _, found := seen[ID{Group: group, Kind: ref.Kind, Namespace: ns, Name: ref.Name}]; !found {
+			return Problems{problemAt(o, "spec.scaleTargetRef.name", fmt.Sprintf(
+				"%s %s/%s is not defined in this commit: the HPA scales nothing until it exists", ref.Kind, ns, ref.Name), true)}
+		}
+	case *appsv1.StatefulSet:
+		name := x.Spec.ServiceName
+		if name == "" {
+			return nil
+		}
+		svc, found := seen[ID{Kind: "Service", Namespace: ns, Name: name}]
+		if !found {
+			return Problems{problemAt(o, "spec.serviceName", fmt.Sprintf(
+				"Service %s/%s is not defined in this commit: the pods get no stable DNS names (<pod>.%s) until a headless Service (clusterIP: None) of that name exists", ns, name, name), true)}
+		}
+		if s, ok := svc.Obj.(*corev1.Service); ok && s.Spec.ClusterIP != corev1.ClusterIPNone {
+			return Problems{problemAt(o, "spec.serviceName", fmt.Sprintf(
+				"Service %s/%s (%s) is not headless: the pods get stable DNS names (<pod>.%s) only from a Service with clusterIP: None", ns, name, where(svc), name), true)}
+		}
+	}
+	return nil
 }

@@ -321,7 +321,7 @@ func (d *decoder) object(file string, n *yaml.Node, offset int) {
 		return
 	}
 	if apiVersion != want {
-		prob("apiVersion", fmt.Sprintf("unsupported apiVersion %q for kind %s: use %q", apiVersion, kind, want))
+		prob("apiVersion", fmt.Sprintf("unsupported apiVersion %q for kind %s: use %q%s", apiVersion, kind, want, apiVersionHint(apiVersion, kind)))
 		return
 	}
 	obj := info.newObj()
@@ -424,4 +424,13 @@ func humanBytes(n int64) string {
 	default:
 		return fmt.Sprintf("%d bytes", n)
 	}
+}
+
+// apiVersionHint says how to rewrite an object of an older apiVersion bosun
+// does not read ("" when there is nothing to add).
+func apiVersionHint(apiVersion, kind string) string {
+	if kind == "HorizontalPodAutoscaler" && strings.HasPrefix(apiVersion, "autoscaling/") {
+		return " (autoscaling/v1's targetCPUUtilizationPercentage: N is, in autoscaling/v2, metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: N}}}])"
+	}
+	return ""
 }

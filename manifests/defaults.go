@@ -20,13 +20,20 @@ import (
 // terminationMessagePath and terminationMessagePolicy, probe defaults
 // (period 10, timeout 1, success 1, failure 3), ReplicationController
 // selector and labels from the template labels, Secret type Opaque with
-// stringData merged into data, and so on. Unsupported types are left alone.
+// stringData merged into data, and so on; for the newer kinds (see
+// setWorkloadDefaults) SetDefaults_DaemonSet, _StatefulSet, _Job, _CronJob,
+// _HorizontalPodAutoscaler, _PersistentVolumeClaimSpec, _PersistentVolume
+// (without status.phase, which bosun's controllers write) and
+// _LimitRangeItem. Unsupported types are left alone.
 func SetDefaults(obj Obj) {
 	if obj == nil {
 		return
 	}
 	if isNamespaced(obj.GetObjectKind().GroupVersionKind().Kind) && obj.GetNamespace() == "" {
 		obj.SetNamespace("default")
+	}
+	if setWorkloadDefaults(obj) {
+		return
 	}
 	switch o := obj.(type) {
 	case *corev1.Pod:

@@ -26,9 +26,20 @@
 // the way sync validates files.
 //
 // Supported kinds are v1 Pod, ReplicationController, Service, ConfigMap,
-// Secret and Namespace, apps/v1 ReplicaSet and Deployment, and policy/v1
-// PodDisruptionBudget (see Supported); a `kind: List` of them is accepted
-// too. A PodDisruptionBudget is validated as the API server does (at most
+// Secret, Namespace, ServiceAccount, PersistentVolumeClaim,
+// PersistentVolume, ResourceQuota and LimitRange, apps/v1 ReplicaSet,
+// Deployment, DaemonSet and StatefulSet, batch/v1 Job and CronJob,
+// autoscaling/v2 HorizontalPodAutoscaler and policy/v1 PodDisruptionBudget
+// (see Supported); a `kind: List` of them is accepted too. Each gets the
+// API server's defaults and validation; fields bosun's controllers and
+// agents do not act on are warnings naming file, line and field. CronJob
+// schedules are parsed as Kubernetes parses them (robfig/cron's standard
+// parser; TZ= and CRON_TZ= refused in favour of spec.timeZone, which is
+// checked against the time zone database embedded with time/tzdata). A
+// Job's selector is generated when it is created, so one in Git needs
+// manualSelector: true. Across the set, an HPA whose scaleTargetRef names
+// an object the set does not define, or a StatefulSet whose serviceName
+// names a missing Service, is a warning. A PodDisruptionBudget is validated as the API server does (at most
 // one of minAvailable and maxUnavailable, each an integer >= 0 or a
 // percentage up to 100%); one without a selector, or with neither field,
 // is accepted as Kubernetes accepts it, with a warning that it protects

@@ -278,7 +278,7 @@ func TestIDAndSupported(t *testing.T) {
 	if _, ok := objs["Namespace shop"]; !ok {
 		t.Errorf("cluster-scoped ID not rendered without namespace: %v", objs)
 	}
-	if len(Supported()) != 9 {
+	if len(Supported()) != 19 {
 		t.Errorf("Supported() = %v", Supported())
 	}
 }

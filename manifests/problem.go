@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -146,7 +148,12 @@ type Object struct {
 	// Obj is a typed pointer with TypeMeta (apiVersion, kind) set:
 	// *corev1.Pod, *corev1.ReplicationController, *corev1.Service,
 	// *corev1.ConfigMap, *corev1.Secret, *corev1.Namespace,
-	// *appsv1.ReplicaSet or *appsv1.Deployment.
+	// *corev1.PersistentVolumeClaim, *corev1.PersistentVolume,
+	// *corev1.ServiceAccount, *corev1.ResourceQuota, *corev1.LimitRange,
+	// *appsv1.ReplicaSet, *appsv1.Deployment, *appsv1.DaemonSet,
+	// *appsv1.StatefulSet, *batchv1.Job, *batchv1.CronJob,
+	// *autoscalingv2.HorizontalPodAutoscaler or
+	// *policyv1.PodDisruptionBudget.
 	Obj Obj
 	// File is the slash path of the file relative to the repository root.
 	File string
@@ -295,6 +302,16 @@ var supportedKinds = []kindInfo{
 	{schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "ReplicaSet"}, true, func() Obj { return &appsv1.ReplicaSet{} }},
 	{schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, true, func() Obj { return &appsv1.Deployment{} }},
 	{schema.GroupVersionKind{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget"}, true, func() Obj { return &policyv1.PodDisruptionBudget{} }},
+	{schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "DaemonSet"}, true, func() Obj { return &appsv1.DaemonSet{} }},
+	{schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "StatefulSet"}, true, func() Obj { return &appsv1.StatefulSet{} }},
+	{schema.GroupVersionKind{Group: "batch", Version: "v1", Kind: "Job"}, true, func() Obj { return &batchv1.Job{} }},
+	{schema.GroupVersionKind{Group: "batch", Version: "v1", Kind: "CronJob"}, true, func() Obj { return &batchv1.CronJob{} }},
+	{schema.GroupVersionKind{Group: "autoscaling", Version: "v2", Kind: "HorizontalPodAutoscaler"}, true, func() Obj { return &autoscalingv2.HorizontalPodAutoscaler{} }},
+	{schema.GroupVersionKind{Version: "v1", Kind: "PersistentVolumeClaim"}, true, func() Obj { return &corev1.PersistentVolumeClaim{} }},
+	{schema.GroupVersionKind{Version: "v1", Kind: "PersistentVolume"}, false, func() Obj { return &corev1.PersistentVolume{} }},
+	{schema.GroupVersionKind{Version: "v1", Kind: "ServiceAccount"}, true, func() Obj { return &corev1.ServiceAccount{} }},
+	{schema.GroupVersionKind{Version: "v1", Kind: "ResourceQuota"}, true, func() Obj { return &corev1.ResourceQuota{} }},
+	{schema.GroupVersionKind{Version: "v1", Kind: "LimitRange"}, true, func() Obj { return &corev1.LimitRange{} }},
 }
 
 // Supported lists the supported apiVersion/kind pairs.

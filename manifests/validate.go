@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -67,7 +68,7 @@ func validate(objs []Object, opts Options, complete bool) Problems {
 
 // ValidateObject returns the errors sync reports about obj on its own,
 // without file or line: the API server's field rules for the kind, the pod
-// fields bosun cannot run (initContainers, hostNetwork, ...), duplicate
+// fields bosun cannot run (ephemeralContainers, hostNetwork, ...), duplicate
 // hostPorts in a pod, image references that do not parse, and
 // metadata.namespace on a cluster-scoped kind. Warnings and the checks
 // that need the rest of the set or the cluster (namespaces, clusterIP and
@@ -98,7 +99,7 @@ func unsupportedFields(obj Obj) []unsupported {
 	for _, f := range []struct {
 		n         int
 		name, msg string
-	}{{len(spec.InitContainers), "initContainers", setup}, {len(spec.EphemeralContainers), "ephemeralContainers", setup},
+	}{{len(spec.EphemeralContainers), "ephemeralContainers", setup},
 		{b2i(spec.HostNetwork), "hostNetwork", hostNS}, {b2i(spec.HostPID), "hostPID", hostNS}, {b2i(spec.HostIPC), "hostIPC", hostNS}} {
 		if f.n > 0 {
 			out = append(out, unsupported{path.Child(f.name).String(), f.msg})
@@ -192,6 +193,9 @@ func validateObject(obj Obj) field.ErrorList {
 	case *policyv1.PodDisruptionBudget:
 		return append(validateMeta(&o.ObjectMeta, true, apivalidation.NameIsDNSSubdomain), validatePDB(o)...)
 	}
+	if errs, ok := validateWorkloadObject(obj); ok {
+		return errs
+	}
 	return field.ErrorList{field.InternalError(nil, fmt.Errorf("unsupported type %T", obj))}
 }
 
@@ -267,13 +271,25 @@ func nonNegativeIfSet(v *int32, p *field.Path) field.ErrorList {
 // validateSelectedTemplate checks the label selector of a Deployment or
 // ReplicaSet under spec p and its pod template against it.
 func validateSelectedTemplate(selector *metav1.LabelSelector, t *corev1.PodTemplateSpec, kind string, p *field.Path) field.ErrorList {
-	sel, errs := validateLabelSelector(selector, kind, p.Child("selector"))
-	return append(errs, validateTemplate(t, sel, kind, p.Child("template"))...)
+	return validateSelectedTemplateWith(selector, t, podRules{template: kind}, p)
+}
+
+// validateSelectedTemplateWith is validateSelectedTemplate with the rules
+// of the template's pod spec (r.template names the kind).
+func validateSelectedTemplateWith(selector *metav1.LabelSelector, t *corev1.PodTemplateSpec, r podRules, p *field.Path) field.ErrorList {
+	sel, errs := validateLabelSelector(selector, r.template, p.Child("selector"))
+	return append(errs, validateTemplateWith(t, sel, r, p.Child("template"))...)
 }
 
 // validateTemplate checks a workload's pod template and that selector
 // matches its labels.
 func validateTemplate(t *corev1.PodTemplateSpec, sel labels.Selector, kind string, p *field.Path) field.ErrorList {
+	return validateTemplateWith(t, sel, podRules{template: kind}, p)
+}
+
+// validateTemplateWith is validateTemplate with the rules of the pod spec.
+func validateTemplateWith(t *corev1.PodTemplateSpec, sel labels.Selector, r podRules, p *field.Path) field.ErrorList {
+	kind := r.template
 	var errs field.ErrorList
 	mp := p.Child("metadata")
 	errs = append(errs, validateLabels(t.Labels, mp.Child("labels"))...)
@@ -281,7 +297,7 @@ func validateTemplate(t *corev1.PodTemplateSpec, sel labels.Selector, kind strin
 	if sel != nil && !sel.Empty() && !sel.Matches(labels.Set(t.Labels)) {
 		errs = append(errs, field.Invalid(mp.Child("labels"), t.Labels, fmt.Sprintf("`selector` does not match template `labels`: the %s selects pods with %s", kind, sel.String())))
 	}
-	errs = append(errs, validatePodSpec(&t.Spec, p.Child("spec"), podRules{template: kind})...)
+	errs = append(errs, validatePodSpec(&t.Spec, p.Child("spec"), r)...)
 	return errs
 }
 
@@ -444,6 +460,7 @@ func ignoredFields(obj Obj) field.ErrorList {
 	if svc, ok := obj.(*corev1.Service); ok {
 		errs = append(errs, unsupportedServiceFields(svc)...)
 	}
+	errs = append(errs, unsupportedWorkloadFields(obj)...)
 	if v := reflect.ValueOf(obj); v.Kind() == reflect.Pointer && !v.IsNil() {
 		if st := v.Elem().FieldByName("Status"); st.IsValid() && !st.IsZero() {
 			ignored(field.NewPath("status"), "is written by bosun's controllers and node agents; the value in Git is ignored")
@@ -467,6 +484,14 @@ func podSpecOf(obj Obj) (*corev1.PodSpec, *field.Path) {
 		return &o.Spec.Template.Spec, tmpl
 	case *appsv1.Deployment:
 		return &o.Spec.Template.Spec, tmpl
+	case *appsv1.DaemonSet:
+		return &o.Spec.Template.Spec, tmpl
+	case *appsv1.StatefulSet:
+		return &o.Spec.Template.Spec, tmpl
+	case *batchv1.Job:
+		return &o.Spec.Template.Spec, tmpl
+	case *batchv1.CronJob:
+		return &o.Spec.JobTemplate.Spec.Template.Spec, field.NewPath("spec", "jobTemplate", "spec", "template", "spec")
 	}
 	return nil, nil
 }
@@ -533,12 +558,21 @@ func unsupportedPodFields(spec *corev1.PodSpec, path *field.Path) field.ErrorLis
 		warn(a.NodeAffinity != nil && len(a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution) > 0,
 			path.Child("affinity", "nodeAffinity", "preferredDuringSchedulingIgnoredDuringExecution"), ignoredDetail+" by the scheduler (required node affinity is applied)")
 	}
-	for i := range spec.Containers {
-		c := &spec.Containers[i]
-		cp := path.Child("containers").Index(i)
-		warn(c.Lifecycle != nil, cp.Child("lifecycle"), ignoredDetail+" (postStart and preStop hooks do not run)")
-		warn(c.TTY, cp.Child("tty"), ignoredDetail)
-		warn(c.Stdin, cp.Child("stdin"), ignoredDetail)
+	for _, list := range []struct {
+		name string
+		cs   []corev1.Container
+	}{{"initContainers", spec.InitContainers}, {"containers", spec.Containers}} {
+		for i := range list.cs {
+			c := &list.cs[i]
+			cp := path.Child(list.name).Index(i)
+			if l := c.Lifecycle; l != nil {
+				const tcpHook = "tcpSocket hooks do not run (nor in Kubernetes' kubelet): use exec, httpGet or sleep"
+				warn(l.PostStart != nil && l.PostStart.TCPSocket != nil, cp.Child("lifecycle", "postStart", "tcpSocket"), tcpHook)
+				warn(l.PreStop != nil && l.PreStop.TCPSocket != nil, cp.Child("lifecycle", "preStop", "tcpSocket"), tcpHook)
+			}
+			warn(c.TTY, cp.Child("tty"), ignoredDetail)
+			warn(c.Stdin, cp.Child("stdin"), ignoredDetail)
+		}
 	}
 	return errs
 }

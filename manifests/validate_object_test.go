@@ -1,11 +1,13 @@
 package manifests
 
 import (
+	"maps"
 	"net/netip"
 	"strings"
 	"testing"
 	"testing/fstest"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -120,5 +122,50 @@ func TestLimitHidesCrossSetWarnings(t *testing.T) {
 	res, err := Load(fsys, Options{})
 	if err != nil || len(res.Problems) != 0 {
 		t.Errorf("the whole tree: %v, problems:\n%s", err, res.Problems)
+	}
+}
+
+// TestValidateObjectCreatedJob checks a Job as the API holds it once
+// created (uid, generated selector and labels) against one from Git.
+func TestValidateObjectCreatedJob(t *testing.T) {
+	const uid = "5f1c7e0a-0000-4000-8000-000000000001"
+	gen := map[string]string{batchv1.ControllerUidLabel: uid, batchv1.JobNameLabel: "pi", "controller-uid": uid, "job-name": "pi"}
+	job := func(mutate func(j *batchv1.Job)) *batchv1.Job {
+		j := &batchv1.Job{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "pi", UID: uid},
+			Spec: batchv1.JobSpec{
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{batchv1.ControllerUidLabel: uid}},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: maps.Clone(gen)},
+					Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
+						Containers: []corev1.Container{{Name: "pi", Image: "perl:5.34.0"}}},
+				},
+			},
+		}
+		mutate(j)
+		SetDefaults(j)
+		return j
+	}
+	tests := []struct {
+		name string
+		job  *batchv1.Job
+		want string // "" for no error
+	}{
+		{"created job", job(func(*batchv1.Job) {}), ""},
+		{"selector of another job", job(func(j *batchv1.Job) { j.Spec.Selector.MatchLabels[batchv1.ControllerUidLabel] = "other" }), "spec.selector: Invalid value"},
+		{"label missing", job(func(j *batchv1.Job) { delete(j.Spec.Template.Labels, "job-name") }), "spec.template.metadata.labels[job-name]: Required value"},
+		{"from Git: no uid", job(func(j *batchv1.Job) { j.UID = "" }), "`selector` not auto-generated: remove it"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := ValidateObject(tt.job)
+			switch {
+			case tt.want == "" && len(errs) > 0:
+				t.Errorf("errors: %v", errs)
+			case tt.want != "" && !strings.Contains(errs.ToAggregate().Error(), tt.want):
+				t.Errorf("errors = %v, want one containing %q", errs, tt.want)
+			}
+		})
 	}
 }

@@ -18,6 +18,12 @@ import (
 // podRules says where a pod spec appears.
 type podRules struct {
 	template string // owning workload kind for templates ("" for a Pod)
+	// job is set for the templates of Jobs (and CronJobs): restartPolicy
+	// OnFailure or Never, and activeDeadlineSeconds allowed.
+	job bool
+	// claimVolumes are volumes the owner adds to its pods (a StatefulSet's
+	// volumeClaimTemplates), which volumeMounts may name.
+	claimVolumes []string
 }
 
 func dnsLabel(v string, p *field.Path) field.ErrorList {
@@ -72,6 +78,7 @@ func validatePodSpec(s *corev1.PodSpec, p *field.Path, r podRules) field.ErrorLi
 	var errs field.ErrorList
 	vols, verrs := validateVolumes(s.Volumes, p.Child("volumes"))
 	errs = append(errs, verrs...)
+	vols.Insert(r.claimVolumes...)
 	names := sets.New[string]()
 	errs = append(errs, validateContainers(s.InitContainers, true, vols, names, s, p.Child("initContainers"))...)
 	if len(s.Containers) == 0 {
@@ -81,6 +88,12 @@ func validatePodSpec(s *corev1.PodSpec, p *field.Path, r podRules) field.ErrorLi
 
 	restart := []corev1.RestartPolicy{corev1.RestartPolicyAlways, corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever}
 	switch {
+	case r.job && (s.RestartPolicy == corev1.RestartPolicyAlways || s.RestartPolicy == ""):
+		errs = append(errs, field.Required(p.Child("restartPolicy"), fmt.Sprintf("valid values: %q, %q", corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever)))
+	case r.job:
+		if !oneOf(s.RestartPolicy, restart) {
+			errs = append(errs, field.NotSupported(p.Child("restartPolicy"), s.RestartPolicy, []corev1.RestartPolicy{corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever}))
+		}
 	case r.template != "" && s.RestartPolicy != corev1.RestartPolicyAlways:
 		errs = append(errs, field.NotSupported(p.Child("restartPolicy"), s.RestartPolicy, []corev1.RestartPolicy{corev1.RestartPolicyAlways}))
 	case !oneOf(s.RestartPolicy, restart):
@@ -107,7 +120,7 @@ func validatePodSpec(s *corev1.PodSpec, p *field.Path, r podRules) field.ErrorLi
 	}
 	if s.ActiveDeadlineSeconds != nil {
 		switch {
-		case r.template != "":
+		case r.template != "" && !r.job:
 			errs = append(errs, field.Forbidden(p.Child("activeDeadlineSeconds"), fmt.Sprintf("activeDeadlineSeconds in %s is not supported", r.template)))
 		case *s.ActiveDeadlineSeconds <= 0:
 			errs = append(errs, field.Invalid(p.Child("activeDeadlineSeconds"), *s.ActiveDeadlineSeconds, "must be greater than 0"))
@@ -324,8 +337,11 @@ func validateContainers(cs []corev1.Container, init bool, vols sets.Set[string],
 		errs = append(errs, validateResources(&c.Resources, cp.Child("resources"))...)
 		errs = append(errs, validateVolumeMounts(c.VolumeMounts, vols, cp.Child("volumeMounts"))...)
 		sidecar := init && c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
-		if c.RestartPolicy != nil && init && *c.RestartPolicy != corev1.ContainerRestartPolicyAlways {
+		switch {
+		case c.RestartPolicy != nil && init && *c.RestartPolicy != corev1.ContainerRestartPolicyAlways:
 			errs = append(errs, field.NotSupported(cp.Child("restartPolicy"), *c.RestartPolicy, []corev1.ContainerRestartPolicy{corev1.ContainerRestartPolicyAlways}))
+		case c.RestartPolicy != nil && !init:
+			errs = append(errs, field.Forbidden(cp.Child("restartPolicy"), "may not be set for non-init containers"))
 		}
 		probes := []struct {
 			name  string

@@ -113,12 +113,6 @@ type Config struct {
 	// RelistInterval is how often the runtime's state is listed to notice
 	// exits and orphans; default 1s.
 	RelistInterval time.Duration
-	// DrainDelay is how long the containers of a pod deleted from the API
-	// keep running before they are stopped, so that Endpoints and every
-	// node's Service rules stop sending it traffic first. (bosun deletes
-	// pods at once, without Kubernetes' terminating phase; this plays the
-	// part of a preStop sleep.) 0 stops them at once.
-	DrainDelay time.Duration
 	// Backoff is the restart back-off; zero fields take 10s, 300s and 10m.
 	Backoff Backoff
 
@@ -257,7 +251,6 @@ func New(cfg Config) (*Agent, error) {
 	s := &podSyncer{
 
 		hostIP:      hostIP(cfg.Addresses),
-		drainDelay:  cfg.DrainDelay,
 		configRetry: cfg.Backoff.Initial,
 		log:         log,
 		clk:         cfg.Clock,
@@ -306,6 +299,10 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if s.prober == nil {
 		s.prober = RunningIsReady{}
+	}
+	s.hooks = &probe.Checker{Dial: cfg.ProbeDial}
+	if ex, ok := cfg.Runtime.(probe.Execer); ok {
+		s.hooks.Execer = ex
 	}
 	return a, nil
 }

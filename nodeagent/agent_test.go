@@ -481,53 +481,6 @@ func TestPodDeletedIsCleanedUp(t *testing.T) {
 	})
 }
 
-// With a drain delay, a deleted pod's containers keep running until the
-// delay has passed on the agent's clock, then they are removed.
-func TestPodDeletedDrainsFirst(t *testing.T) {
-	e := newEnv(t)
-	e.startWith(func(c *nodeagent.Config) { c.DrainDelay = 5 * time.Second })
-	p := e.createPod("web", corev1.RestartPolicyAlways)
-	e.eventually("the pod to run", 0, func() bool { return runningReady(e.pod("web")) })
-	running := func() int {
-		cs, _ := e.rt.ListContainers(ctx(t), runtime.ContainerFilter{PodUID: string(p.UID)})
-		n := 0
-		for _, c := range cs {
-			if c.State == runtime.ContainerRunning {
-				n++
-			}
-		}
-		return n
-	}
-	before, uid := running(), string(p.UID)
-	if err := e.st.Delete(ctx(t), podsR, "default", "web", ""); err != nil {
-		t.Fatal(err)
-	}
-	e.eventually("the agent to see the pod deleted", 0, func() bool {
-		_, ok := e.agent.LookupPod("default", "web")
-		return !ok
-	})
-	// Syncs of the deleted pod, at the start of the delay and 4s into it
-	// on the agent's clock, must leave its containers running.
-	for _, step := range []time.Duration{0, 4 * time.Second} {
-		e.clk.Step(step)
-		syncs := nodeagent.PodSyncs(e.agent, uid)
-		e.agent.Resync(uid)
-		e.eventually("a sync of the deleted pod", 0, func() bool {
-			// A pod torn down has no worker left to count its syncs.
-			return nodeagent.PodSyncs(e.agent, uid) > syncs || running() != before
-		})
-		if running() != before {
-			cs, _ := e.rt.ListContainers(ctx(t), runtime.ContainerFilter{PodUID: uid})
-			t.Fatalf("%v into the drain delay, the containers stopped: %+v", step, cs)
-		}
-	}
-	e.eventually("the runtime to be empty after the drain delay", time.Second, func() bool {
-		sbs, _ := e.rt.ListPodSandboxes(ctx(t), runtime.SandboxFilter{PodUID: string(p.UID)})
-		cs, _ := e.rt.ListContainers(ctx(t), runtime.ContainerFilter{PodUID: string(p.UID)})
-		return len(sbs) == 0 && len(cs) == 0
-	})
-}
-
 func TestRestartAdoptsAndRemovesOrphans(t *testing.T) {
 	e := newEnv(t)
 	stop := e.start()

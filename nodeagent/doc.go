@@ -48,6 +48,14 @@
 //     Lease is renewed, the Node read, and its status written when it
 //     changed or every StatusReportInterval.
 //
+// Init containers (initcontainers.go) run before the app containers, one
+// at a time, as kubelet runs them; sidecars (restartPolicy Always) keep
+// running. A pod with a deletionTimestamp is terminated (terminate.go):
+// preStop hooks, SIGTERM, SIGKILL when its deletionGracePeriodSeconds ran
+// out, the last status written (status.Manager.WriteNow), then the pod
+// deleted through the API with grace period 0 and its UID as precondition;
+// its worker gives back its slot (podworkers.ReleaseSlot) while it waits.
+//
 // Following one pod: the PodSource calls the pod manager (podmanager), which
 // signals the pod's worker (podworkers), whose sync (sync.go) drives the
 // runtime with the environment (podenv) and volumes (volumes) resolved, and

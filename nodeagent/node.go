@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	goruntime "runtime"
 	"sync"
 	"time"
@@ -207,7 +208,8 @@ func withoutHeartbeats(st corev1.NodeStatus) corev1.NodeStatus {
 func (r *nodeReporter) register(ctx context.Context, v runtime.VersionInfo) error {
 	obj, err := r.c.Get(ctx, nodesResource, "", r.cfg.NodeName)
 	if client.IsNotFound(err) {
-		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: r.cfg.NodeName, Labels: r.nodeLabels()}}
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: r.cfg.NodeName, Labels: r.nodeLabels(),
+			Annotations: r.nodeAnnotations()}}
 		n.Status = r.nodeStatus(corev1.NodeStatus{}, v)
 		if err := r.c.Create(ctx, nodesResource, n); err != nil {
 			return fmt.Errorf("nodeagent: create node %s: %w", r.cfg.NodeName, err)
@@ -229,6 +231,14 @@ func (r *nodeReporter) register(ctx context.Context, v runtime.VersionInfo) erro
 			n.Labels[k], changed = val, true
 		}
 	}
+	if n.Annotations == nil {
+		n.Annotations = map[string]string{}
+	}
+	for k, val := range r.nodeAnnotations() {
+		if n.Annotations[k] != val {
+			n.Annotations[k], changed = val, true
+		}
+	}
 	if changed {
 		if err := r.c.Update(ctx, nodesResource, n); err != nil {
 			return fmt.Errorf("nodeagent: update node %s: %w", r.cfg.NodeName, err)
@@ -240,6 +250,16 @@ func (r *nodeReporter) register(ctx context.Context, v runtime.VersionInfo) erro
 	}
 	r.setNode(n)
 	return nil
+}
+
+// AnnotationLocalVolumeDir is the Node annotation naming the directory
+// under which bosun's node-local provisioner puts the node's persistent
+// volumes (<RootDir>/volumes), set by the agent when it registers.
+const AnnotationLocalVolumeDir = "bosun.dev/local-volume-dir"
+
+// nodeAnnotations are the annotations the agent sets on its Node.
+func (r *nodeReporter) nodeAnnotations() map[string]string {
+	return map[string]string{AnnotationLocalVolumeDir: filepath.Join(r.cfg.RootDir, "volumes")}
 }
 
 func (r *nodeReporter) setNode(n *corev1.Node) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/events"
@@ -25,7 +26,7 @@ func (s *podSyncer) syncMirror(ctx context.Context, key string) error {
 	case m == nil || !s.pods.Synced():
 		return nil
 	}
-	if err := s.c.Delete(ctx, podsResource, m.Namespace, m.Name, m.ResourceVersion); err != nil && !client.IsNotFound(err) {
+	if err := s.deleteNow(ctx, m); err != nil && !client.IsNotFound(err) {
 		return fmt.Errorf("nodeagent: delete the mirror pod %s of a static pod that is gone: %w", key, err)
 	}
 	s.log.Info("mirror pod deleted: its static pod is gone", "pod", key)
@@ -43,8 +44,10 @@ func (s *podSyncer) mirrorStatus(ctx context.Context, pod *corev1.Pod, status co
 	}
 	uid, key := string(pod.UID), podmanager.ObjKey(pod)
 	m, _ := s.pods.Mirror(key)
-	if m != nil && m.Annotations[staticpods.AnnotationConfigMirror] != uid {
-		if err := s.c.Delete(ctx, podsResource, m.Namespace, m.Name, m.ResourceVersion); err != nil && !client.IsNotFound(err) {
+	// An outdated mirror, or one deleted through the API (terminating: the
+	// static pod runs on regardless), is replaced, as kubelet does.
+	if m != nil && (m.Annotations[staticpods.AnnotationConfigMirror] != uid || m.DeletionTimestamp != nil) {
+		if err := s.deleteNow(ctx, m); err != nil && !client.IsNotFound(err) {
 			return fmt.Errorf("nodeagent: static pod %s: replace its outdated mirror pod: %w", key, err)
 		}
 		s.pods.MirrorDeleted(m)
@@ -61,6 +64,18 @@ func (s *podSyncer) mirrorStatus(ctx context.Context, pod *corev1.Pod, status co
 	}
 	s.status.SetPodStatus(m, status)
 	return nil
+}
+
+// deleteNow removes a pod from the API at once (grace period 0), if it is
+// still the same pod at the same resourceVersion: mirror pods, which run
+// nothing, are not terminated gracefully.
+func (s *podSyncer) deleteNow(ctx context.Context, pod *corev1.Pod) error {
+	zero, uid, rv := int64(0), pod.UID, pod.ResourceVersion
+	pre := &metav1.Preconditions{UID: &uid}
+	if rv != "" {
+		pre.ResourceVersion = &rv
+	}
+	return s.c.DeleteWithOptions(ctx, podsResource, pod.Namespace, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: pre})
 }
 
 // badManifestEvent records a Warning Event on the Node about a static pod

@@ -46,8 +46,7 @@ type waitingState struct {
 // pod. It keeps no state of its own but the back-offs.
 type podSyncer struct {
 	hostIP      string
-	runtimeName string // set by Run before the first sync
-	drainDelay  time.Duration
+	runtimeName string        // set by Run before the first sync
 	configRetry time.Duration // how soon a CreateContainerConfigError is retried
 
 	log      *slog.Logger
@@ -58,6 +57,7 @@ type podSyncer struct {
 	status   *status.Manager
 	node     *nodeReporter
 	prober   Prober
+	hooks    *probe.Checker // runs postStart and preStop hooks
 	probes   *probe.Manager // nil unless RunProbes
 	back     *backoffs
 	env      *podenv.Resolver
@@ -81,21 +81,22 @@ func (s *podSyncer) sync(ctx context.Context, key string) (podworkers.Result, er
 		after, err := s.syncGone(ctx, key, d)
 		return podworkers.Result{RequeueAfter: after, Done: after == 0}, err
 	}
+	if d.Pod.DeletionTimestamp != nil && !d.Static {
+		return podworkers.Result{}, s.terminatePod(ctx, d.Pod)
+	}
 	after, err := s.syncPod(ctx, d.Pod, d.Static)
 	return podworkers.Result{RequeueAfter: after}, err
 }
 
 // syncGone tears down a pod the node should not run (any more), once the
-// API's pods are listed and any drain delay has passed.
+// API's pods are listed: a pod deleted gracefully has stopped already; one
+// removed at once (force-deleted) is killed with its spec's grace period.
 func (s *podSyncer) syncGone(ctx context.Context, uid string, d podmanager.Desired) (time.Duration, error) {
 	if d.StaticGone != nil { // a static pod's file changed or went away: no need to wait for the API
 		return 0, s.killPod(ctx, uid, d.StaticGone)
 	}
 	if !d.Synced {
 		return 0, nil // not yet listed: the pod may exist; never kill before the first list
-	}
-	if wait := s.drainWait(uid, d.Gone); wait > 0 {
-		return wait, nil
 	}
 	return 0, s.killPod(ctx, uid, d.Gone)
 }
@@ -160,15 +161,20 @@ func (s *podSyncer) syncPod(ctx context.Context, pod *corev1.Pod, static bool) (
 	var requeue time.Duration
 	var errs []error
 	setup := &podSetup{objs: newPodObjects(s.c, s.services, pod.Namespace)}
+	initialized, requeue, err := s.syncInitContainers(ctx, pod, sb, containers, waiting, setup)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	for i := range pod.Spec.Containers {
+		if !initialized {
+			break
+		}
 		spec := &pod.Spec.Containers[i]
-		after, err := s.syncContainer(ctx, pod, sb, spec, containers, waiting, setup)
+		after, err := s.syncContainer(ctx, pod, sb, spec, pod.Spec.RestartPolicy, containers, waiting, setup)
 		if err != nil {
 			errs = append(errs, err)
 		}
-		if after > 0 && (requeue == 0 || after < requeue) {
-			requeue = after
-		}
+		requeue = sooner(requeue, after)
 	}
 
 	// Status from the runtime's state after acting.
@@ -271,10 +277,19 @@ func shouldRestart(policy corev1.RestartPolicy, exitCode int32) bool {
 	}
 }
 
-// syncContainer brings one container of the pod to what its spec and the
-// restart policy want.
+// sooner returns the sooner of two requeue delays (0: none).
+func sooner(a, b time.Duration) time.Duration {
+	if b > 0 && (a == 0 || b < a) {
+		return b
+	}
+	return a
+}
+
+// syncContainer brings one container of the pod to what its spec and
+// restart policy want (the pod's for app containers; an init container's
+// own, see syncInitContainers).
 func (s *podSyncer) syncContainer(ctx context.Context, pod *corev1.Pod, sb *runtime.Sandbox, spec *corev1.Container,
-	cs []runtime.Container, waiting map[string]waitingState, setup *podSetup) (time.Duration, error) {
+	policy corev1.RestartPolicy, cs []runtime.Container, waiting map[string]waitingState, setup *podSetup) (time.Duration, error) {
 	uid := string(pod.UID)
 	latest, _, older := latestTwo(cs, spec.Name)
 	for _, c := range older { // keep the latest two: the current one and the one lastState reports
@@ -286,20 +301,20 @@ func (s *podSyncer) syncContainer(ctx context.Context, pod *corev1.Pod, sb *runt
 	switch {
 	case latest == nil:
 	case latest.State == runtime.ContainerCreated:
-		return 0, s.startContainer(ctx, pod, spec, latest.ID)
+		return 0, s.startContainer(ctx, pod, sb, spec, latest.ID)
 	case latest.State == runtime.ContainerRunning:
 		if res := s.prober.Probe(pod, sb.IP, spec, *latest); res.Unhealthy {
 			s.log.Info("container is unhealthy; restarting it", "pod", podRef(pod), "container", spec.Name, "reason", res.Message)
 			s.rec.Eventf(events.ContainerRef(pod, spec.Name), corev1.EventTypeNormal, ReasonKilling,
 				"Container %s failed %s, will be restarted", spec.Name, failedProbe(res.Message))
-			if err := s.rt.StopContainer(ctx, latest.ID, probeGracePeriod(pod, spec)); err != nil {
+			if err := s.killContainer(ctx, pod, sb.IP, *latest, s.clk.Now().Add(probeGracePeriod(pod, spec))); err != nil {
 				return 0, fmt.Errorf("nodeagent: pod %s: stop unhealthy container %s: %w", podRef(pod), spec.Name, err)
 			}
 			return time.Millisecond, nil // restart on the next pass
 		}
 		return 0, nil
 	default: // exited
-		if !shouldRestart(pod.Spec.RestartPolicy, latest.ExitCode) {
+		if !shouldRestart(policy, latest.ExitCode) {
 			return 0, nil
 		}
 		rem, delay := s.back.wait(uid, spec.Name, latest.FinishedAt)
@@ -338,16 +353,33 @@ func (s *podSyncer) syncContainer(ctx context.Context, pod *corev1.Pod, sb *runt
 		return 0, fmt.Errorf("nodeagent: pod %s: create container %s: %w", podRef(pod), spec.Name, err)
 	}
 	s.rec.Eventf(events.ContainerRef(pod, spec.Name), corev1.EventTypeNormal, ReasonCreated, "Created container: %s", spec.Name)
-	return 0, s.startContainer(ctx, pod, spec, id)
+	return 0, s.startContainer(ctx, pod, sb, spec, id)
 }
 
-func (s *podSyncer) startContainer(ctx context.Context, pod *corev1.Pod, spec *corev1.Container, id string) error {
+// startContainer starts a created container, then runs its postStart
+// hook, as kubelet does: until the hook returns the container is not
+// started; a failed hook kills the container (Event FailedPostStartHook),
+// which is then restarted per its restart policy.
+func (s *podSyncer) startContainer(ctx context.Context, pod *corev1.Pod, sb *runtime.Sandbox, spec *corev1.Container, id string) error {
 	if err := s.rt.StartContainer(ctx, id); err != nil {
 		s.rec.Eventf(events.ContainerRef(pod, spec.Name), corev1.EventTypeWarning, ReasonFailed, "Error: %v", err)
 		return fmt.Errorf("nodeagent: pod %s: start container %s: %w", podRef(pod), spec.Name, err)
 	}
 	s.rec.Eventf(events.ContainerRef(pod, spec.Name), corev1.EventTypeNormal, ReasonStarted, "Started container %s", spec.Name)
 	s.log.Debug("container started", "pod", podRef(pod), "container", spec.Name, "id", id)
+	if spec.Lifecycle == nil || spec.Lifecycle.PostStart == nil {
+		return nil
+	}
+	c := runtime.Container{ID: id, PodUID: string(pod.UID), Metadata: runtime.ContainerMetadata{Name: spec.Name}}
+	err := s.runHook(ctx, pod, sb.IP, spec, c, spec.Lifecycle.PostStart, time.Time{})
+	if err == nil {
+		return nil
+	}
+	s.log.Warn("postStart hook failed; the container is killed", "pod", podRef(pod), "container", spec.Name, "error", err)
+	s.rec.Eventf(events.ContainerRef(pod, spec.Name), corev1.EventTypeWarning, ReasonFailedPostStartHook, "PostStartHook failed: %v", err)
+	if err := s.rt.StopContainer(ctx, id, gracePeriod(pod)); err != nil {
+		return fmt.Errorf("nodeagent: pod %s: stop container %s after its postStart hook failed: %w", podRef(pod), spec.Name, err)
+	}
 	return nil
 }
 
@@ -557,36 +589,29 @@ func probeGracePeriod(pod *corev1.Pod, spec *corev1.Container) time.Duration {
 	return gracePeriod(pod)
 }
 
-// drainWait returns how much longer the containers of a pod deleted from
-// the API keep running (Config.DrainDelay), counted from when the agent
-// first saw it gone.
-func (s *podSyncer) drainWait(uid string, last *corev1.Pod) time.Duration {
-	if last == nil || s.drainDelay <= 0 {
-		return 0
-	}
-	return s.drainDelay - s.clk.Since(s.pods.GoneSince(uid, s.clk.Now()))
-}
-
-// killPod stops and removes everything of a pod the API no longer has.
+// killPod stops and removes everything of a pod the API no longer has:
+// what still runs is killed with the grace period of the pod's spec
+// (preStop hooks first).
 func (s *podSyncer) killPod(ctx context.Context, uid string, last *corev1.Pod) error {
 	cs, err := s.rt.ListContainers(ctx, runtime.ContainerFilter{PodUID: uid})
 	if err != nil {
 		return fmt.Errorf("nodeagent: pod %s: list containers: %w", uid, err)
 	}
-	for _, c := range cs {
-		if c.State == runtime.ContainerRunning {
-			if last != nil {
-				s.rec.Eventf(events.ContainerRef(last, c.Metadata.Name), corev1.EventTypeNormal, ReasonKilling,
-					"Stopping container %s", c.Metadata.Name)
-			}
-			if err := s.rt.StopContainer(ctx, c.ID, gracePeriod(last)); err != nil {
-				return fmt.Errorf("nodeagent: pod %s: stop container %s: %w", uid, c.Metadata.Name, err)
-			}
-		}
-	}
 	sbs, err := s.rt.ListPodSandboxes(ctx, runtime.SandboxFilter{PodUID: uid})
 	if err != nil {
 		return fmt.Errorf("nodeagent: pod %s: list sandboxes: %w", uid, err)
+	}
+	ip := ""
+	for _, sbx := range sbs {
+		if sbx.State == runtime.SandboxReady {
+			ip = sbx.IP
+		}
+	}
+	if slices.ContainsFunc(cs, func(c runtime.Container) bool { return c.State == runtime.ContainerRunning }) {
+		podworkers.ReleaseSlot(ctx) // the grace period may be long
+	}
+	if err := s.killContainers(ctx, last, ip, cs, gracePeriod(last)); err != nil {
+		return err
 	}
 	for _, sbx := range sbs {
 		if err := s.rt.RemovePodSandbox(ctx, sbx.ID); err != nil {
@@ -631,10 +656,8 @@ func (s *podSyncer) stopTerminal(ctx context.Context, uid string, pod *corev1.Po
 		if err != nil {
 			return fmt.Errorf("nodeagent: pod %s: list containers: %w", podRef(pod), err)
 		}
-		for _, c := range cs {
-			if err := s.rt.StopContainer(ctx, c.ID, gracePeriod(pod)); err != nil {
-				return fmt.Errorf("nodeagent: pod %s: stop container %s: %w", podRef(pod), c.Metadata.Name, err)
-			}
+		if err := s.killContainers(ctx, pod, sbx.IP, cs, gracePeriod(pod)); err != nil {
+			return err
 		}
 		if err := s.rt.StopPodSandbox(ctx, sbx.ID); err != nil {
 			return fmt.Errorf("nodeagent: pod %s: stop sandbox: %w", podRef(pod), err)

@@ -21,7 +21,8 @@
 // on Pods and merely warns about controllers' templates, because their pods
 // are admitted one by one later. bosun's controllers write pods into the
 // store directly, past the API, so CheckObjects enforces on the templates of
-// Deployments, ReplicaSets and ReplicationControllers too: a commit whose
+// Deployments, ReplicaSets, ReplicationControllers, DaemonSets,
+// StatefulSets, Jobs and CronJobs too: a commit whose
 // template the namespace would refuse is refused whole, naming file and line.
 //
 // # Example

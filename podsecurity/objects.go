@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -14,8 +15,8 @@ import (
 )
 
 // CheckObjects checks a commit's objects: every object with a pod spec
-// (Pod, and the templates of Deployment, ReplicaSet and
-// ReplicationController) against the levels of its namespace, whose labels
+// (Pod, and the templates of Deployment, ReplicaSet, ReplicationController,
+// DaemonSet, StatefulSet, Job and CronJob) against the levels of its namespace, whose labels
 // nsLabels returns (nil for a namespace without labels or unknown; nsLabels
 // itself may be nil), and every Namespace's Pod Security labels. It returns
 // an error for each object the enforce level refuses and for each
@@ -55,8 +56,9 @@ func namespaceOf(obj metav1.Object) string {
 }
 
 // PodSpecOf returns what Check evaluates of obj: the metadata and spec of
-// a Pod, or of the pod template of a Deployment, ReplicaSet or
-// ReplicationController; nil, nil for any other object (and for a
+// a Pod, or of the pod template of a Deployment, ReplicaSet,
+// ReplicationController, DaemonSet, StatefulSet, Job or CronJob (its
+// jobTemplate's pod template); nil, nil for any other object (and for a
 // ReplicationController without a template). The results point into obj.
 func PodSpecOf(obj runtime.Object) (*metav1.ObjectMeta, *corev1.PodSpec) {
 	switch o := obj.(type) {
@@ -70,6 +72,14 @@ func PodSpecOf(obj runtime.Object) (*metav1.ObjectMeta, *corev1.PodSpec) {
 		return &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
 	case *appsv1.Deployment:
 		return &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
+	case *appsv1.DaemonSet:
+		return &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
+	case *appsv1.StatefulSet:
+		return &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
+	case *batchv1.Job:
+		return &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
+	case *batchv1.CronJob:
+		return &o.Spec.JobTemplate.Spec.Template.ObjectMeta, &o.Spec.JobTemplate.Spec.Template.Spec
 	}
 	return nil, nil
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -151,6 +152,10 @@ func TestPodSpecOf(t *testing.T) {
 		{name: "replicaset", obj: &appsv1.ReplicaSet{Spec: appsv1.ReplicaSetSpec{Template: tmpl}}, wantNode: "from-template"},
 		{name: "replicationcontroller", obj: &corev1.ReplicationController{Spec: corev1.ReplicationControllerSpec{Template: &tmpl}}, wantNode: "from-template"},
 		{name: "replicationcontroller without template", obj: &corev1.ReplicationController{}},
+		{name: "daemonset", obj: &appsv1.DaemonSet{Spec: appsv1.DaemonSetSpec{Template: tmpl}}, wantNode: "from-template"},
+		{name: "statefulset", obj: &appsv1.StatefulSet{Spec: appsv1.StatefulSetSpec{Template: tmpl}}, wantNode: "from-template"},
+		{name: "job", obj: &batchv1.Job{Spec: batchv1.JobSpec{Template: tmpl}}, wantNode: "from-template"},
+		{name: "cronjob", obj: &batchv1.CronJob{Spec: batchv1.CronJobSpec{JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: tmpl}}}}, wantNode: "from-template"},
 		{name: "configmap", obj: &corev1.ConfigMap{}},
 	}
 	for _, tt := range tests {
@@ -166,5 +171,78 @@ func TestPodSpecOf(t *testing.T) {
 				t.Fatalf("PodSpecOf = %v, %v, want the spec with node %q", meta, spec, tt.wantNode)
 			}
 		})
+	}
+}
+
+const workloadsYAML = `apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: logs}
+spec:
+  selector: {matchLabels: {app: logs}}
+  template:
+    metadata: {labels: {app: logs}}
+    spec:
+      containers: [{name: c, image: fluentd}]
+      volumes: [{name: varlog, hostPath: {path: /var/log}}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      hostPID: true
+      containers: [{name: c, image: postgres}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: pi}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: perl, securityContext: {privileged: true}}]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: hello}
+spec:
+  schedule: "@hourly"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers: [{name: c, image: busybox, ports: [{containerPort: 80, hostPort: 8080}]}]
+`
+
+// TestCheckObjectsWorkloadKinds checks that the pod templates of
+// DaemonSets, StatefulSets, Jobs and CronJobs are enforced like a
+// Deployment's.
+func TestCheckObjectsWorkloadKinds(t *testing.T) {
+	objs, ps := manifests.Decode("apps/workloads.yaml", []byte(workloadsYAML), manifests.Limits{})
+	if len(ps.Errors()) > 0 {
+		t.Fatalf("decode: %v", ps)
+	}
+	p, err := New("baseline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`apps/workloads.yaml:1: DaemonSet default/logs: violates PodSecurity "baseline:latest": hostPath volumes (volume "varlog")`,
+		`apps/workloads.yaml:12: StatefulSet default/db: violates PodSecurity "baseline:latest": host namespaces (hostPID=true)`,
+		`apps/workloads.yaml:23: Job default/pi: violates PodSecurity "baseline:latest": privileged (container "c" must not set securityContext.privileged=true)`,
+		`apps/workloads.yaml:32: CronJob default/hello: violates PodSecurity "baseline:latest": hostPort (container "c" uses hostPort 8080)`,
+	}
+	got := p.CheckObjects(objs, nil)
+	if len(got) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%s", len(got), len(want), got)
+	}
+	for i, w := range want {
+		if got[i].String() != w {
+			t.Errorf("problem %d:\n got %s\nwant %s", i, got[i], w)
+		}
 	}
 }

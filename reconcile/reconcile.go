@@ -91,3 +91,18 @@ func SplitKey(key string) (namespace, name string) {
 type PodAdmitter interface {
 	AdmitPod(ctx context.Context, pod *corev1.Pod) error
 }
+
+// PodAdmitters is an admission chain: each admitter in order, stopping at
+// the first refusal (kube-apiserver's order: ServiceAccount, LimitRanger,
+// ResourceQuota).
+type PodAdmitters []PodAdmitter
+
+// AdmitPod passes pod through every admitter in order.
+func (a PodAdmitters) AdmitPod(ctx context.Context, pod *corev1.Pod) error {
+	for _, adm := range a {
+		if err := adm.AdmitPod(ctx, pod); err != nil {
+			return err
+		}
+	}
+	return nil
+}

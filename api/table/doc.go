@@ -1,7 +1,10 @@
 // Package table lays objects out as the rows and columns kubectl prints for
 // their kind: READY, UP-TO-DATE and AVAILABLE for Deployments, STATUS and
 // RESTARTS for pods (following kubectl's rules), PORT(S) for Services, and
-// so on, with ages like "5m3s", "4h", "3d" and "<none>" for empty cells.
+// so on (workloads.go: DaemonSets, StatefulSets, ControllerRevisions, Jobs
+// with kubectl 1.28's STATUS, CronJobs, HPAs with TARGETS like
+// "cpu: 40%/50%", claims, volumes, ServiceAccounts, ResourceQuotas and
+// LimitRanges), with ages like "5m3s", "4h", "3d" and "<none>" for empty cells.
 // Objects of the kinds a Git repository defines get a COMMIT column (short
 // SHA) and a wide SOURCE column (file:line).
 //

@@ -57,7 +57,7 @@ func gitKind(r api.Resource) bool {
 		"apps/ReplicaSet", "apps/Deployment", "policy/PodDisruptionBudget":
 		return true
 	}
-	return false
+	return workloadGitKind(r)
 }
 
 // kindPrinter knows the columns of one kind: those between NAME and AGE
@@ -66,6 +66,8 @@ func gitKind(r api.Resource) bool {
 type kindPrinter struct {
 	mid, post, wide []string
 	row             func(obj api.Object, now time.Time) (mid, post, wide []string)
+	// noAge leaves out the AGE column (kubectl's LimitRange table has none).
+	noAge bool
 }
 
 func printerFor(r api.Resource) kindPrinter {
@@ -126,7 +128,7 @@ func printerFor(r api.Resource) kindPrinter {
 					return nil, nil, nil
 				}
 				ready, status, restarts := podStatus(p)
-				return []string{fmt.Sprintf("%d/%d", ready, len(p.Spec.Containers)), status, itoa(restarts)}, nil,
+				return []string{ready, status, itoa(restarts)}, nil,
 					[]string{orNone(p.Status.PodIP), orNone(p.Spec.NodeName)}
 			},
 		}
@@ -250,6 +252,9 @@ func printerFor(r api.Resource) kindPrinter {
 			},
 		}
 	}
+	if kp, ok := workloadPrinter(r); ok {
+		return kp
+	}
 	return kindPrinter{row: func(api.Object, time.Time) ([]string, []string, []string) { return nil, nil, nil }}
 }
 
@@ -273,7 +278,9 @@ func For(r api.Resource, objs []api.Object, opts Options) Table {
 	}
 	add(false, "NAME")
 	add(false, kp.mid...)
-	add(false, "AGE")
+	if !kp.noAge {
+		add(false, "AGE")
+	}
 	add(false, kp.post...)
 	if git {
 		add(false, "COMMIT")
@@ -291,7 +298,9 @@ func For(r api.Resource, objs []api.Object, opts Options) Table {
 		}
 		row = append(row, o.GetName())
 		row = append(row, mid...)
-		row = append(row, Age(o.GetCreationTimestamp(), opts.Now))
+		if !kp.noAge {
+			row = append(row, Age(o.GetCreationTimestamp(), opts.Now))
+		}
 		row = append(row, post...)
 		ann := o.GetAnnotations()
 		if git {
@@ -381,18 +390,43 @@ func labelMap(m map[string]string) string {
 	return labels.FormatLabels(m)
 }
 
-// podStatus returns the ready containers, the STATUS column and the
-// restarts of a pod, following kubectl's rules.
-func podStatus(p *corev1.Pod) (ready int, reason string, restarts int32) {
+// podStatus returns the READY column, the STATUS column and the restarts
+// of a pod, following kubectl's printPod (1.29+): sidecars (init
+// containers with restartPolicy Always) count among the containers, init
+// containers show as Init:N/M, Init:<reason>, and a deleted pod that is not
+// terminal as Terminating.
+func podStatus(p *corev1.Pod) (ready string, reason string, restarts int32) {
 	reason = string(p.Status.Phase)
 	if p.Status.Reason != "" {
 		reason = p.Status.Reason
 	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Reason == corev1.PodReasonSchedulingGated {
+			reason = corev1.PodReasonSchedulingGated
+		}
+	}
+	total, readyN := len(p.Spec.Containers), 0
+	sidecars := map[string]bool{}
+	for _, c := range p.Spec.InitContainers {
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			sidecars[c.Name] = true
+			total++
+		}
+	}
+	var sidecarRestarts int32
 	initializing := false
 	for i, c := range p.Status.InitContainerStatuses {
 		restarts += c.RestartCount
+		if sidecars[c.Name] {
+			sidecarRestarts += c.RestartCount
+		}
 		switch {
 		case c.State.Terminated != nil && c.State.Terminated.ExitCode == 0:
+			continue
+		case sidecars[c.Name] && c.Started != nil && *c.Started:
+			if c.Ready {
+				readyN++
+			}
 			continue
 		case c.State.Terminated != nil:
 			reason = "Init:" + terminatedReason(c.State.Terminated)
@@ -404,7 +438,8 @@ func podStatus(p *corev1.Pod) (ready int, reason string, restarts int32) {
 		initializing = true
 		break
 	}
-	if !initializing {
+	if !initializing || podInitialized(p) {
+		restarts = sidecarRestarts
 		hasRunning := false
 		for i := len(p.Status.ContainerStatuses) - 1; i >= 0; i-- {
 			c := p.Status.ContainerStatuses[i]
@@ -416,20 +451,44 @@ func podStatus(p *corev1.Pod) (ready int, reason string, restarts int32) {
 				reason = terminatedReason(c.State.Terminated)
 			case c.Ready && c.State.Running != nil:
 				hasRunning = true
-				ready++
+				readyN++
 			}
 		}
 		if reason == "Completed" && hasRunning {
 			reason = string(corev1.PodRunning)
+			if !podReady(p) {
+				reason = "NotReady"
+			}
 		}
 	}
-	if p.DeletionTimestamp != nil {
+	switch {
+	case p.DeletionTimestamp != nil && p.Status.Reason == "NodeLost":
+		reason = string(corev1.PodUnknown)
+	case p.DeletionTimestamp != nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed:
 		reason = "Terminating"
 	}
 	if reason == "" {
 		reason = string(corev1.PodPending)
 	}
-	return ready, reason, restarts
+	return fmt.Sprintf("%d/%d", readyN, total), reason, restarts
+}
+
+func podInitialized(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodInitialized {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 func terminatedReason(t *corev1.ContainerStateTerminated) string {

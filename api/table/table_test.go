@@ -118,6 +118,56 @@ func TestForRows(t *testing.T) {
 				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3}}}}
 			p.Status.ContainerStatuses = nil
 		}), []string{"web-1", "0/2", "Init:ExitCode:3", "1", "90s", "<none>", "<none>", "<none>", "<none>"}},
+		{"second of two init containers runs", "pods", pod(func(p *corev1.Pod) {
+			p.Spec.InitContainers = []corev1.Container{{Name: "migrate"}, {Name: "seed"}}
+			p.Status.Phase = corev1.PodPending
+			p.Status.InitContainerStatuses = []corev1.ContainerStatus{
+				{Name: "migrate", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Completed"}}},
+				{Name: "seed", State: running}}
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{
+				{Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}},
+				{Name: "log", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}}
+		}), []string{"web-1", "0/2", "Init:1/2", "0", "90s", "<none>", "<none>", "<none>", "<none>"}},
+		{"init container crash-looping", "pods", pod(func(p *corev1.Pod) {
+			p.Spec.InitContainers = []corev1.Container{{Name: "migrate"}}
+			p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "migrate", RestartCount: 4,
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}
+			p.Status.ContainerStatuses = nil
+		}), []string{"web-1", "0/2", "Init:CrashLoopBackOff", "4", "90s", "<none>", "<none>", "<none>", "<none>"}},
+		{"init container failed", "pods", pod(func(p *corev1.Pod) {
+			p.Spec.InitContainers = []corev1.Container{{Name: "migrate"}}
+			p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "migrate",
+				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}}}}
+			p.Status.ContainerStatuses = nil
+		}), []string{"web-1", "0/2", "Init:Error", "0", "90s", "<none>", "<none>", "<none>", "<none>"}},
+		{"initialized, app containers being created", "pods", pod(func(p *corev1.Pod) {
+			p.Spec.InitContainers = []corev1.Container{{Name: "migrate"}}
+			p.Status.Phase = corev1.PodPending
+			p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "migrate",
+				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Completed"}}}}
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{
+				{Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}},
+				{Name: "log", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}}
+		}), []string{"web-1", "0/2", "PodInitializing", "0", "90s", "<none>", "<none>", "<none>", "<none>"}},
+		{"sidecar started and ready counts", "pods", pod(func(p *corev1.Pod) {
+			p.Spec.InitContainers = []corev1.Container{{Name: "proxy", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}}
+			p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "proxy", RestartCount: 1, Ready: true,
+				Started: ptr.To(true), State: running}}
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodInitialized, Status: corev1.ConditionTrue}}
+		}), []string{"web-1", "3/3", "Running", "3", "90s", "<none>", "<none>", "<none>", "<none>"}},
+		{"sidecar not started yet", "pods", pod(func(p *corev1.Pod) {
+			p.Spec.InitContainers = []corev1.Container{{Name: "proxy", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}}
+			p.Status.Phase = corev1.PodPending
+			p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "proxy", Started: ptr.To(false), State: running}}
+			p.Status.ContainerStatuses = nil
+		}), []string{"web-1", "0/3", "Init:0/1", "0", "90s", "<none>", "<none>", "<none>", "<none>"}},
+		{"deleted pod already failed", "pods", pod(func(p *corev1.Pod) {
+			p.DeletionTimestamp = &deleted
+			p.Status.Phase = corev1.PodFailed
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{
+				{Name: "app", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "Error"}}},
+				{Name: "log", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 143, Reason: "Error"}}}}
+		}), []string{"web-1", "0/2", "Error", "0", "90s", "<none>", "<none>", "<none>", "<none>"}},
 		{"deleted pod", "pods", pod(func(p *corev1.Pod) { p.DeletionTimestamp = &deleted }),
 			[]string{"web-1", "2/2", "Terminating", "2", "90s", "<none>", "<none>", "<none>", "<none>"}},
 		{"pod from Git on a node", "pods", pod(func(p *corev1.Pod) {

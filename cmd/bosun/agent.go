@@ -54,7 +54,6 @@ type agentConfig struct {
 	proxyMode        string
 	imagesDirFlag    string
 	apiPort          int
-	drainDelay       time.Duration
 	eventQPS         float64
 	eventBurst       int
 	// Service DNS (package nodeagent/dns).
@@ -100,7 +99,6 @@ func addAgentFlags(f interface {
 	f.StringVar(&a.proxyMode, "proxy-mode", "", "how the service proxy programs the kernel: nftables (one table, ip bosun) or iptables (default: nftables where the nft program and the kernel support it, else iptables); switching removes the other mode's rules")
 	f.Float64Var(&a.eventQPS, "event-qps", events.DefaultQPS, "most Events per second the agent writes (Pulled, Started, Unhealthy, BackOff, ...); 0 writes none")
 	f.IntVar(&a.eventBurst, "event-burst", events.DefaultBurst, "most Events the agent writes at once, above --event-qps")
-	f.DurationVar(&a.drainDelay, "pod-drain-delay", 2*time.Second, "how long a deleted pod's containers keep running, so that Services stop sending it traffic before it stops")
 	f.IntVar(&a.apiPort, "agent-port", agentapi.DefaultPort, "port of the agent's API (logs, exec), on 127.0.0.1 and the node IP; unauthenticated: keep it firewalled")
 	f.StringVar(&a.imagesDirFlag, "images-dir", "", "import every image tarball (*.tar) in this directory at start (default <data-dir>/agent/images)")
 	f.StringVar(&a.clusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain: Services are <name>.<namespace>.svc.<domain>")
@@ -311,7 +309,6 @@ func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.L
 		RunProbes:       true,
 		PodManifestPath: a.podManifestPath,
 		APIPort:         int32(a.apiPort),
-		DrainDelay:      a.drainDelay,
 		Network:         podRoutes,
 		PodDNS:          podDNS,
 		ClusterDomain:   a.clusterDomain,

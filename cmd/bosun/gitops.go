@@ -129,7 +129,7 @@ func newScaleCommand(g *globalOptions) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "scale KIND/NAME --replicas=N",
-		Short: "Change the replicas of a Deployment, ReplicaSet or ReplicationController by committing to Git",
+		Short: "Change the replicas of a Deployment, ReplicaSet, ReplicationController or StatefulSet by committing to Git",
 		Long: `scale sets spec.replicas of an object synced from Git, the GitOps way: it
 edits the YAML file the object comes from (its bosun.dev/source annotation),
 changing only that number and keeping comments and formatting, and commits
@@ -141,6 +141,7 @@ added as the first key under spec.
 Examples:
   bosun scale deploy/web --replicas=4
   bosun scale rs/worker -n jobs --replicas=0
+  bosun scale sts/db -n data --replicas=3
   bosun scale deploy/web --replicas=10 --branch scale-web-10`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -233,7 +234,8 @@ func newSetImageCommand(g *globalOptions) *cobra.Command {
 		Use:   "image KIND/NAME CONTAINER=IMAGE [CONTAINER=IMAGE...]",
 		Short: "Change container images by committing to Git",
 		Long: `set image changes the image of containers of a
-Deployment, ReplicaSet, ReplicationController or Pod synced from Git. It
+Deployment, ReplicaSet, ReplicationController, DaemonSet, StatefulSet, Job,
+CronJob or Pod synced from Git. It
 edits the YAML file the object comes from (its bosun.dev/source
 annotation), changing only the image strings and keeping comments and
 formatting, and commits "Set image of <kind> <namespace>/<name>: app=<image>".

@@ -25,6 +25,7 @@ import (
 	"github.com/bosun-dev/bosun/metrics"
 	"github.com/bosun-dev/bosun/podsecurity"
 	"github.com/bosun-dev/bosun/reconcile/controlplane"
+	"github.com/bosun-dev/bosun/reconcile/hpa"
 	"github.com/bosun-dev/bosun/reconcile/leader"
 	"github.com/bosun-dev/bosun/reconcile/serviceip"
 	"github.com/bosun-dev/bosun/servers"
@@ -77,6 +78,9 @@ type serverConfig struct {
 	nodePortRange          string
 	nodeMonitorGracePeriod time.Duration
 	podEvictionTimeout     time.Duration
+	// hpaSyncPeriod is how often each HorizontalPodAutoscaler is evaluated
+	// (hpa.Config.SyncPeriod).
+	hpaSyncPeriod time.Duration
 
 	profiling bool
 	// API request limits (apiserver.Config).
@@ -230,6 +234,7 @@ Examples:
 	f.StringVar(&c.nodePortRange, "service-node-port-range", "30000-32767", "range NodePorts are allocated from")
 	f.DurationVar(&c.nodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "a node whose lease is not renewed for this long becomes Ready=Unknown and is tainted")
 	f.DurationVar(&c.podEvictionTimeout, "pod-eviction-timeout", 5*time.Minute, "pods of a node unreachable for this long are deleted so their controllers replace them")
+	f.DurationVar(&c.hpaSyncPeriod, "horizontal-pod-autoscaler-sync-period", hpa.DefaultSyncPeriod, "how often each HorizontalPodAutoscaler reads its target's pod metrics and rescales it, as kube-controller-manager's flag of the same name")
 	f.StringVar(&c.webhookSecret, "webhook-secret", "", "secret that POST /hooks/git requires (GitHub/Gitea signature or GitLab token; default: env BOSUN_WEBHOOK_SECRET)")
 	f.StringVar(&c.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook secret")
 	f.Float64Var(&c.webhookRate, "webhook-rate", float64(webhook.DefaultRate), "requests per second POST /hooks/git accepts on average; beyond it and --webhook-burst, 429 with Retry-After")
@@ -273,7 +278,7 @@ func checkServerFlags(cmd *cobra.Command, c *serverConfig) error {
 	}
 	if c.noAgent {
 		if err := useless("with --no-agent (no node agent runs)", "node-name", "node-ip", "containerd-socket", "containerd-binary",
-			"cni-bin-dir", "pod-manifest-path", "no-proxy", "proxy-mode", "images-dir", "agent-port", "pod-drain-delay",
+			"cni-bin-dir", "pod-manifest-path", "no-proxy", "proxy-mode", "images-dir", "agent-port",
 			"cluster-domain", "cluster-dns", "resolv-conf", "dns-upstream", "no-dns"); err != nil {
 			return err
 		}
@@ -716,6 +721,8 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 			OnRevert:               func(string) { triggerSync() },
 			NodeMonitorGracePeriod: c.nodeMonitorGracePeriod,
 			PodEvictionTimeout:     c.podEvictionTimeout,
+			PodMetrics:             apiSrv,
+			HPASyncPeriod:          c.hpaSyncPeriod,
 			Logger:                 logger.With("component", "controllers"),
 			Metrics:                reg,
 		})

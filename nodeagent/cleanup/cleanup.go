@@ -18,6 +18,7 @@ import (
 	"github.com/bosun-dev/bosun/nodeagent/routes"
 	"github.com/bosun-dev/bosun/nodeagent/runtime"
 	ctrdruntime "github.com/bosun-dev/bosun/nodeagent/runtime/containerd"
+	"github.com/bosun-dev/bosun/nodeagent/volumes"
 )
 
 // Config says where the agent's state is.
@@ -69,6 +70,12 @@ func Node(ctx context.Context, cfg Config) error {
 	// Last of the pods' state: namespace files that no teardown removed (a
 	// pod that never started, a CNI DEL that failed, no containerd to ask)
 	// would keep the data directory from being removed.
+	// Pods' memory volumes (tmpfs of secrets, projected and downward API
+	// volumes) outlive an agent that is gone; they too would keep the data
+	// directory from being removed.
+	if err := volumes.UnmountAll(agentDir); err != nil {
+		errs = append(errs, fmt.Errorf("volume mounts: %w", err))
+	}
 	if removed, err := network.RemoveNamespaces(cfg.DataDir); err != nil {
 		errs = append(errs, fmt.Errorf("network namespaces: %w", err))
 	} else if len(removed) > 0 {

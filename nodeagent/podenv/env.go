@@ -276,7 +276,7 @@ func (r *Resolver) podFieldValue(pod *corev1.Pod, podIP, path string) (string, e
 		return r.cfg.NodeName, nil
 	case "spec.serviceAccountName":
 		return pod.Spec.ServiceAccountName, nil
-	case "status.hostIP", "status.hostIPs":
+	case "status.hostIP", "status.hostIPs": // one address: the lists hold just it
 		return r.cfg.HostIP, nil
 	case "status.podIP", "status.podIPs":
 		return podIP, nil
@@ -288,40 +288,47 @@ func (r *Resolver) podFieldValue(pod *corev1.Pod, podIP, path string) (string, e
 		return pod.Annotations[m[2]], nil
 	}
 	return "", fmt.Errorf("fieldRef.fieldPath %q is not supported: use metadata.name, metadata.namespace, metadata.uid, "+
-		"metadata.labels['KEY'], metadata.annotations['KEY'], spec.nodeName, spec.serviceAccountName, status.hostIP or status.podIP", path)
+		"metadata.labels['KEY'], metadata.annotations['KEY'], spec.nodeName, spec.serviceAccountName, status.hostIP, status.hostIPs, "+
+		"status.podIP or status.podIPs", path)
 }
 
-// resourceFieldValue is the value of a resourceFieldRef: the container's
-// limit or request divided by the divisor and rounded up; an unset limit
-// is the node's allocatable, as kubelet reports it.
+// resourceFieldValue is the value of an env resourceFieldRef of the
+// container spec (the default container).
 func (r *Resolver) resourceFieldValue(pod *corev1.Pod, spec *corev1.Container, ref *corev1.ResourceFieldSelector) (string, error) {
 	ctr := spec
 	if ref.ContainerName != "" && ref.ContainerName != spec.Name {
 		ctr = nil
-		for i := range pod.Spec.Containers {
-			if pod.Spec.Containers[i].Name == ref.ContainerName {
-				ctr = &pod.Spec.Containers[i]
-			}
-		}
+	}
+	return ResourceFieldValue(pod, ctr, ref, r.cfg.Capacity)
+}
+
+// ResourceFieldValue is the value of a downward API resourceFieldRef, as
+// kubelet computes it: the limit or request of ctr (nil: the container
+// ref.containerName names) divided by the divisor and rounded up; a limit
+// the container does not set is the node's allocatable, a request it does
+// not set is 0.
+func ResourceFieldValue(pod *corev1.Pod, ctr *corev1.Container, ref *corev1.ResourceFieldSelector, allocatable corev1.ResourceList) (string, error) {
+	if ctr == nil {
+		ctr = findContainer(pod, ref.ContainerName)
 		if ctr == nil {
 			return "", fmt.Errorf("resourceFieldRef.containerName %q: no such container in the pod", ref.ContainerName)
 		}
 	}
-	var name corev1.ResourceName
+	kind, res, ok := strings.Cut(ref.Resource, ".")
+	name := corev1.ResourceName(res)
+	if !ok || (kind != "limits" && kind != "requests") ||
+		(name != corev1.ResourceCPU && name != corev1.ResourceMemory && name != corev1.ResourceEphemeralStorage) {
+		return "", fmt.Errorf("resourceFieldRef.resource %q is not supported: use limits.cpu, limits.memory, "+
+			"limits.ephemeral-storage, requests.cpu, requests.memory or requests.ephemeral-storage", ref.Resource)
+	}
 	var q resource.Quantity
 	var have bool
-	switch ref.Resource {
-	case "limits.cpu", "limits.memory", "limits.ephemeral-storage":
-		name = corev1.ResourceName(strings.TrimPrefix(ref.Resource, "limits."))
-		q, have = ctr.Resources.Limits[name]
-		if !have {
-			q, have = r.cfg.Capacity[name]
+	if kind == "limits" {
+		if q, have = ctr.Resources.Limits[name]; !have {
+			q, have = allocatable[name]
 		}
-	case "requests.cpu", "requests.memory", "requests.ephemeral-storage":
-		name = corev1.ResourceName(strings.TrimPrefix(ref.Resource, "requests."))
+	} else {
 		q, have = ctr.Resources.Requests[name]
-	default:
-		return "", fmt.Errorf("resourceFieldRef.resource %q is not supported: use limits.cpu, limits.memory, requests.cpu or requests.memory", ref.Resource)
 	}
 	divisor := ref.Divisor
 	if divisor.IsZero() {
@@ -331,9 +338,70 @@ func (r *Resolver) resourceFieldValue(pod *corev1.Pod, spec *corev1.Container, r
 		return "0", nil
 	}
 	if name == corev1.ResourceCPU {
+		if divisor.MilliValue() <= 0 {
+			return "", fmt.Errorf("resourceFieldRef.divisor %s: must be at least 1m for cpu", divisor.String())
+		}
 		return strconv.FormatInt(int64(math.Ceil(float64(q.MilliValue())/float64(divisor.MilliValue()))), 10), nil
 	}
+	if divisor.Value() <= 0 {
+		return "", fmt.Errorf("resourceFieldRef.divisor %s: must be at least 1 for %s", divisor.String(), name)
+	}
 	return strconv.FormatInt(int64(math.Ceil(float64(q.Value())/float64(divisor.Value()))), 10), nil
+}
+
+// findContainer returns the app or init container called name, or nil.
+func findContainer(pod *corev1.Pod, name string) *corev1.Container {
+	for _, list := range [][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
+		for i := range list {
+			if list[i].Name == name {
+				return &list[i]
+			}
+		}
+	}
+	return nil
+}
+
+// VolumeFieldValue is the content of a downwardAPI volume file with a
+// fieldRef: metadata.name, metadata.namespace, metadata.uid, a label or an
+// annotation (metadata.labels['KEY']), or all of them (metadata.labels,
+// metadata.annotations: one KEY="value" line each, sorted, as kubelet
+// writes them).
+func VolumeFieldValue(pod *corev1.Pod, path string) (string, error) {
+	switch path {
+	case "metadata.name":
+		return pod.Name, nil
+	case "metadata.namespace":
+		return pod.Namespace, nil
+	case "metadata.uid":
+		return string(pod.UID), nil
+	case "metadata.labels":
+		return formatMap(pod.Labels), nil
+	case "metadata.annotations":
+		return formatMap(pod.Annotations), nil
+	}
+	if m := subscriptRE.FindStringSubmatch(path); m != nil {
+		if m[1] == "labels" {
+			return pod.Labels[m[2]], nil
+		}
+		return pod.Annotations[m[2]], nil
+	}
+	return "", fmt.Errorf("fieldRef.fieldPath %q is not supported in a volume: use metadata.name, metadata.namespace, "+
+		"metadata.uid, metadata.labels, metadata.annotations, metadata.labels['KEY'] or metadata.annotations['KEY']", path)
+}
+
+// formatMap writes a map as kubelet's downward API volume does: KEY="value"
+// lines (the value Go-quoted) in key order, without a final newline.
+func formatMap(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	lines := make([]string, 0, len(keys))
+	for _, k := range keys {
+		lines = append(lines, fmt.Sprintf("%s=%q", k, m[k]))
+	}
+	return strings.Join(lines, "\n")
 }
 
 // KeyValues returns the variables in order, as the runtime takes them.

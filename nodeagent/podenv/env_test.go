@@ -106,6 +106,8 @@ func TestEnv(t *testing.T) {
 					{Name: "SA", ValueFrom: fieldRef("spec.serviceAccountName")},
 					{Name: "HOST", ValueFrom: fieldRef("status.hostIP")},
 					{Name: "IP", ValueFrom: fieldRef("status.podIP")},
+					{Name: "IPS", ValueFrom: fieldRef("status.podIPs")},
+					{Name: "HOSTS", ValueFrom: fieldRef("status.hostIPs")},
 					{Name: "TIER", ValueFrom: fieldRef("metadata.labels['tier']")},
 					{Name: "TEAM", ValueFrom: fieldRef("metadata.annotations['team']")},
 					{Name: "CPU", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.cpu"}}},
@@ -114,7 +116,7 @@ func TestEnv(t *testing.T) {
 					{Name: "REQCPU", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "requests.cpu"}}},
 				}},
 			links: ptr(false),
-			want: []string{"NS=shop", "UID=u1", "NODE=n1", "SA=sa", "HOST=192.168.1.10", "IP=10.42.0.5", "TIER=front", "TEAM=a",
+			want: []string{"NS=shop", "UID=u1", "NODE=n1", "SA=sa", "HOST=192.168.1.10", "IP=10.42.0.5", "IPS=10.42.0.5", "HOSTS=192.168.1.10", "TIER=front", "TEAM=a",
 				"CPU=2", "MEM=1024", "REQ=64", "REQCPU=0"},
 		},
 		{

@@ -181,8 +181,9 @@ func (w *Workers) work(ctx context.Context, wk *worker) {
 		case <-ctx.Done():
 			return
 		}
-		res, err := w.cfg.Sync(ctx, wk.key)
-		<-w.sem
+		sl := &slot{release: func() { <-w.sem }}
+		res, err := w.cfg.Sync(context.WithValue(ctx, slotKey{}, sl), wk.key)
+		sl.free()
 		wk.syncs.Add(1)
 		if ctx.Err() != nil {
 			return
@@ -205,6 +206,28 @@ func (w *Workers) work(ctx context.Context, wk *worker) {
 		if err == nil && res.Done && w.retire(wk) {
 			return
 		}
+	}
+}
+
+// slotKey is the context key of a sync's concurrency slot.
+type slotKey struct{}
+
+// slot is one sync's share of Config.MaxConcurrent.
+type slot struct {
+	once    sync.Once
+	release func()
+}
+
+func (s *slot) free() { s.once.Do(s.release) }
+
+// ReleaseSlot gives back the concurrency slot (Config.MaxConcurrent) of the
+// sync whose ctx this is, for the rest of that sync: a sync about to wait
+// a long time without using the node much (a pod's termination grace
+// period, as kubelet's pod workers wait) calls it so that other pods' syncs
+// are not held up. Calling it again, or with another context, does nothing.
+func ReleaseSlot(ctx context.Context) {
+	if s, ok := ctx.Value(slotKey{}).(*slot); ok {
+		s.free()
 	}
 }
 

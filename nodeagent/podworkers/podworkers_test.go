@@ -268,3 +268,60 @@ func TestUpdateBeforeRunAndAfterStop(t *testing.T) {
 		}
 	})
 }
+
+// TestReleaseSlotLetsOthersSync: with one slot, a sync that releases it
+// while it waits does not hold up another key's sync; one that keeps it does.
+func TestReleaseSlotLetsOthersSync(t *testing.T) {
+	tests := []struct {
+		name     string
+		release  bool
+		wantNext bool
+	}{
+		{name: "released", release: true, wantNext: true},
+		{name: "kept", release: false, wantNext: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				gate := make(chan struct{})
+				var mu sync.Mutex
+				synced := map[string]int{}
+				w := podworkers.New(podworkers.Config{MaxConcurrent: 1, Sync: func(ctx context.Context, key string) (podworkers.Result, error) {
+					mu.Lock()
+					synced[key]++
+					mu.Unlock()
+					if key == "slow" {
+						if tt.release {
+							podworkers.ReleaseSlot(ctx)
+							podworkers.ReleaseSlot(ctx) // twice is harmless
+						}
+						select {
+						case <-gate:
+						case <-ctx.Done():
+						}
+					}
+					return podworkers.Result{}, nil
+				}})
+				stop := run(w)
+				w.Update("slow")
+				synctest.Wait()
+				w.Update("fast")
+				synctest.Wait()
+				mu.Lock()
+				got := synced["fast"] == 1
+				mu.Unlock()
+				if got != tt.wantNext {
+					t.Errorf("fast synced while slow waits = %v, want %v", got, tt.wantNext)
+				}
+				close(gate)
+				synctest.Wait()
+				mu.Lock()
+				if synced["fast"] != 1 || synced["slow"] != 1 {
+					t.Errorf("syncs = %v, want one each", synced)
+				}
+				mu.Unlock()
+				stop()
+			})
+		})
+	}
+}

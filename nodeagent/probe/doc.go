@@ -20,6 +20,9 @@
 // opens. exec probes run through the runtime's Execer and pass on exit code
 // 0. gRPC probes are not supported and always fail, saying so.
 //
+// Checker.RunHook runs a container's lifecycle hooks (postStart, preStop)
+// with the same handlers: exec, httpGet, and sleep on a clock.
+//
 // Periods and initial delays run on Config.Clock (a fake clock in tests);
 // the timeout of each run is real time.
 //

@@ -147,6 +147,44 @@ func (m *Manager) Forget(uid types.UID) {
 	delete(m.pending, uid)
 }
 
+// WriteNow writes status to pod at once and returns when the API has it
+// (or the pod is gone, which is not an error): the last status of a pod
+// the agent is about to delete through the API, which must be stored
+// before the delete. A pending status of the pod is dropped unless a newer
+// one was set meanwhile. It returns the pod as stored, or nil when unknown.
+func (m *Manager) WriteNow(ctx context.Context, pod *corev1.Pod, status corev1.PodStatus) (*corev1.Pod, error) {
+	m.mu.Lock()
+	e, version := m.pending[pod.UID], 0
+	if e != nil {
+		version = e.version
+		if api.NewerResourceVersion(e.pod.ResourceVersion, pod.ResourceVersion) {
+			pod = e.pod
+		}
+	}
+	m.mu.Unlock()
+	stored, done := pod, true
+	if !sameJSON(pod.Status, status) {
+		var err error
+		if stored, done, err = m.write(ctx, pod, status); err != nil {
+			return stored, err
+		}
+	}
+	if done {
+		m.dropIf(pod.UID, e, version)
+	}
+	return stored, nil
+}
+
+// dropIf forgets the pending entry of uid when it is still e, unchanged
+// since version.
+func (m *Manager) dropIf(uid types.UID, e *entry, version int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur := m.pending[uid]; cur != nil && cur == e && cur.version == version {
+		delete(m.pending, uid)
+	}
+}
+
 // Writes returns how many status writes the API accepted.
 func (m *Manager) Writes() int64 { return m.writes.Load() }
 

@@ -271,3 +271,41 @@ func TestForgottenStatusIsNotWritten(t *testing.T) {
 		}
 	})
 }
+
+// TestWriteNow: the status is stored when WriteNow returns, without Run,
+// and an older pending status is dropped rather than written after it.
+func TestWriteNow(t *testing.T) {
+	tests := []struct {
+		name    string
+		pending bool
+	}{
+		{name: "nothing pending"},
+		{name: "older status pending", pending: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeAPI(testPod("web"))
+			m, err := status.New(status.Config{Client: f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := f.stored("web")
+			if tt.pending {
+				m.SetPodStatus(p, phase(corev1.PodRunning))
+			}
+			stored, err := m.WriteNow(context.Background(), p, phase(corev1.PodFailed))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := f.stored("web"); got.Status.Phase != corev1.PodFailed || stored == nil || stored.ResourceVersion != got.ResourceVersion {
+				t.Fatalf("stored phase %s (returned %v), want Failed", got.Status.Phase, stored)
+			}
+			if _, ok := m.Pending(p.UID); ok {
+				t.Error("the replaced pending status is still pending")
+			}
+			if got := f.written(); len(got) != 1 {
+				t.Errorf("writes %v, want one", got)
+			}
+		})
+	}
+}

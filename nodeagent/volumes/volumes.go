@@ -9,8 +9,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -38,17 +39,29 @@ type Config struct {
 	NodeName string
 	// DisableTmpfs keeps memory-backed volumes in plain directories.
 	DisableTmpfs bool
+	// Allocatable is the node's allocatable: the value of a limits.*
+	// resourceFieldRef in a downwardAPI volume whose container sets no limit.
+	Allocatable corev1.ResourceList
+	// Claims reads persistentVolumeClaim volumes' claims and volumes
+	// (APIClaims(client)); nil: such volumes are refused.
+	Claims Claims
 	// Logger receives warnings; nil discards.
 	Logger *slog.Logger
 }
 
-// Manager sets up and removes the volumes of one node's pods.
-type Manager struct{ cfg Config }
+// Manager sets up and removes the volumes of one node's pods. It is safe
+// for concurrent use by the workers of different pods.
+type Manager struct {
+	cfg Config
+
+	mu      sync.Mutex
+	claimed map[string]Volume // "<pod uid>/<volume name>": a claim's directory, kept for the pod's life
+}
 
 // New returns a Manager for cfg.
 func New(cfg Config) *Manager {
 	defaults.Logger(&cfg.Logger)
-	return &Manager{cfg: cfg}
+	return &Manager{cfg: cfg, claimed: map[string]Volume{}}
 }
 
 func podRef(pod *corev1.Pod) string { return pod.Namespace + "/" + pod.Name }
@@ -67,7 +80,9 @@ const (
 type Volume struct {
 	// HostPath is where the volume is on the host.
 	HostPath string
-	// ReadOnly: configMap and secret volumes are always mounted read-only.
+	// ReadOnly: configMap, secret, downwardAPI and projected volumes are
+	// always mounted read-only, a persistentVolumeClaim volume when its
+	// readOnly is set.
 	ReadOnly bool
 }
 
@@ -77,8 +92,11 @@ func (m *Manager) PodDir(uid string) string {
 }
 
 // volumeTypeName names the type of a volume source (its JSON field).
-func volumeTypeName(vs corev1.VolumeSource) string {
-	b, err := json.Marshal(vs)
+func volumeTypeName(vs corev1.VolumeSource) string { return jsonFieldName(vs) }
+
+// jsonFieldName names the one field set in a union struct (its JSON name).
+func jsonFieldName(v any) string {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return "unknown"
 	}
@@ -93,7 +111,10 @@ func volumeTypeName(vs corev1.VolumeSource) string {
 }
 
 // Setup makes every volume of the pod present on the host and
-// returns them by name. Problems the pod's owner must fix are configErrors.
+// returns them by name. Problems the pod's owner must fix are
+// *podenv.ConfigErrors; a volume that cannot be set up yet (an unbound
+// claim) is an error wrapping ErrNotReady. Calling it again refreshes the
+// configMap, secret, downwardAPI and projected volumes.
 func (m *Manager) Setup(ctx context.Context, pod *corev1.Pod, objs Objects) (map[string]Volume, error) {
 	vols := map[string]Volume{}
 	if len(pod.Spec.Volumes) == 0 {
@@ -109,64 +130,126 @@ func (m *Manager) Setup(ctx context.Context, pod *corev1.Pod, objs Objects) (map
 	for i := range pod.Spec.Volumes {
 		v := &pod.Spec.Volumes[i]
 		field := fmt.Sprintf("spec.volumes[%d] (%s)", i, v.Name)
-		switch {
-		case v.EmptyDir != nil:
-			p := filepath.Join(dir, podVolumesDir, "empty-dir", v.Name)
-			if err := os.MkdirAll(p, 0o777); err != nil {
-				return nil, fmt.Errorf("volumes: pod %s: %s: %w", podRef(pod), field, err)
-			}
-			_ = os.Chmod(p, 0o777) // as kubelet: writable by any user of the pod
-			switch v.EmptyDir.Medium {
-			case corev1.StorageMediumDefault:
-			case corev1.StorageMediumMemory:
-				var size int64
-				if v.EmptyDir.SizeLimit != nil {
-					size = v.EmptyDir.SizeLimit.Value()
-				}
-				if err := m.tmpfs(pod, p, size, "mode=1777"); err != nil {
-					return nil, err
-				}
-			default:
-				return nil, podenv.ConfigErrorf("%s: emptyDir.medium %q is not supported: use \"\" or Memory", field, v.EmptyDir.Medium)
-			}
-			vols[v.Name] = Volume{HostPath: p}
-		case v.HostPath != nil:
-			if err := checkHostPath(v.HostPath); err != nil {
-				return nil, podenv.ConfigErrorf("%s: %v", field, err)
-			}
-			vols[v.Name] = Volume{HostPath: v.HostPath.Path}
-		case v.ConfigMap != nil:
-			p := filepath.Join(dir, podVolumesDir, "configmap", v.Name)
-			files, err := configMapFiles(ctx, v.ConfigMap, objs)
-			if err != nil {
-				return nil, withField(field, err)
-			}
-			if err := writeFiles(p, files); err != nil {
-				return nil, fmt.Errorf("volumes: pod %s: %s: %w", podRef(pod), field, err)
-			}
-			vols[v.Name] = Volume{HostPath: p, ReadOnly: true}
-		case v.Secret != nil:
-			p := filepath.Join(dir, podVolumesDir, "secret", v.Name)
-			files, err := secretFiles(ctx, v.Secret, objs)
-			if err != nil {
-				return nil, withField(field, err)
-			}
-			if err := os.MkdirAll(p, 0o750); err != nil {
-				return nil, fmt.Errorf("volumes: pod %s: %s: %w", podRef(pod), field, err)
-			}
-			if err := m.tmpfs(pod, p, 0, "mode=0755"); err != nil {
-				return nil, err
-			}
-			if err := writeFiles(p, files); err != nil {
-				return nil, fmt.Errorf("volumes: pod %s: %s: %w", podRef(pod), field, err)
-			}
-			vols[v.Name] = Volume{HostPath: p, ReadOnly: true}
-		default:
-			return nil, podenv.ConfigErrorf("%s: %s volumes are not supported by bosun: use emptyDir, hostPath, configMap or secret",
-				field, volumeTypeName(v.VolumeSource))
+		vol, err := m.setupVolume(ctx, pod, v, field, objs)
+		if err != nil {
+			return nil, err
 		}
+		vols[v.Name] = vol
 	}
 	return vols, nil
+}
+
+// Refresh rewrites the files of the pod's configMap, secret, downwardAPI
+// and projected volumes from the current objects and pod (labels,
+// annotations), as kubelet does for running pods; each volume switches
+// to its new content at once. It does nothing for a pod whose volumes
+// were never set up, and leaves the other volume types alone.
+func (m *Manager) Refresh(ctx context.Context, pod *corev1.Pod, objs Objects) error {
+	dir := m.PodDir(string(pod.UID))
+	if _, err := os.Stat(filepath.Join(dir, podNodeFile)); err != nil {
+		return nil
+	}
+	var errs []error
+	for i := range pod.Spec.Volumes {
+		v := &pod.Spec.Volumes[i]
+		if v.ConfigMap == nil && v.Secret == nil && v.DownwardAPI == nil && v.Projected == nil {
+			continue
+		}
+		field := fmt.Sprintf("spec.volumes[%d] (%s)", i, v.Name)
+		if _, err := m.setupVolume(ctx, pod, v, field, objs); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// setupVolume sets up one volume of the pod.
+func (m *Manager) setupVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Volume, field string, objs Objects) (Volume, error) {
+	dir := m.PodDir(string(pod.UID))
+	switch {
+	case v.EmptyDir != nil:
+		return m.emptyDir(pod, v, field)
+	case v.HostPath != nil:
+		if err := checkHostPath(v.HostPath); err != nil {
+			return Volume{}, podenv.ConfigErrorf("%s: %v", field, err)
+		}
+		return Volume{HostPath: v.HostPath.Path}, nil
+	case v.ConfigMap != nil:
+		p := filepath.Join(dir, podVolumesDir, "configmap", v.Name)
+		files, err := configMapFiles(ctx, v.ConfigMap, objs)
+		if err != nil {
+			return Volume{}, withField(field, err)
+		}
+		return m.writeVolume(pod, p, field, files, false)
+	case v.Secret != nil:
+		p := filepath.Join(dir, podVolumesDir, "secret", v.Name)
+		files, err := secretFiles(ctx, v.Secret, objs)
+		if err != nil {
+			return Volume{}, withField(field, err)
+		}
+		return m.writeVolume(pod, p, field, files, true)
+	case v.DownwardAPI != nil:
+		p := filepath.Join(dir, podVolumesDir, "downward-api", v.Name)
+		files, err := m.downwardAPIFiles(pod, v.DownwardAPI.Items, v.DownwardAPI.DefaultMode, "downwardAPI")
+		if err != nil {
+			return Volume{}, withField(field, err)
+		}
+		return m.writeVolume(pod, p, field, files, true)
+	case v.Projected != nil:
+		p := filepath.Join(dir, podVolumesDir, "projected", v.Name)
+		files, err := m.projectedFiles(ctx, pod, v.Projected, objs)
+		if err != nil {
+			return Volume{}, withField(field, err)
+		}
+		return m.writeVolume(pod, p, field, files, true)
+	case v.PersistentVolumeClaim != nil:
+		return m.claimVolume(ctx, pod, v, field)
+	}
+	return Volume{}, podenv.ConfigErrorf("%s: %s volumes are not supported by bosun: use emptyDir, hostPath, configMap, secret, "+
+		"downwardAPI, projected or persistentVolumeClaim", field, volumeTypeName(v.VolumeSource))
+}
+
+// emptyDir creates an emptyDir volume (a tmpfs for medium Memory).
+func (m *Manager) emptyDir(pod *corev1.Pod, v *corev1.Volume, field string) (Volume, error) {
+	p := filepath.Join(m.PodDir(string(pod.UID)), podVolumesDir, "empty-dir", v.Name)
+	if err := os.MkdirAll(p, 0o777); err != nil {
+		return Volume{}, fmt.Errorf("volumes: pod %s: %s: %w", podRef(pod), field, err)
+	}
+	_ = os.Chmod(p, 0o777) // as kubelet: writable by any user of the pod
+	switch v.EmptyDir.Medium {
+	case corev1.StorageMediumDefault:
+	case corev1.StorageMediumMemory:
+		var size int64
+		if v.EmptyDir.SizeLimit != nil {
+			size = v.EmptyDir.SizeLimit.Value()
+		}
+		if err := m.tmpfs(pod, p, size, "mode=1777"); err != nil {
+			return Volume{}, err
+		}
+	default:
+		return Volume{}, podenv.ConfigErrorf("%s: emptyDir.medium %q is not supported: use \"\" or Memory", field, v.EmptyDir.Medium)
+	}
+	return Volume{HostPath: p}, nil
+}
+
+// writeVolume writes files into the volume directory p atomically (on a
+// tmpfs when memory is set, as kubelet keeps secrets, downward API and
+// projected volumes); such volumes are mounted read-only.
+func (m *Manager) writeVolume(pod *corev1.Pod, p, field string, files map[string]file, memory bool) (Volume, error) {
+	// A volume already written (..data present) has its tmpfs: a refresh
+	// does not read the mount table again.
+	if _, err := os.Lstat(filepath.Join(p, dataDirName)); memory && err != nil {
+		if err := os.MkdirAll(p, 0o750); err != nil {
+			return Volume{}, fmt.Errorf("volumes: pod %s: %s: %w", podRef(pod), field, err)
+		}
+		if err := m.tmpfs(pod, p, 0, "mode=0755"); err != nil {
+			return Volume{}, err
+		}
+	}
+	if err := writeAtomic(p, files); err != nil {
+		return Volume{}, fmt.Errorf("volumes: pod %s: %s: write %s: %w", podRef(pod), field, p, err)
+	}
+	return Volume{HostPath: p, ReadOnly: true}, nil
 }
 
 func withField(field string, err error) error {
@@ -269,6 +352,9 @@ func projectKeys(kind, name string, data map[string][]byte, items []corev1.KeyTo
 	out := map[string]file{}
 	if len(items) == 0 {
 		for k, v := range data {
+			if _, err := itemPath(k); err != nil || strings.Contains(k, "/") {
+				return nil, podenv.ConfigErrorf("%s %q: key %q cannot be a file name: list the keys in items with a path", kind, name, k)
+			}
 			out[k] = file{data: v, mode: mode}
 		}
 		return out, nil
@@ -281,9 +367,9 @@ func projectKeys(kind, name string, data map[string][]byte, items []corev1.KeyTo
 			}
 			return nil, podenv.ConfigErrorf("%s %q references non-existent config key: %s", kind, name, it.Key)
 		}
-		p := filepath.Clean(it.Path)
-		if it.Path == "" || filepath.IsAbs(it.Path) || p == ".." || strings.HasPrefix(p, "../") {
-			return nil, podenv.ConfigErrorf("%s %q: items path %q must be a relative path without '..'", kind, name, it.Path)
+		p, err := itemPath(it.Path)
+		if err != nil {
+			return nil, podenv.ConfigErrorf("%s %q: items %v", kind, name, err)
 		}
 		m := mode
 		if it.Mode != nil {
@@ -292,6 +378,17 @@ func projectKeys(kind, name string, data map[string][]byte, items []corev1.KeyTo
 		out[p] = file{data: v, mode: m}
 	}
 	return out, nil
+}
+
+// itemPath checks the path of a volume file (relative, no '..' element,
+// not starting with '..': those names are the atomic writer's) and
+// returns it cleaned.
+func itemPath(path string) (string, error) {
+	p := filepath.Clean(path)
+	if path == "" || filepath.IsAbs(path) || strings.HasPrefix(p, "..") || slices.Contains(strings.Split(path, "/"), "..") {
+		return "", fmt.Errorf("path %q must be a relative path without '..' that does not start with '..'", path)
+	}
+	return p, nil
 }
 
 func configMapFiles(ctx context.Context, src *corev1.ConfigMapVolumeSource, objs Objects) (map[string]file, error) {
@@ -336,51 +433,6 @@ func secretFiles(ctx context.Context, src *corev1.SecretVolumeSource, objs Objec
 		data[k] = []byte(v)
 	}
 	return projectKeys("secret", src.SecretName, data, src.Items, src.DefaultMode, optional)
-}
-
-// writeFiles makes dir hold exactly files: each written to a temporary
-// file and renamed into place, with its mode; other files are removed.
-func writeFiles(dir string, files map[string]file) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		f := files[n]
-		p := filepath.Join(dir, n)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-")
-		if err != nil {
-			return err
-		}
-		_, werr := tmp.Write(f.data)
-		cerr := tmp.Close()
-		if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), f.mode)); err != nil {
-			_ = os.Remove(tmp.Name())
-			return err
-		}
-		if err := os.Rename(tmp.Name(), p); err != nil {
-			_ = os.Remove(tmp.Name())
-			return err
-		}
-	}
-	// Remove what an earlier version had and this one has not.
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == dir || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if _, ok := files[rel]; !ok {
-			return os.Remove(p)
-		}
-		return nil
-	})
 }
 
 // Mounts turns the container's volumeMounts into runtime mounts; env
@@ -430,6 +482,7 @@ func Mounts(spec *corev1.Container, vols map[string]Volume, env func(string) (st
 // RemovePodDir unmounts what is mounted under the pod's directory and
 // removes it, if it belongs to this node.
 func (m *Manager) RemovePodDir(uid string) error {
+	m.forgetClaims(uid)
 	dir := m.PodDir(uid)
 	b, err := os.ReadFile(filepath.Join(dir, podNodeFile))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -464,4 +517,15 @@ func (m *Manager) PodDirUIDs() []string {
 		}
 	}
 	return out
+}
+
+// UnmountAll unmounts every mount at or under dir (the tmpfs of pods'
+// secret, downwardAPI, projected and memory emptyDir volumes), deepest
+// first. `bosun agent --cleanup` needs it for RootDir before removing the
+// directory: pods' directories of an agent that is gone keep their mounts.
+func UnmountAll(dir string) error {
+	if err := unmountUnder(dir); err != nil {
+		return fmt.Errorf("volumes: unmount under %s: %w", dir, err)
+	}
+	return nil
 }

@@ -18,18 +18,24 @@ import (
 	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/metrics"
+	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/autorollback"
 	"github.com/bosun-dev/bosun/reconcile/deployment"
 	"github.com/bosun-dev/bosun/reconcile/disruption"
 	"github.com/bosun-dev/bosun/reconcile/endpoints"
 	"github.com/bosun-dev/bosun/reconcile/gc"
+	"github.com/bosun-dev/bosun/reconcile/hpa"
 	"github.com/bosun-dev/bosun/reconcile/leader"
 	"github.com/bosun-dev/bosun/reconcile/nodelifecycle"
+	"github.com/bosun-dev/bosun/reconcile/podgc"
+	"github.com/bosun-dev/bosun/reconcile/quota"
 	"github.com/bosun-dev/bosun/reconcile/replicaset"
 	"github.com/bosun-dev/bosun/reconcile/scheduler"
+	"github.com/bosun-dev/bosun/reconcile/serviceaccount"
 	"github.com/bosun-dev/bosun/reconcile/serviceip"
-	"github.com/bosun-dev/bosun/reconcile/podgc"
+	"github.com/bosun-dev/bosun/reconcile/statefulset"
 	"github.com/bosun-dev/bosun/reconcile/sysnamespaces"
+	"github.com/bosun-dev/bosun/reconcile/volumebinding"
 	"github.com/bosun-dev/bosun/store"
 )
 
@@ -63,6 +69,10 @@ type Config struct {
 	// 5m) are node lifecycle's timings.
 	NodeMonitorGracePeriod time.Duration
 	PodEvictionTimeout     time.Duration
+	// PodMetrics is the resource metrics API the HPA controller reads; nil
+	// runs no HPA controller. HPASyncPeriod is its period (default 15s).
+	PodMetrics    hpa.MetricsSource
+	HPASyncPeriod time.Duration
 	// AutoRollback reverts, through Reverter, the commit that started a
 	// Deployment rollout that failed (all Deployments when true; else only
 	// those annotated bosun.dev/auto-rollback: "true"). Without a Reverter
@@ -157,6 +167,10 @@ func runControllers(ctx context.Context, cfg Config, fence store.Fence, ins inst
 		return fmt.Errorf("controlplane: %w", err)
 	}
 	podBatch := func() replicaset.Batch { return st.Txn() }
+	// Pods controllers create pass kube-apiserver's admission chain:
+	// the default ServiceAccount, then LimitRange defaults and ResourceQuota.
+	admit := reconcile.PodAdmitters{serviceaccount.Admitter{},
+		quota.NewAdmitter(quota.AdmitterConfig{Informers: inf, Clock: cfg.Clock, Logger: sub("quota-admission")})}
 	var ar *autorollback.Controller
 	if cfg.Reverter != nil {
 		ar, err = autorollback.New(autorollback.Config{
@@ -172,9 +186,9 @@ func runControllers(ctx context.Context, cfg Config, fence store.Fence, ins inst
 	}{
 		deployment.New(deployment.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("deployment"), Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues,
 			Recorder: recorder("deployment-controller")}),
-		replicaset.NewReplicaSets(replicaset.Config{Writer: st, Getter: st, NewBatch: podBatch, Informers: inf, Logger: sub("replicaset"), Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues,
+		replicaset.NewReplicaSets(replicaset.Config{Writer: st, Getter: st, NewBatch: podBatch, Admit: admit, Informers: inf, Logger: sub("replicaset"), Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues,
 			Recorder: recorder("replicaset-controller")}),
-		replicaset.NewReplicationControllers(replicaset.Config{Writer: st, Getter: st, NewBatch: podBatch, Informers: inf, Logger: sub("replicationcontroller"), Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues,
+		replicaset.NewReplicationControllers(replicaset.Config{Writer: st, Getter: st, NewBatch: podBatch, Admit: admit, Informers: inf, Logger: sub("replicationcontroller"), Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues,
 			Recorder: recorder("replication-controller")}),
 		scheduler.New(scheduler.Config{NewBatch: func() scheduler.Batch { return st.Txn() }, Informers: inf, Logger: sub("scheduler"), Clock: cfg.Clock, Metrics: ins.scheduler,
 			Recorder: recorder("default-scheduler")}),
@@ -185,10 +199,23 @@ func runControllers(ctx context.Context, cfg Config, fence store.Fence, ins inst
 		sip,
 		gc.New(gc.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("gc"), Clock: cfg.Clock, Workers: cfg.Workers}),
 		sysnamespaces.New(sysnamespaces.Config{Writer: st, Logger: sub("sysnamespaces"), Clock: cfg.Clock}),
+		statefulset.New(statefulset.Config{Writer: st, Informers: inf, Admit: admit, Logger: sub("statefulset"),
+			Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues, Recorder: recorder("statefulset-controller")}),
+		volumebinding.New(volumebinding.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("volumebinding"),
+			Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues, Recorder: recorder("persistentvolume-controller")}),
 		podgc.New(podgc.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("podgc"), Clock: cfg.Clock}),
+		quota.New(quota.Config{Writer: st, Informers: inf, Recorder: recorder("resourcequota-controller"),
+			Logger: sub("resourcequota"), Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues}),
+		serviceaccount.New(serviceaccount.Config{Writer: st, Informers: inf, Logger: sub("serviceaccount"),
+			Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues}),
 	}
 	if ar != nil {
 		runners = append(runners, ar)
+	}
+	if cfg.PodMetrics != nil {
+		runners = append(runners, hpa.New(hpa.Config{Writer: st, Getter: st, Informers: inf, Metrics: cfg.PodMetrics, Logger: sub("hpa"),
+			Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues, SyncPeriod: cfg.HPASyncPeriod,
+			Recorder: recorder("horizontal-pod-autoscaler")}))
 	}
 	for _, r := range recorders {
 		runners = append(runners, r)

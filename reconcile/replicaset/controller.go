@@ -85,6 +85,11 @@ type Config struct {
 	Workers int
 	// QueueMetrics receives the work queue's metrics; nil keeps none.
 	QueueMetrics workqueue.MetricsProvider
+	// Admit admits each pod before it is created (ResourceQuota, LimitRange,
+	// the default ServiceAccount); nil admits every pod. A refusal creates
+	// nothing, is recorded as a FailedCreate Warning Event and the
+	// ReplicaFailure condition, and is tried again with backoff.
+	Admit reconcile.PodAdmitter
 	// Kind is the kind served: KindReplicaSet ("" too) or KindReplicationController.
 	Kind string
 	// BurstReplicas caps the pods created or deleted per owner per pass; default
@@ -118,6 +123,7 @@ type Controller struct {
 	writer      Writer
 	getter      Getter
 	newBatch    func() Batch
+	admit       reconcile.PodAdmitter
 	owners      *cache.Informer
 	pods        *cache.Informer
 	log         *slog.Logger
@@ -155,6 +161,7 @@ func New(cfg Config) *Controller {
 		writer:      cfg.Writer,
 		getter:      cfg.Getter,
 		newBatch:    cfg.NewBatch,
+		admit:       cfg.Admit,
 		owners:      cfg.Informers.For(k.resource),
 		pods:        cfg.Informers.For(podsRes),
 		log:         cfg.Logger.With("controller", name),

@@ -80,7 +80,6 @@ func testRS(name string, replicas int32, lbls map[string]string) *appsv1.Replica
 	}
 }
 
-// storedPods lists the pods in the store (not the cache).
 // storedPods lists the pods in the store that are not terminating (a pod the
 // controller deleted while it runs on a node is only marked, for its agent).
 func (e *env) storedPods(t testing.TB) []*corev1.Pod {

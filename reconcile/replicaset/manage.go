@@ -215,11 +215,12 @@ func (c *Controller) relatedPods(o *owner, active []*corev1.Pod) []*corev1.Pod {
 // taken.
 const maxNameRetries = 3
 
-// createPod creates one pod of o from its template, named <owner>-<random>.
-func (c *Controller) createPod(ctx context.Context, o *owner, ref metav1.OwnerReference) error {
+// createPod creates p, one pod of o named <owner>-<random>, trying other
+// random names when the one drawn is taken.
+func (c *Controller) createPod(ctx context.Context, o *owner, p *corev1.Pod) error {
 	var err error
 	for range maxNameRetries {
-		p := c.newPod(o, ref)
+		p.Name = ""
 		if err = c.writer.Create(ctx, p); err == nil {
 			c.recordCreated(o, p)
 		}
@@ -231,6 +232,25 @@ func (c *Controller) createPod(ctx context.Context, o *owner, ref metav1.OwnerRe
 		c.rec.Eventf(events.Ref(o.obj), corev1.EventTypeWarning, ReasonFailedCreate, "Error creating: %v", err)
 	}
 	return err
+}
+
+// admittedPods returns up to k new pods of o that admission let in, and the
+// refusal that stopped it short (recorded as a FailedCreate Event).
+func (c *Controller) admittedPods(ctx context.Context, o *owner, ref metav1.OwnerReference, k int) ([]*corev1.Pod, error) {
+	pods := make([]*corev1.Pod, 0, k)
+	for range k {
+		p := c.newPod(o, ref)
+		if c.admit != nil {
+			if err := c.admit.AdmitPod(ctx, p); err != nil {
+				if errors.Is(err, api.ErrForbidden) && ctx.Err() == nil {
+					c.rec.Eventf(events.Ref(o.obj), corev1.EventTypeWarning, ReasonFailedCreate, "Error creating: %v", err)
+				}
+				return pods, err
+			}
+		}
+		pods = append(pods, p)
+	}
+	return pods, nil
 }
 
 // recordCreated records the SuccessfulCreate Event of pod p of o.
@@ -265,19 +285,31 @@ const createTxnSize = 50
 // it is retried with new names. A store whose transactions are too small
 // (an external etcd's --max-txn-ops) gets the pods one by one.
 func (c *Controller) createPods(ctx context.Context, o *owner, ref metav1.OwnerReference, k int) (int, error) {
-	if k == 1 {
-		if err := c.createPod(ctx, o, ref); err != nil {
+	pods, refused := c.admittedPods(ctx, o, ref, k)
+	created, err := c.createAdmitted(ctx, o, pods)
+	if err == nil {
+		err = refused
+	}
+	return created, err
+}
+
+// createAdmitted creates pods, in one transaction when there are several.
+func (c *Controller) createAdmitted(ctx context.Context, o *owner, pods []*corev1.Pod) (int, error) {
+	switch len(pods) {
+	case 0:
+		return 0, nil
+	case 1:
+		if err := c.createPod(ctx, o, pods[0]); err != nil {
 			return 0, err
 		}
 		return 1, nil
 	}
 	var err error
-	pods := make([]*corev1.Pod, k)
 	for range maxNameRetries {
 		txn := c.newBatch()
-		for i := range k {
-			pods[i] = c.newPod(o, ref)
-			if err = txn.Create(pods[i]); err != nil {
+		for _, p := range pods {
+			p.Name = "" // a new random name on each try
+			if err = txn.Create(p); err != nil {
 				return 0, err
 			}
 		}
@@ -285,12 +317,12 @@ func (c *Controller) createPods(ctx context.Context, o *owner, ref metav1.OwnerR
 			for _, p := range pods {
 				c.recordCreated(o, p)
 			}
-			return k, nil
+			return len(pods), nil
 		}
 		if errors.Is(err, api.ErrTooLarge) {
 			created := 0
-			for range k {
-				if err := c.createPod(ctx, o, ref); err != nil {
+			for _, p := range pods {
+				if err := c.createPod(ctx, o, p); err != nil {
 					return created, err
 				}
 				created++

@@ -31,6 +31,16 @@
 // "Insufficient cpu", "Insufficient memory"). A pod's request is the sum over
 // its containers, at least its largest init container, plus overhead.
 //
+// VolumeBinding, for pods with persistentVolumeClaim volumes only (others
+// read no claim): a claim that does not exist or is being deleted makes the
+// pod fit no node ("0/3 nodes are available: persistentvolumeclaim \"data\"
+// not found."), as does an unbound claim no provisioner serves; a claim bound
+// to a PersistentVolume with required node affinity keeps the pod off the
+// nodes it excludes ("node(s) had volume node affinity conflict"); an unbound
+// claim of a class bosun provisions (see reconcile/volumebinding) fits any
+// node, and the binding's transaction also writes the claim's annotation
+// volume.kubernetes.io/selected-node (WaitForFirstConsumer).
+//
 // Nodes are searched round robin, each search starting where the previous one
 // stopped, until percentageOfNodesToScore's number of feasible nodes is found
 // (adaptive by default: 420 of 1,000 nodes). Those are scored: LeastAllocated

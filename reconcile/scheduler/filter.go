@@ -37,17 +37,19 @@ const (
 	rTooManyPods
 	rCPU
 	rMem
+	rVolumeAffinity
 	numReasons
 )
 
 var reasonText = [numReasons]string{
-	rNotReady:      ReasonNotReady,
-	rUnschedulable: ReasonUnschedulable,
-	rAffinity:      ReasonNodeAffinity,
-	rPorts:         ReasonHostPorts,
-	rTooManyPods:   ReasonTooManyPods,
-	rCPU:           ReasonInsufficientCPU,
-	rMem:           ReasonInsufficientMem,
+	rNotReady:       ReasonNotReady,
+	rUnschedulable:  ReasonUnschedulable,
+	rAffinity:       ReasonNodeAffinity,
+	rPorts:          ReasonHostPorts,
+	rTooManyPods:    ReasonTooManyPods,
+	rCPU:            ReasonInsufficientCPU,
+	rMem:            ReasonInsufficientMem,
+	rVolumeAffinity: ReasonVolumeNodeAffinity,
 }
 
 // taintKV names an untolerated taint in a failure count.
@@ -89,12 +91,14 @@ func tolerates(tols []corev1.Toleration, key, value string, effect corev1.TaintE
 	return false
 }
 
-// filter runs every filter on one node for pod (whose requests are pr) and
+// filter runs every filter on one node for pod (whose requests are pr and
+// whose bound volumes require volumeAffinity) and
 // returns whether the node fits; when it does not, the reasons are counted in d.
 // The order is kube-scheduler's plugin order: node condition, NodeUnschedulable,
-// TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit; the first failing
-// filter decides, and NodeResourcesFit may give several reasons.
-func filter(n *nodeInfo, pod *corev1.Pod, pr *podReq, d *diagnosis) bool {
+// TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit, VolumeBinding (the
+// node affinity of the pod's bound volumes); the first failing filter decides,
+// and NodeResourcesFit may give several reasons.
+func filter(n *nodeInfo, pod *corev1.Pod, pr *podReq, volumeAffinity []*corev1.NodeSelector, d *diagnosis) bool {
 	tols := pod.Spec.Tolerations
 	if !n.ready {
 		key := TaintNodeNotReady
@@ -142,6 +146,10 @@ func filter(n *nodeInfo, pod *corev1.Pod, pr *podReq, d *diagnosis) bool {
 	if pr.mem > 0 && pr.mem > n.allocMem-n.reqMem {
 		d.counts[rMem]++
 		fits = false
+	}
+	if fits && len(volumeAffinity) > 0 && !volumesFit(volumeAffinity, n) {
+		d.counts[rVolumeAffinity]++
+		return false
 	}
 	return fits
 }

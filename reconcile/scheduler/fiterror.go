@@ -16,6 +16,10 @@ type FitError struct {
 	// them (see the Reason constants; taints read "node(s) had untolerated taint
 	// {key: value}"). A node refused for several resources counts once per reason.
 	Reasons map[string]int
+	// PreFilterMsg, when set, says why the pod fits no node whatever the node
+	// (a claim that does not exist, ...), as kube-scheduler's PreFilter
+	// plugins say it.
+	PreFilterMsg string
 }
 
 // Error returns Kubernetes' message, e.g. "0/3 nodes are available: 1 node(s)
@@ -33,6 +37,9 @@ func (f *FitError) Error() string {
 	}
 	sort.Strings(items)
 	msg := fmt.Sprintf("0/%d nodes are available:", f.NumAllNodes)
+	if f.PreFilterMsg != "" {
+		msg += " " + f.PreFilterMsg + "."
+	}
 	if len(items) > 0 {
 		msg += " " + strings.Join(items, ", ") + "."
 	}

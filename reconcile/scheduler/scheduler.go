@@ -183,6 +183,8 @@ type Scheduler struct {
 	metrics  *Metrics
 	pods     *cache.Informer
 	nodes    *cache.Informer
+	claims   *cache.Informer
+	volumes  *cache.Informer
 	snap     *Snapshot
 	queue    *queue
 
@@ -219,6 +221,15 @@ func New(cfg Config) *Scheduler {
 	s.queue = newQueue(s.clock)
 	s.pods = cfg.Informers.ForKind("pods")
 	s.nodes = cfg.Informers.ForKind("nodes")
+	s.claims = cfg.Informers.ForKind("persistentvolumeclaims")
+	s.volumes = cfg.Informers.ForKind("persistentvolumes")
+	// A claim or volume appearing or binding may let a waiting pod fit.
+	retry := cache.Handler{
+		OnAdd:    func(api.Object) { s.queue.MoveAll() },
+		OnUpdate: func(old, o api.Object) { s.volumeChanged(old, o) },
+	}
+	s.claims.AddHandler(retry)
+	s.volumes.AddHandler(retry)
 	s.pods.AddHandler(cache.Handler{
 		OnAdd:    func(o api.Object) { s.onPod(nil, o.(*corev1.Pod)) },
 		OnUpdate: func(old, o api.Object) { s.onPod(old.(*corev1.Pod), o.(*corev1.Pod)) },
@@ -273,6 +284,30 @@ func (s *Scheduler) onPod(old, pod *corev1.Pod) {
 	}
 }
 
+// volumeChanged retries the unschedulable pods when a claim or volume
+// changed in a way that may let one fit (not for status-only churn).
+func (s *Scheduler) volumeChanged(old, o api.Object) {
+	switch cur := o.(type) {
+	case *corev1.PersistentVolumeClaim:
+		prev := old.(*corev1.PersistentVolumeClaim)
+		if prev.Spec.VolumeName != cur.Spec.VolumeName || !equalStrPtr(prev.Spec.StorageClassName, cur.Spec.StorageClassName) {
+			s.queue.MoveAll()
+		}
+	case *corev1.PersistentVolume:
+		prev := old.(*corev1.PersistentVolume)
+		if prev.Status.Phase != cur.Status.Phase {
+			s.queue.MoveAll()
+		}
+	}
+}
+
+func equalStrPtr(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
 func (s *Scheduler) onPodDelete(pod *corev1.Pod) {
 	s.queue.Delete(pod)
 	s.snap.RemovePod(pod)
@@ -317,6 +352,9 @@ type job struct {
 	pod     *corev1.Pod // the version decided on (shared, read only)
 	node    string
 	message string
+	// claims are the pod's unbound claims (as cached) to annotate with the
+	// selected node in the binding's transaction.
+	claims []*corev1.PersistentVolumeClaim
 }
 
 // Run waits for the pods and nodes informers to sync, then schedules pods one
@@ -328,6 +366,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 	if err := s.nodes.WaitForSync(ctx); err != nil {
 		return nil //nolint:nilerr // ctx ended
+	}
+	if !cache.WaitForCacheSync(ctx, s.claims, s.volumes) {
+		return nil // ctx ended
 	}
 	s.metrics.setCurrent(s)
 	defer s.metrics.setCurrent(nil)
@@ -380,7 +421,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			continue
 		}
 		began := time.Now()
-		node, fe := s.snap.Schedule(pod)
+		node, claims, fe := s.schedule(pod)
 		s.metrics.attempt(fe == nil, time.Since(began))
 		if fe != nil {
 			s.unschedulable.Add(1)
@@ -399,11 +440,30 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.log.Debug("pod scheduled", "pod", pod.Namespace+"/"+pod.Name, "node", node)
 		}
 		s.snap.Assume(pod, node)
-		jobs <- job{qp: qp, pod: pod, node: node}
+		jobs <- job{qp: qp, pod: pod, node: node, claims: claims}
 	}
 	close(jobs)
 	wg.Wait()
 	return nil
+}
+
+// schedule decides on pod's node, with its claims' constraints when it has
+// claims; claims are the unbound ones to annotate with the node.
+func (s *Scheduler) schedule(pod *corev1.Pod) (node string, claims []*corev1.PersistentVolumeClaim, fe *FitError) {
+	if !hasClaims(pod) {
+		node, fe = s.snap.Schedule(pod)
+		return node, nil, fe
+	}
+	vols, msg := s.volumesOf(pod)
+	if msg != "" {
+		n := s.snap.NumNodes()
+		if n == 0 {
+			return "", nil, &FitError{}
+		}
+		return "", nil, &FitError{NumAllNodes: n, PreFilterMsg: msg}
+	}
+	node, fe = s.snap.ScheduleWithVolumes(pod, vols.affinity)
+	return node, vols.unbound, fe
 }
 
 // workBatch writes the bindings of a batch in one transaction (each binding
@@ -413,7 +473,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 func (s *Scheduler) workBatch(ctx context.Context, batch []job) {
 	var binds []job
 	for _, j := range batch {
-		if j.node == "" {
+		if j.node == "" || len(j.claims) > 0 {
 			s.work(ctx, j)
 		} else {
 			binds = append(binds, j)
@@ -463,7 +523,7 @@ func (s *Scheduler) work(ctx context.Context, j job) {
 		return
 	}
 	p := bindingOf(j, s.clock.Now())
-	err := s.update(ctx, j.pod, p)
+	err := s.bind(ctx, j, p)
 	if err == nil {
 		s.bound.Add(1)
 		s.queue.Done(j.qp)
@@ -504,6 +564,25 @@ func (s *Scheduler) writeUnschedulable(ctx context.Context, j job) {
 	}
 	s.condWrites.Add(1)
 	s.queue.Refresh(p)
+}
+
+// bind writes the binding p of j and, in the same transaction, the
+// selected-node annotation of j's unbound claims (kube-scheduler's
+// VolumeBinding PreBind, made atomic with the binding: the volumebinding
+// controller provisions the claims' volumes on that node).
+func (s *Scheduler) bind(ctx context.Context, j job, p *corev1.Pod) error {
+	txn := s.newBatch()
+	if err := txn.Update(j.pod, p); err != nil {
+		return err
+	}
+	old, annotated := selectNode(j.claims, j.node)
+	for i := range old {
+		if err := txn.Update(old[i], annotated[i]); err != nil {
+			return err
+		}
+	}
+	_, err := txn.Commit(ctx)
+	return err
 }
 
 // update replaces old by obj in one compare-and-swap on old's resourceVersion.

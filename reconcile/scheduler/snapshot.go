@@ -347,6 +347,13 @@ func (s *Snapshot) numFeasibleNodesToFind(numAll int) int {
 // breaking ties at random. Schedule does not count the pod anywhere: call
 // Assume with the result.
 func (s *Snapshot) Schedule(pod *corev1.Pod) (string, *FitError) {
+	return s.ScheduleWithVolumes(pod, nil)
+}
+
+// ScheduleWithVolumes is Schedule for a pod whose bound volumes require node
+// affinity: a node must also match every one of volumeAffinity (else it is
+// refused with ReasonVolumeNodeAffinity).
+func (s *Snapshot) ScheduleWithVolumes(pod *corev1.Pod, volumeAffinity []*corev1.NodeSelector) (string, *FitError) {
 	pr := newPodReq(pod)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -362,7 +369,7 @@ func (s *Snapshot) Schedule(pod *corev1.Pod) (string, *FitError) {
 	for i := 0; i < numAll && len(feasible) < want; i++ {
 		n := s.list[(start+i)%numAll]
 		processed++
-		if filter(n, pod, &pr, &s.diag) {
+		if filter(n, pod, &pr, volumeAffinity, &s.diag) {
 			feasible = append(feasible, n)
 		}
 	}

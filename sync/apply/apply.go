@@ -145,8 +145,8 @@ func (a *Applier) applyOnce(ctx context.Context, in Input, adopt bool) (state.At
 	if err != nil {
 		return att, err
 	}
-	if len(in.Objects) == 0 && len(live) > 0 && !in.AllowEmpty {
-		return att, fmt.Errorf("apply: %w: refusing to prune the %d objects of earlier commits (start bosun with --allow-empty to allow it)", ErrEmptyCommit, len(live))
+	if n := countManaged(live); len(in.Objects) == 0 && n > 0 && !in.AllowEmpty {
+		return att, fmt.Errorf("apply: %w: refusing to prune the %d objects of earlier commits (start bosun with --allow-empty to allow it)", ErrEmptyCommit, n)
 	}
 
 	desired := make([]api.Object, 0, len(in.Objects))
@@ -291,6 +291,18 @@ func GitResources() []api.Resource {
 	return out
 }
 
+// countManaged counts the objects of live that sync wrote (not the HPAs
+// listManaged adds, which a commit never prunes).
+func countManaged(live map[string]api.Object) int {
+	n := 0
+	for _, o := range live {
+		if o.GetLabels()[api.LabelManagedBy] == api.ManagedByValue {
+			n++
+		}
+	}
+	return n
+}
+
 // prune adds c's deletion to txn: a pod running on a node terminates
 // gracefully, as when deleted through the API (its agent removes it once
 // stopped); anything else is removed.
@@ -310,8 +322,8 @@ func terminating(obj api.Object) bool {
 	return isPod && obj.GetDeletionTimestamp() != nil
 }
 
-// listManaged returns every object that sync wrote, by key, read at one
-// revision.
+// listManaged returns every object that sync wrote and the
+// HorizontalPodAutoscalers it did not write, by key, read at one revision.
 func (a *Applier) listManaged(ctx context.Context) (map[string]api.Object, error) {
 	rev, err := a.store.Revision(ctx)
 	if err != nil {
@@ -327,6 +339,19 @@ func (a *Applier) listManaged(ctx context.Context) (map[string]api.Object, error
 		for _, o := range objs {
 			live[a.store.Key(r, o.GetNamespace(), o.GetName())] = o
 		}
+	}
+	// The HPAs made through the API decide which replicas sync keeps (see Plan).
+	hpaRes, _ := api.Lookup("horizontalpodautoscalers")
+	notManaged, err := labels.Parse(api.LabelManagedBy + "!=" + api.ManagedByValue)
+	if err != nil {
+		return nil, fmt.Errorf("apply: %w", err)
+	}
+	hpas, _, err := a.store.List(ctx, hpaRes, "", store.ListOptions{Revision: rev, Selector: notManaged})
+	if err != nil {
+		return nil, fmt.Errorf("apply: list %s: %w", hpaRes.Name, err)
+	}
+	for _, o := range hpas {
+		live[a.store.Key(hpaRes, o.GetNamespace(), o.GetName())] = o
 	}
 	return live, nil
 }
@@ -382,6 +407,13 @@ func (c Change) ID() string {
 // modifies neither slice's objects. Objects of kinds the store does not
 // know are an error.
 //
+// HorizontalPodAutoscalers own the replicas of their targets: an update of
+// a Deployment, StatefulSet, ReplicaSet or ReplicationController that an
+// HPA scales keeps the live spec.replicas (a create uses Git's). The HPAs
+// that count are the desired ones and the live ones sync did not write
+// (made through the API, e.g. kubectl autoscale): live may hold those,
+// without the managed-by label; they are never pruned.
+//
 // Apply builds its transaction from Plan's result, and `bosun diff`
 // (sync/diff) shows Plan's result: what the diff shows is what a sync does.
 func Plan(live, desired []api.Object) ([]Change, error) {
@@ -390,13 +422,29 @@ func Plan(live, desired []api.Object) ([]Change, error) {
 		obj api.Object
 	}
 	key := func(r api.Resource, ns, name string) string { return r.Name + "/" + ns + "/" + name }
+	hpas := autoscaled{}
+	wanted := make(map[string]bool, len(desired))
+	for _, o := range desired {
+		if r, err := api.ResourceOf(o); err == nil {
+			wanted[key(r, namespaceOf(r, o), o.GetName())] = true
+			if isAutoscaler(o) {
+				hpas.add(o, namespaceOf(r, o))
+			}
+		}
+	}
 	liveBy := make(map[string]entry, len(live))
 	for _, o := range live {
 		r, err := api.ResourceOf(o)
 		if err != nil {
 			return nil, fmt.Errorf("apply: live object %s: %w", o.GetName(), err)
 		}
-		liveBy[key(r, namespaceOf(r, o), o.GetName())] = entry{r, o}
+		k := key(r, namespaceOf(r, o), o.GetName())
+		if isAutoscaler(o) && o.GetLabels()[api.LabelManagedBy] != api.ManagedByValue && !wanted[k] {
+			// An HPA made through the API: it scales, sync leaves it alone.
+			hpas.add(o, namespaceOf(r, o))
+			continue
+		}
+		liveBy[k] = entry{r, o}
 	}
 	var out []Change
 	seen := make(map[string]bool, len(desired))
@@ -414,7 +462,7 @@ func Plan(live, desired []api.Object) ([]Change, error) {
 			out = append(out, c)
 			continue
 		}
-		merged, changed, err := merge(r, cur.obj, want)
+		merged, changed, err := merge(r, cur.obj, want, hpas.owns(r, c.Namespace, c.Name))
 		if err != nil {
 			return nil, fmt.Errorf("apply: %s: %w", c.ID(), err)
 		}
@@ -486,9 +534,10 @@ func Desired(m manifests.Object, sha string) (api.Object, error) {
 }
 
 // merge returns the live object cur updated to want's content, keeping
-// what sync does not own (status, system metadata, allocations), and
-// whether anything but the commit annotation differs from cur.
-func merge(r api.Resource, cur, want api.Object) (api.Object, bool, error) {
+// what sync does not own (status, system metadata, allocations, and the
+// replicas when an HPA owns them: autoscaled), and whether anything but the
+// commit annotation differs from cur.
+func merge(r api.Resource, cur, want api.Object, autoscaled bool) (api.Object, bool, error) {
 	cm, err := toMap(cur)
 	if err != nil {
 		return nil, false, err
@@ -527,6 +576,9 @@ func merge(r api.Resource, cur, want api.Object) (api.Object, bool, error) {
 		keepServiceAllocations(cm, out)
 	case "Pod":
 		keepPodBinding(cm, out)
+	}
+	if autoscaled {
+		keepReplicas(cm, out)
 	}
 
 	if sameIgnoringCommit(cm, out) {

@@ -29,7 +29,11 @@
 // (spec, or data for ConfigMaps and Secrets). It never touches status, and
 // it keeps what controllers allocate inside a spec: a Service's clusterIP
 // and nodePorts and a bare Pod's nodeName when the manifest leaves them
-// empty, and the deployment.kubernetes.io/ annotations. An object whose
+// empty, the deployment.kubernetes.io/ annotations, and the spec.replicas of
+// a Deployment, StatefulSet, ReplicaSet or ReplicationController that a
+// HorizontalPodAutoscaler scales (Git's count is used when the object is
+// created; afterwards the HPA owns it, as Argo CD users configure with
+// ignoreDifferences, here by default). An object whose
 // content did not change is not written at all, so its bosun.dev/commit annotation names the
 // commit that last changed it.
 //

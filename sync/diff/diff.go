@@ -66,7 +66,9 @@ type Lister interface {
 }
 
 // ListLive returns every object sync wrote (label
-// app.kubernetes.io/managed-by=bosun) of every kind Git may define.
+// app.kubernetes.io/managed-by=bosun) of every kind Git may define, and the
+// HorizontalPodAutoscalers sync did not write: apply.Plan keeps the
+// replicas of the objects they scale, so the diff does not show them.
 func ListLive(ctx context.Context, l Lister) ([]api.Object, error) {
 	sel := api.LabelManagedBy + "=" + api.ManagedByValue
 	var out []api.Object
@@ -77,7 +79,12 @@ func ListLive(ctx context.Context, l Lister) ([]api.Object, error) {
 		}
 		out = append(out, objs...)
 	}
-	return out, nil
+	hpas, _ := api.Lookup("horizontalpodautoscalers")
+	objs, err := l.List(ctx, hpas, "", api.LabelManagedBy+"!="+api.ManagedByValue)
+	if err != nil {
+		return nil, fmt.Errorf("diff: list %s: %w", hpas.Name, err)
+	}
+	return append(out, objs...), nil
 }
 
 // Desired returns the decoded manifests as sync writes them (see
@@ -104,7 +111,9 @@ func Desired(objs []manifests.Object) []api.Object {
 // annotations) are merged exactly as a sync merges them. An update that
 // changes only sync's bookkeeping (the bosun.dev/source annotation, when a
 // manifest moved within or between files) is not shown: nothing a person
-// wrote changes. Objects of kinds the store does not know are an error.
+// wrote changes. The replicas of an object a HorizontalPodAutoscaler scales
+// are the HPA's, not a change (see apply.Plan). Objects of kinds the store
+// does not know are an error.
 func Objects(live, desired []api.Object) ([]Change, error) {
 	plan, err := apply.Plan(live, desired)
 	if err != nil {

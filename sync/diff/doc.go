@@ -10,7 +10,8 @@
 // drift from what a sync does. What the control plane adds to a Git object
 // and sync keeps (status, a Service's allocated clusterIP and nodePorts, a
 // bare Pod's nodeName, the Deployment controller's deployment.kubernetes.io/*
-// annotations) is merged by that same code, so it never shows as a change.
+// annotations, and the spec.replicas of an object a HorizontalPodAutoscaler
+// scales) is merged by that same code, so it never shows as a change.
 // plan_test.go checks this against a real embedded etcd: for a corpus of
 // commit pairs, the objects the diff names are exactly the ones the apply
 // then changes.

@@ -10,7 +10,10 @@
 // that one file with package yamledit (only the field changes; comments and
 // formatting stay) and commit it through a Writer (package gitwrite), with a
 // message that says what changed ("Scale Deployment shop/web to 4
-// replicas"). LastTemplateChange finds the commit a rollback of a
+// replicas"). Scale takes Deployments, ReplicaSets, ReplicationControllers
+// and StatefulSets and refuses DaemonSets, Jobs and CronJobs, saying what to
+// change instead; SetImages takes those and Pods, DaemonSets, Jobs and
+// CronJobs (the containers of spec.jobTemplate). LastTemplateChange finds the commit a rollback of a
 // Deployment reverts: the latest one that changed its pod template, skipping
 // commits that only scaled it.
 //

@@ -36,12 +36,28 @@ type Writer interface {
 
 // ScaleKinds returns the resources Scale accepts.
 func ScaleKinds() []string {
-	return []string{"deployments", "replicasets", "replicationcontrollers"}
+	return []string{"deployments", "replicasets", "replicationcontrollers", "statefulsets"}
 }
 
-// ImageKinds returns the resources SetImages accepts.
+// ImageKinds returns the resources SetImages accepts: those with replicas,
+// Pods, DaemonSets, Jobs and CronJobs (their job template).
 func ImageKinds() []string {
-	return append(ScaleKinds(), "pods")
+	return append(ScaleKinds(), "pods", "daemonsets", "jobs", "cronjobs")
+}
+
+// notScalable says why the kinds with pods but no replicas cannot be
+// scaled, and what to change instead.
+var notScalable = map[string]string{
+	"DaemonSet": "a DaemonSet runs one pod on each eligible node and has no replicas to scale; change which nodes it runs on (nodeSelector, affinity, tolerations) in Git instead",
+	"Job":       "a Job has no replicas to scale; change spec.parallelism (pods at once) or spec.completions in Git instead",
+	"CronJob":   "a CronJob has no replicas to scale; change spec.jobTemplate.spec.parallelism in Git, or suspend it with spec.suspend: true",
+}
+
+// ScaleRefusal returns why objects of kind cannot be scaled (a DaemonSet,
+// Job or CronJob) and false for any other kind.
+func ScaleRefusal(kind string) (string, bool) {
+	why, ok := notScalable[kind]
+	return why, ok
 }
 
 // Target is a live object synced from Git and the file it comes from.
@@ -62,14 +78,21 @@ func (t Target) String() string {
 
 // Find fetches the object ref names ("KIND/NAME", e.g. "deploy/web", in
 // namespace) through g and returns it with the file it comes from. kinds
-// lists the resource names (e.g. "deployments") accepted. An object that
-// sync did not write is refused: there is no file to change.
+// lists the resource names (e.g. "deployments") accepted; with
+// ScaleKinds, a DaemonSet, Job or CronJob is refused with ScaleRefusal's
+// reason. An object that sync did not write is refused: there is no file
+// to change.
 func Find(ctx context.Context, g Getter, ref, namespace string, kinds ...string) (Target, error) {
 	kind, name, ok := strings.Cut(ref, "/")
 	if !ok || name == "" {
 		return Target{}, fmt.Errorf("edit: %q: give the object as KIND/NAME, e.g. deploy/web", ref)
 	}
 	r, ok := api.Lookup(kind)
+	if ok && !slices.Contains(kinds, r.Name) && slices.Equal(kinds, ScaleKinds()) {
+		if why, refused := ScaleRefusal(r.Kind); refused {
+			return Target{}, fmt.Errorf("edit: %q: %s", ref, why)
+		}
+	}
 	if !ok || !slices.Contains(kinds, r.Name) {
 		return Target{}, fmt.Errorf("edit: %q: kind must be one of %s", ref, strings.Join(kinds, ", "))
 	}
@@ -110,10 +133,15 @@ type Result struct {
 	Message string
 }
 
-// Scale commits spec.replicas = replicas in t's file. When the file already
+// Scale commits spec.replicas = replicas in t's file (a Deployment,
+// ReplicaSet, ReplicationController or StatefulSet; a DaemonSet, Job or
+// CronJob is refused with ScaleRefusal's reason). When the file already
 // says so it commits nothing and returns an error wrapping
 // gitwrite.ErrNoChange.
 func Scale(ctx context.Context, w Writer, t Target, replicas int32, opts gitwrite.PushOptions) (Result, error) {
+	if why, refused := ScaleRefusal(t.Resource.Kind); refused {
+		return Result{}, fmt.Errorf("edit: %s: %s", t, why)
+	}
 	msg := fmt.Sprintf("Scale %s to %d replicas", t, replicas)
 	return commitFile(ctx, w, t.File, msg, func(b []byte) ([]byte, error) {
 		return yamledit.SetReplicas(b, t.Resource.Kind, t.Object.GetNamespace(), t.Object.GetName(), replicas)
@@ -152,7 +180,8 @@ func JoinImages(images []Image) string {
 }
 
 // SetImages commits the images of t's containers in t's file, in one
-// commit. When every container already runs its image it commits nothing
+// commit: the pod template's containers and init containers (a CronJob's
+// under spec.jobTemplate). When every container already runs its image it commits nothing
 // and returns an error wrapping gitwrite.ErrNoChange; a container the
 // object does not have is an error wrapping yamledit.ErrNotFound.
 func SetImages(ctx context.Context, w Writer, t Target, images []Image, opts gitwrite.PushOptions) (Result, error) {

@@ -64,7 +64,9 @@ type Config struct {
 	// Interval is the poll period (default 30s).
 	Interval time.Duration
 	// Resync re-applies the synced commit this often even when the branch
-	// did not move, repairing drift in the store (default 10m).
+	// did not move, repairing drift in the store (default 10m). The
+	// replicas a HorizontalPodAutoscaler set are not drift (sync/apply
+	// keeps them).
 	Resync time.Duration
 	// AllowEmpty lets a commit without manifests prune everything.
 	AllowEmpty bool

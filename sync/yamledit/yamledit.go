@@ -70,7 +70,8 @@ func SetReplicas(data []byte, kind, namespace, name string, replicas int32) ([]b
 // SetImage sets the image of the container named container in the object
 // kind namespace/name and returns the new file. The container is looked up
 // in spec.template.spec.containers, then initContainers (for Pods, in
-// spec.containers and spec.initContainers). The image keeps the original
+// spec.containers and spec.initContainers; for CronJobs, under
+// spec.jobTemplate.spec.template.spec). The image keeps the original
 // quoting style when it can be written in it; a plain scalar that would not
 // read back as the same string is double-quoted.
 func SetImage(data []byte, kind, namespace, name, container, image string) ([]byte, error) {
@@ -112,9 +113,13 @@ func SetImage(data []byte, kind, namespace, name, container, image string) ([]by
 func findImage(obj *yaml.Node, id, container string) (*yaml.Node, string, error) {
 	_, spec := get(obj, "spec")
 	prefix := "spec"
+	if _, jt := get(spec, "jobTemplate"); jt != nil { // a CronJob's Job template
+		_, spec = get(jt, "spec")
+		prefix = "spec.jobTemplate.spec"
+	}
 	if _, tmpl := get(spec, "template"); tmpl != nil {
 		_, spec = get(tmpl, "spec")
-		prefix = "spec.template.spec"
+		prefix += ".template.spec"
 	}
 	if spec == nil {
 		return nil, "", fmt.Errorf("yamledit: %s: %s: %w", id, prefix, ErrNotFound)

@@ -115,6 +115,14 @@ func TestEdits(t *testing.T) {
 			removed: "1", inserted: "2",
 		},
 		{
+			name: "image-cronjob",
+			file: "cronjob.yaml",
+			edit: func(b []byte) ([]byte, error) {
+				return SetImage(b, "CronJob", "default", "hello", "hello", "busybox:1.36")
+			},
+			removed: "28", inserted: "36",
+		},
+		{
 			name:    "replicas-json",
 			file:    "deploy.json",
 			edit:    func(b []byte) ([]byte, error) { return SetReplicas(b, "Deployment", "default", "js", 2) },
