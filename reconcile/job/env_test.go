@@ -2,7 +2,6 @@ package job
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"testing"
@@ -218,5 +217,5 @@ func indexOf(t testing.TB, p *corev1.Pod) int {
 type refuseAll struct{}
 
 func (refuseAll) AdmitPod(context.Context, *corev1.Pod) error {
-	return errors.New("exceeded quota: compute, requested: pods=1, used: pods=2, limited: pods=2")
+	return fmt.Errorf("exceeded quota: compute, requested: pods=1, used: pods=2, limited: pods=2: %w", api.ErrForbidden)
 }
