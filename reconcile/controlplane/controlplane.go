@@ -20,12 +20,14 @@ import (
 	"github.com/bosun-dev/bosun/metrics"
 	"github.com/bosun-dev/bosun/reconcile"
 	"github.com/bosun-dev/bosun/reconcile/autorollback"
+	"github.com/bosun-dev/bosun/reconcile/cronjob"
 	"github.com/bosun-dev/bosun/reconcile/daemonset"
 	"github.com/bosun-dev/bosun/reconcile/deployment"
 	"github.com/bosun-dev/bosun/reconcile/disruption"
 	"github.com/bosun-dev/bosun/reconcile/endpoints"
 	"github.com/bosun-dev/bosun/reconcile/gc"
 	"github.com/bosun-dev/bosun/reconcile/hpa"
+	"github.com/bosun-dev/bosun/reconcile/job"
 	"github.com/bosun-dev/bosun/reconcile/leader"
 	"github.com/bosun-dev/bosun/reconcile/nodelifecycle"
 	"github.com/bosun-dev/bosun/reconcile/podgc"
@@ -207,6 +209,10 @@ func runControllers(ctx context.Context, cfg Config, fence store.Fence, ins inst
 			Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues, Recorder: recorder("statefulset-controller")}),
 		volumebinding.New(volumebinding.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("volumebinding"),
 			Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues, Recorder: recorder("persistentvolume-controller")}),
+		job.New(job.Config{Writer: st, Informers: inf, Admit: admit, Logger: sub("job"), Clock: cfg.Clock, Workers: cfg.Workers,
+			QueueMetrics: ins.queues, Recorder: recorder("job-controller")}),
+		cronjob.New(cronjob.Config{Writer: st, Informers: inf, Logger: sub("cronjob"), Clock: cfg.Clock, Workers: cfg.Workers,
+			QueueMetrics: ins.queues, Recorder: recorder("cronjob-controller")}),
 		podgc.New(podgc.Config{Writer: st, Getter: st, Informers: inf, Logger: sub("podgc"), Clock: cfg.Clock}),
 		quota.New(quota.Config{Writer: st, Informers: inf, Recorder: recorder("resourcequota-controller"),
 			Logger: sub("resourcequota"), Clock: cfg.Clock, Workers: cfg.Workers, QueueMetrics: ins.queues}),

@@ -10,7 +10,6 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-dev/bosun/internal/testutil"
 )
@@ -21,23 +20,24 @@ import (
 // Succeeded pods.
 func TestJobRunsToCompletion(t *testing.T) {
 	r := newRepo(t)
+	r.write("jobs/writer.yaml", `apiVersion: batch/v1
+kind: Job
+metadata:
+  name: writer
+  namespace: demo
+spec:
+  completions: 3
+  parallelism: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: write
+          image: bosun.local/hello:v1
+          args: [write, /tmp/out, done]
+`)
+	r.commitAll("Add the writer Job")
 	h := newNodeHost(t, r.dir)
-	completions, parallelism := int32(3), int32(2)
-	job := &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "demo", Name: "writer"},
-		Spec: batchv1.JobSpec{
-			Completions: &completions,
-			Parallelism: &parallelism,
-			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-				RestartPolicy: corev1.RestartPolicyNever,
-				Containers: []corev1.Container{{Name: "write", Image: "bosun.local/hello:v1",
-					Args: []string{"write", "/tmp/out", "done"}}},
-			}},
-		},
-	}
-	if err := h.client().Create(context.Background(), resource(t, "jobs"), job); err != nil {
-		t.Fatalf("create the Job: %v", err)
-	}
 	testutil.EventuallyEvery(t, 3*time.Minute, 500*time.Millisecond, "the Job to complete", func() (bool, string) {
 		obj, err := h.client().Get(context.Background(), resource(t, "jobs"), "demo", "writer")
 		if err != nil {
