@@ -33,8 +33,10 @@ import (
 const maxTries = 8
 
 // preservedAnnotationPrefixes are annotations that controllers set on Git
-// objects (as Kubernetes' Deployment controller does); sync keeps them.
-var preservedAnnotationPrefixes = []string{"deployment.kubernetes.io/"}
+// objects (as Kubernetes' Deployment controller does, or the volume binder
+// and scheduler on claims and volumes); sync keeps them.
+var preservedAnnotationPrefixes = []string{"deployment.kubernetes.io/", "pv.kubernetes.io/", "volume.kubernetes.io/",
+	"volume.beta.kubernetes.io/"}
 
 // Applier writes commits into a store.
 type Applier struct {
@@ -576,6 +578,8 @@ func merge(r api.Resource, cur, want api.Object, autoscaled bool) (api.Object, b
 		keepServiceAllocations(cm, out)
 	case "Pod":
 		keepPodBinding(cm, out)
+	case "PersistentVolumeClaim", "PersistentVolume":
+		keepVolumeBinding(cm, out)
 	}
 	if autoscaled {
 		keepReplicas(cm, out)
@@ -632,6 +636,31 @@ func keepPodBinding(cur, out map[string]any) {
 	}
 	if n, _ := os["nodeName"].(string); n == "" && cs["nodeName"] != nil {
 		os["nodeName"] = cs["nodeName"]
+	}
+}
+
+// keepVolumeBinding keeps what the volume binder wrote into a claim or
+// volume from Git: a claim's spec.volumeName when the manifest leaves it
+// unset, a volume's spec.claimRef when the manifest leaves it unset or names
+// the same claim (the binder adds its uid and resourceVersion).
+func keepVolumeBinding(cur, out map[string]any) {
+	cs, _ := cur["spec"].(map[string]any)
+	os, _ := out["spec"].(map[string]any)
+	if cs == nil || os == nil {
+		return
+	}
+	if v, ok := cs["volumeName"]; ok {
+		if n, _ := os["volumeName"].(string); n == "" {
+			os["volumeName"] = v
+		}
+	}
+	curRef, _ := cs["claimRef"].(map[string]any)
+	if curRef == nil {
+		return
+	}
+	want, _ := os["claimRef"].(map[string]any)
+	if want == nil || (want["namespace"] == curRef["namespace"] && want["name"] == curRef["name"]) {
+		os["claimRef"] = curRef
 	}
 }
 

@@ -350,3 +350,63 @@ func TestApplyPrunesRunningPodGracefully(t *testing.T) {
 		t.Errorf("a terminating pod was pruned again: pruned = %d", att.Pruned)
 	}
 }
+
+// A claim and a volume from Git keep what the volume binder and the
+// scheduler wrote (volumeName, the claimRef's uid, their annotations) when a
+// later commit changes them, instead of unbinding them.
+func TestApplyKeepsVolumeBinding(t *testing.T) {
+	s := storetest.Start(t)
+	a := apply.New(s, nil)
+	ctx := t.Context()
+	objs := func(size string) []manifests.Object {
+		return decode(t, "storage.yaml", `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: ""
+  resources: {requests: {storage: `+size+`}}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: local}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  claimRef: {namespace: default, name: data}
+  local: {path: /srv/data}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [n1]}]
+`)
+	}
+	if _, err := a.Apply(ctx, apply.Input{Commit: commit("v1"), Objects: objs("1Gi")}); err != nil {
+		t.Fatal(err)
+	}
+	claim := &corev1.PersistentVolumeClaim{}
+	storetest.Modify(t, s, "default", "data", claim, func(c *corev1.PersistentVolumeClaim) {
+		c.Spec.VolumeName = "local"
+		c.Annotations["pv.kubernetes.io/bind-completed"] = "yes"
+		c.Annotations["volume.kubernetes.io/selected-node"] = "n1"
+	})
+	pv := &corev1.PersistentVolume{}
+	storetest.Modify(t, s, "", "local", pv, func(v *corev1.PersistentVolume) { v.Spec.ClaimRef.UID = claim.UID })
+	if _, err := a.Apply(ctx, apply.Input{Commit: commit("v2"), Objects: objs("2Gi")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Get(ctx, "default", "data", claim); err != nil {
+		t.Fatal(err)
+	}
+	if claim.Spec.VolumeName != "local" || claim.Annotations["pv.kubernetes.io/bind-completed"] != "yes" ||
+		claim.Annotations["volume.kubernetes.io/selected-node"] != "n1" || claim.Spec.Resources.Requests.Storage().String() != "2Gi" {
+		t.Errorf("claim after a new commit: volumeName %q annotations %v request %s; want the binding kept and 2Gi",
+			claim.Spec.VolumeName, claim.Annotations, claim.Spec.Resources.Requests.Storage())
+	}
+	if err := s.Get(ctx, "", "local", pv); err != nil {
+		t.Fatal(err)
+	}
+	if pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.UID != claim.UID {
+		t.Errorf("volume's claimRef after a new commit: %+v, want the binder's uid %s kept", pv.Spec.ClaimRef, claim.UID)
+	}
+}
