@@ -12,10 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apiresource "k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/nodeagent/volumes"
@@ -52,9 +49,10 @@ func volumesFile(h *nodeHost, ip, path string) (string, error) {
 // its downward API environment and its downwardAPI and projected volumes
 // through the example app's /env and /file, and a label change reaches the
 // volume; a pod whose claim is not bound waits in ContainerCreating with a
-// FailedMount event and, once the claim is bound to a local PV the test
-// made, writes a file the test finds in the PV's directory; the directory
-// of a deleted bosun-provisioned PV is removed once no pod uses it.
+// FailedMount event and, once a local PV pre-bound to the claim is
+// committed, writes a file the test finds in the PV's directory; a claim of
+// the default class gets a node-local volume where the scheduler put its
+// pod, and when pod and claim leave Git the volume and its directory go.
 func TestVolumesRealNode(t *testing.T) {
 	r := newRepo(t)
 	// Registered before the node host's cleanup, so it runs after it: the
@@ -74,13 +72,6 @@ func TestVolumesRealNode(t *testing.T) {
 	dataDir = h.dataDir
 	ctx := context.Background()
 	c := h.client()
-	create := func(t *testing.T, kind string, obj api.Object) {
-		t.Helper()
-		if err := c.Create(ctx, resource(t, kind), obj); err != nil {
-			t.Fatalf("create %s: %v", kind, err)
-		}
-	}
-
 	t.Run("downward API and projected volumes", func(t *testing.T) {
 		r.write("apps/volumes/downward.yaml", volumesDownwardYAML)
 		r.commitAll("volumes: a pod reading the downward API")
@@ -120,9 +111,14 @@ func TestVolumesRealNode(t *testing.T) {
 		if err := os.Chmod(dir, 0o777); err != nil {
 			t.Fatal(err)
 		}
-		create(t, "persistentvolumeclaims", &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "demo", Name: "data"},
-			Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-				Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: apiresource.MustParse("1Gi")}}}})
+		r.write("apps/volumes/claim.yaml", `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: demo}
+spec:
+  storageClassName: ""
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+`)
 		r.write("apps/volumes/writer.yaml", volumesWriterYAML)
 		r.commitAll("volumes: a pod writing to its claim")
 
@@ -149,37 +145,23 @@ func TestVolumesRealNode(t *testing.T) {
 			t.Errorf("writer's status with an unbound claim: %+v, want the container waiting in ContainerCreating", p.Status)
 		}
 
-		// Bind it to a local PV on this node, as the volumebinding controller would.
-		o, err = c.Get(ctx, resource(t, "persistentvolumeclaims"), "demo", "data")
-		if err != nil {
-			t.Fatal(err)
-		}
-		pvc := o.(*corev1.PersistentVolumeClaim)
-		create(t, "persistentvolumes", &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "e2e-local"},
-			Spec: corev1.PersistentVolumeSpec{
-				Capacity:                      corev1.ResourceList{corev1.ResourceStorage: apiresource.MustParse("1Gi")},
-				AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-				PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
-				PersistentVolumeSource:        corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: dir}},
-				ClaimRef:                      &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: "demo", Name: "data", UID: pvc.UID},
-				NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
-					MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{"node-1"}}},
-				}}}},
-			}})
-		pvc.Spec.VolumeName = "e2e-local"
-		if err := c.Update(ctx, resource(t, "persistentvolumeclaims"), pvc); err != nil {
-			t.Fatal(err)
-		}
-		o, err = c.Get(ctx, resource(t, "persistentvolumeclaims"), "demo", "data")
-		if err != nil {
-			t.Fatal(err)
-		}
-		pvc = o.(*corev1.PersistentVolumeClaim)
-		pvc.Status.Phase = corev1.ClaimBound
-		if err := c.UpdateStatus(ctx, resource(t, "persistentvolumeclaims"), pvc); err != nil {
-			t.Fatal(err)
-		}
-
+		// A local PV on this node, pre-bound to the claim, committed: the
+		// volume binder binds both and the pod writes into the directory.
+		r.write("apps/volumes/pv.yaml", fmt.Sprintf(`apiVersion: v1
+kind: PersistentVolume
+metadata: {name: e2e-local}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  claimRef: {namespace: demo, name: data}
+  local: {path: %s}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+        - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [node-1]}]
+`, dir))
+		r.commitAll("volumes: a local PV for the claim")
 		out := filepath.Join(dir, "out.txt")
 		testutil.Eventually(t, 90*time.Second, "the pod's file in the PV's directory", func() (bool, string) {
 			b, err := os.ReadFile(out)
@@ -187,47 +169,38 @@ func TestVolumesRealNode(t *testing.T) {
 		})
 	})
 	t.Run("a deleted provisioned PV's directory goes", func(t *testing.T) {
-		create(t, "persistentvolumeclaims", &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "demo", Name: "scratch"},
-			Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-				Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: apiresource.MustParse("1Gi")}}}})
-		o, err := c.Get(ctx, resource(t, "persistentvolumeclaims"), "demo", "scratch")
-		if err != nil {
-			t.Fatal(err)
-		}
-		pvc := o.(*corev1.PersistentVolumeClaim)
-		// The node's volume directory: its annotation, else the agent's
-		// RootDir (<data dir>/agent/pods) + /volumes.
-		volDir := filepath.Join(h.dataDir, "agent", "pods", "volumes")
-		if n, err := c.Get(ctx, resource(t, "nodes"), "", "node-1"); err == nil && n.GetAnnotations()["bosun.dev/local-volume-dir"] != "" {
-			volDir = n.GetAnnotations()["bosun.dev/local-volume-dir"]
-		}
-		pvName := "pvc-" + string(pvc.UID)
-		dir := filepath.Join(volDir, pvName)
-		create(t, "persistentvolumes", &corev1.PersistentVolume{
-			ObjectMeta: metav1.ObjectMeta{Name: pvName, Annotations: map[string]string{"pv.kubernetes.io/provisioned-by": "bosun.dev/local-path"}},
-			Spec: corev1.PersistentVolumeSpec{
-				Capacity:                      corev1.ResourceList{corev1.ResourceStorage: apiresource.MustParse("1Gi")},
-				AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-				PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
-				PersistentVolumeSource:        corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: dir}},
-				ClaimRef:                      &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: "demo", Name: "scratch", UID: pvc.UID},
-			}})
-		pvc.Spec.VolumeName = pvName
-		if err := c.Update(ctx, resource(t, "persistentvolumeclaims"), pvc); err != nil {
-			t.Fatal(err)
-		}
-		o, err = c.Get(ctx, resource(t, "persistentvolumeclaims"), "demo", "scratch")
-		if err != nil {
-			t.Fatal(err)
-		}
-		pvc = o.(*corev1.PersistentVolumeClaim)
-		pvc.Status.Phase = corev1.ClaimBound
-		if err := c.UpdateStatus(ctx, resource(t, "persistentvolumeclaims"), pvc); err != nil {
-			t.Fatal(err)
-		}
-		r.write("apps/volumes/keeper.yaml", strings.ReplaceAll(strings.ReplaceAll(volumesWriterYAML, "name: writer", "name: keeper"),
-			"claimName: data", "claimName: scratch"))
+		// No nodeName and no class: the scheduler picks the node, the
+		// node-local provisioner makes the volume there.
+		keeper := strings.NewReplacer("name: writer", "name: keeper", "claimName: data", "claimName: scratch",
+			"  nodeName: node-1\n", "").Replace(volumesWriterYAML)
+		r.write("apps/volumes/keeper.yaml", `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: scratch, namespace: demo}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+---
+`+keeper)
 		r.commitAll("volumes: a pod on a provisioned volume")
+		var pvName string
+		testutil.Eventually(t, 90*time.Second, "the claim bound to a provisioned volume", func() (bool, string) {
+			o, err := c.Get(ctx, resource(t, "persistentvolumeclaims"), "demo", "scratch")
+			if err != nil {
+				return false, err.Error()
+			}
+			pvc := o.(*corev1.PersistentVolumeClaim)
+			pvName = pvc.Spec.VolumeName
+			return pvName != "" && pvc.Status.Phase == corev1.ClaimBound, fmt.Sprintf("volumeName %q phase %s", pvName, pvc.Status.Phase)
+		})
+		o, err := c.Get(ctx, resource(t, "persistentvolumes"), "", pvName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pv := o.(*corev1.PersistentVolume)
+		if pv.Spec.Local == nil || pv.Annotations["pv.kubernetes.io/provisioned-by"] != "bosun.dev/local-path" {
+			t.Fatalf("provisioned volume %s: %+v", pvName, pv)
+		}
+		dir := pv.Spec.Local.Path
 		testutil.Eventually(t, 90*time.Second, "the pod's file in the provisioned directory", func() (bool, string) {
 			b, err := os.ReadFile(filepath.Join(dir, "out.txt"))
 			return string(b) == "written by the pod\n", fmt.Sprintf("%q, %v", b, err)
@@ -236,18 +209,16 @@ func TestVolumesRealNode(t *testing.T) {
 			t.Errorf("provisioned directory %s: %v, %v; want mode 0777", dir, fi, err)
 		}
 
-		// The pod goes (pruned from Git), then the PV: the agent removes the directory.
+		// The pod and the claim leave Git: the binder deletes the volume
+		// (reclaim policy Delete), the agent removes its directory.
 		if err := os.Remove(filepath.Join(r.dir, "apps/volumes/keeper.yaml")); err != nil {
 			t.Fatal(err)
 		}
-		r.commitAll("volumes: remove the pod on the provisioned volume")
-		testutil.Eventually(t, 60*time.Second, "pod keeper gone", func() (bool, string) {
-			_, err := c.Get(ctx, resource(t, "pods"), "demo", "keeper")
+		r.commitAll("volumes: remove the pod and claim of the provisioned volume")
+		testutil.Eventually(t, 90*time.Second, "the provisioned volume deleted", func() (bool, string) {
+			_, err := c.Get(ctx, resource(t, "persistentvolumes"), "", pvName)
 			return client.IsNotFound(err), fmt.Sprint(err)
 		})
-		if err := c.Delete(ctx, resource(t, "persistentvolumes"), "", pvName, ""); err != nil {
-			t.Fatal(err)
-		}
 		testutil.Eventually(t, 60*time.Second, "the deleted PV's directory removed", func() (bool, string) {
 			_, err := os.Stat(dir)
 			return os.IsNotExist(err), fmt.Sprint(err)
