@@ -58,3 +58,15 @@ run ./test/e2e 'BenchmarkClusterJoin$|BenchmarkClusterPodToPod$' 1x
 # certificate vs plain HTTP on one server (target tls/plain <= 1.2 with
 # keep-alive); newconn adds a full TLS handshake to every request.
 run ./apiserver 'BenchmarkAPIOverTLS' 2000x
+# Issue 16: a Job of 1,000 completions, parallelism 50, on 100 hollow nodes
+# (completions/s) beside a ReplicaSet of 1,000 pods (pods/s) in the same run;
+# HPA decision latency (metric crosses the target -> new replica count
+# written, default 15 s sync period, median of 11; target <= 15 s);
+# a DaemonSet over 1,000 hollow nodes (create -> all available, and a
+# template change rolled out with maxUnavailable 10%).
+run ./reconcile/job 'BenchmarkJobVsReplicaSet' 1x
+run ./reconcile/hpa 'BenchmarkDecisionLatency' 11x
+if [ -z "${BENCH_FILTER:-}" ] || [[ ./reconcile/daemonset == *${BENCH_FILTER}* ]]; then
+	echo "== BOSUN_BENCH_DAEMONSET=1 go test ./reconcile/daemonset -run TestBenchRollout1000"
+	BOSUN_BENCH_DAEMONSET=1 go test ./reconcile/daemonset -run TestBenchRollout1000 -count 1 -v | grep -E '(^BENCH|available|FAIL|^ok)' || true
+fi
