@@ -110,7 +110,7 @@ func New(cfg Config) *Controller {
 		jobsRes: jobsRes,
 	}
 	c.queue = reconcile.NewController("cronjob", c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock, Metrics: cfg.QueueMetrics})
-	addIndex(c.jobs, cache.IndexOwnerUID, cache.IndexByOwnerUID)
+	c.jobs.AddIndex(cache.IndexOwnerUID, cache.IndexByOwnerUID)
 	c.cronJob.AddHandler(c.queue.EnqueueHandler())
 	c.jobs.AddHandler(cache.Handler{
 		OnAdd:    c.enqueueJobOwner,
@@ -118,17 +118,6 @@ func New(cfg Config) *Controller {
 		OnDelete: c.enqueueJobOwner,
 	})
 	return c
-}
-
-// addIndex adds index name to inf unless another controller sharing inf
-// already added it.
-func addIndex(inf *cache.Informer, name string, fn cache.IndexFunc) {
-	defer func() {
-		if p := recover(); p != nil && !strings.Contains(fmt.Sprint(p), "added twice") {
-			panic(p)
-		}
-	}()
-	inf.AddIndex(name, fn)
 }
 
 // enqueueJobOwner queues the CronJob that controls job, if any.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -182,8 +181,8 @@ func New(cfg Config) *Controller {
 	c.failedBackoff.Clock = cfg.Clock
 	c.queue = reconcile.NewController("daemonset", c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock, Metrics: cfg.QueueMetrics})
 	for _, inf := range []*cache.Informer{c.pods, c.revisions} {
-		addIndex(inf, indexOwner, cache.IndexByOwnerUID)
-		addIndex(inf, indexOrphans, orphanNamespace)
+		inf.AddIndex(indexOwner, cache.IndexByOwnerUID)
+		inf.AddIndex(indexOrphans, orphanNamespace)
 	}
 	c.sets.AddHandler(cache.Handler{
 		OnAdd:    func(o api.Object) { c.queue.EnqueueObject(o) },
@@ -209,17 +208,6 @@ func mustLookup(name string) api.Resource {
 		panic("daemonset: resource " + name + " is not served")
 	}
 	return r
-}
-
-// addIndex adds index name to inf unless another controller sharing inf added
-// it already (with the same pure function).
-func addIndex(inf *cache.Informer, name string, fn cache.IndexFunc) {
-	defer func() {
-		if p := recover(); p != nil && !strings.Contains(fmt.Sprint(p), "added twice") {
-			panic(p)
-		}
-	}()
-	inf.AddIndex(name, fn)
 }
 
 // orphanNamespace indexes objects without a controller reference by namespace.

@@ -127,7 +127,7 @@ func New(cfg Config) *Controller {
 	for _, name := range cfg.Dependents {
 		inf := cfg.Informers.ForKind(name)
 		c.dependents[inf.Resource().Name] = inf
-		addIndex(inf, cache.IndexOwnerUID, cache.IndexByOwnerUID)
+		inf.AddIndex(cache.IndexOwnerUID, cache.IndexByOwnerUID)
 		inf.AddHandler(cache.Handler{
 			OnAdd: c.dependentChanged,
 			OnUpdate: func(old, cur api.Object) {
@@ -143,17 +143,6 @@ func New(cfg Config) *Controller {
 		inf.AddHandler(cache.Handler{OnDelete: c.ownerDeleted})
 	}
 	return c
-}
-
-// addIndex adds index name to inf unless another controller sharing inf already
-// added it (IndexByOwnerUID is the same pure function whoever adds it).
-func addIndex(inf *cache.Informer, name string, fn cache.IndexFunc) {
-	defer func() {
-		if p := recover(); p != nil && !strings.Contains(fmt.Sprint(p), "added twice") {
-			panic(p)
-		}
-	}()
-	inf.AddIndex(name, fn)
 }
 
 // Run waits for its caches to sync, then collects garbage until ctx ends: owner

@@ -147,7 +147,7 @@ func New(cfg Config) *Controller {
 		jobsRes:     jobsRes,
 	}
 	c.queue = reconcile.NewController("job", c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock, Metrics: cfg.QueueMetrics})
-	addIndex(c.pods, cache.IndexOwnerUID, cache.IndexByOwnerUID)
+	c.pods.AddIndex(cache.IndexOwnerUID, cache.IndexByOwnerUID)
 	c.jobs.AddHandler(c.queue.EnqueueHandler())
 	c.pods.AddHandler(cache.Handler{
 		OnAdd:    c.enqueuePodOwner,
@@ -155,17 +155,6 @@ func New(cfg Config) *Controller {
 		OnDelete: c.enqueuePodOwner,
 	})
 	return c
-}
-
-// addIndex adds index name to inf unless another controller sharing inf
-// already added it (the same pure function whoever adds it).
-func addIndex(inf *cache.Informer, name string, fn cache.IndexFunc) {
-	defer func() {
-		if p := recover(); p != nil && !strings.Contains(fmt.Sprint(p), "added twice") {
-			panic(p)
-		}
-	}()
-	inf.AddIndex(name, fn)
 }
 
 // enqueuePodOwner queues the Job that controls pod, if any.

@@ -174,9 +174,9 @@ func New(cfg Config) *Controller {
 		ownerIndex:  cache.IndexOwnerUID,
 	}
 	c.queue = reconcile.NewController(name, c, reconcile.ControllerOptions{Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock, Metrics: cfg.QueueMetrics})
-	addIndex(c.pods, c.ownerIndex, cache.IndexByOwnerUID)
-	addIndex(c.owners, c.ownerIndex, cache.IndexByOwnerUID)
-	addIndex(c.pods, c.orphanIndex, orphanNamespace)
+	c.pods.AddIndex(c.ownerIndex, cache.IndexByOwnerUID)
+	c.owners.AddIndex(c.ownerIndex, cache.IndexByOwnerUID)
+	c.pods.AddIndex(c.orphanIndex, orphanNamespace)
 	c.owners.AddHandler(cache.Handler{
 		OnAdd:    func(obj api.Object) { c.queue.EnqueueObject(obj) },
 		OnUpdate: func(_, obj api.Object) { c.queue.EnqueueObject(obj) },
@@ -203,18 +203,6 @@ func NewReplicaSets(cfg Config) *Controller {
 func NewReplicationControllers(cfg Config) *Controller {
 	cfg.Kind = KindReplicationController
 	return New(cfg)
-}
-
-// addIndex adds index name to inf unless another controller sharing inf already
-// added it (the index functions used here are the same pure functions whoever
-// adds them, so sharing the index is correct).
-func addIndex(inf *cache.Informer, name string, fn cache.IndexFunc) {
-	defer func() {
-		if p := recover(); p != nil && !strings.Contains(fmt.Sprint(p), "added twice") {
-			panic(p)
-		}
-	}()
-	inf.AddIndex(name, fn)
 }
 
 // orphanNamespace indexes pods without a controller ownerReference by namespace.

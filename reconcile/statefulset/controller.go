@@ -106,8 +106,8 @@ func New(cfg Config) *Controller {
 	c.res.revisions, _ = api.Lookup("controllerrevisions")
 	c.queue = reconcile.NewController("statefulset", c, reconcile.ControllerOptions{
 		Workers: cfg.Workers, Logger: cfg.Logger, Clock: cfg.Clock, Metrics: cfg.QueueMetrics})
-	addIndex(c.pods, cache.IndexOwnerUID, cache.IndexByOwnerUID)
-	addIndex(c.revisions, cache.IndexOwnerUID, cache.IndexByOwnerUID)
+	c.pods.AddIndex(cache.IndexOwnerUID, cache.IndexByOwnerUID)
+	c.revisions.AddIndex(cache.IndexOwnerUID, cache.IndexByOwnerUID)
 	c.sets.AddHandler(c.queue.EnqueueHandler())
 	owned := cache.Handler{
 		OnAdd:    c.enqueueOwner,
@@ -122,17 +122,6 @@ func New(cfg Config) *Controller {
 	c.revisions.AddHandler(owned)
 	c.claims.AddHandler(cache.Handler{OnDelete: c.claimDeleted})
 	return c
-}
-
-// addIndex adds index name to inf unless another controller sharing inf
-// already added it (the ready-made index functions are the same for all).
-func addIndex(inf *cache.Informer, name string, fn cache.IndexFunc) {
-	defer func() {
-		if p := recover(); p != nil && !strings.Contains(fmt.Sprint(p), "added twice") {
-			panic(p)
-		}
-	}()
-	inf.AddIndex(name, fn)
 }
 
 // enqueueOwner queues the StatefulSet that controls obj.
