@@ -21,6 +21,7 @@ import (
 	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
+	"github.com/bosun-dev/bosun/reconcile/expectations"
 )
 
 // Defaults of Config.
@@ -33,7 +34,7 @@ const (
 	// DefaultExpectationsTimeout is how long the controller waits for the
 	// cache to report the pods it created or deleted before acting again
 	// anyway.
-	DefaultExpectationsTimeout = 5 * time.Minute
+	DefaultExpectationsTimeout = expectations.DefaultTimeout
 )
 
 // Reasons of the controller's Events, as Kubernetes' daemon controller
@@ -132,7 +133,7 @@ type Controller struct {
 	nodes        *cache.Informer
 	podsRes      api.Resource
 	revisionsRes api.Resource
-	exp          *expectations
+	exp          *expectations.Set
 	burst        int
 	parallelism  int
 	queue        *reconcile.Controller
@@ -173,7 +174,7 @@ func New(cfg Config) *Controller {
 		nodes:        cfg.Informers.For(mustLookup("nodes")),
 		podsRes:      mustLookup("pods"),
 		revisionsRes: mustLookup("controllerrevisions"),
-		exp:          newExpectations(cfg.Clock, cfg.ExpectationsTimeout),
+		exp:          expectations.New(cfg.Clock, cfg.ExpectationsTimeout),
 		burst:        cfg.BurstReplicas,
 		parallelism:  cfg.CreateParallelism,
 	}
@@ -188,7 +189,7 @@ func New(cfg Config) *Controller {
 		OnAdd:    func(o api.Object) { c.queue.EnqueueObject(o) },
 		OnUpdate: func(_, o api.Object) { c.queue.EnqueueObject(o) },
 		OnDelete: func(o api.Object) {
-			c.exp.forget(reconcile.KeyOf(o))
+			c.exp.Forget(reconcile.KeyOf(o))
 			c.queue.EnqueueObject(o)
 		},
 	})
@@ -240,7 +241,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	ns, name := reconcile.SplitKey(key)
 	obj, ok := c.sets.Get(ns, name)
 	if !ok {
-		c.exp.forget(key)
+		c.exp.Forget(key)
 		return reconcile.Result{}, nil
 	}
 	ds := obj.(*appsv1.DaemonSet)
@@ -259,7 +260,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	}
 	nodes := c.nodeList()
 	tols := daemonTolerations(ds)
-	synced, expWait := c.exp.satisfied(key)
+	synced, expWait := c.exp.Satisfied(key)
 	var syncErr error
 	if synced {
 		syncErr = c.sync(ctx, key, ds, sel, h, nodes, tols)
@@ -296,7 +297,7 @@ func (c *Controller) sync(ctx context.Context, key string, ds *appsv1.DaemonSet,
 	if err := c.manage(ctx, key, ds, h, nodes, tols, groupByNode(pods, false)); err != nil {
 		return err
 	}
-	if ok, _ := c.exp.satisfied(key); ok && isRollingUpdate(ds) {
+	if ok, _ := c.exp.Satisfied(key); ok && isRollingUpdate(ds) {
 		if err := c.rollingUpdate(ctx, key, ds, h, nodes, tols, groupByNode(pods, false)); err != nil {
 			return err
 		}

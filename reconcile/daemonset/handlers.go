@@ -55,7 +55,7 @@ func (c *Controller) podAdded(obj api.Object) {
 		return
 	}
 	if key := c.ownerKey(obj); key != "" {
-		c.exp.creationObserved(key)
+		c.exp.CreationObserved(key)
 		c.queue.Enqueue(key)
 		return
 	}
@@ -70,7 +70,7 @@ func (c *Controller) podUpdated(old, cur api.Object) {
 	}
 	if cur.GetDeletionTimestamp() != nil {
 		if key := c.ownerKey(cur); key != "" {
-			c.exp.deletionObserved(key, reconcile.KeyOf(cur))
+			c.exp.DeletionObserved(key, reconcile.KeyOf(cur))
 		}
 	}
 	oldRef, curRef := metav1.GetControllerOfNoCopy(old), metav1.GetControllerOfNoCopy(cur)
@@ -92,7 +92,7 @@ func (c *Controller) podUpdated(old, cur api.Object) {
 
 func (c *Controller) podDeleted(obj api.Object) {
 	if key := c.ownerKey(obj); key != "" {
-		c.exp.deletionObserved(key, reconcile.KeyOf(obj))
+		c.exp.DeletionObserved(key, reconcile.KeyOf(obj))
 		c.queue.Enqueue(key)
 	}
 }

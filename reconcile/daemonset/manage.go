@@ -195,12 +195,12 @@ func (c *Controller) syncNodes(ctx context.Context, key string, ds *appsv1.Daemo
 	for i, v := range victims {
 		keys[i] = reconcile.KeyOf(v)
 	}
-	c.exp.expect(key, len(create), keys)
+	c.exp.Expect(key, len(create), keys)
 	var errs []error
 	if len(create) > 0 {
 		created, err := c.createPods(ctx, ds, h, create)
 		for range len(create) - created {
-			c.exp.creationObserved(key)
+			c.exp.CreationObserved(key)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("daemonset %s: created %d of %d pods: %w", key, created, len(create), err))
@@ -229,7 +229,7 @@ func (c *Controller) deletePods(ctx context.Context, key string, ds *appsv1.Daem
 				c.rec.Eventf(events.Ref(ds), corev1.EventTypeNormal, ReasonSuccessfulDelete, "Deleted pod: %s", pod.Name)
 				return
 			}
-			c.exp.deletionObserved(key, reconcile.KeyOf(pod))
+			c.exp.DeletionObserved(key, reconcile.KeyOf(pod))
 			if errors.Is(err, api.ErrNotFound) {
 				return
 			}

@@ -21,6 +21,7 @@ import (
 	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/defaults"
 	"github.com/bosun-dev/bosun/reconcile"
+	"github.com/bosun-dev/bosun/reconcile/expectations"
 )
 
 // Defaults of Config.
@@ -28,6 +29,10 @@ const (
 	// DefaultBurstReplicas caps the pods created or deleted for one owner in one
 	// pass, as kube-controller-manager's burstReplicas.
 	DefaultBurstReplicas = 500
+	// DefaultExpectationsTimeout is how long the controller waits for the
+	// informer to report the pods it created or deleted before it looks at
+	// an owner again anyway, as Kubernetes' ControllerExpectations do.
+	DefaultExpectationsTimeout = expectations.DefaultTimeout
 	// DefaultCreateParallelism bounds the concurrent pod writes of one pass.
 	DefaultCreateParallelism = 32
 )
@@ -128,7 +133,7 @@ type Controller struct {
 	pods        *cache.Informer
 	log         *slog.Logger
 	clock       clock.WithTicker
-	exp         *expectations
+	exp         *expectations.Set
 	burst       int
 	parallelism int
 	rec         *events.Recorder
@@ -166,7 +171,7 @@ func New(cfg Config) *Controller {
 		pods:        cfg.Informers.For(podsRes),
 		log:         cfg.Logger.With("controller", name),
 		clock:       cfg.Clock,
-		exp:         newExpectations(cfg.Clock, cfg.ExpectationsTimeout),
+		exp:         expectations.New(cfg.Clock, cfg.ExpectationsTimeout),
 		burst:       cfg.BurstReplicas,
 		parallelism: cfg.CreateParallelism,
 		rec:         cfg.Recorder,
@@ -181,7 +186,7 @@ func New(cfg Config) *Controller {
 		OnAdd:    func(obj api.Object) { c.queue.EnqueueObject(obj) },
 		OnUpdate: func(_, obj api.Object) { c.queue.EnqueueObject(obj) },
 		OnDelete: func(obj api.Object) {
-			c.exp.forget(reconcile.KeyOf(obj))
+			c.exp.Forget(reconcile.KeyOf(obj))
 			c.queue.EnqueueObject(obj)
 		},
 	})
@@ -240,14 +245,14 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	ns, name := reconcile.SplitKey(key)
 	obj, ok := c.owners.Get(ns, name)
 	if !ok {
-		c.exp.forget(key)
+		c.exp.Forget(key)
 		return reconcile.Result{}, nil
 	}
 	o, err := c.kind.view(obj)
 	if err != nil {
 		return reconcile.Result{}, reconcile.Terminal(err)
 	}
-	synced, expWait := c.exp.satisfied(key)
+	synced, expWait := c.exp.Satisfied(key)
 
 	active, terminating, err := c.claimPods(ctx, o)
 	if err != nil {
@@ -329,7 +334,7 @@ func (c *Controller) podAdded(obj api.Object) {
 	}
 	if metav1.GetControllerOfNoCopy(obj) != nil {
 		if key := c.ownerKeyOfPod(obj); key != "" {
-			c.exp.creationObserved(key)
+			c.exp.CreationObserved(key)
 			c.queue.Enqueue(key)
 		}
 		return
@@ -343,7 +348,7 @@ func (c *Controller) podUpdated(old, cur api.Object) {
 	}
 	if cur.GetDeletionTimestamp() != nil {
 		if key := c.ownerKeyOfPod(cur); key != "" {
-			c.exp.deletionObserved(key, reconcile.KeyOf(cur))
+			c.exp.DeletionObserved(key, reconcile.KeyOf(cur))
 		}
 	}
 	labelsChanged := !labels.Equals(old.GetLabels(), cur.GetLabels())
@@ -367,7 +372,7 @@ func (c *Controller) podUpdated(old, cur api.Object) {
 
 func (c *Controller) podDeleted(obj api.Object) {
 	if key := c.ownerKeyOfPod(obj); key != "" {
-		c.exp.deletionObserved(key, reconcile.KeyOf(obj))
+		c.exp.DeletionObserved(key, reconcile.KeyOf(obj))
 		c.queue.Enqueue(key)
 	}
 }

@@ -299,7 +299,7 @@ func TestExpectationsBlockUntilObserved(t *testing.T) {
 	}
 	// Until the informer reports them, or the timeout passes, nothing more is done.
 	testutil.EventuallyTrue(t, 10*time.Second, "the cache to see 3 pods", func() bool { return e.cachedPods() == 3 })
-	e.c.exp.expectCreations("default/web", 1) // one creation the cache will never see
+	e.c.exp.Expect("default/web", 1, nil) // one creation the cache will never see
 	pods := e.storedPods(t)
 	if err := e.s.Delete(t.Context(), e.pods, "default", pods[0].Name, ""); err != nil {
 		t.Fatal(err)

@@ -134,14 +134,14 @@ func (c *Controller) manageReplicas(ctx context.Context, key string, o *owner, a
 			return diff, reconcile.Terminal(fmt.Errorf("replicaset: %s %s: spec.template is missing: add a pod template", c.kind.name, key))
 		}
 		n := min(-diff, c.burst)
-		c.exp.expectCreations(key, n)
+		c.exp.Expect(key, n, nil)
 		ref := c.kind.controllerRef(o)
 		created, err := slowStartChunks(ctx, n, createTxnSize, c.parallelism, func(ctx context.Context, k int) (int, error) {
 			return c.createPods(ctx, o, ref, k)
 		})
 		// Creations that failed or were never tried will never be observed.
 		for range n - created {
-			c.exp.creationObserved(key)
+			c.exp.CreationObserved(key)
 		}
 		if err != nil {
 			return diff, fmt.Errorf("replicaset: %s %s: created %d of %d pods: %w", c.kind.name, key, created, n, err)
@@ -154,7 +154,7 @@ func (c *Controller) manageReplicas(ctx context.Context, key string, o *owner, a
 		for i, p := range victims {
 			keys[i] = reconcile.KeyOf(p)
 		}
-		c.exp.expectDeletions(key, keys)
+		c.exp.Expect(key, 0, keys)
 		var mu sync.Mutex
 		var errs []error
 		var wg sync.WaitGroup
@@ -170,7 +170,7 @@ func (c *Controller) manageReplicas(ctx context.Context, key string, o *owner, a
 				}
 				// This deletion will never be observed (failed), or was
 				// observed already (the pod is gone).
-				c.exp.deletionObserved(key, keys[i])
+				c.exp.DeletionObserved(key, keys[i])
 				if errors.Is(err, api.ErrNotFound) {
 					return
 				}
