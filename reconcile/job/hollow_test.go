@@ -16,7 +16,6 @@ import (
 	"github.com/bosun-dev/bosun/api"
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/client"
-	"github.com/bosun-dev/bosun/client/cache"
 	"github.com/bosun-dev/bosun/internal/testutil"
 	"github.com/bosun-dev/bosun/nodeagent/hollow"
 	"github.com/bosun-dev/bosun/nodeagent/runtime/runtimetest"
@@ -47,10 +46,6 @@ func startCluster(tb testing.TB, nodes int) *cluster {
 			tb.Errorf("controllers: %v", err)
 		}
 	})
-	inf := cache.NewInformers(st, storetest.Logger(tb))
-	jc := job.New(job.Config{Writer: st, Informers: inf, Logger: storetest.Logger(tb), Workers: 4})
-	inf.Start(ctx)
-	wg.Go(func() { _ = jc.Run(ctx) })
 	c, err := client.New(ts.URL, client.WithHTTPClient(hollow.HTTPClient()))
 	if err != nil {
 		tb.Fatal(err)
