@@ -329,19 +329,26 @@ func listPods(t testing.TB, c *client.Client, ns, selector string) []*corev1.Pod
 }
 
 // waitSpread waits until want pods of selector are ready, with IPs, none on
-// a node in avoid, and returns them.
+// a node in avoid but terminating ones, and returns them all.
 func waitSpread(t testing.TB, c *client.Client, ns, selector string, want int, timeout time.Duration, avoid ...string) []*corev1.Pod {
 	t.Helper()
 	var ps []*corev1.Pod
 	testutil.Eventually(t, timeout, fmt.Sprintf("%d ready pods %s, none on %v", want, selector, avoid), func() (bool, string) {
 		ps = listPods(t, c, ns, selector)
-		ready := 0
+		ready, live := 0, 0
 		var states []string
 		for _, p := range ps {
 			if slices.Contains(avoid, p.Spec.NodeName) {
+				// Evicted from a lost machine, a pod stays terminating
+				// until that machine's agent stops it (as in Kubernetes).
+				if p.DeletionTimestamp != nil {
+					continue
+				}
 				states = append(states, p.Name+" on "+p.Spec.NodeName)
+				live++
 				continue
 			}
+			live++
 			if podReady(p) && p.Status.PodIP != "" {
 				ready++
 				continue
@@ -353,7 +360,7 @@ func waitSpread(t testing.TB, c *client.Client, ns, selector string, want int, t
 				}
 			}
 		}
-		return ready == want && len(ps) == want, fmt.Sprintf("%d pods, %d ready; %v", len(ps), ready, states)
+		return ready == want && live == want, fmt.Sprintf("%d pods (%d not terminating), %d ready; %v", len(ps), live, ready, states)
 	})
 	return ps
 }

@@ -18,7 +18,8 @@ import (
 )
 
 // gitopsDeployment is the Deployment the GitOps test rolls out, with fast
-// readiness probes. The broken image gets a short progress deadline, so that
+// readiness probes and a 2 s preStop sleep (a terminating pod serves while
+// the proxies drop it, as Kubernetes users write it). The broken image gets a short progress deadline, so that
 // its failed rollout is noticed within seconds; the good ones get a long one,
 // so that a slow machine's rollout is never mistaken for a failed one (and
 // reverted by --auto-rollback).
@@ -55,6 +56,9 @@ spec:
               path: /ready
               port: http
             periodSeconds: 1
+          lifecycle:
+            preStop:
+              sleep: {seconds: 2}
 `, replicas, deadline, image)
 }
 
