@@ -8,7 +8,8 @@
 //     store confirms it;
 //   - terminating pods that were never bound to a node;
 //   - finished pods (Succeeded or Failed) beyond TerminatedPodThreshold, the
-//     oldest first (kube-controller-manager's --terminated-pod-gc-threshold,
+//     oldest first, by creation time then name (kube-controller-manager's
+//     --terminated-pod-gc-threshold,
 //     12,500 by default).
 //
 // Pods on a node that is unreachable but still exists stay, terminating if
@@ -144,7 +145,11 @@ func (c *Controller) Pass(ctx context.Context) int {
 	}
 	if excess := len(finished) - c.cfg.TerminatedPodThreshold; c.cfg.TerminatedPodThreshold >= 0 && excess > 0 {
 		sort.Slice(finished, func(i, j int) bool {
-			return finished[i].CreationTimestamp.Before(&finished[j].CreationTimestamp)
+			a, b := finished[i], finished[j]
+			if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+				return a.CreationTimestamp.Before(&b.CreationTimestamp)
+			}
+			return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
 		})
 		for _, pod := range finished[:excess] {
 			removed += c.remove(ctx, pod, "finished pod beyond the terminated-pod threshold")

@@ -18,11 +18,15 @@ import (
 )
 
 func TestPass(t *testing.T) {
-	s := storetest.Start(t)
+	// The store stamps creationTimestamp itself: give it the time each pod
+	// should have been created at.
+	var createdAt time.Time
+	s := storetest.StartAt(t, func() time.Time { return createdAt })
 	ctx := t.Context()
 	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC))
 	mk := func(name, node string, phase corev1.PodPhase, created time.Time, terminating bool) {
-		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, CreationTimestamp: metav1.NewTime(created)},
+		createdAt = created
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
 			Spec:   corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "c", Image: "x"}}},
 			Status: corev1.PodStatus{Phase: phase}}
 		if terminating {

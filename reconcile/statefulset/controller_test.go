@@ -225,6 +225,21 @@ func (e *env) pod(name string) *corev1.Pod {
 	return &p
 }
 
+// images returns the first container's image of each pod by name, read at
+// one revision (a pod being replaced is simply missing).
+func (e *env) images() map[string]string {
+	e.t.Helper()
+	pods, _, err := e.s.List(e.ctx, mustRes("pods"), "default", store.ListOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, o := range pods {
+		out[o.GetName()] = o.(*corev1.Pod).Spec.Containers[0].Image
+	}
+	return out
+}
+
 func (e *env) set(name string) *appsv1.StatefulSet {
 	e.t.Helper()
 	var s appsv1.StatefulSet
@@ -343,11 +358,8 @@ func TestRollingUpdateWithPartition(t *testing.T) {
 		s.Generation = 2
 	})
 	testutil.EventuallyTrue(t, 15*time.Second, "web-2 and web-1 updated", func() bool {
-		pods := e.podNames()
-		if len(pods) != 3 {
-			return false
-		}
-		return e.pod("web-1").Spec.Containers[0].Image == "app:2" && e.pod("web-2").Spec.Containers[0].Image == "app:2"
+		img := e.images()
+		return len(img) == 3 && img["web-1"] == "app:2" && img["web-2"] == "app:2"
 	})
 	e.holds("web-0 below the partition keeps the old revision", func() bool {
 		got := e.pod("web-0")
