@@ -76,3 +76,18 @@ func DeletePod(ctx context.Context, w PodDeleter, pod *corev1.Pod, now time.Time
 	}
 	return true, w.Update(ctx, terminating)
 }
+
+// CreateBatch collects creations that Commit writes in one etcd transaction:
+// all of them or none, in one raft entry instead of one per object. It is
+// used by one goroutine and committed once. *store.Txn is a CreateBatch.
+type CreateBatch interface {
+	// Create adds the creation of obj, conditional on its name being free, and
+	// fills in its generated name; nothing is sent. The error is for an object
+	// that can never be written (api.ErrInvalid).
+	Create(obj api.Object) error
+	// Commit writes the batch, blocking until it is committed or refused, and
+	// returns the revision it was written at. The error wraps api.ErrExists
+	// when a name was taken and api.ErrTooLarge when the batch exceeds the
+	// store's limits; then nothing was written.
+	Commit(ctx context.Context) (int64, error)
+}

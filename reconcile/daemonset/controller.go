@@ -62,18 +62,9 @@ type Writer interface {
 // before adopting objects or handling a hash collision. *store.Store is one.
 type Getter = reconcile.Getter
 
-// Batch collects pod creations that Commit writes in one transaction: all of
-// them or none. A Batch is used by one goroutine and committed once.
-// *store.Txn is a Batch.
-type Batch interface {
-	// Create adds the creation of obj, conditional on its name being free,
-	// and fills in its generated name; nothing is sent yet.
-	Create(obj api.Object) error
-	// Commit writes the batch, blocking until it is committed or refused. The
-	// error wraps api.ErrExists when a name was taken and api.ErrTooLarge
-	// when the batch exceeds the store's limits; then nothing was written.
-	Commit(ctx context.Context) (int64, error)
-}
+// Batch collects pod creations written in one transaction (see
+// reconcile.CreateBatch). *store.Txn is a Batch.
+type Batch = reconcile.CreateBatch
 
 // Config configures a Controller. Writer, Getter, NewBatch and Informers are
 // required; the control plane passes one *store.Store as Writer and Getter

@@ -50,20 +50,9 @@ type Writer interface {
 // the store itself, not the cache. *store.Store is a Getter.
 type Getter = reconcile.Getter
 
-// Batch collects pod creations that Commit writes in one transaction: all of
-// them or none, in one raft entry instead of one per pod. A Batch is used by
-// one goroutine and committed once. *store.Txn is a Batch.
-type Batch interface {
-	// Create adds the creation of obj, conditional on its name being free, and
-	// fills in its generated name; nothing is sent. The error is for an object
-	// that can never be written (api.ErrInvalid).
-	Create(obj api.Object) error
-	// Commit writes the batch, blocking until it is committed or refused, and
-	// returns the revision it was written at. The error wraps api.ErrExists
-	// when a name was taken and api.ErrTooLarge when the batch exceeds the
-	// store's limits; then nothing was written.
-	Commit(ctx context.Context) (int64, error)
-}
+// Batch collects pod creations written in one transaction (see
+// reconcile.CreateBatch). *store.Txn is a Batch.
+type Batch = reconcile.CreateBatch
 
 // Config configures a Controller. Writer, Getter, NewBatch and Informers are
 // required; the control plane passes one *store.Store as Writer and Getter, and
