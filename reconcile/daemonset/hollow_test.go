@@ -231,6 +231,7 @@ func ready(p *corev1.Pod) bool {
 // a template change rolled out with maxUnavailable 10%. It is a benchmark of
 // a minute or more on 2 cores: run it with BOSUN_BENCH_DAEMONSET=1.
 func TestBenchRollout1000(t *testing.T) {
+	// Opt-in, as make bench-scale's runs: too long for make test; make bench runs it.
 	if os.Getenv("BOSUN_BENCH_DAEMONSET") == "" {
 		t.Skip("benchmark: run with BOSUN_BENCH_DAEMONSET=1 (DAEMONSET_NODES nodes, default 1000)")
 	}
