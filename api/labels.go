@@ -14,4 +14,8 @@ const (
 	// AnnotationSource holds "path/to/file.yaml:LINE", where the object is
 	// defined in the repository.
 	AnnotationSource = "bosun.dev/source"
+	// AnnotationRenderedBy holds the repository path of the file that
+	// rendered an object synced from Kustomize or Helm
+	// ("overlays/prod/kustomization.yaml"); absent for plain manifests.
+	AnnotationRenderedBy = "bosun.dev/rendered-by"
 )

@@ -159,6 +159,11 @@ type Object struct {
 	File string
 	// Line is the line where the document starts (its first non-comment line).
 	Line int
+	// RenderedBy is the file that rendered the object (a kustomization or
+	// bosun-helm.yaml, see Rendered); "" for a plain manifest.
+	RenderedBy string
+	// Encrypted reports that the object comes from a SOPS-encrypted file.
+	Encrypted bool
 
 	// src maps field paths back to lines; nil for objects built by callers.
 	src *source
@@ -253,6 +258,15 @@ type Options struct {
 	// offline (bosun validate), where a namespace the tree does not define
 	// is only a warning.
 	Live *LiveState
+	// Renderers render the directories that are not plain manifests
+	// (Kustomize, Helm); nil reads every directory as plain files.
+	Renderers []Renderer
+	// Decrypter decrypts SOPS-encrypted files; nil makes an encrypted
+	// file an error.
+	Decrypter Decrypter
+	// RequireEncryptedSecrets makes a Secret that does not come from an
+	// encrypted file an error instead of a warning.
+	RequireEncryptedSecrets bool
 }
 
 // LiveState is what validation needs to know about the cluster a tree is
