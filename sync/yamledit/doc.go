@@ -27,4 +27,7 @@
 //		return fmt.Errorf("apps/web.yaml: %w", err)
 //	}
 //	out, err = yamledit.SetImage(out, "Deployment", "shop", "web", "app", "registry.local/web:v2")
+//
+// SetPath changes one scalar of a file that is not an object (a Helm values
+// file, a kustomization) by its path of keys and "[N]" indexes.
 package yamledit
