@@ -40,6 +40,9 @@ func managedError(t target, obj metav1.Object) *apiError {
 			}
 		}
 	}
+	if by := ann[api.AnnotationRenderedBy]; by != "" {
+		where += ", rendered by " + by + ","
+	}
 	msg := fmt.Sprintf("%s %s is managed by Git: change %s in the repository and commit", t.r.Name, t.key(), where)
 	if c := ann[api.AnnotationCommit]; c != "" {
 		msg += fmt.Sprintf("; it was synced from commit %s", state.CommitInfo{SHA: c}.Short())

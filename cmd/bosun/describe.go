@@ -135,6 +135,9 @@ func describe(w io.Writer, r api.Resource, obj api.Object, evs []*corev1.Event, 
 			commit = commit[:8]
 		}
 		field("Source", fmt.Sprintf("%s (commit %s)", src, commit))
+		if by := ann[api.AnnotationRenderedBy]; by != "" {
+			field("Rendered by", by)
+		}
 	}
 	created := obj.GetCreationTimestamp()
 	field("Created", fmt.Sprintf("%s (%s ago)", created.UTC().Format(time.RFC3339), table.Age(created, now)))

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/records"
 	"github.com/bosun-dev/bosun/sync/edit"
 	"github.com/bosun-dev/bosun/sync/gitwrite"
@@ -39,6 +40,10 @@ type Committer struct {
 	Trigger func()
 	// Timeout bounds how long WaitSynced waits; 0 means DefaultTimeout.
 	Timeout time.Duration
+	// Editors returns the editor of the renderer (Kustomize, Helm) that
+	// rendered an object from the file renderedBy; nil refuses writes to
+	// rendered objects.
+	Editors func(renderedBy string) (manifests.RenderedEditor, bool)
 	// Poll is how often WaitSynced reads the status; 0 means 100 ms.
 	Poll time.Duration
 }
@@ -54,19 +59,23 @@ func author(user string) gitwrite.PushOptions {
 	return gitwrite.PushOptions{Author: gitwrite.Signature{Name: name + " (bosun API)", Email: "api@bosun.invalid"}}
 }
 
-func target(r api.Resource, obj api.Object) (edit.Target, error) {
+func (c *Committer) target(r api.Resource, obj api.Object) (edit.Target, error) {
 	file, ok := edit.SourceFile(obj)
 	if !ok {
 		return edit.Target{}, fmt.Errorf("apiwrites: %s %s/%s has no bosun.dev/source annotation: it is not from Git", r.Kind, obj.GetNamespace(), obj.GetName())
 	}
-	return edit.Target{Resource: r, Object: obj, File: file}, nil
+	t := edit.Target{Resource: r, Object: obj, File: file, RenderedBy: obj.GetAnnotations()[api.AnnotationRenderedBy]}
+	if t.RenderedBy != "" && c.Editors != nil {
+		t.Editor, _ = c.Editors(t.RenderedBy)
+	}
+	return t, nil
 }
 
 // CommitScale commits spec.replicas = replicas in the file of obj (of
 // resource r) on behalf of user and returns the commit's SHA; "" when the
 // file already says so.
 func (c *Committer) CommitScale(ctx context.Context, r api.Resource, obj api.Object, replicas int32, user string) (string, error) {
-	t, err := target(r, obj)
+	t, err := c.target(r, obj)
 	if err != nil {
 		return "", err
 	}
@@ -77,7 +86,7 @@ func (c *Committer) CommitScale(ctx context.Context, r api.Resource, obj api.Obj
 // in its file, on behalf of user, and returns the commit's SHA; "" when
 // the file already says so.
 func (c *Committer) CommitImages(ctx context.Context, r api.Resource, obj api.Object, images map[string]string, user string) (string, error) {
-	t, err := target(r, obj)
+	t, err := c.target(r, obj)
 	if err != nil {
 		return "", err
 	}

@@ -273,8 +273,13 @@ func (a *Applier) RecordRejected(ctx context.Context, commit state.CommitInfo, p
 		return err
 	}
 	for _, o := range live {
-		file, _, _ := strings.Cut(o.GetAnnotations()[api.AnnotationSource], ":")
-		for _, p := range byFile[file] {
+		ann := o.GetAnnotations()
+		file, _, _ := strings.Cut(ann[api.AnnotationSource], ":")
+		ps := byFile[file]
+		if by := ann[api.AnnotationRenderedBy]; by != "" && by != file {
+			ps = append(ps, byFile[by]...)
+		}
+		for _, p := range ps {
 			a.rec.Eventf(events.Ref(o), corev1.EventTypeWarning, ReasonRejected,
 				"Commit %s %q was rejected, nothing of it applied: %s", commit.Short(), commit.Subject, p)
 		}
@@ -503,7 +508,9 @@ func namespaceOf(r api.Resource, obj api.Object) string {
 // copy with what Git may not set cleared (uid, resourceVersion,
 // creationTimestamp, generation, owner references, finalizers, status),
 // bosun's managed-by label and its bosun.dev/commit and bosun.dev/source
-// annotations. The manifest is not modified.
+// annotations (the line left out when not known), and for an object
+// rendered by Kustomize or Helm bosun.dev/rendered-by. The manifest is not
+// modified.
 func Desired(m manifests.Object, sha string) (api.Object, error) {
 	obj, ok := m.Obj.DeepCopyObject().(api.Object)
 	if !ok {
@@ -530,7 +537,13 @@ func Desired(m manifests.Object, sha string) (api.Object, error) {
 		an = map[string]string{}
 	}
 	an[api.AnnotationCommit] = sha
-	an[api.AnnotationSource] = m.File + ":" + strconv.Itoa(m.Line)
+	an[api.AnnotationSource] = m.File
+	if m.Line > 0 {
+		an[api.AnnotationSource] += ":" + strconv.Itoa(m.Line)
+	}
+	if m.RenderedBy != "" {
+		an[api.AnnotationRenderedBy] = m.RenderedBy
+	}
 	obj.SetAnnotations(an)
 	return obj, nil
 }

@@ -32,7 +32,7 @@ const (
 
 // syncAnnotations are the annotations sync itself writes on every object;
 // they change with every commit and are not part of the comparison.
-var syncAnnotations = []string{api.AnnotationCommit, api.AnnotationSource}
+var syncAnnotations = []string{api.AnnotationCommit, api.AnnotationSource, api.AnnotationRenderedBy}
 
 // Change is one object a sync of the revision would add, change or prune.
 type Change struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,6 +70,14 @@ type Target struct {
 	// File is the repository path of the file that defines it, from its
 	// bosun.dev/source annotation without the line number.
 	File string
+	// RenderedBy is the kustomization or bosun-helm.yaml that renders the
+	// object (its bosun.dev/rendered-by annotation); "" for a plain
+	// manifest, whose File is edited directly.
+	RenderedBy string
+	// Editor edits the sources of a rendered object (the renderer of
+	// RenderedBy); Scale and SetImages refuse a rendered object without
+	// one.
+	Editor manifests.RenderedEditor
 }
 
 // String names the object: "Deployment shop/web".
@@ -105,7 +114,7 @@ func Find(ctx context.Context, g Getter, ref, namespace string, kinds ...string)
 		return Target{}, fmt.Errorf("edit: %s %s/%s is not managed by Git (no %s annotation), so there is no file to change; bosun only edits objects synced from the repository",
 			r.Kind, obj.GetNamespace(), name, api.AnnotationSource)
 	}
-	return Target{Resource: r, Object: obj, File: file}, nil
+	return Target{Resource: r, Object: obj, File: file, RenderedBy: obj.GetAnnotations()[api.AnnotationRenderedBy]}, nil
 }
 
 // SourceFile returns the file an object synced from Git comes from: its
@@ -143,6 +152,11 @@ func Scale(ctx context.Context, w Writer, t Target, replicas int32, opts gitwrit
 		return Result{}, fmt.Errorf("edit: %s: %s", t, why)
 	}
 	msg := fmt.Sprintf("Scale %s to %d replicas", t, replicas)
+	if t.RenderedBy != "" {
+		return commitRendered(ctx, w, t, msg, func(fsys fs.FS) ([]manifests.FileEdit, error) {
+			return t.Editor.SetReplicas(fsys, t.RenderedBy, t.id(), replicas)
+		}, opts)
+	}
 	return commitFile(ctx, w, t.File, msg, func(b []byte) ([]byte, error) {
 		return yamledit.SetReplicas(b, t.Resource.Kind, t.Object.GetNamespace(), t.Object.GetName(), replicas)
 	}, opts)
@@ -189,6 +203,15 @@ func SetImages(ctx context.Context, w Writer, t Target, images []Image, opts git
 		return Result{}, fmt.Errorf("edit: %s: no images to set", t)
 	}
 	msg := fmt.Sprintf("Set image of %s: %s", t, JoinImages(images))
+	if t.RenderedBy != "" {
+		byName := make(map[string]string, len(images))
+		for _, img := range images {
+			byName[img.Container] = img.Image
+		}
+		return commitRendered(ctx, w, t, msg, func(fsys fs.FS) ([]manifests.FileEdit, error) {
+			return t.Editor.SetImages(fsys, t.RenderedBy, t.id(), byName)
+		}, opts)
+	}
 	return commitFile(ctx, w, t.File, msg, func(b []byte) ([]byte, error) {
 		for _, img := range images {
 			var err error
@@ -201,6 +224,39 @@ func SetImages(ctx context.Context, w Writer, t Target, images []Image, opts git
 }
 
 // commitFile edits one file with fn and commits it with message.
+// commitRendered commits the file edits that t's renderer works out on the
+// tree of the branch head (which it renders to check them).
+func commitRendered(ctx context.Context, w Writer, t Target, message string, edits func(fs.FS) ([]manifests.FileEdit, error), opts gitwrite.PushOptions) (Result, error) {
+	if t.Editor == nil {
+		return Result{}, fmt.Errorf("edit: %s is rendered by %s, and this bosun cannot edit what renders it", t, t.RenderedBy)
+	}
+	sha, err := w.Commit(ctx, message, func(tree *gitwrite.Tree) error {
+		list, err := edits(tree.FS())
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.RenderedBy, err)
+		}
+		for _, e := range list {
+			if err := tree.WriteFile(e.Path, e.Data); err != nil {
+				return fmt.Errorf("%s: %w", e.Path, err)
+			}
+		}
+		return nil
+	}, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{SHA: sha, Message: message}, nil
+}
+
+// id returns the object's manifests.ID.
+func (t Target) id() manifests.ID {
+	ns := t.Object.GetNamespace()
+	if !t.Resource.Namespaced {
+		ns = ""
+	}
+	return manifests.ID{Group: t.Resource.Group, Kind: t.Resource.Kind, Namespace: ns, Name: t.Object.GetName()}
+}
+
 func commitFile(ctx context.Context, w Writer, file, message string, fn func([]byte) ([]byte, error), opts gitwrite.PushOptions) (Result, error) {
 	sha, err := w.Commit(ctx, message, func(t *gitwrite.Tree) error {
 		data, err := t.ReadFile(file)
@@ -227,6 +283,9 @@ func commitFile(ctx context.Context, w Writer, file, message string, fn func([]b
 func LastTemplateChange(ctx context.Context, w Writer, t Target) (gitwrite.Commit, error) {
 	if _, ok := t.Object.(*appsv1.Deployment); !ok {
 		return gitwrite.Commit{}, fmt.Errorf("edit: %s: only a Deployment has revisions to roll back, not %T", t, t.Object)
+	}
+	if t.RenderedBy != "" {
+		return gitwrite.Commit{}, fmt.Errorf("edit: %s is rendered by %s, so its pod template's history is not one file's; roll back a commit by its SHA instead (bosun history lists them)", t, t.RenderedBy)
 	}
 	ns, name := t.Object.GetNamespace(), t.Object.GetName()
 	c, err := w.LastCommitTouching(ctx, []string{t.File}, TemplateChanged(ns, name))

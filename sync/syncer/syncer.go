@@ -119,6 +119,16 @@ type Config struct {
 	// bosun_sync_duration_seconds, bosun_sync_objects_total,
 	// bosun_sync_last_applied_timestamp_seconds).
 	Metrics prometheus.Registerer
+	// Renderers render the directories of a commit that are not plain
+	// manifests (Kustomize overlays, Helm charts); see manifests.Renderer.
+	Renderers []manifests.Renderer
+	// Decrypter decrypts SOPS-encrypted files of a commit; nil rejects a
+	// commit with one.
+	Decrypter manifests.Decrypter
+	// RequireEncryptedSecrets rejects a commit with a Secret that is not
+	// SOPS-encrypted (--require-encrypted-secrets); by default it is a
+	// warning.
+	RequireEncryptedSecrets bool
 	// Recorder receives the Events of sync: Synced or Pruned on each object
 	// a commit changes, Rejected on the live objects of the files of a
 	// rejected commit. nil records none.
@@ -481,7 +491,8 @@ func (s *Syncer) load(ctx context.Context, commit gitsource.Commit) (*manifests.
 		return nil, "", err
 	}
 	res, err := manifests.Load(commit.Tree, manifests.Options{Path: s.cfg.Path, Limits: s.cfg.Limits,
-		ServiceCIDRs: s.cfg.ServiceCIDRs, Live: live})
+		ServiceCIDRs: s.cfg.ServiceCIDRs, Live: live, Renderers: s.cfg.Renderers, Decrypter: s.cfg.Decrypter,
+		RequireEncryptedSecrets: s.cfg.RequireEncryptedSecrets})
 	if err != nil || s.cfg.PodSecurity == nil {
 		return res, "", err
 	}
