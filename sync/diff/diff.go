@@ -3,6 +3,8 @@ package diff
 import (
 	"cmp"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -242,9 +244,21 @@ func Normalize(obj api.Object) (map[string]any, error) {
 	return m, nil
 }
 
+// redactKey keys the tokens redactSecret prints: drawn once per process
+// and never shown, so equal values give equal tokens within one run (a diff
+// shows which keys changed) while a token says nothing about the value
+// (no length, and no digest anyone could test guesses against).
+var redactKey = func() []byte {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		panic(fmt.Sprintf("diff: no randomness for redacting Secrets: %v", err))
+	}
+	return k
+}()
+
 // redactSecret replaces the values of a Secret's data and stringData by
-// their size and a digest, so that a diff shows which keys changed without
-// printing secrets into CI logs.
+// an opaque token, so that a diff shows which keys changed (and only that)
+// without printing secrets into CI logs.
 func redactSecret(m map[string]any) {
 	for _, field := range []string{"data", "stringData"} {
 		d, _ := m[field].(map[string]any)
@@ -255,8 +269,9 @@ func redactSecret(m map[string]any) {
 					s = string(b)
 				}
 			}
-			sum := sha256.Sum256([]byte(s))
-			d[k] = fmt.Sprintf("<redacted: %d bytes, sha256 %x>", len(s), sum[:6])
+			mac := hmac.New(sha256.New, redactKey)
+			mac.Write([]byte(s))
+			d[k] = fmt.Sprintf("<redacted value %x>", mac.Sum(nil)[:6])
 		}
 	}
 }

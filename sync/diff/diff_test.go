@@ -203,8 +203,17 @@ func TestSecretsRedacted(t *testing.T) {
 	if err := diff.Render(&b, changes, "pr"); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(b.String(), "hunter") || !strings.Contains(b.String(), "<redacted: 7 bytes, sha256 ") {
-		t.Errorf("secret not redacted:\n%s", b.String())
+	out := b.String()
+	if strings.Contains(out, "hunter") || strings.Count(out, "<redacted value ") != 2 {
+		t.Errorf("secret not redacted, or the change not shown:\n%s", out)
+	}
+	// The same value on both sides: no change at all.
+	same, err := diff.Objects(live(t, "s.yaml", secretV1), diff.Desired(decode(t, "s.yaml", secretV1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(same) != 0 {
+		t.Errorf("an unchanged Secret shows as changed: %+v", same)
 	}
 }
 

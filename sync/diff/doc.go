@@ -19,11 +19,13 @@
 // Both sides of a shown change are normalized to what sync owns (see
 // Normalize): kind, name, namespace, labels without
 // app.kubernetes.io/managed-by, annotations without bosun.dev/commit and
-// bosun.dev/source, and every top-level field but metadata and status
+// bosun.dev/source and bosun.dev/rendered-by, and every top-level field but metadata and status
 // (spec, data, type, ...). A planned update that changes only
 // bosun.dev/source (a manifest moved within or between files) is therefore
-// not shown. The values of a Secret's data are replaced by their size and a
-// digest: a diff shows that a key changed without printing the secret.
+// not shown. The values of a Secret's data are replaced by opaque tokens
+// (an HMAC under a key drawn per process and never shown): a diff shows
+// that a key changed, and nothing else about the value, not even its
+// length.
 //
 // ReadRevision reads a revision of a local or remote repository (a branch,
 // tag or commit) or a local working tree as it is on disk.
