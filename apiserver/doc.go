@@ -159,7 +159,7 @@
 // part of the server for such a check.
 //
 // Anonymous requests get 401 Unauthorized (a Status) except GET /healthz,
-// /livez, /readyz, /version and /bosun/v1/cluster-info, POST
+// /livez, /readyz (and their single checks, /readyz/etcd), /version and /bosun/v1/cluster-info, POST
 // /bosun/v1/join and /bosun/v1/control-plane/join (authenticated by their
 // bootstrap token) and POST /hooks/git
 // (authenticated by the webhook's own secret: forges have no client
