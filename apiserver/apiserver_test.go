@@ -366,7 +366,8 @@ func TestHealth(t *testing.T) {
 			t.Fatalf("%s = %d %q", p, code, body)
 		}
 	}
-	if code, body := e.do("GET", "/readyz", nil); code != 503 || !strings.Contains(string(body), "the first sync has not finished") {
+	// kube-apiserver answers a failed check with 500 (not 503) and the checks' lines.
+	if code, body := e.do("GET", "/readyz", nil); code != 500 || !strings.Contains(string(body), "[-]sync failed: the first sync has not finished") {
 		t.Fatalf("/readyz before ready = %d %q", code, body)
 	}
 	notReady = nil

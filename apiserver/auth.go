@@ -179,9 +179,24 @@ func anonymousAllowed(req *http.Request) bool {
 		case "/healthz", "/livez", "/readyz", "/version", api.PathClusterInfo:
 			return true
 		}
+		// One health check (/readyz/etcd) tells no more than ?verbose.
+		if healthCheckPath(req.URL.Path) {
+			return true
+		}
 	case http.MethodPost:
 		switch req.URL.Path {
 		case api.PathJoin, api.PathServerJoin, "/hooks/git":
+			return true
+		}
+	}
+	return false
+}
+
+// healthCheckPath reports whether path is one check of /healthz, /livez
+// or /readyz, such as /readyz/etcd.
+func healthCheckPath(path string) bool {
+	for _, p := range []string{"/healthz/", "/livez/", "/readyz/"} {
+		if rest, ok := strings.CutPrefix(path, p); ok && rest != "" && !strings.Contains(rest, "/") {
 			return true
 		}
 	}
@@ -195,7 +210,7 @@ func discoveryPath(path string) bool {
 	case "/api", "/api/v1", "/apis", "/version", "/healthz", "/livez", "/readyz", "/openapi/v2", "/openapi/v3":
 		return true
 	}
-	if strings.HasPrefix(path, "/openapi/v3/") {
+	if strings.HasPrefix(path, "/openapi/v3/") || healthCheckPath(path) {
 		return true
 	}
 	parts := strings.Split(strings.Trim(path, "/"), "/")

@@ -43,6 +43,8 @@ func TestAuthentication(t *testing.T) {
 		{"anonymous healthz", nobody, "GET", "/healthz", 200, "ok"},
 		{"anonymous livez", nobody, "GET", "/livez", 200, "ok"},
 		{"anonymous readyz", nobody, "GET", "/readyz", 200, "ok"},
+		{"anonymous readyz verbose", nobody, "GET", "/readyz?verbose", 200, "[+]etcd ok"},
+		{"anonymous single check", nobody, "GET", "/readyz/etcd", 200, "ok"},
 		{"anonymous version", nobody, "GET", "/version", 200, "gitVersion"},
 		{"anonymous cluster info", nobody, "GET", api.PathClusterInfo, 200, "caCert"},
 		{"the cluster info names the service CIDR", nobody, "GET", api.PathClusterInfo, 200, `"serviceCIDR":"10.96.0.0/16"`},

@@ -14,7 +14,7 @@
 //	POST .../{resource}; PUT, DELETE .../{name}; PUT .../{name}/status            writes (see below)
 //	GET  .../{deployments,replicasets,replicationcontrollers}/{name}/scale         autoscaling/v1 Scale (PUT, PATCH: 403, see below)
 //	POST /api/v1/namespaces/{ns}/pods/{name}/eviction                             policy/v1 Eviction: delete the pod within its PodDisruptionBudget
-//	GET  /healthz, /livez, /readyz                                                health ("ok"; /readyz runs Config.Ready)
+//	GET  /livez, /readyz, /healthz [?verbose&exclude=NAME]; /readyz/{check}       health checks as kube-apiserver's (see below)
 //	GET  /bosun/v1/status                                                         state.Status JSON
 //	GET  /bosun/v1/history?limit=N                                                []state.Attempt JSON, newest first (0 or absent = all)
 //	POST /hooks/git                                                               Config.Hooks, when set
@@ -144,8 +144,22 @@
 // UserFrom reads the identity from a request's context; the debug log line
 // of every request names it.
 //
+// # Health
+//
+// /livez runs the checks "ping" and "etcd" (a quorum read within
+// Config.EtcdCheckTimeout) and Config.LiveChecks; /readyz runs those, then
+// "sync" (Config.Ready) and Config.ReadyChecks; /healthz is /livez. Each
+// answers "ok" (200) when every check passes; with ?verbose one line per
+// check ("[+]etcd ok") and "readyz check passed". When a check fails the
+// answer is 500 with every line ("[-]sync failed: reason") and "readyz
+// check failed", as kube-apiserver answers (which withholds the reason;
+// bosun prints it, since its checks' reasons name no secret). ?exclude=NAME
+// (repeatable) skips a check; /readyz/NAME runs one ("ok", or 500
+// "internal server error: reason"). A Component tracks a long-running
+// part of the server for such a check.
+//
 // Anonymous requests get 401 Unauthorized (a Status) except GET /healthz,
-// /livez, /readyz, /version and /bosun/v1/cluster-info, POST
+// /livez, /readyz (and their single checks, /readyz/etcd), /version and /bosun/v1/cluster-info, POST
 // /bosun/v1/join and /bosun/v1/control-plane/join (authenticated by their
 // bootstrap token) and POST /hooks/git
 // (authenticated by the webhook's own secret: forges have no client

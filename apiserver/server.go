@@ -38,9 +38,19 @@ type Config struct {
 	Logger *slog.Logger
 	// Hooks, when set, serves POST /hooks/git (the Git webhook receiver).
 	Hooks http.Handler
-	// Ready, when set, is the readiness check behind /readyz (e.g. "the first
-	// sync is done"); a non-nil error makes /readyz answer 503 with it.
+	// Ready, when set, is the readiness check "sync" of /readyz (e.g. "the
+	// first sync is done"); a non-nil error makes /readyz answer 500 with
+	// it (health.go).
 	Ready func(ctx context.Context) error
+	// LiveChecks are checks of /livez (and /readyz, /healthz) besides
+	// ping and etcd, e.g. a component's Component.Check.
+	LiveChecks []HealthCheck
+	// ReadyChecks are checks of /readyz only, after sync, such as
+	// "controllers".
+	ReadyChecks []HealthCheck
+	// EtcdCheckTimeout bounds the quorum read of the etcd health check;
+	// 0 means DefaultEtcdCheckTimeout.
+	EtcdCheckTimeout time.Duration
 	// Version is bosun's version, reported by /version as build metadata.
 	Version string
 	// MaxBodyBytes bounds request bodies; 0 means DefaultMaxBodyBytes.
@@ -331,9 +341,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", s.serveOK)
-	mux.HandleFunc("/livez", s.serveOK)
-	mux.HandleFunc("/readyz", s.serveReady)
+	s.registerHealth(mux)
 	mux.HandleFunc("/version", s.serveVersion)
 	mux.HandleFunc("/api", s.serveCoreVersions)
 	mux.HandleFunc("/api/v1", s.serveResourceList)
@@ -380,23 +388,6 @@ func (s *Server) routes() http.Handler {
 		writeError(w, errNotFoundPath(r.URL.Path))
 	})
 	return mux
-}
-
-func (s *Server) serveOK(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte("ok"))
-}
-
-func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if s.cfg.Ready != nil {
-		if err := s.cfg.Ready(r.Context()); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = fmt.Fprintf(w, "not ready: %v\n", err)
-			return
-		}
-	}
-	_, _ = w.Write([]byte("ok"))
 }
 
 // writeJSON writes v as JSON with the code.

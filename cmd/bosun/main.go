@@ -131,6 +131,7 @@ listener.`,
 		newMemberCommand(),
 		newKubeconfigCommand(),
 		newVersionCommand(),
+		newCheckCommand(),
 	)
 	root.AddCommand(newControlCommands(g)...)
 	return root

@@ -641,6 +641,8 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		gitWrites = &apiwrites.Committer{Writer: writer, Status: st, Trigger: triggerSync}
 	}
 	apiEvents := events.New(events.Config{Sink: st, Component: "bosun-apiserver", Logger: logger.With("component", "api")})
+	// /readyz's "controllers": this server runs (or campaigns to run) them.
+	var controllers apiserver.Component
 	apiSrv := apiserver.New(apiserver.Config{
 		Store:                       st,
 		Logger:                      logger.With("component", "api"),
@@ -649,6 +651,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		PodSecurity:                 podSecurity,
 		ServiceCIDR:                 serviceCIDR.String(),
 		Ready:                       sy.Ready,
+		ReadyChecks:                 []apiserver.HealthCheck{{Name: "controllers", Check: controllers.Check}},
 		Version:                     version,
 		Profiling:                   c.profiling,
 		MaxRequestsInFlight:         c.maxRequestsInFlight,
@@ -710,7 +713,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		return leader.Run(ctx, st.Client(), "compactor", leader.DefaultID(), leader.DefaultTTL, logger.With("component", "compactor"), compactor.Run)
 	})
 	g.Go(func() error {
-		return controlplane.Run(ctx, controlplane.Config{
+		return controllers.Run(ctx, runControlPlane(controlplane.Config{
 			Audit:                  auditLog,
 			Store:                  st,
 			ClusterCIDR:            clusterCIDR,
@@ -725,7 +728,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 			HPASyncPeriod:          c.hpaSyncPeriod,
 			Logger:                 logger.With("component", "controllers"),
 			Metrics:                reg,
-		})
+		}))
 	})
 	if !c.noAgent {
 		a := c.agent
@@ -748,6 +751,11 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	}
 	logger.Info("bosun server stopped")
 	return nil
+}
+
+// runControlPlane is controlplane.Run with cfg, for an apiserver.Component.
+func runControlPlane(cfg controlplane.Config) func(ctx context.Context) error {
+	return func(ctx context.Context) error { return controlplane.Run(ctx, cfg) }
 }
 
 // openAuditLog opens the audit log of --audit-log, or returns nil (which
