@@ -325,7 +325,7 @@ func (d *decoder) object(file string, n *yaml.Node, offset int) {
 		return
 	}
 	obj := info.newObj()
-	w := walker{offset: offset, budget: countNodes(n, 0) + maxAliasExpansion}
+	w := walker{offset: offset, budget: countNodes(n, 0) + maxAliasExpansion, secret: kind == "Secret"}
 	w.walk(n, typeInfoFor(obj), nil, 0)
 	var dropped []string
 	for _, p := range w.problems {
