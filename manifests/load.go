@@ -39,13 +39,17 @@ func isManifestName(name string) bool {
 // most 40 links deep); a symlink to a directory is skipped with a warning.
 // opts.Path may also name a single file.
 func Load(fsys fs.FS, opts Options) (*Result, error) {
-	l := &loader{fsys: fsys, d: decoder{limits: opts.Limits.withDefaults()}}
+	l := &loader{fsys: fsys, opts: opts, d: decoder{limits: opts.Limits.withDefaults()}}
 	l.d.docsLeft = l.d.limits.MaxDocuments
+	l.claimed = make([][]string, len(opts.Renderers))
 	root := path.Clean("/" + strings.TrimSpace(opts.Path))[1:]
 	if root == "" {
 		root = "."
 	}
 	if err := l.load(root); err != nil {
+		return nil, err
+	}
+	if err := l.render(); err != nil {
 		return nil, err
 	}
 	objs := l.d.objects
@@ -72,12 +76,16 @@ func Load(fsys fs.FS, opts Options) (*Result, error) {
 // loader reads files from a tree into a decoder.
 type loader struct {
 	fsys      fs.FS
+	opts      Options
 	d         decoder
 	total     int64
 	totalFull bool
 	// truncated is set when a file was skipped for its size: the tree
 	// read is incomplete.
 	truncated bool
+	// claimed holds, per renderer of opts, the directories it claimed
+	// for rendering, in walk order.
+	claimed [][]string
 }
 
 func (l *loader) load(root string) error {
@@ -97,7 +105,7 @@ func (l *loader) load(root string) error {
 			return fmt.Errorf("manifests: read %s: %w", p, err)
 		}
 		if p == root {
-			return nil
+			return l.claim(p)
 		}
 		if strings.HasPrefix(d.Name(), ".") {
 			if d.IsDir() {
@@ -109,7 +117,7 @@ func (l *loader) load(root string) error {
 		case d.Type()&fs.ModeSymlink != 0:
 			return l.symlink(p)
 		case d.IsDir():
-			return nil
+			return l.claim(p)
 		case !isManifestName(d.Name()):
 			return nil
 		case !d.Type().IsRegular():
