@@ -60,8 +60,9 @@ func Load(fsys fs.FS, opts Options) (*Result, error) {
 		return objs[i].Line < objs[j].Line
 	})
 	all := append(append([]Object(nil), objs...), l.d.partial...)
-	complete := !l.truncated && !l.d.tooMany && !l.totalFull
+	complete := !l.truncated && !l.d.tooMany && !l.totalFull && !l.undecrypted
 	ps := append(l.d.problems, validate(all, opts, complete)...)
+	ps = append(ps, plainSecrets(all, opts.RequireEncryptedSecrets)...)
 	sortProblems(ps)
 	ws := l.d.windows
 	sort.SliceStable(ws, func(i, j int) bool {
@@ -83,6 +84,9 @@ type loader struct {
 	// truncated is set when a file was skipped for its size: the tree
 	// read is incomplete.
 	truncated bool
+	// undecrypted is set when an encrypted file was skipped for want of
+	// a key: the tree read is incomplete.
+	undecrypted bool
 	// claimed holds, per renderer of opts, the directories it claimed
 	// for rendering, in walk order.
 	claimed [][]string
@@ -169,7 +173,7 @@ func (l *loader) readFile(file, real string) error {
 	if l.total > l.d.limits.MaxTotalBytes {
 		return l.treeFull(file)
 	}
-	l.d.file(file, data)
+	l.plainFile(file, data)
 	return nil
 }
 
