@@ -38,6 +38,12 @@ func isManifestName(name string) bool {
 // warning otherwise; a symlink to a file inside the tree is followed (at
 // most 40 links deep); a symlink to a directory is skipped with a warning.
 // opts.Path may also name a single file.
+//
+// Renderers, decryption and the plain-Secret check (see the package doc
+// and Options): directories claimed by opts.Renderers are rendered, not
+// read (an error of a Renderer's Render is Load's error); files that
+// opts.Decrypter reports encrypted are decrypted first; every Secret with
+// data that comes from no encrypted file is reported.
 func Load(fsys fs.FS, opts Options) (*Result, error) {
 	l := &loader{fsys: fsys, opts: opts, d: decoder{limits: opts.Limits.withDefaults()}}
 	l.d.docsLeft = l.d.limits.MaxDocuments
