@@ -49,7 +49,7 @@ func (l *loader) conflict(dir string, entries []fs.DirEntry, winner, loser int) 
 	wFile := l.claimFile(dir, entries, w)
 	loFile := l.claimFile(dir, entries, lo)
 	return Problem{File: wFile, Warning: true, Message: fmt.Sprintf(
-		"%s is ignored: the directory is rendered by %s (%s), the first renderer that claims it, and %s would render it too; keep one of the two files",
+		"%s is ignored: the directory is rendered by %s (%s), the first renderer that claims it, and %s claims it too; keep one of the two files",
 		loFile, w.Name(), wFile, lo.Name())}
 }
 
@@ -104,6 +104,13 @@ func (l *loader) decodeRendered(r Rendered) bool {
 			"the manifests and rendered objects add up to more than the limit of %s; this object and the ones rendered after it are not read%s",
 			humanBytes(l.d.limits.MaxTotalBytes), note)})
 		return false
+	}
+	if size := int64(len(r.Data)); size > l.d.limits.MaxFileBytes {
+		l.truncated = true
+		l.d.add(Problem{File: r.File, Line: r.Line, Message: fmt.Sprintf(
+			"the rendered object is %s, larger than the limit of %s for one file; it is not read%s",
+			humanBytes(size), humanBytes(l.d.limits.MaxFileBytes), note)})
+		return true
 	}
 	np, no, npart, nw := len(l.d.problems), len(l.d.objects), len(l.d.partial), len(l.d.windows)
 	l.d.fileAs(r.File, r.Data, isJSONText(r.Data))

@@ -64,7 +64,7 @@ func TestLoadRendererClaims(t *testing.T) {
 		wantProblems []string
 	}{
 		{name: "root", path: "", wantKust: [][]string{{"apps/both", "apps/overlay"}}, wantHelm: [][]string{{"apps/helm"}}, wantObjects: 1,
-			wantProblems: []string{"warning: apps/both/kustomization.yaml: apps/both/bosun-helm.yaml is ignored: the directory is rendered by kustomize (apps/both/kustomization.yaml), the first renderer that claims it, and helm would render it too; keep one of the two files"}},
+			wantProblems: []string{"warning: apps/both/kustomization.yaml: apps/both/bosun-helm.yaml is ignored: the directory is rendered by kustomize (apps/both/kustomization.yaml), the first renderer that claims it, and helm claims it too; keep one of the two files"}},
 		{name: "sync path claimed itself", path: "apps/overlay", wantKust: [][]string{{"apps/overlay"}}},
 		{name: "sync path skipped itself", path: "apps/chart"},
 		{name: "sync path is a helm directory", path: "apps/helm", wantHelm: [][]string{{"apps/helm"}}},
@@ -191,6 +191,17 @@ func TestLoadRenderedObjects(t *testing.T) {
 			wantObjects: []string{
 				"Service default/a base/a.yaml:2 " + renderedBy + " false",
 				"Deployment default/web deploy/plain.yaml:1  false",
+			},
+		},
+		{
+			name:   "a rendered object larger than MaxFileBytes is refused and the set is incomplete",
+			out:    []Rendered{rendered("base/a.yaml", 2, fmt.Sprintf(serviceYAML, "a")), rendered("base/b.yaml", 5, fmt.Sprintf(deploymentYAML, "b"))},
+			limits: Limits{MaxFileBytes: 200},
+			want: []string{
+				"base/b.yaml:5: the rendered object is 274 bytes, larger than the limit of 200 bytes for one file; it is not read (rendered by overlays/prod/kustomization.yaml)",
+			},
+			wantObjects: []string{
+				"Service default/a base/a.yaml:2 " + renderedBy + " false",
 			},
 		},
 	}
