@@ -15,12 +15,24 @@ import (
 // wellKnownNamespaces exist in every cluster without a Namespace object.
 var wellKnownNamespaces = []string{"default", "kube-system"}
 
-// where renders an object's position for messages: "apps/web.yaml:3".
+// where renders an object's position for messages: "apps/web.yaml:3", or
+// for a rendered object "base/web.yaml:3 (rendered by overlays/prod/kustomization.yaml)".
 func where(o Object) string {
+	s := o.File
 	if o.Line > 0 {
-		return fmt.Sprintf("%s:%d", o.File, o.Line)
+		s = fmt.Sprintf("%s:%d", o.File, o.Line)
 	}
-	return o.File
+	return s + renderedNote(o.RenderedBy)
+}
+
+// renderedNote is the suffix of every problem about an object rendered by
+// the file renderedBy: " (rendered by overlays/prod/kustomization.yaml)";
+// "" for a plain manifest.
+func renderedNote(renderedBy string) string {
+	if renderedBy == "" {
+		return ""
+	}
+	return " (rendered by " + renderedBy + ")"
 }
 
 // podTemplateLabels returns the pod labels an object creates pods with.
@@ -50,7 +62,7 @@ func podTemplateLabels(obj Obj) (map[string]string, bool) {
 
 // problemAt builds a problem about the field at path of o.
 func problemAt(o Object, path, msg string, warning bool) Problem {
-	return Problem{File: o.File, Line: fieldLine(o, path), Object: objectLabel(o.ID()), Field: path, Message: msg, Warning: warning}
+	return Problem{File: o.File, Line: fieldLine(o, path), Object: objectLabel(o.ID()), Field: path, Message: msg + renderedNote(o.RenderedBy), Warning: warning}
 }
 
 // crossValidate checks the set of objects as a whole; complete is false
@@ -84,8 +96,7 @@ func crossValidate(objs []Object, opts Options, complete bool) Problems {
 			continue // reported by the object's own validation
 		}
 		if first, dup := seen[id]; dup {
-			ps = append(ps, Problem{File: o.File, Line: o.Line, Object: objectLabel(id),
-				Message: fmt.Sprintf("duplicate object: %s is defined both at %s and at %s; keep one", id, where(first), where(o))})
+			ps = append(ps, Problem{File: o.File, Line: o.Line, Object: objectLabel(id), Message: duplicateMessage(id, first, o)})
 			continue
 		}
 		seen[id] = o
@@ -123,6 +134,16 @@ func crossValidate(objs []Object, opts Options, complete bool) Problems {
 		ps = append(ps, alloc.check(o, svc)...)
 	}
 	return ps
+}
+
+// duplicateMessage says that id is defined by both first and again. A
+// message about a rendered object ends with the file that rendered it,
+// as every problem about one does.
+func duplicateMessage(id ID, first, again Object) string {
+	if again.RenderedBy != "" {
+		return fmt.Sprintf("duplicate object: keep one of the definitions of %s, at %s and at %s", id, where(first), where(again))
+	}
+	return fmt.Sprintf("duplicate object: %s is defined both at %s and at %s; keep one", id, where(first), where(again))
 }
 
 // missingNamespace reports an object in namespace ns, which the tree does

@@ -44,8 +44,13 @@ type decoder struct {
 
 func (d *decoder) add(p Problem) { d.problems = append(d.problems, p) }
 
-// file decodes one file's bytes.
+// file decodes one file's bytes, as JSON when its name ends in .json.
 func (d *decoder) file(file string, data []byte) {
+	d.fileAs(file, data, strings.EqualFold(path.Ext(file), ".json"))
+}
+
+// fileAs decodes one file's bytes as JSON or as multi-document YAML.
+func (d *decoder) fileAs(file string, data []byte, isJSON bool) {
 	if int64(len(data)) > d.limits.MaxFileBytes {
 		d.add(Problem{File: file, Message: fmt.Sprintf("file is %s, larger than the limit of %s", humanBytes(int64(len(data))), humanBytes(d.limits.MaxFileBytes))})
 		return
@@ -58,8 +63,14 @@ func (d *decoder) file(file string, data []byte) {
 		d.add(Problem{File: file, Line: lineAt(data, firstInvalidUTF8(data)), Message: "file is not valid UTF-8 text"})
 		return
 	}
+	d.text(file, data, isJSON)
+}
+
+// text decodes a file's checked text (UTF-8, no NUL bytes) as JSON or as
+// multi-document YAML.
+func (d *decoder) text(file string, data []byte, isJSON bool) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-	if strings.EqualFold(path.Ext(file), ".json") {
+	if isJSON {
 		// Tabs are whitespace in JSON but not in YAML indentation; valid JSON
 		// has no raw tabs inside strings, so this changes no value.
 		data = bytes.ReplaceAll(data, []byte{'\t'}, []byte{' '})
@@ -325,7 +336,7 @@ func (d *decoder) object(file string, n *yaml.Node, offset int) {
 		return
 	}
 	obj := info.newObj()
-	w := walker{offset: offset, budget: countNodes(n, 0) + maxAliasExpansion}
+	w := walker{offset: offset, budget: countNodes(n, 0) + maxAliasExpansion, secret: kind == "Secret"}
 	w.walk(n, typeInfoFor(obj), nil, 0)
 	var dropped []string
 	for _, p := range w.problems {

@@ -16,8 +16,8 @@ func loadGood(t *testing.T) map[string]Obj {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Problems) > 0 {
-		t.Fatalf("unexpected problems:\n%s", res.Problems)
+	if ps := withoutPlainSecrets(res.Problems); len(ps) > 0 {
+		t.Fatalf("unexpected problems:\n%s", ps)
 	}
 	out := map[string]Obj{}
 	for _, o := range res.Objects {

@@ -45,6 +45,24 @@
 // is accepted as Kubernetes accepts it, with a warning that it protects
 // nothing or allows no eviction.
 //
+// Repositories as teams write them: Options.Renderers render directories
+// that are not plain manifests (a kustomization, a bosun-helm.yaml; see
+// Renderer). Load offers every directory it walks, the sync path included,
+// to each renderer; the first that claims it wins (a later one that would
+// too is a warning naming both files), and a claimed directory is neither
+// read nor walked. Rendered objects are decoded, defaulted and validated
+// like files, count against the same limits, and are checked together
+// with the plain ones (duplicates name both places); a problem about one
+// is placed at the file and line it comes from and ends with
+// "(rendered by overlays/prod/kustomization.yaml)". Options.Decrypter
+// decrypts files encrypted with SOPS before they are decoded, keeping
+// their lines; without a key, offline, such a file is a warning and the
+// checks that need the whole tree are skipped, and at sync it is an error.
+// With no Decrypter a file carrying SOPS metadata is an error, never
+// applied as ciphertext. A Secret with data that comes from no encrypted
+// file is a warning (an error with Options.RequireEncryptedSecrets), and
+// no problem about a Secret's data or stringData quotes a value.
+//
 // Hostile input is bounded: Limits caps the size of a file, of the whole
 // tree and the number of documents; YAML alias expansion is capped (small
 // anchors, aliases and merge keys work), nesting is limited to 100 levels,

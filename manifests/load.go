@@ -38,14 +38,24 @@ func isManifestName(name string) bool {
 // warning otherwise; a symlink to a file inside the tree is followed (at
 // most 40 links deep); a symlink to a directory is skipped with a warning.
 // opts.Path may also name a single file.
+//
+// Renderers, decryption and the plain-Secret check (see the package doc
+// and Options): directories claimed by opts.Renderers are rendered, not
+// read (an error of a Renderer's Render is Load's error); files that
+// opts.Decrypter reports encrypted are decrypted first; every Secret with
+// data that comes from no encrypted file is reported.
 func Load(fsys fs.FS, opts Options) (*Result, error) {
-	l := &loader{fsys: fsys, d: decoder{limits: opts.Limits.withDefaults()}}
+	l := &loader{fsys: fsys, opts: opts, d: decoder{limits: opts.Limits.withDefaults()}}
 	l.d.docsLeft = l.d.limits.MaxDocuments
+	l.claimed = make([][]string, len(opts.Renderers))
 	root := path.Clean("/" + strings.TrimSpace(opts.Path))[1:]
 	if root == "" {
 		root = "."
 	}
 	if err := l.load(root); err != nil {
+		return nil, err
+	}
+	if err := l.render(); err != nil {
 		return nil, err
 	}
 	objs := l.d.objects
@@ -56,8 +66,9 @@ func Load(fsys fs.FS, opts Options) (*Result, error) {
 		return objs[i].Line < objs[j].Line
 	})
 	all := append(append([]Object(nil), objs...), l.d.partial...)
-	complete := !l.truncated && !l.d.tooMany && !l.totalFull
+	complete := !l.truncated && !l.d.tooMany && !l.totalFull && !l.undecrypted
 	ps := append(l.d.problems, validate(all, opts, complete)...)
+	ps = append(ps, plainSecrets(all, opts.RequireEncryptedSecrets)...)
 	sortProblems(ps)
 	ws := l.d.windows
 	sort.SliceStable(ws, func(i, j int) bool {
@@ -72,12 +83,19 @@ func Load(fsys fs.FS, opts Options) (*Result, error) {
 // loader reads files from a tree into a decoder.
 type loader struct {
 	fsys      fs.FS
+	opts      Options
 	d         decoder
 	total     int64
 	totalFull bool
 	// truncated is set when a file was skipped for its size: the tree
 	// read is incomplete.
 	truncated bool
+	// undecrypted is set when an encrypted file was skipped for want of
+	// a key: the tree read is incomplete.
+	undecrypted bool
+	// claimed holds, per renderer of opts, the directories it claimed
+	// for rendering, in walk order.
+	claimed [][]string
 }
 
 func (l *loader) load(root string) error {
@@ -97,7 +115,7 @@ func (l *loader) load(root string) error {
 			return fmt.Errorf("manifests: read %s: %w", p, err)
 		}
 		if p == root {
-			return nil
+			return l.claim(p)
 		}
 		if strings.HasPrefix(d.Name(), ".") {
 			if d.IsDir() {
@@ -109,7 +127,7 @@ func (l *loader) load(root string) error {
 		case d.Type()&fs.ModeSymlink != 0:
 			return l.symlink(p)
 		case d.IsDir():
-			return nil
+			return l.claim(p)
 		case !isManifestName(d.Name()):
 			return nil
 		case !d.Type().IsRegular():
@@ -161,7 +179,7 @@ func (l *loader) readFile(file, real string) error {
 	if l.total > l.d.limits.MaxTotalBytes {
 		return l.treeFull(file)
 	}
-	l.d.file(file, data)
+	l.plainFile(file, data)
 	return nil
 }
 

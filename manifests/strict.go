@@ -147,6 +147,9 @@ type walker struct {
 	budget   int // remaining node visits
 	aborted  bool
 	buf      []byte
+	// secret is set for a Secret: values under data and stringData are
+	// never quoted in problems.
+	secret bool
 }
 
 // walkProblem is a problem found while walking, before file and object are known.
@@ -197,6 +200,37 @@ func (w *walker) visit(n *yaml.Node, path *pathElem, depth int) bool {
 		return false
 	}
 	return true
+}
+
+// hidden reports whether the value at path is secret: under data or
+// stringData of a Secret.
+func (w *walker) hidden(path *pathElem) bool {
+	if !w.secret || path == nil {
+		return false
+	}
+	top := path
+	for top.parent != nil {
+		top = top.parent
+	}
+	return top.kind == 'f' && (top.name == "data" || top.name == "stringData")
+}
+
+// describe is describe(n), without the value when it is secret.
+func (w *walker) describe(n *yaml.Node, path *pathElem) string {
+	if !w.hidden(path) || n.Kind != yaml.ScalarNode {
+		return describe(n)
+	}
+	switch n.ShortTag() {
+	case "!!int":
+		return "an integer"
+	case "!!float":
+		return "a number"
+	case "!!bool":
+		return "a boolean"
+	case "!!null":
+		return "null"
+	}
+	return "a string (not shown: the value is secret)"
 }
 
 // describe names the YAML type of a node for messages.
@@ -262,7 +296,7 @@ func (w *walker) walk(n *yaml.Node, t *typeInfo, path *pathElem, depth int) {
 		w.walkMap(n, t, path, depth)
 	case tkSlice:
 		if n.Kind != yaml.SequenceNode {
-			w.fail(n, path, "must be a list, got %s", describe(n))
+			w.fail(n, path, "must be a list, got %s", w.describe(n, path))
 			w.buf = append(w.buf, "null"...)
 			return
 		}
@@ -276,7 +310,7 @@ func (w *walker) walk(n *yaml.Node, t *typeInfo, path *pathElem, depth int) {
 		w.buf = append(w.buf, ']')
 	default:
 		if n.Kind != yaml.ScalarNode {
-			w.fail(n, path, "must be %s, got %s", scalarWant(t), describe(n))
+			w.fail(n, path, "must be %s, got %s", scalarWant(t), w.describe(n, path))
 			w.buf = append(w.buf, "null"...)
 			return
 		}
@@ -316,12 +350,16 @@ func (w *walker) walkScalar(n *yaml.Node, tag string, t *typeInfo, path *pathEle
 		case "!!str", "!!timestamp", "!!binary":
 			w.buf = appendJSONString(w.buf, v)
 		default:
-			w.fail(n, path, "must be a string, got %s; quote it: %s", describe(n), strconv.Quote(v))
+			if w.hidden(path) {
+				w.fail(n, path, "must be a string, got %s; quote it", w.describe(n, path))
+			} else {
+				w.fail(n, path, "must be a string, got %s; quote it: %s", describe(n), strconv.Quote(v))
+			}
 			w.buf = append(w.buf, "null"...)
 		}
 	case tkBytes:
 		if tag != "!!str" && tag != "!!binary" {
-			w.fail(n, path, "must be a base64-encoded string, got %s", describe(n))
+			w.fail(n, path, "must be a base64-encoded string, got %s", w.describe(n, path))
 			w.buf = append(w.buf, "null"...)
 			return
 		}
@@ -333,7 +371,7 @@ func (w *walker) walkScalar(n *yaml.Node, tag string, t *typeInfo, path *pathEle
 		w.buf = appendJSONString(w.buf, v)
 	case tkTime:
 		if tag != "!!str" && tag != "!!timestamp" {
-			w.fail(n, path, "must be a timestamp string, got %s", describe(n))
+			w.fail(n, path, "must be a timestamp string, got %s", w.describe(n, path))
 			w.buf = append(w.buf, "null"...)
 			return
 		}
@@ -354,14 +392,14 @@ func (w *walker) walkScalar(n *yaml.Node, tag string, t *typeInfo, path *pathEle
 			}
 		}
 		if !ok {
-			w.fail(n, path, "must be a boolean (true or false), got %s", describe(n))
+			w.fail(n, path, "must be a boolean (true or false), got %s", w.describe(n, path))
 			w.buf = append(w.buf, "null"...)
 			return
 		}
 		w.buf = strconv.AppendBool(w.buf, b)
 	case tkInt, tkUint:
 		if tag != "!!int" {
-			w.fail(n, path, "must be an integer, got %s", describe(n))
+			w.fail(n, path, "must be an integer, got %s", w.describe(n, path))
 			w.buf = append(w.buf, "null"...)
 			return
 		}
@@ -377,14 +415,14 @@ func (w *walker) walkScalar(n *yaml.Node, tag string, t *typeInfo, path *pathEle
 			}
 			w.buf = strconv.AppendFloat(w.buf, f, 'g', -1, 64)
 		default:
-			w.fail(n, path, "must be a number, got %s", describe(n))
+			w.fail(n, path, "must be a number, got %s", w.describe(n, path))
 			w.buf = append(w.buf, "null"...)
 		}
 	case tkQuantity:
 		switch tag {
 		case "!!str", "!!int", "!!float":
 		default:
-			w.fail(n, path, "must be a quantity such as 100m or 1Gi, got %s", describe(n))
+			w.fail(n, path, "must be a quantity such as 100m or 1Gi, got %s", w.describe(n, path))
 			w.buf = append(w.buf, "null"...)
 			return
 		}
@@ -401,7 +439,7 @@ func (w *walker) walkScalar(n *yaml.Node, tag string, t *typeInfo, path *pathEle
 		case "!!str":
 			w.buf = appendJSONString(w.buf, v)
 		default:
-			w.fail(n, path, "must be an integer or a string, got %s", describe(n))
+			w.fail(n, path, "must be an integer or a string, got %s", w.describe(n, path))
 			w.buf = append(w.buf, "null"...)
 		}
 	}
@@ -492,7 +530,7 @@ func (w *walker) pairsChecked(n *yaml.Node, path *pathElem, keyKind byte) []pair
 
 func (w *walker) walkStruct(n *yaml.Node, t *typeInfo, path *pathElem, depth int) {
 	if n.Kind != yaml.MappingNode {
-		w.fail(n, path, "must be a mapping, got %s", describe(n))
+		w.fail(n, path, "must be a mapping, got %s", w.describe(n, path))
 		w.buf = append(w.buf, "null"...)
 		return
 	}
@@ -522,7 +560,7 @@ func (w *walker) walkStruct(n *yaml.Node, t *typeInfo, path *pathElem, depth int
 
 func (w *walker) walkMap(n *yaml.Node, t *typeInfo, path *pathElem, depth int) {
 	if n.Kind != yaml.MappingNode {
-		w.fail(n, path, "must be a mapping, got %s", describe(n))
+		w.fail(n, path, "must be a mapping, got %s", w.describe(n, path))
 		w.buf = append(w.buf, "null"...)
 		return
 	}

@@ -54,11 +54,10 @@ func validate(objs []Object, opts Options, complete bool) Problems {
 			}
 		}
 		for _, u := range unsupportedFields(o.Obj) {
-			ps = append(ps, Problem{File: o.File, Line: fieldLine(o, u.path), Object: objectLabel(o.ID()), Field: u.path, Message: u.msg})
+			ps = append(ps, problemAt(o, u.path, u.msg, false))
 		}
 		for _, e := range append(ignoredFields(o.Obj), pdbWarnings(o.Obj)...) {
-			ps = append(ps, Problem{File: o.File, Line: fieldLine(o, e.Field), Object: objectLabel(o.ID()),
-				Field: e.Field, Message: e.Detail, Warning: true})
+			ps = append(ps, problemAt(o, e.Field, e.Detail, true))
 		}
 	}
 	ps = append(ps, crossValidate(objs, opts, complete)...)
@@ -135,7 +134,7 @@ func problemFor(o Object, e *field.Error, warning bool) Problem {
 		Line:    fieldLine(o, e.Field),
 		Object:  objectLabel(o.ID()),
 		Field:   e.Field,
-		Message: errorMessage(e),
+		Message: errorMessage(e) + renderedNote(o.RenderedBy),
 		Warning: warning,
 	}
 }

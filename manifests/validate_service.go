@@ -2,6 +2,7 @@ package manifests
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -224,10 +225,21 @@ func validateJSONKey(data map[string][]byte, key string, p *field.Path) field.Er
 	}
 	var x map[string]any
 	if err := json.Unmarshal(v, &x); err != nil {
-		return field.ErrorList{field.Invalid(p.Key(key), field.OmitValueType{}, "must be a JSON object: "+err.Error())}
+		return field.ErrorList{field.Invalid(p.Key(key), field.OmitValueType{}, redactedJSONError(err))}
 	}
 	return nil
 }
 
 // maxClientIPAffinitySeconds is the longest ClientIP session affinity (one day).
 const maxClientIPAffinitySeconds = 86400
+
+// redactedJSONError describes why a Secret value is not a JSON object
+// without quoting any of it (json's syntax errors quote the character
+// they stopped at).
+func redactedJSONError(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("must be a JSON object: invalid JSON at byte %d (the value is secret and not shown)", se.Offset)
+	}
+	return "must be a JSON object (the value is secret and not shown)"
+}
