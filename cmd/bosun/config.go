@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -80,8 +81,19 @@ func applyConfig(cmd *cobra.Command, cf *configFlags, otherFlags func() *pflag.F
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cmd.Name(), err)
 	}
+	for _, v := range eff.Values {
+		if v.Source.Kind == config.Env && slices.Contains(envDefaultFlags(), v.Name) {
+			own.Lookup(v.Name).Changed = false
+		}
+	}
 	return eff, nil
 }
+
+// envDefaultFlags are the flags whose BOSUN_* variable bosun read as a
+// default before configuration files existed: set from the environment,
+// they still count as not given, as before (a BOSUN_TOKEN meant for the
+// agent does not make a server without --join refuse to start).
+func envDefaultFlags() []string { return []string{"server", "token", "webhook-secret"} }
 
 // logIgnoredKeys says which keys of the files were skipped as flags of the
 // other command.

@@ -111,6 +111,7 @@ func TestConfigErrors(t *testing.T) {
 		cmd     string
 		content string
 		args    []string
+		env     []string
 		want    string
 	}{
 		{name: "unknown key", cmd: "server", content: "repo: /srv/repo\ndata-dri: /srv\n",
@@ -121,6 +122,9 @@ func TestConfigErrors(t *testing.T) {
 			want: `config.yaml:1: interval: --interval is a duration: want a duration`},
 		{name: "file values reach the server's checks", cmd: "server", content: "repo: /srv/repo\naudit-log-maxsize: 5\n",
 			want: "server: --audit-log-maxsize has no effect without --audit-log"},
+		{name: "BOSUN_TOKEN stays a default", cmd: "server", content: "repo: /srv/repo\naudit-log-maxsize: 5\n",
+			env:  []string{"BOSUN_TOKEN", "abcdef.0123456789abcdef"},
+			want: "server: --audit-log-maxsize has no effect without --audit-log"},
 		{name: "missing explicit file", cmd: "server", args: []string{"--config", filepath.Join(dir, "missing.yaml")},
 			want: filepath.Join(dir, "missing.yaml")},
 	}
@@ -128,6 +132,9 @@ func TestConfigErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			sub := filepath.Join(dir, string(rune('a'+i)))
 			cfg := writeConfig(t, sub, map[string]string{"config.yaml": tt.content})
+			for i := 0; i+1 < len(tt.env); i += 2 {
+				t.Setenv(tt.env[i], tt.env[i+1])
+			}
 			args := append([]string{tt.cmd, "--config", cfg}, tt.args...)
 			out, err := runBosun(t, args...)
 			if err == nil {
