@@ -90,9 +90,10 @@ func TestApplyPrecedence(t *testing.T) {
 		{name: "drop-ins without main file",
 			files: map[string]string{"config.yaml.d/a.yaml": "data-dir: /srv/a\n"},
 			flag:  "data-dir", want: "/srv/a", wantSrc: "from config.yaml.d/a.yaml:1"},
-		{name: "only .yaml drop-ins",
-			files: map[string]string{"config.yaml.d/a.yaml": "data-dir: /srv/a\n", "config.yaml.d/b.yaml.bak": "data-dir: /srv/bak\n"},
-			flag:  "data-dir", want: "/srv/a", wantSrc: "from config.yaml.d/a.yaml:1"},
+		{name: "only .yaml and .yml drop-ins",
+			files: map[string]string{"config.yaml.d/a.yaml": "data-dir: /srv/a\n", "config.yaml.d/b.YML": "data-dir: /srv/b\n",
+				"config.yaml.d/c.yaml.bak": "data-dir: /srv/bak\n", "config.yaml.d/d.yaml/x.yaml": "data-dir: /srv/dir\n"},
+			flag: "data-dir", want: "/srv/b", wantSrc: "from config.yaml.d/b.YML:1"},
 		{name: "env over files",
 			files: map[string]string{"config.yaml": "data-dir: /srv/a\n", "config.yaml.d/a.yaml": "data-dir: /srv/b\n"},
 			env:   []string{"BOSUN_DATA_DIR=/srv/env"},
@@ -269,8 +270,7 @@ func TestWriteYAML(t *testing.T) {
 	files := map[string]string{
 		"config.yaml":           "data-dir: /srv/bosun\ntoken: abcdef.0123456789abcdef\ntls-san: [a.example]\n",
 		"config.yaml.d/x.yaml":  "tls-san+: [\"10.0.0.1\"]\n",
-		"config.yaml.d/y.yaml":  "branch: \"true\"\n",
-		"config.yaml.d/z.yml":   "branch: ignored\n",
+		"config.yaml.d/y.yml":   "branch: \"true\"\n",
 		"config.yaml.d/w.yaml~": "branch: ignored\n",
 	}
 	env := []string{"BOSUN_NO_AGENT=true"}
@@ -287,7 +287,7 @@ func TestWriteYAML(t *testing.T) {
 		"# Effective configuration of bosun server.\n",
 		"# Config file read: config.yaml\n",
 		"# Config file read: config.yaml.d/x.yaml\n",
-		"\nbranch: \"true\" # from config.yaml.d/y.yaml:1\n",
+		"\nbranch: \"true\" # from config.yaml.d/y.yml:1\n",
 		"\ndata-dir: /srv/bosun # from config.yaml:1\n",
 		"\netcd-max-txn-ops: 7 # from the command line\n",
 		"\ninterval: 30s # default\n",

@@ -3,7 +3,7 @@
 //
 // The keys of a configuration file are flag names; lists are the values of
 // slice flags. The files are the main file (default /etc/bosun/config.yaml)
-// and then every *.yaml file of the directory beside it named after it with
+// and then every *.yaml and *.yml file of the directory beside it named after it with
 // ".d" appended (/etc/bosun/config.yaml.d), in lexical order, as k3s reads
 // config.yaml and config.yaml.d. Precedence, highest first: the command
 // line, BOSUN_<FLAG_NAME> environment variables (upper case, dashes as

@@ -31,8 +31,8 @@ type Ignored struct {
 }
 
 // configFiles returns the files to read, in order: path itself (unless it
-// does not exist and was not named explicitly) and then path.d/*.yaml in
-// lexical order.
+// does not exist and was not named explicitly) and then the YAML files of
+// path.d in lexical order.
 func configFiles(path string, explicit bool) ([]string, error) {
 	if path == "" {
 		return nil, nil
@@ -47,12 +47,33 @@ func configFiles(path string, explicit bool) ([]string, error) {
 	default:
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	dropIns, err := filepath.Glob(filepath.Join(path+".d", "*.yaml"))
+	dropIns, err := dropInFiles(path + ".d")
 	if err != nil {
-		return nil, fmt.Errorf("config: %s.d: %w", path, err)
+		return nil, err
 	}
-	sort.Strings(dropIns)
 	return append(out, dropIns...), nil
+}
+
+// dropInFiles returns the *.yaml and *.yml files of dir (any case of the
+// suffix, as k3s reads them) in lexical order; none when dir is missing.
+func dropInFiles(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var out []string
+	for _, e := range ents {
+		name := strings.ToLower(e.Name())
+		if e.IsDir() || !(strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) {
+			continue
+		}
+		out = append(out, filepath.Join(dir, e.Name()))
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // fileReader reads configuration files into entries, checking every key

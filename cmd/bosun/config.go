@@ -20,7 +20,7 @@ const configHelp = `
 Configuration file: every flag can also be set in YAML, keys being the flag
 names (data-dir: /var/lib/bosun; lists for repeatable flags, tls-san: [a, b]),
 in --config (default ` + config.DefaultPath + `, or $` + envConfig + `) and then in
-the *.yaml files of the directory beside it named after it plus ".d"
+the *.yaml (and *.yml) files of the directory beside it named after it plus ".d"
 (` + config.DefaultPath + `.d/), in name order; a key ending in "+" appends to
 the list earlier files gave (tls-san+: [c]). Precedence, highest first:
 command-line flags, BOSUN_<FLAG_NAME> environment variables (BOSUN_DATA_DIR),
@@ -43,7 +43,7 @@ type configFlags struct {
 func withConfigFile(cmd *cobra.Command, g *globalOptions, otherFlags func() *pflag.FlagSet) *cobra.Command {
 	cf := &configFlags{}
 	f := cmd.Flags()
-	f.StringVar(&cf.path, "config", config.DefaultPath, "YAML configuration file whose keys are this command's flag names; FILE.d/*.yaml are read after it in name order (later files win), and BOSUN_<FLAG_NAME> environment variables and command-line flags override them; a missing default file is fine (env "+envConfig+")")
+	f.StringVar(&cf.path, "config", config.DefaultPath, "YAML configuration file whose keys are this command's flag names; the YAML files in FILE.d/ are read after it in name order (later files win), and BOSUN_<FLAG_NAME> environment variables and command-line flags override them; a missing default file is fine (env "+envConfig+")")
 	f.BoolVar(&cf.print, "print-config", false, "print the effective configuration as YAML, each value with where it came from (command line, environment variable, file:line or default), and exit")
 	cmd.Long += configHelp
 	run := cmd.RunE
