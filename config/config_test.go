@@ -201,6 +201,8 @@ func TestApplyErrors(t *testing.T) {
 			want: `config.yaml:1: data-dir: --data-dir is a string: want a string, got no value`},
 		{name: "append to a non-list", files: map[string]string{"config.yaml": "data-dir+: /x\n"},
 			want: `config.yaml:1: data-dir+: only list flags can be appended to, and --data-dir is a string`},
+		{name: "key twice in one file", files: map[string]string{"config.yaml": "data-dir: /a\nbranch: x\ndata-dir: /b\n"},
+			want: `config.yaml:3: data-dir is set twice in this file, first on line 1`},
 		{name: "config in a file", files: map[string]string{"config.yaml": "config: /other.yaml\n"},
 			want: `config.yaml:1: config cannot be set in a configuration file`},
 		{name: "not a mapping", files: map[string]string{"config.yaml": "- data-dir\n"},

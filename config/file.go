@@ -106,8 +106,14 @@ func (r *fileReader) readFile(path string) error {
 	if root.Kind != yaml.MappingNode {
 		return fmt.Errorf("config: %s:%d: want a mapping of flag names to values, got %s", path, root.Line, describe(root))
 	}
+	seen := map[string]int{}
 	for i := 0; i+1 < len(root.Content); i += 2 {
-		if err := r.readKey(path, root.Content[i], root.Content[i+1]); err != nil {
+		k := root.Content[i]
+		if line, ok := seen[k.Value]; ok {
+			return fmt.Errorf("config: %s:%d: %s is set twice in this file, first on line %d", path, k.Line, k.Value, line)
+		}
+		seen[k.Value] = k.Line
+		if err := r.readKey(path, k, root.Content[i+1]); err != nil {
 			return err
 		}
 	}
