@@ -146,3 +146,33 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigHelp checks that --help of bosun server and bosun agent
+// explains the configuration file once and lists --config and
+// --print-config.
+func TestConfigHelp(t *testing.T) {
+	for _, cmd := range []string{"server", "agent"} {
+		t.Run(cmd, func(t *testing.T) {
+			out, err := runBosun(t, cmd, "--help")
+			if err != nil {
+				t.Fatalf("bosun %s --help: %v", cmd, err)
+			}
+			if n := strings.Count(out, "Configuration file: every flag"); n != 1 {
+				t.Errorf("help explains the configuration file %d times, want 1:\n%s", n, out)
+			}
+			for _, want := range []string{
+				"later files, earlier files, defaults.",
+				"where each value came from.\n",
+				"--config string",
+				"--print-config ",
+			} {
+				if !strings.Contains(out, want) {
+					t.Errorf("help lacks %q:\n%s", want, out)
+				}
+			}
+			if strings.Count(out, "where each value came from.") != 1 {
+				t.Errorf("help repeats its configuration text:\n%s", out)
+			}
+		})
+	}
+}
