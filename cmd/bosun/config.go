@@ -23,12 +23,12 @@ names (data-dir: /var/lib/bosun; lists for repeatable flags: cni-bin-dir:
 $` + envConfig + `) and then in the *.yaml and *.yml files of the directory
 named after it plus ".d" (` + config.DefaultPath + `.d/), in name
 order; a key ending in "+" appends to the list earlier files gave
-(cni-bin-dir+: [/usr/lib/cni]). Precedence, highest first: command-line flags, BOSUN_<FLAG_NAME> environment
-variables (BOSUN_DATA_DIR), later files, earlier files, defaults. An unknown
-key or a value of the wrong type is an error naming the file and line; keys
-that are flags of the other command (bosun server or bosun agent) are
-skipped, so one file can serve both. --print-config shows the result and
-where each value came from.`
+(cni-bin-dir+: [/usr/lib/cni]). Precedence, highest first: command-line
+flags, BOSUN_<FLAG_NAME> environment variables (BOSUN_DATA_DIR), later
+files, earlier files, defaults. An unknown key or a value of the wrong type
+is an error naming the file and line; keys that are flags of the other
+command (bosun server or bosun agent) are skipped, so one file can serve
+both. --print-config shows the result and where each value came from.`
 
 // configFlags are --config and --print-config.
 type configFlags struct {

@@ -161,7 +161,7 @@ func TestConfigHelp(t *testing.T) {
 				t.Errorf("help explains the configuration file %d times, want 1:\n%s", n, out)
 			}
 			for _, want := range []string{
-				"later files, earlier files, defaults.",
+				"files, earlier files, defaults.",
 				"where each value came from.\n",
 				"--config string",
 				"--print-config ",
