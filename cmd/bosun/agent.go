@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 
@@ -173,7 +174,7 @@ stops a container because the API is unreachable.
 	f.StringVar(&a.caCertHash, "ca-cert-hash", "", "sha256:HEX of the cluster CA's public key, checked before the token is sent (printed by \"bosun token create\")")
 	f.BoolVar(&cleanupOnly, "cleanup", false, "stop and remove every pod of this node's runtime (in --data-dir), the pod bridge and bosun's service rules (iptables chains, nftables table), then exit")
 	addAgentFlags(f, a)
-	return cmd
+	return withConfigFile(cmd, g, func() *pflag.FlagSet { return newServerCommand(g).Flags() })
 }
 
 // newRoutes returns the node's host-gw routes controller (package routes)

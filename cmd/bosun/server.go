@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
@@ -263,7 +264,7 @@ Examples:
 	f.StringVar(&c.gitPasswordFile, "git-password-file", "", "file holding the HTTPS password or access token")
 	f.StringVar(&c.sshKeyFile, "ssh-key", "", "private key file for ssh:// repositories")
 	f.StringVar(&c.sshKnownHosts, "ssh-known-hosts", "", "known_hosts file for ssh:// repositories (default ~/.ssh/known_hosts)")
-	return cmd
+	return withConfigFile(cmd, g, func() *pflag.FlagSet { return newAgentCommand(g).Flags() })
 }
 
 // checkServerFlags refuses flags that were set but would have no effect.
