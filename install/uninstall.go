@@ -27,7 +27,8 @@ type UninstallConfig struct {
 	Systemctl Systemctl
 	// Cleanup removes the node's pods, network namespaces, bridge, routes
 	// and service rules (cleanup.Node, wired in cmd) for the data
-	// directory it is given (with Root); nil skips it.
+	// directory it is given (with Root); nil skips it. Under a Root other
+	// than the machine's it runs only when the data directory exists.
 	Cleanup func(ctx context.Context, dataDir string) error
 	// StopProcesses stops the processes still running from the data
 	// directory it is given (with Root): bosun's containerd and its
@@ -71,7 +72,10 @@ func Uninstall(ctx context.Context, cfg UninstallConfig) (Removed, error) {
 		out.Units = units
 		errs = append(errs, err)
 	}
-	if cfg.Cleanup != nil {
+	// The node cleanup works on this machine's network namespace: under a
+	// root that is not the machine's, only when that root has a data
+	// directory (a test's node, say), never for an empty packaging tree.
+	if _, err := os.Stat(out.DataDir); cfg.Cleanup != nil && (isMachineRoot(cfg.Root) || err == nil) {
 		if err := cfg.Cleanup(ctx, out.DataDir); err != nil {
 			errs = append(errs, fmt.Errorf("uninstall: node cleanup: %w", err))
 		}
@@ -160,6 +164,9 @@ func ReadConfig(path string) (map[string]any, error) {
 	}
 	return flags, nil
 }
+
+// isMachineRoot reports whether root is the machine's own.
+func isMachineRoot(root string) bool { return root == "" || root == "/" }
 
 // flagString is the string flag name of flags, or def when not set.
 func flagString(flags map[string]any, name, def string) string {

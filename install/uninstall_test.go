@@ -113,10 +113,17 @@ func TestUninstall(t *testing.T) {
 }
 
 // TestUninstallNothingInstalled runs on a root where bosun never was: no
-// systemctl call, nothing removed, no error.
+// systemctl call, no node cleanup (it would clean this machine's network
+// namespace for a tree that has no node), nothing removed, no error.
 func TestUninstallNothingInstalled(t *testing.T) {
 	sc := &fakeSystemctl{}
-	removed, err := install.Uninstall(t.Context(), install.UninstallConfig{Root: t.TempDir(), Systemctl: sc, Purge: true})
+	removed, err := install.Uninstall(t.Context(), install.UninstallConfig{
+		Root: t.TempDir(), Systemctl: sc, Purge: true,
+		Cleanup: func(context.Context, string) error {
+			t.Error("node cleanup ran for a root without a data directory")
+			return nil
+		},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

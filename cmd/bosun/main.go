@@ -131,6 +131,7 @@ listener.`,
 		newMemberCommand(),
 		newKubeconfigCommand(),
 		newVersionCommand(),
+		newInstallCommand(g), newUninstallCommand(g),
 	)
 	root.AddCommand(newControlCommands(g)...)
 	return root
