@@ -39,10 +39,9 @@ func (n Notifier) Notify(states ...string) (bool, error) {
 	if n.Socket == "" {
 		return false, nil
 	}
+	// Go's net package reads a leading "@" as an abstract socket, as
+	// systemd writes it.
 	addr := &net.UnixAddr{Name: n.Socket, Net: "unixgram"}
-	if strings.HasPrefix(n.Socket, "@") {
-		addr.Name = "\x00" + n.Socket[1:]
-	}
 	conn, err := net.DialUnix("unixgram", nil, addr)
 	if err != nil {
 		return false, fmt.Errorf("sdnotify: %s: %w", n.Socket, err)
