@@ -61,7 +61,7 @@ type Result struct {
 }
 
 // Install writes the binary, the config file and the unit, then (unless
-// NoStart) runs systemctl daemon-reload and enable --now, which returns
+// NoStart) runs systemctl daemon-reload, enable and restart, which returns
 // once the service reported READY=1 (Type=notify). An agent needs the
 // "server" and "token" flags: without them Install fails before writing
 // anything.
@@ -97,7 +97,10 @@ func Install(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Systemctl == nil {
 		return res, fmt.Errorf("install: no systemctl to start %s with", cfg.Role.UnitName())
 	}
-	for _, args := range [][]string{{"daemon-reload"}, {"enable", "--now", cfg.Role.UnitName()}} {
+	// restart, not enable --now: an upgrade (install run again) must restart
+	// a running service on the new binary and config; it starts a stopped
+	// one. For a Type=notify unit it returns once READY=1 came.
+	for _, args := range [][]string{{"daemon-reload"}, {"enable", cfg.Role.UnitName()}, {"restart", cfg.Role.UnitName()}} {
 		if _, err := cfg.Systemctl.Run(ctx, args...); err != nil {
 			return res, fmt.Errorf("install: start %s (see journalctl -u %s): %w", cfg.Role.UnitName(), cfg.Role.UnitName(), err)
 		}

@@ -91,14 +91,14 @@ func TestInstall(t *testing.T) {
 			name:      "server",
 			role:      install.Server,
 			flags:     map[string]any{"repo": "https://git.example.com/deploy.git", "tls-san": []string{"a.example.com", "10.0.0.1"}, "no-webhook": true, "interval": "1m0s"},
-			wantCalls: [][]string{{"daemon-reload"}, {"enable", "--now", "bosun-server.service"}},
+			wantCalls: [][]string{{"daemon-reload"}, {"enable", "bosun-server.service"}, {"restart", "bosun-server.service"}},
 			wantFiles: true,
 		},
 		{
 			name:      "agent",
 			role:      install.Agent,
 			flags:     map[string]any{"server": "https://10.0.0.1:6443", "token": "abcdef.0123456789abcdef", "ca-cert-hash": "sha256:00"},
-			wantCalls: [][]string{{"daemon-reload"}, {"enable", "--now", "bosun-agent.service"}},
+			wantCalls: [][]string{{"daemon-reload"}, {"enable", "bosun-agent.service"}, {"restart", "bosun-agent.service"}},
 			wantFiles: true,
 		},
 		{
@@ -227,7 +227,7 @@ func TestInstallReplacesRunningBinary(t *testing.T) {
 }
 
 func TestInstallStartFails(t *testing.T) {
-	sc := &fakeSystemctl{fail: map[string]bool{"enable": true}}
+	sc := &fakeSystemctl{fail: map[string]bool{"restart": true}}
 	_, err := install.Install(t.Context(), install.Config{Root: t.TempDir(), Role: install.Server, Binary: fakeBinary(t, "b"), Systemctl: sc})
 	if err == nil || !strings.Contains(err.Error(), "journalctl -u bosun-server.service") {
 		t.Errorf("error %v does not say where to look", err)

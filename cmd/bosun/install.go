@@ -56,8 +56,8 @@ service is safe: that is the upgrade), writes the flags given after
 0600: it may hold a token), writes /etc/systemd/system/bosun-server.service
 or bosun-agent.service (Type=notify, KillMode=process so that pods survive a
 restart of the service, Delegate=yes, Restart=always), runs systemctl
-daemon-reload and enable --now, and waits until the service is ready: the
-server's API answers, or the agent's node is registered and Ready.
+daemon-reload, enable and restart, and waits until the service is ready:
+the server's API answers, or the agent's node is registered and Ready.
 
 Run it again with other flags to change the configuration, or from a newer
 bosun to upgrade. Needs root. "bosun uninstall" undoes it.`,
@@ -132,7 +132,7 @@ func runInstall(cmd *cobra.Command, g *globalOptions, role install.Role, o *inst
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "installed %s, %s and %s\n", res.Binary, res.Config, res.Unit)
 	if !res.Started {
-		fmt.Fprintf(out, "not started; to start it: systemctl daemon-reload && systemctl enable --now %s\n", role.UnitName())
+		fmt.Fprintf(out, "not started; to start it: systemctl daemon-reload && systemctl enable %s && systemctl restart %s\n", role.UnitName(), role.UnitName())
 		return nil
 	}
 	printInstalled(out, role, flags)
