@@ -91,9 +91,15 @@ func Uninstall(ctx context.Context, cfg UninstallConfig) (Removed, error) {
 		Path(cfg.Root, UnitDir, Agent.UnitName()),
 		Path(cfg.Root, ConfigDir),
 		Path(cfg.Root, flagString(flags, "write-kubeconfig", filepath.Join(dataDir, "kubeconfig"))),
-		// containerd's runtime state (sockets, shim bundles) means nothing
-		// once its tasks are gone; its images stay until --purge.
-		filepath.Join(out.DataDir, "containerd", "state"),
+	}
+	// containerd's runtime state (sockets, shim bundles) means nothing once
+	// its tasks are gone; its images stay until Purge. A container's rootfs
+	// still mounted there would be deleted with it: then it stays.
+	state := filepath.Join(out.DataDir, "containerd", "state")
+	if err := checkNoMounts(state); err != nil {
+		errs = append(errs, err)
+	} else {
+		paths = append(paths, state)
 	}
 	if cfg.Purge {
 		if err := checkNoMounts(out.DataDir); err != nil {
