@@ -97,6 +97,9 @@ Examples:
 	}
 	f := cmd.Flags()
 	f.AddFlagSet(service.Flags())
+	if f.Lookup("cleanup") != nil {
+		_ = f.MarkHidden("cleanup") // "bosun agent --cleanup" is no service
+	}
 	f.StringVar(&o.root, "root", "/", "write every file under this directory instead of / (for packaging and tests); systemctl is not run unless it is /")
 	f.BoolVar(&o.noStart, "no-start", false, "write the files only: no systemctl daemon-reload, enable or start")
 	f.DurationVar(&o.readyTimeout, "ready-timeout", 5*time.Minute, "how long to wait for the service to report it is ready")
