@@ -52,8 +52,10 @@ const (
 //   - No EnvironmentFile lines: bosun's configuration is
 //     /etc/bosun/config.yaml (BOSUN_* variables still override it when set
 //     with a drop-in).
-//   - No ExecStartPre for nm-cloud-setup: that check is specific to
-//     flannel on some clouds; bosun's host-gw routes do not need it.
+//   - No ExecStartPre refusing to start while nm-cloud-setup.service is
+//     enabled (it rewrites routing rules under the pod network on some
+//     clouds): a machine's problems are "bosun check"'s to report, with
+//     what to fix, rather than a start that fails every 5 s.
 //   - No User=root: root is systemd's default for system units.
 //   - The config file is named on ExecStart (--config), so "systemctl
 //     cat" shows where the configuration lives.
