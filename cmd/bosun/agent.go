@@ -23,6 +23,7 @@ import (
 
 	"github.com/bosun-dev/bosun/client"
 	"github.com/bosun-dev/bosun/events"
+	"github.com/bosun-dev/bosun/internal/sdnotify"
 	"github.com/bosun-dev/bosun/join"
 	"github.com/bosun-dev/bosun/metrics"
 	"github.com/bosun-dev/bosun/nodeagent"
@@ -69,6 +70,9 @@ type agentConfig struct {
 	// metrics is the registry of the process (the server's, for its own
 	// agent); nil: runAgent makes one.
 	metrics *prometheus.Registry
+	// notifyReady sends systemd READY=1 once the node is Ready (bosun
+	// agent; the server's own agent leaves that to the server).
+	notifyReady bool
 }
 
 // imagesDir is where image tarballs are imported from at start.
@@ -163,6 +167,8 @@ stops a container because the API is unreachable.
 			if a.token == "" {
 				a.token = os.Getenv("BOSUN_TOKEN")
 			}
+			a.notifyReady = true
+			defer notifyStopping(cmd.Context(), logger)()
 			return runAgent(cmd.Context(), a, g.server, logger)
 		},
 	}
@@ -388,6 +394,12 @@ func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.L
 		}
 		g.Go(func() error { return p.Run(ctx) })
 		logger.Info("service proxy started", "mode", p.Mode())
+	}
+	if a.notifyReady {
+		g.Go(func() error {
+			notifyWhenReady(ctx, sdnotify.FromEnv(), "node", nodeReady(c, a.nodeName), logger)
+			return nil
+		})
 	}
 	logger.Info("node agent started", "containerd", address, "ip", ip)
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {

@@ -132,6 +132,7 @@ listener.`,
 		newKubeconfigCommand(),
 		newVersionCommand(),
 		newCheckCommand(),
+		newInstallCommand(g), newUninstallCommand(g),
 	)
 	root.AddCommand(newControlCommands(g)...)
 	return root

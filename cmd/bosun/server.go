@@ -23,6 +23,7 @@ import (
 	"github.com/bosun-dev/bosun/apiserver"
 	"github.com/bosun-dev/bosun/audit"
 	"github.com/bosun-dev/bosun/events"
+	"github.com/bosun-dev/bosun/internal/sdnotify"
 	"github.com/bosun-dev/bosun/metrics"
 	"github.com/bosun-dev/bosun/podsecurity"
 	"github.com/bosun-dev/bosun/reconcile/controlplane"
@@ -203,6 +204,7 @@ Examples:
 			if err != nil {
 				return err
 			}
+			defer notifyStopping(cmd.Context(), logger)()
 			return runServer(cmd.Context(), c, logger)
 		},
 	}
@@ -745,6 +747,13 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	if src.Local() {
 		g.Go(func() error { return src.Watch(ctx, sy.Trigger) })
 	}
+	// systemd's READY=1 once the API answers, as k3s signals once its
+	// apiserver is ready: not after the first sync, which a Git remote that
+	// is down could hold up for ever (the unit's TimeoutStartSec=0).
+	g.Go(func() error {
+		notifyWhenReady(ctx, sdnotify.FromEnv(), "api", apiAnswers(certs.kubeconfig), logger)
+		return nil
+	})
 	logger.Info("bosun server started", "repo", c.repo, "api", certs.url, "kubeconfig", certs.kubeconfig)
 	err = g.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) {
