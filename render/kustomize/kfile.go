@@ -101,13 +101,15 @@ func (k *kfile) readField(fsys fs.FS, key, val *yaml.Node, allowRemote bool) {
 		}
 	case "patchesStrategicMerge":
 		for _, it := range val.Content {
-			k.entries = append(k.entries, entry{field: key.Value, value: it.Value, line: it.Line})
+			k.entries = append(k.entries, entry{field: key.Value, value: it.Value, line: it.Line, target: patchName(fsys, path.Join(k.dir, it.Value))})
 		}
 	case "patches", "patchesJson6902":
 		for _, it := range val.Content {
 			e := entry{field: key.Value, value: scalar(it, "path"), line: it.Line}
 			if _, t := mapGet(it, "target"); t != nil {
 				e.target = scalar(t, "name")
+			} else if e.value != "" {
+				e.target = patchName(fsys, path.Join(k.dir, e.value))
 			}
 			k.entries = append(k.entries, e)
 		}
@@ -144,10 +146,28 @@ func (k *kfile) readResource(fsys fs.FS, field string, it *yaml.Node, allowRemot
 		}
 		return
 	}
-	if isRemote(it.Value) && !allowRemote {
+	switch {
+	case !isRemote(it.Value):
+		k.problems = append(k.problems, manifests.Problem{File: k.file, Line: it.Line, Field: field,
+			Message: fmt.Sprintf("%s %q: %s does not exist in the repository", field, it.Value, p)})
+	case !allowRemote:
 		k.problems = append(k.problems, manifests.Problem{File: k.file, Line: it.Line, Field: field,
 			Message: fmt.Sprintf("remote %s %q refused: remote bases make a commit render differently over time; vendor it into the repository (or start the server with --allow-remote-bases)", field, it.Value)})
 	}
+}
+
+// patchName returns the name of the object a patch file patches ("" if
+// the file cannot be read), for matching kustomize's errors, which name
+// the patch's target rather than its file.
+func patchName(fsys fs.FS, file string) string {
+	data, err := fs.ReadFile(fsys, file)
+	if err != nil {
+		return ""
+	}
+	if docs := fileDocs(data); len(docs) > 0 {
+		return docs[0].name
+	}
+	return ""
 }
 
 // generatorFiles returns the repo paths of a generator's files, envs and
