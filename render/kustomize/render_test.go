@@ -2,7 +2,6 @@ package kustomize
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"testing/fstest"
 
 	"github.com/bosun-dev/bosun/manifests"
 )
@@ -133,5 +131,41 @@ func TestRenderDeterministic(t *testing.T) {
 	}
 }
 
-var _ = errors.New
-var _ fstest.MapFS
+func TestFindDoc(t *testing.T) {
+	docs := fileDocs([]byte(`kind: Service
+metadata: {name: web}
+---
+kind: Service
+metadata: {name: web-admin}
+---
+kind: Deployment
+metadata: {name: web}
+---
+apiVersion: v1
+kind: List
+items:
+  - kind: ConfigMap
+    metadata: {name: a}
+  - kind: ConfigMap
+    metadata: {name: b}
+`))
+	tests := []struct {
+		name, kind, obj string
+		line            int
+	}{
+		{name: "exact name", kind: "Service", obj: "web-admin", line: 4},
+		{name: "prefix and suffix added: the longest contained name", kind: "Service", obj: "prod-web-admin-v1", line: 4},
+		{name: "prefix added", kind: "Service", obj: "prod-web", line: 1},
+		{name: "renamed beyond recognition, only one of its kind", kind: "Deployment", obj: "other", line: 7},
+		{name: "renamed, several of its kind: the first document", kind: "ConfigMap", obj: "zzz", line: 1},
+		{name: "List items", kind: "ConfigMap", obj: "b", line: 15},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := findDoc(docs, tc.kind, tc.obj)
+			if d == nil || d.line != tc.line {
+				t.Fatalf("findDoc(%s %s) = %+v, want line %d", tc.kind, tc.obj, d, tc.line)
+			}
+		})
+	}
+}
