@@ -74,6 +74,16 @@ patches:
 			want: []string{"base/kustomization.yaml:4: patches: kustomize: ..."},
 		},
 		{
+			name:  "file outside the kustomization's directory (kustomize's rootOnly load restriction)",
+			files: map[string]string{"app/kustomization.yaml": "resources:\n  - ../base/web.yaml\n"},
+			want:  []string{"app/kustomization.yaml:2: resources: kustomize: accumulating resources: accumulation err='accumulating resources from '../base/web.yaml': security; file 'base/web.yaml' is not in or below 'app'': must build at directory: 'base/web.yaml': file is not directory"},
+		},
+		{
+			name:  "git@ base refused",
+			files: map[string]string{"app/kustomization.yaml": "resources:\n  - git@github.com:example/shop.git/deploy?ref=v1\n"},
+			want:  []string{`app/kustomization.yaml:2: resources: remote resources "git@github.com:example/shop.git/deploy?ref=v1" refused: remote bases make a commit render differently over time; vendor it into the repository (or start the server with --allow-remote-bases)`},
+		},
+		{
 			name:  "remote base refused",
 			files: map[string]string{"app/kustomization.yaml": "resources:\n  - ../base\n  - github.com/example/shop//deploy/base?ref=v1.2.0\n"},
 			want:  []string{`app/kustomization.yaml:3: resources: remote resources "github.com/example/shop//deploy/base?ref=v1.2.0" refused: remote bases make a commit render differently over time; vendor it into the repository (or start the server with --allow-remote-bases)`},
@@ -111,8 +121,10 @@ helmCharts:
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(objs) != 0 {
-				t.Errorf("got %d objects from a broken overlay, want none", len(objs))
+			for _, o := range objs {
+				if strings.HasPrefix(o.RenderedBy, "app/") {
+					t.Errorf("got an object from the broken overlay: %s", o.Data)
+				}
 			}
 			var got []string
 			for _, p := range probs {
@@ -137,5 +149,30 @@ helmCharts:
 				}
 			}
 		})
+	}
+}
+
+func TestTreeFSStaysInTheTree(t *testing.T) {
+	tfs := newTreeFS(base, nil, "base", false)
+	if _, err := tfs.ReadFile(abs("base/web.yaml")); err != nil {
+		t.Fatalf("reading a file of the tree: %v", err)
+	}
+	for _, p := range []string{"/etc/hostname", treeRoot + "/../etc/hostname", "/tmp/kustomize-123/x.yaml"} {
+		if _, err := tfs.ReadFile(p); err == nil {
+			t.Errorf("ReadFile(%s) read outside the tree", p)
+		}
+		if tfs.Exists(p) {
+			t.Errorf("Exists(%s) is true outside the tree", p)
+		}
+	}
+	if err := tfs.WriteFile(abs("base/new.yaml"), []byte("x")); err == nil {
+		t.Error("WriteFile succeeded on a read-only tree")
+	}
+	if err := tfs.RemoveAll(abs("base")); err == nil {
+		t.Error("RemoveAll succeeded on a read-only tree")
+	}
+	root, err := tfs.ReadFile(abs("base/kustomization.yaml"))
+	if err != nil || !strings.Contains(string(root), "originAnnotations") {
+		t.Errorf("the root kustomization is read without originAnnotations: %q, %v", root, err)
 	}
 }
