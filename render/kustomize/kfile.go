@@ -52,6 +52,7 @@ type kfile struct {
 	includes   []string // repo dirs of resources/bases/components that are directories
 	images     []imageEntry
 	replicas   []string // names of replicas: entries
+	component  bool     // kind: Component
 	problems   manifests.Problems
 }
 
@@ -84,6 +85,7 @@ func readKfile(fsys fs.FS, dir string, allowRemote bool) (*kfile, error) {
 		return k, nil
 	}
 	m := doc.Content[0]
+	k.component = scalar(m, "kind") == "Component"
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		key, val := m.Content[i], m.Content[i+1]
 		k.fieldLines[key.Value] = key.Line

@@ -85,11 +85,13 @@ func (r *Renderer) Render(fsys fs.FS, dirs []string) ([]manifests.Rendered, mani
 }
 
 // roots returns the dirs no other dir includes (two that include each
-// other both stay, for kustomize to report the cycle).
+// other both stay, for kustomize to report the cycle) and that are not
+// components.
 func roots(dirs []string, graphs map[string]*graph) []string {
 	var out []string
 	for _, d := range dirs {
-		root := true
+		// A Component is only ever applied by the kustomization that lists it.
+		root := len(graphs[d].files) == 0 || !graphs[d].files[0].component
 		for _, e := range dirs {
 			if e != d && graphs[e].includes(d) && !graphs[d].includes(e) {
 				root = false

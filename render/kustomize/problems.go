@@ -19,6 +19,10 @@ func errorProblems(err error, t *treeFS, g *graph) manifests.Problems {
 		return ps
 	}
 	msg := cleanMessage(err.Error())
+	if f := encryptedMention(msg, t); f != "" {
+		// kustomize may quote the content it failed on: never show it.
+		msg = f + " (decrypted) could not be used; its content is not shown"
+	}
 	k, e := blame(msg, g)
 	p := manifests.Problem{File: k.file, Line: 1, Message: "kustomize: " + msg}
 	switch {
@@ -116,6 +120,23 @@ func fieldOf(msg string, k *kfile) string {
 	for _, c := range cands {
 		if _, ok := k.fieldLines[c]; ok {
 			return c
+		}
+	}
+	return ""
+}
+
+// encryptedMention returns the first decrypted file msg names, "" if none.
+func encryptedMention(msg string, t *treeFS) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var files []string
+	for f := range t.encrypted {
+		files = append(files, f)
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		if strings.Contains(msg, f) || strings.Contains(msg, "'"+path.Base(f)+"'") {
+			return f
 		}
 	}
 	return ""

@@ -42,6 +42,7 @@ func TestRenderProblems(t *testing.T) {
 		name        string
 		files       map[string]string
 		allowRemote bool
+		noObjects   bool     // nothing at all may render
 		want        []string // each problem's String(), in order
 	}{
 		{
@@ -105,6 +106,23 @@ helmCharts:
 			want: []string{"app/kustomization.yaml:4: helmCharts: helmCharts is not supported (kustomize would run the helm binary): render the chart with a bosun-helm.yaml in its own directory instead"},
 		},
 		{
+			name: "decrypted file kustomize cannot use: no content in the problem",
+			files: map[string]string{
+				"app/kustomization.yaml": "resources:\n  - ../base\n  - secret.yaml\n",
+				"app/secret.yaml":        "#ENC\napiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  password: hunter2\n  - broken\n",
+			},
+			want: []string{"app/kustomization.yaml:3: resources: kustomize: app/secret.yaml (decrypted) could not be used; its content is not shown"},
+		},
+		{
+			name: "a component is not rendered on its own",
+			files: map[string]string{
+				"app/kustomization.yaml":  "resources:\n  - ../nope\n",
+				"base/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources:\n  - web.yaml\n",
+			},
+			noObjects: true,
+			want:      []string{`app/kustomization.yaml:2: resources: resources "../nope": nope does not exist in the repository`},
+		},
+		{
 			name: "encrypted file that does not decrypt",
 			files: map[string]string{
 				"app/kustomization.yaml": "resources:\n  - ../base\n  - secret.yaml\n",
@@ -120,6 +138,9 @@ helmCharts:
 			objs, probs, err := r.Render(fsys, []string{"app", "base"})
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.noObjects && len(objs) > 0 {
+				t.Errorf("rendered %d objects, want none", len(objs))
 			}
 			for _, o := range objs {
 				if strings.HasPrefix(o.RenderedBy, "app/") {
