@@ -169,3 +169,29 @@ items:
 		})
 	}
 }
+
+// TestRenderedObjectsDecodeStrictly checks that what the renderer hands
+// manifests.Load decodes strictly and validates: no bookkeeping
+// annotations left, generated names consistent.
+func TestRenderedObjectsDecodeStrictly(t *testing.T) {
+	tree := os.DirFS("testdata/tree")
+	r := New(Options{Decrypter: fakeDecrypter{}})
+	objs, probs, err := r.Render(tree, claimed(t, r, tree, "."))
+	if err != nil || len(probs) != 0 {
+		t.Fatalf("problems %v, err %v", probs, err)
+	}
+	var all []manifests.Object
+	for _, o := range objs {
+		if strings.Contains(string(o.Data), "kubernetes.io/origin") || strings.Contains(string(o.Data), "internal.config.kubernetes.io") {
+			t.Errorf("%s:%d keeps kustomize's bookkeeping annotations:\n%s", o.File, o.Line, o.Data)
+		}
+		decoded, ps := manifests.Decode(o.File, o.Data, manifests.Limits{})
+		if err := ps.Err(); err != nil {
+			t.Errorf("%s:%d: %v", o.File, o.Line, err)
+		}
+		all = append(all, decoded...)
+	}
+	if err := manifests.Validate(all).Err(); err != nil {
+		t.Errorf("the rendered set does not validate: %v", err)
+	}
+}
