@@ -128,6 +128,9 @@ func (k *kfile) readField(fsys fs.FS, key, val *yaml.Node, allowRemote bool) {
 		for _, it := range val.Content {
 			k.replicas = append(k.replicas, scalar(it, "name"))
 		}
+	case "openapi":
+		k.problems = append(k.problems, manifests.Problem{File: k.file, Line: key.Line, Field: key.Value,
+			Message: "openapi is not supported: kustomize keeps a custom schema for the whole process, so it would change how other kustomizations render"})
 	case "helmCharts", "helmChartInflationGenerator", "helmGlobals":
 		line := key.Line
 		if len(val.Content) > 0 {

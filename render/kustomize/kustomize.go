@@ -29,8 +29,9 @@ type Options struct {
 
 // Renderer renders directories holding a kustomization with kustomize
 // (krusty) in process. It implements manifests.Renderer and
-// manifests.RenderedEditor. It holds no state between calls and is safe
-// for concurrent use.
+// manifests.RenderedEditor. It holds no state between calls; kustomize
+// keeps its OpenAPI schema process-wide, which is why a kustomization's
+// openapi: field is refused.
 type Renderer struct {
 	opts Options
 }

@@ -123,6 +123,11 @@ helmCharts:
 			want:      []string{`app/kustomization.yaml:2: resources: resources "../nope": nope does not exist in the repository`},
 		},
 		{
+			name:  "openapi refused (kustomize keeps it process-wide)",
+			files: map[string]string{"app/kustomization.yaml": "resources:\n  - ../base\nopenapi:\n  path: schema.json\n"},
+			want:  []string{"app/kustomization.yaml:3: openapi: openapi is not supported: kustomize keeps a custom schema for the whole process, so it would change how other kustomizations render"},
+		},
+		{
 			name: "encrypted file that does not decrypt",
 			files: map[string]string{
 				"app/kustomization.yaml": "resources:\n  - ../base\n  - secret.yaml\n",
