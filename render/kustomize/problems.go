@@ -90,6 +90,7 @@ func lastMention(msg string, k *kfile, e *entry) int {
 	if e.value != "" && e.value != "." {
 		needles = append(needles, "'"+e.value+"'", path.Join(k.dir, e.value))
 	}
+	needles = append(needles, e.files...)
 	if e.target != "" {
 		needles = append(needles, "/"+e.target+".")
 	}

@@ -128,6 +128,19 @@ helmCharts:
 			want:  []string{"app/kustomization.yaml:3: openapi: openapi is not supported: kustomize keeps a custom schema for the whole process, so it would change how other kustomizations render"},
 		},
 		{
+			name: "generator file missing",
+			files: map[string]string{"app/kustomization.yaml": `resources:
+  - ../base
+configMapGenerator:
+  - name: first
+    literals: [a=b]
+  - name: settings
+    files:
+      - settings.ini
+`},
+			want: []string{"app/kustomization.yaml:6: configMapGenerator: kustomize: ..."},
+		},
+		{
 			name: "encrypted file that does not decrypt",
 			files: map[string]string{
 				"app/kustomization.yaml": "resources:\n  - ../base\n  - secret.yaml\n",
