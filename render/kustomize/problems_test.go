@@ -134,7 +134,7 @@ helmCharts:
 configMapGenerator:
   - name: first
     literals: [a=b]
-  - name: settings
+  - name: app-config
     files:
       - settings.ini
 `},
