@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+
 	"github.com/bosun-dev/bosun/sync/yamledit"
 )
 
@@ -21,7 +23,13 @@ func (rel *release) candidateLeaves(fsys fs.FS, cur string) [][]string {
 			}
 		})
 	}
-	add(rel.chart.Values)
+	for _, d := range rel.defaults(fsys) {
+		walkLeaves(d.values, d.prefix, func(p []string, v any) {
+			if s := fmt.Sprint(v); s != "" && strings.Contains(cur, s) {
+				seen[strings.Join(p, "\x00")] = p
+			}
+		})
+	}
 	for _, l := range rel.layers {
 		add(l.values)
 	}
@@ -107,8 +115,10 @@ func (r *Renderer) writeLeaf(fsys fs.FS, rel *release, files map[string][]byte, 
 			keyPath = append([]string{"values"}, l.path...)
 		}
 	}
-	if file == "" && rel.src.dir != "" && hasLeaf(rel.chart.Values, l.path) {
-		file = path.Join(rel.src.dir, "values.yaml")
+	for _, d := range rel.defaults(fsys) {
+		if file == "" && len(l.path) > len(d.prefix) && slices.Equal(l.path[:len(d.prefix)], d.prefix) && hasLeaf(d.values, l.path[len(d.prefix):]) {
+			file, keyPath = d.file, l.path[len(d.prefix):]
+		}
 	}
 	if file == "" {
 		return fmt.Errorf("helm: no values file of %s sets %s: add it to a values file", rel.cfg.file, strings.Join(l.path, "."))
@@ -126,4 +136,37 @@ func (r *Renderer) writeLeaf(fsys fs.FS, rel *release, files map[string][]byte, 
 	}
 	files[file] = out
 	return nil
+}
+
+// defaultValues is a chart's values.yaml in the tree: the values of the
+// (sub)chart reached at prefix (the subchart names).
+type defaultValues struct {
+	prefix []string
+	file   string
+	values map[string]any
+}
+
+// defaults lists the values.yaml files of the chart and its subcharts that
+// are directories of the tree, a parent before its subcharts (its values
+// override theirs); they are edited only when no user values file sets
+// the leaf.
+func (rel *release) defaults(fsys fs.FS) []defaultValues {
+	if rel.src.dir == "" {
+		return nil
+	}
+	var out []defaultValues
+	var walk func(c *chart.Chart, dir string, prefix []string)
+	walk = func(c *chart.Chart, dir string, prefix []string) {
+		if fileExists(fsys, path.Join(dir, "values.yaml")) {
+			out = append(out, defaultValues{prefix: prefix, file: path.Join(dir, "values.yaml"), values: c.Values})
+		}
+		for _, d := range c.Dependencies() {
+			sub := path.Join(dir, "charts", d.Name())
+			if fileExists(fsys, path.Join(sub, "Chart.yaml")) {
+				walk(d, sub, append(slices.Clone(prefix), d.Name()))
+			}
+		}
+	}
+	walk(rel.chart, rel.src.dir, nil)
+	return out
 }
