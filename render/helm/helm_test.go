@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
@@ -337,4 +336,35 @@ func TestRenderProblems(t *testing.T) {
 	}
 }
 
-var _ = errors.New
+// TestDocumentLines checks Rendered.Line: the line of the object's
+// document in its template when documents correspond one to one, else 0.
+func TestDocumentLines(t *testing.T) {
+	cm := func(name string) string {
+		return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\n"
+	}
+	tests := []struct {
+		name     string
+		template string
+		want     []int
+	}{
+		{name: "one document", template: cm("a"), want: []int{1}},
+		{name: "documents after separators", template: "# two maps\n" + cm("a") + "---\n" + cm("b") + "--- # third\n" + cm("c"), want: []int{1, 7, 12}},
+		{name: "documents from a range", template: "{{- range list \"a\" \"b\" }}\n---\n" + cm("{{ . }}") + "{{- end }}\n", want: []int{0, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fsys := chartFS(map[string]string{"charts/app/templates/config.yaml": tt.template})
+			objs, probs := render(t, New(Options{}), fsys)
+			if len(probs) != 0 {
+				t.Fatal(probs)
+			}
+			var got []int
+			for _, o := range objs {
+				got = append(got, o.Line)
+			}
+			if d := cmp.Diff(tt.want, got); d != "" {
+				t.Errorf("lines (-want +got):\n%s", d)
+			}
+		})
+	}
+}
