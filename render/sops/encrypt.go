@@ -179,14 +179,14 @@ func (e *encrypter) mac(h []byte, ad string) (string, error) {
 // metadataOut is the metadata as SOPS writes it (empty lists left out).
 type metadataOut struct {
 	Age               []ageStanza `yaml:"age,omitempty"`
+	EncryptedRegex    string      `yaml:"encrypted_regex,omitempty"`
+	EncryptedSuffix   string      `yaml:"encrypted_suffix,omitempty"`
 	LastModified      string      `yaml:"lastmodified"`
 	MAC               string      `yaml:"mac"`
-	PGP               []pgpStanza `yaml:"pgp,omitempty"`
-	UnencryptedSuffix string      `yaml:"unencrypted_suffix,omitempty"`
-	EncryptedSuffix   string      `yaml:"encrypted_suffix,omitempty"`
-	UnencryptedRegex  string      `yaml:"unencrypted_regex,omitempty"`
-	EncryptedRegex    string      `yaml:"encrypted_regex,omitempty"`
 	MACOnlyEncrypted  bool        `yaml:"mac_only_encrypted,omitempty"`
+	PGP               []pgpStanza `yaml:"pgp,omitempty"`
+	UnencryptedRegex  string      `yaml:"unencrypted_regex,omitempty"`
+	UnencryptedSuffix string      `yaml:"unencrypted_suffix,omitempty"`
 	Version           string      `yaml:"version"`
 }
 

@@ -10,8 +10,8 @@ import (
 
 // metadata is the sops mapping of an encrypted file, as SOPS serialises it.
 type metadata struct {
-	Age               []ageStanza      `yaml:"age" json:"age,omitempty"`
-	PGP               []pgpStanza      `yaml:"pgp" json:"pgp,omitempty"`
+	Age               []ageStanza      `yaml:"age"`
+	PGP               []pgpStanza      `yaml:"pgp"`
 	KMS               []map[string]any `yaml:"kms"`
 	GCPKMS            []map[string]any `yaml:"gcp_kms"`
 	AzureKV           []map[string]any `yaml:"azure_kv"`
@@ -32,8 +32,8 @@ type metadata struct {
 
 // ageStanza is one age recipient of the data key.
 type ageStanza struct {
-	Recipient string `yaml:"recipient"`
 	Enc       string `yaml:"enc"`
+	Recipient string `yaml:"recipient"`
 }
 
 // pgpStanza is one PGP recipient of the data key.

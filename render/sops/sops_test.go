@@ -3,6 +3,7 @@ package sops
 import (
 	"bytes"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -333,4 +334,63 @@ func TestErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestInterop(t *testing.T) {
+	ids, err := LoadAgeIdentities("testdata/interop/age.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := New(Keys{Age: ids})
+	tests := []struct{ enc, plain string }{
+		{"secret.enc.yaml", "secret.yaml"},
+		{"secret-maconly.enc.yaml", "secret-macreg.yaml"},
+		{"values.enc.yaml", "values.yaml"},
+		{"values-unencrypted-regex.enc.yaml", "values-unencregex.yaml"},
+		{"multi.enc.yaml", "multi.yaml"},
+		{"config.enc.json", "config.json"},
+		{"suffix.enc.yaml", "suffix.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.enc, func(t *testing.T) {
+			enc, err := os.ReadFile("testdata/interop/" + tt.enc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, err := os.ReadFile("testdata/interop/plain/" + tt.plain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !d.Encrypted(tt.enc, enc) {
+				t.Fatal("Encrypted = false")
+			}
+			if err := New(Keys{}).Check(tt.enc, enc); err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			out, err := d.Decrypt(tt.enc, enc)
+			if err != nil {
+				t.Fatalf("Decrypt: %v", err)
+			}
+			if bytes.Count(out, []byte("\n")) != bytes.Count(enc, []byte("\n")) {
+				t.Errorf("line count changed")
+			}
+			if got, want := decodeAll(t, out), decodeAll(t, plain); !equalYAML(got, want) {
+				t.Errorf("decrypted:\n%s\nwant the documents of\n%s", out, plain)
+			}
+		})
+	}
+	t.Run("app.enc.env", func(t *testing.T) {
+		enc, err := os.ReadFile("testdata/interop/app.enc.env")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := d.Decrypt("app.enc.env", enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "DB_PASSWORD=env-secret-password\nAPI_TOKEN=abc123def456\nMULTILINE=one\\ntwo\nPUBLIC_unencrypted=not secret\n"
+		if got := string(out); !strings.Contains(got, want) || strings.Contains(got, "sops_") {
+			t.Errorf("decrypted:\n%s\nwant\n%s", got, want)
+		}
+	})
 }
