@@ -2,6 +2,7 @@ package sops
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"strings"
@@ -150,6 +151,9 @@ func TestRoundTrip(t *testing.T) {
 			}
 			if got, want := bytes.Count(out, []byte("\n")), bytes.Count(enc, []byte("\n")); got != want {
 				t.Errorf("output has %d lines, the encrypted file %d", got, want)
+			}
+			if strings.HasSuffix(tt.file, ".json") && !json.Valid(out) {
+				t.Errorf("decrypted JSON is not valid JSON:\n%s", out)
 			}
 			if got, want := decodeAll(t, out), decodeAll(t, []byte(tt.plain)); !equalYAML(got, want) {
 				t.Errorf("decrypted = %#v\nwant %#v\noutput:\n%s", got, want, out)
@@ -373,6 +377,9 @@ func TestInterop(t *testing.T) {
 			}
 			if bytes.Count(out, []byte("\n")) != bytes.Count(enc, []byte("\n")) {
 				t.Errorf("line count changed")
+			}
+			if strings.HasSuffix(tt.enc, ".json") && !json.Valid(out) {
+				t.Errorf("decrypted JSON is not valid JSON:\n%s", out)
 			}
 			if got, want := decodeAll(t, out), decodeAll(t, plain); !equalYAML(got, want) {
 				t.Errorf("decrypted:\n%s\nwant the documents of\n%s", out, plain)
