@@ -118,6 +118,7 @@ func TestRoundTrip(t *testing.T) {
 			opts: EncryptOptions{UnencryptedRegex: "^kind$"}, plainAfter: []string{"Secret"}},
 		{name: "yaml mac_only_encrypted", file: "s.yaml", plain: secretYAML,
 			opts: EncryptOptions{EncryptedRegex: "^(data|stringData)$", MACOnlyEncrypted: true}, plainAfter: []string{"name: db"}},
+		{name: "non-ASCII keys and quoted values", file: "s.yaml", plain: "données:\n  clé_é: 's3cr3t-pa55'\n  \"ключ\": [\"alpha.internal\", 42]\n"},
 		{name: "json", file: "s.json", plain: `{"kind": "Secret", "stringData": {"password": "s3cr3t-pa55", "port": 5432, "on": true, "hosts": ["alpha.internal"]}}`,
 			opts: EncryptOptions{EncryptedRegex: "^stringData$"}, plainAfter: []string{"Secret"}},
 	}
@@ -258,8 +259,12 @@ func TestPGPRoundTrip(t *testing.T) {
 	if !bytes.Contains(out, []byte(`password: "s3cr3t-pa55"`)) {
 		t.Errorf("not decrypted:\n%s", out)
 	}
+	stranger, err := openpgp.NewEntity("stranger", "", "x@example.com", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	other := newAge(t)
-	_, err = New(Keys{Age: []age.Identity{other}}).Decrypt("s.yaml", enc)
+	_, err = New(Keys{Age: []age.Identity{other}, PGP: openpgp.EntityList{stranger}}).Decrypt("s.yaml", enc)
 	if !errors.Is(err, manifests.ErrNoKey) || !strings.Contains(err.Error(), "PGP "+fingerprint(ent)) {
 		t.Errorf("Decrypt with another key: %v, want ErrNoKey naming the PGP fingerprint", err)
 	}
