@@ -9,7 +9,9 @@
 // throwaway module importing only its decrypt package (v3.13.3) builds
 // 813 non-standard packages from 123 modules (the AWS, GCP, Azure,
 // HashiCorp Vault and HuaweiCloud SDKs, gRPC, logrus, ...), 341 modules in
-// its build list. This package adds 58 packages from filippo.io/age (with
+// its build list, and a program doing nothing but decrypt.File is 44.2 MB
+// (stripped, -trimpath); the same decryption with age, go-crypto and
+// yaml.v3 is 62 packages and 4.4 MB. This package adds 58 packages from filippo.io/age (with
 // filippo.io/hpke) and github.com/ProtonMail/go-crypto, which bosun
 // already uses, to what manifests needs; its format code follows SOPS's
 // stores and aes cipher, and its tests decrypt files written by the real
