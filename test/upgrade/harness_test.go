@@ -116,6 +116,13 @@ func newRepo(t testing.TB, dir string) string {
 			t.Fatal(err)
 		}
 	}
+	newRepoIn(t, repo)
+	return repo
+}
+
+// newRepoIn makes dir a Git repository of its files, committed on main.
+func newRepoIn(t testing.TB, repo string) {
+	t.Helper()
 	for _, args := range [][]string{
 		{"init", "-q", "-b", "main"},
 		{"add", "."},
@@ -125,5 +132,4 @@ func newRepo(t testing.TB, dir string) string {
 			t.Fatalf("git %v: %v\n%s", args, err, out)
 		}
 	}
-	return repo
 }
