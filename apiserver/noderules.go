@@ -11,6 +11,7 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/bosun-dev/bosun/api"
+	"github.com/bosun-dev/bosun/internal/versionskew"
 	"github.com/bosun-dev/bosun/store"
 )
 
@@ -223,6 +224,11 @@ func (s *Server) admit(req *http.Request, t target, old, obj api.Object) *apiErr
 		}
 		if obj.GetName() != node {
 			return deny("a node may only create or modify its own Node object")
+		}
+		if n, _ := obj.(*corev1.Node); n != nil {
+			if err := versionskew.Check(s.cfg.Version, n.Status.NodeInfo.KubeletVersion); err != nil {
+				return deny("node %q may not register: %v", node, err)
+			}
 		}
 		var was map[string]string
 		if old != nil {

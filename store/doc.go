@@ -79,6 +79,17 @@
 //	// then, through any voter:
 //	err = store.PromoteLearner(ctx, first.Client(), added.ID)
 //
+// # Store format
+//
+// FormatKey (/bosun/meta/format) holds the store's format version. A server
+// calls EnsureFormat right after connecting: on an empty store it records
+// FormatVersion; on a store without the key (written by a release before
+// the format was versioned: format 0) or of an older format it runs
+// Migrations, each idempotent and followed by the write of its format, so
+// that a crash in between re-runs it safely; a store of a newer format is
+// refused with ErrNewerFormat. A layout change raises FormatVersion and
+// adds its Migration.
+//
 // # Example
 //
 //	e, err := store.StartEmbedded(ctx, store.EmbedConfig{DataDir: "/var/lib/bosun/etcd", Logger: log})

@@ -561,6 +561,9 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 		return fmt.Errorf("server: %w", err)
 	}
 	defer closeStore()
+	if _, err := store.EnsureFormat(ctx, st.Client(), logger.With("component", "store")); err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
 	if c.secretsRewrite {
 		if err := rewriteSecrets(ctx, st, logger.With("component", "store")); err != nil {
 			return fmt.Errorf("server: --secrets-encryption-rewrite: %w", err)
