@@ -22,6 +22,7 @@ const (
 
 func newDiffCommand(g *globalOptions) *cobra.Command {
 	var repo, rev, dir string
+	rf := renderFlags{userKeys: true}
 	cmd := &cobra.Command{
 		Use:   "diff [--rev BRANCH|TAG|SHA] [--repo URL|DIR] [--path DIR]",
 		Short: "Show what syncing a revision would change: a pull-request check",
@@ -39,10 +40,14 @@ server's --path.
 
 Exit status: 0 no change, 1 changes, 2 the revision is invalid (every
 problem is printed as file:line: Kind namespace/name: field: message),
-3 something else failed (server or repository unreachable).`,
+3 something else failed (server or repository unreachable).
+
+Kustomize overlays, Helm charts and SOPS-encrypted files are rendered as
+sync renders them (see bosun render); the values of Secrets are never
+printed, only whether each one changed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			err := runDiff(cmd, g, repo, rev, dir, cmd.Flags().Changed("path"))
+			err := runDiff(cmd, g, &rf, repo, rev, dir, cmd.Flags().Changed("path"))
 			var ee exitError
 			if err != nil && !errors.As(err, &ee) {
 				fmt.Fprintln(cmd.ErrOrStderr(), "bosun:", err)
@@ -54,10 +59,11 @@ problem is printed as file:line: Kind namespace/name: field: message),
 	cmd.Flags().StringVar(&rev, "rev", "", "branch, tag or commit to compare (default: the synced branch's head, or the working tree of a local --repo)")
 	cmd.Flags().StringVar(&repo, "repo", "", "repository URL or local directory (default: the server's repository)")
 	cmd.Flags().StringVar(&dir, "path", "", "directory of the manifests in the repository (default: the server's --path)")
+	rf.addFlags(cmd.Flags(), false)
 	return cmd
 }
 
-func runDiff(cmd *cobra.Command, g *globalOptions, repo, rev, dir string, pathSet bool) error {
+func runDiff(cmd *cobra.Command, g *globalOptions, rf *renderFlags, repo, rev, dir string, pathSet bool) error {
 	ctx := cmd.Context()
 	out := cmd.OutOrStdout()
 	c, err := g.client()
@@ -93,7 +99,13 @@ func runDiff(cmd *cobra.Command, g *globalOptions, repo, rev, dir string, pathSe
 	res := &manifests.Result{}
 	clean := strings.Trim(path.Clean("/"+dir), "/")
 	if _, err := fs.Stat(r.Tree, orDot(clean)); err == nil {
-		if res, err = manifests.Load(r.Tree, manifests.Options{Path: clean}); err != nil {
+		rs, err := rf.renderers("")
+		if err != nil {
+			return fmt.Errorf("diff: %w", err)
+		}
+		opts := manifests.Options{Path: clean}
+		rs.apply(&opts, rf.requireEncrypted)
+		if res, err = manifests.Load(r.Tree, opts); err != nil {
 			return fmt.Errorf("diff: read %s: %w", r.Name, err)
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {

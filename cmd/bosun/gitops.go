@@ -28,6 +28,9 @@ type gitWriteOptions struct {
 	gitPasswordFile string
 	sshKeyFile      string
 	sshKnownHosts   string
+	// render reads the tree when the object is rendered by Kustomize or
+	// Helm (scale and set image only).
+	render renderFlags
 }
 
 func (o *gitWriteOptions) addFlags(f *pflag.FlagSet) {
@@ -134,7 +137,10 @@ func newScaleCommand(g *globalOptions) *cobra.Command {
 edits the YAML file the object comes from (its bosun.dev/source annotation),
 changing only that number and keeping comments and formatting, and commits
 "Scale <kind> <namespace>/<name> to N replicas". A missing spec.replicas is
-added as the first key under spec.
+added as the first key under spec. For an object rendered by Kustomize, the
+replicas: entry of the overlay is set (added when missing, as kustomize
+edit set replicas would); for one rendered by Helm, the values file entry
+that the replicas come from; both are rendered again to check the result.
 
 ` + gitopsHelp + `
 
@@ -164,6 +170,8 @@ Examples:
 	f.Int32Var(&replicas, "replicas", 0, "the number of replicas (required)")
 	f.StringVarP(&namespace, "namespace", "n", "default", "namespace of the object")
 	o.addFlags(f)
+	o.render.userKeys = true
+	o.render.addKeyFlags(f)
 	return cmd
 }
 
@@ -182,6 +190,13 @@ func (o gitWriteOptions) commitEdit(cmd *cobra.Command, g *globalOptions, verb, 
 	target, err := edit.Find(ctx, c, ref, namespace, kinds...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", verb, err)
+	}
+	if target.RenderedBy != "" {
+		rs, err := o.render.renderers("")
+		if err != nil {
+			return fmt.Errorf("%s: %w", verb, err)
+		}
+		target.Editor, _ = rs.editor(target.RenderedBy)
 	}
 	w, repo, cleanup, err := o.writer(ctx, c, cmd)
 	if err != nil {
@@ -239,6 +254,9 @@ CronJob or Pod synced from Git. It
 edits the YAML file the object comes from (its bosun.dev/source
 annotation), changing only the image strings and keeping comments and
 formatting, and commits "Set image of <kind> <namespace>/<name>: app=<image>".
+For an object rendered by Kustomize, an image an overlay overrides is set
+in the overlay's images: entry (as kustomize edit set image); for one
+rendered by Helm, in the values file entries the image is made of.
 
 ` + gitopsHelp + `
 
@@ -264,6 +282,8 @@ Examples:
 	f := cmd.Flags()
 	f.StringVarP(&namespace, "namespace", "n", "default", "namespace of the object")
 	o.addFlags(f)
+	o.render.userKeys = true
+	o.render.addKeyFlags(f)
 	return cmd
 }
 

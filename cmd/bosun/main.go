@@ -112,6 +112,7 @@ listener.`,
 	root.AddCommand(
 		newServerCommand(g),
 		newValidateCommand(),
+		newRenderCommand(),
 		newGetCommand(g),
 		newDescribeCommand(g),
 		newDiffCommand(g),

@@ -24,6 +24,7 @@ import (
 	"github.com/bosun-dev/bosun/audit"
 	"github.com/bosun-dev/bosun/events"
 	"github.com/bosun-dev/bosun/internal/sdnotify"
+	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/metrics"
 	"github.com/bosun-dev/bosun/podsecurity"
 	"github.com/bosun-dev/bosun/reconcile/controlplane"
@@ -107,6 +108,7 @@ type serverConfig struct {
 	freezeBlocksRB   bool
 	allowRewrite     bool
 	createNamespaces bool
+	render           renderFlags
 	verifySignatures string
 
 	noAgent bool
@@ -245,6 +247,7 @@ Examples:
 	f.BoolVar(&c.noWebhook, "no-webhook", false, "serve no POST /hooks/git (a webhook without a secret is allowed only when --listen is a loopback address)")
 	f.StringVar(&c.syncPolicy, "sync-policy", "auto", "auto: apply every valid commit at once; manual: validate and diff commits on arrival, apply only on `bosun sync`")
 	f.BoolVar(&c.allowRewrite, "allow-history-rewrite", false, "apply a branch head that does not descend from the synced commit (a force-push) like any commit; by default it is refused until bosun accept-rewrite")
+	c.render.addFlags(f, true)
 	f.BoolVar(&c.createNamespaces, "create-namespaces", false, "create the namespaces a commit's objects use that neither the commit nor the cluster has (as Argo CD's CreateNamespace), as Namespaces Git does not manage, so pruning never deletes them; by default such a commit is rejected")
 	f.BoolVar(&c.freezeBlocksRB, "freeze-blocks-rollback", false, "hold rollbacks (reverts of the synced commit) during a freeze too; by default they are applied")
 	f.StringVar(&c.apiWrites, "api-writes", "refuse", "what the API does with a write of an object from Git: refuse (403 naming the file to change), or commit: kubectl scale, set image, and edits, applies and rollbacks that change only replicas or container images become a commit of the object's file, authored by the API user, answered once synced")
@@ -603,28 +606,35 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	if err != nil {
 		return fmt.Errorf("server: --pod-security-default: %w", err)
 	}
+	rend, err := c.render.renderers(filepath.Join(c.dataDir, "helm-cache"))
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
 	reg := metrics.NewRegistry()
 	syncEvents := events.New(events.Config{Sink: st, Component: "bosun-sync", Logger: logger.With("component", "sync")})
 	sy := syncer.New(syncer.Config{
-		Source:               src,
-		Store:                st,
-		Repo:                 c.repo,
-		Branch:               c.branch,
-		Path:                 c.path,
-		Interval:             c.interval,
-		Resync:               c.resync,
-		AllowEmpty:           c.allowEmpty,
-		VerifySignatures:     keyring,
-		Logger:               logger.With("component", "sync"),
-		Recorder:             syncEvents,
-		Metrics:              reg,
-		Manual:               c.syncPolicy == "manual",
-		FreezeBlocksRollback: c.freezeBlocksRB,
-		AllowHistoryRewrite:  c.allowRewrite,
-		ServiceCIDRs:         []netip.Prefix{ipNetPrefix(serviceCIDR)},
-		CreateNamespaces:     c.createNamespaces,
-		PodSecurity:          podSecurity,
-		Audit:                auditLog,
+		Source:                  src,
+		Store:                   st,
+		Repo:                    c.repo,
+		Branch:                  c.branch,
+		Path:                    c.path,
+		Interval:                c.interval,
+		Resync:                  c.resync,
+		AllowEmpty:              c.allowEmpty,
+		VerifySignatures:        keyring,
+		Logger:                  logger.With("component", "sync"),
+		Recorder:                syncEvents,
+		Metrics:                 reg,
+		Manual:                  c.syncPolicy == "manual",
+		FreezeBlocksRollback:    c.freezeBlocksRB,
+		AllowHistoryRewrite:     c.allowRewrite,
+		ServiceCIDRs:            []netip.Prefix{ipNetPrefix(serviceCIDR)},
+		CreateNamespaces:        c.createNamespaces,
+		PodSecurity:             podSecurity,
+		Audit:                   auditLog,
+		Renderers:               []manifests.Renderer{rend.kustomize, rend.helm},
+		Decrypter:               rend.decrypter,
+		RequireEncryptedSecrets: c.render.requireEncrypted,
 	})
 	// Automatic rollback writes revert commits to the synced branch.
 	writer, err := gitwrite.New(gitwrite.Config{
@@ -644,7 +654,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	triggerSync := syncer.RemoteTrigger(st.Client(), name, logger.With("component", "sync"))
 	var gitWrites apiserver.GitWrites
 	if c.apiWrites == "commit" {
-		gitWrites = &apiwrites.Committer{Writer: writer, Status: st, Trigger: triggerSync}
+		gitWrites = &apiwrites.Committer{Writer: writer, Status: st, Trigger: triggerSync, Editors: rend.editor}
 	}
 	apiEvents := events.New(events.Config{Sink: st, Component: "bosun-apiserver", Logger: logger.With("component", "api")})
 	// /readyz's "controllers": this server runs (or campaigns to run) them.

@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -15,6 +13,7 @@ import (
 
 func newValidateCommand() *cobra.Command {
 	var path, serviceCIDR, podSecurityDefault string
+	rf := renderFlags{userKeys: true}
 	cmd := &cobra.Command{
 		Use:   "validate [DIR]",
 		Short: "Decode and validate the manifests in a working tree, offline",
@@ -25,33 +24,31 @@ there are errors (warnings alone exit 0), which makes it a pre-commit hook
 or a pull-request check:
 
   bosun validate .                 # the whole tree
-  bosun validate --path apps .     # only what a server with --path apps reads`,
+  bosun validate --path apps .     # only what a server with --path apps reads
+
+Kustomize overlays and Helm charts are rendered and their objects validated
+(see bosun render). SOPS-encrypted files are checked for structure without
+a key; with --sops-age-key-file (default $SOPS_AGE_KEY_FILE, else SOPS's
+~/.config/sops/age/keys.txt) their objects are decrypted and validated too.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "."
 			if len(args) == 1 {
 				dir = args[0]
 			}
-			abs, err := filepath.Abs(dir)
-			if err != nil {
-				return err
-			}
-			if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
-				return fmt.Errorf("validate: %s is not a directory", dir)
-			}
-			opts := manifests.Options{Path: path}
+			var cidrs []netip.Prefix
 			if serviceCIDR != "" {
 				p, err := netip.ParsePrefix(serviceCIDR)
 				if err != nil {
 					return fmt.Errorf("validate: --service-cidr: %w", err)
 				}
-				opts.ServiceCIDRs = []netip.Prefix{p.Masked()}
+				cidrs = []netip.Prefix{p.Masked()}
 			}
 			policy, err := podsecurity.New(podSecurityDefault)
 			if err != nil {
 				return fmt.Errorf("validate: --pod-security-default: %w", err)
 			}
-			res, err := manifests.Load(os.DirFS(abs), opts)
+			res, err := loadLocal(dir, path, &rf, func(o *manifests.Options) { o.ServiceCIDRs = cidrs })
 			if err != nil {
 				return fmt.Errorf("validate: %w", err)
 			}
@@ -97,6 +94,7 @@ or a pull-request check:
 	}
 	cmd.Flags().StringVar(&path, "path", "", "subdirectory of DIR to read, as bosun server's --path")
 	cmd.Flags().StringVar(&podSecurityDefault, "pod-security-default", podsecurity.DefaultLevel, "Pod Security level for namespaces the tree defines without pod-security.kubernetes.io labels (or does not define), as bosun server's flag")
+	rf.addFlags(cmd.Flags(), false)
 	cmd.Flags().StringVar(&serviceCIDR, "service-cidr", "", "also reject clusterIPs outside this range, as a server with this --service-cidr does (default: not checked)")
 	return cmd
 }
