@@ -99,7 +99,7 @@ func runDiff(cmd *cobra.Command, g *globalOptions, rf *renderFlags, repo, rev, d
 	res := &manifests.Result{}
 	clean := strings.Trim(path.Clean("/"+dir), "/")
 	if _, err := fs.Stat(r.Tree, orDot(clean)); err == nil {
-		rs, err := rf.renderers("")
+		rs, err := rf.renderers("", true)
 		if err != nil {
 			return fmt.Errorf("diff: %w", err)
 		}
@@ -108,6 +108,7 @@ func runDiff(cmd *cobra.Command, g *globalOptions, rf *renderFlags, repo, rev, d
 		if res, err = manifests.Load(r.Tree, opts); err != nil {
 			return fmt.Errorf("diff: read %s: %w", r.Name, err)
 		}
+		res.Problems = append(res.Problems, rs.offline.warnings()...)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("diff: read %s: %w", r.Name, err)
 	}

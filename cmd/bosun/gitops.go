@@ -192,7 +192,7 @@ func (o gitWriteOptions) commitEdit(cmd *cobra.Command, g *globalOptions, verb, 
 		return fmt.Errorf("%s: %w", verb, err)
 	}
 	if target.RenderedBy != "" {
-		rs, err := o.render.renderers("")
+		rs, err := o.render.renderers("", true)
 		if err != nil {
 			return fmt.Errorf("%s: %w", verb, err)
 		}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -8,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -96,14 +99,65 @@ type renderers struct {
 	kustomize *kustomize.Renderer
 	helm      *helm.Renderer
 	decrypter manifests.Decrypter
+	// offline is the decrypter of the commands that only look at a tree;
+	// nil for the server.
+	offline *offlineDecrypter
+}
+
+// offlineDecrypter is the decrypter of the commands that only look at a
+// tree (validate, render, diff, and the edits' check renders): a file none
+// of the keys opens is read with its encrypted values left empty
+// (sops.Decrypter.Placeholder) and listed, so that its objects are still
+// checked and the command says what it could not open. The server never
+// uses it: there, such a file rejects the commit.
+type offlineDecrypter struct {
+	*sops.Decrypter
+	mu       sync.Mutex
+	unopened []string
+}
+
+// Decrypt implements manifests.Decrypter.
+func (o *offlineDecrypter) Decrypt(file string, data []byte) ([]byte, error) {
+	out, err := o.Decrypter.Decrypt(file, data)
+	if !errors.Is(err, manifests.ErrNoKey) {
+		return out, err
+	}
+	o.mu.Lock()
+	o.unopened = append(o.unopened, file)
+	o.mu.Unlock()
+	return o.Placeholder(file, data)
+}
+
+// warnings returns one warning per file that could not be opened.
+func (o *offlineDecrypter) warnings() manifests.Problems {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var ps manifests.Problems
+	seen := map[string]bool{}
+	for _, f := range o.unopened {
+		if !seen[f] {
+			seen[f] = true
+			ps = append(ps, manifests.Problem{File: f, Warning: true,
+				Message: "encrypted with SOPS and none of the keys given opens it: its objects were checked with their encrypted values left empty (give the key with --sops-age-key-file or --sops-pgp-key-file)"})
+		}
+	}
+	return ps
 }
 
 // renderers builds the renderers of the flags; cacheDir is Helm's chart
-// cache when --helm-cache-dir is not given ("" keeps none).
-func (r *renderFlags) renderers(cacheDir string) (*renderers, error) {
-	dec, err := r.decrypter()
+// cache when --helm-cache-dir is not given ("" keeps none). offline makes
+// files no key opens readable with empty values (offlineDecrypter), for the
+// commands that only look at a tree.
+func (r *renderFlags) renderers(cacheDir string, offline bool) (*renderers, error) {
+	sd, err := r.decrypter()
 	if err != nil {
 		return nil, err
+	}
+	var dec manifests.Decrypter = sd
+	var od *offlineDecrypter
+	if offline {
+		od = &offlineDecrypter{Decrypter: sd}
+		dec = od
 	}
 	if r.helmCacheDir != "" {
 		cacheDir = r.helmCacheDir
@@ -113,6 +167,7 @@ func (r *renderFlags) renderers(cacheDir string) (*renderers, error) {
 		helm: helm.New(helm.Options{Decrypter: dec, CacheDir: cacheDir, KubeVersion: apiserver.KubernetesVersion,
 			HTTPClient: &http.Client{Timeout: 2 * time.Minute}}),
 		decrypter: dec,
+		offline:   od,
 	}, nil
 }
 
@@ -155,8 +210,9 @@ field: message; the exit status is 1 when there are errors, as bosun
 validate.
 
 The values of Secrets are replaced by "<redacted>" unless --show-secrets is
-given: the output of a pull-request check must not leak them. Without a
-key, objects of encrypted files are left out with a warning.
+given: the output of a pull-request check must not leak them. A file that
+none of the keys given opens is rendered with its encrypted values left
+empty, with a warning.
 
   bosun render --path overlays/prod .
   bosun render --sops-age-key-file key.txt --show-secrets apps/db`,
@@ -199,7 +255,7 @@ func loadLocal(root, dir string, rf *renderFlags, more func(*manifests.Options))
 	if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("%s is not a directory", root)
 	}
-	rs, err := rf.renderers("")
+	rs, err := rf.renderers("", true)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +264,13 @@ func loadLocal(root, dir string, rf *renderFlags, more func(*manifests.Options))
 	if more != nil {
 		more(&opts)
 	}
-	return manifests.Load(os.DirFS(abs), opts)
+	res, err := manifests.Load(os.DirFS(abs), opts)
+	if err != nil {
+		return nil, err
+	}
+	res.Problems = append(res.Problems, rs.offline.warnings()...)
+	res.Problems.Sort()
+	return res, nil
 }
 
 // writeRendered prints objects as a YAML stream, as sync would write them
@@ -232,7 +294,7 @@ func writeRendered(w io.Writer, objs []manifests.Object, showSecrets bool) error
 		if s, ok := obj.(*corev1.Secret); ok && !showSecrets {
 			redactSecretValues(s)
 		}
-		b, err := sigsyaml.Marshal(obj)
+		b, err := renderedYAML(obj)
 		if err != nil {
 			return fmt.Errorf("%s:%d: %w", m.File, m.Line, err)
 		}
@@ -246,6 +308,24 @@ func writeRendered(w io.Writer, objs []manifests.Object, showSecrets bool) error
 		}
 	}
 	return nil
+}
+
+// renderedYAML is obj as YAML without what sync does not write (status,
+// an empty creationTimestamp).
+func renderedYAML(obj any) ([]byte, error) {
+	j, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(j, &m); err != nil {
+		return nil, err
+	}
+	delete(m, "status")
+	if md, ok := m["metadata"].(map[string]any); ok && md["creationTimestamp"] == nil {
+		delete(md, "creationTimestamp")
+	}
+	return sigsyaml.Marshal(m)
 }
 
 // redactSecretValues replaces every value of s by "<redacted>" (as

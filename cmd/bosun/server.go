@@ -606,7 +606,7 @@ func runServer(ctx context.Context, c *serverConfig, logger *slog.Logger) error 
 	if err != nil {
 		return fmt.Errorf("server: --pod-security-default: %w", err)
 	}
-	rend, err := c.render.renderers(filepath.Join(c.dataDir, "helm-cache"))
+	rend, err := c.render.renderers(filepath.Join(c.dataDir, "helm-cache"), false)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}

@@ -89,3 +89,20 @@ func (d *Decrypter) Check(file string, data []byte) error {
 	}
 	return p.check()
 }
+
+// Placeholder returns an encrypted file as Decrypt would, but with every
+// encrypted value replaced by the zero value of its type ("" for strings, 0,
+// 0.0, false) instead of its plaintext, after checking the file's structure
+// (Check). It needs no key, and verifies no MAC: its output is for looking
+// at the shape of a file offline (bosun validate, bosun render without a
+// key), never for applying.
+func (d *Decrypter) Placeholder(file string, data []byte) ([]byte, error) {
+	p, err := parse(file, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	return p.placeholder()
+}

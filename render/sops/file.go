@@ -211,3 +211,30 @@ func splice(data []byte, reps []replacement) []byte {
 	out.Write(data[at:])
 	return out.Bytes()
 }
+
+// placeholder returns the file with every encrypted value replaced by its
+// type's zero value and the metadata blanked.
+func (p *parsed) placeholder() ([]byte, error) {
+	var reps []replacement
+	for _, l := range p.leaves {
+		if l.mac == nil || !p.rules.encrypted(l.path) || !l.str || l.text == "" {
+			continue
+		}
+		ev, err := parseEnc(l.text)
+		if err != nil {
+			return nil, p.errorf(l, "%v", err)
+		}
+		var zero []byte
+		switch ev.typ {
+		case "int", "float":
+			zero = []byte("0")
+		case "bool":
+			zero = []byte("false")
+		}
+		reps = append(reps, replacement{l.start, l.end, p.literal(l, ev.typ, zero)})
+	}
+	for _, b := range p.blank {
+		reps = append(reps, replacement{b.start, b.end, string(bytes.Repeat([]byte("\n"), bytes.Count(p.data[b.start:b.end], []byte("\n"))))})
+	}
+	return splice(p.data, reps), nil
+}
