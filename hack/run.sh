@@ -49,6 +49,9 @@ admin credential to $dir/data/kubeconfig. In another terminal, try:
   bosun history                      # every commit bosun saw
   kubectl get nodes                  # kubectl uses the same kubeconfig
   bosun token create                 # the command that joins another machine
+  cp -r $PWD/examples/kustomize $repo/shop && git -C $repo add -A && git -C $repo commit -qm "shop"
+  bosun get deploy -A                # Kustomize overlays: prod-hello (3) and staging-hello (1),
+                                     # and the prod overlay's SOPS-encrypted Secret, decrypted
 
 The Git webhook (POST /hooks/git) takes the secret in $secret_file.
 
@@ -57,4 +60,7 @@ them again). make clean stops it if it runs, then removes the pods, the
 network and the state.
 
 MSG
-exec "$abs_bin" server --repo "$repo" --data-dir "$dir/data" --listen "$listen" --webhook-secret-file "$secret_file" ${agent_flag:-}
+# The demo age key decrypts examples/kustomize's encrypted Secret, for the
+# tour; a real server gets its own key (README, "Encrypted Secrets").
+exec "$abs_bin" server --repo "$repo" --data-dir "$dir/data" --listen "$listen" --webhook-secret-file "$secret_file" \
+	--sops-age-key-file examples/kustomize/demo-age.key ${agent_flag:-}
