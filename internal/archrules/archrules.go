@@ -95,6 +95,12 @@ func Rules() []Rule {
 			Forbid: []string{"client", "cmd", "nodeagent", "reconcile"},
 		},
 		{
+			Name:   "renderers (render/...) read only the tree they are given: no store, no etcd, no API server, controllers, agents or Git",
+			From:   []string{"render"},
+			Forbid: []string{"store", "go.etcd.io", "apiserver", "reconcile", "nodeagent", "client", "sync", "github.com/go-git"},
+			Allow:  []string{"sync/yamledit"},
+		},
+		{
 			Name:   "sync does not import controllers or agents",
 			From:   []string{"sync"},
 			Forbid: []string{"reconcile", "nodeagent", "apiserver"},
