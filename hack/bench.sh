@@ -70,3 +70,10 @@ if [ -z "${BENCH_FILTER:-}" ] || [[ ./reconcile/daemonset == *${BENCH_FILTER}* ]
 	echo "== BOSUN_BENCH_DAEMONSET=1 go test ./reconcile/daemonset -run TestBenchRollout1000"
 	BOSUN_BENCH_DAEMONSET=1 go test ./reconcile/daemonset -run TestBenchRollout1000 -count 1 -v | grep -E '(^BENCH|available|FAIL|^ok)' || true
 fi
+# Issue 23: `bosun install server` (--no-start, into a temporary root) and
+# the installed server started as its unit starts it, until READY=1 (the API
+# answers); a node with 10 pods swapped from the previous release's binary
+# to this one: requests failed during the swap (target 0) and new process
+# start -> node Ready (target <= 2 s). Both need root.
+run ./test/e2e 'BenchmarkInstallServerToAPI' 5x
+run ./test/upgrade 'BenchmarkUpgrade10Pods' 1x
