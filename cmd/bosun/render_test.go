@@ -58,3 +58,33 @@ func TestRenderExample(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderFlatKustomization renders the other layout people start from
+// (argocd-example-apps' kustomize-guestbook shape, our own files): one
+// directory with a kustomization, its resources beside it, at the root of
+// the tree, and a plain file elsewhere synced with it.
+func TestRenderFlatKustomization(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"guestbook/kustomization.yaml": "namePrefix: kustomize-\nresources:\n- ui-deployment.yaml\n- ui-svc.yaml\n",
+		"guestbook/ui-deployment.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: guestbook-ui\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: guestbook-ui}\n  template:\n    metadata:\n      labels: {app: guestbook-ui}\n    spec:\n      containers:\n      - name: ui\n        image: bosun.local/hello:v1\n",
+		"guestbook/ui-svc.yaml":        "apiVersion: v1\nkind: Service\nmetadata:\n  name: guestbook-ui\nspec:\n  selector: {app: guestbook-ui}\n  ports:\n  - port: 80\n",
+		"plain/cm.yaml":                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: plain\ndata: {a: b}\n",
+	}
+	writeConfig(t, dir, files) // writes files under dir
+	out, err := runBosun(t, "render", "--sops-age-key-file", "", dir)
+	if err != nil {
+		t.Fatalf("render: %v\n%s", err, out)
+	}
+	for _, w := range []string{
+		"name: kustomize-guestbook-ui\n", "kind: Service", "bosun.dev/source: guestbook/ui-deployment.yaml:1",
+		"bosun.dev/rendered-by: guestbook/kustomization.yaml", "name: plain\n", "bosun.dev/source: plain/cm.yaml:1",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	if strings.Contains(out, "name: guestbook-ui\n") {
+		t.Errorf("a resource of the kustomization was also read as a plain file:\n%s", out)
+	}
+}
