@@ -374,8 +374,9 @@ func renderCheckFirst(t *testing.T, s *server, secret string) {
 	if got := d.Spec.Template.Annotations["shop.example/tier"]; got != "prod" {
 		t.Errorf("prod-web template annotation shop.example/tier = %q, want prod (the strategic-merge patch)", got)
 	}
-	if src := d.Annotations[api.AnnotationSource]; !regexp.MustCompile(`^shop/base/deployment\.yaml:[0-9]+$`).MatchString(src) {
-		t.Errorf("prod-web %s = %q, want shop/base/deployment.yaml:LINE", api.AnnotationSource, src)
+	// Line 2: the document's first line after the comment, as for plain files.
+	if src := d.Annotations[api.AnnotationSource]; src != "shop/base/deployment.yaml:2" {
+		t.Errorf("prod-web %s = %q, want shop/base/deployment.yaml:2", api.AnnotationSource, src)
 	}
 	if by := d.Annotations[api.AnnotationRenderedBy]; by != renderProdKustomization {
 		t.Errorf("prod-web %s = %q, want %s", api.AnnotationRenderedBy, by, renderProdKustomization)
@@ -384,12 +385,21 @@ func renderCheckFirst(t *testing.T, s *server, secret string) {
 	if !regexp.MustCompile(`^prod-web-config-[a-z0-9]{10}$`).MatchString(cm) {
 		t.Errorf("prod-web refers to ConfigMap %q, want prod-web-config-HASH", cm)
 	}
-	if _, err := s.apiClient().Get(context.Background(), resource(t, "configmaps"), "shop-prod", cm); err != nil {
-		t.Errorf("get the generated ConfigMap shop-prod/%s: %v", cm, err)
+	o, err := s.apiClient().Get(context.Background(), resource(t, "configmaps"), "shop-prod", cm)
+	if err != nil {
+		t.Fatalf("get the generated ConfigMap shop-prod/%s: %v", cm, err)
+	}
+	// A generated object comes from its generator entry.
+	if src := o.(*corev1.ConfigMap).Annotations[api.AnnotationSource]; src != "shop/base/kustomization.yaml:7" {
+		t.Errorf("ConfigMap shop-prod/%s %s = %q, want shop/base/kustomization.yaml:7 (its configMapGenerator entry)", cm, api.AnnotationSource, src)
 	}
 	renderCheckSecret(t, s, secret)
-	if got := *s.deployment("helm-demo", "hello").Spec.Replicas; got != 2 {
+	h := s.deployment("helm-demo", "hello")
+	if got := *h.Spec.Replicas; got != 2 {
 		t.Errorf("helm-demo/hello replicas = %d, want 2 (apps/hello-helm/values.yaml)", got)
+	}
+	if src, by := h.Annotations[api.AnnotationSource], h.Annotations[api.AnnotationRenderedBy]; !strings.HasPrefix(src, "charts/hello/templates/deployment.yaml:") || by != "apps/hello-helm/bosun-helm.yaml" {
+		t.Errorf("helm-demo/hello comes from %q rendered by %q, want charts/hello/templates/deployment.yaml:LINE by apps/hello-helm/bosun-helm.yaml", src, by)
 	}
 	objs, err := s.apiClient().List(context.Background(), resource(t, "deployments"), "", "")
 	if err != nil {
@@ -414,6 +424,9 @@ func renderCheckSecret(t *testing.T, s *server, want string) {
 		t.Fatalf("get secret shop-prod/prod-db: %v", err)
 	}
 	sec := o.(*corev1.Secret)
+	if src := sec.Annotations[api.AnnotationSource]; src != renderSecretFile+":1" {
+		t.Errorf("secret shop-prod/prod-db %s = %q, want %s:1", api.AnnotationSource, src, renderSecretFile)
+	}
 	got := string(sec.Data["password"])
 	if v, ok := sec.StringData["password"]; ok {
 		got = v
