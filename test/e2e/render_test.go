@@ -584,8 +584,11 @@ func renderCheckSecrecy(t *testing.T, s *server, r *repo, keyFile string, secret
 	outputs["bosun status"], _ = s.bosun("status")
 	outputs["bosun history"], _ = s.bosun("history")
 	diff, code := s.bosun("diff", "--repo", r.dir, "--sops-age-key-file", keyFile)
-	if code != 1 || !strings.Contains(diff, "prod-db") {
-		t.Errorf("bosun diff of the re-encrypted Secret: exit %d (want 1) and does it name prod-db?\n%s", code, diff)
+	if code != 1 || !strings.Contains(diff, "~ Secret shop-prod/prod-db  ("+renderSecretFile+":1)") || strings.Count(diff, "password: <redacted value ") != 2 {
+		t.Errorf("bosun diff of the re-encrypted Secret: exit %d, want 1, prod-db changed, its old and new password redacted:\n%s", code, diff)
+	}
+	if !strings.Contains(diff, "warning: apps/plain/secret.yaml:1: ") || strings.Contains(diff, "warning: warning:") {
+		t.Errorf("bosun diff does not warn once about the plain Secret in apps/plain/secret.yaml:\n%s", diff)
 	}
 	outputs["bosun diff"] = diff
 	rendered, code := s.bosun("render", r.dir, "--sops-age-key-file", keyFile)
