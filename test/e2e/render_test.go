@@ -208,10 +208,10 @@ stringData:
 
 // renderEncrypt encrypts a Secret holding value for the age recipient, as
 // the sops CLI would with Flux's encrypted_regex.
-func renderEncrypt(t *testing.T, value string, recipient age.Recipient) string {
+func renderEncrypt(t *testing.T, value string, recipient *age.X25519Recipient) string {
 	t.Helper()
 	b, err := sops.Encrypt(renderSecretFile, []byte(renderSecretPlain(value)), sops.EncryptOptions{
-		AgeRecipients:  []string{recipient.(*age.X25519Recipient).String()},
+		AgeRecipients:  []string{recipient.String()},
 		EncryptedRegex: "^(data|stringData)$",
 		LastModified:   time.Now().UTC().Truncate(time.Second),
 	})
@@ -234,18 +234,30 @@ func renderPlaintext(t *testing.T, what string) string {
 	return "pl41nt3xt-" + what + "-" + hex.EncodeToString(b)
 }
 
-// renderLeaks returns the forms of secret (plain and base64) found in out.
+// renderLeaks says which of secrets out holds, as is or base64-encoded
+// (as a Secret's data is), without repeating them: "secret 1 (base64)".
 func renderLeaks(out string, secrets ...string) []string {
 	var found []string
-	for _, s := range secrets {
-		for _, form := range []string{s, base64.StdEncoding.EncodeToString([]byte(s))} {
-			if strings.Contains(out, form) {
-				found = append(found, form)
-			}
+	for i, s := range secrets {
+		if strings.Contains(out, s) {
+			found = append(found, fmt.Sprintf("secret %d (plain)", i+1))
+		}
+		if strings.Contains(out, base64.StdEncoding.EncodeToString([]byte(s))) {
+			found = append(found, fmt.Sprintf("secret %d (base64)", i+1))
 		}
 	}
 	return found
 }
+
+// renderPlainSecret is a Secret in plain text (its value is no secret).
+const renderPlainSecret = `apiVersion: v1
+kind: Secret
+metadata:
+  name: plain
+  namespace: demo
+stringData:
+  token: not-secret-at-all
+`
 
 // renderStep logs how long each step of a test took.
 type renderStep struct {
@@ -254,6 +266,7 @@ type renderStep struct {
 	start time.Time
 }
 
+// next ends the current step and starts the step name ("" starts none).
 func (s *renderStep) next(name string) {
 	now := time.Now()
 	if s.name != "" {
@@ -342,17 +355,16 @@ func TestKustomizeHelmSOPS(t *testing.T) {
 	s.waitAttempt(r.git("rev-parse", "HEAD"), "applied")
 
 	step.next("7: a plain Secret is a warning")
-	r.write("apps/plain/secret.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: plain\n  namespace: demo\nstringData:\n  token: not-secret-at-all\n")
-	plain := r.commitAll("a plain Secret")
-	st = s.waitAttempt(plain, "applied")
-	renderCheckWarning(t, st.LastAttempt.Problems, "apps/plain/secret.yaml")
+	r.write("apps/plain/secret.yaml", renderPlainSecret)
+	st = s.waitAttempt(r.commitAll("a plain Secret"), "applied")
+	renderCheckWarning(t, st, "apps/plain/secret.yaml")
 
 	step.next("8: no output holds the plaintext")
 	secret3 := renderPlaintext(t, "three")
 	r.write(renderSecretFile, renderEncrypt(t, secret3, id.Recipient()))
 	renderCheckSecrecy(t, s, r, keyFile, secret1, secret2, secret3)
 
-	step.next("7: --require-encrypted-secrets rejects a plain Secret")
+	step.next("7 (second server): --require-encrypted-secrets rejects a plain Secret")
 	renderCheckRequireEncrypted(t)
 	step.next("")
 	t.Logf("TestKustomizeHelmSOPS took %v", time.Since(began).Round(time.Millisecond))
@@ -483,20 +495,16 @@ func renderCheckProblem(t *testing.T, st syncStatus, file string, line int, text
 	t.Errorf("the rejected commit has no error at %s:%d saying %q; problems:\n%s", file, line, text, strings.Join(all, "\n"))
 }
 
-// renderCheckWarning checks that problems warn about file.
-func renderCheckWarning(t *testing.T, problems []struct {
-	File, Field, Message string
-	Line                 int
-	Warning              bool
-}, file string,
-) {
+// renderCheckWarning checks that the applied attempt warns that file
+// holds a plain Secret.
+func renderCheckWarning(t *testing.T, st syncStatus, file string) {
 	t.Helper()
-	for _, p := range problems {
-		if p.Warning && p.File == file && strings.Contains(p.Message, "encrypt") {
+	for _, p := range st.LastAttempt.Problems {
+		if p.Warning && p.File == file && strings.Contains(p.Message, "encrypt it with SOPS") {
 			return
 		}
 	}
-	t.Errorf("no warning about the plain Secret in %s: %+v", file, problems)
+	t.Errorf("no warning about the plain Secret in %s: %+v", file, st.LastAttempt.Problems)
 }
 
 // renderSetImage runs bosun set image on the prod overlay's Deployment
@@ -599,7 +607,7 @@ func renderCheckSecrecy(t *testing.T, s *server, r *repo, keyFile string, secret
 	outputs["server log"] = s.log.String()
 	for name, out := range outputs {
 		if leaks := renderLeaks(out, secrets...); len(leaks) > 0 {
-			t.Errorf("%s holds a Secret's plaintext %q", name, leaks)
+			t.Errorf("%s holds a Secret's plaintext: %s", name, strings.Join(leaks, ", "))
 		}
 	}
 	shown, code := s.bosun("render", r.dir, "--sops-age-key-file", keyFile, "--show-secrets")
@@ -614,7 +622,7 @@ func renderCheckSecrecy(t *testing.T, s *server, r *repo, keyFile string, secret
 func renderCheckRequireEncrypted(t *testing.T) {
 	t.Helper()
 	r := newRepo(t)
-	r.write("apps/plain/secret.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: plain\n  namespace: demo\nstringData:\n  token: not-secret-at-all\n")
+	r.write("apps/plain/secret.yaml", renderPlainSecret)
 	sha := r.commitAll("a plain Secret")
 	s := startServer(t, r.dir, "--require-encrypted-secrets")
 	st := s.waitAttempt(sha, "rejected")
