@@ -120,7 +120,7 @@ func runDiff(cmd *cobra.Command, g *globalOptions, rf *renderFlags, repo, rev, d
 		return exitError{code: diffExitInvalid}
 	}
 	for _, p := range res.Problems.Warnings() {
-		fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+p.String())
+		fmt.Fprintln(cmd.ErrOrStderr(), p.String()) // String says "warning: "
 	}
 
 	live, err := diff.ListLive(ctx, c)
