@@ -4,12 +4,17 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/api/resource"
 	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/openapi"
+	kyamlyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/bosun-dev/bosun/manifests"
 )
@@ -75,14 +80,61 @@ func (r *Renderer) Render(fsys fs.FS, dirs []string) ([]manifests.Rendered, mani
 		}
 		graphs[d] = g
 	}
+	rs := roots(dirs, graphs)
+	results := make([]rootResult, len(rs))
+	r.renderAll(len(rs), func(i int) {
+		results[i].objs, results[i].probs = r.renderRoot(fsys, rs[i], graphs[rs[i]])
+	})
 	var out []manifests.Rendered
 	var probs manifests.Problems
-	for _, d := range roots(dirs, graphs) {
-		objs, ps := r.renderRoot(fsys, d, graphs[d])
-		out = append(out, objs...)
-		probs = append(probs, ps...)
+	for _, res := range results {
+		out = append(out, res.objs...)
+		probs = append(probs, res.probs...)
 	}
 	return out, probs, nil
+}
+
+// rootResult is what rendering one root gave.
+type rootResult struct {
+	objs  []manifests.Rendered
+	probs manifests.Problems
+}
+
+// renderAll calls render(i) for every i in [0, n), on at most GOMAXPROCS
+// goroutines at once, and returns when all have returned. Each root is
+// rendered by its own Kustomizer over its own filesystem; what kustomize
+// shares process-wide (its OpenAPI schema) is loaded before the first
+// goroutine starts and only read afterwards, since a kustomization's
+// openapi: field is refused. Callers keep results by index, so the output
+// order does not depend on goroutine timing.
+func (r *Renderer) renderAll(n int, render func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := range n {
+			render(i)
+		}
+		return
+	}
+	loadSchema()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				render(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// loadSchema makes kustomize parse its built-in OpenAPI schema now, on
+// one goroutine. Kustomize parses it on first use under its own lock but
+// reads what it parsed without one (IsNamespaceScoped for kinds it does
+// not know, such as custom resources), so the first use must not race
+// with another rendering.
+func loadSchema() {
+	openapi.SchemaForResourceType(kyamlyaml.TypeMeta{APIVersion: "v1", Kind: "Namespace"})
 }
 
 // roots returns the dirs no other dir includes (two that include each
