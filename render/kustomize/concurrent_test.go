@@ -67,3 +67,22 @@ func TestRenderRootsConcurrently(t *testing.T) {
 		t.Errorf("objects rendered by %v, want %v (the order of the roots)", got, want)
 	}
 }
+
+// TestRenderedDataWrittenOnce checks how an object's YAML is written: in
+// the resource file's field order (written from kustomize's tree, not
+// through JSON, which sorts keys) and without the file's comments (a
+// decrypted file's comments are plaintext).
+func TestRenderedDataWrittenOnce(t *testing.T) {
+	fsys := fstest.MapFS{
+		"app/kustomization.yaml": {Data: []byte("resources:\n  - secret.yaml\n")},
+		"app/secret.yaml":        {Data: []byte("#ENC\n# the token is plaintext-token-comment\nkind: Secret\napiVersion: v1\nmetadata:\n  name: token # rotated by hand-line-comment\nstringData:\n  token: t0ken\n")},
+	}
+	objs, probs, err := New(Options{Decrypter: fakeDecrypter{}}).Render(fsys, []string{"app"})
+	if err != nil || len(probs) != 0 || len(objs) != 1 {
+		t.Fatalf("render: %d objects, problems %v, err %v", len(objs), probs, err)
+	}
+	want := "kind: Secret\napiVersion: v1\nmetadata:\n  name: token\nstringData:\n  token: t0ken\n"
+	if got := string(objs[0].Data); got != want {
+		t.Errorf("rendered object:\n%s\nwant (the file's field order, no comments):\n%s", got, want)
+	}
+}
