@@ -29,6 +29,8 @@ type Options struct {
 	AllowRemote bool
 	// Decrypter decrypts SOPS-encrypted files as kustomize reads them
 	// (resources, patches, generator inputs); nil reads them as they are.
+	// Independent roots render concurrently, so it is called from several
+	// goroutines at once.
 	Decrypter manifests.Decrypter
 }
 
