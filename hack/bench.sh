@@ -66,6 +66,14 @@ run ./apiserver 'BenchmarkAPIOverTLS' 2000x
 # template change rolled out with maxUnavailable 10%).
 run ./reconcile/job 'BenchmarkJobVsReplicaSet' 1x
 run ./reconcile/hpa 'BenchmarkDecisionLatency' 11x
+# Issue 18: commit -> applied (render, decode, validate, one etcd
+# transaction) of 50 Kustomize overlays over one base (1,000 objects) beside
+# the same objects as plain YAML, alternating, medians and their ratio
+# (target kustomize/plain <= 2); kustomize's rendering alone beside
+# manifests.Load of the plain objects; a 200-object Helm chart render.
+run ./sync/syncer 'BenchmarkSyncRender50Overlays' 10x
+run ./render/kustomize 'BenchmarkRender50Overlays|BenchmarkLoadPlain1000' 5x
+run ./render/helm 'BenchmarkRender200' 10x
 if [ -z "${BENCH_FILTER:-}" ] || [[ ./reconcile/daemonset == *${BENCH_FILTER}* ]]; then
 	echo "== BOSUN_BENCH_DAEMONSET=1 go test ./reconcile/daemonset -run TestBenchRollout1000"
 	BOSUN_BENCH_DAEMONSET=1 go test ./reconcile/daemonset -run TestBenchRollout1000 -count 1 -v | grep -E '(^BENCH|available|FAIL|^ok)' || true

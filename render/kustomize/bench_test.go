@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/bosun-dev/bosun/manifests"
 )
@@ -94,12 +95,14 @@ func plainTree(b *testing.B, objs []manifests.Rendered) fstest.MapFS {
 func BenchmarkRender50Overlays(b *testing.B) {
 	fsys, dirs := benchTree(50)
 	r := New(Options{})
+	cpu := startCPU()
 	for b.Loop() {
 		objs, probs, err := r.Render(fsys, dirs)
 		if err != nil || len(probs) != 0 || len(objs) != 1000 {
 			b.Fatalf("%d objects, problems %v, err %v", len(objs), probs, err)
 		}
 	}
+	cpu.report(b)
 }
 
 // BenchmarkLoadPlain1000 decodes, defaults and validates the 1,000
@@ -111,10 +114,34 @@ func BenchmarkLoadPlain1000(b *testing.B) {
 		b.Fatal(err)
 	}
 	plain := plainTree(b, objs)
+	cpu := startCPU()
 	for b.Loop() {
 		res, err := manifests.Load(plain, manifests.Options{})
 		if err != nil || len(res.Objects) != 1000 {
 			b.Fatalf("%v objects, err %v", res, err)
 		}
 	}
+	cpu.report(b)
+}
+
+// cpuStart is the process's CPU time when a benchmark's loop started.
+type cpuStart struct {
+	at time.Duration
+	ok bool
+}
+
+func startCPU() cpuStart {
+	at, ok := cpuTime()
+	return cpuStart{at: at, ok: ok}
+}
+
+// report reports the CPU time (all goroutines, user and system) per
+// iteration as cpu-ms/op: on a shared machine it moves less than wall
+// time, and it shows what concurrency does not save.
+func (c cpuStart) report(b *testing.B) {
+	now, ok := cpuTime()
+	if !c.ok || !ok || b.N == 0 {
+		return
+	}
+	b.ReportMetric(float64((now-c.at).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 }
