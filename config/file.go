@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/bosun-dev/bosun/internal/editdistance"
+
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 )
@@ -162,7 +164,7 @@ func (r *fileReader) suggest(key string) string {
 		if r.skip[f.Name] {
 			return
 		}
-		d := distance(key, f.Name)
+		d := editdistance.Levenshtein(key, f.Name, 0)
 		if bestDist < 0 || d < bestDist {
 			best, bestDist = f.Name, d
 		}
@@ -171,25 +173,4 @@ func (r *fileReader) suggest(key string) string {
 		return ": not a flag of this command (see --help)"
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// distance is the Levenshtein distance between a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

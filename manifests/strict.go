@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bosun-dev/bosun/internal/editdistance"
+
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/api/resource"
 )
@@ -666,37 +668,9 @@ func suggest(name string, candidates []string) string {
 		bestD = 2
 	}
 	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(name), strings.ToLower(c), bestD); d < bestD {
+		if d := editdistance.Levenshtein(strings.ToLower(name), strings.ToLower(c), bestD); d < bestD {
 			best, bestD = c, d
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance of a and b, or at least limit when
-// it is limit or more.
-func editDistance(a, b string, limit int) int {
-	if len(a) > 64 || len(b) > 64 {
-		return limit
-	}
-	if d := len(a) - len(b); d >= limit || -d >= limit {
-		return limit
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
