@@ -43,6 +43,7 @@ const (
 	DefaultBackoffMax           = 300 * time.Second
 	DefaultBackoffReset         = 10 * time.Minute
 	DefaultNetworkPoll          = 100 * time.Millisecond
+	DefaultNetworkCheck         = 10 * time.Millisecond
 	// DefaultRootDir holds the pods' directories (volumes).
 	DefaultRootDir = "/var/lib/bosun/agent"
 	// LeaseNamespace holds the nodes' heartbeat Leases.
@@ -157,6 +158,18 @@ type Config struct {
 	// not ready rereads its Node and checks Network, doubling up to
 	// HeartbeatInterval; default 100ms.
 	NetworkPoll time.Duration
+	// NetworkCheck is how often a node that has not reported Ready asks
+	// Network (in memory, no API request) whether it is ready now, so that
+	// Ready is written as soon as the routes are programmed rather than at
+	// the next NetworkPoll; default 10ms. The checks stop once the node
+	// reported Ready, so a Ready node makes none.
+	NetworkCheck time.Duration
+	// PodsAfter, when not nil, holds back every pod sync (static pods'
+	// too) until it is closed, while the agent registers its Node and
+	// heartbeats: the real agent closes it once the image tarballs of its
+	// images directory are imported. Pod updates meanwhile are kept and
+	// synced then.
+	PodsAfter <-chan struct{}
 	// ServiceEnv computes the service environment variables of a pod
 	// (FOO_SERVICE_HOST, ...) from the services that exist when one of its
 	// containers is created (listed through Client, a list serving the pod
@@ -333,6 +346,7 @@ func withDefaults(cfg Config) Config {
 	defaults.Positive(&cfg.Backoff.Max, DefaultBackoffMax)
 	defaults.Positive(&cfg.Backoff.Reset, DefaultBackoffReset)
 	defaults.Positive(&cfg.NetworkPoll, DefaultNetworkPoll)
+	defaults.Positive(&cfg.NetworkCheck, DefaultNetworkCheck)
 	if cfg.RootDir == "" {
 		cfg.RootDir = DefaultRootDir
 	}
@@ -402,7 +416,16 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Go(func() { _ = a.rec.Run(ctx) })
 	}
 	wg.Go(func() { a.status.Run(ctx) })
-	wg.Go(func() { a.workers.Run(ctx) })
+	wg.Go(func() {
+		if a.cfg.PodsAfter != nil {
+			select {
+			case <-a.cfg.PodsAfter:
+			case <-ctx.Done():
+				return
+			}
+		}
+		a.workers.Run(ctx)
+	})
 	if a.cfg.PodManifestPath != "" {
 		// Static pods do not wait for the API: read them before anything
 		// else, so that the relist never takes their containers for orphans.

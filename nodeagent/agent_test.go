@@ -554,9 +554,13 @@ func TestImagePullError(t *testing.T) {
 }
 
 // netReadiness is a NetworkReadiness the test switches.
-type netReadiness struct{ err atomic.Pointer[error] }
+type netReadiness struct {
+	err   atomic.Pointer[error]
+	calls atomic.Int64
+}
 
 func (n *netReadiness) NetworkReady() error {
+	n.calls.Add(1)
 	if p := n.err.Load(); p != nil {
 		return *p
 	}
@@ -629,4 +633,64 @@ func TestNetworkReadyRightAfterReport(t *testing.T) {
 	if now := e.clk.Since(start); now >= time.Hour {
 		t.Fatalf("test bug: the fake clock reached the heartbeat (%v)", now)
 	}
+}
+
+// TestNetworkReadyReportedAtOnce checks that a node whose routes become
+// ready after it registered NotReady (as after a restart) writes Ready
+// within NetworkCheck, not at the next NetworkPoll or heartbeat (both an
+// hour away here), and that a Ready node checks no more.
+func TestNetworkReadyReportedAtOnce(t *testing.T) {
+	e := newEnv(t)
+	nr := &netReadiness{}
+	notReady := errors.New("routes: not ready: the Node list has not been read yet")
+	nr.err.Store(&notReady)
+	e.startWith(func(c *nodeagent.Config) {
+		c.Network = nr
+		c.NetworkPoll = time.Hour
+		c.HeartbeatInterval = time.Hour
+		c.StatusReportInterval = time.Hour
+	})
+	ready := func() corev1.ConditionStatus {
+		obj, err := e.c.Get(ctx(t), nodesR, "", "n1")
+		if err != nil {
+			return ""
+		}
+		return conditionOf(obj.(*corev1.Node), corev1.NodeReady).Status
+	}
+	e.eventually("the node to register NotReady", 0, func() bool { return ready() == corev1.ConditionFalse })
+	start := e.clk.Now()
+	nr.err.Store(nil)
+	e.eventually("the node to turn Ready", nodeagent.DefaultNetworkCheck, func() bool { return ready() == corev1.ConditionTrue })
+	if took := e.clk.Since(start); took >= time.Minute {
+		t.Fatalf("Ready written %v (fake time) after the network turned ready, want within a few NetworkChecks", took)
+	}
+	calls := nr.calls.Load()
+	for range 5 {
+		e.clk.Step(nodeagent.DefaultNetworkCheck)
+	}
+	time.Sleep(20 * time.Millisecond) // let a wrongly armed check run
+	if got := nr.calls.Load(); got != calls {
+		t.Errorf("a Ready node asked its network %d more times in 5 NetworkChecks, want none", got-calls)
+	}
+}
+
+// TestPodsAfterHoldsPodSyncs checks that no pod is synced before
+// Config.PodsAfter is closed while the node registers meanwhile, and that
+// a pod bound in between runs once it is closed.
+func TestPodsAfterHoldsPodSyncs(t *testing.T) {
+	e := newEnv(t)
+	gate := make(chan struct{})
+	e.startWith(func(c *nodeagent.Config) { c.PodsAfter = gate })
+	e.eventually("the node to register", 0, func() bool {
+		_, err := e.c.Get(ctx(t), nodesR, "", "n1")
+		return err == nil
+	})
+	p := e.createPod("web", corev1.RestartPolicyAlways)
+	e.eventually("the agent to know the pod", 0, func() bool { _, ok := e.agent.LookupPod("default", "web"); return ok })
+	time.Sleep(50 * time.Millisecond) // a sync, if one were allowed, would start now
+	if n := nodeagent.PodSyncs(e.agent, string(p.UID)); n != 0 {
+		t.Fatalf("%d syncs of the pod before PodsAfter was closed, want 0", n)
+	}
+	close(gate)
+	e.eventually("the pod to be Running and Ready", 0, func() bool { return runningReady(e.pod("web")) })
 }

@@ -307,7 +307,10 @@ func (r *nodeReporter) renewLease(ctx context.Context) error {
 // node's network is not ready (no pod CIDR yet, routes not programmed) it
 // also rereads the Node and rechecks the network every NetworkPoll,
 // doubling up to HeartbeatInterval, so that the node turns Ready soon after
-// its pod CIDR is assigned.
+// its pod CIDR is assigned; and until the node reported Ready it asks the
+// network every NetworkCheck (no API request), writing the status at once
+// when the network turns ready (after a restart: as soon as the routes are
+// programmed again).
 func (r *nodeReporter) heartbeatLoop(ctx context.Context) {
 	v, err := r.rt.Version(ctx)
 	if err != nil {
@@ -353,6 +356,28 @@ func (r *nodeReporter) heartbeatLoop(ctx context.Context) {
 		netDelay = min(2*netDelay, r.cfg.HeartbeatInterval)
 	}
 	armNetwork()
+	check := &networkCheck{r: r}
+	defer check.stop()
+	check.arm()
+	// reportNetwork rereads the Node and writes its status if it changed.
+	reportNetwork := func() {
+		if netTimer != nil {
+			netTimer.Stop()
+		}
+		netC = nil
+		reported, err := r.syncNodeStatus(ctx, v, false)
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn("node status update failed", "error", err)
+		}
+		if reported {
+			lastReport = r.clk.Now()
+			if r.reportedReady() {
+				r.log.Info("node network ready: reported Ready", "podCIDR", r.PodCIDR())
+			}
+		}
+		armNetwork()
+		check.arm()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -361,19 +386,14 @@ func (r *nodeReporter) heartbeatLoop(ctx context.Context) {
 			offset = nil
 			startTicker()
 			continue
+		case <-check.c:
+			if check.turnedReady() {
+				reportNetwork()
+			}
+			check.arm()
+			continue
 		case <-netC:
-			netC = nil
-			reported, err := r.syncNodeStatus(ctx, v, false)
-			if err != nil && ctx.Err() == nil {
-				r.log.Warn("node status update failed", "error", err)
-			}
-			if reported {
-				lastReport = r.clk.Now()
-				if r.reportedReady() {
-					r.log.Info("node network ready: reported Ready", "podCIDR", r.PodCIDR())
-				}
-			}
-			armNetwork()
+			reportNetwork()
 			continue
 		case <-tick:
 		}
@@ -388,6 +408,43 @@ func (r *nodeReporter) heartbeatLoop(ctx context.Context) {
 			lastReport = r.clk.Now()
 		}
 		armNetwork()
+		check.arm()
+	}
+}
+
+// networkCheck asks the node's network every NetworkCheck, while the node
+// has not reported Ready, whether it turned ready: an in-memory question,
+// so that Ready is written as soon as it is true.
+type networkCheck struct {
+	r     *nodeReporter
+	timer clock.Timer
+	c     <-chan time.Time // nil: not armed
+	ready bool             // the network's answer at the last check (none yet: false)
+}
+
+// arm starts the next check, unless one is pending or the node as last
+// read or written says Ready.
+func (k *networkCheck) arm() {
+	if k.c != nil || k.r.reportedReady() {
+		return
+	}
+	k.timer = k.r.clk.NewTimer(k.r.cfg.NetworkCheck)
+	k.c = k.timer.C()
+}
+
+// turnedReady is called when the check fired: it reports whether the
+// network is ready now and was not at the previous check. A status write
+// that fails is retried by the NetworkPoll, not by every check.
+func (k *networkCheck) turnedReady() bool {
+	k.c = nil
+	was := k.ready
+	k.ready = k.r.networkError() == nil
+	return k.ready && !was
+}
+
+func (k *networkCheck) stop() {
+	if k.timer != nil {
+		k.timer.Stop()
 	}
 }
 

@@ -264,9 +264,6 @@ func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.L
 		return fmt.Errorf("agent: connect to containerd at %s: %w", address, err)
 	}
 	defer cc.Close()
-	if _, err := images.ImportDir(ctx, cc, a.imagesDir(), logger); err != nil {
-		return fmt.Errorf("agent: import images: %w", err)
-	}
 
 	nodes, _ := api.Lookup("nodes")
 	podNet := network.NewLazy(network.Config{
@@ -291,6 +288,16 @@ func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.L
 	}
 	defer rt.Close()
 	defer stop()
+	// The image tarballs are imported while the node registers and reports
+	// Ready: pods wait for them (PodsAfter), the node's status does not.
+	imported := make(chan struct{})
+	g.Go(func() error {
+		if _, err := images.ImportDir(ctx, cc, a.imagesDir(), logger); err != nil {
+			return fmt.Errorf("import images: %w", err)
+		}
+		close(imported)
+		return nil
+	})
 
 	// host-gw: routes to the other nodes' pod CIDRs, and the masquerade of
 	// pod traffic leaving the cluster; the node is Ready only once both are
@@ -322,6 +329,7 @@ func runAgent(ctx context.Context, a *agentConfig, server string, logger *slog.L
 		EventQPS:        eventQPS(a.eventQPS),
 		Metrics:         reg,
 		EventBurst:      a.eventBurst,
+		PodsAfter:       imported,
 	})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)

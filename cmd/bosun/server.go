@@ -434,6 +434,9 @@ func openStore(ctx context.Context, c *serverConfig, joined *api.ServerJoinRespo
 		if renewEtcdCerts, err = clusterEtcd(c, &cfg, logger); err != nil {
 			return nil, nil, fmt.Errorf("embedded etcd: %w", err)
 		}
+	} else {
+		// A lone member for good: elected at once after a restart.
+		cfg.TickMs, cfg.ElectionMs = store.SingleMemberTickMs, store.SingleMemberElectionMs
 	}
 	if joined != nil {
 		cfg.InitialCluster, cfg.ClusterState = joined.InitialCluster, store.ClusterStateExisting

@@ -30,17 +30,29 @@ import (
 const nodeListen = "127.0.0.1:6790"
 
 // upgradeNode is a network namespace the test created, acting as a
-// machine that runs bosun server with its node agent: first the previous
-// release's binary, then this one, on the same data dir.
+// machine that runs bosun: either bosun server with its node agent (first
+// the previous release's binary, then this one, on the same data dir), or
+// bosun server --no-agent of this release and a separate bosun agent
+// swapped from the previous release to this one.
 type upgradeNode struct {
 	t       testing.TB
 	host    *nettest.Host
 	http    *http.Client
 	dataDir string
-	args    []string
-	cmd     *exec.Cmd
-	log     *testutil.SyncBuffer
-	done    chan struct{}
+	args    []string // the server's
+	// agentArgs, when set, run the node's agent as its own process
+	// against a server started with --no-agent.
+	agentArgs []string
+	server    *nodeProc
+	agent     *nodeProc
+}
+
+// nodeProc is one bosun process of the node.
+type nodeProc struct {
+	name string
+	cmd  *exec.Cmd
+	log  *testutil.SyncBuffer
+	done chan struct{}
 }
 
 // buildPrevious builds the release recorded in PREVIOUS from the Git
@@ -48,8 +60,13 @@ type upgradeNode struct {
 // removed at once) and returns the binary. A clone without that commit
 // (a shallow CI checkout) fails the test when end-to-end tests are
 // required, else skips it.
+// UPGRADE_PREVIOUS_BIN names a binary of that release built beforehand,
+// to skip the build when measuring repeatedly.
 func buildPrevious(t testing.TB) string {
 	t.Helper()
+	if bin := os.Getenv("UPGRADE_PREVIOUS_BIN"); bin != "" {
+		return bin
+	}
 	b, err := os.ReadFile("PREVIOUS")
 	if err != nil {
 		t.Fatal(err)
@@ -87,8 +104,9 @@ func buildPrevious(t testing.TB) string {
 }
 
 // newUpgradeNode makes the node's namespace, data dir and images; start
-// runs a binary on it.
-func newUpgradeNode(t testing.TB, repoDir string) *upgradeNode {
+// runs a binary on it. With agentOnly the server runs with --no-agent
+// and the agent as its own process (startAgent).
+func newUpgradeNode(t testing.TB, repoDir string, agentOnly bool) *upgradeNode {
 	t.Helper()
 	n := &upgradeNode{t: t, host: nettest.HostNS(t)}
 	// Short: containerd's socket path is limited to 107 bytes.
@@ -109,10 +127,23 @@ func newUpgradeNode(t testing.TB, repoDir string) *upgradeNode {
 	if _, err := appimage.Build(ctx, imagesDir); err != nil {
 		t.Fatalf("build the example images: %v", err)
 	}
+	clusterCIDR, serviceCIDR := nettest.CIDR(t, 16), nettest.CIDR(t, 20)
 	n.args = []string{"server",
 		"--repo", repoDir, "--data-dir", n.dataDir, "--insecure-listen", nodeListen, "--listen", "127.0.0.1:6453",
-		"--cluster-cidr", nettest.CIDR(t, 16), "--service-cidr", nettest.CIDR(t, 20),
-		"--node-name", "node-1", "--interval", "1h",
+		"--cluster-cidr", clusterCIDR, "--service-cidr", serviceCIDR, "--interval", "1h",
+	}
+	if agentOnly {
+		n.args = append(n.args, "--no-agent")
+		n.agentArgs = []string{"agent", "--server", "http://" + nodeListen, "--data-dir", n.dataDir,
+			"--node-name", "node-1", "--cluster-cidr", clusterCIDR, "--service-cidr", serviceCIDR}
+	} else {
+		n.args = append(n.args, "--node-name", "node-1")
+	}
+	if lvl := os.Getenv("UPGRADE_LOG_LEVEL"); lvl != "" {
+		n.args = append(n.args, "--log-level", lvl)
+		if agentOnly {
+			n.agentArgs = append(n.agentArgs, "--log-level", lvl)
+		}
 	}
 	t.Cleanup(n.cleanup)
 	return n
@@ -121,20 +152,9 @@ func newUpgradeNode(t testing.TB, repoDir string) *upgradeNode {
 // start runs bin as the node's server and waits for its API.
 func (n *upgradeNode) start(bin string) {
 	n.t.Helper()
-	n.log = &testutil.SyncBuffer{}
-	n.cmd = n.host.Command(context.Background(), bin, n.args...)
-	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
-	if err := n.cmd.Start(); err != nil {
-		n.t.Fatalf("start %s in the node's namespace: %v", bin, err)
-	}
-	n.done = make(chan struct{})
-	go func() { _ = n.cmd.Wait(); close(n.done) }()
+	n.server = n.run("server", bin, n.args)
 	testutil.Eventually(n.t, 60*time.Second, "the API to answer", func() (bool, string) {
-		select {
-		case <-n.done:
-			n.t.Fatalf("bosun server exited:\n%s", n.log)
-		default:
-		}
+		n.server.checkRunning(n.t)
 		resp, err := n.http.Get("http://" + nodeListen + "/readyz")
 		if err != nil {
 			return false, err.Error()
@@ -144,28 +164,62 @@ func (n *upgradeNode) start(bin string) {
 	})
 }
 
-// stop sends sig to the server and waits until it exited.
-func (n *upgradeNode) stop(sig syscall.Signal) {
-	if n.cmd == nil {
-		return
-	}
-	_ = n.cmd.Process.Signal(sig)
-	select {
-	case <-n.done:
-	case <-time.After(60 * time.Second):
-		n.t.Errorf("bosun server did not exit 60 s after %v", sig)
-		_ = n.cmd.Process.Kill()
-		<-n.done
-	}
-	n.cmd = nil
+// startAgent runs bin as the node's agent (a node made with agentOnly).
+func (n *upgradeNode) startAgent(bin string) {
+	n.t.Helper()
+	n.agent = n.run("agent", bin, n.agentArgs)
 }
 
-// cleanup stops the server and removes the node's pods, network and
+// run starts bin with args in the node's namespace.
+func (n *upgradeNode) run(name, bin string, args []string) *nodeProc {
+	n.t.Helper()
+	p := &nodeProc{name: name, log: &testutil.SyncBuffer{}, done: make(chan struct{})}
+	p.cmd = n.host.Command(context.Background(), bin, args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		n.t.Fatalf("start %s %s in the node's namespace: %v", bin, name, err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	return p
+}
+
+// checkRunning fails the test if the process exited.
+func (p *nodeProc) checkRunning(t testing.TB) {
+	t.Helper()
+	select {
+	case <-p.done:
+		t.Fatalf("bosun %s exited:\n%s", p.name, p.log)
+	default:
+	}
+}
+
+// stop sends sig to the process (if it runs) and waits until it exited.
+func (p *nodeProc) stop(t testing.TB, sig syscall.Signal) {
+	if p == nil || p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		t.Errorf("bosun %s did not exit 60 s after %v", p.name, sig)
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	p.cmd = nil
+}
+
+// cleanup stops the processes and removes the node's pods, network and
 // containerd state with this release's bosun agent --cleanup.
 func (n *upgradeNode) cleanup() {
-	n.stop(syscall.SIGKILL)
-	if n.t.Failed() && n.log != nil {
-		n.t.Logf("server log:\n%s", n.log)
+	for _, p := range []*nodeProc{n.agent, n.server} {
+		if p == nil {
+			continue
+		}
+		p.stop(n.t, syscall.SIGKILL)
+		if (n.t.Failed() || os.Getenv("UPGRADE_LOG_LEVEL") != "") && p.log != nil {
+			n.t.Logf("%s log:\n%s", p.name, p.log)
+		}
 	}
 	out, err := n.host.Command(context.Background(), bosunBin, "agent", "--cleanup", "--data-dir", n.dataDir).CombinedOutput()
 	if err != nil {
@@ -316,9 +370,21 @@ spec:
 // may restart or change; the node is Ready again. It prints the time from
 // the new process's start to the node's Ready heartbeat.
 func TestUpgradeKeepsPodsServing(t *testing.T) {
-	failed, requests, took := upgradeNodeSwap(t, testutil.EnvInt("UPGRADE_PODS", 10))
+	pods := testutil.EnvInt("UPGRADE_PODS", 10)
+	failed, requests, took := upgradeNodeSwap(t, pods, false)
 	t.Logf("BENCHMARK upgrade: %d pods, %d requests, %d failed during the swap, new process start to node Ready %v (target: 0 failed, ≤ 2 s)",
-		testutil.EnvInt("UPGRADE_PODS", 10), requests, failed, took.Round(time.Millisecond))
+		pods, requests, failed, took.Round(time.Millisecond))
+}
+
+// TestUpgradeAgentKeepsPodsServing is TestUpgradeKeepsPodsServing for a
+// node whose agent is its own process (bosun agent, as on most machines of
+// a cluster): the server (this release, --no-agent) keeps running while
+// the agent is swapped from the previous release to this one.
+func TestUpgradeAgentKeepsPodsServing(t *testing.T) {
+	pods := testutil.EnvInt("UPGRADE_PODS", 10)
+	failed, requests, took := upgradeNodeSwap(t, pods, true)
+	t.Logf("BENCHMARK upgrade (agent only): %d pods, %d requests, %d failed during the swap, new agent start to node Ready %v (target: 0 failed, ≤ 2 s)",
+		pods, requests, failed, took.Round(time.Millisecond))
 }
 
 // BenchmarkUpgrade10Pods is TestUpgradeKeepsPodsServing for make bench:
@@ -326,16 +392,29 @@ func TestUpgradeKeepsPodsServing(t *testing.T) {
 // and the time to Ready as metrics.
 func BenchmarkUpgrade10Pods(b *testing.B) {
 	for range b.N {
-		failed, _, took := upgradeNodeSwap(b, 10)
+		failed, _, took := upgradeNodeSwap(b, 10, false)
+		b.Logf("swap: %d failed requests, new process start to node Ready %v", failed, took.Round(time.Millisecond))
+		b.ReportMetric(float64(failed), "failed-requests")
+		b.ReportMetric(took.Seconds(), "s-to-ready")
+	}
+}
+
+// BenchmarkUpgradeAgent10Pods is TestUpgradeAgentKeepsPodsServing for make
+// bench (-benchtime 1x).
+func BenchmarkUpgradeAgent10Pods(b *testing.B) {
+	for range b.N {
+		failed, _, took := upgradeNodeSwap(b, 10, true)
+		b.Logf("swap: %d failed requests, new process start to node Ready %v", failed, took.Round(time.Millisecond))
 		b.ReportMetric(float64(failed), "failed-requests")
 		b.ReportMetric(took.Seconds(), "s-to-ready")
 	}
 }
 
 // upgradeNodeSwap is the swap of TestUpgradeKeepsPodsServing with
-// replicas pods; it returns the failed and all requests during the swap
-// and the time from the new process's start to the node's Ready.
-func upgradeNodeSwap(t testing.TB, replicas int) (failed, requests int64, took time.Duration) {
+// replicas pods (of TestUpgradeAgentKeepsPodsServing with agentOnly); it
+// returns the failed and all requests during the swap and the time from
+// the new process's start to the node's Ready.
+func upgradeNodeSwap(t testing.TB, replicas int, agentOnly bool) (failed, requests int64, took time.Duration) {
 	t.Helper()
 	testenv.E2E(t, testenv.Root(), testenv.Binary("git"), testenv.Binary("containerd"), testenv.Binary("runc"),
 		testenv.Binary("iptables-restore"), testenv.Binary("nsenter"), testenv.Binary("ip"),
@@ -352,8 +431,13 @@ func upgradeNodeSwap(t testing.TB, replicas int) (failed, requests int64, took t
 	}
 	newRepoIn(t, repoDir)
 
-	n := newUpgradeNode(t, repoDir)
-	n.start(previous)
+	n := newUpgradeNode(t, repoDir, agentOnly)
+	if agentOnly {
+		n.start(bosunBin)
+		n.startAgent(previous)
+	} else {
+		n.start(previous)
+	}
 	var before map[string]string
 	testutil.Eventually(t, 3*time.Minute, fmt.Sprintf("%d ready pods on the previous release", replicas), func() (bool, string) {
 		cs, ready, err := n.containersOf("upg")
@@ -382,7 +466,11 @@ func upgradeNodeSwap(t testing.TB, replicas int) (failed, requests int64, took t
 	stopRequests := make(chan struct{})
 	loop := n.startRequests(url, 20*time.Millisecond, stopRequests)
 	time.Sleep(500 * time.Millisecond) // requests answered before the swap, as a baseline
-	n.stop(syscall.SIGTERM)
+	swapped := n.server
+	if agentOnly {
+		swapped = n.agent
+	}
+	swapped.stop(t, syscall.SIGTERM)
 	// Start in a new second, so that a Ready heartbeat at or after it is
 	// the new agent's (the API stores whole seconds).
 	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
@@ -399,7 +487,11 @@ func upgradeNodeSwap(t testing.TB, replicas int) (failed, requests int64, took t
 		}
 		close(readyAt)
 	}()
-	n.start(bosunBin)
+	if agentOnly {
+		n.startAgent(bosunBin)
+	} else {
+		n.start(bosunBin)
+	}
 	took, ok := <-readyAt
 	if !ok {
 		t.Fatalf("the node did not report Ready within 2 minutes of this release's start")
