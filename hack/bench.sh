@@ -84,4 +84,4 @@ fi
 # to this one: requests failed during the swap (target 0) and new process
 # start -> node Ready (target <= 2 s). Both need root.
 run ./test/e2e 'BenchmarkInstallServerToAPI' 5x
-run ./test/upgrade 'BenchmarkUpgrade10Pods' 1x
+run ./test/upgrade 'BenchmarkUpgrade' 3x
