@@ -1,72 +1,28 @@
 package kustomize
 
 import (
-	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	"github.com/bosun-dev/bosun/manifests"
+	"github.com/bosun-dev/bosun/render/kustomize/kustomizetest"
 )
 
-// benchTree is a base of 10 Deployments and 10 Services and n overlays,
-// each with a namePrefix, a namespace, an images: entry and a strategic
-// merge patch: 20*n objects in all.
+// benchTree is kustomizetest.OverlayTree's repository of n overlays
+// (20*n objects) and its kustomization directories.
 func benchTree(n int) (fstest.MapFS, []string) {
 	fsys := fstest.MapFS{}
-	var deps, svcs strings.Builder
-	for i := range 10 {
-		fmt.Fprintf(&deps, `---
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: app%d
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: app%d}
-  template:
-    metadata:
-      labels: {app: app%d}
-    spec:
-      containers:
-        - name: main
-          image: registry.local/app%d:1.0
-          ports:
-            - containerPort: 8080
-`, i, i, i, i)
-		fmt.Fprintf(&svcs, `---
-apiVersion: v1
-kind: Service
-metadata:
-  name: app%d
-spec:
-  selector: {app: app%d}
-  ports:
-    - port: 80
-      targetPort: 8080
-`, i, i)
+	var dirs []string
+	for name, data := range kustomizetest.OverlayTree("", n, 1) {
+		fsys[name] = &fstest.MapFile{Data: []byte(data)}
+		if dir, ok := strings.CutSuffix(name, "/kustomization.yaml"); ok {
+			dirs = append(dirs, dir)
+		}
 	}
-	fsys["base/kustomization.yaml"] = &fstest.MapFile{Data: []byte("resources:\n  - deployments.yaml\n  - services.yaml\n")}
-	fsys["base/deployments.yaml"] = &fstest.MapFile{Data: []byte(deps.String())}
-	fsys["base/services.yaml"] = &fstest.MapFile{Data: []byte(svcs.String())}
-	dirs := []string{"base"}
-	for o := range n {
-		dir := fmt.Sprintf("overlays/o%02d", o)
-		fsys[dir+"/kustomization.yaml"] = &fstest.MapFile{Data: []byte(fmt.Sprintf(`namePrefix: o%02d-
-namespace: team%02d
-resources:
-  - ../../base
-patches:
-  - path: scale.yaml
-images:
-  - name: registry.local/app0
-    newTag: "2.%d"
-`, o, o, o))}
-		fsys[dir+"/scale.yaml"] = &fstest.MapFile{Data: []byte("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app0\nspec:\n  replicas: 3\n")}
-		dirs = append(dirs, dir)
-	}
+	slices.Sort(dirs)
 	return fsys, dirs
 }
 

@@ -10,81 +10,13 @@ import (
 
 	"github.com/bosun-dev/bosun/manifests"
 	"github.com/bosun-dev/bosun/render/kustomize"
+	"github.com/bosun-dev/bosun/render/kustomize/kustomizetest"
 	"github.com/bosun-dev/bosun/store/storetest"
 	"github.com/bosun-dev/bosun/sync/state"
 	"github.com/bosun-dev/bosun/sync/syncer"
 )
 
-// overlayTree returns a Kustomize repository under deploy/: a base of 10
-// Deployments and 9 Services, and n overlays over it, each with a
-// namePrefix, a namespace, its own Namespace object, an images: entry and
-// a strategic merge patch: 20*n objects in all. Every object carries
-// generation gen in a label, so two calls with different gen differ in
-// every object.
-func overlayTree(n, gen int) map[string]string {
-	var deps, svcs strings.Builder
-	for i := range 10 {
-		fmt.Fprintf(&deps, `---
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: app%d
-  labels: {generation: "%d"}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: app%d}
-  template:
-    metadata:
-      labels: {app: app%d}
-    spec:
-      containers:
-        - name: main
-          image: registry.local/app%d:1.0
-          ports:
-            - containerPort: 8080
-`, i, gen, i, i, i)
-		if i == 9 {
-			continue
-		}
-		fmt.Fprintf(&svcs, `---
-apiVersion: v1
-kind: Service
-metadata:
-  name: app%d
-  labels: {generation: "%d"}
-spec:
-  selector: {app: app%d}
-  ports:
-    - port: 80
-      targetPort: 8080
-`, i, gen, i)
-	}
-	files := map[string]string{
-		"deploy/base/kustomization.yaml": "resources:\n  - deployments.yaml\n  - services.yaml\n",
-		"deploy/base/deployments.yaml":   deps.String(),
-		"deploy/base/services.yaml":      svcs.String(),
-	}
-	for o := range n {
-		dir := fmt.Sprintf("deploy/overlays/o%02d", o)
-		files[dir+"/kustomization.yaml"] = fmt.Sprintf(`namePrefix: o%02d-
-namespace: team%02d
-resources:
-  - namespace.yaml
-  - ../../base
-patches:
-  - path: scale.yaml
-images:
-  - name: registry.local/app0
-    newTag: "2.%d"
-`, o, o, o)
-		files[dir+"/namespace.yaml"] = fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team%02d\n  labels: {generation: \"%d\"}\n", o, gen)
-		files[dir+"/scale.yaml"] = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app0\nspec:\n  replicas: 3\n"
-	}
-	return files
-}
-
-// flatten renders tree (overlayTree's files) once with kustomize and
+// flatten renders tree (kustomizetest.OverlayTree's files) once with kustomize and
 // returns the same objects as plain YAML: one file per overlay, under
 // deploy/, holding that overlay's objects in kustomize's order.
 func flatten(tb testing.TB, tree map[string]string) map[string]string {
@@ -168,9 +100,9 @@ func median(ds []time.Duration) float64 {
 // other, alternating which goes first. It reports the median of each and
 // their ratio (target: kustomize/plain <= 2).
 func BenchmarkSyncRender50Overlays(b *testing.B) {
-	kust := newRenderPipeline(b, func(gen int) map[string]string { return overlayTree(50, gen) },
+	kust := newRenderPipeline(b, func(gen int) map[string]string { return kustomizetest.OverlayTree("deploy", 50, gen) },
 		[]manifests.Renderer{kustomize.New(kustomize.Options{})})
-	plain := newRenderPipeline(b, func(gen int) map[string]string { return flatten(b, overlayTree(50, gen)) }, nil)
+	plain := newRenderPipeline(b, func(gen int) map[string]string { return flatten(b, kustomizetest.OverlayTree("deploy", 50, gen)) }, nil)
 	gen := 1
 	for b.Loop() {
 		gen++
