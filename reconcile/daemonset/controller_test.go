@@ -336,6 +336,13 @@ func TestAdoptsOrphans(t *testing.T) {
 	if err := h.st.Create(h.ctx(), orphan); err != nil {
 		t.Fatal(err)
 	}
+	// The controller must know the orphan when it first sees the set:
+	// otherwise it creates a pod of its own, and of two pods made in the
+	// same second the name decides which is kept, as in Kubernetes.
+	testutil.Eventually(t, 10*time.Second, "the controller sees the orphan", func() (bool, string) {
+		_, ok := h.c.pods.Get("default", "orphan")
+		return ok, "not in the pod cache"
+	})
 	h.createSet(testSet(nil))
 	testutil.Eventually(t, 10*time.Second, "the orphan adopted", func() (bool, string) {
 		p := &corev1.Pod{}
